@@ -1,0 +1,67 @@
+/* A main() is only a table of subcommands: this file turns argv into a call. */
+#include "iceprobe/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "iceprobe-config.h"
+
+static void print_usage(FILE *out, const char *prog, const char *summary,
+                        const CliCommand *commands)
+{
+    fprintf(out, "%s %s: %s\n\nUsage: %s COMMAND [OPTIONS]\n\nCommands:\n", prog, ICEPROBE_VERSION,
+            summary, prog);
+    for (const CliCommand *c = commands; c->name; c++)
+        fprintf(out, "  %-14s %s\n", c->name, c->summary);
+    fprintf(out, "\n  --help         this text (and COMMAND --help for a command's options)\n"
+                 "  --version      print the version\n\n"
+                 "Exit codes: 0 pass, 1 warn, 2 fail, 3 error.\n");
+}
+
+int cli_dispatch(const char *prog, const char *summary, const CliCommand *commands, int argc,
+                 char **argv)
+{
+    g_return_val_if_fail(prog && commands && argv, CLI_EXIT_ERROR);
+
+    if (argc < 2) {
+        print_usage(stderr, prog, summary, commands);
+        return CLI_EXIT_ERROR;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_usage(stdout, prog, summary, commands);
+        return CLI_EXIT_PASS;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("%s %s\n", prog, ICEPROBE_VERSION);
+        return CLI_EXIT_PASS;
+    }
+    for (const CliCommand *c = commands; c->name; c++) {
+        if (strcmp(c->name, name) == 0)
+            return c->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "%s: unknown command '%s' (try '%s --help')\n", prog, name, prog);
+    return CLI_EXIT_ERROR;
+}
+
+gboolean cli_parse_options(const char *prog, const char *command, const char *summary,
+                           const GOptionEntry *entries, int *argc, char ***argv)
+{
+    g_autofree char *param = g_strdup_printf("- %s", summary);
+    g_autoptr(GOptionContext) ctx = g_option_context_new(param);
+    g_autofree char *progname = g_strdup_printf("%s %s", prog, command);
+    g_autoptr(GError) error = NULL;
+
+    g_set_prgname(progname);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, argc, argv, &error)) {
+        fprintf(stderr, "%s: %s (try '%s --help')\n", progname, error->message, progname);
+        return FALSE;
+    }
+    if (*argc > 1) {
+        fprintf(stderr, "%s: unexpected argument '%s' (try '%s --help')\n", progname, (*argv)[1],
+                progname);
+        return FALSE;
+    }
+    return TRUE;
+}

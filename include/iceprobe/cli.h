@@ -1,0 +1,29 @@
+/* Subcommand dispatch shared by the iceprobe and iceprobe-controller binaries. */
+#pragma once
+
+#include <glib.h>
+
+/* Exit codes of every command (CONTRACT.md: the monitoring-plugin convention). */
+enum {
+    CLI_EXIT_PASS = 0,
+    CLI_EXIT_WARN = 1,
+    CLI_EXIT_FAIL = 2,
+    CLI_EXIT_ERROR = 3,
+};
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    /* argv[0] is the subcommand's name. Returns the process exit code. */
+    int (*run)(int argc, char **argv);
+} CliCommand;
+
+/* Runs the subcommand named by argv[1] from a table ending in a NULL name.
+ * Handles --help, --version and unknown commands (exit 3 with a message). */
+int cli_dispatch(const char *prog, const char *summary, const CliCommand *commands, int argc,
+                 char **argv);
+
+/* Parses a subcommand's options with GOptionContext; on a bad option prints the
+ * error and the usage hint to stderr and returns FALSE. */
+gboolean cli_parse_options(const char *prog, const char *command, const char *summary,
+                           const GOptionEntry *entries, int *argc, char ***argv);

@@ -1,0 +1,533 @@
+# shellcheck shell=bash
+# The iceprobe network lab: real parts in network namespaces.
+#
+# Source this file, then call `lab_run FUNCTION` (or `lab_up` for a lab whose
+# caller handles signals itself); both install the teardown trap.
+# Everything lives in namespaces whose names carry a per-run suffix, so two
+# labs on one machine never collide; nothing is created in the host namespace
+# except /etc/netns/<ns>/ (resolv.conf for `ip netns exec`) and wireguard-go's
+# control sockets, both removed by lab_down.
+#
+#                         inet (router, bridge br0: 198.51.100.1/24, 203.0.113.1/24)
+#        ┌────────────────┬──────┴─────────┬──────────────────┐
+#   home 198.51.100.2  vpngw 198.51.100.3  edge 203.0.113.10  extnat 198.51.100.4
+#    │ NAT                │ nft forward     │ coturn             │ NAT
+#   laptop eth0 10.254.1.10                 │ int0 10.1.0.20     ext 10.253.1.10
+#   laptop gpd0 100.64.0.2 ══ wireguard-go ══ vpngw vpn0 100.64.0.1
+#                               vpngw brc 10.1.0.1 (corp LAN: corp 10.1.0.10,
+#                                 edge int0 10.1.0.20, dns 10.1.0.53 / 10.1.0.54)
+#
+# DNS has two views: 10.1.0.53 answers the internal view, 10.1.0.54 the VPN
+# view. The laptop resolves through the VPN view (split DNS over the tunnel).
+#
+# Scenario knobs (callable after lab_up, any order, any number of times):
+#   lab_split split|edge-in-tunnel|tunnel-all   which prefixes the laptop sends into gpd0
+#   lab_vpngw_policy block|allow                VPN pool <-> internal subnets (all protocols)
+#   lab_vpngw_internet block|nat                VPN pool -> internet through the tunnel
+#   lab_dns_vpn_view right|internal             what the VPN view answers for the edge names
+#   lab_rename_tunnel NAME                      rename the laptop's tunnel interface
+#   lab_edge_udp block|allow                    drop UDP to the edge's public address
+#   lab_edge_down                               stop coturn
+
+LAB_DIR_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Public (documentation) addresses and internal ones; everything stays inside the namespaces.
+LAB_EDGE_PUB=203.0.113.10
+LAB_EDGE_INT=10.1.0.20
+LAB_HOME_WAN=198.51.100.2
+LAB_VPNGW_PUB=198.51.100.3
+LAB_EXTNAT_WAN=198.51.100.4
+LAB_LAPTOP_LAN=10.254.1.10
+LAB_LAPTOP_VPN=100.64.0.2
+LAB_VPNGW_VPN=100.64.0.1
+LAB_CORP=10.1.0.10
+LAB_EXT=10.253.1.10
+LAB_DNS_INTERNAL=10.1.0.53
+LAB_DNS_VPN=10.1.0.54
+LAB_TURN_REALM=edge.lab
+LAB_EDGE_NAME=av.corp.example
+LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns)
+
+lab_log() { printf 'lab: %s\n' "$*" >&2; }
+lab_die() {
+	printf 'lab: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# A lab test that cannot set up fails under CI and skips (exit 77) otherwise.
+lab_require() {
+	local why=""
+	[ "$(id -u)" = 0 ] || why="needs root (network namespaces)"
+	local t
+	for t in ip nft wireguard-go wg turnserver turnutils_uclient dnsmasq openssl; do
+		[ -n "$why" ] && break
+		command -v "$t" >/dev/null 2>&1 || why="tool '$t' is missing (run ./run test, which installs it)"
+	done
+	[ -z "$why" ] && [ ! -c /dev/net/tun ] && why="/dev/net/tun is missing"
+	if [ -n "$why" ]; then
+		if [ "${CI:-}" = true ]; then
+			printf 'lab: FAIL: cannot set up the lab: %s\n' "$why" >&2
+			exit 1
+		fi
+		printf 'lab: SKIP: cannot set up the lab: %s\n' "$why" >&2
+		exit 77
+	fi
+}
+
+lab_ns() { printf 'ipl%s-%s' "$LAB_ID" "$1"; }
+# Run a command inside a lab node: lab_exec laptop ip addr
+lab_exec() {
+	local node=$1
+	shift
+	ip netns exec "$(lab_ns "$node")" "$@"
+}
+
+# Start a long-running process in a node, logging to the state dir. Records
+# its PID for teardown (setsid execs in place: the PID is the daemon's own).
+lab_spawn() {
+	local node=$1 tag=$2
+	shift 2
+	# Its own session: a Ctrl-C meant for the script must not kill the lab
+	# under it before the teardown runs (which stops it by this PID).
+	ip netns exec "$(lab_ns "$node")" setsid "$@" >"$LAB_STATE/$tag.log" 2>&1 </dev/null &
+	local pid=$!
+	echo "$pid" >"$LAB_STATE/$tag.pid"
+	LAB_PIDS+=("$pid")
+}
+
+lab_stop() {
+	local tag=$1 pid
+	[ -f "$LAB_STATE/$tag.pid" ] || return 0
+	pid=$(cat "$LAB_STATE/$tag.pid")
+	kill "$pid" 2>/dev/null
+	local i
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$LAB_STATE/$tag.pid"
+}
+
+lab_any_alive() {
+	local pid
+	for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+	return 1
+}
+
+lab_down() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	[ -n "${LAB_ID:-}" ] || return "$rc"
+	local f node pids=() pid i
+	for f in "$LAB_STATE"/*.pid; do
+		[ -e "$f" ] && pids+=("$(cat "$f")")
+	done
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill "${pids[@]}" 2>/dev/null
+		for i in $(seq 30); do
+			lab_any_alive "${pids[@]}" || break
+			sleep 0.1
+		done
+		kill -9 "${pids[@]}" 2>/dev/null
+		for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+	fi
+	for node in "${LAB_NODES[@]}"; do
+		ip netns del "$(lab_ns "$node")" 2>/dev/null
+		rm -rf "/etc/netns/$(lab_ns "$node")"
+	done
+	rm -f "/var/run/wireguard/$LAB_WG_LAPTOP.sock" "/var/run/wireguard/$LAB_WG_GW.sock"
+	if [ "${LAB_KEEP_STATE:-0}" != 1 ]; then rm -rf "$LAB_STATE"; fi
+	lab_log "torn down lab $LAB_ID"
+	LAB_ID=""
+	return "$rc"
+}
+
+lab_on_signal() {
+	lab_log "interrupted"
+	if [ -n "${LAB_BODY:-}" ]; then
+		kill -TERM -- "-$LAB_BODY" 2>/dev/null
+		wait "$LAB_BODY" 2>/dev/null
+	fi
+	exit 130
+}
+
+# Bring the lab up, run "$@" (a function of the calling script) against it, tear
+# down. The body runs as a job in its own process group and this shell only
+# waits: `wait` returns at once on a signal, whatever the body's current command
+# does with SIGINT (some ignore it), so Ctrl-C always reaches the teardown.
+lab_run() {
+	lab_up
+	set -m
+	"$@" &
+	LAB_BODY=$!
+	set +m
+	wait "$LAB_BODY"
+	local rc=$?
+	LAB_BODY=""
+	return "$rc"
+}
+
+# Connect node A's interface IFA to node B's interface IFB with a veth pair
+# created inside the namespaces (nothing touches the host namespace).
+lab_link() {
+	local a=$1 ifa=$2 b=$3 ifb=$4
+	ip -n "$(lab_ns "$a")" link add "$ifa" type veth peer name "$ifb" netns "$(lab_ns "$b")"
+	ip -n "$(lab_ns "$a")" link set "$ifa" up
+	ip -n "$(lab_ns "$b")" link set "$ifb" up
+}
+
+lab_addr() { ip -n "$(lab_ns "$1")" addr add "$3" dev "$2"; }
+lab_route() {
+	local node=$1
+	shift
+	ip -n "$(lab_ns "$node")" route replace "$@"
+}
+lab_sysctl() {
+	local node=$1
+	shift
+	lab_exec "$node" sysctl -qw "$@" >/dev/null
+}
+
+lab_make_certs() {
+	local d=$LAB_STATE/pki
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=iceprobe lab CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null ||
+		lab_die "cannot make the lab CA"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-subj "/CN=$LAB_EDGE_NAME" -keyout "$d/edge.key" -out "$d/edge.csr" 2>/dev/null
+	printf 'subjectAltName=DNS:%s,IP:%s\n' "$LAB_EDGE_NAME" "$LAB_EDGE_PUB" >"$d/edge.ext"
+	openssl x509 -req -in "$d/edge.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 2 -extfile "$d/edge.ext" -out "$d/edge.pem" 2>/dev/null || lab_die "cannot sign the edge certificate"
+	# A second, unrelated CA and certificate with the same name: what a decrypting
+	# middlebox presents.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=$LAB_EDGE_NAME" -keyout "$d/mitm.key" -out "$d/mitm.pem" 2>/dev/null
+	openssl x509 -in "$d/edge.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1 >"$d/edge.sha256"
+}
+
+lab_start_coturn() {
+	lab_spawn edge coturn turnserver -n --listening-ip="$LAB_EDGE_PUB" --listening-ip="$LAB_EDGE_INT" \
+		--relay-ip="$LAB_EDGE_PUB" --listening-port=3478 --tls-listening-port=443 \
+		--cert="$LAB_STATE/pki/edge.pem" --pkey="$LAB_STATE/pki/edge.key" \
+		--use-auth-secret --static-auth-secret="$LAB_TURN_SECRET" --realm="$LAB_TURN_REALM" \
+		--fingerprint --no-cli --no-multicast-peers --min-port=49152 --max-port=49999 \
+		--pidfile="$LAB_STATE/coturn.pidfile" --log-file=stdout --simple-log \
+		--userdb="$LAB_STATE/turndb"
+	local i
+	for i in $(seq 100); do
+		lab_exec edge ss -Htln "sport = :443" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	lab_die "coturn did not start; its log: $(tail -5 "$LAB_STATE/coturn.log")"
+}
+
+lab_dns_write() {
+	local view=$1 ip=$2
+	{
+		printf '%s %s\n' "$ip" "$LAB_EDGE_NAME"
+		printf '%s %s\n' "${3:-203.0.113.9}" sip.corp.example
+		printf '%s %s\n' "${4:-203.0.113.11}" meet.corp.example
+		printf '%s %s\n' "$LAB_CORP" corp-host.corp.example
+	} >"$LAB_STATE/dns-$view.hosts"
+}
+
+lab_start_dns() {
+	local view=$1 addr=$2
+	lab_spawn dns "dns-$view" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+		--listen-address="$addr" --bind-interfaces --user=root --pid-file= \
+		--addn-hosts="$LAB_STATE/dns-$view.hosts" --local=/corp.example/ --log-facility=-
+}
+
+# Bring a lab up. Prints the set-up time. Installs the teardown trap.
+lab_up() {
+	lab_require
+	LAB_ID=$(printf '%04x' $((($$ + RANDOM) % 65536)))
+	LAB_STATE=$(mktemp -d "/tmp/iceprobe-lab-$LAB_ID.XXXX")
+	LAB_PIDS=()
+	LAB_WG_LAPTOP=iplw$LAB_ID
+	LAB_WG_GW=iplg$LAB_ID
+	LAB_TUNNEL_IF=gpd0
+	LAB_TURN_SECRET=$(openssl rand -hex 16)
+	trap lab_down EXIT
+	trap lab_on_signal INT TERM HUP
+	local t0 node
+	t0=$(date +%s%N)
+
+	for node in "${LAB_NODES[@]}"; do
+		ip netns add "$(lab_ns "$node")" || lab_die "cannot create namespace $(lab_ns "$node")"
+		lab_exec "$node" ip link set lo up
+		lab_sysctl "$node" net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+		lab_sysctl "$node" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	done
+
+	# The internet: one router with a bridge holding both public subnets.
+	ip -n "$(lab_ns inet)" link add br0 type bridge
+	ip -n "$(lab_ns inet)" link set br0 up
+	lab_addr inet br0 198.51.100.1/24
+	lab_addr inet br0 203.0.113.1/24
+	lab_sysctl inet net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.br0.send_redirects=0
+	local pair
+	for pair in home:p-home vpngw:p-vpngw edge:p-edge extnat:p-extnat; do
+		lab_link inet "${pair#*:}" "${pair%%:*}" eth0
+		ip -n "$(lab_ns inet)" link set "${pair#*:}" master br0
+	done
+
+	# Home: NAT router in front of the laptop.
+	lab_addr home eth0 "$LAB_HOME_WAN/24"
+	lab_route home default via 198.51.100.1
+	lab_link home lan0 laptop eth0
+	lab_addr home lan0 10.254.1.1/24
+	lab_sysctl home net.ipv4.ip_forward=1
+	lab_exec home nft -f - <<-EOF
+		table ip iplab {
+		  chain post {
+		    type nat hook postrouting priority srcnat;
+		    oifname "eth0" masquerade
+		  }
+		}
+	EOF
+	lab_addr laptop eth0 "$LAB_LAPTOP_LAN/24"
+	lab_route laptop default via 10.254.1.1
+
+	# External host behind its own NAT.
+	lab_addr extnat eth0 "$LAB_EXTNAT_WAN/24"
+	lab_route extnat default via 198.51.100.1
+	lab_link extnat lan0 ext eth0
+	lab_addr extnat lan0 10.253.1.1/24
+	lab_sysctl extnat net.ipv4.ip_forward=1
+	lab_exec extnat nft -f - <<-EOF
+		table ip iplab {
+		  chain post {
+		    type nat hook postrouting priority srcnat;
+		    oifname "eth0" masquerade
+		  }
+		}
+	EOF
+	lab_addr ext eth0 "$LAB_EXT/24"
+	lab_route ext default via 10.253.1.1
+
+	# VPN gateway: public side, corp LAN bridge (corp host, edge internal side, DNS).
+	lab_addr vpngw eth0 "$LAB_VPNGW_PUB/24"
+	lab_route vpngw default via 198.51.100.1
+	ip -n "$(lab_ns vpngw)" link add brc type bridge
+	ip -n "$(lab_ns vpngw)" link set brc up
+	lab_addr vpngw brc 10.1.0.1/24
+	lab_sysctl vpngw net.ipv4.ip_forward=1
+	for pair in corp:p-corp edge:p-edge dns:p-dns; do
+		if [ "${pair%%:*}" = edge ]; then
+			lab_link vpngw "${pair#*:}" edge int0
+		else
+			lab_link vpngw "${pair#*:}" "${pair%%:*}" eth0
+		fi
+		ip -n "$(lab_ns vpngw)" link set "${pair#*:}" master brc
+	done
+	lab_addr corp eth0 "$LAB_CORP/24"
+	lab_route corp default via 10.1.0.1
+	lab_addr dns eth0 "$LAB_DNS_INTERNAL/24"
+	lab_addr dns eth0 "$LAB_DNS_VPN/24"
+	lab_route dns default via 10.1.0.1
+
+	# Edge: public interface towards the internet, internal one towards corp.
+	lab_addr edge eth0 "$LAB_EDGE_PUB/24"
+	lab_route edge default via 203.0.113.1
+	lab_addr edge int0 "$LAB_EDGE_INT/24"
+	lab_route edge 100.64.0.0/10 via 10.1.0.1
+
+	# The VPN: userspace WireGuard on both ends. The control sockets live in
+	# /var/run/wireguard (shared by all namespaces), so the tunnels carry the
+	# run's unique names until configured, then are renamed.
+	local kl kg
+	kl=$(wg genkey)
+	kg=$(wg genkey)
+	mkdir -p /var/run/wireguard
+	LOG_LEVEL=error lab_spawn laptop wg-laptop wireguard-go -f "$LAB_WG_LAPTOP"
+	LOG_LEVEL=error lab_spawn vpngw wg-gw wireguard-go -f "$LAB_WG_GW"
+	local i
+	for i in $(seq 100); do
+		[ -S "/var/run/wireguard/$LAB_WG_LAPTOP.sock" ] && [ -S "/var/run/wireguard/$LAB_WG_GW.sock" ] && break
+		sleep 0.05
+	done
+	[ -S "/var/run/wireguard/$LAB_WG_LAPTOP.sock" ] || lab_die "wireguard-go did not start: $(cat "$LAB_STATE/wg-laptop.log")"
+	printf '%s' "$kl" >"$LAB_STATE/wg-laptop.key"
+	printf '%s' "$kg" >"$LAB_STATE/wg-gw.key"
+	# The gateway is ready before the laptop's first handshake: a lost first
+	# initiation costs WireGuard's 5 s rekey timeout.
+	lab_exec vpngw wg set "$LAB_WG_GW" private-key "$LAB_STATE/wg-gw.key" listen-port 51820 \
+		peer "$(printf '%s' "$kl" | wg pubkey)" allowed-ips "$LAB_LAPTOP_VPN/32"
+	ip -n "$(lab_ns vpngw)" link set "$LAB_WG_GW" name vpn0
+	lab_addr vpngw vpn0 "$LAB_VPNGW_VPN/24"
+	ip -n "$(lab_ns vpngw)" link set vpn0 mtu 1420 up
+	ip -n "$(lab_ns laptop)" link set "$LAB_WG_LAPTOP" name "$LAB_TUNNEL_IF"
+	lab_addr laptop "$LAB_TUNNEL_IF" "$LAB_LAPTOP_VPN/32"
+	ip -n "$(lab_ns laptop)" link set "$LAB_TUNNEL_IF" mtu 1420 up
+	lab_exec laptop wg set "$LAB_WG_LAPTOP" private-key "$LAB_STATE/wg-laptop.key" \
+		peer "$(printf '%s' "$kg" | wg pubkey)" endpoint "$LAB_VPNGW_PUB:51820" \
+		allowed-ips 0.0.0.0/0 persistent-keepalive 5
+
+	# Services.
+	lab_make_certs
+	lab_start_coturn
+	lab_dns_write internal "$LAB_EDGE_INT" 10.1.0.9 10.1.0.11
+	lab_dns_write vpn "$LAB_EDGE_PUB"
+	lab_start_dns internal "$LAB_DNS_INTERNAL"
+	lab_start_dns vpn "$LAB_DNS_VPN"
+	mkdir -p "/etc/netns/$(lab_ns laptop)" "/etc/netns/$(lab_ns corp)"
+	printf 'nameserver %s\n' "$LAB_DNS_VPN" >"/etc/netns/$(lab_ns laptop)/resolv.conf"
+	printf 'nameserver %s\n' "$LAB_DNS_INTERNAL" >"/etc/netns/$(lab_ns corp)/resolv.conf"
+	printf '%s\n' "$LAB_TURN_SECRET" >"$LAB_STATE/turn.secret"
+
+	# The good configuration by default; scenarios change one thing.
+	lab_split split
+	lab_vpngw_policy block
+	lab_vpngw_internet block
+	lab_exec vpngw nft -f - <<-EOF
+		table ip iplab-corpnat {
+		  chain post {
+		    type nat hook postrouting priority srcnat;
+		    oifname "eth0" ip saddr 10.1.0.0/24 masquerade
+		  }
+		}
+	EOF
+	lab_wait_tunnel
+	LAB_SETUP_MS=$((($(date +%s%N) - t0) / 1000000))
+	lab_log "lab $LAB_ID up in ${LAB_SETUP_MS} ms (state in $LAB_STATE)"
+}
+
+# The tunnel is up once a handshake happened; traffic into it triggers one.
+lab_wait_tunnel() {
+	local i
+	for i in $(seq 50); do
+		lab_exec laptop ping -c1 -W0.2 -I "$LAB_TUNNEL_IF" "$LAB_VPNGW_VPN" >/dev/null 2>&1 && return 0
+	done
+	lab_die "the VPN tunnel did not come up"
+}
+
+lab_split() {
+	local ns
+	ns=$(lab_ns laptop)
+	ip -n "$ns" route del 0.0.0.0/1 2>/dev/null
+	ip -n "$ns" route del 128.0.0.0/1 2>/dev/null
+	ip -n "$ns" route del "$LAB_EDGE_PUB/32" 2>/dev/null
+	ip -n "$ns" route del "$LAB_VPNGW_PUB/32" 2>/dev/null
+	# Corp ranges and the VPN pool always go into the tunnel.
+	lab_route laptop 10.0.0.0/8 dev "$LAB_TUNNEL_IF"
+	lab_route laptop 100.64.0.0/10 dev "$LAB_TUNNEL_IF"
+	case $1 in
+	split) ;;
+	edge-in-tunnel) lab_route laptop "$LAB_EDGE_PUB/32" dev "$LAB_TUNNEL_IF" ;;
+	tunnel-all)
+		lab_route laptop "$LAB_VPNGW_PUB/32" via 10.254.1.1 dev eth0
+		lab_route laptop 0.0.0.0/1 dev "$LAB_TUNNEL_IF"
+		lab_route laptop 128.0.0.0/1 dev "$LAB_TUNNEL_IF"
+		;;
+	*) lab_die "lab_split: unknown mode '$1' (split, edge-in-tunnel, tunnel-all)" ;;
+	esac
+	LAB_SPLIT=$1
+}
+
+# VPN pool <-> internal subnets, all protocols, both directions, and VPN-to-VPN.
+# DNS on the VPN view stays reachable (split DNS needs it).
+lab_vpngw_policy() {
+	lab_exec vpngw nft delete table inet iplab-fw 2>/dev/null
+	case $1 in
+	block)
+		lab_exec vpngw nft -f - <<-EOF
+			table inet iplab-fw {
+			  chain forward {
+			    type filter hook forward priority filter; policy accept;
+			    ct state established,related accept
+			    iifname "vpn0" ip daddr $LAB_DNS_VPN meta l4proto { udp, tcp } th dport 53 accept
+			    iifname "vpn0" oifname "vpn0" counter drop
+			    iifname "vpn0" ip daddr 10.0.0.0/8 counter drop
+			    oifname "vpn0" ip saddr 10.0.0.0/8 counter drop
+			  }
+			}
+		EOF
+		;;
+	allow) ;;
+	*) lab_die "lab_vpngw_policy: unknown policy '$1' (block, allow)" ;;
+	esac
+	LAB_POLICY=$1
+}
+
+lab_vpngw_internet() {
+	lab_exec vpngw nft delete table ip iplab-inet 2>/dev/null
+	case $1 in
+	block)
+		lab_exec vpngw nft -f - <<-EOF
+			table ip iplab-inet {
+			  chain forward {
+			    type filter hook forward priority filter; policy accept;
+			    iifname "vpn0" oifname "eth0" counter drop
+			  }
+			}
+		EOF
+		;;
+	nat)
+		lab_exec vpngw nft -f - <<-EOF
+			table ip iplab-inet {
+			  chain post {
+			    type nat hook postrouting priority srcnat;
+			    oifname "eth0" ip saddr 100.64.0.0/10 masquerade
+			  }
+			}
+		EOF
+		;;
+	*) lab_die "lab_vpngw_internet: unknown mode '$1' (block, nat)" ;;
+	esac
+	LAB_INTERNET=$1
+}
+
+lab_dns_vpn_view() {
+	case $1 in
+	right) lab_dns_write vpn "$LAB_EDGE_PUB" ;;
+	internal) lab_dns_write vpn "$LAB_EDGE_INT" 10.1.0.9 10.1.0.11 ;;
+	*) lab_die "lab_dns_vpn_view: unknown view '$1' (right, internal)" ;;
+	esac
+	kill -HUP "$(cat "$LAB_STATE/dns-vpn.pid")"
+	sleep 0.2
+}
+
+lab_rename_tunnel() {
+	local ns
+	ns=$(lab_ns laptop)
+	ip -n "$ns" link set "$LAB_TUNNEL_IF" down
+	ip -n "$ns" link set "$LAB_TUNNEL_IF" name "$1"
+	ip -n "$ns" link set "$1" up
+	LAB_TUNNEL_IF=$1
+	lab_split "$LAB_SPLIT"
+}
+
+lab_edge_udp() {
+	lab_exec edge nft delete table ip iplab-udp 2>/dev/null
+	case $1 in
+	block)
+		lab_exec edge nft -f - <<-EOF
+			table ip iplab-udp {
+			  chain in {
+			    type filter hook input priority filter; policy accept;
+			    iifname "eth0" ip daddr $LAB_EDGE_PUB meta l4proto udp counter drop
+			  }
+			}
+		EOF
+		;;
+	allow) ;;
+	*) lab_die "lab_edge_udp: unknown mode '$1' (block, allow)" ;;
+	esac
+}
+
+lab_edge_down() { lab_stop coturn; }
+
+# Wait until a node listens on a port (proto udp|tcp).
+lab_wait_listen() {
+	local node=$1 proto=$2 port=$3 flag i
+	[ "$proto" = udp ] && flag=-Huln || flag=-Htln
+	for i in $(seq 100); do
+		lab_exec "$node" ss "$flag" "sport = :$port" 2>/dev/null | grep -q . && return 0
+		sleep 0.05
+	done
+	lab_die "nothing listens on $proto/$port in $node"
+}
