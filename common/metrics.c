@@ -1,0 +1,205 @@
+/* Receiver-side stream statistics. Sequence numbers are 16-bit and wrap; they are
+ * extended to 64 bits as RFC 3550 appendix A.1 does (a jump of more than half the
+ * space backwards is a wrap forwards), then a bitmap over the extended numbers
+ * tells new from duplicate packets. */
+#include "iceprobe/metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct MetricsStream {
+    gboolean started;
+    guint64 base_ext;    /* extended seq of the first packet */
+    guint64 highest_ext; /* highest extended seq seen */
+    guint64 received;
+    guint64 reordered;
+    guint64 duplicates;
+    GByteArray *seen; /* bit per extended seq - base_ext */
+
+    gboolean have_transit;
+    double last_transit_ns;
+    double jitter_ns;
+
+    GArray *rtt; /* double ms, up to METRICS_MAX_RTT_SAMPLES */
+    guint64 rtt_count;
+    double rtt_min, rtt_max;
+};
+
+MetricsStream *metrics_stream_new(void)
+{
+    MetricsStream *m = g_new0(MetricsStream, 1);
+    m->seen = g_byte_array_new();
+    m->rtt = g_array_new(FALSE, FALSE, sizeof(double));
+    return m;
+}
+
+void metrics_stream_free(MetricsStream *m)
+{
+    if (!m)
+        return;
+    g_byte_array_unref(m->seen);
+    g_array_unref(m->rtt);
+    g_free(m);
+}
+
+static guint64 extend_seq(const MetricsStream *m, guint16 seq)
+{
+    /* Candidate in the same 65536-cycle as the highest, or one either side. */
+    guint64 cycle = m->highest_ext & ~(guint64)0xffff;
+    guint64 best = cycle | seq;
+    gint64 delta = (gint64)best - (gint64)m->highest_ext;
+    if (delta > 32768 && cycle >= 65536)
+        best -= 65536;
+    else if (delta < -32768)
+        best += 65536;
+    return best;
+}
+
+/* Returns TRUE the first time an index is marked. Beyond the cap every packet
+ * counts as new. */
+static gboolean mark_seen(MetricsStream *m, guint64 index)
+{
+    if (index >= METRICS_MAX_TRACKED_PACKETS)
+        return TRUE;
+    guint byte = (guint)(index / 8);
+    if (byte >= m->seen->len) {
+        guint old = m->seen->len;
+        guint want = MAX(byte + 1, old * 2);
+        want = MIN(want, METRICS_MAX_TRACKED_PACKETS / 8);
+        g_byte_array_set_size(m->seen, want);
+        memset(m->seen->data + old, 0, want - old);
+    }
+    guint8 bit = (guint8)(1u << (index % 8));
+    if (m->seen->data[byte] & bit)
+        return FALSE;
+    m->seen->data[byte] |= bit;
+    return TRUE;
+}
+
+void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gint64 arrived_ns)
+{
+    g_return_if_fail(m);
+
+    guint64 ext;
+    if (!m->started) {
+        /* Start one cycle up so that a packet from just before the first one
+         * (reordered across a wrap) still has a place below the base. */
+        ext = 65536 + seq;
+        m->started = TRUE;
+        m->base_ext = ext;
+        m->highest_ext = ext;
+    } else {
+        ext = extend_seq(m, seq);
+    }
+    if (ext < m->base_ext) {
+        /* Older than the first packet we saw: it was reordered; shift nothing,
+         * it cannot be tracked for duplicates. */
+        m->received++;
+        m->reordered++;
+    } else {
+        if (!mark_seen(m, ext - m->base_ext)) {
+            m->duplicates++;
+            return;
+        }
+        m->received++;
+        if (ext < m->highest_ext)
+            m->reordered++;
+        else
+            m->highest_ext = ext;
+    }
+
+    /* RFC 3550 6.4.1: J += (|D| - J) / 16, D the change in transit time. */
+    double transit = (double)(arrived_ns - sent_ns);
+    if (m->have_transit) {
+        double d = fabs(transit - m->last_transit_ns);
+        m->jitter_ns += (d - m->jitter_ns) / 16.0;
+    }
+    m->last_transit_ns = transit;
+    m->have_transit = TRUE;
+}
+
+void metrics_stream_add_rtt(MetricsStream *m, double rtt_ms)
+{
+    g_return_if_fail(m);
+    if (!(rtt_ms >= 0) || !isfinite(rtt_ms))
+        return;
+    if (m->rtt_count == 0 || rtt_ms < m->rtt_min)
+        m->rtt_min = rtt_ms;
+    if (m->rtt_count == 0 || rtt_ms > m->rtt_max)
+        m->rtt_max = rtt_ms;
+    m->rtt_count++;
+    if (m->rtt->len < METRICS_MAX_RTT_SAMPLES)
+        g_array_append_val(m->rtt, rtt_ms);
+}
+
+guint64 metrics_stream_received(const MetricsStream *m)
+{
+    return m ? m->received : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double metrics_percentile(const double *sorted, gsize n, double p)
+{
+    g_return_val_if_fail(sorted && n > 0, 0);
+    if (n == 1)
+        return sorted[0];
+    double rank = CLAMP(p, 0.0, 100.0) / 100.0 * (double)(n - 1);
+    gsize lo = (gsize)floor(rank);
+    gsize hi = MIN(lo + 1, n - 1);
+    return sorted[lo] + (rank - (double)lo) * (sorted[hi] - sorted[lo]);
+}
+
+double metrics_r_factor(double one_way_delay_ms, double loss_ratio)
+{
+    const double ie = 0.0, bpl = 25.1;
+    double d = MAX(one_way_delay_ms, 0.0);
+    double id = 0.024 * d + (d > 177.3 ? 0.11 * (d - 177.3) : 0.0);
+    double ppl = CLAMP(loss_ratio, 0.0, 1.0) * 100.0;
+    double ie_eff = ie + (95.0 - ie) * ppl / (ppl + bpl);
+    return 93.2 - id - ie_eff;
+}
+
+double metrics_mos_from_r(double r)
+{
+    if (r <= 0)
+        return 1.0;
+    if (r >= 100)
+        return 4.5;
+    return 1.0 + 0.035 * r + 7e-6 * r * (r - 60.0) * (100.0 - r);
+}
+
+double metrics_mos(double rtt_median_ms, double jitter_ms, double ptime_ms, double loss_ratio)
+{
+    double delay = rtt_median_ms / 2.0 + 2.0 * jitter_ms + ptime_ms;
+    return metrics_mos_from_r(metrics_r_factor(delay, loss_ratio));
+}
+
+void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
+                              MetricsSummary *out)
+{
+    g_return_if_fail(m && out);
+    memset(out, 0, sizeof(*out));
+    out->packets_sent = packets_sent;
+    out->packets_received = m->received;
+    out->loss_ratio =
+        packets_sent ? (double)(packets_sent - MIN(packets_sent, m->received)) / packets_sent : 0;
+    out->jitter_ms = m->jitter_ns / 1e6;
+    out->reordered = m->reordered;
+    out->duplicates = m->duplicates;
+    out->rtt_samples = m->rtt_count;
+    if (m->rtt->len > 0) {
+        g_autofree double *sorted = g_memdup2(m->rtt->data, m->rtt->len * sizeof(double));
+        qsort(sorted, m->rtt->len, sizeof(double), cmp_double);
+        out->rtt_min_ms = m->rtt_min;
+        out->rtt_max_ms = m->rtt_max;
+        out->rtt_median_ms = metrics_percentile(sorted, m->rtt->len, 50);
+        out->rtt_p95_ms = metrics_percentile(sorted, m->rtt->len, 95);
+    }
+    out->mos = metrics_mos(out->rtt_median_ms, out->jitter_ms, ptime_ms, out->loss_ratio);
+}

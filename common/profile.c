@@ -1,0 +1,554 @@
+/* Profile loading. Every key the format knows is a row of `specs`: its group,
+ * type, where it lands in Profile, and its range. Loading walks the file, not
+ * the table, so a key the table lacks is found and named; then the table's
+ * required keys are checked. A value may carry a trailing comment: a ';' or '#'
+ * that follows white space starts it (lists separate items with a bare ';'). */
+#include "iceprobe/profile.h"
+
+#include <stddef.h>
+#include <string.h>
+
+G_DEFINE_QUARK(iceprobe - profile - error - quark, profile_error)
+
+typedef struct {
+    const char *display_path;
+    const char *base_dir;
+    const char *group;
+    const char *key;
+} Where;
+
+typedef gboolean (*ParseFn)(const Where *w, const char *raw, void *field, double min, double max,
+                            GError **error);
+
+typedef struct {
+    const char *group;
+    const char *key;
+    ParseFn parse;
+    gsize offset;
+    gboolean required;
+    double min, max;
+} KeySpec;
+
+static void set_error(GError **error, ProfileError code, const Where *w, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+
+static void set_error(GError **error, ProfileError code, const Where *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, PROFILE_ERROR, code, "%s: [%s] %s: %s", w->display_path, w->group, w->key,
+                msg);
+}
+
+/* Secrets are wiped before their memory goes back to the allocator. */
+static void secret_free(char *s)
+{
+    if (s)
+        memset(s, 0, strlen(s));
+    g_free(s);
+}
+
+static char *resolve_path(const Where *w, const char *raw)
+{
+    if (g_path_is_absolute(raw) || !w->base_dir)
+        return g_strdup(raw);
+    return g_build_filename(w->base_dir, raw, NULL);
+}
+
+/* Splits a list value on ';', trimming items and dropping empty ones. */
+static char **split_list(const Where *w, const char *raw, GError **error)
+{
+    g_auto(GStrv) parts = g_strsplit(raw, ";", -1);
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+    guint n = 0;
+    for (char **p = parts; *p; p++) {
+        g_strstrip(*p);
+        if (**p == '\0')
+            continue;
+        if (++n > PROFILE_MAX_LIST) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "more than %d items", PROFILE_MAX_LIST);
+            return NULL;
+        }
+        g_strv_builder_add(b, *p);
+    }
+    return g_strv_builder_end(b);
+}
+
+static gboolean parse_string(const Where *w, const char *raw, void *field, double min, double max,
+                             GError **error)
+{
+    if (*raw == '\0' && min > 0) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "must not be empty");
+        return FALSE;
+    }
+    g_free(*(char **)field);
+    *(char **)field = g_strdup(raw);
+    return TRUE;
+}
+
+static gboolean parse_uint(const Where *w, const char *raw, void *field, double min, double max,
+                           GError **error)
+{
+    guint64 v;
+    g_autoptr(GError) e = NULL;
+    if (!g_ascii_string_to_unsigned(raw, 10, (guint64)min, (guint64)max, &v, &e)) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not a whole number from %.0f to %.0f",
+                  raw, min, max);
+        return FALSE;
+    }
+    *(guint *)field = (guint)v;
+    return TRUE;
+}
+
+static gboolean parse_double(const Where *w, const char *raw, void *field, double min, double max,
+                             GError **error)
+{
+    char *end = NULL;
+    double v = g_ascii_strtod(raw, &end);
+    if (*raw == '\0' || *end != '\0' || !(v >= min && v <= max)) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not a number from %g to %g", raw, min,
+                  max);
+        return FALSE;
+    }
+    *(double *)field = v;
+    return TRUE;
+}
+
+static gboolean parse_readable_file(const Where *w, const char *raw, void *field, double min,
+                                    double max, GError **error)
+{
+    g_autofree char *path = resolve_path(w, raw);
+    if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+        set_error(error, PROFILE_ERROR_READ, w, "'%s' is not a readable file", path);
+        return FALSE;
+    }
+    g_free(*(char **)field);
+    *(char **)field = g_steal_pointer(&path);
+    return TRUE;
+}
+
+/* A CA bundle: must hold at least one PEM certificate. */
+static gboolean parse_ca_file(const Where *w, const char *raw, void *field, double min, double max,
+                              GError **error)
+{
+    if (!parse_readable_file(w, raw, field, min, max, error))
+        return FALSE;
+    g_autoptr(GError) e = NULL;
+    GList *certs = g_tls_certificate_list_new_from_file(*(char **)field, &e);
+    if (!certs) {
+        set_error(error, PROFILE_ERROR_READ, w, "'%s' holds no PEM certificate%s%s",
+                  *(char **)field, e ? ": " : "", e ? e->message : "");
+        return FALSE;
+    }
+    g_list_free_full(certs, g_object_unref);
+    return TRUE;
+}
+
+/* The contents of a small file (a secret, a password), without trailing white space. */
+static gboolean parse_secret_file(const Where *w, const char *raw, void *field, double min,
+                                  double max, GError **error)
+{
+    g_autofree char *path = resolve_path(w, raw);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(path, &data, &len, &e)) {
+        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
+        return FALSE;
+    }
+    if (len > PROFILE_MAX_SECRET || memchr(data, '\0', len)) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not a secret (binary, or over %d bytes)",
+                  path, PROFILE_MAX_SECRET);
+        return FALSE;
+    }
+    g_strstrip(data);
+    if (*data == '\0') {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is empty", path);
+        return FALSE;
+    }
+    secret_free(*(char **)field);
+    *(char **)field = g_steal_pointer(&data);
+    return TRUE;
+}
+
+static gboolean parse_addresses(const Where *w, const char *raw, void *field, double min,
+                                double max, GError **error)
+{
+    g_auto(GStrv) items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_object_unref);
+    for (char **i = items; *i; i++) {
+        GInetAddress *a = g_inet_address_new_from_string(*i);
+        if (!a) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not an IP address", *i);
+            return FALSE;
+        }
+        g_ptr_array_add(out, a);
+    }
+    g_ptr_array_unref(*(GPtrArray **)field);
+    *(GPtrArray **)field = g_steal_pointer(&out);
+    return TRUE;
+}
+
+static gboolean parse_ranges(const Where *w, const char *raw, void *field, double min, double max,
+                             GError **error)
+{
+    g_auto(GStrv) items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_object_unref);
+    for (char **i = items; *i; i++) {
+        GInetAddressMask *m =
+            strchr(*i, '/') ? g_inet_address_mask_new_from_string(*i, NULL) : NULL;
+        if (!m) {
+            set_error(error, PROFILE_ERROR_VALUE, w,
+                      "'%s' is not an address range (like 10.0.0.0/8)", *i);
+            return FALSE;
+        }
+        g_ptr_array_add(out, m);
+    }
+    g_ptr_array_unref(*(GPtrArray **)field);
+    *(GPtrArray **)field = g_steal_pointer(&out);
+    return TRUE;
+}
+
+static gboolean parse_globs(const Where *w, const char *raw, void *field, double min, double max,
+                            GError **error)
+{
+    char **items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    g_strfreev(*(char ***)field);
+    *(char ***)field = items;
+    return TRUE;
+}
+
+static gboolean valid_hostname(const char *s)
+{
+    gsize n = strlen(s);
+    if (n == 0 || n > 253)
+        return FALSE;
+    for (const char *c = s; *c; c++) {
+        if (!g_ascii_isalnum(*c) && *c != '-' && *c != '.' && *c != '_')
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void dns_name_free(gpointer p)
+{
+    ProfileDnsName *n = p;
+    g_free(n->name);
+    g_ptr_array_unref(n->expected);
+    g_free(n);
+}
+
+/* name=address[,address];name=address */
+static gboolean parse_dns_names(const Where *w, const char *raw, void *field, double min,
+                                double max, GError **error)
+{
+    g_auto(GStrv) items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(dns_name_free);
+    for (char **i = items; *i; i++) {
+        char *eq = strchr(*i, '=');
+        if (!eq) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not name=address", *i);
+            return FALSE;
+        }
+        *eq = '\0';
+        g_autofree char *name = g_strstrip(g_strdup(*i));
+        if (!valid_hostname(name)) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not a host name", name);
+            return FALSE;
+        }
+        g_auto(GStrv) addrs = g_strsplit(eq + 1, ",", PROFILE_MAX_LIST);
+        ProfileDnsName *n = g_new0(ProfileDnsName, 1);
+        n->name = g_steal_pointer(&name);
+        n->expected = g_ptr_array_new_with_free_func(g_object_unref);
+        g_ptr_array_add(out, n);
+        for (char **a = addrs; *a; a++) {
+            g_strstrip(*a);
+            GInetAddress *ia = g_inet_address_new_from_string(*a);
+            if (!ia) {
+                set_error(error, PROFILE_ERROR_VALUE, w, "'%s' (for %s) is not an IP address", *a,
+                          n->name);
+                return FALSE;
+            }
+            g_ptr_array_add(n->expected, ia);
+        }
+        if (n->expected->len == 0) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "%s has no expected address", n->name);
+            return FALSE;
+        }
+    }
+    g_ptr_array_unref(*(GPtrArray **)field);
+    *(GPtrArray **)field = g_steal_pointer(&out);
+    return TRUE;
+}
+
+/* SHA-256 as 64 hex digits, optionally with ':' between bytes (openssl's form). */
+static gboolean parse_sha256(const Where *w, const char *raw, void *field, double min, double max,
+                             GError **error)
+{
+    GString *hex = g_string_new(NULL);
+    for (const char *c = raw; *c; c++) {
+        if (*c == ':')
+            continue;
+        if (!g_ascii_isxdigit(*c) || hex->len >= 64) {
+            g_string_free(hex, TRUE);
+            set_error(error, PROFILE_ERROR_VALUE, w, "not a SHA-256 in hex (64 hex digits)");
+            return FALSE;
+        }
+        g_string_append_c(hex, g_ascii_tolower(*c));
+    }
+    if (hex->len != 64) {
+        g_string_free(hex, TRUE);
+        set_error(error, PROFILE_ERROR_VALUE, w, "not a SHA-256 in hex (64 hex digits)");
+        return FALSE;
+    }
+    g_free(*(char **)field);
+    *(char **)field = g_string_free(hex, FALSE);
+    return TRUE;
+}
+
+#define F(member) offsetof(Profile, member)
+static const KeySpec specs[] = {
+    {"profile", "name", parse_string, F(name), TRUE, 1, 0},
+    {"profile", "description", parse_string, F(description), FALSE, 0, 0},
+    {"edge", "host", parse_string, F(edge.host), TRUE, 1, 0},
+    {"edge", "expected_addresses", parse_addresses, F(edge.expected_addresses), FALSE, 0, 0},
+    {"edge", "udp_port", parse_uint, F(edge.udp_port), FALSE, 1, 65535},
+    {"edge", "tcp_port", parse_uint, F(edge.tcp_port), FALSE, 1, 65535},
+    {"edge", "tls_port", parse_uint, F(edge.tls_port), FALSE, 1, 65535},
+    {"edge", "secret_file", parse_secret_file, F(edge.secret), FALSE, 0, 0},
+    {"edge", "username", parse_string, F(edge.username), FALSE, 1, 0},
+    {"edge", "password_file", parse_secret_file, F(edge.password), FALSE, 0, 0},
+    {"edge", "tls_ca_file", parse_ca_file, F(edge.tls_ca_file), FALSE, 0, 0},
+    {"edge", "tls_pin_sha256", parse_sha256, F(edge.tls_pin_sha256), FALSE, 0, 0},
+    {"edge", "tls_server_name", parse_string, F(edge.tls_server_name), FALSE, 1, 0},
+    {"edge", "credential_ttl_s", parse_uint, F(edge.credential_ttl_s), FALSE, 60, 86400 * 7},
+    {"network", "internal_ranges", parse_ranges, F(network.internal_ranges), FALSE, 0, 0},
+    {"network", "vpn_ranges", parse_ranges, F(network.vpn_ranges), FALSE, 0, 0},
+    {"network", "tunnel_names", parse_globs, F(network.tunnel_names), FALSE, 0, 0},
+    {"dns", "names", parse_dns_names, F(dns_names), FALSE, 0, 0},
+    {"stream", "ptime_ms", parse_uint, F(stream.ptime_ms), FALSE, 10, 120},
+    {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 20, 1200},
+    {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
+    {"thresholds", "loss_ratio_max", parse_double, F(thresholds.loss_ratio_max), FALSE, 0, 1},
+    {"thresholds", "jitter_ms_max", parse_double, F(thresholds.jitter_ms_max), FALSE, 0, 10000},
+    {"thresholds", "rtt_ms_max", parse_double, F(thresholds.rtt_ms_max), FALSE, 0, 60000},
+    {"thresholds", "mos_min", parse_double, F(thresholds.mos_min), FALSE, 1, 4.5},
+};
+#undef F
+
+static const KeySpec *find_spec(const char *group, const char *key)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(specs); i++) {
+        if (strcmp(specs[i].group, group) == 0 && (!key || strcmp(specs[i].key, key) == 0))
+            return &specs[i];
+    }
+    return NULL;
+}
+
+static GPtrArray *ranges_from(const char *const *cidrs)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_object_unref);
+    for (; *cidrs; cidrs++)
+        g_ptr_array_add(a, g_inet_address_mask_new_from_string(*cidrs, NULL));
+    return a;
+}
+
+static Profile *profile_new_defaults(void)
+{
+    static const char *const rfc1918[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", NULL};
+    static const char *const no_ranges[] = {NULL};
+    static const char *const tunnel_hints[] = {"gpd*", "tun*",   "utun*", "wg*",      "ppp*",
+                                               "tap*", "ipsec*", "vti*",  "cscotun*", NULL};
+    Profile *p = g_new0(Profile, 1);
+    p->edge.expected_addresses = g_ptr_array_new_with_free_func(g_object_unref);
+    p->edge.udp_port = 3478;
+    p->edge.tcp_port = 3478;
+    p->edge.tls_port = 443;
+    p->edge.credential_ttl_s = 3600;
+    p->network.internal_ranges = ranges_from(rfc1918);
+    p->network.vpn_ranges = ranges_from(no_ranges);
+    p->network.tunnel_names = g_strdupv((char **)tunnel_hints);
+    p->dns_names = g_ptr_array_new_with_free_func(dns_name_free);
+    p->stream.ptime_ms = 20;
+    p->stream.payload_bytes = 160;
+    p->stream.duration_s = 10;
+    /* Microsoft's network targets (customer edge to Microsoft edge). */
+    p->thresholds.loss_ratio_max = 0.01;
+    p->thresholds.jitter_ms_max = 30;
+    p->thresholds.rtt_ms_max = 100;
+    p->thresholds.mos_min = 3.6;
+    return p;
+}
+
+void profile_free(Profile *p)
+{
+    if (!p)
+        return;
+    g_free(p->path);
+    g_free(p->name);
+    g_free(p->description);
+    g_free(p->edge.host);
+    g_ptr_array_unref(p->edge.expected_addresses);
+    secret_free(p->edge.secret);
+    g_free(p->edge.username);
+    secret_free(p->edge.password);
+    g_free(p->edge.tls_ca_file);
+    g_free(p->edge.tls_pin_sha256);
+    g_free(p->edge.tls_server_name);
+    g_ptr_array_unref(p->network.internal_ranges);
+    g_ptr_array_unref(p->network.vpn_ranges);
+    g_strfreev(p->network.tunnel_names);
+    g_ptr_array_unref(p->dns_names);
+    g_free(p);
+}
+
+/* The value without its trailing comment, trimmed. */
+static char *strip_comment(const char *raw)
+{
+    char *v = g_strdup(raw);
+    for (char *c = v; *c; c++) {
+        if ((*c == ';' || *c == '#') && c > v && g_ascii_isspace(c[-1])) {
+            *c = '\0';
+            break;
+        }
+    }
+    return g_strstrip(v);
+}
+
+static gboolean check_combinations(Profile *p, const char *display_path, GError **error)
+{
+    Where w = {display_path, NULL, "edge", "secret_file"};
+    if (p->edge.secret && (p->edge.username || p->edge.password)) {
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "give either secret_file (TURN REST) or username + password_file, not both");
+        return FALSE;
+    }
+    if (!p->edge.secret && !(p->edge.username && p->edge.password)) {
+        set_error(error, PROFILE_ERROR_MISSING, &w,
+                  "TURN credentials are missing: give secret_file, or username and password_file");
+        return FALSE;
+    }
+    if (!p->edge.tls_server_name)
+        p->edge.tls_server_name = g_strdup(p->edge.host);
+    return TRUE;
+}
+
+Profile *profile_load_from_data(const char *data, gsize len, const char *base_dir,
+                                const char *display_path, GError **error)
+{
+    g_return_val_if_fail(data || len == 0, NULL);
+    const char *shown = display_path ? display_path : "<data>";
+    if (len > PROFILE_MAX_BYTES) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_READ, "%s: larger than %d bytes", shown,
+                    PROFILE_MAX_BYTES);
+        return NULL;
+    }
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) e = NULL;
+    if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &e)) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_SYNTAX, "%s: not a profile: %s", shown,
+                    e->message);
+        return NULL;
+    }
+
+    g_autoptr(Profile) p = profile_new_defaults();
+    p->path = g_strdup(shown);
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    for (char **g = groups; *g; g++) {
+        if (!find_spec(*g, NULL)) {
+            g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_UNKNOWN,
+                        "%s: unknown group [%s] (known: profile, edge, network, dns, stream, "
+                        "thresholds)",
+                        shown, *g);
+            return NULL;
+        }
+        g_auto(GStrv) keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+        for (char **k = keys; k && *k; k++) {
+            Where w = {shown, base_dir, *g, *k};
+            const KeySpec *spec = find_spec(*g, *k);
+            if (!spec) {
+                set_error(error, PROFILE_ERROR_UNKNOWN, &w, "unknown key");
+                return NULL;
+            }
+            g_autofree char *raw = g_key_file_get_value(kf, *g, *k, NULL);
+            if (raw && strlen(raw) > PROFILE_MAX_STRING) {
+                set_error(error, PROFILE_ERROR_VALUE, &w, "longer than %d characters",
+                          PROFILE_MAX_STRING);
+                return NULL;
+            }
+            g_autofree char *value = strip_comment(raw ? raw : "");
+            if (!spec->parse(&w, value, (char *)p + spec->offset, spec->min, spec->max, error))
+                return NULL;
+        }
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(specs); i++) {
+        if (specs[i].required && !g_key_file_has_key(kf, specs[i].group, specs[i].key, NULL)) {
+            Where w = {shown, NULL, specs[i].group, specs[i].key};
+            set_error(error, PROFILE_ERROR_MISSING, &w, "required key is missing");
+            return NULL;
+        }
+    }
+    if (!check_combinations(p, shown, error))
+        return NULL;
+    return g_steal_pointer(&p);
+}
+
+Profile *profile_load(const char *path, GError **error)
+{
+    g_return_val_if_fail(path, NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GFile) f = g_file_new_for_path(path);
+    g_autoptr(GFileInfo) info =
+        g_file_query_info(f, G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE, NULL, &e);
+    if (!info) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_READ, "%s: cannot read: %s", path,
+                    e->message);
+        return NULL;
+    }
+    if (g_file_info_get_size(info) > PROFILE_MAX_BYTES) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_READ, "%s: larger than %d bytes", path,
+                    PROFILE_MAX_BYTES);
+        return NULL;
+    }
+    if (!g_file_get_contents(path, &data, &len, &e)) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_READ, "%s: cannot read: %s", path,
+                    e->message);
+        return NULL;
+    }
+    g_autofree char *dir = g_path_get_dirname(path);
+    return profile_load_from_data(data, len, dir, path, error);
+}
+
+gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr)
+{
+    g_return_val_if_fail(masks && addr, FALSE);
+    for (guint i = 0; i < masks->len; i++) {
+        GInetAddressMask *m = masks->pdata[i];
+        if (g_inet_address_mask_get_family(m) == g_inet_address_get_family(addr) &&
+            g_inet_address_mask_matches(m, addr))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+gboolean profile_tunnel_name_matches(const Profile *p, const char *ifname)
+{
+    g_return_val_if_fail(p && ifname, FALSE);
+    for (char **pat = p->network.tunnel_names; pat && *pat; pat++) {
+        if (g_pattern_match_simple(*pat, ifname))
+            return TRUE;
+    }
+    return FALSE;
+}

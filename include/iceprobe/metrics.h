@@ -1,0 +1,57 @@
+/* Stream quality: loss, RFC 3550 interarrival jitter, reordering, duplicates,
+ * round-trip time percentiles and an E-model (ITU-T G.107) MOS estimate. */
+#pragma once
+
+#include <glib.h>
+
+/* One direction of a test stream, seen by its receiver. */
+typedef struct MetricsStream MetricsStream;
+
+typedef struct {
+    guint64 packets_sent;     /* as the sender reports it */
+    guint64 packets_received; /* unique packets, duplicates not counted */
+    double loss_ratio;        /* 1 - received/sent, 0 when nothing was sent */
+    double jitter_ms;         /* RFC 3550 interarrival jitter, in ms */
+    guint64 reordered;        /* arrived after a packet with a higher sequence number */
+    guint64 duplicates;       /* a sequence number seen again */
+    guint64 rtt_samples;
+    double rtt_min_ms, rtt_median_ms, rtt_p95_ms, rtt_max_ms;
+    double mos; /* E-model MOS from loss, jitter and RTT, see metrics_mos() */
+} MetricsSummary;
+
+/* Packets above this count are still counted, but not checked for duplicates:
+ * it bounds the memory a stream can make us use (a 10 s call is 500 packets). */
+#define METRICS_MAX_TRACKED_PACKETS (1u << 20)
+/* RTT samples kept for percentiles; later samples still count for min/max. */
+#define METRICS_MAX_RTT_SAMPLES (1u << 18)
+
+MetricsStream *metrics_stream_new(void);
+void metrics_stream_free(MetricsStream *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MetricsStream, metrics_stream_free)
+
+/* A packet arrived: its 16-bit sequence number, the sender's send time and our
+ * arrival time (each on its own monotonic clock; jitter needs only differences). */
+void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gint64 arrived_ns);
+/* A round-trip time measured from an echo. */
+void metrics_stream_add_rtt(MetricsStream *m, double rtt_ms);
+guint64 metrics_stream_received(const MetricsStream *m);
+
+/* packets_sent comes from the sender; ptime_ms is the packetisation time used for
+ * the MOS delay budget. */
+void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
+                              MetricsSummary *out);
+
+/* Percentile p (0..100) of n sorted values, linear interpolation between closest
+ * ranks (the "R-7"/numpy default). n must be > 0. */
+double metrics_percentile(const double *sorted, gsize n, double p);
+
+/* ITU-T G.107 E-model, simplified for G.711 with packet loss concealment:
+ *   R = 93.2 - Id - Ie_eff
+ *   Id = 0.024 d + 0.11 (d - 177.3) H(d - 177.3)       (d: one-way delay, ms)
+ *   Ie_eff = Ie + (95 - Ie) Ppl / (Ppl + Bpl)          (Ie = 0, Bpl = 25.1, random loss)
+ * and MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), clamped to [1, 4.5]. */
+double metrics_r_factor(double one_way_delay_ms, double loss_ratio);
+double metrics_mos_from_r(double r);
+/* One-way delay budget used for the MOS: half the median RTT, a jitter buffer of
+ * twice the jitter, and one packetisation interval. */
+double metrics_mos(double rtt_median_ms, double jitter_ms, double ptime_ms, double loss_ratio);

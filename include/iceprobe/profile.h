@@ -1,0 +1,79 @@
+/* Test profiles: GKeyFile files (see profiles/README.md). Loading validates every
+ * group and key against a table; anything unknown, mistyped or out of range is
+ * an error naming the file, group and key. */
+#pragma once
+
+#include <gio/gio.h>
+
+#define PROFILE_ERROR (profile_error_quark())
+GQuark profile_error_quark(void);
+typedef enum {
+    PROFILE_ERROR_READ,    /* the file (or a file it names) cannot be read */
+    PROFILE_ERROR_SYNTAX,  /* not a key file */
+    PROFILE_ERROR_UNKNOWN, /* unknown group or key */
+    PROFILE_ERROR_VALUE,   /* wrong type, out of range, malformed */
+    PROFILE_ERROR_MISSING, /* a required key is absent */
+} ProfileError;
+
+#define PROFILE_MAX_BYTES  (64 * 1024)
+#define PROFILE_MAX_LIST   64
+#define PROFILE_MAX_SECRET 4096
+#define PROFILE_MAX_STRING 1024
+
+typedef struct {
+    char *name;
+    GPtrArray *expected; /* GInetAddress */
+} ProfileDnsName;
+
+typedef struct {
+    char *path; /* the file it came from ("<data>" when loaded from memory) */
+    char *name;
+    char *description;
+
+    struct {
+        char *host;
+        GPtrArray *expected_addresses; /* GInetAddress; may be empty */
+        guint udp_port, tcp_port, tls_port;
+        char *secret;   /* TURN REST shared secret, or NULL */
+        char *username; /* static credentials, when no secret */
+        char *password;
+        char *tls_ca_file;
+        char *tls_pin_sha256;  /* lower-case hex, 64 chars, or NULL */
+        char *tls_server_name; /* name the certificate must match; default host */
+        guint credential_ttl_s;
+    } edge;
+
+    struct {
+        GPtrArray *internal_ranges; /* GInetAddressMask */
+        GPtrArray *vpn_ranges;      /* GInetAddressMask */
+        char **tunnel_names;        /* glob patterns */
+    } network;
+
+    GPtrArray *dns_names; /* ProfileDnsName */
+
+    struct {
+        guint ptime_ms;
+        guint payload_bytes;
+        guint duration_s;
+    } stream;
+
+    struct {
+        double loss_ratio_max;
+        double jitter_ms_max;
+        double rtt_ms_max;
+        double mos_min;
+    } thresholds;
+} Profile;
+
+Profile *profile_load(const char *path, GError **error);
+/* As profile_load, for a profile held in memory; relative paths are resolved
+ * against base_dir. */
+Profile *profile_load_from_data(const char *data, gsize len, const char *base_dir,
+                                const char *display_path, GError **error);
+void profile_free(Profile *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Profile, profile_free)
+
+/* Whether addr falls in one of the masks. */
+gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr);
+/* Whether an interface name matches one of the tunnel_names patterns. */
+gboolean profile_tunnel_name_matches(const Profile *p, const char *ifname);

@@ -1,0 +1,193 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "iceprobe/metrics.h"
+
+#define MS 1000000LL
+
+/* Feeds packets sent every 20 ms with the given transit times (ms). */
+static void feed(MetricsStream *m, const guint16 *seq, const double *transit_ms, gsize n)
+{
+    for (gsize i = 0; i < n; i++) {
+        gint64 sent = (gint64)seq[i] * 20 * MS;
+        gint64 arrived = sent + (gint64)(transit_ms ? transit_ms[i] * MS : 5 * MS);
+        metrics_stream_add_packet(m, seq[i], sent, arrived);
+    }
+}
+
+static MetricsSummary summarize(const MetricsStream *m, guint64 sent)
+{
+    MetricsSummary s;
+    metrics_stream_summarize(m, sent, 20, &s);
+    return s;
+}
+
+static void test_complete_stream_has_no_loss(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 10);
+    assert_int_equal(s.packets_received, 10);
+    assert_float_equal(s.loss_ratio, 0.0, 1e-12);
+    assert_int_equal(s.reordered, 0);
+    assert_int_equal(s.duplicates, 0);
+}
+
+static void test_loss_is_counted_against_what_was_sent(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 1, 3, 4}; /* 2 lost, and 5 (the last) never came */
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 6);
+    assert_int_equal(s.packets_received, 4);
+    assert_float_equal(s.loss_ratio, 2.0 / 6.0, 1e-12);
+}
+
+static void test_late_packet_counts_as_reordered_not_lost(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 2, 1, 3, 5, 4};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 6);
+    assert_int_equal(s.packets_received, 6);
+    assert_int_equal(s.reordered, 2);
+    assert_float_equal(s.loss_ratio, 0.0, 1e-12);
+}
+
+static void test_duplicate_is_counted_once_and_not_as_received(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 1, 1, 2, 1};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 3);
+    assert_int_equal(s.packets_received, 3);
+    assert_int_equal(s.duplicates, 2);
+    assert_int_equal(s.reordered, 0);
+}
+
+static void test_sequence_wrap_at_65535_is_not_loss_or_reordering(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {65533, 65534, 65535, 0, 1, 2};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 6);
+    assert_int_equal(s.packets_received, 6);
+    assert_int_equal(s.reordered, 0);
+    assert_int_equal(s.duplicates, 0);
+}
+
+static void test_reordering_across_the_wrap_is_seen(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {65534, 0, 65535, 1, 0};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 4);
+    assert_int_equal(s.packets_received, 4);
+    assert_int_equal(s.reordered, 1);
+    assert_int_equal(s.duplicates, 1);
+}
+
+static void test_packet_older_than_the_first_is_reordered(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 65535, 1};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    MetricsSummary s = summarize(m, 3);
+    assert_int_equal(s.packets_received, 3);
+    assert_int_equal(s.reordered, 1);
+}
+
+static void test_jitter_matches_rfc3550_for_a_known_delay_pattern(void **state)
+{
+    /* Transit 10, 12, 10, 14 ms: |D| = 2, 2, 4.
+     * J1 = 2/16 = 0.125; J2 = 0.125 + (2 - 0.125)/16 = 0.2421875;
+     * J3 = 0.2421875 + (4 - 0.2421875)/16 = 0.47705078125 ms. */
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 1, 2, 3};
+    const double transit[] = {10, 12, 10, 14};
+    feed(m, seq, transit, 4);
+    MetricsSummary s = summarize(m, 4);
+    assert_float_equal(s.jitter_ms, 0.47705078125, 1e-9);
+}
+
+static void test_constant_delay_has_zero_jitter_whatever_the_clock_offset(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    for (guint16 i = 0; i < 50; i++)
+        metrics_stream_add_packet(m, i, i * 20 * MS, i * 20 * MS + 123456789 * MS);
+    MetricsSummary s = summarize(m, 50);
+    assert_float_equal(s.jitter_ms, 0.0, 1e-12);
+}
+
+static void test_percentile_interpolates_between_ranks(void **state)
+{
+    const double v[] = {1, 2, 3, 4};
+    assert_float_equal(metrics_percentile(v, 4, 50), 2.5, 1e-12);
+    assert_float_equal(metrics_percentile(v, 4, 95), 3.85, 1e-12);
+    assert_float_equal(metrics_percentile(v, 4, 0), 1, 1e-12);
+    assert_float_equal(metrics_percentile(v, 4, 100), 4, 1e-12);
+    const double one[] = {7};
+    assert_float_equal(metrics_percentile(one, 1, 95), 7, 1e-12);
+}
+
+static void test_rtt_summary_has_min_median_p95_max(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const double rtt[] = {5, 1, 4, 2, 3}; /* sorted 1..5: median 3, p95 = 4 + 0.8 = 4.8 */
+    for (gsize i = 0; i < G_N_ELEMENTS(rtt); i++)
+        metrics_stream_add_rtt(m, rtt[i]);
+    metrics_stream_add_rtt(m, -1); /* nonsense is ignored */
+    MetricsSummary s = summarize(m, 0);
+    assert_int_equal(s.rtt_samples, 5);
+    assert_float_equal(s.rtt_min_ms, 1, 1e-12);
+    assert_float_equal(s.rtt_median_ms, 3, 1e-12);
+    assert_float_equal(s.rtt_p95_ms, 4.8, 1e-12);
+    assert_float_equal(s.rtt_max_ms, 5, 1e-12);
+}
+
+static void test_mos_matches_g107_r_to_mos_points(void **state)
+{
+    /* G.107 Annex B: R = 93.2 (all defaults) is MOS 4.41; R = 80 is 4.03; R = 50 is 2.6. */
+    assert_float_equal(metrics_mos_from_r(93.2), 4.409285824, 1e-9);
+    assert_float_equal(metrics_mos_from_r(80), 4.024, 1e-9);
+    assert_float_equal(metrics_mos_from_r(50), 2.575, 1e-9);
+    assert_float_equal(metrics_mos_from_r(-5), 1.0, 1e-12);
+    assert_float_equal(metrics_mos_from_r(120), 4.5, 1e-12);
+}
+
+static void test_r_factor_falls_with_delay_and_loss(void **state)
+{
+    assert_float_equal(metrics_r_factor(0, 0), 93.2, 1e-12);
+    /* Id = 0.024 * 200 + 0.11 * (200 - 177.3) = 4.8 + 2.497 */
+    assert_float_equal(metrics_r_factor(200, 0), 93.2 - 7.297, 1e-9);
+    /* Ie_eff = 95 * 1 / (1 + 25.1) for 1 % random loss */
+    assert_float_equal(metrics_r_factor(0, 0.01), 93.2 - 95.0 / 26.1, 1e-9);
+    /* Delay budget for RTT 1, jitter 1, ptime 20: 0.5 + 2 + 20 = 22.5 ms. */
+    assert_float_equal(metrics_mos(1, 1, 20, 0.05),
+                       metrics_mos_from_r(93.2 - 0.024 * 22.5 - 95.0 * 5 / 30.1), 1e-9);
+    assert_true(metrics_mos(1, 1, 20, 0.20) < 3.6);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_complete_stream_has_no_loss),
+        cmocka_unit_test(test_loss_is_counted_against_what_was_sent),
+        cmocka_unit_test(test_late_packet_counts_as_reordered_not_lost),
+        cmocka_unit_test(test_duplicate_is_counted_once_and_not_as_received),
+        cmocka_unit_test(test_sequence_wrap_at_65535_is_not_loss_or_reordering),
+        cmocka_unit_test(test_reordering_across_the_wrap_is_seen),
+        cmocka_unit_test(test_packet_older_than_the_first_is_reordered),
+        cmocka_unit_test(test_jitter_matches_rfc3550_for_a_known_delay_pattern),
+        cmocka_unit_test(test_constant_delay_has_zero_jitter_whatever_the_clock_offset),
+        cmocka_unit_test(test_percentile_interpolates_between_ranks),
+        cmocka_unit_test(test_rtt_summary_has_min_median_p95_max),
+        cmocka_unit_test(test_mos_matches_g107_r_to_mos_points),
+        cmocka_unit_test(test_r_factor_falls_with_delay_and_loss),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,280 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "iceprobe/profile.h"
+
+/* A temp dir holding a secret and a CA, for profiles that name them relatively. */
+typedef struct {
+    char *dir;
+} Fixture;
+
+static int setup(void **state)
+{
+    Fixture *f = g_new0(Fixture, 1);
+    f->dir = g_dir_make_tmp("iceprobe-profile-XXXXXX", NULL);
+    g_autofree char *secret = g_build_filename(f->dir, "turn.secret", NULL);
+    g_autofree char *ca = g_build_filename(f->dir, "edge-ca.pem", NULL);
+    g_autofree char *pem = NULL;
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/test-ca.pem", &pem, NULL, NULL));
+    assert_true(g_file_set_contents(secret, "s3cret\n", -1, NULL));
+    assert_true(g_file_set_contents(ca, pem, -1, NULL));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+    const char *names[] = {"turn.secret", "edge-ca.pem", "p.conf", "pw"};
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *p = g_build_filename(f->dir, names[i], NULL);
+        g_unlink(p);
+    }
+    g_rmdir(f->dir);
+    g_free(f->dir);
+    g_free(f);
+    return 0;
+}
+
+static Profile *load(Fixture *f, const char *text, GError **error)
+{
+    return profile_load_from_data(text, strlen(text), f->dir, "p.conf", error);
+}
+
+/* The example of CONTRACT.md, as written there (inline comments included). */
+static const char contract_example[] =
+    "[profile]\n"
+    "name = corp-vpn\n"
+    "description = VPN laptops against the A/V edge\n"
+    "\n"
+    "[edge]\n"
+    "host = av.corp.example            ; name or address of the A/V Edge TURN relay\n"
+    "expected_addresses = 203.0.113.10 ; what host must resolve to (optional; a list uses ';')\n"
+    "udp_port = 3478\n"
+    "tcp_port = 3478\n"
+    "tls_port = 443\n"
+    "secret_file = turn.secret   ; TURN REST shared secret (or: username + password_file)\n"
+    "tls_ca_file = edge-ca.pem   ; and/or tls_pin_sha256 = <hex of the leaf certificate>\n"
+    "\n"
+    "[network]\n"
+    "internal_ranges = 10.0.0.0/8;172.16.0.0/12;192.168.0.0/16\n"
+    "vpn_ranges = 100.64.0.0/10\n"
+    "tunnel_names = gpd*;tun*;utun*;wg*;ppp*   ; extra hints; the kernel's facts come first\n"
+    "\n"
+    "[dns]\n"
+    "names = sip.corp.example=203.0.113.9;meet.corp.example=203.0.113.11   ; name=expected\n"
+    "\n"
+    "[stream]\n"
+    "ptime_ms = 20\n"
+    "payload_bytes = 160\n"
+    "duration_s = 10\n"
+    "\n"
+    "[thresholds]\n"
+    "loss_ratio_max = 0.01\n"
+    "jitter_ms_max = 30\n"
+    "rtt_ms_max = 100\n"
+    "mos_min = 3.6\n";
+
+static void test_contract_example_loads_as_written(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = load(*state, contract_example, &error);
+    assert_null(error);
+    assert_non_null(p);
+    assert_string_equal(p->name, "corp-vpn");
+    assert_string_equal(p->edge.host, "av.corp.example");
+    assert_string_equal(p->edge.tls_server_name, "av.corp.example");
+    assert_int_equal(p->edge.expected_addresses->len, 1);
+    g_autofree char *a = g_inet_address_to_string(p->edge.expected_addresses->pdata[0]);
+    assert_string_equal(a, "203.0.113.10");
+    assert_string_equal(p->edge.secret, "s3cret");
+    assert_int_equal(p->network.internal_ranges->len, 3);
+    assert_int_equal(p->network.vpn_ranges->len, 1);
+    assert_int_equal(g_strv_length(p->network.tunnel_names), 5);
+    assert_int_equal(p->dns_names->len, 2);
+    ProfileDnsName *meet = p->dns_names->pdata[1];
+    assert_string_equal(meet->name, "meet.corp.example");
+    assert_int_equal(p->stream.ptime_ms, 20);
+    assert_float_equal(p->thresholds.mos_min, 3.6, 1e-12);
+}
+
+static void test_defaults_are_microsofts_targets(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = load(
+        *state, "[profile]\nname=x\n[edge]\nhost=192.0.2.1\nsecret_file=turn.secret\n", &error);
+    assert_non_null(p);
+    assert_int_equal(p->edge.udp_port, 3478);
+    assert_int_equal(p->edge.tls_port, 443);
+    assert_float_equal(p->thresholds.loss_ratio_max, 0.01, 1e-12);
+    assert_float_equal(p->thresholds.jitter_ms_max, 30, 1e-12);
+    assert_float_equal(p->thresholds.rtt_ms_max, 100, 1e-12);
+    assert_int_equal(p->stream.duration_s, 10);
+}
+
+static void assert_refused(Fixture *f, const char *text, ProfileError code, const char *needle)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = load(f, text, &error);
+    assert_null(p);
+    assert_non_null(error);
+    if (!g_error_matches(error, PROFILE_ERROR, code) || !strstr(error->message, needle))
+        fail_msg("got error %d '%s', want %d containing '%s'", error->code, error->message, code,
+                 needle);
+}
+
+#define BASE "[profile]\nname=x\n[edge]\nhost=192.0.2.1\nsecret_file=turn.secret\n"
+
+static void test_unknown_group_is_named(void **state)
+{
+    assert_refused(*state, BASE "[treshold]\nmos_min=3\n", PROFILE_ERROR_UNKNOWN,
+                   "p.conf: unknown group [treshold]");
+}
+
+static void test_unknown_key_is_named_with_its_group(void **state)
+{
+    assert_refused(*state, BASE "[stream]\nptime=20\n", PROFILE_ERROR_UNKNOWN,
+                   "p.conf: [stream] ptime: unknown key");
+}
+
+static void test_wrong_type_is_named(void **state)
+{
+    assert_refused(*state, BASE "[stream]\nptime_ms=twenty\n", PROFILE_ERROR_VALUE,
+                   "[stream] ptime_ms: 'twenty' is not a whole number from 10 to 120");
+    assert_refused(*state, BASE "[thresholds]\nmos_min=5\n", PROFILE_ERROR_VALUE,
+                   "[thresholds] mos_min: '5' is not a number from 1 to 4.5");
+    assert_refused(*state, BASE "[network]\nvpn_ranges=100.64.0.0\n", PROFILE_ERROR_VALUE,
+                   "[network] vpn_ranges: '100.64.0.0' is not an address range");
+    assert_refused(*state, BASE "[dns]\nnames=sip.corp.example\n", PROFILE_ERROR_VALUE,
+                   "[dns] names: 'sip.corp.example' is not name=address");
+    assert_refused(*state, BASE "[edge]\ntls_pin_sha256=abcd\n", PROFILE_ERROR_VALUE,
+                   "[edge] tls_pin_sha256: not a SHA-256");
+}
+
+static void test_missing_secret_file_is_named(void **state)
+{
+    assert_refused(*state, "[profile]\nname=x\n[edge]\nhost=h\nsecret_file=nope.secret\n",
+                   PROFILE_ERROR_READ, "[edge] secret_file: cannot read");
+}
+
+static void test_missing_credentials_are_refused(void **state)
+{
+    assert_refused(*state, "[profile]\nname=x\n[edge]\nhost=h\n", PROFILE_ERROR_MISSING,
+                   "TURN credentials are missing");
+}
+
+static void test_unreadable_ca_is_refused(void **state)
+{
+    Fixture *f = *state;
+    assert_refused(f, BASE "tls_ca_file=turn.secret\n", PROFILE_ERROR_READ, "[edge] tls_ca_file:");
+    assert_refused(f, BASE "tls_ca_file=missing.pem\n", PROFILE_ERROR_READ,
+                   "/missing.pem' is not a readable file");
+}
+
+static void test_required_key_missing_is_named(void **state)
+{
+    assert_refused(*state, "[edge]\nhost=h\nsecret_file=turn.secret\n", PROFILE_ERROR_MISSING,
+                   "[profile] name: required key is missing");
+}
+
+static void test_not_a_key_file_is_refused(void **state)
+{
+    assert_refused(*state, "this is not\x01 a profile", PROFILE_ERROR_SYNTAX, "not a profile");
+}
+
+static void test_oversized_profile_is_refused(void **state)
+{
+    g_autofree char *big = g_strnfill(PROFILE_MAX_BYTES + 1, '#');
+    assert_refused(*state, big, PROFILE_ERROR_READ, "larger than");
+}
+
+static void test_pin_accepts_openssl_colon_form(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = g_strconcat(
+        BASE, "tls_pin_sha256=",
+        "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:"
+        "67:89\n",
+        NULL);
+    g_autoptr(Profile) p = load(*state, text, &error);
+    assert_non_null(p);
+    assert_string_equal(p->edge.tls_pin_sha256,
+                        "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+}
+
+static void test_relative_paths_are_relative_to_the_profile_file(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *path = g_build_filename(f->dir, "p.conf", NULL);
+    assert_true(g_file_set_contents(path, BASE "tls_ca_file=edge-ca.pem\n", -1, NULL));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = profile_load(path, &error);
+    assert_null(error);
+    g_autofree char *ca = g_build_filename(f->dir, "edge-ca.pem", NULL);
+    assert_string_equal(p->edge.tls_ca_file, ca);
+}
+
+static void test_ranges_and_tunnel_names_match(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = load(*state, contract_example, &error);
+    g_autoptr(GInetAddress) vpn = g_inet_address_new_from_string("100.64.0.2");
+    g_autoptr(GInetAddress) pub = g_inet_address_new_from_string("203.0.113.10");
+    g_autoptr(GInetAddress) v6 = g_inet_address_new_from_string("2001:db8::1");
+    assert_true(profile_in_ranges(p->network.vpn_ranges, vpn));
+    assert_false(profile_in_ranges(p->network.internal_ranges, pub));
+    assert_false(profile_in_ranges(p->network.internal_ranges, v6));
+    assert_true(profile_tunnel_name_matches(p, "gpd0"));
+    assert_false(profile_tunnel_name_matches(p, "corpvpn3"));
+}
+
+/* Every shipped profile loads, given its secret and CA beside it. */
+static void test_shipped_profiles_load(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(GDir) d = g_dir_open(PROFILES_DIR, 0, NULL);
+    assert_non_null(d);
+    int n = 0;
+    for (const char *name; (name = g_dir_read_name(d));) {
+        if (!g_str_has_suffix(name, ".conf"))
+            continue;
+        g_autofree char *src = g_build_filename(PROFILES_DIR, name, NULL);
+        g_autofree char *text = NULL;
+        assert_true(g_file_get_contents(src, &text, NULL, NULL));
+        g_autoptr(GError) error = NULL;
+        g_autoptr(Profile) p = load(f, text, &error);
+        if (!p)
+            fail_msg("%s: %s", name, error->message);
+        n++;
+    }
+    assert_true(n > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_contract_example_loads_as_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_are_microsofts_targets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_group_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key_is_named_with_its_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_type_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_secret_file_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_credentials_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_ca_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_required_key_missing_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_key_file_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_profile_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_accepts_openssl_colon_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relative_paths_are_relative_to_the_profile_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ranges_and_tunnel_names_match, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_profiles_load, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
