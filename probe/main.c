@@ -1,6 +1,9 @@
 #include "iceprobe/cli.h"
+#include "iceprobe/commands.h"
 
 static const CliCommand commands[] = {
+    {"interfaces", "local interfaces and their class (physical, tunnel, loopback, virtual)",
+     cmd_interfaces},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,76 @@
+/* Local interfaces and their class, from kernel facts (rtnetlink); route lookups
+ * and packet counters. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "iceprobe/profile.h"
+
+typedef enum {
+    NETIF_CLASS_PHYSICAL,
+    NETIF_CLASS_TUNNEL,
+    NETIF_CLASS_LOOPBACK,
+    NETIF_CLASS_VIRTUAL,
+} NetifClass;
+
+const char *netif_class_to_string(NetifClass c);
+
+/* What the kernel says of a link, as classification needs it. */
+typedef struct {
+    const char *name;
+    const char *kind; /* IFLA_INFO_KIND ("tun", "wireguard", "veth"...), NULL for none */
+    guint arphrd;     /* ARPHRD_* link type */
+    guint flags;      /* IFF_* */
+    int tun_type;     /* IFF_TUN or IFF_TAP for the tun driver, 0 otherwise */
+    GPtrArray *addrs; /* GInetAddress, may be NULL */
+} NetifFacts;
+
+/* Classifies a link; *reason (if given) says which fact decided it, in words. */
+NetifClass netif_classify(const NetifFacts *facts, const Profile *profile, char **reason);
+
+typedef struct {
+    char *name;
+    int index;
+    NetifClass klass;
+    char *kind; /* link kind, or the ARPHRD type's name when there is none */
+    char *reason;
+    guint flags;
+    gboolean up;          /* IFF_UP and IFF_RUNNING: what libnice gathers on */
+    GPtrArray *addresses; /* GInetAddress */
+    GPtrArray *prefixes;  /* char*, "addr/len" */
+    guint64 rx_packets, tx_packets;
+} NetifInterface;
+
+typedef struct {
+    GPtrArray *interfaces; /* NetifInterface, in kernel index order */
+} NetifInventory;
+
+#define NETIF_ERROR (netif_error_quark())
+GQuark netif_error_quark(void);
+
+NetifInventory *netif_inventory_new(const Profile *profile, GError **error);
+void netif_inventory_free(NetifInventory *inv);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NetifInventory, netif_inventory_free)
+
+const NetifInterface *netif_inventory_by_index(const NetifInventory *inv, int index);
+const NetifInterface *netif_inventory_by_name(const NetifInventory *inv, const char *name);
+/* The interface that owns a local address. */
+const NetifInterface *netif_inventory_by_address(const NetifInventory *inv, GInetAddress *addr);
+/* The first tunnel, or NULL. */
+const NetifInterface *netif_inventory_first_tunnel(const NetifInventory *inv);
+
+/* The kernel's route for a packet to dst, optionally from src and pinned to the
+ * output interface oif (0: none), as `ip route get` asks it. Gives the output
+ * interface index and, when the route has one, the preferred source and gateway. */
+typedef struct {
+    int oif;
+    GInetAddress *prefsrc; /* may be NULL */
+    GInetAddress *gateway; /* may be NULL */
+} NetifRoute;
+
+gboolean netif_route_get(GInetAddress *dst, GInetAddress *src, int oif, NetifRoute *out,
+                         GError **error);
+void netif_route_clear(NetifRoute *r);
+
+/* Packet counters of one interface, now. */
+gboolean netif_counters(int index, guint64 *rx_packets, guint64 *tx_packets, GError **error);

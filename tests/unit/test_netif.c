@@ -1,0 +1,137 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <linux/if.h>
+#include <linux/if_arp.h>
+#include <linux/if_tun.h>
+#include <string.h>
+
+#include "iceprobe/netif.h"
+
+static Profile *vpn_profile(void)
+{
+    const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
+                       "/test-ca.pem\n[network]\nvpn_ranges=100.64.0.0/10\ntunnel_names=gpd*\n";
+    g_autoptr(GError) error = NULL;
+    Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", &error);
+    assert_non_null(p);
+    return p;
+}
+
+static NetifClass classify(const NetifFacts *f, const Profile *p, const char *reason_part)
+{
+    g_autofree char *reason = NULL;
+    NetifClass c = netif_classify(f, p, &reason);
+    if (reason_part && !strstr(reason, reason_part))
+        fail_msg("reason '%s' lacks '%s'", reason, reason_part);
+    return c;
+}
+
+static void test_wireguard_go_tun_is_a_tunnel_whatever_its_name(void **state)
+{
+    NetifFacts f = {"corpvpn3", "tun", ARPHRD_NONE, IFF_UP | IFF_POINTOPOINT | IFF_NOARP,
+                    IFF_TUN,    NULL};
+    assert_int_equal(classify(&f, NULL, "link kind 'tun' (tun mode)"), NETIF_CLASS_TUNNEL);
+}
+
+static void test_kernel_wireguard_is_a_tunnel(void **state)
+{
+    NetifFacts f = {"office", "wireguard", ARPHRD_NONE, IFF_UP | IFF_NOARP, 0, NULL};
+    assert_int_equal(classify(&f, NULL, "link kind 'wireguard'"), NETIF_CLASS_TUNNEL);
+}
+
+static void test_openvpn_tap_is_a_tunnel(void **state)
+{
+    NetifFacts f = {"tap0", "tun", ARPHRD_ETHER, IFF_UP, IFF_TAP, NULL};
+    assert_int_equal(classify(&f, NULL, "tap mode"), NETIF_CLASS_TUNNEL);
+}
+
+static void test_tunnel_link_types_without_kind_are_tunnels(void **state)
+{
+    NetifFacts ppp = {"ppp0", NULL, ARPHRD_PPP, IFF_UP | IFF_POINTOPOINT, 0, NULL};
+    assert_int_equal(classify(&ppp, NULL, "ARPHRD_PPP"), NETIF_CLASS_TUNNEL);
+    NetifFacts ipip = {"x", NULL, ARPHRD_TUNNEL, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&ipip, NULL, "ARPHRD_TUNNEL"), NETIF_CLASS_TUNNEL);
+}
+
+static void test_point_to_point_ethernet_is_a_tunnel(void **state)
+{
+    NetifFacts f = {"odd0", NULL, ARPHRD_ETHER, IFF_UP | IFF_POINTOPOINT, 0, NULL};
+    assert_int_equal(classify(&f, NULL, "point-to-point flag"), NETIF_CLASS_TUNNEL);
+}
+
+static void test_veth_and_ethernet_are_physical(void **state)
+{
+    NetifFacts veth = {"eth0", "veth", ARPHRD_ETHER, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&veth, NULL, NULL), NETIF_CLASS_PHYSICAL);
+    NetifFacts nic = {"enp0s3", NULL, ARPHRD_ETHER, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&nic, NULL, NULL), NETIF_CLASS_PHYSICAL);
+}
+
+static void test_loopback_comes_first(void **state)
+{
+    NetifFacts f = {"lo", NULL, ARPHRD_LOOPBACK, IFF_UP | IFF_LOOPBACK, 0, NULL};
+    assert_int_equal(classify(&f, NULL, "loopback"), NETIF_CLASS_LOOPBACK);
+}
+
+static void test_profile_hints_only_add_tunnels(void **state)
+{
+    g_autoptr(Profile) p = vpn_profile();
+    NetifFacts named = {"gpd1", NULL, ARPHRD_ETHER, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&named, p, "pattern 'gpd*'"), NETIF_CLASS_TUNNEL);
+
+    g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(addrs, g_inet_address_new_from_string("100.64.3.4"));
+    NetifFacts pooled = {"en1", NULL, ARPHRD_ETHER, IFF_UP, 0, addrs};
+    assert_int_equal(classify(&pooled, p, "100.64.3.4 is in the profile's vpn_ranges"),
+                     NETIF_CLASS_TUNNEL);
+    /* A kernel tunnel stays a tunnel whatever the profile says. */
+    NetifFacts wg = {"eth9", "wireguard", ARPHRD_NONE, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&wg, p, "wireguard"), NETIF_CLASS_TUNNEL);
+}
+
+static void test_container_bridges_are_virtual(void **state)
+{
+    NetifFacts f = {"docker0", "bridge", ARPHRD_ETHER, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&f, NULL, "docker*"), NETIF_CLASS_VIRTUAL);
+    NetifFacts d = {"dummy0", "dummy", ARPHRD_ETHER, IFF_UP, 0, NULL};
+    assert_int_equal(classify(&d, NULL, "dummy"), NETIF_CLASS_VIRTUAL);
+}
+
+static void test_inventory_of_this_host_has_loopback_with_counters(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(NetifInventory) inv = netif_inventory_new(NULL, &error);
+    assert_non_null(inv);
+    const NetifInterface *lo = netif_inventory_by_name(inv, "lo");
+    assert_non_null(lo);
+    assert_int_equal(lo->klass, NETIF_CLASS_LOOPBACK);
+    g_autoptr(GInetAddress) a = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    assert_ptr_equal(netif_inventory_by_address(inv, a), lo);
+    guint64 rx, tx;
+    assert_true(netif_counters(lo->index, &rx, &tx, &error));
+    NetifRoute r;
+    assert_true(netif_route_get(a, NULL, 0, &r, &error));
+    assert_int_equal(r.oif, lo->index);
+    netif_route_clear(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wireguard_go_tun_is_a_tunnel_whatever_its_name),
+        cmocka_unit_test(test_kernel_wireguard_is_a_tunnel),
+        cmocka_unit_test(test_openvpn_tap_is_a_tunnel),
+        cmocka_unit_test(test_tunnel_link_types_without_kind_are_tunnels),
+        cmocka_unit_test(test_point_to_point_ethernet_is_a_tunnel),
+        cmocka_unit_test(test_veth_and_ethernet_are_physical),
+        cmocka_unit_test(test_loopback_comes_first),
+        cmocka_unit_test(test_profile_hints_only_add_tunnels),
+        cmocka_unit_test(test_container_bridges_are_virtual),
+        cmocka_unit_test(test_inventory_of_this_host_has_loopback_with_counters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
