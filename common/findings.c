@@ -1,0 +1,59 @@
+/* The finding codes of CONTRACT.md, with what to change, in the words of the
+ * articles the product is built on (DOMAIN.md). */
+#include <string.h>
+
+#include "iceprobe/result.h"
+
+static const FindingSpec specs[] = {
+    {"MEDIA_VIA_TUNNEL", VERDICT_FAIL,
+     "Block the VPN client pool from internal client subnets and media servers at the VPN "
+     "gateway (all ports, TCP and UDP, both directions, and VPN to VPN) so tunnel candidates "
+     "fail their checks and ICE falls back to the edge relay; do not rely on application-based "
+     "split tunnelling for the call client."},
+    {"RELAY_VIA_TUNNEL", VERDICT_FAIL,
+     "Add a split-tunnel exclusion for the edge's public address(es) (access, web conferencing "
+     "and A/V edge, reverse proxy) so traffic to them leaves through the physical interface; a "
+     "tunnel-all policy cannot work."},
+    {"EDGE_DNS_INTERNAL", VERDICT_FAIL,
+     "Make the VPN clients' DNS view resolve the edge, simple URLs and mail names to their "
+     "external addresses (split DNS); otherwise clients register as internal and try addresses "
+     "the VPN block rejects."},
+    {"TUNNEL_PATH_OPEN", VERDICT_FAIL,
+     "Block the VPN client pool from internal client subnets at the VPN gateway, all ports, TCP "
+     "and UDP, both directions."},
+    {"TLS_INTERCEPTED", VERDICT_FAIL,
+     "Exempt the edge's addresses from TLS decryption / application identification on the "
+     "next-generation firewall (TURN over TLS on 443 and TCP 50000-59999 to the edge must pass "
+     "untouched)."},
+    {"RELAY_UNREACHABLE", VERDICT_FAIL,
+     "Allow UDP 3478 and TCP 443 from clients to the edge's public address, and check that the "
+     "edge's TURN service runs and the credentials (shared secret) match."},
+    {"EDGE_NO_ROUTE_TO_PEER", VERDICT_FAIL,
+     "Give the edge's internal interface a route back to this peer's subnet (branch or VPN "
+     "pool)."},
+    {"NO_MEDIA_PATH", VERDICT_FAIL,
+     "No candidate pair worked: check that the edge relay is reachable on UDP 3478 and TCP 443 "
+     "and that the firewall allows relayed media."},
+    {"UDP_RELAY_BLOCKED", VERDICT_WARN,
+     "Allow UDP 3478 (and UDP 50000-59999) to the edge's public address; over TCP media works "
+     "but with worse quality."},
+    {"TCP_RELAY_ONLY", VERDICT_WARN,
+     "Media falls back to TURN over TCP, the last resort: allow UDP to the edge so calls use UDP."},
+    {"QUALITY_LOSS", VERDICT_WARN, "Look for congestion or a lossy link on the media path."},
+    {"QUALITY_JITTER", VERDICT_WARN,
+     "Look for congestion or missing QoS on the media path (a VPN concentrator adds jitter)."},
+    {"QUALITY_RTT", VERDICT_WARN,
+     "Look for hair-pinning or a long detour on the media path (through the VPN, or to a distant "
+     "edge)."},
+    {"QUALITY_MOS", VERDICT_WARN, "The estimated call quality is poor; see loss, jitter and RTT."},
+};
+
+const FindingSpec *finding_spec_lookup(const char *code)
+{
+    g_return_val_if_fail(code, NULL);
+    for (gsize i = 0; i < G_N_ELEMENTS(specs); i++) {
+        if (strcmp(specs[i].code, code) == 0)
+            return &specs[i];
+    }
+    return NULL;
+}

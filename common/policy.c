@@ -1,0 +1,137 @@
+/* A path is judged on three kinds of evidence: where the selected pair's local
+ * side lives and where its packets leave (from the probe's route lookups), the
+ * tunnel interface's own packet counters during the stream (kernel ground truth,
+ * whatever ICE reported), and the stream's quality against the profile. */
+#include "iceprobe/policy.h"
+
+#include <string.h>
+
+guint64 policy_tunnel_threshold(const PathRecord *p)
+{
+    guint64 sent = p->have_metrics ? MIN(p->up.packets_sent, p->down.packets_sent) : 0;
+    return MAX(5, sent / 2);
+}
+
+static gboolean is_tunnel(const char *klass)
+{
+    return klass && strcmp(klass, "tunnel") == 0;
+}
+
+static JsonObject *pair_evidence(const PathRecord *p)
+{
+    JsonObject *e = json_object_new();
+    json_object_set_string_member(e, "path", p->name);
+    if (p->have_pair) {
+        json_object_set_string_member(e, "local", p->local.address ? p->local.address : "");
+        json_object_set_string_member(e, "local_type", p->local.type ? p->local.type : "");
+        json_object_set_string_member(e, "interface", p->local.interface ? p->local.interface : "");
+        json_object_set_string_member(e, "egress_interface",
+                                      p->local.egress_interface ? p->local.egress_interface : "");
+        json_object_set_string_member(e, "remote", p->remote.address ? p->remote.address : "");
+    }
+    if (p->have_counters) {
+        json_object_set_string_member(e, "tunnel_interface", p->tunnel_interface);
+        json_object_set_int_member(e, "tunnel_tx_packets", (gint64)p->tunnel_tx);
+        json_object_set_int_member(e, "tunnel_rx_packets", (gint64)p->tunnel_rx);
+    }
+    return e;
+}
+
+static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
+{
+    gboolean owned = is_tunnel(p->local.interface_class);
+    gboolean egress = is_tunnel(p->local.egress_class);
+    guint64 threshold = policy_tunnel_threshold(p);
+    gboolean counted = p->have_counters && (p->tunnel_tx >= threshold || p->tunnel_rx >= threshold);
+    if (!owned && !egress && !counted)
+        return;
+
+    g_autofree char *why = NULL;
+    if (egress || owned)
+        why = g_strdup_printf("its local candidate %s (%s) %s %s", p->local.address, p->local.type,
+                              egress ? "leaves through" : "lives on",
+                              egress ? p->local.egress_interface : p->local.interface);
+    else
+        why = g_strdup_printf("ICE reported %s via %s, but the tunnel %s counted %" G_GUINT64_FORMAT
+                              " packets out and %" G_GUINT64_FORMAT " in during the stream",
+                              p->local.address ? p->local.address : "no pair",
+                              p->local.egress_interface ? p->local.egress_interface : "?",
+                              p->tunnel_interface, p->tunnel_tx, p->tunnel_rx);
+    if (kind == POLICY_PATH_NATURAL)
+        run_result_add_finding(r, "MEDIA_VIA_TUNNEL", pair_evidence(p),
+                               "Call media went through the VPN tunnel: on path %s %s.", p->name,
+                               why);
+    else if (kind == POLICY_PATH_FORCED_RELAY)
+        run_result_add_finding(r, "RELAY_VIA_TUNNEL", pair_evidence(p),
+                               "The relay allocation of path %s was made through the tunnel: %s.",
+                               p->name, why);
+}
+
+static void judge_quality(RunResult *r, PathRecord *p, const Profile *profile)
+{
+    const MetricsSummary *m = &p->metrics;
+    const typeof(profile->thresholds) *t = &profile->thresholds;
+    JsonObject *e;
+    if (m->loss_ratio > t->loss_ratio_max) {
+        e = pair_evidence(p);
+        json_object_set_double_member(e, "loss_ratio", m->loss_ratio);
+        json_object_set_double_member(e, "threshold", t->loss_ratio_max);
+        run_result_add_finding(r, "QUALITY_LOSS", e,
+                               "Path %s lost %.2f %% of packets (limit %.2f %%).", p->name,
+                               m->loss_ratio * 100, t->loss_ratio_max * 100);
+    }
+    if (m->jitter_ms > t->jitter_ms_max) {
+        e = pair_evidence(p);
+        json_object_set_double_member(e, "jitter_ms", m->jitter_ms);
+        json_object_set_double_member(e, "threshold", t->jitter_ms_max);
+        run_result_add_finding(r, "QUALITY_JITTER", e,
+                               "Path %s had %.1f ms of jitter (limit %.1f ms).", p->name,
+                               m->jitter_ms, t->jitter_ms_max);
+    }
+    if (m->rtt_samples && m->rtt_median_ms > t->rtt_ms_max) {
+        e = pair_evidence(p);
+        json_object_set_double_member(e, "rtt_median_ms", m->rtt_median_ms);
+        json_object_set_double_member(e, "threshold", t->rtt_ms_max);
+        run_result_add_finding(r, "QUALITY_RTT", e,
+                               "Path %s had a median round trip of %.1f ms (limit %.1f ms).",
+                               p->name, m->rtt_median_ms, t->rtt_ms_max);
+    }
+    if (m->mos < t->mos_min) {
+        e = pair_evidence(p);
+        json_object_set_double_member(e, "mos", m->mos);
+        json_object_set_double_member(e, "threshold", t->mos_min);
+        run_result_add_finding(r, "QUALITY_MOS", e,
+                               "Path %s would give an estimated MOS of %.2f (minimum %.2f).",
+                               p->name, m->mos, t->mos_min);
+    }
+}
+
+void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile)
+{
+    g_return_if_fail(r && p && profile);
+    guint before = r->findings->len;
+
+    if (kind == POLICY_PATH_TUNNEL_ONLY) {
+        /* Here success is the failure: the block should have stopped it. */
+        if (p->have_pair)
+            run_result_add_finding(r, "TUNNEL_PATH_OPEN", pair_evidence(p),
+                                   "A check forced through the tunnel reached the peer (%s to %s).",
+                                   p->local.address, p->remote.address);
+    } else if (!p->have_pair) {
+        if (kind == POLICY_PATH_NATURAL)
+            run_result_add_finding(r, "NO_MEDIA_PATH", pair_evidence(p),
+                                   "ICE found no working candidate pair on path %s.", p->name);
+        p->verdict = VERDICT_FAIL;
+    } else {
+        judge_tunnel(r, p, kind);
+        if (kind == POLICY_PATH_NATURAL && p->local.type && strcmp(p->local.type, "relay") == 0 &&
+            p->local.transport && strcmp(p->local.transport, "tcp") == 0)
+            run_result_add_finding(r, "TCP_RELAY_ONLY", pair_evidence(p),
+                                   "The selected media path is TURN over TCP (%s).",
+                                   p->local.address);
+        if (kind == POLICY_PATH_NATURAL && p->have_metrics)
+            judge_quality(r, p, profile);
+    }
+    for (guint i = before; i < r->findings->len; i++)
+        p->verdict = verdict_worst(p->verdict, ((Finding *)r->findings->pdata[i])->severity);
+}

@@ -1,0 +1,105 @@
+/* The result of one run (schema iceprobe.run/1, CONTRACT.md): checks, paths,
+ * findings and the verdict, and their JSON. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "iceprobe/metrics.h"
+#include "iceprobe/profile.h"
+
+typedef enum {
+    VERDICT_PASS,
+    VERDICT_WARN,
+    VERDICT_FAIL,
+    VERDICT_ERROR,
+    VERDICT_SKIP, /* a check that did not apply (never a run's verdict) */
+} Verdict;
+
+const char *verdict_to_string(Verdict v);
+/* The worse of two verdicts (skip counts as pass). */
+Verdict verdict_worst(Verdict a, Verdict b);
+/* Exit code of the monitoring-plugin convention: 0 pass, 1 warn, 2 fail, 3 error. */
+int verdict_exit_code(Verdict v);
+
+typedef struct {
+    char *code;
+    Verdict severity;
+    char *message; /* what happened, then what to change */
+    JsonObject *evidence;
+} Finding;
+
+typedef struct {
+    char *name;
+    Verdict verdict;
+    char *reason;       /* one line for the report */
+    JsonObject *detail; /* extra members of the check record */
+    double duration_ms;
+} CheckRecord;
+
+typedef struct {
+    char *type;      /* host, srflx, prflx, relay */
+    char *transport; /* udp, tcp */
+    char *address;   /* ip:port */
+    char *base_address;
+    char *interface;
+    char *interface_class;
+    char *egress_interface;
+    char *egress_class;
+} CandidateInfo;
+
+typedef struct {
+    char *name; /* natural, relay-udp, relay-tcp, relay-tls, tunnel-only */
+    Verdict verdict;
+    char *reason;
+    gboolean have_pair;
+    CandidateInfo local, remote;
+    gboolean have_counters;
+    char *tunnel_interface;
+    guint64 tunnel_tx, tunnel_rx; /* packets during the stream */
+    gboolean have_metrics;
+    MetricsSummary metrics;  /* both directions together */
+    MetricsSummary up, down; /* probe to far end, far end to probe */
+    double connect_ms;       /* from the start of checks to READY */
+} PathRecord;
+
+typedef struct {
+    char *run_id;
+    char *profile;
+    GDateTime *started_at;
+    Verdict verdict;
+    char *error;         /* why the run itself failed, when verdict is error */
+    GPtrArray *findings; /* Finding */
+    GPtrArray *checks;   /* CheckRecord */
+    GPtrArray *paths;    /* PathRecord */
+    JsonArray *probes;   /* [{name, interfaces: [...]}] */
+} RunResult;
+
+RunResult *run_result_new(const char *profile_name);
+void run_result_free(RunResult *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RunResult, run_result_free)
+
+CheckRecord *run_result_add_check(RunResult *r, const char *name, Verdict v, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+PathRecord *run_result_add_path(RunResult *r, const char *name);
+const CheckRecord *run_result_find_check(const RunResult *r, const char *name);
+const PathRecord *run_result_find_path(const RunResult *r, const char *name);
+gboolean run_result_has_finding(const RunResult *r, const char *code);
+
+/* Adds a finding with the code's severity; the message is fmt's text followed
+ * by the code's remedy. Takes evidence (may be NULL). */
+Finding *run_result_add_finding(RunResult *r, const char *code, JsonObject *evidence,
+                                const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* Sets r->verdict from the findings (and error, when set). */
+void run_result_conclude(RunResult *r);
+
+JsonNode *run_result_to_json(const RunResult *r);
+void candidate_info_clear(CandidateInfo *c);
+
+/* Finding codes: their severity and what to change. */
+typedef struct {
+    const char *code;
+    Verdict severity;
+    const char *remedy;
+} FindingSpec;
+
+const FindingSpec *finding_spec_lookup(const char *code);

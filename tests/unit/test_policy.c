@@ -1,0 +1,216 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "iceprobe/policy.h"
+
+static Profile *profile(void)
+{
+    const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
+                       "/test-ca.pem\n";
+    Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", NULL);
+    assert_non_null(p);
+    return p;
+}
+
+static void set_pair(PathRecord *p, const char *type, const char *transport, const char *klass,
+                     const char *egress_class)
+{
+    p->have_pair = TRUE;
+    p->local.type = g_strdup(type);
+    p->local.transport = g_strdup(transport);
+    p->local.address = g_strdup("192.0.2.7:50000");
+    p->local.interface = g_strdup(strcmp(klass, "tunnel") == 0 ? "gpd0" : "eth0");
+    p->local.interface_class = g_strdup(klass);
+    p->local.egress_interface = g_strdup(strcmp(egress_class, "tunnel") == 0 ? "gpd0" : "eth0");
+    p->local.egress_class = g_strdup(egress_class);
+    p->remote.address = g_strdup("203.0.113.10:49200");
+}
+
+static void set_good_metrics(PathRecord *p)
+{
+    p->have_metrics = TRUE;
+    MetricsSummary m = {.packets_sent = 500,
+                        .packets_received = 500,
+                        .rtt_samples = 500,
+                        .rtt_median_ms = 1,
+                        .jitter_ms = 0.5,
+                        .mos = 4.4};
+    p->metrics = p->up = p->down = m;
+}
+
+static void test_relay_through_physical_interface_passes(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "udp", "physical", "physical");
+    set_good_metrics(p);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    assert_int_equal(r->findings->len, 0);
+    assert_int_equal(r->verdict, VERDICT_PASS);
+}
+
+static void test_host_pair_on_the_tunnel_is_media_via_tunnel(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "host", "udp", "tunnel", "tunnel");
+    set_good_metrics(p);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+    assert_int_equal(p->verdict, VERDICT_FAIL);
+    assert_int_equal(verdict_exit_code(r->verdict), 2);
+    const Finding *f = r->findings->pdata[0];
+    assert_non_null(strstr(f->message, "leaves through gpd0"));
+    assert_non_null(strstr(f->message, "Block the VPN client pool"));
+}
+
+static void test_tunnel_counters_catch_what_ice_does_not_say(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "udp", "physical", "physical");
+    set_good_metrics(p);
+    p->have_counters = TRUE;
+    p->tunnel_interface = g_strdup("gpd0");
+    p->tunnel_tx = 499;
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+}
+
+static void test_a_few_tunnel_packets_are_background_not_media(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "udp", "physical", "physical");
+    set_good_metrics(p);
+    p->have_counters = TRUE;
+    p->tunnel_interface = g_strdup("gpd0");
+    p->tunnel_tx = 3;
+    p->tunnel_rx = 1;
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_int_equal(r->findings->len, 0);
+}
+
+static void test_tcp_relay_is_a_warning(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "tcp", "physical", "physical");
+    set_good_metrics(p);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    assert_true(run_result_has_finding(r, "TCP_RELAY_ONLY"));
+    assert_int_equal(r->verdict, VERDICT_WARN);
+    assert_int_equal(verdict_exit_code(r->verdict), 1);
+}
+
+static void test_no_pair_on_the_natural_path_is_no_media_path(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_true(run_result_has_finding(r, "NO_MEDIA_PATH"));
+    assert_int_equal(p->verdict, VERDICT_FAIL);
+}
+
+static void test_quality_thresholds_give_named_warnings(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "udp", "physical", "physical");
+    set_good_metrics(p);
+    p->metrics.loss_ratio = 0.05;
+    p->metrics.jitter_ms = 45;
+    p->metrics.rtt_median_ms = 180;
+    p->metrics.mos = 3.1;
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    assert_true(run_result_has_finding(r, "QUALITY_LOSS"));
+    assert_true(run_result_has_finding(r, "QUALITY_JITTER"));
+    assert_true(run_result_has_finding(r, "QUALITY_RTT"));
+    assert_true(run_result_has_finding(r, "QUALITY_MOS"));
+    assert_int_equal(r->verdict, VERDICT_WARN);
+}
+
+static void test_forced_relay_through_tunnel_is_relay_via_tunnel(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "relay-udp");
+    set_pair(p, "relay", "udp", "tunnel", "tunnel");
+    policy_judge_path(r, p, POLICY_PATH_FORCED_RELAY, prof);
+    assert_true(run_result_has_finding(r, "RELAY_VIA_TUNNEL"));
+    assert_false(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+}
+
+static void test_json_document_has_the_contract_shape(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("corp-vpn");
+    run_result_add_check(r, "dns", VERDICT_PASS, "all names resolve externally");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "host", "udp", "tunnel", "tunnel");
+    set_good_metrics(p);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    g_autoptr(JsonNode) root = run_result_to_json(r);
+    JsonObject *o = json_node_get_object(root);
+    assert_string_equal(json_object_get_string_member(o, "schema"), "iceprobe.run/1");
+    assert_string_equal(json_object_get_string_member(o, "verdict"), "fail");
+    assert_int_equal(strlen(json_object_get_string_member(o, "run_id")), 36);
+    assert_true(g_str_has_suffix(json_object_get_string_member(o, "started_at"), "Z"));
+    JsonObject *path = json_array_get_object_element(json_object_get_array_member(o, "paths"), 0);
+    JsonObject *local = json_object_get_object_member(
+        json_object_get_object_member(path, "selected_pair"), "local");
+    assert_string_equal(json_object_get_string_member(local, "egress_class"), "tunnel");
+    JsonObject *m = json_object_get_object_member(path, "metrics");
+    assert_int_equal(json_object_get_int_member(m, "packets_sent"), 500);
+    assert_true(JSON_NODE_HOLDS_VALUE(json_object_get_member(m, "loss_ratio")));
+    JsonObject *f = json_array_get_object_element(json_object_get_array_member(o, "findings"), 0);
+    assert_string_equal(json_object_get_string_member(f, "code"), "MEDIA_VIA_TUNNEL");
+    assert_string_equal(json_object_get_string_member(f, "severity"), "fail");
+}
+
+static void test_every_contract_code_has_a_spec(void **state)
+{
+    const char *codes[] = {"MEDIA_VIA_TUNNEL",      "RELAY_VIA_TUNNEL", "EDGE_DNS_INTERNAL",
+                           "TUNNEL_PATH_OPEN",      "TLS_INTERCEPTED",  "RELAY_UNREACHABLE",
+                           "EDGE_NO_ROUTE_TO_PEER", "NO_MEDIA_PATH",    "UDP_RELAY_BLOCKED",
+                           "TCP_RELAY_ONLY",        "QUALITY_LOSS",     "QUALITY_JITTER",
+                           "QUALITY_RTT",           "QUALITY_MOS"};
+    for (gsize i = 0; i < G_N_ELEMENTS(codes); i++)
+        assert_non_null(finding_spec_lookup(codes[i]));
+    assert_int_equal(finding_spec_lookup("UDP_RELAY_BLOCKED")->severity, VERDICT_WARN);
+    assert_int_equal(finding_spec_lookup("TLS_INTERCEPTED")->severity, VERDICT_FAIL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_relay_through_physical_interface_passes),
+        cmocka_unit_test(test_host_pair_on_the_tunnel_is_media_via_tunnel),
+        cmocka_unit_test(test_tunnel_counters_catch_what_ice_does_not_say),
+        cmocka_unit_test(test_a_few_tunnel_packets_are_background_not_media),
+        cmocka_unit_test(test_tcp_relay_is_a_warning),
+        cmocka_unit_test(test_no_pair_on_the_natural_path_is_no_media_path),
+        cmocka_unit_test(test_quality_thresholds_give_named_warnings),
+        cmocka_unit_test(test_forced_relay_through_tunnel_is_relay_via_tunnel),
+        cmocka_unit_test(test_json_document_has_the_contract_shape),
+        cmocka_unit_test(test_every_contract_code_has_a_spec),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
