@@ -337,7 +337,7 @@ static const KeySpec specs[] = {
     {"network", "tunnel_names", parse_globs, F(network.tunnel_names), FALSE, 0, 0},
     {"dns", "names", parse_dns_names, F(dns_names), FALSE, 0, 0},
     {"stream", "ptime_ms", parse_uint, F(stream.ptime_ms), FALSE, 10, 120},
-    {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 20, 1200},
+    {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
     {"thresholds", "loss_ratio_max", parse_double, F(thresholds.loss_ratio_max), FALSE, 0, 1},
     {"thresholds", "jitter_ms_max", parse_double, F(thresholds.jitter_ms_max), FALSE, 0, 10000},

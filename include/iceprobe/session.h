@@ -1,0 +1,78 @@
+/* One ICE agent (libnice, RFC 5245/8445 full mode) with one audio component,
+ * gathering as a call client does: every interface, UPnP off, consent freshness
+ * on, TURN servers as given. Session descriptions are SDP text. */
+#pragma once
+
+#include <agent.h>
+#include <gio/gio.h>
+
+#define SESSION_ERROR (session_error_quark())
+GQuark session_error_quark(void);
+
+#define SESSION_MAX_TURN 4
+/* Cap on a remote session description (they come from the network in paired runs). */
+#define SESSION_MAX_SDP (64 * 1024)
+
+typedef struct {
+    char *ip;
+    guint port;
+    NiceRelayType type;
+} SessionTurn;
+
+typedef struct {
+    const char *name; /* for messages: "probe", "far end" */
+    gboolean controlling;
+    gboolean relay_only;        /* libnice's force-relay: only relay candidates are used */
+    gboolean ice_tcp;           /* gather TCP host candidates (a client does) */
+    GInetAddress *only_address; /* gather only on this local address; NULL: everywhere */
+    SessionTurn turn[SESSION_MAX_TURN];
+    guint n_turn;
+    const char *turn_username;
+    const char *turn_password;
+} SessionConfig;
+
+typedef enum {
+    SESSION_STATE_GATHERING,
+    SESSION_STATE_GATHERED,
+    SESSION_STATE_CHECKING,
+    SESSION_STATE_READY,
+    SESSION_STATE_FAILED,
+} SessionState;
+
+typedef struct Session Session;
+
+/* Packets arrive on the session's main context. */
+typedef void (*SessionRecvFn)(const guint8 *buf, gsize len, gpointer user_data);
+
+Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error);
+void session_free(Session *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Session, session_free)
+
+gboolean session_gather(Session *s, GError **error);
+SessionState session_state(const Session *s);
+/* The local description; relay_only keeps only relay candidates in it. */
+char *session_local_sdp(Session *s, gboolean relay_only);
+/* Number of local candidates of each type, for the report. */
+void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay);
+gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error);
+
+/* Runs ctx until every session given is READY or FAILED, or timeout_ms passes. */
+void session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,
+                      guint timeout_ms);
+/* Runs ctx for ms milliseconds. */
+void session_run_for(GMainContext *ctx, guint ms);
+
+/* The selected pair, if any: copies, for the caller to free. turn_server gets
+ * the TURN server's address for a relay candidate (NiceAddress, may be NULL). */
+gboolean session_selected_pair(Session *s, NiceCandidate **local, NiceCandidate **remote,
+                               NiceAddress *turn_server);
+guint session_pair_changes(const Session *s);
+gint64 session_ready_time(const Session *s); /* monotonic µs, 0 if never */
+
+void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data);
+/* Thread-safe (nice_agent_send). */
+gboolean session_send(Session *s, const guint8 *buf, gsize len);
+
+/* Keeps only the lines of an SDP whose candidates are relays (for a far end that
+ * offers only a relay, as an external user seen through the edge). */
+char *session_sdp_relay_only(const char *sdp);

@@ -1,0 +1,52 @@
+/* An SRTP test stream shaped like a call, over an ICE session, in one direction
+ * out and one in. Each packet carries its sequence number, its send time and an
+ * echo of the last packet received with how long it was held, so the round trip
+ * is measured on one clock. */
+#pragma once
+
+#include "iceprobe/metrics.h"
+#include "iceprobe/session.h"
+
+#define STREAM_KEY_LEN     30 /* AES-128 key and 112-bit salt */
+#define STREAM_HEADER_LEN  28
+#define STREAM_MAX_PAYLOAD 1200
+#define STREAM_MAGIC       0x49505242u /* "IPRB" */
+
+typedef struct {
+    guint ptime_ms;
+    guint payload_bytes; /* RTP payload, at least STREAM_HEADER_LEN */
+    guint duration_ms;
+} StreamShape;
+
+/* The payload of one test packet, after SRTP. */
+typedef struct {
+    guint16 seq;
+    gint64 send_ns;      /* sender's CLOCK_MONOTONIC */
+    gint64 echo_send_ns; /* receiver's own send time of the packet echoed, 0 if none */
+    gint64 echo_hold_ns; /* how long the sender held it before echoing */
+} StreamPacket;
+
+/* Parses a decrypted RTP packet: FALSE if it is not one of ours. */
+gboolean stream_packet_parse(const guint8 *buf, gsize len, StreamPacket *out);
+
+typedef struct StreamEnd StreamEnd;
+
+/* Fresh random key material (OpenSSL RAND_bytes). */
+gboolean stream_random_key(guint8 key[STREAM_KEY_LEN]);
+
+StreamEnd *stream_end_new(Session *session, const guint8 out_key[STREAM_KEY_LEN],
+                          const guint8 in_key[STREAM_KEY_LEN], const StreamShape *shape,
+                          GError **error);
+void stream_end_free(StreamEnd *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StreamEnd, stream_end_free)
+
+/* Starts the paced sender thread; received packets are counted as they come. */
+void stream_end_start(StreamEnd *e);
+/* Waits for the sender to finish its duration. */
+void stream_end_join(StreamEnd *e);
+
+guint64 stream_end_sent(const StreamEnd *e);
+guint64 stream_end_auth_failures(const StreamEnd *e); /* SRTP authentication failed */
+guint64 stream_end_replays(const StreamEnd *e);       /* SRTP replay check failed */
+guint64 stream_end_foreign(const StreamEnd *e);       /* decrypted, but not our format */
+const MetricsStream *stream_end_metrics(const StreamEnd *e);

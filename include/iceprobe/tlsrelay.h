@@ -1,0 +1,66 @@
+/* The probe's own TCP and TLS connections to the edge.
+ *
+ * libnice's TURN-TLS sends plain TCP, and for TURN over TCP it does not know the
+ * real local end of its connection. So libnice is given TURN-over-TCP servers on
+ * loopback that are forwarders owned here: each accepted connection is carried
+ * to the edge over a connection this module makes (plain TCP, or TLS verified
+ * against the profile's CA and/or pin), whose local address is recorded. */
+#pragma once
+
+#include <gio/gio.h>
+
+#define TLSRELAY_ERROR (tlsrelay_error_quark())
+GQuark tlsrelay_error_quark(void);
+typedef enum {
+    TLSRELAY_ERROR_CONNECT,
+    TLSRELAY_ERROR_TLS,    /* handshake failed */
+    TLSRELAY_ERROR_VERIFY, /* certificate not trusted, wrong name, or pin mismatch */
+} TlsRelayError;
+
+typedef struct {
+    char *edge_ip; /* numeric address */
+    guint port;
+    gboolean tls;
+    char *ca_file;    /* may be NULL: system CAs, unless only a pin is given */
+    char *pin_sha256; /* lower-case hex of the leaf certificate's SHA-256, may be NULL */
+    char *server_name;
+    guint timeout_ms;
+} TlsRelayConfig;
+
+/* What a TLS handshake showed of the other end. */
+typedef struct {
+    char *local_address; /* ip:port of our end */
+    gboolean handshake_done;
+    char *leaf_sha256; /* hex */
+    char *subject;
+    char *issuer;
+    char *protocol;
+    gboolean chain_ok; /* verified against the CA (or system CAs) and name */
+    char *verify_error;
+    gboolean pin_checked;
+    gboolean pin_ok;
+} TlsPeerInfo;
+
+void tls_peer_info_clear(TlsPeerInfo *i);
+
+/* An open connection to the edge (plain or TLS, verified). */
+typedef struct TlsRelayConn TlsRelayConn;
+TlsRelayConn *tlsrelay_connect(const TlsRelayConfig *cfg, TlsPeerInfo *info, GError **error);
+gboolean tlsrelay_conn_send(TlsRelayConn *c, const guint8 *buf, gsize len, GError **error);
+/* Reads what is there (at most len), waiting up to timeout_ms; 0 on timeout,
+ * -1 with error on failure or close. */
+gssize tlsrelay_conn_recv(TlsRelayConn *c, guint8 *buf, gsize len, guint timeout_ms,
+                          GError **error);
+void tlsrelay_conn_close(TlsRelayConn *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TlsRelayConn, tlsrelay_conn_close)
+
+/* A forwarder listening on 127.0.0.1. */
+typedef struct TlsRelay TlsRelay;
+TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error);
+guint tlsrelay_port(const TlsRelay *r);
+/* Local addresses of the connections made to the edge so far (char*, ip:port),
+ * and the last error if one failed. */
+GPtrArray *tlsrelay_local_addresses(TlsRelay *r);
+char *tlsrelay_last_error(TlsRelay *r);
+void tlsrelay_stop(TlsRelay *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TlsRelay, tlsrelay_stop)

@@ -1,0 +1,41 @@
+/* One TURN allocation on the edge over UDP, TCP or TLS, made with libnice's STUN
+ * library, so that a failure can be named: no answer, 401 with the realm, 403,
+ * 437, a TLS certificate that is not the edge's. The allocation is released. */
+#pragma once
+
+#include "iceprobe/tlsrelay.h"
+#include "iceprobe/turncred.h"
+
+typedef enum {
+    TURNCHECK_UDP,
+    TURNCHECK_TCP,
+    TURNCHECK_TLS,
+} TurnCheckTransport;
+
+const char *turncheck_transport_name(TurnCheckTransport t);
+
+typedef struct {
+    gboolean ok;
+    char *relayed_address; /* ip:port the edge allocated */
+    char *mapped_address;  /* our address as the edge saw it */
+    char *local_address;   /* our end of the socket or connection */
+    guint error_code;      /* STUN error code of the final answer, 0 if none */
+    char *error_reason;    /* its reason phrase */
+    char *realm;
+    char *failure; /* one line: what failed, with which value */
+    double duration_ms;
+    TlsPeerInfo tls; /* TLS only */
+} TurnCheckResult;
+
+void turncheck_result_clear(TurnCheckResult *r);
+
+/* Blocking; at most about timeout_ms. tls_cfg gives the TLS settings for
+ * TURNCHECK_TLS (its edge_ip and port are replaced by these). */
+void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport,
+                   const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
+                   TurnCheckResult *out);
+
+/* Frames one STUN message from a TCP byte stream: its length when buf holds a
+ * whole one, 0 when more is needed, -1 when it is not STUN or over the cap. */
+gssize turncheck_stun_frame_length(const guint8 *buf, gsize len);
+#define TURNCHECK_MAX_MESSAGE 2048

@@ -1,0 +1,288 @@
+/* A libnice agent wrapped for the probe. What LIBNICE-NOTES.md measured decides
+ * the settings: UPnP off (it only adds SSDP noise and delay), consent freshness
+ * on (a cut path is noticed in seconds, not never), no STUN server besides TURN
+ * (libnice learns the reflexive address from the Allocate response). The pair is
+ * judged at READY, not CONNECTED, and changes after that are counted: aggressive
+ * nomination can move the pair after the first selection. */
+#include "iceprobe/session.h"
+
+#include <string.h>
+
+G_DEFINE_QUARK(iceprobe - session - error - quark, session_error)
+
+#define COMPONENT 1
+
+struct Session {
+    char *name;
+    GMainContext *ctx;
+    NiceAgent *agent;
+    guint stream_id;
+    SessionState state;
+    guint pair_changes;
+    gint64 ready_at;
+    SessionRecvFn recv_fn;
+    gpointer recv_data;
+    gboolean closed;
+};
+
+static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data)
+{
+    Session *s = data;
+    if (s->state == SESSION_STATE_GATHERING)
+        s->state = SESSION_STATE_GATHERED;
+}
+
+static void on_state_changed(NiceAgent *agent, guint stream_id, guint component_id, guint state,
+                             gpointer data)
+{
+    Session *s = data;
+    if (state == NICE_COMPONENT_STATE_READY && s->state != SESSION_STATE_READY) {
+        s->state = SESSION_STATE_READY;
+        s->ready_at = g_get_monotonic_time();
+    } else if (state == NICE_COMPONENT_STATE_FAILED) {
+        s->state = SESSION_STATE_FAILED;
+    } else if (state == NICE_COMPONENT_STATE_CONNECTING && s->state == SESSION_STATE_GATHERED) {
+        s->state = SESSION_STATE_CHECKING;
+    }
+}
+
+static void on_new_selected_pair(NiceAgent *agent, guint stream_id, guint component_id,
+                                 NiceCandidate *lcand, NiceCandidate *rcand, gpointer data)
+{
+    Session *s = data;
+    s->pair_changes++;
+}
+
+static void on_recv(NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *buf,
+                    gpointer data)
+{
+    Session *s = data;
+    if (s->recv_fn)
+        s->recv_fn((const guint8 *)buf, len, s->recv_data);
+}
+
+Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error)
+{
+    g_return_val_if_fail(ctx && cfg, NULL);
+    g_autoptr(Session) s = g_new0(Session, 1);
+    s->name = g_strdup(cfg->name ? cfg->name : "agent");
+    s->ctx = g_main_context_ref(ctx);
+    s->agent =
+        nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+    g_object_set(s->agent, "controlling-mode", cfg->controlling, "upnp", FALSE, "ice-tcp",
+                 cfg->ice_tcp, "force-relay", cfg->relay_only, NULL);
+    if (cfg->only_address) {
+        NiceAddress a;
+        g_autofree char *ip = g_inet_address_to_string(cfg->only_address);
+        if (!nice_address_set_from_string(&a, ip) || !nice_agent_add_local_address(s->agent, &a)) {
+            g_set_error(error, SESSION_ERROR, 0, "%s: cannot use local address %s", s->name, ip);
+            return NULL;
+        }
+    }
+    s->stream_id = nice_agent_add_stream(s->agent, 1);
+    if (!s->stream_id) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: libnice would not add a stream", s->name);
+        return NULL;
+    }
+    nice_agent_set_stream_name(s->agent, s->stream_id, "audio");
+    for (guint i = 0; i < cfg->n_turn; i++) {
+        if (!nice_agent_set_relay_info(s->agent, s->stream_id, COMPONENT, cfg->turn[i].ip,
+                                       cfg->turn[i].port, cfg->turn_username, cfg->turn_password,
+                                       cfg->turn[i].type)) {
+            g_set_error(error, SESSION_ERROR, 0, "%s: libnice refused TURN server %s:%u", s->name,
+                        cfg->turn[i].ip, cfg->turn[i].port);
+            return NULL;
+        }
+    }
+    g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), s);
+    g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(on_state_changed), s);
+    g_signal_connect(s->agent, "new-selected-pair-full", G_CALLBACK(on_new_selected_pair), s);
+    nice_agent_attach_recv(s->agent, s->stream_id, COMPONENT, ctx, on_recv, s);
+    return g_steal_pointer(&s);
+}
+
+static void on_closed(GObject *src, GAsyncResult *res, gpointer data)
+{
+    *(gboolean *)data = TRUE;
+}
+
+void session_free(Session *s)
+{
+    if (!s)
+        return;
+    if (s->agent) {
+        /* Close properly, or the allocations linger on the relay. */
+        gboolean done = FALSE;
+        nice_agent_attach_recv(s->agent, s->stream_id, COMPONENT, s->ctx, NULL, NULL);
+        nice_agent_close_async(s->agent, on_closed, &done);
+        gint64 until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+        while (!done && g_get_monotonic_time() < until) {
+            if (!g_main_context_iteration(s->ctx, FALSE))
+                g_usleep(1000);
+        }
+        g_signal_handlers_disconnect_by_data(s->agent, s);
+        g_object_unref(s->agent);
+    }
+    g_main_context_unref(s->ctx);
+    g_free(s->name);
+    g_free(s);
+}
+
+gboolean session_gather(Session *s, GError **error)
+{
+    if (!nice_agent_gather_candidates(s->agent, s->stream_id)) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: candidate gathering failed to start", s->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+SessionState session_state(const Session *s)
+{
+    return s->state;
+}
+
+char *session_sdp_relay_only(const char *sdp)
+{
+    g_auto(GStrv) lines = g_strsplit(sdp, "\n", -1);
+    GString *out = g_string_new(NULL);
+    for (char **l = lines; *l; l++) {
+        if (**l == '\0')
+            continue;
+        if (g_str_has_prefix(*l, "a=candidate:") && !strstr(*l, " typ relay"))
+            continue;
+        g_string_append_printf(out, "%s\n", *l);
+    }
+    return g_string_free(out, FALSE);
+}
+
+char *session_local_sdp(Session *s, gboolean relay_only)
+{
+    g_autofree char *sdp = nice_agent_generate_local_sdp(s->agent);
+    return relay_only ? session_sdp_relay_only(sdp) : g_steal_pointer(&sdp);
+}
+
+void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay)
+{
+    *host = *srflx = *relay = 0;
+    GSList *cands = nice_agent_get_local_candidates(s->agent, s->stream_id, COMPONENT);
+    for (GSList *l = cands; l; l = l->next) {
+        NiceCandidate *c = l->data;
+        if (c->type == NICE_CANDIDATE_TYPE_HOST)
+            (*host)++;
+        else if (c->type == NICE_CANDIDATE_TYPE_RELAYED)
+            (*relay)++;
+        else
+            (*srflx)++;
+    }
+    g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+}
+
+gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error)
+{
+    g_return_val_if_fail(sdp, FALSE);
+    if (strlen(sdp) > SESSION_MAX_SDP) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: remote description larger than %d bytes", s->name,
+                    SESSION_MAX_SDP);
+        return FALSE;
+    }
+    int n = nice_agent_parse_remote_sdp(s->agent, sdp);
+    if (n < 0) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: the remote description is not valid SDP",
+                    s->name);
+        return FALSE;
+    }
+    if (n == 0) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: the remote description has no candidate",
+                    s->name);
+        return FALSE;
+    }
+    if (s->state == SESSION_STATE_GATHERED)
+        s->state = SESSION_STATE_CHECKING;
+    return TRUE;
+}
+
+static gboolean timeout_cb(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean all_reached(Session **sessions, guint n, SessionState until)
+{
+    for (guint i = 0; i < n; i++) {
+        SessionState st = sessions[i]->state;
+        if (until == SESSION_STATE_GATHERED) {
+            if (st == SESSION_STATE_GATHERING)
+                return FALSE;
+        } else if (st != SESSION_STATE_READY && st != SESSION_STATE_FAILED) {
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+void session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,
+                      guint timeout_ms)
+{
+    gboolean expired = FALSE;
+    GSource *t = g_timeout_source_new(timeout_ms);
+    g_source_set_callback(t, timeout_cb, &expired, NULL);
+    g_source_attach(t, ctx);
+    while (!expired && !all_reached(sessions, n, until))
+        g_main_context_iteration(ctx, TRUE);
+    g_source_destroy(t);
+    g_source_unref(t);
+}
+
+void session_run_for(GMainContext *ctx, guint ms)
+{
+    gboolean expired = FALSE;
+    GSource *t = g_timeout_source_new(ms);
+    g_source_set_callback(t, timeout_cb, &expired, NULL);
+    g_source_attach(t, ctx);
+    while (!expired)
+        g_main_context_iteration(ctx, TRUE);
+    g_source_destroy(t);
+    g_source_unref(t);
+}
+
+gboolean session_selected_pair(Session *s, NiceCandidate **local, NiceCandidate **remote,
+                               NiceAddress *turn_server)
+{
+    NiceCandidate *l = NULL, *r = NULL;
+    if (s->state != SESSION_STATE_READY ||
+        !nice_agent_get_selected_pair(s->agent, s->stream_id, COMPONENT, &l, &r))
+        return FALSE;
+    if (turn_server) {
+        nice_address_init(turn_server);
+        /* Safe only on the agent's own pointers (LIBNICE-NOTES pitfall 6). */
+        if (l->type == NICE_CANDIDATE_TYPE_RELAYED)
+            nice_candidate_relay_address(l, turn_server);
+    }
+    *local = nice_candidate_copy(l);
+    *remote = nice_candidate_copy(r);
+    return TRUE;
+}
+
+guint session_pair_changes(const Session *s)
+{
+    return s->pair_changes;
+}
+
+gint64 session_ready_time(const Session *s)
+{
+    return s->ready_at;
+}
+
+void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data)
+{
+    s->recv_fn = fn;
+    s->recv_data = user_data;
+}
+
+gboolean session_send(Session *s, const guint8 *buf, gsize len)
+{
+    return nice_agent_send(s->agent, s->stream_id, COMPONENT, (guint)len, (const gchar *)buf) ==
+           (gint)len;
+}

@@ -1,0 +1,441 @@
+/* Connections to the edge and the loopback forwarders (see tlsrelay.h). Each
+ * forwarded connection has its own thread with blocking sockets and poll(): a
+ * handful of connections live for seconds, and the ICE agents' main loop never
+ * waits on a handshake. */
+#include "iceprobe/tlsrelay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK(iceprobe - tlsrelay - error - quark, tlsrelay_error)
+
+#define RELAY_MAX_CONNECTIONS 32
+#define RELAY_BUF             16384
+
+struct TlsRelayConn {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+void tls_peer_info_clear(TlsPeerInfo *i)
+{
+    g_free(i->local_address);
+    g_free(i->leaf_sha256);
+    g_free(i->subject);
+    g_free(i->issuer);
+    g_free(i->protocol);
+    g_free(i->verify_error);
+    memset(i, 0, sizeof(*i));
+}
+
+static char *sockaddr_string(const struct sockaddr_storage *ss)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        return g_strdup_printf("%s:%u", host, ntohs(in->sin_port));
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    return g_strdup_printf("[%s]:%u", host, ntohs(in6->sin6_port));
+}
+
+static char *local_address_of(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return NULL;
+    return sockaddr_string(&ss);
+}
+
+static int tcp_connect(const char *ip, guint port, guint timeout_ms, GError **error)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t sl;
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((guint16)port);
+        sl = sizeof(*in);
+    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((guint16)port);
+        sl = sizeof(*in6);
+    } else {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "'%s' is not an IP address", ip);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "socket: %s", g_strerror(errno));
+        return -1;
+    }
+    int rc = connect(fd, (struct sockaddr *)&ss, sl);
+    if (rc < 0 && errno == EINPROGRESS) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        rc = poll(&p, 1, (int)timeout_ms);
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (rc == 0) {
+            errno = ETIMEDOUT;
+            rc = -1;
+        } else if (rc > 0) {
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            errno = err;
+            rc = err ? -1 : 0;
+        }
+    }
+    if (rc < 0) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "TCP connect to %s:%u: %s", ip,
+                    port, g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static char *openssl_errors(void)
+{
+    GString *s = g_string_new(NULL);
+    unsigned long e;
+    char buf[256];
+    while ((e = ERR_get_error())) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        g_string_append_printf(s, "%s%s", s->len ? "; " : "", buf);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void describe_peer(SSL *ssl, TlsPeerInfo *info)
+{
+    X509 *leaf = SSL_get1_peer_certificate(ssl);
+    info->protocol = g_strdup(SSL_get_version(ssl));
+    if (!leaf)
+        return;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    X509_digest(leaf, EVP_sha256(), md, &mdlen);
+    GString *hex = g_string_new(NULL);
+    for (unsigned int i = 0; i < mdlen; i++)
+        g_string_append_printf(hex, "%02x", md[i]);
+    info->leaf_sha256 = g_string_free(hex, FALSE);
+    char name[512];
+    X509_NAME_oneline(X509_get_subject_name(leaf), name, sizeof(name));
+    info->subject = g_strdup(name);
+    X509_NAME_oneline(X509_get_issuer_name(leaf), name, sizeof(name));
+    info->issuer = g_strdup(name);
+    X509_free(leaf);
+}
+
+static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, TlsPeerInfo *info,
+                              GError **error)
+{
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+    gboolean want_chain = cfg->ca_file || !cfg->pin_sha256;
+    if (cfg->ca_file) {
+        if (!SSL_CTX_load_verify_locations(c->ctx, cfg->ca_file, NULL)) {
+            g_autofree char *e = openssl_errors();
+            g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_TLS, "loading CA file %s: %s",
+                        cfg->ca_file, e);
+            return FALSE;
+        }
+    } else {
+        SSL_CTX_set_default_verify_paths(c->ctx);
+    }
+    /* Verification is judged after the handshake, so that a wrong certificate
+     * is described (subject, issuer, fingerprint), not only refused. */
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+    c->ssl = SSL_new(c->ctx);
+    SSL_set_fd(c->ssl, c->fd);
+    if (cfg->server_name) {
+        GInetAddress *ip = g_inet_address_new_from_string(cfg->server_name);
+        if (ip)
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), cfg->server_name);
+        else {
+            SSL_set_tlsext_host_name(c->ssl, cfg->server_name);
+            SSL_set1_host(c->ssl, cfg->server_name);
+        }
+        g_clear_object(&ip);
+    }
+    if (SSL_connect(c->ssl) != 1) {
+        g_autofree char *e = openssl_errors();
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_TLS,
+                    "TLS handshake with %s:%u failed: %s", cfg->edge_ip, cfg->port,
+                    *e ? e : "connection closed");
+        return FALSE;
+    }
+    info->handshake_done = TRUE;
+    describe_peer(c->ssl, info);
+    long vr = SSL_get_verify_result(c->ssl);
+    info->chain_ok = vr == X509_V_OK && SSL_get0_peer_certificate(c->ssl) != NULL;
+    if (!info->chain_ok)
+        info->verify_error =
+            g_strdup(vr == X509_V_OK ? "no certificate" : X509_verify_cert_error_string(vr));
+    if (cfg->pin_sha256) {
+        info->pin_checked = TRUE;
+        info->pin_ok =
+            info->leaf_sha256 && g_ascii_strcasecmp(info->leaf_sha256, cfg->pin_sha256) == 0;
+    }
+    if (want_chain && !info->chain_ok) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_VERIFY,
+                    "TLS to %s:%u: certificate '%s' (issuer '%s') not trusted: %s", cfg->edge_ip,
+                    cfg->port, info->subject ? info->subject : "?",
+                    info->issuer ? info->issuer : "?", info->verify_error);
+        return FALSE;
+    }
+    if (info->pin_checked && !info->pin_ok) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_VERIFY,
+                    "TLS to %s:%u: certificate SHA-256 %s is not the pinned %s", cfg->edge_ip,
+                    cfg->port, info->leaf_sha256 ? info->leaf_sha256 : "?", cfg->pin_sha256);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+TlsRelayConn *tlsrelay_connect(const TlsRelayConfig *cfg, TlsPeerInfo *info, GError **error)
+{
+    g_return_val_if_fail(cfg && cfg->edge_ip && info, NULL);
+    g_autoptr(TlsRelayConn) c = g_new0(TlsRelayConn, 1);
+    c->fd = tcp_connect(cfg->edge_ip, cfg->port, cfg->timeout_ms ? cfg->timeout_ms : 5000, error);
+    if (c->fd < 0)
+        return NULL;
+    info->local_address = local_address_of(c->fd);
+    if (cfg->tls && !tls_handshake(c, cfg, info, error))
+        return NULL;
+    return g_steal_pointer(&c);
+}
+
+gboolean tlsrelay_conn_send(TlsRelayConn *c, const guint8 *buf, gsize len, GError **error)
+{
+    while (len > 0) {
+        int n =
+            c->ssl ? SSL_write(c->ssl, buf, (int)len) : (int)send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n <= 0) {
+            g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "send: %s",
+                        c->ssl ? "TLS write failed" : g_strerror(errno));
+            return FALSE;
+        }
+        buf += n;
+        len -= (gsize)n;
+    }
+    return TRUE;
+}
+
+gssize tlsrelay_conn_recv(TlsRelayConn *c, guint8 *buf, gsize len, guint timeout_ms, GError **error)
+{
+    if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        int rc = poll(&p, 1, (int)timeout_ms);
+        if (rc == 0)
+            return 0;
+        if (rc < 0) {
+            g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "poll: %s",
+                        g_strerror(errno));
+            return -1;
+        }
+    }
+    int n = c->ssl ? SSL_read(c->ssl, buf, (int)len) : (int)recv(c->fd, buf, len, 0);
+    if (n <= 0) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT,
+                    "the edge closed the connection");
+        return -1;
+    }
+    return n;
+}
+
+void tlsrelay_conn_close(TlsRelayConn *c)
+{
+    if (!c)
+        return;
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    if (c->ctx)
+        SSL_CTX_free(c->ctx);
+    if (c->fd >= 0)
+        close(c->fd);
+    g_free(c);
+}
+
+/* ---- the forwarder ----------------------------------------------------- */
+
+struct TlsRelay {
+    TlsRelayConfig cfg;
+    int listen_fd;
+    guint port;
+    gint stopping;
+    GThread *acceptor;
+    GMutex lock;
+    GPtrArray *threads;         /* GThread, one per forwarded connection */
+    GPtrArray *local_addresses; /* char* */
+    char *last_error;
+};
+
+typedef struct {
+    TlsRelay *relay;
+    int client_fd;
+} Forward;
+
+static gpointer forward_thread(gpointer data)
+{
+    Forward *f = data;
+    TlsRelay *r = f->relay;
+    TlsPeerInfo info = {0};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(TlsRelayConn) edge = tlsrelay_connect(&r->cfg, &info, &error);
+    g_mutex_lock(&r->lock);
+    if (edge)
+        g_ptr_array_add(r->local_addresses, g_strdup(info.local_address));
+    else {
+        g_free(r->last_error);
+        r->last_error = g_strdup(error->message);
+    }
+    g_mutex_unlock(&r->lock);
+    tls_peer_info_clear(&info);
+
+    guint8 buf[RELAY_BUF];
+    while (edge && !g_atomic_int_get(&r->stopping)) {
+        struct pollfd p[2] = {{f->client_fd, POLLIN, 0}, {edge->fd, POLLIN, 0}};
+        gboolean pending = edge->ssl && SSL_pending(edge->ssl) > 0;
+        int rc = pending ? 1 : poll(p, 2, 200);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc <= 0)
+            continue;
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = recv(f->client_fd, buf, sizeof(buf), 0);
+            if (n <= 0 || !tlsrelay_conn_send(edge, buf, (gsize)n, NULL))
+                break;
+        }
+        if (pending || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            gssize n = tlsrelay_conn_recv(edge, buf, sizeof(buf), 0, NULL);
+            if (n < 0 || (n > 0 && send(f->client_fd, buf, (size_t)n, MSG_NOSIGNAL) != n))
+                break;
+        }
+    }
+    close(f->client_fd);
+    g_free(f);
+    return NULL;
+}
+
+static gpointer accept_thread(gpointer data)
+{
+    TlsRelay *r = data;
+    while (!g_atomic_int_get(&r->stopping)) {
+        struct pollfd p = {r->listen_fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        g_mutex_lock(&r->lock);
+        gboolean room = r->threads->len < RELAY_MAX_CONNECTIONS;
+        if (room) {
+            Forward *f = g_new0(Forward, 1);
+            f->relay = r;
+            f->client_fd = fd;
+            g_ptr_array_add(r->threads, g_thread_new("tlsrelay-fwd", forward_thread, f));
+        }
+        g_mutex_unlock(&r->lock);
+        if (!room)
+            close(fd);
+    }
+    return NULL;
+}
+
+TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
+{
+    g_return_val_if_fail(cfg && cfg->edge_ip, NULL);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(in);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof(in)) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&in, &sl) < 0) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "forwarder on loopback: %s",
+                    g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    TlsRelay *r = g_new0(TlsRelay, 1);
+    r->cfg.edge_ip = g_strdup(cfg->edge_ip);
+    r->cfg.port = cfg->port;
+    r->cfg.tls = cfg->tls;
+    r->cfg.ca_file = g_strdup(cfg->ca_file);
+    r->cfg.pin_sha256 = g_strdup(cfg->pin_sha256);
+    r->cfg.server_name = g_strdup(cfg->server_name);
+    r->cfg.timeout_ms = cfg->timeout_ms;
+    r->listen_fd = fd;
+    r->port = ntohs(in.sin_port);
+    g_mutex_init(&r->lock);
+    r->threads = g_ptr_array_new();
+    r->local_addresses = g_ptr_array_new_with_free_func(g_free);
+    r->acceptor = g_thread_new("tlsrelay-accept", accept_thread, r);
+    return r;
+}
+
+guint tlsrelay_port(const TlsRelay *r)
+{
+    return r->port;
+}
+
+GPtrArray *tlsrelay_local_addresses(TlsRelay *r)
+{
+    g_mutex_lock(&r->lock);
+    GPtrArray *copy = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < r->local_addresses->len; i++)
+        g_ptr_array_add(copy, g_strdup(r->local_addresses->pdata[i]));
+    g_mutex_unlock(&r->lock);
+    return copy;
+}
+
+char *tlsrelay_last_error(TlsRelay *r)
+{
+    g_mutex_lock(&r->lock);
+    char *e = g_strdup(r->last_error);
+    g_mutex_unlock(&r->lock);
+    return e;
+}
+
+void tlsrelay_stop(TlsRelay *r)
+{
+    if (!r)
+        return;
+    g_atomic_int_set(&r->stopping, 1);
+    g_thread_join(r->acceptor);
+    for (guint i = 0; i < r->threads->len; i++)
+        g_thread_join(r->threads->pdata[i]);
+    close(r->listen_fd);
+    g_ptr_array_unref(r->threads);
+    g_ptr_array_unref(r->local_addresses);
+    g_mutex_clear(&r->lock);
+    g_free(r->last_error);
+    g_free(r->cfg.edge_ip);
+    g_free(r->cfg.ca_file);
+    g_free(r->cfg.pin_sha256);
+    g_free(r->cfg.server_name);
+    g_free(r);
+}

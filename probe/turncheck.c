@@ -1,0 +1,295 @@
+/* The allocation goes as a client's does: an Allocate without credentials draws
+ * a 401 with realm and nonce; the second, signed, gets the relayed address or a
+ * named error. Over UDP requests are retransmitted from 250 ms, doubling; over
+ * TCP and TLS, messages are framed by the STUN header's length. */
+#include "iceprobe/turncheck.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stun/stunagent.h>
+#include <stun/usages/turn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+const char *turncheck_transport_name(TurnCheckTransport t)
+{
+    static const char *const names[] = {"udp", "tcp", "tls"};
+    return (guint)t < G_N_ELEMENTS(names) ? names[t] : "?";
+}
+
+void turncheck_result_clear(TurnCheckResult *r)
+{
+    g_free(r->relayed_address);
+    g_free(r->mapped_address);
+    g_free(r->local_address);
+    g_free(r->error_reason);
+    g_free(r->realm);
+    g_free(r->failure);
+    tls_peer_info_clear(&r->tls);
+    memset(r, 0, sizeof(*r));
+}
+
+gssize turncheck_stun_frame_length(const guint8 *buf, gsize len)
+{
+    if (len < 1)
+        return 0;
+    if (buf[0] & 0xc0)
+        return -1; /* not a STUN message (ChannelData is never sent to us here) */
+    if (len < 20)
+        return 0;
+    gsize want = 20 + (((gsize)buf[2] << 8) | buf[3]);
+    if (want > TURNCHECK_MAX_MESSAGE || (want & 3))
+        return -1;
+    return len >= want ? (gssize)want : 0;
+}
+
+static char *sockaddr_str(const struct sockaddr_storage *ss)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        return g_strdup_printf("%s:%u", host, ntohs(in->sin_port));
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        return g_strdup_printf("[%s]:%u", host, ntohs(in6->sin6_port));
+    }
+    return g_strdup("?");
+}
+
+/* The transport under the STUN exchange: a connected UDP socket or a TCP/TLS
+ * connection from tlsrelay. */
+typedef struct {
+    TurnCheckTransport kind;
+    int udp_fd;
+    TlsRelayConn *conn;
+    guint8 stream[TURNCHECK_MAX_MESSAGE * 2];
+    gsize stream_len;
+} Link;
+
+static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTransport kind,
+                          const TlsRelayConfig *tls_cfg, guint timeout_ms, TurnCheckResult *out)
+{
+    memset(l, 0, sizeof(*l));
+    l->kind = kind;
+    l->udp_fd = -1;
+    g_autoptr(GError) error = NULL;
+    if (kind == TURNCHECK_UDP) {
+        g_autoptr(GInetAddress) a = g_inet_address_new_from_string(ip);
+        g_autoptr(GSocketAddress) sa = a ? g_inet_socket_address_new(a, (guint16)port) : NULL;
+        struct sockaddr_storage ss;
+        if (!sa || !g_socket_address_to_native(sa, &ss, sizeof(ss), NULL)) {
+            out->failure = g_strdup_printf("'%s' is not an IP address", ip);
+            return FALSE;
+        }
+        l->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (l->udp_fd < 0 || connect(l->udp_fd, (struct sockaddr *)&ss,
+                                     (socklen_t)g_socket_address_get_native_size(sa)) < 0) {
+            out->failure = g_strdup_printf("UDP to %s:%u: %s", ip, port, g_strerror(errno));
+            return FALSE;
+        }
+        struct sockaddr_storage local;
+        socklen_t sl = sizeof(local);
+        getsockname(l->udp_fd, (struct sockaddr *)&local, &sl);
+        out->local_address = sockaddr_str(&local);
+        return TRUE;
+    }
+    TlsRelayConfig cfg = {0};
+    if (tls_cfg)
+        cfg = *tls_cfg;
+    cfg.edge_ip = (char *)ip;
+    cfg.port = port;
+    cfg.tls = kind == TURNCHECK_TLS;
+    cfg.timeout_ms = timeout_ms;
+    l->conn = tlsrelay_connect(&cfg, &out->tls, &error);
+    if (out->tls.local_address)
+        out->local_address = g_strdup(out->tls.local_address);
+    if (!l->conn) {
+        out->failure = g_strdup(error->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void link_close(Link *l)
+{
+    if (l->udp_fd >= 0)
+        close(l->udp_fd);
+    tlsrelay_conn_close(l->conn);
+}
+
+/* Sends req and waits for one answer into buf; returns its length, 0 on timeout,
+ * -1 on a broken connection (out->failure set). */
+static gssize link_exchange(Link *l, const guint8 *req, gsize req_len, guint8 *buf, gsize cap,
+                            gint64 deadline_us, TurnCheckResult *out)
+{
+    g_autoptr(GError) error = NULL;
+    if (l->kind == TURNCHECK_UDP) {
+        gint64 rto_ms = 250;
+        while (g_get_monotonic_time() < deadline_us) {
+            if (send(l->udp_fd, req, req_len, 0) < 0) {
+                out->failure = g_strdup_printf("UDP send: %s", g_strerror(errno));
+                return -1;
+            }
+            gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;
+            struct pollfd p = {l->udp_fd, POLLIN, 0};
+            if (poll(&p, 1, (int)MIN(rto_ms, MAX(left_ms, 0))) > 0) {
+                ssize_t n = recv(l->udp_fd, buf, cap, 0);
+                if (n > 0)
+                    return n;
+                if (n < 0 && errno == ECONNREFUSED) {
+                    out->failure = g_strdup("ICMP port unreachable: nothing listens there");
+                    return -1;
+                }
+            }
+            rto_ms *= 2;
+        }
+        return 0;
+    }
+    if (!tlsrelay_conn_send(l->conn, req, req_len, &error)) {
+        out->failure = g_strdup(error->message);
+        return -1;
+    }
+    for (;;) {
+        gssize frame = turncheck_stun_frame_length(l->stream, l->stream_len);
+        if (frame < 0) {
+            out->failure = g_strdup("the edge answered with something that is not STUN");
+            return -1;
+        }
+        if (frame > 0) {
+            gsize n = MIN((gsize)frame, cap);
+            memcpy(buf, l->stream, n);
+            memmove(l->stream, l->stream + frame, l->stream_len - (gsize)frame);
+            l->stream_len -= (gsize)frame;
+            return (gssize)n;
+        }
+        gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;
+        if (left_ms <= 0)
+            return 0;
+        gssize got = tlsrelay_conn_recv(l->conn, l->stream + l->stream_len,
+                                        sizeof(l->stream) - l->stream_len, (guint)left_ms, &error);
+        if (got < 0) {
+            out->failure = g_strdup(error->message);
+            return -1;
+        }
+        l->stream_len += (gsize)got;
+    }
+}
+
+static void read_error(StunMessage *msg, TurnCheckResult *out)
+{
+    int code = 0;
+    if (stun_message_find_error(msg, &code) == STUN_MESSAGE_RETURN_SUCCESS)
+        out->error_code = (guint)code;
+    uint16_t len = 0;
+    const guint8 *attr = stun_message_find(msg, STUN_ATTRIBUTE_ERROR_CODE, &len);
+    g_free(out->error_reason);
+    out->error_reason = NULL;
+    if (attr && len > 4)
+        out->error_reason = g_utf8_make_valid((const char *)attr + 4, MIN(len - 4, 128));
+    const guint8 *realm = stun_message_find(msg, STUN_ATTRIBUTE_REALM, &len);
+    if (realm && len > 0) {
+        g_free(out->realm);
+        out->realm = g_utf8_make_valid((const char *)realm, MIN(len, 128));
+    }
+}
+
+void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport,
+                   const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
+                   TurnCheckResult *out)
+{
+    memset(out, 0, sizeof(*out));
+    gint64 start = g_get_monotonic_time();
+    gint64 deadline = start + (gint64)timeout_ms * 1000;
+    const char *tname = turncheck_transport_name(transport);
+    Link link;
+    if (!link_open(&link, edge_ip, port, transport, tls_cfg, timeout_ms, out)) {
+        link_close(&link);
+        out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
+        return;
+    }
+
+    StunAgent agent;
+    stun_agent_init(&agent, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_RFC5389,
+                    STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS);
+    guint8 req[TURNCHECK_MAX_MESSAGE], resp[TURNCHECK_MAX_MESSAGE], prev[TURNCHECK_MAX_MESSAGE];
+    StunMessage req_msg, resp_msg, prev_msg;
+    gboolean have_prev = FALSE;
+    gsize ulen = strlen(cred->username), plen = strlen(cred->password);
+
+    for (int attempt = 0; attempt < 3 && !out->ok && !out->failure; attempt++) {
+        gsize n = stun_usage_turn_create(
+            &agent, &req_msg, req, sizeof(req), have_prev ? &prev_msg : NULL,
+            STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, -1, (uint8_t *)cred->username, ulen,
+            (uint8_t *)cred->password, plen, STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
+        gssize got = link_exchange(&link, req, n, resp, sizeof(resp), deadline, out);
+        if (got < 0)
+            break;
+        if (got == 0) {
+            out->failure = g_strdup_printf("timeout: no answer from %s:%u/%s in %u ms", edge_ip,
+                                           port, tname, timeout_ms);
+            break;
+        }
+        StunValidationStatus v =
+            stun_agent_validate(&agent, &resp_msg, resp, (size_t)got, NULL, NULL);
+        if (v != STUN_VALIDATION_SUCCESS) {
+            out->failure = g_strdup_printf("the answer from %s:%u/%s is not a valid STUN response "
+                                           "(validation status %d)",
+                                           edge_ip, port, tname, v);
+            break;
+        }
+        struct sockaddr_storage relay, mapped, alt;
+        socklen_t rl = sizeof(relay), ml = sizeof(mapped), al = sizeof(alt);
+        uint32_t bw = 0, lifetime = 0;
+        StunUsageTurnReturn r =
+            stun_usage_turn_process(&resp_msg, &relay, &rl, &mapped, &ml, &alt, &al, &bw, &lifetime,
+                                    STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
+        if (r == STUN_USAGE_TURN_RETURN_RELAY_SUCCESS ||
+            r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS) {
+            out->ok = TRUE;
+            out->relayed_address = sockaddr_str(&relay);
+            if (r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS)
+                out->mapped_address = sockaddr_str(&mapped);
+            out->error_code = 0;
+            break;
+        }
+        read_error(&resp_msg, out);
+        /* The first 401 (and a stale nonce) are the normal challenge. */
+        gboolean challenge = (out->error_code == 401 && !have_prev) || out->error_code == 438;
+        if (r == STUN_USAGE_TURN_RETURN_ERROR && challenge) {
+            memcpy(prev, resp, (gsize)got);
+            prev_msg = resp_msg;
+            prev_msg.buffer = prev;
+            have_prev = TRUE;
+            continue;
+        }
+        if (out->error_code == 401)
+            out->failure = g_strdup_printf("TURN allocate on %s:%u/%s: 401 %s, realm '%s': the "
+                                           "credentials were refused (shared secret wrong?)",
+                                           edge_ip, port, tname,
+                                           out->error_reason ? out->error_reason : "Unauthorized",
+                                           out->realm ? out->realm : "");
+        else
+            out->failure =
+                g_strdup_printf("TURN allocate on %s:%u/%s: %u %s", edge_ip, port, tname,
+                                out->error_code, out->error_reason ? out->error_reason : "error");
+    }
+
+    if (out->ok && have_prev) {
+        /* Release the allocation: a Refresh with lifetime 0, signed with the
+         * challenge's realm and nonce. */
+        gsize n = stun_usage_turn_create_refresh(
+            &agent, &req_msg, req, sizeof(req), &prev_msg, 0, (uint8_t *)cred->username, ulen,
+            (uint8_t *)cred->password, plen, STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
+        TurnCheckResult scratch = {0};
+        link_exchange(&link, req, n, resp, sizeof(resp), g_get_monotonic_time() + 500000, &scratch);
+        turncheck_result_clear(&scratch);
+    }
+    link_close(&link);
+    out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
+}

@@ -1,0 +1,151 @@
+/* Two real libnice agents on loopback: the session gets to READY, SRTP flows both
+ * ways and is measured; replayed and tampered packets are counted, not measured. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <srtp2/srtp.h>
+#include <string.h>
+
+#include "iceprobe/stream.h"
+
+typedef struct {
+    GMainContext *ctx;
+    Session *a, *b;
+    guint8 ka[STREAM_KEY_LEN], kb[STREAM_KEY_LEN];
+} Pair;
+
+static Session *loopback_session(GMainContext *ctx, const char *name, gboolean controlling)
+{
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    SessionConfig cfg = {.name = name, .controlling = controlling, .only_address = lo};
+    g_autoptr(GError) error = NULL;
+    Session *s = session_new(ctx, &cfg, &error);
+    assert_non_null(s);
+    assert_true(session_gather(s, &error));
+    return s;
+}
+
+static int setup(void **state)
+{
+    Pair *p = g_new0(Pair, 1);
+    p->ctx = g_main_context_new();
+    p->a = loopback_session(p->ctx, "a", TRUE);
+    p->b = loopback_session(p->ctx, "b", FALSE);
+    Session *both[] = {p->a, p->b};
+    session_wait_all(p->ctx, both, 2, SESSION_STATE_GATHERED, 5000);
+    g_autofree char *sa = session_local_sdp(p->a, FALSE);
+    g_autofree char *sb = session_local_sdp(p->b, FALSE);
+    g_autoptr(GError) error = NULL;
+    assert_true(session_set_remote_sdp(p->a, sb, &error));
+    assert_true(session_set_remote_sdp(p->b, sa, &error));
+    session_wait_all(p->ctx, both, 2, SESSION_STATE_READY, 10000);
+    assert_int_equal(session_state(p->a), SESSION_STATE_READY);
+    assert_int_equal(session_state(p->b), SESSION_STATE_READY);
+    assert_true(stream_random_key(p->ka));
+    assert_true(stream_random_key(p->kb));
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Pair *p = *state;
+    session_free(p->a);
+    session_free(p->b);
+    g_main_context_unref(p->ctx);
+    g_free(p);
+    return 0;
+}
+
+static void test_srtp_stream_flows_both_ways_without_loss(void **state)
+{
+    Pair *p = *state;
+    StreamShape shape = {.ptime_ms = 20, .payload_bytes = 160, .duration_ms = 1000};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(StreamEnd) ea = stream_end_new(p->a, p->ka, p->kb, &shape, &error);
+    g_autoptr(StreamEnd) eb = stream_end_new(p->b, p->kb, p->ka, &shape, &error);
+    stream_end_start(ea);
+    stream_end_start(eb);
+    session_run_for(p->ctx, shape.duration_ms + 300);
+    stream_end_join(ea);
+    stream_end_join(eb);
+    session_run_for(p->ctx, 100);
+    assert_int_equal(stream_end_sent(ea), 50);
+    MetricsSummary s;
+    metrics_stream_summarize(stream_end_metrics(eb), stream_end_sent(ea), 20, &s);
+    assert_int_equal(s.packets_received, 50);
+    assert_int_equal(s.duplicates, 0);
+    metrics_stream_summarize(stream_end_metrics(ea), stream_end_sent(eb), 20, &s);
+    assert_int_equal(s.packets_received, 50);
+    assert_true(s.rtt_samples > 40);
+    assert_true(s.rtt_median_ms >= 0 && s.rtt_median_ms < 50);
+    assert_int_equal(stream_end_auth_failures(ea), 0);
+}
+
+static void test_replayed_and_tampered_packets_are_counted_not_measured(void **state)
+{
+    Pair *p = *state;
+    StreamShape shape = {.ptime_ms = 20, .payload_bytes = 160, .duration_ms = 40};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(StreamEnd) eb = stream_end_new(p->b, p->kb, p->ka, &shape, &error);
+
+    /* Protect one packet with the key b expects, as a's stream would. */
+    srtp_t tx;
+    srtp_policy_t policy;
+    memset(&policy, 0, sizeof(policy));
+    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtp);
+    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
+    policy.ssrc.type = ssrc_any_outbound;
+    policy.key = p->ka;
+    assert_int_equal(srtp_create(&tx, &policy), srtp_err_status_ok);
+    guint8 pkt[12 + 160 + SRTP_MAX_TRAILER_LEN] = {0x80, 0, 0, 7};
+    guint8 next[sizeof(pkt)] = {0x80, 0, 0, 8};
+    guint32 magic = GUINT32_TO_BE(STREAM_MAGIC);
+    guint64 send_ns = GUINT64_TO_BE(1000);
+    memcpy(pkt + 12, &magic, 4);
+    memcpy(pkt + 16, &send_ns, 8);
+    memcpy(next + 12, pkt + 12, 12);
+    int n = 12 + 160, m = 12 + 160;
+    assert_int_equal(srtp_protect(tx, pkt, &n), srtp_err_status_ok);
+    assert_int_equal(srtp_protect(tx, next, &m), srtp_err_status_ok);
+    srtp_dealloc(tx);
+
+    next[20] ^= 0x01; /* a bit flipped on the way: authentication must fail */
+    assert_true(session_send(p->a, pkt, (gsize)n));
+    session_run_for(p->ctx, 100);
+    assert_true(session_send(p->a, pkt, (gsize)n)); /* replay */
+    assert_true(session_send(p->a, next, (gsize)m));
+    session_run_for(p->ctx, 200);
+
+    assert_int_equal(metrics_stream_received(stream_end_metrics(eb)), 1);
+    assert_int_equal(stream_end_replays(eb), 1);
+    assert_int_equal(stream_end_auth_failures(eb), 1);
+}
+
+static void test_packet_parser_rejects_what_is_not_ours(void **state)
+{
+    StreamPacket sp;
+    guint8 short_pkt[20] = {0x80};
+    assert_false(stream_packet_parse(short_pkt, sizeof(short_pkt), &sp));
+    guint8 not_rtp[64] = {0x00};
+    assert_false(stream_packet_parse(not_rtp, sizeof(not_rtp), &sp));
+    guint8 wrong_magic[64] = {0x80};
+    assert_false(stream_packet_parse(wrong_magic, sizeof(wrong_magic), &sp));
+    guint8 csrc_overflow[44] = {0x8f}; /* 15 CSRCs claimed, not there */
+    assert_false(stream_packet_parse(csrc_overflow, sizeof(csrc_overflow), &sp));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_srtp_stream_flows_both_ways_without_loss, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_replayed_and_tampered_packets_are_counted_not_measured,
+                                        setup, teardown),
+        cmocka_unit_test(test_packet_parser_rejects_what_is_not_ours),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
