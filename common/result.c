@@ -294,7 +294,12 @@ static void path_json(JsonBuilder *b, const PathRecord *p)
     } else {
         json_builder_add_null_value(b);
     }
-    add_double(b, "connect_ms", p->connect_ms);
+    json_builder_set_member_name(b, "timing_ms");
+    json_builder_begin_object(b);
+    add_double(b, "gather", p->gather_ms);
+    add_double(b, "connect", p->connect_ms);
+    add_double(b, "total", p->total_ms);
+    json_builder_end_object(b);
     json_builder_end_object(b);
 }
 

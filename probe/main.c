@@ -4,6 +4,7 @@
 static const CliCommand commands[] = {
     {"interfaces", "local interfaces and their class (physical, tunnel, loopback, virtual)",
      cmd_interfaces},
+    {"run", "an ad-hoc run: local checks, then the relay loop through the edge", cmd_run},
     {NULL, NULL, NULL},
 };
 

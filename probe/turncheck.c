@@ -125,29 +125,32 @@ static void link_close(Link *l)
 
 /* Sends req and waits for one answer into buf; returns its length, 0 on timeout,
  * -1 on a broken connection (out->failure set). */
-static gssize link_exchange(Link *l, const guint8 *req, gsize req_len, guint8 *buf, gsize cap,
-                            gint64 deadline_us, TurnCheckResult *out)
+static gssize link_exchange(Link *l, const char *where, const guint8 *req, gsize req_len,
+                            guint8 *buf, gsize cap, gint64 deadline_us, TurnCheckResult *out)
 {
     g_autoptr(GError) error = NULL;
     if (l->kind == TURNCHECK_UDP) {
         gint64 rto_ms = 250;
         while (g_get_monotonic_time() < deadline_us) {
             if (send(l->udp_fd, req, req_len, 0) < 0) {
-                out->failure = g_strdup_printf("UDP send: %s", g_strerror(errno));
+                out->failure = g_strdup_printf("%s: send: %s", where, g_strerror(errno));
                 return -1;
             }
             gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;
+            if (left_ms <= 0)
+                break;
             struct pollfd p = {l->udp_fd, POLLIN, 0};
-            if (poll(&p, 1, (int)MIN(rto_ms, MAX(left_ms, 0))) > 0) {
+            if (poll(&p, 1, (int)MIN(rto_ms, left_ms)) > 0) {
                 ssize_t n = recv(l->udp_fd, buf, cap, 0);
                 if (n > 0)
                     return n;
                 if (n < 0 && errno == ECONNREFUSED) {
-                    out->failure = g_strdup("ICMP port unreachable: nothing listens there");
+                    out->failure =
+                        g_strdup_printf("%s: ICMP port unreachable: nothing listens there", where);
                     return -1;
                 }
             }
-            rto_ms *= 2;
+            rto_ms = MIN(rto_ms * 2, 2000);
         }
         return 0;
     }
@@ -207,6 +210,7 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
     gint64 start = g_get_monotonic_time();
     gint64 deadline = start + (gint64)timeout_ms * 1000;
     const char *tname = turncheck_transport_name(transport);
+    g_autofree char *where = g_strdup_printf("%s:%u/%s", edge_ip, port, tname);
     Link link;
     if (!link_open(&link, edge_ip, port, transport, tls_cfg, timeout_ms, out)) {
         link_close(&link);
@@ -227,7 +231,7 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
             &agent, &req_msg, req, sizeof(req), have_prev ? &prev_msg : NULL,
             STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, -1, (uint8_t *)cred->username, ulen,
             (uint8_t *)cred->password, plen, STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
-        gssize got = link_exchange(&link, req, n, resp, sizeof(resp), deadline, out);
+        gssize got = link_exchange(&link, where, req, n, resp, sizeof(resp), deadline, out);
         if (got < 0)
             break;
         if (got == 0) {
@@ -287,7 +291,8 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
             &agent, &req_msg, req, sizeof(req), &prev_msg, 0, (uint8_t *)cred->username, ulen,
             (uint8_t *)cred->password, plen, STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
         TurnCheckResult scratch = {0};
-        link_exchange(&link, req, n, resp, sizeof(resp), g_get_monotonic_time() + 500000, &scratch);
+        link_exchange(&link, where, req, n, resp, sizeof(resp), g_get_monotonic_time() + 500000,
+                      &scratch);
         turncheck_result_clear(&scratch);
     }
     link_close(&link);

@@ -2,3 +2,4 @@
 #pragma once
 
 int cmd_interfaces(int argc, char **argv);
+int cmd_run(int argc, char **argv);

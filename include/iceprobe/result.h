@@ -59,7 +59,9 @@ typedef struct {
     gboolean have_metrics;
     MetricsSummary metrics;  /* both directions together */
     MetricsSummary up, down; /* probe to far end, far end to probe */
-    double connect_ms;       /* from the start of checks to READY */
+    double gather_ms;        /* from the path's start to both agents' gathering done */
+    double connect_ms;       /* from the path's start to the probe's READY */
+    double total_ms;         /* the whole path, stream and teardown included */
 } PathRecord;
 
 typedef struct {

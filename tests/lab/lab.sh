@@ -28,6 +28,7 @@
 #   lab_rename_tunnel NAME                      rename the laptop's tunnel interface
 #   lab_edge_udp block|allow                    drop UDP to the edge's public address
 #   lab_edge_down                               stop coturn
+#   lab_tls_intercept on|off                    a decrypting middlebox on the home router
 
 LAB_DIR_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -530,4 +531,58 @@ lab_wait_listen() {
 		sleep 0.05
 	done
 	lab_die "nothing listens on $proto/$port in $node"
+}
+
+# Write the lab's probe profile (edge, secret, CA, ranges) to PATH.
+lab_write_profile() {
+	cat >"$1" <<-EOF2
+		[profile]
+		name = lab
+		description = the lab's laptop against its edge
+
+		[edge]
+		host = $LAB_EDGE_NAME
+		expected_addresses = $LAB_EDGE_PUB
+		udp_port = 3478
+		tcp_port = 3478
+		tls_port = 443
+		secret_file = $LAB_STATE/turn.secret
+		tls_ca_file = $LAB_STATE/pki/ca.pem
+		tls_pin_sha256 = $(cat "$LAB_STATE/pki/edge.sha256")
+
+		[network]
+		internal_ranges = 10.0.0.0/8
+		vpn_ranges = 100.64.0.0/10
+
+		[dns]
+		names = sip.corp.example=203.0.113.9;meet.corp.example=203.0.113.11
+
+		[stream]
+		duration_s = ${LAB_STREAM_S:-2}
+	EOF2
+}
+
+# A decrypting middlebox on the home router: TLS to the edge's 443 is answered
+# with the middlebox's own certificate and re-encrypted towards the edge.
+lab_tls_intercept() {
+	lab_exec home nft delete table ip iplab-mitm 2>/dev/null
+	lab_stop mitm
+	case $1 in
+	on)
+		lab_spawn home mitm socat \
+			"OPENSSL-LISTEN:8443,bind=10.254.1.1,reuseaddr,fork,cert=$LAB_STATE/pki/mitm.pem,key=$LAB_STATE/pki/mitm.key,verify=0" \
+			"OPENSSL:$LAB_EDGE_PUB:443,verify=0"
+		lab_wait_listen home tcp 8443
+		lab_exec home nft -f - <<-EOF2
+			table ip iplab-mitm {
+			  chain pre {
+			    type nat hook prerouting priority dstnat;
+			    iifname "lan0" ip daddr $LAB_EDGE_PUB tcp dport 443 dnat to 10.254.1.1:8443
+			  }
+			}
+		EOF2
+		;;
+	off) ;;
+	*) lab_die "lab_tls_intercept: unknown mode '$1' (on, off)" ;;
+	esac
 }

@@ -1,0 +1,16 @@
+/* One ad-hoc run: local checks, then the relay-loop paths (ARCHITECTURE.md). */
+#pragma once
+
+#include "iceprobe/profile.h"
+#include "iceprobe/result.h"
+
+typedef struct {
+    guint duration_s; /* stream length per path; 0: the profile's */
+} RunOptions;
+
+RunResult *run_execute(const Profile *profile, const RunOptions *opts);
+
+/* The human report: fits one screen. */
+char *report_text(const RunResult *r, gboolean color);
+/* JUnit XML: one test case per check and path. */
+char *report_junit(const RunResult *r);

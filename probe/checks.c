@@ -1,0 +1,357 @@
+/* The local checks of a run, before any media flows: which interfaces are
+ * tunnels, where the edge names point, which way the kernel routes to the edge,
+ * whether a TURN allocation works on each transport, and whether TLS on the TLS
+ * port is the edge's own. Each adds one record to the result and the findings
+ * that follow from it. */
+#include <string.h>
+
+#include "iceprobe/resolve.h"
+#include "run-private.h"
+
+#define DNS_TIMEOUT_MS  3000
+#define TURN_TIMEOUT_MS 4000
+
+static double ms_since(gint64 t0)
+{
+    return (double)(g_get_monotonic_time() - t0) / 1000.0;
+}
+
+char *run_addr_string(GInetAddress *a, guint port)
+{
+    g_autofree char *ip = g_inet_address_to_string(a);
+    return g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV6
+               ? g_strdup_printf("[%s]:%u", ip, port)
+               : g_strdup_printf("%s:%u", ip, port);
+}
+
+TlsRelayConfig run_tls_config(const RunCtx *c, guint port, gboolean tls)
+{
+    TlsRelayConfig cfg = {
+        .edge_ip = c->edge_ip,
+        .port = port,
+        .tls = tls,
+        .ca_file = c->profile->edge.tls_ca_file,
+        .pin_sha256 = c->profile->edge.tls_pin_sha256,
+        .server_name = c->profile->edge.tls_server_name,
+        .timeout_ms = TURN_TIMEOUT_MS,
+    };
+    return cfg;
+}
+
+void checks_interfaces(RunCtx *c)
+{
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(GError) error = NULL;
+    c->inv = netif_inventory_new(c->profile, &error);
+    if (!c->inv) {
+        run_result_add_check(c->result, "interfaces", VERDICT_ERROR, "%s", error->message);
+        return;
+    }
+    JsonObject *probe = json_object_new();
+    json_object_set_string_member(probe, "name", g_get_host_name());
+    JsonArray *ifs = json_array_new();
+    GString *tunnels = g_string_new(NULL);
+    for (guint i = 0; i < c->inv->interfaces->len; i++) {
+        const NetifInterface *n = c->inv->interfaces->pdata[i];
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "name", n->name);
+        json_object_set_string_member(o, "class", netif_class_to_string(n->klass));
+        json_object_set_string_member(o, "kind", n->kind);
+        json_object_set_boolean_member(o, "up", n->up);
+        JsonArray *addrs = json_array_new();
+        for (guint k = 0; k < n->prefixes->len; k++)
+            json_array_add_string_element(addrs, n->prefixes->pdata[k]);
+        json_object_set_array_member(o, "addresses", addrs);
+        json_object_set_string_member(o, "reason", n->reason);
+        json_array_add_object_element(ifs, o);
+        if (n->klass == NETIF_CLASS_TUNNEL)
+            g_string_append_printf(tunnels, "%s%s (%s)", tunnels->len ? ", " : "", n->name,
+                                   n->reason);
+    }
+    json_object_set_array_member(probe, "interfaces", ifs);
+    json_array_add_object_element(c->result->probes, probe);
+    CheckRecord *r =
+        run_result_add_check(c->result, "interfaces", VERDICT_PASS, "%u interfaces; tunnels: %s",
+                             c->inv->interfaces->len, tunnels->len ? tunnels->str : "none");
+    r->duration_ms = ms_since(t0);
+    g_string_free(tunnels, TRUE);
+}
+
+/* Why an address is wrong for an edge name, or NULL when it is fine. */
+static char *judge_address(const RunCtx *c, GInetAddress *a, GPtrArray *expected)
+{
+    g_autofree char *s = g_inet_address_to_string(a);
+    if (profile_in_ranges(c->profile->network.vpn_ranges, a))
+        return g_strdup_printf("%s is in the VPN pool", s);
+    if (profile_in_ranges(c->profile->network.internal_ranges, a))
+        return g_strdup_printf("%s is an internal address", s);
+    if (expected && expected->len) {
+        for (guint i = 0; i < expected->len; i++) {
+            if (g_inet_address_equal(expected->pdata[i], a))
+                return NULL;
+        }
+        return g_strdup_printf("%s is not the expected external address", s);
+    }
+    return NULL;
+}
+
+static gboolean check_name(RunCtx *c, const char *name, GPtrArray *expected, JsonArray *detail,
+                           GString *problems, GPtrArray *keep)
+{
+    g_autoptr(GError) error = NULL;
+    GList *addrs = resolve_name(name, DNS_TIMEOUT_MS, &error);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "name", name);
+    JsonArray *got = json_array_new();
+    gboolean ok = addrs != NULL;
+    if (!addrs)
+        g_string_append_printf(problems, "%s%s", problems->len ? "; " : "", error->message);
+    for (GList *l = addrs; l; l = l->next) {
+        g_autofree char *s = g_inet_address_to_string(l->data);
+        json_array_add_string_element(got, s);
+        g_autofree char *why = judge_address(c, l->data, expected);
+        if (why) {
+            ok = FALSE;
+            g_string_append_printf(problems, "%s%s resolves to %s", problems->len ? "; " : "", name,
+                                   why);
+        }
+        if (keep)
+            g_ptr_array_add(keep, g_object_ref(l->data));
+    }
+    json_object_set_array_member(o, "addresses", got);
+    json_object_set_boolean_member(o, "ok", ok);
+    json_array_add_object_element(detail, o);
+    g_resolver_free_addresses(addrs);
+    return ok;
+}
+
+gboolean checks_dns(RunCtx *c)
+{
+    gint64 t0 = g_get_monotonic_time();
+    const Profile *p = c->profile;
+    JsonArray *detail = json_array_new();
+    GString *problems = g_string_new(NULL);
+    g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_object_unref);
+    gboolean edge_ok =
+        check_name(c, p->edge.host, p->edge.expected_addresses, detail, problems, resolved);
+    gboolean all_ok = edge_ok;
+    for (guint i = 0; i < p->dns_names->len; i++) {
+        const ProfileDnsName *n = p->dns_names->pdata[i];
+        all_ok &= check_name(c, n->name, n->expected, detail, problems, NULL);
+    }
+    gboolean literal = g_hostname_is_ip_address(p->edge.host);
+    CheckRecord *r;
+    if (all_ok)
+        r = run_result_add_check(
+            c->result, "dns", literal && !p->dns_names->len ? VERDICT_SKIP : VERDICT_PASS, "%s",
+            literal && !p->dns_names->len ? "the edge is given as an address; no names to check"
+                                          : "every name resolves to its external address");
+    else {
+        r = run_result_add_check(c->result, "dns", VERDICT_FAIL, "%s", problems->str);
+        JsonObject *e = json_object_new();
+        json_object_set_array_member(e, "names", json_array_ref(detail));
+        run_result_add_finding(c->result, "EDGE_DNS_INTERNAL", e, "%s.", problems->str);
+    }
+    json_object_set_array_member(r->detail, "names", detail);
+    r->duration_ms = ms_since(t0);
+    g_string_free(problems, TRUE);
+
+    /* Test the edge where it should be: at its expected address when the
+     * profile gives one (so a DNS fault does not hide the others), else where
+     * DNS points. */
+    GPtrArray *use = p->edge.expected_addresses->len ? p->edge.expected_addresses : resolved;
+    c->edge_addrs = g_ptr_array_new_with_free_func(g_object_unref);
+    for (guint i = 0; i < use->len; i++) {
+        if (g_inet_address_get_family(use->pdata[i]) == G_SOCKET_FAMILY_IPV4)
+            g_ptr_array_add(c->edge_addrs, g_object_ref(use->pdata[i]));
+    }
+    if (c->edge_addrs->len == 0) {
+        c->result->error = g_strdup_printf("no IPv4 address to test the edge %s at", p->edge.host);
+        return FALSE;
+    }
+    c->edge_ip = g_inet_address_to_string(c->edge_addrs->pdata[0]);
+    return TRUE;
+}
+
+void checks_route(RunCtx *c)
+{
+    gint64 t0 = g_get_monotonic_time();
+    JsonArray *detail = json_array_new();
+    GString *bad = g_string_new(NULL), *good = g_string_new(NULL);
+    JsonObject *evidence = json_object_new();
+    for (guint i = 0; i < c->edge_addrs->len; i++) {
+        GInetAddress *a = c->edge_addrs->pdata[i];
+        g_autofree char *s = g_inet_address_to_string(a);
+        g_autoptr(GError) error = NULL;
+        NetifRoute route;
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "destination", s);
+        if (!netif_route_get(a, NULL, 0, &route, &error)) {
+            json_object_set_string_member(o, "error", error->message);
+            g_string_append_printf(bad, "%s%s", bad->len ? "; " : "", error->message);
+            json_array_add_object_element(detail, o);
+            continue;
+        }
+        const NetifInterface *n = netif_inventory_by_index(c->inv, route.oif);
+        const char *name = n ? n->name : "?";
+        const char *klass = n ? netif_class_to_string(n->klass) : "unknown";
+        json_object_set_string_member(o, "interface", name);
+        json_object_set_string_member(o, "class", klass);
+        if (route.gateway) {
+            g_autofree char *gw = g_inet_address_to_string(route.gateway);
+            json_object_set_string_member(o, "gateway", gw);
+        }
+        json_array_add_object_element(detail, o);
+        if (n && n->klass == NETIF_CLASS_TUNNEL) {
+            g_string_append_printf(bad, "%sthe route to the edge %s goes through the tunnel %s",
+                                   bad->len ? "; " : "", s, name);
+            json_object_set_string_member(evidence, "destination", s);
+            json_object_set_string_member(evidence, "interface", name);
+        } else {
+            g_string_append_printf(good, "%s%s via %s (%s)", good->len ? ", " : "", s, name, klass);
+        }
+        netif_route_clear(&route);
+    }
+    CheckRecord *r;
+    if (bad->len) {
+        r = run_result_add_check(c->result, "route", VERDICT_FAIL, "%s", bad->str);
+        if (json_object_has_member(evidence, "interface")) {
+            run_result_add_finding(c->result, "RELAY_VIA_TUNNEL", json_object_ref(evidence), "%s.",
+                                   bad->str);
+        }
+    } else {
+        r = run_result_add_check(c->result, "route", VERDICT_PASS, "%s", good->str);
+    }
+    json_object_unref(evidence);
+    json_object_set_array_member(r->detail, "routes", detail);
+    r->duration_ms = ms_since(t0);
+    g_string_free(bad, TRUE);
+    g_string_free(good, TRUE);
+}
+
+typedef struct {
+    RunCtx *c;
+    TurnCheckTransport t;
+    guint port;
+    TurnCheckResult res;
+} TurnJob;
+
+static gpointer turn_thread(gpointer data)
+{
+    TurnJob *j = data;
+    TlsRelayConfig tls = run_tls_config(j->c, j->port, j->t == TURNCHECK_TLS);
+    turncheck_run(j->c->edge_ip, j->port, j->t, &j->c->cred, &tls, TURN_TIMEOUT_MS, &j->res);
+    return NULL;
+}
+
+void checks_turn(RunCtx *c)
+{
+    const Profile *p = c->profile;
+    TurnJob jobs[3] = {{c, TURNCHECK_UDP, p->edge.udp_port, {0}},
+                       {c, TURNCHECK_TCP, p->edge.tcp_port, {0}},
+                       {c, TURNCHECK_TLS, p->edge.tls_port, {0}}};
+    GThread *threads[3];
+    /* In parallel: a dead edge costs one timeout, not three. */
+    for (int i = 0; i < 3; i++)
+        threads[i] = g_thread_new("turncheck", turn_thread, &jobs[i]);
+    for (int i = 0; i < 3; i++)
+        g_thread_join(threads[i]);
+
+    GString *failures = g_string_new(NULL);
+    for (int i = 0; i < 3; i++) {
+        TurnJob *j = &jobs[i];
+        g_autofree char *name = g_strdup_printf("turn-%s", turncheck_transport_name(j->t));
+        CheckRecord *r;
+        if (j->res.ok)
+            r = run_result_add_check(c->result, name, VERDICT_PASS, "allocated %s on %s:%u from %s",
+                                     j->res.relayed_address, c->edge_ip, j->port,
+                                     j->res.local_address);
+        else {
+            r = run_result_add_check(c->result, name, VERDICT_FAIL, "%s", j->res.failure);
+            g_string_append_printf(failures, "%s%s", failures->len ? "; " : "", j->res.failure);
+        }
+        c->turn_ok[j->t] = j->res.ok;
+        r->duration_ms = j->res.duration_ms;
+        g_autofree char *server = g_strdup_printf("%s:%u", c->edge_ip, j->port);
+        json_object_set_string_member(r->detail, "server", server);
+        if (j->res.relayed_address)
+            json_object_set_string_member(r->detail, "relayed_address", j->res.relayed_address);
+        if (j->res.mapped_address)
+            json_object_set_string_member(r->detail, "mapped_address", j->res.mapped_address);
+        if (j->res.local_address)
+            json_object_set_string_member(r->detail, "local_address", j->res.local_address);
+        if (j->res.error_code)
+            json_object_set_int_member(r->detail, "error_code", j->res.error_code);
+        if (j->res.realm)
+            json_object_set_string_member(r->detail, "realm", j->res.realm);
+        if (j->t == TURNCHECK_TLS) {
+            c->tls = j->res.tls;
+            memset(&j->res.tls, 0, sizeof(j->res.tls));
+        }
+        turncheck_result_clear(&j->res);
+    }
+    gboolean udp = c->turn_ok[TURNCHECK_UDP];
+    gboolean stream = c->turn_ok[TURNCHECK_TCP] || c->turn_ok[TURNCHECK_TLS];
+    if (!udp && !stream) {
+        JsonObject *e = json_object_new();
+        json_object_set_string_member(e, "edge", c->edge_ip);
+        run_result_add_finding(c->result, "RELAY_UNREACHABLE", e,
+                               "No TURN allocation on the edge %s worked: %s.", c->edge_ip,
+                               failures->str);
+    } else if (!udp) {
+        JsonObject *e = json_object_new();
+        json_object_set_string_member(e, "edge", c->edge_ip);
+        json_object_set_int_member(e, "udp_port", p->edge.udp_port);
+        run_result_add_finding(c->result, "UDP_RELAY_BLOCKED", e,
+                               "TURN over UDP to %s:%u failed while TCP or TLS worked.", c->edge_ip,
+                               p->edge.udp_port);
+    }
+    g_string_free(failures, TRUE);
+}
+
+void checks_tls(RunCtx *c)
+{
+    const Profile *p = c->profile;
+    const TlsPeerInfo *t = &c->tls;
+    CheckRecord *r;
+    if (!t->handshake_done) {
+        r = run_result_add_check(c->result, "tls-pin", VERDICT_SKIP,
+                                 "no TLS handshake on %s:%u to judge", c->edge_ip,
+                                 p->edge.tls_port);
+        return;
+    }
+    gboolean pin_bad = t->pin_checked && !t->pin_ok;
+    gboolean chain_bad = (p->edge.tls_ca_file || !p->edge.tls_pin_sha256) && !t->chain_ok;
+    if (pin_bad || chain_bad) {
+        g_autofree char *why =
+            pin_bad ? g_strdup_printf("its SHA-256 is %s, the pin is %s", t->leaf_sha256,
+                                      p->edge.tls_pin_sha256)
+                    : g_strdup_printf("it does not verify against %s: %s",
+                                      p->edge.tls_ca_file ? p->edge.tls_ca_file : "the system CAs",
+                                      t->verify_error ? t->verify_error : "?");
+        r = run_result_add_check(c->result, "tls-pin", VERDICT_FAIL,
+                                 "TLS on %s:%u presented '%s' issued by '%s': %s", c->edge_ip,
+                                 p->edge.tls_port, t->subject, t->issuer, why);
+        JsonObject *e = json_object_new();
+        json_object_set_string_member(e, "server", c->edge_ip);
+        json_object_set_int_member(e, "port", p->edge.tls_port);
+        json_object_set_string_member(e, "subject", t->subject ? t->subject : "");
+        json_object_set_string_member(e, "issuer", t->issuer ? t->issuer : "");
+        json_object_set_string_member(e, "sha256", t->leaf_sha256 ? t->leaf_sha256 : "");
+        run_result_add_finding(c->result, "TLS_INTERCEPTED", e,
+                               "TLS to the edge %s:%u is answered by a certificate that is not "
+                               "the edge's ('%s' issued by '%s'; %s): something in the path "
+                               "decrypts it.",
+                               c->edge_ip, p->edge.tls_port, t->subject, t->issuer, why);
+    } else {
+        r = run_result_add_check(c->result, "tls-pin", VERDICT_PASS,
+                                 "TLS on %s:%u presented the edge's certificate '%s' (%s%s)",
+                                 c->edge_ip, p->edge.tls_port, t->subject,
+                                 t->pin_checked ? "pin matches" : "chain verifies",
+                                 t->pin_checked && t->chain_ok ? ", chain verifies" : "");
+    }
+    json_object_set_string_member(r->detail, "subject", t->subject ? t->subject : "");
+    json_object_set_string_member(r->detail, "issuer", t->issuer ? t->issuer : "");
+    json_object_set_string_member(r->detail, "sha256", t->leaf_sha256 ? t->leaf_sha256 : "");
+    json_object_set_string_member(r->detail, "protocol", t->protocol ? t->protocol : "");
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The probe's lab scenarios (real iceprobe, real lab). Each changes one thing,
+# runs `iceprobe run` in the laptop and asserts the verdict, the exit code, the
+# finding codes and the selected pair's egress class from the JSON document.
+# Usage: scenarios.sh GROUP   (paths: a b e; edge: c d f)
+set -u
+. "$(dirname "$0")/lab.sh"
+. "$(dirname "$0")/assert.sh"
+ICEPROBE=${ICEPROBE:?set ICEPROBE to the iceprobe binary}
+GROUP=${1:-paths}
+export LAB_STREAM_S=${LAB_STREAM_S:-2}
+
+# probe NAME: runs the probe; sets RC, JSON (the document) and SECONDS_TAKEN.
+probe() {
+	local t0=$(date +%s%N)
+	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --json "$LAB_STATE/$1.json" \
+		>"$LAB_STATE/$1.txt" 2>&1
+	RC=$?
+	SECONDS_TAKEN=$((($(date +%s%N) - t0) / 1000000000))
+	JSON=$(cat "$LAB_STATE/$1.json" 2>/dev/null || echo '{}')
+	printf '  (%s: exit %s in %s s)\n' "$1" "$RC" "$SECONDS_TAKEN"
+}
+q() { printf '%s' "$JSON" | jq -r "$1"; }
+codes() { q '[.findings[].code] | unique | join(",")'; }
+has_code() { q "[.findings[].code] | index(\"$1\") != null"; }
+show_on_failure() { [ "$ASSERT_FAILED" = 0 ] || sed 's/^/    | /' "$LAB_STATE/$1.txt"; }
+
+scenario_a() {
+	section "a. split tunnel right, VPN pool blocked from internal subnets and the internet"
+	probe a
+	assert_eq "verdict pass, exit 0" "$(q .verdict)/$RC" "pass/0"
+	assert_eq "no findings" "$(codes)" ""
+	assert_eq "the natural path's media egresses a physical interface" \
+		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_class')" physical
+	assert_lt "the tunnel's counters stayed flat during the stream (tx packets)" \
+		"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" 5
+	assert_eq "all four paths carried the stream" \
+		"$(q '[.paths[] | select(.metrics.packets_received > 0)] | length')" 4
+	assert_eq "the tunnel is classified from kernel facts" \
+		"$(q '.probes[0].interfaces[] | select(.name == "gpd0") | .class')" tunnel
+	show_on_failure a
+}
+
+scenario_b() {
+	section "b. edge's public address routed into the tunnel, gateway NATs the pool to the internet"
+	lab_split edge-in-tunnel
+	lab_vpngw_internet nat
+	probe b
+	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
+	assert_eq "RELAY_VIA_TUNNEL is found" "$(has_code RELAY_VIA_TUNNEL)" true
+	assert_eq "the route check names the tunnel" \
+		"$(q '.checks[] | select(.name == "route") | .routes[0].interface')" "$LAB_TUNNEL_IF"
+	assert_eq "the natural path's media egresses the tunnel" \
+		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_class')" tunnel
+	assert_gt "and the tunnel's counters moved with the stream" \
+		"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" 50
+	show_on_failure b
+	lab_split split
+	lab_vpngw_internet block
+}
+
+scenario_e() {
+	section "e. the tunnel renamed to something no pattern matches"
+	lab_rename_tunnel corpvpn3
+	probe e
+	assert_eq "corpvpn3 is still classified as a tunnel" \
+		"$(q '.probes[0].interfaces[] | select(.name == "corpvpn3") | .class')" tunnel
+	assert_eq "verdict pass (the configuration is still right)" "$(q .verdict)/$RC" "pass/0"
+	lab_split edge-in-tunnel
+	lab_vpngw_internet nat
+	probe e2
+	assert_eq "and media through it is still caught: MEDIA_VIA_TUNNEL" "$(has_code MEDIA_VIA_TUNNEL)" true
+	assert_eq "with the renamed tunnel as egress" \
+		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_interface')" corpvpn3
+	show_on_failure e2
+}
+
+scenario_c() {
+	section "c. UDP to the edge dropped"
+	lab_edge_udp block
+	probe c
+	assert_eq "verdict warn, exit 1" "$(q .verdict)/$RC" "warn/1"
+	assert_eq "UDP_RELAY_BLOCKED and TCP_RELAY_ONLY" "$(codes)" "TCP_RELAY_ONLY,UDP_RELAY_BLOCKED"
+	assert_eq "the natural path is a TURN-over-TCP relay from a physical interface" \
+		"$(q '.paths[] | select(.name == "natural") | "\(.selected_pair.local.type)/\(.selected_pair.local.transport)/\(.selected_pair.local.egress_class)"')" \
+		relay/tcp/physical
+	show_on_failure c
+	lab_edge_udp allow
+}
+
+scenario_d() {
+	section "d. TLS on 443 answered by a decrypting middlebox's certificate"
+	lab_tls_intercept on
+	probe d
+	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
+	assert_eq "TLS_INTERCEPTED is found" "$(has_code TLS_INTERCEPTED)" true
+	assert_eq "its evidence carries the presented certificate's fingerprint" \
+		"$(q '.findings[] | select(.code == "TLS_INTERCEPTED") | .evidence.sha256')" \
+		"$(openssl x509 -in "$LAB_STATE/pki/mitm.pem" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1)"
+	show_on_failure d
+	lab_tls_intercept off
+}
+
+scenario_f() {
+	section "f. edge down"
+	lab_edge_down
+	probe f
+	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
+	assert_eq "RELAY_UNREACHABLE is found" "$(has_code RELAY_UNREACHABLE)" true
+	assert_lt "within 15 s, no hang" "$SECONDS_TAKEN" 15
+	show_on_failure f
+}
+
+body() {
+	lab_write_profile "$LAB_STATE/lab.conf"
+	case $GROUP in
+	paths) scenario_a && scenario_b && scenario_e ;;
+	edge) scenario_c && scenario_d && scenario_f ;;
+	*) lab_die "unknown scenario group '$GROUP' (paths, edge)" ;;
+	esac
+	assert_summary
+}
+
+lab_run body
