@@ -32,6 +32,6 @@ assert_fails() {
 }
 # Closing line in the plain form CI reads: "N passed, N failed".
 assert_summary() {
-	printf 'lab: %d passed, %d failed\n' "$ASSERT_PASSED" "$ASSERT_FAILED"
+	printf '%s: %d passed, %d failed\n' "${ASSERT_NAME:-lab}" "$ASSERT_PASSED" "$ASSERT_FAILED"
 	[ "$ASSERT_FAILED" = 0 ]
 }

@@ -101,6 +101,20 @@ scenario_d() {
 	lab_tls_intercept off
 }
 
+scenario_secret() {
+	section "the edge refuses our credentials (wrong TURN secret)"
+	cp "$LAB_STATE/lab.conf" "$LAB_STATE/good.conf"
+	echo wrong-secret >"$LAB_STATE/wrong.secret"
+	sed -i "s|^secret_file = .*|secret_file = $LAB_STATE/wrong.secret|" "$LAB_STATE/lab.conf"
+	probe secret
+	assert_eq "verdict fail, RELAY_UNREACHABLE" "$(q .verdict)/$(has_code RELAY_UNREACHABLE)" fail/true
+	assert_match "the TURN check names the 401 and the edge's realm" \
+		"$(q '.checks[] | select(.name == "turn-udp") | .reason')" "401 .*realm '$LAB_TURN_REALM'"
+	assert_eq "with the error code in the record" \
+		"$(q '.checks[] | select(.name == "turn-tcp") | .error_code')" 401
+	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
+}
+
 scenario_f() {
 	section "f. edge down"
 	lab_edge_down
@@ -108,6 +122,10 @@ scenario_f() {
 	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
 	assert_eq "RELAY_UNREACHABLE is found" "$(has_code RELAY_UNREACHABLE)" true
 	assert_lt "within 15 s, no hang" "$SECONDS_TAKEN" 15
+	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --junit "$LAB_STATE/f.xml" >/dev/null
+	assert_eq "--junit writes one test case per check and path (7 + 4)" \
+		"$(grep -c '<testcase ' "$LAB_STATE/f.xml")" 11
+	assert_match "and marks the failures" "$(cat "$LAB_STATE/f.xml")" 'failures="[1-9]'
 	show_on_failure f
 }
 
@@ -115,7 +133,7 @@ body() {
 	lab_write_profile "$LAB_STATE/lab.conf"
 	case $GROUP in
 	paths) scenario_a && scenario_b && scenario_e ;;
-	edge) scenario_c && scenario_d && scenario_f ;;
+	edge) scenario_c && scenario_d && scenario_secret && scenario_f ;;
 	*) lab_die "unknown scenario group '$GROUP' (paths, edge)" ;;
 	esac
 	assert_summary
