@@ -351,6 +351,9 @@ static gpointer accept_thread(gpointer data)
         int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        /* Media packets are small: Nagle would hold them for the next ACK. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         g_mutex_lock(&r->lock);
         gboolean room = r->threads->len < RELAY_MAX_CONNECTIONS;
         if (room) {
