@@ -53,7 +53,7 @@ int cmd_interfaces(int argc, char **argv)
         {"json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL},
         {"profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path,
          "apply this profile's tunnel_names and vpn_ranges", "FILE"},
-        {NULL},
+        G_OPTION_ENTRY_NULL,
     };
     if (!cli_parse_options("iceprobe", "interfaces", "local interfaces and their class", entries,
                            &argc, &argv))

@@ -28,7 +28,7 @@ int cmd_run(int argc, char **argv)
         {"junit", 0, 0, G_OPTION_ARG_FILENAME, &junit_path, "write JUnit XML to PATH", "PATH"},
         {"duration", 0, 0, G_OPTION_ARG_INT, &duration,
          "stream length per path in seconds (default: the profile's)", "SECONDS"},
-        {NULL},
+        G_OPTION_ENTRY_NULL,
     };
     if (!cli_parse_options("iceprobe", "run", "an ad-hoc run: local checks and the relay loop",
                            entries, &argc, &argv))

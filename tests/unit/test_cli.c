@@ -54,7 +54,7 @@ static void test_parse_options_rejects_stray_arguments(void **state)
     gboolean flag = FALSE;
     const GOptionEntry entries[] = {
         {"flag", 0, 0, G_OPTION_ARG_NONE, &flag, "a flag", NULL},
-        {NULL},
+        G_OPTION_ENTRY_NULL,
     };
     char *a[] = {"cmd", "--flag", NULL};
     char **argv = a;
