@@ -4,6 +4,7 @@
  * whatever ICE reported), and the stream's quality against the profile. */
 #include "iceprobe/policy.h"
 
+#include <stddef.h>
 #include <string.h>
 
 guint64 policy_tunnel_threshold(const PathRecord *p)
@@ -67,42 +68,44 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
                                p->name, why);
 }
 
+/* The quality thresholds: which metric, which profile limit, which way is bad. */
+typedef struct {
+    const char *code;
+    const char *what; /* in the message, and the evidence member */
+    gsize metric;     /* offset of a double in MetricsSummary */
+    gsize limit;      /* offset of a double in Profile */
+    gboolean below_is_bad;
+    double scale; /* shown as value * scale */
+    const char *unit;
+} QualityRule;
+
+static const QualityRule quality_rules[] = {
+    {"QUALITY_LOSS", "loss_ratio", offsetof(MetricsSummary, loss_ratio),
+     offsetof(Profile, thresholds.loss_ratio_max), FALSE, 100, " %"},
+    {"QUALITY_JITTER", "jitter_ms", offsetof(MetricsSummary, jitter_ms),
+     offsetof(Profile, thresholds.jitter_ms_max), FALSE, 1, " ms"},
+    {"QUALITY_RTT", "rtt_median_ms", offsetof(MetricsSummary, rtt_median_ms),
+     offsetof(Profile, thresholds.rtt_ms_max), FALSE, 1, " ms"},
+    {"QUALITY_MOS", "mos", offsetof(MetricsSummary, mos), offsetof(Profile, thresholds.mos_min),
+     TRUE, 1, ""},
+};
+
 static void judge_quality(RunResult *r, PathRecord *p, const Profile *profile)
 {
-    const MetricsSummary *m = &p->metrics;
-    const typeof(profile->thresholds) *t = &profile->thresholds;
-    JsonObject *e;
-    if (m->loss_ratio > t->loss_ratio_max) {
-        e = pair_evidence(p);
-        json_object_set_double_member(e, "loss_ratio", m->loss_ratio);
-        json_object_set_double_member(e, "threshold", t->loss_ratio_max);
-        run_result_add_finding(r, "QUALITY_LOSS", e,
-                               "Path %s lost %.2f %% of packets (limit %.2f %%).", p->name,
-                               m->loss_ratio * 100, t->loss_ratio_max * 100);
-    }
-    if (m->jitter_ms > t->jitter_ms_max) {
-        e = pair_evidence(p);
-        json_object_set_double_member(e, "jitter_ms", m->jitter_ms);
-        json_object_set_double_member(e, "threshold", t->jitter_ms_max);
-        run_result_add_finding(r, "QUALITY_JITTER", e,
-                               "Path %s had %.1f ms of jitter (limit %.1f ms).", p->name,
-                               m->jitter_ms, t->jitter_ms_max);
-    }
-    if (m->rtt_samples && m->rtt_median_ms > t->rtt_ms_max) {
-        e = pair_evidence(p);
-        json_object_set_double_member(e, "rtt_median_ms", m->rtt_median_ms);
-        json_object_set_double_member(e, "threshold", t->rtt_ms_max);
-        run_result_add_finding(r, "QUALITY_RTT", e,
-                               "Path %s had a median round trip of %.1f ms (limit %.1f ms).",
-                               p->name, m->rtt_median_ms, t->rtt_ms_max);
-    }
-    if (m->mos < t->mos_min) {
-        e = pair_evidence(p);
-        json_object_set_double_member(e, "mos", m->mos);
-        json_object_set_double_member(e, "threshold", t->mos_min);
-        run_result_add_finding(r, "QUALITY_MOS", e,
-                               "Path %s would give an estimated MOS of %.2f (minimum %.2f).",
-                               p->name, m->mos, t->mos_min);
+    for (gsize i = 0; i < G_N_ELEMENTS(quality_rules); i++) {
+        const QualityRule *q = &quality_rules[i];
+        double value = G_STRUCT_MEMBER(double, &p->metrics, q->metric);
+        double limit = G_STRUCT_MEMBER(double, profile, q->limit);
+        if (q->metric == offsetof(MetricsSummary, rtt_median_ms) && !p->metrics.rtt_samples)
+            continue;
+        if (q->below_is_bad ? !(value < limit) : !(value > limit))
+            continue;
+        JsonObject *e = pair_evidence(p);
+        json_object_set_double_member(e, q->what, value);
+        json_object_set_double_member(e, "threshold", limit);
+        run_result_add_finding(r, q->code, e, "Path %s: %s %.2f%s, %s %.2f%s.", p->name, q->what,
+                               value * q->scale, q->unit, q->below_is_bad ? "minimum" : "limit",
+                               limit * q->scale, q->unit);
     }
 }
 

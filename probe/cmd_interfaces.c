@@ -36,12 +36,11 @@ static void print_table(const NetifInventory *inv)
     printf("%-16s %-9s %-10s %-4s %-24s %s\n", "NAME", "CLASS", "KIND", "UP", "ADDRESSES", "WHY");
     for (guint k = 0; k < inv->interfaces->len; k++) {
         const NetifInterface *i = inv->interfaces->pdata[k];
-        g_autofree char *addrs = NULL;
-        g_ptr_array_add(i->prefixes, NULL);
-        addrs = g_strjoinv(",", (char **)i->prefixes->pdata);
-        g_ptr_array_remove_index(i->prefixes, i->prefixes->len - 1);
+        g_autoptr(GString) addrs = g_string_new(NULL);
+        for (guint a = 0; a < i->prefixes->len; a++)
+            g_string_append_printf(addrs, "%s%s", a ? "," : "", (char *)i->prefixes->pdata[a]);
         printf("%-16s %-9s %-10s %-4s %-24s %s\n", i->name, netif_class_to_string(i->klass),
-               i->kind, i->up ? "yes" : "no", *addrs ? addrs : "-", i->reason);
+               i->kind, i->up ? "yes" : "no", addrs->len ? addrs->str : "-", i->reason);
     }
 }
 

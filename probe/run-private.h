@@ -17,7 +17,6 @@ typedef struct {
     gboolean turn_ok[3]; /* by TurnCheckTransport */
     TlsPeerInfo tls;     /* what TLS on the TLS port presented */
     guint stream_duration_s;
-    gboolean verbose;
 } RunCtx;
 
 /* Local checks, in order; each adds a check record and its findings. A FALSE

@@ -144,6 +144,12 @@ static void test_quality_thresholds_give_named_warnings(void **state)
     assert_true(run_result_has_finding(r, "QUALITY_RTT"));
     assert_true(run_result_has_finding(r, "QUALITY_MOS"));
     assert_int_equal(r->verdict, VERDICT_WARN);
+    const Finding *loss = r->findings->pdata[0];
+    assert_string_equal(loss->code, "QUALITY_LOSS");
+    assert_true(g_str_has_prefix(loss->message, "Path natural: loss_ratio 5.00 %, limit 1.00 %."));
+    const Finding *mos = r->findings->pdata[3];
+    assert_true(g_str_has_prefix(mos->message, "Path natural: mos 3.10, minimum 3.60."));
+    assert_float_equal(json_object_get_double_member(mos->evidence, "threshold"), 3.6, 1e-12);
 }
 
 static void test_forced_relay_through_tunnel_is_relay_via_tunnel(void **state)
