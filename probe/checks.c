@@ -139,18 +139,20 @@ gboolean checks_dns(RunCtx *c)
         const ProfileDnsName *n = p->dns_names->pdata[i];
         all_ok &= check_name(c, n->name, n->expected, detail, problems, NULL);
     }
-    gboolean literal = g_hostname_is_ip_address(p->edge.host);
+    /* An edge given as an address, with no names to check, leaves nothing to judge. */
+    gboolean nothing = g_hostname_is_ip_address(p->edge.host) && p->dns_names->len == 0;
     CheckRecord *r;
-    if (all_ok)
-        r = run_result_add_check(
-            c->result, "dns", literal && !p->dns_names->len ? VERDICT_SKIP : VERDICT_PASS, "%s",
-            literal && !p->dns_names->len ? "the edge is given as an address; no names to check"
-                                          : "every name resolves to its external address");
-    else {
+    if (!all_ok) {
         r = run_result_add_check(c->result, "dns", VERDICT_FAIL, "%s", problems->str);
         JsonObject *e = json_object_new();
         json_object_set_array_member(e, "names", json_array_ref(detail));
         run_result_add_finding(c->result, "EDGE_DNS_INTERNAL", e, "%s.", problems->str);
+    } else if (nothing) {
+        r = run_result_add_check(c->result, "dns", VERDICT_SKIP,
+                                 "the edge is given as an address; no names to check");
+    } else {
+        r = run_result_add_check(c->result, "dns", VERDICT_PASS,
+                                 "every name resolves to its external address");
     }
     json_object_set_array_member(r->detail, "names", detail);
     r->duration_ms = ms_since(t0);

@@ -165,15 +165,12 @@ static void describe_pair(const RunCtx *c, const PathRun *p, PathRecord *rec)
         /* TURN over TCP/TLS: the real connection is the forwarder's. */
         li->transport = g_strdup("tcp");
         g_autoptr(GPtrArray) locals = tlsrelay_local_addresses(fwd);
-        g_autoptr(GInetAddress) local = NULL;
+        GInetAddress *local = NULL;
         if (locals->len) {
-            g_autofree char *ip = g_strdup(locals->pdata[0]);
-            char *colon = strrchr(ip, ':');
-            if (colon)
-                *colon = '\0';
+            GSocketAddress *end = locals->pdata[0];
             g_free(li->base_address);
-            li->base_address = g_strdup(locals->pdata[0]);
-            local = g_inet_address_new_from_string(ip);
+            li->base_address = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(end));
+            local = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(end));
         }
         set_interface(c, local, &li->interface, &li->interface_class);
         li->egress_interface = g_strdup(li->interface);

@@ -4,7 +4,6 @@
  * waits on a handshake. */
 #include "iceprobe/tlsrelay.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +24,7 @@ G_DEFINE_QUARK(iceprobe - tlsrelay - error - quark, tlsrelay_error)
 
 struct TlsRelayConn {
     int fd;
+    GSocketAddress *local;
     SSL_CTX *ctx;
     SSL *ssl;
 };
@@ -40,46 +40,26 @@ void tls_peer_info_clear(TlsPeerInfo *i)
     memset(i, 0, sizeof(*i));
 }
 
-static char *sockaddr_string(const struct sockaddr_storage *ss)
-{
-    char host[INET6_ADDRSTRLEN] = "";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        return g_strdup_printf("%s:%u", host, ntohs(in->sin_port));
-    }
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-    return g_strdup_printf("[%s]:%u", host, ntohs(in6->sin6_port));
-}
-
-static char *local_address_of(int fd)
+/* Our end of a connected socket, or NULL. */
+static GSocketAddress *local_address_of(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return NULL;
-    return sockaddr_string(&ss);
+    return g_socket_address_new_from_native(&ss, len);
 }
 
 static int tcp_connect(const char *ip, guint port, guint timeout_ms, GError **error)
 {
-    struct sockaddr_storage ss = {0};
-    socklen_t sl;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons((guint16)port);
-        sl = sizeof(*in);
-    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((guint16)port);
-        sl = sizeof(*in6);
-    } else {
+    g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(ip);
+    g_autoptr(GSocketAddress) sa = addr ? g_inet_socket_address_new(addr, (guint16)port) : NULL;
+    struct sockaddr_storage ss;
+    if (!sa || !g_socket_address_to_native(sa, &ss, sizeof(ss), NULL)) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "'%s' is not an IP address", ip);
         return -1;
     }
+    socklen_t sl = (socklen_t)g_socket_address_get_native_size(sa);
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "socket: %s", g_strerror(errno));
@@ -221,7 +201,9 @@ TlsRelayConn *tlsrelay_connect(const TlsRelayConfig *cfg, TlsPeerInfo *info, GEr
     c->fd = tcp_connect(cfg->edge_ip, cfg->port, cfg->timeout_ms ? cfg->timeout_ms : 5000, error);
     if (c->fd < 0)
         return NULL;
-    info->local_address = local_address_of(c->fd);
+    c->local = local_address_of(c->fd);
+    if (c->local)
+        info->local_address = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(c->local));
     if (cfg->tls && !tls_handshake(c, cfg, info, error))
         return NULL;
     return g_steal_pointer(&c);
@@ -277,6 +259,7 @@ void tlsrelay_conn_close(TlsRelayConn *c)
         SSL_CTX_free(c->ctx);
     if (c->fd >= 0)
         close(c->fd);
+    g_clear_object(&c->local);
     g_free(c);
 }
 
@@ -290,7 +273,7 @@ struct TlsRelay {
     GThread *acceptor;
     GMutex lock;
     GPtrArray *threads;         /* GThread, one per forwarded connection */
-    GPtrArray *local_addresses; /* char* */
+    GPtrArray *local_addresses; /* GSocketAddress */
     char *last_error;
 };
 
@@ -307,8 +290,8 @@ static gpointer forward_thread(gpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(TlsRelayConn) edge = tlsrelay_connect(&r->cfg, &info, &error);
     g_mutex_lock(&r->lock);
-    if (edge)
-        g_ptr_array_add(r->local_addresses, g_strdup(info.local_address));
+    if (edge && edge->local)
+        g_ptr_array_add(r->local_addresses, g_object_ref(edge->local));
     else {
         g_free(r->last_error);
         r->last_error = g_strdup(error->message);
@@ -395,7 +378,7 @@ TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
     r->port = ntohs(in.sin_port);
     g_mutex_init(&r->lock);
     r->threads = g_ptr_array_new();
-    r->local_addresses = g_ptr_array_new_with_free_func(g_free);
+    r->local_addresses = g_ptr_array_new_with_free_func(g_object_unref);
     r->acceptor = g_thread_new("tlsrelay-accept", accept_thread, r);
     return r;
 }
@@ -408,9 +391,9 @@ guint tlsrelay_port(const TlsRelay *r)
 GPtrArray *tlsrelay_local_addresses(TlsRelay *r)
 {
     g_mutex_lock(&r->lock);
-    GPtrArray *copy = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *copy = g_ptr_array_new_with_free_func(g_object_unref);
     for (guint i = 0; i < r->local_addresses->len; i++)
-        g_ptr_array_add(copy, g_strdup(r->local_addresses->pdata[i]));
+        g_ptr_array_add(copy, g_object_ref(r->local_addresses->pdata[i]));
     g_mutex_unlock(&r->lock);
     return copy;
 }

@@ -4,7 +4,6 @@
  * TCP and TLS, messages are framed by the STUN header's length. */
 #include "iceprobe/turncheck.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -46,20 +45,10 @@ gssize turncheck_stun_frame_length(const guint8 *buf, gsize len)
     return len >= want ? (gssize)want : 0;
 }
 
-static char *sockaddr_str(const struct sockaddr_storage *ss)
+static char *native_string(const struct sockaddr_storage *ss, socklen_t len)
 {
-    char host[INET6_ADDRSTRLEN] = "";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        return g_strdup_printf("%s:%u", host, ntohs(in->sin_port));
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        return g_strdup_printf("[%s]:%u", host, ntohs(in6->sin6_port));
-    }
-    return g_strdup("?");
+    g_autoptr(GSocketAddress) a = g_socket_address_new_from_native((gpointer)ss, len);
+    return a ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(a)) : g_strdup("?");
 }
 
 /* The transport under the STUN exchange: a connected UDP socket or a TCP/TLS
@@ -96,7 +85,7 @@ static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTranspor
         struct sockaddr_storage local;
         socklen_t sl = sizeof(local);
         getsockname(l->udp_fd, (struct sockaddr *)&local, &sl);
-        out->local_address = sockaddr_str(&local);
+        out->local_address = native_string(&local, sl);
         return TRUE;
     }
     TlsRelayConfig cfg = {0};
@@ -256,9 +245,9 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
         if (r == STUN_USAGE_TURN_RETURN_RELAY_SUCCESS ||
             r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS) {
             out->ok = TRUE;
-            out->relayed_address = sockaddr_str(&relay);
+            out->relayed_address = native_string(&relay, rl);
             if (r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS)
-                out->mapped_address = sockaddr_str(&mapped);
+                out->mapped_address = native_string(&mapped, ml);
             out->error_code = 0;
             break;
         }

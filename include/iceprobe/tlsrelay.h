@@ -58,7 +58,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TlsRelayConn, tlsrelay_conn_close)
 typedef struct TlsRelay TlsRelay;
 TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error);
 guint tlsrelay_port(const TlsRelay *r);
-/* Local addresses of the connections made to the edge so far (char*, ip:port),
+/* Local ends of the connections made to the edge so far (GInetSocketAddress),
  * and the last error if one failed. */
 GPtrArray *tlsrelay_local_addresses(TlsRelay *r);
 char *tlsrelay_last_error(TlsRelay *r);
