@@ -34,6 +34,12 @@ static const FindingSpec specs[] = {
     {"NO_MEDIA_PATH", VERDICT_FAIL,
      "No candidate pair worked: check that the edge relay is reachable on UDP 3478 and TCP 443 "
      "and that the firewall allows relayed media."},
+    {"AGENT_OFFLINE", VERDICT_ERROR,
+     "Check that the agent runs (iceprobe agent), that it reaches the controller over HTTPS, and "
+     "that its token was not revoked; the run was not carried out."},
+    {"RUN_TIMEOUT", VERDICT_ERROR,
+     "The agent took its order but sent no report by the run's deadline: look at the agent's "
+     "log (iceprobe agent --status); the run was not carried out."},
     {"UDP_RELAY_BLOCKED", VERDICT_WARN,
      "Allow UDP 3478 (and UDP 50000-59999) to the edge's public address; over TCP media works "
      "but with worse quality."},

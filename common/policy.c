@@ -9,7 +9,7 @@
 
 guint64 policy_tunnel_threshold(const PathRecord *p)
 {
-    guint64 sent = p->have_metrics ? MIN(p->up.packets_sent, p->down.packets_sent) : 0;
+    guint64 sent = p->have_metrics ? MIN(p->out.packets_sent, p->in.packets_sent) : 0;
     return MAX(5, sent / 2);
 }
 

@@ -425,7 +425,8 @@ static char *strip_comment(const char *raw)
     return g_strstrip(v);
 }
 
-static gboolean check_combinations(Profile *p, const char *display_path, GError **error)
+static gboolean check_combinations(Profile *p, const char *display_path, gboolean need_credentials,
+                                   GError **error)
 {
     Where w = {display_path, NULL, "edge", "secret_file"};
     if (p->edge.secret && (p->edge.username || p->edge.password)) {
@@ -433,7 +434,7 @@ static gboolean check_combinations(Profile *p, const char *display_path, GError 
                   "give either secret_file (TURN REST) or username + password_file, not both");
         return FALSE;
     }
-    if (!p->edge.secret && !(p->edge.username && p->edge.password)) {
+    if (need_credentials && !p->edge.secret && !(p->edge.username && p->edge.password)) {
         set_error(error, PROFILE_ERROR_MISSING, &w,
                   "TURN credentials are missing: give secret_file, or username and password_file");
         return FALSE;
@@ -443,8 +444,8 @@ static gboolean check_combinations(Profile *p, const char *display_path, GError 
     return TRUE;
 }
 
-Profile *profile_load_from_data(const char *data, gsize len, const char *base_dir,
-                                const char *display_path, GError **error)
+static Profile *load_from_data(const char *data, gsize len, const char *base_dir,
+                               const char *display_path, gboolean need_credentials, GError **error)
 {
     g_return_val_if_fail(data || len == 0, NULL);
     const char *shown = display_path ? display_path : "<data>";
@@ -498,14 +499,19 @@ Profile *profile_load_from_data(const char *data, gsize len, const char *base_di
             return NULL;
         }
     }
-    if (!check_combinations(p, shown, error))
+    if (!check_combinations(p, shown, need_credentials, error))
         return NULL;
     return g_steal_pointer(&p);
 }
 
-Profile *profile_load(const char *path, GError **error)
+Profile *profile_load_from_data(const char *data, gsize len, const char *base_dir,
+                                const char *display_path, GError **error)
 {
-    g_return_val_if_fail(path, NULL);
+    return load_from_data(data, len, base_dir, display_path, TRUE, error);
+}
+
+static Profile *load_file(const char *path, gboolean need_credentials, char **text, GError **error)
+{
     g_autofree char *data = NULL;
     gsize len = 0;
     g_autoptr(GError) e = NULL;
@@ -528,7 +534,22 @@ Profile *profile_load(const char *path, GError **error)
         return NULL;
     }
     g_autofree char *dir = g_path_get_dirname(path);
-    return profile_load_from_data(data, len, dir, path, error);
+    Profile *p = load_from_data(data, len, dir, path, need_credentials, error);
+    if (p && text)
+        *text = g_steal_pointer(&data);
+    return p;
+}
+
+Profile *profile_load(const char *path, GError **error)
+{
+    g_return_val_if_fail(path, NULL);
+    return load_file(path, TRUE, NULL, error);
+}
+
+Profile *profile_load_for_controller(const char *path, char **text, GError **error)
+{
+    g_return_val_if_fail(path, NULL);
+    return load_file(path, FALSE, text, error);
 }
 
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr)

@@ -9,6 +9,17 @@ const char *verdict_to_string(Verdict v)
     return (guint)v < G_N_ELEMENTS(names) ? names[v] : "error";
 }
 
+gboolean verdict_from_string(const char *s, Verdict *out)
+{
+    for (Verdict v = VERDICT_PASS; v <= VERDICT_SKIP; v++) {
+        if (s && strcmp(s, verdict_to_string(v)) == 0) {
+            *out = v;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 Verdict verdict_worst(Verdict a, Verdict b)
 {
     if (a == VERDICT_SKIP)
@@ -57,15 +68,56 @@ void candidate_info_clear(CandidateInfo *c)
     memset(c, 0, sizeof(*c));
 }
 
-static void path_free(gpointer p)
+static void candidate_info_copy(CandidateInfo *dst, const CandidateInfo *src)
 {
-    PathRecord *r = p;
+    dst->type = g_strdup(src->type);
+    dst->transport = g_strdup(src->transport);
+    dst->address = g_strdup(src->address);
+    dst->base_address = g_strdup(src->base_address);
+    dst->interface = g_strdup(src->interface);
+    dst->interface_class = g_strdup(src->interface_class);
+    dst->egress_interface = g_strdup(src->egress_interface);
+    dst->egress_class = g_strdup(src->egress_class);
+}
+
+PathRecord *path_record_new(const char *name)
+{
+    PathRecord *p = g_new0(PathRecord, 1);
+    p->name = g_strdup(name);
+    p->verdict = VERDICT_PASS;
+    return p;
+}
+
+void path_record_free(PathRecord *r)
+{
+    if (!r)
+        return;
     g_free(r->name);
     g_free(r->reason);
     candidate_info_clear(&r->local);
     candidate_info_clear(&r->remote);
     g_free(r->tunnel_interface);
+    path_record_free(r->sides[0]);
+    path_record_free(r->sides[1]);
     g_free(r);
+}
+
+PathRecord *path_record_copy(const PathRecord *p)
+{
+    PathRecord *c = g_memdup2(p, sizeof(*p));
+    c->name = g_strdup(p->name);
+    c->reason = g_strdup(p->reason);
+    candidate_info_copy(&c->local, &p->local);
+    candidate_info_copy(&c->remote, &p->remote);
+    c->tunnel_interface = g_strdup(p->tunnel_interface);
+    for (int i = 0; i < 2; i++)
+        c->sides[i] = p->sides[i] ? path_record_copy(p->sides[i]) : NULL;
+    return c;
+}
+
+static void path_free(gpointer p)
+{
+    path_record_free(p);
 }
 
 RunResult *run_result_new(const char *profile_name)
@@ -114,9 +166,7 @@ CheckRecord *run_result_add_check(RunResult *r, const char *name, Verdict v, con
 PathRecord *run_result_add_path(RunResult *r, const char *name)
 {
     g_return_val_if_fail(r && name, NULL);
-    PathRecord *p = g_new0(PathRecord, 1);
-    p->name = g_strdup(name);
-    p->verdict = VERDICT_PASS;
+    PathRecord *p = path_record_new(name);
     g_ptr_array_add(r->paths, p);
     return p;
 }
@@ -178,188 +228,4 @@ void run_result_conclude(RunResult *r)
     if (r->error)
         v = VERDICT_ERROR;
     r->verdict = v;
-}
-
-/* ---- JSON ---------------------------------------------------------------- */
-
-static void add_str(JsonBuilder *b, const char *name, const char *value)
-{
-    json_builder_set_member_name(b, name);
-    if (value)
-        json_builder_add_string_value(b, value);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_int_value(b, v);
-}
-
-static void add_double(JsonBuilder *b, const char *name, double v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_double_value(b, v);
-}
-
-static void add_object(JsonBuilder *b, const char *name, JsonObject *o)
-{
-    json_builder_set_member_name(b, name);
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-    json_node_set_object(n, o);
-    json_builder_add_value(b, n);
-}
-
-static void candidate_json(JsonBuilder *b, const char *name, const CandidateInfo *c, gboolean local)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_begin_object(b);
-    add_str(b, "type", c->type);
-    add_str(b, "transport", c->transport);
-    add_str(b, "address", c->address);
-    if (local) {
-        add_str(b, "base_address", c->base_address);
-        add_str(b, "interface", c->interface);
-        add_str(b, "interface_class", c->interface_class);
-        add_str(b, "egress_interface", c->egress_interface);
-        add_str(b, "egress_class", c->egress_class);
-    }
-    json_builder_end_object(b);
-}
-
-static void metrics_members(JsonBuilder *b, const MetricsSummary *m)
-{
-    add_int(b, "packets_sent", (gint64)m->packets_sent);
-    add_int(b, "packets_received", (gint64)m->packets_received);
-    add_double(b, "loss_ratio", m->loss_ratio);
-    add_double(b, "jitter_ms", m->jitter_ms);
-    json_builder_set_member_name(b, "rtt_ms");
-    if (m->rtt_samples) {
-        json_builder_begin_object(b);
-        add_double(b, "min", m->rtt_min_ms);
-        add_double(b, "median", m->rtt_median_ms);
-        add_double(b, "p95", m->rtt_p95_ms);
-        add_double(b, "max", m->rtt_max_ms);
-        json_builder_end_object(b);
-    } else {
-        json_builder_add_null_value(b);
-    }
-    add_int(b, "reordered", (gint64)m->reordered);
-    add_int(b, "duplicates", (gint64)m->duplicates);
-    add_double(b, "mos", m->mos);
-}
-
-static void path_json(JsonBuilder *b, const PathRecord *p)
-{
-    json_builder_begin_object(b);
-    add_str(b, "name", p->name);
-    add_str(b, "verdict", verdict_to_string(p->verdict));
-    add_str(b, "reason", p->reason);
-    json_builder_set_member_name(b, "selected_pair");
-    if (p->have_pair) {
-        json_builder_begin_object(b);
-        candidate_json(b, "local", &p->local, TRUE);
-        candidate_json(b, "remote", &p->remote, FALSE);
-        json_builder_end_object(b);
-    } else {
-        json_builder_add_null_value(b);
-    }
-    json_builder_set_member_name(b, "tunnel_counters");
-    if (p->have_counters) {
-        json_builder_begin_object(b);
-        add_str(b, "interface", p->tunnel_interface);
-        add_int(b, "tx_packets", (gint64)p->tunnel_tx);
-        add_int(b, "rx_packets", (gint64)p->tunnel_rx);
-        json_builder_end_object(b);
-    } else {
-        json_builder_add_null_value(b);
-    }
-    json_builder_set_member_name(b, "metrics");
-    if (p->have_metrics) {
-        json_builder_begin_object(b);
-        metrics_members(b, &p->metrics);
-        json_builder_set_member_name(b, "directions");
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "up");
-        json_builder_begin_object(b);
-        metrics_members(b, &p->up);
-        json_builder_end_object(b);
-        json_builder_set_member_name(b, "down");
-        json_builder_begin_object(b);
-        metrics_members(b, &p->down);
-        json_builder_end_object(b);
-        json_builder_end_object(b);
-        json_builder_end_object(b);
-    } else {
-        json_builder_add_null_value(b);
-    }
-    json_builder_set_member_name(b, "timing_ms");
-    json_builder_begin_object(b);
-    add_double(b, "gather", p->gather_ms);
-    add_double(b, "connect", p->connect_ms);
-    add_double(b, "total", p->total_ms);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-}
-
-JsonNode *run_result_to_json(const RunResult *r)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new_immutable();
-    json_builder_begin_object(b);
-    add_str(b, "schema", "iceprobe.run/1");
-    add_str(b, "run_id", r->run_id);
-    add_str(b, "profile", r->profile);
-    g_autofree char *started = g_date_time_format(r->started_at, "%Y-%m-%dT%H:%M:%SZ");
-    add_str(b, "started_at", started);
-    add_str(b, "verdict", verdict_to_string(r->verdict));
-    if (r->error)
-        add_str(b, "error", r->error);
-
-    json_builder_set_member_name(b, "findings");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < r->findings->len; i++) {
-        const Finding *f = r->findings->pdata[i];
-        json_builder_begin_object(b);
-        add_str(b, "code", f->code);
-        add_str(b, "severity", verdict_to_string(f->severity));
-        add_str(b, "message", f->message);
-        add_object(b, "evidence", json_object_ref(f->evidence));
-        json_builder_end_object(b);
-    }
-    json_builder_end_array(b);
-
-    json_builder_set_member_name(b, "probes");
-    JsonNode *probes = json_node_new(JSON_NODE_ARRAY);
-    json_node_set_array(probes, r->probes);
-    json_builder_add_value(b, probes);
-
-    json_builder_set_member_name(b, "checks");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < r->checks->len; i++) {
-        const CheckRecord *c = r->checks->pdata[i];
-        json_builder_begin_object(b);
-        add_str(b, "name", c->name);
-        add_str(b, "verdict", verdict_to_string(c->verdict));
-        add_str(b, "reason", c->reason);
-        add_double(b, "duration_ms", c->duration_ms);
-        JsonObjectIter it;
-        const char *member;
-        JsonNode *value;
-        json_object_iter_init(&it, c->detail);
-        while (json_object_iter_next(&it, &member, &value)) {
-            json_builder_set_member_name(b, member);
-            json_builder_add_value(b, json_node_copy(value));
-        }
-        json_builder_end_object(b);
-    }
-    json_builder_end_array(b);
-
-    json_builder_set_member_name(b, "paths");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < r->paths->len; i++)
-        path_json(b, r->paths->pdata[i]);
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
 }

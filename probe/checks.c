@@ -5,7 +5,7 @@
  * that follow from it. */
 #include <string.h>
 
-#include "iceprobe/resolve.h"
+#include "resolve.h"
 #include "run-private.h"
 
 #define DNS_TIMEOUT_MS  3000

@@ -3,8 +3,8 @@
 #include <stdio.h>
 
 #include "iceprobe/cli.h"
-#include "iceprobe/commands.h"
-#include "iceprobe/netif.h"
+#include "commands.h"
+#include "netif.h"
 
 static JsonNode *interface_json(const NetifInterface *i)
 {

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include "iceprobe/cli.h"
-#include "iceprobe/commands.h"
-#include "iceprobe/run.h"
+#include "commands.h"
+#include "run.h"
 
 static gboolean write_out(const char *path, const char *text, GError **error)
 {

@@ -1,5 +1,5 @@
 #include "iceprobe/cli.h"
-#include "iceprobe/commands.h"
+#include "commands.h"
 
 static const CliCommand commands[] = {
     {"interfaces", "local interfaces and their class (physical, tunnel, loopback, virtual)",

@@ -4,7 +4,7 @@
  * or the point-to-point flag. The profile's name patterns and VPN ranges only add
  * to these facts. The rules are a table, tried in order; the first match decides
  * and its words are kept as the reason. */
-#include "iceprobe/netif.h"
+#include "netif.h"
 
 #include <errno.h>
 #include <libmnl/libmnl.h>

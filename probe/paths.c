@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "iceprobe/policy.h"
-#include "iceprobe/session.h"
-#include "iceprobe/stream.h"
+#include "session.h"
+#include "stream.h"
 #include "run-private.h"
 
 #define GATHER_TIMEOUT_MS 8000
@@ -260,21 +260,21 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     }
     double ptime = prof->stream.ptime_ms;
     metrics_stream_summarize(stream_end_metrics(p->far_stream), stream_end_sent(p->probe_stream),
-                             ptime, &rec->up);
+                             ptime, &rec->out);
     metrics_stream_summarize(stream_end_metrics(p->probe_stream), stream_end_sent(p->far_stream),
-                             ptime, &rec->down);
+                             ptime, &rec->in);
     /* Both directions together; the round trip is the probe's own measurement. */
     MetricsSummary *m = &rec->metrics;
-    *m = rec->down;
-    m->packets_sent = rec->up.packets_sent + rec->down.packets_sent;
-    m->packets_received = rec->up.packets_received + rec->down.packets_received;
+    *m = rec->in;
+    m->packets_sent = rec->out.packets_sent + rec->in.packets_sent;
+    m->packets_received = rec->out.packets_received + rec->in.packets_received;
     m->loss_ratio = m->packets_sent
                         ? (double)(m->packets_sent - MIN(m->packets_sent, m->packets_received)) /
                               (double)m->packets_sent
                         : 0;
-    m->jitter_ms = MAX(rec->up.jitter_ms, rec->down.jitter_ms);
-    m->reordered = rec->up.reordered + rec->down.reordered;
-    m->duplicates = rec->up.duplicates + rec->down.duplicates;
+    m->jitter_ms = MAX(rec->out.jitter_ms, rec->in.jitter_ms);
+    m->reordered = rec->out.reordered + rec->in.reordered;
+    m->duplicates = rec->out.duplicates + rec->in.duplicates;
     m->mos = metrics_mos(m->rtt_median_ms, m->jitter_ms, ptime, m->loss_ratio);
     rec->have_metrics = TRUE;
 }

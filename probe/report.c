@@ -1,7 +1,7 @@
 /* The human report and JUnit XML of a run. */
 #include <string.h>
 
-#include "iceprobe/run.h"
+#include "run.h"
 
 static const char *mark(Verdict v, gboolean color)
 {

@@ -1,6 +1,6 @@
 /* GResolver runs getaddrinfo in a thread; the lookup is awaited on a private main
  * context so a dead DNS server costs timeout_ms, not the resolver's own minutes. */
-#include "iceprobe/resolve.h"
+#include "resolve.h"
 
 typedef struct {
     GList *addrs;

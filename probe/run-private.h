@@ -1,10 +1,10 @@
 /* State of one run, shared by the probe's checks and paths (not installed). */
 #pragma once
 
-#include "iceprobe/netif.h"
+#include "netif.h"
 #include "iceprobe/result.h"
-#include "iceprobe/tlsrelay.h"
-#include "iceprobe/turncheck.h"
+#include "tlsrelay.h"
+#include "turncheck.h"
 #include "iceprobe/turncred.h"
 
 typedef struct {

@@ -1,4 +1,4 @@
-#include "iceprobe/run.h"
+#include "run.h"
 
 #include "run-private.h"
 

@@ -4,7 +4,7 @@
  * (libnice learns the reflexive address from the Allocate response). The pair is
  * judged at READY, not CONNECTED, and changes after that are counted: aggressive
  * nomination can move the pair after the first selection. */
-#include "iceprobe/session.h"
+#include "session.h"
 
 #include <string.h>
 

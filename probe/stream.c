@@ -4,7 +4,7 @@
  * (last packet received and when) is the one state both share, under a mutex.
  * Packets that fail SRTP authentication or the replay check are counted and
  * dropped, never measured. */
-#include "iceprobe/stream.h"
+#include "stream.h"
 
 #include <openssl/rand.h>
 #include <srtp2/srtp.h>

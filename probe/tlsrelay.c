@@ -2,7 +2,7 @@
  * forwarded connection has its own thread with blocking sockets and poll(): a
  * handful of connections live for seconds, and the ICE agents' main loop never
  * waits on a handshake. */
-#include "iceprobe/tlsrelay.h"
+#include "tlsrelay.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * a 401 with realm and nonce; the second, signed, gets the relayed address or a
  * named error. Over UDP requests are retransmitted from 250 ms, doubling; over
  * TCP and TLS, messages are framed by the STUN header's length. */
-#include "iceprobe/turncheck.h"
+#include "turncheck.h"
 
 #include <errno.h>
 #include <netinet/in.h>

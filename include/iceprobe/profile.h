@@ -70,6 +70,9 @@ Profile *profile_load(const char *path, GError **error);
  * against base_dir. */
 Profile *profile_load_from_data(const char *data, gsize len, const char *base_dir,
                                 const char *display_path, GError **error);
+/* As profile_load, under a controller: the TURN credentials may be absent (the
+ * controller issues them per run). *text (if given) gets the file's text. */
+Profile *profile_load_for_controller(const char *path, char **text, GError **error);
 void profile_free(Profile *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Profile, profile_free)
 

@@ -16,6 +16,8 @@ typedef enum {
 } Verdict;
 
 const char *verdict_to_string(Verdict v);
+/* The verdict named by s ("pass", "warn", "fail", "error", "skip"); FALSE if none. */
+gboolean verdict_from_string(const char *s, Verdict *out);
 /* The worse of two verdicts (skip counts as pass). */
 Verdict verdict_worst(Verdict a, Verdict b);
 /* Exit code of the monitoring-plugin convention: 0 pass, 1 warn, 2 fail, 3 error. */
@@ -47,8 +49,9 @@ typedef struct {
     char *egress_class;
 } CandidateInfo;
 
-typedef struct {
-    char *name; /* natural, relay-udp, relay-tcp, relay-tls, tunnel-only */
+typedef struct PathRecord PathRecord;
+struct PathRecord {
+    char *name; /* natural, relay-udp, relay-tcp, relay-tls, relay, tunnel-only */
     Verdict verdict;
     char *reason;
     gboolean have_pair;
@@ -57,12 +60,15 @@ typedef struct {
     char *tunnel_interface;
     guint64 tunnel_tx, tunnel_rx; /* packets during the stream */
     gboolean have_metrics;
-    MetricsSummary metrics;  /* both directions together */
-    MetricsSummary up, down; /* probe to far end, far end to probe */
-    double gather_ms;        /* from the path's start to both agents' gathering done */
-    double connect_ms;       /* from the path's start to the probe's READY */
-    double total_ms;         /* the whole path, stream and teardown included */
-} PathRecord;
+    MetricsSummary metrics; /* both directions together */
+    MetricsSummary out, in; /* out: probe to its peer; in: the reverse */
+    double gather_ms;       /* from the path's start to both agents' gathering done */
+    double connect_ms;      /* from the path's start to the probe's READY */
+    double total_ms;        /* the whole path, stream and teardown included */
+    /* Paired runs: the same path as side a and side b saw it (CONTRACT's `sides`);
+     * NULL in a one-probe document. The members above are then side a's view. */
+    PathRecord *sides[2];
+};
 
 typedef struct {
     char *run_id;
@@ -94,8 +100,37 @@ Finding *run_result_add_finding(RunResult *r, const char *code, JsonObject *evid
 /* Sets r->verdict from the findings (and error, when set). */
 void run_result_conclude(RunResult *r);
 
-JsonNode *run_result_to_json(const RunResult *r);
 void candidate_info_clear(CandidateInfo *c);
+PathRecord *path_record_new(const char *name);
+void path_record_free(PathRecord *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PathRecord, path_record_free)
+/* A deep copy (sides included), for a document made of others. */
+PathRecord *path_record_copy(const PathRecord *p);
+
+/* ---- JSON (result_json.c) ---- */
+
+#define RESULT_ERROR (result_error_quark())
+GQuark result_error_quark(void);
+typedef enum {
+    RESULT_ERROR_SIZE,   /* over a cap: bytes, depth, items, a string's length */
+    RESULT_ERROR_SYNTAX, /* not JSON */
+    RESULT_ERROR_FIELD,  /* a member is missing, of the wrong type or out of range */
+} ResultError;
+
+#define RESULT_MAX_JSON_BYTES (1024 * 1024)
+#define RESULT_MAX_DEPTH      32
+#define RESULT_MAX_ITEMS      256 /* findings, checks, paths, probes */
+#define RESULT_MAX_STRING     8192
+
+JsonNode *run_result_to_json(const RunResult *r);
+char *run_result_to_string(const RunResult *r, gboolean pretty);
+/* Reads an iceprobe.run/1 document back. Sizes and depth are capped; an error
+ * names the member that was wrong ("paths[1].metrics.loss_ratio: ..."). */
+RunResult *run_result_from_json(const char *data, gsize len, GError **error);
+RunResult *run_result_from_node(JsonNode *root, GError **error);
+/* The nesting depth of a JSON text (brackets outside strings), without parsing it:
+ * json-glib's parser recurses, so depth is checked before it runs. */
+guint json_text_depth(const char *data, gsize len);
 
 /* Finding codes: their severity and what to change. */
 typedef struct {

@@ -2,8 +2,8 @@
  * (STUN framing): any input gives an answer, never a crash. */
 #include <stdint.h>
 
-#include "iceprobe/stream.h"
-#include "iceprobe/turncheck.h"
+#include "stream.h"
+#include "turncheck.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <linux/if_tun.h>
 #include <string.h>
 
-#include "iceprobe/netif.h"
+#include "netif.h"
 
 static Profile *vpn_profile(void)
 {

@@ -40,7 +40,7 @@ static void set_good_metrics(PathRecord *p)
                         .rtt_median_ms = 1,
                         .jitter_ms = 0.5,
                         .mos = 4.4};
-    p->metrics = p->up = p->down = m;
+    p->metrics = p->out = p->in = m;
 }
 
 static void test_relay_through_physical_interface_passes(void **state)
@@ -193,15 +193,16 @@ static void test_json_document_has_the_contract_shape(void **state)
 
 static void test_every_contract_code_has_a_spec(void **state)
 {
-    const char *codes[] = {"MEDIA_VIA_TUNNEL",      "RELAY_VIA_TUNNEL", "EDGE_DNS_INTERNAL",
-                           "TUNNEL_PATH_OPEN",      "TLS_INTERCEPTED",  "RELAY_UNREACHABLE",
-                           "EDGE_NO_ROUTE_TO_PEER", "NO_MEDIA_PATH",    "UDP_RELAY_BLOCKED",
-                           "TCP_RELAY_ONLY",        "QUALITY_LOSS",     "QUALITY_JITTER",
-                           "QUALITY_RTT",           "QUALITY_MOS"};
+    const char *codes[] = {
+        "MEDIA_VIA_TUNNEL",  "RELAY_VIA_TUNNEL",  "EDGE_DNS_INTERNAL",     "TUNNEL_PATH_OPEN",
+        "TLS_INTERCEPTED",   "RELAY_UNREACHABLE", "EDGE_NO_ROUTE_TO_PEER", "NO_MEDIA_PATH",
+        "UDP_RELAY_BLOCKED", "TCP_RELAY_ONLY",    "QUALITY_LOSS",          "QUALITY_JITTER",
+        "QUALITY_RTT",       "QUALITY_MOS",       "AGENT_OFFLINE",         "RUN_TIMEOUT"};
     for (gsize i = 0; i < G_N_ELEMENTS(codes); i++)
         assert_non_null(finding_spec_lookup(codes[i]));
     assert_int_equal(finding_spec_lookup("UDP_RELAY_BLOCKED")->severity, VERDICT_WARN);
     assert_int_equal(finding_spec_lookup("TLS_INTERCEPTED")->severity, VERDICT_FAIL);
+    assert_int_equal(finding_spec_lookup("AGENT_OFFLINE")->severity, VERDICT_ERROR);
 }
 
 int main(void)

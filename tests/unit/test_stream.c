@@ -9,7 +9,7 @@
 #include <srtp2/srtp.h>
 #include <string.h>
 
-#include "iceprobe/stream.h"
+#include "stream.h"
 
 typedef struct {
     GMainContext *ctx;

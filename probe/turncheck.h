@@ -3,7 +3,7 @@
  * 437, a TLS certificate that is not the edge's. The allocation is released. */
 #pragma once
 
-#include "iceprobe/tlsrelay.h"
+#include "tlsrelay.h"
 #include "iceprobe/turncred.h"
 
 typedef enum {

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "iceprobe/metrics.h"
-#include "iceprobe/session.h"
+#include "session.h"
 
 #define STREAM_KEY_LEN     30 /* AES-128 key and 112-bit salt */
 #define STREAM_HEADER_LEN  28

@@ -1,0 +1,517 @@
+#include <string.h>
+
+#include "api-private.h"
+#include "credentials.h"
+#include "iceprobe/protocol.h"
+
+#define MAX_TOKEN 256
+
+static const ApiRoute routes[] = {
+    {"POST", "/api/v1/runs", WHO_ADMIN, PROTOCOL_MAX_BODY, api_admin_runs_create},
+    {"GET", "/api/v1/runs", WHO_ADMIN, 0, api_admin_runs_list},
+    {"GET", "/api/v1/runs/*", WHO_ADMIN, 0, api_admin_runs_get},
+    {"GET", "/api/v1/agents", WHO_ADMIN, 0, api_admin_agents_list},
+    {"POST", "/api/v1/agent/heartbeat", WHO_AGENT, PROTOCOL_MAX_BODY, api_agent_heartbeat},
+    {"GET", "/api/v1/agent/orders", WHO_AGENT, 0, api_agent_orders},
+    {"POST", "/api/v1/runs/*/signal", WHO_AGENT, PROTOCOL_MAX_BODY, api_agent_signal_post},
+    {"GET", "/api/v1/runs/*/signal", WHO_AGENT, 0, api_agent_signal_get},
+    {"POST", "/api/v1/runs/*/report", WHO_AGENT, PROTOCOL_MAX_REPORT, api_agent_report},
+    {"GET", "/metrics", WHO_METRICS, 0, export_metrics},
+    {"GET", "/", WHO_STATUS, 0, status_page},
+    {"GET", "/runs/*.json", WHO_STATUS, 0, status_run_json},
+    {"GET", "/runs/*", WHO_STATUS, 0, status_run_page},
+};
+
+/* ---- replies ---- */
+
+void api_reply_text(ApiRequest *req, guint status, const char *content_type, char *text)
+{
+    SoupServerMessage *msg = req->msg;
+    soup_server_message_set_status(msg, status, NULL);
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
+                                 "no-store");
+    soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
+    if (status >= 500)
+        req->api->errors_5xx++;
+}
+
+void api_reply_json(ApiRequest *req, guint status, JsonNode *node)
+{
+    char *text = json_to_string(node, FALSE);
+    json_node_unref(node);
+    api_reply_text(req, status, "application/json", text);
+}
+
+void api_reply_error(ApiRequest *req, guint status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *message = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autoptr(JsonBuilder) b = json_builder_new_immutable();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "code");
+    json_builder_add_string_value(b, code);
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, message);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    if (status >= 500)
+        g_warning("%s %s: %u %s", soup_server_message_get_method(req->msg),
+                  g_uri_get_path(soup_server_message_get_uri(req->msg)), status, message);
+    api_reply_json(req, status, json_builder_get_root(b));
+}
+
+const char *api_query(ApiRequest *req, const char *name)
+{
+    return req->query ? g_hash_table_lookup(req->query, name) : NULL;
+}
+
+/* ---- routing ---- */
+
+/* Whether path matches pattern; the '*' segments go to params (to be freed). */
+static gboolean route_match(const char *pattern, const char *path, char *params[2])
+{
+    g_auto(GStrv) ps = g_strsplit(pattern, "/", -1);
+    g_auto(GStrv) xs = g_strsplit(path, "/", -1);
+    if (g_strv_length(ps) != g_strv_length(xs))
+        return FALSE;
+    int n = 0;
+    for (int i = 0; ps[i]; i++) {
+        if (strcmp(ps[i], "*") == 0 || strcmp(ps[i], "*.json") == 0) {
+            gboolean json = ps[i][1] != '\0';
+            gsize len = strlen(xs[i]);
+            if (json && !(len > 5 && g_str_has_suffix(xs[i], ".json")))
+                goto nomatch;
+            if (len == 0 || len > 128 || n >= 2)
+                goto nomatch;
+            params[n++] = g_strndup(xs[i], json ? len - 5 : len);
+        } else if (strcmp(ps[i], xs[i]) != 0) {
+            goto nomatch;
+        }
+    }
+    return TRUE;
+nomatch:
+    for (int i = 0; i < n; i++)
+        g_clear_pointer(&params[i], g_free);
+    return FALSE;
+}
+
+static const ApiRoute *find_route(const char *method, const char *path, char *params[2],
+                                  GString *allowed)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(routes); i++) {
+        char *p[2] = {NULL, NULL};
+        if (!route_match(routes[i].pattern, path, p))
+            continue;
+        if (strcmp(routes[i].method, method) == 0) {
+            params[0] = p[0];
+            params[1] = p[1];
+            return &routes[i];
+        }
+        g_free(p[0]);
+        g_free(p[1]);
+        if (allowed && !strstr(allowed->str, routes[i].method))
+            g_string_append_printf(allowed, "%s%s", allowed->len ? ", " : "", routes[i].method);
+    }
+    return NULL;
+}
+
+/* ---- auth ---- */
+
+static const char *bearer(SoupServerMessage *msg)
+{
+    const char *h =
+        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
+    if (!h || g_ascii_strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
+    return *t && strlen(t) <= MAX_TOKEN ? t : NULL;
+}
+
+static gboolean route_is_public(const Api *api, ApiWho who)
+{
+    return (who == WHO_METRICS && api->config->metrics_public) ||
+           (who == WHO_STATUS && api->config->status_public);
+}
+
+/* Who the caller is; FALSE (and the reply set) when it may not call this route. */
+static gboolean authorize(ApiRequest *req, const ApiRoute *route)
+{
+    Api *api = req->api;
+    if (route_is_public(api, route->who))
+        return TRUE;
+    const char *token = bearer(req->msg);
+    if (!token) {
+        soup_message_headers_replace(soup_server_message_get_response_headers(req->msg),
+                                     "WWW-Authenticate", "Bearer realm=\"iceprobe\"");
+        api_reply_error(req, 401, "unauthorized",
+                        "this needs a token: Authorization: Bearer TOKEN");
+        return FALSE;
+    }
+    gboolean admin = credentials_token_equal(token, api->config->admin_token);
+    if (!admin) {
+        g_autofree char *hash = credentials_token_hash(token);
+        req->agent = store_agent_by_token_hash(api->store, hash, NULL);
+    }
+    if (!admin && !req->agent) {
+        soup_message_headers_replace(soup_server_message_get_response_headers(req->msg),
+                                     "WWW-Authenticate",
+                                     "Bearer realm=\"iceprobe\", error=\"invalid_token\"");
+        api_reply_error(req, 401, "unauthorized", "the token is not known (revoked, or mistyped)");
+        return FALSE;
+    }
+    gboolean wants_agent = route->who == WHO_AGENT;
+    if (wants_agent != !admin) {
+        api_reply_error(req, 403, "forbidden", "%s",
+                        wants_agent ? "this is for agents; the admin token cannot act as one"
+                                    : "an agent's token cannot call this");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Before the body is read: a body over the route's cap is refused unread. */
+static void early_handler(SoupServer *server, SoupServerMessage *msg, const char *path,
+                          GHashTable *query, gpointer data)
+{
+    const char *method = soup_server_message_get_method(msg);
+    char *params[2] = {NULL, NULL};
+    const ApiRoute *route = find_route(method, path, params, NULL);
+    g_free(params[0]);
+    g_free(params[1]);
+    SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+    goffset len = soup_message_headers_get_content_length(h);
+    gsize cap = route ? route->max_body : 0;
+    ApiRequest req = {.api = data, .msg = msg};
+    if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CHUNKED && cap) {
+        api_reply_error(&req, 411, "length_required", "send the body with a Content-Length");
+    } else if (len > 0 && (gsize)len > MAX(cap, 1024)) {
+        api_reply_error(&req, 413, "too_large",
+                        "the body of %" G_GOFFSET_FORMAT
+                        " bytes is over this request's cap of %zu bytes",
+                        len, MAX(cap, 1024));
+    }
+}
+
+static void handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                    gpointer data)
+{
+    Api *api = data;
+    api->requests++;
+    if (soup_server_message_get_status(msg) != 0)
+        return; /* refused by the early handler */
+    const char *method = soup_server_message_get_method(msg);
+    ApiRequest req = {.api = api, .msg = msg, .query = query};
+    char *params[2] = {NULL, NULL};
+    g_autoptr(GString) allowed = g_string_new(NULL);
+    const ApiRoute *route = find_route(method, path, params, allowed);
+    if (!route) {
+        if (allowed->len) {
+            soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow",
+                                         allowed->str);
+            api_reply_error(&req, 405, "method_not_allowed", "%s %s: allowed: %s", method, path,
+                            allowed->str);
+        } else {
+            api_reply_error(&req, 404, "not_found", "no such resource: %s", path);
+        }
+        return;
+    }
+    req.params[0] = params[0];
+    req.params[1] = params[1];
+    if (authorize(&req, route)) {
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        req.body = body && body->data ? body->data : "";
+        req.body_len = body ? (gsize)body->length : 0;
+        if (req.body_len > MAX(route->max_body, 1024))
+            api_reply_error(&req, 413, "too_large",
+                            "the body is over this request's cap of %zu bytes", route->max_body);
+        else
+            route->handler(&req);
+    }
+    store_agent_free(req.agent);
+    g_free(params[0]);
+    g_free(params[1]);
+}
+
+/* ---- long-polls ---- */
+
+typedef struct {
+    Api *api;
+    char *key;
+    GSource *timeout;
+    gulong finished_id;
+    WaiterRespond respond;
+    gpointer data;
+    GDestroyNotify data_free;
+    ApiRequest req;
+    char *params[2];
+} Waiter;
+
+static void waiter_free(Waiter *w)
+{
+    if (w->timeout) {
+        g_source_destroy(w->timeout);
+        g_source_unref(w->timeout);
+    }
+    if (w->finished_id)
+        g_signal_handler_disconnect(w->req.msg, w->finished_id);
+    if (w->data_free)
+        w->data_free(w->data);
+    g_object_unref(w->req.msg);
+    store_agent_free(w->req.agent);
+    if (w->req.query)
+        g_hash_table_unref(w->req.query);
+    g_free(w->params[0]);
+    g_free(w->params[1]);
+    g_free(w->key);
+    g_free(w);
+}
+
+static void waiter_unlink(Waiter *w)
+{
+    GQueue *q = g_hash_table_lookup(w->api->waiters, w->key);
+    if (q && g_queue_remove(q, w) && g_queue_is_empty(q))
+        g_hash_table_remove(w->api->waiters, w->key);
+}
+
+static void waiter_finish(Waiter *w, gboolean timed_out)
+{
+    waiter_unlink(w);
+    w->respond(&w->req, timed_out, w->data);
+    SoupServerMessage *msg = g_object_ref(w->req.msg);
+    waiter_free(w);
+    soup_server_message_unpause(msg);
+    g_object_unref(msg);
+}
+
+static gboolean on_waiter_timeout(gpointer data)
+{
+    Waiter *w = data;
+    g_source_unref(w->timeout);
+    w->timeout = NULL;
+    waiter_finish(w, TRUE);
+    return G_SOURCE_REMOVE;
+}
+
+/* The client went away while it waited. */
+static void on_waiter_finished(SoupServerMessage *msg, gpointer data)
+{
+    Waiter *w = data;
+    w->finished_id = 0;
+    g_signal_handlers_disconnect_by_data(msg, w);
+    waiter_unlink(w);
+    waiter_free(w);
+}
+
+void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
+              gpointer data, GDestroyNotify data_free)
+{
+    Waiter *w = g_new0(Waiter, 1);
+    w->api = req->api;
+    w->key = g_strdup(key);
+    w->respond = respond;
+    w->data = data;
+    w->data_free = data_free;
+    w->req = *req;
+    w->req.msg = g_object_ref(req->msg);
+    w->req.agent = req->agent; /* taken over */
+    req->agent = NULL;
+    if (req->query)
+        g_hash_table_ref(req->query);
+    for (int i = 0; i < 2; i++) {
+        w->params[i] = g_strdup(req->params[i]);
+        w->req.params[i] = w->params[i];
+    }
+    w->req.body = NULL;
+    w->req.body_len = 0;
+    GQueue *q = g_hash_table_lookup(w->api->waiters, key);
+    if (!q) {
+        q = g_queue_new();
+        g_hash_table_insert(w->api->waiters, g_strdup(key), q);
+    }
+    g_queue_push_tail(q, w);
+    w->timeout = g_timeout_source_new_seconds(timeout_s);
+    g_source_set_callback(w->timeout, on_waiter_timeout, w, NULL);
+    g_source_attach(w->timeout, g_main_context_get_thread_default());
+    w->finished_id = g_signal_connect(w->req.msg, "finished", G_CALLBACK(on_waiter_finished), w);
+    soup_server_message_pause(w->req.msg);
+}
+
+void api_wake(Api *api, const char *key)
+{
+    GQueue *q = g_hash_table_lookup(api->waiters, key);
+    /* Each finish unlinks its waiter; the last one takes the queue with it. */
+    while (q && !g_queue_is_empty(q)) {
+        gboolean last = q->length == 1;
+        waiter_finish(g_queue_peek_head(q), FALSE);
+        if (last)
+            break;
+    }
+}
+
+guint api_waiting(Api *api)
+{
+    guint n = 0;
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, api->waiters);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        n += g_queue_get_length(v);
+    return n;
+}
+
+char *api_orders_key(const char *agent)
+{
+    return g_strconcat("orders\n", agent, NULL);
+}
+
+char *api_signal_key(const char *run_id, int side)
+{
+    return g_strdup_printf("signal\n%s\n%d", run_id, side);
+}
+
+/* ---- wiring ---- */
+
+static void on_agent_work(const char *agent, gpointer data)
+{
+    g_autofree char *key = api_orders_key(agent);
+    api_wake(data, key);
+}
+
+static void on_signal(const char *run_id, int side, gpointer data)
+{
+    g_autofree char *key = api_signal_key(run_id, side);
+    api_wake(data, key);
+}
+
+static gint64 real_clock(gpointer data)
+{
+    return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* Shutting down (or the last waiter of a key left): whatever waits is let go. */
+static void free_waiter_queue(gpointer p)
+{
+    g_queue_free_full(p, (GDestroyNotify)waiter_free);
+}
+
+Api *api_new(const ControllerConfig *config, Store *store, GTimeZone *tz, SchedulerClock clock,
+             gpointer clock_data, GError **error)
+{
+    g_return_val_if_fail(config && store, NULL);
+    Api *api = g_new0(Api, 1);
+    api->config = config;
+    api->store = store;
+    api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_waiter_queue);
+    api->board = signal_board_new(on_signal, api);
+    SchedulerHooks hooks = {on_agent_work, NULL, api};
+    api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
+                                   clock_data, &hooks);
+    api->started = g_get_real_time() / G_USEC_PER_SEC;
+    api->server = soup_server_new("server-header", "iceprobe-controller", NULL);
+    if (config_uses_tls(config)) {
+        g_autoptr(GTlsCertificate) cert =
+            g_tls_certificate_new_from_files(config->tls_cert_file, config->tls_key_file, error);
+        if (!cert) {
+            g_prefix_error(error, "%s: [server] tls_cert_file/tls_key_file: ", config->path);
+            api_free(api);
+            return NULL;
+        }
+        g_object_set(api->server, "tls-certificate", cert, NULL);
+    }
+    soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
+    soup_server_add_handler(api->server, NULL, handler, api, NULL);
+    return api;
+}
+
+void api_free(Api *api)
+{
+    if (!api)
+        return;
+    if (api->server) {
+        soup_server_disconnect(api->server);
+        g_object_unref(api->server);
+    }
+    g_hash_table_unref(api->waiters);
+    scheduler_free(api->scheduler);
+    signal_board_free(api->board);
+    g_free(api);
+}
+
+static GSocketAddress *parse_listen(const char *spec, GError **error)
+{
+    g_autoptr(GSocketConnectable) c = g_network_address_parse(spec, 0, error);
+    if (!c)
+        return NULL;
+    const char *host = g_network_address_get_hostname(G_NETWORK_ADDRESS(c));
+    guint16 port = g_network_address_get_port(G_NETWORK_ADDRESS(c));
+    g_autoptr(GInetAddress) ia = g_inet_address_new_from_string(host);
+    if (!ia) {
+        g_autoptr(GResolver) r = g_resolver_get_default();
+        GList *l = g_resolver_lookup_by_name(r, host, NULL, error);
+        if (!l)
+            return NULL;
+        ia = g_object_ref(l->data);
+        g_resolver_free_addresses(l);
+    }
+    return g_inet_socket_address_new(ia, port);
+}
+
+GSocket *api_bind(const char *spec, GError **error)
+{
+    g_autoptr(GSocketAddress) addr = parse_listen(spec, error);
+    if (!addr) {
+        g_prefix_error(error, "listen '%s': ", spec);
+        return NULL;
+    }
+    g_autoptr(GSocket) sock = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, error);
+    if (!sock || !g_socket_bind(sock, addr, TRUE, error) || !g_socket_listen(sock, error)) {
+        g_prefix_error(error, "listen '%s': ", spec);
+        return NULL;
+    }
+    return g_steal_pointer(&sock);
+}
+
+gboolean api_listen_socket(Api *api, GSocket *sock, GError **error)
+{
+    if (!config_uses_tls(api->config)) {
+        g_autoptr(GSocketAddress) a = g_socket_get_local_address(sock, NULL);
+        GInetAddress *ia = a ? g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(a)) : NULL;
+        if (!ia || !g_inet_address_get_is_loopback(ia))
+            g_warning("serving plain HTTP off loopback (allow_plain_http): tokens and TURN "
+                      "credentials cross the network unencrypted; give [server] tls_cert_file "
+                      "and tls_key_file");
+    }
+    SoupServerListenOptions opts = config_uses_tls(api->config) ? SOUP_SERVER_LISTEN_HTTPS : 0;
+    return soup_server_listen_socket(api->server, sock, opts, error);
+}
+
+gboolean api_listen_address(Api *api, const char *spec, guint *port, GError **error)
+{
+    g_autoptr(GSocket) sock = api_bind(spec, error);
+    if (!sock || !api_listen_socket(api, sock, error))
+        return FALSE;
+    if (port) {
+        g_autoptr(GSocketAddress) a = g_socket_get_local_address(sock, error);
+        if (!a)
+            return FALSE;
+        *port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(a));
+    }
+    return TRUE;
+}
+
+gboolean api_start(Api *api, GError **error)
+{
+    return scheduler_start(api->scheduler, error);
+}
+
+Scheduler *api_scheduler(Api *api)
+{
+    return api->scheduler;
+}

@@ -1,0 +1,231 @@
+/* The agents' side of the API: heartbeat, orders (long-poll), signalling
+ * (post, and long-poll for the peer's messages), report upload. An agent's token
+ * acts only as its agent, and only on runs it is part of (403 otherwise). */
+#include <string.h>
+
+#include "api-private.h"
+#include "iceprobe/protocol.h"
+#include "iceprobe-config.h"
+
+static guint query_uint(ApiRequest *req, const char *name, guint max, gboolean *ok)
+{
+    const char *v = api_query(req, name);
+    guint64 n = 0;
+    *ok = TRUE;
+    if (v && !g_ascii_string_to_unsigned(v, 10, 0, max, &n, NULL)) {
+        api_reply_error(req, 400, "bad_request", "%s: '%s' is not a whole number from 0 to %u",
+                        name, v, max);
+        *ok = FALSE;
+    }
+    return (guint)n;
+}
+
+static void reply_scheduler_error(ApiRequest *req, const GError *e)
+{
+    static const guint status[] = {400, 403, 404, 409, 503};
+    static const char *const codes[] = {"bad_request", "forbidden", "not_found", "run_ended",
+                                        "store"};
+    guint i =
+        e->domain == SCHEDULER_ERROR && (guint)e->code < G_N_ELEMENTS(status) ? (guint)e->code : 4;
+    api_reply_error(req, status[i], codes[i], "%s", e->message);
+}
+
+static gint64 now_of(ApiRequest *req)
+{
+    return scheduler_now(req->api->scheduler);
+}
+
+void api_agent_heartbeat(ApiRequest *req)
+{
+    Heartbeat hb;
+    g_autoptr(GError) e = NULL;
+    if (!protocol_parse_heartbeat(req->body, req->body_len, &hb, &e)) {
+        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
+                        e->message);
+        return;
+    }
+    const StoreAgent *a = req->agent;
+    if (hb.name && strcmp(hb.name, a->name) != 0) {
+        api_reply_error(req, 400, "bad_request", "name: this token is agent '%s', not '%s'",
+                        a->name, hb.name);
+        heartbeat_clear(&hb);
+        return;
+    }
+    if (hb.groups) {
+        for (char **g = hb.groups; *g; g++) {
+            if (!store_agent_in_group(a, *g)) {
+                api_reply_error(req, 400, "bad_request",
+                                "groups: agent '%s' is not in group '%s' (it was added with %s)",
+                                a->name, *g, a->groups[0] ? a->groups[0] : "no group");
+                heartbeat_clear(&hb);
+                return;
+            }
+        }
+    }
+    if (!store_agent_seen(req->api->store, a->name, now_of(req), hb.version, hb.interfaces, &e)) {
+        api_reply_error(req, 503, "store", "%s", e->message);
+        heartbeat_clear(&hb);
+        return;
+    }
+    heartbeat_clear(&hb);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "name", a->name);
+    JsonArray *groups = json_array_new();
+    for (char **g = a->groups; *g; g++)
+        json_array_add_string_element(groups, *g);
+    json_object_set_array_member(o, "groups", groups);
+    json_object_set_int_member(o, "server_time", now_of(req));
+    json_object_set_int_member(o, "longpoll_s", req->api->config->longpoll_s);
+    json_object_set_string_member(o, "controller_version", ICEPROBE_VERSION);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    api_reply_json(req, 200, n);
+}
+
+static gboolean reply_orders(ApiRequest *req, gboolean only_if_any)
+{
+    g_autoptr(GError) e = NULL;
+    JsonArray *orders = scheduler_take_orders(req->api->scheduler, req->agent->name, &e);
+    if (!orders) {
+        api_reply_error(req, 503, "store", "%s", e->message);
+        return TRUE;
+    }
+    if (only_if_any && json_array_get_length(orders) == 0) {
+        json_array_unref(orders);
+        return FALSE;
+    }
+    JsonObject *o = json_object_new();
+    json_object_set_array_member(o, "orders", orders);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    api_reply_json(req, 200, n);
+    return TRUE;
+}
+
+static void orders_respond(ApiRequest *req, gboolean timed_out, gpointer data)
+{
+    reply_orders(req, FALSE);
+}
+
+void api_agent_orders(ApiRequest *req)
+{
+    gboolean ok;
+    guint wait = query_uint(req, "wait", 3600, &ok);
+    if (!ok)
+        return;
+    store_agent_seen(req->api->store, req->agent->name, now_of(req), NULL, NULL, NULL);
+    if (reply_orders(req, wait > 0))
+        return;
+    g_autofree char *key = api_orders_key(req->agent->name);
+    api_wait(req, key, MIN(wait, req->api->config->longpoll_s), orders_respond, NULL, NULL);
+}
+
+/* The caller's side of the run in params[0], or -1 with the reply set. */
+static int side_or_reply(ApiRequest *req, StoreRun **run)
+{
+    g_autoptr(GError) e = NULL;
+    int side = scheduler_side_of(req->api->scheduler, req->params[0], req->agent->name, &e);
+    if (side < 0) {
+        reply_scheduler_error(req, e);
+        return -1;
+    }
+    if (run)
+        *run = store_run_get(req->api->store, req->params[0], NULL);
+    return side;
+}
+
+void api_agent_signal_post(ApiRequest *req)
+{
+    g_autoptr(StoreRun) run = NULL;
+    int side = side_or_reply(req, &run);
+    if (side < 0)
+        return;
+    if (!run || run_state_is_final(run->state)) {
+        api_reply_error(req, 409, "run_ended", "run %s has ended (%s)", req->params[0],
+                        run ? run_state_to_string(run->state) : "gone");
+        return;
+    }
+    g_autofree char *message = NULL;
+    g_autoptr(GError) e = NULL;
+    if (!protocol_parse_signal(req->body, req->body_len, &message, &e)) {
+        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
+                        e->message);
+        return;
+    }
+    guint seq = 0;
+    if (!signal_post(req->api->board, run->id, side, message, &seq, &e)) {
+        api_reply_error(req, 409, "inbox_full", "%s", e->message);
+        return;
+    }
+    JsonObject *o = json_object_new();
+    json_object_set_int_member(o, "seq", seq);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    api_reply_json(req, 200, n);
+}
+
+typedef struct {
+    int side;
+    guint after;
+} SignalWait;
+
+/* Messages for the caller after `after`, with the run's state. FALSE when there
+ * are none and the run goes on (only_if_any). */
+static gboolean reply_signal(ApiRequest *req, int side, guint after, gboolean only_if_any)
+{
+    g_autoptr(StoreRun) run = store_run_get(req->api->store, req->params[0], NULL);
+    const char *state = run ? run_state_to_string(run->state) : "error";
+    gboolean ended = !run || run_state_is_final(run->state);
+    guint n = 0;
+    g_autofree char *messages = signal_fetch(req->api->board, req->params[0], side, after, &n);
+    if (only_if_any && n == 0 && !ended)
+        return FALSE;
+    char *text = g_strdup_printf("{\"run_id\":\"%s\",\"state\":\"%s\",\"messages\":%s}",
+                                 req->params[0], state, messages);
+    api_reply_text(req, 200, "application/json", text);
+    return TRUE;
+}
+
+static void signal_respond(ApiRequest *req, gboolean timed_out, gpointer data)
+{
+    SignalWait *w = data;
+    reply_signal(req, w->side, w->after, FALSE);
+}
+
+void api_agent_signal_get(ApiRequest *req)
+{
+    int side = side_or_reply(req, NULL);
+    if (side < 0)
+        return;
+    gboolean ok;
+    guint after = query_uint(req, "after", SIGNAL_MAX_MESSAGES, &ok);
+    if (!ok)
+        return;
+    guint wait = query_uint(req, "wait", 3600, &ok);
+    if (!ok)
+        return;
+    if (reply_signal(req, side, after, wait > 0))
+        return;
+    SignalWait *w = g_new0(SignalWait, 1);
+    w->side = side;
+    w->after = after;
+    g_autofree char *key = api_signal_key(req->params[0], side);
+    api_wait(req, key, MIN(wait, req->api->config->longpoll_s), signal_respond, w, g_free);
+}
+
+void api_agent_report(ApiRequest *req)
+{
+    gboolean duplicate = FALSE;
+    g_autoptr(GError) e = NULL;
+    if (!scheduler_report(req->api->scheduler, req->params[0], req->agent->name, req->body,
+                          req->body_len, &duplicate, &e)) {
+        reply_scheduler_error(req, e);
+        return;
+    }
+    JsonObject *o = json_object_new();
+    json_object_set_boolean_member(o, "stored", TRUE);
+    json_object_set_boolean_member(o, "duplicate", duplicate);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    api_reply_json(req, 200, n);
+}

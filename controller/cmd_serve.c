@@ -1,0 +1,79 @@
+/* iceprobe-controller serve --config FILE */
+#include <glib-unix.h>
+#include <stdio.h>
+
+#include "api.h"
+#include "commands.h"
+#include "iceprobe/cli.h"
+#include "privileges.h"
+
+static gboolean on_signal(gpointer loop)
+{
+    g_message("stopping");
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    g_autofree char *config_path = NULL;
+    const GOptionEntry entries[] = {
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "the configuration file", "FILE"},
+        G_OPTION_ENTRY_NULL,
+    };
+    if (!cli_parse_options("iceprobe-controller", "serve", "run the controller", entries, &argc,
+                           &argv))
+        return CLI_EXIT_ERROR;
+    if (!config_path) {
+        fprintf(stderr, "iceprobe-controller serve: --config FILE is required\n");
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ControllerConfig) config = config_load(config_path, &error);
+    if (!config) {
+        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func(g_object_unref);
+    for (char **l = config->listen; *l; l++) {
+        GSocket *sock = api_bind(*l, &error);
+        if (!sock) {
+            fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+            return CLI_EXIT_ERROR;
+        }
+        g_ptr_array_add(sockets, sock);
+    }
+    if (!privileges_drop(config->user, &error)) {
+        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(Store) store = store_open(config->store_path, &error);
+    if (!store) {
+        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(Api) api = api_new(config, store, NULL, NULL, NULL, &error);
+    if (!api) {
+        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
+    for (guint i = 0; i < sockets->len; i++) {
+        if (!api_listen_socket(api, sockets->pdata[i], &error)) {
+            fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+            return CLI_EXIT_ERROR;
+        }
+    }
+    if (!api_start(api, &error)) {
+        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, on_signal, loop);
+    g_unix_signal_add(SIGINT, on_signal, loop);
+    g_autofree char *where = g_strjoinv(", ", config->listen);
+    g_message("serving %s on %s, store %s, %u profile(s), %u schedule(s)",
+              config_uses_tls(config) ? "HTTPS" : "plain HTTP", where, config->store_path,
+              g_hash_table_size(config->profiles), config->schedules->len);
+    g_main_loop_run(loop);
+    return CLI_EXIT_PASS;
+}

@@ -1,0 +1,63 @@
+/* The controller's configuration (CONTRACT.md, "Controller configuration"): a
+ * GKeyFile read against a key table; unknown groups and keys are errors naming
+ * them; relative paths are relative to the file. Profiles are loaded from
+ * [profiles] dir as part of it, so a bad profile stops the start. */
+#pragma once
+
+#include "iceprobe/profile.h"
+
+#define CONFIG_ERROR (config_error_quark())
+GQuark config_error_quark(void);
+typedef enum {
+    CONFIG_ERROR_READ,
+    CONFIG_ERROR_UNKNOWN,
+    CONFIG_ERROR_VALUE,
+    CONFIG_ERROR_MISSING,
+} ConfigError;
+
+#define CONFIG_MAX_BYTES     (256 * 1024)
+#define CONFIG_MAX_SCHEDULES 256
+#define CONFIG_MAX_PROFILES  256
+
+typedef struct {
+    char *name;
+    char *cron; /* five fields, local time */
+    char *profile;
+    char *a, *b; /* an agent's name, or group:NAME */
+} ScheduleConfig;
+
+/* A profile as the controller holds it: parsed, and its text for the agents. */
+typedef struct {
+    Profile *profile;
+    char *text;
+    char *ca_pem; /* the edge CA the profile names, for the agents; NULL if none */
+} ControllerProfile;
+
+typedef struct {
+    char *path;
+    char **listen; /* host:port */
+    char *tls_cert_file, *tls_key_file;
+    gboolean allow_plain_http;
+    char *user;
+    char *store_path;
+    char *store_url; /* PostgreSQL: not in this build (an error names it) */
+    char *admin_token;
+    gboolean metrics_public, status_public;
+    char *turn_secret;
+    char *profiles_dir;
+    GHashTable *profiles;  /* name -> ControllerProfile */
+    GPtrArray *schedules;  /* ScheduleConfig */
+    guint order_timeout_s; /* an agent must take its order within this */
+    guint setup_s;         /* a paired run's set-up allowance on top of its streams */
+    guint longpoll_s;      /* the longest an agent's long-poll is held */
+    guint history_days;    /* runs older than this are pruned; 0 keeps all */
+} ControllerConfig;
+
+ControllerConfig *config_load(const char *path, GError **error);
+void config_free(ControllerConfig *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ControllerConfig, config_free)
+
+const ControllerProfile *config_profile(const ControllerConfig *c, const char *name);
+/* Whether every listen address is a loopback address. */
+gboolean config_listen_is_loopback(const ControllerConfig *c);
+gboolean config_uses_tls(const ControllerConfig *c);

@@ -1,0 +1,17 @@
+/* Secrets of the controller: agent tokens (256 random bits, only their SHA-256
+ * is stored), constant-time comparison, and per-run TURN REST credentials. */
+#pragma once
+
+#include "iceprobe/turncred.h"
+
+#define CREDENTIALS_TOKEN_CHARS 64 /* hex of 32 random bytes */
+
+/* A fresh agent token from OpenSSL's RAND_bytes; NULL if the generator failed. */
+char *credentials_new_token(void);
+/* SHA-256 of a token, as lower-case hex. */
+char *credentials_token_hash(const char *token);
+/* Whether two tokens are equal, in time that does not depend on where they differ. */
+gboolean credentials_token_equal(const char *a, const char *b);
+/* A run's TURN credentials: username "<expiry>:<run_id>", valid for ttl_s. */
+gboolean credentials_turn_for_run(const char *secret, const char *run_id, gint64 now_unix,
+                                  guint ttl_s, TurnCredentials *out);

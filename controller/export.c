@@ -1,0 +1,223 @@
+/* /metrics: the Prometheus text exposition format, version 0.0.4. Names follow
+ * Prometheus' conventions (base units, _seconds, _ratio, _total, _info); labels
+ * are bounded: profile, the agent pair (a, b), path, side, and the classes of
+ * the selected pair; never a run id. Run series come from the newest finished
+ * run of each (profile, a, b), so a scrape sees the current state of the matrix. */
+#include <string.h>
+
+#include "api-private.h"
+#include "iceprobe-config.h"
+
+/* A label value, escaped as the format requires (backslash, quote, newline). */
+static void label(GString *s, const char *name, const char *value, gboolean first)
+{
+    g_string_append_printf(s, "%s%s=\"", first ? "" : ",", name);
+    for (const char *c = value ? value : ""; *c; c++) {
+        if (*c == '\\' || *c == '"')
+            g_string_append_c(s, '\\');
+        if (*c == '\n')
+            g_string_append(s, "\\n");
+        else
+            g_string_append_c(s, *c);
+    }
+    g_string_append_c(s, '"');
+}
+
+static void family(GString *s, const char *name, const char *type, const char *help)
+{
+    g_string_append_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void value(GString *s, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    g_string_append_printf(s, "} %s\n", g_ascii_dtostr(buf, sizeof(buf), v));
+}
+
+static void plain(GString *s, const char *name, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    g_string_append_printf(s, "%s %s\n", name, g_ascii_dtostr(buf, sizeof(buf), v));
+}
+
+static void pair_labels(GString *s, const char *metric, const StoreRun *r)
+{
+    g_string_append_printf(s, "%s{", metric);
+    label(s, "profile", r->profile, TRUE);
+    label(s, "a", r->agent[0], FALSE);
+    label(s, "b", r->agent[1], FALSE);
+}
+
+static void path_labels(GString *s, const char *metric, const StoreRun *r,
+                        const StorePathMetrics *m)
+{
+    pair_labels(s, metric, r);
+    label(s, "path", m->path, FALSE);
+    label(s, "side", m->side, FALSE);
+}
+
+static int verdict_number(const char *v)
+{
+    Verdict x;
+    return v && verdict_from_string(v, &x) ? verdict_exit_code(x) : 3;
+}
+
+/* One family of per-path series; which == the StorePathMetrics field to show. */
+typedef enum { M_LOSS, M_JITTER, M_RTT, M_MOS, M_INFO } PathMetric;
+
+static void path_family(GString *s, GPtrArray *runs, GPtrArray **metrics, PathMetric which)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"iceprobe_loss_ratio", "gauge", "Packet loss of the test stream (0-1), both directions."},
+        {"iceprobe_jitter_seconds", "gauge", "RFC 3550 interarrival jitter, the worse direction."},
+        {"iceprobe_rtt_seconds", "gauge", "Median round-trip time of the test stream."},
+        {"iceprobe_mos", "gauge", "E-model (ITU-T G.107) mean opinion score estimate, 1-4.5."},
+        {"iceprobe_selected_pair_info", "gauge",
+         "The candidate pair ICE selected: local candidate type, egress interface class, "
+         "transport."},
+    };
+    family(s, fams[which].name, fams[which].type, fams[which].help);
+    for (guint i = 0; i < runs->len; i++) {
+        const StoreRun *r = runs->pdata[i];
+        for (guint k = 0; metrics[i] && k < metrics[i]->len; k++) {
+            const StorePathMetrics *m = metrics[i]->pdata[k];
+            if (which == M_INFO) {
+                if (!m->local_type)
+                    continue;
+                path_labels(s, fams[which].name, r, m);
+                label(s, "local_type", m->local_type, FALSE);
+                label(s, "egress_class", m->egress_class, FALSE);
+                label(s, "transport", m->transport, FALSE);
+                value(s, 1);
+                continue;
+            }
+            if (!m->have_metrics || (which == M_RTT && m->rtt_ms < 0))
+                continue;
+            double v = which == M_LOSS     ? m->loss_ratio
+                       : which == M_JITTER ? m->jitter_ms / 1000
+                       : which == M_RTT    ? m->rtt_ms / 1000
+                                           : m->mos;
+            path_labels(s, fams[which].name, r, m);
+            value(s, v);
+        }
+    }
+}
+
+static char *metrics_text(Api *api, GError **error)
+{
+    Store *st = api->store;
+    g_autoptr(GPtrArray) runs = store_latest_per_pair(st, error);
+    if (!runs)
+        return NULL;
+    g_autoptr(GPtrArray) agents = store_agent_list(st, error);
+    if (!agents)
+        return NULL;
+    g_autoptr(GHashTable) verdicts = store_count_verdicts(st, error);
+    if (!verdicts)
+        return NULL;
+    g_autoptr(GHashTable) states = store_count_states(st, error);
+    if (!states)
+        return NULL;
+    GPtrArray **metrics = g_new0(GPtrArray *, runs->len + 1);
+    for (guint i = 0; i < runs->len; i++)
+        metrics[i] = store_path_metrics(st, ((StoreRun *)runs->pdata[i])->id, NULL);
+
+    GString *s = g_string_new(NULL);
+    family(s, "iceprobe_run_verdict", "gauge",
+           "Verdict of the newest finished run of a profile and agent pair: 0 pass, 1 warn, 2 "
+           "fail, 3 error.");
+    for (guint i = 0; i < runs->len; i++) {
+        const StoreRun *r = runs->pdata[i];
+        pair_labels(s, "iceprobe_run_verdict", r);
+        value(s, verdict_number(r->verdict));
+    }
+    for (PathMetric m = M_LOSS; m <= M_INFO; m++)
+        path_family(s, runs, metrics, m);
+    family(s, "iceprobe_last_run_timestamp_seconds", "gauge",
+           "When the newest run of a profile and agent pair finished (Unix time).");
+    for (guint i = 0; i < runs->len; i++) {
+        const StoreRun *r = runs->pdata[i];
+        pair_labels(s, "iceprobe_last_run_timestamp_seconds", r);
+        value(s, (double)r->finished_at);
+    }
+    family(s, "iceprobe_agent_last_seen_timestamp_seconds", "gauge",
+           "When an agent last called the controller (Unix time).");
+    for (guint i = 0; i < agents->len; i++) {
+        const StoreAgent *a = agents->pdata[i];
+        if (!a->last_seen)
+            continue;
+        g_string_append(s, "iceprobe_agent_last_seen_timestamp_seconds{");
+        label(s, "agent", a->name, TRUE);
+        value(s, (double)a->last_seen);
+    }
+    family(s, "iceprobe_runs_total", "counter", "Finished runs by verdict.");
+    static const char *const vnames[] = {"pass", "warn", "fail", "error"};
+    for (gsize i = 0; i < G_N_ELEMENTS(vnames); i++) {
+        g_string_append(s, "iceprobe_runs_total{");
+        label(s, "verdict", vnames[i], TRUE);
+        value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(verdicts, vnames[i])));
+    }
+
+    /* The controller's own health. */
+    family(s, "iceprobe_controller_runs", "gauge", "Runs not finished yet, by state.");
+    static const char *const snames[] = {"pending", "dispatched", "running", "verifying"};
+    for (gsize i = 0; i < G_N_ELEMENTS(snames); i++) {
+        g_string_append(s, "iceprobe_controller_runs{");
+        label(s, "state", snames[i], TRUE);
+        value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(states, snames[i])));
+    }
+    gint64 now = scheduler_now(api->scheduler);
+    guint seen = 0;
+    for (guint i = 0; i < agents->len; i++) {
+        const StoreAgent *a = agents->pdata[i];
+        if (a->last_seen && now - a->last_seen <= 2 * (gint64)api->config->longpoll_s + 60)
+            seen++;
+    }
+    family(s, "iceprobe_controller_agents", "gauge",
+           "Registered agents, and those seen within two long-polls and a minute.");
+    g_string_append(s, "iceprobe_controller_agents{");
+    label(s, "state", "registered", TRUE);
+    value(s, agents->len);
+    g_string_append(s, "iceprobe_controller_agents{");
+    label(s, "state", "seen", TRUE);
+    value(s, seen);
+    family(s, "iceprobe_controller_long_polls", "gauge",
+           "Requests held open (orders, signalling).");
+    plain(s, "iceprobe_controller_long_polls", api_waiting(api));
+    family(s, "iceprobe_controller_store_errors_total", "counter",
+           "Database errors since the controller started.");
+    plain(s, "iceprobe_controller_store_errors_total", (double)store_error_count(st));
+    family(s, "iceprobe_controller_http_requests_total", "counter",
+           "HTTP requests since the controller started.");
+    plain(s, "iceprobe_controller_http_requests_total", (double)api->requests);
+    family(s, "iceprobe_controller_http_server_errors_total", "counter",
+           "HTTP answers with a 5xx status since the controller started.");
+    plain(s, "iceprobe_controller_http_server_errors_total", (double)api->errors_5xx);
+    family(s, "iceprobe_controller_start_time_seconds", "gauge",
+           "When the controller started (Unix time).");
+    plain(s, "iceprobe_controller_start_time_seconds", (double)api->started);
+    family(s, "iceprobe_controller_build_info", "gauge", "The controller's version.");
+    g_string_append(s, "iceprobe_controller_build_info{");
+    label(s, "version", ICEPROBE_VERSION, TRUE);
+    value(s, 1);
+
+    for (guint i = 0; i < runs->len; i++) {
+        if (metrics[i])
+            g_ptr_array_unref(metrics[i]);
+    }
+    g_free(metrics);
+    return g_string_free(s, FALSE);
+}
+
+void export_metrics(ApiRequest *req)
+{
+    g_autoptr(GError) e = NULL;
+    char *text = metrics_text(req->api, &e);
+    if (!text) {
+        api_reply_error(req, 503, "store", "%s", e->message);
+        return;
+    }
+    api_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+}

@@ -1,0 +1,520 @@
+#include "scheduler.h"
+
+#include <string.h>
+
+#include "credentials.h"
+#include "cron.h"
+#include "verify.h"
+
+G_DEFINE_QUARK(iceprobe - scheduler - error - quark, scheduler_error)
+
+const char *const scheduler_paired_paths[] = {"natural", "relay", "tunnel-only", NULL};
+
+/* TURN credentials outlive the run's deadline by this much. */
+#define TURN_MARGIN_S 300
+
+typedef struct {
+    const ScheduleConfig *config;
+    CronSchedule *cron;
+} Schedule;
+
+struct Scheduler {
+    const ControllerConfig *config;
+    Store *store;
+    SignalBoard *board;
+    GTimeZone *tz;
+    SchedulerClock clock;
+    gpointer clock_data;
+    SchedulerHooks hooks;
+    GArray *schedules; /* Schedule */
+    GSource *timer;
+    gboolean ticking;
+};
+
+static void tick_runs(Scheduler *s, gint64 now);
+static void tick_runs_once(Scheduler *s, gint64 now);
+
+static void schedule_clear(gpointer p)
+{
+    cron_free(((Schedule *)p)->cron);
+}
+
+Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoard *board,
+                         GTimeZone *tz, SchedulerClock clock, gpointer clock_data,
+                         const SchedulerHooks *hooks)
+{
+    g_return_val_if_fail(config && store && board && clock, NULL);
+    Scheduler *s = g_new0(Scheduler, 1);
+    s->config = config;
+    s->store = store;
+    s->board = board;
+    s->tz = tz ? g_time_zone_ref(tz) : g_time_zone_new_local();
+    s->clock = clock;
+    s->clock_data = clock_data;
+    if (hooks)
+        s->hooks = *hooks;
+    s->schedules = g_array_new(FALSE, TRUE, sizeof(Schedule));
+    g_array_set_clear_func(s->schedules, schedule_clear);
+    return s;
+}
+
+void scheduler_free(Scheduler *s)
+{
+    if (!s)
+        return;
+    if (s->timer) {
+        g_source_destroy(s->timer);
+        g_source_unref(s->timer);
+    }
+    g_array_unref(s->schedules);
+    g_time_zone_unref(s->tz);
+    g_free(s);
+}
+
+gint64 scheduler_now(Scheduler *s)
+{
+    return s->clock(s->clock_data);
+}
+
+static char *format_time(GTimeZone *tz, gint64 t)
+{
+    g_autoptr(GDateTime) u = g_date_time_new_from_unix_utc(t);
+    g_autoptr(GDateTime) l = g_date_time_to_timezone(u, tz);
+    return g_date_time_format(l, "%Y-%m-%d %H:%M %Z");
+}
+
+/* ---- creating runs ---- */
+
+/* The agents named by a side of a request: one name, or every member of a group. */
+static GPtrArray *expand(Scheduler *s, GPtrArray *agents, const char *field, const char *spec,
+                         GError **error)
+{
+    GPtrArray *out = g_ptr_array_new();
+    if (g_str_has_prefix(spec, "group:")) {
+        const char *group = spec + strlen("group:");
+        for (guint i = 0; i < agents->len; i++) {
+            StoreAgent *a = agents->pdata[i];
+            if (store_agent_in_group(a, group))
+                g_ptr_array_add(out, a->name);
+        }
+        if (out->len == 0) {
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                        "%s: no agent is in group '%s'", field, group);
+            g_ptr_array_unref(out);
+            return NULL;
+        }
+        return out;
+    }
+    for (guint i = 0; i < agents->len; i++) {
+        StoreAgent *a = agents->pdata[i];
+        if (strcmp(a->name, spec) == 0) {
+            g_ptr_array_add(out, a->name);
+            return out;
+        }
+    }
+    g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                "%s: no agent named '%s' (give an agent's name or group:NAME)", field, spec);
+    g_ptr_array_unref(out);
+    return NULL;
+}
+
+GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *a, const char *b,
+                                 const char *schedule, const char *note, GError **error)
+{
+    g_return_val_if_fail(s && profile && a && b, NULL);
+    if (!config_profile(s->config, profile)) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD, "profile: no profile named '%s'",
+                    profile);
+        return NULL;
+    }
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) agents = store_agent_list(s->store, &e);
+    if (!agents) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
+        return NULL;
+    }
+    g_autoptr(GPtrArray) as = expand(s, agents, "a", a, error);
+    if (!as)
+        return NULL;
+    g_autoptr(GPtrArray) bs = expand(s, agents, "b", b, error);
+    if (!bs)
+        return NULL;
+    /* Every pair once: (x, y) and (y, x) are the same test when both sides expand
+     * to the same agents. */
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    gint64 now = scheduler_now(s);
+    for (guint i = 0; i < as->len; i++) {
+        for (guint j = 0; j < bs->len; j++) {
+            const char *x = as->pdata[i], *y = bs->pdata[j];
+            if (strcmp(x, y) == 0)
+                continue;
+            const char *lo = strcmp(x, y) < 0 ? x : y, *hi = lo == x ? y : x;
+            g_autofree char *key = g_strdup_printf("%s\n%s", lo, hi);
+            if (g_hash_table_contains(seen, key))
+                continue;
+            g_hash_table_add(seen, g_steal_pointer(&key));
+            g_autofree char *id = g_uuid_string_random();
+            StoreRun r = {.id = id,
+                          .profile = (char *)profile,
+                          .agent = {(char *)x, (char *)y},
+                          .schedule = (char *)schedule,
+                          .created_at = now,
+                          .note = (char *)note};
+            if (!store_run_create(s->store, &r, &e)) {
+                g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
+                return NULL;
+            }
+            g_ptr_array_add(ids, g_steal_pointer(&id));
+        }
+    }
+    if (ids->len == 0) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                    "b: '%s' and '%s' leave no pair of two different agents", a, b);
+        return NULL;
+    }
+    tick_runs(s, now); /* offer what can start now */
+    return g_steal_pointer(&ids);
+}
+
+/* ---- ending runs ---- */
+
+static VerifyRun verify_run_of(const StoreRun *r)
+{
+    VerifyRun v = {r->id, r->profile, {r->agent[0], r->agent[1]}, r->created_at};
+    return v;
+}
+
+/* A run ended: its mailbox goes, and its agents' next runs are offered now
+ * rather than at the next tick (unless this is the tick). */
+static void ended(Scheduler *s, const char *run_id)
+{
+    signal_close(s->board, run_id);
+    if (s->hooks.run_ended)
+        s->hooks.run_ended(run_id, s->hooks.user_data);
+    if (!s->ticking)
+        tick_runs(s, scheduler_now(s));
+}
+
+gboolean scheduler_fail_run(Scheduler *s, const StoreRun *run, const char *code,
+                            const char *const *agents, const char *message, GError **error)
+{
+    VerifyRun v = verify_run_of(run);
+    g_autoptr(RunResult) r = verify_failed_run(&v, code, agents, message);
+    if (!store_run_finish(s->store, run->id, RUN_ERROR, r, message, scheduler_now(s), error))
+        return FALSE;
+    g_message("run %s (%s, %s and %s) ended in error: %s: %s", run->id, run->profile, run->agent[0],
+              run->agent[1], code, message);
+    ended(s, run->id);
+    return TRUE;
+}
+
+static void verify_and_finish(Scheduler *s, const StoreRun *run)
+{
+    g_autoptr(GError) e = NULL;
+    g_autofree char *doc_a = NULL, *doc_b = NULL;
+    if (!store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
+        g_warning("run %s: %s", run->id, e->message);
+        return;
+    }
+    g_autoptr(RunResult) rep_a = NULL;
+    g_autoptr(RunResult) rep_b = NULL;
+    if (doc_a)
+        rep_a = run_result_from_json(doc_a, strlen(doc_a), NULL);
+    if (doc_b)
+        rep_b = run_result_from_json(doc_b, strlen(doc_b), NULL);
+    const ControllerProfile *cp = config_profile(s->config, run->profile);
+    VerifyRun v = verify_run_of(run);
+    g_autoptr(RunResult) r = NULL;
+    if (cp) {
+        r = verify_paired(&v, cp->profile, rep_a, rep_b);
+    } else {
+        r = verify_failed_run(&v, "RUN_TIMEOUT", NULL,
+                              "The run's profile is no longer configured.");
+    }
+    if (!store_run_finish(s->store, run->id, r->error ? RUN_ERROR : RUN_DONE, r, NULL,
+                          scheduler_now(s), &e)) {
+        g_warning("run %s: %s", run->id, e->message);
+        return;
+    }
+    g_message("run %s (%s, %s and %s): %s", run->id, run->profile, run->agent[0], run->agent[1],
+              verdict_to_string(r->verdict));
+    ended(s, run->id);
+}
+
+/* ---- orders ---- */
+
+static guint run_duration_s(Scheduler *s, const StoreRun *run)
+{
+    const ControllerProfile *cp = config_profile(s->config, run->profile);
+    guint stream = cp ? cp->profile->stream.duration_s : 10;
+    return s->config->setup_s + SCHEDULER_N_PAIRED_PATHS * stream;
+}
+
+static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64 now)
+{
+    const ControllerProfile *cp = config_profile(s->config, run->profile);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "run_id", run->id);
+    json_object_set_string_member(o, "side", side ? "b" : "a");
+    json_object_set_string_member(o, "peer", run->agent[!side]);
+    json_object_set_boolean_member(o, "controlling", side == 0);
+    JsonObject *p = json_object_new();
+    json_object_set_string_member(p, "name", run->profile);
+    json_object_set_string_member(p, "text", cp ? cp->text : "");
+    if (cp && cp->ca_pem)
+        json_object_set_string_member(p, "edge_ca_pem", cp->ca_pem);
+    json_object_set_object_member(o, "profile", p);
+    JsonArray *paths = json_array_new();
+    for (const char *const *n = scheduler_paired_paths; *n; n++)
+        json_array_add_string_element(paths, *n);
+    json_object_set_array_member(o, "paths", paths);
+    json_object_set_int_member(o, "duration_s", cp ? cp->profile->stream.duration_s : 10);
+    gint64 deadline = run->deadline ? run->deadline : now + run_duration_s(s, run);
+    json_object_set_int_member(o, "deadline", deadline);
+    guint ttl = (guint)(deadline - now) + s->config->order_timeout_s + TURN_MARGIN_S;
+    TurnCredentials tc;
+    if (credentials_turn_for_run(s->config->turn_secret, run->id, now, ttl, &tc)) {
+        JsonObject *t = json_object_new();
+        json_object_set_string_member(t, "username", tc.username);
+        json_object_set_string_member(t, "password", tc.password);
+        json_object_set_int_member(t, "ttl_s", ttl);
+        json_object_set_object_member(o, "turn", t);
+        turncred_clear(&tc);
+    }
+    return o;
+}
+
+JsonArray *scheduler_take_orders(Scheduler *s, const char *agent, GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) runs = store_runs_for_agent(s->store, agent, &e);
+    if (!runs) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
+        return NULL;
+    }
+    JsonArray *out = json_array_new();
+    gint64 now = scheduler_now(s);
+    for (guint i = 0; i < runs->len; i++) {
+        StoreRun *r = runs->pdata[i];
+        int side = strcmp(r->agent[0], agent) == 0 ? 0 : 1;
+        g_autoptr(StoreRun) taken =
+            store_run_take(s->store, r->id, side, now, now + run_duration_s(s, r), &e);
+        if (!taken) {
+            g_warning("run %s: %s", r->id, e->message);
+            g_clear_error(&e);
+            continue;
+        }
+        json_array_add_object_element(out, order_for(s, taken, side, now));
+    }
+    return out;
+}
+
+int scheduler_side_of(Scheduler *s, const char *run_id, const char *agent, GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(StoreRun) r = store_run_get(s->store, run_id, &e);
+    if (!r) {
+        g_set_error(error, SCHEDULER_ERROR,
+                    g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND)
+                        ? SCHEDULER_ERROR_NOT_FOUND
+                        : SCHEDULER_ERROR_STORE,
+                    "%s", e->message);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(r->agent[i], agent) == 0)
+            return i;
+    }
+    g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FORBIDDEN,
+                "agent '%s' is not part of run %s", agent, run_id);
+    return -1;
+}
+
+gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, const char *document,
+                          gsize len, gboolean *duplicate, GError **error)
+{
+    int side = scheduler_side_of(s, run_id, agent, error);
+    if (side < 0)
+        return FALSE;
+    g_autoptr(GError) e = NULL;
+    g_autoptr(RunResult) parsed = run_result_from_json(document, len, &e);
+    if (!parsed) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD, "report: %s", e->message);
+        return FALSE;
+    }
+    if (strcmp(parsed->run_id, run_id) != 0) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                    "run_id: the report is for run '%s', not %s", parsed->run_id, run_id);
+        return FALSE;
+    }
+    /* Stored as re-written from what was parsed: nothing the parser did not read. */
+    g_autofree char *clean = run_result_to_string(parsed, FALSE);
+    g_autoptr(StoreRun) r =
+        store_run_add_report(s->store, run_id, side, clean, scheduler_now(s), duplicate, &e);
+    if (!r) {
+        g_set_error(error, SCHEDULER_ERROR,
+                    g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE) ? SCHEDULER_ERROR_CONFLICT
+                                                                       : SCHEDULER_ERROR_STORE,
+                    "%s", e->message);
+        return FALSE;
+    }
+    if (!*duplicate && r->state == RUN_VERIFYING)
+        verify_and_finish(s, r);
+    return TRUE;
+}
+
+/* ---- ticking ---- */
+
+static void fire_schedule(Scheduler *s, const Schedule *sc, gint64 now, const char *note)
+{
+    g_autoptr(GError) e = NULL;
+    /* Marked first: whatever happens to its runs, this firing is spent. */
+    if (!store_schedule_set_last_fire(s->store, sc->config->name, now, &e)) {
+        g_warning("schedule %s: %s", sc->config->name, e->message);
+        return;
+    }
+    g_autoptr(GPtrArray) ids = scheduler_create_runs(s, sc->config->profile, sc->config->a,
+                                                     sc->config->b, sc->config->name, note, &e);
+    if (!ids)
+        g_warning("schedule %s: no runs: %s", sc->config->name, e->message);
+    else
+        g_message("schedule %s: %u run(s) of %s%s%s", sc->config->name, ids->len,
+                  sc->config->profile, note ? ": " : "", note ? note : "");
+}
+
+static void tick_schedules(Scheduler *s, gint64 now)
+{
+    for (guint i = 0; i < s->schedules->len; i++) {
+        Schedule *sc = &g_array_index(s->schedules, Schedule, i);
+        gint64 last = 0;
+        if (!store_schedule_last_fire(s->store, sc->config->name, &last, NULL))
+            continue;
+        gint64 next = cron_next(sc->cron, s->tz, last);
+        if (next && next <= now)
+            fire_schedule(s, sc, now, NULL);
+    }
+}
+
+static void tick_runs(Scheduler *s, gint64 now)
+{
+    gboolean outer = !s->ticking;
+    s->ticking = TRUE;
+    tick_runs_once(s, now);
+    if (outer)
+        s->ticking = FALSE;
+}
+
+static void tick_runs_once(Scheduler *s, gint64 now)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) runs = store_runs_active(s->store, &e);
+    if (!runs) {
+        g_warning("scheduler: %s", e->message);
+        return;
+    }
+    g_autoptr(GHashTable) earlier = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < runs->len; i++) {
+        StoreRun *r = runs->pdata[i];
+        gboolean first = !g_hash_table_contains(earlier, r->agent[0]) &&
+                         !g_hash_table_contains(earlier, r->agent[1]);
+        g_hash_table_add(earlier, r->agent[0]);
+        g_hash_table_add(earlier, r->agent[1]);
+
+        if (r->state == RUN_VERIFYING) { /* a controller stopped while verifying */
+            verify_and_finish(s, r);
+            continue;
+        }
+        if (!r->offered_at) {
+            if (first && store_run_offer(s->store, r->id, now, &e) && s->hooks.agent_work) {
+                for (int k = 0; k < 2; k++)
+                    s->hooks.agent_work(r->agent[k], s->hooks.user_data);
+            }
+            g_clear_error(&e);
+            continue;
+        }
+        const char *late[3] = {NULL, NULL, NULL};
+        int n = 0;
+        if (r->state != RUN_RUNNING && now >= r->offered_at + s->config->order_timeout_s) {
+            for (int k = 0; k < 2; k++) {
+                if (!r->taken_at[k])
+                    late[n++] = r->agent[k];
+            }
+            g_autofree char *msg = g_strdup_printf(
+                "%s%s%s did not take the order of run %s within %u s.", late[0],
+                n > 1 ? " and " : "", n > 1 ? late[1] : "", r->id, s->config->order_timeout_s);
+            if (!scheduler_fail_run(s, r, "AGENT_OFFLINE", late, msg, &e))
+                g_warning("run %s: %s", r->id, e->message);
+            g_clear_error(&e);
+        } else if (r->state == RUN_RUNNING && r->deadline && now >= r->deadline) {
+            for (int k = 0; k < 2; k++) {
+                if (!r->reported_at[k])
+                    late[n++] = r->agent[k];
+            }
+            g_autofree char *msg =
+                g_strdup_printf("%s%s%s sent no report of run %s by its deadline.", late[0],
+                                n > 1 ? " and " : "", n > 1 ? late[1] : "", r->id);
+            if (!scheduler_fail_run(s, r, "RUN_TIMEOUT", late, msg, &e))
+                g_warning("run %s: %s", r->id, e->message);
+            g_clear_error(&e);
+        }
+    }
+}
+
+void scheduler_tick(Scheduler *s)
+{
+    gint64 now = scheduler_now(s);
+    tick_schedules(s, now);
+    /* Twice: a run that ends can make the next one of its agents offerable. */
+    s->ticking = TRUE;
+    tick_runs_once(s, now);
+    tick_runs_once(s, now);
+    s->ticking = FALSE;
+}
+
+static gboolean on_timer(gpointer data)
+{
+    scheduler_tick(data);
+    return G_SOURCE_CONTINUE;
+}
+
+gboolean scheduler_start(Scheduler *s, GError **error)
+{
+    gint64 now = scheduler_now(s);
+    for (guint i = 0; i < s->config->schedules->len; i++) {
+        const ScheduleConfig *sc = s->config->schedules->pdata[i];
+        Schedule entry = {sc, cron_parse(sc->cron, error)};
+        if (!entry.cron) {
+            g_prefix_error(error, "%s: [schedule.%s] cron: ", s->config->path, sc->name);
+            return FALSE;
+        }
+        g_array_append_val(s->schedules, entry);
+        gint64 last = 0;
+        if (!store_schedule_last_fire(s->store, sc->name, &last, error))
+            return FALSE;
+        if (last == 0) { /* new: it starts from now, nothing is owed */
+            if (!store_schedule_set_last_fire(s->store, sc->name, now, error))
+                return FALSE;
+            continue;
+        }
+        guint missed = 0;
+        gint64 first = cron_next(entry.cron, s->tz, last);
+        for (gint64 t = first; t && t <= now && missed < 100000;
+             t = cron_next(entry.cron, s->tz, t))
+            missed++;
+        if (missed) {
+            g_autofree char *when = format_time(s->tz, first);
+            g_autofree char *note = g_strdup_printf(
+                "missed %u firing%s while the controller was down (the first at %s); run once "
+                "at start-up",
+                missed, missed == 1 ? "" : "s", when);
+            g_message("schedule %s: %s", sc->name, note);
+            fire_schedule(s, &g_array_index(s->schedules, Schedule, i), now, note);
+        }
+    }
+    scheduler_tick(s);
+    s->timer = g_timeout_source_new_seconds(1);
+    g_source_set_callback(s->timer, on_timer, s, NULL);
+    g_source_attach(s->timer, g_main_context_get_thread_default());
+    return TRUE;
+}

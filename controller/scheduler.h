@@ -1,0 +1,73 @@
+/* The scheduler: runs from cron schedules and from the API, group expansion into
+ * pairs, one run at a time per agent (in creation order), orders handed to the
+ * agents, deadlines, and the end of every run (verified, or error with
+ * AGENT_OFFLINE / RUN_TIMEOUT). Time comes from an injectable clock, so the
+ * tests can walk it through month ends and DST changes.
+ *
+ * A run is offered to its agents when it is the oldest unfinished run of both.
+ * Runs form one total order (created_at, id), so the oldest unfinished run of
+ * all is always offerable: nothing waits for ever. An offered run must be taken
+ * by both agents within order_timeout_s (AGENT_OFFLINE), then reported by its
+ * deadline: setup_s plus its paths' streams (RUN_TIMEOUT). */
+#pragma once
+
+#include "config.h"
+#include "signalling.h"
+#include "store.h"
+
+typedef gint64 (*SchedulerClock)(gpointer user_data); /* Unix seconds */
+
+/* The paths of a paired run (CONTRACT, "Paired runs"). */
+extern const char *const scheduler_paired_paths[];
+#define SCHEDULER_N_PAIRED_PATHS 3
+
+typedef struct Scheduler Scheduler;
+
+typedef struct {
+    /* An agent has new orders (a run was offered to it). */
+    void (*agent_work)(const char *agent, gpointer user_data);
+    /* A run ended (done or error). */
+    void (*run_ended)(const char *run_id, gpointer user_data);
+    gpointer user_data;
+} SchedulerHooks;
+
+Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoard *board,
+                         GTimeZone *tz, SchedulerClock clock, gpointer clock_data,
+                         const SchedulerHooks *hooks);
+void scheduler_free(Scheduler *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Scheduler, scheduler_free)
+
+/* At start-up: a schedule missed while the controller was down runs once now,
+ * and the log says so. Then ticks every second on the thread-default context. */
+gboolean scheduler_start(Scheduler *s, GError **error);
+/* One pass: schedules due, runs to offer, deadlines. Exposed for tests. */
+void scheduler_tick(Scheduler *s);
+
+#define SCHEDULER_ERROR (scheduler_error_quark())
+GQuark scheduler_error_quark(void);
+typedef enum {
+    SCHEDULER_ERROR_FIELD,     /* a request names something unknown (message names the field) */
+    SCHEDULER_ERROR_FORBIDDEN, /* an agent acting outside its runs */
+    SCHEDULER_ERROR_NOT_FOUND,
+    SCHEDULER_ERROR_CONFLICT, /* the run ended, or is not at that step */
+    SCHEDULER_ERROR_STORE,
+} SchedulerError;
+
+/* New runs of profile between a and b (agent names or group:NAME), one per pair,
+ * never an agent with itself. Their ids, oldest first. */
+GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *a, const char *b,
+                                 const char *schedule, const char *note, GError **error);
+
+/* The orders for an agent: offered runs it has not reported yet (an order taken
+ * but lost on the way is handed out again). Taking marks the run. A JSON array. */
+JsonArray *scheduler_take_orders(Scheduler *s, const char *agent, GError **error);
+/* Which side of run_id the agent is (0 or 1); FORBIDDEN if none, NOT_FOUND. */
+int scheduler_side_of(Scheduler *s, const char *run_id, const char *agent, GError **error);
+/* An agent's report for its side. Idempotent: a re-sent report is acknowledged
+ * (*duplicate) and stored once. When both are in, the run is verified. */
+gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, const char *document,
+                          gsize len, gboolean *duplicate, GError **error);
+/* Ends a run now with verdict error (code AGENT_OFFLINE or RUN_TIMEOUT). */
+gboolean scheduler_fail_run(Scheduler *s, const StoreRun *run, const char *code,
+                            const char *const *agents, const char *message, GError **error);
+gint64 scheduler_now(Scheduler *s);

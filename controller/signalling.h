@@ -1,0 +1,32 @@
+/* Signalling between the two agents of a run: a mailbox per run with one inbox
+ * per side. What one side posts (its ICE credentials, candidates as they are
+ * gathered, its SRTP key) is read by the other, by long-poll, in order, from a
+ * sequence number on. Held in memory only, and deleted when the run ends: the
+ * messages carry keys and addresses that must not outlive the run. */
+#pragma once
+
+#include <gio/gio.h>
+
+#define SIGNAL_MAX_MESSAGES      512 /* per side and run */
+#define SIGNAL_MAX_MESSAGE_BYTES (64 * 1024)
+
+typedef struct SignalBoard SignalBoard;
+
+/* Called when a side's inbox gets a message, or the run's mailbox is closed. */
+typedef void (*SignalWakeFn)(const char *run_id, int side, gpointer user_data);
+
+SignalBoard *signal_board_new(SignalWakeFn wake, gpointer user_data);
+void signal_board_free(SignalBoard *b);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SignalBoard, signal_board_free)
+
+/* Posts a message (JSON text) from side `from` to the other side; its sequence
+ * number (from 1) in *seq. FALSE with an error when the inbox is full. */
+gboolean signal_post(SignalBoard *b, const char *run_id, int from, const char *json, guint *seq,
+                     GError **error);
+/* Messages for side `to` with a sequence number above `after`: a JSON array text
+ * of {"seq": n, "message": {...}}, and their count in *n. */
+char *signal_fetch(SignalBoard *b, const char *run_id, int to, guint after, guint *n);
+/* Ends a run's mailbox: the messages are wiped and both sides woken. */
+void signal_close(SignalBoard *b, const char *run_id);
+gboolean signal_is_open(SignalBoard *b, const char *run_id);
+guint signal_open_count(SignalBoard *b);

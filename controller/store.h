@@ -1,0 +1,134 @@
+/* The controller's store: the one door to its database. SQLite in WAL mode, with
+ * a busy timeout, numbered migrations (schema_version), prepared statements kept
+ * for the store's life, and each change in one transaction. The SQL is kept to
+ * what PostgreSQL also accepts (no AUTOINCREMENT, no INSERT OR, times as integer
+ * Unix seconds), so a second backend can sit behind this same header. */
+#pragma once
+
+#include "iceprobe/result.h"
+
+#define STORE_ERROR (store_error_quark())
+GQuark store_error_quark(void);
+typedef enum {
+    STORE_ERROR_DB,        /* the database failed (message from SQLite) */
+    STORE_ERROR_NOT_FOUND, /* no such agent or run */
+    STORE_ERROR_EXISTS,    /* the name is taken */
+    STORE_ERROR_STATE,     /* the run is not in a state that allows this */
+} StoreError;
+
+typedef struct Store Store;
+
+Store *store_open(const char *path, GError **error); /* ":memory:" for tests */
+void store_close(Store *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_close)
+int store_schema_version(Store *s);
+/* Database errors since the store was opened (for /metrics). */
+guint64 store_error_count(const Store *s);
+
+/* ---- agents ---- */
+typedef struct {
+    char *name;
+    char **groups;
+    gint64 created_at;
+    gint64 last_seen; /* 0: never */
+    char *version;
+    char *interfaces; /* JSON array, as the agent last sent it; NULL if never */
+} StoreAgent;
+void store_agent_free(StoreAgent *a);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreAgent, store_agent_free)
+gboolean store_agent_in_group(const StoreAgent *a, const char *group);
+
+gboolean store_agent_add(Store *s, const char *name, const char *const *groups,
+                         const char *token_hash, gint64 now, GError **error);
+gboolean store_agent_remove(Store *s, const char *name, GError **error);
+StoreAgent *store_agent_by_token_hash(Store *s, const char *token_hash, GError **error);
+StoreAgent *store_agent_by_name(Store *s, const char *name, GError **error);
+GPtrArray *store_agent_list(Store *s, GError **error); /* StoreAgent, by name */
+gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
+                          const char *interfaces_json, GError **error);
+
+/* ---- runs ---- */
+typedef enum {
+    RUN_PENDING,
+    RUN_DISPATCHED, /* one agent took its order */
+    RUN_RUNNING,    /* both did */
+    RUN_VERIFYING,  /* both reported */
+    RUN_DONE,
+    RUN_ERROR,
+} RunState;
+const char *run_state_to_string(RunState s);
+gboolean run_state_is_final(RunState s);
+
+typedef struct {
+    char *id;
+    gint64 seq; /* creation order, from 1 (set by the store) */
+    char *profile;
+    char *agent[2]; /* side a, side b */
+    char *schedule; /* NULL: ad hoc */
+    RunState state;
+    char *verdict; /* NULL until done */
+    gint64 created_at, offered_at, deadline, finished_at;
+    gint64 taken_at[2], reported_at[2];
+    char *note;   /* why it ended in error, or a scheduler remark */
+    char *result; /* the verified document (JSON), when final */
+} StoreRun;
+void store_run_free(StoreRun *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreRun, store_run_free)
+
+gboolean store_run_create(Store *s, const StoreRun *r, GError **error);
+StoreRun *store_run_get(Store *s, const char *id, GError **error);
+/* Runs not final yet, oldest first (creation order). */
+GPtrArray *store_runs_active(Store *s, GError **error);
+/* The offered, unreported runs in which agent has a side, oldest first. */
+GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error);
+gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error);
+/* The agent of side takes its order; when both have, the run is running with
+ * the given deadline. Taking again is harmless. */
+StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 deadline,
+                         GError **error);
+/* Keeps a side's report; a second report of the same side is a duplicate (kept
+ * once, *duplicate set). When both are in, the run is verifying. */
+StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document, gint64 now,
+                               gboolean *duplicate, GError **error);
+/* The report documents of both sides (NULL where missing). */
+gboolean store_run_reports(Store *s, const char *id, char **a, char **b, GError **error);
+/* Ends a run: its state (done or error), the verified document, its findings and
+ * per-path metrics, in one transaction. */
+gboolean store_run_finish(Store *s, const char *id, RunState state, const RunResult *result,
+                          const char *note, gint64 now, GError **error);
+
+typedef struct {
+    const char *profile; /* NULL: any */
+    const char *verdict; /* NULL: any; "pending" for unfinished */
+    gint64 since;        /* created at or after; 0: any */
+    gint64 before_seq;   /* cursor: the page continues below this run's seq; 0: from the top */
+    guint limit;
+} StoreRunFilter;
+GPtrArray *store_runs_page(Store *s, const StoreRunFilter *f, GError **error);
+
+/* ---- history, for /metrics and the status page ---- */
+typedef struct {
+    char *path;
+    char *side; /* "a" or "b" */
+    char *verdict;
+    char *local_type, *transport, *egress_class;
+    gboolean have_metrics;
+    double loss_ratio, jitter_ms, rtt_ms, mos;
+} StorePathMetrics;
+void store_path_metrics_free(StorePathMetrics *m);
+GPtrArray *store_path_metrics(Store *s, const char *run_id, GError **error);
+/* The newest final run of each (profile, a, b). */
+GPtrArray *store_latest_per_pair(Store *s, GError **error);
+/* The newest final runs of one pair, newest first. */
+GPtrArray *store_history(Store *s, const char *profile, const char *a, const char *b, guint limit,
+                         GError **error);
+/* Finished runs by verdict, and unfinished runs by state (name -> count). */
+GHashTable *store_count_verdicts(Store *s, GError **error);
+GHashTable *store_count_states(Store *s, GError **error);
+/* Deletes final runs that finished before cutoff, with their reports. */
+gboolean store_prune(Store *s, gint64 cutoff, guint *deleted, GError **error);
+
+/* ---- schedules ---- */
+/* When the schedule last fired (0: never). */
+gboolean store_schedule_last_fire(Store *s, const char *name, gint64 *out, GError **error);
+gboolean store_schedule_set_last_fire(Store *s, const char *name, gint64 when, GError **error);

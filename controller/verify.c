@@ -1,0 +1,207 @@
+#include "verify.h"
+
+#include <string.h>
+
+#include "iceprobe/policy.h"
+
+static const char *const side_names[] = {"a", "b"};
+
+/* Findings the path policy derives: re-derived here, never copied from a report. */
+static const char *const path_codes[] = {
+    "MEDIA_VIA_TUNNEL", "RELAY_VIA_TUNNEL", "TUNNEL_PATH_OPEN", "NO_MEDIA_PATH", "TCP_RELAY_ONLY",
+    "QUALITY_LOSS",     "QUALITY_JITTER",   "QUALITY_RTT",      "QUALITY_MOS",
+};
+/* Findings that say the same thing whichever side saw them: kept once. */
+static const char *const symmetric_codes[] = {"TUNNEL_PATH_OPEN", "NO_MEDIA_PATH"};
+
+static gboolean in_list(const char *code, const char *const *list, gsize n)
+{
+    for (gsize i = 0; i < n; i++) {
+        if (strcmp(code, list[i]) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static PolicyPathKind path_kind(const char *name)
+{
+    if (strcmp(name, "tunnel-only") == 0)
+        return POLICY_PATH_TUNNEL_ONLY;
+    if (g_str_has_prefix(name, "relay"))
+        return POLICY_PATH_FORCED_RELAY;
+    return POLICY_PATH_NATURAL;
+}
+
+static RunResult *new_result(const VerifyRun *run)
+{
+    RunResult *r = run_result_new(run->profile_name);
+    g_free(r->run_id);
+    r->run_id = g_strdup(run->run_id);
+    g_date_time_unref(r->started_at);
+    r->started_at = g_date_time_new_from_unix_utc(run->started_at);
+    return r;
+}
+
+static void mark_side(JsonObject *o, int side, const char *agent)
+{
+    json_object_set_string_member(o, "side", side_names[side]);
+    json_object_set_string_member(o, "agent", agent);
+}
+
+static gboolean already_has(const RunResult *r, const char *code, const char *path)
+{
+    for (guint i = 0; i < r->findings->len; i++) {
+        const Finding *f = r->findings->pdata[i];
+        const char *fp = json_object_has_member(f->evidence, "path")
+                             ? json_object_get_string_member(f->evidence, "path")
+                             : NULL;
+        if (strcmp(f->code, code) == 0 && g_strcmp0(fp, path) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static void add_finding_copy(RunResult *r, const Finding *f, int side, const char *agent)
+{
+    const char *path = json_object_has_member(f->evidence, "path")
+                           ? json_object_get_string_member(f->evidence, "path")
+                           : NULL;
+    if (in_list(f->code, symmetric_codes, G_N_ELEMENTS(symmetric_codes)) &&
+        already_has(r, f->code, path))
+        return;
+    Finding *c = g_new0(Finding, 1);
+    c->code = g_strdup(f->code);
+    c->severity = f->severity;
+    c->message = g_strdup_printf("Side %s (%s): %s", side_names[side], agent, f->message);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_set_object(n, f->evidence);
+    g_autoptr(JsonNode) copy = json_node_copy(n);
+    json_node_unref(n);
+    c->evidence = json_object_ref(json_node_get_object(copy));
+    mark_side(c->evidence, side, agent);
+    g_ptr_array_add(r->findings, c);
+}
+
+/* One side: its checks and their findings kept, its paths judged again. */
+static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, const char *agent,
+                      const RunResult *rep, const Profile *profile)
+{
+    for (guint i = 0; i < json_array_get_length(rep->probes); i++) {
+        JsonNode *n = json_node_copy(json_array_get_element(rep->probes, i));
+        mark_side(json_node_get_object(n), side, agent);
+        json_array_add_element(out->probes, n);
+    }
+    if (json_array_get_length(rep->probes) == 0) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "name", agent);
+        mark_side(o, side, agent);
+        json_array_add_object_element(out->probes, o);
+    }
+    for (guint i = 0; i < rep->checks->len; i++) {
+        const CheckRecord *c = rep->checks->pdata[i];
+        CheckRecord *k = run_result_add_check(out, c->name, c->verdict, "%s", c->reason);
+        k->duration_ms = c->duration_ms;
+        json_object_unref(k->detail);
+        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+        json_node_set_object(n, c->detail);
+        g_autoptr(JsonNode) copy = json_node_copy(n);
+        json_node_unref(n);
+        k->detail = json_object_ref(json_node_get_object(copy));
+        mark_side(k->detail, side, agent);
+    }
+    for (guint i = 0; i < rep->findings->len; i++) {
+        const Finding *f = rep->findings->pdata[i];
+        if (!in_list(f->code, path_codes, G_N_ELEMENTS(path_codes)))
+            add_finding_copy(out, f, side, agent);
+    }
+    /* The policy writes into a scratch result; its findings are then merged. */
+    g_autoptr(RunResult) scratch = run_result_new(out->profile);
+    for (guint i = 0; i < rep->paths->len; i++) {
+        PathRecord *p = path_record_copy(rep->paths->pdata[i]);
+        path_record_free(p->sides[0]);
+        path_record_free(p->sides[1]);
+        p->sides[0] = p->sides[1] = NULL;
+        p->verdict = VERDICT_PASS;
+        policy_judge_path(scratch, p, path_kind(p->name), profile);
+        g_ptr_array_add(paths_by_side[side], p);
+    }
+    for (guint i = 0; i < scratch->findings->len; i++)
+        add_finding_copy(out, scratch->findings->pdata[i], side, agent);
+    if (rep->error) {
+        g_autofree char *prev = g_steal_pointer(&out->error);
+        out->error = g_strdup_printf("%s%sside %s (%s): %s", prev ? prev : "", prev ? "; " : "",
+                                     side_names[side], agent, rep->error);
+    }
+}
+
+static PathRecord *find_named(GPtrArray *paths, const char *name)
+{
+    for (guint i = 0; i < paths->len; i++) {
+        PathRecord *p = paths->pdata[i];
+        if (strcmp(p->name, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const RunResult *report_a,
+                         const RunResult *report_b)
+{
+    g_return_val_if_fail(run && profile, NULL);
+    RunResult *out = new_result(run);
+    const RunResult *reports[2] = {report_a, report_b};
+    g_autoptr(GPtrArray) paths_a = g_ptr_array_new_with_free_func((GDestroyNotify)path_record_free);
+    g_autoptr(GPtrArray) paths_b = g_ptr_array_new_with_free_func((GDestroyNotify)path_record_free);
+    GPtrArray *by_side[2] = {paths_a, paths_b};
+    for (int s = 0; s < 2; s++) {
+        if (reports[s]) {
+            take_side(out, by_side, s, run->agent[s], reports[s], profile);
+        } else {
+            g_autofree char *prev = g_steal_pointer(&out->error);
+            out->error = g_strdup_printf("%s%sside %s (%s) sent no report", prev ? prev : "",
+                                         prev ? "; " : "", side_names[s], run->agent[s]);
+        }
+    }
+    /* Paths in side a's order, then any only side b has. */
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    for (int s = 0; s < 2; s++) {
+        for (guint i = 0; i < by_side[s]->len; i++) {
+            const char *n = ((PathRecord *)by_side[s]->pdata[i])->name;
+            if (!g_ptr_array_find_with_equal_func(names, n, g_str_equal, NULL))
+                g_ptr_array_add(names, (gpointer)n);
+        }
+    }
+    for (guint i = 0; i < names->len; i++) {
+        PathRecord *a = find_named(paths_a, names->pdata[i]);
+        PathRecord *b = find_named(paths_b, names->pdata[i]);
+        PathRecord *p = path_record_copy(a ? a : b);
+        p->sides[0] = a ? path_record_copy(a) : NULL;
+        p->sides[1] = b ? path_record_copy(b) : NULL;
+        p->verdict = verdict_worst(a ? a->verdict : VERDICT_PASS, b ? b->verdict : VERDICT_PASS);
+        g_ptr_array_add(out->paths, p);
+    }
+    run_result_conclude(out);
+    return out;
+}
+
+RunResult *verify_failed_run(const VerifyRun *run, const char *code, const char *const *agents,
+                             const char *message)
+{
+    g_return_val_if_fail(run && code && message, NULL);
+    RunResult *out = new_result(run);
+    JsonObject *e = json_object_new();
+    JsonArray *who = json_array_new();
+    for (const char *const *a = agents; a && *a; a++)
+        json_array_add_string_element(who, *a);
+    json_object_set_array_member(e, "agents", who);
+    run_result_add_finding(out, code, e, "%s", message);
+    for (int s = 0; s < 2; s++) {
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "name", run->agent[s]);
+        mark_side(o, s, run->agent[s]);
+        json_array_add_object_element(out->probes, o);
+    }
+    out->error = g_strdup(message);
+    run_result_conclude(out);
+    return out;
+}

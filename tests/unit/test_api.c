@@ -1,0 +1,402 @@
+/* The API through a real SoupServer (in its own thread, as the controller runs
+ * it) and a real SoupSession on loopback: no mocks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <libsoup/soup.h>
+
+#include "api.h"
+#include "controller-fixture.h"
+#include "credentials.h"
+
+typedef struct {
+    Fixture *fixture;
+    GThread *thread;
+    GMainContext *ctx;
+    GMainLoop *loop;
+    Store *store;
+    Api *api;
+    guint port;
+    char *token[3]; /* laptop1, corp1, laptop2 */
+    GMutex lock;
+    GCond ready;
+    gboolean up;
+    SoupSession *session;
+} Server;
+
+static gpointer server_thread(gpointer data)
+{
+    Server *s = data;
+    g_main_context_push_thread_default(s->ctx);
+    s->store = store_open(s->fixture->config->store_path, NULL);
+    static const char *const names[] = {"laptop1", "corp1", "laptop2"};
+    static const char *const vpn[] = {"vpn", NULL}, *const internal[] = {"internal", NULL};
+    for (int i = 0; i < 3; i++) {
+        s->token[i] = credentials_new_token();
+        g_autofree char *hash = credentials_token_hash(s->token[i]);
+        g_assert_true(store_agent_add(s->store, names[i], i == 1 ? internal : vpn, hash, 1, NULL));
+    }
+    g_autoptr(GError) e = NULL;
+    s->api = api_new(s->fixture->config, s->store, NULL, NULL, NULL, &e);
+    g_assert_nonnull(s->api);
+    g_assert_true(api_listen_address(s->api, "127.0.0.1:0", &s->port, &e));
+    g_assert_true(api_start(s->api, &e));
+    g_mutex_lock(&s->lock);
+    s->up = TRUE;
+    g_cond_signal(&s->ready);
+    g_mutex_unlock(&s->lock);
+    g_main_loop_run(s->loop);
+    api_free(s->api);
+    store_close(s->store);
+    g_main_context_pop_thread_default(s->ctx);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    Server *s = g_new0(Server, 1);
+    s->fixture = fixture_new("[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
+                             "[auth]\nstatus_public = true\n");
+    s->ctx = g_main_context_new();
+    s->loop = g_main_loop_new(s->ctx, FALSE);
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->ready);
+    s->thread = g_thread_new("server", server_thread, s);
+    g_mutex_lock(&s->lock);
+    while (!s->up)
+        g_cond_wait(&s->ready, &s->lock);
+    g_mutex_unlock(&s->lock);
+    s->session = soup_session_new_with_options("timeout", 20, NULL);
+    *state = s;
+    return 0;
+}
+
+static gboolean quit_loop(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
+static int teardown(void **state)
+{
+    Server *s = *state;
+    g_object_unref(s->session);
+    g_main_context_invoke(s->ctx, quit_loop, s->loop);
+    g_thread_join(s->thread);
+    g_main_loop_unref(s->loop);
+    g_main_context_unref(s->ctx);
+    for (int i = 0; i < 3; i++)
+        g_free(s->token[i]);
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->ready);
+    fixture_free(s->fixture);
+    g_free(s);
+    return 0;
+}
+
+typedef struct {
+    guint status;
+    char *body;
+    char *header; /* the one asked for */
+} Reply;
+
+static void reply_clear(Reply *r)
+{
+    g_free(r->body);
+    g_free(r->header);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Reply, reply_clear)
+
+static Reply http(Server *s, const char *method, const char *path, const char *token,
+                  const char *body, const char *want_header)
+{
+    g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u%s", s->port, path);
+    g_autoptr(SoupMessage) m = soup_message_new(method, url);
+    if (token) {
+        g_autofree char *h = g_strconcat("Bearer ", token, NULL);
+        soup_message_headers_replace(soup_message_get_request_headers(m), "Authorization", h);
+    }
+    if (body) {
+        g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
+        soup_message_set_request_body_from_bytes(m, "application/json", b);
+    }
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GBytes) got = soup_session_send_and_read(s->session, m, NULL, &e);
+    if (!got)
+        fail_msg("%s %s: %s", method, path, e->message);
+    Reply r = {soup_message_get_status(m),
+               g_strndup(g_bytes_get_data(got, NULL), g_bytes_get_size(got)), NULL};
+    if (want_header)
+        r.header = g_strdup(
+            soup_message_headers_get_one(soup_message_get_response_headers(m), want_header));
+    return r;
+}
+
+/* A member of a JSON reply, as a string ("" if none). */
+static char *member(const char *json, const char *path)
+{
+    g_autoptr(JsonNode) root = json_from_string(json, NULL);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+        return g_strdup("");
+    JsonObject *o = json_node_get_object(root);
+    g_auto(GStrv) parts = g_strsplit(path, ".", -1);
+    for (int i = 0; parts[i]; i++) {
+        JsonNode *n = json_object_get_member(o, parts[i]);
+        if (!n)
+            return g_strdup("");
+        if (!parts[i + 1]) {
+            if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+                return g_strdup(json_node_get_string(n));
+            return json_to_string(n, FALSE);
+        }
+        if (!JSON_NODE_HOLDS_OBJECT(n))
+            return g_strdup("");
+        o = json_node_get_object(n);
+    }
+    return g_strdup("");
+}
+
+static void expect(const Reply *r, guint status, const char *path, const char *value)
+{
+    if (r->status != status)
+        fail_msg("status %u, want %u: %s", r->status, status, r->body);
+    if (path) {
+        g_autofree char *v = member(r->body, path);
+        if (!strstr(v, value))
+            fail_msg("%s is '%s', want '%s' in it (%s)", path, v, value, r->body);
+    }
+}
+
+#define ADMIN FIXTURE_ADMIN_TOKEN
+
+static void test_tokens_are_checked_and_errors_are_json(void **state)
+{
+    Server *s = *state;
+    g_auto(Reply) r1 = http(s, "GET", "/api/v1/agents", NULL, NULL, "WWW-Authenticate");
+    expect(&r1, 401, "error.code", "unauthorized");
+    assert_string_equal(r1.header, "Bearer realm=\"iceprobe\"");
+    g_auto(Reply) r2 = http(s, "GET", "/api/v1/agents", "not-a-token", NULL, NULL);
+    expect(&r2, 401, "error.message", "not known");
+    g_auto(Reply) r3 = http(s, "GET", "/api/v1/agents", s->token[0], NULL, NULL);
+    expect(&r3, 403, "error.code", "forbidden");
+    g_auto(Reply) r4 = http(s, "GET", "/api/v1/agent/orders", ADMIN, NULL, NULL);
+    expect(&r4, 403, "error.code", "forbidden");
+    g_auto(Reply) r5 = http(s, "GET", "/api/v1/nothing", ADMIN, NULL, NULL);
+    expect(&r5, 404, "error.code", "not_found");
+    g_auto(Reply) r6 = http(s, "DELETE", "/api/v1/runs", ADMIN, NULL, "Allow");
+    expect(&r6, 405, "error.code", "method_not_allowed");
+    assert_string_equal(r6.header, "POST, GET");
+    g_auto(Reply) r7 = http(s, "GET", "/api/v1/agents", ADMIN, NULL, NULL);
+    expect(&r7, 200, NULL, NULL);
+    assert_non_null(strstr(r7.body, "\"name\":\"laptop2\""));
+    g_auto(Reply) r8 = http(s, "GET", "/metrics", NULL, NULL, NULL); /* public by default */
+    expect(&r8, 200, NULL, NULL);
+}
+
+static void test_bad_bodies_are_refused_naming_what_was_wrong(void **state)
+{
+    Server *s = *state;
+    g_auto(Reply) r1 = http(s, "POST", "/api/v1/runs", ADMIN, "{\"profile\":\"corp-vpn\"", NULL);
+    expect(&r1, 400, "error.message", "not JSON");
+    g_auto(Reply) r2 = http(s, "POST", "/api/v1/runs", ADMIN,
+                            "{\"profile\":\"corp-vpn\",\"a\":\"laptop1\",\"b\":7}", NULL);
+    expect(&r2, 400, "error.message", "b: not a string");
+    g_auto(Reply) r3 =
+        http(s, "POST", "/api/v1/runs", ADMIN,
+             "{\"profile\":\"corp-vpn\",\"a\":\"laptop1\",\"b\":\"corp1\",\"c\":1}", NULL);
+    expect(&r3, 400, "error.message", "c: unknown member");
+    g_auto(Reply) r4 = http(s, "POST", "/api/v1/runs", ADMIN,
+                            "{\"profile\":\"corp-vpn\",\"a\":\"laptop1\",\"b\":\"ghost\"}", NULL);
+    expect(&r4, 400, "error.message", "b: no agent named 'ghost'");
+    GString *big = g_string_new("{\"profile\":\"");
+    for (int i = 0; i < 70000; i++)
+        g_string_append_c(big, 'x');
+    g_string_append(big, "\"}");
+    g_auto(Reply) r5 = http(s, "POST", "/api/v1/runs", ADMIN, big->str, NULL);
+    expect(&r5, 413, "error.code", "too_large");
+    g_string_free(big, TRUE);
+    g_auto(Reply) r6 = http(s, "POST", "/api/v1/agent/heartbeat", s->token[0],
+                            "{\"version\":\"1\",\"interfaces\":[{\"name\":\"eth0\",\"class\":"
+                            "\"wormhole\"}]}",
+                            NULL);
+    expect(&r6, 400, "error.message", "interfaces[0].class: 'wormhole'");
+    g_auto(Reply) r7 = http(s, "POST", "/api/v1/agent/heartbeat", s->token[0],
+                            "{\"version\":\"1\",\"name\":\"corp1\"}", NULL);
+    expect(&r7, 400, "error.message", "name: this token is agent 'laptop1', not 'corp1'");
+    g_auto(Reply) r8 = http(s, "GET", "/api/v1/runs?verdict=great", ADMIN, NULL, NULL);
+    expect(&r8, 400, "error.message", "verdict: 'great'");
+    g_auto(Reply) r9 = http(s, "GET", "/api/v1/runs/nope", ADMIN, NULL, NULL);
+    expect(&r9, 404, "error.code", "not_found");
+}
+
+typedef struct {
+    Server *s;
+    const char *path;
+    const char *token;
+    Reply reply;
+    gint64 took_us;
+} Poll;
+
+static gpointer poll_thread(gpointer data)
+{
+    Poll *p = data;
+    gint64 t0 = g_get_monotonic_time();
+    p->reply = http(p->s, "GET", p->path, p->token, NULL, NULL);
+    p->took_us = g_get_monotonic_time() - t0;
+    return NULL;
+}
+
+static char *report_text(const char *run_id)
+{
+    g_autoptr(RunResult) r = run_result_new("corp-vpn");
+    g_free(r->run_id);
+    r->run_id = g_strdup(run_id);
+    PathRecord *p = run_result_add_path(r, "natural");
+    p->have_pair = TRUE;
+    p->local.type = g_strdup("relay");
+    p->local.transport = g_strdup("udp");
+    p->local.address = g_strdup("203.0.113.10:49200");
+    p->local.interface = g_strdup("eth0");
+    p->local.interface_class = g_strdup("physical");
+    p->local.egress_interface = g_strdup("eth0");
+    p->local.egress_class = g_strdup("physical");
+    p->remote.address = g_strdup("203.0.113.10:49300");
+    p->have_metrics = TRUE;
+    p->metrics.packets_sent = 100;
+    p->metrics.packets_received = 100;
+    p->metrics.rtt_samples = 100;
+    p->metrics.rtt_median_ms = 0.8;
+    p->metrics.jitter_ms = 0.2;
+    p->metrics.mos = 4.4;
+    run_result_conclude(r);
+    return run_result_to_string(r, FALSE);
+}
+
+static void test_a_paired_run_goes_through_orders_signalling_and_reports(void **state)
+{
+    Server *s = *state;
+    /* laptop1 waits for orders before there are any: the new run wakes it. */
+    Poll orders = {.s = s, .path = "/api/v1/agent/orders?wait=5", .token = s->token[0]};
+    GThread *t = g_thread_new("orders", poll_thread, &orders);
+    g_usleep(200000);
+    g_auto(Reply) created =
+        http(s, "POST", "/api/v1/runs", ADMIN,
+             "{\"profile\":\"corp-vpn\",\"a\":\"laptop1\",\"b\":\"corp1\"}", "Location");
+    expect(&created, 201, NULL, NULL);
+    g_autofree char *id = member(created.body, "run_id");
+    g_thread_join(t);
+    expect(&orders.reply, 200, NULL, NULL);
+    assert_true(orders.took_us < 2 * G_USEC_PER_SEC);
+    assert_non_null(strstr(orders.reply.body, id));
+    assert_non_null(strstr(orders.reply.body, "\"side\":\"a\""));
+    assert_null(strstr(orders.reply.body, FIXTURE_TURN_SECRET)); /* only derived credentials */
+    reply_clear(&orders.reply);
+
+    g_auto(Reply) pending = http(s, "GET", created.header, ADMIN, NULL, NULL);
+    expect(&pending, 200, "verdict", "pending");
+    g_auto(Reply) o2 = http(s, "GET", "/api/v1/agent/orders?wait=1", s->token[1], NULL, NULL);
+    expect(&o2, 200, NULL, NULL);
+    assert_non_null(strstr(o2.body, "\"side\":\"b\""));
+
+    /* corp1 waits for laptop1's description; laptop1's post wakes it. */
+    g_autofree char *sig_path = g_strdup_printf("/api/v1/runs/%s/signal", id);
+    g_autofree char *wait_path = g_strdup_printf("%s?after=0&wait=5", sig_path);
+    Poll sig = {.s = s, .path = wait_path, .token = s->token[1]};
+    t = g_thread_new("signal", poll_thread, &sig);
+    g_usleep(200000);
+    g_auto(Reply) posted = http(s, "POST", sig_path, s->token[0],
+                                "{\"message\":{\"ufrag\":\"u1\",\"candidate\":\"c1\"}}", NULL);
+    expect(&posted, 200, "seq", "1");
+    g_thread_join(t);
+    expect(&sig.reply, 200, "state", "running");
+    assert_non_null(strstr(sig.reply.body, "\"ufrag\":\"u1\""));
+    assert_true(sig.took_us < 2 * G_USEC_PER_SEC);
+    reply_clear(&sig.reply);
+    g_auto(Reply) own = http(s, "GET", sig_path, s->token[0], NULL, NULL);
+    expect(&own, 200, NULL, NULL);
+    assert_null(strstr(own.body, "u1")); /* one's own messages are the peer's to read */
+    g_auto(Reply) outsider = http(s, "GET", sig_path, s->token[2], NULL, NULL);
+    expect(&outsider, 403, "error.message", "agent 'laptop2' is not part of run");
+
+    g_autofree char *rep_path = g_strdup_printf("/api/v1/runs/%s/report", id);
+    g_autofree char *doc = report_text(id);
+    g_auto(Reply) rep1 = http(s, "POST", rep_path, s->token[0], doc, NULL);
+    expect(&rep1, 200, "duplicate", "false");
+    g_auto(Reply) rep2 = http(s, "POST", rep_path, s->token[0], doc, NULL);
+    expect(&rep2, 200, "duplicate", "true");
+    g_auto(Reply) rep3 = http(s, "POST", rep_path, s->token[2], doc, NULL);
+    expect(&rep3, 403, "error.code", "forbidden");
+    g_auto(Reply) rep4 =
+        http(s, "POST", rep_path, s->token[1], "{\"schema\":\"iceprobe.run/1\"}", NULL);
+    expect(&rep4, 400, "error.message", "run_id: missing");
+    g_auto(Reply) rep5 = http(s, "POST", rep_path, s->token[1], doc, NULL);
+    expect(&rep5, 200, "stored", "true");
+
+    g_auto(Reply) done = http(s, "GET", created.header, ADMIN, NULL, NULL);
+    expect(&done, 200, "verdict", "pass");
+    expect(&done, 200, "state", "done");
+    assert_non_null(strstr(done.body, "\"sides\":{\"a\":"));
+    g_auto(Reply) closed = http(s, "POST", sig_path, s->token[0], "{\"message\":{}}", NULL);
+    expect(&closed, 409, "error.code", "run_ended");
+
+    g_auto(Reply) list =
+        http(s, "GET", "/api/v1/runs?verdict=pass&profile=corp-vpn", ADMIN, NULL, NULL);
+    expect(&list, 200, NULL, NULL);
+    assert_non_null(strstr(list.body, id));
+    g_auto(Reply) metrics = http(s, "GET", "/metrics", NULL, NULL, "Content-Type");
+    expect(&metrics, 200, NULL, NULL);
+    assert_true(g_str_has_prefix(metrics.header, "text/plain; version=0.0.4"));
+    assert_non_null(strstr(metrics.body, "iceprobe_run_verdict{profile=\"corp-vpn\",a=\"laptop1\","
+                                         "b=\"corp1\"} 0\n"));
+    assert_non_null(strstr(metrics.body, "iceprobe_rtt_seconds{profile=\"corp-vpn\",a=\"laptop1\","
+                                         "b=\"corp1\",path=\"natural\",side=\"a\"} 0.0008"));
+    assert_null(strstr(metrics.body, id)); /* never a run id as a label */
+    g_auto(Reply) page = http(s, "GET", "/", NULL, NULL, "Content-Security-Policy");
+    expect(&page, 200, NULL, NULL);
+    assert_non_null(strstr(page.body, "<svg"));
+    assert_non_null(strstr(page.header, "default-src 'none'"));
+    g_autofree char *run_page = g_strdup_printf("/runs/%s", id);
+    g_auto(Reply) rp = http(s, "GET", run_page, NULL, NULL, NULL);
+    expect(&rp, 200, NULL, NULL);
+    assert_non_null(strstr(rp.body, "relay/udp 203.0.113.10:49200 on eth0 (physical)"));
+}
+
+static void test_a_run_whose_agents_are_offline_ends_agent_offline(void **state)
+{
+    Server *s = *state;
+    g_auto(Reply) created =
+        http(s, "POST", "/api/v1/runs", ADMIN,
+             "{\"profile\":\"corp-vpn\",\"a\":\"laptop2\",\"b\":\"corp1\"}", "Location");
+    expect(&created, 201, NULL, NULL);
+    gint64 deadline = g_get_monotonic_time() + 6 * G_USEC_PER_SEC;
+    for (;;) {
+        g_auto(Reply) r = http(s, "GET", created.header, ADMIN, NULL, NULL);
+        g_autofree char *v = member(r.body, "verdict");
+        if (strcmp(v, "pending") != 0) {
+            expect(&r, 200, "verdict", "error");
+            assert_non_null(strstr(r.body, "AGENT_OFFLINE"));
+            break;
+        }
+        if (g_get_monotonic_time() > deadline)
+            fail_msg("still pending after 6 s: %s", r.body);
+        g_usleep(200000);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tokens_are_checked_and_errors_are_json, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_bodies_are_refused_naming_what_was_wrong, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_paired_run_goes_through_orders_signalling_and_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_run_whose_agents_are_offline_ends_agent_offline,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,148 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "controller-fixture.h"
+
+static void expect_error(const char *conf, const char *part)
+{
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    fixture_write(f, "bad.conf", conf);
+    g_autofree char *path = g_build_filename(f->dir, "bad.conf", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) c = config_load(path, &e);
+    assert_null(c);
+    assert_non_null(e);
+    if (!strstr(e->message, part))
+        fail_msg("'%s' does not say '%s'", e->message, part);
+}
+
+#define BASE                                                                                       \
+    "[store]\npath=x.db\n[auth]\nadmin_token_file=admin.token\n[turn]\nsecret_file=turn.secret\n"  \
+    "[profiles]\ndir=profiles\n"
+
+static void test_the_contract_example_loads_with_its_comments(void **state)
+{
+    g_autoptr(Fixture) f = fixture_new("[scheduler]\norder_timeout_s = 5\n"
+                                       "[schedule.nightly]\ncron = 0 2 * * *   ; local time\n"
+                                       "profile = corp-vpn\na = group:vpn-laptops   ; a group\n"
+                                       "b = group:internal\n");
+    ControllerConfig *c = f->config;
+    assert_string_equal(c->listen[0], "127.0.0.1:0");
+    assert_true(g_str_has_suffix(c->store_path, "/controller.db"));
+    assert_string_equal(c->admin_token, FIXTURE_ADMIN_TOKEN);
+    assert_true(c->metrics_public);
+    assert_false(c->status_public);
+    assert_int_equal(c->order_timeout_s, 5);
+    assert_int_equal(c->schedules->len, 1);
+    ScheduleConfig *s = c->schedules->pdata[0];
+    assert_string_equal(s->cron, "0 2 * * *");
+    assert_string_equal(s->a, "group:vpn-laptops");
+    const ControllerProfile *p = config_profile(c, "corp-vpn");
+    assert_non_null(p);
+    assert_null(p->profile->edge.secret); /* the controller issues TURN credentials */
+    assert_non_null(strstr(p->text, "203.0.113.10"));
+}
+
+static void test_the_shipped_example_configuration_loads(void **state)
+{
+    /* As installed: the example with the shipped profile and the files they name. */
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    g_autofree char *conf = NULL, *profile = NULL, *ca = NULL;
+    assert_true(g_file_get_contents(SOURCE_ROOT "/etc/controller.conf", &conf, NULL, NULL));
+    assert_true(
+        g_file_get_contents(PROFILES_DIR "/sfb-edge-split-tunnel.conf", &profile, NULL, NULL));
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/test-ca.pem", &ca, NULL, NULL));
+    fixture_write(f, "etc/controller.conf", conf);
+    fixture_write(f, "etc/admin.token", FIXTURE_ADMIN_TOKEN);
+    fixture_write(f, "etc/turn.secret", FIXTURE_TURN_SECRET);
+    fixture_write(f, "etc/profiles/sfb-edge-split-tunnel.conf", profile);
+    fixture_write(f, "etc/profiles/turn.secret", FIXTURE_TURN_SECRET);
+    fixture_write(f, "etc/profiles/edge-ca.pem", ca);
+    g_autofree char *path = g_build_filename(f->dir, "etc", "controller.conf", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) c = config_load(path, &e);
+    if (!c)
+        fail_msg("%s", e->message);
+    assert_true(config_uses_tls(c));
+    assert_non_null(config_profile(c, "sfb-edge-split-tunnel"));
+    assert_non_null(config_profile(c, "sfb-edge-split-tunnel")->ca_pem);
+    assert_string_equal(c->user, "iceprobe");
+    assert_int_equal(c->schedules->len, 1);
+}
+
+static void test_unknown_groups_and_keys_are_named(void **state)
+{
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\nlisten_port=3\n",
+                 "[server] listen_port: unknown key");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[serve]\nx=1\n", "unknown group [serve]");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\ncron=0 2 * * *\nprofile="
+                      "corp-vpn\na=x\nb=y\nevery=1\n",
+                 "[schedule.n] every: unknown key");
+}
+
+static void test_missing_and_wrong_values_are_named(void **state)
+{
+    expect_error("[server]\nlisten=127.0.0.1:1\n[auth]\nadmin_token_file=admin.token\n[turn]\n"
+                 "secret_file=turn.secret\n[profiles]\ndir=profiles\n",
+                 "[store] path: required key is missing");
+    expect_error(BASE "[server]\nlisten=nowhere\n", "[server] listen: 'nowhere' is not host:port");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[auth]\nmetrics_public=maybe\n",
+                 "metrics_public: 'maybe' is not true or false");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\ncron=0 2 * * *\nprofile=nope\n"
+                      "a=x\nb=y\n",
+                 "[schedule.n] profile: no profile named 'nope'");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\ncron=0 2 * * *\n",
+                 "[schedule.n] profile: required key is missing");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\ntls_cert_file=c.pem\n",
+                 "HTTPS needs both tls_cert_file and tls_key_file");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[store]\nurl=postgresql://db/x\n",
+                 "[store] url: PostgreSQL is not in this build yet");
+}
+
+static void test_plain_http_off_loopback_needs_allow_plain_http(void **state)
+{
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1;192.0.2.1:8443\n",
+                 "plain HTTP on a non-loopback address");
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    fixture_write(f, "ok.conf", BASE "[server]\nlisten=192.0.2.1:8443\nallow_plain_http=true\n");
+    g_autofree char *path = g_build_filename(f->dir, "ok.conf", NULL);
+    g_autoptr(ControllerConfig) c = config_load(path, NULL);
+    assert_non_null(c);
+    assert_false(config_listen_is_loopback(c));
+}
+
+static void test_a_short_secret_or_a_bad_profile_stops_the_start(void **state)
+{
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    fixture_write(f, "short.token", "abc\n");
+    fixture_write(f, "short.conf",
+                  "[server]\nlisten=127.0.0.1:1\n[store]\npath=x.db\n[auth]\nadmin_token_file="
+                  "short.token\n[turn]\nsecret_file=turn.secret\n[profiles]\ndir=profiles\n");
+    g_autofree char *path = g_build_filename(f->dir, "short.conf", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) c = config_load(path, &e);
+    assert_null(c);
+    assert_non_null(strstr(e->message, "too short to be a secret"));
+
+    fixture_write(f, "profiles/typo.conf", "[profile]\nname=t\n[edge]\nhost=h\nprot=1\n");
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(ControllerConfig) c2 = config_load(f->config_path, &e2);
+    assert_null(c2);
+    assert_non_null(strstr(e2->message, "typo.conf: [edge] prot: unknown key"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_contract_example_loads_with_its_comments),
+        cmocka_unit_test(test_the_shipped_example_configuration_loads),
+        cmocka_unit_test(test_unknown_groups_and_keys_are_named),
+        cmocka_unit_test(test_missing_and_wrong_values_are_named),
+        cmocka_unit_test(test_plain_http_off_loopback_needs_allow_plain_http),
+        cmocka_unit_test(test_a_short_secret_or_a_bad_profile_stops_the_start),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,180 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "iceprobe/result.h"
+
+static void fill_metrics(MetricsSummary *m, double base)
+{
+    m->packets_sent = 500;
+    m->packets_received = 498;
+    m->loss_ratio = 0.004;
+    m->jitter_ms = base;
+    m->reordered = 1;
+    m->duplicates = 2;
+    m->rtt_samples = 480;
+    m->rtt_min_ms = 0.25;
+    m->rtt_median_ms = 0.5;
+    m->rtt_p95_ms = 1.5;
+    m->rtt_max_ms = 3.25;
+    m->mos = 4.375;
+}
+
+static void fill_path(PathRecord *p)
+{
+    p->verdict = VERDICT_WARN;
+    p->reason = g_strdup("relay/udp via eth0");
+    p->have_pair = TRUE;
+    p->local.type = g_strdup("relay");
+    p->local.transport = g_strdup("udp");
+    p->local.address = g_strdup("203.0.113.10:49200");
+    p->local.base_address = g_strdup("10.254.1.10:40000");
+    p->local.interface = g_strdup("eth0");
+    p->local.interface_class = g_strdup("physical");
+    p->local.egress_interface = g_strdup("eth0");
+    p->local.egress_class = g_strdup("physical");
+    p->remote.type = g_strdup("relay");
+    p->remote.transport = g_strdup("udp");
+    p->remote.address = g_strdup("203.0.113.10:49300");
+    p->have_counters = TRUE;
+    p->tunnel_interface = g_strdup("gpd0");
+    p->tunnel_tx = 3;
+    p->tunnel_rx = 1;
+    p->have_metrics = TRUE;
+    fill_metrics(&p->metrics, 1.25);
+    fill_metrics(&p->out, 1.0);
+    fill_metrics(&p->in, 1.25);
+    p->gather_ms = 12.5;
+    p->connect_ms = 40.25;
+    p->total_ms = 2100;
+}
+
+static RunResult *full_result(void)
+{
+    RunResult *r = run_result_new("corp-vpn");
+    CheckRecord *c = run_result_add_check(r, "dns", VERDICT_PASS, "%s", "edge resolves right");
+    c->duration_ms = 3.5;
+    json_object_set_string_member(c->detail, "host", "av.corp.example");
+    JsonObject *probe = json_object_new();
+    json_object_set_string_member(probe, "name", "laptop");
+    json_array_add_object_element(r->probes, probe);
+    PathRecord *p = run_result_add_path(r, "natural");
+    fill_path(p);
+    PathRecord *q = run_result_add_path(r, "relay");
+    fill_path(q);
+    q->sides[0] = path_record_copy(q);
+    q->sides[1] = path_record_new("relay");
+    JsonObject *e = json_object_new();
+    json_object_set_string_member(e, "path", "natural");
+    run_result_add_finding(r, "TCP_RELAY_ONLY", e, "%s", "over TCP.");
+    run_result_conclude(r);
+    return r;
+}
+
+static void test_a_document_reads_back_to_the_same_document(void **state)
+{
+    g_autoptr(RunResult) r = full_result();
+    g_autofree char *first = run_result_to_string(r, TRUE);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(RunResult) back = run_result_from_json(first, strlen(first), &error);
+    assert_null(error);
+    assert_non_null(back);
+    g_autofree char *second = run_result_to_string(back, TRUE);
+    assert_string_equal(first, second);
+    assert_int_equal(back->verdict, VERDICT_WARN);
+    const PathRecord *p = run_result_find_path(back, "relay");
+    assert_non_null(p->sides[0]);
+    assert_non_null(p->sides[1]);
+    assert_string_equal(p->sides[0]->local.egress_class, "physical");
+    assert_int_equal(p->out.packets_received, 498);
+}
+
+static void expect_error(const char *text, ResultError code, const char *message_part)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(RunResult) r = run_result_from_json(text, strlen(text), &error);
+    assert_null(r);
+    assert_non_null(error);
+    assert_int_equal(error->code, code);
+    if (!strstr(error->message, message_part))
+        fail_msg("'%s' does not say '%s'", error->message, message_part);
+}
+
+#define HEAD "{\"schema\":\"iceprobe.run/1\",\"run_id\":\"x\",\"profile\":\"p\","
+#define TIME "\"started_at\":\"2026-11-22T02:00:00Z\","
+
+static void test_errors_name_the_member_that_was_wrong(void **state)
+{
+    expect_error("[1]", RESULT_ERROR_FIELD, "not a JSON object");
+    expect_error("{", RESULT_ERROR_SYNTAX, "not JSON");
+    expect_error("{\"schema\":\"other/2\"}", RESULT_ERROR_FIELD, "schema: 'other/2'");
+    expect_error(HEAD "\"verdict\":\"pass\"}", RESULT_ERROR_FIELD, "started_at: missing");
+    expect_error(HEAD "\"started_at\":\"yesterday\",\"verdict\":\"pass\"}", RESULT_ERROR_FIELD,
+                 "started_at: not an RFC 3339 time");
+    expect_error(HEAD TIME "\"verdict\":\"great\"}", RESULT_ERROR_FIELD, "verdict: 'great'");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
+                           "\"metrics\":{\"loss_ratio\":2}}]}",
+                 RESULT_ERROR_FIELD, "paths[0].metrics.loss_ratio: not a number from 0 to 1");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
+                           "\"sides\":{\"b\":{\"verdict\":\"pass\",\"selected_pair\":{}}}}]}",
+                 RESULT_ERROR_FIELD, "paths[0].sides.b.selected_pair.local: missing");
+    expect_error(HEAD TIME
+                 "\"verdict\":\"pass\",\"findings\":[{\"code\":\"NOPE\",\"message\":\"m\"}]}",
+                 RESULT_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", RESULT_ERROR_FIELD,
+                 "checks: not an array");
+}
+
+static void test_sizes_and_depth_are_capped_before_parsing(void **state)
+{
+    GString *deep = g_string_new(HEAD TIME "\"verdict\":\"pass\",\"probes\":[");
+    for (int i = 0; i < RESULT_MAX_DEPTH + 1; i++)
+        g_string_append_c(deep, '[');
+    expect_error(deep->str, RESULT_ERROR_SIZE, "nests deeper");
+    g_string_free(deep, TRUE);
+
+    gsize big = RESULT_MAX_JSON_BYTES + 1;
+    g_autofree char *huge = g_malloc(big + 1);
+    memset(huge, ' ', big);
+    huge[big] = '\0';
+    expect_error(huge, RESULT_ERROR_SIZE, "over");
+
+    GString *many = g_string_new(HEAD TIME "\"verdict\":\"pass\",\"checks\":[");
+    for (int i = 0; i <= RESULT_MAX_ITEMS; i++)
+        g_string_append_printf(many, "%s{\"name\":\"c\",\"verdict\":\"pass\"}", i ? "," : "");
+    g_string_append(many, "]}");
+    expect_error(many->str, RESULT_ERROR_FIELD, "checks: more than");
+    g_string_free(many, TRUE);
+}
+
+static void test_a_findings_severity_comes_from_its_code(void **state)
+{
+    const char *text =
+        HEAD TIME "\"verdict\":\"pass\",\"findings\":[{\"code\":\"MEDIA_VIA_TUNNEL\","
+                  "\"severity\":\"pass\",\"message\":\"m\"}]}";
+    g_autoptr(RunResult) r = run_result_from_json(text, strlen(text), NULL);
+    assert_non_null(r);
+    assert_int_equal(((Finding *)r->findings->pdata[0])->severity, VERDICT_FAIL);
+}
+
+static void test_depth_scan_ignores_brackets_in_strings(void **state)
+{
+    const char *s = "{\"a\":\"[[[[\\\"{{{\",\"b\":[[1]]}";
+    assert_int_equal(json_text_depth(s, strlen(s)), 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_document_reads_back_to_the_same_document),
+        cmocka_unit_test(test_errors_name_the_member_that_was_wrong),
+        cmocka_unit_test(test_sizes_and_depth_are_capped_before_parsing),
+        cmocka_unit_test(test_a_findings_severity_comes_from_its_code),
+        cmocka_unit_test(test_depth_scan_ignores_brackets_in_strings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,306 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "controller-fixture.h"
+#include "scheduler.h"
+
+typedef struct {
+    Fixture *fixture;
+    Store *store;
+    SignalBoard *board;
+    Scheduler *sched;
+    gint64 now;
+    GPtrArray *woken; /* agent names, as the hook saw them */
+} World;
+
+static gint64 fake_clock(gpointer data)
+{
+    return ((World *)data)->now;
+}
+
+static void on_work(const char *agent, gpointer data)
+{
+    g_ptr_array_add(((World *)data)->woken, g_strdup(agent));
+}
+
+static gint64 utc(int y, int mo, int d, int h, int mi)
+{
+    g_autoptr(GDateTime) t = g_date_time_new_utc(y, mo, d, h, mi, 0);
+    return g_date_time_to_unix(t);
+}
+
+static int setup(void **state)
+{
+    World *w = g_new0(World, 1);
+    w->fixture = fixture_new("[scheduler]\norder_timeout_s = 5\nsetup_s = 10\n"
+                             "[schedule.nightly]\ncron = 0 2 * * *\nprofile = corp-vpn\n"
+                             "a = group:vpn\nb = group:internal\n");
+    w->store = store_open(":memory:", NULL);
+    static const char *const vpn[] = {"vpn", NULL}, *const internal[] = {"internal", NULL};
+    assert_true(store_agent_add(w->store, "laptop1", vpn, "h1", 1, NULL));
+    assert_true(store_agent_add(w->store, "laptop2", vpn, "h2", 1, NULL));
+    assert_true(store_agent_add(w->store, "corp1", internal, "h3", 1, NULL));
+    w->board = signal_board_new(NULL, NULL);
+    w->now = utc(2026, 11, 24, 12, 0);
+    w->woken = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
+    SchedulerHooks hooks = {on_work, NULL, w};
+    w->sched = scheduler_new(w->fixture->config, w->store, w->board, tz, fake_clock, w, &hooks);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    World *w = *state;
+    scheduler_free(w->sched);
+    signal_board_free(w->board);
+    store_close(w->store);
+    fixture_free(w->fixture);
+    g_ptr_array_unref(w->woken);
+    g_free(w);
+    return 0;
+}
+
+static StoreRun *get(World *w, const char *id)
+{
+    StoreRun *r = store_run_get(w->store, id, NULL);
+    assert_non_null(r);
+    return r;
+}
+
+static char *report_for(const char *run_id, const char *local_class)
+{
+    g_autoptr(RunResult) r = run_result_new("corp-vpn");
+    g_free(r->run_id);
+    r->run_id = g_strdup(run_id);
+    PathRecord *p = run_result_add_path(r, "natural");
+    p->have_pair = TRUE;
+    p->local.type = g_strdup("host");
+    p->local.transport = g_strdup("udp");
+    p->local.address = g_strdup("100.64.0.2:5000");
+    p->local.interface = g_strdup(local_class[0] == 't' ? "gpd0" : "eth0");
+    p->local.interface_class = g_strdup(local_class);
+    p->local.egress_interface = g_strdup(p->local.interface);
+    p->local.egress_class = g_strdup(local_class);
+    p->remote.address = g_strdup("10.1.0.10:5000");
+    run_result_conclude(r);
+    return run_result_to_string(r, FALSE);
+}
+
+static void test_groups_expand_to_each_pair_once_never_an_agent_with_itself(void **state)
+{
+    World *w = *state;
+    g_autoptr(GPtrArray) ids = scheduler_create_runs(w->sched, "corp-vpn", "group:vpn",
+                                                     "group:internal", NULL, NULL, NULL);
+    assert_int_equal(ids->len, 2);
+    g_autoptr(GPtrArray) same =
+        scheduler_create_runs(w->sched, "corp-vpn", "group:vpn", "group:vpn", NULL, NULL, NULL);
+    assert_int_equal(same->len, 1);
+    g_autoptr(StoreRun) r = get(w, same->pdata[0]);
+    assert_true(g_str_has_prefix(r->agent[0], "laptop") && g_str_has_prefix(r->agent[1], "laptop"));
+    assert_string_not_equal(r->agent[0], r->agent[1]);
+
+    g_autoptr(GError) e = NULL;
+    assert_null(scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "laptop1", NULL, NULL, &e));
+    assert_int_equal(e->code, SCHEDULER_ERROR_FIELD);
+    g_autoptr(GError) e2 = NULL;
+    assert_null(scheduler_create_runs(w->sched, "corp-vpn", "ghost", "corp1", NULL, NULL, &e2));
+    assert_string_equal(e2->message,
+                        "a: no agent named 'ghost' (give an agent's name or group:NAME)");
+    g_autoptr(GError) e3 = NULL;
+    assert_null(scheduler_create_runs(w->sched, "nope", "laptop1", "corp1", NULL, NULL, &e3));
+    assert_string_equal(e3->message, "profile: no profile named 'nope'");
+}
+
+static void take_and_report(World *w, const char *id)
+{
+    g_autoptr(StoreRun) r = get(w, id);
+    for (int side = 0; side < 2; side++) {
+        g_autoptr(JsonArray) orders = scheduler_take_orders(w->sched, r->agent[side], NULL);
+        assert_int_equal(json_array_get_length(orders), 1);
+        JsonObject *o = json_array_get_object_element(orders, 0);
+        assert_string_equal(json_object_get_string_member(o, "run_id"), id);
+        JsonObject *turn = json_object_get_object_member(o, "turn");
+        g_autofree char *suffix = g_strconcat(":", id, NULL);
+        assert_true(g_str_has_suffix(json_object_get_string_member(turn, "username"), suffix));
+    }
+    for (int side = 0; side < 2; side++) {
+        g_autofree char *doc = report_for(id, "physical");
+        gboolean dup;
+        g_autoptr(GError) e = NULL;
+        if (!scheduler_report(w->sched, id, r->agent[side], doc, strlen(doc), &dup, &e))
+            fail_msg("report: %s", e->message);
+    }
+}
+
+static void test_an_agent_has_one_run_at_a_time_in_order(void **state)
+{
+    World *w = *state;
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "group:vpn", "corp1", NULL, NULL, NULL);
+    assert_int_equal(ids->len, 2);
+    g_autoptr(StoreRun) first = get(w, ids->pdata[0]);
+    g_autoptr(StoreRun) second = get(w, ids->pdata[1]);
+    assert_true(first->offered_at > 0);
+    assert_int_equal(second->offered_at, 0); /* corp1 is busy with the first */
+    assert_int_equal(w->woken->len, 2);
+    g_autoptr(JsonArray) none = scheduler_take_orders(w->sched, second->agent[0], NULL);
+    assert_int_equal(json_array_get_length(none), 0);
+
+    take_and_report(w, ids->pdata[0]);
+    g_autoptr(StoreRun) done = get(w, ids->pdata[0]);
+    assert_int_equal(done->state, RUN_DONE);
+    assert_string_equal(done->verdict, "pass");
+    g_autoptr(StoreRun) now_offered = get(w, ids->pdata[1]);
+    assert_true(now_offered->offered_at > 0);
+    take_and_report(w, ids->pdata[1]);
+}
+
+static void test_an_order_not_taken_ends_agent_offline_not_pending(void **state)
+{
+    World *w = *state;
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    g_autoptr(JsonArray) orders = scheduler_take_orders(w->sched, "laptop1", NULL);
+    assert_int_equal(json_array_get_length(orders), 1);
+    w->now += 4;
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) still = get(w, ids->pdata[0]);
+    assert_int_equal(still->state, RUN_DISPATCHED);
+    w->now += 1;
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) r = get(w, ids->pdata[0]);
+    assert_int_equal(r->state, RUN_ERROR);
+    assert_string_equal(r->verdict, "error");
+    g_autoptr(RunResult) res = run_result_from_json(r->result, strlen(r->result), NULL);
+    assert_true(run_result_has_finding(res, "AGENT_OFFLINE"));
+    const Finding *f = res->findings->pdata[0];
+    assert_non_null(strstr(f->message, "corp1 did not take the order"));
+    assert_null(strstr(f->message, "laptop1"));
+    /* The report that comes too late is refused, and nothing changes. */
+    g_autofree char *doc = report_for(ids->pdata[0], "physical");
+    gboolean dup;
+    g_autoptr(GError) e = NULL;
+    assert_false(scheduler_report(w->sched, ids->pdata[0], "laptop1", doc, strlen(doc), &dup, &e));
+    assert_int_equal(e->code, SCHEDULER_ERROR_CONFLICT);
+}
+
+static void test_a_run_without_a_report_by_its_deadline_ends_run_timeout(void **state)
+{
+    World *w = *state;
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    const char *id = ids->pdata[0];
+    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
+    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    g_autoptr(StoreRun) running = get(w, id);
+    assert_int_equal(running->state, RUN_RUNNING);
+    /* setup 10 s + 3 paths of 2 s */
+    assert_int_equal(running->deadline, w->now + 16);
+    g_autofree char *doc = report_for(id, "physical");
+    gboolean dup;
+    assert_true(scheduler_report(w->sched, id, "corp1", doc, strlen(doc), &dup, NULL));
+    w->now += 16;
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_ERROR);
+    assert_non_null(strstr(r->note, "laptop1 sent no report"));
+    assert_null(strstr(r->note, "corp1"));
+    assert_false(signal_is_open(w->board, id));
+}
+
+static void test_reports_are_checked_and_taken_once(void **state)
+{
+    World *w = *state;
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    const char *id = ids->pdata[0];
+    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
+    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    gboolean dup = FALSE;
+    g_autoptr(GError) e = NULL;
+    g_autofree char *doc = report_for(id, "tunnel");
+    assert_false(scheduler_report(w->sched, id, "laptop2", doc, strlen(doc), &dup, &e));
+    assert_int_equal(e->code, SCHEDULER_ERROR_FORBIDDEN);
+    g_autoptr(GError) e2 = NULL;
+    assert_false(scheduler_report(w->sched, id, "laptop1", "{\"schema\":1}", 12, &dup, &e2));
+    assert_int_equal(e2->code, SCHEDULER_ERROR_FIELD);
+    assert_non_null(strstr(e2->message, "schema: not a string"));
+    g_autoptr(GError) e3 = NULL;
+    g_autofree char *other = report_for("another-run", "physical");
+    assert_false(scheduler_report(w->sched, id, "laptop1", other, strlen(other), &dup, &e3));
+    assert_non_null(strstr(e3->message, "run_id"));
+
+    assert_true(scheduler_report(w->sched, id, "laptop1", doc, strlen(doc), &dup, NULL));
+    assert_false(dup);
+    assert_true(scheduler_report(w->sched, id, "laptop1", doc, strlen(doc), &dup, NULL));
+    assert_true(dup);
+    g_autofree char *good = report_for(id, "physical");
+    assert_true(scheduler_report(w->sched, id, "corp1", good, strlen(good), &dup, NULL));
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_DONE);
+    assert_string_equal(r->verdict, "fail"); /* laptop1's side went through its tunnel */
+}
+
+static void test_a_schedule_missed_while_down_runs_once_at_start(void **state)
+{
+    World *w = *state;
+    /* Last fired three days ago; 02:00 passed three times since. */
+    assert_true(store_schedule_set_last_fire(w->store, "nightly", utc(2026, 11, 21, 2, 0), NULL));
+    w->now = utc(2026, 11, 24, 9, 30);
+    g_autoptr(GError) e = NULL;
+    assert_true(scheduler_start(w->sched, &e));
+    g_autoptr(GPtrArray) active = store_runs_active(w->store, NULL);
+    assert_int_equal(active->len, 2); /* laptop1 and laptop2 against corp1, once */
+    StoreRun *r = active->pdata[0];
+    assert_string_equal(r->schedule, "nightly");
+    assert_non_null(strstr(r->note, "missed 3 firings while the controller was down"));
+    scheduler_tick(w->sched);
+    g_autoptr(GPtrArray) again = store_runs_active(w->store, NULL);
+    assert_int_equal(again->len, 2);
+    w->now = utc(2026, 11, 25, 2, 0);
+    scheduler_tick(w->sched);
+    StoreRunFilter f = {.since = w->now, .limit = 50};
+    g_autoptr(GPtrArray) next = store_runs_page(w->store, &f, NULL);
+    assert_int_equal(next->len, 2);
+    assert_null(((StoreRun *)next->pdata[0])->note); /* on time: nothing to say */
+    w->now += 60;
+    scheduler_tick(w->sched);
+    f.since = w->now;
+    g_autoptr(GPtrArray) none = store_runs_page(w->store, &f, NULL);
+    assert_int_equal(none->len, 0);
+}
+
+static void test_a_new_schedule_owes_nothing(void **state)
+{
+    World *w = *state;
+    assert_true(scheduler_start(w->sched, NULL));
+    g_autoptr(GPtrArray) active = store_runs_active(w->store, NULL);
+    assert_int_equal(active->len, 0);
+    gint64 last = 0;
+    assert_true(store_schedule_last_fire(w->store, "nightly", &last, NULL));
+    assert_int_equal(last, w->now);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_groups_expand_to_each_pair_once_never_an_agent_with_itself, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_agent_has_one_run_at_a_time_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_order_not_taken_ends_agent_offline_not_pending,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_run_without_a_report_by_its_deadline_ends_run_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_schedule_missed_while_down_runs_once_at_start, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_schedule_owes_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,268 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static const char *const vpn[] = {"vpn", NULL};
+static const char *const internal[] = {"internal", "lab", NULL};
+
+static Store *store_with_agents(const char *path)
+{
+    g_autoptr(GError) e = NULL;
+    Store *s = store_open(path, &e);
+    assert_non_null(s);
+    assert_true(store_agent_add(s, "laptop1", vpn, "hash-laptop1", 100, &e));
+    assert_true(store_agent_add(s, "corp1", internal, "hash-corp1", 100, &e));
+    return s;
+}
+
+static void create_run(Store *s, const char *id, gint64 created)
+{
+    StoreRun r = {.id = (char *)id,
+                  .profile = "corp-vpn",
+                  .agent = {"laptop1", "corp1"},
+                  .created_at = created};
+    g_autoptr(GError) e = NULL;
+    assert_true(store_run_create(s, &r, &e));
+}
+
+static RunResult *report(const char *run_id, double loss)
+{
+    RunResult *r = run_result_new("corp-vpn");
+    g_free(r->run_id);
+    r->run_id = g_strdup(run_id);
+    PathRecord *p = run_result_add_path(r, "natural");
+    p->have_pair = TRUE;
+    p->local.type = g_strdup("relay");
+    p->local.transport = g_strdup("udp");
+    p->local.egress_class = g_strdup("physical");
+    p->have_metrics = TRUE;
+    p->metrics.loss_ratio = loss;
+    p->metrics.jitter_ms = 1.5;
+    p->metrics.rtt_samples = 10;
+    p->metrics.rtt_median_ms = 0.5;
+    p->metrics.mos = 4.4;
+    run_result_conclude(r);
+    return r;
+}
+
+static void test_a_new_store_is_at_the_newest_schema(void **state)
+{
+    g_autoptr(Store) s = store_open(":memory:", NULL);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 1);
+}
+
+static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(":memory:");
+    g_autoptr(GError) e = NULL;
+    assert_false(store_agent_add(s, "laptop1", vpn, "other", 1, &e));
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_EXISTS));
+    g_autoptr(StoreAgent) a = store_agent_by_token_hash(s, "hash-corp1", NULL);
+    assert_non_null(a);
+    assert_string_equal(a->name, "corp1");
+    assert_true(store_agent_in_group(a, "lab"));
+    assert_false(store_agent_in_group(a, "vpn"));
+    assert_true(store_agent_seen(s, "corp1", 200, "0.1.0", "[{\"name\":\"eth0\"}]", NULL));
+    assert_true(store_agent_seen(s, "corp1", 210, NULL, NULL, NULL));
+    g_autoptr(StoreAgent) b = store_agent_by_name(s, "corp1", NULL);
+    assert_int_equal(b->last_seen, 210);
+    assert_string_equal(b->version, "0.1.0");
+    assert_non_null(strstr(b->interfaces, "eth0"));
+    assert_true(store_agent_remove(s, "corp1", NULL));
+    g_autoptr(GError) e2 = NULL;
+    assert_null(store_agent_by_token_hash(s, "hash-corp1", &e2));
+    assert_true(g_error_matches(e2, STORE_ERROR, STORE_ERROR_NOT_FOUND));
+    g_autoptr(GError) e3 = NULL;
+    assert_false(store_agent_remove(s, "corp1", &e3));
+    assert_true(g_error_matches(e3, STORE_ERROR, STORE_ERROR_NOT_FOUND));
+}
+
+static void test_a_run_goes_from_pending_to_done(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(":memory:");
+    create_run(s, "r1", 1000);
+    assert_true(store_run_offer(s, "r1", 1001, NULL));
+    g_autoptr(GPtrArray) orders = store_runs_for_agent(s, "corp1", NULL);
+    assert_int_equal(orders->len, 1);
+    g_autoptr(StoreRun) a = store_run_take(s, "r1", 0, 1002, 1100, NULL);
+    assert_int_equal(a->state, RUN_DISPATCHED);
+    assert_int_equal(a->deadline, 0);
+    g_autoptr(StoreRun) b = store_run_take(s, "r1", 1, 1003, 1103, NULL);
+    assert_int_equal(b->state, RUN_RUNNING);
+    assert_int_equal(b->deadline, 1103);
+    g_autoptr(StoreRun) again = store_run_take(s, "r1", 1, 1004, 9999, NULL);
+    assert_int_equal(again->deadline, 1103);
+
+    gboolean dup = TRUE;
+    g_autoptr(RunResult) rep = report("r1", 0.02);
+    g_autofree char *doc = run_result_to_string(rep, FALSE);
+    g_autoptr(StoreRun) r1 = store_run_add_report(s, "r1", 0, doc, 1010, &dup, NULL);
+    assert_false(dup);
+    assert_int_equal(r1->state, RUN_RUNNING);
+    g_autoptr(StoreRun) r2 = store_run_add_report(s, "r1", 0, "{}", 1011, &dup, NULL);
+    assert_true(dup);
+    g_autoptr(StoreRun) r3 = store_run_add_report(s, "r1", 1, doc, 1012, &dup, NULL);
+    assert_int_equal(r3->state, RUN_VERIFYING);
+    g_autofree char *da = NULL, *db = NULL;
+    assert_true(store_run_reports(s, "r1", &da, &db, NULL));
+    assert_string_equal(da, doc); /* the first report of side a, not the duplicate */
+    assert_string_equal(db, doc);
+
+    PathRecord *p = rep->paths->pdata[0];
+    p->sides[0] = path_record_copy(p);
+    p->sides[1] = path_record_copy(p);
+    p->sides[1]->metrics.loss_ratio = 0.5;
+    assert_true(store_run_finish(s, "r1", RUN_DONE, rep, NULL, 1020, NULL));
+    g_autoptr(StoreRun) done = store_run_get(s, "r1", NULL);
+    assert_int_equal(done->state, RUN_DONE);
+    assert_string_equal(done->verdict, "pass");
+    assert_int_equal(done->finished_at, 1020);
+    g_autoptr(GPtrArray) m = store_path_metrics(s, "r1", NULL);
+    assert_int_equal(m->len, 2);
+    StorePathMetrics *mb = m->pdata[1];
+    assert_string_equal(mb->side, "b");
+    assert_true(mb->loss_ratio > 0.49);
+    assert_string_equal(mb->egress_class, "physical");
+
+    g_autoptr(GError) e = NULL;
+    assert_false(store_run_finish(s, "r1", RUN_ERROR, rep, NULL, 1030, &e));
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE));
+    g_autoptr(GError) e2 = NULL;
+    create_run(s, "r2", 1040);
+    assert_null(store_run_add_report(s, "r2", 0, doc, 1041, &dup, &e2));
+    assert_true(g_error_matches(e2, STORE_ERROR, STORE_ERROR_STATE)); /* order not taken */
+}
+
+static void test_pages_go_newest_first_and_filter(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(":memory:");
+    for (int i = 0; i < 7; i++) {
+        g_autofree char *id = g_strdup_printf("run-%d", i);
+        create_run(s, id, 1000 + i / 2); /* pairs share a second: creation order decides */
+    }
+    StoreRunFilter f = {.limit = 3};
+    g_autoptr(GPtrArray) p1 = store_runs_page(s, &f, NULL);
+    assert_int_equal(p1->len, 3);
+    assert_string_equal(((StoreRun *)p1->pdata[0])->id, "run-6");
+    StoreRun *last = p1->pdata[2];
+    f.before_seq = last->seq;
+    g_autoptr(GPtrArray) p2 = store_runs_page(s, &f, NULL);
+    assert_int_equal(p2->len, 3);
+    assert_string_equal(((StoreRun *)p2->pdata[0])->id, "run-3");
+    StoreRunFilter pending = {.verdict = "pending", .since = 1002, .limit = 50};
+    g_autoptr(GPtrArray) p3 = store_runs_page(s, &pending, NULL);
+    assert_int_equal(p3->len, 3);
+    StoreRunFilter other = {.profile = "other", .limit = 50};
+    g_autoptr(GPtrArray) p4 = store_runs_page(s, &other, NULL);
+    assert_int_equal(p4->len, 0);
+}
+
+static void test_latest_per_pair_history_counts_and_prune(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(":memory:");
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *id = g_strdup_printf("r%d", i);
+        create_run(s, id, 1000 + i);
+        g_autoptr(RunResult) rep = report(id, 0.01 * i);
+        assert_true(store_run_finish(s, id, RUN_DONE, rep, NULL, 2000 + i, NULL));
+    }
+    create_run(s, "open", 3000);
+    g_autoptr(GPtrArray) latest = store_latest_per_pair(s, NULL);
+    assert_int_equal(latest->len, 1);
+    assert_string_equal(((StoreRun *)latest->pdata[0])->id, "r2");
+    g_autoptr(GPtrArray) hist = store_history(s, "corp-vpn", "laptop1", "corp1", 2, NULL);
+    assert_int_equal(hist->len, 2);
+    g_autoptr(GHashTable) v = store_count_verdicts(s, NULL);
+    assert_int_equal(GPOINTER_TO_SIZE(g_hash_table_lookup(v, "pass")), 3);
+    g_autoptr(GHashTable) st = store_count_states(s, NULL);
+    assert_int_equal(GPOINTER_TO_SIZE(g_hash_table_lookup(st, "pending")), 1);
+    guint deleted = 0;
+    assert_true(store_prune(s, 2002, &deleted, NULL));
+    assert_int_equal(deleted, 2);
+    assert_true(store_prune(s, 99999, &deleted, NULL));
+    assert_int_equal(deleted, 1); /* r2; "open" is not finished and is the newest */
+    g_autoptr(GPtrArray) m = store_path_metrics(s, "r0", NULL);
+    assert_int_equal(m->len, 0); /* with their metrics */
+    gint64 last = 5;
+    assert_true(store_schedule_last_fire(s, "nightly", &last, NULL));
+    assert_int_equal(last, 0);
+    assert_true(store_schedule_set_last_fire(s, "nightly", 77, NULL));
+    assert_true(store_schedule_set_last_fire(s, "nightly", 78, NULL));
+    assert_true(store_schedule_last_fire(s, "nightly", &last, NULL));
+    assert_int_equal(last, 78);
+}
+
+/* What a store acknowledged survives the process being killed, and a
+ * transaction cut off half-way leaves nothing. */
+static void test_a_killed_writer_loses_nothing_acknowledged(void **state)
+{
+    g_autofree char *dir = g_dir_make_tmp("iceprobe-store-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "c.db", NULL);
+    int ack[2];
+    assert_int_equal(pipe(ack), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ack[0]);
+        Store *s = store_with_agents(path);
+        for (int i = 0; i < 50; i++) {
+            g_autofree char *id = g_strdup_printf("run-%02d", i);
+            StoreRun r = {.id = id, .profile = "p", .agent = {"laptop1", "corp1"}, .created_at = i};
+            if (!store_run_create(s, &r, NULL))
+                _exit(2);
+            if (write(ack[1], "x", 1) != 1)
+                _exit(2);
+        }
+        for (;;)
+            pause(); /* killed here, the store never closed */
+    }
+    close(ack[1]);
+    char buf[64];
+    ssize_t got = 0, n;
+    while (got < 50 && (n = read(ack[0], buf, sizeof(buf))) > 0)
+        got += n;
+    close(ack[0]);
+    assert_int_equal(got, 50);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+
+    g_autoptr(GError) e = NULL;
+    g_autoptr(Store) s = store_open(path, &e);
+    assert_non_null(s);
+    g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
+    assert_int_equal(active->len, 50);
+    g_autoptr(GPtrArray) agents = store_agent_list(s, NULL);
+    assert_int_equal(agents->len, 2);
+    store_close(g_steal_pointer(&s));
+    g_autofree char *wal = g_strconcat(path, "-wal", NULL);
+    g_autofree char *shm = g_strconcat(path, "-shm", NULL);
+    g_remove(wal);
+    g_remove(shm);
+    g_remove(path);
+    g_rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_new_store_is_at_the_newest_schema),
+        cmocka_unit_test(test_agents_are_added_found_by_token_hash_and_removed),
+        cmocka_unit_test(test_a_run_goes_from_pending_to_done),
+        cmocka_unit_test(test_pages_go_newest_first_and_filter),
+        cmocka_unit_test(test_latest_per_pair_history_counts_and_prune),
+        cmocka_unit_test(test_a_killed_writer_loses_nothing_acknowledged),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

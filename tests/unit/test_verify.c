@@ -1,0 +1,176 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "iceprobe/policy.h"
+#include "verify.h"
+
+static Profile *profile(void)
+{
+    const char *text = "[profile]\nname=corp-vpn\n[edge]\nhost=203.0.113.10\nusername=u\n"
+                       "password_file=" UNIT_DATA_DIR "/test-ca.pem\n";
+    Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", NULL);
+    assert_non_null(p);
+    return p;
+}
+
+/* One side's path: NULL klass means no pair. */
+static void add_path(RunResult *r, const char *name, const char *type, const char *klass)
+{
+    PathRecord *p = run_result_add_path(r, name);
+    if (!klass)
+        return;
+    gboolean tunnel = strcmp(klass, "tunnel") == 0;
+    p->have_pair = TRUE;
+    p->local.type = g_strdup(type);
+    p->local.transport = g_strdup("udp");
+    p->local.address = g_strdup(tunnel ? "100.64.0.2:50000" : "198.51.100.2:50000");
+    p->local.interface = g_strdup(tunnel ? "gpd0" : "eth0");
+    p->local.interface_class = g_strdup(klass);
+    p->local.egress_interface = g_strdup(p->local.interface);
+    p->local.egress_class = g_strdup(klass);
+    p->remote.address = g_strdup("10.1.0.10:50000");
+    p->have_metrics = TRUE;
+    p->metrics.packets_sent = p->out.packets_sent = p->in.packets_sent = 100;
+    p->metrics.packets_received = p->out.packets_received = p->in.packets_received = 100;
+    p->metrics.rtt_samples = 100;
+    p->metrics.rtt_median_ms = 1;
+    p->metrics.mos = 4.4;
+}
+
+typedef struct {
+    const char *name;
+    const char *natural_a, *natural_b; /* class of each side's natural pair */
+    gboolean tunnel_open_a, tunnel_open_b;
+    const char *extra_b; /* a check finding in side b's report */
+    gboolean lie_a;      /* side a reports no findings and verdict pass whatever it saw */
+    Verdict verdict;
+    const char *codes; /* the findings, "CODE/side" joined by ' ' */
+} Case;
+
+static const Case cases[] = {
+    {"both sides relay through physical interfaces", "physical", "physical", FALSE, FALSE, NULL,
+     FALSE, VERDICT_PASS, ""},
+    {"the laptop's media leaves by its tunnel", "tunnel", "physical", FALSE, FALSE, NULL, FALSE,
+     VERDICT_FAIL, "MEDIA_VIA_TUNNEL/a"},
+    {"two VPN laptops hair-pin through the tunnel", "tunnel", "tunnel", FALSE, FALSE, NULL, FALSE,
+     VERDICT_FAIL, "MEDIA_VIA_TUNNEL/a MEDIA_VIA_TUNNEL/b"},
+    {"a tunnel-only path that connects is found once", "physical", "physical", TRUE, TRUE, NULL,
+     FALSE, VERDICT_FAIL, "TUNNEL_PATH_OPEN/a"},
+    {"an agent's own verdict is not taken on trust", "tunnel", "physical", FALSE, FALSE, NULL, TRUE,
+     VERDICT_FAIL, "MEDIA_VIA_TUNNEL/a"},
+    {"a check finding of side b is kept with its side", "physical", "physical", FALSE, FALSE,
+     "EDGE_DNS_INTERNAL", FALSE, VERDICT_FAIL, "EDGE_DNS_INTERNAL/b"},
+    {"no pair on either side", NULL, NULL, FALSE, FALSE, NULL, FALSE, VERDICT_FAIL,
+     "NO_MEDIA_PATH/a"},
+};
+
+static RunResult *side_report(const Case *c, int side, const Profile *prof)
+{
+    RunResult *r = run_result_new("corp-vpn");
+    const char *klass = side ? c->natural_b : c->natural_a;
+    add_path(r, "natural", "host", klass);
+    add_path(r, "relay", "relay", "physical");
+    gboolean open = side ? c->tunnel_open_b : c->tunnel_open_a;
+    add_path(r, "tunnel-only", "host", open ? "tunnel" : NULL);
+    if (side && c->extra_b)
+        run_result_add_finding(r, c->extra_b, NULL, "%s", "av.corp.example resolved to 10.1.0.5.");
+    if (!(side == 0 && c->lie_a)) {
+        for (guint i = 0; i < r->paths->len; i++) {
+            PathRecord *p = r->paths->pdata[i];
+            PolicyPathKind kind = strcmp(p->name, "tunnel-only") == 0 ? POLICY_PATH_TUNNEL_ONLY
+                                  : strcmp(p->name, "relay") == 0     ? POLICY_PATH_FORCED_RELAY
+                                                                      : POLICY_PATH_NATURAL;
+            policy_judge_path(r, p, kind, prof);
+        }
+    }
+    run_result_conclude(r);
+    return r;
+}
+
+static void test_report_pairs_make_the_expected_verdicts(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const Case *c = &cases[i];
+        g_autoptr(RunResult) a = side_report(c, 0, prof);
+        g_autoptr(RunResult) b = side_report(c, 1, prof);
+        VerifyRun run = {"run-1", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+        g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+        GString *codes = g_string_new(NULL);
+        for (guint k = 0; k < r->findings->len; k++) {
+            const Finding *f = r->findings->pdata[k];
+            g_string_append_printf(codes, "%s%s/%s", k ? " " : "", f->code,
+                                   json_object_get_string_member(f->evidence, "side"));
+        }
+        if (r->verdict != c->verdict || strcmp(codes->str, c->codes) != 0)
+            fail_msg("%s: verdict %s, findings '%s'; want %s, '%s'", c->name,
+                     verdict_to_string(r->verdict), codes->str, verdict_to_string(c->verdict),
+                     c->codes);
+        g_string_free(codes, TRUE);
+        assert_string_equal(r->run_id, "run-1");
+        assert_int_equal(r->paths->len, 3);
+        const PathRecord *natural = r->paths->pdata[0];
+        assert_non_null(natural->sides[0]);
+        assert_non_null(natural->sides[1]);
+        assert_int_equal(json_array_get_length(r->probes), 2);
+    }
+}
+
+static void test_the_combined_document_reads_back(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) a = side_report(&cases[1], 0, prof);
+    g_autoptr(RunResult) b = side_report(&cases[1], 1, prof);
+    VerifyRun run = {"run-2", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+    g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+    g_autofree char *text = run_result_to_string(r, FALSE);
+    g_autoptr(RunResult) back = run_result_from_json(text, strlen(text), NULL);
+    assert_non_null(back);
+    const PathRecord *p = run_result_find_path(back, "natural");
+    assert_string_equal(p->sides[0]->local.egress_class, "tunnel");
+    assert_string_equal(p->sides[1]->local.egress_class, "physical");
+    assert_int_equal(p->verdict, VERDICT_FAIL);
+    const Finding *f = back->findings->pdata[0];
+    assert_string_equal(json_object_get_string_member(f->evidence, "agent"), "laptop1");
+    assert_true(g_str_has_prefix(f->message, "Side a (laptop1): "));
+}
+
+static void test_a_missing_report_makes_an_error(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) a = side_report(&cases[0], 0, prof);
+    VerifyRun run = {"run-3", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+    g_autoptr(RunResult) r = verify_paired(&run, prof, a, NULL);
+    assert_int_equal(r->verdict, VERDICT_ERROR);
+    assert_string_equal(r->error, "side b (corp1) sent no report");
+}
+
+static void test_a_run_not_carried_out_names_its_agents(void **state)
+{
+    VerifyRun run = {"run-4", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+    const char *late[] = {"corp1", NULL};
+    g_autoptr(RunResult) r =
+        verify_failed_run(&run, "AGENT_OFFLINE", late, "corp1 did not take it.");
+    assert_int_equal(r->verdict, VERDICT_ERROR);
+    const Finding *f = r->findings->pdata[0];
+    assert_string_equal(f->code, "AGENT_OFFLINE");
+    JsonArray *who = json_object_get_array_member(f->evidence, "agents");
+    assert_int_equal(json_array_get_length(who), 1);
+    assert_string_equal(json_array_get_string_element(who, 0), "corp1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_pairs_make_the_expected_verdicts),
+        cmocka_unit_test(test_the_combined_document_reads_back),
+        cmocka_unit_test(test_a_missing_report_makes_an_error),
+        cmocka_unit_test(test_a_run_not_carried_out_names_its_agents),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
