@@ -668,8 +668,8 @@ RunResult *run_result_from_node(JsonNode *root_node, GError **error)
         !read_string(root, "", "error", FALSE, &r->error, error))
         return NULL;
     g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(started, NULL);
-    if (!t) {
-        field_error(error, "", "started_at", "not an RFC 3339 time");
+    if (!t || g_date_time_get_year(t) < 1970 || g_date_time_get_year(t) > 9999) {
+        field_error(error, "", "started_at", "not an RFC 3339 time from 1970 on");
         return NULL;
     }
     g_date_time_unref(r->started_at);

@@ -400,8 +400,17 @@ static void free_waiter_queue(gpointer p)
     g_queue_free_full(p, (GDestroyNotify)waiter_free);
 }
 
-Api *api_new(const ControllerConfig *config, Store *store, GTimeZone *tz, SchedulerClock clock,
-             gpointer clock_data, GError **error)
+GTlsCertificate *api_load_certificate(const ControllerConfig *config, GError **error)
+{
+    GTlsCertificate *cert =
+        g_tls_certificate_new_from_files(config->tls_cert_file, config->tls_key_file, error);
+    if (!cert)
+        g_prefix_error(error, "%s: [server] tls_cert_file/tls_key_file: ", config->path);
+    return cert;
+}
+
+Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert, GTimeZone *tz,
+             SchedulerClock clock, gpointer clock_data, GError **error)
 {
     g_return_val_if_fail(config && store, NULL);
     Api *api = g_new0(Api, 1);
@@ -415,10 +424,9 @@ Api *api_new(const ControllerConfig *config, Store *store, GTimeZone *tz, Schedu
     api->started = g_get_real_time() / G_USEC_PER_SEC;
     api->server = soup_server_new("server-header", "iceprobe-controller", NULL);
     if (config_uses_tls(config)) {
-        g_autoptr(GTlsCertificate) cert =
-            g_tls_certificate_new_from_files(config->tls_cert_file, config->tls_key_file, error);
         if (!cert) {
-            g_prefix_error(error, "%s: [server] tls_cert_file/tls_key_file: ", config->path);
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                        "%s: HTTPS is configured but no certificate was loaded", config->path);
             api_free(api);
             return NULL;
         }

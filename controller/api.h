@@ -11,9 +11,13 @@
 
 typedef struct Api Api;
 
-/* clock (may be NULL: the real clock) is handed to the scheduler. */
-Api *api_new(const ControllerConfig *config, Store *store, GTimeZone *tz, SchedulerClock clock,
-             gpointer clock_data, GError **error);
+/* The configured certificate and key, read before privileges are dropped (the
+ * key is readable by root only). */
+GTlsCertificate *api_load_certificate(const ControllerConfig *config, GError **error);
+/* cert: for HTTPS (NULL for plain HTTP); clock (may be NULL: the real clock) is
+ * handed to the scheduler. */
+Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert, GTimeZone *tz,
+             SchedulerClock clock, gpointer clock_data, GError **error);
 void api_free(Api *api);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Api, api_free)
 

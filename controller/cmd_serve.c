@@ -43,6 +43,11 @@ int cmd_serve(int argc, char **argv)
         }
         g_ptr_array_add(sockets, sock);
     }
+    g_autoptr(GTlsCertificate) cert = NULL;
+    if (config_uses_tls(config) && !(cert = api_load_certificate(config, &error))) {
+        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
     if (!privileges_drop(config->user, &error)) {
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
@@ -52,7 +57,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
     }
-    g_autoptr(Api) api = api_new(config, store, NULL, NULL, NULL, &error);
+    g_autoptr(Api) api = api_new(config, store, cert, NULL, NULL, NULL, &error);
     if (!api) {
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;

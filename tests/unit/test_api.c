@@ -40,7 +40,7 @@ static gpointer server_thread(gpointer data)
         g_assert_true(store_agent_add(s->store, names[i], i == 1 ? internal : vpn, hash, 1, NULL));
     }
     g_autoptr(GError) e = NULL;
-    s->api = api_new(s->fixture->config, s->store, NULL, NULL, NULL, &e);
+    s->api = api_new(s->fixture->config, s->store, NULL, NULL, NULL, NULL, &e);
     g_assert_nonnull(s->api);
     g_assert_true(api_listen_address(s->api, "127.0.0.1:0", &s->port, &e));
     g_assert_true(api_start(s->api, &e));
