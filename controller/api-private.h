@@ -39,7 +39,9 @@ struct Api {
     SignalBoard *board;
     Scheduler *scheduler;
     SoupServer *server;
-    GHashTable *waiters; /* key -> GList of Waiter */
+    GHashTable *waiters; /* key -> GQueue of Waiter */
+    GQueue *expiring;    /* every Waiter, swept for its deadline */
+    GSource *sweeper;
     gint64 started;
     guint64 requests, errors_5xx;
 };

@@ -240,10 +240,16 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
 
 /* ---- long-polls ---- */
 
+/* Every waiter sits in its key's queue (to be woken) and in api->expiring (to
+ * be timed out by one sweeper: a timeout source per waiter would make GLib's
+ * main loop walk ten thousand sources on every iteration). */
+#define SWEEP_MS 200
+
 typedef struct {
     Api *api;
     char *key;
-    GSource *timeout;
+    gint64 deadline_us; /* monotonic */
+    GList *expiring_link;
     gulong finished_id;
     WaiterRespond respond;
     gpointer data;
@@ -254,10 +260,8 @@ typedef struct {
 
 static void waiter_free(Waiter *w)
 {
-    if (w->timeout) {
-        g_source_destroy(w->timeout);
-        g_source_unref(w->timeout);
-    }
+    if (w->expiring_link)
+        g_queue_delete_link(w->api->expiring, w->expiring_link);
     if (w->finished_id)
         g_signal_handler_disconnect(w->req.msg, w->finished_id);
     if (w->data_free)
@@ -289,13 +293,19 @@ static void waiter_finish(Waiter *w, gboolean timed_out)
     g_object_unref(msg);
 }
 
-static gboolean on_waiter_timeout(gpointer data)
+static gboolean on_sweep(gpointer data)
 {
-    Waiter *w = data;
-    g_source_unref(w->timeout);
-    w->timeout = NULL;
-    waiter_finish(w, TRUE);
-    return G_SOURCE_REMOVE;
+    Api *api = data;
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(GPtrArray) due = g_ptr_array_new();
+    for (GList *l = api->expiring->head; l; l = l->next) {
+        Waiter *w = l->data;
+        if (w->deadline_us <= now)
+            g_ptr_array_add(due, w);
+    }
+    for (guint i = 0; i < due->len; i++)
+        waiter_finish(due->pdata[i], TRUE);
+    return G_SOURCE_CONTINUE;
 }
 
 /* The client went away while it waited. */
@@ -335,9 +345,14 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond r
         g_hash_table_insert(w->api->waiters, g_strdup(key), q);
     }
     g_queue_push_tail(q, w);
-    w->timeout = g_timeout_source_new_seconds(timeout_s);
-    g_source_set_callback(w->timeout, on_waiter_timeout, w, NULL);
-    g_source_attach(w->timeout, g_main_context_get_thread_default());
+    w->deadline_us = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+    g_queue_push_tail(w->api->expiring, w);
+    w->expiring_link = w->api->expiring->tail;
+    if (!w->api->sweeper) {
+        w->api->sweeper = g_timeout_source_new(SWEEP_MS);
+        g_source_set_callback(w->api->sweeper, on_sweep, w->api, NULL);
+        g_source_attach(w->api->sweeper, g_main_context_get_thread_default());
+    }
     w->finished_id = g_signal_connect(w->req.msg, "finished", G_CALLBACK(on_waiter_finished), w);
     soup_server_message_pause(w->req.msg);
 }
@@ -356,13 +371,7 @@ void api_wake(Api *api, const char *key)
 
 guint api_waiting(Api *api)
 {
-    guint n = 0;
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init(&it, api->waiters);
-    while (g_hash_table_iter_next(&it, NULL, &v))
-        n += g_queue_get_length(v);
-    return n;
+    return api->expiring->length;
 }
 
 char *api_orders_key(const char *agent)
@@ -417,6 +426,7 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
     api->config = config;
     api->store = store;
     api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_waiter_queue);
+    api->expiring = g_queue_new();
     api->board = signal_board_new(on_signal, api);
     SchedulerHooks hooks = {on_agent_work, NULL, api};
     api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
@@ -446,6 +456,11 @@ void api_free(Api *api)
         g_object_unref(api->server);
     }
     g_hash_table_unref(api->waiters);
+    g_queue_free(api->expiring);
+    if (api->sweeper) {
+        g_source_destroy(api->sweeper);
+        g_source_unref(api->sweeper);
+    }
     scheduler_free(api->scheduler);
     signal_board_free(api->board);
     g_free(api);
@@ -479,7 +494,14 @@ GSocket *api_bind(const char *spec, GError **error)
     }
     g_autoptr(GSocket) sock = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
                                            G_SOCKET_PROTOCOL_TCP, error);
-    if (!sock || !g_socket_bind(sock, addr, TRUE, error) || !g_socket_listen(sock, error)) {
+    if (!sock) {
+        g_prefix_error(error, "listen '%s': ", spec);
+        return NULL;
+    }
+    /* GLib's default backlog is 10: a fleet of agents reconnecting at once (a
+     * controller restart) would be refused. The kernel caps it at somaxconn. */
+    g_socket_set_listen_backlog(sock, 4096);
+    if (!g_socket_bind(sock, addr, TRUE, error) || !g_socket_listen(sock, error)) {
         g_prefix_error(error, "listen '%s': ", spec);
         return NULL;
     }

@@ -28,11 +28,15 @@ struct Scheduler {
     SchedulerHooks hooks;
     GArray *schedules; /* Schedule */
     GSource *timer;
-    gboolean ticking;
+    /* Reports parsed on arrival, "<run id>\n<side>" -> RunResult, until their run
+     * is verified: verify needs no second parse. A restart loses only the cache. */
+    GHashTable *parsed;
 };
 
-static void tick_runs(Scheduler *s, gint64 now);
-static void tick_runs_once(Scheduler *s, gint64 now);
+static char *parsed_key(const char *run_id, int side)
+{
+    return g_strdup_printf("%s\n%d", run_id, side);
+}
 
 static void schedule_clear(gpointer p)
 {
@@ -54,6 +58,8 @@ Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoa
     if (hooks)
         s->hooks = *hooks;
     s->schedules = g_array_new(FALSE, TRUE, sizeof(Schedule));
+    s->parsed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify)run_result_free);
     g_array_set_clear_func(s->schedules, schedule_clear);
     return s;
 }
@@ -67,6 +73,7 @@ void scheduler_free(Scheduler *s)
         g_source_unref(s->timer);
     }
     g_array_unref(s->schedules);
+    g_hash_table_unref(s->parsed);
     g_time_zone_unref(s->tz);
     g_free(s);
 }
@@ -86,36 +93,64 @@ static char *format_time(GTimeZone *tz, gint64 t)
 /* ---- creating runs ---- */
 
 /* The agents named by a side of a request: one name, or every member of a group. */
-static GPtrArray *expand(Scheduler *s, GPtrArray *agents, const char *field, const char *spec,
-                         GError **error)
+static GPtrArray *expand(Scheduler *s, const char *field, const char *spec, GError **error)
 {
-    GPtrArray *out = g_ptr_array_new();
+    g_autoptr(GError) e = NULL;
     if (g_str_has_prefix(spec, "group:")) {
         const char *group = spec + strlen("group:");
-        for (guint i = 0; i < agents->len; i++) {
-            StoreAgent *a = agents->pdata[i];
-            if (store_agent_in_group(a, group))
-                g_ptr_array_add(out, a->name);
-        }
-        if (out->len == 0) {
-            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
-                        "%s: no agent is in group '%s'", field, group);
-            g_ptr_array_unref(out);
+        g_autoptr(GPtrArray) names = store_agents_in_group(s->store, group, &e);
+        if (!names) {
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
             return NULL;
         }
-        return out;
-    }
-    for (guint i = 0; i < agents->len; i++) {
-        StoreAgent *a = agents->pdata[i];
-        if (strcmp(a->name, spec) == 0) {
-            g_ptr_array_add(out, a->name);
-            return out;
+        if (names->len == 0) {
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                        "%s: no agent is in group '%s'", field, group);
+            return NULL;
         }
+        return g_steal_pointer(&names);
     }
-    g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
-                "%s: no agent named '%s' (give an agent's name or group:NAME)", field, spec);
-    g_ptr_array_unref(out);
-    return NULL;
+    g_autoptr(StoreAgent) a = store_agent_by_name(s->store, spec, &e);
+    if (!a) {
+        if (g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND))
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                        "%s: no agent named '%s' (give an agent's name or group:NAME)", field, spec);
+        else
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
+        return NULL;
+    }
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(out, g_steal_pointer(&a->name));
+    return out;
+}
+
+/* Offers run to its agents if it is the oldest unfinished run of both. */
+static void try_offer(Scheduler *s, const StoreRun *run, gint64 now)
+{
+    if (run->offered_at)
+        return;
+    for (int k = 0; k < 2; k++) {
+        g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, run->agent[k], NULL);
+        if (!mine || mine->len == 0 || strcmp(((StoreRun *)mine->pdata[0])->id, run->id) != 0)
+            return;
+    }
+    g_autoptr(GError) e = NULL;
+    if (!store_run_offer(s->store, run->id, now, &e)) {
+        g_warning("run %s: %s", run->id, e->message);
+        return;
+    }
+    if (s->hooks.agent_work) {
+        for (int k = 0; k < 2; k++)
+            s->hooks.agent_work(run->agent[k], s->hooks.user_data);
+    }
+}
+
+/* After a run of agent ended: its next run may start. */
+static void offer_next(Scheduler *s, const char *agent, gint64 now)
+{
+    g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, agent, NULL);
+    if (mine && mine->len)
+        try_offer(s, mine->pdata[0], now);
 }
 
 GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *a, const char *b,
@@ -128,15 +163,10 @@ GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *
         return NULL;
     }
     g_autoptr(GError) e = NULL;
-    g_autoptr(GPtrArray) agents = store_agent_list(s->store, &e);
-    if (!agents) {
-        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
-        return NULL;
-    }
-    g_autoptr(GPtrArray) as = expand(s, agents, "a", a, error);
+    g_autoptr(GPtrArray) as = expand(s, "a", a, error);
     if (!as)
         return NULL;
-    g_autoptr(GPtrArray) bs = expand(s, agents, "b", b, error);
+    g_autoptr(GPtrArray) bs = expand(s, "b", b, error);
     if (!bs)
         return NULL;
     /* Every pair once: (x, y) and (y, x) are the same test when both sides expand
@@ -168,12 +198,17 @@ GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *
             g_ptr_array_add(ids, g_steal_pointer(&id));
         }
     }
+    /* Offer what can start now (each run's agents, in creation order). */
+    for (guint i = 0; i < ids->len; i++) {
+        g_autoptr(StoreRun) r = store_run_get(s->store, ids->pdata[i], NULL);
+        if (r)
+            try_offer(s, r, now);
+    }
     if (ids->len == 0) {
         g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
                     "b: '%s' and '%s' leave no pair of two different agents", a, b);
         return NULL;
     }
-    tick_runs(s, now); /* offer what can start now */
     return g_steal_pointer(&ids);
 }
 
@@ -186,14 +221,18 @@ static VerifyRun verify_run_of(const StoreRun *r)
 }
 
 /* A run ended: its mailbox goes, and its agents' next runs are offered now
- * rather than at the next tick (unless this is the tick). */
-static void ended(Scheduler *s, const char *run_id)
+ * rather than at the next tick. */
+static void ended(Scheduler *s, const StoreRun *run)
 {
-    signal_close(s->board, run_id);
+    for (int k = 0; k < 2; k++) {
+        g_autofree char *key = parsed_key(run->id, k);
+        g_hash_table_remove(s->parsed, key);
+    }
+    signal_close(s->board, run->id);
     if (s->hooks.run_ended)
-        s->hooks.run_ended(run_id, s->hooks.user_data);
-    if (!s->ticking)
-        tick_runs(s, scheduler_now(s));
+        s->hooks.run_ended(run->id, s->hooks.user_data);
+    for (int k = 0; k < 2; k++)
+        offer_next(s, run->agent[k], scheduler_now(s));
 }
 
 gboolean scheduler_fail_run(Scheduler *s, const StoreRun *run, const char *code,
@@ -205,24 +244,37 @@ gboolean scheduler_fail_run(Scheduler *s, const StoreRun *run, const char *code,
         return FALSE;
     g_message("run %s (%s, %s and %s) ended in error: %s: %s", run->id, run->profile, run->agent[0],
               run->agent[1], code, message);
-    ended(s, run->id);
+    ended(s, run);
     return TRUE;
+}
+
+/* A side's report: from the cache, else read back from the store. */
+static RunResult *take_report(Scheduler *s, const char *run_id, int side, const char *doc)
+{
+    g_autofree char *key = parsed_key(run_id, side);
+    gpointer k = NULL, v = NULL;
+    if (g_hash_table_steal_extended(s->parsed, key, &k, &v)) {
+        g_free(k);
+        return v;
+    }
+    return doc ? run_result_from_json(doc, strlen(doc), NULL) : NULL;
 }
 
 static void verify_and_finish(Scheduler *s, const StoreRun *run)
 {
     g_autoptr(GError) e = NULL;
     g_autofree char *doc_a = NULL, *doc_b = NULL;
-    if (!store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
+    gboolean cached = TRUE;
+    for (int k = 0; k < 2; k++) {
+        g_autofree char *key = parsed_key(run->id, k);
+        cached = cached && g_hash_table_contains(s->parsed, key);
+    }
+    if (!cached && !store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
         g_warning("run %s: %s", run->id, e->message);
         return;
     }
-    g_autoptr(RunResult) rep_a = NULL;
-    g_autoptr(RunResult) rep_b = NULL;
-    if (doc_a)
-        rep_a = run_result_from_json(doc_a, strlen(doc_a), NULL);
-    if (doc_b)
-        rep_b = run_result_from_json(doc_b, strlen(doc_b), NULL);
+    g_autoptr(RunResult) rep_a = take_report(s, run->id, 0, doc_a);
+    g_autoptr(RunResult) rep_b = take_report(s, run->id, 1, doc_b);
     const ControllerProfile *cp = config_profile(s->config, run->profile);
     VerifyRun v = verify_run_of(run);
     g_autoptr(RunResult) r = NULL;
@@ -239,7 +291,7 @@ static void verify_and_finish(Scheduler *s, const StoreRun *run)
     }
     g_message("run %s (%s, %s and %s): %s", run->id, run->profile, run->agent[0], run->agent[1],
               verdict_to_string(r->verdict));
-    ended(s, run->id);
+    ended(s, run);
 }
 
 /* ---- orders ---- */
@@ -348,10 +400,10 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
                     "run_id: the report is for run '%s', not %s", parsed->run_id, run_id);
         return FALSE;
     }
-    /* Stored as re-written from what was parsed: nothing the parser did not read. */
-    g_autofree char *clean = run_result_to_string(parsed, FALSE);
-    g_autoptr(StoreRun) r =
-        store_run_add_report(s->store, run_id, side, clean, scheduler_now(s), duplicate, &e);
+    /* The raw document is kept as the agent sent it (it parsed, within the caps). */
+    g_autofree char *raw = g_strndup(document, len);
+    g_autoptr(StoreRun) r = store_run_add_report(s->store, run_id, side, raw, parsed->verdict,
+                                                 scheduler_now(s), duplicate, &e);
     if (!r) {
         g_set_error(error, SCHEDULER_ERROR,
                     g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE) ? SCHEDULER_ERROR_CONFLICT
@@ -359,7 +411,10 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
                     "%s", e->message);
         return FALSE;
     }
-    if (!*duplicate && r->state == RUN_VERIFYING)
+    if (*duplicate)
+        return TRUE;
+    g_hash_table_insert(s->parsed, parsed_key(run_id, side), g_steal_pointer(&parsed));
+    if (r->state == RUN_VERIFYING)
         verify_and_finish(s, r);
     return TRUE;
 }
@@ -396,16 +451,9 @@ static void tick_schedules(Scheduler *s, gint64 now)
     }
 }
 
+/* The safety net under the incremental offers, and the deadlines: one pass over
+ * the unfinished runs. */
 static void tick_runs(Scheduler *s, gint64 now)
-{
-    gboolean outer = !s->ticking;
-    s->ticking = TRUE;
-    tick_runs_once(s, now);
-    if (outer)
-        s->ticking = FALSE;
-}
-
-static void tick_runs_once(Scheduler *s, gint64 now)
 {
     g_autoptr(GError) e = NULL;
     g_autoptr(GPtrArray) runs = store_runs_active(s->store, &e);
@@ -465,11 +513,7 @@ void scheduler_tick(Scheduler *s)
 {
     gint64 now = scheduler_now(s);
     tick_schedules(s, now);
-    /* Twice: a run that ends can make the next one of its agents offerable. */
-    s->ticking = TRUE;
-    tick_runs_once(s, now);
-    tick_runs_once(s, now);
-    s->ticking = FALSE;
+    tick_runs(s, now);
 }
 
 static gboolean on_timer(gpointer data)

@@ -378,6 +378,28 @@ GPtrArray *store_agent_list(Store *s, GError **error)
     return out;
 }
 
+GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error)
+{
+    /* groups is a comma-joined list of names (names hold no comma) */
+    sqlite3_stmt *st = q(s, error,
+                         "SELECT name FROM agents WHERE ',' || groups || ',' LIKE '%,' || ? || ',%' "
+                         "ORDER BY name",
+                         "s", group);
+    if (!st)
+        return NULL;
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        g_ptr_array_add(out, col_text(st, 0));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        g_ptr_array_unref(out);
+        db_error(s, error, "list a group");
+        return NULL;
+    }
+    return out;
+}
+
 gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
                           const char *interfaces_json, GError **error)
 {
@@ -487,6 +509,16 @@ GPtrArray *store_runs_active(Store *s, GError **error)
                       error);
 }
 
+GPtrArray *store_runs_active_for_agent(Store *s, const char *agent, GError **error)
+{
+    return runs_query(s,
+                      q(s, error,
+                        "SELECT " RUN_COLUMNS " FROM runs WHERE (agent_a = ? OR agent_b = ?) AND "
+                        "state IN ('pending', 'dispatched', 'running', 'verifying') ORDER BY seq",
+                        "ss", agent, agent),
+                      error);
+}
+
 GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error)
 {
     return runs_query(
@@ -552,7 +584,8 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
     return g_steal_pointer(&r);
 }
 
-StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document, gint64 now,
+StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document,
+                               Verdict verdict, gint64 now,
                                gboolean *duplicate, GError **error)
 {
     g_return_val_if_fail((side == 0 || side == 1) && document && duplicate, NULL);
@@ -576,9 +609,6 @@ StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *d
         rollback(s);
         return NULL;
     }
-    /* The verdict column is for queries; the document was validated by the caller. */
-    g_autoptr(RunResult) parsed = run_result_from_json(document, strlen(document), NULL);
-    const char *verdict = parsed ? verdict_to_string(parsed->verdict) : "error";
     r->reported_at[side] = now;
     if (r->reported_at[!side])
         r->state = RUN_VERIFYING;
@@ -586,7 +616,7 @@ StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *d
               q(s, error,
                 "INSERT INTO reports (run_id, side, received_at, verdict, document) "
                 "VALUES (?, ?, ?, ?, ?)",
-                "ssiss", id, side ? "b" : "a", now, verdict, document),
+                "ssiss", id, side ? "b" : "a", now, verdict_to_string(verdict), document),
               error) ||
         !done(s,
               q(s, error,

@@ -44,6 +44,8 @@ gboolean store_agent_remove(Store *s, const char *name, GError **error);
 StoreAgent *store_agent_by_token_hash(Store *s, const char *token_hash, GError **error);
 StoreAgent *store_agent_by_name(Store *s, const char *name, GError **error);
 GPtrArray *store_agent_list(Store *s, GError **error); /* StoreAgent, by name */
+/* The names of the agents in a group, by name (char*). */
+GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error);
 gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
                           const char *interfaces_json, GError **error);
 
@@ -79,6 +81,8 @@ gboolean store_run_create(Store *s, const StoreRun *r, GError **error);
 StoreRun *store_run_get(Store *s, const char *id, GError **error);
 /* Runs not final yet, oldest first (creation order). */
 GPtrArray *store_runs_active(Store *s, GError **error);
+/* The unfinished runs in which agent has a side, oldest first. */
+GPtrArray *store_runs_active_for_agent(Store *s, const char *agent, GError **error);
 /* The offered, unreported runs in which agent has a side, oldest first. */
 GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error);
 gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error);
@@ -88,7 +92,8 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
                          GError **error);
 /* Keeps a side's report; a second report of the same side is a duplicate (kept
  * once, *duplicate set). When both are in, the run is verifying. */
-StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document, gint64 now,
+StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document,
+                               Verdict verdict, gint64 now,
                                gboolean *duplicate, GError **error);
 /* The report documents of both sides (NULL where missing). */
 gboolean store_run_reports(Store *s, const char *id, char **a, char **b, GError **error);

@@ -46,7 +46,7 @@ ctl_require() { # what why
 free_port() {
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-60999)
 		ss -Hltn "sport = :$p" | grep -q . || {
 			echo "$p"
 			return

@@ -107,12 +107,12 @@ static void test_a_run_goes_from_pending_to_done(void **state)
     gboolean dup = TRUE;
     g_autoptr(RunResult) rep = report("r1", 0.02);
     g_autofree char *doc = run_result_to_string(rep, FALSE);
-    g_autoptr(StoreRun) r1 = store_run_add_report(s, "r1", 0, doc, 1010, &dup, NULL);
+    g_autoptr(StoreRun) r1 = store_run_add_report(s, "r1", 0, doc, VERDICT_PASS, 1010, &dup, NULL);
     assert_false(dup);
     assert_int_equal(r1->state, RUN_RUNNING);
-    g_autoptr(StoreRun) r2 = store_run_add_report(s, "r1", 0, "{}", 1011, &dup, NULL);
+    g_autoptr(StoreRun) r2 = store_run_add_report(s, "r1", 0, "{}", VERDICT_PASS, 1011, &dup, NULL);
     assert_true(dup);
-    g_autoptr(StoreRun) r3 = store_run_add_report(s, "r1", 1, doc, 1012, &dup, NULL);
+    g_autoptr(StoreRun) r3 = store_run_add_report(s, "r1", 1, doc, VERDICT_PASS, 1012, &dup, NULL);
     assert_int_equal(r3->state, RUN_VERIFYING);
     g_autofree char *da = NULL, *db = NULL;
     assert_true(store_run_reports(s, "r1", &da, &db, NULL));
@@ -140,7 +140,7 @@ static void test_a_run_goes_from_pending_to_done(void **state)
     assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE));
     g_autoptr(GError) e2 = NULL;
     create_run(s, "r2", 1040);
-    assert_null(store_run_add_report(s, "r2", 0, doc, 1041, &dup, &e2));
+    assert_null(store_run_add_report(s, "r2", 0, doc, VERDICT_PASS, 1041, &dup, &e2));
     assert_true(g_error_matches(e2, STORE_ERROR, STORE_ERROR_STATE)); /* order not taken */
 }
 
