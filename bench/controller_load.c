@@ -135,9 +135,16 @@ static char *make_report(const char *run_id, char side)
         p->have_counters = TRUE;
         p->tunnel_interface = g_strdup("gpd0");
         p->have_metrics = TRUE;
-        MetricsSummary m = {.packets_sent = 500, .packets_received = 499, .loss_ratio = 0.002,
-                            .jitter_ms = 0.4, .rtt_samples = 490, .rtt_min_ms = 0.5,
-                            .rtt_median_ms = 0.7, .rtt_p95_ms = 1.1, .rtt_max_ms = 3, .mos = 4.4};
+        MetricsSummary m = {.packets_sent = 500,
+                            .packets_received = 499,
+                            .loss_ratio = 0.002,
+                            .jitter_ms = 0.4,
+                            .rtt_samples = 490,
+                            .rtt_min_ms = 0.5,
+                            .rtt_median_ms = 0.7,
+                            .rtt_p95_ms = 1.1,
+                            .rtt_max_ms = 3,
+                            .mos = 4.4};
         p->metrics = p->out = p->in = m;
     }
     run_result_conclude(r);
@@ -159,8 +166,8 @@ static void handle_done(Bench *b, CURLMsg *msg)
                                 ? json_object_get_array_member(o, "orders")
                                 : NULL;
         if (msg->data.result != CURLE_OK || code != 200 || !orders) {
-            SHOW_ERROR("agent %s: orders: curl %d, HTTP %ld: %.200s\n", a->name,
-                       msg->data.result, code, a->body->str);
+            SHOW_ERROR("agent %s: orders: curl %d, HTTP %ld: %.200s\n", a->name, msg->data.result,
+                       code, a->body->str);
             a->state = IDLE;
             return;
         }
@@ -191,8 +198,8 @@ static void handle_done(Bench *b, CURLMsg *msg)
             b->reports_done++;
         } else {
             b->reports_failed++;
-            SHOW_ERROR("agent %s: report: curl %d, HTTP %ld: %.200s\n", a->name,
-                       msg->data.result, code, a->body->str);
+            SHOW_ERROR("agent %s: report: curl %d, HTTP %ld: %.200s\n", a->name, msg->data.result,
+                       code, a->body->str);
         }
         start_poll(a);
     }
@@ -212,8 +219,7 @@ static void pump(Bench *b, int timeout_ms)
 }
 
 /* A blocking request on its own handle (admin calls, /metrics). */
-static char *request(const char *url, const char *auth, const char *post, long *code,
-                     double *ms)
+static char *request(const char *url, const char *auth, const char *post, long *code, double *ms)
 {
     CURL *e = curl_easy_init();
     GString *body = g_string_new(NULL);
@@ -393,15 +399,26 @@ int main(int argc, char **argv)
     double created_per_s_sum = 0, reports_per_s_sum = 0;
     GArray *create_ms = g_array_new(FALSE, FALSE, sizeof(double));
     long rss_peak = rss_held;
+    double resettle_s = 0;
     for (int round = 0; round < rounds; round++) {
+        /* Every agent back in its long-poll before the round (after a round they all
+         * re-poll at once: the herd is measured, not mixed into run creation). */
+        gint64 r0 = g_get_monotonic_time();
+        while (metric(b.base, "iceprobe_controller_long_polls") < n &&
+               g_get_monotonic_time() - r0 < PHASE_LIMIT_S * G_USEC_PER_SEC) {
+            for (int k = 0; k < 20; k++)
+                pump(&b, 5);
+        }
+        if (round)
+            resettle_s = MAX(resettle_s, (double)(g_get_monotonic_time() - r0) / 1e6);
         /* Phase 2a: n/2 runs, each pairing an a-agent with a b-agent. */
         gint64 c0 = g_get_monotonic_time();
         g_autofree char *runs_url = g_strdup_printf("%s/api/v1/runs", b.base);
         for (int i = 0; i < n; i += 2) {
             int j = (i + 2 * round + 1) % n; /* a different partner each round */
-            g_autofree char *post = g_strdup_printf(
-                "{\"profile\":\"bench\",\"a\":\"%s\",\"b\":\"%s\"}", b.agents[i].name,
-                b.agents[j].name);
+            g_autofree char *post =
+                g_strdup_printf("{\"profile\":\"bench\",\"a\":\"%s\",\"b\":\"%s\"}",
+                                b.agents[i].name, b.agents[j].name);
             double ms;
             g_autofree char *resp = request(runs_url, admin, post, &code, &ms);
             if (code != 201) {
@@ -440,10 +457,17 @@ int main(int argc, char **argv)
             }
             pump(&b, 1);
         }
-        reports_per_s_sum +=
-            (b.reports_done + b.reports_failed - before) /
-            ((double)(b.last_report_us - b.first_report_us) / 1e6);
+        reports_per_s_sum += (b.reports_done + b.reports_failed - before) /
+                             ((double)(b.last_report_us - b.first_report_us) / 1e6);
         rss_peak = MAX(rss_peak, rss_kib(pid));
+        if (g_getenv("BENCH_DEBUG")) {
+            g_autofree char *fdd = g_strdup_printf("/proc/%d/fd", (int)pid);
+            g_autoptr(GDir) d = g_dir_open(fdd, 0, NULL);
+            int fds = 0;
+            while (d && g_dir_read_name(d))
+                fds++;
+            fprintf(stderr, "round %d: controller fds %d\n", round, fds);
+        }
         g_hash_table_remove_all(b.run_created_us);
     }
     double cpu1 = cpu_s(pid);
@@ -453,8 +477,9 @@ int main(int argc, char **argv)
                       (self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
     double passed = metric(b.base, "iceprobe_runs_total{verdict=\"pass\"}");
 
-    printf("| %6d | %6.0f | %7.1f | %8.1f | %8.1f | %7.0f | %7.1f | %7.1f | %8.0f | %7.1f | %7.1f | %6.0f/%d | %5.1f | %5.1f |\n",
-           n, held, connect_s, rss_held / 1024.0, rss_peak / 1024.0,
+    printf("| %6d | %6.0f | %7.1f | %7.1f | %8.1f | %8.1f | %7.0f | %7.1f | %7.1f | %8.0f | %7.1f "
+           "| %7.1f | %6.0f/%d | %5.1f | %5.1f |\n",
+           n, held, connect_s, resettle_s, rss_held / 1024.0, rss_peak / 1024.0,
            created_per_s_sum / rounds, pct(create_ms, 99), pct(b.order_ms, 99),
            reports_per_s_sum / rounds, pct(b.report_ms, 50), pct(b.report_ms, 99), passed,
            n / 2 * rounds, cpu1 - cpu0, load_cpu);

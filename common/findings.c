@@ -1,5 +1,5 @@
-/* The finding codes of CONTRACT.md, with what to change, in the words of the
- * articles the product is built on (DOMAIN.md). */
+/* The finding codes of docs/contract.md, with what to change, in the words of the
+ * articles the product is built on (docs/contract.md, "Finding codes"). */
 #include <string.h>
 
 #include "iceprobe/result.h"

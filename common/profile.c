@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
+
 G_DEFINE_QUARK(iceprobe - profile - error - quark, profile_error)
 
 typedef struct {
@@ -40,14 +42,6 @@ static void set_error(GError **error, ProfileError code, const Where *w, const c
     va_end(ap);
     g_set_error(error, PROFILE_ERROR, code, "%s: [%s] %s: %s", w->display_path, w->group, w->key,
                 msg);
-}
-
-/* Secrets are wiped before their memory goes back to the allocator. */
-static void secret_free(char *s)
-{
-    if (s)
-        memset(s, 0, strlen(s));
-    g_free(s);
 }
 
 static char *resolve_path(const Where *w, const char *raw)
@@ -168,7 +162,7 @@ static gboolean parse_secret_file(const Where *w, const char *raw, void *field, 
         set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is empty", path);
         return FALSE;
     }
-    secret_free(*(char **)field);
+    keyfile_secret_free(*(char **)field);
     *(char **)field = g_steal_pointer(&data);
     return TRUE;
 }
@@ -399,9 +393,9 @@ void profile_free(Profile *p)
     g_free(p->description);
     g_free(p->edge.host);
     g_ptr_array_unref(p->edge.expected_addresses);
-    secret_free(p->edge.secret);
+    keyfile_secret_free(p->edge.secret);
     g_free(p->edge.username);
-    secret_free(p->edge.password);
+    keyfile_secret_free(p->edge.password);
     g_free(p->edge.tls_ca_file);
     g_free(p->edge.tls_pin_sha256);
     g_free(p->edge.tls_server_name);
@@ -410,19 +404,6 @@ void profile_free(Profile *p)
     g_strfreev(p->network.tunnel_names);
     g_ptr_array_unref(p->dns_names);
     g_free(p);
-}
-
-/* The value without its trailing comment, trimmed. */
-static char *strip_comment(const char *raw)
-{
-    char *v = g_strdup(raw);
-    for (char *c = v; *c; c++) {
-        if ((*c == ';' || *c == '#') && c > v && g_ascii_isspace(c[-1])) {
-            *c = '\0';
-            break;
-        }
-    }
-    return g_strstrip(v);
 }
 
 static gboolean check_combinations(Profile *p, const char *display_path, gboolean need_credentials,
@@ -487,7 +468,7 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
                           PROFILE_MAX_STRING);
                 return NULL;
             }
-            g_autofree char *value = strip_comment(raw ? raw : "");
+            g_autofree char *value = keyfile_strip_comment(raw ? raw : "");
             if (!spec->parse(&w, value, (char *)p + spec->offset, spec->min, spec->max, error))
                 return NULL;
         }

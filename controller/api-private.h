@@ -42,6 +42,9 @@ struct Api {
     GHashTable *waiters; /* key -> GQueue of Waiter */
     GQueue *expiring;    /* every Waiter, swept for its deadline */
     GSource *sweeper;
+    guint sweeps;
+    GHashTable *seen; /* agent -> gint64*: last-seen times not written yet */
+    GSource *seen_flush;
     gint64 started;
     guint64 requests, errors_5xx;
 };
@@ -79,6 +82,10 @@ void status_run_json(ApiRequest *req);
 /* The document a run has now: the verified result when final, else a pending
  * one with its state (shared by the admin API and the status page). */
 JsonNode *api_run_document(const StoreRun *r);
+
+/* An agent called: its last-seen time is written with the others', every few
+ * seconds, in one transaction (not a write per long-poll). */
+void api_agent_seen(Api *api, const char *agent, gint64 now);
 
 /* Wake keys. */
 char *api_orders_key(const char *agent);

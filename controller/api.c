@@ -27,9 +27,15 @@ static const ApiRoute routes[] = {
 void api_reply_text(ApiRequest *req, guint status, const char *content_type, char *text)
 {
     SoupServerMessage *msg = req->msg;
+    SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
     soup_server_message_set_status(msg, status, NULL);
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Cache-Control",
-                                 "no-store");
+    soup_message_headers_replace(h, "Cache-Control", "no-store");
+    /* libsoup before 3.3 leaks every idle keep-alive connection the client closes
+     * (the socket stays in CLOSE_WAIT, its descriptor open, for the life of the
+     * server; fixed upstream by commit d20c6601). Debian 12 has 3.2.3: there, the
+     * server closes each connection after its answer. */
+    if (!soup_check_version(3, 3, 0))
+        soup_message_headers_replace(h, "Connection", "close");
     soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
     if (status >= 500)
         req->api->errors_5xx++;
@@ -293,14 +299,26 @@ static void waiter_finish(Waiter *w, gboolean timed_out)
     g_object_unref(msg);
 }
 
+/* A held request's client that went away: libsoup does not watch a paused
+ * message's connection, so the sweeper looks every REAP_EVERY sweeps. A held
+ * GET has nothing more to send, so a readable (or hung-up) socket means EOF. */
+#define REAP_EVERY 10
+
+static gboolean client_gone(Waiter *w)
+{
+    GSocket *sock = soup_server_message_get_socket(w->req.msg);
+    return !sock || g_socket_condition_check(sock, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
+}
+
 static gboolean on_sweep(gpointer data)
 {
     Api *api = data;
     gint64 now = g_get_monotonic_time();
+    gboolean reap = ++api->sweeps % REAP_EVERY == 0;
     g_autoptr(GPtrArray) due = g_ptr_array_new();
     for (GList *l = api->expiring->head; l; l = l->next) {
         Waiter *w = l->data;
-        if (w->deadline_us <= now)
+        if (w->deadline_us <= now || (reap && client_gone(w)))
             g_ptr_array_add(due, w);
     }
     for (guint i = 0; i < due->len; i++)
@@ -384,6 +402,32 @@ char *api_signal_key(const char *run_id, int side)
     return g_strdup_printf("signal\n%s\n%d", run_id, side);
 }
 
+/* ---- last seen ---- */
+
+#define SEEN_FLUSH_S 2
+
+static gboolean on_seen_flush(gpointer data)
+{
+    Api *api = data;
+    g_autoptr(GError) e = NULL;
+    if (!store_agents_seen(api->store, api->seen, &e))
+        g_warning("agents' last-seen times: %s", e->message);
+    g_hash_table_remove_all(api->seen);
+    return G_SOURCE_CONTINUE;
+}
+
+void api_agent_seen(Api *api, const char *agent, gint64 now)
+{
+    gint64 *when = g_new(gint64, 1);
+    *when = now;
+    g_hash_table_replace(api->seen, g_strdup(agent), when);
+    if (!api->seen_flush) {
+        api->seen_flush = g_timeout_source_new_seconds(SEEN_FLUSH_S);
+        g_source_set_callback(api->seen_flush, on_seen_flush, api, NULL);
+        g_source_attach(api->seen_flush, g_main_context_get_thread_default());
+    }
+}
+
 /* ---- wiring ---- */
 
 static void on_agent_work(const char *agent, gpointer data)
@@ -427,6 +471,7 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
     api->store = store;
     api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_waiter_queue);
     api->expiring = g_queue_new();
+    api->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     api->board = signal_board_new(on_signal, api);
     SchedulerHooks hooks = {on_agent_work, NULL, api};
     api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
@@ -457,6 +502,12 @@ void api_free(Api *api)
     }
     g_hash_table_unref(api->waiters);
     g_queue_free(api->expiring);
+    if (api->seen_flush) {
+        g_source_destroy(api->seen_flush);
+        g_source_unref(api->seen_flush);
+    }
+    on_seen_flush(api); /* what was seen is not lost at a clean stop */
+    g_hash_table_unref(api->seen);
     if (api->sweeper) {
         g_source_destroy(api->sweeper);
         g_source_unref(api->sweeper);

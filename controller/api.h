@@ -1,5 +1,5 @@
 /* The controller's HTTP server (libsoup 3): a route table (method, path, who may
- * call, body cap, handler), bearer-token auth, JSON errors as CONTRACT says, and
+ * call, body cap, handler), bearer-token auth, JSON errors as docs/contract.md says, and
  * long-polls held as paused messages until there is something to say. */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* The admin side of the API (CONTRACT, "Controller HTTP API"): start runs, read
+/* The admin side of the API (docs/contract.md, "Controller API"): start runs, read
  * one, page through them newest first, list the agents. */
 #include <string.h>
 

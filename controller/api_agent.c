@@ -7,8 +7,6 @@
 #include "iceprobe/protocol.h"
 #include "iceprobe-config.h"
 
-#define AGENT_SEEN_RESOLUTION_S 5
-
 static guint query_uint(ApiRequest *req, const char *name, guint max, gboolean *ok)
 {
     const char *v = api_query(req, name);
@@ -115,9 +113,7 @@ void api_agent_orders(ApiRequest *req)
     guint wait = query_uint(req, "wait", 3600, &ok);
     if (!ok)
         return;
-    /* Last seen to the nearest few seconds: not a write per poll. */
-    if (now_of(req) - req->agent->last_seen >= AGENT_SEEN_RESOLUTION_S)
-        store_agent_seen(req->api->store, req->agent->name, now_of(req), NULL, NULL, NULL);
+    api_agent_seen(req->api, req->agent->name, now_of(req));
     if (reply_orders(req, wait > 0))
         return;
     g_autofree char *key = api_orders_key(req->agent->name);

@@ -1,6 +1,7 @@
 /* iceprobe-controller serve --config FILE */
 #include <glib-unix.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "api.h"
 #include "commands.h"
@@ -12,6 +13,20 @@ static gboolean on_signal(gpointer loop)
     g_message("stopping");
     g_main_loop_quit(loop);
     return G_SOURCE_REMOVE;
+}
+
+/* One descriptor per agent held in a long-poll, and one more while it reconnects:
+ * the soft limit (often 1024) goes up to the hard one. */
+static void raise_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096)
+        g_warning("only %lu file descriptors: at most about %lu agents can wait for orders at once",
+                  (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_cur / 2);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -34,6 +49,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
     }
+    raise_file_limit();
     g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func(g_object_unref);
     for (char **l = config->listen; *l; l++) {
         GSocket *sock = api_bind(*l, &error);

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
+
 G_DEFINE_QUARK(iceprobe - config - error - quark, config_error)
 
 typedef enum { K_STRING, K_PATH, K_SECRET_FILE, K_BOOL, K_UINT, K_LIST } KeyKind;
@@ -63,13 +65,6 @@ static void set_error(GError **error, ConfigError code, const char *file, const 
     g_set_error(error, CONFIG_ERROR, code, "%s: [%s] %s: %s", file, group, key, msg);
 }
 
-static void secret_free(char *s)
-{
-    if (s)
-        memset(s, 0, strlen(s));
-    g_free(s);
-}
-
 static void schedule_free(gpointer p)
 {
     ScheduleConfig *s = p;
@@ -101,27 +96,14 @@ void config_free(ControllerConfig *c)
     g_free(c->user);
     g_free(c->store_path);
     g_free(c->store_url);
-    secret_free(c->admin_token);
-    secret_free(c->turn_secret);
+    keyfile_secret_free(c->admin_token);
+    keyfile_secret_free(c->turn_secret);
     g_free(c->profiles_dir);
     if (c->profiles)
         g_hash_table_unref(c->profiles);
     if (c->schedules)
         g_ptr_array_unref(c->schedules);
     g_free(c);
-}
-
-/* The value without a trailing "  ; comment" (as CONTRACT's examples write them). */
-static char *strip_comment(const char *raw)
-{
-    char *v = g_strdup(raw);
-    for (char *c = v; *c; c++) {
-        if ((*c == ';' || *c == '#') && c > v && g_ascii_isspace(c[-1])) {
-            *c = '\0';
-            break;
-        }
-    }
-    return g_strstrip(v);
 }
 
 static gboolean parse_value(const ConfigKey *k, const char *file, const char *dir,
@@ -153,19 +135,19 @@ static gboolean parse_value(const ConfigKey *k, const char *file, const char *di
             return FALSE;
         }
         if (len > 4096 || memchr(data, '\0', len)) {
-            secret_free(g_steal_pointer(&data));
+            keyfile_secret_free(g_steal_pointer(&data));
             set_error(error, CONFIG_ERROR_VALUE, file, group, k->key,
                       "'%s' is not a secret (binary, or over 4096 bytes)", path);
             return FALSE;
         }
         g_strstrip(data);
         if (strlen(data) < 16) {
-            secret_free(g_steal_pointer(&data));
+            keyfile_secret_free(g_steal_pointer(&data));
             set_error(error, CONFIG_ERROR_VALUE, file, group, k->key,
                       "'%s' holds fewer than 16 characters: too short to be a secret", path);
             return FALSE;
         }
-        secret_free(*(char **)field);
+        keyfile_secret_free(*(char **)field);
         *(char **)field = g_steal_pointer(&data);
         return TRUE;
     }
@@ -228,7 +210,7 @@ static gboolean load_group(GKeyFile *kf, const char *file, const char *dir, cons
             return FALSE;
         }
         g_autofree char *raw = g_key_file_get_value(kf, group, *k, NULL);
-        g_autofree char *value = strip_comment(raw ? raw : "");
+        g_autofree char *value = keyfile_strip_comment(raw ? raw : "");
         if (!parse_value(spec, file, dir, group, value, (char *)base + spec->offset, error))
             return FALSE;
     }

@@ -1,4 +1,4 @@
-/* The controller's configuration (CONTRACT.md, "Controller configuration"): a
+/* The controller's configuration (docs/contract.md, "Controller configuration"): a
  * GKeyFile read against a key table; unknown groups and keys are errors naming
  * them; relative paths are relative to the file. Profiles are loaded from
  * [profiles] dir as part of it, so a bad profile stops the start. */

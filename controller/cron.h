@@ -1,7 +1,7 @@
 /* Five-field cron schedules (minute hour day-of-month month day-of-week), in a
  * time zone. Fields take '*', numbers, ranges 'a-b', steps '*\/n' or 'a-b/n',
  * and comma lists; day-of-week 0-7 (0 and 7 are Sunday); month and day names are
- * not needed by CONTRACT and are refused. When both day fields are restricted, a
+ * not needed by docs/contract.md and are refused. When both day fields are restricted, a
  * day matching either one fires (as Vixie cron does).
  *
  * Daylight saving: a wall time that does not exist (the hour skipped in spring)

@@ -58,8 +58,8 @@ Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoa
     if (hooks)
         s->hooks = *hooks;
     s->schedules = g_array_new(FALSE, TRUE, sizeof(Schedule));
-    s->parsed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify)run_result_free);
+    s->parsed =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
     g_array_set_clear_func(s->schedules, schedule_clear);
     return s;
 }
@@ -114,7 +114,8 @@ static GPtrArray *expand(Scheduler *s, const char *field, const char *spec, GErr
     if (!a) {
         if (g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND))
             g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
-                        "%s: no agent named '%s' (give an agent's name or group:NAME)", field, spec);
+                        "%s: no agent named '%s' (give an agent's name or group:NAME)", field,
+                        spec);
         else
             g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
         return NULL;

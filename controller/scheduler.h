@@ -17,7 +17,7 @@
 
 typedef gint64 (*SchedulerClock)(gpointer user_data); /* Unix seconds */
 
-/* The paths of a paired run (CONTRACT, "Paired runs"). */
+/* The paths of a paired run (docs/contract.md, "Paired runs"). */
 extern const char *const scheduler_paired_paths[];
 #define SCHEDULER_N_PAIRED_PATHS 3
 

@@ -8,9 +8,10 @@
 #include "api-private.h"
 #include "iceprobe-config.h"
 
-#define HISTORY_RUNS 60
-#define CHART_W      280
-#define CHART_H      90
+#define HISTORY_RUNS      60
+#define STATUS_MAX_CHARTS 24
+#define CHART_W           280
+#define CHART_H           90
 
 static const char style[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}"
@@ -210,6 +211,21 @@ static void history(GString *s, Api *api, const StoreRun *latest)
     g_string_append(s, "</div>");
 }
 
+static int verdict_rank(const char *v)
+{
+    Verdict x;
+    return v && verdict_from_string(v, &x) ? verdict_exit_code(x) : 3;
+}
+
+static gint worst_first(gconstpointer a, gconstpointer b)
+{
+    const StoreRun *x = *(StoreRun *const *)a, *y = *(StoreRun *const *)b;
+    int d = verdict_rank(y->verdict) - verdict_rank(x->verdict);
+    if (d)
+        return d;
+    return (y->finished_at > x->finished_at) - (y->finished_at < x->finished_at);
+}
+
 static void reply_html(ApiRequest *req, GString *s)
 {
     g_string_append(s, "</body></html>\n");
@@ -264,8 +280,20 @@ void status_page(ApiRequest *req)
     }
     if (latest->len)
         g_string_append(s, "</table>");
+    /* Charts for the pairs that need looking at first (worst verdict, then newest),
+     * at most STATUS_MAX_CHARTS of them: a page, not a dump of the fleet. */
+    g_autoptr(GPtrArray) charted = g_ptr_array_sized_new(latest->len); /* borrows latest's runs */
     for (guint i = 0; i < latest->len; i++)
-        history(s, api, latest->pdata[i]);
+        g_ptr_array_add(charted, latest->pdata[i]);
+    g_ptr_array_sort(charted, worst_first);
+    for (guint i = 0; i < charted->len && i < STATUS_MAX_CHARTS; i++)
+        history(s, api, charted->pdata[i]);
+    if (charted->len > STATUS_MAX_CHARTS)
+        g_string_append_printf(
+            s,
+            "<p class=\"muted\">History charts of %u more pairs: each run's page, "
+            "or /api/v1/runs and Prometheus.</p>",
+            charted->len - STATUS_MAX_CHARTS);
 
     g_string_append(s, "<h2>Runs under way</h2>");
     if (active->len == 0)

@@ -381,10 +381,11 @@ GPtrArray *store_agent_list(Store *s, GError **error)
 GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error)
 {
     /* groups is a comma-joined list of names (names hold no comma) */
-    sqlite3_stmt *st = q(s, error,
-                         "SELECT name FROM agents WHERE ',' || groups || ',' LIKE '%,' || ? || ',%' "
-                         "ORDER BY name",
-                         "s", group);
+    sqlite3_stmt *st =
+        q(s, error,
+          "SELECT name FROM agents WHERE ',' || groups || ',' LIKE '%,' || ? || ',%' "
+          "ORDER BY name",
+          "s", group);
     if (!st)
         return NULL;
     GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
@@ -408,6 +409,26 @@ gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *ve
                          "interfaces = COALESCE(?, interfaces) WHERE name = ?",
                          "isss", now, version, interfaces_json, name);
     return done(s, st, error);
+}
+
+gboolean store_agents_seen(Store *s, GHashTable *seen, GError **error)
+{
+    if (g_hash_table_size(seen) == 0)
+        return TRUE;
+    if (!begin(s, error))
+        return FALSE;
+    GHashTableIter it;
+    gpointer name, when;
+    g_hash_table_iter_init(&it, seen);
+    while (g_hash_table_iter_next(&it, &name, &when)) {
+        sqlite3_stmt *st = q(s, error, "UPDATE agents SET last_seen = ? WHERE name = ?", "is",
+                             *(gint64 *)when, (const char *)name);
+        if (!done(s, st, error)) {
+            rollback(s);
+            return FALSE;
+        }
+    }
+    return commit(s, error);
 }
 
 /* ---- runs ---- */
@@ -585,8 +606,7 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
 }
 
 StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document,
-                               Verdict verdict, gint64 now,
-                               gboolean *duplicate, GError **error)
+                               Verdict verdict, gint64 now, gboolean *duplicate, GError **error)
 {
     g_return_val_if_fail((side == 0 || side == 1) && document && duplicate, NULL);
     *duplicate = FALSE;

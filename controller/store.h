@@ -48,6 +48,8 @@ GPtrArray *store_agent_list(Store *s, GError **error); /* StoreAgent, by name */
 GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error);
 gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
                           const char *interfaces_json, GError **error);
+/* Many agents' last-seen times (name -> gint64* Unix seconds), in one transaction. */
+gboolean store_agents_seen(Store *s, GHashTable *seen, GError **error);
 
 /* ---- runs ---- */
 typedef enum {
@@ -93,8 +95,7 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
 /* Keeps a side's report; a second report of the same side is a duplicate (kept
  * once, *duplicate set). When both are in, the run is verifying. */
 StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *document,
-                               Verdict verdict, gint64 now,
-                               gboolean *duplicate, GError **error);
+                               Verdict verdict, gint64 now, gboolean *duplicate, GError **error);
 /* The report documents of both sides (NULL where missing). */
 gboolean store_run_reports(Store *s, const char *id, char **a, char **b, GError **error);
 /* Ends a run: its state (done or error), the verified document, its findings and

@@ -42,6 +42,15 @@ static RunResult *new_result(const VerifyRun *run)
     return r;
 }
 
+/* A deep copy of an object (evidence, a check's detail), for a document made of
+ * others: the reports' objects are not shared with the result. */
+static JsonObject *object_copy(JsonObject *o)
+{
+    g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+    g_autoptr(JsonNode) copy = json_node_copy(n);
+    return json_object_ref(json_node_get_object(copy));
+}
+
 static void mark_side(JsonObject *o, int side, const char *agent)
 {
     json_object_set_string_member(o, "side", side_names[side]);
@@ -73,11 +82,7 @@ static void add_finding_copy(RunResult *r, const Finding *f, int side, const cha
     c->code = g_strdup(f->code);
     c->severity = f->severity;
     c->message = g_strdup_printf("Side %s (%s): %s", side_names[side], agent, f->message);
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-    json_node_set_object(n, f->evidence);
-    g_autoptr(JsonNode) copy = json_node_copy(n);
-    json_node_unref(n);
-    c->evidence = json_object_ref(json_node_get_object(copy));
+    c->evidence = object_copy(f->evidence);
     mark_side(c->evidence, side, agent);
     g_ptr_array_add(r->findings, c);
 }
@@ -102,11 +107,7 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
         CheckRecord *k = run_result_add_check(out, c->name, c->verdict, "%s", c->reason);
         k->duration_ms = c->duration_ms;
         json_object_unref(k->detail);
-        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-        json_node_set_object(n, c->detail);
-        g_autoptr(JsonNode) copy = json_node_copy(n);
-        json_node_unref(n);
-        k->detail = json_object_ref(json_node_get_object(copy));
+        k->detail = object_copy(c->detail);
         mark_side(k->detail, side, agent);
     }
     for (guint i = 0; i < rep->findings->len; i++) {

@@ -1,4 +1,4 @@
-/* A libnice agent wrapped for the probe. What LIBNICE-NOTES.md measured decides
+/* A libnice agent wrapped for the probe. What docs/libnice.md measured decides
  * the settings: UPnP off (it only adds SSDP noise and delay), consent freshness
  * on (a cut path is noticed in seconds, not never), no STUN server besides TURN
  * (libnice learns the reflexive address from the Allocate response). The pair is
@@ -264,7 +264,7 @@ gboolean session_selected_pair(Session *s, NiceCandidate **local, NiceCandidate 
         return FALSE;
     if (turn_server) {
         nice_address_init(turn_server);
-        /* Safe only on the agent's own pointers (LIBNICE-NOTES pitfall 6). */
+        /* Safe only on the agent's own pointers (docs/libnice.md §6). */
         if (l->type == NICE_CANDIDATE_TYPE_RELAYED)
             nice_candidate_relay_address(l, turn_server);
     }

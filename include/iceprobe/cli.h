@@ -3,7 +3,7 @@
 
 #include <glib.h>
 
-/* Exit codes of every command (CONTRACT.md: the monitoring-plugin convention). */
+/* Exit codes of every command (docs/contract.md: the monitoring-plugin convention). */
 enum {
     CLI_EXIT_PASS = 0,
     CLI_EXIT_WARN = 1,

@@ -1,4 +1,4 @@
-/* The result of one run (schema iceprobe.run/1, CONTRACT.md): checks, paths,
+/* The result of one run (schema iceprobe.run/1, docs/contract.md): checks, paths,
  * findings and the verdict, and their JSON. */
 #pragma once
 
@@ -65,7 +65,7 @@ struct PathRecord {
     double gather_ms;       /* from the path's start to both agents' gathering done */
     double connect_ms;      /* from the path's start to the probe's READY */
     double total_ms;        /* the whole path, stream and teardown included */
-    /* Paired runs: the same path as side a and side b saw it (CONTRACT's `sides`);
+    /* Paired runs: the same path as side a and side b saw it (docs/contract.md's `sides`);
      * NULL in a one-probe document. The members above are then side a's view. */
     PathRecord *sides[2];
 };

@@ -49,6 +49,15 @@ assert_eq "an agent's token on the admin API: 403" "$(status <<<"$r")" 403
 r=$(api POST /api/v1/runs "$ADMIN" '{"profile":"corp-vpn","a":"laptop1"}')
 assert_eq "a body without b: 400 naming it" "$(status <<<"$r")/$(body <<<"$r" | jq -r .error.message)" "400/b: missing"
 
+fds() { ls "/proc/$CTL_PID/fd" | wc -l; }
+before=$(fds)
+for _ in $(seq 40); do
+	curl -s -o /dev/null --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics"
+	curl -s -o /dev/null --cacert "$CTL_DIR/ca.pem" "$CTL_URL/api/v1/nothing"
+done
+sleep 0.3
+assert_lt "80 requests later it holds no more descriptors than before (+2)" "$(fds)" "$((before + 3))"
+
 section "a run with no agent online"
 t0=$(date +%s)
 r=$(api POST /api/v1/runs "$ADMIN" '{"profile":"corp-vpn","a":"laptop1","b":"corp1"}')

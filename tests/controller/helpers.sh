@@ -126,7 +126,7 @@ status() { tail -n1; }
 chromium_load() { # out-prefix url
 	local out=$1 url=$2 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
 		--disable-background-networking --disable-component-update --disable-sync
-		--ignore-certificate-errors --enable-logging=stderr --v=0 --window-size=1280,1600)
+		--ignore-certificate-errors --enable-logging=stderr --v=0 --window-size=1280,1250)
 	timeout 60 chromium "${flags[@]}" --user-data-dir="$CTL_DIR/chromium-$RANDOM" --dump-dom "$url" \
 		>"$out.dom" 2>"$out.log"
 	timeout 60 chromium "${flags[@]}" --user-data-dir="$CTL_DIR/chromium-$RANDOM" \

@@ -386,6 +386,39 @@ static void test_a_run_whose_agents_are_offline_ends_agent_offline(void **state)
     }
 }
 
+static double long_polls(Server *s)
+{
+    g_auto(Reply) m = http(s, "GET", "/metrics", NULL, NULL, NULL);
+    const char *p = strstr(m.body, "\niceprobe_controller_long_polls ");
+    return p ? g_ascii_strtod(p + strlen("\niceprobe_controller_long_polls "), NULL) : -1;
+}
+
+static void test_a_client_gone_while_waiting_is_let_go(void **state)
+{
+    Server *s = *state;
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autofree char *where = g_strdup_printf("127.0.0.1:%u", s->port);
+    g_autoptr(GSocketConnection) conn =
+        g_socket_client_connect_to_host(client, where, 0, NULL, NULL);
+    assert_non_null(conn);
+    g_autofree char *request = g_strdup_printf(
+        "GET /api/v1/agent/orders?wait=5 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n",
+        s->token[2]);
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    assert_true(g_output_stream_write_all(out, request, strlen(request), NULL, NULL, NULL));
+    gint64 until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    while (long_polls(s) < 1 && g_get_monotonic_time() < until)
+        g_usleep(50000);
+    assert_true(long_polls(s) == 1);
+    g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+    /* Reaped by the sweeper (it looks every 2 s), well before its 5 s wait ends. */
+    gint64 t0 = g_get_monotonic_time();
+    while (long_polls(s) > 0 && g_get_monotonic_time() - t0 < 4 * G_USEC_PER_SEC)
+        g_usleep(100000);
+    assert_true(long_polls(s) == 0);
+    assert_true(g_get_monotonic_time() - t0 < 3 * G_USEC_PER_SEC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +430,8 @@ int main(void)
             test_a_paired_run_goes_through_orders_signalling_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_run_whose_agents_are_offline_ends_agent_offline,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_client_gone_while_waiting_is_let_go, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,7 @@ static Profile *load(Fixture *f, const char *text, GError **error)
     return profile_load_from_data(text, strlen(text), f->dir, "p.conf", error);
 }
 
-/* The example of CONTRACT.md, as written there (inline comments included). */
+/* The example of docs/contract.md, as written there (inline comments included). */
 static const char contract_example[] =
     "[profile]\n"
     "name = corp-vpn\n"
