@@ -66,7 +66,7 @@ CronSchedule *cron_parse(const char *expr, GError **error)
             g_ptr_array_add(f, *p);
     }
     if (f->len != 5) {
-        g_set_error(error, CRON_ERROR, 0,
+        g_set_error(error, CRON_ERROR, CRON_ERROR_FIELDS,
                     "'%s' has %u fields; a schedule has five (minute hour day month weekday)", expr,
                     f->len);
         return NULL;
@@ -76,8 +76,9 @@ CronSchedule *cron_parse(const char *expr, GError **error)
         g_auto(GStrv) items = g_strsplit(f->pdata[i], ",", 64);
         for (char **it = items; *it; it++) {
             if (!parse_item(*it, &fields[i], &bits[i])) {
-                g_set_error(error, CRON_ERROR, 0, "'%s': the %s field '%s' is not valid (%u-%u)",
-                            expr, fields[i].name, *it, fields[i].min, fields[i].max);
+                g_set_error(error, CRON_ERROR, CRON_ERROR_VALUE,
+                            "'%s': the %s field '%s' is not valid (%u-%u)", expr, fields[i].name,
+                            *it, fields[i].min, fields[i].max);
                 return NULL;
             }
         }

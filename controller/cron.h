@@ -15,6 +15,10 @@ typedef struct CronSchedule CronSchedule;
 
 #define CRON_ERROR (cron_error_quark())
 GQuark cron_error_quark(void);
+typedef enum {
+    CRON_ERROR_FIELDS, /* not five fields */
+    CRON_ERROR_VALUE,  /* a field's item is malformed or out of range */
+} CronError;
 
 CronSchedule *cron_parse(const char *expr, GError **error);
 void cron_free(CronSchedule *c);

@@ -102,6 +102,10 @@ static void test_bad_expressions_are_named(void **state)
     g_autoptr(GError) e = NULL;
     g_autoptr(CronSchedule) c = cron_parse("61 2 * * *", &e);
     assert_non_null(strstr(e->message, "minute field '61'"));
+    assert_true(g_error_matches(e, CRON_ERROR, CRON_ERROR_VALUE));
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(CronSchedule) c2 = cron_parse("0 2 * *", &e2);
+    assert_true(g_error_matches(e2, CRON_ERROR, CRON_ERROR_FIELDS));
 }
 
 static void test_a_day_that_never_comes_gives_no_time(void **state)
