@@ -37,7 +37,7 @@ config() { # port
 	CONF
 }
 
-printf '\ncontroller benchmark: N agents long-polling over HTTP/1.1 keep-alive on loopback (plain HTTP),\n'
+printf '\ncontroller benchmark: N agents long-polling over HTTP/1.1 on loopback (plain HTTP),\n'
 printf '%s round(s) of N/2 paired runs; in each, every agent takes its order and uploads a ~3 KB report\n' "$ROUNDS"
 printf '(%s in flight). SQLite store (WAL, synchronous=NORMAL) on %s. %s cores.\n\n' "$CONCURRENCY" "$(df --output=source /tmp | tail -1)" "$(nproc)"
 printf '| agents | held | connect s | re-poll s | RSS held MiB | RSS peak MiB | runs/s | create p99 ms | order p99 ms | reports/s | report p50 ms | report p99 ms | runs passed | controller CPU s | load CPU s |\n'

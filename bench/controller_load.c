@@ -1,5 +1,5 @@
 /* bench/controller_load: N agents, as real HTTP clients (libcurl multi, one
- * connection each, keep-alive), long-polling a real iceprobe-controller for
+ * connection each at a time), long-polling a real iceprobe-controller for
  * orders; then rounds of paired runs in which every agent takes its order and
  * uploads a report. Prints one table row: what the controller held, its RSS,
  * how fast it created runs and took reports, and the latencies seen.
