@@ -233,9 +233,10 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
         req.body = body && body->data ? body->data : "";
         req.body_len = body ? (gsize)body->length : 0;
-        if (req.body_len > MAX(route->max_body, 1024))
+        gsize cap = MAX(route->max_body, 1024);
+        if (req.body_len > cap)
             api_reply_error(&req, 413, "too_large",
-                            "the body is over this request's cap of %zu bytes", route->max_body);
+                            "the body is over this request's cap of %zu bytes", cap);
         else
             route->handler(&req);
     }
