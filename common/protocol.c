@@ -180,9 +180,19 @@ static gboolean read_interfaces(JsonNode *n, char **out, GError **error)
         json_builder_set_member_name(b, "addresses");
         json_builder_begin_array(b);
         JsonNode *addrs = json_object_get_member(o, "addresses");
+        if (addrs && !JSON_NODE_HOLDS_NULL(addrs) && !JSON_NODE_HOLDS_ARRAY(addrs)) {
+            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "%s.addresses: not an array",
+                        where);
+            return FALSE;
+        }
         if (addrs && JSON_NODE_HOLDS_ARRAY(addrs)) {
             JsonArray *aa = json_node_get_array(addrs);
-            for (guint k = 0; k < json_array_get_length(aa) && k < 32; k++) {
+            if (json_array_get_length(aa) > PROTOCOL_MAX_ADDRESSES) {
+                g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                            "%s.addresses: more than %d", where, PROTOCOL_MAX_ADDRESSES);
+                return FALSE;
+            }
+            for (guint k = 0; k < json_array_get_length(aa); k++) {
                 JsonNode *an = json_array_get_element(aa, k);
                 const char *s =
                     JSON_NODE_HOLDS_VALUE(an) && json_node_get_value_type(an) == G_TYPE_STRING

@@ -20,6 +20,13 @@ gboolean verdict_from_string(const char *s, Verdict *out)
     return FALSE;
 }
 
+int verdict_name_exit_code(const char *name)
+{
+    Verdict v;
+    return name && verdict_from_string(name, &v) ? verdict_exit_code(v)
+                                                 : verdict_exit_code(VERDICT_ERROR);
+}
+
 Verdict verdict_worst(Verdict a, Verdict b)
 {
     if (a == VERDICT_SKIP)

@@ -644,7 +644,7 @@ static gboolean read_paths(RunResult *r, JsonObject *root, GError **error)
     return TRUE;
 }
 
-RunResult *run_result_from_node(JsonNode *root_node, GError **error)
+static RunResult *from_node(JsonNode *root_node, GError **error)
 {
     g_return_val_if_fail(root_node, NULL);
     if (!JSON_NODE_HOLDS_OBJECT(root_node)) {
@@ -720,5 +720,5 @@ RunResult *run_result_from_json(const char *data, gsize len, GError **error)
         g_set_error(error, RESULT_ERROR, RESULT_ERROR_SYNTAX, "not JSON: empty");
         return NULL;
     }
-    return run_result_from_node(root, error);
+    return from_node(root, error);
 }

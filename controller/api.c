@@ -592,8 +592,3 @@ gboolean api_start(Api *api, GError **error)
 {
     return scheduler_start(api->scheduler, error);
 }
-
-Scheduler *api_scheduler(Api *api)
-{
-    return api->scheduler;
-}

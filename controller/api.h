@@ -30,4 +30,3 @@ gboolean api_listen_socket(Api *api, GSocket *sock, GError **error);
 gboolean api_listen_address(Api *api, const char *host, guint *port, GError **error);
 /* Starts the scheduler (missed schedules, then a tick every second). */
 gboolean api_start(Api *api, GError **error);
-Scheduler *api_scheduler(Api *api);

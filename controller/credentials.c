@@ -45,10 +45,3 @@ gboolean credentials_token_equal(const char *a, const char *b)
     g_autofree char *hb = credentials_token_hash(b);
     return ha && hb && CRYPTO_memcmp(ha, hb, strlen(ha)) == 0;
 }
-
-gboolean credentials_turn_for_run(const char *secret, const char *run_id, gint64 now_unix,
-                                  guint ttl_s, TurnCredentials *out)
-{
-    g_return_val_if_fail(secret && run_id && out, FALSE);
-    return turncred_make(secret, run_id, now_unix, ttl_s, out);
-}

@@ -1,5 +1,6 @@
 /* Secrets of the controller: agent tokens (256 random bits, only their SHA-256
- * is stored), constant-time comparison, and per-run TURN REST credentials. */
+ * is stored) and constant-time comparison. (Each run's TURN credentials come from
+ * common/turncred.c, named after the run, in scheduler.c.) */
 #pragma once
 
 #include "iceprobe/turncred.h"
@@ -12,6 +13,3 @@ char *credentials_new_token(void);
 char *credentials_token_hash(const char *token);
 /* Whether two tokens are equal, in time that does not depend on where they differ. */
 gboolean credentials_token_equal(const char *a, const char *b);
-/* A run's TURN credentials: username "<expiry>:<run_id>", valid for ttl_s. */
-gboolean credentials_turn_for_run(const char *secret, const char *run_id, gint64 now_unix,
-                                  guint ttl_s, TurnCredentials *out);

@@ -56,12 +56,6 @@ static void path_labels(GString *s, const char *metric, const StoreRun *r,
     label(s, "side", m->side, FALSE);
 }
 
-static int verdict_number(const char *v)
-{
-    Verdict x;
-    return v && verdict_from_string(v, &x) ? verdict_exit_code(x) : 3;
-}
-
 /* One family of per-path series; which == the StorePathMetrics field to show. */
 typedef enum { M_LOSS, M_JITTER, M_RTT, M_MOS, M_INFO } PathMetric;
 
@@ -131,7 +125,7 @@ static char *metrics_text(Api *api, GError **error)
     for (guint i = 0; i < runs->len; i++) {
         const StoreRun *r = runs->pdata[i];
         pair_labels(s, "iceprobe_run_verdict", r);
-        value(s, verdict_number(r->verdict));
+        value(s, verdict_name_exit_code(r->verdict));
     }
     for (PathMetric m = M_LOSS; m <= M_INFO; m++)
         path_family(s, runs, metrics, m);

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "credentials.h"
+#include "iceprobe/turncred.h"
 #include "cron.h"
 #include "verify.h"
 
@@ -236,8 +236,9 @@ static void ended(Scheduler *s, const StoreRun *run)
         offer_next(s, run->agent[k], scheduler_now(s));
 }
 
-gboolean scheduler_fail_run(Scheduler *s, const StoreRun *run, const char *code,
-                            const char *const *agents, const char *message, GError **error)
+/* Ends a run now with verdict error (code AGENT_OFFLINE or RUN_TIMEOUT). */
+static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
+                         const char *const *agents, const char *message, GError **error)
 {
     VerifyRun v = verify_run_of(run);
     g_autoptr(RunResult) r = verify_failed_run(&v, code, agents, message);
@@ -327,7 +328,8 @@ static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64
     json_object_set_int_member(o, "deadline", deadline);
     guint ttl = (guint)(deadline - now) + s->config->order_timeout_s + TURN_MARGIN_S;
     TurnCredentials tc;
-    if (credentials_turn_for_run(s->config->turn_secret, run->id, now, ttl, &tc)) {
+    /* TURN REST credentials named after the run: "<expiry>:<run id>" */
+    if (turncred_make(s->config->turn_secret, run->id, now, ttl, &tc)) {
         JsonObject *t = json_object_new();
         json_object_set_string_member(t, "username", tc.username);
         json_object_set_string_member(t, "password", tc.password);
@@ -492,7 +494,7 @@ static void tick_runs(Scheduler *s, gint64 now)
             g_autofree char *msg = g_strdup_printf(
                 "%s%s%s did not take the order of run %s within %u s.", late[0],
                 n > 1 ? " and " : "", n > 1 ? late[1] : "", r->id, s->config->order_timeout_s);
-            if (!scheduler_fail_run(s, r, "AGENT_OFFLINE", late, msg, &e))
+            if (!fail_run(s, r, "AGENT_OFFLINE", late, msg, &e))
                 g_warning("run %s: %s", r->id, e->message);
             g_clear_error(&e);
         } else if (r->state == RUN_RUNNING && r->deadline && now >= r->deadline) {
@@ -503,7 +505,7 @@ static void tick_runs(Scheduler *s, gint64 now)
             g_autofree char *msg =
                 g_strdup_printf("%s%s%s sent no report of run %s by its deadline.", late[0],
                                 n > 1 ? " and " : "", n > 1 ? late[1] : "", r->id);
-            if (!scheduler_fail_run(s, r, "RUN_TIMEOUT", late, msg, &e))
+            if (!fail_run(s, r, "RUN_TIMEOUT", late, msg, &e))
                 g_warning("run %s: %s", r->id, e->message);
             g_clear_error(&e);
         }

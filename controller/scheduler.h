@@ -67,7 +67,4 @@ int scheduler_side_of(Scheduler *s, const char *run_id, const char *agent, GErro
  * (*duplicate) and stored once. When both are in, the run is verified. */
 gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, const char *document,
                           gsize len, gboolean *duplicate, GError **error);
-/* Ends a run now with verdict error (code AGENT_OFFLINE or RUN_TIMEOUT). */
-gboolean scheduler_fail_run(Scheduler *s, const StoreRun *run, const char *code,
-                            const char *const *agents, const char *message, GError **error);
 gint64 scheduler_now(Scheduler *s);

@@ -105,8 +105,3 @@ gboolean signal_is_open(SignalBoard *b, const char *run_id)
 {
     return g_hash_table_contains(b->boxes, run_id);
 }
-
-guint signal_open_count(SignalBoard *b)
-{
-    return g_hash_table_size(b->boxes);
-}

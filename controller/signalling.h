@@ -29,4 +29,3 @@ char *signal_fetch(SignalBoard *b, const char *run_id, int to, guint after, guin
 /* Ends a run's mailbox: the messages are wiped and both sides woken. */
 void signal_close(SignalBoard *b, const char *run_id);
 gboolean signal_is_open(SignalBoard *b, const char *run_id);
-guint signal_open_count(SignalBoard *b);

@@ -211,16 +211,10 @@ static void history(GString *s, Api *api, const StoreRun *latest)
     g_string_append(s, "</div>");
 }
 
-static int verdict_rank(const char *v)
-{
-    Verdict x;
-    return v && verdict_from_string(v, &x) ? verdict_exit_code(x) : 3;
-}
-
 static gint worst_first(gconstpointer a, gconstpointer b)
 {
     const StoreRun *x = *(StoreRun *const *)a, *y = *(StoreRun *const *)b;
-    int d = verdict_rank(y->verdict) - verdict_rank(x->verdict);
+    int d = verdict_name_exit_code(y->verdict) - verdict_name_exit_code(x->verdict);
     if (d)
         return d;
     return (y->finished_at > x->finished_at) - (y->finished_at < x->finished_at);

@@ -19,6 +19,7 @@ typedef enum {
 #define PROTOCOL_MAX_DEPTH      16
 #define PROTOCOL_MAX_NAME       64
 #define PROTOCOL_MAX_INTERFACES 64
+#define PROTOCOL_MAX_ADDRESSES  32 /* per interface */
 
 /* POST /api/v1/runs: {"profile", "a", "b"}. */
 typedef struct {

@@ -18,6 +18,8 @@ typedef enum {
 const char *verdict_to_string(Verdict v);
 /* The verdict named by s ("pass", "warn", "fail", "error", "skip"); FALSE if none. */
 gboolean verdict_from_string(const char *s, Verdict *out);
+/* The exit code of a verdict's name (3 for NULL or an unknown name, "pending"). */
+int verdict_name_exit_code(const char *name);
 /* The worse of two verdicts (skip counts as pass). */
 Verdict verdict_worst(Verdict a, Verdict b);
 /* Exit code of the monitoring-plugin convention: 0 pass, 1 warn, 2 fail, 3 error. */
@@ -127,7 +129,6 @@ char *run_result_to_string(const RunResult *r, gboolean pretty);
 /* Reads an iceprobe.run/1 document back. Sizes and depth are capped; an error
  * names the member that was wrong ("paths[1].metrics.loss_ratio: ..."). */
 RunResult *run_result_from_json(const char *data, gsize len, GError **error);
-RunResult *run_result_from_node(JsonNode *root, GError **error);
 /* The nesting depth of a JSON text (brackets outside strings), without parsing it:
  * json-glib's parser recurses, so depth is checked before it runs. */
 guint json_text_depth(const char *data, gsize len);

@@ -223,6 +223,11 @@ static void test_bad_bodies_are_refused_naming_what_was_wrong(void **state)
                             "\"wormhole\"}]}",
                             NULL);
     expect(&r6, 400, "error.message", "interfaces[0].class: 'wormhole'");
+    g_auto(Reply) r6b = http(s, "POST", "/api/v1/agent/heartbeat", s->token[0],
+                             "{\"version\":\"1\",\"interfaces\":[{\"name\":\"eth0\",\"class\":"
+                             "\"physical\",\"addresses\":\"10.0.0.1\"}]}",
+                             NULL);
+    expect(&r6b, 400, "error.message", "interfaces[0].addresses: not an array");
     g_auto(Reply) r7 = http(s, "POST", "/api/v1/agent/heartbeat", s->token[0],
                             "{\"version\":\"1\",\"name\":\"corp1\"}", NULL);
     expect(&r7, 400, "error.message", "name: this token is agent 'laptop1', not 'corp1'");
