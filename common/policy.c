@@ -127,11 +127,22 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
         p->verdict = VERDICT_FAIL;
     } else {
         judge_tunnel(r, p, kind);
+        const CheckRecord *udp = run_result_find_check(r, "turn-udp");
         if (kind == POLICY_PATH_NATURAL && p->local.type && strcmp(p->local.type, "relay") == 0 &&
-            p->local.transport && strcmp(p->local.transport, "tcp") == 0)
-            run_result_add_finding(r, "TCP_RELAY_ONLY", pair_evidence(p),
-                                   "The selected media path is TURN over TCP (%s).",
-                                   p->local.address);
+            p->local.transport && strcmp(p->local.transport, "tcp") == 0) {
+            if (!udp || udp->verdict != VERDICT_PASS) {
+                run_result_add_finding(r, "TCP_RELAY_ONLY", pair_evidence(p),
+                                       "The selected media path is TURN over TCP (%s).",
+                                       p->local.address);
+            } else if (p->reason && !strstr(p->reason, "libnice.md")) {
+                /* UDP allocations work: TCP won a race inside libnice, which keeps
+                 * one relay candidate per relay address (docs/libnice.md §9). */
+                g_autofree char *old = p->reason;
+                p->reason = g_strdup_printf("%s; TURN over TCP although UDP allocations work "
+                                            "(docs/libnice.md §9)",
+                                            old);
+            }
+        }
         if (kind == POLICY_PATH_NATURAL && p->have_metrics)
             judge_quality(r, p, profile);
     }

@@ -533,6 +533,34 @@ Profile *profile_load_for_controller(const char *path, char **text, GError **err
     return load_file(path, FALSE, text, error);
 }
 
+Profile *profile_load_order(const char *text, gsize len, const char *ca_file, GError **error)
+{
+    g_return_val_if_fail(text, NULL);
+    if (len > PROFILE_MAX_BYTES) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_READ, "order: profile larger than %d bytes",
+                    PROFILE_MAX_BYTES);
+        return NULL;
+    }
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) e = NULL;
+    if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &e)) {
+        g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_SYNTAX, "order: not a profile: %s",
+                    e->message);
+        return NULL;
+    }
+    /* Files named by the controller's copy live on the controller: the TURN
+     * credentials come with the order, the CA as the order's PEM. */
+    static const char *const controller_side[] = {"secret_file", "username", "password_file",
+                                                  "tls_ca_file"};
+    for (gsize i = 0; i < G_N_ELEMENTS(controller_side); i++)
+        g_key_file_remove_key(kf, "edge", controller_side[i], NULL);
+    if (ca_file)
+        g_key_file_set_string(kf, "edge", "tls_ca_file", ca_file);
+    gsize n = 0;
+    g_autofree char *data = g_key_file_to_data(kf, &n, NULL);
+    return load_from_data(data, n, "/", "order", FALSE, error);
+}
+
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr)
 {
     g_return_val_if_fail(masks && addr, FALSE);

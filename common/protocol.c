@@ -278,3 +278,149 @@ gboolean protocol_parse_signal(const char *data, gsize len, char **message, GErr
     *message = json_to_string(m, FALSE);
     return TRUE;
 }
+
+void order_clear(Order *o)
+{
+    g_clear_pointer(&o->run_id, g_free);
+    g_clear_pointer(&o->peer, g_free);
+    g_clear_pointer(&o->profile_name, g_free);
+    g_clear_pointer(&o->profile_text, g_free);
+    g_clear_pointer(&o->edge_ca_pem, g_free);
+    g_clear_pointer(&o->paths, g_strfreev);
+    if (o->turn_password)
+        memset(o->turn_password, 0, strlen(o->turn_password));
+    g_clear_pointer(&o->turn_username, g_free);
+    g_clear_pointer(&o->turn_password, g_free);
+}
+
+static JsonObject *get_object(JsonObject *o, const char *name, GError **error)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "%s: %s", name,
+                    n ? "not an object" : "missing");
+        return NULL;
+    }
+    return json_node_get_object(n);
+}
+
+static gboolean get_int(JsonObject *o, const char *name, gint64 min, gint64 max, gint64 *out,
+                        GError **error)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "%s: %s", name,
+                    n ? "not an integer" : "missing");
+        return FALSE;
+    }
+    gint64 v = json_node_get_int(n);
+    if (v < min || v > max) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                    "%s: %" G_GINT64_FORMAT " is out of range", name, v);
+        return FALSE;
+    }
+    *out = v;
+    return TRUE;
+}
+
+static gboolean get_bool(JsonObject *o, const char *name, gboolean *out, GError **error)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "%s: %s", name,
+                    n ? "not a boolean" : "missing");
+        return FALSE;
+    }
+    *out = json_node_get_boolean(n);
+    return TRUE;
+}
+
+/* The order's own members; errors prefixed by the caller. */
+static gboolean read_order(JsonObject *o, Order *out, GError **error)
+{
+    static const char *const known_paths[] = {"natural", "relay", "tunnel-only", NULL};
+    g_autofree char *side = NULL;
+    gint64 duration = 0;
+    if (!get_string(o, "run_id", TRUE, 64, &out->run_id, error) ||
+        !get_string(o, "side", TRUE, 1, &side, error) ||
+        !get_string(o, "peer", TRUE, PROTOCOL_MAX_NAME, &out->peer, error) ||
+        !get_bool(o, "controlling", &out->controlling, error) ||
+        !get_int(o, "duration_s", 1, 3600, &duration, error) ||
+        !get_int(o, "deadline", 0, G_MAXINT32 * (gint64)4, &out->deadline, error))
+        return FALSE;
+    out->duration_s = (guint)duration;
+    if (!protocol_valid_name(out->run_id) || !protocol_valid_name(out->peer)) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "%s: not a valid name",
+                    protocol_valid_name(out->run_id) ? "peer" : "run_id");
+        return FALSE;
+    }
+    if (strcmp(side, "a") != 0 && strcmp(side, "b") != 0) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "side: '%s' is not a or b", side);
+        return FALSE;
+    }
+    out->side_b = side[0] == 'b';
+    JsonObject *p = get_object(o, "profile", error);
+    if (!p || !get_string(p, "name", TRUE, PROTOCOL_MAX_NAME, &out->profile_name, error) ||
+        !get_string(p, "text", TRUE, PROTOCOL_MAX_BODY, &out->profile_text, error) ||
+        !get_string(p, "edge_ca_pem", FALSE, PROTOCOL_MAX_BODY, &out->edge_ca_pem, error)) {
+        if (p && error && *error)
+            g_prefix_error(error, "profile.");
+        return FALSE;
+    }
+    JsonNode *pn = json_object_get_member(o, "paths");
+    if (!pn || !JSON_NODE_HOLDS_ARRAY(pn)) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "paths: %s",
+                    pn ? "not an array" : "missing");
+        return FALSE;
+    }
+    JsonArray *pa = json_node_get_array(pn);
+    guint n = json_array_get_length(pa);
+    if (n == 0 || n > PROTOCOL_MAX_PATHS) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "paths: 1 to %d names",
+                    PROTOCOL_MAX_PATHS);
+        return FALSE;
+    }
+    out->paths = g_new0(char *, n + 1);
+    for (guint i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(pa, i);
+        const char *s = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING
+                            ? json_node_get_string(e)
+                            : NULL;
+        if (!s || !g_strv_contains(known_paths, s)) {
+            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                        "paths[%u]: not natural, relay or tunnel-only", i);
+            return FALSE;
+        }
+        out->paths[i] = g_strdup(s);
+    }
+    JsonObject *t = get_object(o, "turn", error);
+    if (!t || !get_string(t, "username", TRUE, 256, &out->turn_username, error) ||
+        !get_string(t, "password", TRUE, 256, &out->turn_password, error)) {
+        if (t && error && *error)
+            g_prefix_error(error, "turn.");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean protocol_parse_order(JsonObject *o, Order *out, GError **error)
+{
+    memset(out, 0, sizeof(*out));
+    g_autoptr(GError) e = NULL;
+    if (!read_order(o, out, &e)) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "order: %s", e->message);
+        order_clear(out);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean protocol_parse_order_text(const char *data, gsize len, Order *out, GError **error)
+{
+    static const char *const allowed[] = {"run_id",  "side",  "peer",       "controlling",
+                                          "profile", "paths", "duration_s", "deadline",
+                                          "turn",    NULL};
+    memset(out, 0, sizeof(*out));
+    g_autoptr(JsonNode) root = parse_object(data, len, PROTOCOL_MAX_BODY * 2, allowed, error);
+    return root && protocol_parse_order(json_node_get_object(root), out, error);
+}

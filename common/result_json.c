@@ -442,6 +442,22 @@ static gboolean read_metrics_members(JsonObject *o, const char *here, MetricsSum
     return TRUE;
 }
 
+JsonNode *metrics_summary_to_json(const MetricsSummary *m)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    metrics_members(b, m);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+gboolean metrics_summary_from_json(JsonObject *o, const char *where, MetricsSummary *m,
+                                   GError **error)
+{
+    memset(m, 0, sizeof(*m));
+    return read_metrics_members(o, where, m, error);
+}
+
 /* An optional object member: TRUE with *out NULL when absent. */
 static gboolean optional_object(JsonObject *o, const char *prefix, const char *name,
                                 JsonObject **out, GError **error)

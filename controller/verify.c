@@ -117,6 +117,9 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
     }
     /* The policy writes into a scratch result; its findings are then merged. */
     g_autoptr(RunResult) scratch = run_result_new(out->profile);
+    const CheckRecord *udp = run_result_find_check(rep, "turn-udp");
+    if (udp) /* the path policy asks whether UDP allocations worked on this side */
+        run_result_add_check(scratch, udp->name, udp->verdict, "%s", udp->reason);
     for (guint i = 0; i < rep->paths->len; i++) {
         PathRecord *p = path_record_copy(rep->paths->pdata[i]);
         path_record_free(p->sides[0]);

@@ -84,7 +84,9 @@ static char *judge_address(const RunCtx *c, GInetAddress *a, GPtrArray *expected
     if (profile_in_ranges(c->profile->network.vpn_ranges, a))
         return g_strdup_printf("%s is in the VPN pool", s);
     if (profile_in_ranges(c->profile->network.internal_ranges, a))
-        return g_strdup_printf("%s is an internal address", s);
+        /* A host without a tunnel is an internal client: the internal view, which
+         * points it at the edge's internal interface, is the right one for it. */
+        return c->internal_host ? NULL : g_strdup_printf("%s is an internal address", s);
     if (expected && expected->len) {
         for (guint i = 0; i < expected->len; i++) {
             if (g_inet_address_equal(expected->pdata[i], a))
@@ -129,6 +131,7 @@ gboolean checks_dns(RunCtx *c)
 {
     gint64 t0 = g_get_monotonic_time();
     const Profile *p = c->profile;
+    c->internal_host = c->inv && !netif_inventory_first_tunnel(c->inv);
     JsonArray *detail = json_array_new();
     GString *problems = g_string_new(NULL);
     g_autoptr(GPtrArray) resolved = g_ptr_array_new_with_free_func(g_object_unref);
@@ -150,10 +153,14 @@ gboolean checks_dns(RunCtx *c)
     } else if (nothing) {
         r = run_result_add_check(c->result, "dns", VERDICT_SKIP,
                                  "the edge is given as an address; no names to check");
+    } else if (c->internal_host) {
+        r = run_result_add_check(c->result, "dns", VERDICT_PASS,
+                                 "every name resolves as an internal client (no tunnel) needs");
     } else {
         r = run_result_add_check(c->result, "dns", VERDICT_PASS,
                                  "every name resolves to its external address");
     }
+    json_object_set_boolean_member(r->detail, "internal_host", c->internal_host);
     json_object_set_array_member(r->detail, "names", detail);
     r->duration_ms = ms_since(t0);
     g_string_free(problems, TRUE);
@@ -162,6 +169,9 @@ gboolean checks_dns(RunCtx *c)
      * profile gives one (so a DNS fault does not hide the others), else where
      * DNS points. */
     GPtrArray *use = p->edge.expected_addresses->len ? p->edge.expected_addresses : resolved;
+    /* An internal client goes where its DNS points (the edge's internal side). */
+    if (c->internal_host && edge_ok && resolved->len)
+        use = resolved;
     c->edge_addrs = g_ptr_array_new_with_free_func(g_object_unref);
     for (guint i = 0; i < use->len; i++) {
         if (g_inet_address_get_family(use->pdata[i]) == G_SOCKET_FAMILY_IPV4)

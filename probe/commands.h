@@ -3,3 +3,4 @@
 
 int cmd_interfaces(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_agent(int argc, char **argv);

@@ -74,14 +74,14 @@ static char *nice_addr_string(const NiceAddress *a)
     return ia ? run_addr_string(ia, port) : NULL;
 }
 
-static const char *type_name(NiceCandidateType t)
+const char *paths_type_name(NiceCandidateType t)
 {
     static const char *const names[] = {"host", "srflx", "prflx", "relay"};
     return (guint)t < G_N_ELEMENTS(names) ? names[t] : "?";
 }
 
 /* A physical interface's IPv4 address for the far end, or NULL. */
-static GInetAddress *physical_address(const RunCtx *c)
+GInetAddress *paths_physical_address(const RunCtx *c)
 {
     for (guint i = 0; i < c->inv->interfaces->len; i++) {
         const NetifInterface *n = c->inv->interfaces->pdata[i];
@@ -122,7 +122,7 @@ static void set_egress_by_route(const RunCtx *c, GInetAddress *dst, GInetAddress
 }
 
 /* The forwarder a relay candidate's TURN server address names, if any. */
-static TlsRelay *forwarder_of(const PathRun *p, const NiceAddress *turn_server,
+static TlsRelay *forwarder_of(TlsRelay *tcp_fwd, TlsRelay *tls_fwd, const NiceAddress *turn_server,
                               const char **protocol)
 {
     guint port = 0;
@@ -130,28 +130,29 @@ static TlsRelay *forwarder_of(const PathRun *p, const NiceAddress *turn_server,
     *protocol = "udp";
     if (!a || !g_inet_address_get_is_loopback(a))
         return NULL;
-    if (p->tcp_fwd && port == tlsrelay_port(p->tcp_fwd)) {
+    if (tcp_fwd && port == tlsrelay_port(tcp_fwd)) {
         *protocol = "tcp";
-        return p->tcp_fwd;
+        return tcp_fwd;
     }
-    if (p->tls_fwd && port == tlsrelay_port(p->tls_fwd)) {
+    if (tls_fwd && port == tlsrelay_port(tls_fwd)) {
         *protocol = "tls";
-        return p->tls_fwd;
+        return tls_fwd;
     }
     return NULL;
 }
 
-static void describe_pair(const RunCtx *c, const PathRun *p, PathRecord *rec)
+void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
+                         PathRecord *rec)
 {
     NiceCandidate *l = NULL, *r = NULL;
     NiceAddress turn;
-    if (!session_selected_pair(p->probe, &l, &r, &turn))
+    if (!session_selected_pair(s, &l, &r, &turn))
         return;
     rec->have_pair = TRUE;
     candidate_info_clear(&rec->local);
     candidate_info_clear(&rec->remote);
     CandidateInfo *li = &rec->local;
-    li->type = g_strdup(type_name(l->type));
+    li->type = g_strdup(paths_type_name(l->type));
     li->address = nice_addr_string(&l->addr);
     li->base_address = nice_addr_string(&l->base_addr);
     g_autoptr(GInetAddress) base = nice_to_inet(&l->base_addr, NULL);
@@ -159,8 +160,9 @@ static void describe_pair(const RunCtx *c, const PathRun *p, PathRecord *rec)
     gboolean tcp_candidate = l->transport != NICE_CANDIDATE_TRANSPORT_UDP;
 
     const char *protocol = "udp";
-    TlsRelay *fwd =
-        l->type == NICE_CANDIDATE_TYPE_RELAYED ? forwarder_of(p, &turn, &protocol) : NULL;
+    TlsRelay *fwd = l->type == NICE_CANDIDATE_TYPE_RELAYED
+                        ? forwarder_of(tcp_fwd, tls_fwd, &turn, &protocol)
+                        : NULL;
     if (fwd) {
         /* TURN over TCP/TLS: the real connection is the forwarder's. */
         li->transport = g_strdup("tcp");
@@ -187,7 +189,7 @@ static void describe_pair(const RunCtx *c, const PathRun *p, PathRecord *rec)
         if (tcp_candidate)
             set_egress_by_route(c, remote, base, li);
     }
-    rec->remote.type = g_strdup(type_name(r->type));
+    rec->remote.type = g_strdup(paths_type_name(r->type));
     rec->remote.transport = g_strdup(r->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp");
     rec->remote.address = nice_addr_string(&r->addr);
     g_free(rec->reason);
@@ -198,8 +200,7 @@ static void describe_pair(const RunCtx *c, const PathRun *p, PathRecord *rec)
     nice_candidate_free(r);
 }
 
-static gboolean start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out,
-                                PathRecord *rec)
+gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out, PathRecord *rec)
 {
     g_autoptr(GError) error = NULL;
     TlsRelayConfig cfg = run_tls_config(c, port, tls);
@@ -211,7 +212,7 @@ static gboolean start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **
     return *out != NULL;
 }
 
-static void add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type)
+void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type)
 {
     cfg->turn[cfg->n_turn].ip = (char *)ip;
     cfg->turn[cfg->n_turn].port = port;
@@ -219,7 +220,7 @@ static void add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayTy
     cfg->n_turn++;
 }
 
-static void sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx)
+void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx)
 {
     *rx = *tx = 0;
     if (tunnel)
@@ -244,14 +245,14 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     }
     const NetifInterface *tunnel = netif_inventory_first_tunnel(c->inv);
     guint64 rx0, tx0, rx1, tx1;
-    sample_counters(tunnel, &rx0, &tx0);
+    paths_sample_counters(tunnel, &rx0, &tx0);
     stream_end_start(p->probe_stream);
     stream_end_start(p->far_stream);
     session_run_for(p->ctx, shape.duration_ms);
     stream_end_join(p->probe_stream);
     stream_end_join(p->far_stream);
     session_run_for(p->ctx, DRAIN_MS);
-    sample_counters(tunnel, &rx1, &tx1);
+    paths_sample_counters(tunnel, &rx1, &tx1);
     if (tunnel) {
         rec->have_counters = TRUE;
         rec->tunnel_interface = g_strdup(tunnel->name);
@@ -263,6 +264,12 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
                              ptime, &rec->out);
     metrics_stream_summarize(stream_end_metrics(p->probe_stream), stream_end_sent(p->far_stream),
                              ptime, &rec->in);
+    paths_combine_metrics(prof, rec);
+}
+
+void paths_combine_metrics(const Profile *prof, PathRecord *rec)
+{
+    double ptime = prof->stream.ptime_ms;
     /* Both directions together; the round trip is the probe's own measurement. */
     MetricsSummary *m = &rec->metrics;
     *m = rec->in;
@@ -290,7 +297,7 @@ static void run_path(RunCtx *c, const PathSpec *spec)
         rec->reason = g_strdup("no allocation on this transport (see the turn checks)");
         return;
     }
-    g_autoptr(GInetAddress) phys = physical_address(c);
+    g_autoptr(GInetAddress) phys = paths_physical_address(c);
     if (!phys || !(c->turn_ok[0] || c->turn_ok[1] || c->turn_ok[2])) {
         rec->verdict = VERDICT_FAIL;
         rec->reason = g_strdup(phys ? "the far end cannot get a relay: no TURN transport works"
@@ -309,11 +316,11 @@ static void run_path(RunCtx *c, const PathSpec *spec)
                                .turn_username = c->cred.username,
                                .turn_password = c->cred.password};
     if (spec->udp)
-        add_turn(&probe_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
-    if (spec->tcp && start_forwarder(c, prof->edge.tcp_port, FALSE, &p.tcp_fwd, rec))
-        add_turn(&probe_cfg, "127.0.0.1", tlsrelay_port(p.tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
-    if (spec->tls && start_forwarder(c, prof->edge.tls_port, TRUE, &p.tls_fwd, rec))
-        add_turn(&probe_cfg, "127.0.0.1", tlsrelay_port(p.tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
+        paths_add_turn(&probe_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
+    if (spec->tcp && paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p.tcp_fwd, rec))
+        paths_add_turn(&probe_cfg, "127.0.0.1", tlsrelay_port(p.tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
+    if (spec->tls && paths_start_forwarder(c, prof->edge.tls_port, TRUE, &p.tls_fwd, rec))
+        paths_add_turn(&probe_cfg, "127.0.0.1", tlsrelay_port(p.tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
 
     /* The far end: a relay allocation made from a physical interface, over UDP
      * when UDP works, else over TCP. */
@@ -324,12 +331,13 @@ static void run_path(RunCtx *c, const PathSpec *spec)
                              .turn_username = c->cred.username,
                              .turn_password = c->cred.password};
     if (c->turn_ok[TURNCHECK_UDP])
-        add_turn(&far_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
+        paths_add_turn(&far_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     else {
         gboolean tls = !c->turn_ok[TURNCHECK_TCP];
-        if (start_forwarder(c, tls ? prof->edge.tls_port : prof->edge.tcp_port, tls, &p.far_fwd,
-                            rec))
-            add_turn(&far_cfg, "127.0.0.1", tlsrelay_port(p.far_fwd), NICE_RELAY_TYPE_TURN_TCP);
+        if (paths_start_forwarder(c, tls ? prof->edge.tls_port : prof->edge.tcp_port, tls,
+                                  &p.far_fwd, rec))
+            paths_add_turn(&far_cfg, "127.0.0.1", tlsrelay_port(p.far_fwd),
+                           NICE_RELAY_TYPE_TURN_TCP);
     }
 
     g_autoptr(GError) error = NULL;
@@ -371,9 +379,10 @@ static void run_path(RunCtx *c, const PathSpec *spec)
     session_wait_all(p.ctx, both, 2, SESSION_STATE_READY, READY_TIMEOUT_MS);
     if (session_state(p.probe) == SESSION_STATE_READY) {
         rec->connect_ms = (double)(session_ready_time(p.probe) - t0) / 1000.0;
-        describe_pair(c, &p, rec);
+        paths_describe_pair(c, p.probe, p.tcp_fwd, p.tls_fwd, rec);
         measure(c, &p, rec);
-        describe_pair(c, &p, rec); /* the pair at the end is the one media used last */
+        paths_describe_pair(c, p.probe, p.tcp_fwd, p.tls_fwd,
+                            rec); /* the pair at the end is the one media used last */
         guint changes = session_pair_changes(p.probe);
         if (changes > 1) {
             g_autofree char *old = rec->reason;

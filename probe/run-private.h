@@ -2,6 +2,7 @@
 #pragma once
 
 #include "netif.h"
+#include "session.h"
 #include "iceprobe/result.h"
 #include "tlsrelay.h"
 #include "turncheck.h"
@@ -17,6 +18,7 @@ typedef struct {
     gboolean turn_ok[3]; /* by TurnCheckTransport */
     TlsPeerInfo tls;     /* what TLS on the TLS port presented */
     guint stream_duration_s;
+    gboolean internal_host; /* no tunnel: an internal client (checks_dns) */
 } RunCtx;
 
 /* Local checks, in order; each adds a check record and its findings. A FALSE
@@ -29,6 +31,20 @@ void checks_tls(RunCtx *c);
 
 /* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls. */
 void paths_run_all(RunCtx *c);
+
+/* Shared by the relay loop and the paired run (paired.c). */
+GInetAddress *paths_physical_address(const RunCtx *c);
+const char *paths_type_name(NiceCandidateType t);
+/* The session's selected pair into rec: candidates, owning and egress interface
+ * (a TURN-over-TCP/TLS relay candidate through one of the forwarders given). */
+void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
+                         PathRecord *rec);
+gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out,
+                               PathRecord *rec);
+void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type);
+void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
+/* rec->metrics from rec->out and rec->in (whose RTT is this side's own). */
+void paths_combine_metrics(const Profile *prof, PathRecord *rec);
 
 /* "ip:port" of a NiceAddress-like pair. */
 char *run_addr_string(GInetAddress *a, guint port);

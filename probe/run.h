@@ -1,4 +1,5 @@
-/* One ad-hoc run: local checks, then the relay-loop paths (docs/controller.md, "The two ways to run"). */
+/* One ad-hoc run: local checks, then the relay-loop paths (docs/controller.md, "The two ways to
+ * run"). */
 #pragma once
 
 #include "iceprobe/profile.h"

@@ -24,6 +24,8 @@ struct Session {
     SessionRecvFn recv_fn;
     gpointer recv_data;
     gboolean closed;
+    SessionCandidateFn on_candidate;
+    gpointer on_candidate_data;
 };
 
 static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data)
@@ -52,6 +54,16 @@ static void on_new_selected_pair(NiceAgent *agent, guint stream_id, guint compon
 {
     Session *s = data;
     s->pair_changes++;
+}
+
+static void on_new_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer data)
+{
+    Session *s = data;
+    if (!s->on_candidate)
+        return;
+    g_autofree char *line = nice_agent_generate_local_candidate_sdp(agent, cand);
+    if (line)
+        s->on_candidate(line, s->on_candidate_data);
 }
 
 static void on_recv(NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *buf,
@@ -96,15 +108,25 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
         }
     }
     g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), s);
+    s->on_candidate = cfg->on_candidate;
+    s->on_candidate_data = cfg->on_candidate_data;
+    if (cfg->on_candidate)
+        g_signal_connect(s->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), s);
     g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(on_state_changed), s);
     g_signal_connect(s->agent, "new-selected-pair-full", G_CALLBACK(on_new_selected_pair), s);
     nice_agent_attach_recv(s->agent, s->stream_id, COMPONENT, ctx, on_recv, s);
     return g_steal_pointer(&s);
 }
 
+/* The close's completion flag lives on the heap, shared by session_free and the
+ * callback: the wait below is capped, so the callback may fire after
+ * session_free returned (then on a later iteration of the same context), and it
+ * must not write into a frame that is gone. */
 static void on_closed(GObject *src, GAsyncResult *res, gpointer data)
 {
-    *(gboolean *)data = TRUE;
+    gboolean *done = data;
+    *done = TRUE;
+    g_atomic_rc_box_release(done);
 }
 
 void session_free(Session *s)
@@ -113,7 +135,7 @@ void session_free(Session *s)
         return;
     if (s->agent) {
         /* Close properly, or the allocations linger on the relay. */
-        gboolean done = FALSE;
+        gboolean *done = g_atomic_rc_box_new0(gboolean);
         nice_agent_attach_recv(s->agent, s->stream_id, COMPONENT, s->ctx, NULL, NULL);
         /* The close completes on the thread-default context: make it ours. Real
          * allocations are released within milliseconds (measured: 20 ms in the
@@ -121,13 +143,14 @@ void session_free(Session *s)
          * that never succeeded (tried through a blocked tunnel), so the wait is
          * capped. */
         g_main_context_push_thread_default(s->ctx);
-        nice_agent_close_async(s->agent, on_closed, &done);
+        nice_agent_close_async(s->agent, on_closed, g_atomic_rc_box_acquire(done));
         gint64 until = g_get_monotonic_time() + SESSION_CLOSE_WAIT_MS * 1000;
-        while (!done && g_get_monotonic_time() < until) {
+        while (!*done && g_get_monotonic_time() < until) {
             if (!g_main_context_iteration(s->ctx, FALSE))
                 g_usleep(1000);
         }
         g_main_context_pop_thread_default(s->ctx);
+        g_atomic_rc_box_release(done);
         g_signal_handlers_disconnect_by_data(s->agent, s);
         g_object_unref(s->agent);
     }
@@ -208,6 +231,61 @@ gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error)
     if (s->state == SESSION_STATE_GATHERED)
         s->state = SESSION_STATE_CHECKING;
     return TRUE;
+}
+
+void session_local_credentials(Session *s, char **ufrag, char **pwd)
+{
+    *ufrag = *pwd = NULL;
+    nice_agent_get_local_credentials(s->agent, s->stream_id, ufrag, pwd);
+}
+
+gboolean session_set_remote_credentials(Session *s, const char *ufrag, const char *pwd,
+                                        GError **error)
+{
+    /* RFC 8445 §5.3: ufrag at least 4 characters, pwd at least 22, at most 256. */
+    if (!ufrag || !pwd || strlen(ufrag) < 4 || strlen(ufrag) > 256 || strlen(pwd) < 22 ||
+        strlen(pwd) > 256 ||
+        !nice_agent_set_remote_credentials(s->agent, s->stream_id, ufrag, pwd)) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: the peer's ICE credentials are not valid",
+                    s->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError **error)
+{
+    if (!sdp_line || strlen(sdp_line) > 1024) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: a remote candidate line is missing or too long",
+                    s->name);
+        return FALSE;
+    }
+    NiceCandidate *c = nice_agent_parse_remote_candidate_sdp(s->agent, s->stream_id, sdp_line);
+    if (!c) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: not a candidate line: %.80s", s->name, sdp_line);
+        return FALSE;
+    }
+    if (c->component_id != COMPONENT) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: a remote candidate for component %u", s->name,
+                    c->component_id);
+        nice_candidate_free(c);
+        return FALSE;
+    }
+    GSList one = {.data = c, .next = NULL};
+    int n = nice_agent_set_remote_candidates(s->agent, s->stream_id, COMPONENT, &one);
+    nice_candidate_free(c);
+    if (n < 0) {
+        g_set_error(error, SESSION_ERROR, 0, "%s: libnice refused a remote candidate", s->name);
+        return FALSE;
+    }
+    if (s->state == SESSION_STATE_GATHERED)
+        s->state = SESSION_STATE_CHECKING;
+    return TRUE;
+}
+
+gboolean session_gathering_done(const Session *s)
+{
+    return s->state != SESSION_STATE_GATHERING;
 }
 
 static gboolean timeout_cb(gpointer data)

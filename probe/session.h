@@ -19,6 +19,9 @@ typedef struct {
     NiceRelayType type;
 } SessionTurn;
 
+/* A local candidate as gathered, as an SDP attribute line (trickle ICE). */
+typedef void (*SessionCandidateFn)(const char *sdp_line, gpointer user_data);
+
 typedef struct {
     const char *name; /* for messages: "probe", "far end" */
     gboolean controlling;
@@ -29,6 +32,8 @@ typedef struct {
     guint n_turn;
     const char *turn_username;
     const char *turn_password;
+    SessionCandidateFn on_candidate; /* optional: each local candidate as it is gathered */
+    gpointer on_candidate_data;
 } SessionConfig;
 
 typedef enum {
@@ -55,6 +60,15 @@ char *session_local_sdp(Session *s, gboolean relay_only);
 /* Number of local candidates of each type, for the report. */
 void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay);
 gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error);
+
+/* Trickle ICE (paired runs): the local ICE credentials, the peer's, and the
+ * peer's candidates one SDP line at a time. libnice ignores remote candidates
+ * until the remote credentials are set (docs/libnice.md §8): set them first. */
+void session_local_credentials(Session *s, char **ufrag, char **pwd);
+gboolean session_set_remote_credentials(Session *s, const char *ufrag, const char *pwd,
+                                        GError **error);
+gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError **error);
+gboolean session_gathering_done(const Session *s);
 
 /* Runs ctx until every session given is READY or FAILED, or timeout_ms passes. */
 void session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,

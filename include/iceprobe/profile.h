@@ -73,6 +73,10 @@ Profile *profile_load_from_data(const char *data, gsize len, const char *base_di
 /* As profile_load, under a controller: the TURN credentials may be absent (the
  * controller issues them per run). *text (if given) gets the file's text. */
 Profile *profile_load_for_controller(const char *path, char **text, GError **error);
+/* A profile as an order carries it (the controller's file): the keys that name
+ * files on the controller (TURN secret or password, CA) are dropped; ca_file, if
+ * given, is the CA the order brought, written locally. */
+Profile *profile_load_order(const char *text, gsize len, const char *ca_file, GError **error);
 void profile_free(Profile *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Profile, profile_free)
 

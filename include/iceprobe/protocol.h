@@ -44,3 +44,24 @@ gboolean protocol_parse_signal(const char *data, gsize len, char **message, GErr
 
 /* A name of an agent, group or profile: 1-64 of [A-Za-z0-9._-]. */
 gboolean protocol_valid_name(const char *s);
+
+/* An order, as GET /api/v1/agent/orders hands it to an agent (docs/contract.md). */
+#define PROTOCOL_MAX_PATHS 8
+typedef struct {
+    char *run_id;
+    gboolean side_b; /* side "b"; FALSE: "a" */
+    char *peer;
+    gboolean controlling;
+    char *profile_name;
+    char *profile_text; /* the controller's profile file, at most 64 KiB */
+    char *edge_ca_pem;  /* may be NULL */
+    char **paths;       /* natural, relay, tunnel-only */
+    guint duration_s;
+    gint64 deadline; /* Unix seconds */
+    char *turn_username, *turn_password;
+} Order;
+void order_clear(Order *o);
+/* From the parsed object (one element of "orders"), every member checked. */
+gboolean protocol_parse_order(JsonObject *o, Order *out, GError **error);
+/* The same from a JSON text, size and depth capped first (the fuzz target's door). */
+gboolean protocol_parse_order_text(const char *data, gsize len, Order *out, GError **error);

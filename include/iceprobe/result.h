@@ -129,6 +129,11 @@ char *run_result_to_string(const RunResult *r, gboolean pretty);
 /* Reads an iceprobe.run/1 document back. Sizes and depth are capped; an error
  * names the member that was wrong ("paths[1].metrics.loss_ratio: ..."). */
 RunResult *run_result_from_json(const char *data, gsize len, GError **error);
+/* One direction's figures as the document writes them ({packets_sent, ...,
+ * rtt_ms}), and back (errors name where.member). */
+JsonNode *metrics_summary_to_json(const MetricsSummary *m);
+gboolean metrics_summary_from_json(JsonObject *o, const char *where, MetricsSummary *m,
+                                   GError **error);
 /* The nesting depth of a JSON text (brackets outside strings), without parsing it:
  * json-glib's parser recurses, so depth is checked before it runs. */
 guint json_text_depth(const char *data, gsize len);

@@ -9,8 +9,8 @@
 # control sockets, both removed by lab_down.
 #
 #                         inet (router, bridge br0: 198.51.100.1/24, 203.0.113.1/24)
-#        ┌────────────────┬──────┴─────────┬──────────────────┐
-#   home 198.51.100.2  vpngw 198.51.100.3  edge 203.0.113.10  extnat 198.51.100.4
+#        ┌────────────────┬──────┴─────────┬──────────────────┬──────────────────┐
+#   home 198.51.100.2  vpngw 198.51.100.3  edge 203.0.113.10  extnat 198.51.100.4  ctl 203.0.113.20
 #    │ NAT                │ nft forward     │ coturn             │ NAT
 #   laptop eth0 10.254.1.10                 │ int0 10.1.0.20     ext 10.253.1.10
 #   laptop gpd0 100.64.0.2 ══ wireguard-go ══ vpngw vpn0 100.64.0.1
@@ -47,7 +47,8 @@ LAB_DNS_INTERNAL=10.1.0.53
 LAB_DNS_VPN=10.1.0.54
 LAB_TURN_REALM=edge.lab
 LAB_EDGE_NAME=av.corp.example
-LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns)
+LAB_CTL=203.0.113.20
+LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl)
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() {
@@ -271,7 +272,7 @@ lab_up() {
 	lab_addr inet br0 203.0.113.1/24
 	lab_sysctl inet net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.br0.send_redirects=0
 	local pair
-	for pair in home:p-home vpngw:p-vpngw edge:p-edge extnat:p-extnat; do
+	for pair in home:p-home vpngw:p-vpngw edge:p-edge extnat:p-extnat ctl:p-ctl; do
 		lab_link inet "${pair#*:}" "${pair%%:*}" eth0
 		ip -n "$(lab_ns inet)" link set "${pair#*:}" master br0
 	done
@@ -309,6 +310,11 @@ lab_up() {
 	EOF
 	lab_addr ext eth0 "$LAB_EXT/24"
 	lab_route ext default via 10.253.1.1
+
+	# The controller's host, on the internet side: the laptop reaches it over its
+	# physical path, corp through the gateway's NAT (lab_controller_start).
+	lab_addr ctl eth0 "$LAB_CTL/24"
+	lab_route ctl default via 203.0.113.1
 
 	# VPN gateway: public side, corp LAN bridge (corp host, edge internal side, DNS).
 	lab_addr vpngw eth0 "$LAB_VPNGW_PUB/24"
@@ -585,4 +591,110 @@ lab_tls_intercept() {
 	off) ;;
 	*) lab_die "lab_tls_intercept: unknown mode '$1' (on, off)" ;;
 	esac
+}
+
+# ---- The controller and its agents in the lab ----
+# lab_controller_start: iceprobe-controller in the ctl node, HTTPS with a
+# certificate from the lab's CA (plain HTTP in the sanitizer build, see
+# tests/controller/helpers.sh), its files in $LAB_STATE/ctl, the lab profile
+# known as "lab". Sets LAB_CTL_URL and LAB_ADMIN.
+lab_controller_start() {
+	local d=$LAB_STATE/ctl scheme=https
+	[ "${ICEPROBE_SANITIZE:-none}" = none ] || scheme=http
+	chmod 711 "$LAB_STATE"
+	mkdir -p "$d/profiles" "$d/state"
+	cp "$LAB_STATE/pki/ca.pem" "$d/ca.pem"
+	openssl rand -hex 32 >"$d/admin.token"
+	cp "$LAB_STATE/turn.secret" "$d/turn.secret"
+	lab_write_profile "$d/profiles/lab.conf"
+	sed -i -e "s|^secret_file = .*|secret_file = $d/turn.secret|" \
+		-e "s|^tls_ca_file = .*|tls_ca_file = $d/ca.pem|" "$d/profiles/lab.conf"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$LAB_CTL" \
+		-keyout "$d/controller.key" -out "$d/controller.csr" 2>/dev/null
+	printf 'subjectAltName=IP:%s\n' "$LAB_CTL" >"$d/san.ext"
+	openssl x509 -req -in "$d/controller.csr" -CA "$LAB_STATE/pki/ca.pem" -CAkey "$LAB_STATE/pki/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/controller.crt" 2>/dev/null ||
+		lab_die "cannot sign the controller's certificate"
+	{
+		printf '[server]\nlisten = %s:8443\n' "$LAB_CTL"
+		if [ $scheme = https ]; then
+			printf 'tls_cert_file = controller.crt\ntls_key_file = controller.key\nuser = nobody\n'
+		else
+			printf 'allow_plain_http = true\n'
+		fi
+		printf '[store]\npath = state/controller.db\n[auth]\nadmin_token_file = admin.token\n'
+		printf 'status_public = true\n[turn]\nsecret_file = turn.secret\n[profiles]\ndir = profiles\n'
+		printf '[scheduler]\norder_timeout_s = 30\nsetup_s = 60\nlongpoll_s = 10\n'
+		printf '%s\n' "${LAB_CTL_EXTRA[@]}"
+	} >"$d/controller.conf"
+	chmod 755 "$d" "$d/profiles"
+	chmod 644 "$d"/*.pem "$d/profiles/lab.conf"
+	chown -R nobody "$d/state" "$d/turn.secret" "$d/controller.key" "$d/admin.token"
+	LAB_CTL_URL=$scheme://$LAB_CTL:8443
+	LAB_ADMIN=$(cat "$d/admin.token")
+	lab_controller_serve
+}
+
+# Starts (or restarts) the configured controller and waits until it answers.
+lab_controller_serve() {
+	lab_stop controller
+	lab_spawn ctl controller "$ICEPROBE_CONTROLLER" serve --config "$LAB_STATE/ctl/controller.conf"
+	local i
+	for i in $(seq 100); do
+		lab_exec ctl curl -s -o /dev/null --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL_URL/metrics" && return 0
+		sleep 0.1
+	done
+	lab_die "the controller did not start: $(tail -5 "$LAB_STATE/controller.log")"
+}
+
+# lab_agent_start NODE NAME GROUP: registers an agent and runs `iceprobe agent`
+# in NODE as an unprivileged user (nobody), its spool in $LAB_STATE/agent-NAME.
+lab_agent_start() {
+	local node=$1 name=$2 group=$3 d=$LAB_STATE/agent-$2
+	mkdir -p "$d"
+	if [ ! -s "$d/token" ]; then
+		"$ICEPROBE_CONTROLLER" agent-add --config "$LAB_STATE/ctl/controller.conf" --name "$name" \
+			--group "$group" 2>>"$LAB_STATE/agent-add.log" | tail -n1 >"$d/token" ||
+			lab_die "agent-add $name failed: $(cat "$LAB_STATE/agent-add.log")"
+	fi
+	chown -R nobody "$d"
+	chmod 700 "$d"
+	lab_spawn "$node" "agent-$name" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		env HOME="$d" "$ICEPROBE" agent --controller "$LAB_CTL_URL" --token-file "$d/token" \
+		--ca-file "$LAB_STATE/ctl/ca.pem" --spool "$d/spool" "${LAB_AGENT_ARGS[@]}"
+	# It is there once the controller has seen its heartbeat.
+	local i
+	for i in $(seq 100); do
+		lab_api GET /api/v1/agents | jq -e --arg n "$name" \
+			'.agents[] | select(.name == $n and .last_seen != null)' >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	lab_die "agent $name did not reach the controller: $(tail -5 "$LAB_STATE/agent-$name.log")"
+}
+
+# lab_api METHOD PATH [BODY]: the admin API from the ctl node; prints the body.
+lab_api() {
+	local args=(-s --cacert "$LAB_STATE/ctl/ca.pem" -X "$1" -H "Authorization: Bearer $LAB_ADMIN")
+	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	lab_exec ctl curl "${args[@]}" "$LAB_CTL_URL$2"
+}
+
+# lab_paired A B OUT: starts a run of the lab profile through the API, waits
+# until it has ended (at most LAB_RUN_WAIT_S, 120), writes its document to OUT.
+# Sets RUN_ID and RUN_SECONDS (start to verdict).
+lab_paired() {
+	local a=$1 b=$2 out=$3 t0 state i
+	t0=$(date +%s%N)
+	RUN_ID=$(lab_api POST /api/v1/runs "{\"profile\": \"lab\", \"a\": \"$a\", \"b\": \"$b\"}" | jq -r .run_id)
+	[ -n "$RUN_ID" ] && [ "$RUN_ID" != null ] || {
+		echo '{}' >"$out"
+		return 1
+	}
+	for i in $(seq $((${LAB_RUN_WAIT_S:-120} * 5))); do
+		lab_api GET "/api/v1/runs/$RUN_ID" >"$out"
+		state=$(jq -r .state "$out" 2>/dev/null)
+		case $state in done | error) break ;; esac
+		sleep 0.2
+	done
+	RUN_SECONDS=$(echo "scale=1; ($(date +%s%N) - $t0) / 1000000000" | bc)
 }

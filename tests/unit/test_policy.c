@@ -116,6 +116,24 @@ static void test_tcp_relay_is_a_warning(void **state)
     assert_int_equal(verdict_exit_code(r->verdict), 1);
 }
 
+/* With UDP allocations working, TCP won libnice's relay race (docs/libnice.md §9):
+ * said in the path's reason, not a finding. */
+static void test_tcp_relay_with_udp_working_is_no_finding(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    run_result_add_check(r, "turn-udp", VERDICT_PASS, "allocated");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "tcp", "physical", "physical");
+    p->reason = g_strdup("relay over tcp");
+    set_good_metrics(p);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    assert_false(run_result_has_finding(r, "TCP_RELAY_ONLY"));
+    assert_int_equal(r->verdict, VERDICT_PASS);
+    assert_non_null(strstr(p->reason, "although UDP allocations work"));
+}
+
 static void test_no_pair_on_the_natural_path_is_no_media_path(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -213,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_tunnel_counters_catch_what_ice_does_not_say),
         cmocka_unit_test(test_a_few_tunnel_packets_are_background_not_media),
         cmocka_unit_test(test_tcp_relay_is_a_warning),
+        cmocka_unit_test(test_tcp_relay_with_udp_working_is_no_finding),
         cmocka_unit_test(test_no_pair_on_the_natural_path_is_no_media_path),
         cmocka_unit_test(test_quality_thresholds_give_named_warnings),
         cmocka_unit_test(test_forced_relay_through_tunnel_is_relay_via_tunnel),

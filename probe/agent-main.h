@@ -1,0 +1,20 @@
+/* The agent (agent.c): its options, shared with `iceprobe run --peer`. */
+#pragma once
+
+#include <glib.h>
+
+typedef struct {
+    const char *controller; /* base URL */
+    const char *token;
+    const char *spool;
+    const char *ca_file;
+    const char *name; /* restated, must match agent-add's */
+    char **groups;    /* likewise */
+    guint max_runs;   /* exit after this many runs are acknowledged; 0: never */
+} AgentOptions;
+
+int agent_main(const AgentOptions *opt);
+/* A token file's one line (16-256 printable characters). */
+char *agent_read_token(const char *path, GError **error);
+/* $STATE_DIRECTORY/spool, /var/lib/iceprobe-agent/spool as root, else the user's state dir. */
+char *agent_default_spool(void);

@@ -1,0 +1,345 @@
+/* iceprobe agent --controller URL --token-file FILE [--spool DIR] [--ca-file FILE]
+ *
+ * The long-running agent: a heartbeat with its version and interfaces, a
+ * long-poll for orders, each order carried out as a paired run (paired.c), its
+ * report spooled and uploaded until the controller acknowledges it (spool.c).
+ * Connection failures are retried with exponential backoff and jitter; SIGTERM
+ * ends the run under way cleanly (its report says so) and the agent exits. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "iceprobe/cli.h"
+#include "iceprobe/keyfile.h"
+#include "agent-main.h"
+#include "commands.h"
+#include "http.h"
+#include "netif.h"
+#include "paired.h"
+#include "spool.h"
+#include "iceprobe-config.h"
+
+#define HEARTBEAT_EVERY_S 60
+#define MAX_BACKOFF_S     30
+#define SPOOL_TTL_S       (7 * 24 * 3600)
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    stop_flag = 1;
+}
+
+static void agent_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void agent_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *t = g_date_time_format(now, "%FT%TZ");
+    fprintf(stderr, "%s iceprobe agent: %s\n", t, msg);
+    fflush(stderr);
+}
+
+char *agent_read_token(const char *path, GError **error)
+{
+    g_autofree char *raw = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &raw, &len, error)) {
+        g_prefix_error(error, "--token-file: ");
+        return NULL;
+    }
+    char *t = g_strstrip(raw);
+    gboolean ok = strlen(t) >= 16 && strlen(t) <= 256;
+    for (const char *c = t; ok && *c; c++)
+        ok = g_ascii_isgraph(*c);
+    if (!ok) {
+        keyfile_secret_free(g_steal_pointer(&raw));
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "--token-file %s: not a token (16-256 printable characters on one line)", path);
+        return NULL;
+    }
+    char *token = g_strdup(t);
+    keyfile_secret_free(g_steal_pointer(&raw));
+    return token;
+}
+
+char *agent_default_spool(void)
+{
+    const char *state = g_getenv("STATE_DIRECTORY"); /* systemd's StateDirectory= */
+    if (state && *state) {
+        g_auto(GStrv) dirs = g_strsplit(state, ":", 2);
+        return g_build_filename(dirs[0], "spool", NULL);
+    }
+    if (getuid() == 0)
+        return g_strdup("/var/lib/iceprobe-agent/spool");
+    return g_build_filename(g_get_user_state_dir(), "iceprobe", "spool", NULL);
+}
+
+/* The interfaces for the heartbeat (classified without a profile: kernel facts). */
+static JsonArray *interfaces_json(void)
+{
+    JsonArray *a = json_array_new();
+    g_autoptr(GError) e = NULL;
+    g_autoptr(NetifInventory) inv = netif_inventory_new(NULL, &e);
+    for (guint i = 0; inv && i < inv->interfaces->len && i < 64; i++) {
+        const NetifInterface *n = inv->interfaces->pdata[i];
+        JsonObject *o = json_object_new();
+        json_object_set_string_member(o, "name", n->name);
+        json_object_set_string_member(o, "class", netif_class_to_string(n->klass));
+        if (n->kind)
+            json_object_set_string_member(o, "kind", n->kind);
+        JsonArray *addrs = json_array_new();
+        for (guint k = 0; k < n->prefixes->len && k < 32; k++)
+            json_array_add_string_element(addrs, n->prefixes->pdata[k]);
+        json_object_set_array_member(o, "addresses", addrs);
+        json_array_add_object_element(a, o);
+    }
+    return a;
+}
+
+typedef struct {
+    const AgentOptions *opt;
+    Http *http;
+    Spool *spool;
+    gint64 longpoll_s;
+    guint runs;
+} Agent;
+
+static gboolean heartbeat(Agent *A, GError **error)
+{
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "version", ICEPROBE_VERSION);
+    if (A->opt->name)
+        json_object_set_string_member(o, "name", A->opt->name);
+    if (A->opt->groups) {
+        JsonArray *g = json_array_new();
+        for (char **p = A->opt->groups; *p; p++)
+            json_array_add_string_element(g, *p);
+        json_object_set_array_member(o, "groups", g);
+    }
+    json_object_set_array_member(o, "interfaces", interfaces_json());
+    g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+    json_object_unref(o);
+    g_autofree char *body = json_to_string(n, FALSE);
+    g_autoptr(JsonObject) answer =
+        http_call(A->http, "POST", "/api/v1/agent/heartbeat", body, 15, NULL, error);
+    if (!answer)
+        return FALSE;
+    A->longpoll_s =
+        CLAMP(json_object_get_int_member_with_default(answer, "longpoll_s", 30), 1, 300);
+    return TRUE;
+}
+
+static SpoolOutcome upload(const char *run_id, const char *doc, char **why, gpointer data)
+{
+    Agent *A = data;
+    g_autofree char *path = g_strdup_printf("/api/v1/runs/%s/report", run_id);
+    g_autoptr(GError) e = NULL;
+    long status = 0;
+    g_autoptr(JsonObject) answer = http_call(A->http, "POST", path, doc, 30, &status, &e);
+    if (answer) {
+        gboolean dup = json_object_get_boolean_member_with_default(answer, "duplicate", FALSE);
+        agent_log("report of run %s acknowledged%s", run_id, dup ? " (it was already stored)" : "");
+        return SPOOL_SENT;
+    }
+    *why = g_strdup(e->message);
+    agent_log("uploading the report of run %s failed: %s", run_id, e->message);
+    /* 409: the run has ended without it; 400/413: the controller will never take this
+     * document; 403/404: not ours, or no such run. Retrying cannot help. */
+    if (status == 400 || status == 403 || status == 404 || status == 409 || status == 413)
+        return SPOOL_REJECTED;
+    return SPOOL_RETRY;
+}
+
+static void sleep_s(double s)
+{
+    for (double t = 0; t < s && !stop_flag; t += 0.1)
+        g_usleep(100000);
+}
+
+static double backoff_s(guint failures)
+{
+    double b = MIN((double)MAX_BACKOFF_S, (double)(1u << MIN(failures, 6u)) / 2.0);
+    return b * g_random_double_range(0.5, 1.5); /* jitter: agents do not retry in step */
+}
+
+static void carry_out(Agent *A, JsonObject *o)
+{
+    Order order;
+    g_autoptr(GError) e = NULL;
+    if (!protocol_parse_order(o, &order, &e)) {
+        agent_log("an order was refused: %s", e->message);
+        return;
+    }
+    if (spool_has(A->spool, order.run_id)) {
+        /* Handed out again because its report is not acknowledged yet: upload, don't re-run. */
+        order_clear(&order);
+        return;
+    }
+    agent_log("run %s: %s against %s (side %s), paths %u, %u s streams", order.run_id,
+              order.profile_name, order.peer, order.side_b ? "b" : "a", g_strv_length(order.paths),
+              order.duration_s);
+    PairedEnv env = {.url = A->opt->controller,
+                     .token = A->opt->token,
+                     .ca_file = A->opt->ca_file,
+                     .work_dir = A->opt->spool,
+                     .stop = &stop_flag};
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(RunResult) r = paired_execute(&order, &env);
+    g_autofree char *doc = run_result_to_string(r, FALSE);
+    agent_log("run %s: %s in %.1f s%s%s", order.run_id, verdict_to_string(r->verdict),
+              (double)(g_get_monotonic_time() - t0) / 1e6, r->error ? ": " : "",
+              r->error ? r->error : "");
+    if (!spool_put(A->spool, order.run_id, doc, &e))
+        agent_log("spool: %s", e->message);
+    A->runs++;
+    order_clear(&order);
+}
+
+int agent_main(const AgentOptions *opt)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    g_autoptr(GError) e = NULL;
+    g_autoptr(Spool) spool = spool_open(opt->spool, SPOOL_TTL_S, &e);
+    if (!spool) {
+        fprintf(stderr, "iceprobe agent: %s\n", e->message);
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(Http) http = http_new(opt->controller, opt->token, opt->ca_file, &stop_flag);
+    Agent A = {.opt = opt, .http = http, .spool = spool, .longpoll_s = 30};
+    agent_log("%s starting: controller %s, spool %s (%u report(s) waiting)", ICEPROBE_VERSION,
+              opt->controller, opt->spool, spool_pending(spool));
+    guint failures = 0;
+    gint64 next_heartbeat = 0;
+    while (!stop_flag) {
+        if (spool_pending(spool))
+            spool_flush(spool, upload, &A);
+        if (opt->max_runs && A.runs >= opt->max_runs && !spool_pending(spool))
+            break;
+        g_autoptr(GError) err = NULL;
+        if (g_get_monotonic_time() >= next_heartbeat) {
+            if (!heartbeat(&A, &err)) {
+                if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
+                    break;
+                double b = backoff_s(failures++);
+                agent_log("heartbeat failed: %s; again in %.1f s", err->message, b);
+                sleep_s(b);
+                continue;
+            }
+            if (failures)
+                agent_log("connected to the controller again after %u failure(s)", failures);
+            failures = 0;
+            next_heartbeat = g_get_monotonic_time() + HEARTBEAT_EVERY_S * G_USEC_PER_SEC;
+        }
+        gint wait = (gint)MIN(A.longpoll_s, (gint64)spool_next_due_s(spool));
+        g_autofree char *path = g_strdup_printf("/api/v1/agent/orders?wait=%d", MAX(wait, 0));
+        g_autoptr(JsonObject) answer = http_call(http, "GET", path, NULL, wait + 15, NULL, &err);
+        if (!answer) {
+            if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
+                break;
+            double b = backoff_s(failures++);
+            agent_log("polling for orders failed: %s; again in %.1f s", err->message, b);
+            next_heartbeat = 0; /* say hello again once it answers */
+            sleep_s(b);
+            continue;
+        }
+        failures = 0;
+        JsonNode *on = json_object_get_member(answer, "orders");
+        JsonArray *orders = on && JSON_NODE_HOLDS_ARRAY(on) ? json_node_get_array(on) : NULL;
+        for (guint i = 0; orders && i < json_array_get_length(orders) && !stop_flag; i++) {
+            JsonNode *n = json_array_get_element(orders, i);
+            if (JSON_NODE_HOLDS_OBJECT(n))
+                carry_out(&A, json_node_get_object(n));
+            spool_flush(spool, upload, &A);
+        }
+    }
+    /* Stopping: one last try for what is spooled; what is left stays on disk. */
+    stop_flag = 0;
+    if (spool_pending(spool)) {
+        spool_flush(spool, upload, &A);
+    }
+    agent_log("stopped; %u report(s) left in the spool", spool_pending(spool));
+    return CLI_EXIT_PASS;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+    g_autofree char *controller = NULL, *token_file = NULL, *spool = NULL, *ca_file = NULL,
+                    *name = NULL;
+    g_auto(GStrv) groups = NULL;
+    gboolean status = FALSE;
+    int max_runs = 0;
+    const GOptionEntry entries[] = {
+        {"controller", 0, 0, G_OPTION_ARG_STRING, &controller,
+         "the controller's URL (https://host:port)", "URL"},
+        {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
+         "the file holding this agent's token (from iceprobe-controller agent-add)", "FILE"},
+        {"spool", 0, 0, G_OPTION_ARG_FILENAME, &spool,
+         "where reports wait for the controller (default: $STATE_DIRECTORY/spool, "
+         "/var/lib/iceprobe-agent/spool as root, else ~/.local/state/iceprobe/spool)",
+         "DIR"},
+        {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
+         "verify the controller against these CAs (default: the system's)", "FILE"},
+        {"name", 0, 0, G_OPTION_ARG_STRING, &name, "restate the agent's name (must match)", "NAME"},
+        {"group", 0, 0, G_OPTION_ARG_STRING_ARRAY, &groups,
+         "restate a group of the agent (must match; repeat for several)", "GROUP"},
+        {"status", 0, 0, G_OPTION_ARG_NONE, &status,
+         "print the spool's reports and why their uploads failed, then exit", NULL},
+        {"max-runs", 0, 0, G_OPTION_ARG_INT, &max_runs,
+         "exit after this many runs, once their reports are acknowledged (0: never)", "N"},
+        G_OPTION_ENTRY_NULL,
+    };
+    if (!cli_parse_options("iceprobe", "agent", "the long-running agent of a controller", entries,
+                           &argc, &argv))
+        return CLI_EXIT_ERROR;
+    if (!spool)
+        spool = agent_default_spool();
+    if (status) {
+        g_autoptr(GError) e = NULL;
+        g_autofree char *text = spool_status_text(spool, &e);
+        if (!text) {
+            fprintf(stderr, "iceprobe agent: %s\n", e->message);
+            return CLI_EXIT_ERROR;
+        }
+        fputs(text, stdout);
+        return CLI_EXIT_PASS;
+    }
+    if (!controller || !token_file) {
+        fprintf(stderr, "iceprobe agent: --controller URL and --token-file FILE are required "
+                        "(try 'iceprobe agent --help')\n");
+        return CLI_EXIT_ERROR;
+    }
+    if (!g_str_has_prefix(controller, "https://") && !g_str_has_prefix(controller, "http://")) {
+        fprintf(stderr, "iceprobe agent: --controller %s: not an http(s):// URL\n", controller);
+        return CLI_EXIT_ERROR;
+    }
+    if (max_runs < 0) {
+        fprintf(stderr, "iceprobe agent: --max-runs must not be negative\n");
+        return CLI_EXIT_ERROR;
+    }
+    g_autoptr(GError) e = NULL;
+    char *token = agent_read_token(token_file, &e);
+    if (!token) {
+        fprintf(stderr, "iceprobe agent: %s\n", e->message);
+        return CLI_EXIT_ERROR;
+    }
+    AgentOptions opt = {.controller = controller,
+                        .token = token,
+                        .spool = spool,
+                        .ca_file = ca_file,
+                        .name = name,
+                        .groups = groups,
+                        .max_runs = (guint)max_runs};
+    int rc = agent_main(&opt);
+    keyfile_secret_free(token);
+    return rc;
+}

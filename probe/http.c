@@ -1,0 +1,182 @@
+#include "http.h"
+
+#include "iceprobe-config.h"
+
+#include <curl/curl.h>
+#include <string.h>
+
+G_DEFINE_QUARK(iceprobe - http - error - quark, http_error)
+
+struct Http {
+    CURL *curl;
+    char *url;
+    char *auth_header;
+    char *ca_file;
+    volatile sig_atomic_t *stop;
+    volatile gint *cancel;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static gsize curl_once;
+
+Http *http_new(const char *url, const char *token, const char *ca_file, volatile sig_atomic_t *stop)
+{
+    if (g_once_init_enter(&curl_once)) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        g_once_init_leave(&curl_once, 1);
+    }
+    Http *h = g_new0(Http, 1);
+    h->curl = curl_easy_init();
+    h->url = g_strdup(url);
+    while (g_str_has_suffix(h->url, "/"))
+        h->url[strlen(h->url) - 1] = '\0';
+    h->auth_header = g_strdup_printf("Authorization: Bearer %s", token);
+    h->ca_file = g_strdup(ca_file);
+    h->stop = stop;
+    return h;
+}
+
+void http_free(Http *h)
+{
+    if (!h)
+        return;
+    curl_easy_cleanup(h->curl);
+    g_free(h->url);
+    if (h->auth_header) {
+        memset(h->auth_header, 0, strlen(h->auth_header));
+        g_free(h->auth_header);
+    }
+    g_free(h->ca_file);
+    g_free(h);
+}
+
+typedef struct {
+    GString *body;
+    gboolean too_big;
+} Answer;
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *data)
+{
+    Answer *a = data;
+    if (a->body->len + size * n > HTTP_MAX_ANSWER) {
+        a->too_big = TRUE;
+        return 0;
+    }
+    g_string_append_len(a->body, ptr, (gssize)(size * n));
+    return size * n;
+}
+
+static int on_progress(void *data, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    Http *h = data;
+    return (h->stop && *h->stop) || (h->cancel && g_atomic_int_get(h->cancel)) ? 1 : 0;
+}
+
+void http_set_cancel(Http *h, volatile gint *cancel)
+{
+    h->cancel = cancel;
+}
+
+/* The controller's {"error": {"code", "message"}}, if the body is one. */
+static char *error_message(const GString *body)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    if (!body->len || !json_parser_load_from_data(p, body->str, (gssize)body->len, NULL))
+        return NULL;
+    JsonNode *root = json_parser_get_root(p);
+    if (!JSON_NODE_HOLDS_OBJECT(root))
+        return NULL;
+    JsonObject *e = json_object_get_object_member(json_node_get_object(root), "error");
+    const char *m = e && json_object_has_member(e, "message")
+                        ? json_node_get_string(json_object_get_member(e, "message"))
+                        : NULL;
+    return g_strdup(m);
+}
+
+JsonObject *http_call(Http *h, const char *method, const char *path, const char *body,
+                      long timeout_s, long *status, GError **error)
+{
+    if (status)
+        *status = 0;
+    if ((h->stop && *h->stop) || (h->cancel && g_atomic_int_get(h->cancel))) {
+        g_set_error(error, HTTP_ERROR, HTTP_ERROR_STOPPED, "stopping");
+        return NULL;
+    }
+    g_autofree char *url = g_strconcat(h->url, path, NULL);
+    Answer a = {g_string_new(NULL), FALSE};
+    struct curl_slist *headers = curl_slist_append(NULL, h->auth_header);
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (body)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    CURL *c = h->curl;
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "iceprobe-agent/" ICEPROBE_VERSION);
+    /* Verification is never switched off: a CA file, or the system's CAs. */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+    h->errbuf[0] = '\0';
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(headers);
+    JsonObject *result = NULL;
+    long code = 0;
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        g_set_error(error, HTTP_ERROR, HTTP_ERROR_STOPPED, "stopping");
+    } else if (a.too_big) {
+        g_set_error(error, HTTP_ERROR, HTTP_ERROR_BODY, "%s %s: the answer is larger than %d bytes",
+                    method, path, HTTP_MAX_ANSWER);
+    } else if (rc != CURLE_OK) {
+        g_set_error(error, HTTP_ERROR, HTTP_ERROR_TRANSPORT, "%s %s: %s", method, path,
+                    h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (code < 200 || code > 299) {
+            g_autofree char *m = error_message(a.body);
+            g_set_error(error, HTTP_ERROR, HTTP_ERROR_STATUS, "%s %s: HTTP %ld%s%s", method, path,
+                        code, m ? ": " : "", m ? m : "");
+        } else {
+            g_autoptr(JsonParser) p = json_parser_new();
+            g_autoptr(GError) e = NULL;
+            if (!json_parser_load_from_data(p, a.body->str, (gssize)a.body->len, &e) ||
+                !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+                g_set_error(error, HTTP_ERROR, HTTP_ERROR_BODY,
+                            "%s %s: the answer is not a JSON object%s%s", method, path,
+                            e ? ": " : "", e ? e->message : "");
+            else
+                result = json_object_ref(json_node_get_object(json_parser_get_root(p)));
+        }
+    }
+    if (status)
+        *status = code;
+    g_string_free(a.body, TRUE);
+    return result;
+}
+
+gboolean http_error_retryable(const GError *error, long status)
+{
+    if (!error)
+        return FALSE;
+    if (g_error_matches(error, HTTP_ERROR, HTTP_ERROR_TRANSPORT))
+        return TRUE;
+    return g_error_matches(error, HTTP_ERROR, HTTP_ERROR_STATUS) &&
+           (status >= 500 || status == 429);
+}

@@ -1,0 +1,218 @@
+#include "mailbox.h"
+
+#include <string.h>
+
+#include "http.h"
+
+#define RECEIVE_WAIT_S 2 /* a long-poll; short, so that closing is quick */
+#define SEND_ATTEMPTS  8
+#define MAX_BACKOFF_MS 1000
+
+struct Mailbox {
+    char *path; /* /api/v1/runs/ID/signal */
+    Http *send_http, *recv_http;
+    GMainContext *wake;
+    volatile sig_atomic_t *stop;
+    GAsyncQueue *outbox; /* JsonObject, and the closing sentinel */
+    GAsyncQueue *inbox;  /* JsonObject */
+    GThread *sender, *receiver;
+    volatile gint closing;
+    volatile gint ended;
+    volatile gint failures;
+    GMutex lock;
+    char *last_error;
+};
+
+static char closing_sentinel; /* its address marks the end of the outbox */
+#define CLOSING ((JsonObject *)&closing_sentinel)
+
+static void note_error(Mailbox *m, const char *what, const GError *e)
+{
+    g_mutex_lock(&m->lock);
+    g_free(m->last_error);
+    m->last_error = g_strdup_printf("%s: %s", what, e ? e->message : "?");
+    g_mutex_unlock(&m->lock);
+    g_atomic_int_inc(&m->failures);
+}
+
+static gboolean stopping(Mailbox *m)
+{
+    return (m->stop && *m->stop) || g_atomic_int_get(&m->ended);
+}
+
+static void sleep_ms(Mailbox *m, guint ms)
+{
+    for (guint t = 0; t < ms && !stopping(m); t += 20)
+        g_usleep(20000);
+}
+
+static gpointer sender_main(gpointer data)
+{
+    Mailbox *m = data;
+    for (;;) {
+        JsonObject *msg = g_async_queue_pop(m->outbox);
+        if (msg == CLOSING)
+            break;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "message");
+        JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+        json_node_take_object(n, msg);
+        json_builder_add_value(b, n);
+        json_builder_end_object(b);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *body = json_to_string(root, FALSE);
+        /* In order: a message is retried until it goes, or the run is over. */
+        guint backoff = 50;
+        for (guint attempt = 0; attempt < SEND_ATTEMPTS && !stopping(m); attempt++) {
+            g_autoptr(GError) e = NULL;
+            long status = 0;
+            g_autoptr(JsonObject) answer =
+                http_call(m->send_http, "POST", m->path, body, 10, &status, &e);
+            if (answer)
+                break;
+            note_error(m, "posting a signal", e);
+            if (status == 409 || status == 404 || status == 403) {
+                /* run_ended, or the run is gone: nobody will read it. */
+                g_atomic_int_set(&m->ended, 1);
+                break;
+            }
+            if (!http_error_retryable(e, status))
+                break;
+            sleep_ms(m, backoff);
+            backoff = MIN(backoff * 2, MAX_BACKOFF_MS);
+        }
+    }
+    return NULL;
+}
+
+static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
+{
+    const char *state = json_object_get_string_member_with_default(answer, "state", "");
+    JsonArray *msgs = json_object_has_member(answer, "messages") &&
+                              JSON_NODE_HOLDS_ARRAY(json_object_get_member(answer, "messages"))
+                          ? json_object_get_array_member(answer, "messages")
+                          : NULL;
+    for (guint i = 0; msgs && i < json_array_get_length(msgs); i++) {
+        JsonNode *n = json_array_get_element(msgs, i);
+        if (!JSON_NODE_HOLDS_OBJECT(n))
+            continue;
+        JsonObject *o = json_node_get_object(n);
+        gint64 seq = json_object_get_int_member_with_default(o, "seq", 0);
+        JsonNode *body = json_object_get_member(o, "message");
+        if (seq <= *after || !body || !JSON_NODE_HOLDS_OBJECT(body))
+            continue;
+        *after = seq;
+        g_async_queue_push(m->inbox, json_object_ref(json_node_get_object(body)));
+    }
+    if (strcmp(state, "done") == 0 || strcmp(state, "error") == 0)
+        g_atomic_int_set(&m->ended, 1);
+    if (msgs && json_array_get_length(msgs) && m->wake)
+        g_main_context_wakeup(m->wake);
+}
+
+static gpointer receiver_main(gpointer data)
+{
+    Mailbox *m = data;
+    gint64 after = 0;
+    guint backoff = 50;
+    while (!g_atomic_int_get(&m->closing) && !stopping(m)) {
+        g_autofree char *path = g_strdup_printf("%s?after=%" G_GINT64_FORMAT "&wait=%d", m->path,
+                                                after, RECEIVE_WAIT_S);
+        g_autoptr(GError) e = NULL;
+        long status = 0;
+        g_autoptr(JsonObject) answer =
+            http_call(m->recv_http, "GET", path, NULL, RECEIVE_WAIT_S + 10, &status, &e);
+        if (answer) {
+            take_messages(m, answer, &after);
+            backoff = 50;
+            continue;
+        }
+        if (g_error_matches(e, HTTP_ERROR, HTTP_ERROR_STOPPED))
+            break;
+        note_error(m, "fetching signals", e);
+        if (status == 404 || status == 403) {
+            g_atomic_int_set(&m->ended, 1);
+            break;
+        }
+        sleep_ms(m, backoff);
+        backoff = MIN(backoff * 2, MAX_BACKOFF_MS);
+    }
+    if (m->wake)
+        g_main_context_wakeup(m->wake);
+    return NULL;
+}
+
+Mailbox *mailbox_open(const MailboxConfig *cfg)
+{
+    Mailbox *m = g_new0(Mailbox, 1);
+    m->path = g_strdup_printf("/api/v1/runs/%s/signal", cfg->run_id);
+    m->send_http = http_new(cfg->url, cfg->token, cfg->ca_file, cfg->stop);
+    m->recv_http = http_new(cfg->url, cfg->token, cfg->ca_file, cfg->stop);
+    http_set_cancel(m->recv_http, &m->closing);
+    m->wake = cfg->wake ? g_main_context_ref(cfg->wake) : NULL;
+    m->stop = cfg->stop;
+    m->outbox = g_async_queue_new();
+    m->inbox = g_async_queue_new_full((GDestroyNotify)json_object_unref);
+    g_mutex_init(&m->lock);
+    m->sender = g_thread_new("mailbox-send", sender_main, m);
+    m->receiver = g_thread_new("mailbox-recv", receiver_main, m);
+    return m;
+}
+
+void mailbox_close(Mailbox *m, guint flush_ms)
+{
+    if (!m)
+        return;
+    /* Let the sender flush, then abort whatever it is still trying. */
+    g_async_queue_push(m->outbox, CLOSING);
+    gint64 until = g_get_monotonic_time() + (gint64)flush_ms * 1000;
+    while (g_async_queue_length(m->outbox) > 0 && g_get_monotonic_time() < until)
+        g_usleep(5000);
+    g_atomic_int_set(&m->closing, 1);
+    http_set_cancel(m->send_http, &m->closing);
+    g_thread_join(m->sender);
+    g_thread_join(m->receiver);
+    JsonObject *o;
+    while ((o = g_async_queue_try_pop(m->outbox)) != NULL)
+        if (o != CLOSING)
+            json_object_unref(o);
+    g_async_queue_unref(m->outbox);
+    g_async_queue_unref(m->inbox);
+    http_free(m->send_http);
+    http_free(m->recv_http);
+    if (m->wake)
+        g_main_context_unref(m->wake);
+    g_mutex_clear(&m->lock);
+    g_free(m->last_error);
+    g_free(m->path);
+    g_free(m);
+}
+
+void mailbox_post(Mailbox *m, JsonObject *message)
+{
+    g_async_queue_push(m->outbox, json_object_ref(message));
+}
+
+JsonObject *mailbox_pop(Mailbox *m)
+{
+    return g_async_queue_try_pop(m->inbox);
+}
+
+gboolean mailbox_run_ended(Mailbox *m)
+{
+    return g_atomic_int_get(&m->ended);
+}
+
+char *mailbox_last_error(Mailbox *m)
+{
+    g_mutex_lock(&m->lock);
+    char *e = g_strdup(m->last_error);
+    g_mutex_unlock(&m->lock);
+    return e;
+}
+
+guint mailbox_failures(Mailbox *m)
+{
+    return (guint)g_atomic_int_get(&m->failures);
+}
