@@ -424,3 +424,35 @@ gboolean protocol_parse_order_text(const char *data, gsize len, Order *out, GErr
     g_autoptr(JsonNode) root = parse_object(data, len, PROTOCOL_MAX_BODY * 2, allowed, error);
     return root && protocol_parse_order(json_node_get_object(root), out, error);
 }
+
+void peer_run_request_clear(PeerRunRequest *r)
+{
+    g_clear_pointer(&r->profile, g_free);
+    g_clear_pointer(&r->peer, g_free);
+}
+
+gboolean protocol_parse_peer_run_request(const char *data, gsize len, PeerRunRequest *out,
+                                         GError **error)
+{
+    static const char *const allowed[] = {"profile", "peer", NULL};
+    memset(out, 0, sizeof(*out));
+    g_autoptr(JsonNode) root = parse_object(data, len, PROTOCOL_MAX_BODY, allowed, error);
+    if (!root)
+        return FALSE;
+    JsonObject *o = json_node_get_object(root);
+    if (!get_string(o, "profile", TRUE, PROTOCOL_MAX_NAME, &out->profile, error) ||
+        !get_string(o, "peer", TRUE, PROTOCOL_MAX_NAME, &out->peer, error)) {
+        peer_run_request_clear(out);
+        return FALSE;
+    }
+    const char *bad = !protocol_valid_name(out->profile) ? "profile"
+                      : !protocol_valid_name(out->peer)  ? "peer"
+                                                         : NULL;
+    if (bad) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                    "%s: a name is 1-%d letters, digits, '.', '_' or '-'", bad, PROTOCOL_MAX_NAME);
+        peer_run_request_clear(out);
+        return FALSE;
+    }
+    return TRUE;
+}

@@ -70,6 +70,8 @@ void api_agent_orders(ApiRequest *req);
 void api_agent_signal_post(ApiRequest *req);
 void api_agent_signal_get(ApiRequest *req);
 void api_agent_report(ApiRequest *req);
+void api_agent_runs_create(ApiRequest *req);
+void api_agent_runs_get(ApiRequest *req);
 void api_admin_runs_create(ApiRequest *req);
 void api_admin_runs_get(ApiRequest *req);
 void api_admin_runs_list(ApiRequest *req);
@@ -82,6 +84,8 @@ void status_run_json(ApiRequest *req);
 /* The document a run has now: the verified result when final, else a pending
  * one with its state (shared by the admin API and the status page). */
 JsonNode *api_run_document(const StoreRun *r);
+/* The run named by the route's first parameter; NULL with the reply set (404, 503). */
+StoreRun *api_run_load(ApiRequest *req);
 
 /* An agent called: its last-seen time is written with the others', every few
  * seconds, in one transaction (not a write per long-poll). */

@@ -16,6 +16,8 @@ static const ApiRoute routes[] = {
     {"POST", "/api/v1/runs/*/signal", WHO_AGENT, PROTOCOL_MAX_BODY, api_agent_signal_post},
     {"GET", "/api/v1/runs/*/signal", WHO_AGENT, 0, api_agent_signal_get},
     {"POST", "/api/v1/runs/*/report", WHO_AGENT, PROTOCOL_MAX_REPORT, api_agent_report},
+    {"POST", "/api/v1/agent/runs", WHO_AGENT, PROTOCOL_MAX_BODY, api_agent_runs_create},
+    {"GET", "/api/v1/agent/runs/*", WHO_AGENT, 0, api_agent_runs_get},
     {"GET", "/metrics", WHO_METRICS, 0, export_metrics},
     {"GET", "/", WHO_STATUS, 0, status_page},
     {"GET", "/runs/*.json", WHO_STATUS, 0, status_run_json},

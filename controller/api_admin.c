@@ -94,17 +94,23 @@ void api_admin_runs_create(ApiRequest *req)
     api_reply_json(req, 201, n);
 }
 
-void api_admin_runs_get(ApiRequest *req)
+StoreRun *api_run_load(ApiRequest *req)
 {
     g_autoptr(GError) e = NULL;
-    g_autoptr(StoreRun) r = store_run_get(req->api->store, req->params[0], &e);
+    StoreRun *r = store_run_get(req->api->store, req->params[0], &e);
     if (!r) {
         gboolean missing = g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND);
         api_reply_error(req, missing ? 404 : 503, missing ? "not_found" : "store", "%s",
                         e->message);
-        return;
     }
-    api_reply_json(req, 200, api_run_document(r));
+    return r;
+}
+
+void api_admin_runs_get(ApiRequest *req)
+{
+    g_autoptr(StoreRun) r = api_run_load(req);
+    if (r)
+        api_reply_json(req, 200, api_run_document(r));
 }
 
 /* since: RFC 3339 or Unix seconds. */

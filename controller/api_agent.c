@@ -229,3 +229,47 @@ void api_agent_report(ApiRequest *req)
     json_node_take_object(n, o);
     api_reply_json(req, 200, n);
 }
+
+/* POST /api/v1/agent/runs: a run of the calling agent (side a) against a named
+ * peer (side b), ad hoc: what `iceprobe run --peer` asks for. */
+void api_agent_runs_create(ApiRequest *req)
+{
+    PeerRunRequest pr;
+    g_autoptr(GError) e = NULL;
+    if (!protocol_parse_peer_run_request(req->body, req->body_len, &pr, &e)) {
+        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
+                        e->message);
+        return;
+    }
+    if (strcmp(pr.peer, req->agent->name) == 0) {
+        api_reply_error(req, 400, "bad_request", "peer: '%s' is this agent itself", pr.peer);
+        peer_run_request_clear(&pr);
+        return;
+    }
+    g_autoptr(GPtrArray) ids = scheduler_create_runs(req->api->scheduler, pr.profile,
+                                                     req->agent->name, pr.peer, NULL, NULL, &e);
+    peer_run_request_clear(&pr);
+    if (!ids) {
+        reply_scheduler_error(req, e);
+        return;
+    }
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "run_id", ids->pdata[0]);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    api_reply_json(req, 201, n);
+}
+
+/* GET /api/v1/agent/runs/{id}: the run's document, for one of its two agents. */
+void api_agent_runs_get(ApiRequest *req)
+{
+    g_autoptr(StoreRun) r = api_run_load(req);
+    if (!r)
+        return;
+    if (strcmp(r->agent[0], req->agent->name) != 0 && strcmp(r->agent[1], req->agent->name) != 0) {
+        api_reply_error(req, 403, "forbidden", "run %s is not one of agent '%s'", r->id,
+                        req->agent->name);
+        return;
+    }
+    api_reply_json(req, 200, api_run_document(r));
+}

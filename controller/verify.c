@@ -148,6 +148,44 @@ static PathRecord *find_named(GPtrArray *paths, const char *name)
     return NULL;
 }
 
+static gboolean on_tunnel(const PathRecord *p)
+{
+    return p && p->have_pair &&
+           (g_strcmp0(p->local.interface_class, "tunnel") == 0 ||
+            g_strcmp0(p->local.egress_class, "tunnel") == 0);
+}
+
+/* Both ends of the natural pair on their tunnels: the media goes up one tunnel
+ * and down the other, hair-pinned through the VPN gateway. Said in the evidence
+ * and the message of each side's MEDIA_VIA_TUNNEL. */
+static void mark_hairpin(RunResult *out, const PathRecord *a, const PathRecord *b)
+{
+    if (!on_tunnel(a) || !on_tunnel(b))
+        return;
+    for (guint i = 0; i < out->findings->len; i++) {
+        Finding *f = out->findings->pdata[i];
+        if (strcmp(f->code, "MEDIA_VIA_TUNNEL") != 0 || !f->evidence ||
+            g_strcmp0(json_object_get_string_member_with_default(f->evidence, "path", ""),
+                      "natural") != 0)
+            continue;
+        json_object_set_boolean_member(f->evidence, "hairpin", TRUE);
+        JsonObject *h = json_object_new();
+        json_object_set_string_member(h, "a", a->local.address ? a->local.address : "");
+        json_object_set_string_member(h, "a_interface",
+                                      a->local.interface ? a->local.interface : "");
+        json_object_set_string_member(h, "b", b->local.address ? b->local.address : "");
+        json_object_set_string_member(h, "b_interface",
+                                      b->local.interface ? b->local.interface : "");
+        json_object_set_object_member(f->evidence, "hairpin_pair", h);
+        g_autofree char *old = f->message;
+        f->message = g_strdup_printf("%s Both ends are VPN clients (%s on %s, %s on %s): the media "
+                                     "hair-pins through the VPN gateway, into one tunnel and out "
+                                     "of the other.",
+                                     old, a->local.address, a->local.interface, b->local.address,
+                                     b->local.interface);
+    }
+}
+
 RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const RunResult *report_a,
                          const RunResult *report_b)
 {
@@ -184,6 +222,7 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
         p->verdict = verdict_worst(a ? a->verdict : VERDICT_PASS, b ? b->verdict : VERDICT_PASS);
         g_ptr_array_add(out->paths, p);
     }
+    mark_hairpin(out, find_named(paths_a, "natural"), find_named(paths_b, "natural"));
     run_result_conclude(out);
     return out;
 }

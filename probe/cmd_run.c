@@ -1,4 +1,5 @@
-/* iceprobe run --profile FILE [--json PATH|-] [--junit PATH] [--duration SECONDS] */
+/* iceprobe run --profile FILE [--json PATH|-] [--junit PATH] [--duration SECONDS]
+ *              [--controller URL --token-file FILE --peer NAME [--ca-file FILE]] */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@ static gboolean write_out(const char *path, const char *text, GError **error)
 int cmd_run(int argc, char **argv)
 {
     g_autofree char *profile_path = NULL, *json_path = NULL, *junit_path = NULL;
+    g_autofree char *controller = NULL, *token_file = NULL, *peer = NULL, *ca_file = NULL;
     int duration = 0;
     const GOptionEntry entries[] = {
         {"profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "the test profile (required)",
@@ -28,6 +30,13 @@ int cmd_run(int argc, char **argv)
         {"junit", 0, 0, G_OPTION_ARG_FILENAME, &junit_path, "write JUnit XML to PATH", "PATH"},
         {"duration", 0, 0, G_OPTION_ARG_INT, &duration,
          "stream length per path in seconds (default: the profile's)", "SECONDS"},
+        {"controller", 0, 0, G_OPTION_ARG_STRING, &controller,
+         "a paired run through this controller (with --token-file and --peer)", "URL"},
+        {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
+         "this host's agent token (from iceprobe-controller agent-add)", "FILE"},
+        {"peer", 0, 0, G_OPTION_ARG_STRING, &peer, "the agent to run against", "NAME"},
+        {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
+         "verify the controller against these CAs (default: the system's)", "FILE"},
         G_OPTION_ENTRY_NULL,
     };
     if (!cli_parse_options("iceprobe", "run", "an ad-hoc run: local checks and the relay loop",
@@ -40,6 +49,21 @@ int cmd_run(int argc, char **argv)
     if (duration < 0 || duration > 3600) {
         fprintf(stderr, "iceprobe run: --duration %d is out of range (1-3600)\n", duration);
         return CLI_EXIT_ERROR;
+    }
+    if (controller || token_file || peer) {
+        if (!controller || !token_file || !peer) {
+            fprintf(stderr, "iceprobe run: a paired run needs --controller, --token-file and "
+                            "--peer together\n");
+            return CLI_EXIT_ERROR;
+        }
+        if (duration) {
+            fprintf(stderr, "iceprobe run: --duration does not apply to a paired run (the "
+                            "controller's profile sets it)\n");
+            return CLI_EXIT_ERROR;
+        }
+        PeerRunOptions o = {profile_path, controller, token_file, peer,
+                            ca_file,      json_path,  junit_path};
+        return run_with_peer(&o);
     }
     g_autoptr(GError) error = NULL;
     g_autoptr(Profile) profile = profile_load(profile_path, &error);

@@ -12,10 +12,10 @@ static const char *mark(Verdict v, gboolean color)
     return (guint)v < G_N_ELEMENTS(plain) ? (color ? colored[v] : plain[v]) : "?";
 }
 
-static void path_row(GString *s, const PathRecord *p, gboolean color)
+static void path_row(GString *s, const PathRecord *p, const char *name, gboolean color)
 {
     if (!p->have_pair) {
-        g_string_append_printf(s, "  %s %-10s %s\n", mark(p->verdict, color), p->name,
+        g_string_append_printf(s, "  %s %-10s %s\n", mark(p->verdict, color), name,
                                p->reason ? p->reason : "no pair");
         return;
     }
@@ -23,7 +23,7 @@ static void path_row(GString *s, const PathRecord *p, gboolean color)
                                             p->remote.type, p->remote.address);
     g_autofree char *egress =
         g_strdup_printf("%s (%s)", p->local.egress_interface, p->local.egress_class);
-    g_string_append_printf(s, "  %s %-10s %-52s %-18s %-4s", mark(p->verdict, color), p->name, pair,
+    g_string_append_printf(s, "  %s %-10s %-52s %-18s %-4s", mark(p->verdict, color), name, pair,
                            egress, p->local.transport);
     if (p->have_metrics)
         g_string_append_printf(s, " %5.1f%% %6.1f %6.1f %4.2f", p->metrics.loss_ratio * 100,
@@ -42,18 +42,43 @@ char *report_text(const RunResult *r, gboolean color)
                            color ? "\033[1m" : "", verdict_to_string(r->verdict),
                            color ? "\033[0m" : "", verdict_exit_code(r->verdict), r->profile, when,
                            r->run_id);
+    for (guint i = 0; i < json_array_get_length(r->probes); i++) {
+        JsonObject *o = json_array_get_object_element(r->probes, i);
+        if (o && json_object_has_member(o, "side"))
+            g_string_append_printf(s, "%s side %s: agent %s", i ? "," : "",
+                                   json_object_get_string_member_with_default(o, "side", "?"),
+                                   json_object_get_string_member_with_default(o, "agent", "?"));
+        if (o && json_object_has_member(o, "side") && i + 1 == json_array_get_length(r->probes))
+            g_string_append_c(s, '\n');
+    }
     if (r->error)
         g_string_append_printf(s, "error: %s\n", r->error);
     g_string_append(s, "\nChecks\n");
     for (guint i = 0; i < r->checks->len; i++) {
         const CheckRecord *c = r->checks->pdata[i];
-        g_string_append_printf(s, "  %s %-10s %s\n", mark(c->verdict, color), c->name, c->reason);
+        const char *side = c->detail && json_object_has_member(c->detail, "side")
+                               ? json_object_get_string_member_with_default(c->detail, "side", "")
+                               : NULL;
+        g_autofree char *name = side ? g_strdup_printf("%s %s", c->name, side) : g_strdup(c->name);
+        g_string_append_printf(s, "  %s %-10s %s\n", mark(c->verdict, color), name, c->reason);
     }
     if (r->paths->len) {
         g_string_append_printf(s, "\nPaths %-59s %-18s %-4s %6s %6s %6s %4s\n", "(local -> remote)",
                                "egress", "tr", "loss", "jit ms", "rtt ms", "MOS");
-        for (guint i = 0; i < r->paths->len; i++)
-            path_row(s, r->paths->pdata[i], color);
+        for (guint i = 0; i < r->paths->len; i++) {
+            const PathRecord *p = r->paths->pdata[i];
+            if (!p->sides[0] && !p->sides[1]) {
+                path_row(s, p, p->name, color);
+                continue;
+            }
+            /* A paired run: the path as each side saw it. */
+            for (int k = 0; k < 2; k++) {
+                if (!p->sides[k])
+                    continue;
+                g_autofree char *name = g_strdup_printf("%s %c", p->name, 'a' + k);
+                path_row(s, p->sides[k], name, color);
+            }
+        }
     }
     if (r->findings->len) {
         g_string_append(s, "\nFindings\n");

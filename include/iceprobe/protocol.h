@@ -65,3 +65,13 @@ void order_clear(Order *o);
 gboolean protocol_parse_order(JsonObject *o, Order *out, GError **error);
 /* The same from a JSON text, size and depth capped first (the fuzz target's door). */
 gboolean protocol_parse_order_text(const char *data, gsize len, Order *out, GError **error);
+
+/* POST /api/v1/agent/runs: {"profile", "peer"}: an agent asks for a run of its
+ * own against a named agent (`iceprobe run --peer`). */
+typedef struct {
+    char *profile;
+    char *peer;
+} PeerRunRequest;
+void peer_run_request_clear(PeerRunRequest *r);
+gboolean protocol_parse_peer_run_request(const char *data, gsize len, PeerRunRequest *out,
+                                         GError **error);

@@ -20,12 +20,22 @@ assert_match "the unit starts the installed controller" "$(grep ^ExecStart= "$un
 	"^ExecStart=$prefix/bin/iceprobe-controller serve --config /etc/iceprobe/controller.conf$"
 assert_match "with a state directory for its store" "$(grep ^StateDirectory= "$unit")" iceprobe
 assert_match "its user comes from sysusers.d" "$(cat "$root/lib/sysusers.d/iceprobe.conf")" '^u iceprobe '
+agent_unit=$root/lib/systemd/system/iceprobe-agent.service
+assert_match "the agent's unit starts the installed agent" "$(grep ^ExecStart= "$agent_unit")" \
+	"^ExecStart=$prefix/bin/iceprobe agent --controller "
+assert_match "as its own user" "$(grep ^User= "$agent_unit")" '^User=iceprobe-agent$'
+assert_match "restarting on failure" "$(grep ^Restart= "$agent_unit")" '^Restart=on-failure$'
+assert_match "whose user comes from sysusers.d too" "$(cat "$root/lib/sysusers.d/iceprobe.conf")" '^u iceprobe-agent '
 assert_ok "the example configuration is installed" test -s "$root/share/doc/iceprobe/examples/controller.conf"
+assert_ok "and the agent's environment file" test -s "$root/share/doc/iceprobe/examples/agent.env"
 assert_ok "and the docs" test -s "$root/share/doc/iceprobe/contract.md"
 if command -v systemd-analyze >/dev/null; then
 	sed "s|$prefix/bin/|$root/bin/|" "$unit" >"$dest/iceprobe-controller.service"
 	v=$(systemd-analyze verify "$dest/iceprobe-controller.service" 2>&1)
 	assert_eq "systemd-analyze verify accepts the unit" "$?/$v" "0/"
+	sed "s|$prefix/bin/|$root/bin/|" "$agent_unit" >"$dest/iceprobe-agent.service"
+	v=$(systemd-analyze verify "$dest/iceprobe-agent.service" 2>&1 | grep -v 'agent.env')
+	assert_eq "and the agent's unit" "$v" ""
 elif [ "${CI:-}" = true ]; then
 	_assert_report FAIL "systemd-analyze verify accepts the unit" "systemd-analyze is not installed"
 fi

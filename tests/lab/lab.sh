@@ -14,6 +14,7 @@
 #    │ NAT                │ nft forward     │ coturn             │ NAT
 #   laptop eth0 10.254.1.10                 │ int0 10.1.0.20     ext 10.253.1.10
 #   laptop gpd0 100.64.0.2 ══ wireguard-go ══ vpngw vpn0 100.64.0.1
+#   laptop2 (behind home2 198.51.100.5, LAN 10.254.2.10) gpd0 100.64.0.3 ══ the same gateway
 #                               vpngw brc 10.1.0.1 (corp LAN: corp 10.1.0.10,
 #                                 edge int0 10.1.0.20, dns 10.1.0.53 / 10.1.0.54)
 #
@@ -22,7 +23,7 @@
 #
 # Scenario knobs (callable after lab_up, any order, any number of times):
 #   lab_split split|edge-in-tunnel|tunnel-all   which prefixes the laptop sends into gpd0
-#   lab_vpngw_policy block|allow                VPN pool <-> internal subnets (all protocols)
+#   lab_vpngw_policy block|udp-only|vpn-to-vpn|allow  VPN pool <-> internal subnets and VPN <-> VPN
 #   lab_vpngw_internet block|nat                VPN pool -> internet through the tunnel
 #   lab_dns_vpn_view right|internal             what the VPN view answers for the edge names
 #   lab_rename_tunnel NAME                      rename the laptop's tunnel interface
@@ -48,7 +49,10 @@ LAB_DNS_VPN=10.1.0.54
 LAB_TURN_REALM=edge.lab
 LAB_EDGE_NAME=av.corp.example
 LAB_CTL=203.0.113.20
-LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl)
+LAB_HOME2_WAN=198.51.100.5
+LAB_LAPTOP2_LAN=10.254.2.10
+LAB_LAPTOP2_VPN=100.64.0.3
+LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl home2 laptop2)
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() {
@@ -139,7 +143,8 @@ lab_down() {
 		ip netns del "$(lab_ns "$node")" 2>/dev/null
 		rm -rf "/etc/netns/$(lab_ns "$node")"
 	done
-	rm -f "/var/run/wireguard/$LAB_WG_LAPTOP.sock" "/var/run/wireguard/$LAB_WG_GW.sock"
+	rm -f "/var/run/wireguard/$LAB_WG_LAPTOP.sock" "/var/run/wireguard/$LAB_WG_GW.sock" \
+		"/var/run/wireguard/$LAB_WG_LAPTOP2.sock"
 	if [ "${LAB_KEEP_STATE:-0}" != 1 ]; then rm -rf "$LAB_STATE"; fi
 	lab_log "torn down lab $LAB_ID"
 	LAB_ID=""
@@ -181,6 +186,28 @@ lab_link() {
 }
 
 lab_addr() { ip -n "$(lab_ns "$1")" addr add "$3" dev "$2"; }
+
+# lab_nat_router ROUTER WAN GATEWAY HOST NET HOST_ADDR: ROUTER's eth0 holds WAN/24
+# (default via GATEWAY) and masquerades NET.0/24 of its lan0, where HOST sits at
+# HOST_ADDR with NET.1 as its default route.
+lab_nat_router() {
+	local r=$1 wan=$2 gw=$3 host=$4 net=$5 addr=$6
+	lab_addr "$r" eth0 "$wan/24"
+	lab_route "$r" default via "$gw"
+	lab_link "$r" lan0 "$host" eth0
+	lab_addr "$r" lan0 "$net.1/24"
+	lab_sysctl "$r" net.ipv4.ip_forward=1
+	lab_exec "$r" nft -f - <<-EOF
+		table ip iplab {
+		  chain post {
+		    type nat hook postrouting priority srcnat;
+		    oifname "eth0" masquerade
+		  }
+		}
+	EOF
+	lab_addr "$host" eth0 "$addr/24"
+	lab_route "$host" default via "$net.1"
+}
 lab_route() {
 	local node=$1
 	shift
@@ -250,6 +277,7 @@ lab_up() {
 	LAB_STATE=$(mktemp -d "/tmp/iceprobe-lab-$LAB_ID.XXXX")
 	LAB_PIDS=()
 	LAB_WG_LAPTOP=iplw$LAB_ID
+	LAB_WG_LAPTOP2=iplx$LAB_ID
 	LAB_WG_GW=iplg$LAB_ID
 	LAB_TUNNEL_IF=gpd0
 	LAB_TURN_SECRET=$(openssl rand -hex 16)
@@ -272,44 +300,18 @@ lab_up() {
 	lab_addr inet br0 203.0.113.1/24
 	lab_sysctl inet net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.br0.send_redirects=0
 	local pair
-	for pair in home:p-home vpngw:p-vpngw edge:p-edge extnat:p-extnat ctl:p-ctl; do
+	for pair in home:p-home vpngw:p-vpngw edge:p-edge extnat:p-extnat ctl:p-ctl home2:p-home2; do
 		lab_link inet "${pair#*:}" "${pair%%:*}" eth0
 		ip -n "$(lab_ns inet)" link set "${pair#*:}" master br0
 	done
 
-	# Home: NAT router in front of the laptop.
-	lab_addr home eth0 "$LAB_HOME_WAN/24"
-	lab_route home default via 198.51.100.1
-	lab_link home lan0 laptop eth0
-	lab_addr home lan0 10.254.1.1/24
-	lab_sysctl home net.ipv4.ip_forward=1
-	lab_exec home nft -f - <<-EOF
-		table ip iplab {
-		  chain post {
-		    type nat hook postrouting priority srcnat;
-		    oifname "eth0" masquerade
-		  }
-		}
-	EOF
-	lab_addr laptop eth0 "$LAB_LAPTOP_LAN/24"
-	lab_route laptop default via 10.254.1.1
+	# Homes: NAT routers in front of the laptops (the second VPN user is at
+	# another home, for calls between two VPN laptops).
+	lab_nat_router home "$LAB_HOME_WAN" 198.51.100.1 laptop 10.254.1 "$LAB_LAPTOP_LAN"
+	lab_nat_router home2 "$LAB_HOME2_WAN" 198.51.100.1 laptop2 10.254.2 "$LAB_LAPTOP2_LAN"
 
 	# External host behind its own NAT.
-	lab_addr extnat eth0 "$LAB_EXTNAT_WAN/24"
-	lab_route extnat default via 198.51.100.1
-	lab_link extnat lan0 ext eth0
-	lab_addr extnat lan0 10.253.1.1/24
-	lab_sysctl extnat net.ipv4.ip_forward=1
-	lab_exec extnat nft -f - <<-EOF
-		table ip iplab {
-		  chain post {
-		    type nat hook postrouting priority srcnat;
-		    oifname "eth0" masquerade
-		  }
-		}
-	EOF
-	lab_addr ext eth0 "$LAB_EXT/24"
-	lab_route ext default via 10.253.1.1
+	lab_nat_router extnat "$LAB_EXTNAT_WAN" 198.51.100.1 ext 10.253.1 "$LAB_EXT"
 
 	# The controller's host, on the internet side: the laptop reaches it over its
 	# physical path, corp through the gateway's NAT (lab_controller_start).
@@ -350,11 +352,15 @@ lab_up() {
 	kl=$(wg genkey)
 	kg=$(wg genkey)
 	mkdir -p /var/run/wireguard
+	local k2
+	k2=$(wg genkey)
 	LOG_LEVEL=error lab_spawn laptop wg-laptop wireguard-go -f "$LAB_WG_LAPTOP"
+	LOG_LEVEL=error lab_spawn laptop2 wg-laptop2 wireguard-go -f "$LAB_WG_LAPTOP2"
 	LOG_LEVEL=error lab_spawn vpngw wg-gw wireguard-go -f "$LAB_WG_GW"
 	local i
 	for i in $(seq 100); do
-		[ -S "/var/run/wireguard/$LAB_WG_LAPTOP.sock" ] && [ -S "/var/run/wireguard/$LAB_WG_GW.sock" ] && break
+		[ -S "/var/run/wireguard/$LAB_WG_LAPTOP.sock" ] && [ -S "/var/run/wireguard/$LAB_WG_GW.sock" ] &&
+			[ -S "/var/run/wireguard/$LAB_WG_LAPTOP2.sock" ] && break
 		sleep 0.05
 	done
 	[ -S "/var/run/wireguard/$LAB_WG_LAPTOP.sock" ] || lab_die "wireguard-go did not start: $(cat "$LAB_STATE/wg-laptop.log")"
@@ -362,8 +368,10 @@ lab_up() {
 	printf '%s' "$kg" >"$LAB_STATE/wg-gw.key"
 	# The gateway is ready before the laptop's first handshake: a lost first
 	# initiation costs WireGuard's 5 s rekey timeout.
+	printf '%s' "$k2" >"$LAB_STATE/wg-laptop2.key"
 	lab_exec vpngw wg set "$LAB_WG_GW" private-key "$LAB_STATE/wg-gw.key" listen-port 51820 \
-		peer "$(printf '%s' "$kl" | wg pubkey)" allowed-ips "$LAB_LAPTOP_VPN/32"
+		peer "$(printf '%s' "$kl" | wg pubkey)" allowed-ips "$LAB_LAPTOP_VPN/32" \
+		peer "$(printf '%s' "$k2" | wg pubkey)" allowed-ips "$LAB_LAPTOP2_VPN/32"
 	ip -n "$(lab_ns vpngw)" link set "$LAB_WG_GW" name vpn0
 	lab_addr vpngw vpn0 "$LAB_VPNGW_VPN/24"
 	ip -n "$(lab_ns vpngw)" link set vpn0 mtu 1420 up
@@ -373,6 +381,14 @@ lab_up() {
 	lab_exec laptop wg set "$LAB_WG_LAPTOP" private-key "$LAB_STATE/wg-laptop.key" \
 		peer "$(printf '%s' "$kg" | wg pubkey)" endpoint "$LAB_VPNGW_PUB:51820" \
 		allowed-ips 0.0.0.0/0 persistent-keepalive 5
+	ip -n "$(lab_ns laptop2)" link set "$LAB_WG_LAPTOP2" name gpd0
+	lab_addr laptop2 gpd0 "$LAB_LAPTOP2_VPN/32"
+	ip -n "$(lab_ns laptop2)" link set gpd0 mtu 1420 up
+	lab_exec laptop2 wg set "$LAB_WG_LAPTOP2" private-key "$LAB_STATE/wg-laptop2.key" \
+		peer "$(printf '%s' "$kg" | wg pubkey)" endpoint "$LAB_VPNGW_PUB:51820" \
+		allowed-ips 0.0.0.0/0 persistent-keepalive 5
+	lab_route laptop2 10.0.0.0/8 dev gpd0
+	lab_route laptop2 100.64.0.0/10 dev gpd0
 
 	# Services.
 	lab_make_certs
@@ -382,7 +398,9 @@ lab_up() {
 	lab_start_dns internal "$LAB_DNS_INTERNAL"
 	lab_start_dns vpn "$LAB_DNS_VPN"
 	mkdir -p "/etc/netns/$(lab_ns laptop)" "/etc/netns/$(lab_ns corp)"
+	mkdir -p "/etc/netns/$(lab_ns laptop2)"
 	printf 'nameserver %s\n' "$LAB_DNS_VPN" >"/etc/netns/$(lab_ns laptop)/resolv.conf"
+	printf 'nameserver %s\n' "$LAB_DNS_VPN" >"/etc/netns/$(lab_ns laptop2)/resolv.conf"
 	printf 'nameserver %s\n' "$LAB_DNS_INTERNAL" >"/etc/netns/$(lab_ns corp)/resolv.conf"
 	printf '%s\n' "$LAB_TURN_SECRET" >"$LAB_STATE/turn.secret"
 
@@ -405,11 +423,15 @@ lab_up() {
 
 # The tunnel is up once a handshake happened; traffic into it triggers one.
 lab_wait_tunnel() {
-	local i
-	for i in $(seq 50); do
-		lab_exec laptop ping -c1 -W0.2 -I "$LAB_TUNNEL_IF" "$LAB_VPNGW_VPN" >/dev/null 2>&1 && return 0
+	local i node ifname
+	for node in laptop laptop2; do
+		ifname=$LAB_TUNNEL_IF
+		[ $node = laptop2 ] && ifname=gpd0
+		for i in $(seq 50); do
+			lab_exec $node ping -c1 -W0.2 -I "$ifname" "$LAB_VPNGW_VPN" >/dev/null 2>&1 && continue 2
+		done
+		lab_die "the VPN tunnel of $node did not come up"
 	done
-	lab_die "the VPN tunnel did not come up"
 }
 
 lab_split() {
@@ -435,28 +457,35 @@ lab_split() {
 	LAB_SPLIT=$1
 }
 
-# VPN pool <-> internal subnets, all protocols, both directions, and VPN-to-VPN.
-# DNS on the VPN view stays reachable (split DNS needs it).
+# VPN pool <-> internal subnets, both directions, and VPN-to-VPN: all protocols
+# (block), UDP only (udp-only: ICE-TCP host candidates on the tunnel walk around
+# it), internal subnets only (vpn-to-vpn: VPN users reach each other, hair-pin),
+# or nothing (allow). DNS on the VPN view stays reachable (split DNS needs it).
 lab_vpngw_policy() {
+	local proto="" vpn2vpn=drop
 	lab_exec vpngw nft delete table inet iplab-fw 2>/dev/null
 	case $1 in
-	block)
-		lab_exec vpngw nft -f - <<-EOF
-			table inet iplab-fw {
-			  chain forward {
-			    type filter hook forward priority filter; policy accept;
-			    ct state established,related accept
-			    iifname "vpn0" ip daddr $LAB_DNS_VPN meta l4proto { udp, tcp } th dport 53 accept
-			    iifname "vpn0" oifname "vpn0" counter drop
-			    iifname "vpn0" ip daddr 10.0.0.0/8 counter drop
-			    oifname "vpn0" ip saddr 10.0.0.0/8 counter drop
-			  }
-			}
-		EOF
+	block) ;;
+	udp-only) proto="meta l4proto udp" ;;
+	vpn-to-vpn) vpn2vpn=accept ;;
+	allow)
+		LAB_POLICY=$1
+		return 0
 		;;
-	allow) ;;
-	*) lab_die "lab_vpngw_policy: unknown policy '$1' (block, allow)" ;;
+	*) lab_die "lab_vpngw_policy: unknown policy '$1' (block, udp-only, vpn-to-vpn, allow)" ;;
 	esac
+	lab_exec vpngw nft -f - <<-EOF
+		table inet iplab-fw {
+		  chain forward {
+		    type filter hook forward priority filter; policy accept;
+		    ct state established,related accept
+		    iifname "vpn0" ip daddr $LAB_DNS_VPN meta l4proto { udp, tcp } th dport 53 accept
+		    iifname "vpn0" oifname "vpn0" $proto counter $vpn2vpn
+		    iifname "vpn0" ip daddr 10.0.0.0/8 $proto counter drop
+		    oifname "vpn0" ip saddr 10.0.0.0/8 $proto counter drop
+		  }
+		}
+	EOF
 	LAB_POLICY=$1
 }
 

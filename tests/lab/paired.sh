@@ -2,7 +2,8 @@
 # Paired runs through the controller, as a user meets them: the controller in
 # its own namespace, agents (unprivileged) on the VPN laptop and the corp host,
 # each run started through the admin API and judged from the stored result.
-# Usage: paired.sh GROUP   (basic: good, vpn-block-missing)
+# Usage: paired.sh GROUP   (basic: good, block missing, UDP-only block;
+#                          vpn: two VPN laptops, the VPN DNS view wrong, a TLS-decrypting middlebox)
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
@@ -47,6 +48,31 @@ scenario_good() {
 	show_on_failure
 }
 
+scenario_cli_peer() {
+	section "iceprobe run --peer: the same from the command line, on the laptop"
+	local d=$LAB_STATE/cli t0
+	mkdir -p "$d"
+	"$ICEPROBE_CONTROLLER" agent-add --config "$LAB_STATE/ctl/controller.conf" --name laptop-cli \
+		--group vpn-laptops 2>/dev/null | tail -n1 >"$d/token"
+	chown -R nobody "$d"
+	t0=$(date +%s%N)
+	lab_exec laptop setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$d" \
+		"$ICEPROBE" run --profile "$LAB_STATE/ctl/profiles/lab.conf" --controller "$LAB_CTL_URL" \
+		--token-file "$d/token" --ca-file "$LAB_STATE/ctl/ca.pem" --peer corp \
+		--json "$d/run.json" >"$d/out.txt" 2>"$d/err.txt"
+	local rc=$?
+	printf '  (iceprobe run --peer: exit %s in %s s)\n' "$rc" "$(echo "scale=1; ($(date +%s%N) - $t0) / 1000000000" | bc)"
+	assert_eq "exit 0 (pass) on the good configuration" "$rc" 0
+	assert_match "the report names both sides" "$(cat "$d/out.txt")" 'side a: agent laptop-cli, side b: agent corp'
+	assert_match "and shows each side's natural pair" "$(cat "$d/out.txt")" 'natural b .*eth0 \(physical\)'
+	assert_eq "--json writes the controller's document" "$(jq -r .state "$d/run.json")" done
+	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/ctl/profiles/lab.conf" --controller "$LAB_CTL_URL" \
+		--token-file "$d/token" --ca-file "$LAB_STATE/ctl/ca.pem" --peer ghost >/dev/null 2>"$d/ghost.txt"
+	assert_eq "an unknown peer is an error (exit 3)" "$?" 3
+	assert_match "naming it" "$(cat "$d/ghost.txt")" "ghost"
+	[ "$ASSERT_FAILED" = 0 ] || sed 's/^/    | /' "$d/out.txt" "$d/err.txt"
+}
+
 scenario_block_missing() {
 	section "the VPN block missing: VPN pool and corp allowed"
 	lab_vpngw_policy allow
@@ -61,13 +87,92 @@ scenario_block_missing() {
 	lab_vpngw_policy block
 }
 
+scenario_udp_only() {
+	section "a UDP-only block at the gateway (TCP from the VPN pool allowed)"
+	lab_vpngw_policy udp-only
+	run udponly laptop corp
+	assert_eq "verdict fail" "$(q .verdict)" fail
+	assert_eq "MEDIA_VIA_TUNNEL" "$(has_code MEDIA_VIA_TUNNEL)" true
+	assert_eq "natural: the laptop's pair is an ICE-TCP host candidate on the tunnel" \
+		"$(side natural a type)/$(side natural a transport)/$(side natural a interface_class)" host/tcp/tunnel
+	assert_eq "TUNNEL_PATH_OPEN (over TCP)" "$(has_code TUNNEL_PATH_OPEN)" true
+	show_on_failure
+	lab_vpngw_policy block
+}
+
+scenario_hairpin() {
+	section "two VPN laptops, VPN-to-VPN allowed at the gateway"
+	lab_vpngw_policy vpn-to-vpn
+	run hairpin laptop laptop2
+	assert_eq "verdict fail" "$(q .verdict)" fail
+	assert_eq "MEDIA_VIA_TUNNEL on both sides" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.side] | sort | join(",")')" a,b
+	assert_eq "with hair-pin evidence" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.hairpin] | all')" true
+	assert_match "the message says it hair-pins through the gateway" \
+		"$(q '.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .message')" 'hair-pins through the VPN gateway'
+	assert_eq "natural: both pairs are host on the tunnel" \
+		"$(side natural a interface_class)/$(side natural b interface_class)" tunnel/tunnel
+	show_on_failure
+	lab_vpngw_policy block
+	run hairpin-blocked laptop laptop2
+	assert_eq "with VPN-to-VPN blocked, the same pair passes through the edge" \
+		"$(q .verdict)/$(side natural a interface_class)/$(side natural b interface_class)" pass/physical/physical
+	show_on_failure
+}
+
+scenario_dns_internal() {
+	section "the VPN DNS view answers the edge's internal address"
+	lab_dns_vpn_view internal
+	run dns laptop corp
+	assert_eq "EDGE_DNS_INTERNAL from the laptop's side" \
+		"$(q '[.findings[] | select(.code == "EDGE_DNS_INTERNAL") | .evidence.agent] | join(",")')" laptop
+	assert_eq "verdict fail" "$(q .verdict)" fail
+	show_on_failure
+	lab_dns_vpn_view right
+}
+
+scenario_tls_intercept() {
+	section "a TLS-decrypting middlebox on 443 in front of the edge (the laptop's home)"
+	lab_tls_intercept on
+	run mitm laptop corp
+	assert_eq "TLS_INTERCEPTED from the laptop's side" \
+		"$(q '[.findings[] | select(.code == "TLS_INTERCEPTED") | .evidence.agent] | join(",")')" laptop
+	assert_eq "verdict fail" "$(q .verdict)" fail
+	show_on_failure
+	lab_tls_intercept off
+}
+
+# The agents stop cleanly on SIGTERM; the sanitizer build would say so here.
+check_agents_stop() {
+	local a
+	for a in "$@"; do
+		lab_stop "agent-$a"
+		assert_match "agent $a stopped cleanly on SIGTERM" "$(tail -n 3 "$LAB_STATE/agent-$a.log")" 'stopped; 0 report'
+		assert_no_match "agent $a: no sanitizer report" "$(cat "$LAB_STATE/agent-$a.log")" 'Sanitizer|runtime error'
+	done
+}
+
 body() {
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
 	lab_agent_start corp corp internal
 	case $GROUP in
-	basic) scenario_good; scenario_block_missing ;;
-	*) lab_die "unknown group '$GROUP' (basic)" ;;
+	basic)
+		scenario_good
+		scenario_cli_peer
+		scenario_block_missing
+		scenario_udp_only
+		check_agents_stop laptop corp
+		;;
+	vpn)
+		lab_agent_start laptop2 laptop2 vpn-laptops
+		scenario_hairpin
+		scenario_dns_internal
+		scenario_tls_intercept
+		check_agents_stop laptop laptop2 corp
+		;;
+	*) lab_die "unknown group '$GROUP' (basic, vpn)" ;;
 	esac
 	assert_summary
 }
