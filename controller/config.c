@@ -36,6 +36,7 @@ static const ConfigKey keys[] = {
     {"profiles", "dir", K_PATH, F(profiles_dir), 0, 0},
     {"scheduler", "order_timeout_s", K_UINT, F(order_timeout_s), 1, 3600},
     {"scheduler", "setup_s", K_UINT, F(setup_s), 5, 3600},
+    {"scheduler", "silence_s", K_UINT, F(silence_s), 3, 3600},
     {"scheduler", "longpoll_s", K_UINT, F(longpoll_s), 1, 300},
     {"scheduler", "history_days", K_UINT, F(history_days), 0, 36500},
 };
@@ -411,6 +412,7 @@ ControllerConfig *config_load(const char *path, GError **error)
     c->status_public = FALSE;
     c->order_timeout_s = 60;
     c->setup_s = 60;
+    c->silence_s = 8;
     c->longpoll_s = 30;
     c->history_days = 400;
     c->profiles = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, controller_profile_free);

@@ -49,6 +49,7 @@ typedef struct {
     GPtrArray *schedules;  /* ScheduleConfig */
     guint order_timeout_s; /* an agent must take its order within this */
     guint setup_s;         /* a paired run's set-up allowance on top of its streams */
+    guint silence_s;       /* a running side that calls about its run for none of this is gone */
     guint longpoll_s;      /* the longest an agent's long-poll is held */
     guint history_days;    /* runs older than this are pruned; 0 keeps all */
 } ControllerConfig;

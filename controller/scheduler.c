@@ -31,7 +31,15 @@ struct Scheduler {
     /* Reports parsed on arrival, "<run id>\n<side>" -> RunResult, until their run
      * is verified: verify needs no second parse. A restart loses only the cache. */
     GHashTable *parsed;
+    /* When each side of a running run last called about it (signals, report),
+     * same keys: an agent killed mid-run is noticed in [scheduler] silence_s,
+     * not at the deadline. */
+    GHashTable *heard;
+    gint64 started;
 };
+
+/* A controller that restarted gives the agents this long to find it again. */
+#define RESTART_GRACE_S 30
 
 static char *parsed_key(const char *run_id, int side)
 {
@@ -60,6 +68,8 @@ Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoa
     s->schedules = g_array_new(FALSE, TRUE, sizeof(Schedule));
     s->parsed =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
+    s->heard = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    s->started = clock(clock_data);
     g_array_set_clear_func(s->schedules, schedule_clear);
     return s;
 }
@@ -74,6 +84,7 @@ void scheduler_free(Scheduler *s)
     }
     g_array_unref(s->schedules);
     g_hash_table_unref(s->parsed);
+    g_hash_table_unref(s->heard);
     g_time_zone_unref(s->tz);
     g_free(s);
 }
@@ -228,6 +239,7 @@ static void ended(Scheduler *s, const StoreRun *run)
     for (int k = 0; k < 2; k++) {
         g_autofree char *key = parsed_key(run->id, k);
         g_hash_table_remove(s->parsed, key);
+        g_hash_table_remove(s->heard, key);
     }
     signal_close(s->board, run->id);
     if (s->hooks.run_ended)
@@ -378,8 +390,14 @@ int scheduler_side_of(Scheduler *s, const char *run_id, const char *agent, GErro
         return -1;
     }
     for (int i = 0; i < 2; i++) {
-        if (strcmp(r->agent[i], agent) == 0)
+        if (strcmp(r->agent[i], agent) == 0) {
+            if (!run_state_is_final(r->state)) {
+                gint64 *when = g_new(gint64, 1);
+                *when = scheduler_now(s);
+                g_hash_table_replace(s->heard, parsed_key(run_id, i), when);
+            }
             return i;
+        }
     }
     g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FORBIDDEN,
                 "agent '%s' is not part of run %s", agent, run_id);
@@ -456,6 +474,27 @@ static void tick_schedules(Scheduler *s, gint64 now)
 
 /* The safety net under the incremental offers, and the deadlines: one pass over
  * the unfinished runs. */
+/* The sides of a running run that have not reported and have not called about
+ * it for [scheduler] silence_s (their agent died, or lost its network). */
+static int silent_sides(Scheduler *s, const StoreRun *r, gint64 now, const char *late[3])
+{
+    int n = 0;
+    for (int k = 0; k < 2; k++) {
+        if (r->reported_at[k])
+            continue;
+        g_autofree char *key = parsed_key(r->id, k);
+        const gint64 *heard = g_hash_table_lookup(s->heard, key);
+        gint64 last = r->taken_at[k];
+        if (last < s->started) /* in flight when this controller started */
+            last = s->started + RESTART_GRACE_S;
+        if (heard)
+            last = MAX(last, *heard);
+        if (now - last > (gint64)s->config->silence_s)
+            late[n++] = r->agent[k];
+    }
+    return n;
+}
+
 static void tick_runs(Scheduler *s, gint64 now)
 {
     g_autoptr(GError) e = NULL;
@@ -505,6 +544,14 @@ static void tick_runs(Scheduler *s, gint64 now)
             g_autofree char *msg =
                 g_strdup_printf("%s%s%s sent no report of run %s by its deadline.", late[0],
                                 n > 1 ? " and " : "", n > 1 ? late[1] : "", r->id);
+            if (!fail_run(s, r, "RUN_TIMEOUT", late, msg, &e))
+                g_warning("run %s: %s", r->id, e->message);
+            g_clear_error(&e);
+        } else if (r->state == RUN_RUNNING && (n = silent_sides(s, r, now, late)) > 0) {
+            g_autofree char *msg = g_strdup_printf(
+                "%s%s%s went silent during run %s (no call about it for %u s) and sent no "
+                "report.",
+                late[0], n > 1 ? " and " : "", n > 1 ? late[1] : "", r->id, s->config->silence_s);
             if (!fail_run(s, r, "RUN_TIMEOUT", late, msg, &e))
                 g_warning("run %s: %s", r->id, e->message);
             g_clear_error(&e);

@@ -186,7 +186,6 @@ static void carry_out(Agent *A, JsonObject *o)
     PairedEnv env = {.url = A->opt->controller,
                      .token = A->opt->token,
                      .ca_file = A->opt->ca_file,
-                     .work_dir = A->opt->spool,
                      .stop = &stop_flag};
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(RunResult) r = paired_execute(&order, &env);

@@ -135,13 +135,8 @@ int run_with_peer(const PeerRunOptions *o)
     Order order;
     if (!take_order(h, run_id, &order, &e))
         return fail("run %s: %s", run_id, e->message);
-    g_autofree char *spool = agent_default_spool();
-    g_mkdir_with_parents(spool, 0700);
-    PairedEnv env = {.url = o->controller,
-                     .token = token,
-                     .ca_file = o->ca_file,
-                     .work_dir = spool,
-                     .stop = &stop_flag};
+    PairedEnv env = {
+        .url = o->controller, .token = token, .ca_file = o->ca_file, .stop = &stop_flag};
     g_autoptr(RunResult) mine = paired_execute(&order, &env);
     g_autofree char *doc = run_result_to_string(mine, FALSE);
     gint64 deadline = order.deadline;

@@ -376,11 +376,27 @@ static gboolean have_hello(Paired *P)
     return P->hello;
 }
 
+/* On the relay path, a side whose gathering ended without a relay candidate
+ * (the edge's allocations failed) leaves nothing to check: say so at once. */
+static const char *relay_impossible(Paired *P)
+{
+    if (P->kind != POLICY_PATH_FORCED_RELAY)
+        return NULL;
+    PeerPath *pp = peer_path(P, P->path);
+    guint host, srflx, relay;
+    session_count_candidates(P->s, &host, &srflx, &relay);
+    if (session_gathering_done(P->s) && relay == 0)
+        return "no relay candidate on this side: the edge's allocations failed";
+    if (pp->gathered && pp->lines->len == 0)
+        return "no relay candidate on the peer's side: its allocations failed";
+    return NULL;
+}
+
 static gboolean connected(Paired *P)
 {
     SessionState st = session_state(P->s);
     return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED ||
-           peer_path(P, P->path)->skip != NULL;
+           peer_path(P, P->path)->skip != NULL || relay_impossible(P);
 }
 
 static gboolean peer_sent(Paired *P)
@@ -588,6 +604,19 @@ static void run_path(Paired *P, const char *name)
             paths_describe_pair(&P->c, P->s, tcp_fwd, tls_fwd, rec);
         } else if (pp->skip) {
             rec->reason = g_strdup_printf("the peer could not run it: %s", pp->skip);
+        } else if (relay_impossible(P)) {
+            rec->reason = g_strdup(relay_impossible(P));
+            if (session_gathering_done(P->s) && relay == 0) {
+                /* The turn checks passed before the path, or the path would not
+                 * have been tried: the edge went away since. */
+                JsonObject *ev = json_object_new();
+                json_object_set_string_member(ev, "path", name);
+                json_object_set_string_member(ev, "edge", P->c.edge_ip);
+                run_result_add_finding(P->c.result, "RELAY_UNREACHABLE", ev,
+                                       "No relay allocation on path %s: the edge %s gave none "
+                                       "(it answered the turn checks earlier in the run).",
+                                       name, P->c.edge_ip);
+            }
         } else if (stopped(P)) {
             rec->reason = g_strdup("the agent was stopped during the path");
             rec->verdict = VERDICT_ERROR;
@@ -616,17 +645,25 @@ static void run_path(Paired *P, const char *name)
     g_ptr_array_set_size(P->rejected, 0);
     memset(P->out_key, 0, sizeof(P->out_key));
     rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+    g_message("run %s: path %s %s in %.1f s: %s", P->order->run_id, name,
+              verdict_to_string(rec->verdict), rec->total_ms / 1000.0,
+              rec->reason ? rec->reason : "");
     P->path = NULL;
 }
 
 /* ---- the run ---- */
 
-/* The order's CA, written where the profile can name it. */
-static char *write_ca(const Order *order, const char *dir, GError **error)
+/* The order's CA, written where the profile can name it: a private directory
+ * of its own (not the spool, whose disk may be full). *dir gets the directory. */
+static char *write_ca(const Order *order, char **dir, GError **error)
 {
+    *dir = NULL;
     if (!order->edge_ca_pem || !*order->edge_ca_pem)
         return NULL;
-    g_autofree char *path = g_build_filename(dir, "order-ca.pem", NULL);
+    *dir = g_dir_make_tmp("iceprobe-order-XXXXXX", error);
+    if (!*dir)
+        return NULL;
+    g_autofree char *path = g_build_filename(*dir, "edge-ca.pem", NULL);
     if (!g_file_set_contents_full(path, order->edge_ca_pem, -1, G_FILE_SET_CONTENTS_CONSISTENT,
                                   0600, error))
         return NULL;
@@ -648,7 +685,8 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
 {
     Paired P = {.order = order, .env = env};
     g_autoptr(GError) error = NULL;
-    g_autofree char *ca = write_ca(order, env->work_dir, &error);
+    g_autofree char *ca_dir = NULL;
+    g_autofree char *ca = write_ca(order, &ca_dir, &error);
     g_autoptr(Profile) profile = NULL;
     if (!error)
         profile = profile_load_order(order->profile_text, strlen(order->profile_text), ca, &error);
@@ -733,5 +771,7 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     g_main_context_unref(P.ctx);
     if (ca)
         unlink(ca);
+    if (ca_dir)
+        rmdir(ca_dir);
     return result;
 }

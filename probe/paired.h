@@ -49,7 +49,6 @@ void peer_message_clear(PeerMessage *m);
 
 typedef struct {
     const char *url, *token, *ca_file; /* the controller */
-    const char *work_dir;              /* where the order's CA is written */
     volatile sig_atomic_t *stop;       /* SIGTERM: end the run cleanly */
 } PairedEnv;
 

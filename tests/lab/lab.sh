@@ -408,6 +408,11 @@ lab_up() {
 	lab_split split
 	lab_vpngw_policy block
 	lab_vpngw_internet block
+	# Corp hosts reach the edge's public address over the corp LAN (its internal
+	# side), as the edge reaches them: relayed media comes back the way it went
+	# (docs/libnice.md §24), not through the NAT to the internet.
+	lab_exec vpngw ip route add "$LAB_EDGE_PUB/32" via "$LAB_EDGE_INT" dev brc table 100
+	lab_exec vpngw ip rule add from 10.1.0.0/24 to "$LAB_EDGE_PUB/32" table 100 priority 100
 	lab_exec vpngw nft -f - <<-EOF
 		table ip iplab-corpnat {
 		  chain post {

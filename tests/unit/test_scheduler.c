@@ -35,7 +35,7 @@ static gint64 utc(int y, int mo, int d, int h, int mi)
 static int setup(void **state)
 {
     World *w = g_new0(World, 1);
-    w->fixture = fixture_new("[scheduler]\norder_timeout_s = 5\nsetup_s = 10\n"
+    w->fixture = fixture_new("[scheduler]\norder_timeout_s = 5\nsetup_s = 10\nsilence_s = 6\n"
                              "[schedule.nightly]\ncron = 0 2 * * *\nprofile = corp-vpn\n"
                              "a = group:vpn\nb = group:internal\n");
     w->store = store_open(":memory:", NULL);
@@ -213,6 +213,36 @@ static void test_a_run_without_a_report_by_its_deadline_ends_run_timeout(void **
     assert_false(signal_is_open(w->board, id));
 }
 
+/* An agent killed mid-run stops calling about it: the run ends when it has been
+ * silent for [scheduler] silence_s, long before its deadline; a side that keeps
+ * polling its signals is not silent. A controller just started waits its grace. */
+static void test_a_side_gone_silent_ends_the_run_before_its_deadline(void **state)
+{
+    World *w = *state;
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    const char *id = ids->pdata[0];
+    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
+    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    assert_int_equal(scheduler_side_of(w->sched, id, "corp1", NULL), 1);
+    assert_int_equal(scheduler_side_of(w->sched, id, "laptop1", NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        w->now += 2;
+        assert_int_equal(scheduler_side_of(w->sched, id, "corp1", NULL), 1);
+        scheduler_tick(w->sched);
+    }
+    g_autoptr(StoreRun) still = get(w, id);
+    assert_int_equal(still->state, RUN_RUNNING); /* laptop1 silent 6 s: not yet (silence_s 6) */
+    w->now += 2;
+    assert_int_equal(scheduler_side_of(w->sched, id, "corp1", NULL), 1);
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_ERROR);
+    assert_non_null(strstr(r->note, "laptop1 went silent"));
+    assert_null(strstr(r->note, "corp1"));
+    assert_non_null(strstr(r->result, "RUN_TIMEOUT"));
+}
+
 static void test_reports_are_checked_and_taken_once(void **state)
 {
     World *w = *state;
@@ -297,6 +327,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_run_without_a_report_by_its_deadline_ends_run_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_side_gone_silent_ends_the_run_before_its_deadline,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_schedule_missed_while_down_runs_once_at_start, setup,
                                         teardown),
