@@ -4,6 +4,7 @@
 int cmd_interfaces(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* iceprobe run --peer (cmd_peer.c). */
 typedef struct {

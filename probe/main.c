@@ -5,6 +5,8 @@ static const CliCommand commands[] = {
     {"interfaces", "local interfaces and their class (physical, tunnel, loopback, virtual)",
      cmd_interfaces},
     {"run", "an ad-hoc run: local checks, then the relay loop through the edge", cmd_run},
+    {"report", "the human report of a result document (a file, or - for standard input)",
+     cmd_report},
     {"agent", "the long-running agent: takes orders from a controller, runs paired tests",
      cmd_agent},
     {NULL, NULL, NULL},

@@ -15,7 +15,7 @@ static const char *mark(Verdict v, gboolean color)
 static void path_row(GString *s, const PathRecord *p, const char *name, gboolean color)
 {
     if (!p->have_pair) {
-        g_string_append_printf(s, "  %s %-10s %s\n", mark(p->verdict, color), name,
+        g_string_append_printf(s, "  %s %-13s %s\n", mark(p->verdict, color), name,
                                p->reason ? p->reason : "no pair");
         return;
     }
@@ -23,7 +23,7 @@ static void path_row(GString *s, const PathRecord *p, const char *name, gboolean
                                             p->remote.type, p->remote.address);
     g_autofree char *egress =
         g_strdup_printf("%s (%s)", p->local.egress_interface, p->local.egress_class);
-    g_string_append_printf(s, "  %s %-10s %-52s %-18s %-4s", mark(p->verdict, color), name, pair,
+    g_string_append_printf(s, "  %s %-13s %-52s %-18s %-4s", mark(p->verdict, color), name, pair,
                            egress, p->local.transport);
     if (p->have_metrics)
         g_string_append_printf(s, " %5.1f%% %6.1f %6.1f %4.2f", p->metrics.loss_ratio * 100,
@@ -60,10 +60,10 @@ char *report_text(const RunResult *r, gboolean color)
                                ? json_object_get_string_member_with_default(c->detail, "side", "")
                                : NULL;
         g_autofree char *name = side ? g_strdup_printf("%s %s", c->name, side) : g_strdup(c->name);
-        g_string_append_printf(s, "  %s %-10s %s\n", mark(c->verdict, color), name, c->reason);
+        g_string_append_printf(s, "  %s %-12s %s\n", mark(c->verdict, color), name, c->reason);
     }
     if (r->paths->len) {
-        g_string_append_printf(s, "\nPaths %-59s %-18s %-4s %6s %6s %6s %4s\n", "(local -> remote)",
+        g_string_append_printf(s, "\nPaths %-62s %-18s %-4s %6s %6s %6s %4s\n", "(local -> remote)",
                                "egress", "tr", "loss", "jit ms", "rtt ms", "MOS");
         for (guint i = 0; i < r->paths->len; i++) {
             const PathRecord *p = r->paths->pdata[i];

@@ -3,7 +3,8 @@
 # its own namespace, agents (unprivileged) on the VPN laptop and the corp host,
 # each run started through the admin API and judged from the stored result.
 # Usage: paired.sh GROUP   (basic: good, block missing, UDP-only block;
-#                          vpn: two VPN laptops, the VPN DNS view wrong, a TLS-decrypting middlebox)
+#                          vpn: two VPN laptops, the VPN DNS view wrong, a TLS-decrypting middlebox;
+#                          schedule: a one-minute cron schedule runs the matrix by itself)
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
@@ -143,6 +144,25 @@ scenario_tls_intercept() {
 	lab_tls_intercept off
 }
 
+scenario_schedule() {
+	section "a cron schedule with a one-minute period runs the matrix by itself"
+	local i n=0
+	for i in $(seq 170); do
+		n=$(lab_api GET "/api/v1/runs?limit=50" | jq '[.runs[] | select(.schedule == "minutely" and (.state == "done" or .state == "error"))] | length')
+		[ "${n:-0}" -ge 2 ] && break
+		sleep 1
+	done
+	assert_gt "two scheduled runs have ended within about two minutes" "${n:-0}" 1
+	local runs
+	runs=$(lab_api GET "/api/v1/runs?limit=50" | jq -c '[.runs[] | select(.schedule == "minutely")]')
+	assert_eq "each of the matrix's pair (laptop, corp)" \
+		"$(printf '%s' "$runs" | jq -r '[.[] | "\(.agents.a)-\(.agents.b)"] | unique | join(",")')" laptop-corp
+	assert_eq "and they passed" \
+		"$(printf '%s' "$runs" | jq -r '[.[] | select(.state == "done") | .verdict] | unique | join(",")')" pass
+	assert_match "the status page shows the profile's history" \
+		"$(lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL_URL/")" 'laptop.*corp'
+}
+
 # The agents stop cleanly on SIGTERM; the sanitizer build would say so here.
 check_agents_stop() {
 	local a
@@ -154,6 +174,10 @@ check_agents_stop() {
 }
 
 body() {
+	if [ "$GROUP" = schedule ]; then
+		LAB_CTL_EXTRA=("[schedule.minutely]" "cron = * * * * *" "profile = lab"
+			"a = group:vpn-laptops" "b = group:internal")
+	fi
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
 	lab_agent_start corp corp internal
@@ -172,7 +196,11 @@ body() {
 		scenario_tls_intercept
 		check_agents_stop laptop laptop2 corp
 		;;
-	*) lab_die "unknown group '$GROUP' (basic, vpn)" ;;
+	schedule)
+		scenario_schedule
+		check_agents_stop laptop corp
+		;;
+	*) lab_die "unknown group '$GROUP' (basic, vpn, schedule)" ;;
 	esac
 	assert_summary
 }
