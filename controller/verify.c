@@ -138,16 +138,6 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
     }
 }
 
-static PathRecord *find_named(GPtrArray *paths, const char *name)
-{
-    for (guint i = 0; i < paths->len; i++) {
-        PathRecord *p = paths->pdata[i];
-        if (strcmp(p->name, name) == 0)
-            return p;
-    }
-    return NULL;
-}
-
 static gboolean on_tunnel(const PathRecord *p)
 {
     return p && p->have_pair &&
@@ -183,6 +173,115 @@ static void mark_hairpin(RunResult *out, const PathRecord *a, const PathRecord *
                                      "of the other.",
                                      old, a->local.address, a->local.interface, b->local.address,
                                      b->local.interface);
+    }
+}
+
+static PathRecord *find_named(GPtrArray *paths, const char *name)
+{
+    for (guint i = 0; i < paths->len; i++) {
+        PathRecord *p = paths->pdata[i];
+        if (strcmp(p->name, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* ---- EDGE_NO_ROUTE_TO_PEER ---- */
+
+static gboolean check_passed(const RunResult *rep, const char *name)
+{
+    const CheckRecord *c = run_result_find_check(rep, name);
+    return c && c->verdict == VERDICT_PASS;
+}
+
+/* A check that failed because nothing came back (no STUN error, no TLS failure). */
+static gboolean check_unanswered(const RunResult *rep, const char *name)
+{
+    const CheckRecord *c = run_result_find_check(rep, name);
+    return c && c->verdict == VERDICT_FAIL && c->reason &&
+           (strstr(c->reason, "no answer") || strstr(c->reason, "timed out") ||
+            strstr(c->reason, "timeout"));
+}
+
+static gboolean any_allocation(const RunResult *rep)
+{
+    return check_passed(rep, "turn-udp") || check_passed(rep, "turn-tcp") ||
+           check_passed(rep, "turn-tls");
+}
+
+/* The side's own network: its physical interface's first IPv4 prefix. */
+static char *side_network(const RunResult *rep)
+{
+    for (guint i = 0; i < json_array_get_length(rep->probes); i++) {
+        JsonObject *p = json_array_get_object_element(rep->probes, i);
+        JsonArray *ifs = p && json_object_has_member(p, "interfaces")
+                             ? json_object_get_array_member(p, "interfaces")
+                             : NULL;
+        for (guint k = 0; ifs && k < json_array_get_length(ifs); k++) {
+            JsonObject *n = json_array_get_object_element(ifs, k);
+            if (!n ||
+                g_strcmp0(json_object_get_string_member_with_default(n, "class", ""), "physical"))
+                continue;
+            JsonArray *a = json_object_has_member(n, "addresses")
+                               ? json_object_get_array_member(n, "addresses")
+                               : NULL;
+            for (guint j = 0; a && j < json_array_get_length(a); j++) {
+                const char *pfx = json_array_get_string_element(a, j);
+                if (pfx && !strchr(pfx, ':'))
+                    return g_strdup(pfx);
+            }
+        }
+    }
+    return g_strdup("?");
+}
+
+static const char *edge_asked(const RunResult *rep)
+{
+    const CheckRecord *c = run_result_find_check(rep, "turn-udp");
+    return c && c->detail && json_object_has_member(c->detail, "server")
+               ? json_object_get_string_member(c->detail, "server")
+               : "the edge";
+}
+
+static void no_route_finding(RunResult *out, const VerifyRun *run, int x, const RunResult *rep,
+                             const char *what)
+{
+    g_autofree char *net = side_network(rep);
+    JsonObject *e = json_object_new();
+    mark_side(e, x, run->agent[x]);
+    json_object_set_string_member(e, "direction", x == 0 ? "edge to side a" : "edge to side b");
+    json_object_set_string_member(e, "network", net);
+    json_object_set_string_member(e, "edge", edge_asked(rep));
+    run_result_add_finding(out, "EDGE_NO_ROUTE_TO_PEER", e,
+                           "Side %s (%s): %s towards side %s's network %s never arrives, while "
+                           "side %s (%s) is answered: the edge has no route back to %s.",
+                           side_names[x], run->agent[x], what, side_names[x], net, side_names[!x],
+                           run->agent[!x], net);
+}
+
+/* Both sides reach the edge, but what the edge sends towards one side's network
+ * never arrives (seed 003: a branch subnet the edge has no route to). Two shapes:
+ * that side's allocations are all unanswered while its route to the edge is
+ * fine and the peer allocates; or, on the relay path, media arrives one way
+ * only, the other way never. */
+static void derive_no_route(RunResult *out, const VerifyRun *run, const RunResult *const reps[2],
+                            GPtrArray *const by_side[2])
+{
+    for (int x = 0; x < 2; x++) {
+        const RunResult *me = reps[x], *peer = reps[!x];
+        if (!me || !peer)
+            continue;
+        if (check_unanswered(me, "turn-udp") && check_unanswered(me, "turn-tcp") &&
+            check_passed(me, "route") && any_allocation(peer)) {
+            no_route_finding(out, run, x, me, "every TURN answer from the edge");
+            continue;
+        }
+        PathRecord *mine = find_named(by_side[x], "relay");
+        PathRecord *theirs = find_named(by_side[!x], "relay");
+        if (mine && theirs && mine->have_metrics && theirs->have_metrics &&
+            mine->in.packets_sent > 0 && mine->in.packets_received == 0 &&
+            theirs->in.packets_received > 0)
+            no_route_finding(out, run, x, me, "relayed media");
     }
 }
 
@@ -223,6 +322,7 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
         g_ptr_array_add(out->paths, p);
     }
     mark_hairpin(out, find_named(paths_a, "natural"), find_named(paths_b, "natural"));
+    derive_no_route(out, run, reports, by_side);
     run_result_conclude(out);
     return out;
 }

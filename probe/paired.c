@@ -606,7 +606,8 @@ static void run_path(Paired *P, const char *name)
             rec->reason = g_strdup_printf("the peer could not run it: %s", pp->skip);
         } else if (relay_impossible(P)) {
             rec->reason = g_strdup(relay_impossible(P));
-            if (session_gathering_done(P->s) && relay == 0) {
+            gboolean checks_allocated = P->c.turn_ok[0] || P->c.turn_ok[1] || P->c.turn_ok[2];
+            if (session_gathering_done(P->s) && relay == 0 && checks_allocated) {
                 /* The turn checks passed before the path, or the path would not
                  * have been tried: the edge went away since. */
                 JsonObject *ev = json_object_new();

@@ -30,6 +30,7 @@
 #   lab_edge_udp block|allow                    drop UDP to the edge's public address
 #   lab_edge_down                               stop coturn
 #   lab_tls_intercept on|off                    a decrypting middlebox on the home router
+#   lab_edge_route_branch on|off                the edge's route to the branch subnet 10.2.0.0/24
 
 LAB_DIR_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -52,7 +53,9 @@ LAB_CTL=203.0.113.20
 LAB_HOME2_WAN=198.51.100.5
 LAB_LAPTOP2_LAN=10.254.2.10
 LAB_LAPTOP2_VPN=100.64.0.3
-LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl home2 laptop2)
+LAB_BRANCH=10.2.0.10
+LAB_PUBLIC_DNS=198.51.100.53
+LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl home2 laptop2 branch)
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() {
@@ -339,11 +342,18 @@ lab_up() {
 	lab_addr dns eth0 "$LAB_DNS_VPN/24"
 	lab_route dns default via 10.1.0.1
 
+	# A branch office subnet behind the gateway (seed 003): the edge needs a route to it.
+	lab_link vpngw brb branch eth0
+	lab_addr vpngw brb 10.2.0.1/24
+	lab_addr branch eth0 "$LAB_BRANCH/24"
+	lab_route branch default via 10.2.0.1
+
 	# Edge: public interface towards the internet, internal one towards corp.
 	lab_addr edge eth0 "$LAB_EDGE_PUB/24"
 	lab_route edge default via 203.0.113.1
 	lab_addr edge int0 "$LAB_EDGE_INT/24"
 	lab_route edge 100.64.0.0/10 via 10.1.0.1
+	lab_route edge 10.2.0.0/24 via 10.1.0.1
 
 	# The VPN: userspace WireGuard on both ends. The control sockets live in
 	# /var/run/wireguard (shared by all namespaces), so the tunnels carry the
@@ -398,7 +408,15 @@ lab_up() {
 	lab_start_dns internal "$LAB_DNS_INTERNAL"
 	lab_start_dns vpn "$LAB_DNS_VPN"
 	mkdir -p "/etc/netns/$(lab_ns laptop)" "/etc/netns/$(lab_ns corp)"
-	mkdir -p "/etc/netns/$(lab_ns laptop2)"
+	# The internet's DNS (the external view), on the internet router, for the external host.
+	lab_addr inet br0 "$LAB_PUBLIC_DNS/24"
+	lab_dns_write public "$LAB_EDGE_PUB"
+	lab_spawn inet dns-public dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+		--listen-address="$LAB_PUBLIC_DNS" --bind-interfaces --user=root --pid-file= \
+		--addn-hosts="$LAB_STATE/dns-public.hosts" --local=/corp.example/ --log-facility=-
+	mkdir -p "/etc/netns/$(lab_ns laptop2)" "/etc/netns/$(lab_ns branch)" "/etc/netns/$(lab_ns ext)"
+	printf 'nameserver %s\n' "$LAB_DNS_INTERNAL" >"/etc/netns/$(lab_ns branch)/resolv.conf"
+	printf 'nameserver %s\n' "$LAB_PUBLIC_DNS" >"/etc/netns/$(lab_ns ext)/resolv.conf"
 	printf 'nameserver %s\n' "$LAB_DNS_VPN" >"/etc/netns/$(lab_ns laptop)/resolv.conf"
 	printf 'nameserver %s\n' "$LAB_DNS_VPN" >"/etc/netns/$(lab_ns laptop2)/resolv.conf"
 	printf 'nameserver %s\n' "$LAB_DNS_INTERNAL" >"/etc/netns/$(lab_ns corp)/resolv.conf"
@@ -412,12 +430,12 @@ lab_up() {
 	# side), as the edge reaches them: relayed media comes back the way it went
 	# (docs/libnice.md §24), not through the NAT to the internet.
 	lab_exec vpngw ip route add "$LAB_EDGE_PUB/32" via "$LAB_EDGE_INT" dev brc table 100
-	lab_exec vpngw ip rule add from 10.1.0.0/24 to "$LAB_EDGE_PUB/32" table 100 priority 100
+	lab_exec vpngw ip rule add from 10.0.0.0/8 to "$LAB_EDGE_PUB/32" table 100 priority 100
 	lab_exec vpngw nft -f - <<-EOF
 		table ip iplab-corpnat {
 		  chain post {
 		    type nat hook postrouting priority srcnat;
-		    oifname "eth0" ip saddr 10.1.0.0/24 masquerade
+		    oifname "eth0" ip saddr 10.0.0.0/8 masquerade
 		  }
 		}
 	EOF
@@ -561,6 +579,16 @@ lab_edge_udp() {
 }
 
 lab_edge_down() { lab_stop coturn; }
+
+# The edge's route to the branch subnet (seed 003: without it, IM works but audio
+# and video between the branch and external users fail).
+lab_edge_route_branch() {
+	case $1 in
+	on) lab_route edge 10.2.0.0/24 via 10.1.0.1 ;;
+	off) ip -n "$(lab_ns edge)" route del 10.2.0.0/24 2>/dev/null ;;
+	*) lab_die "lab_edge_route_branch: unknown mode '$1' (on, off)" ;;
+	esac
+}
 
 # Wait until a node listens on a port (proto udp|tcp).
 lab_wait_listen() {

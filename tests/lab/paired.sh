@@ -4,6 +4,7 @@
 # each run started through the admin API and judged from the stored result.
 # Usage: paired.sh GROUP   (basic: good, block missing, UDP-only block;
 #                          vpn: two VPN laptops, the VPN DNS view wrong, a TLS-decrypting middlebox;
+#                          branch: the edge without its route to a branch subnet (seed 003);
 #                          schedule: a one-minute cron schedule runs the matrix by itself)
 set -u
 . "$(dirname "$0")/lab.sh"
@@ -163,6 +164,26 @@ scenario_schedule() {
 		"$(lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL_URL/")" 'laptop.*corp'
 }
 
+scenario_branch() {
+	section "seed 003: an edge without its route to a branch subnet"
+	run branch-good laptop branch
+	assert_eq "with the route: laptop and branch host pass" "$(q .verdict)" pass
+	show_on_failure
+	lab_edge_route_branch off
+	run branch laptop branch
+	assert_eq "without it: EDGE_NO_ROUTE_TO_PEER, on the branch's side" \
+		"$(q '[.findings[] | select(.code == "EDGE_NO_ROUTE_TO_PEER") | .evidence.agent] | join(",")')" branch
+	assert_eq "naming the direction and the network" \
+		"$(q '.findings[] | select(.code == "EDGE_NO_ROUTE_TO_PEER") | .evidence.direction + " " + .evidence.network')" \
+		"edge to side b $LAB_BRANCH/24"
+	assert_eq "verdict fail" "$(q .verdict)" fail
+	show_on_failure
+	run external laptop ext
+	assert_eq "while the laptop and an external host still pass" "$(q .verdict)" pass
+	show_on_failure
+	lab_edge_route_branch on
+}
+
 # The agents stop cleanly on SIGTERM; the sanitizer build would say so here.
 check_agents_stop() {
 	local a
@@ -196,11 +217,17 @@ body() {
 		scenario_tls_intercept
 		check_agents_stop laptop laptop2 corp
 		;;
+	branch)
+		lab_agent_start branch branch internal
+		lab_agent_start ext ext external
+		scenario_branch
+		check_agents_stop laptop branch ext corp
+		;;
 	schedule)
 		scenario_schedule
 		check_agents_stop laptop corp
 		;;
-	*) lab_die "unknown group '$GROUP' (basic, vpn, schedule)" ;;
+	*) lab_die "unknown group '$GROUP' (basic, vpn, branch, schedule)" ;;
 	esac
 	assert_summary
 }

@@ -164,6 +164,80 @@ static void test_a_run_not_carried_out_names_its_agents(void **state)
     assert_string_equal(json_array_get_string_element(who, 0), "corp1");
 }
 
+static void add_probe(RunResult *r, const char *prefix)
+{
+    JsonObject *probe = json_object_new();
+    json_object_set_string_member(probe, "name", "host");
+    JsonArray *ifs = json_array_new();
+    JsonObject *eth = json_object_new();
+    json_object_set_string_member(eth, "name", "eth0");
+    json_object_set_string_member(eth, "class", "physical");
+    JsonArray *addrs = json_array_new();
+    json_array_add_string_element(addrs, prefix);
+    json_object_set_array_member(eth, "addresses", addrs);
+    json_array_add_object_element(ifs, eth);
+    json_object_set_array_member(probe, "interfaces", ifs);
+    json_array_add_object_element(r->probes, probe);
+}
+
+static const Finding *find_code(const RunResult *r, const char *code)
+{
+    for (guint i = 0; i < r->findings->len; i++) {
+        const Finding *f = r->findings->pdata[i];
+        if (strcmp(f->code, code) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* Seed 003: the edge answers the laptop but never the branch host, whose route to
+ * the edge is fine: the edge has no route back to the branch's network. */
+static void test_an_edge_that_never_answers_one_side_has_no_route_to_it(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) a = side_report(&cases[0], 0, prof);
+    g_autoptr(RunResult) b = side_report(&cases[0], 1, prof);
+    add_probe(a, "10.254.1.10/24");
+    add_probe(b, "10.2.0.10/24");
+    run_result_add_check(a, "turn-udp", VERDICT_PASS, "allocated");
+    run_result_add_check(b, "route", VERDICT_PASS, "10.1.0.20 via eth0 (physical)");
+    run_result_add_check(b, "turn-udp", VERDICT_FAIL, "timeout: no answer from 10.1.0.20:3478/udp");
+    run_result_add_check(b, "turn-tcp", VERDICT_FAIL, "connect to 10.1.0.20:3478: timed out");
+    VerifyRun run = {"run-5", "corp-vpn", {"laptop1", "branch1"}, 1795500000};
+    g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+    const Finding *f = find_code(r, "EDGE_NO_ROUTE_TO_PEER");
+    assert_non_null(f);
+    assert_string_equal(json_object_get_string_member(f->evidence, "side"), "b");
+    assert_string_equal(json_object_get_string_member(f->evidence, "network"), "10.2.0.10/24");
+    assert_string_equal(json_object_get_string_member(f->evidence, "direction"), "edge to side b");
+    assert_int_equal(r->verdict, VERDICT_FAIL);
+
+    /* A refusal (an answer) is not a missing route. */
+    g_autoptr(RunResult) b2 = side_report(&cases[0], 1, prof);
+    run_result_add_check(b2, "route", VERDICT_PASS, "ok");
+    run_result_add_check(b2, "turn-udp", VERDICT_FAIL, "TURN allocate: 401 Unauthorized");
+    run_result_add_check(b2, "turn-tcp", VERDICT_FAIL, "TURN allocate: 401 Unauthorized");
+    g_autoptr(RunResult) r2 = verify_paired(&run, prof, a, b2);
+    assert_null(find_code(r2, "EDGE_NO_ROUTE_TO_PEER"));
+}
+
+/* Both allocate, but relayed media reaches side a only: the way to b is missing. */
+static void test_relayed_media_one_way_only_names_the_direction(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) a = side_report(&cases[0], 0, prof);
+    g_autoptr(RunResult) b = side_report(&cases[0], 1, prof);
+    add_probe(b, "10.2.0.10/24");
+    PathRecord *relay_b = (PathRecord *)run_result_find_path(b, "relay");
+    relay_b->in.packets_received = 0;
+    VerifyRun run = {"run-6", "corp-vpn", {"laptop1", "branch1"}, 1795500000};
+    g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+    const Finding *f = find_code(r, "EDGE_NO_ROUTE_TO_PEER");
+    assert_non_null(f);
+    assert_string_equal(json_object_get_string_member(f->evidence, "direction"), "edge to side b");
+    assert_non_null(strstr(f->message, "relayed media towards side b's network 10.2.0.10/24"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +245,8 @@ int main(void)
         cmocka_unit_test(test_the_combined_document_reads_back),
         cmocka_unit_test(test_a_missing_report_makes_an_error),
         cmocka_unit_test(test_a_run_not_carried_out_names_its_agents),
+        cmocka_unit_test(test_an_edge_that_never_answers_one_side_has_no_route_to_it),
+        cmocka_unit_test(test_relayed_media_one_way_only_names_the_direction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
