@@ -264,6 +264,7 @@ int agent_main(const AgentOptions *opt)
     /* Stopping: one last try for what is spooled; what is left stays on disk. */
     stop_flag = 0;
     if (spool_pending(spool)) {
+        spool_make_due(spool);
         spool_flush(spool, upload, &A);
     }
     agent_log("stopped; %u report(s) left in the spool", spool_pending(spool));

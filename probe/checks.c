@@ -4,6 +4,7 @@
  * port is the edge's own. Each adds one record to the result and the findings
  * that follow from it. */
 #include <string.h>
+#include <unistd.h>
 
 #include "resolve.h"
 #include "run-private.h"
@@ -69,6 +70,23 @@ void checks_interfaces(RunCtx *c)
                                    n->reason);
     }
     json_object_set_array_member(probe, "interfaces", ifs);
+    /* What this probe could see as the user it runs as: interfaces, addresses,
+     * routes and counters come from netlink, readable by any user; a counter it
+     * cannot read is named here (the tunnel's counters are evidence). */
+    JsonArray *unseen = json_array_new();
+    for (guint i = 0; i < c->inv->interfaces->len; i++) {
+        const NetifInterface *n = c->inv->interfaces->pdata[i];
+        guint64 rx, tx;
+        g_autoptr(GError) e = NULL;
+        if (!netif_counters(n->index, &rx, &tx, &e)) {
+            g_autofree char *what = g_strdup_printf("packet counters of %s: %s", n->name,
+                                                    e ? e->message : "unreadable");
+            json_array_add_string_element(unseen, what);
+        }
+    }
+    json_object_set_int_member(probe, "uid", (gint64)getuid());
+    json_object_set_string_member(probe, "user", g_get_user_name());
+    json_object_set_array_member(probe, "could_not_see", unseen);
     json_array_add_object_element(c->result->probes, probe);
     CheckRecord *r =
         run_result_add_check(c->result, "interfaces", VERDICT_PASS, "%u interfaces; tunnels: %s",

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include "iceprobe-config.h"
+#include "iceprobe/result.h"
 
 #include <curl/curl.h>
 #include <string.h>
@@ -156,7 +157,11 @@ JsonObject *http_call(Http *h, const char *method, const char *path, const char 
         } else {
             g_autoptr(JsonParser) p = json_parser_new();
             g_autoptr(GError) e = NULL;
-            if (!json_parser_load_from_data(p, a.body->str, (gssize)a.body->len, &e) ||
+            /* json-glib's parser recurses: the depth is checked before it runs. */
+            if (json_text_depth(a.body->str, a.body->len) > HTTP_MAX_DEPTH)
+                g_set_error(&e, HTTP_ERROR, HTTP_ERROR_BODY, "nested deeper than %d",
+                            HTTP_MAX_DEPTH);
+            if (e || !json_parser_load_from_data(p, a.body->str, (gssize)a.body->len, &e) ||
                 !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
                 g_set_error(error, HTTP_ERROR, HTTP_ERROR_BODY,
                             "%s %s: the answer is not a JSON object%s%s", method, path,

@@ -17,6 +17,7 @@ typedef enum {
 
 /* Cap on an answer's body: a run's document is capped at 1 MiB, signals at 64 KiB. */
 #define HTTP_MAX_ANSWER (2 * 1024 * 1024)
+#define HTTP_MAX_DEPTH  64
 
 typedef struct Http Http;
 

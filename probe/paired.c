@@ -197,7 +197,15 @@ gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
             peer_message_clear(out);
             return FALSE;
         }
-        if (!metrics_summary_from_json(json_node_get_object(n), "in", &out->in, error)) {
+        JsonObject *in = json_node_get_object(n);
+        if (!json_object_has_member(in, "packets_sent") ||
+            !json_object_has_member(in, "packets_received")) {
+            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                        "in: packets_sent and packets_received are required");
+            peer_message_clear(out);
+            return FALSE;
+        }
+        if (!metrics_summary_from_json(in, "in", &out->in, error)) {
             peer_message_clear(out);
             return FALSE;
         }

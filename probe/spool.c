@@ -330,6 +330,13 @@ guint spool_flush(Spool *s, SpoolSendFn send, gpointer data)
     return s->entries->len;
 }
 
+void spool_make_due(Spool *s)
+{
+    gint64 now = g_get_monotonic_time();
+    for (guint i = 0; i < s->entries->len; i++)
+        ((Entry *)s->entries->pdata[i])->next_due = now;
+}
+
 gint spool_next_due_s(const Spool *s)
 {
     if (!s->entries->len)

@@ -40,6 +40,8 @@ gboolean spool_has(const Spool *s, const char *run_id);
 guint spool_pending(const Spool *s);
 /* Tries every report that is due; returns how many are still pending. */
 guint spool_flush(Spool *s, SpoolSendFn send, gpointer data);
+/* Every report due now (a last try before the agent exits). */
+void spool_make_due(Spool *s);
 /* Seconds until the next report is due (0: now; G_MAXINT when there is none). */
 gint spool_next_due_s(const Spool *s);
 /* The last failure, for the agent's log (NULL if none). */

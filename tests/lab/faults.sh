@@ -70,6 +70,32 @@ fault_agent_killed() {
 	lab_agent_start laptop laptop vpn-laptops
 }
 
+fault_agent_sigterm() {
+	section "SIGTERM to an agent mid-run ends its run cleanly"
+	start_run laptop corp
+	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	local pid t0
+	pid=$(cat "$LAB_STATE/agent-laptop.pid")
+	t0=$(now_ms)
+	kill -TERM "$pid"
+	local i
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	printf '  (the agent exited %s ms after SIGTERM)\n' $(($(now_ms) - t0))
+	assert_eq "the agent exits within 10 s" "$(kill -0 "$pid" 2>/dev/null && echo running || echo exited)" exited
+	assert_match "its report says it was stopped" "$(cat "$LAB_STATE/agent-laptop.log")" \
+		"run $RUN_ID: error in .*stopped \(SIGTERM\)"
+	assert_eq "and was uploaded before it exited, once" "$(acks laptop)" 1
+	wait_end 120
+	assert_eq "the run ends error" "$(q .state)" error
+	assert_match "saying why" "$(q .error)" "side a \(laptop\): the agent was stopped"
+	show_on_failure
+	rm -f "$LAB_STATE/agent-laptop.pid"
+	lab_agent_start laptop laptop vpn-laptops
+}
+
 fault_disk_full() {
 	section "the corp agent's spool on a full disk"
 	lab_stop agent-corp
@@ -152,7 +178,7 @@ body() {
 	lab_agent_start laptop laptop vpn-laptops
 	lab_agent_start corp corp internal
 	case $GROUP in
-	agents) fault_agent_killed; fault_disk_full ;;
+	agents) fault_agent_killed; fault_agent_sigterm; fault_disk_full ;;
 	services) fault_coturn_killed; fault_controller_restart ;;
 	*) lab_die "unknown group '$GROUP' (agents, services)" ;;
 	esac

@@ -47,6 +47,8 @@ scenario_good() {
 	assert_gt "natural: and b to a" \
 		"$(q '.paths[] | select(.name == "natural") | .sides.a.metrics.directions.in.packets_received')" 50
 	assert_eq "both agents are in probes[]" "$(q '[.probes[].agent] | sort | join(",")')" "corp,laptop"
+	assert_eq "both ran unprivileged (nobody) and say nothing was hidden from them" \
+		"$(q '[.probes[] | "\(.user):\(.could_not_see | length)"] | unique | join(",")')" "nobody:0"
 	show_on_failure
 }
 

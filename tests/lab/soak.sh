@@ -24,7 +24,7 @@ soak() {
 	done
 	printf 'soak: %s runs queued; they run one after another\n' "${#ids[@]}"
 	while [ $(($(date +%s) - t0)) -lt "$SOAK_MAX_S" ]; do
-		ended=$(lab_api GET "/api/v1/runs?limit=500" |
+		ended=$(lab_api GET "/api/v1/runs?limit=200" |
 			jq '[.runs[] | select(.state == "done" or .state == "error")] | length')
 		printf '\rsoak: %s/%s runs ended after %s s ' "$ended" "$SOAK_RUNS" $(($(date +%s) - t0))
 		[ "$ended" -ge "$SOAK_RUNS" ] && break
