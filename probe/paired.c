@@ -20,6 +20,7 @@
 #define STATS_TIMEOUT_MS   5000
 #define DRAIN_MS           200
 #define TICK_MS            50
+#define EDGE_PROBE_US      (G_USEC_PER_SEC / 2) /* relay path: is the edge's TURN still there? */
 
 /* What the peer said about one path; messages may come before the path starts. */
 typedef struct {
@@ -51,8 +52,10 @@ typedef struct {
     Session *s;
     gboolean creds_set, posted_gathered;
     gint64 gathered_at;
-    guint applied;     /* remote lines given to libnice */
-    StreamEnd *stream; /* receives from the moment the peer's key is known */
+    gboolean edge_gone; /* the relay path found the edge's TURN service gone */
+    gint64 edge_probed; /* when it last looked */
+    guint applied;      /* remote lines given to libnice */
+    StreamEnd *stream;  /* receives from the moment the peer's key is known */
     guint8 out_key[STREAM_KEY_LEN];
     char *stream_error;
     GPtrArray *rejected; /* why a remote line was refused */
@@ -400,11 +403,22 @@ static const char *relay_impossible(Paired *P)
     return NULL;
 }
 
+static gboolean edge_refuses(Paired *P);
+
 static gboolean connected(Paired *P)
 {
     SessionState st = session_state(P->s);
-    return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED ||
-           peer_path(P, P->path)->skip != NULL || relay_impossible(P);
+    if (st == SESSION_STATE_READY || st == SESSION_STATE_FAILED ||
+        peer_path(P, P->path)->skip != NULL || relay_impossible(P))
+        return TRUE;
+    /* On the relay path, an edge that died under us is seen in half a second,
+     * not after libnice's retransmissions. */
+    if (P->kind == POLICY_PATH_FORCED_RELAY &&
+        g_get_monotonic_time() - P->edge_probed > EDGE_PROBE_US) {
+        P->edge_probed = g_get_monotonic_time();
+        P->edge_gone = edge_refuses(P);
+    }
+    return P->edge_gone;
 }
 
 static gboolean peer_sent(Paired *P)
@@ -523,6 +537,39 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
     rec->have_metrics = TRUE;
 }
 
+/* The edge's TURN service gone since the turn checks: TCP to the port it allocated
+ * on at the start of the run is now refused (a closed port answers at once, where
+ * a UDP allocation to a dead server would wait out libnice's retransmissions). */
+static gboolean edge_refuses(Paired *P)
+{
+    if (!P->c.turn_ok[TURNCHECK_TCP] || !P->c.edge_ip)
+        return FALSE;
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_socket_client_set_timeout(client, 2);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GSocketConnection) conn = g_socket_client_connect_to_host(
+        client, P->c.edge_ip, (guint16)P->c.profile->edge.tcp_port, NULL, &e);
+    return !conn && g_error_matches(e, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+}
+
+/* Says so in the path, as RELAY_UNREACHABLE, and tells the peer. */
+static void edge_gone(Paired *P, PathRecord *rec)
+{
+    g_free(rec->reason);
+    rec->reason = g_strdup_printf("the edge %s refused TCP on port %u, where it allocated at the "
+                                  "start of the run: its TURN service is gone",
+                                  P->c.edge_ip, P->c.profile->edge.tcp_port);
+    rec->verdict = VERDICT_FAIL;
+    JsonObject *ev = json_object_new();
+    json_object_set_string_member(ev, "path", rec->name);
+    json_object_set_string_member(ev, "edge", P->c.edge_ip);
+    run_result_add_finding(P->c.result, "RELAY_UNREACHABLE", ev,
+                           "No relay allocation on path %s: %s.", rec->name, rec->reason);
+    JsonObject *o = message_new("skip", rec->name);
+    json_object_set_string_member(o, "reason", rec->reason);
+    post(P, o);
+}
+
 static void run_path(Paired *P, const char *name)
 {
     const Profile *prof = P->c.profile;
@@ -554,6 +601,14 @@ static void run_path(Paired *P, const char *name)
         skip_path(P, rec, "neither side has a tunnel", FALSE);
         return;
     }
+    if (P->kind == POLICY_PATH_FORCED_RELAY && edge_refuses(P)) {
+        edge_gone(P, rec);
+        rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+        P->path = NULL;
+        return;
+    }
+    P->edge_gone = FALSE;
+    P->edge_probed = g_get_monotonic_time();
 
     SessionConfig cfg = {.name = "agent",
                          .controlling = P->order->controlling,
@@ -607,7 +662,9 @@ static void run_path(Paired *P, const char *name)
             rec->gather_ms = (double)(P->gathered_at - t0) / 1000.0;
         guint host, srflx, relay;
         session_count_candidates(P->s, &host, &srflx, &relay);
-        if (session_state(P->s) == SESSION_STATE_READY) {
+        if (P->edge_gone && session_state(P->s) != SESSION_STATE_READY) {
+            edge_gone(P, rec);
+        } else if (session_state(P->s) == SESSION_STATE_READY) {
             rec->connect_ms = (double)(session_ready_time(P->s) - t0) / 1000.0;
             paths_describe_pair(&P->c, P->s, tcp_fwd, tls_fwd, rec);
         } else if (pp->skip) {
