@@ -11,41 +11,15 @@
  *   sent      {path, packets}                          this side's stream has ended
  *   stats     {path, in: {packets_sent, ...}}          what this side received
  *   skip      {path, reason}                           this side cannot run the path
- * A message from the peer is outside data: peer_message_parse() checks it. */
+ * A message from the peer is outside data: peer_message_parse() checks it
+ * (peer_message.c). */
 #pragma once
 
 #include <signal.h>
 
-#include "iceprobe/metrics.h"
 #include "iceprobe/protocol.h"
 #include "iceprobe/result.h"
-#include "stream.h"
-
-typedef enum {
-    PEER_HELLO,
-    PEER_SESSION,
-    PEER_CANDIDATE,
-    PEER_GATHERED,
-    PEER_SENT,
-    PEER_STATS,
-    PEER_SKIP,
-} PeerMessageType;
-
-typedef struct {
-    PeerMessageType type;
-    char *path;
-    gboolean tunnel;
-    char *version;
-    char *ufrag, *pwd;
-    guint8 key[STREAM_KEY_LEN];
-    char *line;
-    guint64 packets;
-    MetricsSummary in;
-    char *reason;
-} PeerMessage;
-
-gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error);
-void peer_message_clear(PeerMessage *m);
+#include "peer_message.h"
 
 typedef struct {
     const char *url, *token, *ca_file; /* the controller */

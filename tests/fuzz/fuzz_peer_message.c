@@ -2,7 +2,8 @@
  * is taken whole or refused with its reason. */
 #include <stdint.h>
 
-#include "paired.h"
+#include "iceprobe/result.h"
+#include "peer_message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,35 @@
+/* The messages between the two agents of a paired run (paired.h lists them),
+ * as this side reads the peer's: outside data, relayed by the controller. Each
+ * member is checked and capped; an error names the member. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "iceprobe/metrics.h"
+#include "stream.h"
+
+typedef enum {
+    PEER_HELLO,
+    PEER_SESSION,
+    PEER_CANDIDATE,
+    PEER_GATHERED,
+    PEER_SENT,
+    PEER_STATS,
+    PEER_SKIP,
+} PeerMessageType;
+
+typedef struct {
+    PeerMessageType type;
+    char *path;
+    gboolean tunnel;
+    char *version;
+    char *ufrag, *pwd;
+    guint8 key[STREAM_KEY_LEN];
+    char *line;
+    guint64 packets;
+    MetricsSummary in;
+    char *reason;
+} PeerMessage;
+
+gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error);
+void peer_message_clear(PeerMessage *m);
