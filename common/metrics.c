@@ -138,6 +138,11 @@ guint64 metrics_stream_received(const MetricsStream *m)
     return m ? m->received : 0;
 }
 
+double metrics_stream_rtt_max(const MetricsStream *m)
+{
+    return m->rtt_count ? m->rtt_max : 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

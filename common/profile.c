@@ -96,6 +96,27 @@ static gboolean parse_uint(const Where *w, const char *raw, void *field, double 
     return TRUE;
 }
 
+/* One of two words: the first sets the gboolean field FALSE, the second TRUE
+ * (the words are the spec's, given through its min/max as table indexes). */
+static const char *const choice_words[][2] = {
+    {"aggressive", "regular"},
+    {"controlling", "controlled"},
+};
+
+static gboolean parse_choice(const Where *w, const char *raw, void *field, double min, double max,
+                             GError **error)
+{
+    const char *const *words = choice_words[(gsize)min];
+    for (int i = 0; i < 2; i++) {
+        if (g_ascii_strcasecmp(raw, words[i]) == 0) {
+            *(gboolean *)field = i == 1;
+            return TRUE;
+        }
+    }
+    set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is neither %s nor %s", raw, words[0], words[1]);
+    return FALSE;
+}
+
 static gboolean parse_double(const Where *w, const char *raw, void *field, double min, double max,
                              GError **error)
 {
@@ -333,6 +354,8 @@ static const KeySpec specs[] = {
     {"stream", "ptime_ms", parse_uint, F(stream.ptime_ms), FALSE, 10, 120},
     {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
+    {"ice", "nomination", parse_choice, F(ice.regular_nomination), FALSE, 0, 0},
+    {"ice", "probe_role", parse_choice, F(ice.probe_controlled), FALSE, 1, 1},
     {"thresholds", "loss_ratio_max", parse_double, F(thresholds.loss_ratio_max), FALSE, 0, 1},
     {"thresholds", "jitter_ms_max", parse_double, F(thresholds.jitter_ms_max), FALSE, 0, 10000},
     {"thresholds", "rtt_ms_max", parse_double, F(thresholds.rtt_ms_max), FALSE, 0, 60000},

@@ -87,11 +87,32 @@ static void candidate_info_copy(CandidateInfo *dst, const CandidateInfo *src)
     dst->egress_class = g_strdup(src->egress_class);
 }
 
+void pair_change_free(PairChange *c)
+{
+    if (!c)
+        return;
+    g_free(c->local);
+    g_free(c->local_interface);
+    g_free(c->remote);
+    g_free(c);
+}
+
+static PairChange *pair_change_copy(const PairChange *c)
+{
+    PairChange *d = g_memdup2(c, sizeof(*c));
+    d->local = g_strdup(c->local);
+    d->local_interface = g_strdup(c->local_interface);
+    d->remote = g_strdup(c->remote);
+    return d;
+}
+
 PathRecord *path_record_new(const char *name)
 {
     PathRecord *p = g_new0(PathRecord, 1);
     p->name = g_strdup(name);
     p->verdict = VERDICT_PASS;
+    p->connected_ms = p->ready_ms = -1;
+    p->pair_changes = g_ptr_array_new_with_free_func((GDestroyNotify)pair_change_free);
     return p;
 }
 
@@ -104,6 +125,9 @@ void path_record_free(PathRecord *r)
     candidate_info_clear(&r->local);
     candidate_info_clear(&r->remote);
     g_free(r->tunnel_interface);
+    g_free(r->nomination);
+    g_free(r->pair_final);
+    g_ptr_array_unref(r->pair_changes);
     path_record_free(r->sides[0]);
     path_record_free(r->sides[1]);
     g_free(r);
@@ -117,6 +141,11 @@ PathRecord *path_record_copy(const PathRecord *p)
     candidate_info_copy(&c->local, &p->local);
     candidate_info_copy(&c->remote, &p->remote);
     c->tunnel_interface = g_strdup(p->tunnel_interface);
+    c->nomination = g_strdup(p->nomination);
+    c->pair_final = g_strdup(p->pair_final);
+    c->pair_changes = g_ptr_array_new_with_free_func((GDestroyNotify)pair_change_free);
+    for (guint i = 0; i < p->pair_changes->len; i++)
+        g_ptr_array_add(c->pair_changes, pair_change_copy(p->pair_changes->pdata[i]));
     for (int i = 0; i < 2; i++)
         c->sides[i] = p->sides[i] ? path_record_copy(p->sides[i]) : NULL;
     return c;

@@ -90,6 +90,16 @@ static void metrics_object(JsonBuilder *b, const char *name, const MetricsSummar
     json_builder_end_object(b);
 }
 
+/* A time that may not have happened: null then. */
+static void optional_ms(JsonBuilder *b, const char *name, double ms)
+{
+    json_builder_set_member_name(b, name);
+    if (ms >= 0)
+        json_builder_add_double_value(b, ms);
+    else
+        json_builder_add_null_value(b);
+}
+
 static void path_members(JsonBuilder *b, const PathRecord *p)
 {
     add_str(b, "verdict", verdict_to_string(p->verdict));
@@ -130,8 +140,35 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
     json_builder_begin_object(b);
     add_double(b, "gather", p->gather_ms);
     add_double(b, "connect", p->connect_ms);
+    optional_ms(b, "connected", p->connected_ms);
+    optional_ms(b, "ready", p->ready_ms);
     add_double(b, "total", p->total_ms);
     json_builder_end_object(b);
+    if (p->nomination || p->pair_changes->len) {
+        json_builder_set_member_name(b, "ice");
+        json_builder_begin_object(b);
+        add_str(b, "nomination", p->nomination);
+        json_builder_set_member_name(b, "controlling");
+        json_builder_add_boolean_value(b, p->controlling);
+        add_str(b, "pair_final", p->pair_final);
+        json_builder_set_member_name(b, "pair_changes");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < p->pair_changes->len; i++) {
+            const PairChange *c = p->pair_changes->pdata[i];
+            json_builder_begin_object(b);
+            add_double(b, "at_ms", c->at_ms);
+            add_str(b, "local", c->local);
+            add_str(b, "local_interface", c->local_interface);
+            add_str(b, "remote", c->remote);
+            if (c->have_counters) {
+                add_int(b, "tunnel_tx_packets", (gint64)c->tunnel_tx);
+                add_int(b, "tunnel_rx_packets", (gint64)c->tunnel_rx);
+            }
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+    }
 }
 
 static void path_json(JsonBuilder *b, const PathRecord *p)
@@ -471,6 +508,64 @@ static gboolean optional_object(JsonObject *o, const char *prefix, const char *n
     return TRUE;
 }
 
+static gboolean read_pair_change(JsonNode *n, const char *here, PairChange *c, GError **error)
+{
+    if (!JSON_NODE_HOLDS_OBJECT(n)) {
+        g_set_error(error, RESULT_ERROR, RESULT_ERROR_FIELD, "%s: not an object", here);
+        return FALSE;
+    }
+    JsonObject *o = json_node_get_object(n);
+    c->have_counters = member(o, "tunnel_tx_packets") != NULL;
+    return read_double(o, here, "at_ms", 0, 1e9, &c->at_ms, error) &&
+           read_string(o, here, "local", TRUE, &c->local, error) &&
+           read_string(o, here, "local_interface", FALSE, &c->local_interface, error) &&
+           read_string(o, here, "remote", TRUE, &c->remote, error) &&
+           read_count(o, here, "tunnel_tx_packets", &c->tunnel_tx, error) &&
+           read_count(o, here, "tunnel_rx_packets", &c->tunnel_rx, error);
+}
+
+/* The optional "ice" member: how ICE was run and the pair's changes. */
+static gboolean read_ice(JsonObject *o, const char *here, PathRecord *p, GError **error)
+{
+    JsonObject *ice;
+    if (!optional_object(o, here, "ice", &ice, error))
+        return FALSE;
+    if (!ice)
+        return TRUE;
+    g_autofree char *ih = member_path(here, "ice");
+    JsonNode *ctl = member(ice, "controlling");
+    if (ctl && (!JSON_NODE_HOLDS_VALUE(ctl) || json_node_get_value_type(ctl) != G_TYPE_BOOLEAN)) {
+        field_error(error, ih, "controlling", "not true or false");
+        return FALSE;
+    }
+    p->controlling = ctl && json_node_get_boolean(ctl);
+    gboolean absent;
+    JsonArray *changes = NULL;
+    if (!read_string(ice, ih, "nomination", FALSE, &p->nomination, error) ||
+        !read_string(ice, ih, "pair_final", FALSE, &p->pair_final, error))
+        return FALSE;
+    g_autoptr(GError) e = NULL;
+    changes = read_array(ice, ih, "pair_changes", &absent, &e);
+    if (e) {
+        g_propagate_error(error, g_steal_pointer(&e));
+        return FALSE;
+    }
+    guint n = changes ? json_array_get_length(changes) : 0;
+    if (n > RESULT_MAX_PAIR_CHANGES) {
+        g_autofree char *what = g_strdup_printf("more than %d changes", RESULT_MAX_PAIR_CHANGES);
+        field_error(error, ih, "pair_changes", what);
+        return FALSE;
+    }
+    for (guint i = 0; i < n; i++) {
+        g_autofree char *ch = g_strdup_printf("%s.pair_changes[%u]", ih, i);
+        PairChange *c = g_new0(PairChange, 1);
+        g_ptr_array_add(p->pair_changes, c);
+        if (!read_pair_change(json_array_get_element(changes, i), ch, c, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static gboolean read_path_members(JsonObject *o, const char *here, PathRecord *p, GError **error)
 {
     if (!read_verdict(o, here, "verdict", &p->verdict, error) ||
@@ -523,10 +618,12 @@ static gboolean read_path_members(JsonObject *o, const char *here, PathRecord *p
         g_autofree char *th = member_path(here, "timing_ms");
         if (!read_double(timing, th, "gather", 0, 1e9, &p->gather_ms, error) ||
             !read_double(timing, th, "connect", 0, 1e9, &p->connect_ms, error) ||
+            !read_double(timing, th, "connected", 0, 1e9, &p->connected_ms, error) ||
+            !read_double(timing, th, "ready", 0, 1e9, &p->ready_ms, error) ||
             !read_double(timing, th, "total", 0, 1e9, &p->total_ms, error))
             return FALSE;
     }
-    return TRUE;
+    return read_ice(o, here, p, error);
 }
 
 static PathRecord *read_path(JsonNode *n, const char *here, GError **error)

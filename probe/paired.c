@@ -5,6 +5,8 @@
  * what each received, so that each side's report has both directions. */
 #include "paired.h"
 
+#include "loop.h"
+
 #include <string.h>
 #include <unistd.h>
 
@@ -18,7 +20,7 @@
 #define CONNECT_TIMEOUT_MS 15000
 #define PEER_END_SLACK_MS  5000 /* how long after its own stream a side waits for the peer's */
 #define STATS_TIMEOUT_MS   5000
-#define DRAIN_MS           200
+#define DRAIN_MAX_MS       1000
 #define TICK_MS            50
 #define EDGE_PROBE_US      (G_USEC_PER_SEC / 2) /* relay path: is the edge's TURN still there? */
 
@@ -49,6 +51,10 @@ typedef struct {
     /* The path under way. */
     const char *path;
     PolicyPathKind kind;
+    PathRecord *rec; /* the path's record, for the pair's changes */
+    gint64 t0;
+    TlsRelay *tcp_fwd, *tls_fwd;
+    gboolean unbeatable; /* the first pair could not be outranked */
     Session *s;
     gboolean creds_set, posted_gathered;
     gint64 gathered_at;
@@ -214,20 +220,29 @@ static gboolean stopped(const Paired *P)
 
 typedef gboolean (*Until)(Paired *P);
 
+typedef struct {
+    Paired *P;
+    Until cond;
+    gboolean held;
+} Wait;
+
+static gboolean wait_check(gpointer data)
+{
+    Wait *w = data;
+    pump(w->P);
+    if (w->cond && w->cond(w->P))
+        return w->held = TRUE;
+    return stopped(w->P) || mailbox_run_ended(w->P->mb);
+}
+
 /* Runs the context, taking messages, until cond holds (TRUE), or the time,
  * a stop or the run's end at the controller (FALSE). cond may be NULL: run
  * for the whole time. */
 static gboolean wait_until(Paired *P, Until cond, guint ms)
 {
-    gint64 until = g_get_monotonic_time() + (gint64)ms * 1000;
-    for (;;) {
-        pump(P);
-        if (cond && cond(P))
-            return TRUE;
-        if (stopped(P) || mailbox_run_ended(P->mb) || g_get_monotonic_time() >= until)
-            return FALSE;
-        g_main_context_iteration(P->ctx, TRUE);
-    }
+    Wait w = {P, cond, FALSE};
+    loop_run_until(P->ctx, wait_check, &w, ms);
+    return w.held;
 }
 
 static gboolean tick(gpointer data)
@@ -260,10 +275,19 @@ static const char *relay_impossible(Paired *P)
 
 static gboolean edge_refuses(Paired *P);
 
+/* All the peer's candidates are here and given to libnice. */
+static gboolean remote_complete(Paired *P)
+{
+    PeerPath *pp = peer_path(P, P->path);
+    return pp->gathered && P->applied >= pp->lines->len;
+}
+
+/* A pair is selected (media starts there, as a client starts it), or there
+ * will be none. */
 static gboolean connected(Paired *P)
 {
     SessionState st = session_state(P->s);
-    if (st == SESSION_STATE_READY || st == SESSION_STATE_FAILED ||
+    if (session_has_pair(P->s) || st == SESSION_STATE_FAILED ||
         peer_path(P, P->path)->skip != NULL || relay_impossible(P))
         return TRUE;
     /* On the relay path, an edge that died under us is seen in half a second,
@@ -274,6 +298,36 @@ static gboolean connected(Paired *P)
         P->edge_gone = edge_refuses(P);
     }
     return P->edge_gone;
+}
+
+static gboolean settled(Paired *P)
+{
+    SessionState st = session_state(P->s);
+    return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED;
+}
+
+static void on_pair(Session *s, NiceCandidate *local, NiceCandidate *remote, gpointer data)
+{
+    Paired *P = data;
+    if (P->rec)
+        paths_note_pair_change(&P->c, s, P->tcp_fwd, P->tls_fwd, P->t0, P->rec);
+}
+
+/* The pair to report: at READY or at the stream's end, whichever came later,
+ * or the first one when nothing could outrank it (as in paths.c). */
+static void settle_pair(Paired *P, PathRecord *rec)
+{
+    if (!P->unbeatable && !settled(P)) {
+        gint64 left_ms = (P->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
+        if (wait_until(P, settled, (guint)MAX(left_ms, 0)) && rec->have_pair)
+            paths_describe_pair(&P->c, P->s, P->tcp_fwd, P->tls_fwd, rec);
+        P->unbeatable = session_pair_unbeatable(P->s, remote_complete(P));
+    }
+    gboolean ready = session_state(P->s) == SESSION_STATE_READY;
+    rec->pair_final = g_strdup(ready ? "ready" : P->unbeatable ? "unbeatable" : "unsettled");
+    rec->ready_ms =
+        session_ready_time(P->s) ? (double)(session_ready_time(P->s) - P->t0) / 1000.0 : -1;
+    rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
 }
 
 static gboolean peer_sent(Paired *P)
@@ -335,12 +389,23 @@ static PolicyPathKind kind_of(const char *name)
                                               : POLICY_PATH_NATURAL;
 }
 
+static gboolean own_stream_done(Paired *P)
+{
+    return stream_end_done(P->stream);
+}
+
+/* Everything the peer says it sent has arrived. */
+static gboolean all_arrived(Paired *P)
+{
+    return stream_end_received(P->stream) >= peer_path(P, P->path)->packets_sent;
+}
+
 /* Streams from READY for the order's duration, then trades figures with the peer. */
 static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsRelay *tls_fwd)
 {
     const Profile *prof = P->c.profile;
     PeerPath *pp = peer_path(P, P->path);
-    gboolean ready = session_state(P->s) == SESSION_STATE_READY;
+    gboolean ready = session_has_pair(P->s);
     StreamEnd *stream = ready ? P->stream : NULL;
     const NetifInterface *tunnel = netif_inventory_first_tunnel(P->c.inv);
     guint64 rx0 = 0, tx0 = 0, rx1, tx1;
@@ -350,7 +415,7 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
     } else if (stream) {
         paths_sample_counters(tunnel, &rx0, &tx0);
         stream_end_start(stream);
-        wait_until(P, NULL, P->order->duration_s * 1000);
+        wait_until(P, own_stream_done, P->order->duration_s * 1000 + DRAIN_MAX_MS);
         stream_end_join(stream);
     }
     JsonObject *sent = message_new("sent", P->path);
@@ -358,7 +423,10 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
     post(P, sent);
     /* The peer may have become READY later than we did: its stream ends later. */
     wait_until(P, peer_sent, P->order->duration_s * 1000 + PEER_END_SLACK_MS);
-    wait_until(P, NULL, DRAIN_MS);
+    if (stream) {
+        StreamEnd *ends[] = {stream, stream};
+        wait_until(P, all_arrived, paths_drain_ms(ends));
+    }
     if (stream) {
         paths_sample_counters(tunnel, &rx1, &tx1);
         metrics_stream_summarize(stream_end_metrics(stream), pp->packets_sent,
@@ -465,8 +533,16 @@ static void run_path(Paired *P, const char *name)
     P->edge_gone = FALSE;
     P->edge_probed = g_get_monotonic_time();
 
+    rec->nomination = g_strdup(prof->ice.regular_nomination ? "regular" : "aggressive");
+    rec->controlling = P->order->controlling;
+    P->rec = rec;
+    P->t0 = t0;
+    P->unbeatable = FALSE;
     SessionConfig cfg = {.name = "agent",
                          .controlling = P->order->controlling,
+                         .regular_nomination = prof->ice.regular_nomination,
+                         .on_pair = on_pair,
+                         .on_pair_data = P,
                          .ice_tcp = TRUE,
                          .relay_only = P->kind == POLICY_PATH_FORCED_RELAY,
                          .turn_username = P->c.cred.username,
@@ -484,6 +560,8 @@ static void run_path(Paired *P, const char *name)
             paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
         if (paths_start_forwarder(&P->c, prof->edge.tls_port, TRUE, &tls_fwd, rec))
             paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
+        P->tcp_fwd = tcp_fwd;
+        P->tls_fwd = tls_fwd;
         /* A forwarder that cannot connect is a finding of the turn checks, not
          * an error of this path: the other transports go on. */
         rec->verdict = VERDICT_PASS;
@@ -517,10 +595,11 @@ static void run_path(Paired *P, const char *name)
             rec->gather_ms = (double)(P->gathered_at - t0) / 1000.0;
         guint host, srflx, relay;
         session_count_candidates(P->s, &host, &srflx, &relay);
-        if (P->edge_gone && session_state(P->s) != SESSION_STATE_READY) {
+        if (P->edge_gone && !session_has_pair(P->s)) {
             edge_gone(P, rec);
-        } else if (session_state(P->s) == SESSION_STATE_READY) {
-            rec->connect_ms = (double)(session_ready_time(P->s) - t0) / 1000.0;
+        } else if (session_has_pair(P->s)) {
+            rec->connected_ms = (double)(session_first_pair_time(P->s) - t0) / 1000.0;
+            P->unbeatable = session_pair_unbeatable(P->s, remote_complete(P));
             paths_describe_pair(&P->c, P->s, tcp_fwd, tls_fwd, rec);
         } else if (pp->skip) {
             rec->reason = g_strdup_printf("the peer could not run it: %s", pp->skip);
@@ -550,6 +629,8 @@ static void run_path(Paired *P, const char *name)
                 P->rejected->len ? (const char *)P->rejected->pdata[0] : "");
         }
         stream_and_trade(P, rec, tcp_fwd, tls_fwd);
+        if (rec->have_pair)
+            settle_pair(P, rec);
         guint changes = session_pair_changes(P->s);
         if (rec->have_pair && changes > 1) {
             g_autofree char *old = rec->reason;
@@ -561,6 +642,8 @@ static void run_path(Paired *P, const char *name)
     g_clear_pointer(&P->stream, stream_end_free);
     g_clear_pointer(&P->stream_error, g_free);
     g_clear_pointer(&P->s, session_free);
+    P->rec = NULL;
+    P->tcp_fwd = P->tls_fwd = NULL;
     tlsrelay_stop(tcp_fwd);
     tlsrelay_stop(tls_fwd);
     g_ptr_array_set_size(P->rejected, 0);

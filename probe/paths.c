@@ -13,13 +13,19 @@
 #include <string.h>
 
 #include "iceprobe/policy.h"
+#include "loop.h"
 #include "session.h"
 #include "stream.h"
 #include "run-private.h"
 
 #define GATHER_TIMEOUT_MS 8000
 #define READY_TIMEOUT_MS  12000
-#define DRAIN_MS          300
+/* After the last packet is sent, the stream waits for what is still in flight:
+ * until everything sent has arrived, or twice the largest round trip seen
+ * (plus a margin) has passed, at most DRAIN_MAX_MS. */
+#define DRAIN_MARGIN_MS 20
+#define DRAIN_MAX_MS    1000
+#define CLOSE_MAX_MS    1000
 
 typedef struct {
     const char *name;
@@ -36,14 +42,29 @@ static const PathSpec path_specs[] = {
 
 /* Everything one path owns, freed together. */
 typedef struct {
+    RunCtx *c;
+    PathRecord *rec;
+    PolicyPathKind kind;
     GMainContext *ctx;
     Session *probe, *far;
     TlsRelay *tcp_fwd, *tls_fwd, *far_fwd;
     StreamEnd *probe_stream, *far_stream;
+    gint64 t0;
+    /* Trickle: candidates pass between the agents as they are gathered, held
+     * only until both agents have their host candidates (docs/libnice.md §22). */
+    gboolean holding;
+    GPtrArray *to_far, *to_probe;
+    char *exchange_error; /* the first candidate libnice refused */
+    /* Media, started by each end at its own first selected pair. */
+    gboolean probe_started, far_started, unbeatable;
+    const NetifInterface *tunnel;
+    guint64 rx0, tx0;
 } PathRun;
 
 static void path_run_clear(PathRun *p)
 {
+    Session *both[] = {p->probe, p->far};
+    session_close_all(both, 2, CLOSE_MAX_MS);
     stream_end_free(p->probe_stream);
     stream_end_free(p->far_stream);
     session_free(p->probe);
@@ -53,6 +74,11 @@ static void path_run_clear(PathRun *p)
     tlsrelay_stop(p->far_fwd);
     if (p->ctx)
         g_main_context_unref(p->ctx);
+    if (p->to_far)
+        g_ptr_array_unref(p->to_far);
+    if (p->to_probe)
+        g_ptr_array_unref(p->to_probe);
+    g_free(p->exchange_error);
     memset(p, 0, sizeof(*p));
 }
 
@@ -227,44 +253,24 @@ void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *t
         netif_counters(tunnel->index, rx, tx, NULL);
 }
 
-static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
+gboolean paths_streams_sent(gpointer data)
 {
-    const Profile *prof = c->profile;
-    StreamShape shape = {prof->stream.ptime_ms, prof->stream.payload_bytes,
-                         c->stream_duration_s * 1000};
-    guint8 k_up[STREAM_KEY_LEN], k_down[STREAM_KEY_LEN];
-    g_autoptr(GError) error = NULL;
-    if (!stream_random_key(k_up) || !stream_random_key(k_down) ||
-        !(p->probe_stream = stream_end_new(p->probe, k_up, k_down, &shape, &error)) ||
-        !(p->far_stream = stream_end_new(p->far, k_down, k_up, &shape, &error))) {
-        rec->verdict = VERDICT_ERROR;
-        g_free(rec->reason);
-        rec->reason =
-            g_strdup_printf("SRTP set-up failed: %s", error ? error->message : "no random key");
-        return;
-    }
-    const NetifInterface *tunnel = netif_inventory_first_tunnel(c->inv);
-    guint64 rx0, tx0, rx1, tx1;
-    paths_sample_counters(tunnel, &rx0, &tx0);
-    stream_end_start(p->probe_stream);
-    stream_end_start(p->far_stream);
-    session_run_for(p->ctx, shape.duration_ms);
-    stream_end_join(p->probe_stream);
-    stream_end_join(p->far_stream);
-    session_run_for(p->ctx, DRAIN_MS);
-    paths_sample_counters(tunnel, &rx1, &tx1);
-    if (tunnel) {
-        rec->have_counters = TRUE;
-        rec->tunnel_interface = g_strdup(tunnel->name);
-        rec->tunnel_tx = tx1 - tx0;
-        rec->tunnel_rx = rx1 - rx0;
-    }
-    double ptime = prof->stream.ptime_ms;
-    metrics_stream_summarize(stream_end_metrics(p->far_stream), stream_end_sent(p->probe_stream),
-                             ptime, &rec->out);
-    metrics_stream_summarize(stream_end_metrics(p->probe_stream), stream_end_sent(p->far_stream),
-                             ptime, &rec->in);
-    paths_combine_metrics(prof, rec);
+    StreamEnd **ends = data;
+    return stream_end_done(ends[0]) && stream_end_done(ends[1]);
+}
+
+gboolean paths_streams_drained(gpointer data)
+{
+    StreamEnd **ends = data;
+    return stream_end_received(ends[0]) >= stream_end_sent(ends[1]) &&
+           stream_end_received(ends[1]) >= stream_end_sent(ends[0]);
+}
+
+guint paths_drain_ms(StreamEnd **ends)
+{
+    double rtt = MAX(metrics_stream_rtt_max(stream_end_metrics(ends[0])),
+                     metrics_stream_rtt_max(stream_end_metrics(ends[1])));
+    return (guint)MIN(DRAIN_MAX_MS, 2 * rtt + DRAIN_MARGIN_MS);
 }
 
 void paths_combine_metrics(const Profile *prof, PathRecord *rec)
@@ -286,10 +292,229 @@ void paths_combine_metrics(const Profile *prof, PathRecord *rec)
     rec->have_metrics = TRUE;
 }
 
+/* ---- trickle between the two agents ---- */
+
+/* What each path lets the probe offer (CONTRACT): everything, relays only, or
+ * host candidates (on the tunnel: the session gathers only there). The far
+ * end offers its relay only. */
+static gboolean offered(const PathRun *p, const char *line, gboolean from_probe)
+{
+    if (!from_probe || p->kind == POLICY_PATH_FORCED_RELAY)
+        return strstr(line, " typ relay") != NULL;
+    if (p->kind == POLICY_PATH_TUNNEL_ONLY)
+        return strstr(line, " typ host") != NULL;
+    return TRUE;
+}
+
+static void deliver(PathRun *p, Session *to, const char *line)
+{
+    g_autoptr(GError) error = NULL;
+    if (!session_add_remote_candidate(to, line, &error) && !p->exchange_error)
+        p->exchange_error = g_strdup(error->message);
+}
+
+static void pass_candidate(PathRun *p, const char *line, gboolean from_probe)
+{
+    if (!offered(p, line, from_probe))
+        return;
+    if (p->holding)
+        g_ptr_array_add(from_probe ? p->to_far : p->to_probe, g_strdup(line));
+    else
+        deliver(p, from_probe ? p->far : p->probe, line);
+}
+
+static void probe_candidate(const char *line, gpointer data)
+{
+    pass_candidate(data, line, TRUE);
+}
+
+static void far_candidate(const char *line, gpointer data)
+{
+    pass_candidate(data, line, FALSE);
+}
+
+static void release_held(PathRun *p)
+{
+    p->holding = FALSE;
+    for (guint i = 0; i < p->to_far->len; i++)
+        deliver(p, p->far, p->to_far->pdata[i]);
+    for (guint i = 0; i < p->to_probe->len; i++)
+        deliver(p, p->probe, p->to_probe->pdata[i]);
+    g_ptr_array_set_size(p->to_far, 0);
+    g_ptr_array_set_size(p->to_probe, 0);
+}
+
+/* Each side takes the other's ICE credentials before any candidate (§22). */
+static gboolean trade_credentials(PathRun *p, GError **error)
+{
+    g_autofree char *pu = NULL, *pp = NULL, *fu = NULL, *fp = NULL;
+    session_local_credentials(p->probe, &pu, &pp);
+    session_local_credentials(p->far, &fu, &fp);
+    return session_set_remote_credentials(p->probe, fu, fp, error) &&
+           session_set_remote_credentials(p->far, pu, pp, error);
+}
+
+/* ---- the selected pair over time ---- */
+
+static double since_start_ms(const PathRun *p, gint64 t)
+{
+    return t ? (double)(t - p->t0) / 1000.0 : -1;
+}
+
+void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
+                            gint64 t0, PathRecord *rec)
+{
+    if (rec->pair_changes->len >= RESULT_MAX_PAIR_CHANGES)
+        return;
+    g_autoptr(PathRecord) now = path_record_new(NULL);
+    paths_describe_pair(c, s, tcp_fwd, tls_fwd, now);
+    PairChange *pc = g_new0(PairChange, 1);
+    pc->at_ms = (double)(session_first_pair_time(s) && !rec->pair_changes->len
+                             ? session_first_pair_time(s) - t0
+                             : g_get_monotonic_time() - t0) /
+                1000.0;
+    if (now->have_pair) {
+        pc->local =
+            g_strdup_printf("%s %s/%s", now->local.type, now->local.address, now->local.transport);
+        pc->local_interface = g_strdup(now->local.egress_interface);
+        pc->remote = g_strdup_printf("%s %s/%s", now->remote.type, now->remote.address,
+                                     now->remote.transport);
+    } else {
+        pc->local = g_strdup("?");
+        pc->remote = g_strdup("?");
+    }
+    const NetifInterface *tunnel = netif_inventory_first_tunnel(c->inv);
+    if (tunnel) {
+        pc->have_counters = TRUE;
+        paths_sample_counters(tunnel, &pc->tunnel_rx, &pc->tunnel_tx);
+    }
+    g_ptr_array_add(rec->pair_changes, pc);
+}
+
+/* Each change of the probe's selected pair, with the tunnel's counters then. */
+static void on_pair(Session *s, NiceCandidate *local, NiceCandidate *remote, gpointer data)
+{
+    PathRun *p = data;
+    paths_note_pair_change(p->c, s, p->tcp_fwd, p->tls_fwd, p->t0, p->rec);
+}
+
+/* ---- the media ---- */
+
+static gboolean far_has_no_relay(const PathRun *p)
+{
+    guint host, srflx, relay;
+    if (!session_gathering_done(p->far))
+        return FALSE;
+    session_count_candidates(p->far, &host, &srflx, &relay);
+    return relay == 0;
+}
+
+/* Starts each end's stream at its own first selected pair, as a client starts
+ * media. TRUE when the probe has a pair, or the path cannot get one. */
+static gboolean start_media(gpointer data)
+{
+    PathRun *p = data;
+    if (!p->probe_started && session_has_pair(p->probe)) {
+        p->probe_started = TRUE;
+        paths_sample_counters(p->tunnel, &p->rx0, &p->tx0);
+        stream_end_start(p->probe_stream);
+        p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
+    }
+    if (!p->far_started && session_has_pair(p->far)) {
+        p->far_started = TRUE;
+        stream_end_start(p->far_stream);
+    }
+    return p->probe_started || session_state(p->probe) == SESSION_STATE_FAILED ||
+           p->exchange_error || far_has_no_relay(p);
+}
+
+/* The streams have sent everything (an end that never got a pair sends nothing). */
+static gboolean streams_sent(gpointer data)
+{
+    PathRun *p = data;
+    start_media(p);
+    return (!p->probe_started || stream_end_done(p->probe_stream)) &&
+           (!p->far_started || stream_end_done(p->far_stream));
+}
+
+static gboolean settled(gpointer data)
+{
+    SessionState st = session_state(data);
+    return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED;
+}
+
+static gboolean make_streams(RunCtx *c, PathRun *p, PathRecord *rec)
+{
+    const Profile *prof = c->profile;
+    StreamShape shape = {prof->stream.ptime_ms, prof->stream.payload_bytes,
+                         c->stream_duration_s * 1000};
+    guint8 k_up[STREAM_KEY_LEN], k_down[STREAM_KEY_LEN];
+    g_autoptr(GError) error = NULL;
+    if (!stream_random_key(k_up) || !stream_random_key(k_down) ||
+        !(p->probe_stream = stream_end_new(p->probe, k_up, k_down, &shape, &error)) ||
+        !(p->far_stream = stream_end_new(p->far, k_down, k_up, &shape, &error))) {
+        rec->verdict = VERDICT_ERROR;
+        rec->reason =
+            g_strdup_printf("SRTP set-up failed: %s", error ? error->message : "no random key");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* From the first selected pair: the streams, then what is still in flight,
+ * then the figures. The tunnel's counters cover exactly that window. */
+static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
+{
+    const Profile *prof = c->profile;
+    loop_run_until(p->ctx, streams_sent, p, c->stream_duration_s * 1000 + DRAIN_MAX_MS);
+    stream_end_join(p->probe_stream);
+    stream_end_join(p->far_stream);
+    StreamEnd *ends[] = {p->probe_stream, p->far_stream};
+    loop_run_until(p->ctx, paths_streams_drained, ends, paths_drain_ms(ends));
+    guint64 rx1, tx1;
+    paths_sample_counters(p->tunnel, &rx1, &tx1);
+    if (p->tunnel) {
+        rec->have_counters = TRUE;
+        rec->tunnel_interface = g_strdup(p->tunnel->name);
+        rec->tunnel_tx = tx1 - p->tx0;
+        rec->tunnel_rx = rx1 - p->rx0;
+    }
+    double ptime = prof->stream.ptime_ms;
+    metrics_stream_summarize(stream_end_metrics(p->far_stream), stream_end_sent(p->probe_stream),
+                             ptime, &rec->out);
+    metrics_stream_summarize(stream_end_metrics(p->probe_stream), stream_end_sent(p->far_stream),
+                             ptime, &rec->in);
+    paths_combine_metrics(prof, rec);
+}
+
+/* The pair to report, and why it is final: the one at READY or at the
+ * stream's end, whichever came later, or the first one when nothing could
+ * outrank it. Waits for READY after the stream only while ICE may still move
+ * the pair. */
+static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
+{
+    paths_describe_pair(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
+    if (!p->unbeatable && !settled(p->probe)) {
+        gint64 left = p->t0 / 1000 + READY_TIMEOUT_MS - g_get_monotonic_time() / 1000;
+        if (loop_run_until(p->ctx, settled, p->probe, (guint)MAX(left, 0)))
+            paths_describe_pair(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
+        p->unbeatable = session_pair_unbeatable(p->probe, TRUE);
+    }
+    gboolean ready = session_state(p->probe) == SESSION_STATE_READY;
+    rec->pair_final = g_strdup(ready ? "ready" : p->unbeatable ? "unbeatable" : "unsettled");
+    if (!ready && !p->unbeatable) {
+        g_autofree char *old = rec->reason;
+        rec->reason = g_strdup_printf("%s; ICE was still checking %u s after the start", old,
+                                      READY_TIMEOUT_MS / 1000);
+    }
+}
+
 static void run_path(RunCtx *c, const PathSpec *spec)
 {
     const Profile *prof = c->profile;
     PathRecord *rec = run_result_add_path(c->result, spec->name);
+    rec->nomination = g_strdup(prof->ice.regular_nomination ? "regular" : "aggressive");
+    rec->controlling = !prof->ice.probe_controlled;
     if ((spec->udp && !spec->tcp && !c->turn_ok[TURNCHECK_UDP]) ||
         (spec->tcp && !spec->udp && !c->turn_ok[TURNCHECK_TCP]) ||
         (spec->tls && !spec->udp && !c->turn_ok[TURNCHECK_TLS])) {
@@ -307,14 +532,23 @@ static void run_path(RunCtx *c, const PathSpec *spec)
         return;
     }
 
-    PathRun p = {0};
+    PathRun p = {.c = c, .rec = rec, .kind = spec->kind};
     p.ctx = g_main_context_new();
+    p.holding = TRUE;
+    p.to_far = g_ptr_array_new_with_free_func(g_free);
+    p.to_probe = g_ptr_array_new_with_free_func(g_free);
+    p.tunnel = netif_inventory_first_tunnel(c->inv);
     SessionConfig probe_cfg = {.name = "probe",
-                               .controlling = TRUE,
+                               .controlling = !prof->ice.probe_controlled,
+                               .regular_nomination = prof->ice.regular_nomination,
                                .ice_tcp = TRUE,
                                .relay_only = spec->kind == POLICY_PATH_FORCED_RELAY,
                                .turn_username = c->cred.username,
-                               .turn_password = c->cred.password};
+                               .turn_password = c->cred.password,
+                               .on_candidate = probe_candidate,
+                               .on_candidate_data = &p,
+                               .on_pair = on_pair,
+                               .on_pair_data = &p};
     if (spec->udp)
         paths_add_turn(&probe_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     if (spec->tcp && paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p.tcp_fwd, rec))
@@ -325,11 +559,14 @@ static void run_path(RunCtx *c, const PathSpec *spec)
     /* The far end: a relay allocation made from a physical interface, over UDP
      * when UDP works, else over TCP. */
     SessionConfig far_cfg = {.name = "far end",
-                             .controlling = FALSE,
+                             .controlling = prof->ice.probe_controlled,
+                             .regular_nomination = prof->ice.regular_nomination,
                              .relay_only = TRUE,
                              .only_address = phys,
                              .turn_username = c->cred.username,
-                             .turn_password = c->cred.password};
+                             .turn_password = c->cred.password,
+                             .on_candidate = far_candidate,
+                             .on_candidate_data = &p};
     if (c->turn_ok[TURNCHECK_UDP])
         paths_add_turn(&far_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     else {
@@ -341,9 +578,10 @@ static void run_path(RunCtx *c, const PathSpec *spec)
     }
 
     g_autoptr(GError) error = NULL;
-    gint64 t0 = g_get_monotonic_time();
+    p.t0 = g_get_monotonic_time();
     if (rec->verdict == VERDICT_ERROR || !(p.probe = session_new(p.ctx, &probe_cfg, &error)) ||
-        !(p.far = session_new(p.ctx, &far_cfg, &error)) || !session_gather(p.probe, &error) ||
+        !(p.far = session_new(p.ctx, &far_cfg, &error)) || !trade_credentials(&p, &error) ||
+        !make_streams(c, &p, rec) || !session_gather(p.probe, &error) ||
         !session_gather(p.far, &error)) {
         rec->verdict = VERDICT_ERROR;
         if (!rec->reason)
@@ -351,49 +589,46 @@ static void run_path(RunCtx *c, const PathSpec *spec)
         path_run_clear(&p);
         return;
     }
-    Session *both[] = {p.probe, p.far};
-    session_wait_all(p.ctx, both, 2, SESSION_STATE_GATHERED, GATHER_TIMEOUT_MS);
-    rec->gather_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
-    guint host, srflx, relay, far_host, far_srflx, far_relay;
+    /* Both agents have their host candidates now: what they found so far
+     * passes, and from here on each candidate as it is found. */
+    release_held(&p);
+    loop_run_until(p.ctx, start_media, &p, READY_TIMEOUT_MS);
+
+    guint host, srflx, relay;
+    gboolean judge = TRUE;
     session_count_candidates(p.probe, &host, &srflx, &relay);
-    session_count_candidates(p.far, &far_host, &far_srflx, &far_relay);
-    if (far_relay == 0) {
-        rec->verdict = VERDICT_FAIL;
-        rec->reason = g_strdup("the far end got no relay allocation");
-        path_run_clear(&p);
-        return;
-    }
-    g_autofree char *probe_sdp = session_local_sdp(p.probe, spec->kind != POLICY_PATH_NATURAL);
-    g_autofree char *far_sdp = session_local_sdp(p.far, TRUE);
-    if (!session_set_remote_sdp(p.far, probe_sdp, &error) ||
-        !session_set_remote_sdp(p.probe, far_sdp, &error)) {
-        rec->verdict = VERDICT_FAIL;
-        rec->reason = g_strdup_printf("candidate exchange failed: %s (the probe gathered %u host, "
-                                      "%u reflexive, %u relay)",
-                                      error->message, host, srflx, relay);
-        if (spec->kind == POLICY_PATH_NATURAL)
-            policy_judge_path(c->result, rec, spec->kind, prof);
-        path_run_clear(&p);
-        return;
-    }
-    session_wait_all(p.ctx, both, 2, SESSION_STATE_READY, READY_TIMEOUT_MS);
-    if (session_state(p.probe) == SESSION_STATE_READY) {
-        rec->connect_ms = (double)(session_ready_time(p.probe) - t0) / 1000.0;
-        paths_describe_pair(c, p.probe, p.tcp_fwd, p.tls_fwd, rec);
+    if (p.probe_started) {
+        rec->connected_ms = since_start_ms(&p, session_first_pair_time(p.probe));
         measure(c, &p, rec);
-        paths_describe_pair(c, p.probe, p.tcp_fwd, p.tls_fwd,
-                            rec); /* the pair at the end is the one media used last */
+        settle_pair(c, &p, rec);
+        rec->ready_ms = since_start_ms(&p, session_ready_time(p.probe));
+        rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
         guint changes = session_pair_changes(p.probe);
         if (changes > 1) {
             g_autofree char *old = rec->reason;
             rec->reason = g_strdup_printf("%s; the pair changed %u times", old, changes - 1);
         }
+    } else if (far_has_no_relay(&p)) {
+        judge = FALSE; /* nothing to judge the probe by */
+        rec->verdict = VERDICT_FAIL;
+        rec->reason = g_strdup("the far end got no relay allocation");
+    } else if (p.exchange_error) {
+        judge = spec->kind == POLICY_PATH_NATURAL;
+        rec->verdict = VERDICT_FAIL;
+        rec->reason = g_strdup_printf("candidate exchange failed: %s (the probe gathered %u host, "
+                                      "%u reflexive, %u relay)",
+                                      p.exchange_error, host, srflx, relay);
     } else {
-        rec->reason = g_strdup_printf("ICE found no working pair in %u s (the probe offered %u "
-                                      "host, %u reflexive, %u relay candidates)",
-                                      READY_TIMEOUT_MS / 1000, host, srflx, relay);
+        rec->reason =
+            g_strdup_printf("ICE found no working pair in %.1f s (the probe offered %u "
+                            "host, %u reflexive, %u relay candidates)",
+                            since_start_ms(&p, g_get_monotonic_time()) / 1000, host, srflx, relay);
     }
-    if (rec->verdict != VERDICT_ERROR)
+    gint64 gathered = MAX(session_gathered_time(p.probe), session_gathered_time(p.far));
+    rec->gather_ms = session_gathered_time(p.probe) && session_gathered_time(p.far)
+                         ? since_start_ms(&p, gathered)
+                         : since_start_ms(&p, g_get_monotonic_time());
+    if (judge && rec->verdict != VERDICT_ERROR)
         policy_judge_path(c->result, rec, spec->kind, prof);
     path_run_clear(&p);
 }

@@ -2,6 +2,8 @@
  * context so a dead DNS server costs timeout_ms, not the resolver's own minutes. */
 #include "resolve.h"
 
+#include "loop.h"
+
 typedef struct {
     GList *addrs;
     GError *error;
@@ -15,10 +17,9 @@ static void on_resolved(GObject *src, GAsyncResult *res, gpointer data)
     l->done = TRUE;
 }
 
-static gboolean on_timeout(gpointer data)
+static gboolean lookup_done(gpointer data)
 {
-    g_cancellable_cancel(data);
-    return G_SOURCE_REMOVE;
+    return ((Lookup *)data)->done;
 }
 
 GList *resolve_name(const char *name, guint timeout_ms, GError **error)
@@ -34,13 +35,12 @@ GList *resolve_name(const char *name, guint timeout_ms, GError **error)
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     Lookup l = {0};
     g_resolver_lookup_by_name_async(resolver, name, cancel, on_resolved, &l);
-    GSource *t = g_timeout_source_new(timeout_ms);
-    g_source_set_callback(t, on_timeout, cancel, NULL);
-    g_source_attach(t, ctx);
-    while (!l.done)
-        g_main_context_iteration(ctx, TRUE);
-    g_source_destroy(t);
-    g_source_unref(t);
+    if (!loop_run_until(ctx, lookup_done, &l, timeout_ms)) {
+        /* A cancelled lookup returns at once (GResolver's task returns on cancel). */
+        g_cancellable_cancel(cancel);
+        while (!l.done)
+            g_main_context_iteration(ctx, TRUE);
+    }
     g_main_context_pop_thread_default(ctx);
     if (l.error) {
         if (g_error_matches(l.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -3,6 +3,7 @@
 
 #include "netif.h"
 #include "session.h"
+#include "stream.h"
 #include "iceprobe/result.h"
 #include "tlsrelay.h"
 #include "turncheck.h"
@@ -39,10 +40,20 @@ const char *paths_type_name(NiceCandidateType t);
  * (a TURN-over-TCP/TLS relay candidate through one of the forwarders given). */
 void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
                          PathRecord *rec);
+/* Appends the session's selected pair, as it is now, to rec->pair_changes: the
+ * time since t0, the candidates, the egress and the tunnel's counters. */
+void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
+                            gint64 t0, PathRecord *rec);
 gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out,
                                PathRecord *rec);
 void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type);
 void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
+/* Loop conditions over the two ends of a stream {a, b}: both senders done;
+ * everything each sent has arrived at the other. And how long to wait for the
+ * packets still in flight after the senders are done. */
+gboolean paths_streams_sent(gpointer ends);
+gboolean paths_streams_drained(gpointer ends);
+guint paths_drain_ms(StreamEnd **ends);
 /* rec->metrics from rec->out and rec->in (whose RTT is this side's own). */
 void paths_combine_metrics(const Profile *prof, PathRecord *rec);
 

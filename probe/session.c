@@ -8,10 +8,13 @@
 
 #include <string.h>
 
+#include "loop.h"
+
 G_DEFINE_QUARK(iceprobe - session - error - quark, session_error)
 
 #define COMPONENT             1
-#define SESSION_CLOSE_WAIT_MS 500
+#define SESSION_CLOSE_WAIT_MS 1000
+#define SESSION_CLOSE_RTO_MS  100
 
 struct Session {
     char *name;
@@ -20,7 +23,10 @@ struct Session {
     guint stream_id;
     SessionState state;
     guint pair_changes;
-    gint64 ready_at;
+    gint64 ready_at, first_pair_at, gathered_at;
+    gboolean controlling, relay_only;
+    SessionPairFn on_pair;
+    gpointer on_pair_data;
     SessionRecvFn recv_fn;
     gpointer recv_data;
     gboolean closed;
@@ -31,6 +37,7 @@ struct Session {
 static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data)
 {
     Session *s = data;
+    s->gathered_at = g_get_monotonic_time();
     if (s->state == SESSION_STATE_GATHERING)
         s->state = SESSION_STATE_GATHERED;
 }
@@ -54,6 +61,10 @@ static void on_new_selected_pair(NiceAgent *agent, guint stream_id, guint compon
 {
     Session *s = data;
     s->pair_changes++;
+    if (!s->first_pair_at)
+        s->first_pair_at = g_get_monotonic_time();
+    if (s->on_pair && !s->closed)
+        s->on_pair(s, lcand, rcand, s->on_pair_data);
 }
 
 static void on_new_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer data)
@@ -80,8 +91,14 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     g_autoptr(Session) s = g_new0(Session, 1);
     s->name = g_strdup(cfg->name ? cfg->name : "agent");
     s->ctx = g_main_context_ref(ctx);
-    s->agent =
-        nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+    s->controlling = cfg->controlling;
+    s->relay_only = cfg->relay_only;
+    s->on_pair = cfg->on_pair;
+    s->on_pair_data = cfg->on_pair_data;
+    NiceAgentOption opts = NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+    if (cfg->regular_nomination)
+        opts |= NICE_AGENT_OPTION_REGULAR_NOMINATION;
+    s->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, opts);
     g_object_set(s->agent, "controlling-mode", cfg->controlling, "upnp", FALSE, "ice-tcp",
                  cfg->ice_tcp, "force-relay", cfg->relay_only, NULL);
     if (cfg->only_address) {
@@ -118,15 +135,60 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     return g_steal_pointer(&s);
 }
 
-/* The close's completion flag lives on the heap, shared by session_free and the
- * callback: the wait below is capped, so the callback may fire after
- * session_free returned (then on a later iteration of the same context), and it
- * must not write into a frame that is gone. */
+/* Packets that arrive while an agent closes are read and dropped: a socket
+ * nobody reads stays readable, and libnice's source for it would fire on every
+ * iteration (a detached agent_recv spun the context: 90 % of a run's CPU). */
+static void drop_packet(NiceAgent *agent, guint stream_id, guint component_id, guint len,
+                        gchar *buf, gpointer data)
+{
+}
+
+/* The count of closes still pending lives on the heap, shared by the callbacks
+ * and the waiter: the wait is capped, so a callback may fire after
+ * session_close_all returned (docs/libnice.md §23). */
+typedef struct {
+    gint pending;
+} CloseWait;
+
 static void on_closed(GObject *src, GAsyncResult *res, gpointer data)
 {
-    gboolean *done = data;
-    *done = TRUE;
-    g_atomic_rc_box_release(done);
+    CloseWait *w = data;
+    g_atomic_int_dec_and_test(&w->pending);
+    g_atomic_rc_box_release(w);
+}
+
+static gboolean all_closed(gpointer data)
+{
+    return g_atomic_int_get(&((CloseWait *)data)->pending) == 0;
+}
+
+void session_close_all(Session **sessions, guint n, guint max_ms)
+{
+    CloseWait *w = g_atomic_rc_box_new0(CloseWait);
+    GMainContext *ctx = NULL;
+    for (guint i = 0; i < n; i++) {
+        Session *s = sessions[i];
+        if (!s || s->closed || !s->agent)
+            continue;
+        ctx = s->ctx; /* one context for all (the caller's contract) */
+        s->closed = TRUE;
+        s->recv_fn = NULL;
+        nice_agent_attach_recv(s->agent, s->stream_id, COMPONENT, s->ctx, drop_packet, NULL);
+        /* Only now are libnice's timers shortened: the deallocations go to a
+         * relay that answered a moment ago, and one that died is not waited
+         * for (100 + 200 ms). During ICE nothing is changed (it would bias the
+         * pair selected). */
+        g_object_set(s->agent, "stun-initial-timeout", SESSION_CLOSE_RTO_MS,
+                     "stun-max-retransmissions", 1, NULL);
+        g_atomic_int_inc(&w->pending);
+        /* The close completes on the thread-default context: make it ours. */
+        g_main_context_push_thread_default(s->ctx);
+        nice_agent_close_async(s->agent, on_closed, g_atomic_rc_box_acquire(w));
+        g_main_context_pop_thread_default(s->ctx);
+    }
+    if (ctx)
+        loop_run_until(ctx, all_closed, w, max_ms);
+    g_atomic_rc_box_release(w);
 }
 
 void session_free(Session *s)
@@ -134,29 +196,19 @@ void session_free(Session *s)
     if (!s)
         return;
     if (s->agent) {
-        /* Close properly, or the allocations linger on the relay. */
-        gboolean *done = g_atomic_rc_box_new0(gboolean);
-        nice_agent_attach_recv(s->agent, s->stream_id, COMPONENT, s->ctx, NULL, NULL);
-        /* The close completes on the thread-default context: make it ours. Real
-         * allocations are released within milliseconds (measured: 20 ms in the
-         * lab); what keeps a close waiting longer are refreshes for allocations
-         * that never succeeded (tried through a blocked tunnel), so the wait is
-         * capped. */
-        g_main_context_push_thread_default(s->ctx);
-        nice_agent_close_async(s->agent, on_closed, g_atomic_rc_box_acquire(done));
-        gint64 until = g_get_monotonic_time() + SESSION_CLOSE_WAIT_MS * 1000;
-        while (!*done && g_get_monotonic_time() < until) {
-            if (!g_main_context_iteration(s->ctx, FALSE))
-                g_usleep(1000);
-        }
-        g_main_context_pop_thread_default(s->ctx);
-        g_atomic_rc_box_release(done);
+        /* Close properly, or the allocations linger on the relay (§18). */
+        session_close_all(&s, 1, SESSION_CLOSE_WAIT_MS);
         g_signal_handlers_disconnect_by_data(s->agent, s);
         g_object_unref(s->agent);
     }
     g_main_context_unref(s->ctx);
     g_free(s->name);
     g_free(s);
+}
+
+GMainContext *session_context(const Session *s)
+{
+    return s->ctx;
 }
 
 gboolean session_gather(Session *s, GError **error)
@@ -288,17 +340,18 @@ gboolean session_gathering_done(const Session *s)
     return s->state != SESSION_STATE_GATHERING;
 }
 
-static gboolean timeout_cb(gpointer data)
-{
-    *(gboolean *)data = TRUE;
-    return G_SOURCE_REMOVE;
-}
+typedef struct {
+    Session **sessions;
+    guint n;
+    SessionState until;
+} AllReached;
 
-static gboolean all_reached(Session **sessions, guint n, SessionState until)
+static gboolean all_reached(gpointer data)
 {
-    for (guint i = 0; i < n; i++) {
-        SessionState st = sessions[i]->state;
-        if (until == SESSION_STATE_GATHERED) {
+    const AllReached *a = data;
+    for (guint i = 0; i < a->n; i++) {
+        SessionState st = a->sessions[i]->state;
+        if (a->until == SESSION_STATE_GATHERED) {
             if (st == SESSION_STATE_GATHERING)
                 return FALSE;
         } else if (st != SESSION_STATE_READY && st != SESSION_STATE_FAILED) {
@@ -308,36 +361,18 @@ static gboolean all_reached(Session **sessions, guint n, SessionState until)
     return TRUE;
 }
 
-void session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,
-                      guint timeout_ms)
+gboolean session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,
+                          guint timeout_ms)
 {
-    gboolean expired = FALSE;
-    GSource *t = g_timeout_source_new(timeout_ms);
-    g_source_set_callback(t, timeout_cb, &expired, NULL);
-    g_source_attach(t, ctx);
-    while (!expired && !all_reached(sessions, n, until))
-        g_main_context_iteration(ctx, TRUE);
-    g_source_destroy(t);
-    g_source_unref(t);
-}
-
-void session_run_for(GMainContext *ctx, guint ms)
-{
-    gboolean expired = FALSE;
-    GSource *t = g_timeout_source_new(ms);
-    g_source_set_callback(t, timeout_cb, &expired, NULL);
-    g_source_attach(t, ctx);
-    while (!expired)
-        g_main_context_iteration(ctx, TRUE);
-    g_source_destroy(t);
-    g_source_unref(t);
+    AllReached a = {sessions, n, until};
+    return loop_run_until(ctx, all_reached, &a, timeout_ms);
 }
 
 gboolean session_selected_pair(Session *s, NiceCandidate **local, NiceCandidate **remote,
                                NiceAddress *turn_server)
 {
     NiceCandidate *l = NULL, *r = NULL;
-    if (s->state != SESSION_STATE_READY ||
+    if (!session_has_pair(s) ||
         !nice_agent_get_selected_pair(s->agent, s->stream_id, COMPONENT, &l, &r))
         return FALSE;
     if (turn_server) {
@@ -359,6 +394,80 @@ guint session_pair_changes(const Session *s)
 gint64 session_ready_time(const Session *s)
 {
     return s->ready_at;
+}
+
+gint64 session_gathered_time(const Session *s)
+{
+    return s->gathered_at;
+}
+
+gint64 session_first_pair_time(const Session *s)
+{
+    return s->first_pair_at;
+}
+
+gboolean session_has_pair(const Session *s)
+{
+    return s->first_pair_at != 0 && s->state != SESSION_STATE_FAILED;
+}
+
+/* The highest priority a candidate could still have: a non-host candidate may
+ * yet be found peer-reflexive (type preference 110) with the same local
+ * preference and component. */
+static guint32 priority_bound(const NiceCandidate *c)
+{
+    guint32 prflx = (110u << 24) | (c->priority & 0xffffffu);
+    return c->type == NICE_CANDIDATE_TYPE_HOST ? c->priority : MAX(c->priority, prflx);
+}
+
+static guint64 pair_priority(guint32 controlling, guint32 controlled)
+{
+    guint64 g = controlling, d = controlled;
+    return (MIN(g, d) << 32) + 2 * MAX(g, d) + (g > d ? 1 : 0);
+}
+
+static gboolean transports_pair(NiceCandidateTransport l, NiceCandidateTransport r)
+{
+    switch (l) {
+    case NICE_CANDIDATE_TRANSPORT_UDP:
+        return r == NICE_CANDIDATE_TRANSPORT_UDP;
+    case NICE_CANDIDATE_TRANSPORT_TCP_ACTIVE:
+        return r == NICE_CANDIDATE_TRANSPORT_TCP_PASSIVE;
+    case NICE_CANDIDATE_TRANSPORT_TCP_PASSIVE:
+        return r == NICE_CANDIDATE_TRANSPORT_TCP_ACTIVE;
+    default:
+        return r == NICE_CANDIDATE_TRANSPORT_TCP_SO;
+    }
+}
+
+gboolean session_pair_unbeatable(Session *s, gboolean remote_complete)
+{
+    NiceCandidate *sl = NULL, *sr = NULL;
+    if (!remote_complete || s->state == SESSION_STATE_GATHERING || !session_has_pair(s) ||
+        !nice_agent_get_selected_pair(s->agent, s->stream_id, COMPONENT, &sl, &sr))
+        return FALSE;
+    guint64 selected = s->controlling ? pair_priority(sl->priority, sr->priority)
+                                      : pair_priority(sr->priority, sl->priority);
+    GSList *locals = nice_agent_get_local_candidates(s->agent, s->stream_id, COMPONENT);
+    GSList *remotes = nice_agent_get_remote_candidates(s->agent, s->stream_id, COMPONENT);
+    gboolean beatable = FALSE;
+    for (GSList *l = locals; l && !beatable; l = l->next) {
+        NiceCandidate *lc = l->data;
+        if (s->relay_only && lc->type != NICE_CANDIDATE_TYPE_RELAYED)
+            continue;
+        for (GSList *r = remotes; r && !beatable; r = r->next) {
+            NiceCandidate *rc = r->data;
+            if (nice_address_ip_version(&lc->addr) != nice_address_ip_version(&rc->addr) ||
+                !transports_pair(lc->transport, rc->transport))
+                continue;
+            guint32 lb = priority_bound(lc), rb = priority_bound(rc);
+            guint64 bound = s->controlling ? pair_priority(lb, rb) : pair_priority(rb, lb);
+            beatable = bound > selected;
+        }
+    }
+    g_slist_free_full(locals, (GDestroyNotify)nice_candidate_free);
+    g_slist_free_full(remotes, (GDestroyNotify)nice_candidate_free);
+    return !beatable;
 }
 
 void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data)

@@ -22,18 +22,28 @@ typedef struct {
 /* A local candidate as gathered, as an SDP attribute line (trickle ICE). */
 typedef void (*SessionCandidateFn)(const char *sdp_line, gpointer user_data);
 
+typedef struct Session Session;
+
+/* The selected pair changed (the first time too): copies of its candidates,
+ * valid during the call. */
+typedef void (*SessionPairFn)(Session *s, NiceCandidate *local, NiceCandidate *remote,
+                              gpointer user_data);
+
 typedef struct {
     const char *name; /* for messages: "probe", "far end" */
     gboolean controlling;
-    gboolean relay_only;        /* libnice's force-relay: only relay candidates are used */
-    gboolean ice_tcp;           /* gather TCP host candidates (a client does) */
-    GInetAddress *only_address; /* gather only on this local address; NULL: everywhere */
+    gboolean regular_nomination; /* RFC 8445 regular nomination; default aggressive */
+    gboolean relay_only;         /* libnice's force-relay: only relay candidates are used */
+    gboolean ice_tcp;            /* gather TCP host candidates (a client does) */
+    GInetAddress *only_address;  /* gather only on this local address; NULL: everywhere */
     SessionTurn turn[SESSION_MAX_TURN];
     guint n_turn;
     const char *turn_username;
     const char *turn_password;
     SessionCandidateFn on_candidate; /* optional: each local candidate as it is gathered */
     gpointer on_candidate_data;
+    SessionPairFn on_pair; /* optional: each change of the selected pair */
+    gpointer on_pair_data;
 } SessionConfig;
 
 typedef enum {
@@ -44,13 +54,12 @@ typedef enum {
     SESSION_STATE_FAILED,
 } SessionState;
 
-typedef struct Session Session;
-
 /* Packets arrive on the session's main context. */
 typedef void (*SessionRecvFn)(const guint8 *buf, gsize len, gpointer user_data);
 
 Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error);
 void session_free(Session *s);
+GMainContext *session_context(const Session *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Session, session_free)
 
 gboolean session_gather(Session *s, GError **error);
@@ -70,18 +79,30 @@ gboolean session_set_remote_credentials(Session *s, const char *ufrag, const cha
 gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError **error);
 gboolean session_gathering_done(const Session *s);
 
-/* Runs ctx until every session given is READY or FAILED, or timeout_ms passes. */
-void session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,
-                      guint timeout_ms);
-/* Runs ctx for ms milliseconds. */
-void session_run_for(GMainContext *ctx, guint ms);
+/* Runs ctx until every session given is GATHERED (until GATHERED) or READY or
+ * FAILED (until READY), or timeout_ms passes; TRUE if they all got there. */
+gboolean session_wait_all(GMainContext *ctx, Session **sessions, guint n, SessionState until,
+                          guint timeout_ms);
 
-/* The selected pair, if any: copies, for the caller to free. turn_server gets
- * the TURN server's address for a relay candidate (NiceAddress, may be NULL). */
+/* Closes the agents of sessions on one context together: their relay
+ * allocations are released in parallel, waiting at most max_ms. Packets that
+ * still arrive are dropped; session_free then only releases memory. */
+void session_close_all(Session **sessions, guint n, guint max_ms);
+
+/* The selected pair, if any (from the first selection on): copies, for the caller to free.
+ * turn_server gets the TURN server's address for a relay candidate (NiceAddress, may be NULL). */
 gboolean session_selected_pair(Session *s, NiceCandidate **local, NiceCandidate **remote,
                                NiceAddress *turn_server);
 guint session_pair_changes(const Session *s);
-gint64 session_ready_time(const Session *s); /* monotonic µs, 0 if never */
+gint64 session_ready_time(const Session *s);      /* monotonic µs, 0 if never */
+gint64 session_first_pair_time(const Session *s); /* the first selected pair's, 0 if none */
+gint64 session_gathered_time(const Session *s);   /* gathering done, 0 if not yet */
+gboolean session_has_pair(const Session *s);      /* a pair is selected (CONNECTED or READY) */
+/* TRUE when the selected pair cannot be outranked any more: gathering is done on
+ * both sides (remote_complete: the peer's candidates are all here) and no pair
+ * of the candidates known, nor a peer-reflexive pair any of them could still
+ * turn into, has a higher priority (RFC 8445 §6.1.2.3). */
+gboolean session_pair_unbeatable(Session *s, gboolean remote_complete);
 
 void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data);
 /* Thread-safe (nice_agent_send). */

@@ -22,6 +22,7 @@ struct StreamEnd {
     guint32 ssrc;
     GThread *sender;
     guint64 sent;
+    gint done; /* the sender has sent its last packet */
 
     GMutex echo_lock;
     gint64 echo_send_ns; /* peer's send time of the last packet received */
@@ -192,6 +193,8 @@ static gpointer sender_thread(gpointer data)
         session_send(e->session, pkt, (gsize)n);
         e->sent++;
     }
+    g_atomic_int_set(&e->done, 1);
+    g_main_context_wakeup(session_context(e->session)); /* the loop waiting for it looks again */
     return NULL;
 }
 
@@ -207,6 +210,16 @@ void stream_end_join(StreamEnd *e)
         g_thread_join(e->sender);
         e->sender = NULL;
     }
+}
+
+gboolean stream_end_done(const StreamEnd *e)
+{
+    return g_atomic_int_get(&e->done) != 0;
+}
+
+guint64 stream_end_received(const StreamEnd *e)
+{
+    return metrics_stream_received(e->metrics);
 }
 
 guint64 stream_end_sent(const StreamEnd *e)

@@ -45,7 +45,10 @@ void stream_end_start(StreamEnd *e);
 /* Waits for the sender to finish its duration. */
 void stream_end_join(StreamEnd *e);
 
+/* The sender has sent its last packet (it wakes the session's context then). */
+gboolean stream_end_done(const StreamEnd *e);
 guint64 stream_end_sent(const StreamEnd *e);
+guint64 stream_end_received(const StreamEnd *e);      /* unique packets of ours */
 guint64 stream_end_auth_failures(const StreamEnd *e); /* SRTP authentication failed */
 guint64 stream_end_replays(const StreamEnd *e);       /* SRTP replay check failed */
 guint64 stream_end_foreign(const StreamEnd *e);       /* decrypted, but not our format */

@@ -50,7 +50,30 @@ static GSocketAddress *local_address_of(int fd)
     return g_socket_address_new_from_native(&ss, len);
 }
 
-static int tcp_connect(const char *ip, guint port, guint timeout_ms, GError **error)
+/* Waits until fd is ready for events, stop_fd (-1: none) becomes readable or
+ * the deadline (monotonic µs) passes. 1 ready, 0 timed out, -1 stopped or failed. */
+static int wait_fd(int fd, short events, int stop_fd, gint64 deadline)
+{
+    for (;;) {
+        gint64 left = deadline - g_get_monotonic_time();
+        if (left <= 0)
+            return 0;
+        struct pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+        int rc = poll(p, stop_fd >= 0 ? 2 : 1, (int)((left + 999) / 1000));
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0 || (stop_fd >= 0 && p[1].revents)) {
+            if (rc >= 0)
+                errno = ECANCELED;
+            return -1;
+        }
+        if (rc > 0)
+            return 1;
+    }
+}
+
+/* A non-blocking socket connected to ip:port within the deadline. */
+static int tcp_connect(const char *ip, guint port, gint64 deadline, int stop_fd, GError **error)
 {
     g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(ip);
     g_autoptr(GSocketAddress) sa = addr ? g_inet_socket_address_new(addr, (guint16)port) : NULL;
@@ -67,8 +90,7 @@ static int tcp_connect(const char *ip, guint port, guint timeout_ms, GError **er
     }
     int rc = connect(fd, (struct sockaddr *)&ss, sl);
     if (rc < 0 && errno == EINPROGRESS) {
-        struct pollfd p = {fd, POLLOUT, 0};
-        rc = poll(&p, 1, (int)timeout_ms);
+        rc = wait_fd(fd, POLLOUT, stop_fd, deadline);
         int err = 0;
         socklen_t el = sizeof(err);
         if (rc == 0) {
@@ -86,13 +108,18 @@ static int tcp_connect(const char *ip, guint port, guint timeout_ms, GError **er
         close(fd);
         return -1;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+/* After the handshake: blocking, with the timeout on each read and write. */
+static void make_blocking(int fd, guint timeout_ms)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return fd;
 }
 
 static char *openssl_errors(void)
@@ -128,8 +155,30 @@ static void describe_peer(SSL *ssl, TlsPeerInfo *info)
     X509_free(leaf);
 }
 
-static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, TlsPeerInfo *info,
-                              GError **error)
+/* SSL_connect on the non-blocking socket, waiting in poll() for what it wants,
+ * until the deadline or a stop. */
+static gboolean ssl_connect(SSL *ssl, int fd, gint64 deadline, int stop_fd, const char **why)
+{
+    for (;;) {
+        ERR_clear_error();
+        int rc = SSL_connect(ssl);
+        if (rc == 1)
+            return TRUE;
+        int e = SSL_get_error(ssl, rc);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            *why = NULL;
+            return FALSE;
+        }
+        int w = wait_fd(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, stop_fd, deadline);
+        if (w <= 0) {
+            *why = w == 0 ? "no answer in time" : "stopped";
+            return FALSE;
+        }
+    }
+}
+
+static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, gint64 deadline,
+                              int stop_fd, TlsPeerInfo *info, GError **error)
 {
     c->ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
@@ -159,11 +208,14 @@ static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, TlsPee
         }
         g_clear_object(&ip);
     }
-    if (SSL_connect(c->ssl) != 1) {
+    const char *why = NULL;
+    if (!ssl_connect(c->ssl, c->fd, deadline, stop_fd, &why)) {
         g_autofree char *e = openssl_errors();
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_TLS,
                     "TLS handshake with %s:%u failed: %s", cfg->edge_ip, cfg->port,
-                    *e ? e : "connection closed");
+                    why  ? why
+                    : *e ? e
+                         : "connection closed");
         return FALSE;
     }
     info->handshake_done = TRUE;
@@ -194,19 +246,30 @@ static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, TlsPee
     return TRUE;
 }
 
-TlsRelayConn *tlsrelay_connect(const TlsRelayConfig *cfg, TlsPeerInfo *info, GError **error)
+/* The connection and handshake together take at most the timeout, and end at
+ * once when stop_fd (-1: none) becomes readable. */
+static TlsRelayConn *connect_until(const TlsRelayConfig *cfg, int stop_fd, TlsPeerInfo *info,
+                                   GError **error)
 {
     g_return_val_if_fail(cfg && cfg->edge_ip && info, NULL);
+    guint timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 5000;
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     g_autoptr(TlsRelayConn) c = g_new0(TlsRelayConn, 1);
-    c->fd = tcp_connect(cfg->edge_ip, cfg->port, cfg->timeout_ms ? cfg->timeout_ms : 5000, error);
+    c->fd = tcp_connect(cfg->edge_ip, cfg->port, deadline, stop_fd, error);
     if (c->fd < 0)
         return NULL;
     c->local = local_address_of(c->fd);
     if (c->local)
         info->local_address = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(c->local));
-    if (cfg->tls && !tls_handshake(c, cfg, info, error))
+    if (cfg->tls && !tls_handshake(c, cfg, deadline, stop_fd, info, error))
         return NULL;
+    make_blocking(c->fd, timeout_ms);
     return g_steal_pointer(&c);
+}
+
+TlsRelayConn *tlsrelay_connect(const TlsRelayConfig *cfg, TlsPeerInfo *info, GError **error)
+{
+    return connect_until(cfg, -1, info, error);
 }
 
 gboolean tlsrelay_conn_send(TlsRelayConn *c, const guint8 *buf, gsize len, GError **error)
@@ -269,7 +332,8 @@ struct TlsRelay {
     TlsRelayConfig cfg;
     int listen_fd;
     guint port;
-    gint stopping;
+    GCancellable *stop; /* tlsrelay_stop cancels it */
+    GPollFD stop_fd;    /* becomes readable then: every thread polls it */
     GThread *acceptor;
     GMutex lock;
     GPtrArray *threads;         /* GThread, one per forwarded connection */
@@ -288,26 +352,33 @@ static gpointer forward_thread(gpointer data)
     TlsRelay *r = f->relay;
     TlsPeerInfo info = {0};
     g_autoptr(GError) error = NULL;
-    g_autoptr(TlsRelayConn) edge = tlsrelay_connect(&r->cfg, &info, &error);
+    g_autoptr(TlsRelayConn) edge = connect_until(&r->cfg, r->stop_fd.fd, &info, &error);
     g_mutex_lock(&r->lock);
-    if (edge && edge->local)
+    if (edge && edge->local) {
         g_ptr_array_add(r->local_addresses, g_object_ref(edge->local));
-    else {
+    } else {
+        /* Connected but getsockname failed: the connection is useless to us,
+         * since where it leaves is what the probe must know. */
         g_free(r->last_error);
-        r->last_error = g_strdup(error->message);
+        r->last_error =
+            g_strdup(edge ? "connected, but its local address is unknown" : error->message);
+        g_clear_pointer(&edge, tlsrelay_conn_close);
     }
     g_mutex_unlock(&r->lock);
     tls_peer_info_clear(&info);
 
     guint8 buf[RELAY_BUF];
-    while (edge && !g_atomic_int_get(&r->stopping)) {
-        struct pollfd p[2] = {{f->client_fd, POLLIN, 0}, {edge->fd, POLLIN, 0}};
+    while (edge) {
+        struct pollfd p[3] = {
+            {f->client_fd, POLLIN, 0}, {edge->fd, POLLIN, 0}, {r->stop_fd.fd, POLLIN, 0}};
         gboolean pending = edge->ssl && SSL_pending(edge->ssl) > 0;
-        int rc = pending ? 1 : poll(p, 2, 200);
+        int rc = pending ? 1 : poll(p, 3, -1);
         if (rc < 0 && errno != EINTR)
             break;
         if (rc <= 0)
             continue;
+        if (p[2].revents)
+            break; /* stopping */
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = recv(f->client_fd, buf, sizeof(buf), 0);
             if (n <= 0 || !tlsrelay_conn_send(edge, buf, (gsize)n, NULL))
@@ -327,10 +398,12 @@ static gpointer forward_thread(gpointer data)
 static gpointer accept_thread(gpointer data)
 {
     TlsRelay *r = data;
-    while (!g_atomic_int_get(&r->stopping)) {
-        struct pollfd p = {r->listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
+    for (;;) {
+        struct pollfd p[2] = {{r->listen_fd, POLLIN, 0}, {r->stop_fd.fd, POLLIN, 0}};
+        if (poll(p, 2, -1) <= 0)
             continue;
+        if (p[1].revents)
+            break; /* stopping */
         int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
@@ -378,6 +451,8 @@ TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
     r->port = ntohs(in.sin_port);
     g_mutex_init(&r->lock);
     r->threads = g_ptr_array_new();
+    r->stop = g_cancellable_new();
+    g_cancellable_make_pollfd(r->stop, &r->stop_fd);
     r->local_addresses = g_ptr_array_new_with_free_func(g_object_unref);
     r->acceptor = g_thread_new("tlsrelay-accept", accept_thread, r);
     return r;
@@ -410,11 +485,13 @@ void tlsrelay_stop(TlsRelay *r)
 {
     if (!r)
         return;
-    g_atomic_int_set(&r->stopping, 1);
+    g_cancellable_cancel(r->stop);
     g_thread_join(r->acceptor);
     for (guint i = 0; i < r->threads->len; i++)
         g_thread_join(r->threads->pdata[i]);
     close(r->listen_fd);
+    g_cancellable_release_fd(r->stop);
+    g_object_unref(r->stop);
     g_ptr_array_unref(r->threads);
     g_ptr_array_unref(r->local_addresses);
     g_mutex_clear(&r->lock);

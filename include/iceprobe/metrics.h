@@ -35,6 +35,8 @@ void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gi
 /* A round-trip time measured from an echo. */
 void metrics_stream_add_rtt(MetricsStream *m, double rtt_ms);
 guint64 metrics_stream_received(const MetricsStream *m);
+/* The largest round trip measured so far, 0 if none. */
+double metrics_stream_rtt_max(const MetricsStream *m);
 
 /* packets_sent comes from the sender; ptime_ms is the packetisation time used for
  * the MOS delay budget. */

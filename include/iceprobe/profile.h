@@ -57,6 +57,12 @@ typedef struct {
         guint duration_s;
     } stream;
 
+    /* The ICE client being emulated (docs/contract.md, [ice]). */
+    struct {
+        gboolean regular_nomination; /* nomination = regular; default aggressive */
+        gboolean probe_controlled;   /* probe_role = controlled; default controlling */
+    } ice;
+
     struct {
         double loss_ratio_max;
         double jitter_ms_max;

@@ -51,6 +51,20 @@ typedef struct {
     char *egress_class;
 } CandidateInfo;
 
+/* One change of a path's selected pair, as ICE made it. */
+typedef struct {
+    double at_ms; /* from the path's start */
+    char *local;  /* "relay 203.0.113.10:49152/udp" */
+    char *local_interface;
+    char *remote;
+    gboolean have_counters; /* the tunnel's packet counters at that moment */
+    guint64 tunnel_tx, tunnel_rx;
+} PairChange;
+
+void pair_change_free(PairChange *c);
+/* At most this many changes are kept (and read) per path. */
+#define RESULT_MAX_PAIR_CHANGES 32
+
 typedef struct PathRecord PathRecord;
 struct PathRecord {
     char *name; /* natural, relay-udp, relay-tcp, relay-tls, relay, tunnel-only */
@@ -65,8 +79,19 @@ struct PathRecord {
     MetricsSummary metrics; /* both directions together */
     MetricsSummary out, in; /* out: probe to its peer; in: the reverse */
     double gather_ms;       /* from the path's start to both agents' gathering done */
-    double connect_ms;      /* from the path's start to the probe's READY */
+    double connect_ms;      /* from the path's start to the probe's READY (as before 0.4) */
+    double connected_ms;    /* to the first selected pair (media starts there); < 0: none */
+    double ready_ms;        /* to READY (all checks done); < 0: never */
     double total_ms;        /* the whole path, stream and teardown included */
+    /* ICE as emulated and what it did: nomination ("aggressive" or "regular"),
+     * whether this side was controlling, why the reported pair is final
+     * ("unbeatable": no pair still possible outranks it; "ready": all checks
+     * done; "stream-end": checks still running when the stream ended), and the
+     * selected pair's changes (PairChange). */
+    char *nomination;
+    gboolean controlling;
+    char *pair_final;
+    GPtrArray *pair_changes;
     /* Paired runs: the same path as side a and side b saw it (docs/contract.md's `sides`);
      * NULL in a one-probe document. The members above are then side a's view. */
     PathRecord *sides[2];

@@ -157,6 +157,24 @@ static void test_wrong_type_is_named(void **state)
                    "[edge] tls_pin_sha256: not a SHA-256");
 }
 
+static void test_ice_client_is_a_profile_setting(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) d = load(*state, BASE, &error);
+    assert_non_null(d);
+    assert_false(d->ice.regular_nomination); /* aggressive, libnice's and MS-ICE2's */
+    assert_false(d->ice.probe_controlled);
+    g_autoptr(Profile) p =
+        load(*state, BASE "[ice]\nnomination = regular\nprobe_role = Controlled\n", &error);
+    assert_non_null(p);
+    assert_true(p->ice.regular_nomination);
+    assert_true(p->ice.probe_controlled);
+    assert_refused(*state, BASE "[ice]\nnomination = eager\n", PROFILE_ERROR_VALUE,
+                   "[ice] nomination: 'eager' is neither aggressive nor regular");
+    assert_refused(*state, BASE "[ice]\nprobe_role = both\n", PROFILE_ERROR_VALUE,
+                   "[ice] probe_role: 'both' is neither controlling nor controlled");
+}
+
 static void test_missing_secret_file_is_named(void **state)
 {
     assert_refused(*state, "[profile]\nname=x\n[edge]\nhost=h\nsecret_file=nope.secret\n",
@@ -264,6 +282,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_group_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_is_named_with_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ice_client_is_a_profile_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_secret_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_credentials_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_ca_is_refused, setup, teardown),

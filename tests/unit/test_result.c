@@ -50,7 +50,20 @@ static void fill_path(PathRecord *p)
     fill_metrics(&p->in, 1.25);
     p->gather_ms = 12.5;
     p->connect_ms = 40.25;
+    p->connected_ms = 12.75;
+    p->ready_ms = 40.25;
     p->total_ms = 2100;
+    p->nomination = g_strdup("aggressive");
+    p->controlling = TRUE;
+    p->pair_final = g_strdup("ready");
+    PairChange *c = g_new0(PairChange, 1);
+    c->at_ms = 12.75;
+    c->local = g_strdup("relay 203.0.113.10:49200/udp");
+    c->local_interface = g_strdup("eth0");
+    c->remote = g_strdup("relay 203.0.113.10:49300/udp");
+    c->have_counters = TRUE;
+    c->tunnel_tx = 7;
+    g_ptr_array_add(p->pair_changes, c);
 }
 
 static RunResult *full_result(void)
@@ -91,6 +104,25 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     assert_non_null(p->sides[1]);
     assert_string_equal(p->sides[0]->local.egress_class, "physical");
     assert_int_equal(p->out.packets_received, 498);
+    assert_int_equal(p->pair_changes->len, 1);
+    const PairChange *c = p->pair_changes->pdata[0];
+    assert_string_equal(c->local_interface, "eth0");
+    assert_int_equal(c->tunnel_tx, 7);
+    assert_string_equal(p->sides[0]->pair_final, "ready");
+}
+
+static void test_a_time_that_never_came_is_null(void **state)
+{
+    g_autoptr(RunResult) r = run_result_new("p");
+    PathRecord *p = run_result_add_path(r, "natural");
+    p->connected_ms = 5;
+    g_autofree char *text = run_result_to_string(r, FALSE);
+    assert_non_null(strstr(text, "\"connected\":5"));
+    assert_non_null(strstr(text, "\"ready\":null"));
+    assert_null(strstr(text, "\"ice\"")); /* no ICE was run */
+    g_autoptr(RunResult) back = run_result_from_json(text, strlen(text), NULL);
+    assert_non_null(back);
+    assert_true(((PathRecord *)back->paths->pdata[0])->ready_ms < 0);
 }
 
 static void expect_error(const char *text, ResultError code, const char *message_part)
@@ -122,6 +154,12 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"sides\":{\"b\":{\"verdict\":\"pass\",\"selected_pair\":{}}}}]}",
                  RESULT_ERROR_FIELD, "paths[0].sides.b.selected_pair.local: missing");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
+                           "\"ice\":{\"controlling\":1}}]}",
+                 RESULT_ERROR_FIELD, "paths[0].ice.controlling: not true or false");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
+                           "\"ice\":{\"pair_changes\":[{\"at_ms\":1}]}}]}",
+                 RESULT_ERROR_FIELD, "paths[0].ice.pair_changes[0].local: missing");
     expect_error(HEAD TIME
                  "\"verdict\":\"pass\",\"findings\":[{\"code\":\"NOPE\",\"message\":\"m\"}]}",
                  RESULT_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
@@ -171,6 +209,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_document_reads_back_to_the_same_document),
+        cmocka_unit_test(test_a_time_that_never_came_is_null),
         cmocka_unit_test(test_errors_name_the_member_that_was_wrong),
         cmocka_unit_test(test_sizes_and_depth_are_capped_before_parsing),
         cmocka_unit_test(test_a_findings_severity_comes_from_its_code),

@@ -9,6 +9,7 @@
 #include <srtp2/srtp.h>
 #include <string.h>
 
+#include "loop.h"
 #include "stream.h"
 
 typedef struct {
@@ -60,6 +61,19 @@ static int teardown(void **state)
     return 0;
 }
 
+static gboolean both_done(gpointer data)
+{
+    StreamEnd **e = data;
+    return stream_end_done(e[0]) && stream_end_done(e[1]);
+}
+
+static gboolean all_arrived(gpointer data)
+{
+    StreamEnd **e = data;
+    return stream_end_received(e[0]) == stream_end_sent(e[1]) &&
+           stream_end_received(e[1]) == stream_end_sent(e[0]);
+}
+
 static void test_srtp_stream_flows_both_ways_without_loss(void **state)
 {
     Pair *p = *state;
@@ -69,10 +83,11 @@ static void test_srtp_stream_flows_both_ways_without_loss(void **state)
     g_autoptr(StreamEnd) eb = stream_end_new(p->b, p->kb, p->ka, &shape, &error);
     stream_end_start(ea);
     stream_end_start(eb);
-    session_run_for(p->ctx, shape.duration_ms + 300);
+    StreamEnd *ends[] = {ea, eb};
+    assert_true(loop_run_until(p->ctx, both_done, ends, shape.duration_ms + 1000));
     stream_end_join(ea);
     stream_end_join(eb);
-    session_run_for(p->ctx, 100);
+    assert_true(loop_run_until(p->ctx, all_arrived, ends, 1000));
     assert_int_equal(stream_end_sent(ea), 50);
     MetricsSummary s;
     metrics_stream_summarize(stream_end_metrics(eb), stream_end_sent(ea), 20, &s);
@@ -83,6 +98,16 @@ static void test_srtp_stream_flows_both_ways_without_loss(void **state)
     assert_true(s.rtt_samples > 40);
     assert_true(s.rtt_median_ms >= 0 && s.rtt_median_ms < 50);
     assert_int_equal(stream_end_auth_failures(ea), 0);
+}
+
+static gboolean received_one(gpointer e)
+{
+    return stream_end_received(e) == 1;
+}
+
+static gboolean two_refused(gpointer e)
+{
+    return stream_end_replays(e) + stream_end_auth_failures(e) == 2;
 }
 
 static void test_replayed_and_tampered_packets_are_counted_not_measured(void **state)
@@ -115,14 +140,27 @@ static void test_replayed_and_tampered_packets_are_counted_not_measured(void **s
 
     next[20] ^= 0x01; /* a bit flipped on the way: authentication must fail */
     assert_true(session_send(p->a, pkt, (gsize)n));
-    session_run_for(p->ctx, 100);
+    assert_true(loop_run_until(p->ctx, received_one, eb, 1000));
     assert_true(session_send(p->a, pkt, (gsize)n)); /* replay */
     assert_true(session_send(p->a, next, (gsize)m));
-    session_run_for(p->ctx, 200);
+    assert_true(loop_run_until(p->ctx, two_refused, eb, 1000));
 
     assert_int_equal(metrics_stream_received(stream_end_metrics(eb)), 1);
     assert_int_equal(stream_end_replays(eb), 1);
     assert_int_equal(stream_end_auth_failures(eb), 1);
+}
+
+static void test_the_only_pair_is_unbeatable_once_every_candidate_is_known(void **state)
+{
+    Pair *p = *state;
+    assert_true(session_has_pair(p->a));
+    assert_true(session_first_pair_time(p->a) > 0);
+    assert_true(session_first_pair_time(p->a) <= session_ready_time(p->a));
+    /* One host candidate a side: nothing can outrank their pair... */
+    assert_true(session_pair_unbeatable(p->a, TRUE));
+    assert_true(session_pair_unbeatable(p->b, TRUE));
+    /* ...unless the peer may still send candidates. */
+    assert_false(session_pair_unbeatable(p->a, FALSE));
 }
 
 static void test_packet_parser_rejects_what_is_not_ours(void **state)
@@ -145,6 +183,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_replayed_and_tampered_packets_are_counted_not_measured,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_only_pair_is_unbeatable_once_every_candidate_is_known, setup, teardown),
         cmocka_unit_test(test_packet_parser_rejects_what_is_not_ours),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
