@@ -63,3 +63,33 @@ const FindingSpec *finding_spec_lookup(const char *code)
     }
     return NULL;
 }
+
+/* The same codes when the evidence names the cause. */
+typedef struct {
+    const char *code;
+    const char *cause;
+    const char *remedy;
+} CauseRemedy;
+
+#define GATEWAY_PASSES_POOL                                                                        \
+    "The route to the edge already leaves through the physical interface (a split-tunnel "         \
+    "exclusion would change nothing): the VPN gateway passes the client pool to the edge "         \
+    "(routed, or NATed to the internet, with the edge's relay reaching the pool back). Block "     \
+    "the VPN client pool from the edge's public and internal addresses at the VPN gateway, all "   \
+    "ports, TCP and UDP, both directions, so candidates on the tunnel cannot reach it."
+
+static const CauseRemedy cause_remedies[] = {
+    {"RELAY_VIA_TUNNEL", "gateway-passes-pool", GATEWAY_PASSES_POOL},
+    {"MEDIA_VIA_TUNNEL", "gateway-passes-pool", GATEWAY_PASSES_POOL},
+    {"TUNNEL_PATH_OPEN", "gateway-passes-pool", GATEWAY_PASSES_POOL},
+};
+
+const char *finding_cause_remedy(const char *code, const char *cause)
+{
+    for (gsize i = 0; code && cause && i < G_N_ELEMENTS(cause_remedies); i++) {
+        if (strcmp(cause_remedies[i].code, code) == 0 &&
+            strcmp(cause_remedies[i].cause, cause) == 0)
+            return cause_remedies[i].remedy;
+    }
+    return NULL;
+}

@@ -38,6 +38,30 @@ static JsonObject *pair_evidence(const PathRecord *p)
     return e;
 }
 
+/* The route to the edge left through a physical interface, yet this path's
+ * tunnel candidate reached the edge (its pair's remote is one of the edge's
+ * addresses, or its relay was allocated through the tunnel): the VPN gateway
+ * passes the pool to the edge, and the fix is there, not a split-tunnel
+ * exclusion. NULL when the evidence does not show it. */
+static const char *tunnel_cause(const RunResult *r, const PathRecord *p, PolicyPathKind kind)
+{
+    const CheckRecord *route = run_result_find_check(r, "route");
+    if (!route || route->verdict != VERDICT_PASS || !route->detail)
+        return NULL;
+    if (kind == POLICY_PATH_FORCED_RELAY)
+        return "gateway-passes-pool";
+    JsonArray *routes = json_object_get_array_member(route->detail, "routes");
+    const char *remote = p->remote.address;
+    for (guint i = 0; remote && routes && i < json_array_get_length(routes); i++) {
+        JsonObject *o = json_array_get_object_element(routes, i);
+        const char *dst = o ? json_object_get_string_member_with_default(o, "destination", "") : "";
+        gsize n = strlen(dst);
+        if (n && strncmp(remote, dst, n) == 0 && remote[n] == ':')
+            return "gateway-passes-pool";
+    }
+    return NULL;
+}
+
 static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
 {
     gboolean owned = is_tunnel(p->local.interface_class);
@@ -58,14 +82,15 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
                               p->local.address ? p->local.address : "no pair",
                               p->local.egress_interface ? p->local.egress_interface : "?",
                               p->tunnel_interface, p->tunnel_tx, p->tunnel_rx);
+    const char *cause = tunnel_cause(r, p, kind);
     if (kind == POLICY_PATH_NATURAL)
-        run_result_add_finding(r, "MEDIA_VIA_TUNNEL", pair_evidence(p),
-                               "Call media went through the VPN tunnel: on path %s %s.", p->name,
-                               why);
+        run_result_add_finding_cause(r, "MEDIA_VIA_TUNNEL", cause, pair_evidence(p),
+                                     "Call media went through the VPN tunnel: on path %s %s.",
+                                     p->name, why);
     else if (kind == POLICY_PATH_FORCED_RELAY)
-        run_result_add_finding(r, "RELAY_VIA_TUNNEL", pair_evidence(p),
-                               "The relay allocation of path %s was made through the tunnel: %s.",
-                               p->name, why);
+        run_result_add_finding_cause(
+            r, "RELAY_VIA_TUNNEL", cause, pair_evidence(p),
+            "The relay allocation of path %s was made through the tunnel: %s.", p->name, why);
 }
 
 /* The quality thresholds: which metric, which profile limit, which way is bad. */
@@ -117,9 +142,10 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
     if (kind == POLICY_PATH_TUNNEL_ONLY) {
         /* Here success is the failure: the block should have stopped it. */
         if (p->have_pair)
-            run_result_add_finding(r, "TUNNEL_PATH_OPEN", pair_evidence(p),
-                                   "A check forced through the tunnel reached the peer (%s to %s).",
-                                   p->local.address, p->remote.address);
+            run_result_add_finding_cause(
+                r, "TUNNEL_PATH_OPEN", tunnel_cause(r, p, kind), pair_evidence(p),
+                "A check forced through the tunnel reached the peer (%s to %s).", p->local.address,
+                p->remote.address);
     } else if (!p->have_pair) {
         if (kind == POLICY_PATH_NATURAL)
             run_result_add_finding(r, "NO_MEDIA_PATH", pair_evidence(p),

@@ -237,22 +237,43 @@ gboolean run_result_has_finding(const RunResult *r, const char *code)
     return FALSE;
 }
 
+static Finding *add_finding(RunResult *r, const char *code, const char *cause, JsonObject *evidence,
+                            const char *fmt, va_list ap)
+{
+    const FindingSpec *spec = finding_spec_lookup(code);
+    g_return_val_if_fail(spec, NULL);
+    g_autofree char *what = g_strdup_vprintf(fmt, ap);
+    const char *remedy = finding_cause_remedy(code, cause);
+    Finding *f = g_new0(Finding, 1);
+    f->code = g_strdup(code);
+    f->severity = spec->severity;
+    f->message = g_strdup_printf("%s %s", what, remedy ? remedy : spec->remedy);
+    f->evidence = evidence ? evidence : json_object_new();
+    if (remedy)
+        json_object_set_string_member(f->evidence, "cause", cause);
+    g_ptr_array_add(r->findings, f);
+    return f;
+}
+
 Finding *run_result_add_finding(RunResult *r, const char *code, JsonObject *evidence,
                                 const char *fmt, ...)
 {
     g_return_val_if_fail(r && code && fmt, NULL);
-    const FindingSpec *spec = finding_spec_lookup(code);
-    g_return_val_if_fail(spec, NULL);
     va_list ap;
     va_start(ap, fmt);
-    g_autofree char *what = g_strdup_vprintf(fmt, ap);
+    Finding *f = add_finding(r, code, NULL, evidence, fmt, ap);
     va_end(ap);
-    Finding *f = g_new0(Finding, 1);
-    f->code = g_strdup(code);
-    f->severity = spec->severity;
-    f->message = g_strdup_printf("%s %s", what, spec->remedy);
-    f->evidence = evidence ? evidence : json_object_new();
-    g_ptr_array_add(r->findings, f);
+    return f;
+}
+
+Finding *run_result_add_finding_cause(RunResult *r, const char *code, const char *cause,
+                                      JsonObject *evidence, const char *fmt, ...)
+{
+    g_return_val_if_fail(r && code && fmt, NULL);
+    va_list ap;
+    va_start(ap, fmt);
+    Finding *f = add_finding(r, code, cause, evidence, fmt, ap);
+    va_end(ap);
     return f;
 }
 

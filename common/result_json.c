@@ -119,6 +119,7 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
         add_str(b, "interface", p->tunnel_interface);
         add_int(b, "tx_packets", (gint64)p->tunnel_tx);
         add_int(b, "rx_packets", (gint64)p->tunnel_rx);
+        add_str(b, "source", p->counters_per_connection ? "connection" : "interface");
         json_builder_end_object(b);
     } else {
         json_builder_add_null_value(b);
@@ -591,6 +592,14 @@ static gboolean read_path_members(JsonObject *o, const char *here, PathRecord *p
             !read_count(counters, ch, "tx_packets", &p->tunnel_tx, error) ||
             !read_count(counters, ch, "rx_packets", &p->tunnel_rx, error))
             return FALSE;
+        g_autofree char *source = NULL;
+        if (!read_string(counters, ch, "source", FALSE, &source, error))
+            return FALSE;
+        if (source && strcmp(source, "interface") != 0 && strcmp(source, "connection") != 0) {
+            field_error(error, ch, "source", "neither interface nor connection");
+            return FALSE;
+        }
+        p->counters_per_connection = g_strcmp0(source, "connection") == 0;
         p->have_counters = TRUE;
     }
     if (metrics) {

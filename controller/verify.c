@@ -117,9 +117,20 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
     }
     /* The policy writes into a scratch result; its findings are then merged. */
     g_autoptr(RunResult) scratch = run_result_new(out->profile);
-    const CheckRecord *udp = run_result_find_check(rep, "turn-udp");
-    if (udp) /* the path policy asks whether UDP allocations worked on this side */
-        run_result_add_check(scratch, udp->name, udp->verdict, "%s", udp->reason);
+    /* The path policy asks whether UDP allocations worked on this side, and
+     * where its route to the edge went. */
+    static const char *const asked[] = {"turn-udp", "route"};
+    for (gsize i = 0; i < G_N_ELEMENTS(asked); i++) {
+        const CheckRecord *c = run_result_find_check(rep, asked[i]);
+        if (!c)
+            continue;
+        CheckRecord *copy = run_result_add_check(scratch, c->name, c->verdict, "%s", c->reason);
+        g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+        json_node_set_object(node, c->detail);
+        g_autoptr(JsonNode) deep = json_node_copy(node);
+        json_object_unref(copy->detail);
+        copy->detail = json_object_ref(json_node_get_object(deep));
+    }
     for (guint i = 0; i < rep->paths->len; i++) {
         PathRecord *p = path_record_copy(rep->paths->pdata[i]);
         path_record_free(p->sides[0]);

@@ -356,21 +356,6 @@ static void on_candidate(const char *line, gpointer data)
 }
 
 /* This agent's tunnel address (IPv4), if it has a tunnel that is up. */
-static GInetAddress *tunnel_address(const RunCtx *c)
-{
-    for (guint i = 0; c->inv && i < c->inv->interfaces->len; i++) {
-        const NetifInterface *n = c->inv->interfaces->pdata[i];
-        if (n->klass != NETIF_CLASS_TUNNEL || !n->up)
-            continue;
-        for (guint k = 0; k < n->addresses->len; k++) {
-            GInetAddress *a = n->addresses->pdata[k];
-            if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4)
-                return g_object_ref(a);
-        }
-    }
-    return NULL;
-}
-
 static void skip_path(Paired *P, PathRecord *rec, const char *reason, gboolean tell_peer)
 {
     rec->verdict = VERDICT_SKIP;
@@ -505,7 +490,7 @@ static void run_path(Paired *P, const char *name)
     P->applied = 0;
     pump(P);
     PeerPath *pp = peer_path(P, name);
-    g_autoptr(GInetAddress) tun = tunnel_address(&P->c);
+    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P->c);
     gint64 left_s = P->order->deadline - g_get_real_time() / G_USEC_PER_SEC;
     if (stopped(P)) {
         skip_path(P, rec, "the agent was stopped before this path", TRUE);
@@ -731,7 +716,7 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     } else {
         fail_run(result, "no address for the edge");
     }
-    g_autoptr(GInetAddress) tun = tunnel_address(&P.c);
+    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P.c);
     JsonObject *hello = message_new("hello", NULL);
     json_object_set_boolean_member(hello, "tunnel", tun != NULL);
     json_object_set_string_member(hello, "version", ICEPROBE_VERSION);

@@ -38,6 +38,10 @@ static const PathSpec path_specs[] = {
     {"relay-udp", POLICY_PATH_FORCED_RELAY, TRUE, FALSE, FALSE},
     {"relay-tcp", POLICY_PATH_FORCED_RELAY, FALSE, TRUE, FALSE},
     {"relay-tls", POLICY_PATH_FORCED_RELAY, FALSE, FALSE, TRUE},
+    /* The tunnel's own candidates only (host, and the reflexive address its
+     * socket shows the edge): if a check connects, media can cross the tunnel
+     * whatever pair this run's natural path got. No media is sent on it. */
+    {"tunnel-only", POLICY_PATH_TUNNEL_ONLY, FALSE, FALSE, FALSE},
 };
 
 /* Everything one path owns, freed together. */
@@ -58,8 +62,19 @@ typedef struct {
     /* Media, started by each end at its own first selected pair. */
     gboolean probe_started, far_started, unbeatable;
     const NetifInterface *tunnel;
+    TlsRelay *own_connection; /* a forced TCP/TLS path: its traffic is this forwarder's */
     guint64 rx0, tx0;
 } PathRun;
+
+/* The tunnel's packets so far as this path counts them: the interface's
+ * counters, or the segments of the path's own TCP connection to the edge. */
+static void sample(const PathRun *p, guint64 *rx, guint64 *tx)
+{
+    if (p->own_connection)
+        tlsrelay_segments(p->own_connection, tx, rx);
+    else
+        paths_sample_counters(p->tunnel, rx, tx);
+}
 
 static void path_run_clear(PathRun *p)
 {
@@ -117,6 +132,21 @@ GInetAddress *paths_physical_address(const RunCtx *c)
             GInetAddress *a = n->addresses->pdata[k];
             if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
                 !g_inet_address_get_is_link_local(a))
+                return g_object_ref(a);
+        }
+    }
+    return NULL;
+}
+
+GInetAddress *paths_tunnel_address(const RunCtx *c)
+{
+    for (guint i = 0; c->inv && i < c->inv->interfaces->len; i++) {
+        const NetifInterface *n = c->inv->interfaces->pdata[i];
+        if (n->klass != NETIF_CLASS_TUNNEL || !n->up)
+            continue;
+        for (guint k = 0; k < n->addresses->len; k++) {
+            GInetAddress *a = n->addresses->pdata[k];
+            if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4)
                 return g_object_ref(a);
         }
     }
@@ -302,7 +332,7 @@ static gboolean offered(const PathRun *p, const char *line, gboolean from_probe)
     if (!from_probe || p->kind == POLICY_PATH_FORCED_RELAY)
         return strstr(line, " typ relay") != NULL;
     if (p->kind == POLICY_PATH_TUNNEL_ONLY)
-        return strstr(line, " typ host") != NULL;
+        return strstr(line, " typ host") || strstr(line, " typ srflx");
     return TRUE;
 }
 
@@ -398,6 +428,23 @@ static void on_pair(Session *s, NiceCandidate *local, NiceCandidate *remote, gpo
     paths_note_pair_change(p->c, s, p->tcp_fwd, p->tls_fwd, p->t0, p->rec);
 }
 
+/* Where the far end's checks saw the probe come from (the edge's view): the
+ * tunnel's own address when the edge reaches the VPN pool directly, the VPN
+ * gateway's public address when the gateway lets the pool out to the edge. */
+static void note_far_view(PathRun *p, PathRecord *rec)
+{
+    NiceCandidate *l = NULL, *r = NULL;
+    if (!session_selected_pair(p->far, &l, &r, NULL))
+        return;
+    char ip[NICE_ADDRESS_STRING_LEN];
+    nice_address_to_string(&r->addr, ip);
+    g_autofree char *old = rec->reason;
+    rec->reason = g_strdup_printf("%s; the edge saw the probe at %s:%u (%s)", old ? old : "", ip,
+                                  nice_address_get_port(&r->addr), paths_type_name(r->type));
+    nice_candidate_free(l);
+    nice_candidate_free(r);
+}
+
 /* ---- the media ---- */
 
 static gboolean far_has_no_relay(const PathRun *p)
@@ -416,7 +463,7 @@ static gboolean start_media(gpointer data)
     PathRun *p = data;
     if (!p->probe_started && session_has_pair(p->probe)) {
         p->probe_started = TRUE;
-        paths_sample_counters(p->tunnel, &p->rx0, &p->tx0);
+        sample(p, &p->rx0, &p->tx0);
         stream_end_start(p->probe_stream);
         p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
     }
@@ -472,12 +519,19 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     StreamEnd *ends[] = {p->probe_stream, p->far_stream};
     loop_run_until(p->ctx, paths_streams_drained, ends, paths_drain_ms(ends));
     guint64 rx1, tx1;
-    paths_sample_counters(p->tunnel, &rx1, &tx1);
+    sample(p, &rx1, &tx1);
     if (p->tunnel) {
         rec->have_counters = TRUE;
         rec->tunnel_interface = g_strdup(p->tunnel->name);
         rec->tunnel_tx = tx1 - p->tx0;
         rec->tunnel_rx = rx1 - p->rx0;
+    }
+    if (p->tunnel && p->own_connection) {
+        /* The connection's segments are the tunnel's only if it leaves there. */
+        rec->counters_per_connection = TRUE;
+        paths_describe_pair(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
+        if (g_strcmp0(rec->local.egress_interface, p->tunnel->name) != 0)
+            rec->tunnel_tx = rec->tunnel_rx = 0;
     }
     double ptime = prof->stream.ptime_ms;
     metrics_stream_summarize(stream_end_metrics(p->far_stream), stream_end_sent(p->probe_stream),
@@ -509,10 +563,11 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
     }
 }
 
-static void run_path(RunCtx *c, const PathSpec *spec)
+/* Runs one path into rec; TRUE when the policy should judge it (the caller
+ * does, on the main thread: a path may run on a thread of its own). */
+static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
 {
     const Profile *prof = c->profile;
-    PathRecord *rec = run_result_add_path(c->result, spec->name);
     rec->nomination = g_strdup(prof->ice.regular_nomination ? "regular" : "aggressive");
     rec->controlling = !prof->ice.probe_controlled;
     if ((spec->udp && !spec->tcp && !c->turn_ok[TURNCHECK_UDP]) ||
@@ -520,16 +575,20 @@ static void run_path(RunCtx *c, const PathSpec *spec)
         (spec->tls && !spec->udp && !c->turn_ok[TURNCHECK_TLS])) {
         rec->verdict = VERDICT_SKIP;
         rec->reason = g_strdup("no allocation on this transport (see the turn checks)");
-        return;
+        return FALSE;
+    }
+    g_autoptr(GInetAddress) tun = paths_tunnel_address(c);
+    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !tun) {
+        rec->verdict = VERDICT_SKIP;
+        rec->reason = g_strdup("no tunnel interface with an IPv4 address");
+        return FALSE;
     }
     g_autoptr(GInetAddress) phys = paths_physical_address(c);
     if (!phys || !(c->turn_ok[0] || c->turn_ok[1] || c->turn_ok[2])) {
         rec->verdict = VERDICT_FAIL;
         rec->reason = g_strdup(phys ? "the far end cannot get a relay: no TURN transport works"
                                     : "no physical interface with an IPv4 address for the far end");
-        if (spec->kind == POLICY_PATH_NATURAL)
-            policy_judge_path(c->result, rec, spec->kind, prof);
-        return;
+        return spec->kind == POLICY_PATH_NATURAL;
     }
 
     PathRun p = {.c = c, .rec = rec, .kind = spec->kind};
@@ -549,12 +608,20 @@ static void run_path(RunCtx *c, const PathSpec *spec)
                                .on_candidate_data = &p,
                                .on_pair = on_pair,
                                .on_pair_data = &p};
+    if (spec->kind == POLICY_PATH_TUNNEL_ONLY) {
+        probe_cfg.only_address = tun;
+        probe_cfg.stun_ip = c->edge_ip; /* the address the edge sees the tunnel's socket at */
+        probe_cfg.stun_port = prof->edge.udp_port;
+    }
     if (spec->udp)
         paths_add_turn(&probe_cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     if (spec->tcp && paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p.tcp_fwd, rec))
         paths_add_turn(&probe_cfg, "127.0.0.1", tlsrelay_port(p.tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
     if (spec->tls && paths_start_forwarder(c, prof->edge.tls_port, TRUE, &p.tls_fwd, rec))
         paths_add_turn(&probe_cfg, "127.0.0.1", tlsrelay_port(p.tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
+
+    if (spec->kind == POLICY_PATH_FORCED_RELAY && !spec->udp)
+        p.own_connection = spec->tcp ? p.tcp_fwd : p.tls_fwd;
 
     /* The far end: a relay allocation made from a physical interface, over UDP
      * when UDP works, else over TCP. */
@@ -587,7 +654,7 @@ static void run_path(RunCtx *c, const PathSpec *spec)
         if (!rec->reason)
             rec->reason = g_strdup(error ? error->message : "set-up failed");
         path_run_clear(&p);
-        return;
+        return FALSE;
     }
     /* Both agents have their host candidates now: what they found so far
      * passes, and from here on each candidate as it is found. */
@@ -597,7 +664,11 @@ static void run_path(RunCtx *c, const PathSpec *spec)
     guint host, srflx, relay;
     gboolean judge = TRUE;
     session_count_candidates(p.probe, &host, &srflx, &relay);
-    if (p.probe_started) {
+    if (p.probe_started && spec->kind == POLICY_PATH_TUNNEL_ONLY) {
+        rec->connected_ms = since_start_ms(&p, session_first_pair_time(p.probe));
+        paths_describe_pair(c, p.probe, NULL, NULL, rec);
+        note_far_view(&p, rec);
+    } else if (p.probe_started) {
         rec->connected_ms = since_start_ms(&p, session_first_pair_time(p.probe));
         measure(c, &p, rec);
         settle_pair(c, &p, rec);
@@ -628,17 +699,56 @@ static void run_path(RunCtx *c, const PathSpec *spec)
     rec->gather_ms = session_gathered_time(p.probe) && session_gathered_time(p.far)
                          ? since_start_ms(&p, gathered)
                          : since_start_ms(&p, g_get_monotonic_time());
-    if (judge && rec->verdict != VERDICT_ERROR)
-        policy_judge_path(c->result, rec, spec->kind, prof);
     path_run_clear(&p);
+    return judge && rec->verdict != VERDICT_ERROR;
 }
 
+/* A path on a thread of its own, with its own context (tunnel-only). */
+typedef struct {
+    RunCtx *c;
+    const PathSpec *spec;
+    PathRecord *rec;
+    gboolean judge;
+} PathJob;
+
+static void run_job(PathJob *j)
+{
+    gint64 t0 = g_get_monotonic_time();
+    j->judge = run_path(j->c, j->spec, j->rec);
+    j->rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+}
+
+static gpointer job_thread(gpointer data)
+{
+    run_job(data);
+    return NULL;
+}
+
+/* Attribution (docs/libnice.md §27): natural and relay-udp run alone, so the
+ * tunnel interface's counters over their streams are theirs. tunnel-only (whose
+ * checks cross the tunnel, and which sends no media) runs alongside relay-tcp
+ * and relay-tls, whose counts come from their own TCP connection to the edge
+ * (TCP_INFO), not from the interface. */
 void paths_run_all(RunCtx *c)
 {
+    PathJob jobs[G_N_ELEMENTS(path_specs)];
+    for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++)
+        jobs[i] =
+            (PathJob){c, &path_specs[i], run_result_add_path(c->result, path_specs[i].name), FALSE};
+    GThread *side = NULL;
     for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++) {
-        gint64 t0 = g_get_monotonic_time();
-        run_path(c, &path_specs[i]);
-        PathRecord *rec = g_ptr_array_index(c->result->paths, c->result->paths->len - 1);
-        rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
+        if (path_specs[i].kind == POLICY_PATH_TUNNEL_ONLY)
+            continue;
+        if (path_specs[i].tcp && !path_specs[i].udp && !side) {
+            for (gsize k = 0; k < G_N_ELEMENTS(path_specs); k++)
+                if (path_specs[k].kind == POLICY_PATH_TUNNEL_ONLY)
+                    side = g_thread_new("tunnel-only", job_thread, &jobs[k]);
+        }
+        run_job(&jobs[i]);
     }
+    if (side)
+        g_thread_join(side);
+    for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++)
+        if (jobs[i].judge)
+            policy_judge_path(c->result, jobs[i].rec, path_specs[i].kind, c->profile);
 }

@@ -30,11 +30,13 @@ void checks_route(RunCtx *c);
 void checks_turn(RunCtx *c);
 void checks_tls(RunCtx *c);
 
-/* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls. */
+/* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls, tunnel-only. */
 void paths_run_all(RunCtx *c);
 
 /* Shared by the relay loop and the paired run (paired.c). */
 GInetAddress *paths_physical_address(const RunCtx *c);
+/* The first tunnel interface's IPv4 address, or NULL. */
+GInetAddress *paths_tunnel_address(const RunCtx *c);
 const char *paths_type_name(NiceCandidateType t);
 /* The session's selected pair into rec: candidates, owning and egress interface
  * (a TURN-over-TCP/TLS relay candidate through one of the forwarders given). */

@@ -101,6 +101,9 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     s->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, opts);
     g_object_set(s->agent, "controlling-mode", cfg->controlling, "upnp", FALSE, "ice-tcp",
                  cfg->ice_tcp, "force-relay", cfg->relay_only, NULL);
+    if (cfg->stun_ip)
+        g_object_set(s->agent, "stun-server", cfg->stun_ip, "stun-server-port", cfg->stun_port,
+                     NULL);
     if (cfg->only_address) {
         NiceAddress a;
         g_autofree char *ip = g_inet_address_to_string(cfg->only_address);

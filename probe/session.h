@@ -36,6 +36,8 @@ typedef struct {
     gboolean relay_only;         /* libnice's force-relay: only relay candidates are used */
     gboolean ice_tcp;            /* gather TCP host candidates (a client does) */
     GInetAddress *only_address;  /* gather only on this local address; NULL: everywhere */
+    const char *stun_ip; /* a STUN server (numeric), for the reflexive address without TURN */
+    guint stun_port;
     SessionTurn turn[SESSION_MAX_TURN];
     guint n_turn;
     const char *turn_username;

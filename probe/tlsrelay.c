@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h> /* struct tcp_info with the segment counts */
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -336,10 +336,24 @@ struct TlsRelay {
     GPollFD stop_fd;    /* becomes readable then: every thread polls it */
     GThread *acceptor;
     GMutex lock;
-    GPtrArray *threads;         /* GThread, one per forwarded connection */
-    GPtrArray *local_addresses; /* GSocketAddress */
+    GPtrArray *threads;            /* GThread, one per forwarded connection */
+    GPtrArray *local_addresses;    /* GSocketAddress */
+    GArray *edge_fds;              /* int: connections to the edge now open */
+    guint64 closed_out, closed_in; /* segments of connections already closed */
     char *last_error;
 };
+
+/* TCP segments sent and received on a connection (the kernel's own count). */
+static void tcp_segments(int fd, guint64 *out, guint64 *in)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+        *out += ti.tcpi_segs_out;
+        *in += ti.tcpi_segs_in;
+    }
+}
 
 typedef struct {
     TlsRelay *relay;
@@ -356,6 +370,7 @@ static gpointer forward_thread(gpointer data)
     g_mutex_lock(&r->lock);
     if (edge && edge->local) {
         g_ptr_array_add(r->local_addresses, g_object_ref(edge->local));
+        g_array_append_val(r->edge_fds, edge->fd);
     } else {
         /* Connected but getsockname failed: the connection is useless to us,
          * since where it leaves is what the probe must know. */
@@ -389,6 +404,17 @@ static gpointer forward_thread(gpointer data)
             if (n < 0 || (n > 0 && send(f->client_fd, buf, (size_t)n, MSG_NOSIGNAL) != n))
                 break;
         }
+    }
+    if (edge) {
+        g_mutex_lock(&r->lock);
+        for (guint i = 0; i < r->edge_fds->len; i++) {
+            if (g_array_index(r->edge_fds, int, i) == edge->fd) {
+                tcp_segments(edge->fd, &r->closed_out, &r->closed_in);
+                g_array_remove_index_fast(r->edge_fds, i);
+                break;
+            }
+        }
+        g_mutex_unlock(&r->lock);
     }
     close(f->client_fd);
     g_free(f);
@@ -454,6 +480,7 @@ TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
     r->stop = g_cancellable_new();
     g_cancellable_make_pollfd(r->stop, &r->stop_fd);
     r->local_addresses = g_ptr_array_new_with_free_func(g_object_unref);
+    r->edge_fds = g_array_new(FALSE, FALSE, sizeof(int));
     r->acceptor = g_thread_new("tlsrelay-accept", accept_thread, r);
     return r;
 }
@@ -471,6 +498,16 @@ GPtrArray *tlsrelay_local_addresses(TlsRelay *r)
         g_ptr_array_add(copy, g_object_ref(r->local_addresses->pdata[i]));
     g_mutex_unlock(&r->lock);
     return copy;
+}
+
+void tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in)
+{
+    g_mutex_lock(&r->lock);
+    *out = r->closed_out;
+    *in = r->closed_in;
+    for (guint i = 0; i < r->edge_fds->len; i++)
+        tcp_segments(g_array_index(r->edge_fds, int, i), out, in);
+    g_mutex_unlock(&r->lock);
 }
 
 char *tlsrelay_last_error(TlsRelay *r)
@@ -494,6 +531,7 @@ void tlsrelay_stop(TlsRelay *r)
     g_object_unref(r->stop);
     g_ptr_array_unref(r->threads);
     g_ptr_array_unref(r->local_addresses);
+    g_array_unref(r->edge_fds);
     g_mutex_clear(&r->lock);
     g_free(r->last_error);
     g_free(r->cfg.edge_ip);

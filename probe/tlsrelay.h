@@ -62,5 +62,9 @@ guint tlsrelay_port(const TlsRelay *r);
  * and the last error if one failed. */
 GPtrArray *tlsrelay_local_addresses(TlsRelay *r);
 char *tlsrelay_last_error(TlsRelay *r);
+/* TCP segments sent to and received from the edge over all the forwarder's
+ * connections so far (TCP_INFO, the kernel's count for those sockets alone):
+ * a path's own traffic, whatever else crosses the same interface. */
+void tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in);
 void tlsrelay_stop(TlsRelay *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TlsRelay, tlsrelay_stop)

@@ -75,6 +75,11 @@ struct PathRecord {
     gboolean have_counters;
     char *tunnel_interface;
     guint64 tunnel_tx, tunnel_rx; /* packets during the stream */
+    /* FALSE: the tunnel interface's own counters (nothing else ran then); TRUE:
+     * the path's own TCP connection to the edge (its segments, counted as the
+     * tunnel's when that connection leaves through the tunnel), exact while
+     * other paths run at the same time. */
+    gboolean counters_per_connection;
     gboolean have_metrics;
     MetricsSummary metrics; /* both directions together */
     MetricsSummary out, in; /* out: probe to its peer; in: the reverse */
@@ -124,6 +129,11 @@ gboolean run_result_has_finding(const RunResult *r, const char *code);
  * by the code's remedy. Takes evidence (may be NULL). */
 Finding *run_result_add_finding(RunResult *r, const char *code, JsonObject *evidence,
                                 const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* As run_result_add_finding, for a known cause: the evidence gets "cause" and
+ * the message the cause's remedy. */
+Finding *run_result_add_finding_cause(RunResult *r, const char *code, const char *cause,
+                                      JsonObject *evidence, const char *fmt, ...)
+    G_GNUC_PRINTF(5, 6);
 /* Sets r->verdict from the findings (and error, when set). */
 void run_result_conclude(RunResult *r);
 
@@ -171,3 +181,8 @@ typedef struct {
 } FindingSpec;
 
 const FindingSpec *finding_spec_lookup(const char *code);
+/* What to change for a code when the evidence shows a particular cause (NULL:
+ * the code's own remedy). Causes: "gateway-passes-pool" (the route to the edge
+ * is physical, yet something on the tunnel reached the edge: the VPN gateway
+ * lets the pool through to it). */
+const char *finding_cause_remedy(const char *code, const char *cause);

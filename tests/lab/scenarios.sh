@@ -2,7 +2,7 @@
 # The probe's lab scenarios (real iceprobe, real lab). Each changes one thing,
 # runs `iceprobe run` in the laptop and asserts the verdict, the exit code, the
 # finding codes and the selected pair's egress class from the JSON document.
-# Usage: scenarios.sh GROUP   (paths: a b e; edge: c d f)
+# Usage: scenarios.sh GROUP   (paths: a b e g; edge: c d f)
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
@@ -60,6 +60,10 @@ scenario_b() {
 		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_class')" tunnel
 	assert_gt "and the tunnel's counters moved with the stream" \
 		"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" 50
+	assert_gt "relay-tcp, counted on its own connection while tunnel-only ran beside it, crossed the tunnel" \
+		"$(q '.paths[] | select(.name == "relay-tcp" and .tunnel_counters.source == "connection") | .tunnel_counters.tx_packets')" 50
+	assert_eq "the advice is the split-tunnel exclusion (the route to the edge is the tunnel)" \
+		"$(q '[.findings[] | select(.code == "RELAY_VIA_TUNNEL") | .message | test("split-tunnel exclusion for")] | all')" true
 	show_on_failure b
 	lab_split split
 	lab_vpngw_internet block
@@ -79,6 +83,29 @@ scenario_e() {
 	assert_eq "with the renamed tunnel as egress" \
 		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_interface')" corpvpn3
 	show_on_failure e2
+	lab_split split
+	lab_vpngw_internet block
+}
+
+scenario_g() {
+	section "g. split tunnel right, but the gateway passes the pool to the edge (NAT to the internet)"
+	lab_vpngw_internet nat
+	probe g
+	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
+	assert_eq "the route check passes: the edge is excluded from the tunnel" \
+		"$(q '.checks[] | select(.name == "route") | .verdict')" pass
+	assert_eq "tunnel-only connects through the tunnel: TUNNEL_PATH_OPEN, whatever natural selected" \
+		"$(has_code TUNNEL_PATH_OPEN)" true
+	assert_eq "its pair is the tunnel's host candidate" \
+		"$(q '.paths[] | select(.name == "tunnel-only") | .selected_pair.local.interface_class')" tunnel
+	assert_eq "every tunnel finding names the gateway as the cause" \
+		"$(q '[.findings[] | select(.code | test("TUNNEL")) | .evidence.cause == "gateway-passes-pool"] | all')" true
+	assert_eq "and none advises a split-tunnel exclusion" \
+		"$(q '[.findings[] | .message | test("Add a split-tunnel exclusion")] | any')" false
+	assert_eq "relay-tcp and relay-tls, counted on their own connections, saw no tunnel traffic" \
+		"$(q '[.paths[] | select(.name | test("relay-t")) | .tunnel_counters | .source == "connection" and .tx_packets == 0] | all')" true
+	show_on_failure g
+	lab_vpngw_internet block
 }
 
 scenario_c() {
@@ -129,8 +156,8 @@ scenario_f() {
 	assert_eq "RELAY_UNREACHABLE is found" "$(has_code RELAY_UNREACHABLE)" true
 	assert_lt "within 15 s, no hang" "$SECONDS_TAKEN" 15
 	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --junit "$LAB_STATE/f.xml" >/dev/null
-	assert_eq "--junit writes one test case per check and path (7 + 4)" \
-		"$(grep -c '<testcase ' "$LAB_STATE/f.xml")" 11
+	assert_eq "--junit writes one test case per check and path (7 + 5)" \
+		"$(grep -c '<testcase ' "$LAB_STATE/f.xml")" 12
 	assert_match "and marks the failures" "$(cat "$LAB_STATE/f.xml")" 'failures="[1-9]'
 	show_on_failure f
 }
@@ -138,7 +165,7 @@ scenario_f() {
 body() {
 	lab_write_profile "$LAB_STATE/lab.conf"
 	case $GROUP in
-	paths) scenario_a; scenario_b; scenario_e ;;
+	paths) scenario_a; scenario_b; scenario_e; scenario_g ;;
 	edge) scenario_c; scenario_d; scenario_secret; scenario_f ;;
 	*) lab_die "unknown scenario group '$GROUP' (paths, edge)" ;;
 	esac

@@ -181,6 +181,73 @@ static void test_forced_relay_through_tunnel_is_relay_via_tunnel(void **state)
     assert_false(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
 }
 
+/* The route check as the probe writes it: the edge's address and its route. */
+static void add_route_check(RunResult *r, gboolean through_tunnel)
+{
+    CheckRecord *c = run_result_add_check(r, "route", through_tunnel ? VERDICT_FAIL : VERDICT_PASS,
+                                          "%s", "route");
+    JsonArray *routes = json_array_new();
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "destination", "203.0.113.10");
+    json_object_set_string_member(o, "class", through_tunnel ? "tunnel" : "physical");
+    json_array_add_object_element(routes, o);
+    json_object_set_array_member(c->detail, "routes", routes);
+}
+
+static const char *cause_of(const RunResult *r, const char *code)
+{
+    for (guint i = 0; i < r->findings->len; i++) {
+        const Finding *f = r->findings->pdata[i];
+        if (strcmp(f->code, code) == 0)
+            return json_object_get_string_member_with_default(f->evidence, "cause", "");
+    }
+    return NULL;
+}
+
+static void test_tunnel_reaching_the_edge_with_a_physical_route_blames_the_gateway(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    add_route_check(r, FALSE);
+    PathRecord *relay = run_result_add_path(r, "relay-udp");
+    set_pair(relay, "relay", "udp", "tunnel", "tunnel");
+    policy_judge_path(r, relay, POLICY_PATH_FORCED_RELAY, prof);
+    PathRecord *nat = run_result_add_path(r, "natural");
+    set_pair(nat, "host", "udp", "tunnel", "tunnel"); /* remote: the edge's relay */
+    policy_judge_path(r, nat, POLICY_PATH_NATURAL, prof);
+    PathRecord *tun = run_result_add_path(r, "tunnel-only");
+    set_pair(tun, "host", "udp", "tunnel", "tunnel");
+    policy_judge_path(r, tun, POLICY_PATH_TUNNEL_ONLY, prof);
+    assert_string_equal(cause_of(r, "RELAY_VIA_TUNNEL"), "gateway-passes-pool");
+    assert_string_equal(cause_of(r, "MEDIA_VIA_TUNNEL"), "gateway-passes-pool");
+    assert_string_equal(cause_of(r, "TUNNEL_PATH_OPEN"), "gateway-passes-pool");
+    for (guint i = 0; i < r->findings->len; i++) {
+        const Finding *f = r->findings->pdata[i];
+        assert_null(strstr(f->message, "Add a split-tunnel exclusion"));
+        assert_non_null(strstr(f->message, "at the VPN gateway"));
+    }
+}
+
+static void test_tunnel_route_or_an_internal_peer_keeps_the_usual_advice(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    add_route_check(r, TRUE); /* the edge is routed into the tunnel */
+    PathRecord *relay = run_result_add_path(r, "relay-udp");
+    set_pair(relay, "relay", "udp", "tunnel", "tunnel");
+    policy_judge_path(r, relay, POLICY_PATH_FORCED_RELAY, prof);
+    assert_string_equal(cause_of(r, "RELAY_VIA_TUNNEL"), "");
+
+    g_autoptr(RunResult) q = run_result_new("t");
+    add_route_check(q, FALSE);
+    PathRecord *nat = run_result_add_path(q, "natural");
+    set_pair(nat, "host", "udp", "tunnel", "tunnel");
+    g_free(nat->remote.address);
+    nat->remote.address = g_strdup("10.1.0.10:50000"); /* an internal peer, not the edge */
+    policy_judge_path(q, nat, POLICY_PATH_NATURAL, prof);
+    assert_string_equal(cause_of(q, "MEDIA_VIA_TUNNEL"), "");
+}
+
 static void test_json_document_has_the_contract_shape(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -235,6 +302,8 @@ int main(void)
         cmocka_unit_test(test_no_pair_on_the_natural_path_is_no_media_path),
         cmocka_unit_test(test_quality_thresholds_give_named_warnings),
         cmocka_unit_test(test_forced_relay_through_tunnel_is_relay_via_tunnel),
+        cmocka_unit_test(test_tunnel_reaching_the_edge_with_a_physical_route_blames_the_gateway),
+        cmocka_unit_test(test_tunnel_route_or_an_internal_peer_keeps_the_usual_advice),
         cmocka_unit_test(test_json_document_has_the_contract_shape),
         cmocka_unit_test(test_every_contract_code_has_a_spec),
     };
