@@ -205,7 +205,6 @@ int agent_main(const AgentOptions *opt)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     g_autoptr(GError) e = NULL;
     g_autoptr(Spool) spool = spool_open(opt->spool, SPOOL_TTL_S, &e);

@@ -1,3 +1,5 @@
+#include <signal.h>
+
 #include "iceprobe/cli.h"
 #include "commands.h"
 
@@ -14,5 +16,8 @@ static const CliCommand commands[] = {
 
 int main(int argc, char **argv)
 {
+    /* A connection the edge or the controller closed must be an error of the
+     * write (EPIPE), never the end of the process: OpenSSL writes with write(). */
+    signal(SIGPIPE, SIG_IGN);
     return cli_dispatch("iceprobe", "synthetic ICE connectivity test probe", commands, argc, argv);
 }
