@@ -1,37 +1,97 @@
 #!/usr/bin/env bash
-# The probe benchmark: `iceprobe run` on the lab's good scenario, N times
-# (BENCH_RUNS, default 3), with the profile's stream length (BENCH_STREAM_S, default 3).
-# Prints a table: time to gathering done and to ICE connected (natural path), time
-# to verdict, run time beyond the streams, peak RSS and CPU seconds.
+# The probe benchmark, on the lab's good scenario: `iceprobe run` (five paths,
+# BENCH_STREAM_S s streams, default 2) and coturn's own test client,
+# turnutils_uclient (two clients talking through the same edge relay, 100
+# messages of 172 bytes each at 20 ms, as a G.711 packet with RTP and SRTP),
+# from the same laptop, BENCH_RUNS times (default 3). Prints, side by side, wall
+# time, CPU, peak RSS and what each measured; then iceprobe's per-path timings
+# (first selected pair, READY, path total) and its CPU per packet.
 set -u
 here=$(dirname "$0")
 . "$here/../tests/lab/lab.sh"
 ICEPROBE=${ICEPROBE:-$here/../build/probe/iceprobe}
 RUNS=${BENCH_RUNS:-3}
-export LAB_STREAM_S=${BENCH_STREAM_S:-3}
+export LAB_STREAM_S=${BENCH_STREAM_S:-2}
+
+# timed OUT CMD...: runs CMD in the laptop under /usr/bin/time; OUT.time gets
+# "wall_s rss_kib user_s sys_s".
+timed() {
+	local out=$1
+	shift
+	lab_exec laptop /usr/bin/time -f '%e %M %U %S' -o "$out.time" "$@" >"$out.txt" 2>&1
+}
+
+# private OUT CMD...: runs CMD in the laptop, sampling /proc/PID/smaps_rollup
+# every 50 ms; OUT.mem gets the peak of its anonymous memory (heap, stacks,
+# KiB): what the run itself costs, without the file pages of the libraries it
+# maps (which peak RSS counts: 14 MiB for `iceprobe --help` alone).
+private() {
+	local out=$1
+	shift
+	lab_exec laptop bash -c '
+		"$@" >/dev/null 2>&1 & pid=$!
+		peak=0
+		while kill -0 "$pid" 2>/dev/null; do
+			kib=$(awk "/^Anonymous:/ {s += \$2} END {print s + 0}" /proc/$pid/smaps_rollup 2>/dev/null)
+			[ "${kib:-0}" -gt "$peak" ] && peak=$kib
+			sleep 0.05
+		done
+		wait "$pid"
+		echo "$peak"' _ "$@" >"$out.mem"
+}
 
 bench() {
 	lab_write_profile "$LAB_STATE/lab.conf"
-	printf '\nprobe benchmark: lab scenario a (good), %s runs, %s s streams on 4 paths\n\n' "$RUNS" "$LAB_STREAM_S"
-	printf '%-4s %10s %11s %11s %15s %9s %8s %7s\n' run "gather ms" "connect ms" "verdict s" "beyond streams" "peak RSS" "CPU s" verdict
-	local i
+	local secret
+	secret=$(cat "$LAB_STATE/turn.secret")
+	printf '\nprobe benchmark: lab scenario a (good), %s runs; iceprobe with %s s streams on its paths,\n' "$RUNS" "$LAB_STREAM_S"
+	printf 'turnutils_uclient with 2 clients x 100 messages of 172 B at 20 ms through the same edge relay\n\n'
+	printf '%-4s %-18s %8s %8s %9s %9s %9s %10s %9s %8s\n' run tool "wall s" "CPU s" "peak RSS" "anon" "verdict" "RTT med" "jitter" loss
+	printf '%-4s %-18s %8s %8s %9s %9s %9s %10s %9s %8s\n' "" "" "" "" "MiB" "MiB" "" "ms" "ms" ""
+	local i wall rss user sys
 	for i in $(seq "$RUNS"); do
-		local t0 t1
-		t0=$(date +%s%N)
-		lab_exec laptop /usr/bin/time -f '%M %U %S' -o "$LAB_STATE/time.$i" \
-			"$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --json "$LAB_STATE/b$i.json" >/dev/null 2>&1
-		t1=$(date +%s%N)
-		read -r rss user sys <"$LAB_STATE/time.$i"
-		local total_s streams_s
-		total_s=$(echo "scale=2; ($t1 - $t0) / 1000000000" | bc)
-		streams_s=$(jq '[.paths[] | select(.metrics != null)] | length * '"$LAB_STREAM_S" "$LAB_STATE/b$i.json")
-		printf '%-4s %10.0f %11.0f %11.2f %15.2f %7.1fMB %8.2f %7s\n' "$i" \
-			"$(jq '.paths[] | select(.name == "natural") | .timing_ms.gather' "$LAB_STATE/b$i.json")" \
-			"$(jq '.paths[] | select(.name == "natural") | .timing_ms.connect' "$LAB_STATE/b$i.json")" \
-			"$total_s" "$(echo "$total_s - $streams_s" | bc)" "$(echo "scale=1; $rss / 1024" | bc)" \
-			"$(echo "$user + $sys" | bc)" "$(jq -r .verdict "$LAB_STATE/b$i.json")"
+		timed "$LAB_STATE/p$i" "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --json "$LAB_STATE/p$i.json"
+		read -r wall rss user sys <"$LAB_STATE/p$i.time"
+		private "$LAB_STATE/pm$i" "$ICEPROBE" run --profile "$LAB_STATE/lab.conf"
+		local j=$LAB_STATE/p$i.json
+		printf '%-4s %-18s %8.2f %8.2f %9.1f %9.1f %9s %10.3f %9.3f %7.2f%%\n' "$i" "iceprobe run" "$wall" \
+			"$(echo "$user + $sys" | bc)" "$(echo "scale=1; $rss / 1024" | bc)" \
+			"$(echo "scale=1; $(cat "$LAB_STATE/pm$i.mem") / 1024" | bc)" "$(jq -r .verdict "$j")" \
+			"$(jq '.paths[] | select(.name == "relay-udp") | .metrics.rtt_ms.median' "$j")" \
+			"$(jq '.paths[] | select(.name == "relay-udp") | .metrics.jitter_ms' "$j")" \
+			"$(jq '.paths[] | select(.name == "relay-udp") | .metrics.loss_ratio * 100' "$j")"
+		timed "$LAB_STATE/u$i" turnutils_uclient -y -c -n 100 -l 172 -z 20 -W "$secret" -u iceprobe \
+			-p 3478 -L "$LAB_LAPTOP_LAN" "$LAB_EDGE_PUB"
+		read -r wall rss user sys <"$LAB_STATE/u$i.time"
+		private "$LAB_STATE/um$i" turnutils_uclient -y -c -n 100 -l 172 -z 20 -W "$secret" -u iceprobe \
+			-p 3478 -L "$LAB_LAPTOP_LAN" "$LAB_EDGE_PUB"
+		local u=$LAB_STATE/u$i.txt
+		printf '%-4s %-18s %8.2f %8.2f %9.1f %9.1f %9s %10s %9s %8s\n' "$i" "turnutils_uclient" "$wall" \
+			"$(echo "$user + $sys" | bc)" "$(echo "scale=1; $rss / 1024" | bc)" \
+			"$(echo "scale=1; $(cat "$LAB_STATE/um$i.mem") / 1024" | bc)" "-" \
+			"$(sed -n 's/.*Average round trip delay \([0-9.]*\) ms.*/\1/p' "$u")" \
+			"$(sed -n 's/.*Average jitter \([0-9.]*\) ms.*/\1/p' "$u")" \
+			"$(sed -n 's/.*Total lost packets [0-9]* (\([0-9.]*\)%).*/\1/p' "$u" | cut -c1-5)%"
 	done
-	printf '\nPer path (last run): %s\n' "$(jq -c '[.paths[] | {(.name): .timing_ms}] | add' "$LAB_STATE/b$RUNS.json")"
+	local last=$LAB_STATE/p$RUNS.json
+	printf '\niceprobe per path (run %s), ms from the path start:\n\n' "$RUNS"
+	printf '%-12s %9s %11s %9s %9s %11s %-12s\n' path gather connected ready total "pair final" "runs beside"
+	jq -r '.paths[] | [.name, (.timing_ms.gather // 0), (.timing_ms.connected // -1), (.timing_ms.ready // -1),
+		(.timing_ms.total // 0), (.ice.pair_final // "-"),
+		(if .name == "tunnel-only" then "relay-tcp/tls" elif (.name | test("relay-t")) then "tunnel-only" else "-" end)] | @tsv' "$last" |
+		while IFS=$'\t' read -r name g c r t f beside; do
+			printf '%-12s %9.0f %11s %9s %9.0f %11s %-12s\n' "$name" "$g" \
+				"$([ "$c" = -1 ] && echo - || printf '%.0f' "$c")" "$([ "$r" = -1 ] && echo - || printf '%.0f' "$r")" \
+				"$t" "$f" "$beside"
+		done
+	read -r wall rss user sys <"$LAB_STATE/p$RUNS.time"
+	local packets streams
+	packets=$(jq '[.paths[] | select(.metrics != null) | .metrics.packets_sent] | add' "$last")
+	streams=$(jq '[.paths[] | select(.metrics != null)] | length' "$last")
+	printf '\nrun %s: %.2f s wall for %s streams of %s s (%s s beyond them); %s packets sent and received\n' \
+		"$RUNS" "$wall" "$streams" "$LAB_STREAM_S" "$(echo "$wall - $streams * $LAB_STREAM_S" | bc)" "$packets"
+	printf 'in the process: %.0f us of CPU per packet, ICE set-up and checks included\n' \
+		"$(echo "($user + $sys) * 1000000 / $packets" | bc -l)"
 }
 
 lab_run bench

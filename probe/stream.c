@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <srtp2/srtp.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define RTP_HEADER_LEN 12
@@ -20,9 +21,13 @@ struct StreamEnd {
     srtp_t out; /* used by the sender thread only */
     srtp_t in;  /* used by the main context only */
     guint32 ssrc;
-    GThread *sender;
+    gboolean started, queued; /* queued: in the pacer's heap */
+    guint64 count, next;      /* packets to send, the next one's index */
+    gint64 start_ns, due_ns;  /* the first packet's time, the next one's */
+    guint16 seq0;
     guint64 sent;
-    gint done; /* the sender has sent its last packet */
+    GArray *lateness_us; /* float: how late each packet left, the sender's own */
+    gint done;           /* the sender has sent its last packet */
 
     GMutex echo_lock;
     gint64 echo_send_ns; /* peer's send time of the last packet received */
@@ -142,6 +147,7 @@ StreamEnd *stream_end_new(Session *session, const guint8 out_key[STREAM_KEY_LEN]
     e->shape = *shape;
     g_mutex_init(&e->echo_lock);
     e->metrics = metrics_stream_new();
+    e->lateness_us = g_array_new(FALSE, FALSE, sizeof(float));
     RAND_bytes((unsigned char *)&e->ssrc, sizeof(e->ssrc));
     if (!make_srtp(&e->out, out_key, TRUE, error) || !make_srtp(&e->in, in_key, FALSE, error))
         return NULL;
@@ -171,45 +177,175 @@ static void build_packet(StreamEnd *e, guint8 *pkt, guint16 seq, guint32 ts, gin
     memcpy(p + 4, v, sizeof(v));
 }
 
-static gpointer sender_thread(gpointer data)
+/* ---- the pacer: one thread sends for every stream end of the process ----
+ * It sleeps to the earliest packet due (absolute time, so lateness does not
+ * accumulate), and sends every packet due within PACER_BATCH_NS of it in the
+ * same wake-up: 100 streams cost a few hundred wake-ups a second, not one
+ * thread and 50 wake-ups a second each. */
+#define PACER_BATCH_NS 1000000
+
+typedef struct {
+    GMutex lock;
+    GCond wake;      /* work queued, or an earlier due time */
+    GCond ended;     /* a stream end sent its last packet */
+    GPtrArray *heap; /* StreamEnd, a binary min-heap on due_ns */
+} Pacer;
+
+static Pacer pacer;
+
+static gboolean earlier(guint i, guint k)
 {
-    StreamEnd *e = data;
-    guint64 count = MAX(1, (guint64)e->shape.duration_ms / e->shape.ptime_ms);
-    guint16 seq0;
-    RAND_bytes((unsigned char *)&seq0, sizeof(seq0));
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    gint64 start_ns = (gint64)start.tv_sec * 1000000000 + start.tv_nsec;
-    guint8 pkt[PACKET_CAP];
-    for (guint64 i = 0; i < count; i++) {
-        gint64 due = start_ns + (gint64)i * e->shape.ptime_ms * 1000000;
-        struct timespec ts = {(time_t)(due / 1000000000), (long)(due % 1000000000)};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
-            ;
-        build_packet(e, pkt, (guint16)(seq0 + i), (guint32)(i * e->shape.ptime_ms * 8), now_ns());
-        int n = RTP_HEADER_LEN + (int)e->shape.payload_bytes;
-        if (srtp_protect(e->out, pkt, &n) != srtp_err_status_ok)
+    return ((StreamEnd *)pacer.heap->pdata[i])->due_ns <
+           ((StreamEnd *)pacer.heap->pdata[k])->due_ns;
+}
+
+static void swap(guint i, guint k)
+{
+    gpointer t = pacer.heap->pdata[i];
+    pacer.heap->pdata[i] = pacer.heap->pdata[k];
+    pacer.heap->pdata[k] = t;
+}
+
+static void sift_down(guint i)
+{
+    for (;;) {
+        guint l = 2 * i + 1, r = l + 1, m = i;
+        if (l < pacer.heap->len && earlier(l, m))
+            m = l;
+        if (r < pacer.heap->len && earlier(r, m))
+            m = r;
+        if (m == i)
+            return;
+        swap(i, m);
+        i = m;
+    }
+}
+
+static void heap_push(StreamEnd *e)
+{
+    g_ptr_array_add(pacer.heap, e);
+    for (guint i = pacer.heap->len - 1; i > 0 && earlier(i, (i - 1) / 2); i = (i - 1) / 2)
+        swap(i, (i - 1) / 2);
+    e->queued = TRUE;
+}
+
+static StreamEnd *heap_pop(void)
+{
+    StreamEnd *top = pacer.heap->pdata[0];
+    pacer.heap->pdata[0] = pacer.heap->pdata[pacer.heap->len - 1];
+    g_ptr_array_set_size(pacer.heap, pacer.heap->len - 1);
+    if (pacer.heap->len)
+        sift_down(0);
+    top->queued = FALSE;
+    return top;
+}
+
+static void heap_remove(StreamEnd *e)
+{
+    for (guint i = 0; i < pacer.heap->len; i++) {
+        if (pacer.heap->pdata[i] != e)
             continue;
+        ((StreamEnd *)pacer.heap->pdata[i])->due_ns = G_MININT64; /* to the top, then off */
+        for (guint k = i; k > 0; k = (k - 1) / 2)
+            swap(k, (k - 1) / 2);
+        heap_pop();
+        return;
+    }
+}
+
+/* One packet of e, now (under the pacer's lock). */
+static void send_next(StreamEnd *e, gint64 at)
+{
+    if (e->lateness_us->len < STREAM_MAX_LATENESS_SAMPLES) {
+        float late = (float)(at - e->due_ns) / 1000.0f;
+        g_array_append_val(e->lateness_us, late);
+    }
+    guint8 pkt[PACKET_CAP];
+    build_packet(e, pkt, (guint16)(e->seq0 + e->next), (guint32)(e->next * e->shape.ptime_ms * 8),
+                 at);
+    int n = RTP_HEADER_LEN + (int)e->shape.payload_bytes;
+    if (srtp_protect(e->out, pkt, &n) == srtp_err_status_ok) {
         session_send(e->session, pkt, (gsize)n);
         e->sent++;
     }
-    g_atomic_int_set(&e->done, 1);
-    g_main_context_wakeup(session_context(e->session)); /* the loop waiting for it looks again */
+    e->next++;
+    e->due_ns = e->start_ns + (gint64)e->next * e->shape.ptime_ms * 1000000;
+}
+
+static gpointer pacer_thread(gpointer unused)
+{
+    /* Wake-ups to the microsecond: the default 50 µs timer slack is lateness. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    g_mutex_lock(&pacer.lock);
+    for (;;) {
+        if (!pacer.heap->len) {
+            g_cond_wait(&pacer.wake, &pacer.lock);
+            continue;
+        }
+        gint64 now = now_ns();
+        StreamEnd *first = pacer.heap->pdata[0];
+        if (first->due_ns > now) {
+            /* The lock is let go while waiting: a new end queues itself and
+             * wakes us (pacer.wake), as it is due at once. GLib's monotonic
+             * clock is CLOCK_MONOTONIC, in µs. */
+            g_cond_wait_until(&pacer.wake, &pacer.lock, (first->due_ns + 999) / 1000);
+            continue;
+        }
+        while (pacer.heap->len &&
+               ((StreamEnd *)pacer.heap->pdata[0])->due_ns <= now + PACER_BATCH_NS) {
+            StreamEnd *e = heap_pop();
+            send_next(e, now_ns());
+            if (e->next < e->count) {
+                heap_push(e);
+            } else {
+                g_atomic_int_set(&e->done, 1);
+                g_cond_broadcast(&pacer.ended);
+                g_main_context_wakeup(session_context(e->session)); /* its loop looks again */
+            }
+        }
+    }
+    return NULL;
+}
+
+static gpointer pacer_init(gpointer unused)
+{
+    g_mutex_init(&pacer.lock);
+    g_cond_init(&pacer.wake);
+    g_cond_init(&pacer.ended);
+    pacer.heap = g_ptr_array_new();
+    g_thread_unref(g_thread_new("stream-pacer", pacer_thread, NULL));
     return NULL;
 }
 
 void stream_end_start(StreamEnd *e)
 {
-    g_return_if_fail(e && !e->sender);
-    e->sender = g_thread_new("stream-sender", sender_thread, e);
+    static GOnce once = G_ONCE_INIT;
+    g_once(&once, pacer_init, NULL);
+    g_return_if_fail(e && !e->started);
+    e->started = TRUE;
+    e->count = MAX(1, (guint64)e->shape.duration_ms / e->shape.ptime_ms);
+    RAND_bytes((unsigned char *)&e->seq0, sizeof(e->seq0));
+    g_mutex_lock(&pacer.lock);
+    e->start_ns = e->due_ns = now_ns();
+    heap_push(e);
+    /* The pacer may wait for a later packet: this one is due now. */
+    g_cond_signal(&pacer.wake);
+    g_mutex_unlock(&pacer.lock);
 }
 
 void stream_end_join(StreamEnd *e)
 {
-    if (e->sender) {
-        g_thread_join(e->sender);
-        e->sender = NULL;
-    }
+    if (!e->started)
+        return;
+    g_mutex_lock(&pacer.lock);
+    while (!g_atomic_int_get(&e->done))
+        g_cond_wait(&pacer.ended, &pacer.lock);
+    g_mutex_unlock(&pacer.lock);
+}
+
+const GArray *stream_end_lateness_us(const StreamEnd *e)
+{
+    return e->lateness_us;
 }
 
 gboolean stream_end_done(const StreamEnd *e)
@@ -251,7 +387,13 @@ void stream_end_free(StreamEnd *e)
 {
     if (!e)
         return;
-    stream_end_join(e);
+    if (e->started) {
+        /* Stopped early (its path ended): the pacer forgets it. */
+        g_mutex_lock(&pacer.lock);
+        if (e->queued)
+            heap_remove(e);
+        g_mutex_unlock(&pacer.lock);
+    }
     if (e->session)
         session_set_receiver(e->session, NULL, NULL);
     if (e->out)
@@ -259,6 +401,7 @@ void stream_end_free(StreamEnd *e)
     if (e->in)
         srtp_dealloc(e->in);
     metrics_stream_free(e->metrics);
+    g_array_unref(e->lateness_us);
     g_mutex_clear(&e->echo_lock);
     g_free(e);
 }

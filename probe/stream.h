@@ -45,6 +45,11 @@ void stream_end_start(StreamEnd *e);
 /* Waits for the sender to finish its duration. */
 void stream_end_join(StreamEnd *e);
 
+/* How late each packet left against its schedule (start + i * ptime), in µs
+ * (float), for the first STREAM_MAX_LATENESS_SAMPLES; read after the sender
+ * is done. */
+#define STREAM_MAX_LATENESS_SAMPLES 65536
+const GArray *stream_end_lateness_us(const StreamEnd *e);
 /* The sender has sent its last packet (it wakes the session's context then). */
 gboolean stream_end_done(const StreamEnd *e);
 guint64 stream_end_sent(const StreamEnd *e);
