@@ -109,10 +109,10 @@ static void post(Paired *P, JsonObject *o)
 static gboolean hold_remote(const Paired *P)
 {
     /* libnice applies force-relay to pairs formed when a remote candidate is
-     * added, not to those formed when a later local candidate appears
-     * (docs/libnice.md §22): on the relay path, remote candidates wait until
-     * every local one exists. */
-    return P->kind == POLICY_PATH_FORCED_RELAY && !session_gathering_done(P->s);
+     * added, not to those formed when a later local candidate appears; under
+     * force-relay the only later ones are relays (docs/libnice.md §22): on the
+     * relay path, remote candidates wait until the host candidates exist. */
+    return P->kind == POLICY_PATH_FORCED_RELAY && !session_host_candidates_exist(P->s);
 }
 
 static void apply_remote(Paired *P)

@@ -24,7 +24,7 @@ struct Session {
     SessionState state;
     guint pair_changes;
     gint64 ready_at, first_pair_at, gathered_at;
-    gboolean controlling, relay_only;
+    gboolean controlling, relay_only, gather_started;
     SessionPairFn on_pair;
     gpointer on_pair_data;
     SessionRecvFn recv_fn;
@@ -220,6 +220,7 @@ gboolean session_gather(Session *s, GError **error)
         g_set_error(error, SESSION_ERROR, 0, "%s: candidate gathering failed to start", s->name);
         return FALSE;
     }
+    s->gather_started = TRUE; /* every host candidate exists now */
     return TRUE;
 }
 
@@ -336,6 +337,11 @@ gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError *
     if (s->state == SESSION_STATE_GATHERED)
         s->state = SESSION_STATE_CHECKING;
     return TRUE;
+}
+
+gboolean session_host_candidates_exist(const Session *s)
+{
+    return s->gather_started;
 }
 
 gboolean session_gathering_done(const Session *s)

@@ -80,6 +80,9 @@ gboolean session_set_remote_credentials(Session *s, const char *ufrag, const cha
                                         GError **error);
 gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError **error);
 gboolean session_gathering_done(const Session *s);
+/* session_gather was called: libnice made every host candidate in that call
+ * (the later ones are reflexive and relay candidates). */
+gboolean session_host_candidates_exist(const Session *s);
 
 /* Runs ctx until every session given is GATHERED (until GATHERED) or READY or
  * FAILED (until READY), or timeout_ms passes; TRUE if they all got there. */

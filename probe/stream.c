@@ -1,6 +1,7 @@
-/* The sender is a thread that sleeps to absolute times (start + i * ptime), so
- * lateness does not accumulate; it sends with nice_agent_send, which libnice
- * makes thread-safe. The receiver runs on the session's main context. The echo
+/* One pacer thread sends for every stream end of the process, each packet at
+ * its absolute time (start + i * ptime), so lateness does not accumulate; it
+ * sends with nice_agent_send, which libnice makes thread-safe. The receiver runs
+ * on the session's main context. The echo
  * (last packet received and when) is the one state both share, under a mutex.
  * Packets that fail SRTP authentication or the replay check are counted and
  * dropped, never measured. */

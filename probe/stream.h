@@ -40,7 +40,8 @@ StreamEnd *stream_end_new(Session *session, const guint8 out_key[STREAM_KEY_LEN]
 void stream_end_free(StreamEnd *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StreamEnd, stream_end_free)
 
-/* Starts the paced sender thread; received packets are counted as they come. */
+/* Hands the end to the process's pacer thread, which sends its packets from
+ * now on; received packets are counted as they come. */
 void stream_end_start(StreamEnd *e);
 /* Waits for the sender to finish its duration. */
 void stream_end_join(StreamEnd *e);
