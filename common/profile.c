@@ -117,6 +117,34 @@ static gboolean parse_choice(const Where *w, const char *raw, void *field, doubl
     return FALSE;
 }
 
+/* nomination: one of aggressive, regular, or both (';'): the first is the one
+ * the paths use, the second adds a natural path with it. */
+static gboolean parse_nomination(const Where *w, const char *raw, void *field, double min,
+                                 double max, GError **error)
+{
+    g_auto(GStrv) words = g_strsplit(raw, ";", -1);
+    guint n = g_strv_length(words);
+    gboolean first = FALSE, seen[2] = {FALSE, FALSE};
+    for (guint i = 0; i < n; i++) {
+        char *word = g_strstrip(words[i]);
+        gboolean regular = FALSE;
+        if (!parse_choice(w, word, &regular, 0, 0, error))
+            return FALSE;
+        if (n > 2 || seen[regular]) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "'%s': give aggressive, regular, or both once",
+                      raw);
+            return FALSE;
+        }
+        seen[regular] = TRUE;
+        if (i == 0)
+            first = regular;
+    }
+    gboolean *ice = field; /* regular_nomination, then compare_nomination */
+    ice[0] = first;
+    ice[1] = n == 2;
+    return TRUE;
+}
+
 static gboolean parse_double(const Where *w, const char *raw, void *field, double min, double max,
                              GError **error)
 {
@@ -354,7 +382,7 @@ static const KeySpec specs[] = {
     {"stream", "ptime_ms", parse_uint, F(stream.ptime_ms), FALSE, 10, 120},
     {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
-    {"ice", "nomination", parse_choice, F(ice.regular_nomination), FALSE, 0, 0},
+    {"ice", "nomination", parse_nomination, F(ice.regular_nomination), FALSE, 0, 0},
     {"ice", "probe_role", parse_choice, F(ice.probe_controlled), FALSE, 1, 1},
     {"thresholds", "loss_ratio_max", parse_double, F(thresholds.loss_ratio_max), FALSE, 0, 1},
     {"thresholds", "jitter_ms_max", parse_double, F(thresholds.jitter_ms_max), FALSE, 0, 10000},
@@ -362,6 +390,9 @@ static const KeySpec specs[] = {
     {"thresholds", "mos_min", parse_double, F(thresholds.mos_min), FALSE, 1, 4.5},
 };
 #undef F
+/* parse_nomination writes both members through one pointer. */
+G_STATIC_ASSERT(offsetof(Profile, ice.compare_nomination) ==
+                offsetof(Profile, ice.regular_nomination) + sizeof(gboolean));
 
 static const KeySpec *find_spec(const char *group, const char *key)
 {

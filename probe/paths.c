@@ -31,17 +31,25 @@ typedef struct {
     const char *name;
     PolicyPathKind kind;
     gboolean udp, tcp, tls; /* TURN transports the probe agent is given */
+    int regular;            /* nomination: -1 the profile's, 0 aggressive, 1 regular */
 } PathSpec;
 
 static const PathSpec path_specs[] = {
-    {"natural", POLICY_PATH_NATURAL, TRUE, TRUE, TRUE},
-    {"relay-udp", POLICY_PATH_FORCED_RELAY, TRUE, FALSE, FALSE},
-    {"relay-tcp", POLICY_PATH_FORCED_RELAY, FALSE, TRUE, FALSE},
-    {"relay-tls", POLICY_PATH_FORCED_RELAY, FALSE, FALSE, TRUE},
+    {"natural", POLICY_PATH_NATURAL, TRUE, TRUE, TRUE, -1},
+    {"relay-udp", POLICY_PATH_FORCED_RELAY, TRUE, FALSE, FALSE, -1},
+    {"relay-tcp", POLICY_PATH_FORCED_RELAY, FALSE, TRUE, FALSE, -1},
+    {"relay-tls", POLICY_PATH_FORCED_RELAY, FALSE, FALSE, TRUE, -1},
     /* The tunnel's own candidates only (host, and the reflexive address its
      * socket shows the edge): if a check connects, media can cross the tunnel
      * whatever pair this run's natural path got. No media is sent on it. */
-    {"tunnel-only", POLICY_PATH_TUNNEL_ONLY, FALSE, FALSE, FALSE},
+    {"tunnel-only", POLICY_PATH_TUNNEL_ONLY, FALSE, FALSE, FALSE, -1},
+};
+
+/* With [ice] nomination = aggressive;regular, the natural path once more with
+ * the other nomination, right after the first. */
+static const PathSpec natural_with[] = {
+    {"natural-aggressive", POLICY_PATH_NATURAL, TRUE, TRUE, TRUE, 0},
+    {"natural-regular", POLICY_PATH_NATURAL, TRUE, TRUE, TRUE, 1},
 };
 
 /* Everything one path owns, freed together. */
@@ -568,7 +576,8 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
 static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
 {
     const Profile *prof = c->profile;
-    rec->nomination = g_strdup(prof->ice.regular_nomination ? "regular" : "aggressive");
+    gboolean regular = spec->regular < 0 ? prof->ice.regular_nomination : spec->regular;
+    rec->nomination = g_strdup(regular ? "regular" : "aggressive");
     rec->controlling = !prof->ice.probe_controlled;
     if ((spec->udp && !spec->tcp && !c->turn_ok[TURNCHECK_UDP]) ||
         (spec->tcp && !spec->udp && !c->turn_ok[TURNCHECK_TCP]) ||
@@ -599,7 +608,7 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
     p.tunnel = netif_inventory_first_tunnel(c->inv);
     SessionConfig probe_cfg = {.name = "probe",
                                .controlling = !prof->ice.probe_controlled,
-                               .regular_nomination = prof->ice.regular_nomination,
+                               .regular_nomination = regular,
                                .ice_tcp = TRUE,
                                .relay_only = spec->kind == POLICY_PATH_FORCED_RELAY,
                                .turn_username = c->cred.username,
@@ -627,7 +636,7 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
      * when UDP works, else over TCP. */
     SessionConfig far_cfg = {.name = "far end",
                              .controlling = prof->ice.probe_controlled,
-                             .regular_nomination = prof->ice.regular_nomination,
+                             .regular_nomination = regular,
                              .relay_only = TRUE,
                              .only_address = phys,
                              .turn_username = c->cred.username,
@@ -731,24 +740,30 @@ static gpointer job_thread(gpointer data)
  * (TCP_INFO), not from the interface. */
 void paths_run_all(RunCtx *c)
 {
-    PathJob jobs[G_N_ELEMENTS(path_specs)];
-    for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++)
-        jobs[i] =
-            (PathJob){c, &path_specs[i], run_result_add_path(c->result, path_specs[i].name), FALSE};
-    GThread *side = NULL;
+    const PathSpec *specs[G_N_ELEMENTS(path_specs) + 1];
+    guint n = 0;
     for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++) {
-        if (path_specs[i].kind == POLICY_PATH_TUNNEL_ONLY)
+        specs[n++] = &path_specs[i];
+        if (i == 0 && c->profile->ice.compare_nomination)
+            specs[n++] = &natural_with[!c->profile->ice.regular_nomination];
+    }
+    PathJob jobs[G_N_ELEMENTS(specs)];
+    for (guint i = 0; i < n; i++)
+        jobs[i] = (PathJob){c, specs[i], run_result_add_path(c->result, specs[i]->name), FALSE};
+    GThread *side = NULL;
+    for (guint i = 0; i < n; i++) {
+        if (specs[i]->kind == POLICY_PATH_TUNNEL_ONLY)
             continue;
-        if (path_specs[i].tcp && !path_specs[i].udp && !side) {
-            for (gsize k = 0; k < G_N_ELEMENTS(path_specs); k++)
-                if (path_specs[k].kind == POLICY_PATH_TUNNEL_ONLY)
+        if (specs[i]->tcp && !specs[i]->udp && !side) {
+            for (guint k = 0; k < n; k++)
+                if (specs[k]->kind == POLICY_PATH_TUNNEL_ONLY)
                     side = g_thread_new("tunnel-only", job_thread, &jobs[k]);
         }
         run_job(&jobs[i]);
     }
     if (side)
         g_thread_join(side);
-    for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++)
+    for (guint i = 0; i < n; i++)
         if (jobs[i].judge)
-            policy_judge_path(c->result, jobs[i].rec, path_specs[i].kind, c->profile);
+            policy_judge_path(c->result, jobs[i].rec, specs[i]->kind, c->profile);
 }

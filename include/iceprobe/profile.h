@@ -60,6 +60,8 @@ typedef struct {
     /* The ICE client being emulated (docs/contract.md, [ice]). */
     struct {
         gboolean regular_nomination; /* nomination = regular; default aggressive */
+        gboolean compare_nomination; /* nomination = aggressive;regular: the relay loop's
+                                        natural path runs once with each */
         gboolean probe_controlled;   /* probe_role = controlled; default controlling */
     } ice;
 

@@ -628,6 +628,8 @@ lab_write_profile() {
 		[stream]
 		duration_s = ${LAB_STREAM_S:-2}
 	EOF2
+	# LAB_NOMINATION: [ice] nomination (aggressive, regular, or both).
+	[ -z "${LAB_NOMINATION:-}" ] || printf '\n[ice]\nnomination = %s\n' "$LAB_NOMINATION" >>"$1"
 }
 
 # A decrypting middlebox on the home router: TLS to the edge's 443 is answered

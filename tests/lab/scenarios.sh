@@ -90,7 +90,12 @@ scenario_e() {
 scenario_g() {
 	section "g. split tunnel right, but the gateway passes the pool to the edge (NAT to the internet)"
 	lab_vpngw_internet nat
+	LAB_NOMINATION="aggressive;regular" lab_write_profile "$LAB_STATE/lab.conf"
 	probe g
+	lab_write_profile "$LAB_STATE/lab.conf"
+	assert_eq "both clients emulated: natural (aggressive) and natural-regular" \
+		"$(q '[.paths[] | select(.name | startswith("natural")) | .ice.nomination] | join(",")')" \
+		"aggressive,regular"
 	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
 	assert_eq "the route check passes: the edge is excluded from the tunnel" \
 		"$(q '.checks[] | select(.name == "route") | .verdict')" pass

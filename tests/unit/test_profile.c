@@ -169,6 +169,14 @@ static void test_ice_client_is_a_profile_setting(void **state)
     assert_non_null(p);
     assert_true(p->ice.regular_nomination);
     assert_true(p->ice.probe_controlled);
+    g_autoptr(Profile) both =
+        load(*state, BASE "[ice]\nnomination = regular; aggressive\n", &error);
+    assert_non_null(both);
+    assert_true(both->ice.regular_nomination); /* the first is the paths' */
+    assert_true(both->ice.compare_nomination); /* the other runs once more */
+    assert_false(p->ice.compare_nomination);
+    assert_refused(*state, BASE "[ice]\nnomination = regular;regular\n", PROFILE_ERROR_VALUE,
+                   "give aggressive, regular, or both once");
     assert_refused(*state, BASE "[ice]\nnomination = eager\n", PROFILE_ERROR_VALUE,
                    "[ice] nomination: 'eager' is neither aggressive nor regular");
     assert_refused(*state, BASE "[ice]\nprobe_role = both\n", PROFILE_ERROR_VALUE,
