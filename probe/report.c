@@ -15,7 +15,7 @@ static const char *mark(Verdict v, gboolean color)
 static void path_row(GString *s, const PathRecord *p, const char *name, gboolean color)
 {
     if (!p->have_pair) {
-        g_string_append_printf(s, "  %s %-13s %s\n", mark(p->verdict, color), name,
+        g_string_append_printf(s, "  %s %-18s %s\n", mark(p->verdict, color), name,
                                p->reason ? p->reason : "no pair");
         return;
     }
@@ -23,14 +23,18 @@ static void path_row(GString *s, const PathRecord *p, const char *name, gboolean
                                             p->remote.type, p->remote.address);
     g_autofree char *egress =
         g_strdup_printf("%s (%s)", p->local.egress_interface, p->local.egress_class);
-    g_string_append_printf(s, "  %s %-13s %-52s %-18s %-4s", mark(p->verdict, color), name, pair,
+    g_string_append_printf(s, "  %s %-18s %-52s %-18s %-4s", mark(p->verdict, color), name, pair,
                            egress, p->local.transport);
     if (p->have_metrics)
         g_string_append_printf(s, " %5.1f%% %6.1f %6.1f %4.2f", p->metrics.loss_ratio * 100,
                                p->metrics.jitter_ms, p->metrics.rtt_median_ms, p->metrics.mos);
     if (p->have_counters)
-        g_string_append_printf(s, "  %s tx/rx %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT,
-                               p->tunnel_interface, p->tunnel_tx, p->tunnel_rx);
+        g_string_append_printf(s, "  %s tx/rx %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "%s",
+                               p->tunnel_interface, p->tunnel_tx, p->tunnel_rx,
+                               p->counters_per_connection ? " (its own TCP)" : "");
+    if (p->connected_ms >= 0)
+        g_string_append_printf(s, "  pair at %.0f ms%s", p->connected_ms,
+                               p->pair_changes->len > 1 ? ", changed" : "");
     g_string_append_c(s, '\n');
 }
 
@@ -63,7 +67,7 @@ char *report_text(const RunResult *r, gboolean color)
         g_string_append_printf(s, "  %s %-12s %s\n", mark(c->verdict, color), name, c->reason);
     }
     if (r->paths->len) {
-        g_string_append_printf(s, "\nPaths %-62s %-18s %-4s %6s %6s %6s %4s\n", "(local -> remote)",
+        g_string_append_printf(s, "\nPaths %-67s %-18s %-4s %6s %6s %6s %4s\n", "(local -> remote)",
                                "egress", "tr", "loss", "jit ms", "rtt ms", "MOS");
         for (guint i = 0; i < r->paths->len; i++) {
             const PathRecord *p = r->paths->pdata[i];
