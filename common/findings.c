@@ -46,6 +46,12 @@ static const FindingSpec specs[] = {
     {"TCP_RELAY_ONLY", VERDICT_WARN,
      "Media falls back to TURN over TCP, the last resort: allow UDP to the edge so calls use UDP."},
     {"QUALITY_LOSS", VERDICT_WARN, "Look for congestion or a lossy link on the media path."},
+    {"QUALITY_BURST_LOSS", VERDICT_WARN,
+     "Losses come in bursts (a call hears them as dropouts): look for a link that drops under "
+     "load (Wi-Fi, a saturated uplink or VPN concentrator) on the media path."},
+    {"QUALITY_REORDER", VERDICT_WARN,
+     "Packets arrive out of order: look for load balancing over unequal paths or a VPN that "
+     "reorders on the media path."},
     {"QUALITY_JITTER", VERDICT_WARN,
      "Look for congestion or missing QoS on the media path (a VPN concentrator adds jitter)."},
     {"QUALITY_RTT", VERDICT_WARN,

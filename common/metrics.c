@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One packet as it arrived: its index from the first packet seen (negative:
+ * older than it) and its transit time (arrival - send, on two clocks). */
+typedef struct {
+    gint64 index;
+    double transit_ns;
+    double jitter_ns; /* the RFC 3550 estimate after this packet */
+} Arrival;
+
 struct MetricsStream {
     gboolean started;
     guint64 base_ext;    /* extended seq of the first packet */
@@ -21,6 +29,9 @@ struct MetricsStream {
     double last_transit_ns;
     double jitter_ns;
 
+    GArray *packets; /* Arrival, in arrival order, up to METRICS_MAX_WINDOW_PACKETS */
+    double min_transit_ns;
+
     GArray *rtt; /* double ms, up to METRICS_MAX_RTT_SAMPLES */
     guint64 rtt_count;
     double rtt_min, rtt_max;
@@ -31,6 +42,7 @@ MetricsStream *metrics_stream_new(void)
     MetricsStream *m = g_new0(MetricsStream, 1);
     m->seen = g_byte_array_new();
     m->rtt = g_array_new(FALSE, FALSE, sizeof(double));
+    m->packets = g_array_new(FALSE, FALSE, sizeof(Arrival));
     return m;
 }
 
@@ -40,6 +52,7 @@ void metrics_stream_free(MetricsStream *m)
         return;
     g_byte_array_unref(m->seen);
     g_array_unref(m->rtt);
+    g_array_unref(m->packets);
     g_free(m);
 }
 
@@ -111,9 +124,15 @@ void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gi
 
     /* RFC 3550 6.4.1: J += (|D| - J) / 16, D the change in transit time. */
     double transit = (double)(arrived_ns - sent_ns);
+    if (!m->have_transit || transit < m->min_transit_ns)
+        m->min_transit_ns = transit;
     if (m->have_transit) {
         double d = fabs(transit - m->last_transit_ns);
         m->jitter_ns += (d - m->jitter_ns) / 16.0;
+    }
+    if (m->packets->len < METRICS_MAX_WINDOW_PACKETS) {
+        Arrival a = {(gint64)ext - (gint64)m->base_ext, transit, m->jitter_ns};
+        g_array_append_val(m->packets, a);
     }
     m->last_transit_ns = transit;
     m->have_transit = TRUE;
@@ -185,6 +204,84 @@ double metrics_mos(double rtt_median_ms, double jitter_ms, double ptime_ms, doub
     return metrics_mos_from_r(metrics_r_factor(delay, loss_ratio));
 }
 
+/* The worst share of packets missing in any run of w consecutive indexes of
+ * [0, n) (all of it when n <= w); got[i] says whether index i arrived. */
+static double worst_loss(const guint8 *got, gsize n, gsize w)
+{
+    if (n == 0)
+        return 0;
+    w = MIN(MAX(w, 1), n);
+    gsize missing = 0;
+    for (gsize i = 0; i < w; i++)
+        missing += !got[i];
+    gsize worst = missing;
+    for (gsize i = w; i < n; i++) {
+        missing += !got[i];
+        missing -= !got[i - w];
+        worst = MAX(worst, missing);
+    }
+    return (double)worst / (double)w;
+}
+
+/* The mean of the RFC 3550 estimate over the packets whose index is in
+ * [lo, hi): the interarrival jitter of that interval. */
+static double window_jitter_ns(const GArray *packets, gint64 lo, gint64 hi)
+{
+    double sum = 0;
+    guint n = 0;
+    for (guint i = 0; i < packets->len; i++) {
+        const Arrival *a = &g_array_index(packets, Arrival, i);
+        if (a->index < lo || a->index >= hi)
+            continue;
+        sum += a->jitter_ns;
+        n++;
+    }
+    return n ? sum / n : 0;
+}
+
+static void summarize_windows(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
+                              MetricsSummary *out)
+{
+    const GArray *p = m->packets;
+    if (!p->len || ptime_ms <= 0)
+        return;
+    /* The index space: from the first packet seen to the last one sent (losses
+     * at the end count; losses before the first packet seen cannot be placed). */
+    gint64 last = 0;
+    for (guint i = 0; i < p->len; i++)
+        last = MAX(last, g_array_index(p, Arrival, i).index);
+    gsize n = (gsize)MAX(last + 1, (gint64)MIN(packets_sent, METRICS_MAX_WINDOW_PACKETS));
+    n = MIN(n, (gsize)METRICS_MAX_WINDOW_PACKETS);
+    g_autofree guint8 *got = g_malloc0(n);
+    for (guint i = 0; i < p->len; i++) {
+        gint64 k = g_array_index(p, Arrival, i).index;
+        if (k >= 0 && (gsize)k < n)
+            got[k] = 1;
+    }
+    gsize w15 = (gsize)MAX(1, (gint64)(15000.0 / ptime_ms)),
+          w200 = (gsize)MAX(1, (gint64)(200.0 / ptime_ms));
+    out->have_windows = TRUE;
+    out->loss_15s_max = worst_loss(got, n, w15);
+    out->burst_loss_200ms_max = worst_loss(got, n, w200);
+    /* 15 s windows starting every second. */
+    gsize step = (gsize)MAX(1, (gint64)(1000.0 / ptime_ms));
+    double worst_j = 0;
+    for (gsize lo = 0;; lo += step) {
+        worst_j = MAX(worst_j, window_jitter_ns(p, (gint64)lo, (gint64)(lo + w15)));
+        if (lo + w15 >= n)
+            break;
+    }
+    out->jitter_15s_max_ms = worst_j / 1e6;
+    out->reorder_ratio = m->received ? (double)m->reordered / (double)m->received : 0;
+    g_autofree double *owd = g_new(double, p->len);
+    for (guint i = 0; i < p->len; i++)
+        owd[i] = (g_array_index(p, Arrival, i).transit_ns - m->min_transit_ns) / 1e6;
+    qsort(owd, p->len, sizeof(double), cmp_double);
+    out->owdv_p50_ms = metrics_percentile(owd, p->len, 50);
+    out->owdv_p95_ms = metrics_percentile(owd, p->len, 95);
+    out->owdv_max_ms = owd[p->len - 1];
+}
+
 void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
                               MetricsSummary *out)
 {
@@ -207,4 +304,5 @@ void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, doub
         out->rtt_p95_ms = metrics_percentile(sorted, m->rtt->len, 95);
     }
     out->mos = metrics_mos(out->rtt_median_ms, out->jitter_ms, ptime_ms, out->loss_ratio);
+    summarize_windows(m, packets_sent, ptime_ms, out);
 }

@@ -93,44 +93,103 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
             "The relay allocation of path %s was made through the tunnel: %s.", p->name, why);
 }
 
-/* The quality thresholds: which metric, which profile limit, which way is bad. */
+/* The quality thresholds: which figure, which profile limit, which way is bad.
+ * With the windowed figures (Microsoft's "in any 15 s / 200 ms"), loss and
+ * jitter are judged on the worst window; without them, on the whole stream. */
+typedef enum { FIG_LOSS, FIG_BURST, FIG_JITTER, FIG_REORDER, FIG_RTT, FIG_MOS } Figure;
+
 typedef struct {
     const char *code;
     const char *what; /* in the message, and the evidence member */
-    gsize metric;     /* offset of a double in MetricsSummary */
-    gsize limit;      /* offset of a double in Profile */
-    gboolean below_is_bad;
+    Figure figure;
+    gsize limit; /* offset of a double in Profile */
+    gboolean below_is_bad, per_direction;
     double scale; /* shown as value * scale */
     const char *unit;
 } QualityRule;
 
 static const QualityRule quality_rules[] = {
-    {"QUALITY_LOSS", "loss_ratio", offsetof(MetricsSummary, loss_ratio),
-     offsetof(Profile, thresholds.loss_ratio_max), FALSE, 100, " %"},
-    {"QUALITY_JITTER", "jitter_ms", offsetof(MetricsSummary, jitter_ms),
-     offsetof(Profile, thresholds.jitter_ms_max), FALSE, 1, " ms"},
-    {"QUALITY_RTT", "rtt_median_ms", offsetof(MetricsSummary, rtt_median_ms),
-     offsetof(Profile, thresholds.rtt_ms_max), FALSE, 1, " ms"},
-    {"QUALITY_MOS", "mos", offsetof(MetricsSummary, mos), offsetof(Profile, thresholds.mos_min),
-     TRUE, 1, ""},
+    {"QUALITY_LOSS", "loss_ratio", FIG_LOSS, offsetof(Profile, thresholds.loss_ratio_max), FALSE,
+     TRUE, 100, " %"},
+    {"QUALITY_BURST_LOSS", "burst_loss_200ms_max", FIG_BURST,
+     offsetof(Profile, thresholds.burst_loss_ratio_max), FALSE, TRUE, 100, " %"},
+    {"QUALITY_JITTER", "jitter_ms", FIG_JITTER, offsetof(Profile, thresholds.jitter_ms_max), FALSE,
+     TRUE, 1, " ms"},
+    {"QUALITY_REORDER", "reorder_ratio", FIG_REORDER,
+     offsetof(Profile, thresholds.reorder_ratio_max), FALSE, TRUE, 100, " %"},
+    {"QUALITY_RTT", "rtt_median_ms", FIG_RTT, offsetof(Profile, thresholds.rtt_ms_max), FALSE,
+     FALSE, 1, " ms"},
+    {"QUALITY_MOS", "mos", FIG_MOS, offsetof(Profile, thresholds.mos_min), TRUE, TRUE, 1, ""},
 };
 
+/* The figure's value, and what it is called in words; FALSE when the summary
+ * does not have it. */
+static gboolean figure(const MetricsSummary *m, Figure f, double *v, const char **name)
+{
+    *name = NULL;
+    switch (f) {
+    case FIG_LOSS:
+        *v = m->have_windows ? m->loss_15s_max : m->loss_ratio;
+        *name = m->have_windows ? "loss in the worst 15 s" : "loss";
+        return TRUE;
+    case FIG_BURST:
+        *v = m->burst_loss_200ms_max;
+        *name = "loss in the worst 200 ms";
+        return m->have_windows;
+    case FIG_JITTER:
+        *v = m->have_windows ? m->jitter_15s_max_ms : m->jitter_ms;
+        *name = m->have_windows ? "jitter in the worst 15 s" : "jitter";
+        return TRUE;
+    case FIG_REORDER:
+        *v = m->reorder_ratio;
+        *name = "reordered";
+        return m->have_windows;
+    case FIG_RTT:
+        *v = m->rtt_median_ms;
+        *name = "median RTT";
+        return m->rtt_samples > 0;
+    case FIG_MOS:
+        *v = m->mos;
+        *name = "MOS";
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static void judge_one(RunResult *r, PathRecord *p, const QualityRule *q, const MetricsSummary *m,
+                      const char *direction, double limit)
+{
+    double value;
+    const char *name;
+    if (!figure(m, q->figure, &value, &name))
+        return;
+    if (q->below_is_bad ? !(value < limit) : !(value > limit))
+        return;
+    JsonObject *e = pair_evidence(p);
+    json_object_set_double_member(e, q->what, value);
+    json_object_set_double_member(e, "threshold", limit);
+    if (direction)
+        json_object_set_string_member(e, "direction", direction);
+    run_result_add_finding(r, q->code, e, "Path %s%s%s: %s %.2f%s, %s %.2f%s.", p->name,
+                           direction ? ", direction " : "", direction ? direction : "", name,
+                           value * q->scale, q->unit, q->below_is_bad ? "minimum" : "limit",
+                           limit * q->scale, q->unit);
+}
+
+/* Each direction on its own (out: from this probe; in: to it), so a path bad
+ * one way only says which; the round trip once. */
 static void judge_quality(RunResult *r, PathRecord *p, const Profile *profile)
 {
+    gboolean directions = p->out.packets_sent > 0 || p->in.packets_sent > 0;
     for (gsize i = 0; i < G_N_ELEMENTS(quality_rules); i++) {
         const QualityRule *q = &quality_rules[i];
-        double value = G_STRUCT_MEMBER(double, &p->metrics, q->metric);
         double limit = G_STRUCT_MEMBER(double, profile, q->limit);
-        if (q->metric == offsetof(MetricsSummary, rtt_median_ms) && !p->metrics.rtt_samples)
-            continue;
-        if (q->below_is_bad ? !(value < limit) : !(value > limit))
-            continue;
-        JsonObject *e = pair_evidence(p);
-        json_object_set_double_member(e, q->what, value);
-        json_object_set_double_member(e, "threshold", limit);
-        run_result_add_finding(r, q->code, e, "Path %s: %s %.2f%s, %s %.2f%s.", p->name, q->what,
-                               value * q->scale, q->unit, q->below_is_bad ? "minimum" : "limit",
-                               limit * q->scale, q->unit);
+        if (q->per_direction && directions) {
+            judge_one(r, p, q, &p->out, "out", limit);
+            judge_one(r, p, q, &p->in, "in", limit);
+        } else {
+            judge_one(r, p, q, &p->metrics, NULL, limit);
+        }
     }
 }
 

@@ -388,6 +388,9 @@ static const KeySpec specs[] = {
     {"thresholds", "jitter_ms_max", parse_double, F(thresholds.jitter_ms_max), FALSE, 0, 10000},
     {"thresholds", "rtt_ms_max", parse_double, F(thresholds.rtt_ms_max), FALSE, 0, 60000},
     {"thresholds", "mos_min", parse_double, F(thresholds.mos_min), FALSE, 1, 4.5},
+    {"thresholds", "burst_loss_ratio_max", parse_double, F(thresholds.burst_loss_ratio_max), FALSE,
+     0, 1},
+    {"thresholds", "reorder_ratio_max", parse_double, F(thresholds.reorder_ratio_max), FALSE, 0, 1},
 };
 #undef F
 /* parse_nomination writes both members through one pointer. */
@@ -435,6 +438,8 @@ static Profile *profile_new_defaults(void)
     p->thresholds.jitter_ms_max = 30;
     p->thresholds.rtt_ms_max = 100;
     p->thresholds.mos_min = 3.6;
+    p->thresholds.burst_loss_ratio_max = 0.10; /* in any 200 ms */
+    p->thresholds.reorder_ratio_max = 0.0005;
     return p;
 }
 

@@ -80,6 +80,21 @@ static void metrics_members(JsonBuilder *b, const MetricsSummary *m)
     add_int(b, "reordered", (gint64)m->reordered);
     add_int(b, "duplicates", (gint64)m->duplicates);
     add_double(b, "mos", m->mos);
+    if (m->have_windows) {
+        json_builder_set_member_name(b, "windows");
+        json_builder_begin_object(b);
+        add_double(b, "loss_15s_max", m->loss_15s_max);
+        add_double(b, "burst_loss_200ms_max", m->burst_loss_200ms_max);
+        add_double(b, "jitter_15s_max_ms", m->jitter_15s_max_ms);
+        add_double(b, "reorder_ratio", m->reorder_ratio);
+        json_builder_end_object(b);
+        json_builder_set_member_name(b, "owd_variation_ms");
+        json_builder_begin_object(b);
+        add_double(b, "p50", m->owdv_p50_ms);
+        add_double(b, "p95", m->owdv_p95_ms);
+        add_double(b, "max", m->owdv_max_ms);
+        json_builder_end_object(b);
+    }
 }
 
 static void metrics_object(JsonBuilder *b, const char *name, const MetricsSummary *m)
@@ -475,6 +490,28 @@ static gboolean read_metrics_members(JsonObject *o, const char *here, MetricsSum
             !read_double(rtt, rh, "median", 0, 1e7, &m->rtt_median_ms, error) ||
             !read_double(rtt, rh, "p95", 0, 1e7, &m->rtt_p95_ms, error) ||
             !read_double(rtt, rh, "max", 0, 1e7, &m->rtt_max_ms, error))
+            return FALSE;
+    }
+    JsonObject *win = read_object(o, here, "windows", FALSE, &e);
+    JsonObject *owdv = e ? NULL : read_object(o, here, "owd_variation_ms", FALSE, &e);
+    if (e) {
+        g_propagate_error(error, g_steal_pointer(&e));
+        return FALSE;
+    }
+    if (win) {
+        g_autofree char *wh = member_path(here, "windows");
+        m->have_windows = TRUE;
+        if (!read_double(win, wh, "loss_15s_max", 0, 1, &m->loss_15s_max, error) ||
+            !read_double(win, wh, "burst_loss_200ms_max", 0, 1, &m->burst_loss_200ms_max, error) ||
+            !read_double(win, wh, "jitter_15s_max_ms", 0, 1e7, &m->jitter_15s_max_ms, error) ||
+            !read_double(win, wh, "reorder_ratio", 0, 1, &m->reorder_ratio, error))
+            return FALSE;
+    }
+    if (owdv) {
+        g_autofree char *oh = member_path(here, "owd_variation_ms");
+        if (!read_double(owdv, oh, "p50", 0, 1e7, &m->owdv_p50_ms, error) ||
+            !read_double(owdv, oh, "p95", 0, 1e7, &m->owdv_p95_ms, error) ||
+            !read_double(owdv, oh, "max", 0, 1e7, &m->owdv_max_ms, error))
             return FALSE;
     }
     return TRUE;

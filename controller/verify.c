@@ -8,8 +8,9 @@ static const char *const side_names[] = {"a", "b"};
 
 /* Findings the path policy derives: re-derived here, never copied from a report. */
 static const char *const path_codes[] = {
-    "MEDIA_VIA_TUNNEL", "RELAY_VIA_TUNNEL", "TUNNEL_PATH_OPEN", "NO_MEDIA_PATH", "TCP_RELAY_ONLY",
-    "QUALITY_LOSS",     "QUALITY_JITTER",   "QUALITY_RTT",      "QUALITY_MOS",
+    "MEDIA_VIA_TUNNEL", "RELAY_VIA_TUNNEL",   "TUNNEL_PATH_OPEN", "NO_MEDIA_PATH",
+    "TCP_RELAY_ONLY",   "QUALITY_LOSS",       "QUALITY_JITTER",   "QUALITY_RTT",
+    "QUALITY_MOS",      "QUALITY_BURST_LOSS", "QUALITY_REORDER",
 };
 /* Findings that say the same thing whichever side saw them: kept once. */
 static const char *const symmetric_codes[] = {"TUNNEL_PATH_OPEN", "NO_MEDIA_PATH"};

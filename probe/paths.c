@@ -326,6 +326,15 @@ void paths_combine_metrics(const Profile *prof, PathRecord *rec)
     m->jitter_ms = MAX(rec->out.jitter_ms, rec->in.jitter_ms);
     m->reordered = rec->out.reordered + rec->in.reordered;
     m->duplicates = rec->out.duplicates + rec->in.duplicates;
+    /* The worst direction's windows. */
+    m->have_windows = rec->out.have_windows && rec->in.have_windows;
+    m->loss_15s_max = MAX(rec->out.loss_15s_max, rec->in.loss_15s_max);
+    m->burst_loss_200ms_max = MAX(rec->out.burst_loss_200ms_max, rec->in.burst_loss_200ms_max);
+    m->jitter_15s_max_ms = MAX(rec->out.jitter_15s_max_ms, rec->in.jitter_15s_max_ms);
+    m->reorder_ratio = MAX(rec->out.reorder_ratio, rec->in.reorder_ratio);
+    m->owdv_p50_ms = MAX(rec->out.owdv_p50_ms, rec->in.owdv_p50_ms);
+    m->owdv_p95_ms = MAX(rec->out.owdv_p95_ms, rec->in.owdv_p95_ms);
+    m->owdv_max_ms = MAX(rec->out.owdv_max_ms, rec->in.owdv_max_ms);
     m->mos = metrics_mos(m->rtt_median_ms, m->jitter_ms, ptime, m->loss_ratio);
     rec->have_metrics = TRUE;
 }

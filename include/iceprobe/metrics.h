@@ -17,11 +17,24 @@ typedef struct {
     guint64 rtt_samples;
     double rtt_min_ms, rtt_median_ms, rtt_p95_ms, rtt_max_ms;
     double mos; /* E-model MOS from loss, jitter and RTT, see metrics_mos() */
+    /* Microsoft's windowed figures for Teams and Skype for Business media, the
+     * worst window of the stream (a stream shorter than a window is one window):
+     * loss in any 15 s, loss in any 200 ms (bursts), interarrival jitter in any
+     * 15 s (the mean of the RFC 3550 estimate over the window's packets); and
+     * reordered packets over those received. */
+    gboolean have_windows;
+    double loss_15s_max, burst_loss_200ms_max, jitter_15s_max_ms, reorder_ratio;
+    /* One-way delay variation: each packet's transit time less the smallest
+     * (no clock sync needed; the constant offset between clocks cancels). */
+    double owdv_p50_ms, owdv_p95_ms, owdv_max_ms;
 } MetricsSummary;
 
 /* Packets above this count are still counted, but not checked for duplicates:
  * it bounds the memory a stream can make us use (a 10 s call is 500 packets). */
 #define METRICS_MAX_TRACKED_PACKETS (1u << 20)
+/* Packets kept for the windowed figures (22 min at 50 a second); later ones
+ * still count everywhere else. */
+#define METRICS_MAX_WINDOW_PACKETS (1u << 16)
 /* RTT samples kept for percentiles; later samples still count for min/max. */
 #define METRICS_MAX_RTT_SAMPLES (1u << 18)
 

@@ -70,6 +70,8 @@ typedef struct {
         double jitter_ms_max;
         double rtt_ms_max;
         double mos_min;
+        double burst_loss_ratio_max; /* loss in any 200 ms */
+        double reorder_ratio_max;
     } thresholds;
 } Profile;
 

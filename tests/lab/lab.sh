@@ -31,6 +31,9 @@
 #   lab_edge_down                               stop coturn
 #   lab_tls_intercept on|off                    a decrypting middlebox on the home router
 #   lab_edge_route_branch on|off                the edge's route to the branch subnet 10.2.0.0/24
+#   lab_impair UP DOWN [SEED] | lab_impair off   impair the laptop's home link (iceprobe-impair
+#                                               through NFQUEUE on the home router; its log in
+#                                               $LAB_STATE/impair.tsv, nft counters per direction)
 
 LAB_DIR_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -591,6 +594,40 @@ lab_edge_route_branch() {
 }
 
 # Wait until a node listens on a port (proto udp|tcp).
+# The laptop's home link through the impairment instrument: up is the laptop's
+# traffic to the internet, down the way back (tests/lab/tools/impair.c for SPEC).
+# nft counts each direction's packets before the queue (lab_impair_counts).
+lab_impair() {
+	lab_stop impair
+	lab_exec home nft delete table inet iplab-impair 2>/dev/null
+	[ "$1" = off ] && return 0
+	local up=$1 down=$2 seed=${3:-1}
+	lab_spawn home impair "${ICEPROBE_IMPAIR:?set ICEPROBE_IMPAIR to iceprobe-impair}" \
+		--up "$up" --down "$down" --seed "$seed" --log "$LAB_STATE/impair.tsv"
+	# The program binds its queues before the rules send anything there; the
+	# rules fail open (bypass) should it not run.
+	local i
+	for i in $(seq 50); do
+		grep -q "iceprobe-impair: up" "$LAB_STATE/impair.log" 2>/dev/null && break
+		sleep 0.05
+	done
+	lab_exec home nft -f - <<-EOF
+		table inet iplab-impair {
+		  chain fwd {
+		    type filter hook forward priority -10; policy accept;
+		    iifname "lan0" oifname "eth0" counter queue num 0 bypass
+		    iifname "eth0" oifname "lan0" counter queue num 1 bypass
+		  }
+		}
+	EOF
+}
+
+# "up_packets down_packets" the nft rules have sent to the instrument so far.
+lab_impair_counts() {
+	lab_exec home nft -j list table inet iplab-impair |
+		jq -r '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | join(" ")'
+}
+
 lab_wait_listen() {
 	local node=$1 proto=$2 port=$3 flag i
 	[ "$proto" = udp ] && flag=-Huln || flag=-Htln

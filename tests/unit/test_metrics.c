@@ -123,6 +123,51 @@ static void test_constant_delay_has_zero_jitter_whatever_the_clock_offset(void *
     assert_float_equal(s.jitter_ms, 0.0, 1e-12);
 }
 
+/* 30 s of packets (1500 at 20 ms): 10 lost one by one in the first 15 s, a
+ * burst of 4 at index 1000, and the last 5 lost at the end. */
+static void test_windows_find_the_worst_15_s_and_200_ms(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    for (guint16 i = 0; i < 1495; i++) {
+        gboolean single = i < 700 && i % 70 == 35;
+        gboolean burst = i >= 1000 && i < 1004;
+        if (single || burst)
+            continue;
+        gint64 sent = (gint64)i * 20 * MS;
+        metrics_stream_add_packet(m, i, sent, sent + 5 * MS);
+    }
+    MetricsSummary s = summarize(m, 1500);
+    assert_true(s.have_windows);
+    assert_int_equal(s.packets_received, 1500 - 10 - 4 - 5);
+    /* The worst 750 packets: the 10 singles (indexes 35-665) cannot share a window
+     * with the burst (1000) and the 5 lost at the end (1495-1499): 9 + 0 or 4 + 5. */
+    assert_float_equal(s.loss_15s_max, 10.0 / 750, 1e-9);
+    assert_float_equal(s.burst_loss_200ms_max, 0.5, 1e-9); /* 5 of 10 at the end */
+    assert_float_equal(s.jitter_15s_max_ms, 0, 1e-9);      /* constant transit */
+    assert_float_equal(s.owdv_max_ms, 0, 1e-9);
+}
+
+static void test_one_way_delay_variation_and_window_jitter(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    /* Transit 5 ms, then 25 ms for one second (packets 500-549): a 20 ms step. */
+    for (guint16 i = 0; i < 1000; i++) {
+        gint64 sent = (gint64)i * 20 * MS + 777 * MS; /* another clock: the offset cancels */
+        gint64 transit = (i >= 500 && i < 550 ? 25 : 5) * MS;
+        metrics_stream_add_packet(m, i, sent, sent + transit);
+    }
+    MetricsSummary s = summarize(m, 1000);
+    assert_float_equal(s.owdv_p50_ms, 0, 1e-9);
+    assert_float_equal(s.owdv_max_ms, 20, 1e-9);
+    /* 5 % of the packets are 20 ms later: the 95th percentile falls between the
+     * last early one and the first late one (rank 949.05 of 0-999). */
+    assert_float_equal(s.owdv_p95_ms, 1.0, 1e-9);
+    /* Two steps of 20 ms: the estimator jumps by 20/16 each and decays, about
+     * 20 ms in all (1.25 ms x 16) spread over a window of 750 packets. */
+    assert_true(s.jitter_15s_max_ms > 0.04 && s.jitter_15s_max_ms < 0.06);
+    assert_float_equal(s.reorder_ratio, 0, 1e-12);
+}
+
 static void test_percentile_interpolates_between_ranks(void **state)
 {
     const double v[] = {1, 2, 3, 4};
@@ -184,6 +229,8 @@ int main(void)
         cmocka_unit_test(test_packet_older_than_the_first_is_reordered),
         cmocka_unit_test(test_jitter_matches_rfc3550_for_a_known_delay_pattern),
         cmocka_unit_test(test_constant_delay_has_zero_jitter_whatever_the_clock_offset),
+        cmocka_unit_test(test_windows_find_the_worst_15_s_and_200_ms),
+        cmocka_unit_test(test_one_way_delay_variation_and_window_jitter),
         cmocka_unit_test(test_percentile_interpolates_between_ranks),
         cmocka_unit_test(test_rtt_summary_has_min_median_p95_max),
         cmocka_unit_test(test_mos_matches_g107_r_to_mos_points),

@@ -151,23 +151,58 @@ static void test_quality_thresholds_give_named_warnings(void **state)
     PathRecord *p = run_result_add_path(r, "natural");
     set_pair(p, "relay", "udp", "physical", "physical");
     set_good_metrics(p);
-    p->metrics.loss_ratio = 0.05;
-    p->metrics.jitter_ms = 45;
+    /* Bad one way only: the findings name the direction. */
+    p->in.loss_ratio = 0.05;
+    p->in.jitter_ms = 45;
     p->metrics.rtt_median_ms = 180;
-    p->metrics.mos = 3.1;
+    p->in.mos = 3.1;
     policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
     run_result_conclude(r);
     assert_true(run_result_has_finding(r, "QUALITY_LOSS"));
     assert_true(run_result_has_finding(r, "QUALITY_JITTER"));
     assert_true(run_result_has_finding(r, "QUALITY_RTT"));
     assert_true(run_result_has_finding(r, "QUALITY_MOS"));
+    assert_int_equal(r->findings->len, 4);
     assert_int_equal(r->verdict, VERDICT_WARN);
     const Finding *loss = r->findings->pdata[0];
     assert_string_equal(loss->code, "QUALITY_LOSS");
-    assert_true(g_str_has_prefix(loss->message, "Path natural: loss_ratio 5.00 %, limit 1.00 %."));
+    assert_true(
+        g_str_has_prefix(loss->message, "Path natural, direction in: loss 5.00 %, limit 1.00 %."));
+    assert_string_equal(json_object_get_string_member(loss->evidence, "direction"), "in");
     const Finding *mos = r->findings->pdata[3];
-    assert_true(g_str_has_prefix(mos->message, "Path natural: mos 3.10, minimum 3.60."));
+    assert_true(
+        g_str_has_prefix(mos->message, "Path natural, direction in: MOS 3.10, minimum 3.60."));
     assert_float_equal(json_object_get_double_member(mos->evidence, "threshold"), 3.6, 1e-12);
+}
+
+static void test_windowed_figures_are_judged_on_the_worst_window(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "relay", "udp", "physical", "physical");
+    set_good_metrics(p);
+    MetricsSummary *out = &p->out;
+    out->have_windows = TRUE;
+    out->loss_ratio = 0.005;         /* the whole stream is within 1 %... */
+    out->loss_15s_max = 0.02;        /* ...but one 15 s window is not */
+    out->burst_loss_200ms_max = 0.3; /* 3 of 10 packets in a row */
+    out->jitter_15s_max_ms = 31;
+    out->reorder_ratio = 0.001;
+    p->in.have_windows = TRUE;
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    const char *codes[] = {"QUALITY_LOSS", "QUALITY_BURST_LOSS", "QUALITY_JITTER",
+                           "QUALITY_REORDER"};
+    assert_int_equal(r->findings->len, G_N_ELEMENTS(codes));
+    for (gsize i = 0; i < G_N_ELEMENTS(codes); i++) {
+        const Finding *f = r->findings->pdata[i];
+        assert_string_equal(f->code, codes[i]);
+        assert_string_equal(json_object_get_string_member(f->evidence, "direction"), "out");
+    }
+    assert_non_null(
+        strstr(((Finding *)r->findings->pdata[0])->message, "loss in the worst 15 s 2.00 %"));
+    assert_non_null(strstr(((Finding *)r->findings->pdata[1])->message,
+                           "loss in the worst 200 ms 30.00 %, limit 10.00 %"));
 }
 
 static void test_forced_relay_through_tunnel_is_relay_via_tunnel(void **state)
@@ -301,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_tcp_relay_with_udp_working_is_no_finding),
         cmocka_unit_test(test_no_pair_on_the_natural_path_is_no_media_path),
         cmocka_unit_test(test_quality_thresholds_give_named_warnings),
+        cmocka_unit_test(test_windowed_figures_are_judged_on_the_worst_window),
         cmocka_unit_test(test_forced_relay_through_tunnel_is_relay_via_tunnel),
         cmocka_unit_test(test_tunnel_reaching_the_edge_with_a_physical_route_blames_the_gateway),
         cmocka_unit_test(test_tunnel_route_or_an_internal_peer_keeps_the_usual_advice),

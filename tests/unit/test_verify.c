@@ -39,7 +39,7 @@ static void add_path(RunResult *r, const char *name, const char *type, const cha
     p->metrics.packets_received = p->out.packets_received = p->in.packets_received = 100;
     p->metrics.rtt_samples = 100;
     p->metrics.rtt_median_ms = 1;
-    p->metrics.mos = 4.4;
+    p->metrics.mos = p->out.mos = p->in.mos = 4.4;
 }
 
 typedef struct {
