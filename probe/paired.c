@@ -274,12 +274,25 @@ static const char *relay_impossible(Paired *P)
 }
 
 static gboolean edge_refuses(Paired *P);
+static void edge_gone(Paired *P, PathRecord *rec);
 
 /* All the peer's candidates are here and given to libnice. */
 static gboolean remote_complete(Paired *P)
 {
     PeerPath *pp = peer_path(P, P->path);
     return pp->gathered && P->applied >= pp->lines->len;
+}
+
+/* On the relay path, an edge that died under us is seen in half a second, not
+ * after libnice's retransmissions (or a stream's end). */
+static gboolean edge_died(Paired *P)
+{
+    if (P->kind == POLICY_PATH_FORCED_RELAY && !P->edge_gone &&
+        g_get_monotonic_time() - P->edge_probed > EDGE_PROBE_US) {
+        P->edge_probed = g_get_monotonic_time();
+        P->edge_gone = edge_refuses(P);
+    }
+    return P->edge_gone;
 }
 
 /* A pair is selected (media starts there, as a client starts it), or there
@@ -290,14 +303,7 @@ static gboolean connected(Paired *P)
     if (session_has_pair(P->s) || st == SESSION_STATE_FAILED ||
         peer_path(P, P->path)->skip != NULL || relay_impossible(P))
         return TRUE;
-    /* On the relay path, an edge that died under us is seen in half a second,
-     * not after libnice's retransmissions. */
-    if (P->kind == POLICY_PATH_FORCED_RELAY &&
-        g_get_monotonic_time() - P->edge_probed > EDGE_PROBE_US) {
-        P->edge_probed = g_get_monotonic_time();
-        P->edge_gone = edge_refuses(P);
-    }
-    return P->edge_gone;
+    return edge_died(P);
 }
 
 static gboolean settled(Paired *P)
@@ -374,9 +380,10 @@ static PolicyPathKind kind_of(const char *name)
                                               : POLICY_PATH_NATURAL;
 }
 
+/* Our stream has sent everything, or the edge relaying it died. */
 static gboolean own_stream_done(Paired *P)
 {
-    return stream_end_done(P->stream);
+    return stream_end_done(P->stream) || edge_died(P);
 }
 
 /* Everything the peer says it sent has arrived. */
@@ -401,6 +408,10 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
         paths_sample_counters(tunnel, &rx0, &tx0);
         stream_end_start(stream);
         wait_until(P, own_stream_done, P->order->duration_s * 1000 + DRAIN_MAX_MS);
+        if (P->edge_gone) {
+            stream_end_stop(stream);
+            edge_gone(P, rec); /* RELAY_UNREACHABLE, and the peer is told */
+        }
         stream_end_join(stream);
     }
     JsonObject *sent = message_new("sent", P->path);

@@ -334,6 +334,18 @@ void stream_end_start(StreamEnd *e)
     g_mutex_unlock(&pacer.lock);
 }
 
+void stream_end_stop(StreamEnd *e)
+{
+    if (!e->started)
+        return;
+    g_mutex_lock(&pacer.lock);
+    if (e->queued)
+        heap_remove(e);
+    g_atomic_int_set(&e->done, 1);
+    g_cond_broadcast(&pacer.ended);
+    g_mutex_unlock(&pacer.lock);
+}
+
 void stream_end_join(StreamEnd *e)
 {
     if (!e->started)

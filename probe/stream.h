@@ -45,6 +45,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StreamEnd, stream_end_free)
 void stream_end_start(StreamEnd *e);
 /* Waits for the sender to finish its duration. */
 void stream_end_join(StreamEnd *e);
+/* Ends the stream now (what was sent stays counted). */
+void stream_end_stop(StreamEnd *e);
 
 /* How late each packet left against its schedule (start + i * ptime), in µs
  * (float), for the first STREAM_MAX_LATENESS_SAMPLES; read after the sender

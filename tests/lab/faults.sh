@@ -122,8 +122,8 @@ fault_coturn_killed() {
 	section "coturn killed mid-stream"
 	start_run laptop corp
 	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
-	sleep 1 # the relay path's stream is under way
-	lab_edge_down
+	sleep 1 # the relay path's stream is under way (it connects in about 100 ms)
+	lab_edge_down KILL # coturn's own shutdown on SIGTERM takes seconds: a crash is at once
 	local t0
 	t0=$(now_ms)
 	wait_end 60

@@ -28,7 +28,7 @@
 #   lab_dns_vpn_view right|internal             what the VPN view answers for the edge names
 #   lab_rename_tunnel NAME                      rename the laptop's tunnel interface
 #   lab_edge_udp block|allow                    drop UDP to the edge's public address
-#   lab_edge_down                               stop coturn
+#   lab_edge_down [KILL]                        stop coturn (KILL: at once, as a crash)
 #   lab_tls_intercept on|off                    a decrypting middlebox on the home router
 #   lab_edge_route_branch on|off                the edge's route to the branch subnet 10.2.0.0/24
 #   lab_impair UP DOWN [SEED] | lab_impair off   impair the laptop's home link (iceprobe-impair
@@ -107,11 +107,11 @@ lab_spawn() {
 	LAB_PIDS+=("$pid")
 }
 
-lab_stop() {
-	local tag=$1 pid
+lab_stop() { # TAG [SIGNAL]: TERM by default, then KILL after 5 s
+	local tag=$1 sig=${2:-TERM} pid
 	[ -f "$LAB_STATE/$tag.pid" ] || return 0
 	pid=$(cat "$LAB_STATE/$tag.pid")
-	kill "$pid" 2>/dev/null
+	kill -s "$sig" "$pid" 2>/dev/null
 	local i
 	for i in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -581,7 +581,7 @@ lab_edge_udp() {
 	esac
 }
 
-lab_edge_down() { lab_stop coturn; }
+lab_edge_down() { lab_stop coturn "${1:-TERM}"; } # [KILL]: a crash, not a shutdown
 
 # The edge's route to the branch subnet (seed 003: without it, IM works but audio
 # and video between the branch and external users fail).
@@ -596,36 +596,35 @@ lab_edge_route_branch() {
 # Wait until a node listens on a port (proto udp|tcp).
 # The laptop's home link through the impairment instrument: up is the laptop's
 # traffic to the internet, down the way back (tests/lab/tools/impair.c for SPEC).
-# nft counts each direction's packets before the queue (lab_impair_counts).
+# This kernel has NFQUEUE as an xtables target only (CONFIG_NFT_QUEUE is not
+# set; nft_compat carries it), so the rules are iptables-nft's. They count each
+# direction's packets (lab_impair_counts) and fail open (bypass).
 lab_impair() {
 	lab_stop impair
-	lab_exec home nft delete table inet iplab-impair 2>/dev/null
+	local rule
+	for rule in "-i lan0 -o eth0 -j NFQUEUE --queue-num 0 --queue-bypass" \
+		"-i eth0 -o lan0 -j NFQUEUE --queue-num 1 --queue-bypass"; do
+		# shellcheck disable=SC2086
+		lab_exec home iptables -D FORWARD $rule 2>/dev/null
+	done
 	[ "$1" = off ] && return 0
 	local up=$1 down=$2 seed=${3:-1}
 	lab_spawn home impair "${ICEPROBE_IMPAIR:?set ICEPROBE_IMPAIR to iceprobe-impair}" \
 		--up "$up" --down "$down" --seed "$seed" --log "$LAB_STATE/impair.tsv"
-	# The program binds its queues before the rules send anything there; the
-	# rules fail open (bypass) should it not run.
+	# The program binds its queues before the rules send anything there.
 	local i
 	for i in $(seq 50); do
 		grep -q "iceprobe-impair: up" "$LAB_STATE/impair.log" 2>/dev/null && break
 		sleep 0.05
 	done
-	lab_exec home nft -f - <<-EOF
-		table inet iplab-impair {
-		  chain fwd {
-		    type filter hook forward priority -10; policy accept;
-		    iifname "lan0" oifname "eth0" counter queue num 0 bypass
-		    iifname "eth0" oifname "lan0" counter queue num 1 bypass
-		  }
-		}
-	EOF
+	lab_exec home iptables -A FORWARD -i lan0 -o eth0 -j NFQUEUE --queue-num 0 --queue-bypass
+	lab_exec home iptables -A FORWARD -i eth0 -o lan0 -j NFQUEUE --queue-num 1 --queue-bypass
 }
 
-# "up_packets down_packets" the nft rules have sent to the instrument so far.
+# "up_packets down_packets" the rules have sent to the instrument so far.
 lab_impair_counts() {
-	lab_exec home nft -j list table inet iplab-impair |
-		jq -r '[.nftables[] | select(.rule) | .rule.expr[] | select(.counter) | .counter.packets] | join(" ")'
+	lab_exec home iptables -L FORWARD -v -x -n |
+		awk '/NFQUEUE num 0/ {u = $1} /NFQUEUE num 1/ {d = $1} END {print u + 0, d + 0}'
 }
 
 lab_wait_listen() {

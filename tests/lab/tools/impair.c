@@ -4,8 +4,8 @@
  * time it scheduled: fixed delay, jitter (uniform or normal), loss (random, or
  * Gilbert-Elliott bursts), reordering (a packet held a gap longer, so later ones
  * pass it) and duplication (a copy sent beside the original through a raw
- * socket). Every draw comes from one seeded generator per direction, so a run
- * can be repeated, and every packet is logged with what was done to it.
+ * socket). Every draw comes from a seeded generator per direction and flow, so
+ * a run can be repeated, and every packet is logged with what was done to it.
  *
  *   iceprobe-impair --up SPEC --down SPEC [--queue-up 0] [--queue-down 1]
  *                   [--seed N] [--log FILE] [--seconds S]
@@ -37,6 +37,16 @@
 
 #define MAX_HELD   4096 /* packets held at once; above it they pass unimpaired */
 #define PACKET_MAX 65536
+#define SPIN_NS    200000 /* the last 0.2 ms before a release is spent looking */
+
+/* Each flow (protocol and addresses: ports are ephemeral, so they would change
+ * the draws from one run to the next) draws from its own generator, seeded from
+ * the run's seed and the flow: a flow's fate repeats whatever else crosses the
+ * link (the laptop's VPN keepalives, DNS) in between. */
+typedef struct {
+    GRand *rand;
+    gboolean bad; /* Gilbert-Elliott state */
+} Flow;
 
 typedef struct {
     double delay_ms, jitter_ms;
@@ -45,8 +55,8 @@ typedef struct {
     gboolean ge; /* Gilbert-Elliott instead */
     double ge_p, ge_r, ge_h, ge_k;
     double reorder, gap_ms, dup;
-    GRand *rand;
-    gboolean bad; /* Gilbert-Elliott state */
+    guint32 seed;
+    GHashTable *flows; /* flow key (string) -> Flow */
     guint64 seq;
     const char *name;
     struct nfq_q_handle *qh;
@@ -111,8 +121,8 @@ static gboolean parse_spec(const char *text, Direction *d, GError **error)
             d->ge = TRUE;
             d->ge_p /= 100, d->ge_r /= 100, d->ge_h /= 100, d->ge_k /= 100;
         } else if (!number || x > 100000) {
-            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "%s=%s: not a number >= 0", key, v);
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s=%s: not a number >= 0",
+                        key, v);
             return FALSE;
         } else if (strcmp(key, "delay") == 0) {
             d->delay_ms = x;
@@ -134,27 +144,50 @@ static gboolean parse_spec(const char *text, Direction *d, GError **error)
     return TRUE;
 }
 
-static gboolean draw_loss(Direction *d)
+static void flow_free(Flow *f)
+{
+    g_rand_free(f->rand);
+    g_free(f);
+}
+
+/* The flow of an IPv4 packet: its protocol and addresses. */
+static Flow *flow_of(Direction *d, const guint8 *pkt, int len)
+{
+    char key[64] = "other";
+    if (len >= (int)sizeof(struct iphdr)) {
+        const struct iphdr *ip = (const struct iphdr *)pkt;
+        g_snprintf(key, sizeof(key), "%u %08x %08x", ip->protocol, ip->saddr, ip->daddr);
+    }
+    Flow *f = g_hash_table_lookup(d->flows, key);
+    if (!f) {
+        f = g_new0(Flow, 1);
+        f->rand = g_rand_new_with_seed(d->seed ^ g_str_hash(key));
+        g_hash_table_insert(d->flows, g_strdup(key), f);
+    }
+    return f;
+}
+
+static gboolean draw_loss(Direction *d, Flow *f)
 {
     if (!d->ge)
-        return d->loss > 0 && g_rand_double(d->rand) < d->loss;
+        return d->loss > 0 && g_rand_double(f->rand) < d->loss;
     /* Gilbert-Elliott: the state moves first, then the packet is lost with the
      * state's probability. */
-    double u = g_rand_double(d->rand);
-    d->bad = d->bad ? !(u < d->ge_r) : u < d->ge_p;
-    return g_rand_double(d->rand) < (d->bad ? d->ge_h : d->ge_k);
+    double u = g_rand_double(f->rand);
+    f->bad = f->bad ? !(u < d->ge_r) : u < d->ge_p;
+    return g_rand_double(f->rand) < (f->bad ? d->ge_h : d->ge_k);
 }
 
 /* The delay for one packet, ns: fixed plus jitter, never below zero. */
-static gint64 draw_delay(Direction *d)
+static gint64 draw_delay(Direction *d, Flow *f)
 {
     double ms = d->delay_ms;
     if (d->jitter_ms > 0) {
         if (d->normal) { /* Box-Muller */
-            double u1 = g_rand_double(d->rand), u2 = g_rand_double(d->rand);
+            double u1 = g_rand_double(f->rand), u2 = g_rand_double(f->rand);
             ms += d->jitter_ms * sqrt(-2 * log(u1 > 0 ? u1 : 1e-12)) * cos(2 * G_PI * u2);
         } else {
-            ms += g_rand_double_range(d->rand, -d->jitter_ms, d->jitter_ms);
+            ms += g_rand_double_range(f->rand, -d->jitter_ms, d->jitter_ms);
         }
     }
     return (gint64)(MAX(ms, 0) * 1e6);
@@ -207,17 +240,18 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     int len = nfq_get_payload(nfa, &pkt);
     Held h = {.dir = d, .id = id, .seq = d->seq++, .arrival = now_ns(), .len = (guint)MAX(len, 0)};
     key_of(pkt, len, h.key);
-    if (draw_loss(d)) {
+    Flow *f = flow_of(d, pkt, len);
+    if (draw_loss(d, f)) {
         nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
         h.fate = "drop";
         h.due = h.arrival;
         write_log(&h, h.arrival);
         return 0;
     }
-    gboolean reorder = d->reorder > 0 && g_rand_double(d->rand) < d->reorder;
-    h.due = h.arrival + draw_delay(d) + (reorder ? (gint64)(d->gap_ms * 1e6) : 0);
+    gboolean reorder = d->reorder > 0 && g_rand_double(f->rand) < d->reorder;
+    h.due = h.arrival + draw_delay(d, f) + (reorder ? (gint64)(d->gap_ms * 1e6) : 0);
     h.fate = reorder ? "reorder" : "pass";
-    gboolean dup = d->dup > 0 && g_rand_double(d->rand) < d->dup && len > 0;
+    gboolean dup = d->dup > 0 && g_rand_double(f->rand) < d->dup && len > 0;
     hold(h);
     if (dup) {
         Held c = h;
@@ -286,13 +320,16 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
     Direction dirs[2] = {{.name = "up"}, {.name = "down"}};
-    if (!g_option_context_parse(ctx, &argc, &argv, &error) ||
-        !parse_spec(up, &dirs[0], &error) || !parse_spec(down, &dirs[1], &error)) {
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || !parse_spec(up, &dirs[0], &error) ||
+        !parse_spec(down, &dirs[1], &error)) {
         fprintf(stderr, "iceprobe-impair: %s\n", error->message);
         return 2;
     }
-    dirs[0].rand = g_rand_new_with_seed((guint32)seed);
-    dirs[1].rand = g_rand_new_with_seed((guint32)seed + 1);
+    for (int i = 0; i < 2; i++) {
+        dirs[i].seed = (guint32)seed + (guint32)i;
+        dirs[i].flows =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)flow_free);
+    }
     if (log_path && !(log_file = fopen(log_path, "w"))) {
         fprintf(stderr, "iceprobe-impair: %s: %s\n", log_path, g_strerror(errno));
         return 2;
@@ -323,7 +360,9 @@ int main(int argc, char **argv)
             up ? up : "none", down ? down : "none", seed);
     while (!stopping && now_ns() < end) {
         gint64 now = now_ns(), due = MIN(next_due(), end);
-        gint64 wait = MAX(due - now, 0);
+        /* Sleep until SPIN_NS before the next release, then look without
+         * sleeping: a wake-up from ppoll is late by tens of µs, at times more. */
+        gint64 wait = MAX(due - now - SPIN_NS, 0);
         struct timespec ts = {(time_t)(wait / 1000000000), (long)(wait % 1000000000)};
         struct pollfd p = {fd, POLLIN, 0};
         int rc = ppoll(&p, 1, due == G_MAXINT64 ? NULL : &ts, NULL);
@@ -341,7 +380,7 @@ int main(int argc, char **argv)
     release_due(0, TRUE);
     for (int i = 0; i < 2; i++) {
         nfq_destroy_queue(dirs[i].qh);
-        g_rand_free(dirs[i].rand);
+        g_hash_table_unref(dirs[i].flows);
     }
     nfq_close(h);
     if (log_file)
