@@ -121,6 +121,36 @@ static void test_report_pairs_make_the_expected_verdicts(void **state)
     }
 }
 
+/* A side whose route to the edge is physical, yet whose relay path allocated
+ * through the tunnel: the controller's own judgement names the gateway, from
+ * the side's route check. */
+static void test_the_route_check_travels_with_the_side(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) a = run_result_new("corp-vpn");
+    CheckRecord *route =
+        run_result_add_check(a, "route", VERDICT_PASS, "%s", "203.0.113.10 via eth0");
+    JsonArray *routes = json_array_new();
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "destination", "203.0.113.10");
+    json_array_add_object_element(routes, o);
+    json_object_set_array_member(route->detail, "routes", routes);
+    add_path(a, "natural", "host", "physical");
+    add_path(a, "relay", "relay", "tunnel");
+    run_result_conclude(a);
+    g_autoptr(RunResult) b = side_report(&cases[0], 1, prof);
+    VerifyRun run = {"run-3", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+    g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+    const Finding *relay = NULL;
+    for (guint i = 0; i < r->findings->len; i++)
+        if (strcmp(((Finding *)r->findings->pdata[i])->code, "RELAY_VIA_TUNNEL") == 0)
+            relay = r->findings->pdata[i];
+    assert_non_null(relay);
+    assert_string_equal(json_object_get_string_member(relay->evidence, "cause"),
+                        "gateway-passes-pool");
+    assert_null(strstr(relay->message, "Add a split-tunnel exclusion"));
+}
+
 static void test_the_combined_document_reads_back(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -242,6 +272,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_pairs_make_the_expected_verdicts),
+        cmocka_unit_test(test_the_route_check_travels_with_the_side),
         cmocka_unit_test(test_the_combined_document_reads_back),
         cmocka_unit_test(test_a_missing_report_makes_an_error),
         cmocka_unit_test(test_a_run_not_carried_out_names_its_agents),
