@@ -29,6 +29,14 @@ demo() {
 	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf"
 	echo "   (exit code $?)"
 	lab_split split
+
+	banner "2b. Subtler: the split tunnel is right, but the gateway still passes the pool to the edge"
+	echo "   (NAT to the internet). The tunnel-only path finds it whatever pair this run's natural path won,"
+	echo "   and the advice names the gateway, not a split-tunnel exclusion. Both ICE clients are emulated:"
+	echo "   \$ iceprobe run --profile lab.conf    ([ice] nomination = aggressive;regular)"
+	LAB_NOMINATION="aggressive;regular" lab_write_profile "$LAB_STATE/lab-both.conf"
+	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab-both.conf"
+	echo "   (exit code $?)"
 	lab_vpngw_internet block
 
 	banner "3. The controller (its own namespace, HTTPS) with agents on the VPN laptop and the corp host"
