@@ -223,22 +223,6 @@ static double worst_loss(const guint8 *got, gsize n, gsize w)
     return (double)worst / (double)w;
 }
 
-/* The mean of the RFC 3550 estimate over the packets whose index is in
- * [lo, hi): the interarrival jitter of that interval. */
-static double window_jitter_ns(const GArray *packets, gint64 lo, gint64 hi)
-{
-    double sum = 0;
-    guint n = 0;
-    for (guint i = 0; i < packets->len; i++) {
-        const Arrival *a = &g_array_index(packets, Arrival, i);
-        if (a->index < lo || a->index >= hi)
-            continue;
-        sum += a->jitter_ns;
-        n++;
-    }
-    return n ? sum / n : 0;
-}
-
 static void summarize_windows(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
                               MetricsSummary *out)
 {
@@ -252,11 +236,23 @@ static void summarize_windows(const MetricsStream *m, guint64 packets_sent, doub
         last = MAX(last, g_array_index(p, Arrival, i).index);
     gsize n = (gsize)MAX(last + 1, (gint64)MIN(packets_sent, METRICS_MAX_WINDOW_PACKETS));
     n = MIN(n, (gsize)METRICS_MAX_WINDOW_PACKETS);
+    /* Which indexes arrived, and running sums (by index) of the RFC 3550
+     * estimate after each: a window's interarrival jitter is the mean of the
+     * estimate over its packets. */
     g_autofree guint8 *got = g_malloc0(n);
+    g_autofree double *jsum = g_new0(double, n + 1);
+    g_autofree guint *jcount = g_new0(guint, n + 1);
     for (guint i = 0; i < p->len; i++) {
-        gint64 k = g_array_index(p, Arrival, i).index;
-        if (k >= 0 && (gsize)k < n)
-            got[k] = 1;
+        const Arrival *a = &g_array_index(p, Arrival, i);
+        if (a->index >= 0 && (gsize)a->index < n) {
+            got[a->index] = 1;
+            jsum[a->index + 1] = a->jitter_ns;
+            jcount[a->index + 1] = 1;
+        }
+    }
+    for (gsize i = 1; i <= n; i++) {
+        jsum[i] += jsum[i - 1];
+        jcount[i] += jcount[i - 1];
     }
     gsize w15 = (gsize)MAX(1, (gint64)(15000.0 / ptime_ms)),
           w200 = (gsize)MAX(1, (gint64)(200.0 / ptime_ms));
@@ -267,7 +263,10 @@ static void summarize_windows(const MetricsStream *m, guint64 packets_sent, doub
     gsize step = (gsize)MAX(1, (gint64)(1000.0 / ptime_ms));
     double worst_j = 0;
     for (gsize lo = 0;; lo += step) {
-        worst_j = MAX(worst_j, window_jitter_ns(p, (gint64)lo, (gint64)(lo + w15)));
+        gsize hi = MIN(lo + w15, n);
+        guint k = jcount[hi] - jcount[lo];
+        if (k)
+            worst_j = MAX(worst_j, (jsum[hi] - jsum[lo]) / k);
         if (lo + w15 >= n)
             break;
     }

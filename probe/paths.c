@@ -18,8 +18,7 @@
 #include "stream.h"
 #include "run-private.h"
 
-#define GATHER_TIMEOUT_MS 8000
-#define READY_TIMEOUT_MS  12000
+#define READY_TIMEOUT_MS 12000
 /* After the last packet is sent, the stream waits for what is still in flight:
  * until everything sent has arrived, or twice the largest round trip seen
  * (plus a margin) has passed, at most DRAIN_MAX_MS. */
@@ -289,12 +288,6 @@ void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *t
     *rx = *tx = 0;
     if (tunnel)
         netif_counters(tunnel->index, rx, tx, NULL);
-}
-
-gboolean paths_streams_sent(gpointer data)
-{
-    StreamEnd **ends = data;
-    return stream_end_done(ends[0]) && stream_end_done(ends[1]);
 }
 
 gboolean paths_streams_drained(gpointer data)

@@ -50,10 +50,9 @@ gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **o
                                PathRecord *rec);
 void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type);
 void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
-/* Loop conditions over the two ends of a stream {a, b}: both senders done;
- * everything each sent has arrived at the other. And how long to wait for the
- * packets still in flight after the senders are done. */
-gboolean paths_streams_sent(gpointer ends);
+/* Loop condition over the two ends of a stream {a, b}: everything each sent has
+ * arrived at the other. And how long to wait for the packets still in flight
+ * after the senders are done. */
 gboolean paths_streams_drained(gpointer ends);
 guint paths_drain_ms(StreamEnd **ends);
 /* rec->metrics from rec->out and rec->in (whose RTT is this side's own). */

@@ -344,9 +344,11 @@ gboolean session_host_candidates_exist(const Session *s)
     return s->gather_started;
 }
 
+/* libnice's own signal, not the state: with trickle a pair can be READY before
+ * the last candidate is gathered. */
 gboolean session_gathering_done(const Session *s)
 {
-    return s->state != SESSION_STATE_GATHERING;
+    return s->gathered_at != 0;
 }
 
 typedef struct {
@@ -452,7 +454,7 @@ static gboolean transports_pair(NiceCandidateTransport l, NiceCandidateTransport
 gboolean session_pair_unbeatable(Session *s, gboolean remote_complete)
 {
     NiceCandidate *sl = NULL, *sr = NULL;
-    if (!remote_complete || s->state == SESSION_STATE_GATHERING || !session_has_pair(s) ||
+    if (!remote_complete || !session_gathering_done(s) || !session_has_pair(s) ||
         !nice_agent_get_selected_pair(s->agent, s->stream_id, COMPONENT, &sl, &sr))
         return FALSE;
     guint64 selected = s->controlling ? pair_priority(sl->priority, sr->priority)

@@ -22,9 +22,10 @@ struct StreamEnd {
     srtp_t out; /* used by the sender thread only */
     srtp_t in;  /* used by the main context only */
     guint32 ssrc;
-    gboolean started, queued; /* queued: in the pacer's heap */
-    guint64 count, next;      /* packets to send, the next one's index */
-    gint64 start_ns, due_ns;  /* the first packet's time, the next one's */
+    gboolean started;
+    GSequenceIter *queued;   /* its place in the pacer's queue, NULL if none */
+    guint64 count, next;     /* packets to send, the next one's index */
+    gint64 start_ns, due_ns; /* the first packet's time, the next one's */
     guint16 seq0;
     guint64 sent;
     GArray *lateness_us; /* float: how late each packet left, the sender's own */
@@ -187,71 +188,34 @@ static void build_packet(StreamEnd *e, guint8 *pkt, guint16 seq, guint32 ts, gin
 
 typedef struct {
     GMutex lock;
-    GCond wake;      /* work queued, or an earlier due time */
-    GCond ended;     /* a stream end sent its last packet */
-    GPtrArray *heap; /* StreamEnd, a binary min-heap on due_ns */
+    GCond wake;     /* work queued, or an earlier due time */
+    GCond ended;    /* a stream end sent its last packet */
+    GSequence *due; /* StreamEnd, sorted by due_ns (GLib's balanced tree) */
 } Pacer;
 
 static Pacer pacer;
 
-static gboolean earlier(guint i, guint k)
+static gint by_due(gconstpointer a, gconstpointer b, gpointer unused)
 {
-    return ((StreamEnd *)pacer.heap->pdata[i])->due_ns <
-           ((StreamEnd *)pacer.heap->pdata[k])->due_ns;
+    gint64 x = ((const StreamEnd *)a)->due_ns, y = ((const StreamEnd *)b)->due_ns;
+    return (x > y) - (x < y);
 }
 
-static void swap(guint i, guint k)
+static void queue(StreamEnd *e)
 {
-    gpointer t = pacer.heap->pdata[i];
-    pacer.heap->pdata[i] = pacer.heap->pdata[k];
-    pacer.heap->pdata[k] = t;
+    e->queued = g_sequence_insert_sorted(pacer.due, e, by_due, NULL);
 }
 
-static void sift_down(guint i)
+static StreamEnd *first_due(void)
 {
-    for (;;) {
-        guint l = 2 * i + 1, r = l + 1, m = i;
-        if (l < pacer.heap->len && earlier(l, m))
-            m = l;
-        if (r < pacer.heap->len && earlier(r, m))
-            m = r;
-        if (m == i)
-            return;
-        swap(i, m);
-        i = m;
-    }
+    GSequenceIter *it = g_sequence_get_begin_iter(pacer.due);
+    return g_sequence_iter_is_end(it) ? NULL : g_sequence_get(it);
 }
 
-static void heap_push(StreamEnd *e)
+static void unqueue(StreamEnd *e)
 {
-    g_ptr_array_add(pacer.heap, e);
-    for (guint i = pacer.heap->len - 1; i > 0 && earlier(i, (i - 1) / 2); i = (i - 1) / 2)
-        swap(i, (i - 1) / 2);
-    e->queued = TRUE;
-}
-
-static StreamEnd *heap_pop(void)
-{
-    StreamEnd *top = pacer.heap->pdata[0];
-    pacer.heap->pdata[0] = pacer.heap->pdata[pacer.heap->len - 1];
-    g_ptr_array_set_size(pacer.heap, pacer.heap->len - 1);
-    if (pacer.heap->len)
-        sift_down(0);
-    top->queued = FALSE;
-    return top;
-}
-
-static void heap_remove(StreamEnd *e)
-{
-    for (guint i = 0; i < pacer.heap->len; i++) {
-        if (pacer.heap->pdata[i] != e)
-            continue;
-        ((StreamEnd *)pacer.heap->pdata[i])->due_ns = G_MININT64; /* to the top, then off */
-        for (guint k = i; k > 0; k = (k - 1) / 2)
-            swap(k, (k - 1) / 2);
-        heap_pop();
-        return;
-    }
+    g_sequence_remove(e->queued);
+    e->queued = NULL;
 }
 
 /* One packet of e, now (under the pacer's lock). */
@@ -279,12 +243,12 @@ static gpointer pacer_thread(gpointer unused)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     g_mutex_lock(&pacer.lock);
     for (;;) {
-        if (!pacer.heap->len) {
+        StreamEnd *first = first_due();
+        if (!first) {
             g_cond_wait(&pacer.wake, &pacer.lock);
             continue;
         }
         gint64 now = now_ns();
-        StreamEnd *first = pacer.heap->pdata[0];
         if (first->due_ns > now) {
             /* The lock is let go while waiting: a new end queues itself and
              * wakes us (pacer.wake), as it is due at once. GLib's monotonic
@@ -292,12 +256,12 @@ static gpointer pacer_thread(gpointer unused)
             g_cond_wait_until(&pacer.wake, &pacer.lock, (first->due_ns + 999) / 1000);
             continue;
         }
-        while (pacer.heap->len &&
-               ((StreamEnd *)pacer.heap->pdata[0])->due_ns <= now + PACER_BATCH_NS) {
-            StreamEnd *e = heap_pop();
+        StreamEnd *e;
+        while ((e = first_due()) && e->due_ns <= now + PACER_BATCH_NS) {
+            unqueue(e);
             send_next(e, now_ns());
             if (e->next < e->count) {
-                heap_push(e);
+                queue(e);
             } else {
                 g_atomic_int_set(&e->done, 1);
                 g_cond_broadcast(&pacer.ended);
@@ -313,7 +277,7 @@ static gpointer pacer_init(gpointer unused)
     g_mutex_init(&pacer.lock);
     g_cond_init(&pacer.wake);
     g_cond_init(&pacer.ended);
-    pacer.heap = g_ptr_array_new();
+    pacer.due = g_sequence_new(NULL);
     g_thread_unref(g_thread_new("stream-pacer", pacer_thread, NULL));
     return NULL;
 }
@@ -328,7 +292,7 @@ void stream_end_start(StreamEnd *e)
     RAND_bytes((unsigned char *)&e->seq0, sizeof(e->seq0));
     g_mutex_lock(&pacer.lock);
     e->start_ns = e->due_ns = now_ns();
-    heap_push(e);
+    queue(e);
     /* The pacer may wait for a later packet: this one is due now. */
     g_cond_signal(&pacer.wake);
     g_mutex_unlock(&pacer.lock);
@@ -340,7 +304,7 @@ void stream_end_stop(StreamEnd *e)
         return;
     g_mutex_lock(&pacer.lock);
     if (e->queued)
-        heap_remove(e);
+        unqueue(e);
     g_atomic_int_set(&e->done, 1);
     g_cond_broadcast(&pacer.ended);
     g_mutex_unlock(&pacer.lock);
@@ -404,7 +368,7 @@ void stream_end_free(StreamEnd *e)
         /* Stopped early (its path ended): the pacer forgets it. */
         g_mutex_lock(&pacer.lock);
         if (e->queued)
-            heap_remove(e);
+            unqueue(e);
         g_mutex_unlock(&pacer.lock);
     }
     if (e->session)

@@ -84,7 +84,7 @@ struct PathRecord {
     MetricsSummary metrics; /* both directions together */
     MetricsSummary out, in; /* out: probe to its peer; in: the reverse */
     double gather_ms;       /* from the path's start to both agents' gathering done */
-    double connect_ms;      /* from the path's start to the probe's READY (as before 0.4) */
+    double connect_ms;      /* to READY, else the first pair (for older readers) */
     double connected_ms;    /* to the first selected pair (media starts there); < 0: none */
     double ready_ms;        /* to READY (all checks done); < 0: never */
     double total_ms;        /* the whole path, stream and teardown included */

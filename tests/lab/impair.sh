@@ -139,6 +139,7 @@ body() {
 	assert_gt "packets were held back" "$reordered" 10
 	assert_eq "exactly the held-back packets arrived after a later one" \
 		"$(md5sum <"$LAB_STATE/late.seq")" "$(md5sum <"$LAB_STATE/held.seq")"
+	assert_gt "packets were copied" "$dups" 5
 	assert_eq "every copy arrived as a second packet with the same key" "$seen_twice" "$dups"
 
 	section "a second truth for loss: nft's own random drops (numgen), counted"
