@@ -15,7 +15,8 @@
  *
  * The log (tab-separated, one line per packet, times CLOCK_MONOTONIC ns, the
  * clock every namespace shares): dir seq arrival_ns fate due_ns released_ns len
- * key, where fate is pass, reorder, drop or dup (the copy), and key the first 8
+ * key (arrival: when the kernel received it), where fate is pass, reorder, drop
+ * or dup (the copy), and key the first 8
  * bytes of a UDP payload in hex (how a test finds its own packets). It stops after
  * --seconds, on SIGTERM or SIGINT, giving every held packet its verdict first. */
 #include <arpa/inet.h>
@@ -80,6 +81,22 @@ static guint n_held;
 static FILE *log_file;
 static int raw_fd = -1;
 static volatile sig_atomic_t stopping;
+
+/* CLOCK_MONOTONIC minus CLOCK_REALTIME, ns: the kernel stamps queued packets
+ * in real time. */
+static gint64 mono_minus_real;
+
+/* When the kernel received the packet (its timestamp, turned monotonic), not
+ * when this program woke up to read it: the wake-up's latency is not part of
+ * the delay the link applied. Falls back to now without a timestamp. */
+static gint64 arrival_of(struct nfq_data *nfa, gint64 now)
+{
+    struct timeval tv;
+    if (nfq_get_timestamp(nfa, &tv) != 0 || tv.tv_sec == 0)
+        return now;
+    gint64 t = ((gint64)tv.tv_sec * 1000000 + tv.tv_usec) * 1000 + mono_minus_real;
+    return t <= now ? t : now;
+}
 
 static gint64 now_ns(void)
 {
@@ -238,7 +255,11 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
     guint32 id = ntohl(ph->packet_id);
     unsigned char *pkt = NULL;
     int len = nfq_get_payload(nfa, &pkt);
-    Held h = {.dir = d, .id = id, .seq = d->seq++, .arrival = now_ns(), .len = (guint)MAX(len, 0)};
+    Held h = {.dir = d,
+              .id = id,
+              .seq = d->seq++,
+              .arrival = arrival_of(nfa, now_ns()),
+              .len = (guint)MAX(len, 0)};
     key_of(pkt, len, h.key);
     Flow *f = flow_of(d, pkt, len);
     if (draw_loss(d, f)) {
@@ -335,6 +356,16 @@ int main(int argc, char **argv)
         return 2;
     }
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    struct timespec mono, real;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    mono_minus_real =
+        ((gint64)mono.tv_sec - real.tv_sec) * 1000000000 + (mono.tv_nsec - real.tv_nsec);
+    /* The kernel stamps received packets only while some socket asks for it:
+     * this one does, so every queued packet carries its arrival time. */
+    int stamp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    setsockopt(stamp_fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof(on));
     raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     struct nfq_handle *h = nfq_open();
     if (!h || nfq_bind_pf(h, AF_INET) < 0) {
@@ -387,5 +418,7 @@ int main(int argc, char **argv)
         fclose(log_file);
     if (raw_fd >= 0)
         close(raw_fd);
+    if (stamp_fd >= 0)
+        close(stamp_fd);
     return 0;
 }
