@@ -152,6 +152,11 @@ void metrics_stream_add_rtt(MetricsStream *m, double rtt_ms)
         g_array_append_val(m->rtt, rtt_ms);
 }
 
+void metrics_stream_add_duplicate(MetricsStream *m)
+{
+    m->duplicates++;
+}
+
 guint64 metrics_stream_received(const MetricsStream *m)
 {
     return m ? m->received : 0;
@@ -179,29 +184,17 @@ double metrics_percentile(const double *sorted, gsize n, double p)
     return sorted[lo] + (rank - (double)lo) * (sorted[hi] - sorted[lo]);
 }
 
-double metrics_r_factor(double one_way_delay_ms, double loss_ratio)
+void metrics_rate(MetricsSummary *out, const EmodelCodec *codec, double ptime_ms)
 {
-    const double ie = 0.0, bpl = 25.1;
-    double d = MAX(one_way_delay_ms, 0.0);
-    double id = 0.024 * d + (d > 177.3 ? 0.11 * (d - 177.3) : 0.0);
-    double ppl = CLAMP(loss_ratio, 0.0, 1.0) * 100.0;
-    double ie_eff = ie + (95.0 - ie) * ppl / (ppl + bpl);
-    return 93.2 - id - ie_eff;
-}
-
-double metrics_mos_from_r(double r)
-{
-    if (r <= 0)
-        return 1.0;
-    if (r >= 100)
-        return 4.5;
-    return 1.0 + 0.035 * r + 7e-6 * r * (r - 60.0) * (100.0 - r);
-}
-
-double metrics_mos(double rtt_median_ms, double jitter_ms, double ptime_ms, double loss_ratio)
-{
-    double delay = rtt_median_ms / 2.0 + 2.0 * jitter_ms + ptime_ms;
-    return metrics_mos_from_r(metrics_r_factor(delay, loss_ratio));
+    if (!codec)
+        codec = emodel_codec_default();
+    if (out->burst_r < 1)
+        out->burst_r = 1;
+    out->codec = codec;
+    out->mos_delay_ms = out->rtt_median_ms / 2.0 + 2.0 * out->jitter_ms + MAX(ptime_ms, 0);
+    out->r_factor =
+        emodel_r(codec, out->mos_delay_ms, out->loss_ratio * 100.0, out->burst_r, NULL);
+    out->mos = emodel_mos(codec, out->r_factor);
 }
 
 /* The worst share of packets missing in any run of w consecutive indexes of
@@ -272,6 +265,7 @@ static void summarize_windows(const MetricsStream *m, guint64 packets_sent, doub
     }
     out->jitter_15s_max_ms = worst_j / 1e6;
     out->reorder_ratio = m->received ? (double)m->reordered / (double)m->received : 0;
+    out->burst_r = emodel_burst_ratio(got, n);
     g_autofree double *owd = g_new(double, p->len);
     for (guint i = 0; i < p->len; i++)
         owd[i] = (g_array_index(p, Arrival, i).transit_ns - m->min_transit_ns) / 1e6;
@@ -282,7 +276,7 @@ static void summarize_windows(const MetricsStream *m, guint64 packets_sent, doub
 }
 
 void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
-                              MetricsSummary *out)
+                              const EmodelCodec *codec, MetricsSummary *out)
 {
     g_return_if_fail(m && out);
     memset(out, 0, sizeof(*out));
@@ -302,6 +296,7 @@ void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, doub
         out->rtt_median_ms = metrics_percentile(sorted, m->rtt->len, 50);
         out->rtt_p95_ms = metrics_percentile(sorted, m->rtt->len, 95);
     }
-    out->mos = metrics_mos(out->rtt_median_ms, out->jitter_ms, ptime_ms, out->loss_ratio);
+    out->burst_r = 1;
     summarize_windows(m, packets_sent, ptime_ms, out);
+    metrics_rate(out, codec, ptime_ms);
 }

@@ -145,6 +145,20 @@ static gboolean parse_nomination(const Where *w, const char *raw, void *field, d
     return TRUE;
 }
 
+/* codec: a codec the E-model knows (iceprobe/emodel.h). */
+static gboolean parse_codec(const Where *w, const char *raw, void *field, double min, double max,
+                            GError **error)
+{
+    const EmodelCodec *c = emodel_codec_lookup(raw);
+    if (!c) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s': unknown codec (known: %s)", raw,
+                  emodel_codec_names());
+        return FALSE;
+    }
+    *(const EmodelCodec **)field = c;
+    return TRUE;
+}
+
 static gboolean parse_double(const Where *w, const char *raw, void *field, double min, double max,
                              GError **error)
 {
@@ -382,6 +396,7 @@ static const KeySpec specs[] = {
     {"stream", "ptime_ms", parse_uint, F(stream.ptime_ms), FALSE, 10, 120},
     {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
+    {"stream", "codec", parse_codec, F(stream.codec), FALSE, 0, 0},
     {"ice", "nomination", parse_nomination, F(ice.regular_nomination), FALSE, 0, 0},
     {"ice", "probe_role", parse_choice, F(ice.probe_controlled), FALSE, 1, 1},
     {"thresholds", "loss_ratio_max", parse_double, F(thresholds.loss_ratio_max), FALSE, 0, 1},
@@ -433,6 +448,7 @@ static Profile *profile_new_defaults(void)
     p->stream.ptime_ms = 20;
     p->stream.payload_bytes = 160;
     p->stream.duration_s = 10;
+    p->stream.codec = emodel_codec_default();
     /* Microsoft's network targets (customer edge to Microsoft edge). */
     p->thresholds.loss_ratio_max = 0.01;
     p->thresholds.jitter_ms_max = 30;
@@ -508,7 +524,7 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
     for (char **g = groups; *g; g++) {
         if (!find_spec(*g, NULL)) {
             g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_UNKNOWN,
-                        "%s: unknown group [%s] (known: profile, edge, network, dns, stream, "
+                        "%s: unknown group [%s] (known: profile, edge, network, dns, stream, ice, "
                         "thresholds)",
                         shown, *g);
             return NULL;
@@ -538,6 +554,13 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
             set_error(error, PROFILE_ERROR_MISSING, &w, "required key is missing");
             return NULL;
         }
+    }
+    /* A codec brings its packet shape, unless the profile gives its own. */
+    if (g_key_file_has_key(kf, "stream", "codec", NULL)) {
+        if (!g_key_file_has_key(kf, "stream", "ptime_ms", NULL))
+            p->stream.ptime_ms = p->stream.codec->ptime_ms;
+        if (!g_key_file_has_key(kf, "stream", "payload_bytes", NULL))
+            p->stream.payload_bytes = p->stream.codec->payload_bytes;
     }
     if (!check_combinations(p, shown, need_credentials, error))
         return NULL;

@@ -80,6 +80,15 @@ static void metrics_members(JsonBuilder *b, const MetricsSummary *m)
     add_int(b, "reordered", (gint64)m->reordered);
     add_int(b, "duplicates", (gint64)m->duplicates);
     add_double(b, "mos", m->mos);
+    if (m->codec) {
+        json_builder_set_member_name(b, "emodel");
+        json_builder_begin_object(b);
+        add_str(b, "codec", m->codec->name);
+        add_double(b, "r", m->r_factor);
+        add_double(b, "burst_r", m->burst_r);
+        add_double(b, "delay_ms", m->mos_delay_ms);
+        json_builder_end_object(b);
+    }
     if (m->have_windows) {
         json_builder_set_member_name(b, "windows");
         json_builder_begin_object(b);
@@ -492,11 +501,27 @@ static gboolean read_metrics_members(JsonObject *o, const char *here, MetricsSum
             !read_double(rtt, rh, "max", 0, 1e7, &m->rtt_max_ms, error))
             return FALSE;
     }
-    JsonObject *win = read_object(o, here, "windows", FALSE, &e);
+    JsonObject *em = read_object(o, here, "emodel", FALSE, &e);
+    JsonObject *win = e ? NULL : read_object(o, here, "windows", FALSE, &e);
     JsonObject *owdv = e ? NULL : read_object(o, here, "owd_variation_ms", FALSE, &e);
     if (e) {
         g_propagate_error(error, g_steal_pointer(&e));
         return FALSE;
+    }
+    if (em) {
+        g_autofree char *eh = member_path(here, "emodel");
+        g_autofree char *codec = NULL;
+        if (!read_string(em, eh, "codec", TRUE, &codec, error))
+            return FALSE;
+        m->codec = emodel_codec_lookup(codec);
+        if (!m->codec) {
+            field_error(error, eh, "codec", "not a codec the E-model knows");
+            return FALSE;
+        }
+        if (!read_double(em, eh, "r", -200, 200, &m->r_factor, error) ||
+            !read_double(em, eh, "burst_r", 1, 1e6, &m->burst_r, error) ||
+            !read_double(em, eh, "delay_ms", 0, 1e7, &m->mos_delay_ms, error))
+            return FALSE;
     }
     if (win) {
         g_autofree char *wh = member_path(here, "windows");

@@ -22,6 +22,7 @@ int cmd_run(int argc, char **argv)
     g_autofree char *profile_path = NULL, *json_path = NULL, *junit_path = NULL;
     g_autofree char *controller = NULL, *token_file = NULL, *peer = NULL, *ca_file = NULL;
     int duration = 0;
+    g_autofree char *paths = NULL;
     const GOptionEntry entries[] = {
         {"profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "the test profile (required)",
          "FILE"},
@@ -30,6 +31,10 @@ int cmd_run(int argc, char **argv)
         {"junit", 0, 0, G_OPTION_ARG_FILENAME, &junit_path, "write JUnit XML to PATH", "PATH"},
         {"duration", 0, 0, G_OPTION_ARG_INT, &duration,
          "stream length per path in seconds (default: the profile's)", "SECONDS"},
+        {"paths", 0, 0, G_OPTION_ARG_STRING, &paths,
+         "run only these relay-loop paths (natural, relay-udp, relay-tcp, relay-tls, "
+         "tunnel-only), comma-separated",
+         "NAME[,NAME]"},
         {"controller", 0, 0, G_OPTION_ARG_STRING, &controller,
          "a paired run through this controller (with --token-file and --peer)", "URL"},
         {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
@@ -56,9 +61,9 @@ int cmd_run(int argc, char **argv)
                             "--peer together\n");
             return CLI_EXIT_ERROR;
         }
-        if (duration) {
-            fprintf(stderr, "iceprobe run: --duration does not apply to a paired run (the "
-                            "controller's profile sets it)\n");
+        if (duration || paths) {
+            fprintf(stderr, "iceprobe run: --duration and --paths do not apply to a paired run "
+                            "(the controller's order sets them)\n");
             return CLI_EXIT_ERROR;
         }
         PeerRunOptions o = {profile_path, controller, token_file, peer,
@@ -66,12 +71,19 @@ int cmd_run(int argc, char **argv)
         return run_with_peer(&o);
     }
     g_autoptr(GError) error = NULL;
+    g_auto(GStrv) only = paths ? g_strsplit(paths, ",", -1) : NULL;
+    for (char **p = only; p && *p; p++)
+        g_strstrip(*p);
+    if (!run_paths_valid((const char *const *)only, &error)) {
+        fprintf(stderr, "iceprobe run: --paths: %s\n", error->message);
+        return CLI_EXIT_ERROR;
+    }
     g_autoptr(Profile) profile = profile_load(profile_path, &error);
     if (!profile) {
         fprintf(stderr, "iceprobe run: %s\n", error->message);
         return CLI_EXIT_ERROR;
     }
-    RunOptions opts = {.duration_s = (guint)duration};
+    RunOptions opts = {.duration_s = (guint)duration, .paths = (const char *const *)only};
     g_autoptr(RunResult) result = run_execute(profile, &opts);
 
     /* With --json -, the document owns standard output and the report goes to stderr. */

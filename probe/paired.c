@@ -426,7 +426,7 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
     if (stream) {
         paths_sample_counters(tunnel, &rx1, &tx1);
         metrics_stream_summarize(stream_end_metrics(stream), pp->packets_sent,
-                                 prof->stream.ptime_ms, &rec->in);
+                                 prof->stream.ptime_ms, prof->stream.codec, &rec->in);
     } else {
         rec->in.packets_sent = pp->packets_sent;
         rec->in.loss_ratio = pp->packets_sent ? 1 : 0;

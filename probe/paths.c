@@ -17,6 +17,7 @@
 #include "session.h"
 #include "stream.h"
 #include "run-private.h"
+#include "run.h"
 
 #define READY_TIMEOUT_MS 12000
 /* After the last packet is sent, the stream waits for what is still in flight:
@@ -328,7 +329,8 @@ void paths_combine_metrics(const Profile *prof, PathRecord *rec)
     m->owdv_p50_ms = MAX(rec->out.owdv_p50_ms, rec->in.owdv_p50_ms);
     m->owdv_p95_ms = MAX(rec->out.owdv_p95_ms, rec->in.owdv_p95_ms);
     m->owdv_max_ms = MAX(rec->out.owdv_max_ms, rec->in.owdv_max_ms);
-    m->mos = metrics_mos(m->rtt_median_ms, m->jitter_ms, ptime, m->loss_ratio);
+    m->burst_r = MAX(rec->out.burst_r, rec->in.burst_r);
+    metrics_rate(m, prof->stream.codec, ptime);
     rec->have_metrics = TRUE;
 }
 
@@ -545,9 +547,9 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     }
     double ptime = prof->stream.ptime_ms;
     metrics_stream_summarize(stream_end_metrics(p->far_stream), stream_end_sent(p->probe_stream),
-                             ptime, &rec->out);
+                             ptime, prof->stream.codec, &rec->out);
     metrics_stream_summarize(stream_end_metrics(p->probe_stream), stream_end_sent(p->far_stream),
-                             ptime, &rec->in);
+                             ptime, prof->stream.codec, &rec->in);
     paths_combine_metrics(prof, rec);
 }
 
@@ -740,11 +742,35 @@ static gpointer job_thread(gpointer data)
  * checks cross the tunnel, and which sends no media) runs alongside relay-tcp
  * and relay-tls, whose counts come from their own TCP connection to the edge
  * (TCP_INFO), not from the interface. */
+gboolean run_paths_valid(const char *const *names, GError **error)
+{
+    for (; names && *names; names++) {
+        gboolean known = FALSE;
+        for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++)
+            known |= strcmp(*names, path_specs[i].name) == 0;
+        if (!known) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "'%s' is not a path (natural, relay-udp, relay-tcp, relay-tls, "
+                        "tunnel-only)",
+                        *names);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean wanted(const RunCtx *c, const char *name)
+{
+    return !c->only_paths || g_strv_contains(c->only_paths, name);
+}
+
 void paths_run_all(RunCtx *c)
 {
     const PathSpec *specs[G_N_ELEMENTS(path_specs) + 1];
     guint n = 0;
     for (gsize i = 0; i < G_N_ELEMENTS(path_specs); i++) {
+        if (!wanted(c, path_specs[i].name))
+            continue;
         specs[n++] = &path_specs[i];
         if (i == 0 && c->profile->ice.compare_nomination)
             specs[n++] = &natural_with[!c->profile->ice.regular_nomination];

@@ -19,6 +19,7 @@ typedef struct {
     gboolean turn_ok[3]; /* by TurnCheckTransport */
     TlsPeerInfo tls;     /* what TLS on the TLS port presented */
     guint stream_duration_s;
+    const char *const *only_paths; /* NULL: every path */
     gboolean internal_host; /* no tunnel: an internal client (checks_dns) */
 } RunCtx;
 

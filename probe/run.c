@@ -30,6 +30,7 @@ RunResult *run_execute(const Profile *profile, const RunOptions *opts)
         .profile = profile,
         .result = run_result_new(profile->name),
         .stream_duration_s = opts->duration_s ? opts->duration_s : profile->stream.duration_s,
+        .only_paths = opts->paths,
     };
     if (!make_credentials(&c)) {
         c.result->error = g_strdup("cannot compute TURN credentials");

@@ -6,8 +6,13 @@
 #include "iceprobe/result.h"
 
 typedef struct {
-    guint duration_s; /* stream length per path; 0: the profile's */
+    guint duration_s;          /* stream length per path; 0: the profile's */
+    const char *const *paths; /* the relay-loop paths to run; NULL: all */
 } RunOptions;
+
+/* The relay-loop paths by name, comma-separated, as --paths takes them: FALSE
+ * with the unknown name in error if one is not a path. */
+gboolean run_paths_valid(const char *const *names, GError **error);
 
 RunResult *run_execute(const Profile *profile, const RunOptions *opts);
 

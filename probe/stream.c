@@ -108,6 +108,12 @@ static void on_packet(const guint8 *buf, gsize len, gpointer data)
     int n = (int)len;
     srtp_err_status_t st = srtp_unprotect(e->in, pkt, &n);
     if (st == srtp_err_status_replay_fail || st == srtp_err_status_replay_old) {
+        /* A sequence number libsrtp has already accepted: the network's copy
+         * of a packet (libsrtp checks replay before authentication, so only
+         * the count, not the packet, is trusted). Older than the replay
+         * window: a packet that came too late, already counted lost. */
+        if (st == srtp_err_status_replay_fail)
+            metrics_stream_add_duplicate(e->metrics);
         e->replays++;
         return;
     }

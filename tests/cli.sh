@@ -24,6 +24,11 @@ run run
 assert_eq "run without --profile exits 3" "$RC/$OUT" "3/iceprobe run: --profile FILE is required (try 'iceprobe run --help')"
 run run --profile "$dir/none.conf"
 assert_match "a missing profile exits 3 naming the file" "$RC/$OUT" "^3/iceprobe run: $dir/none.conf: cannot read"
+run run --profile "$dir/none.conf" --paths relay-udp,relay-quic
+assert_eq "an unknown path exits 3 naming it" "$RC/$OUT" \
+	"3/iceprobe run: --paths: 'relay-quic' is not a path (natural, relay-udp, relay-tcp, relay-tls, tunnel-only)"
+run run --profile "$dir/none.conf" --paths relay-udp --controller https://x --token-file t --peer p
+assert_match "--paths is refused for a paired run" "$RC/$OUT" "^3/iceprobe run: --duration and --paths do not apply"
 
 section "bad profiles"
 printf '[profile]\nname=x\n[edge]\nhost=h\nsecret_file=s\n[stream]\nptime=20\n' >"$dir/typo.conf"
@@ -38,6 +43,10 @@ assert_match "a missing secret file exits 3 naming it" "$RC/$OUT" \
 printf '[profile]\nname=x\n[edge]\nhost=h\nsecret_file=s\ntls_ca_file=s\n' >"$dir/badca.conf"
 run run --profile "$dir/badca.conf"
 assert_match "an unreadable CA exits 3" "$RC/$OUT" "^3/.*\[edge\] tls_ca_file: '$dir/s' holds no PEM certificate"
+printf '[profile]\nname=x\n[edge]\nhost=h\nsecret_file=s\n[stream]\ncodec=opus\n' >"$dir/codec.conf"
+run run --profile "$dir/codec.conf"
+assert_match "an unknown codec exits 3 naming the known ones" "$RC/$OUT" \
+	"^3/.*\[stream\] codec: 'opus': unknown codec \(known: g711, g711-noplc, g729a, amr-wb\)"
 printf '[profile]\nname=x\n[thresholds]\nmos_min=five\n' >"$dir/type.conf"
 run run --profile "$dir/type.conf"
 assert_match "a value of the wrong type exits 3" "$RC/$OUT" "^3/.*\[thresholds\] mos_min: 'five' is not a number"

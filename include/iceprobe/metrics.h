@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "iceprobe/emodel.h"
+
 /* One direction of a test stream, seen by its receiver. */
 typedef struct MetricsStream MetricsStream;
 
@@ -17,6 +19,10 @@ typedef struct {
     guint64 rtt_samples;
     double rtt_min_ms, rtt_median_ms, rtt_p95_ms, rtt_max_ms;
     double mos; /* E-model MOS from loss, jitter and RTT, see metrics_mos() */
+    /* What went into it: the codec, the rating R on its scale, the burst ratio
+     * of the losses (1: random) and the one-way delay assumed. */
+    const EmodelCodec *codec;
+    double r_factor, burst_r, mos_delay_ms;
     /* Microsoft's windowed figures for Teams and Skype for Business media, the
      * worst window of the stream (a stream shorter than a window is one window):
      * loss in any 15 s, loss in any 200 ms (bursts), interarrival jitter in any
@@ -45,6 +51,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MetricsStream, metrics_stream_free)
 /* A packet arrived: its 16-bit sequence number, the sender's send time and our
  * arrival time (each on its own monotonic clock; jitter needs only differences). */
 void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gint64 arrived_ns);
+/* A copy of a packet already received, that the receiver's SRTP replay check
+ * stopped before it could be added. */
+void metrics_stream_add_duplicate(MetricsStream *m);
 /* A round-trip time measured from an echo. */
 void metrics_stream_add_rtt(MetricsStream *m, double rtt_ms);
 guint64 metrics_stream_received(const MetricsStream *m);
@@ -52,21 +61,16 @@ guint64 metrics_stream_received(const MetricsStream *m);
 double metrics_stream_rtt_max(const MetricsStream *m);
 
 /* packets_sent comes from the sender; ptime_ms is the packetisation time used for
- * the MOS delay budget. */
+ * the MOS delay budget; codec the shape the MOS is rated for (NULL: G.711). */
 void metrics_stream_summarize(const MetricsStream *m, guint64 packets_sent, double ptime_ms,
-                              MetricsSummary *out);
+                              const EmodelCodec *codec, MetricsSummary *out);
 
 /* Percentile p (0..100) of n sorted values, linear interpolation between closest
  * ranks (the "R-7"/numpy default). n must be > 0. */
 double metrics_percentile(const double *sorted, gsize n, double p);
 
-/* ITU-T G.107 E-model, simplified for G.711 with packet loss concealment:
- *   R = 93.2 - Id - Ie_eff
- *   Id = 0.024 d + 0.11 (d - 177.3) H(d - 177.3)       (d: one-way delay, ms)
- *   Ie_eff = Ie + (95 - Ie) Ppl / (Ppl + Bpl)          (Ie = 0, Bpl = 25.1, random loss)
- * and MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), clamped to [1, 4.5]. */
-double metrics_r_factor(double one_way_delay_ms, double loss_ratio);
-double metrics_mos_from_r(double r);
-/* One-way delay budget used for the MOS: half the median RTT, a jitter buffer of
- * twice the jitter, and one packetisation interval. */
-double metrics_mos(double rtt_median_ms, double jitter_ms, double ptime_ms, double loss_ratio);
+/* The MOS of a summary's figures (iceprobe/emodel.h), set in out: the one-way
+ * delay is half the median RTT, a jitter buffer of twice the jitter, and one
+ * packetisation interval; the loss is out->loss_ratio with out->burst_r. Sets
+ * codec, mos_delay_ms, r_factor and mos. */
+void metrics_rate(MetricsSummary *out, const EmodelCodec *codec, double ptime_ms);

@@ -5,6 +5,8 @@
 
 #include <gio/gio.h>
 
+#include "iceprobe/emodel.h"
+
 #define PROFILE_ERROR (profile_error_quark())
 GQuark profile_error_quark(void);
 typedef enum {
@@ -55,6 +57,7 @@ typedef struct {
         guint ptime_ms;
         guint payload_bytes;
         guint duration_s;
+        const EmodelCodec *codec; /* the shape the MOS is rated for; g711 by default */
     } stream;
 
     /* The ICE client being emulated (docs/contract.md, [ice]). */

@@ -21,7 +21,7 @@ static void feed(MetricsStream *m, const guint16 *seq, const double *transit_ms,
 static MetricsSummary summarize(const MetricsStream *m, guint64 sent)
 {
     MetricsSummary s;
-    metrics_stream_summarize(m, sent, 20, &s);
+    metrics_stream_summarize(m, sent, 20, NULL, &s);
     return s;
 }
 
@@ -194,27 +194,52 @@ static void test_rtt_summary_has_min_median_p95_max(void **state)
     assert_float_equal(s.rtt_max_ms, 5, 1e-12);
 }
 
-static void test_mos_matches_g107_r_to_mos_points(void **state)
+static void test_mos_rates_the_summary_for_its_codec(void **state)
 {
-    /* G.107 Annex B: R = 93.2 (all defaults) is MOS 4.41; R = 80 is 4.03; R = 50 is 2.6. */
-    assert_float_equal(metrics_mos_from_r(93.2), 4.409285824, 1e-9);
-    assert_float_equal(metrics_mos_from_r(80), 4.024, 1e-9);
-    assert_float_equal(metrics_mos_from_r(50), 2.575, 1e-9);
-    assert_float_equal(metrics_mos_from_r(-5), 1.0, 1e-12);
-    assert_float_equal(metrics_mos_from_r(120), 4.5, 1e-12);
+    /* The delay budget for RTT 1, jitter 1, ptime 20: 0.5 + 2 + 20 = 22.5 ms;
+     * 5 % random loss on G.711 with concealment. */
+    MetricsSummary s = {.rtt_median_ms = 1, .jitter_ms = 1, .loss_ratio = 0.05, .burst_r = 1};
+    metrics_rate(&s, NULL, 20);
+    assert_ptr_equal(s.codec, emodel_codec_default());
+    assert_float_equal(s.mos_delay_ms, 22.5, 1e-12);
+    assert_float_equal(s.r_factor, emodel_r(s.codec, 22.5, 5, 1, NULL), 1e-12);
+    assert_float_equal(s.mos, emodel_mos_from_r(s.r_factor), 1e-12);
+    double random_mos = s.mos;
+    /* The same loss in bursts rates lower; G.729A lower still. */
+    s.burst_r = 4;
+    metrics_rate(&s, NULL, 20);
+    assert_true(s.mos < random_mos);
+    metrics_rate(&s, emodel_codec_lookup("g729a"), 20);
+    assert_true(s.mos < 3.6);
 }
 
-static void test_r_factor_falls_with_delay_and_loss(void **state)
+static void test_copies_stopped_by_srtp_are_duplicates(void **state)
 {
-    assert_float_equal(metrics_r_factor(0, 0), 93.2, 1e-12);
-    /* Id = 0.024 * 200 + 0.11 * (200 - 177.3) = 4.8 + 2.497 */
-    assert_float_equal(metrics_r_factor(200, 0), 93.2 - 7.297, 1e-9);
-    /* Ie_eff = 95 * 1 / (1 + 25.1) for 1 % random loss */
-    assert_float_equal(metrics_r_factor(0, 0.01), 93.2 - 95.0 / 26.1, 1e-9);
-    /* Delay budget for RTT 1, jitter 1, ptime 20: 0.5 + 2 + 20 = 22.5 ms. */
-    assert_float_equal(metrics_mos(1, 1, 20, 0.05),
-                       metrics_mos_from_r(93.2 - 0.024 * 22.5 - 95.0 * 5 / 30.1), 1e-9);
-    assert_true(metrics_mos(1, 1, 20, 0.20) < 3.6);
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    const guint16 seq[] = {0, 1, 2};
+    feed(m, seq, NULL, G_N_ELEMENTS(seq));
+    metrics_stream_add_duplicate(m);
+    MetricsSummary s = summarize(m, 3);
+    assert_int_equal(s.packets_received, 3);
+    assert_int_equal(s.duplicates, 1);
+    assert_float_equal(s.loss_ratio, 0, 1e-12);
+}
+
+static void test_bursty_losses_have_a_burst_ratio(void **state)
+{
+    /* 495 packets, lost in runs of 5 every 50 (45 of them): p = 9/449, q = 9/45,
+     * BurstR = 1 / (p + q) = 4.545. */
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    for (guint i = 0; i < 495; i++) {
+        if (i % 50 < 45)
+            metrics_stream_add_packet(m, (guint16)i, (gint64)i * 20 * MS, (gint64)i * 20 * MS + 5 * MS);
+    }
+    MetricsSummary s = summarize(m, 495);
+    assert_float_equal(s.loss_ratio, 45.0 / 495, 1e-12);
+    assert_float_equal(s.burst_r, 4.545, 0.001);
+    assert_float_equal(s.mos,
+                       emodel_mos_from_r(emodel_r(NULL, s.mos_delay_ms, 100.0 * 45 / 495, s.burst_r, NULL)),
+                       1e-12);
 }
 
 int main(void)
@@ -233,8 +258,9 @@ int main(void)
         cmocka_unit_test(test_one_way_delay_variation_and_window_jitter),
         cmocka_unit_test(test_percentile_interpolates_between_ranks),
         cmocka_unit_test(test_rtt_summary_has_min_median_p95_max),
-        cmocka_unit_test(test_mos_matches_g107_r_to_mos_points),
-        cmocka_unit_test(test_r_factor_falls_with_delay_and_loss),
+        cmocka_unit_test(test_mos_rates_the_summary_for_its_codec),
+        cmocka_unit_test(test_copies_stopped_by_srtp_are_duplicates),
+        cmocka_unit_test(test_bursty_losses_have_a_burst_ratio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,6 +183,30 @@ static void test_ice_client_is_a_profile_setting(void **state)
                    "[ice] probe_role: 'both' is neither controlling nor controlled");
 }
 
+static void test_codec_names_the_mos_shape(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) d = load(*state, BASE, &error);
+    assert_non_null(d);
+    assert_string_equal(d->stream.codec->name, "g711");
+    assert_int_equal(d->stream.payload_bytes, 160);
+    /* A codec brings its packet shape... */
+    g_autoptr(Profile) wb = load(*state, BASE "[stream]\ncodec = AMR-WB\n", &error);
+    assert_non_null(wb);
+    assert_string_equal(wb->stream.codec->name, "amr-wb");
+    assert_true(wb->stream.codec->wideband);
+    assert_int_equal(wb->stream.payload_bytes, 33);
+    assert_int_equal(wb->stream.ptime_ms, 20);
+    /* ...unless the profile gives its own. */
+    g_autoptr(Profile) own =
+        load(*state, BASE "[stream]\npayload_bytes = 200\ncodec = g729a\nptime_ms = 30\n", &error);
+    assert_non_null(own);
+    assert_int_equal(own->stream.payload_bytes, 200);
+    assert_int_equal(own->stream.ptime_ms, 30);
+    assert_refused(*state, BASE "[stream]\ncodec = opus\n", PROFILE_ERROR_VALUE,
+                   "[stream] codec: 'opus': unknown codec (known: g711, g711-noplc, g729a, amr-wb)");
+}
+
 static void test_missing_secret_file_is_named(void **state)
 {
     assert_refused(*state, "[profile]\nname=x\n[edge]\nhost=h\nsecret_file=nope.secret\n",
@@ -291,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_key_is_named_with_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ice_client_is_a_profile_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_codec_names_the_mos_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_secret_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_credentials_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_ca_is_refused, setup, teardown),

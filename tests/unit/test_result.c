@@ -22,6 +22,10 @@ static void fill_metrics(MetricsSummary *m, double base)
     m->rtt_p95_ms = 1.5;
     m->rtt_max_ms = 3.25;
     m->mos = 4.375;
+    m->codec = emodel_codec_lookup("amr-wb");
+    m->r_factor = 112.5;
+    m->burst_r = 1.75;
+    m->mos_delay_ms = 21.5;
 }
 
 static void fill_path(PathRecord *p)
@@ -109,6 +113,8 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     assert_string_equal(c->local_interface, "eth0");
     assert_int_equal(c->tunnel_tx, 7);
     assert_string_equal(p->sides[0]->pair_final, "ready");
+    assert_ptr_equal(p->in.codec, emodel_codec_lookup("amr-wb"));
+    assert_float_equal(p->in.burst_r, 1.75, 1e-12);
 }
 
 static void test_a_time_that_never_came_is_null(void **state)
@@ -163,6 +169,9 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
     expect_error(HEAD TIME
                  "\"verdict\":\"pass\",\"findings\":[{\"code\":\"NOPE\",\"message\":\"m\"}]}",
                  RESULT_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
+                           "\"metrics\":{\"emodel\":{\"codec\":\"opus\"}}}]}",
+                 RESULT_ERROR_FIELD, "paths[0].metrics.emodel.codec: not a codec the E-model knows");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", RESULT_ERROR_FIELD,
                  "checks: not an array");
 }

@@ -90,10 +90,10 @@ static void test_srtp_stream_flows_both_ways_without_loss(void **state)
     assert_true(loop_run_until(p->ctx, all_arrived, ends, 1000));
     assert_int_equal(stream_end_sent(ea), 50);
     MetricsSummary s;
-    metrics_stream_summarize(stream_end_metrics(eb), stream_end_sent(ea), 20, &s);
+    metrics_stream_summarize(stream_end_metrics(eb), stream_end_sent(ea), 20, NULL, &s);
     assert_int_equal(s.packets_received, 50);
     assert_int_equal(s.duplicates, 0);
-    metrics_stream_summarize(stream_end_metrics(ea), stream_end_sent(eb), 20, &s);
+    metrics_stream_summarize(stream_end_metrics(ea), stream_end_sent(eb), 20, NULL, &s);
     assert_int_equal(s.packets_received, 50);
     assert_true(s.rtt_samples > 40);
     assert_true(s.rtt_median_ms >= 0 && s.rtt_median_ms < 50);

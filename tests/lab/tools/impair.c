@@ -15,9 +15,11 @@
  *
  * The log (tab-separated, one line per packet, times CLOCK_MONOTONIC ns, the
  * clock every namespace shares): dir seq arrival_ns fate due_ns released_ns len
- * key (arrival: when the kernel received it), where fate is pass, reorder, drop
- * or dup (the copy), and key the first 8
- * bytes of a UDP payload in hex (how a test finds its own packets). It stops after
+ * key ports (arrival: when the kernel received it), where fate is pass, reorder,
+ * drop or dup (the copy), key the first 8 bytes of a UDP payload in hex (how a
+ * test finds its own packets), ports "source>destination" of UDP, and app the
+ * first 4 bytes of the message a TURN relay carries (ChannelData, or a Send or
+ * Data indication's DATA), "-" for anything else. It stops after
  * --seconds, on SIGTERM or SIGINT, giving every held packet its verdict first. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,6 +74,8 @@ typedef struct {
     gint64 arrival;
     guint len;
     char key[17];
+    char ports[12]; /* "sport>dport" of UDP, else "-" */
+    char app[9];    /* first 4 bytes of a TURN-relayed message, else "-" */
     const char *fate;
     guint8 *copy; /* the packet, for a duplicate */
 } Held;
@@ -215,22 +219,60 @@ static void write_log(const Held *h, gint64 released)
     if (log_file)
         fprintf(log_file,
                 "%s\t%" G_GUINT64_FORMAT "\t%" G_GINT64_FORMAT "\t%s\t%" G_GINT64_FORMAT
-                "\t%" G_GINT64_FORMAT "\t%u\t%s\n",
-                h->dir->name, h->seq, h->arrival, h->fate, h->due, released, h->len, h->key);
+                "\t%" G_GINT64_FORMAT "\t%u\t%s\t%s\t%s\n",
+                h->dir->name, h->seq, h->arrival, h->fate, h->due, released, h->len, h->key,
+                h->ports, h->app);
 }
 
-static void key_of(const guint8 *pkt, int len, char out[17])
+/* The application's message inside TURN (RFC 8656): a ChannelData message's
+ * data, or a Send or Data indication's DATA attribute. */
+static const guint8 *relayed_data(const guint8 *p, int len, int *out_len)
+{
+    if (len >= 4 && (p[0] & 0xc0) == 0x40) {
+        *out_len = len - 4;
+        return p + 4;
+    }
+    guint16 type = (guint16)(p[0] << 8 | p[1]);
+    if (len < 20 || (type != 0x0016 && type != 0x0017) ||
+        memcmp(p + 4, "\x21\x12\xa4\x42", 4) != 0)
+        return NULL;
+    for (int at = 20; at + 4 <= len;) {
+        int alen = p[at + 2] << 8 | p[at + 3];
+        if (at + 4 + alen > len)
+            return NULL;
+        if ((p[at] << 8 | p[at + 1]) == 0x0013) {
+            *out_len = alen;
+            return p + at + 4;
+        }
+        at += 4 + ((alen + 3) & ~3);
+    }
+    return NULL;
+}
+
+static void key_of(const guint8 *pkt, int len, char out[17], char ports[12], char app[9])
 {
     strcpy(out, "-");
+    strcpy(ports, "-");
+    strcpy(app, "-");
     if (len < (int)sizeof(struct iphdr))
         return;
     const struct iphdr *ip = (const struct iphdr *)pkt;
     int hl = ip->ihl * 4;
-    if (ip->protocol != IPPROTO_UDP || len < hl + 8 + 8)
+    if (ip->protocol != IPPROTO_UDP || len < hl + 8)
+        return;
+    const struct udphdr *udp = (const struct udphdr *)(pkt + hl);
+    g_snprintf(ports, 12, "%u>%u", ntohs(udp->source), ntohs(udp->dest));
+    if (len < hl + 8 + 8)
         return;
     const guint8 *p = pkt + hl + 8;
     for (int i = 0; i < 8; i++)
         g_snprintf(out + 2 * i, 3, "%02x", p[i]);
+    int dlen = 0;
+    const guint8 *d = relayed_data(p, len - hl - 8, &dlen);
+    if (d && dlen >= 4) {
+        for (int i = 0; i < 4; i++)
+            g_snprintf(app + 2 * i, 3, "%02x", d[i]);
+    }
 }
 
 static void hold(Held h)
@@ -260,7 +302,7 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
               .seq = d->seq++,
               .arrival = arrival_of(nfa, now_ns()),
               .len = (guint)MAX(len, 0)};
-    key_of(pkt, len, h.key);
+    key_of(pkt, len, h.key, h.ports, h.app);
     Flow *f = flow_of(d, pkt, len);
     if (draw_loss(d, f)) {
         nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
