@@ -192,8 +192,7 @@ void metrics_rate(MetricsSummary *out, const EmodelCodec *codec, double ptime_ms
         out->burst_r = 1;
     out->codec = codec;
     out->mos_delay_ms = out->rtt_median_ms / 2.0 + 2.0 * out->jitter_ms + MAX(ptime_ms, 0);
-    out->r_factor =
-        emodel_r(codec, out->mos_delay_ms, out->loss_ratio * 100.0, out->burst_r, NULL);
+    out->r_factor = emodel_r(codec, out->mos_delay_ms, out->loss_ratio * 100.0, out->burst_r, NULL);
     out->mos = emodel_mos(codec, out->r_factor);
 }
 

@@ -32,6 +32,9 @@ void api_reply_text(ApiRequest *req, guint status, const char *content_type, cha
     SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
     soup_server_message_set_status(msg, status, NULL);
     soup_message_headers_replace(h, "Cache-Control", "no-store");
+    /* 503 is the store out of reach (or a moment's overload): come back soon. */
+    if (status == 503)
+        soup_message_headers_replace(h, "Retry-After", "5");
     /* libsoup before 3.3 leaks every idle keep-alive connection the client closes
      * (the socket stays in CLOSE_WAIT, its descriptor open, for the life of the
      * server; fixed upstream by commit d20c6601). Debian 12 has 3.2.3: there, the

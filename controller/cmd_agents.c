@@ -22,7 +22,7 @@ static Store *open_store(const char *command, const char *config_path)
     g_autoptr(ControllerConfig) config = config_load(config_path, &error);
     Store *store = NULL;
     if (config && privileges_drop(config->user, &error))
-        store = store_open(config->store_path, &error);
+        store = store_open(config_store_target(config), &error);
     if (!store)
         fprintf(stderr, "iceprobe-controller %s: %s\n", command, error->message);
     return store;

@@ -68,7 +68,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
     }
-    g_autoptr(Store) store = store_open(config->store_path, &error);
+    g_autoptr(Store) store = store_open(config_store_target(config), &error);
     if (!store) {
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
@@ -93,7 +93,7 @@ int cmd_serve(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_autofree char *where = g_strjoinv(", ", config->listen);
     g_message("serving %s on %s, store %s, %u profile(s), %u schedule(s)",
-              config_uses_tls(config) ? "HTTPS" : "plain HTTP", where, config->store_path,
+              config_uses_tls(config) ? "HTTPS" : "plain HTTP", where, store_describe(store),
               g_hash_table_size(config->profiles), config->schedules->len);
     g_main_loop_run(loop);
     return CLI_EXIT_PASS;

@@ -2,6 +2,7 @@
  * Loading walks the file, so a key the table lacks is named; [schedule.NAME]
  * groups repeat, with their own small table. */
 #include "config.h"
+#include "store.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -324,16 +325,25 @@ static gboolean load_profiles(ControllerConfig *c, GError **error)
 
 static gboolean check_config(ControllerConfig *c, GError **error)
 {
-    if (c->store_url) {
+    if (c->store_url && c->store_path) {
         set_error(error, CONFIG_ERROR_VALUE, c->path, "store", "url",
-                  "PostgreSQL is not in this build yet; use [store] path (SQLite)");
+                  "give path (SQLite) or url (PostgreSQL), not both");
+        return FALSE;
+    }
+    if (c->store_url && !store_is_url(c->store_url)) {
+        set_error(error, CONFIG_ERROR_VALUE, c->path, "store", "url",
+                  "'%s' is not a postgresql:// URL", c->store_url);
+        return FALSE;
+    }
+    if (!c->store_url && !c->store_path) {
+        set_error(error, CONFIG_ERROR_MISSING, c->path, "store", "path",
+                  "required key is missing (or give url, for PostgreSQL)");
         return FALSE;
     }
     static const struct {
         const char *group, *key;
         gsize offset;
     } required[] = {
-        {"store", "path", offsetof(ControllerConfig, store_path)},
         {"auth", "admin_token_file", offsetof(ControllerConfig, admin_token)},
         {"turn", "secret_file", offsetof(ControllerConfig, turn_secret)},
         {"profiles", "dir", offsetof(ControllerConfig, profiles_dir)},
@@ -466,4 +476,9 @@ gboolean config_listen_is_loopback(const ControllerConfig *c)
 gboolean config_uses_tls(const ControllerConfig *c)
 {
     return c->tls_cert_file != NULL;
+}
+
+const char *config_store_target(const ControllerConfig *c)
+{
+    return c->store_url ? c->store_url : c->store_path;
 }

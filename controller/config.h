@@ -39,8 +39,8 @@ typedef struct {
     char *tls_cert_file, *tls_key_file;
     gboolean allow_plain_http;
     char *user;
-    char *store_path;
-    char *store_url; /* PostgreSQL: not in this build (an error names it) */
+    char *store_path; /* SQLite */
+    char *store_url;  /* PostgreSQL instead of store_path */
     char *admin_token;
     gboolean metrics_public, status_public;
     char *turn_secret;
@@ -62,3 +62,6 @@ const ControllerProfile *config_profile(const ControllerConfig *c, const char *n
 /* Whether every listen address is a loopback address. */
 gboolean config_listen_is_loopback(const ControllerConfig *c);
 gboolean config_uses_tls(const ControllerConfig *c);
+
+/* What the store is opened with: the PostgreSQL URL, else the SQLite file. */
+const char *config_store_target(const ControllerConfig *c);

@@ -129,6 +129,28 @@ static char *metrics_text(Api *api, GError **error)
     }
     for (PathMetric m = M_LOSS; m <= M_INFO; m++)
         path_family(s, runs, metrics, m);
+    family(s, "iceprobe_run_finding", "gauge",
+           "A finding of the newest finished run of a profile and agent pair, by code (1).");
+    for (guint i = 0; i < runs->len; i++) {
+        const StoreRun *r = runs->pdata[i];
+        g_autoptr(GPtrArray) codes = store_run_finding_codes(st, r->id, NULL);
+        for (guint k = 0; codes && k < codes->len; k++) {
+            pair_labels(s, "iceprobe_run_finding", r);
+            label(s, "code", codes->pdata[k], FALSE);
+            value(s, 1);
+        }
+    }
+    family(s, "iceprobe_schedule_last_fire_timestamp_seconds", "gauge",
+           "When a schedule last fired (Unix time); absent until it has.");
+    for (guint i = 0; i < api->config->schedules->len; i++) {
+        const ScheduleConfig *sc = api->config->schedules->pdata[i];
+        gint64 when = 0;
+        if (!store_schedule_last_fire(st, sc->name, &when, NULL) || !when)
+            continue;
+        g_string_append(s, "iceprobe_schedule_last_fire_timestamp_seconds{");
+        label(s, "schedule", sc->name, TRUE);
+        value(s, (double)when);
+    }
     family(s, "iceprobe_last_run_timestamp_seconds", "gauge",
            "When the newest run of a profile and agent pair finished (Unix time).");
     for (guint i = 0; i < runs->len; i++) {

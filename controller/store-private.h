@@ -1,25 +1,60 @@
-/* Shared by the store's files (store.c: the database, migrations, agents and
- * schedules; store_runs.c: runs and their history); not part of store.h. */
+/* Shared by the store's files (store_db.c: the two databases behind one small
+ * statement interface, migrations; store.c: agents and schedules; store_runs.c:
+ * runs and their history); not part of store.h. */
 #pragma once
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
 
+typedef enum { STORE_SQLITE, STORE_POSTGRES } StoreBackend;
+
+typedef struct StoreStmt StoreStmt;
+
 struct Store {
-    sqlite3 *db;
-    GHashTable *stmts; /* SQL text -> sqlite3_stmt */
+    StoreBackend backend;
+    char *where;       /* the file, or the server and database (never a password) */
+    sqlite3 *db;       /* SQLite */
+    PGconn *pg;        /* PostgreSQL */
+    GHashTable *stmts; /* SQL text -> StoreStmt */
+    guint next_name;   /* PostgreSQL prepared statements are named s1, s2, ... */
+    gboolean in_tx;
+    gint64 changes; /* rows the last statement changed */
     guint64 errors;
 };
 
-/* Counts the failure and sets error from SQLite's message; FALSE. */
+/* Counts the failure and sets error from the database's message; FALSE. */
 gboolean store_db_error(Store *s, GError **error, const char *what);
-gboolean store_begin(Store *s, GError **error); /* BEGIN IMMEDIATE */
+/* Runs SQL that returns nothing (one or more statements, no parameters). */
+gboolean store_exec(Store *s, const char *sql, GError **error);
+/* A transaction: SQLite takes the write lock at once (BEGIN IMMEDIATE);
+ * PostgreSQL locks what the transaction reads with store_for_update(). */
+gboolean store_begin(Store *s, GError **error);
 gboolean store_commit(Store *s, GError **error);
 void store_rollback(Store *s);
-/* A prepared statement for sql (kept for the store's life), reset, with args
- * bound by fmt: 's' text (NULL binds null), 'i' gint64, 'd' double. */
-sqlite3_stmt *store_q(Store *s, GError **error, const char *sql, const char *fmt, ...);
-/* Runs a statement that returns no rows. */
-gboolean store_done(Store *s, sqlite3_stmt *st, GError **error);
-char *store_col_text(sqlite3_stmt *st, int i);
+/* " FOR UPDATE" on PostgreSQL (rows read in a transaction to be changed in it),
+ * "" on SQLite (whose transaction holds the write lock already). */
+const char *store_for_update(const Store *s);
+
+/* A statement for sql (prepared once, kept for the store's life), with args
+ * bound by fmt: 's' text (NULL binds null), 'i' gint64, 'd' double, 'D' a
+ * const double * (NULL binds null). Parameters are written '?'. NULL on error. */
+StoreStmt *store_q(Store *s, GError **error, const char *sql, const char *fmt, ...);
+/* The next row: TRUE with a row; FALSE at the end (*error unset) or on failure. */
+gboolean store_step(StoreStmt *st, GError **error);
+/* Done with the statement's rows (always, after store_q). */
+void store_reset(StoreStmt *st);
+/* Runs a statement that returns no rows (then resets it); store_changes() is
+ * how many rows it changed. */
+gboolean store_done(Store *s, StoreStmt *st, GError **error);
+gint64 store_changes(const Store *s);
+
+char *store_col_text(StoreStmt *st, int i); /* NULL for null */
+gint64 store_col_int(StoreStmt *st, int i); /* 0 for null */
+double store_col_double(StoreStmt *st, int i);
+gboolean store_col_null(StoreStmt *st, int i);
+
+/* The rows of a statement, each turned into an item by row (NULL on error). */
+GPtrArray *store_rows(Store *s, StoreStmt *st, gpointer (*row)(StoreStmt *st),
+                      GDestroyNotify free_item, const char *what, GError **error);

@@ -1,8 +1,8 @@
-/* The controller's store: the one door to its database. SQLite in WAL mode, with
- * a busy timeout, numbered migrations (schema_version), prepared statements kept
- * for the store's life, and each change in one transaction. The SQL is kept to
- * what PostgreSQL also accepts (no AUTOINCREMENT, no INSERT OR, times as integer
- * Unix seconds), so a second backend can sit behind this same header. */
+/* The controller's store: the one door to its database. SQLite (a file, WAL mode,
+ * a busy timeout) or PostgreSQL (libpq; shared by several controllers), behind
+ * the same functions: the same numbered migrations (schema_version), the same
+ * SQL (no AUTOINCREMENT, no INSERT OR, times as integer Unix seconds), prepared
+ * statements kept for the store's life, and each change in one transaction. */
 #pragma once
 
 #include "iceprobe/result.h"
@@ -10,7 +10,7 @@
 #define STORE_ERROR (store_error_quark())
 GQuark store_error_quark(void);
 typedef enum {
-    STORE_ERROR_DB,        /* the database failed (message from SQLite) */
+    STORE_ERROR_DB,        /* the database failed (its message) */
     STORE_ERROR_NOT_FOUND, /* no such agent or run */
     STORE_ERROR_EXISTS,    /* the name is taken */
     STORE_ERROR_STATE,     /* the run is not in a state that allows this */
@@ -18,8 +18,13 @@ typedef enum {
 
 typedef struct Store Store;
 
-Store *store_open(const char *path, GError **error); /* ":memory:" for tests */
+/* A SQLite file (":memory:" for tests), or a PostgreSQL URL (postgresql://...;
+ * a password belongs in a passfile, not in the URL). */
+Store *store_open(const char *target, GError **error);
 void store_close(Store *s);
+gboolean store_is_url(const char *target);
+/* What the store is, for messages: the file, or the server and database. */
+const char *store_describe(const Store *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_close)
 int store_schema_version(Store *s);
 /* Database errors since the store was opened (for /metrics). */
@@ -123,6 +128,8 @@ typedef struct {
 } StorePathMetrics;
 void store_path_metrics_free(StorePathMetrics *m);
 GPtrArray *store_path_metrics(Store *s, const char *run_id, GError **error);
+/* The distinct finding codes of a run, sorted (char*). */
+GPtrArray *store_run_finding_codes(Store *s, const char *run_id, GError **error);
 /* The newest final run of each (profile, a, b). */
 GPtrArray *store_latest_per_pair(Store *s, GError **error);
 /* The newest final runs of one pair, newest first. */

@@ -46,10 +46,10 @@ void store_run_free(StoreRun *r)
     "seq, id, profile, agent_a, agent_b, schedule, state, verdict, created_at, offered_at, "       \
     "a_taken_at, b_taken_at, a_reported_at, b_reported_at, deadline, finished_at, note, result"
 
-static StoreRun *run_from_row(sqlite3_stmt *st)
+static gpointer run_from_row(StoreStmt *st)
 {
     StoreRun *r = g_new0(StoreRun, 1);
-    r->seq = sqlite3_column_int64(st, 0);
+    r->seq = store_col_int(st, 0);
     r->id = store_col_text(st, 1);
     r->profile = store_col_text(st, 2);
     r->agent[0] = store_col_text(st, 3);
@@ -58,61 +58,71 @@ static StoreRun *run_from_row(sqlite3_stmt *st)
     g_autofree char *state = store_col_text(st, 6);
     r->state = run_state_from_string(state);
     r->verdict = store_col_text(st, 7);
-    r->created_at = sqlite3_column_int64(st, 8);
-    r->offered_at = sqlite3_column_int64(st, 9);
-    r->taken_at[0] = sqlite3_column_int64(st, 10);
-    r->taken_at[1] = sqlite3_column_int64(st, 11);
-    r->reported_at[0] = sqlite3_column_int64(st, 12);
-    r->reported_at[1] = sqlite3_column_int64(st, 13);
-    r->deadline = sqlite3_column_int64(st, 14);
-    r->finished_at = sqlite3_column_int64(st, 15);
+    r->created_at = store_col_int(st, 8);
+    r->offered_at = store_col_int(st, 9);
+    r->taken_at[0] = store_col_int(st, 10);
+    r->taken_at[1] = store_col_int(st, 11);
+    r->reported_at[0] = store_col_int(st, 12);
+    r->reported_at[1] = store_col_int(st, 13);
+    r->deadline = store_col_int(st, 14);
+    r->finished_at = store_col_int(st, 15);
     r->note = store_col_text(st, 16);
     r->result = store_col_text(st, 17);
     return r;
 }
 
-static GPtrArray *runs_query(Store *s, sqlite3_stmt *st, GError **error)
+static GPtrArray *runs_query(Store *s, StoreStmt *st, GError **error)
 {
-    if (!st)
-        return NULL;
-    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)store_run_free);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        g_ptr_array_add(out, run_from_row(st));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        g_ptr_array_unref(out);
-        store_db_error(s, error, "read runs");
-        return NULL;
-    }
-    return out;
+    return store_rows(s, st, run_from_row, (GDestroyNotify)store_run_free, "read runs", error);
 }
 
 gboolean store_run_create(Store *s, const StoreRun *r, GError **error)
 {
-    sqlite3_stmt *st =
-        store_q(s, error,
-                "INSERT INTO runs (id, seq, profile, agent_a, agent_b, schedule, state, "
-                "created_at, note) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM "
-                "runs), ?, ?, ?, ?, ?, ?, ?)",
-                "ssssssis", r->id, r->profile, r->agent[0], r->agent[1], r->schedule,
-                run_state_to_string(RUN_PENDING), r->created_at, r->note);
-    return store_done(s, st, error);
+    /* seq is the next number: in a transaction that holds the runs' write lock
+     * (SQLite's, or PostgreSQL's lock on the table against other writers), so
+     * two controllers cannot take the same one. */
+    if (!store_begin(s, error))
+        return FALSE;
+    gboolean ok =
+        (s->backend != STORE_POSTGRES ||
+         store_exec(s, "LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE", error)) &&
+        store_done(s,
+                   store_q(s, error,
+                           "INSERT INTO runs (id, seq, profile, agent_a, agent_b, schedule, state, "
+                           "created_at, note) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM "
+                           "runs), ?, ?, ?, ?, ?, ?, ?)",
+                           "ssssssis", r->id, r->profile, r->agent[0], r->agent[1], r->schedule,
+                           run_state_to_string(RUN_PENDING), r->created_at, r->note),
+                   error);
+    if (!ok) {
+        store_rollback(s);
+        return FALSE;
+    }
+    return store_commit(s, error);
+}
+
+static StoreRun *run_get(Store *s, const char *id, gboolean lock, GError **error)
+{
+    StoreStmt *st = store_q(s, error,
+                            lock && s->backend == STORE_POSTGRES
+                                ? "SELECT " RUN_COLUMNS " FROM runs WHERE id = ? FOR UPDATE"
+                                : "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?",
+                            "s", id);
+    if (!st)
+        return NULL;
+    g_autoptr(GError) e = NULL;
+    StoreRun *r = store_step(st, &e) ? run_from_row(st) : NULL;
+    store_reset(st);
+    if (e)
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "read run: ");
+    else if (!r)
+        g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND, "no run '%s'", id);
+    return r;
 }
 
 StoreRun *store_run_get(Store *s, const char *id, GError **error)
 {
-    sqlite3_stmt *st = store_q(s, error, "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?", "s", id);
-    if (!st)
-        return NULL;
-    int rc = sqlite3_step(st);
-    StoreRun *r = rc == SQLITE_ROW ? run_from_row(st) : NULL;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        store_db_error(s, error, "read run");
-    else if (!r)
-        g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND, "no run '%s'", id);
-    return r;
+    return run_get(s, id, FALSE, error);
 }
 
 GPtrArray *store_runs_active(Store *s, GError **error)
@@ -158,9 +168,10 @@ gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error)
                       error);
 }
 
+/* The run, locked for the transaction that changes it, if it has not ended. */
 static StoreRun *get_active(Store *s, const char *id, GError **error)
 {
-    StoreRun *r = store_run_get(s, id, error);
+    StoreRun *r = run_get(s, id, TRUE, error);
     if (r && run_state_is_final(r->state)) {
         g_set_error(error, STORE_ERROR, STORE_ERROR_STATE, "run %s has ended (%s)", id,
                     run_state_to_string(r->state));
@@ -187,7 +198,7 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
         r->state = both ? RUN_RUNNING : RUN_DISPATCHED;
         if (both)
             r->deadline = deadline;
-        sqlite3_stmt *st =
+        StoreStmt *st =
             store_q(s, error,
                     side == 0 ? "UPDATE runs SET a_taken_at = ?, state = ?, deadline = ? "
                                 "WHERE id = ?"
@@ -211,7 +222,7 @@ StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *d
     *duplicate = FALSE;
     if (!store_begin(s, error))
         return NULL;
-    g_autoptr(StoreRun) r = store_run_get(s, id, error);
+    g_autoptr(StoreRun) r = run_get(s, id, TRUE, error);
     if (!r) {
         store_rollback(s);
         return NULL;
@@ -255,20 +266,22 @@ StoreRun *store_run_add_report(Store *s, const char *id, int side, const char *d
 gboolean store_run_reports(Store *s, const char *id, char **a, char **b, GError **error)
 {
     *a = *b = NULL;
-    sqlite3_stmt *st = store_q(
+    StoreStmt *st = store_q(
         s, error, "SELECT side, document FROM reports WHERE run_id = ? ORDER BY side", "s", id);
     if (!st)
         return FALSE;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *side = (const char *)sqlite3_column_text(st, 0);
+    g_autoptr(GError) e = NULL;
+    while (store_step(st, &e)) {
+        g_autofree char *side = store_col_text(st, 0);
         char **slot = side && strcmp(side, "b") == 0 ? b : a;
         g_free(*slot);
         *slot = store_col_text(st, 1);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_db_error(s, error, "read reports");
+    store_reset(st);
+    if (e) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "read reports: ");
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -278,19 +291,13 @@ static gboolean insert_path_metrics(Store *s, const char *id, const PathRecord *
     const char *sql = "INSERT INTO path_metrics (run_id, path, side, verdict, local_type, "
                       "transport, egress_class, loss_ratio, jitter_ms, rtt_ms, mos) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *st =
-        store_q(s, error, sql, "sssssss", id, p->name, side, verdict_to_string(p->verdict),
+    const MetricsSummary *m = p->have_metrics ? &p->metrics : NULL;
+    StoreStmt *st =
+        store_q(s, error, sql, "sssssssDDDD", id, p->name, side, verdict_to_string(p->verdict),
                 p->have_pair ? p->local.type : NULL, p->have_pair ? p->local.transport : NULL,
-                p->have_pair ? p->local.egress_class : NULL);
-    if (!st)
-        return FALSE;
-    if (p->have_metrics) {
-        sqlite3_bind_double(st, 8, p->metrics.loss_ratio);
-        sqlite3_bind_double(st, 9, p->metrics.jitter_ms);
-        if (p->metrics.rtt_samples)
-            sqlite3_bind_double(st, 10, p->metrics.rtt_median_ms);
-        sqlite3_bind_double(st, 11, p->metrics.mos);
-    }
+                p->have_pair ? p->local.egress_class : NULL, m ? &m->loss_ratio : NULL,
+                m ? &m->jitter_ms : NULL, m && m->rtt_samples ? &m->rtt_median_ms : NULL,
+                m ? &m->mos : NULL);
     return store_done(s, st, error);
 }
 
@@ -367,40 +374,44 @@ void store_path_metrics_free(StorePathMetrics *m)
     g_free(m);
 }
 
+static gpointer path_metrics_from_row(StoreStmt *st)
+{
+    StorePathMetrics *m = g_new0(StorePathMetrics, 1);
+    m->path = store_col_text(st, 0);
+    m->side = store_col_text(st, 1);
+    m->verdict = store_col_text(st, 2);
+    m->local_type = store_col_text(st, 3);
+    m->transport = store_col_text(st, 4);
+    m->egress_class = store_col_text(st, 5);
+    m->have_metrics = !store_col_null(st, 6);
+    m->loss_ratio = store_col_double(st, 6);
+    m->jitter_ms = store_col_double(st, 7);
+    m->rtt_ms = store_col_null(st, 8) ? -1 : store_col_double(st, 8);
+    m->mos = store_col_double(st, 9);
+    return m;
+}
+
 GPtrArray *store_path_metrics(Store *s, const char *run_id, GError **error)
 {
-    sqlite3_stmt *st =
-        store_q(s, error,
-                "SELECT path, side, verdict, local_type, transport, egress_class, "
-                "loss_ratio, jitter_ms, rtt_ms, mos FROM path_metrics WHERE run_id = ? "
-                "ORDER BY path, side",
-                "s", run_id);
-    if (!st)
-        return NULL;
-    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)store_path_metrics_free);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        StorePathMetrics *m = g_new0(StorePathMetrics, 1);
-        m->path = store_col_text(st, 0);
-        m->side = store_col_text(st, 1);
-        m->verdict = store_col_text(st, 2);
-        m->local_type = store_col_text(st, 3);
-        m->transport = store_col_text(st, 4);
-        m->egress_class = store_col_text(st, 5);
-        m->have_metrics = sqlite3_column_type(st, 6) != SQLITE_NULL;
-        m->loss_ratio = sqlite3_column_double(st, 6);
-        m->jitter_ms = sqlite3_column_double(st, 7);
-        m->rtt_ms = sqlite3_column_type(st, 8) != SQLITE_NULL ? sqlite3_column_double(st, 8) : -1;
-        m->mos = sqlite3_column_double(st, 9);
-        g_ptr_array_add(out, m);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        g_ptr_array_unref(out);
-        store_db_error(s, error, "read path metrics");
-        return NULL;
-    }
-    return out;
+    StoreStmt *st = store_q(s, error,
+                            "SELECT path, side, verdict, local_type, transport, egress_class, "
+                            "loss_ratio, jitter_ms, rtt_ms, mos FROM path_metrics WHERE run_id = ? "
+                            "ORDER BY path, side",
+                            "s", run_id);
+    return store_rows(s, st, path_metrics_from_row, (GDestroyNotify)store_path_metrics_free,
+                      "read path metrics", error);
+}
+
+static gpointer code_from_row(StoreStmt *st)
+{
+    return store_col_text(st, 0);
+}
+
+GPtrArray *store_run_finding_codes(Store *s, const char *run_id, GError **error)
+{
+    StoreStmt *st = store_q(
+        s, error, "SELECT DISTINCT code FROM findings WHERE run_id = ? ORDER BY code", "s", run_id);
+    return store_rows(s, st, code_from_row, g_free, "read findings", error);
 }
 
 GPtrArray *store_latest_per_pair(Store *s, GError **error)
@@ -431,18 +442,20 @@ GPtrArray *store_history(Store *s, const char *profile, const char *a, const cha
 
 static GHashTable *count_by(Store *s, const char *sql, GError **error)
 {
-    sqlite3_stmt *st = store_q(s, error, sql, "");
+    StoreStmt *st = store_q(s, error, sql, "");
     if (!st)
         return NULL;
     GHashTable *out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        g_hash_table_insert(out, store_col_text(st, 0),
-                            GSIZE_TO_POINTER((gsize)sqlite3_column_int64(st, 1)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    g_autoptr(GError) e = NULL;
+    while (store_step(st, &e)) {
+        char *key = store_col_text(st, 0);
+        g_hash_table_insert(out, key ? key : g_strdup(""),
+                            GSIZE_TO_POINTER((gsize)store_col_int(st, 1)));
+    }
+    store_reset(st);
+    if (e) {
         g_hash_table_unref(out);
-        store_db_error(s, error, "count runs");
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "count runs: ");
         return NULL;
     }
     return out;
@@ -473,6 +486,6 @@ gboolean store_prune(Store *s, gint64 cutoff, guint *deleted, GError **error)
             error))
         return FALSE;
     if (deleted)
-        *deleted = (guint)sqlite3_changes(s->db);
+        *deleted = (guint)store_changes(s);
     return TRUE;
 }

@@ -20,7 +20,7 @@ typedef struct {
     TlsPeerInfo tls;     /* what TLS on the TLS port presented */
     guint stream_duration_s;
     const char *const *only_paths; /* NULL: every path */
-    gboolean internal_host; /* no tunnel: an internal client (checks_dns) */
+    gboolean internal_host;        /* no tunnel: an internal client (checks_dns) */
 } RunCtx;
 
 /* Local checks, in order; each adds a check record and its findings. A FALSE

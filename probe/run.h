@@ -6,7 +6,7 @@
 #include "iceprobe/result.h"
 
 typedef struct {
-    guint duration_s;          /* stream length per path; 0: the profile's */
+    guint duration_s;         /* stream length per path; 0: the profile's */
     const char *const *paths; /* the relay-loop paths to run; NULL: all */
 } RunOptions;
 

@@ -6,7 +6,7 @@
 set -u
 . "$(dirname "$0")/helpers.sh"
 ASSERT_NAME=controller
-for tool in curl openssl jq promtool prometheus chromium ss; do
+for tool in curl openssl jq promtool prometheus prometheus-alertmanager chromium ss; do
 	command -v "$tool" >/dev/null || ctl_require "$tool" "$tool is not installed (./run installs it)"
 done
 CTL_PORT=$(free_port) || ctl_require port "no free port"
@@ -120,10 +120,35 @@ assert_match "its RTT in seconds" "$metrics" 'iceprobe_rtt_seconds\{profile="cor
 assert_match "the selected pair's classes" "$metrics" 'iceprobe_selected_pair_info\{.*local_type="relay",egress_class="physical",transport="udp"\} 1'
 assert_no_match "no run id in any label" "$metrics" "$RUN1|$RUN2"
 
+section "alerting: the shipped rules in a real Prometheus, to a real Alertmanager"
+RULES=$CTL_SRC/dist/iceprobe.rules.yml
+assert_ok "promtool check rules accepts dist/iceprobe.rules.yml" promtool check rules "$RULES"
+assert_ok "promtool test rules: each alert fires once for two controllers' identical series" \
+	promtool test rules "$CTL_SRC/tests/controller/rules_test.yml"
+AM_PORT=$(free_port)
+cat >"$CTL_DIR/alertmanager.yml" <<-YAML
+	route:
+	  receiver: keep
+	  group_wait: 0s
+	  group_interval: 1s
+	  repeat_interval: 1h
+	receivers:
+	  - name: keep
+YAML
+setsid prometheus-alertmanager --config.file="$CTL_DIR/alertmanager.yml" --storage.path="$CTL_DIR/am" \
+	--web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= >"$CTL_DIR/alertmanager.log" 2>&1 &
+CTL_PIDS+=($!)
 PROM_PORT=$(free_port)
 cat >"$CTL_DIR/prometheus.yml" <<-YAML
 	global:
 	  scrape_interval: 1s
+	  evaluation_interval: 1s
+	rule_files:
+	  - $RULES
+	alerting:
+	  alertmanagers:
+	    - static_configs:
+	        - targets: ['127.0.0.1:$AM_PORT']
 	scrape_configs:
 	  - job_name: iceprobe
 	    scheme: $CTL_SCHEME
@@ -132,7 +157,7 @@ cat >"$CTL_DIR/prometheus.yml" <<-YAML
 	    static_configs:
 	      - targets: ['127.0.0.1:$CTL_PORT']
 YAML
-assert_ok "promtool accepts the scrape configuration" promtool check config "$CTL_DIR/prometheus.yml"
+assert_ok "promtool accepts the scrape and alerting configuration" promtool check config "$CTL_DIR/prometheus.yml"
 setsid prometheus --config.file="$CTL_DIR/prometheus.yml" --storage.tsdb.path="$CTL_DIR/tsdb" \
 	--web.listen-address="127.0.0.1:$PROM_PORT" >"$CTL_DIR/prometheus.log" 2>&1 &
 CTL_PIDS+=($!)
@@ -163,6 +188,33 @@ shots=${ICEPROBE_ARTIFACTS:-$CTL_DIR}
 mkdir -p "$shots"
 cp "$CTL_DIR/status.png" "$shots/status-page.png" 2>/dev/null
 assert_gt "a screenshot was saved ($shots/status-page.png)" "$(stat -c %s "$shots/status-page.png" 2>/dev/null || echo 0)" 10000
+
+section "alerts: a run that sent media through the tunnel"
+# A run whose side a's media left by the tunnel: the controller's verification
+# fails it with MEDIA_VIA_TUNNEL, and the alerts reach Alertmanager.
+RUN3=$(api POST /api/v1/runs "$ADMIN" '{"profile":"corp-vpn","a":"laptop1","b":"corp1"}' | body | jq -r .run_id)
+api GET "/api/v1/agent/orders?wait=3" "$LAPTOP" >/dev/null
+api GET "/api/v1/agent/orders?wait=3" "$CORP" >/dev/null
+tunnel_report=$(report "$RUN3" tunnel | jq -c '.paths[0].selected_pair.local.egress_interface = "gpd0"')
+api POST "/api/v1/runs/$RUN3/report" "$LAPTOP" "$tunnel_report" >/dev/null
+api POST "/api/v1/runs/$RUN3/report" "$CORP" "$(report "$RUN3" physical)" >/dev/null
+doc=$(api GET "/api/v1/runs/$RUN3" "$ADMIN" | body)
+assert_eq "the controller fails the run: media through the tunnel" \
+	"$(jq -r '.verdict + " " + ([.findings[].code] | index("MEDIA_VIA_TUNNEL") | tostring)' <<<"$doc" | sed 's/ [0-9]*$/ found/')" "fail found"
+assert_match "/metrics shows the finding" "$(curl -s --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics")" \
+	'iceprobe_run_finding\{profile="corp-vpn",a="laptop1",b="corp1",code="MEDIA_VIA_TUNNEL"\} 1'
+alerts=""
+for _ in $(seq 100); do
+	alerts=$(curl -s "http://127.0.0.1:$AM_PORT/api/v2/alerts" | jq -r '[.[].labels.alertname] | sort | unique | join(" ")' 2>/dev/null)
+	[[ "$alerts" == *IceprobeMediaThroughTunnel* && "$alerts" == *IceprobePairFailing* ]] && break
+	sleep 0.3
+done
+assert_match "Alertmanager received IceprobePairFailing" "$alerts" IceprobePairFailing
+assert_match "and IceprobeMediaThroughTunnel" "$alerts" IceprobeMediaThroughTunnel
+am=$(curl -s "http://127.0.0.1:$AM_PORT/api/v2/alerts")
+assert_eq "once each, with the pair and the code as labels" \
+	"$(jq -r '[.[] | select(.labels.alertname == "IceprobeMediaThroughTunnel") | .labels.profile + " " + .labels.a + " " + .labels.b + " " + .labels.code] | join(";")' <<<"$am")" \
+	"corp-vpn laptop1 corp1 MEDIA_VIA_TUNNEL"
 
 section "stop"
 kill -TERM "$CTL_PID"

@@ -5,6 +5,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lab/assert.sh"
 
 CTL=${ICEPROBE_CONTROLLER:?set ICEPROBE_CONTROLLER to the iceprobe-controller binary}
+CTL_SRC=${ICEPROBE_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 CTL_PIDS=()
 CTL_DIR=$(mktemp -d /tmp/iceprobe-ctl.XXXXXX)
 # The sanitizer build serves plain HTTP on loopback: GCC 12's LeakSanitizer

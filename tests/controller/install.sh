@@ -29,6 +29,7 @@ assert_match "whose user comes from sysusers.d too" "$(cat "$root/lib/sysusers.d
 assert_ok "the example configuration is installed" test -s "$root/share/doc/iceprobe/examples/controller.conf"
 assert_ok "and the agent's environment file" test -s "$root/share/doc/iceprobe/examples/agent.env"
 assert_ok "and the docs" test -s "$root/share/doc/iceprobe/contract.md"
+assert_ok "and Prometheus' alerting rules" test -s "$root/share/iceprobe/iceprobe.rules.yml"
 if command -v systemd-analyze >/dev/null; then
 	sed "s|$prefix/bin/|$root/bin/|" "$unit" >"$dest/iceprobe-controller.service"
 	v=$(systemd-analyze verify "$dest/iceprobe-controller.service" 2>&1)

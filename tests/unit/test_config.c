@@ -99,7 +99,27 @@ static void test_missing_and_wrong_values_are_named(void **state)
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\ntls_cert_file=c.pem\n",
                  "HTTPS needs both tls_cert_file and tls_key_file");
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[store]\nurl=postgresql://db/x\n",
-                 "[store] url: PostgreSQL is not in this build yet");
+                 "[store] url: give path (SQLite) or url (PostgreSQL), not both");
+    expect_error("[server]\nlisten=127.0.0.1:1\n[store]\nurl=mysql://db/x\n[auth]\n"
+                 "admin_token_file=admin.token\n[turn]\nsecret_file=turn.secret\n[profiles]\n"
+                 "dir=profiles\n",
+                 "[store] url: 'mysql://db/x' is not a postgresql:// URL");
+}
+
+static void test_a_postgresql_url_instead_of_a_path(void **state)
+{
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    fixture_write(f, "pg.conf",
+                  "[server]\nlisten=127.0.0.1:1\n[store]\n"
+                  "url = postgresql://iceprobe@db.corp.example/iceprobe ; shared\n"
+                  "[auth]\nadmin_token_file=admin.token\n[turn]\nsecret_file=turn.secret\n"
+                  "[profiles]\ndir=profiles\n");
+    g_autofree char *path = g_build_filename(f->dir, "pg.conf", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) c = config_load(path, &e);
+    assert_null(e);
+    assert_null(c->store_path);
+    assert_string_equal(config_store_target(c), "postgresql://iceprobe@db.corp.example/iceprobe");
 }
 
 static void test_plain_http_off_loopback_needs_allow_plain_http(void **state)
@@ -141,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_the_shipped_example_configuration_loads),
         cmocka_unit_test(test_unknown_groups_and_keys_are_named),
         cmocka_unit_test(test_missing_and_wrong_values_are_named),
+        cmocka_unit_test(test_a_postgresql_url_instead_of_a_path),
         cmocka_unit_test(test_plain_http_off_loopback_needs_allow_plain_http),
         cmocka_unit_test(test_a_short_secret_or_a_bad_profile_stops_the_start),
     };

@@ -232,14 +232,15 @@ static void test_bursty_losses_have_a_burst_ratio(void **state)
     g_autoptr(MetricsStream) m = metrics_stream_new();
     for (guint i = 0; i < 495; i++) {
         if (i % 50 < 45)
-            metrics_stream_add_packet(m, (guint16)i, (gint64)i * 20 * MS, (gint64)i * 20 * MS + 5 * MS);
+            metrics_stream_add_packet(m, (guint16)i, (gint64)i * 20 * MS,
+                                      (gint64)i * 20 * MS + 5 * MS);
     }
     MetricsSummary s = summarize(m, 495);
     assert_float_equal(s.loss_ratio, 45.0 / 495, 1e-12);
     assert_float_equal(s.burst_r, 4.545, 0.001);
-    assert_float_equal(s.mos,
-                       emodel_mos_from_r(emodel_r(NULL, s.mos_delay_ms, 100.0 * 45 / 495, s.burst_r, NULL)),
-                       1e-12);
+    assert_float_equal(
+        s.mos, emodel_mos_from_r(emodel_r(NULL, s.mos_delay_ms, 100.0 * 45 / 495, s.burst_r, NULL)),
+        1e-12);
 }
 
 int main(void)

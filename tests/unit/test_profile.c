@@ -203,8 +203,9 @@ static void test_codec_names_the_mos_shape(void **state)
     assert_non_null(own);
     assert_int_equal(own->stream.payload_bytes, 200);
     assert_int_equal(own->stream.ptime_ms, 30);
-    assert_refused(*state, BASE "[stream]\ncodec = opus\n", PROFILE_ERROR_VALUE,
-                   "[stream] codec: 'opus': unknown codec (known: g711, g711-noplc, g729a, amr-wb)");
+    assert_refused(
+        *state, BASE "[stream]\ncodec = opus\n", PROFILE_ERROR_VALUE,
+        "[stream] codec: 'opus': unknown codec (known: g711, g711-noplc, g729a, amr-wb)");
 }
 
 static void test_missing_secret_file_is_named(void **state)

@@ -171,7 +171,8 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
                  RESULT_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"metrics\":{\"emodel\":{\"codec\":\"opus\"}}}]}",
-                 RESULT_ERROR_FIELD, "paths[0].metrics.emodel.codec: not a codec the E-model knows");
+                 RESULT_ERROR_FIELD,
+                 "paths[0].metrics.emodel.codec: not a codec the E-model knows");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", RESULT_ERROR_FIELD,
                  "checks: not an array");
 }

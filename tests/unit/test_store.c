@@ -10,7 +10,80 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "store.h"
+
+/* Every test runs on both backends: SQLite, and PostgreSQL when
+ * with-postgres.sh gave a server (ICEPROBE_TEST_PG_URL). Each test starts
+ * from an empty database: a new SQLite file or :memory:, or PostgreSQL's
+ * public schema dropped and made again. */
+typedef struct {
+    gboolean postgres;
+    char *dir;    /* SQLite: a temporary directory for a file */
+    char *target; /* what store_open takes */
+} Backend;
+
+static const char *pg_url(void)
+{
+    return g_getenv("ICEPROBE_TEST_PG_URL");
+}
+
+static int setup_sqlite(void **state)
+{
+    Backend *b = g_new0(Backend, 1);
+    b->dir = g_dir_make_tmp("iceprobe-store-XXXXXX", NULL);
+    b->target = g_build_filename(b->dir, "c.db", NULL);
+    *state = b;
+    return 0;
+}
+
+static int setup_postgres(void **state)
+{
+    if (!pg_url()) {
+        if (g_strcmp0(g_getenv("CI"), "true") == 0)
+            fail_msg("no PostgreSQL server for the store's tests (run under with-postgres.sh)");
+        skip();
+    }
+    PGconn *c = PQconnectdb(pg_url());
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("PostgreSQL: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; "
+                            "CREATE SCHEMA public");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("PostgreSQL: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    Backend *b = g_new0(Backend, 1);
+    b->postgres = TRUE;
+    b->target = g_strdup(pg_url());
+    *state = b;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Backend *b = *state;
+    if (!b)
+        return 0;
+    if (b->dir) {
+        const char *const suffixes[] = {"", "-wal", "-shm"};
+        for (gsize i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+            g_autofree char *f = g_strconcat(b->target, suffixes[i], NULL);
+            g_remove(f);
+        }
+        g_rmdir(b->dir);
+    }
+    g_free(b->dir);
+    g_free(b->target);
+    g_free(b);
+    return 0;
+}
+
+static const char *target(void **state)
+{
+    return ((Backend *)*state)->target;
+}
 
 static const char *const vpn[] = {"vpn", NULL};
 static const char *const internal[] = {"internal", "lab", NULL};
@@ -57,14 +130,20 @@ static RunResult *report(const char *run_id, double loss)
 
 static void test_a_new_store_is_at_the_newest_schema(void **state)
 {
-    g_autoptr(Store) s = store_open(":memory:", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(Store) s = store_open(target(state), &e);
+    assert_null(e);
     assert_non_null(s);
     assert_int_equal(store_schema_version(s), 1);
+    /* Opened again, nothing is migrated twice. */
+    g_autoptr(Store) again = store_open(target(state), &e);
+    assert_null(e);
+    assert_int_equal(store_schema_version(again), 1);
 }
 
 static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
 {
-    g_autoptr(Store) s = store_with_agents(":memory:");
+    g_autoptr(Store) s = store_with_agents(target(state));
     g_autoptr(GError) e = NULL;
     assert_false(store_agent_add(s, "laptop1", vpn, "other", 1, &e));
     assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_EXISTS));
@@ -90,7 +169,7 @@ static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
 
 static void test_a_run_goes_from_pending_to_done(void **state)
 {
-    g_autoptr(Store) s = store_with_agents(":memory:");
+    g_autoptr(Store) s = store_with_agents(target(state));
     create_run(s, "r1", 1000);
     assert_true(store_run_offer(s, "r1", 1001, NULL));
     g_autoptr(GPtrArray) orders = store_runs_for_agent(s, "corp1", NULL);
@@ -146,7 +225,7 @@ static void test_a_run_goes_from_pending_to_done(void **state)
 
 static void test_pages_go_newest_first_and_filter(void **state)
 {
-    g_autoptr(Store) s = store_with_agents(":memory:");
+    g_autoptr(Store) s = store_with_agents(target(state));
     for (int i = 0; i < 7; i++) {
         g_autofree char *id = g_strdup_printf("run-%d", i);
         create_run(s, id, 1000 + i / 2); /* pairs share a second: creation order decides */
@@ -170,7 +249,7 @@ static void test_pages_go_newest_first_and_filter(void **state)
 
 static void test_latest_per_pair_history_counts_and_prune(void **state)
 {
-    g_autoptr(Store) s = store_with_agents(":memory:");
+    g_autoptr(Store) s = store_with_agents(target(state));
     for (int i = 0; i < 3; i++) {
         g_autofree char *id = g_strdup_printf("r%d", i);
         create_run(s, id, 1000 + i);
@@ -207,8 +286,7 @@ static void test_latest_per_pair_history_counts_and_prune(void **state)
  * transaction cut off half-way leaves nothing. */
 static void test_a_killed_writer_loses_nothing_acknowledged(void **state)
 {
-    g_autofree char *dir = g_dir_make_tmp("iceprobe-store-XXXXXX", NULL);
-    g_autofree char *path = g_build_filename(dir, "c.db", NULL);
+    const char *path = target(state);
     int ack[2];
     assert_int_equal(pipe(ack), 0);
     pid_t pid = fork();
@@ -245,24 +323,81 @@ static void test_a_killed_writer_loses_nothing_acknowledged(void **state)
     assert_int_equal(active->len, 50);
     g_autoptr(GPtrArray) agents = store_agent_list(s, NULL);
     assert_int_equal(agents->len, 2);
-    store_close(g_steal_pointer(&s));
-    g_autofree char *wal = g_strconcat(path, "-wal", NULL);
-    g_autofree char *shm = g_strconcat(path, "-shm", NULL);
-    g_remove(wal);
-    g_remove(shm);
-    g_remove(path);
-    g_rmdir(dir);
 }
+
+/* Several writers at once on one database (several controllers on one
+ * PostgreSQL; on SQLite, processes sharing the file): every run gets a number of
+ * its own, nothing is lost, and a store opened by all of them at once is
+ * migrated once. */
+static void test_writers_at_once_take_numbers_of_their_own(void **state)
+{
+    enum { WRITERS = 4, RUNS = 25 };
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            g_autoptr(GError) e = NULL;
+            Store *s = store_open(target(state), &e);
+            if (!s) {
+                fprintf(stderr, "writer %d: %s\n", w, e->message);
+                _exit(2);
+            }
+            if (w == 0 && (!store_agent_add(s, "laptop1", vpn, "h1", 1, NULL) ||
+                           !store_agent_add(s, "corp1", internal, "h2", 1, NULL)))
+                _exit(3);
+            for (int i = 0; i < RUNS; i++) {
+                g_autofree char *id = g_strdup_printf("w%d-%02d", w, i);
+                StoreRun r = {.id = id, .profile = "p", .agent = {"laptop1", "corp1"}};
+                if (!store_run_create(s, &r, NULL))
+                    _exit(4);
+            }
+            store_close(s);
+            _exit(0);
+        }
+    }
+    int status[WRITERS];
+    for (int w = 0; w < WRITERS; w++) /* all of them, before any assertion */
+        waitpid(pids[w], &status[w], 0);
+    for (int w = 0; w < WRITERS; w++) {
+        assert_true(WIFEXITED(status[w]));
+        assert_int_equal(WEXITSTATUS(status[w]), 0);
+    }
+    g_autoptr(Store) s = store_open(target(state), NULL);
+    assert_int_equal(store_schema_version(s), 1);
+    g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
+    assert_int_equal(active->len, WRITERS * RUNS);
+    for (guint i = 0; i < active->len; i++) /* 1, 2, 3, ... in order, none twice */
+        assert_int_equal(((StoreRun *)active->pdata[i])->seq, i + 1);
+}
+
+static void test_errors_name_the_store_without_its_password(void **state)
+{
+    g_autoptr(GError) e = NULL;
+    /* Nothing listens on port 1 of loopback: refused at once. */
+    g_autoptr(Store) s = store_open("postgresql://iceprobe:s3cret@127.0.0.1:1/fleet", &e);
+    assert_null(s);
+    assert_non_null(e);
+    assert_non_null(strstr(e->message, "postgresql://iceprobe@127.0.0.1:1/fleet"));
+    assert_null(strstr(e->message, "s3cret"));
+    assert_true(store_is_url("postgres://x/y"));
+    assert_false(store_is_url("/var/lib/iceprobe/controller.db"));
+}
+
+#define BOTH(t)                                                                                    \
+    cmocka_unit_test_setup_teardown(t, setup_sqlite, teardown),                                    \
+        cmocka_unit_test_setup_teardown(t, setup_postgres, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_new_store_is_at_the_newest_schema),
-        cmocka_unit_test(test_agents_are_added_found_by_token_hash_and_removed),
-        cmocka_unit_test(test_a_run_goes_from_pending_to_done),
-        cmocka_unit_test(test_pages_go_newest_first_and_filter),
-        cmocka_unit_test(test_latest_per_pair_history_counts_and_prune),
-        cmocka_unit_test(test_a_killed_writer_loses_nothing_acknowledged),
+        BOTH(test_a_new_store_is_at_the_newest_schema),
+        BOTH(test_agents_are_added_found_by_token_hash_and_removed),
+        BOTH(test_a_run_goes_from_pending_to_done),
+        BOTH(test_pages_go_newest_first_and_filter),
+        BOTH(test_latest_per_pair_history_counts_and_prune),
+        BOTH(test_a_killed_writer_loses_nothing_acknowledged),
+        BOTH(test_writers_at_once_take_numbers_of_their_own),
+        cmocka_unit_test(test_errors_name_the_store_without_its_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,7 +53,7 @@ typedef struct {
 
 typedef struct {
     gboolean up;
-    guint port;    /* the laptop's: source going up, destination coming down */
+    guint port;      /* the laptop's: source going up, destination coming down */
     GHashTable *ids; /* name (guint32) -> Packet* (up group) or release list (down) */
 } Group;
 
@@ -366,10 +366,9 @@ int main(int argc, char **argv)
                "transit_ms_mean=%.4f "
                "transit_ms_p50=%.4f transit_ms_p95=%.4f rtt_ms_p50=%.4f rtt_samples=%u "
                "reordered=%u burst_r=%.4f\n",
-               s->up->port, s->down->port, sent, delivered,
-               sent - delivered, sent ? (double)(sent - delivered) / sent : 0, copies,
-               jitter / 1e6, transit->len ? percentile(transit, 0) : NAN,
-               delivered ? sum / delivered : NAN,
+               s->up->port, s->down->port, sent, delivered, sent - delivered,
+               sent ? (double)(sent - delivered) / sent : 0, copies, jitter / 1e6,
+               transit->len ? percentile(transit, 0) : NAN, delivered ? sum / delivered : NAN,
                percentile(transit, 50), percentile(transit, 95), percentile(rtt, 50), rtt_n,
                reordered, burst_r);
         g_array_unref(transit);

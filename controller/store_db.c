@@ -1,0 +1,567 @@
+/* The two databases behind store.h: SQLite (a file, WAL) and PostgreSQL
+ * (libpq), through one small statement interface (store-private.h). The SQL is
+ * the same for both: parameters are written '?' (turned into $1, $2, ... for
+ * PostgreSQL), times are integer Unix seconds, and the numbered migrations below
+ * are one list for both. Statements are prepared once and kept by their text.
+ * Every change that touches more than one row runs in one transaction, so a
+ * killed controller leaves either all of it or none. */
+#include <string.h>
+
+#include "store-private.h"
+
+G_DEFINE_QUARK(iceprobe - store - error - quark, store_error)
+
+/* PostgreSQL's type OIDs for the parameters (pg_type.h is the server's). */
+#define OID_INT8   20
+#define OID_TEXT   25
+#define OID_FLOAT8 701
+
+/* The numbered migrations: migration i brings the schema to version i + 1.
+ * BIGINT and DOUBLE PRECISION: 64-bit in PostgreSQL, INTEGER and REAL
+ * affinity in SQLite. */
+static const char *const migrations[] = {
+    /* 1 */
+    "CREATE TABLE agents ("
+    "  name TEXT PRIMARY KEY,"
+    "  groups TEXT NOT NULL,"
+    "  token_hash TEXT NOT NULL UNIQUE,"
+    "  created_at BIGINT NOT NULL,"
+    "  last_seen BIGINT,"
+    "  version TEXT,"
+    "  interfaces TEXT);"
+    "CREATE TABLE runs ("
+    "  id TEXT PRIMARY KEY,"
+    "  seq BIGINT NOT NULL UNIQUE,"
+    "  profile TEXT NOT NULL,"
+    "  agent_a TEXT NOT NULL,"
+    "  agent_b TEXT NOT NULL,"
+    "  schedule TEXT,"
+    "  state TEXT NOT NULL,"
+    "  verdict TEXT,"
+    "  created_at BIGINT NOT NULL,"
+    "  offered_at BIGINT,"
+    "  a_taken_at BIGINT, b_taken_at BIGINT,"
+    "  a_reported_at BIGINT, b_reported_at BIGINT,"
+    "  deadline BIGINT,"
+    "  finished_at BIGINT,"
+    "  note TEXT,"
+    "  result TEXT);"
+    "CREATE INDEX runs_by_state ON runs (state, seq);"
+    "CREATE INDEX runs_by_created ON runs (created_at);"
+    "CREATE INDEX runs_by_pair ON runs (profile, agent_a, agent_b, finished_at);"
+    "CREATE INDEX runs_by_agent_a ON runs (agent_a, state);"
+    "CREATE INDEX runs_by_agent_b ON runs (agent_b, state);"
+    "CREATE TABLE reports ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  side TEXT NOT NULL,"
+    "  received_at BIGINT NOT NULL,"
+    "  verdict TEXT NOT NULL,"
+    "  document TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, side));"
+    "CREATE TABLE findings ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  seq BIGINT NOT NULL,"
+    "  code TEXT NOT NULL,"
+    "  severity TEXT NOT NULL,"
+    "  message TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, seq));"
+    "CREATE TABLE path_metrics ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL,"
+    "  side TEXT NOT NULL,"
+    "  verdict TEXT NOT NULL,"
+    "  local_type TEXT, transport TEXT, egress_class TEXT,"
+    "  loss_ratio DOUBLE PRECISION, jitter_ms DOUBLE PRECISION, rtt_ms DOUBLE PRECISION,"
+    "  mos DOUBLE PRECISION,"
+    "  PRIMARY KEY (run_id, path, side));"
+    "CREATE TABLE schedules ("
+    "  name TEXT PRIMARY KEY,"
+    "  last_fire BIGINT NOT NULL);",
+};
+
+struct StoreStmt {
+    Store *s;
+    sqlite3_stmt *lite;
+    /* PostgreSQL */
+    char *name;
+    int nparams;
+    char **values;
+    PGresult *res;
+    int row, rows;
+};
+
+static void stmt_free(gpointer p)
+{
+    StoreStmt *st = p;
+    if (st->lite)
+        sqlite3_finalize(st->lite);
+    if (st->res)
+        PQclear(st->res);
+    if (st->values) {
+        for (int i = 0; i < st->nparams; i++)
+            g_free(st->values[i]);
+        g_free(st->values);
+    }
+    g_free(st->name);
+    g_free(st);
+}
+
+static gboolean fail(Store *s, GError **error, const char *what, const char *message)
+{
+    s->errors++;
+    g_autofree char *m = g_strchomp(g_strdup(message ? message : "failed"));
+    g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "store: %s: %s", what, m);
+    return FALSE;
+}
+
+gboolean store_db_error(Store *s, GError **error, const char *what)
+{
+    return fail(s, error, what,
+                s->backend == STORE_SQLITE ? sqlite3_errmsg(s->db) : PQerrorMessage(s->pg));
+}
+
+/* PostgreSQL: a connection that broke is tried again once; its prepared
+ * statements (and any transaction) went with it. */
+static gboolean pg_alive(Store *s, GError **error)
+{
+    if (PQstatus(s->pg) == CONNECTION_OK)
+        return TRUE;
+    PQreset(s->pg);
+    g_hash_table_remove_all(s->stmts);
+    s->in_tx = FALSE;
+    if (PQstatus(s->pg) != CONNECTION_OK)
+        return store_db_error(s, error, "the database is unreachable");
+    return TRUE;
+}
+
+gboolean store_exec(Store *s, const char *sql, GError **error)
+{
+    if (s->backend == STORE_SQLITE) {
+        char *msg = NULL;
+        if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            fail(s, error, "exec", msg);
+            sqlite3_free(msg);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (!s->in_tx && !pg_alive(s, error))
+        return FALSE;
+    PGresult *r = PQexec(s->pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    gboolean ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        fail(s, error, "exec", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+gboolean store_begin(Store *s, GError **error)
+{
+    if (!store_exec(s, s->backend == STORE_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", error))
+        return FALSE;
+    s->in_tx = TRUE;
+    return TRUE;
+}
+
+gboolean store_commit(Store *s, GError **error)
+{
+    gboolean ok = store_exec(s, "COMMIT", error);
+    s->in_tx = FALSE;
+    return ok;
+}
+
+void store_rollback(Store *s)
+{
+    if (s->backend == STORE_SQLITE)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        PQclear(PQexec(s->pg, "ROLLBACK"));
+    s->in_tx = FALSE;
+}
+
+const char *store_for_update(const Store *s)
+{
+    return s->backend == STORE_POSTGRES ? " FOR UPDATE" : "";
+}
+
+/* sql with each '?' outside a quoted literal turned into $1, $2, ... */
+static char *numbered(const char *sql, int *count)
+{
+    GString *out = g_string_new(NULL);
+    gboolean quoted = FALSE;
+    int n = 0;
+    for (const char *p = sql; *p; p++) {
+        if (*p == '\'')
+            quoted = !quoted;
+        if (*p == '?' && !quoted)
+            g_string_append_printf(out, "$%d", ++n);
+        else
+            g_string_append_c(out, *p);
+    }
+    *count = n;
+    return g_string_free(out, FALSE);
+}
+
+static StoreStmt *prepare(Store *s, GError **error, const char *sql, const char *fmt)
+{
+    StoreStmt *st = g_new0(StoreStmt, 1);
+    st->s = s;
+    if (s->backend == STORE_SQLITE) {
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->lite, NULL) !=
+            SQLITE_OK) {
+            store_db_error(s, error, "prepare");
+            stmt_free(st);
+            return NULL;
+        }
+        return st;
+    }
+    int n = 0;
+    g_autofree char *text = numbered(sql, &n);
+    if ((gsize)n != strlen(fmt)) {
+        fail(s, error, "prepare", "the parameters and their types differ in number");
+        stmt_free(st);
+        return NULL;
+    }
+    g_autofree Oid *types = g_new0(Oid, MAX(n, 1));
+    for (int i = 0; i < n; i++)
+        types[i] = fmt[i] == 's' ? OID_TEXT : fmt[i] == 'i' ? OID_INT8 : OID_FLOAT8;
+    st->name = g_strdup_printf("s%u", ++s->next_name);
+    st->nparams = n;
+    st->values = g_new0(char *, MAX(n, 1));
+    PGresult *r = PQprepare(s->pg, st->name, text, n, types);
+    gboolean ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fail(s, error, "prepare", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok) {
+        stmt_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+StoreStmt *store_q(Store *s, GError **error, const char *sql, const char *fmt, ...)
+{
+    if (s->backend == STORE_POSTGRES && !s->in_tx && !pg_alive(s, error))
+        return NULL;
+    StoreStmt *st = g_hash_table_lookup(s->stmts, sql);
+    if (!st) {
+        st = prepare(s, error, sql, fmt);
+        if (!st)
+            return NULL;
+        g_hash_table_insert(s->stmts, (gpointer)sql, st);
+    }
+    store_reset(st);
+    if (st->lite)
+        sqlite3_clear_bindings(st->lite);
+    va_list ap;
+    va_start(ap, fmt);
+    int i = 0;
+    for (const char *f = fmt; *f; f++, i++) {
+        char *pg = NULL;
+        if (*f == 's') {
+            const char *v = va_arg(ap, const char *);
+            if (v && st->lite)
+                sqlite3_bind_text(st->lite, i + 1, v, -1, SQLITE_TRANSIENT);
+            pg = v ? g_strdup(v) : NULL;
+        } else if (*f == 'i') {
+            gint64 v = va_arg(ap, gint64);
+            if (st->lite)
+                sqlite3_bind_int64(st->lite, i + 1, v);
+            pg = g_strdup_printf("%" G_GINT64_FORMAT, v);
+        } else if (*f == 'd' || *f == 'D') {
+            double v = 0;
+            gboolean null = FALSE;
+            if (*f == 'd') {
+                v = va_arg(ap, double);
+            } else {
+                const double *p = va_arg(ap, const double *);
+                null = !p;
+                v = p ? *p : 0;
+            }
+            if (st->lite && !null)
+                sqlite3_bind_double(st->lite, i + 1, v);
+            if (!null) {
+                char buf[G_ASCII_DTOSTR_BUF_SIZE];
+                pg = g_strdup(g_ascii_dtostr(buf, sizeof(buf), v));
+            }
+        }
+        if (!st->lite && i < st->nparams) {
+            g_free(st->values[i]);
+            st->values[i] = pg;
+        } else {
+            g_free(pg);
+        }
+    }
+    va_end(ap);
+    return st;
+}
+
+gboolean store_step(StoreStmt *st, GError **error)
+{
+    Store *s = st->s;
+    if (st->lite) {
+        int rc = sqlite3_step(st->lite);
+        if (rc == SQLITE_ROW)
+            return TRUE;
+        if (rc == SQLITE_DONE) {
+            s->changes = sqlite3_changes(s->db);
+            return FALSE;
+        }
+        return store_db_error(s, error, "step");
+    }
+    if (!st->res) {
+        st->res = PQexecPrepared(s->pg, st->name, st->nparams, (const char *const *)st->values,
+                                 NULL, NULL, 0);
+        ExecStatusType status = PQresultStatus(st->res);
+        if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+            fail(s, error, "step", PQresultErrorMessage(st->res));
+            PQclear(st->res);
+            st->res = NULL;
+            return FALSE;
+        }
+        st->rows = PQntuples(st->res);
+        st->row = -1;
+        const char *changed = PQcmdTuples(st->res);
+        s->changes = changed && *changed ? g_ascii_strtoll(changed, NULL, 10) : 0;
+    }
+    return ++st->row < st->rows;
+}
+
+void store_reset(StoreStmt *st)
+{
+    if (st->lite) {
+        sqlite3_reset(st->lite);
+    } else if (st->res) {
+        PQclear(st->res);
+        st->res = NULL;
+    }
+}
+
+gboolean store_done(Store *s, StoreStmt *st, GError **error)
+{
+    if (!st)
+        return FALSE;
+    g_autoptr(GError) e = NULL;
+    store_step(st, &e);
+    store_reset(st);
+    if (e) {
+        g_propagate_error(error, g_steal_pointer(&e));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gint64 store_changes(const Store *s)
+{
+    return s->changes;
+}
+
+static const char *pg_value(StoreStmt *st, int i)
+{
+    if (!st->res || st->row < 0 || st->row >= st->rows || i >= PQnfields(st->res) ||
+        PQgetisnull(st->res, st->row, i))
+        return NULL;
+    return PQgetvalue(st->res, st->row, i);
+}
+
+char *store_col_text(StoreStmt *st, int i)
+{
+    if (st->lite) {
+        const unsigned char *t = sqlite3_column_text(st->lite, i);
+        return t ? g_strdup((const char *)t) : NULL;
+    }
+    return g_strdup(pg_value(st, i));
+}
+
+gint64 store_col_int(StoreStmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_int64(st->lite, i);
+    const char *v = pg_value(st, i);
+    return v ? g_ascii_strtoll(v, NULL, 10) : 0;
+}
+
+double store_col_double(StoreStmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_double(st->lite, i);
+    const char *v = pg_value(st, i);
+    return v ? g_ascii_strtod(v, NULL) : 0;
+}
+
+gboolean store_col_null(StoreStmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_type(st->lite, i) == SQLITE_NULL;
+    return pg_value(st, i) == NULL;
+}
+
+GPtrArray *store_rows(Store *s, StoreStmt *st, gpointer (*row)(StoreStmt *st),
+                      GDestroyNotify free_item, const char *what, GError **error)
+{
+    if (!st)
+        return NULL;
+    GPtrArray *out = g_ptr_array_new_with_free_func(free_item);
+    g_autoptr(GError) e = NULL;
+    while (store_step(st, &e))
+        g_ptr_array_add(out, row(st));
+    store_reset(st);
+    if (e) {
+        g_ptr_array_unref(out);
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "%s: ", what);
+        return NULL;
+    }
+    return out;
+}
+
+int store_schema_version(Store *s)
+{
+    StoreStmt *st = store_q(s, NULL, "SELECT MAX(version) FROM schema_version", "");
+    int v = st && store_step(st, NULL) ? (int)store_col_int(st, 0) : 0;
+    if (st)
+        store_reset(st);
+    return v;
+}
+
+/* Each migration in its own transaction. On PostgreSQL several controllers may
+ * start at once: an advisory lock makes them take turns (even at creating
+ * schema_version: CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+ * one), and each looks at the version again once it holds it. On SQLite the
+ * transaction holds the write lock. */
+static gboolean migrate(Store *s, GError **error)
+{
+    for (;;) {
+        if (!store_begin(s, error))
+            return FALSE;
+        if ((s->backend == STORE_POSTGRES &&
+             !store_exec(s, "SELECT pg_advisory_xact_lock(7405330)", error)) || /* "ice" */
+            !store_exec(s, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+                        error)) {
+            store_rollback(s);
+            return FALSE;
+        }
+        int have = store_schema_version(s);
+        if (have > (int)G_N_ELEMENTS(migrations)) {
+            store_rollback(s);
+            g_set_error(error, STORE_ERROR, STORE_ERROR_DB,
+                        "store: the database is at schema version %d, newer than this "
+                        "controller knows (%d)",
+                        have, (int)G_N_ELEMENTS(migrations));
+            return FALSE;
+        }
+        if (have == (int)G_N_ELEMENTS(migrations))
+            return store_commit(s, error);
+        if (!store_exec(s, migrations[have], error) ||
+            !store_done(s,
+                        store_q(s, error, "INSERT INTO schema_version (version) VALUES (?)", "i",
+                                (gint64)have + 1),
+                        error)) {
+            store_rollback(s);
+            return FALSE;
+        }
+        if (!store_commit(s, error))
+            return FALSE;
+    }
+}
+
+gboolean store_is_url(const char *target)
+{
+    return target &&
+           (g_str_has_prefix(target, "postgresql://") || g_str_has_prefix(target, "postgres://"));
+}
+
+/* The server and database a URL names, for messages: never its password. */
+static char *describe_url(const char *url)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    if (!opts)
+        return g_strdup("postgresql (a URL libpq cannot read)");
+    const char *host = NULL, *port = NULL, *db = NULL, *user = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            db = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+    }
+    char *d = g_strdup_printf("postgresql://%s%s%s%s%s/%s", user ? user : "", user ? "@" : "",
+                              host ? host : "", port ? ":" : "", port ? port : "", db ? db : "");
+    PQconninfoFree(opts);
+    return d;
+}
+
+static gboolean open_sqlite(Store *s, const char *path, GError **error)
+{
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "store: cannot open '%s': %s", path,
+                    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        return FALSE;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    /* WAL: readers do not block the writer. synchronous=NORMAL in WAL mode keeps
+     * every committed transaction through a killed process (not a power cut). */
+    return store_exec(
+        s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", error);
+}
+
+static gboolean open_postgres(Store *s, const char *url, GError **error)
+{
+    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *const values[] = {url, "iceprobe-controller", "5", NULL};
+    s->pg = PQconnectdbParams(keys, values, 1);
+    if (!s->pg || PQstatus(s->pg) != CONNECTION_OK) {
+        g_autofree char *m = g_strchomp(g_strdup(s->pg ? PQerrorMessage(s->pg) : "out of memory"));
+        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "store: cannot connect: %s", m);
+        return FALSE;
+    }
+    /* Notices (CREATE TABLE IF NOT EXISTS ...) are not errors. */
+    return store_exec(s, "SET client_min_messages = warning", error);
+}
+
+Store *store_open(const char *target, GError **error)
+{
+    g_return_val_if_fail(target, NULL);
+    Store *s = g_new0(Store, 1);
+    s->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, stmt_free);
+    s->backend = store_is_url(target) ? STORE_POSTGRES : STORE_SQLITE;
+    s->where = s->backend == STORE_POSTGRES ? describe_url(target) : g_strdup(target);
+    gboolean ok = s->backend == STORE_POSTGRES ? open_postgres(s, target, error)
+                                               : open_sqlite(s, target, error);
+    if (!ok || !migrate(s, error)) {
+        g_prefix_error(error, "%s: ", s->where);
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_close(Store *s)
+{
+    if (!s)
+        return;
+    g_hash_table_unref(s->stmts);
+    if (s->db)
+        sqlite3_close(s->db);
+    if (s->pg)
+        PQfinish(s->pg);
+    g_free(s->where);
+    g_free(s);
+}
+
+const char *store_describe(const Store *s)
+{
+    return s->where;
+}
+
+guint64 store_error_count(const Store *s)
+{
+    return s->errors;
+}
