@@ -248,14 +248,31 @@ static void ended(Scheduler *s, const StoreRun *run)
         offer_next(s, run->agent[k], scheduler_now(s));
 }
 
+/* The run was ended already: by another controller sharing the store, which
+ * enforced the same deadline or verified the same reports first. */
+static gboolean ended_elsewhere(const GError *e)
+{
+    if (!g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE))
+        return FALSE;
+    g_debug("%s (ended by another controller)", e->message);
+    return TRUE;
+}
+
 /* Ends a run now with verdict error (code AGENT_OFFLINE or RUN_TIMEOUT). */
 static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
                          const char *const *agents, const char *message, GError **error)
 {
     VerifyRun v = verify_run_of(run);
     g_autoptr(RunResult) r = verify_failed_run(&v, code, agents, message);
-    if (!store_run_finish(s->store, run->id, RUN_ERROR, r, message, scheduler_now(s), error))
+    g_autoptr(GError) e = NULL;
+    if (!store_run_finish(s->store, run->id, RUN_ERROR, r, message, scheduler_now(s), &e)) {
+        if (ended_elsewhere(e)) {
+            ended(s, run); /* what this controller held for it goes too */
+            return TRUE;
+        }
+        g_propagate_error(error, g_steal_pointer(&e));
         return FALSE;
+    }
     g_message("run %s (%s, %s and %s) ended in error: %s: %s", run->id, run->profile, run->agent[0],
               run->agent[1], code, message);
     ended(s, run);
@@ -300,7 +317,10 @@ static void verify_and_finish(Scheduler *s, const StoreRun *run)
     }
     if (!store_run_finish(s->store, run->id, r->error ? RUN_ERROR : RUN_DONE, r, NULL,
                           scheduler_now(s), &e)) {
-        g_warning("run %s: %s", run->id, e->message);
+        if (ended_elsewhere(e))
+            ended(s, run);
+        else
+            g_warning("run %s: %s", run->id, e->message);
         return;
     }
     g_message("run %s (%s, %s and %s): %s", run->id, run->profile, run->agent[0], run->agent[1],
@@ -442,14 +462,20 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
 
 /* ---- ticking ---- */
 
-static void fire_schedule(Scheduler *s, const Schedule *sc, gint64 now, const char *note)
+/* Fires a schedule last seen firing at last, if this controller claims it
+ * (another one sharing the store may have). */
+static void fire_schedule(Scheduler *s, const Schedule *sc, gint64 last, gint64 now,
+                          const char *note)
 {
     g_autoptr(GError) e = NULL;
-    /* Marked first: whatever happens to its runs, this firing is spent. */
-    if (!store_schedule_set_last_fire(s->store, sc->config->name, now, &e)) {
+    gboolean won = FALSE;
+    /* Claimed first: whatever happens to its runs, this firing is spent. */
+    if (!store_schedule_claim(s->store, sc->config->name, last, now, &won, &e)) {
         g_warning("schedule %s: %s", sc->config->name, e->message);
         return;
     }
+    if (!won)
+        return;
     g_autoptr(GPtrArray) ids = scheduler_create_runs(s, sc->config->profile, sc->config->a,
                                                      sc->config->b, sc->config->name, note, &e);
     if (!ids)
@@ -468,7 +494,7 @@ static void tick_schedules(Scheduler *s, gint64 now)
             continue;
         gint64 next = cron_next(sc->cron, s->tz, last);
         if (next && next <= now)
-            fire_schedule(s, sc, now, NULL);
+            fire_schedule(s, sc, last, now, NULL);
     }
 }
 
@@ -587,7 +613,8 @@ gboolean scheduler_start(Scheduler *s, GError **error)
         if (!store_schedule_last_fire(s->store, sc->name, &last, error))
             return FALSE;
         if (last == 0) { /* new: it starts from now, nothing is owed */
-            if (!store_schedule_set_last_fire(s->store, sc->name, now, error))
+            gboolean won;
+            if (!store_schedule_claim(s->store, sc->name, 0, now, &won, error))
                 return FALSE;
             continue;
         }
@@ -603,7 +630,7 @@ gboolean scheduler_start(Scheduler *s, GError **error)
                 "at start-up",
                 missed, missed == 1 ? "" : "s", when);
             g_message("schedule %s: %s", sc->name, note);
-            fire_schedule(s, &g_array_index(s->schedules, Schedule, i), now, note);
+            fire_schedule(s, &g_array_index(s->schedules, Schedule, i), last, now, note);
         }
     }
     scheduler_tick(s);

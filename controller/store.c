@@ -180,3 +180,21 @@ gboolean store_schedule_set_last_fire(Store *s, const char *name, gint64 when, G
                               "si", name, when),
                       error);
 }
+
+gboolean store_schedule_claim(Store *s, const char *name, gint64 seen, gint64 when, gboolean *won,
+                              GError **error)
+{
+    *won = FALSE;
+    StoreStmt *st =
+        seen ? store_q(s, error,
+                       "UPDATE schedules SET last_fire = ? WHERE name = ? AND last_fire = ?", "isi",
+                       when, name, seen)
+             : store_q(
+                   s, error,
+                   "INSERT INTO schedules (name, last_fire) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                   "si", name, when);
+    if (!store_done(s, st, error))
+        return FALSE;
+    *won = store_changes(s) == 1;
+    return TRUE;
+}

@@ -145,3 +145,8 @@ gboolean store_prune(Store *s, gint64 cutoff, guint *deleted, GError **error);
 /* When the schedule last fired (0: never). */
 gboolean store_schedule_last_fire(Store *s, const char *name, gint64 *out, GError **error);
 gboolean store_schedule_set_last_fire(Store *s, const char *name, gint64 when, GError **error);
+/* Claims a firing: sets last fire to when only if it is still seen (0: the
+ * schedule has never fired). *won says whether this caller got it: of several
+ * controllers sharing the store, one fires each time. */
+gboolean store_schedule_claim(Store *s, const char *name, gint64 seen, gint64 when, gboolean *won,
+                              GError **error);

@@ -67,8 +67,10 @@ typedef struct {
     gboolean holding;
     GPtrArray *to_far, *to_probe;
     char *exchange_error; /* the first candidate libnice refused */
-    /* Media, started by each end at its own first selected pair. */
+    /* Each end's first selected pair (the probe's: "connected"), and its media. */
     gboolean probe_started, far_started, unbeatable;
+    gint64 probe_pair_at, far_pair_at;
+    gboolean probe_streaming, far_streaming;
     const NetifInterface *tunnel;
     TlsRelay *own_connection; /* a forced TCP/TLS path: its traffic is this forwarder's */
     guint64 rx0, tx0;
@@ -468,19 +470,39 @@ static gboolean far_has_no_relay(const PathRun *p)
     return relay == 0;
 }
 
-/* Starts each end's stream at its own first selected pair, as a client starts
- * media. TRUE when the probe has a pair, or the path cannot get one. */
+/* An end's media starts once both ends have selected a pair: before the other
+ * end's ICE agent has validated this one, libnice drops its packets as coming
+ * from an unknown source (nice_component_verify_remote_candidate), which is a
+ * start-up artefact, not loss on the network (docs/libnice.md §30). An end whose
+ * peer has no pair START_SKEW_MS after its own starts anyway. */
+#define START_SKEW_MS 1000
+
+static gboolean may_stream(gboolean own, gint64 own_at, gboolean other)
+{
+    return own && (other || g_get_monotonic_time() - own_at > START_SKEW_MS * 1000);
+}
+
+/* Notes each end's first selected pair and starts the streams that may start.
+ * TRUE when the probe has a pair, or the path cannot get one. */
 static gboolean start_media(gpointer data)
 {
     PathRun *p = data;
     if (!p->probe_started && session_has_pair(p->probe)) {
         p->probe_started = TRUE;
+        p->probe_pair_at = g_get_monotonic_time();
         sample(p, &p->rx0, &p->tx0);
-        stream_end_start(p->probe_stream);
         p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
     }
     if (!p->far_started && session_has_pair(p->far)) {
         p->far_started = TRUE;
+        p->far_pair_at = g_get_monotonic_time();
+    }
+    if (!p->probe_streaming && may_stream(p->probe_started, p->probe_pair_at, p->far_started)) {
+        p->probe_streaming = TRUE;
+        stream_end_start(p->probe_stream);
+    }
+    if (!p->far_streaming && may_stream(p->far_started, p->far_pair_at, p->probe_started)) {
+        p->far_streaming = TRUE;
         stream_end_start(p->far_stream);
     }
     return p->probe_started || session_state(p->probe) == SESSION_STATE_FAILED ||
@@ -492,8 +514,8 @@ static gboolean streams_sent(gpointer data)
 {
     PathRun *p = data;
     start_media(p);
-    return (!p->probe_started || stream_end_done(p->probe_stream)) &&
-           (!p->far_started || stream_end_done(p->far_stream));
+    return (!p->probe_started || (p->probe_streaming && stream_end_done(p->probe_stream))) &&
+           (!p->far_started || (p->far_streaming && stream_end_done(p->far_stream)));
 }
 
 static gboolean settled(gpointer data)

@@ -316,6 +316,29 @@ static void test_a_new_schedule_owes_nothing(void **state)
     assert_int_equal(last, w->now);
 }
 
+/* Two controllers on one store (each its own scheduler): a schedule fires once
+ * per tick across both, and a missed firing is made up once. */
+static void test_two_controllers_fire_a_schedule_once(void **state)
+{
+    World *w = *state;
+    g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
+    Scheduler *other =
+        scheduler_new(w->fixture->config, w->store, w->board, tz, fake_clock, w, NULL);
+    assert_true(store_schedule_set_last_fire(w->store, "nightly", utc(2026, 11, 23, 2, 0), NULL));
+    w->now = utc(2026, 11, 24, 9, 30); /* one firing missed */
+    assert_true(scheduler_start(w->sched, NULL));
+    assert_true(scheduler_start(other, NULL));
+    g_autoptr(GPtrArray) made_up = store_runs_active(w->store, NULL);
+    assert_int_equal(made_up->len, 2);
+    w->now = utc(2026, 11, 25, 2, 0);
+    scheduler_tick(other);
+    scheduler_tick(w->sched);
+    StoreRunFilter f = {.since = w->now, .limit = 50};
+    g_autoptr(GPtrArray) fired = store_runs_page(w->store, &f, NULL);
+    assert_int_equal(fired->len, 2); /* laptop1 and laptop2 against corp1, once */
+    scheduler_free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_schedule_missed_while_down_runs_once_at_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_new_schedule_owes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_controllers_fire_a_schedule_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

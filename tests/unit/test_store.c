@@ -370,6 +370,25 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(((StoreRun *)active->pdata[i])->seq, i + 1);
 }
 
+/* A schedule's firing is claimed by compare-and-set: of several controllers
+ * that saw the same last firing, one wins. */
+static void test_a_schedule_firing_is_claimed_once(void **state)
+{
+    g_autoptr(Store) s = store_open(target(state), NULL);
+    gboolean won = FALSE;
+    assert_true(store_schedule_claim(s, "nightly", 0, 100, &won, NULL));
+    assert_true(won);
+    assert_true(store_schedule_claim(s, "nightly", 0, 101, &won, NULL));
+    assert_false(won); /* another controller made it first */
+    assert_true(store_schedule_claim(s, "nightly", 100, 200, &won, NULL));
+    assert_true(won);
+    assert_true(store_schedule_claim(s, "nightly", 100, 300, &won, NULL));
+    assert_false(won); /* seen stale: this firing is spent */
+    gint64 last = 0;
+    assert_true(store_schedule_last_fire(s, "nightly", &last, NULL));
+    assert_int_equal(last, 200);
+}
+
 static void test_errors_name_the_store_without_its_password(void **state)
 {
     g_autoptr(GError) e = NULL;
@@ -397,6 +416,7 @@ int main(void)
         BOTH(test_latest_per_pair_history_counts_and_prune),
         BOTH(test_a_killed_writer_loses_nothing_acknowledged),
         BOTH(test_writers_at_once_take_numbers_of_their_own),
+        BOTH(test_a_schedule_firing_is_claimed_once),
         cmocka_unit_test(test_errors_name_the_store_without_its_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,8 @@
  *   jitter_ms       RFC 3550 interarrival jitter of the delivered packets, in
  *                   the order they left the instrument, with transit = release
  *                   at the down crossing - arrival at the up crossing
+ *   jitter_mean_ms  the mean of that estimate after each delivered packet (as
+ *                   iceprobe's jitter over a window: one window here)
  *   transit_ms_*    that transit's minimum, mean, median and 95th percentile
  *   rtt_ms_p50      the round trip the stream's receiver measures from echoes
  *                   (when the reverse stream is there): for each packet j it
@@ -277,12 +279,13 @@ int main(int argc, char **argv)
         while (g_hash_table_iter_next(&pi, NULL, &v))
             copies += ((Packet *)v)->delivered ? ((Packet *)v)->copies : 0;
         GArray *transit = g_array_new(FALSE, FALSE, sizeof(double));
-        double jitter = 0, last = 0, sum = 0;
+        double jitter = 0, last = 0, sum = 0, jsum = 0;
         for (guint j = 0; j < delivered; j++) {
             Packet *p = g_array_index(s->delivered, Packet *, j);
             double t = (double)(p->down_release - p->up_arrival);
             if (j > 0)
                 jitter += (fabs(t - last) - jitter) / 16.0;
+            jsum += jitter;
             last = t;
             t /= 1e6;
             sum += t;
@@ -362,12 +365,14 @@ int main(int argc, char **argv)
             g_free(got);
         }
         printf("stream from=%u to=%u sent=%u "
-               "delivered=%u lost=%u loss=%.6f copies=%u jitter_ms=%.4f transit_ms_min=%.4f "
+               "delivered=%u lost=%u loss=%.6f copies=%u jitter_ms=%.4f jitter_mean_ms=%.4f "
+               "transit_ms_min=%.4f "
                "transit_ms_mean=%.4f "
                "transit_ms_p50=%.4f transit_ms_p95=%.4f rtt_ms_p50=%.4f rtt_samples=%u "
                "reordered=%u burst_r=%.4f\n",
                s->up->port, s->down->port, sent, delivered, sent - delivered,
                sent ? (double)(sent - delivered) / sent : 0, copies, jitter / 1e6,
+               delivered ? jsum / delivered / 1e6 : NAN,
                transit->len ? percentile(transit, 0) : NAN, delivered ? sum / delivered : NAN,
                percentile(transit, 50), percentile(transit, 95), percentile(rtt, 50), rtt_n,
                reordered, burst_r);
