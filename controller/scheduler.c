@@ -33,7 +33,8 @@ struct Scheduler {
     GHashTable *parsed;
     /* When each side of a running run last called about it (signals, report),
      * same keys: an agent killed mid-run is noticed in [scheduler] silence_s,
-     * not at the deadline. */
+     * not at the deadline. Written through to the store (once a second at
+     * most), which every controller sharing it reads. */
     GHashTable *heard;
     gint64 started;
 };
@@ -412,9 +413,17 @@ int scheduler_side_of(Scheduler *s, const char *run_id, const char *agent, GErro
     for (int i = 0; i < 2; i++) {
         if (strcmp(r->agent[i], agent) == 0) {
             if (!run_state_is_final(r->state)) {
-                gint64 *when = g_new(gint64, 1);
-                *when = scheduler_now(s);
-                g_hash_table_replace(s->heard, parsed_key(run_id, i), when);
+                gint64 now = scheduler_now(s);
+                g_autofree char *key = parsed_key(run_id, i);
+                const gint64 *noted = g_hash_table_lookup(s->heard, key);
+                if (!noted || *noted < now) {
+                    g_autoptr(GError) he = NULL;
+                    if (!store_run_heard(s->store, run_id, i, now, &he))
+                        g_warning("run %s: %s", run_id, he->message);
+                    gint64 *when = g_new(gint64, 1);
+                    *when = now;
+                    g_hash_table_replace(s->heard, g_steal_pointer(&key), when);
+                }
             }
             return i;
         }
@@ -515,6 +524,7 @@ static int silent_sides(Scheduler *s, const StoreRun *r, gint64 now, const char 
             last = s->started + RESTART_GRACE_S;
         if (heard)
             last = MAX(last, *heard);
+        last = MAX(last, r->heard_at[k]); /* heard by any controller */
         if (now - last > (gint64)s->config->silence_s)
             late[n++] = r->agent[k];
     }

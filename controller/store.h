@@ -78,8 +78,9 @@ typedef struct {
     char *verdict; /* NULL until done */
     gint64 created_at, offered_at, deadline, finished_at;
     gint64 taken_at[2], reported_at[2];
-    char *note;   /* why it ended in error, or a scheduler remark */
-    char *result; /* the verified document (JSON), when final */
+    gint64 heard_at[2]; /* when each side last called about the run; 0: not since taking it */
+    char *note;         /* why it ended in error, or a scheduler remark */
+    char *result;       /* the verified document (JSON), when final */
 } StoreRun;
 void store_run_free(StoreRun *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreRun, store_run_free)
@@ -93,6 +94,9 @@ GPtrArray *store_runs_active_for_agent(Store *s, const char *agent, GError **err
 /* The offered, unreported runs in which agent has a side, oldest first. */
 GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error);
 gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error);
+/* A side called about its run (a signal, a poll, a report): noted unless already
+ * noted for this second. */
+gboolean store_run_heard(Store *s, const char *id, int side, gint64 now, GError **error);
 /* The agent of side takes its order; when both have, the run is running with
  * the given deadline. Taking again is harmless. */
 StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 deadline,

@@ -77,6 +77,10 @@ static const char *const migrations[] = {
     "CREATE TABLE schedules ("
     "  name TEXT PRIMARY KEY,"
     "  last_fire BIGINT NOT NULL);",
+    /* 2: when each side last called about its run, kept in the store so that
+     * any controller sharing it knows who went silent */
+    "ALTER TABLE runs ADD COLUMN a_heard_at BIGINT;"
+    "ALTER TABLE runs ADD COLUMN b_heard_at BIGINT;",
 };
 
 struct StoreStmt {

@@ -44,7 +44,8 @@ void store_run_free(StoreRun *r)
 
 #define RUN_COLUMNS                                                                                \
     "seq, id, profile, agent_a, agent_b, schedule, state, verdict, created_at, offered_at, "       \
-    "a_taken_at, b_taken_at, a_reported_at, b_reported_at, deadline, finished_at, note, result"
+    "a_taken_at, b_taken_at, a_reported_at, b_reported_at, deadline, finished_at, note, result, "  \
+    "a_heard_at, b_heard_at"
 
 static gpointer run_from_row(StoreStmt *st)
 {
@@ -68,6 +69,8 @@ static gpointer run_from_row(StoreStmt *st)
     r->finished_at = store_col_int(st, 15);
     r->note = store_col_text(st, 16);
     r->result = store_col_text(st, 17);
+    r->heard_at[0] = store_col_int(st, 18);
+    r->heard_at[1] = store_col_int(st, 19);
     return r;
 }
 
@@ -169,6 +172,19 @@ gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error)
 }
 
 /* The run, locked for the transaction that changes it, if it has not ended. */
+gboolean store_run_heard(Store *s, const char *id, int side, gint64 now, GError **error)
+{
+    g_return_val_if_fail(side == 0 || side == 1, FALSE);
+    return store_done(s,
+                      store_q(s, error,
+                              side == 0 ? "UPDATE runs SET a_heard_at = ? WHERE id = ? AND "
+                                          "(a_heard_at IS NULL OR a_heard_at < ?)"
+                                        : "UPDATE runs SET b_heard_at = ? WHERE id = ? AND "
+                                          "(b_heard_at IS NULL OR b_heard_at < ?)",
+                              "isi", now, id, now),
+                      error);
+}
+
 static StoreRun *get_active(Store *s, const char *id, GError **error)
 {
     StoreRun *r = run_get(s, id, TRUE, error);

@@ -243,6 +243,35 @@ static void test_a_side_gone_silent_ends_the_run_before_its_deadline(void **stat
     assert_non_null(strstr(r->result, "RUN_TIMEOUT"));
 }
 
+/* Two controllers on one store: laptop1 talks to one, corp1 to the other. The
+ * controller corp1 never calls still knows it is alive. */
+static void test_a_side_heard_by_another_controller_is_not_silent(void **state)
+{
+    World *w = *state;
+    g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
+    Scheduler *other =
+        scheduler_new(w->fixture->config, w->store, w->board, tz, fake_clock, w, NULL);
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    const char *id = ids->pdata[0];
+    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
+    g_autoptr(JsonArray) o2 = scheduler_take_orders(other, "corp1", NULL);
+    for (int i = 0; i < 6; i++) {
+        w->now += 2;
+        assert_int_equal(scheduler_side_of(w->sched, id, "laptop1", NULL), 0);
+        assert_int_equal(scheduler_side_of(other, id, "corp1", NULL), 1);
+        scheduler_tick(w->sched);
+        scheduler_tick(other);
+    }
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_RUNNING); /* 12 s, silence_s 6: both heard throughout */
+    w->now += 8;                             /* then neither calls */
+    scheduler_tick(other);
+    g_autoptr(StoreRun) silent = get(w, id);
+    assert_int_equal(silent->state, RUN_ERROR);
+    scheduler_free(other);
+}
+
 static void test_reports_are_checked_and_taken_once(void **state)
 {
     World *w = *state;
@@ -351,6 +380,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_a_run_without_a_report_by_its_deadline_ends_run_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_side_gone_silent_ends_the_run_before_its_deadline,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_side_heard_by_another_controller_is_not_silent,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_schedule_missed_while_down_runs_once_at_start, setup,

@@ -134,11 +134,11 @@ static void test_a_new_store_is_at_the_newest_schema(void **state)
     g_autoptr(Store) s = store_open(target(state), &e);
     assert_null(e);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), 2);
     /* Opened again, nothing is migrated twice. */
     g_autoptr(Store) again = store_open(target(state), &e);
     assert_null(e);
-    assert_int_equal(store_schema_version(again), 1);
+    assert_int_equal(store_schema_version(again), 2);
 }
 
 static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
@@ -182,6 +182,11 @@ static void test_a_run_goes_from_pending_to_done(void **state)
     assert_int_equal(b->deadline, 1103);
     g_autoptr(StoreRun) again = store_run_take(s, "r1", 1, 1004, 9999, NULL);
     assert_int_equal(again->deadline, 1103);
+    assert_true(store_run_heard(s, "r1", 1, 1005, NULL));
+    assert_true(store_run_heard(s, "r1", 1, 1004, NULL)); /* never back in time */
+    g_autoptr(StoreRun) heard = store_run_get(s, "r1", NULL);
+    assert_int_equal(heard->heard_at[1], 1005);
+    assert_int_equal(heard->heard_at[0], 0);
 
     gboolean dup = TRUE;
     g_autoptr(RunResult) rep = report("r1", 0.02);
@@ -363,7 +368,7 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(WEXITSTATUS(status[w]), 0);
     }
     g_autoptr(Store) s = store_open(target(state), NULL);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), 2);
     g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
     assert_int_equal(active->len, WRITERS * RUNS);
     for (guint i = 0; i < active->len; i++) /* 1, 2, 3, ... in order, none twice */
