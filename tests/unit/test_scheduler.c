@@ -345,8 +345,10 @@ static void test_a_new_schedule_owes_nothing(void **state)
     assert_int_equal(last, w->now);
 }
 
-/* Two controllers on one store (each its own scheduler): a schedule fires once
- * per tick across both, and a missed firing is made up once. */
+/* Two controllers on one store (each its own scheduler), ticking one after the
+ * other: a schedule fires once, and a missed firing is made up once. (Two that
+ * read the same last firing at the same moment are settled by the store's
+ * compare-and-set: test_store's test_a_schedule_firing_is_claimed_once.) */
 static void test_two_controllers_fire_a_schedule_once(void **state)
 {
     World *w = *state;
