@@ -4,17 +4,22 @@
  * uploads a report. Prints one table row: what the controller held, its RSS,
  * how fast it created runs and took reports, and the latencies seen.
  *
- *   controller_load --controller BIN --config FILE --agents N [--rounds R]
- *                   [--concurrency C]
+ *   controller_load --controller BIN --config FILE [--config FILE...] --agents N
+ *                   [--rounds R] [--concurrency C] [--label TEXT]
  *
- * The agents are registered in the store before the controller starts (set-up,
- * not measured). The controller runs as a child on 127.0.0.1 (plain HTTP: the
+ * Several --config: as many controllers sharing one store (PostgreSQL), each
+ * on its own port; agent i calls controller i % K, and runs are created on
+ * each in turn, so that a run's two agents call different controllers.
+ *
+ * The agents are registered in the store before the controllers start (set-up,
+ * not measured). The controllers run as children on 127.0.0.1 (plain HTTP: the
  * figure is the controller's, not TLS's). Everything is bounded: N, R, and a
  * time limit per phase. */
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +37,7 @@ typedef struct Bench Bench;
 typedef struct {
     Bench *b;
     int index;
+    const char *base; /* the controller it calls */
     char *name;
     char *auth; /* "Authorization: Bearer ..." */
     struct curl_slist *headers;
@@ -51,8 +57,12 @@ static int errors_shown;
             fprintf(stderr, __VA_ARGS__);                                                          \
     } while (0)
 
+#define MAX_CONTROLLERS 4
+
 struct Bench {
-    const char *base; /* http://127.0.0.1:PORT */
+    char *bases[MAX_CONTROLLERS]; /* http://127.0.0.1:PORT */
+    pid_t pids[MAX_CONTROLLERS];
+    int controllers;
     CURLM *multi;
     Agent *agents;
     int n;
@@ -88,7 +98,7 @@ static double pct(GArray *a, double p)
 
 static void start_poll(Agent *a)
 {
-    g_autofree char *url = g_strdup_printf("%s/api/v1/agent/orders?wait=300", a->b->base);
+    g_autofree char *url = g_strdup_printf("%s/api/v1/agent/orders?wait=300", a->base);
     g_string_truncate(a->body, 0);
     curl_easy_setopt(a->easy, CURLOPT_URL, url);
     curl_easy_setopt(a->easy, CURLOPT_HTTPGET, 1L);
@@ -98,7 +108,7 @@ static void start_poll(Agent *a)
 
 static void start_report(Agent *a)
 {
-    g_autofree char *url = g_strdup_printf("%s/api/v1/runs/%s/report", a->b->base, a->run_id);
+    g_autofree char *url = g_strdup_printf("%s/api/v1/runs/%s/report", a->base, a->run_id);
     g_string_truncate(a->body, 0);
     curl_easy_setopt(a->easy, CURLOPT_URL, url);
     curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->report);
@@ -281,23 +291,63 @@ static double cpu_s(pid_t pid)
     return (g_ascii_strtod(f[11], NULL) + g_ascii_strtod(f[12], NULL)) / sysconf(_SC_CLK_TCK);
 }
 
+/* Summed over the controllers. */
+static double metric_all(Bench *b, const char *name)
+{
+    double sum = 0;
+    for (int k = 0; k < b->controllers; k++)
+        sum += metric(b->bases[k], name);
+    return sum;
+}
+
+static long rss_max(Bench *b)
+{
+    long m = 0;
+    for (int k = 0; k < b->controllers; k++)
+        m = MAX(m, rss_kib(b->pids[k]));
+    return m;
+}
+
+static double cpu_all(Bench *b)
+{
+    double sum = 0;
+    for (int k = 0; k < b->controllers; k++)
+        sum += cpu_s(b->pids[k]);
+    return sum;
+}
+
+static void stop_all(Bench *b)
+{
+    for (int k = 0; k < b->controllers; k++) {
+        if (b->pids[k] > 0) {
+            kill(b->pids[k], SIGTERM);
+            int status;
+            waitpid(b->pids[k], &status, 0);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
-    g_autofree char *bin = NULL, *config_path = NULL;
+    g_autofree char *bin = NULL, *label = NULL;
+    g_auto(GStrv) config_paths = NULL;
     int n = 1000, rounds = 2, concurrency = 100;
     const GOptionEntry entries[] = {
         {"controller", 0, 0, G_OPTION_ARG_FILENAME, &bin, "iceprobe-controller", "BIN"},
-        {"config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "its configuration", "FILE"},
+        {"config", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &config_paths,
+         "a controller's configuration (repeat: controllers sharing one store)", "FILE"},
         {"agents", 0, 0, G_OPTION_ARG_INT, &n, "agents (even, at most 20000)", "N"},
         {"rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "rounds of runs (at most 10)", "R"},
         {"concurrency", 0, 0, G_OPTION_ARG_INT, &concurrency, "reports in flight", "C"},
+        {"label", 0, 0, G_OPTION_ARG_STRING, &label, "the row's first column", "TEXT"},
         G_OPTION_ENTRY_NULL,
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- load a controller");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) e = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &e) || !bin || !config_path || n < 2 ||
-        n > 20000 || n % 2 || rounds < 1 || rounds > 10 || concurrency < 1) {
+    if (!g_option_context_parse(ctx, &argc, &argv, &e) || !bin || !config_paths || n < 2 ||
+        n > 20000 || n % 2 || rounds < 1 || rounds > 10 || concurrency < 1 ||
+        g_strv_length(config_paths) > MAX_CONTROLLERS) {
         fprintf(stderr, "controller_load: %s\n", e ? e->message : "bad arguments (see --help)");
         return 2;
     }
@@ -310,17 +360,25 @@ int main(int argc, char **argv)
                 n + 256, (unsigned long)rl.rlim_cur);
         return 2;
     }
-    g_autoptr(ControllerConfig) config = config_load(config_path, &e);
-    if (!config) {
-        fprintf(stderr, "controller_load: %s\n", e->message);
-        return 2;
+    Bench b = {.n = n, .concurrency = concurrency};
+    b.controllers = (int)g_strv_length(config_paths);
+    g_autoptr(GPtrArray) configs = g_ptr_array_new_with_free_func((GDestroyNotify)config_free);
+    for (int k = 0; k < b.controllers; k++) {
+        ControllerConfig *c = config_load(config_paths[k], &e);
+        if (!c) {
+            fprintf(stderr, "controller_load: %s\n", e->message);
+            return 2;
+        }
+        g_ptr_array_add(configs, c);
+        b.bases[k] = g_strdup_printf("http://%s", c->listen[0]);
     }
+    const ControllerConfig *config = configs->pdata[0];
 
     /* Set-up: the agents, straight into the store. */
-    Bench b = {.n = n, .concurrency = concurrency};
     b.agents = g_new0(Agent, n);
     {
-        g_autoptr(Store) st = store_open(config->store_path, &e);
+        g_autoptr(Store) st =
+            store_open(config->store_url ? config->store_url : config->store_path, &e);
         if (!st) {
             fprintf(stderr, "controller_load: %s\n", e->message);
             return 2;
@@ -329,6 +387,7 @@ int main(int argc, char **argv)
             Agent *a = &b.agents[i];
             a->b = &b;
             a->index = i;
+            a->base = b.bases[i % b.controllers];
             a->name = g_strdup_printf("bench-%05d", i);
             g_autofree char *token = credentials_new_token();
             g_autofree char *hash = credentials_token_hash(token);
@@ -341,28 +400,32 @@ int main(int argc, char **argv)
         }
     }
 
-    g_autofree char *log_path = g_strdup_printf("%s.log", config_path);
-    pid_t pid = fork();
-    if (pid == 0) {
-        FILE *log = freopen(log_path, "w", stderr);
-        (void)log;
-        dup2(2, 1);
-        execl(bin, bin, "serve", "--config", config_path, (char *)NULL);
-        _exit(127);
+    for (int k = 0; k < b.controllers; k++) {
+        g_autofree char *log_path = g_strdup_printf("%s.log", config_paths[k]);
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* the load killed: its controllers go too */
+            FILE *log = freopen(log_path, "w", stderr);
+            (void)log;
+            dup2(2, 1);
+            execl(bin, bin, "serve", "--config", config_paths[k], (char *)NULL);
+            _exit(127);
+        }
+        b.pids[k] = pid;
+        long code = 0;
+        for (int i = 0; i < 100 && code != 200; i++) {
+            g_usleep(100000);
+            g_autofree char *url = g_strdup_printf("%s/metrics", b.bases[k]);
+            g_free(request(url, NULL, NULL, &code, NULL));
+        }
+        if (code != 200) {
+            fprintf(stderr, "controller_load: controller %d did not start (see %s)\n", k, log_path);
+            stop_all(&b);
+            return 2;
+        }
     }
-    b.base = g_strdup_printf("http://%s", config->listen[0]);
     g_autofree char *admin = g_strconcat("Authorization: Bearer ", config->admin_token, NULL);
     long code = 0;
-    for (int i = 0; i < 100 && code != 200; i++) {
-        g_usleep(100000);
-        g_autofree char *url = g_strdup_printf("%s/metrics", b.base);
-        g_free(request(url, NULL, NULL, &code, NULL));
-    }
-    if (code != 200) {
-        fprintf(stderr, "controller_load: the controller did not start (see %s)\n", log_path);
-        kill(pid, SIGTERM);
-        return 2;
-    }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     b.multi = curl_multi_init();
@@ -387,14 +450,14 @@ int main(int argc, char **argv)
     /* Phase 1: every agent held in a long-poll. */
     gint64 t0 = g_get_monotonic_time();
     double held = 0;
-    while ((held = metric(b.base, "iceprobe_controller_long_polls")) < n &&
+    while ((held = metric_all(&b, "iceprobe_controller_long_polls")) < n &&
            g_get_monotonic_time() - t0 < PHASE_LIMIT_S * G_USEC_PER_SEC) {
         for (int k = 0; k < 20; k++)
             pump(&b, 5);
     }
     double connect_s = (double)(g_get_monotonic_time() - t0) / 1e6;
-    long rss_held = rss_kib(pid);
-    double cpu0 = cpu_s(pid);
+    long rss_held = rss_max(&b);
+    double cpu0 = cpu_all(&b);
 
     double created_per_s_sum = 0, reports_per_s_sum = 0;
     GArray *create_ms = g_array_new(FALSE, FALSE, sizeof(double));
@@ -404,18 +467,20 @@ int main(int argc, char **argv)
         /* Every agent back in its long-poll before the round (after a round they all
          * re-poll at once: the herd is measured, not mixed into run creation). */
         gint64 r0 = g_get_monotonic_time();
-        while (metric(b.base, "iceprobe_controller_long_polls") < n &&
+        while (metric_all(&b, "iceprobe_controller_long_polls") < n &&
                g_get_monotonic_time() - r0 < PHASE_LIMIT_S * G_USEC_PER_SEC) {
             for (int k = 0; k < 20; k++)
                 pump(&b, 5);
         }
         if (round)
             resettle_s = MAX(resettle_s, (double)(g_get_monotonic_time() - r0) / 1e6);
-        /* Phase 2a: n/2 runs, each pairing an a-agent with a b-agent. */
+        /* Phase 2a: n/2 runs, each pairing an a-agent with a b-agent (with several
+         * controllers, the two call different ones), created on each in turn. */
         gint64 c0 = g_get_monotonic_time();
-        g_autofree char *runs_url = g_strdup_printf("%s/api/v1/runs", b.base);
         for (int i = 0; i < n; i += 2) {
             int j = (i + 2 * round + 1) % n; /* a different partner each round */
+            g_autofree char *runs_url =
+                g_strdup_printf("%s/api/v1/runs", b.bases[(i / 2) % b.controllers]);
             g_autofree char *post =
                 g_strdup_printf("{\"profile\":\"bench\",\"a\":\"%s\",\"b\":\"%s\"}",
                                 b.agents[i].name, b.agents[j].name);
@@ -459,36 +524,27 @@ int main(int argc, char **argv)
         }
         reports_per_s_sum += (b.reports_done + b.reports_failed - before) /
                              ((double)(b.last_report_us - b.first_report_us) / 1e6);
-        rss_peak = MAX(rss_peak, rss_kib(pid));
-        if (g_getenv("BENCH_DEBUG")) {
-            g_autofree char *fdd = g_strdup_printf("/proc/%d/fd", (int)pid);
-            g_autoptr(GDir) d = g_dir_open(fdd, 0, NULL);
-            int fds = 0;
-            while (d && g_dir_read_name(d))
-                fds++;
-            fprintf(stderr, "round %d: controller fds %d\n", round, fds);
-        }
+        rss_peak = MAX(rss_peak, rss_max(&b));
         g_hash_table_remove_all(b.run_created_us);
     }
-    double cpu1 = cpu_s(pid);
+    double cpu1 = cpu_all(&b);
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
     double load_cpu = self.ru_utime.tv_sec + self.ru_stime.tv_sec +
                       (self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-    double passed = metric(b.base, "iceprobe_runs_total{verdict=\"pass\"}");
+    /* The store's count, which every controller reports alike: one is asked. */
+    double passed = metric(b.bases[0], "iceprobe_runs_total{verdict=\"pass\"}");
 
-    printf("| %6d | %6.0f | %7.1f | %7.1f | %8.1f | %8.1f | %7.0f | %7.1f | %7.1f | %8.0f | %7.1f "
-           "| %7.1f | %6.0f/%d | %5.1f | %5.1f |\n",
-           n, held, connect_s, resettle_s, rss_held / 1024.0, rss_peak / 1024.0,
+    printf("| %s | %6d | %6.0f | %7.1f | %7.1f | %8.1f | %8.1f | %7.0f | %7.1f | %7.1f | %8.0f | "
+           "%7.1f | %7.1f | %6.0f/%d | %5.1f | %5.1f |\n",
+           label ? label : "", n, held, connect_s, resettle_s, rss_held / 1024.0, rss_peak / 1024.0,
            created_per_s_sum / rounds, pct(create_ms, 99), pct(b.order_ms, 99),
            reports_per_s_sum / rounds, pct(b.report_ms, 50), pct(b.report_ms, 99), passed,
            n / 2 * rounds, cpu1 - cpu0, load_cpu);
     if (b.reports_failed)
         fprintf(stderr, "controller_load: %d reports failed\n", b.reports_failed);
 
-    kill(pid, SIGTERM);
-    int status;
-    waitpid(pid, &status, 0);
+    stop_all(&b);
     for (int i = 0; i < n; i++) {
         Agent *a = &b.agents[i];
         curl_multi_remove_handle(b.multi, a->easy);
@@ -506,6 +562,7 @@ int main(int argc, char **argv)
     g_array_unref(b.order_ms);
     g_array_unref(create_ms);
     g_hash_table_unref(b.run_created_us);
-    g_free((char *)b.base);
+    for (int k = 0; k < b.controllers; k++)
+        g_free(b.bases[k]);
     return b.reports_failed || passed < n / 2 * rounds ? 1 : 0;
 }

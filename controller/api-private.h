@@ -37,6 +37,7 @@ struct Api {
     const ControllerConfig *config;
     Store *store;
     SignalBoard *board;
+    StoreListener *listener; /* a shared store: other controllers' wakes */
     Scheduler *scheduler;
     SoupServer *server;
     GHashTable *waiters; /* key -> GQueue of Waiter */
@@ -62,6 +63,9 @@ typedef void (*WaiterRespond)(ApiRequest *req, gboolean timed_out, gpointer data
 void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
               gpointer data, GDestroyNotify data_free);
 void api_wake(Api *api, const char *key);
+/* Wakes key's waiters on every controller sharing the store (NOTIFY), or on this
+ * one (SQLite). What woke them is committed already. */
+void api_announce(Api *api, const char *key);
 guint api_waiting(Api *api);
 
 /* Handlers. */

@@ -167,7 +167,14 @@ static gboolean authorize(ApiRequest *req, const ApiRoute *route)
     gboolean admin = credentials_token_equal(token, api->config->admin_token);
     if (!admin) {
         g_autofree char *hash = credentials_token_hash(token);
-        req->agent = store_agent_by_token_hash(api->store, hash, NULL);
+        g_autoptr(GError) e = NULL;
+        req->agent = store_agent_by_token_hash(api->store, hash, &e);
+        /* A store that cannot answer says nothing about the token: 503, and the
+         * agent comes back, where a 401 would have it doubt its token. */
+        if (!req->agent && !g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND)) {
+            api_reply_error(req, 503, "store", "%s", e ? e->message : "the store failed");
+            return FALSE;
+        }
     }
     if (!admin && !req->agent) {
         soup_message_headers_replace(soup_server_message_get_response_headers(req->msg),
@@ -393,6 +400,36 @@ void api_wake(Api *api, const char *key)
     }
 }
 
+/* Every waiter now (the listener was cut off, and may miss their wakes): each
+ * answers with what the store holds, or 503 and when to come back if it is
+ * away, rather than sit out its long-poll on a store that is gone. */
+static void wake_all(Api *api)
+{
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    for (GList *l = api->expiring->head; l; l = l->next)
+        g_ptr_array_add(all, l->data);
+    for (guint i = 0; i < all->len; i++)
+        waiter_finish(all->pdata[i], FALSE);
+}
+
+void api_announce(Api *api, const char *key)
+{
+    g_autoptr(GError) e = NULL;
+    if (api->listener && store_notify(api->store, key, &e))
+        return; /* this controller's listener hears it too */
+    if (e)
+        g_warning("waking other controllers: %s", e->message);
+    api_wake(api, key);
+}
+
+static void on_notify(const char *payload, gpointer data)
+{
+    if (payload)
+        api_wake(data, payload);
+    else
+        wake_all(data);
+}
+
 guint api_waiting(Api *api)
 {
     return api->expiring->length;
@@ -439,13 +476,13 @@ void api_agent_seen(Api *api, const char *agent, gint64 now)
 static void on_agent_work(const char *agent, gpointer data)
 {
     g_autofree char *key = api_orders_key(agent);
-    api_wake(data, key);
+    api_announce(data, key);
 }
 
 static void on_signal(const char *run_id, int side, gpointer data)
 {
     g_autofree char *key = api_signal_key(run_id, side);
-    api_wake(data, key);
+    api_announce(data, key);
 }
 
 static gint64 real_clock(gpointer data)
@@ -478,7 +515,14 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
     api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_waiter_queue);
     api->expiring = g_queue_new();
     api->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    api->board = signal_board_new(on_signal, api);
+    api->board = signal_board_new(store, on_signal, api);
+    if (store_is_shared(store)) {
+        api->listener = store_listen(store, on_notify, api, error);
+        if (!api->listener) {
+            api_free(api);
+            return NULL;
+        }
+    }
     SchedulerHooks hooks = {on_agent_work, NULL, api};
     api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
                                    clock_data, &hooks);
@@ -506,6 +550,7 @@ void api_free(Api *api)
         soup_server_disconnect(api->server);
         g_object_unref(api->server);
     }
+    store_listener_free(api->listener);
     g_hash_table_unref(api->waiters);
     g_queue_free(api->expiring);
     if (api->seen_flush) {

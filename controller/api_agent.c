@@ -154,7 +154,12 @@ void api_agent_signal_post(ApiRequest *req)
     }
     guint seq = 0;
     if (!signal_post(req->api->board, run->id, side, message, &seq, &e)) {
-        api_reply_error(req, 409, "inbox_full", "%s", e->message);
+        if (g_error_matches(e, STORE_ERROR, STORE_ERROR_FULL))
+            api_reply_error(req, 409, "inbox_full", "%s", e->message);
+        else if (g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE))
+            api_reply_error(req, 409, "run_ended", "%s", e->message);
+        else
+            api_reply_error(req, 503, "store", "%s", e->message);
         return;
     }
     JsonObject *o = json_object_new();
@@ -173,11 +178,20 @@ typedef struct {
  * are none and the run goes on (only_if_any). */
 static gboolean reply_signal(ApiRequest *req, int side, guint after, gboolean only_if_any)
 {
-    g_autoptr(StoreRun) run = store_run_get(req->api->store, req->params[0], NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(StoreRun) run = store_run_get(req->api->store, req->params[0], &e);
+    if (!run && !g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND)) {
+        api_reply_error(req, 503, "store", "%s", e->message);
+        return TRUE;
+    }
     const char *state = run ? run_state_to_string(run->state) : "error";
     gboolean ended = !run || run_state_is_final(run->state);
     guint n = 0;
-    g_autofree char *messages = signal_fetch(req->api->board, req->params[0], side, after, &n);
+    g_autofree char *messages = signal_fetch(req->api->board, req->params[0], side, after, &n, &e);
+    if (!messages) {
+        api_reply_error(req, 503, "store", "%s", e->message);
+        return TRUE;
+    }
     if (only_if_any && n == 0 && !ended)
         return FALSE;
     char *text = g_strdup_printf("{\"run_id\":\"%s\",\"state\":\"%s\",\"messages\":%s}",

@@ -36,7 +36,10 @@ struct Scheduler {
      * not at the deadline. Written through to the store (once a second at
      * most), which every controller sharing it reads. */
     GHashTable *heard;
+    /* When this controller started, or its store answered again after an
+     * outage: the agents could not be heard before, and get a grace. */
     gint64 started;
+    gboolean store_down;
 };
 
 /* A controller that restarted gives the agents this long to find it again. */
@@ -520,7 +523,7 @@ static int silent_sides(Scheduler *s, const StoreRun *r, gint64 now, const char 
         g_autofree char *key = parsed_key(r->id, k);
         const gint64 *heard = g_hash_table_lookup(s->heard, key);
         gint64 last = r->taken_at[k];
-        if (last < s->started) /* in flight when this controller started */
+        if (last < s->started) /* in flight when it started, or when the store came back */
             last = s->started + RESTART_GRACE_S;
         if (heard)
             last = MAX(last, *heard);
@@ -536,8 +539,18 @@ static void tick_runs(Scheduler *s, gint64 now)
     g_autoptr(GError) e = NULL;
     g_autoptr(GPtrArray) runs = store_runs_active(s->store, &e);
     if (!runs) {
-        g_warning("scheduler: %s", e->message);
+        if (!s->store_down)
+            g_warning("scheduler: %s", e->message);
+        s->store_down = TRUE;
         return;
+    }
+    if (s->store_down) {
+        /* Nobody could be heard while the store was away: no side of a run
+         * is silent for it. */
+        g_message("scheduler: the store answers again; running runs have %d s to be heard from",
+                  RESTART_GRACE_S);
+        s->store_down = FALSE;
+        s->started = now;
     }
     g_autoptr(GHashTable) earlier = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < runs->len; i++) {

@@ -19,6 +19,7 @@ struct Store {
     PGconn *pg;        /* PostgreSQL */
     GHashTable *stmts; /* SQL text -> StoreStmt */
     guint next_name;   /* PostgreSQL prepared statements are named s1, s2, ... */
+    char *url;         /* PostgreSQL: the URL, for the listener's own connection */
     gboolean in_tx;
     gint64 changes; /* rows the last statement changed */
     guint64 errors;
@@ -58,3 +59,13 @@ gboolean store_col_null(StoreStmt *st, int i);
 /* The rows of a statement, each turned into an item by row (NULL on error). */
 GPtrArray *store_rows(Store *s, StoreStmt *st, gpointer (*row)(StoreStmt *st),
                       GDestroyNotify free_item, const char *what, GError **error);
+
+/* A PostgreSQL connection to url (libpq's URL or keywords), application naming
+ * it in pg_stat_activity; NULL with the reason. */
+PGconn *store_pg_connect(const char *url, const char *application, GError **error);
+/* Frees a string that may hold a password, wiping it first. */
+void store_secret_free(char *secret);
+
+/* The run, locked for the transaction that changes it (FOR UPDATE on
+ * PostgreSQL), if it has not ended (STORE_ERROR_STATE if it has). */
+StoreRun *store_get_active(Store *s, const char *id, GError **error);

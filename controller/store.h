@@ -14,6 +14,7 @@ typedef enum {
     STORE_ERROR_NOT_FOUND, /* no such agent or run */
     STORE_ERROR_EXISTS,    /* the name is taken */
     STORE_ERROR_STATE,     /* the run is not in a state that allows this */
+    STORE_ERROR_FULL,      /* a run's inbox holds as many signals as it may */
 } StoreError;
 
 typedef struct Store Store;
@@ -154,3 +155,35 @@ gboolean store_schedule_set_last_fire(Store *s, const char *name, gint64 when, G
  * controllers sharing the store, one fires each time. */
 gboolean store_schedule_claim(Store *s, const char *name, gint64 seen, gint64 when, gboolean *won,
                               GError **error);
+
+/* ---- signals between a run's two agents ---- */
+/* Posts body (JSON text) to side `to` of a run that has not ended
+ * (STORE_ERROR_STATE otherwise), as its next message; *seq its number, from 1.
+ * STORE_ERROR_FULL when the inbox holds max already. A post whose body is the
+ * inbox's last message again (an agent retrying a post whose answer it lost) is
+ * that message: the same seq, *duplicate set. */
+gboolean store_signal_post(Store *s, const char *run_id, int to, const char *body, guint max,
+                           guint *seq, gboolean *duplicate, GError **error);
+/* The messages for side `to` numbered above after, as a JSON array text of
+ * {"seq": n, "message": {...}}; their count in *n. The run's signals are deleted
+ * when it ends (store_run_finish). */
+char *store_signal_fetch(Store *s, const char *run_id, int to, guint after, guint *n,
+                         GError **error);
+
+/* ---- notifications between controllers sharing a PostgreSQL store ---- */
+/* Whether other controllers can share this store (PostgreSQL). */
+gboolean store_is_shared(const Store *s);
+/* Tells every listening controller (this one too) payload, once what was written
+ * before is committed: PostgreSQL's NOTIFY. Only for a shared store. */
+gboolean store_notify(Store *s, const char *payload, GError **error);
+
+typedef struct StoreListener StoreListener;
+/* payload: what store_notify sent; NULL when the listener's connection broke,
+ * and again when it is back: notifications may have been missed between. */
+typedef void (*StoreNotifyFn)(const char *payload, gpointer user_data);
+/* Listens, on a connection of its own watched by the thread-default main
+ * context, and reconnects by itself (every second) if it breaks. */
+StoreListener *store_listen(Store *s, StoreNotifyFn fn, gpointer user_data, GError **error);
+void store_listener_free(StoreListener *l);
+/* Notifications received (for /metrics). */
+guint64 store_listener_received(const StoreListener *l);

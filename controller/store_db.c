@@ -81,6 +81,14 @@ static const char *const migrations[] = {
      * any controller sharing it knows who went silent */
     "ALTER TABLE runs ADD COLUMN a_heard_at BIGINT;"
     "ALTER TABLE runs ADD COLUMN b_heard_at BIGINT;",
+    /* 3: the signals between a run's two agents, in the store so that the two
+     * may call different controllers; deleted when the run ends */
+    "CREATE TABLE signals ("
+    "  run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  to_side BIGINT NOT NULL,"
+    "  seq BIGINT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, to_side, seq));",
 };
 
 struct StoreStmt {
@@ -113,8 +121,18 @@ static void stmt_free(gpointer p)
 static gboolean fail(Store *s, GError **error, const char *what, const char *message)
 {
     s->errors++;
-    g_autofree char *m = g_strchomp(g_strdup(message ? message : "failed"));
-    g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "store: %s: %s", what, m);
+    /* libpq's messages run over several lines ("...\n\tThis probably means"):
+     * one line, for logs and for the error an API caller gets. */
+    g_autofree char *m = g_strdup(message ? message : "failed");
+    g_strdelimit(m, "\n\t\r", ' ');
+    g_auto(GStrv) words = g_strsplit(g_strstrip(m), " ", -1);
+    GString *one = g_string_new(NULL);
+    for (char **w = words; *w; w++) {
+        if (**w)
+            g_string_append_printf(one, "%s%s", one->len ? " " : "", *w);
+    }
+    g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "store: %s: %s", what, one->str);
+    g_string_free(one, TRUE);
     return FALSE;
 }
 
@@ -511,19 +529,52 @@ static gboolean open_sqlite(Store *s, const char *path, GError **error)
     }
     sqlite3_busy_timeout(s->db, 5000);
     /* WAL: readers do not block the writer. synchronous=NORMAL in WAL mode keeps
-     * every committed transaction through a killed process (not a power cut). */
-    return store_exec(
-        s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", error);
+     * every committed transaction through a killed process (not a power cut).
+     * secure_delete: a run's deleted signals (ICE credentials, SRTP keys) are
+     * overwritten, not left in free pages. */
+    /* Switching a new file to WAL takes its lock without waiting on the busy
+     * handler: writers opening a new file at once retry (for at most 5 s). */
+    const char *sql = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                      "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON";
+    for (int tries = 1;; tries++) {
+        g_autoptr(GError) e = NULL;
+        if (store_exec(s, sql, &e))
+            return TRUE;
+        if (tries >= 50 || (sqlite3_errcode(s->db) & 0xff) != SQLITE_BUSY) {
+            g_propagate_error(error, g_steal_pointer(&e));
+            return FALSE;
+        }
+        g_usleep(100000);
+    }
+}
+
+PGconn *store_pg_connect(const char *url, const char *application, GError **error)
+{
+    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *const values[] = {url, application, "5", NULL};
+    PGconn *pg = PQconnectdbParams(keys, values, 1);
+    if (!pg || PQstatus(pg) != CONNECTION_OK) {
+        g_autofree char *m = g_strchomp(g_strdup(pg ? PQerrorMessage(pg) : "out of memory"));
+        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "cannot connect: %s", m);
+        PQfinish(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+void store_secret_free(char *secret)
+{
+    if (secret) {
+        memset(secret, 0, strlen(secret));
+        g_free(secret);
+    }
 }
 
 static gboolean open_postgres(Store *s, const char *url, GError **error)
 {
-    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *const values[] = {url, "iceprobe-controller", "5", NULL};
-    s->pg = PQconnectdbParams(keys, values, 1);
-    if (!s->pg || PQstatus(s->pg) != CONNECTION_OK) {
-        g_autofree char *m = g_strchomp(g_strdup(s->pg ? PQerrorMessage(s->pg) : "out of memory"));
-        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "store: cannot connect: %s", m);
+    s->pg = store_pg_connect(url, "iceprobe-controller", error);
+    if (!s->pg) {
+        g_prefix_error(error, "store: ");
         return FALSE;
     }
     /* Notices (CREATE TABLE IF NOT EXISTS ...) are not errors. */
@@ -537,6 +588,8 @@ Store *store_open(const char *target, GError **error)
     s->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, stmt_free);
     s->backend = store_is_url(target) ? STORE_POSTGRES : STORE_SQLITE;
     s->where = s->backend == STORE_POSTGRES ? describe_url(target) : g_strdup(target);
+    if (s->backend == STORE_POSTGRES)
+        s->url = g_strdup(target);
     gboolean ok = s->backend == STORE_POSTGRES ? open_postgres(s, target, error)
                                                : open_sqlite(s, target, error);
     if (!ok || !migrate(s, error)) {
@@ -557,6 +610,7 @@ void store_close(Store *s)
     if (s->pg)
         PQfinish(s->pg);
     g_free(s->where);
+    store_secret_free(s->url); /* it may hold a password */
     g_free(s);
 }
 

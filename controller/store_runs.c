@@ -185,7 +185,7 @@ gboolean store_run_heard(Store *s, const char *id, int side, gint64 now, GError 
                       error);
 }
 
-static StoreRun *get_active(Store *s, const char *id, GError **error)
+StoreRun *store_get_active(Store *s, const char *id, GError **error)
 {
     StoreRun *r = run_get(s, id, TRUE, error);
     if (r && run_state_is_final(r->state)) {
@@ -203,7 +203,7 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
     g_return_val_if_fail(side == 0 || side == 1, NULL);
     if (!store_begin(s, error))
         return NULL;
-    g_autoptr(StoreRun) r = get_active(s, id, error);
+    g_autoptr(StoreRun) r = store_get_active(s, id, error);
     if (!r) {
         store_rollback(s);
         return NULL;
@@ -324,7 +324,7 @@ gboolean store_run_finish(Store *s, const char *id, RunState state, const RunRes
     g_autofree char *doc = run_result_to_string(result, FALSE);
     if (!store_begin(s, error))
         return FALSE;
-    g_autoptr(StoreRun) r = get_active(s, id, error);
+    g_autoptr(StoreRun) r = store_get_active(s, id, error);
     gboolean ok = r != NULL;
     ok = ok && store_done(s,
                           store_q(s, error,
@@ -333,6 +333,9 @@ gboolean store_run_finish(Store *s, const char *id, RunState state, const RunRes
                                   "ssisss", run_state_to_string(state),
                                   verdict_to_string(result->verdict), now, note, doc, id),
                           error);
+    /* The run's signals (ICE credentials, addresses, SRTP keys) do not outlive it. */
+    ok = ok &&
+         store_done(s, store_q(s, error, "DELETE FROM signals WHERE run_id = ?", "s", id), error);
     for (guint i = 0; ok && i < result->findings->len; i++) {
         const Finding *f = result->findings->pdata[i];
         ok = store_done(s,

@@ -4,7 +4,7 @@
 #include <glib.h>
 
 typedef struct {
-    const char *controller; /* base URL */
+    const char *controller; /* base URL, or several separated by commas (http.h) */
     const char *token;
     const char *spool;
     const char *ca_file;

@@ -1,10 +1,14 @@
-/* iceprobe agent --controller URL --token-file FILE [--spool DIR] [--ca-file FILE]
+/* iceprobe agent --controller URL [--controller URL...] --token-file FILE [--spool DIR]
+ *               [--ca-file FILE]
  *
  * The long-running agent: a heartbeat with its version and interfaces, a
  * long-poll for orders, each order carried out as a paired run (paired.c), its
  * report spooled and uploaded until the controller acknowledges it (spool.c).
- * Connection failures are retried with exponential backoff and jitter; SIGTERM
- * ends the run under way cleanly (its report says so) and the agent exits. */
+ * Connection failures are retried with exponential backoff and jitter, on the
+ * next controller when several share one store (http.c); a controller whose
+ * store is down says when to come back (Retry-After) and is taken at its word.
+ * SIGTERM ends the run under way cleanly (its report says so) and the agent
+ * exits. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +24,10 @@
 #include "spool.h"
 #include "iceprobe-config.h"
 
-#define HEARTBEAT_EVERY_S 60
-#define MAX_BACKOFF_S     30
-#define SPOOL_TTL_S       (7 * 24 * 3600)
+#define HEARTBEAT_EVERY_S     60
+#define MAX_BACKOFF_S         30
+#define SPOOL_TTL_S           (7 * 24 * 3600)
+#define AGENT_MAX_CONTROLLERS 16
 
 static volatile sig_atomic_t stop_flag;
 
@@ -107,7 +112,19 @@ typedef struct {
     Spool *spool;
     gint64 longpoll_s;
     guint runs;
+    guint failovers; /* http_failovers() last logged */
 } Agent;
+
+/* The handle moved to another controller (the one it used did not answer). */
+static gboolean note_failover(Agent *A)
+{
+    if (http_failovers(A->http) == A->failovers)
+        return FALSE;
+    A->failovers = http_failovers(A->http);
+    agent_log("connected to the controller %s (the one before did not answer)",
+              http_current_url(A->http));
+    return TRUE;
+}
 
 static gboolean heartbeat(Agent *A, GError **error)
 {
@@ -167,6 +184,17 @@ static double backoff_s(guint failures)
     return b * g_random_double_range(0.5, 1.5); /* jitter: agents do not retry in step */
 }
 
+/* How long to wait after a failed call: the controller's Retry-After when it
+ * gave one (spread a little, so that a fleet does not come back in step), else
+ * the backoff. */
+static double retry_wait_s(Http *h, guint failures)
+{
+    long after = http_retry_after_s(h);
+    if (after > 0)
+        return (double)MIN(after, 300L) * g_random_double_range(1.0, 1.2);
+    return backoff_s(failures);
+}
+
 static void carry_out(Agent *A, JsonObject *o)
 {
     Order order;
@@ -221,6 +249,8 @@ int agent_main(const AgentOptions *opt)
     while (!stop_flag) {
         if (spool_pending(spool))
             spool_flush(spool, upload, &A);
+        if (note_failover(&A))
+            next_heartbeat = 0; /* say hello there */
         if (opt->max_runs && A.runs >= opt->max_runs && !spool_pending(spool))
             break;
         g_autoptr(GError) err = NULL;
@@ -228,13 +258,13 @@ int agent_main(const AgentOptions *opt)
             if (!heartbeat(&A, &err)) {
                 if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
                     break;
-                double b = backoff_s(failures++);
+                double b = retry_wait_s(http, failures++);
                 agent_log("heartbeat failed: %s; again in %.1f s", err->message, b);
                 sleep_s(b);
                 continue;
             }
-            if (failures)
-                agent_log("connected to the controller again after %u failure(s)", failures);
+            if (!note_failover(&A) && failures)
+                agent_log("connected to the controller %s again", http_current_url(http));
             failures = 0;
             next_heartbeat = g_get_monotonic_time() + HEARTBEAT_EVERY_S * G_USEC_PER_SEC;
         }
@@ -244,13 +274,15 @@ int agent_main(const AgentOptions *opt)
         if (!answer) {
             if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
                 break;
-            double b = backoff_s(failures++);
+            double b = retry_wait_s(http, failures++);
             agent_log("polling for orders failed: %s; again in %.1f s", err->message, b);
             next_heartbeat = 0; /* say hello again once it answers */
             sleep_s(b);
             continue;
         }
         failures = 0;
+        if (note_failover(&A))
+            next_heartbeat = 0; /* say hello there */
         JsonNode *on = json_object_get_member(answer, "orders");
         JsonArray *orders = on && JSON_NODE_HOLDS_ARRAY(on) ? json_node_get_array(on) : NULL;
         for (guint i = 0; orders && i < json_array_get_length(orders) && !stop_flag; i++) {
@@ -272,14 +304,15 @@ int agent_main(const AgentOptions *opt)
 
 int cmd_agent(int argc, char **argv)
 {
-    g_autofree char *controller = NULL, *token_file = NULL, *spool = NULL, *ca_file = NULL,
-                    *name = NULL;
-    g_auto(GStrv) groups = NULL;
+    g_autofree char *token_file = NULL, *spool = NULL, *ca_file = NULL, *name = NULL;
+    g_auto(GStrv) groups = NULL, controllers = NULL;
     gboolean status = FALSE;
     int max_runs = 0;
     const GOptionEntry entries[] = {
-        {"controller", 0, 0, G_OPTION_ARG_STRING, &controller,
-         "the controller's URL (https://host:port)", "URL"},
+        {"controller", 0, 0, G_OPTION_ARG_STRING_ARRAY, &controllers,
+         "the controller's URL (https://host:port); repeat for several controllers sharing "
+         "one store: the agent moves on when one stops answering",
+         "URL"},
         {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
          "the file holding this agent's token (from iceprobe-controller agent-add)", "FILE"},
         {"spool", 0, 0, G_OPTION_ARG_FILENAME, &spool,
@@ -312,15 +345,24 @@ int cmd_agent(int argc, char **argv)
         fputs(text, stdout);
         return CLI_EXIT_PASS;
     }
-    if (!controller || !token_file) {
+    if (!controllers || !token_file) {
         fprintf(stderr, "iceprobe agent: --controller URL and --token-file FILE are required "
                         "(try 'iceprobe agent --help')\n");
         return CLI_EXIT_ERROR;
     }
-    if (!g_str_has_prefix(controller, "https://") && !g_str_has_prefix(controller, "http://")) {
-        fprintf(stderr, "iceprobe agent: --controller %s: not an http(s):// URL\n", controller);
+    if (g_strv_length(controllers) > AGENT_MAX_CONTROLLERS) {
+        fprintf(stderr, "iceprobe agent: --controller given %u times; at most %d\n",
+                g_strv_length(controllers), AGENT_MAX_CONTROLLERS);
         return CLI_EXIT_ERROR;
     }
+    for (char **c = controllers; *c; c++) {
+        if ((!g_str_has_prefix(*c, "https://") && !g_str_has_prefix(*c, "http://")) ||
+            strchr(*c, ',')) {
+            fprintf(stderr, "iceprobe agent: --controller %s: not an http(s):// URL\n", *c);
+            return CLI_EXIT_ERROR;
+        }
+    }
+    g_autofree char *controller = g_strjoinv(",", controllers);
     if (max_runs < 0) {
         fprintf(stderr, "iceprobe agent: --max-runs must not be negative\n");
         return CLI_EXIT_ERROR;

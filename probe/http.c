@@ -10,7 +10,10 @@ G_DEFINE_QUARK(iceprobe - http - error - quark, http_error)
 
 struct Http {
     CURL *curl;
-    char *url;
+    char **urls;   /* the controllers, without a trailing '/' */
+    guint current; /* the one in use */
+    guint failovers;
+    long retry_after;
     char *auth_header;
     char *ca_file;
     volatile sig_atomic_t *stop;
@@ -28,9 +31,12 @@ Http *http_new(const char *url, const char *token, const char *ca_file, volatile
     }
     Http *h = g_new0(Http, 1);
     h->curl = curl_easy_init();
-    h->url = g_strdup(url);
-    while (g_str_has_suffix(h->url, "/"))
-        h->url[strlen(h->url) - 1] = '\0';
+    h->urls = g_strsplit(url, ",", 16);
+    for (char **u = h->urls; *u; u++) {
+        g_strstrip(*u);
+        while (g_str_has_suffix(*u, "/"))
+            (*u)[strlen(*u) - 1] = '\0';
+    }
     h->auth_header = g_strdup_printf("Authorization: Bearer %s", token);
     h->ca_file = g_strdup(ca_file);
     h->stop = stop;
@@ -42,7 +48,7 @@ void http_free(Http *h)
     if (!h)
         return;
     curl_easy_cleanup(h->curl);
-    g_free(h->url);
+    g_strfreev(h->urls);
     if (h->auth_header) {
         memset(h->auth_header, 0, strlen(h->auth_header));
         g_free(h->auth_header);
@@ -94,16 +100,17 @@ static char *error_message(const GString *body)
     return g_strdup(m);
 }
 
-JsonObject *http_call(Http *h, const char *method, const char *path, const char *body,
-                      long timeout_s, long *status, GError **error)
+static JsonObject *call_once(Http *h, const char *base, const char *method, const char *path,
+                             const char *body, long timeout_s, long *status, GError **error)
 {
     if (status)
         *status = 0;
+    h->retry_after = 0;
     if ((h->stop && *h->stop) || (h->cancel && g_atomic_int_get(h->cancel))) {
         g_set_error(error, HTTP_ERROR, HTTP_ERROR_STOPPED, "stopping");
         return NULL;
     }
-    g_autofree char *url = g_strconcat(h->url, path, NULL);
+    g_autofree char *url = g_strconcat(base, path, NULL);
     Answer a = {g_string_new(NULL), FALSE};
     struct curl_slist *headers = curl_slist_append(NULL, h->auth_header);
     headers = curl_slist_append(headers, "Accept: application/json");
@@ -150,6 +157,10 @@ JsonObject *http_call(Http *h, const char *method, const char *path, const char 
                     h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_off_t after = 0;
+        if ((code == 503 || code == 429) &&
+            curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+            h->retry_after = (long)MIN(after, (curl_off_t)3600);
         if (code < 200 || code > 299) {
             g_autofree char *m = error_message(a.body);
             g_set_error(error, HTTP_ERROR, HTTP_ERROR_STATUS, "%s %s: HTTP %ld%s%s", method, path,
@@ -174,6 +185,55 @@ JsonObject *http_call(Http *h, const char *method, const char *path, const char 
         *status = code;
     g_string_free(a.body, TRUE);
     return result;
+}
+
+JsonObject *http_call(Http *h, const char *method, const char *path, const char *body,
+                      long timeout_s, long *status, GError **error)
+{
+    guint n = g_strv_length(h->urls);
+    if (n == 0) {
+        g_set_error(error, HTTP_ERROR, HTTP_ERROR_TRANSPORT, "%s %s: no controller URL", method,
+                    path);
+        return NULL;
+    }
+    for (guint tried = 1;; tried++) {
+        g_autoptr(GError) e = NULL;
+        const char *base = h->urls[h->current];
+        long code = 0;
+        JsonObject *o = call_once(h, base, method, path, body, timeout_s, &code, &e);
+        if (status)
+            *status = code;
+        if (o)
+            return o;
+        gboolean unanswered = g_error_matches(e, HTTP_ERROR, HTTP_ERROR_TRANSPORT);
+        gboolean unwell = code == 503;
+        if (n > 1 && (unanswered || unwell))
+            h->current = (h->current + 1) % n;
+        /* No answer: the next controller at once. A 503 (its store is down, or
+         * its connection to it): the next request goes to the next one. */
+        if (!unanswered || tried >= n || n == 1) {
+            if (n > 1)
+                g_prefix_error(&e, "%s: ", base);
+            g_propagate_error(error, g_steal_pointer(&e));
+            return NULL;
+        }
+        h->failovers++;
+    }
+}
+
+long http_retry_after_s(const Http *h)
+{
+    return h->retry_after;
+}
+
+const char *http_current_url(const Http *h)
+{
+    return h->urls[h->current];
+}
+
+guint http_failovers(const Http *h)
+{
+    return h->failovers;
 }
 
 gboolean http_error_retryable(const GError *error, long status)

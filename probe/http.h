@@ -21,8 +21,12 @@ typedef enum {
 
 typedef struct Http Http;
 
-/* url: the controller's base, "https://host:port" (no path). stop (may be NULL):
- * raised by a signal handler, it aborts a request in flight within 100 ms. */
+/* url: the controller's base, "https://host:port" (no path), or several
+ * controllers sharing one store, separated by commas: a request that gets no
+ * answer from one (refused, reset, timed out) goes to the next at once, and the
+ * handle stays with the one that answered. A name with several addresses is
+ * tried address by address by libcurl. stop (may be NULL): raised by a signal
+ * handler, it aborts a request in flight within 100 ms. */
 Http *http_new(const char *url, const char *token, const char *ca_file,
                volatile sig_atomic_t *stop);
 void http_free(Http *h);
@@ -36,6 +40,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Http, http_free)
  * controller's error message, if any, is in the error's text. */
 JsonObject *http_call(Http *h, const char *method, const char *path, const char *body,
                       long timeout_s, long *status, GError **error);
+
+/* The last answer's Retry-After in seconds (a 503 or 429 from a controller whose
+ * store is down), 0 if it had none. */
+long http_retry_after_s(const Http *h);
+/* The controller the handle uses now (for messages). */
+const char *http_current_url(const Http *h);
+/* How many times a request moved on to another controller. */
+guint http_failovers(const Http *h);
 
 /* Whether a failure is worth retrying (transport errors, 5xx, 429). */
 gboolean http_error_retryable(const GError *error, long status);

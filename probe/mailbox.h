@@ -2,7 +2,9 @@
  * the peer are posted in order by a sender thread (so gathering never waits on
  * the network), the peer's are fetched by a long-polling receiver thread and
  * taken from the run's own thread with mailbox_pop(). The controller keeps the
- * messages in memory only and wipes them when the run ends (docs/contract.md). */
+ * messages while the run lasts and deletes them when it ends (docs/contract.md).
+ * With several controllers (a comma-separated url, http.h) each thread moves
+ * to the next one when its controller stops answering. */
 #pragma once
 
 #include <json-glib/json-glib.h>

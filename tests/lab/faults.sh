@@ -18,15 +18,6 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 start_run() {
 	RUN_ID=$(lab_api POST /api/v1/runs "{\"profile\": \"lab\", \"a\": \"$1\", \"b\": \"$2\"}" | jq -r .run_id)
 }
-# wait_log FILE PATTERN SECONDS
-wait_log() {
-	local i
-	for i in $(seq $(($3 * 10))); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # wait_end SECONDS: until the run's state is final; writes $LAB_STATE/$RUN_ID.json
 wait_end() {
 	local i state
@@ -49,7 +40,7 @@ show_on_failure() {
 fault_agent_killed() {
 	section "an agent killed (SIGKILL) mid-run"
 	start_run laptop corp
-	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40 ||
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40 ||
 		_assert_report FAIL "the natural path ran" "no log line"
 	kill -9 "$(cat "$LAB_STATE/agent-laptop.pid")"
 	local t0
@@ -60,8 +51,8 @@ fault_agent_killed() {
 	assert_eq "the run ends error with RUN_TIMEOUT" "$(q .state)/$(q '[.findings[].code] | join(",")')" error/RUN_TIMEOUT
 	assert_eq "naming the killed agent" "$(q '.findings[0].evidence.agents | join(",")')" laptop
 	assert_lt "within 10 s of the fault" "$took" 10000
-	wait_log "$LAB_STATE/agent-corp.log" "run $RUN_ID: (pass|warn|fail|error) in" 20
-	wait_log "$LAB_STATE/agent-corp.log" "report of run $RUN_ID failed: .*409" 20
+	lab_wait_log "$LAB_STATE/agent-corp.log" "run $RUN_ID: (pass|warn|fail|error) in" 20
+	lab_wait_log "$LAB_STATE/agent-corp.log" "report of run $RUN_ID failed: .*409" 20
 	assert_match "the survivor's report is kept, given up with the reason (--status)" \
 		"$(lab_exec corp setpriv --reuid=nobody --regid=nogroup --clear-groups "$ICEPROBE" agent --status \
 			--spool "$LAB_STATE/agent-corp/spool")" "$RUN_ID .*409"
@@ -73,7 +64,7 @@ fault_agent_killed() {
 fault_agent_sigterm() {
 	section "SIGTERM to an agent mid-run ends its run cleanly"
 	start_run laptop corp
-	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
 	local pid t0
 	pid=$(cat "$LAB_STATE/agent-laptop.pid")
 	t0=$(now_ms)
@@ -121,7 +112,7 @@ fault_disk_full() {
 fault_coturn_killed() {
 	section "coturn killed mid-stream"
 	start_run laptop corp
-	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
 	sleep 1 # the relay path's stream is under way (it connects in about 100 ms)
 	lab_edge_down KILL # coturn's own shutdown on SIGTERM takes seconds: a crash is at once
 	local t0
@@ -142,7 +133,7 @@ fault_coturn_killed() {
 fault_controller_restart() {
 	section "the controller restarted mid-run (a short outage)"
 	start_run laptop corp
-	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
 	lab_stop controller
 	sleep 1
 	lab_controller_serve
@@ -153,10 +144,10 @@ fault_controller_restart() {
 
 	section "the controller unreachable when the reports are uploaded"
 	start_run laptop corp
-	wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60
 	lab_stop controller
-	wait_log "$LAB_STATE/agent-laptop.log" "uploading the report of run $RUN_ID failed" 40
-	wait_log "$LAB_STATE/agent-corp.log" "uploading the report of run $RUN_ID failed" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "uploading the report of run $RUN_ID failed" 40
+	lab_wait_log "$LAB_STATE/agent-corp.log" "uploading the report of run $RUN_ID failed" 40
 	assert_match "the laptop's --status shows the report waiting, with the reason" \
 		"$(lab_exec laptop setpriv --reuid=nobody --regid=nogroup --clear-groups "$ICEPROBE" agent --status \
 			--spool "$LAB_STATE/agent-laptop/spool")" "$RUN_ID .*attempt.*(refused|connect)"

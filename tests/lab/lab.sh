@@ -53,6 +53,7 @@ LAB_DNS_VPN=10.1.0.54
 LAB_TURN_REALM=edge.lab
 LAB_EDGE_NAME=av.corp.example
 LAB_CTL=203.0.113.20
+LAB_CTL2=203.0.113.21 # a second controller (lab_controller2_serve)
 LAB_HOME2_WAN=198.51.100.5
 LAB_LAPTOP2_LAN=10.254.2.10
 LAB_LAPTOP2_VPN=100.64.0.3
@@ -711,7 +712,7 @@ lab_controller_start() {
 		-e "s|^tls_ca_file = .*|tls_ca_file = $d/ca.pem|" "$d/profiles/lab.conf"
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$LAB_CTL" \
 		-keyout "$d/controller.key" -out "$d/controller.csr" 2>/dev/null
-	printf 'subjectAltName=IP:%s\n' "$LAB_CTL" >"$d/san.ext"
+	printf 'subjectAltName=IP:%s,IP:%s\n' "$LAB_CTL" "$LAB_CTL2" >"$d/san.ext"
 	openssl x509 -req -in "$d/controller.csr" -CA "$LAB_STATE/pki/ca.pem" -CAkey "$LAB_STATE/pki/ca.key" \
 		-CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/controller.crt" 2>/dev/null ||
 		lab_die "cannot sign the controller's certificate"
@@ -722,7 +723,12 @@ lab_controller_start() {
 		else
 			printf 'allow_plain_http = true\n'
 		fi
-		printf '[store]\npath = state/controller.db\n[auth]\nadmin_token_file = admin.token\n'
+		if [ -n "${LAB_PG_URL:-}" ]; then
+			printf '[store]\nurl = %s\n' "$LAB_PG_URL"
+		else
+			printf '[store]\npath = state/controller.db\n'
+		fi
+		printf '[auth]\nadmin_token_file = admin.token\n'
 		printf 'status_public = true\n[turn]\nsecret_file = turn.secret\n[profiles]\ndir = profiles\n'
 		printf '[scheduler]\norder_timeout_s = 30\nsetup_s = 60\nlongpoll_s = 10\n'
 		printf '%s\n' "${LAB_CTL_EXTRA[@]}"
@@ -747,10 +753,60 @@ lab_controller_serve() {
 	lab_die "the controller did not start: $(tail -5 "$LAB_STATE/controller.log")"
 }
 
+# ---- Several controllers on one PostgreSQL (the fleet) ----
+# lab_postgres_start: a PostgreSQL server of the lab's own (run as postgres,
+# stopped by its PID with the lab), its data in $LAB_STATE/pg, a Unix socket
+# there only: no TCP. The first start makes the cluster and the database.
+# Sets LAB_PG_URL, which lab_controller_start then uses as the store.
+lab_postgres_start() {
+	local d=$LAB_STATE/pg bindir i
+	bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+	[ -n "$bindir" ] && [ -x "$bindir/postgres" ] || lab_die "no PostgreSQL server (apt-get install postgresql)"
+	chmod 711 "$LAB_STATE" # the postgres user passes through
+	if [ ! -d "$d/data" ]; then
+		mkdir -p "$d"
+		chown postgres "$d"
+		chmod 755 "$d"
+		setpriv --reuid=postgres --regid=postgres --init-groups "$bindir/initdb" -D "$d/data" -A trust \
+			-U iceprobe --no-sync -E UTF8 >"$LAB_STATE/initdb.log" 2>&1 ||
+			lab_die "initdb failed: $(tail -3 "$LAB_STATE/initdb.log")"
+	fi
+	lab_spawn ctl postgres setpriv --reuid=postgres --regid=postgres --init-groups \
+		"$bindir/postgres" -D "$d/data" -c listen_addresses= -c unix_socket_directories="$d" \
+		-c fsync=off -c full_page_writes=off
+	for i in $(seq 100); do
+		"$bindir/pg_isready" -q -h "$d" && break
+		sleep 0.1
+	done
+	"$bindir/pg_isready" -q -h "$d" || lab_die "PostgreSQL did not start: $(tail -5 "$LAB_STATE/postgres.log")"
+	"$bindir/psql" -h "$d" -U iceprobe -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'iceprobe'" |
+		grep -q 1 || "$bindir/createdb" -h "$d" -U iceprobe iceprobe || lab_die "createdb failed"
+	LAB_PG_URL="postgresql:///iceprobe?host=$d&user=iceprobe"
+}
+# A fast shutdown (SIGINT): the server goes at once, its clients with it.
+lab_postgres_stop() { lab_stop postgres INT; }
+
+# lab_controller2_serve: a second controller on the same store and files,
+# listening on LAB_CTL2 (the ctl node's second address). Sets LAB_CTL2_URL.
+lab_controller2_serve() {
+	local d=$LAB_STATE/ctl i
+	ip -n "$(lab_ns ctl)" addr show dev eth0 | grep -q "inet $LAB_CTL2/" || lab_addr ctl eth0 "$LAB_CTL2/24"
+	sed "s|^listen = .*|listen = $LAB_CTL2:8443|" "$d/controller.conf" >"$d/controller2.conf"
+	LAB_CTL2_URL=${LAB_CTL_URL%%://*}://$LAB_CTL2:8443
+	lab_stop controller2
+	lab_spawn ctl controller2 "$ICEPROBE_CONTROLLER" serve --config "$d/controller2.conf"
+	for i in $(seq 100); do
+		lab_exec ctl curl -s -o /dev/null --cacert "$d/ca.pem" "$LAB_CTL2_URL/metrics" && return 0
+		sleep 0.1
+	done
+	lab_die "the second controller did not start: $(tail -5 "$LAB_STATE/controller2.log")"
+}
+
 # lab_agent_start NODE NAME GROUP: registers an agent and runs `iceprobe agent`
 # in NODE as an unprivileged user (nobody), its spool in $LAB_STATE/agent-NAME.
+# Its controllers: LAB_AGENT_CONTROLLERS (URLs, space-separated), else LAB_CTL_URL.
 lab_agent_start() {
-	local node=$1 name=$2 group=$3 d=$LAB_STATE/agent-$2
+	local node=$1 name=$2 group=$3 d=$LAB_STATE/agent-$2 urls=() ctls=() u
 	mkdir -p "$d"
 	if [ ! -s "$d/token" ]; then
 		"$ICEPROBE_CONTROLLER" agent-add --config "$LAB_STATE/ctl/controller.conf" --name "$name" \
@@ -759,8 +815,10 @@ lab_agent_start() {
 	fi
 	chown -R nobody "$d"
 	chmod 700 "$d"
+	read -ra urls <<<"${LAB_AGENT_CONTROLLERS:-$LAB_CTL_URL}"
+	for u in "${urls[@]}"; do ctls+=(--controller "$u"); done
 	lab_spawn "$node" "agent-$name" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env HOME="$d" "$ICEPROBE" agent --controller "$LAB_CTL_URL" --token-file "$d/token" \
+		env HOME="$d" "$ICEPROBE" agent "${ctls[@]}" --token-file "$d/token" \
 		--ca-file "$LAB_STATE/ctl/ca.pem" --spool "$d/spool" "${LAB_AGENT_ARGS[@]}"
 	# It is there once the controller has seen its heartbeat.
 	local i
@@ -770,6 +828,16 @@ lab_agent_start() {
 		sleep 0.1
 	done
 	lab_die "agent $name did not reach the controller: $(tail -5 "$LAB_STATE/agent-$name.log")"
+}
+
+# lab_wait_log FILE PATTERN SECONDS: until a line of FILE matches (grep -E); 1 if none did in time.
+lab_wait_log() {
+	local i
+	for i in $(seq $(($3 * 10))); do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # lab_api METHOD PATH [BODY]: the admin API from the ctl node; prints the body.

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <libsoup/soup.h>
+#include <sqlite3.h>
 
 #include "api.h"
 #include "controller-fixture.h"
@@ -194,6 +195,36 @@ static void test_tokens_are_checked_and_errors_are_json(void **state)
     assert_non_null(strstr(r7.body, "\"name\":\"laptop2\""));
     g_auto(Reply) r8 = http(s, "GET", "/metrics", NULL, NULL, NULL); /* public by default */
     expect(&r8, 200, NULL, NULL);
+}
+
+static void rename_table(Server *s, const char *from, const char *to)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(s->fixture->config->store_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    g_autofree char *sql = g_strdup_printf("ALTER TABLE %s RENAME TO %s", from, to);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A store that cannot answer says nothing about a token: the agent is told
+ * 503 and when to come back, never 401 (which would have it doubt its token). */
+static void test_a_store_that_cannot_answer_is_503_never_401(void **state)
+{
+    Server *s = *state;
+    rename_table(s, "agents", "agents_away");
+    g_auto(Reply) r1 = http(s, "GET", "/api/v1/agent/orders", s->token[0], NULL, "Retry-After");
+    expect(&r1, 503, "error.code", "store");
+    assert_string_equal(r1.header, "5");
+    g_auto(Reply) r2 = http(s, "GET", "/api/v1/agents", ADMIN, NULL, "Retry-After");
+    expect(&r2, 503, "error.code", "store");
+    g_auto(Reply) r3 = http(s, "GET", "/api/v1/agent/orders", "not-a-token", NULL, NULL);
+    expect(&r3, 503, "error.code", "store");
+    rename_table(s, "agents_away", "agents");
+    g_auto(Reply) r4 = http(s, "GET", "/api/v1/agent/orders", s->token[0], NULL, NULL);
+    expect(&r4, 200, NULL, NULL);
+    g_auto(Reply) r5 = http(s, "GET", "/api/v1/agent/orders", "not-a-token", NULL, NULL);
+    expect(&r5, 401, "error.message", "not known");
 }
 
 static void test_bad_bodies_are_refused_naming_what_was_wrong(void **state)
@@ -428,6 +459,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tokens_are_checked_and_errors_are_json, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_store_that_cannot_answer_is_503_never_401, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies_are_refused_naming_what_was_wrong, setup,
                                         teardown),

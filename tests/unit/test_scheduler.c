@@ -6,6 +6,7 @@
 
 #include "controller-fixture.h"
 #include "scheduler.h"
+#include "store-private.h" /* store_exec: the test takes a table away */
 
 typedef struct {
     Fixture *fixture;
@@ -43,7 +44,7 @@ static int setup(void **state)
     assert_true(store_agent_add(w->store, "laptop1", vpn, "h1", 1, NULL));
     assert_true(store_agent_add(w->store, "laptop2", vpn, "h2", 1, NULL));
     assert_true(store_agent_add(w->store, "corp1", internal, "h3", 1, NULL));
-    w->board = signal_board_new(NULL, NULL);
+    w->board = signal_board_new(w->store, NULL, NULL);
     w->now = utc(2026, 11, 24, 12, 0);
     w->woken = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
@@ -189,14 +190,22 @@ static void test_an_order_not_taken_ends_agent_offline_not_pending(void **state)
     assert_int_equal(e->code, SCHEDULER_ERROR_CONFLICT);
 }
 
+/* A run of laptop1 and corp1 whose orders both took: running. */
+static char *start_running(World *w)
+{
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    assert_non_null(ids);
+    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
+    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    assert_int_equal(json_array_get_length(o1) + json_array_get_length(o2), 2);
+    return g_strdup(ids->pdata[0]);
+}
+
 static void test_a_run_without_a_report_by_its_deadline_ends_run_timeout(void **state)
 {
     World *w = *state;
-    g_autoptr(GPtrArray) ids =
-        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
-    const char *id = ids->pdata[0];
-    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
-    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    g_autofree char *id = start_running(w);
     g_autoptr(StoreRun) running = get(w, id);
     assert_int_equal(running->state, RUN_RUNNING);
     /* setup 10 s + 3 paths of 2 s */
@@ -204,13 +213,22 @@ static void test_a_run_without_a_report_by_its_deadline_ends_run_timeout(void **
     g_autofree char *doc = report_for(id, "physical");
     gboolean dup;
     assert_true(scheduler_report(w->sched, id, "corp1", doc, strlen(doc), &dup, NULL));
+    guint seq = 0, n = 9;
+    assert_true(signal_post(w->board, id, 0, "{\"ufrag\":\"x\"}", &seq, NULL));
+    assert_int_equal(seq, 1);
     w->now += 16;
     scheduler_tick(w->sched);
     g_autoptr(StoreRun) r = get(w, id);
     assert_int_equal(r->state, RUN_ERROR);
     assert_non_null(strstr(r->note, "laptop1 sent no report"));
     assert_null(strstr(r->note, "corp1"));
-    assert_false(signal_is_open(w->board, id));
+    /* the run's signals went with it, and it takes no more */
+    g_autofree char *left = signal_fetch(w->board, id, 1, 0, &n, NULL);
+    assert_string_equal(left, "[]");
+    assert_int_equal(n, 0);
+    g_autoptr(GError) e = NULL;
+    assert_false(signal_post(w->board, id, 0, "{\"ufrag\":\"y\"}", &seq, &e));
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE));
 }
 
 /* An agent killed mid-run stops calling about it: the run ends when it has been
@@ -219,11 +237,7 @@ static void test_a_run_without_a_report_by_its_deadline_ends_run_timeout(void **
 static void test_a_side_gone_silent_ends_the_run_before_its_deadline(void **state)
 {
     World *w = *state;
-    g_autoptr(GPtrArray) ids =
-        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
-    const char *id = ids->pdata[0];
-    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
-    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    g_autofree char *id = start_running(w);
     assert_int_equal(scheduler_side_of(w->sched, id, "corp1", NULL), 1);
     assert_int_equal(scheduler_side_of(w->sched, id, "laptop1", NULL), 0);
     for (int i = 0; i < 3; i++) {
@@ -241,6 +255,33 @@ static void test_a_side_gone_silent_ends_the_run_before_its_deadline(void **stat
     assert_non_null(strstr(r->note, "laptop1 went silent"));
     assert_null(strstr(r->note, "corp1"));
     assert_non_null(strstr(r->result, "RUN_TIMEOUT"));
+}
+
+/* The store away for longer than silence_s: nobody could be heard meanwhile, so
+ * nobody is silent for it. Once it answers again, the running runs get the
+ * grace a restarted controller gives; the deadline still holds. */
+static void test_a_store_outage_is_not_silence(void **state)
+{
+    World *w = *state;
+    g_autofree char *id = start_running(w);
+    w->now += 2;
+    assert_true(store_exec(w->store, "ALTER TABLE runs RENAME TO runs_away", NULL));
+    scheduler_tick(w->sched);
+    w->now += 8; /* nobody heard for 10 s; silence_s is 6 */
+    scheduler_tick(w->sched);
+    assert_true(store_exec(w->store, "ALTER TABLE runs_away RENAME TO runs", NULL));
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) back = get(w, id);
+    assert_int_equal(back->state, RUN_RUNNING);
+    w->now += 5; /* 15 s silent, within the grace */
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) graced = get(w, id);
+    assert_int_equal(graced->state, RUN_RUNNING);
+    w->now += 1; /* the deadline (setup 10 s + 3 paths of 2 s) still holds */
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_ERROR);
+    assert_non_null(strstr(r->note, "by its deadline"));
 }
 
 /* Two controllers on one store: laptop1 talks to one, corp1 to the other. The
@@ -275,11 +316,7 @@ static void test_a_side_heard_by_another_controller_is_not_silent(void **state)
 static void test_reports_are_checked_and_taken_once(void **state)
 {
     World *w = *state;
-    g_autoptr(GPtrArray) ids =
-        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
-    const char *id = ids->pdata[0];
-    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
-    g_autoptr(JsonArray) o2 = scheduler_take_orders(w->sched, "corp1", NULL);
+    g_autofree char *id = start_running(w);
     gboolean dup = FALSE;
     g_autoptr(GError) e = NULL;
     g_autofree char *doc = report_for(id, "tunnel");
@@ -383,6 +420,7 @@ int main(void)
             test_a_run_without_a_report_by_its_deadline_ends_run_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_side_gone_silent_ends_the_run_before_its_deadline,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_store_outage_is_not_silence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_side_heard_by_another_controller_is_not_silent,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),

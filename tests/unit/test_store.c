@@ -134,11 +134,11 @@ static void test_a_new_store_is_at_the_newest_schema(void **state)
     g_autoptr(Store) s = store_open(target(state), &e);
     assert_null(e);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), 3);
     /* Opened again, nothing is migrated twice. */
     g_autoptr(Store) again = store_open(target(state), &e);
     assert_null(e);
-    assert_int_equal(store_schema_version(again), 2);
+    assert_int_equal(store_schema_version(again), 3);
 }
 
 static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
@@ -368,7 +368,7 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(WEXITSTATUS(status[w]), 0);
     }
     g_autoptr(Store) s = store_open(target(state), NULL);
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), 3);
     g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
     assert_int_equal(active->len, WRITERS * RUNS);
     for (guint i = 0; i < active->len; i++) /* 1, 2, 3, ... in order, none twice */
@@ -407,6 +407,113 @@ static void test_errors_name_the_store_without_its_password(void **state)
     assert_false(store_is_url("/var/lib/iceprobe/controller.db"));
 }
 
+/* Two controllers on one store: what one posts, the other reads, in order; a
+ * retried post is not posted twice; an inbox has a cap; the signals go with the
+ * run's end, and an ended run takes none. */
+static void test_signals_pass_between_controllers_and_end_with_the_run(void **state)
+{
+    g_autoptr(Store) one = store_with_agents(target(state));
+    g_autoptr(Store) two = store_open(target(state), NULL);
+    assert_non_null(two);
+    create_run(one, "r1", 1000);
+    guint seq = 0, n = 0;
+    gboolean dup = TRUE;
+    g_autoptr(GError) e = NULL;
+    assert_true(store_signal_post(one, "r1", 1, "{\"ufrag\":\"a\"}", 3, &seq, &dup, &e));
+    assert_int_equal(seq, 1);
+    assert_false(dup);
+    assert_true(store_signal_post(two, "r1", 1, "{\"candidate\":1}", 3, &seq, &dup, &e));
+    assert_int_equal(seq, 2);
+    /* the answer was lost and the agent posts again: the same message */
+    assert_true(store_signal_post(one, "r1", 1, "{\"candidate\":1}", 3, &seq, &dup, &e));
+    assert_int_equal(seq, 2);
+    assert_true(dup);
+    assert_true(store_signal_post(two, "r1", 0, "{\"ufrag\":\"b\"}", 3, &seq, &dup, &e));
+    assert_int_equal(seq, 1); /* each side's inbox counts from 1 */
+    g_autofree char *all = store_signal_fetch(two, "r1", 1, 0, &n, &e);
+    assert_string_equal(all, "[{\"seq\":1,\"message\":{\"ufrag\":\"a\"}},"
+                             "{\"seq\":2,\"message\":{\"candidate\":1}}]");
+    assert_int_equal(n, 2);
+    g_autofree char *after = store_signal_fetch(one, "r1", 1, 1, &n, &e);
+    assert_int_equal(n, 1);
+    assert_true(store_signal_post(one, "r1", 1, "{\"candidate\":2}", 3, &seq, &dup, &e));
+    assert_false(store_signal_post(one, "r1", 1, "{\"candidate\":3}", 3, &seq, &dup, &e));
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_FULL));
+    g_clear_error(&e);
+
+    g_autoptr(RunResult) rep = report("r1", 0);
+    assert_true(store_run_finish(two, "r1", RUN_ERROR, rep, "stopped", 1010, &e));
+    g_autofree char *gone = store_signal_fetch(one, "r1", 1, 0, &n, &e);
+    assert_string_equal(gone, "[]");
+    assert_int_equal(n, 0);
+    assert_false(store_signal_post(one, "r1", 0, "{\"late\":1}", 3, &seq, &dup, &e));
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE));
+    g_clear_error(&e);
+    assert_false(store_signal_post(one, "nope", 0, "{}", 3, &seq, &dup, &e));
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND));
+}
+
+typedef struct {
+    GPtrArray *got; /* payloads; "" for a reconnect */
+} Heard;
+
+static void on_heard(const char *payload, gpointer data)
+{
+    g_ptr_array_add(((Heard *)data)->got, g_strdup(payload ? payload : ""));
+}
+
+/* Runs the thread-default context until n notifications were heard (at most 10 s). */
+static void hear(Heard *h, guint n)
+{
+    gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (h->got->len < n && g_get_monotonic_time() < until) {
+        if (!g_main_context_iteration(g_main_context_get_thread_default(), FALSE))
+            g_usleep(2000);
+    }
+    assert_int_equal(h->got->len, n);
+}
+
+/* PostgreSQL only: what one controller notifies, every listener hears, in order
+ * and once committed; a listener whose connection was cut reconnects by itself
+ * and says it may have missed some. */
+static void test_a_notify_reaches_every_listening_controller(void **state)
+{
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    g_main_context_push_thread_default(ctx);
+    g_autoptr(Store) one = store_open(target(state), NULL);
+    g_autoptr(Store) two = store_open(target(state), NULL);
+    assert_true(store_is_shared(one));
+    Heard h = {g_ptr_array_new_with_free_func(g_free)};
+    g_autoptr(GError) e = NULL;
+    StoreListener *l = store_listen(two, on_heard, &h, &e);
+    assert_non_null(l);
+    assert_true(store_notify(one, "orders\nlaptop1", &e));
+    assert_true(store_notify(one, "signal\nr1\n1", &e));
+    hear(&h, 2);
+    assert_string_equal(h.got->pdata[0], "orders\nlaptop1");
+    assert_string_equal(h.got->pdata[1], "signal\nr1\n1");
+    assert_int_equal(store_listener_received(l), 2);
+
+    /* PostgreSQL's own admin ends the listener's session */
+    PGconn *c = PQconnectdb(target(state));
+    PGresult *r = PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = 'iceprobe-controller-listen'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    PQfinish(c);
+    hear(&h, 4);
+    assert_string_equal(h.got->pdata[2], ""); /* cut off, and it says so */
+    assert_string_equal(h.got->pdata[3], ""); /* back */
+    assert_true(store_notify(one, "orders\ncorp1", &e));
+    hear(&h, 5);
+    assert_string_equal(h.got->pdata[4], "orders\ncorp1");
+
+    store_listener_free(l);
+    g_ptr_array_unref(h.got);
+    g_main_context_pop_thread_default(ctx);
+}
+
 #define BOTH(t)                                                                                    \
     cmocka_unit_test_setup_teardown(t, setup_sqlite, teardown),                                    \
         cmocka_unit_test_setup_teardown(t, setup_postgres, teardown)
@@ -422,6 +529,9 @@ int main(void)
         BOTH(test_a_killed_writer_loses_nothing_acknowledged),
         BOTH(test_writers_at_once_take_numbers_of_their_own),
         BOTH(test_a_schedule_firing_is_claimed_once),
+        BOTH(test_signals_pass_between_controllers_and_end_with_the_run),
+        cmocka_unit_test_setup_teardown(test_a_notify_reaches_every_listening_controller,
+                                        setup_postgres, teardown),
         cmocka_unit_test(test_errors_name_the_store_without_its_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,9 @@
 # and ICEPROBE_TEST_PG_URL naming an empty database on it. The server is made
 # with initdb in a temporary directory, listens on a Unix socket there only (no
 # TCP), runs as the postgres user when we are root (initdb refuses root), and
-# is stopped and removed on every exit path. Without PostgreSQL's server
+# is stopped and removed on every exit path. It does not sync to disk (a test's
+# data need not survive a power cut); ICEPROBE_PG_OPTS replaces those settings
+# (the benchmark's server syncs). Without PostgreSQL's server
 # binaries CMD runs without the URL (its PostgreSQL half skips), except under
 # CI=true, where that is a failure.
 set -u
@@ -41,7 +43,7 @@ fail() {
 as_pg "$bindir/initdb" -D "$dir/data" -A trust -U iceprobe --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
 	fail "initdb failed"
 as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-	-o "-c listen_addresses='' -c unix_socket_directories=$dir -c fsync=off -c full_page_writes=off" \
+	-o "-c listen_addresses='' -c unix_socket_directories=$dir ${ICEPROBE_PG_OPTS:--c fsync=off -c full_page_writes=off}" \
 	start >/dev/null 2>&1 || fail "the server did not start"
 as_pg "$bindir/createdb" -h "$dir" -U iceprobe iceprobe_test || fail "createdb failed"
 export ICEPROBE_TEST_PG_URL="postgresql:///iceprobe_test?host=$dir&user=iceprobe"
