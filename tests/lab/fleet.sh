@@ -7,6 +7,8 @@
 #   - a paired run whose two agents never call the same controller;
 #   - a controller killed (SIGKILL) mid-run: its agent moves to the other one,
 #     the run completes, each report arrives once;
+#   - an agent that knows the controllers by one name with both addresses:
+#     the one it uses killed, it goes to the other;
 #   - PostgreSQL stopped for 10 s mid-run: the controllers answer 503 with
 #     Retry-After, an idle agent waits as long as it is told, the run completes
 #     once it is back; and away while the reports are uploaded: the agents keep
@@ -138,6 +140,47 @@ fleet_controller_killed() {
 	lab_controller_serve
 }
 
+# The controller (1 or 2) holding a long-poll from PEER (its address as the ctl node sees it).
+holder() {
+	local local_addr
+	local_addr=$(lab_exec ctl ss -Htn state established "( sport = :8443 )" |
+		awk -v p="$1" '$4 ~ "^"p":" {print $3; exit}')
+	case $local_addr in
+	"$LAB_CTL":*) echo 1 ;;
+	"$LAB_CTL2":*) echo 2 ;;
+	*) echo none ;;
+	esac
+}
+
+# laptop2 knows the controllers by one name with both addresses: the one it
+# uses is killed, and libcurl takes it to the other address.
+fleet_one_name() {
+	section "one name with both controllers' addresses: the one in use killed"
+	local was i now t0 seen
+	for i in $(seq 50); do
+		was=$(holder "$LAB_HOME2_WAN")
+		[ "$was" != none ] && break
+		sleep 0.1
+	done
+	assert_match "laptop2 holds a long-poll on a controller" "$was" '^[12]$'
+	local other=$((3 - was)) other_url=$LAB_CTL2_URL
+	[ "$other" = 1 ] && other_url=$LAB_CTL_URL
+	t0=$(date +%s)
+	if [ "$was" = 1 ]; then lab_stop controller KILL; else lab_stop controller2 KILL; fi
+	for i in $(seq 100); do
+		now=$(holder "$LAB_HOME2_WAN")
+		[ "$now" = "$other" ] && break
+		sleep 0.1
+	done
+	printf '  (laptop2 used controller %s; after the kill: controller %s, in %s x 0.1 s)\n' "$was" "$now" "$i"
+	assert_eq "within 10 s it long-polls the other address of the same name" "$now" "$other"
+	sleep 3 # the controller writes last-seen times every 2 s
+	seen=$(api "$other_url" GET /api/v1/agents |
+		jq -r '.agents[] | select(.name == "laptop2") | .last_seen | sub("\\.[0-9]+"; "") | fromdateiso8601')
+	assert_eq "and that controller has seen it since" "$([ "${seen:-0}" -ge "$t0" ] 2>/dev/null && echo yes || echo "no ($seen < $t0)")" yes
+	if [ "$was" = 1 ]; then lab_controller_serve; else lab_controller2_serve; fi
+}
+
 # What the controllers answer while the store is away.
 assert_503() {
 	local url hdr
@@ -214,11 +257,13 @@ body() {
 	# The laptop knows both controllers, controller 1 first; the corp host only controller 2.
 	LAB_AGENT_CONTROLLERS="$LAB_CTL_URL $LAB_CTL2_URL" lab_agent_start laptop laptop vpn-laptops
 	LAB_AGENT_CONTROLLERS="$LAB_CTL2_URL" lab_agent_start corp corp internal
-	# An agent with nothing to do, long-polling for orders.
-	LAB_AGENT_CONTROLLERS="$LAB_CTL_URL $LAB_CTL2_URL" lab_agent_start laptop2 laptop2 vpn-laptops
+	# An agent with nothing to do, long-polling for orders, that knows the
+	# controllers by one name with both addresses.
+	LAB_AGENT_CONTROLLERS="${LAB_CTL_URL%%://*}://$LAB_CTL_NAME:8443" lab_agent_start laptop2 laptop2 vpn-laptops
 	fleet_wakes
 	fleet_paired
 	fleet_controller_killed
+	fleet_one_name
 	fleet_store_down
 	assert_summary
 }

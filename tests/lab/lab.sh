@@ -54,6 +54,7 @@ LAB_TURN_REALM=edge.lab
 LAB_EDGE_NAME=av.corp.example
 LAB_CTL=203.0.113.20
 LAB_CTL2=203.0.113.21 # a second controller (lab_controller2_serve)
+LAB_CTL_NAME=ctl.corp.example # both, in both DNS views
 LAB_HOME2_WAN=198.51.100.5
 LAB_LAPTOP2_LAN=10.254.2.10
 LAB_LAPTOP2_VPN=100.64.0.3
@@ -267,6 +268,8 @@ lab_dns_write() {
 		printf '%s %s\n' "${3:-203.0.113.9}" sip.corp.example
 		printf '%s %s\n' "${4:-203.0.113.11}" meet.corp.example
 		printf '%s %s\n' "$LAB_CORP" corp-host.corp.example
+		# one name for the controllers (the second one only when fleet.sh runs it)
+		printf '%s %s\n' "$LAB_CTL" "$LAB_CTL_NAME" "$LAB_CTL2" "$LAB_CTL_NAME"
 	} >"$LAB_STATE/dns-$view.hosts"
 }
 
@@ -712,7 +715,7 @@ lab_controller_start() {
 		-e "s|^tls_ca_file = .*|tls_ca_file = $d/ca.pem|" "$d/profiles/lab.conf"
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$LAB_CTL" \
 		-keyout "$d/controller.key" -out "$d/controller.csr" 2>/dev/null
-	printf 'subjectAltName=IP:%s,IP:%s\n' "$LAB_CTL" "$LAB_CTL2" >"$d/san.ext"
+	printf 'subjectAltName=IP:%s,IP:%s,DNS:%s\n' "$LAB_CTL" "$LAB_CTL2" "$LAB_CTL_NAME" >"$d/san.ext"
 	openssl x509 -req -in "$d/controller.csr" -CA "$LAB_STATE/pki/ca.pem" -CAkey "$LAB_STATE/pki/ca.key" \
 		-CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/controller.crt" 2>/dev/null ||
 		lab_die "cannot sign the controller's certificate"
