@@ -121,30 +121,20 @@ void api_agent_orders(ApiRequest *req)
 }
 
 /* The caller's side of the run in params[0], or -1 with the reply set. */
-static int side_or_reply(ApiRequest *req, StoreRun **run)
+static int side_or_reply(ApiRequest *req)
 {
     g_autoptr(GError) e = NULL;
     int side = scheduler_side_of(req->api->scheduler, req->params[0], req->agent->name, &e);
-    if (side < 0) {
+    if (side < 0)
         reply_scheduler_error(req, e);
-        return -1;
-    }
-    if (run)
-        *run = store_run_get(req->api->store, req->params[0], NULL);
     return side;
 }
 
 void api_agent_signal_post(ApiRequest *req)
 {
-    g_autoptr(StoreRun) run = NULL;
-    int side = side_or_reply(req, &run);
+    int side = side_or_reply(req);
     if (side < 0)
         return;
-    if (!run || run_state_is_final(run->state)) {
-        api_reply_error(req, 409, "run_ended", "run %s has ended (%s)", req->params[0],
-                        run ? run_state_to_string(run->state) : "gone");
-        return;
-    }
     g_autofree char *message = NULL;
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_signal(req->body, req->body_len, &message, &e)) {
@@ -153,11 +143,14 @@ void api_agent_signal_post(ApiRequest *req)
         return;
     }
     guint seq = 0;
-    if (!signal_post(req->api->board, run->id, side, message, &seq, &e)) {
+    /* The store checks, under the run's lock, that it has not ended. */
+    if (!signal_post(req->api->board, req->params[0], side, message, &seq, &e)) {
         if (g_error_matches(e, STORE_ERROR, STORE_ERROR_FULL))
             api_reply_error(req, 409, "inbox_full", "%s", e->message);
         else if (g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE))
             api_reply_error(req, 409, "run_ended", "%s", e->message);
+        else if (g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND))
+            api_reply_error(req, 404, "not_found", "%s", e->message);
         else
             api_reply_error(req, 503, "store", "%s", e->message);
         return;
@@ -208,7 +201,7 @@ static void signal_respond(ApiRequest *req, gboolean timed_out, gpointer data)
 
 void api_agent_signal_get(ApiRequest *req)
 {
-    int side = side_or_reply(req, NULL);
+    int side = side_or_reply(req);
     if (side < 0)
         return;
     gboolean ok;

@@ -205,6 +205,10 @@ static char *metrics_text(Api *api, GError **error)
     family(s, "iceprobe_controller_store_errors_total", "counter",
            "Database errors since the controller started.");
     plain(s, "iceprobe_controller_store_errors_total", (double)store_error_count(st));
+    family(s, "iceprobe_controller_wakes_received_total", "counter",
+           "Wakes from the controllers sharing the store (PostgreSQL NOTIFY) since the start.");
+    plain(s, "iceprobe_controller_wakes_received_total",
+          (double)store_listener_received(api->listener));
     family(s, "iceprobe_controller_http_requests_total", "counter",
            "HTTP requests since the controller started.");
     plain(s, "iceprobe_controller_http_requests_total", (double)api->requests);

@@ -33,8 +33,9 @@ struct Scheduler {
     GHashTable *parsed;
     /* When each side of a running run last called about it (signals, report),
      * same keys: an agent killed mid-run is noticed in [scheduler] silence_s,
-     * not at the deadline. Written through to the store (once a second at
-     * most), which every controller sharing it reads. */
+     * not at the deadline. What counts is in the store (runs.a_heard_at,
+     * b_heard_at), which every controller sharing it reads; this only keeps
+     * the write to once a second per side. */
     GHashTable *heard;
     /* When this controller started, or its store answered again after an
      * outage: the agents could not be heard before, and get a grace. */
@@ -520,13 +521,9 @@ static int silent_sides(Scheduler *s, const StoreRun *r, gint64 now, const char 
     for (int k = 0; k < 2; k++) {
         if (r->reported_at[k])
             continue;
-        g_autofree char *key = parsed_key(r->id, k);
-        const gint64 *heard = g_hash_table_lookup(s->heard, key);
         gint64 last = r->taken_at[k];
         if (last < s->started) /* in flight when it started, or when the store came back */
             last = s->started + RESTART_GRACE_S;
-        if (heard)
-            last = MAX(last, *heard);
         last = MAX(last, r->heard_at[k]); /* heard by any controller */
         if (now - last > (gint64)s->config->silence_s)
             late[n++] = r->agent[k];

@@ -103,6 +103,9 @@ fleet_wakes() {
 	as_agent "$d/x1.token" "$LAB_CTL2_URL" POST "/api/v1/runs/$RUN_ID/signal" '{"message": {"ufrag": "fleet"}}' >"$d/again.json"
 	assert_eq "the same post retried on the other controller (its answer lost) is the same message" \
 		"$(jq -r .seq "$d/again.json")" 1
+	assert_gt "controller 2 counts the wakes it heard from the store (/metrics)" \
+		"$(lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL2_URL/metrics" |
+			awk '$1 == "iceprobe_controller_wakes_received_total" {print int($2)}')" 1
 	# Both controllers see the run; it ends on its own (x1 and x2 never report).
 }
 
