@@ -30,13 +30,11 @@ gboolean store_db_error(Store *s, GError **error, const char *what);
 /* Runs SQL that returns nothing (one or more statements, no parameters). */
 gboolean store_exec(Store *s, const char *sql, GError **error);
 /* A transaction: SQLite takes the write lock at once (BEGIN IMMEDIATE);
- * PostgreSQL locks what the transaction reads with store_for_update(). */
+ * PostgreSQL locks the run's row when the transaction reads it (FOR UPDATE in
+ * store_get_active). */
 gboolean store_begin(Store *s, GError **error);
 gboolean store_commit(Store *s, GError **error);
 void store_rollback(Store *s);
-/* " FOR UPDATE" on PostgreSQL (rows read in a transaction to be changed in it),
- * "" on SQLite (whose transaction holds the write lock already). */
-const char *store_for_update(const Store *s);
 
 /* A statement for sql (prepared once, kept for the store's life), with args
  * bound by fmt: 's' text (NULL binds null), 'i' gint64, 'd' double, 'D' a

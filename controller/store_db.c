@@ -202,11 +202,6 @@ void store_rollback(Store *s)
     s->in_tx = FALSE;
 }
 
-const char *store_for_update(const Store *s)
-{
-    return s->backend == STORE_POSTGRES ? " FOR UPDATE" : "";
-}
-
 /* sql with each '?' outside a quoted literal turned into $1, $2, ... */
 static char *numbered(const char *sql, int *count)
 {

@@ -8,6 +8,12 @@
 # few packets, and one stall of this VM there moves it) within 10 % of the log's,
 # its RTT median within 0.5 ms, its reordered packets and copies exactly the
 # log's, and its burst ratio the log's.
+# The log's RTT is the network's, taken at the router; iceprobe's is the
+# application's, and carries the laptop's own stack four times (two sends, two
+# receives: 0.2-0.35 ms here). A sanitized build runs iceprobe's own code on that
+# path 2-3 times slower, which added another 0.15-0.25 ms on this 2-core VM
+# (0.37-0.59 ms in all): there the RTT is held within 1 ms. The 0.5 ms claim is
+# the shipped build's.
 # Usage: fidelity.sh
 set -u
 . "$(dirname "$0")/lab.sh"
@@ -43,6 +49,9 @@ field() {
 
 measured() { jq -r ".paths[] | select(.name == \"relay-udp\") | .metrics.directions.$2 | $3" "$LAB_STATE/$1.json"; }
 
+RTT_TOL=0.5
+case ${ICEPROBE_SANITIZE:-none} in none | '') ;; *) RTT_TOL=1.0 ;; esac
+
 # within A B TOL: |A - B| <= TOL ("yes"), for assert_eq.
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; print (a != "" && b != "" && d <= t) ? "yes" : "no (" a " vs " b ")" }'; }
 
@@ -69,7 +78,7 @@ check() {
 		"$(measured "$name" "$dir" '.packets_sent - .packets_received')" "$lost"
 	assert_eq "$name $dir: jitter (the stream's mean) within 10 % of the log's" \
 		"$(within "$mjit" "$tmjit" "$(awk -v t="$tmjit" 'BEGIN { print t * 0.1 }')")" yes
-	assert_eq "$name $dir: RTT median within 0.5 ms of the log's" "$(within "$rtt" "$trtt" 0.5)" yes
+	assert_eq "$name $dir: RTT median within $RTT_TOL ms of the log's" "$(within "$rtt" "$trtt" "$RTT_TOL")" yes
 	assert_eq "$name $dir: reordered packets as the log held them back" \
 		"$(measured "$name" "$dir" .reordered)" "$(field "$name" "$dir" reordered)"
 	assert_eq "$name $dir: copies as the log made them" \

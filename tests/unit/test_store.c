@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <glib/gstdio.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -375,6 +376,187 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(((StoreRun *)active->pdata[i])->seq, i + 1);
 }
 
+/* What one racing controller saw, sent to the test through a pipe. */
+typedef struct {
+    int side;
+    gint64 taken_at;  /* the side's taking, as the store returned it */
+    int fresh_report; /* 1: this one stored its side's report (not a duplicate) */
+    int completes;    /* 1: its report turned the run verifying */
+    int finished;     /* 1: its store_run_finish wrote the end */
+    int refused;      /* 1: its store_run_finish was told the run had ended */
+} RaceSeen;
+
+/* Lock-step for racing processes: each phase starts for all of them at once
+ * (the test closes the phase's pipe, and every blocked read returns), and the
+ * test waits until every one has finished it. */
+typedef struct {
+    int go[3][2];
+    int done[2];
+    int seen[2];
+    pid_t pids[8];
+    int n;
+} Race;
+
+static gboolean race_wait(Race *r, int phase)
+{
+    char c;
+    return read(r->go[phase][0], &c, 1) == 0;
+}
+
+static gboolean race_done(Race *r)
+{
+    return write(r->done[1], "x", 1) == 1;
+}
+
+/* A racer that fails says it is done with every phase left, so that the others
+ * and the test go on; its exit status tells the test. */
+static int race_fail(Race *r, int phase, int code)
+{
+    for (; phase < 3; phase++)
+        if (!race_done(r))
+            break;
+    return code;
+}
+
+static void race_phase(Race *r, int phase)
+{
+    close(r->go[phase][1]);
+    char buf[64];
+    int got = 0;
+    while (got < r->n) {
+        struct pollfd p = {r->done[0], POLLIN, 0};
+        ssize_t k = poll(&p, 1, 30000) == 1
+                        ? read(r->done[0], buf, (size_t)MIN(r->n - got, (int)sizeof(buf)))
+                        : -1;
+        if (k <= 0) { /* a racer died without a word: none is left behind */
+            for (int i = 0; i < r->n; i++)
+                kill(r->pids[i], SIGKILL);
+            fail_msg("phase %d: %d of %d racers finished it", phase, got, r->n);
+        }
+        got += (int)k;
+    }
+}
+
+/* One racer: what a controller does with one side of the run, phase by phase. */
+static int racer(Race *race, const char *target, int w)
+{
+    Store *s = store_open(target, NULL);
+    if (!s)
+        return race_fail(race, 0, 2);
+    RaceSeen r = {.side = w % 2};
+    GError *e = NULL;
+    if (!race_wait(race, 0))
+        return race_fail(race, 0, 3);
+    StoreRun *t = store_run_take(s, "race", r.side, 2000 + w, 3000 + w, &e);
+    if (!t) {
+        fprintf(stderr, "racer %d: take: %s\n", w, e->message);
+        return race_fail(race, 0, 4);
+    }
+    r.taken_at = t->taken_at[r.side];
+    store_run_free(t);
+    if (!race_done(race) || !race_wait(race, 1))
+        return race_fail(race, 1, 3);
+    RunResult *rep = report("race", 0.01 * w);
+    char *doc = run_result_to_string(rep, FALSE);
+    gboolean dup = FALSE;
+    StoreRun *a = store_run_add_report(s, "race", r.side, doc, VERDICT_PASS, 2100 + w, &dup, &e);
+    g_free(doc);
+    if (!a) {
+        fprintf(stderr, "racer %d: report: %s\n", w, e->message);
+        run_result_free(rep);
+        return race_fail(race, 1, 5);
+    }
+    r.fresh_report = !dup;
+    r.completes = !dup && a->state == RUN_VERIFYING;
+    store_run_free(a);
+    if (!race_done(race) || !race_wait(race, 2))
+        return race_fail(race, 2, 3);
+    r.finished = store_run_finish(s, "race", RUN_DONE, rep, NULL, 2200 + w, &e);
+    if (!r.finished) {
+        r.refused = g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE);
+        if (!r.refused)
+            fprintf(stderr, "racer %d: finish: %s\n", w, e->message);
+        g_clear_error(&e);
+    }
+    run_result_free(rep);
+    store_close(s);
+    return race_done(race) && write(race->seen[1], &r, sizeof(r)) == sizeof(r) ? 0 : 6;
+}
+
+/* Several controllers on one store, in lock-step: all take the order of one
+ * side of the same run at the same instant, then all upload that side's report,
+ * then all try to end the run (as a verification and deadlines on several
+ * controllers would). The run's row lock (FOR UPDATE; SQLite's BEGIN IMMEDIATE)
+ * must make each side's taking happen once (every racer is handed the first
+ * one's time: none overwrote it), each report be stored once, one report turn
+ * the run verifying, and one racer end it while the others are told it has
+ * ended. Without the lock, racers read an untaken side and each write their own
+ * time. */
+static void test_racing_controllers_take_an_order_once_and_end_a_run_once(void **state)
+{
+    enum { RACERS = G_N_ELEMENTS(((Race *)NULL)->pids) };
+    {
+        g_autoptr(Store) s = store_with_agents(target(state));
+        create_run(s, "race", 1000);
+    }
+    Race race = {.n = RACERS};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pipe(race.go[i]), 0);
+    assert_int_equal(pipe(race.done), 0);
+    assert_int_equal(pipe(race.seen), 0);
+    pid_t *pids = race.pids;
+    for (int w = 0; w < RACERS; w++) {
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            for (int i = 0; i < 3; i++)
+                close(race.go[i][1]);
+            close(race.done[0]);
+            close(race.seen[0]);
+            _exit(racer(&race, target(state), w));
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        close(race.go[i][0]);
+    close(race.done[1]);
+    close(race.seen[1]);
+    for (int phase = 0; phase < 3; phase++)
+        race_phase(&race, phase);
+    RaceSeen got[RACERS];
+    int n = 0;
+    while (n < RACERS && read(race.seen[0], &got[n], sizeof(got[n])) == sizeof(got[n]))
+        n++;
+    close(race.done[0]);
+    close(race.seen[0]);
+    int status[RACERS];
+    for (int w = 0; w < RACERS; w++) /* all of them, before any assertion */
+        waitpid(pids[w], &status[w], 0);
+    for (int w = 0; w < RACERS; w++) {
+        assert_true(WIFEXITED(status[w]));
+        assert_int_equal(WEXITSTATUS(status[w]), 0);
+    }
+    assert_int_equal(n, RACERS);
+
+    g_autoptr(Store) s = store_open(target(state), NULL);
+    g_autoptr(StoreRun) run = store_run_get(s, "race", NULL);
+    int fresh[2] = {0, 0}, completes = 0, finished = 0, refused = 0;
+    for (int i = 0; i < n; i++) {
+        /* every racer of a side was handed the one taking that was stored */
+        assert_int_equal(got[i].taken_at, run->taken_at[got[i].side]);
+        fresh[got[i].side] += got[i].fresh_report;
+        completes += got[i].completes;
+        finished += got[i].finished;
+        refused += got[i].refused;
+    }
+    assert_int_equal(fresh[0], 1);
+    assert_int_equal(fresh[1], 1);
+    assert_int_equal(completes, 1);
+    assert_int_equal(finished, 1);
+    assert_int_equal(refused, RACERS - 1);
+    assert_int_equal(run->state, RUN_DONE);
+    g_autoptr(GPtrArray) m = store_path_metrics(s, "race", NULL);
+    assert_int_equal(m->len, 1); /* one result's rows, not one per racer */
+}
+
 /* A schedule's firing is claimed by compare-and-set: of several controllers
  * that saw the same last firing, one wins. */
 static void test_a_schedule_firing_is_claimed_once(void **state)
@@ -528,6 +710,7 @@ int main(void)
         BOTH(test_latest_per_pair_history_counts_and_prune),
         BOTH(test_a_killed_writer_loses_nothing_acknowledged),
         BOTH(test_writers_at_once_take_numbers_of_their_own),
+        BOTH(test_racing_controllers_take_an_order_once_and_end_a_run_once),
         BOTH(test_a_schedule_firing_is_claimed_once),
         BOTH(test_signals_pass_between_controllers_and_end_with_the_run),
         cmocka_unit_test_setup_teardown(test_a_notify_reaches_every_listening_controller,
