@@ -11,6 +11,7 @@
 typedef enum { STORE_SQLITE, STORE_POSTGRES } StoreBackend;
 
 typedef struct StoreStmt StoreStmt;
+typedef struct StoreDial StoreDial;
 
 struct Store {
     StoreBackend backend;
@@ -23,6 +24,12 @@ struct Store {
     gboolean in_tx;
     gint64 changes; /* rows the last statement changed */
     guint64 errors;
+    /* PostgreSQL: a broken connection is made again in the background */
+    StoreDial *dial;      /* under way */
+    gint64 dial_next;     /* monotonic µs: no new attempt before */
+    char *dial_error;     /* why the last attempt failed */
+    char *lost_why;       /* why the connection was given up (pg is NULL then) */
+    guint answer_wait_ms; /* PostgreSQL: 0 while migrating (as long as it takes) */
 };
 
 /* Counts the failure and sets error from the database's message; FALSE. */
@@ -59,8 +66,19 @@ GPtrArray *store_rows(Store *s, StoreStmt *st, gpointer (*row)(StoreStmt *st),
                       GDestroyNotify free_item, const char *what, GError **error);
 
 /* A PostgreSQL connection to url (libpq's URL or keywords), application naming
- * it in pg_stat_activity; NULL with the reason. */
+ * it in pg_stat_activity; NULL with the reason. It blocks (at most
+ * connect_timeout, 5 s unless the URL says otherwise, for each host). */
 PGconn *store_pg_connect(const char *url, const char *application, GError **error);
+
+/* The same connection made in a thread of its own, then sql run on it (if not
+ * NULL), so that a controller's main loop never waits for a database that does
+ * not answer. */
+StoreDial *store_dial_start(const char *url, const char *application, const char *sql);
+/* Waits at most timeout_ms for the attempt to end; TRUE if it has. */
+gboolean store_dial_wait(StoreDial *d, guint timeout_ms);
+/* Ends the attempt (waiting for it if need be) and frees it: the connection, or
+ * NULL with the reason. */
+PGconn *store_dial_finish(StoreDial *d, GError **error);
 /* Frees a string that may hold a password, wiping it first. */
 void store_secret_free(char *secret);
 

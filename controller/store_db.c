@@ -5,6 +5,8 @@
  * are one list for both. Statements are prepared once and kept by their text.
  * Every change that touches more than one row runs in one transaction, so a
  * killed controller leaves either all of it or none. */
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
 
 #include "store-private.h"
@@ -136,24 +138,123 @@ static gboolean fail(Store *s, GError **error, const char *what, const char *mes
     return FALSE;
 }
 
+/* Why a PostgreSQL statement failed: its result's message, else the
+ * connection's, else why the connection was given up. */
+static const char *pg_why(const Store *s, const PGresult *r)
+{
+    if (r && *PQresultErrorMessage(r))
+        return PQresultErrorMessage(r);
+    if (s->pg)
+        return PQerrorMessage(s->pg);
+    return s->lost_why ? s->lost_why : "no connection to the database";
+}
+
 gboolean store_db_error(Store *s, GError **error, const char *what)
 {
     return fail(s, error, what,
-                s->backend == STORE_SQLITE ? sqlite3_errmsg(s->db) : PQerrorMessage(s->pg));
+                s->backend == STORE_SQLITE ? sqlite3_errmsg(s->db) : pg_why(s, NULL));
 }
 
-/* PostgreSQL: a connection that broke is tried again once; its prepared
- * statements (and any transaction) went with it. */
+/* ---- PostgreSQL statements never wait forever ----
+ * libpq's PQexec waits as long as the server takes to answer, and TCP takes
+ * minutes to give up on a peer that vanished: the controller's one main loop
+ * would stop answering anyone. So a statement is sent, and its answer awaited
+ * at most ANSWER_WAIT_MS. A server that has not answered by then (a network
+ * partition, a host or disk that hangs) is taken for gone: the connection is
+ * dropped and made again in the background (pg_alive). Its transaction, if any,
+ * ended with it: the server rolls it back, or had committed it, and the caller,
+ * told it failed, is answered 503 and tries again (what agents send is
+ * idempotent). */
+#define ANSWER_WAIT_MS 10000
+
+static void pg_lost(Store *s, const char *why)
+{
+    g_free(s->lost_why);
+    s->lost_why = g_strdup(why);
+    PQfinish(s->pg);
+    s->pg = NULL;
+}
+
+/* The answer to what was just sent (sent: what PQsend* returned): as PQexec, the
+ * last result, or the first that failed; NULL if there is none (pg_why). */
+static PGresult *pg_answer(Store *s, int sent)
+{
+    if (!sent)
+        return NULL;
+    gint64 until =
+        s->answer_wait_ms ? g_get_monotonic_time() + (gint64)s->answer_wait_ms * 1000 : G_MAXINT64;
+    PGresult *keep = NULL;
+    for (;;) {
+        gboolean broke = FALSE;
+        while (!broke && PQisBusy(s->pg)) {
+            int timeout_ms = -1;
+            if (until != G_MAXINT64)
+                timeout_ms = (int)CLAMP((until - g_get_monotonic_time()) / 1000, 0, G_MAXINT);
+            struct pollfd p = {PQsocket(s->pg), POLLIN, 0};
+            int rc = poll(&p, 1, timeout_ms);
+            if (rc < 0 && errno == EINTR)
+                continue;
+            if (rc == 0) {
+                PQclear(keep);
+                g_autofree char *why = g_strdup_printf("no answer from the database in %u s",
+                                                       s->answer_wait_ms / 1000);
+                pg_lost(s, why);
+                return NULL;
+            }
+            broke = !PQconsumeInput(s->pg); /* then PQgetResult says why, at once */
+        }
+        PGresult *r = PQgetResult(s->pg);
+        if (!r)
+            return keep;
+        if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+        } else {
+            PQclear(keep);
+            keep = r;
+        }
+    }
+}
+
+/* PostgreSQL: a connection that broke is made again in the background
+ * (store_dial_start), at most once a second; a statement meanwhile fails at
+ * once. A database that is up answers a new attempt within DIAL_WAIT_MS, so
+ * the statement that starts it waits that long for it. One that is not (a
+ * network partition, a failover in progress) costs the caller no more: the
+ * controller goes on answering, 503 for what needs the store. The new
+ * connection has none of the old one's prepared statements. */
+#define DIAL_WAIT_MS 100
+#define REDIAL_US    G_USEC_PER_SEC
+
 static gboolean pg_alive(Store *s, GError **error)
 {
-    if (PQstatus(s->pg) == CONNECTION_OK)
+    if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
         return TRUE;
-    PQreset(s->pg);
-    g_hash_table_remove_all(s->stmts);
-    s->in_tx = FALSE;
-    if (PQstatus(s->pg) != CONNECTION_OK)
-        return store_db_error(s, error, "the database is unreachable");
-    return TRUE;
+    gboolean fresh = FALSE;
+    if (!s->dial && g_get_monotonic_time() >= s->dial_next) {
+        s->dial =
+            store_dial_start(s->url, "iceprobe-controller", "SET client_min_messages = warning");
+        fresh = TRUE;
+    }
+    if (s->dial && (fresh ? store_dial_wait(s->dial, DIAL_WAIT_MS) : store_dial_wait(s->dial, 0))) {
+        g_autoptr(GError) e = NULL;
+        PGconn *c = store_dial_finish(g_steal_pointer(&s->dial), &e);
+        if (c) {
+            PQfinish(s->pg);
+            s->pg = c;
+            g_hash_table_remove_all(s->stmts);
+            s->in_tx = FALSE;
+            g_clear_pointer(&s->dial_error, g_free);
+            g_clear_pointer(&s->lost_why, g_free);
+            return TRUE;
+        }
+        g_free(s->dial_error);
+        s->dial_error = g_strdup(e->message);
+        s->dial_next = g_get_monotonic_time() + REDIAL_US;
+    }
+    return fail(s, error, "the database is unreachable",
+                s->dial_error ? s->dial_error
+                : s->lost_why ? s->lost_why
+                              : "connecting again");
 }
 
 gboolean store_exec(Store *s, const char *sql, GError **error)
@@ -169,11 +270,11 @@ gboolean store_exec(Store *s, const char *sql, GError **error)
     }
     if (!s->in_tx && !pg_alive(s, error))
         return FALSE;
-    PGresult *r = PQexec(s->pg, sql);
+    PGresult *r = pg_answer(s, s->pg ? PQsendQuery(s->pg, sql) : 0);
     ExecStatusType st = PQresultStatus(r);
-    gboolean ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    gboolean ok = r && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
     if (!ok)
-        fail(s, error, "exec", PQresultErrorMessage(r));
+        fail(s, error, "exec", pg_why(s, r));
     PQclear(r);
     return ok;
 }
@@ -198,7 +299,7 @@ void store_rollback(Store *s)
     if (s->backend == STORE_SQLITE)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     else
-        PQclear(PQexec(s->pg, "ROLLBACK"));
+        PQclear(pg_answer(s, s->pg ? PQsendQuery(s->pg, "ROLLBACK") : 0));
     s->in_tx = FALSE;
 }
 
@@ -246,10 +347,10 @@ static StoreStmt *prepare(Store *s, GError **error, const char *sql, const char 
     st->name = g_strdup_printf("s%u", ++s->next_name);
     st->nparams = n;
     st->values = g_new0(char *, MAX(n, 1));
-    PGresult *r = PQprepare(s->pg, st->name, text, n, types);
-    gboolean ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PGresult *r = pg_answer(s, s->pg ? PQsendPrepare(s->pg, st->name, text, n, types) : 0);
+    gboolean ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
-        fail(s, error, "prepare", PQresultErrorMessage(r));
+        fail(s, error, "prepare", pg_why(s, r));
     PQclear(r);
     if (!ok) {
         stmt_free(st);
@@ -329,11 +430,13 @@ gboolean store_step(StoreStmt *st, GError **error)
         return store_db_error(s, error, "step");
     }
     if (!st->res) {
-        st->res = PQexecPrepared(s->pg, st->name, st->nparams, (const char *const *)st->values,
-                                 NULL, NULL, 0);
+        st->res =
+            pg_answer(s, s->pg ? PQsendQueryPrepared(s->pg, st->name, st->nparams,
+                                                     (const char *const *)st->values, NULL, NULL, 0)
+                               : 0);
         ExecStatusType status = PQresultStatus(st->res);
-        if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-            fail(s, error, "step", PQresultErrorMessage(st->res));
+        if (!st->res || (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)) {
+            fail(s, error, "step", pg_why(s, st->res));
             PQclear(st->res);
             st->res = NULL;
             return FALSE;
@@ -545,8 +648,21 @@ static gboolean open_sqlite(Store *s, const char *path, GError **error)
 
 PGconn *store_pg_connect(const char *url, const char *application, GError **error)
 {
-    const char *const keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *const values[] = {url, application, "5", NULL};
+    /* Before dbname (the URL), so that the URL's own values win: a host that
+     * does not answer is given up after 5 s (the next one of the URL is tried);
+     * a connection whose data goes unacknowledged for 10 s, or whose idle peer
+     * does not answer three keepalives (about 11 s), is dead, rather than a
+     * statement waiting for TCP's own 15 minutes. */
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "dbname",
+                                "application_name",
+                                NULL};
+    const char *const values[] = {"5", "1", "5", "2", "3", "10000", url, application, NULL};
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
         g_autofree char *m = g_strchomp(g_strdup(pg ? PQerrorMessage(pg) : "out of memory"));
@@ -563,6 +679,79 @@ void store_secret_free(char *secret)
         memset(secret, 0, strlen(secret));
         g_free(secret);
     }
+}
+
+struct StoreDial {
+    char *url, *application, *sql;
+    GThread *thread;
+    GMutex lock;
+    GCond over_cond;
+    gboolean over; /* under lock */
+    PGconn *conn;  /* the thread's result, read once it is over */
+    GError *error;
+};
+
+static gpointer dial_thread(gpointer data)
+{
+    StoreDial *d = data;
+    GError *e = NULL;
+    PGconn *c = store_pg_connect(d->url, d->application, &e);
+    if (c && d->sql) {
+        PGresult *r = PQexec(c, d->sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            g_autofree char *m = g_strchomp(g_strdup(PQresultErrorMessage(r)));
+            g_set_error(&e, STORE_ERROR, STORE_ERROR_DB, "%s: %s", d->sql, m);
+            PQfinish(c);
+            c = NULL;
+        }
+        PQclear(r);
+    }
+    g_mutex_lock(&d->lock);
+    d->conn = c;
+    d->error = e;
+    d->over = TRUE;
+    g_cond_signal(&d->over_cond);
+    g_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+StoreDial *store_dial_start(const char *url, const char *application, const char *sql)
+{
+    g_return_val_if_fail(url && application, NULL);
+    StoreDial *d = g_new0(StoreDial, 1);
+    d->url = g_strdup(url);
+    d->application = g_strdup(application);
+    d->sql = g_strdup(sql);
+    g_mutex_init(&d->lock);
+    g_cond_init(&d->over_cond);
+    d->thread = g_thread_new("store-dial", dial_thread, d);
+    return d;
+}
+
+gboolean store_dial_wait(StoreDial *d, guint timeout_ms)
+{
+    gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    g_mutex_lock(&d->lock);
+    while (!d->over && g_cond_wait_until(&d->over_cond, &d->lock, until))
+        ;
+    gboolean over = d->over;
+    g_mutex_unlock(&d->lock);
+    return over;
+}
+
+PGconn *store_dial_finish(StoreDial *d, GError **error)
+{
+    g_thread_join(d->thread);
+    PGconn *c = d->conn;
+    if (!c)
+        g_propagate_error(error, d->error);
+    g_mutex_clear(&d->lock);
+    g_cond_clear(&d->over_cond);
+    store_secret_free(d->url);
+    g_free(d->application);
+    g_free(d->sql);
+    g_free(d);
+    return c;
 }
 
 static gboolean open_postgres(Store *s, const char *url, GError **error)
@@ -587,11 +776,14 @@ Store *store_open(const char *target, GError **error)
         s->url = g_strdup(target);
     gboolean ok = s->backend == STORE_POSTGRES ? open_postgres(s, target, error)
                                                : open_sqlite(s, target, error);
+    /* A migration takes as long as it takes (a table rewritten, another
+     * controller's migration waited for): its statements are not cut short. */
     if (!ok || !migrate(s, error)) {
         g_prefix_error(error, "%s: ", s->where);
         store_close(s);
         return NULL;
     }
+    s->answer_wait_ms = ANSWER_WAIT_MS;
     return s;
 }
 
@@ -602,8 +794,12 @@ void store_close(Store *s)
     g_hash_table_unref(s->stmts);
     if (s->db)
         sqlite3_close(s->db);
+    if (s->dial)
+        PQfinish(store_dial_finish(s->dial, NULL));
     if (s->pg)
         PQfinish(s->pg);
+    g_free(s->dial_error);
+    g_free(s->lost_why);
     g_free(s->where);
     store_secret_free(s->url); /* it may hold a password */
     g_free(s);

@@ -136,7 +136,9 @@ struct StoreListener {
     char *where;
     PGconn *pg;
     GSource *watch; /* on the thread-default main context */
-    GSource *retry;
+    GSource *retry; /* while reconnecting: looks at the attempt under way */
+    StoreDial *dial;
+    gint64 dial_next; /* monotonic µs */
     StoreNotifyFn fn;
     gpointer user_data;
     guint64 received;
@@ -156,23 +158,15 @@ static void listener_drop(StoreListener *l)
     }
 }
 
-static gboolean listener_connect(StoreListener *l, GError **error)
+#define LISTEN_APP "iceprobe-controller-listen"
+#define LISTEN_SQL "LISTEN " NOTIFY_CHANNEL
+
+/* Watches l->pg, connected and listening. */
+static gboolean listener_watch(StoreListener *l, GError **error)
 {
-    l->pg = store_pg_connect(l->url, "iceprobe-controller-listen", error);
-    if (!l->pg) {
-        g_prefix_error(error, "%s: listen: ", l->where);
-        return FALSE;
-    }
-    PGresult *r = PQexec(l->pg, "LISTEN " NOTIFY_CHANNEL);
-    gboolean ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok)
-        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "%s: LISTEN: %s", l->where,
-                    PQresultErrorMessage(r));
-    PQclear(r);
-    if (!ok || PQsetnonblocking(l->pg, 1) != 0) {
-        if (ok)
-            g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "%s: listen: %s", l->where,
-                        PQerrorMessage(l->pg));
+    if (PQsetnonblocking(l->pg, 1) != 0) {
+        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "%s: listen: %s", l->where,
+                    PQerrorMessage(l->pg));
         listener_drop(l);
         return FALSE;
     }
@@ -182,12 +176,47 @@ static gboolean listener_connect(StoreListener *l, GError **error)
     return TRUE;
 }
 
+/* At start: the controller does not serve until it listens. */
+static gboolean listener_connect(StoreListener *l, GError **error)
+{
+    l->pg = store_pg_connect(l->url, LISTEN_APP, error);
+    if (!l->pg) {
+        g_prefix_error(error, "%s: listen: ", l->where);
+        return FALSE;
+    }
+    PGresult *r = PQexec(l->pg, LISTEN_SQL);
+    gboolean ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        g_set_error(error, STORE_ERROR, STORE_ERROR_DB, "%s: LISTEN: %s", l->where,
+                    PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok) {
+        listener_drop(l);
+        return FALSE;
+    }
+    return listener_watch(l, error);
+}
+
+/* While the connection is away: an attempt in the background (store_dial_start,
+ * so the main loop never waits for a database that does not answer), looked at
+ * every RETRY_LOOK_MS, and another RECONNECT_S after one failed. */
+#define RETRY_LOOK_MS 100
+
 static gboolean on_retry(gpointer data)
 {
     StoreListener *l = data;
+    if (!l->dial) {
+        if (g_get_monotonic_time() < l->dial_next)
+            return G_SOURCE_CONTINUE;
+        l->dial = store_dial_start(l->url, LISTEN_APP, LISTEN_SQL);
+    }
+    if (!store_dial_wait(l->dial, 0))
+        return G_SOURCE_CONTINUE;
     g_autoptr(GError) e = NULL;
-    if (!listener_connect(l, &e)) {
-        g_debug("%s", e->message);
+    l->pg = store_dial_finish(g_steal_pointer(&l->dial), &e);
+    if (!l->pg || !listener_watch(l, &e)) {
+        g_debug("%s: listen: %s", l->where, e->message);
+        l->dial_next = g_get_monotonic_time() + RECONNECT_S * G_USEC_PER_SEC;
         return G_SOURCE_CONTINUE;
     }
     g_message("%s: listening for other controllers again", l->where);
@@ -206,7 +235,8 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
         g_clear_pointer(&l->watch, g_source_unref); /* destroyed by returning G_SOURCE_REMOVE */
         PQfinish(l->pg);
         l->pg = NULL;
-        l->retry = g_timeout_source_new_seconds(RECONNECT_S);
+        l->dial_next = 0; /* at once */
+        l->retry = g_timeout_source_new(RETRY_LOOK_MS);
         g_source_set_callback(l->retry, on_retry, l, NULL);
         g_source_attach(l->retry, g_main_context_get_thread_default());
         l->fn(NULL, l->user_data); /* from now on, wakes may be missed */
@@ -245,6 +275,8 @@ void store_listener_free(StoreListener *l)
         g_source_destroy(l->retry);
         g_source_unref(l->retry);
     }
+    if (l->dial) /* waits for it: at most connect_timeout */
+        PQfinish(store_dial_finish(l->dial, NULL));
     store_secret_free(l->url);
     g_free(l->where);
     g_free(l);

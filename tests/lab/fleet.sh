@@ -12,7 +12,9 @@
 #   - PostgreSQL stopped for 10 s mid-run: the controllers answer 503 with
 #     Retry-After, an idle agent waits as long as it is told, the run completes
 #     once it is back; and away while the reports are uploaded: the agents keep
-#     them in the spool, and each arrives once when it is back.
+#     them in the spool, and each arrives once when it is back;
+#   - PostgreSQL hanging (its processes stopped): the controllers answer 503
+#     within their 10 s wait for it, at once after, and carry on when it does.
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
@@ -22,6 +24,12 @@ export LAB_STREAM_S=${LAB_STREAM_S:-2}
 ASSERT_NAME=fleet
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# sleep_until T0 MS: until MS milliseconds have passed since T0 (now_ms).
+sleep_until() {
+	local left=$(($2 - ($(now_ms) - $1)))
+	[ "$left" -gt 0 ] && sleep "$(echo "scale=3; $left / 1000" | bc)"
+	return 0
+}
 # api URL METHOD PATH [BODY]: the admin API of one controller; prints the body.
 api() {
 	local args=(-s --cacert "$LAB_STATE/ctl/ca.pem" -X "$2" -H "Authorization: Bearer $LAB_ADMIN")
@@ -208,8 +216,7 @@ fleet_store_down() {
 	lab_wait_log "$idle_log" "polling for orders failed: .*503" 8
 	assert_match "an idle agent is told when to come back, and waits that long" "$(cat "$idle_log")" \
 		"polling for orders failed: .*503.*; again in [56]\.[0-9] s"
-	local left=$((10000 - ($(now_ms) - t0)))
-	[ "$left" -gt 0 ] && sleep "$(echo "scale=3; $left / 1000" | bc)"
+	sleep_until "$t0" 10000
 	lab_postgres_start
 	printf '  (PostgreSQL back after %s ms)\n' $(($(now_ms) - t0))
 	t0=$(now_ms)
@@ -252,6 +259,74 @@ fleet_store_down() {
 	show_on_failure
 }
 
+# timed_get URL PATH: "status seconds" of an admin GET, waiting at most 30 s.
+timed_get() {
+	lab_exec ctl curl -s -m 30 -o /dev/null -w '%{http_code} %{time_total}' \
+		--cacert "$LAB_STATE/ctl/ca.pem" -H "Authorization: Bearer $LAB_ADMIN" "$1$2"
+}
+
+# The database stops answering without going away: every request that needs it
+# is answered 503 all the same (the controllers wait 10 s at most for an answer,
+# then drop the connection and make a new one in the background), nothing is
+# lost or doubled, and the controllers carry on once it answers again.
+fleet_store_hangs() {
+	section "PostgreSQL hangs (SIGSTOP) mid-run, then goes on"
+	start_run "$LAB_CTL2_URL" laptop corp
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60 ||
+		_assert_report FAIL "the relay path ran" "no log line"
+	sleep 1
+	lab_postgres_freeze
+	local t0 url code secs
+	t0=$(now_ms)
+	# The first request to each may wait for the controller's own wait on the
+	# database (its scheduler asks it every second); none waits longer.
+	for url in "$LAB_CTL_URL" "$LAB_CTL2_URL"; do
+		read -r code secs <<<"$(timed_get "$url" /api/v1/runs)"
+		printf '  (%s: %s after %s s)\n' "$url" "$code" "$secs"
+		assert_eq "$url answers 503 while the database hangs, within its 10 s wait and 1 s" \
+			"$code/$(echo "$secs <= 11" | bc)" 503/1
+	done
+	for url in "$LAB_CTL_URL" "$LAB_CTL2_URL"; do
+		read -r code secs <<<"$(timed_get "$url" /api/v1/runs)"
+		assert_eq "$url: once it gave up on the database, it answers at once (503 in $secs s)" \
+			"$code/$(echo "$secs <= 1" | bc)" 503/1
+	done
+	read -r code secs <<<"$(timed_get "$LAB_CTL_URL" /)"
+	assert_match "the status page still answers at once ($code in $secs s)" \
+		"$code/$(echo "$secs <= 1" | bc)" '^(200|503)/1$'
+	sleep_until "$t0" 12000
+	lab_postgres_thaw
+	printf '  (PostgreSQL answered again after %s ms)\n' $(($(now_ms) - t0))
+	t0=$(now_ms)
+	wait_end "$LAB_CTL_URL" 120
+	printf '  (run %s: %s %s, %s ms after)\n' "$RUN_ID" "$(q .state)" "$(q .verdict)" $(($(now_ms) - t0))
+	assert_match "the run ends, done or error with its reason" \
+		"$(q .state)/$(q .verdict)/$(q '.note // .error // ""')" '^(done/(pass|warn|fail)/|error/error/.+)'
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "report of run $RUN_ID acknowledged" 30
+	lab_wait_log "$LAB_STATE/agent-corp.log" "report of run $RUN_ID acknowledged" 30
+	assert_eq "each report arrived once" "$(acks laptop)/$(acks corp)" 1/1
+	assert_match "controller 1 says it gave up waiting" "$(cat "$LAB_STATE/controller.log")" \
+		'no answer from the database in 10 s'
+	show_on_failure
+	section "the controllers work again"
+	start_run "$LAB_CTL_URL" laptop corp
+	wait_end "$LAB_CTL2_URL" 120
+	assert_eq "a new run ends done, verdict pass" "$(q .state)/$(q .verdict)" done/pass
+	show_on_failure
+}
+
+# SIGTERM: each controller ends its long-polls, connections and threads and
+# exits; in the sanitizer build, LeakSanitizer would report here.
+fleet_controllers_stop() {
+	section "both controllers stop on SIGTERM, cleanly"
+	local c
+	for c in controller controller2; do
+		lab_stop "$c"
+		assert_match "$c says it stopped" "$(tail -n 5 "$LAB_STATE/$c.log")" 'stopping'
+		assert_no_match "$c: no sanitizer report" "$(cat "$LAB_STATE/$c.log")" 'Sanitizer|runtime error'
+	done
+}
+
 body() {
 	trap 'exit 143' TERM INT
 	lab_postgres_start
@@ -268,6 +343,8 @@ body() {
 	fleet_controller_killed
 	fleet_one_name
 	fleet_store_down
+	fleet_store_hangs
+	fleet_controllers_stop
 	assert_summary
 }
 

@@ -135,6 +135,7 @@ lab_down() {
 	trap - EXIT INT TERM HUP
 	[ -n "${LAB_ID:-}" ] || return "$rc"
 	local f node pids=() pid i
+	lab_postgres_thaw # stopped processes would not see the TERM below
 	for f in "$LAB_STATE"/*.pid; do
 		[ -e "$f" ] && pids+=("$(cat "$f")")
 	done
@@ -788,6 +789,28 @@ lab_postgres_start() {
 }
 # A fast shutdown (SIGINT): the server goes at once, its clients with it.
 lab_postgres_stop() { lab_stop postgres INT; }
+# A database that hangs (a host or a disk that stops, a partition): the server
+# and every process of it stopped (SIGSTOP), its connections open, the kernel
+# still taking what clients send, nothing answered. _thaw lets them go on; the
+# teardown thaws them first, so that none is left stopped.
+lab_postgres_freeze() {
+	local pid
+	pid=$(cat "$LAB_STATE/postgres.pid") || return 1
+	[ "$(ps -o comm= -p "$pid")" = postgres ] || lab_die "PID $pid is not PostgreSQL's server"
+	kill -STOP "$pid" # first, so that it starts no process while its own are listed
+	{
+		echo "$pid"
+		pgrep -P "$pid"
+	} >"$LAB_STATE/postgres.frozen"
+	# shellcheck disable=SC2046
+	kill -STOP $(cat "$LAB_STATE/postgres.frozen")
+}
+lab_postgres_thaw() {
+	[ -f "$LAB_STATE/postgres.frozen" ] || return 0
+	# shellcheck disable=SC2046
+	kill -CONT $(cat "$LAB_STATE/postgres.frozen") 2>/dev/null
+	rm -f "$LAB_STATE/postgres.frozen"
+}
 
 # lab_controller2_serve: a second controller on the same store and files,
 # listening on LAB_CTL2 (the ctl node's second address). Sets LAB_CTL2_URL.

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -635,6 +636,55 @@ static void test_signals_pass_between_controllers_and_end_with_the_run(void **st
     assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND));
 }
 
+/* The PID of the server process behind the controller's own connection. */
+static pid_t controller_backend(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity "
+                            "WHERE application_name = 'iceprobe-controller'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    pid_t pid = (pid_t)atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return pid;
+}
+
+/* PostgreSQL only. A server process that stops answering (stopped, as a host or
+ * a disk that hangs) costs one statement the store's 10 s wait for an answer,
+ * not the minutes TCP would take: the connection is given up, the next
+ * statement has a new one. A connection the server cut is made again by the
+ * next statement too. */
+static void test_a_database_that_stops_answering_costs_one_statement(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(target(state));
+    pid_t backend = controller_backend(target(state));
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    g_autoptr(GError) e = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(GPtrArray) none = store_agent_list(s, &e);
+    double waited = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    kill(backend, SIGCONT);
+    assert_null(none);
+    assert_non_null(strstr(e->message, "no answer from the database in 10 s"));
+    assert_true(waited >= 9.5 && waited < 12);
+    g_clear_error(&e);
+
+    g_autoptr(GPtrArray) agents = store_agent_list(s, &e); /* a new connection */
+    assert_non_null(agents);
+    assert_int_equal(agents->len, 2);
+    assert_int_not_equal(controller_backend(target(state)), backend);
+
+    PGconn *c = PQconnectdb(target(state));
+    PQclear(PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'iceprobe-controller'"));
+    PQfinish(c);
+    g_autoptr(GPtrArray) cut = store_agent_list(s, NULL); /* finds it cut */
+    g_autoptr(GPtrArray) again = store_agent_list(s, &e);
+    assert_non_null(again);
+    assert_int_equal(again->len, 2);
+}
+
 typedef struct {
     GPtrArray *got; /* payloads; "" for a reconnect */
 } Heard;
@@ -714,6 +764,8 @@ int main(void)
         BOTH(test_a_schedule_firing_is_claimed_once),
         BOTH(test_signals_pass_between_controllers_and_end_with_the_run),
         cmocka_unit_test_setup_teardown(test_a_notify_reaches_every_listening_controller,
+                                        setup_postgres, teardown),
+        cmocka_unit_test_setup_teardown(test_a_database_that_stops_answering_costs_one_statement,
                                         setup_postgres, teardown),
         cmocka_unit_test(test_errors_name_the_store_without_its_password),
     };

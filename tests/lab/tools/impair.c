@@ -422,7 +422,8 @@ int main(int argc, char **argv)
     int qos_fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
     gint32 no_latency = 0;
     if (qos_fd < 0 || write(qos_fd, &no_latency, sizeof(no_latency)) != sizeof(no_latency))
-        fprintf(stderr, "iceprobe-impair: no CPU latency request (%s): wake-ups from idle may be late\n",
+        fprintf(stderr,
+                "iceprobe-impair: no CPU latency request (%s): wake-ups from idle may be late\n",
                 g_strerror(errno));
     struct timespec mono, real;
     clock_gettime(CLOCK_MONOTONIC, &mono);
