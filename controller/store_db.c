@@ -235,7 +235,7 @@ static gboolean pg_alive(Store *s, GError **error)
             store_dial_start(s->url, "iceprobe-controller", "SET client_min_messages = warning");
         fresh = TRUE;
     }
-    if (s->dial && (fresh ? store_dial_wait(s->dial, DIAL_WAIT_MS) : store_dial_wait(s->dial, 0))) {
+    if (s->dial && store_dial_wait(s->dial, fresh ? DIAL_WAIT_MS : 0)) {
         g_autoptr(GError) e = NULL;
         PGconn *c = store_dial_finish(g_steal_pointer(&s->dial), &e);
         if (c) {

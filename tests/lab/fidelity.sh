@@ -10,10 +10,9 @@
 # log's, and its burst ratio the log's.
 # The log's RTT is the network's, taken at the router; iceprobe's is the
 # application's, and carries the laptop's own stack four times (two sends, two
-# receives: 0.2-0.35 ms here). A sanitized build runs iceprobe's own code on that
-# path 2-3 times slower, which added another 0.15-0.25 ms on this 2-core VM
-# (0.37-0.59 ms in all): there the RTT is held within 1 ms. The 0.5 ms claim is
-# the shipped build's.
+# receives: 0.22-0.34 ms over twelve directions here). A sanitized build runs
+# iceprobe's own code on that path slower: 0.37-0.59 ms on this 2-core VM, so
+# there the RTT is held within 1 ms. The 0.5 ms claim is the shipped build's.
 # Usage: fidelity.sh
 set -u
 . "$(dirname "$0")/lab.sh"
