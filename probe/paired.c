@@ -20,6 +20,7 @@
 #define CONNECT_TIMEOUT_MS 15000
 #define PEER_END_SLACK_MS  5000 /* how long after its own stream a side waits for the peer's */
 #define STATS_TIMEOUT_MS   5000
+#define CLOSE_SLACK_MS     2000 /* beyond the peer's own wait for its pair to settle */
 #define DRAIN_MAX_MS       1000
 #define TICK_MS            50
 #define EDGE_PROBE_US      (G_USEC_PER_SEC / 2) /* relay path: is the edge's TURN still there? */
@@ -36,6 +37,7 @@ typedef struct {
     gboolean stats;
     MetricsSummary in; /* what the peer received: our "out" */
     char *skip;        /* the peer's reason, if it skipped */
+    gboolean closing;  /* the peer is done with the path's ICE session */
 } PeerPath;
 
 typedef struct {
@@ -44,7 +46,7 @@ typedef struct {
     const PairedEnv *env;
     GMainContext *ctx;
     Mailbox *mb;
-    gboolean hello, peer_tunnel;
+    gboolean hello, peer_tunnel, peer_closes;
     char *peer_version;
     GHashTable *peer;  /* path name -> PeerPath */
     char *bad_message; /* the first message from the peer that did not parse */
@@ -152,6 +154,7 @@ static void take(Paired *P, PeerMessage *m)
     if (m->type == PEER_HELLO) {
         P->hello = TRUE;
         P->peer_tunnel = m->tunnel;
+        P->peer_closes = m->closes;
         g_free(P->peer_version);
         P->peer_version = g_steal_pointer(&m->version);
         return;
@@ -184,6 +187,9 @@ static void take(Paired *P, PeerMessage *m)
     case PEER_SKIP:
         if (!pp->skip)
             pp->skip = g_steal_pointer(&m->reason);
+        break;
+    case PEER_CLOSING:
+        pp->closing = TRUE;
         break;
     default:
         break;
@@ -334,6 +340,29 @@ static void settle_pair(Paired *P, PathRecord *rec)
     rec->ready_ms =
         session_ready_time(P->s) ? (double)(session_ready_time(P->s) - P->t0) / 1000.0 : -1;
     rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
+}
+
+static gboolean peer_closing(Paired *P)
+{
+    PeerPath *pp = peer_path(P, P->path);
+    return pp->closing || pp->skip;
+}
+
+/* A side keeps its ICE session until the peer is done with the path too: the
+ * peer may still be waiting for its pair to settle, and a session closed under
+ * it fails its pair (the report would say so), and its ICE-TCP connection with
+ * it. libnice 0.1.21 can abort then: a peer's agent whose selected pair's
+ * TCP connection was closed hit `priority > 0` in priv_prune_pending_checks
+ * (docs/libnice.md §31). The peer settles by its own t0 + CONNECT_TIMEOUT_MS.
+ * A peer whose hello did not say `closes` (an older agent) neither expects nor
+ * sends `closing`: nothing is posted or awaited then. */
+static void close_together(Paired *P)
+{
+    if (!P->peer_closes)
+        return;
+    post(P, message_new("closing", P->path));
+    gint64 left_ms = (P->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
+    wait_until(P, peer_closing, (guint)MAX(left_ms, 0) + CLOSE_SLACK_MS);
 }
 
 static gboolean peer_sent(Paired *P)
@@ -634,6 +663,7 @@ static void run_path(Paired *P, const char *name)
         }
         if (rec->verdict != VERDICT_ERROR)
             policy_judge_path(P->c.result, rec, P->kind, prof);
+        close_together(P);
     }
     g_clear_pointer(&P->stream, stream_end_free);
     g_clear_pointer(&P->stream_error, g_free);
@@ -730,6 +760,7 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     g_autoptr(GInetAddress) tun = paths_tunnel_address(&P.c);
     JsonObject *hello = message_new("hello", NULL);
     json_object_set_boolean_member(hello, "tunnel", tun != NULL);
+    json_object_set_boolean_member(hello, "closes", TRUE);
     json_object_set_string_member(hello, "version", ICEPROBE_VERSION);
     post(&P, hello);
     if (!result->error && !wait_until(&P, have_hello, HELLO_TIMEOUT_S * 1000))

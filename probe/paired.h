@@ -4,15 +4,16 @@
  * iceprobe.run/1 document (docs/contract.md, "Paired runs").
  *
  * The messages between the two sides (each a JSON object with a "type"):
- *   hello     {tunnel, version}                        once, after the local checks
+ *   hello     {tunnel, version, closes?}               once, after the local checks
  *   session   {path, ufrag, pwd, key}                  ICE credentials, this side's SRTP key
  *   candidate {path, line}                             one local candidate as gathered
  *   gathered  {path}                                   this side's gathering is done
  *   sent      {path, packets}                          this side's stream has ended
  *   stats     {path, in: {packets_sent, ...}}          what this side received
  *   skip      {path, reason}                           this side cannot run the path
- * A message from the peer is outside data: peer_message_parse() checks it
- * (peer_message.c). */
+ *   closing   {path}                                   done with the path's ICE (if both said
+ * closes) A message from the peer is outside data: peer_message_parse() checks it (peer_message.c).
+ */
 #pragma once
 
 #include <signal.h>

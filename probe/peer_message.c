@@ -34,8 +34,8 @@ static const char *str_member(JsonObject *o, const char *name, gsize max, GError
 
 gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
 {
-    static const char *const types[] = {"hello", "session", "candidate", "gathered",
-                                        "sent",  "stats",   "skip",      NULL};
+    static const char *const types[] = {"hello", "session", "candidate", "gathered", "sent",
+                                        "stats", "skip",    "closing",   NULL};
     static const char *const paths[] = {"natural", "relay", "tunnel-only", NULL};
     memset(out, 0, sizeof(*out));
     const char *type = str_member(o, "type", 16, error);
@@ -57,6 +57,13 @@ gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
             return FALSE;
         }
         out->tunnel = json_node_get_boolean(n);
+        /* Optional: an agent that predates `closing` says nothing. */
+        JsonNode *c = json_object_get_member(o, "closes");
+        if (c && (!JSON_NODE_HOLDS_VALUE(c) || json_node_get_value_type(c) != G_TYPE_BOOLEAN)) {
+            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "closes: not a boolean");
+            return FALSE;
+        }
+        out->closes = c && json_node_get_boolean(c);
         const char *v = str_member(o, "version", 64, error);
         if (!v)
             return FALSE;

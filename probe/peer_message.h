@@ -16,12 +16,14 @@ typedef enum {
     PEER_SENT,
     PEER_STATS,
     PEER_SKIP,
+    PEER_CLOSING,
 } PeerMessageType;
 
 typedef struct {
     PeerMessageType type;
     char *path;
     gboolean tunnel;
+    gboolean closes; /* hello: this agent posts `closing` and waits for the peer's */
     char *version;
     char *ufrag, *pwd;
     guint8 key[STREAM_KEY_LEN];

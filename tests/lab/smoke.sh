@@ -17,8 +17,13 @@ lab_wait_listen corp tcp 7001
 lab_wait_listen corp udp 3480
 lab_wait_listen edge udp 7000
 
-udp_probe() { # node addr port -> what the server saw, or nothing
-	printf 'x\n' | lab_exec "$1" socat -T1 - "UDP4:$2:$3" 2>/dev/null | head -1
+udp_probe() { # node addr port -> what the server saw, or nothing (UDP: three tries)
+	local i got
+	for i in 1 2 3; do
+		got=$(printf 'x\n' | lab_exec "$1" socat -T1 - "UDP4:$2:$3" 2>/dev/null | head -1)
+		[ -n "$got" ] && break
+	done
+	printf '%s\n' "$got"
 }
 tcp_probe() {
 	lab_exec "$1" timeout --foreground 2 socat -T1 - "TCP4:$2:$3,connect-timeout=1" </dev/null 2>/dev/null | head -1

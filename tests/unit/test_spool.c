@@ -124,6 +124,7 @@ static void test_peer_messages_are_checked(void **state)
     } cases[] = {
         {"{\"type\":\"hello\",\"tunnel\":true,\"version\":\"0.3.0\"}", NULL},
         {"{\"type\":\"hello\",\"tunnel\":\"yes\",\"version\":\"0.3.0\"}", "tunnel"},
+        {"{\"type\":\"hello\",\"tunnel\":true,\"closes\":1,\"version\":\"0.3.0\"}", "closes"},
         {"{\"type\":\"session\",\"path\":\"natural\",\"ufrag\":\"abcd\",\"pwd\":"
          "\"0123456789012345678901\",\"key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\"}",
          NULL},
@@ -133,6 +134,8 @@ static void test_peer_messages_are_checked(void **state)
         {"{\"type\":\"candidate\",\"path\":\"sideways\",\"line\":\"a=candidate:1\"}", "path"},
         {"{\"type\":\"sent\",\"path\":\"relay\",\"packets\":-5}", "packets"},
         {"{\"type\":\"stats\",\"path\":\"relay\",\"in\":{\"packets_sent\":10}}", "in"},
+        {"{\"type\":\"closing\",\"path\":\"relay\"}", NULL},
+        {"{\"type\":\"closing\"}", "path"},
         {"{\"type\":\"launch\"}", "type"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -152,6 +155,29 @@ static void test_peer_messages_are_checked(void **state)
     }
 }
 
+/* `closes` in a hello is optional: an agent that predates `closing` leaves it
+ * out, and its peer must then neither post `closing` nor wait for one. */
+static void test_a_hello_says_whether_its_agent_closes_together(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        gboolean closes;
+    } cases[] = {
+        {"{\"type\":\"hello\",\"tunnel\":false,\"version\":\"0.3.0\"}", FALSE},
+        {"{\"type\":\"hello\",\"tunnel\":false,\"closes\":true,\"version\":\"0.4.0\"}", TRUE},
+        {"{\"type\":\"hello\",\"tunnel\":false,\"closes\":false,\"version\":\"0.4.0\"}", FALSE},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(JsonObject) o = object(cases[i].text);
+        PeerMessage m;
+        g_autoptr(GError) e = NULL;
+        assert_true(peer_message_parse(o, &m, &e));
+        assert_int_equal(m.closes, cases[i].closes);
+        peer_message_clear(&m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_a_report_refused_for_good_is_kept_with_its_reason),
         cmocka_unit_test(test_an_interrupted_write_is_not_taken_for_a_report),
         cmocka_unit_test(test_peer_messages_are_checked),
+        cmocka_unit_test(test_a_hello_says_whether_its_agent_closes_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
