@@ -84,7 +84,16 @@ typedef struct {
     "the VPN client pool from the edge's public and internal addresses at the VPN gateway, all "   \
     "ports, TCP and UDP, both directions, so candidates on the tunnel cannot reach it."
 
+#define POLICY_ROUTED                                                                              \
+    "The routing table and ICE both send it out of the physical interface, yet the kernel "       \
+    "routed the call's own packets into the tunnel: a policy rule (ip rule, or the VPN client's "  \
+    "per-application or per-destination tunnelling) or a firewall mark re-routes them. Exclude "  \
+    "the call client's traffic to the edge from that rule, or give the edge's addresses a "      \
+    "bypass in the VPN client's policy, so they leave by the physical interface."
+
 static const CauseRemedy cause_remedies[] = {
+    {"RELAY_VIA_TUNNEL", "policy-routed", POLICY_ROUTED},
+    {"MEDIA_VIA_TUNNEL", "policy-routed", POLICY_ROUTED},
     {"RELAY_VIA_TUNNEL", "gateway-passes-pool", GATEWAY_PASSES_POOL},
     {"MEDIA_VIA_TUNNEL", "gateway-passes-pool", GATEWAY_PASSES_POOL},
     {"TUNNEL_PATH_OPEN", "gateway-passes-pool", GATEWAY_PASSES_POOL},

@@ -13,6 +13,15 @@ guint64 policy_tunnel_threshold(const PathRecord *p)
     return MAX(5, sent / 2);
 }
 
+gboolean policy_egress_complete(const PathRecord *p)
+{
+    /* Nearly every media packet sent has its device named: a socket the watch
+     * missed (a pair on ICE-TCP), or timestamps the kernel dropped, leave it
+     * to the interface's counters. */
+    return p->have_egress && p->egress_media_sent > 0 &&
+           p->egress_media_seen * 10 >= p->egress_media_sent * 9;
+}
+
 static gboolean is_tunnel(const char *klass)
 {
     return klass && strcmp(klass, "tunnel") == 0;
@@ -34,6 +43,10 @@ static JsonObject *pair_evidence(const PathRecord *p)
         json_object_set_string_member(e, "tunnel_interface", p->tunnel_interface);
         json_object_set_int_member(e, "tunnel_tx_packets", (gint64)p->tunnel_tx);
         json_object_set_int_member(e, "tunnel_rx_packets", (gint64)p->tunnel_rx);
+    }
+    if (p->have_egress) {
+        json_object_set_int_member(e, "media_sent", (gint64)p->egress_media_sent);
+        json_object_set_int_member(e, "media_tunnel", (gint64)p->egress_media_tunnel);
     }
     return e;
 }
@@ -67,7 +80,13 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
     gboolean owned = is_tunnel(p->local.interface_class);
     gboolean egress = is_tunnel(p->local.egress_class);
     guint64 threshold = policy_tunnel_threshold(p);
-    gboolean counted = p->have_counters && (p->tunnel_tx >= threshold || p->tunnel_rx >= threshold);
+    /* The evidence, best first: the path's own TCP connection; the kernel's
+     * device for each media packet the probe sent; the interface's counters,
+     * which also count every other packet on the tunnel (docs/libnice.md §32). */
+    gboolean exact = !p->counters_per_connection && policy_egress_complete(p);
+    gboolean counted =
+        exact ? p->egress_media_tunnel >= MAX(5, p->egress_media_seen / 2)
+              : p->have_counters && (p->tunnel_tx >= threshold || p->tunnel_rx >= threshold);
     if (!owned && !egress && !counted)
         return;
 
@@ -76,13 +95,22 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
         why = g_strdup_printf("its local candidate %s (%s) %s %s", p->local.address, p->local.type,
                               egress ? "leaves through" : "lives on",
                               egress ? p->local.egress_interface : p->local.interface);
+    else if (exact)
+        why = g_strdup_printf("ICE reported %s via %s, but the kernel sent %" G_GUINT64_FORMAT
+                              " of its %" G_GUINT64_FORMAT " media packets through %s",
+                              p->local.address ? p->local.address : "no pair",
+                              p->local.egress_interface ? p->local.egress_interface : "?",
+                              p->egress_media_tunnel, p->egress_media_seen,
+                              p->tunnel_interface ? p->tunnel_interface : "the tunnel");
     else
         why = g_strdup_printf("ICE reported %s via %s, but the tunnel %s counted %" G_GUINT64_FORMAT
                               " packets out and %" G_GUINT64_FORMAT " in during the stream",
                               p->local.address ? p->local.address : "no pair",
                               p->local.egress_interface ? p->local.egress_interface : "?",
                               p->tunnel_interface, p->tunnel_tx, p->tunnel_rx);
-    const char *cause = tunnel_cause(r, p, kind);
+    /* Only the kernel's egress facts show it: nothing ICE or the route check
+     * knows put the media in the tunnel, a rule past the routing table did. */
+    const char *cause = !egress && !owned && exact ? "policy-routed" : tunnel_cause(r, p, kind);
     if (kind == POLICY_PATH_NATURAL)
         run_result_add_finding_cause(r, "MEDIA_VIA_TUNNEL", cause, pair_evidence(p),
                                      "Call media went through the VPN tunnel: on path %s %s.",

@@ -144,6 +144,15 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
         add_int(b, "tx_packets", (gint64)p->tunnel_tx);
         add_int(b, "rx_packets", (gint64)p->tunnel_rx);
         add_str(b, "source", p->counters_per_connection ? "connection" : "interface");
+        if (p->have_egress) {
+            json_builder_set_member_name(b, "egress");
+            json_builder_begin_object(b);
+            add_int(b, "media_sent", (gint64)p->egress_media_sent);
+            add_int(b, "media_seen", (gint64)p->egress_media_seen);
+            add_int(b, "media_tunnel", (gint64)p->egress_media_tunnel);
+            add_int(b, "other_tunnel", (gint64)p->egress_other_tunnel);
+            json_builder_end_object(b);
+        }
         json_builder_end_object(b);
     } else {
         json_builder_add_null_value(b);
@@ -663,6 +672,33 @@ static gboolean read_path_members(JsonObject *o, const char *here, PathRecord *p
         }
         p->counters_per_connection = g_strcmp0(source, "connection") == 0;
         p->have_counters = TRUE;
+        JsonObject *eg;
+        if (!optional_object(counters, ch, "egress", &eg, error))
+            return FALSE;
+        if (eg) {
+            g_autofree char *eh = member_path(ch, "egress");
+            static const char *const need[] = {"media_sent", "media_seen", "media_tunnel",
+                                               "other_tunnel"};
+            for (guint i = 0; i < G_N_ELEMENTS(need); i++)
+                if (!member(eg, need[i])) {
+                    field_error(error, eh, need[i], "missing");
+                    return FALSE;
+                }
+            if (!read_count(eg, eh, "media_sent", &p->egress_media_sent, error) ||
+                !read_count(eg, eh, "media_seen", &p->egress_media_seen, error) ||
+                !read_count(eg, eh, "media_tunnel", &p->egress_media_tunnel, error) ||
+                !read_count(eg, eh, "other_tunnel", &p->egress_other_tunnel, error))
+                return FALSE;
+            if (p->egress_media_seen > p->egress_media_sent) {
+                field_error(error, eh, "media_seen", "more than media_sent");
+                return FALSE;
+            }
+            if (p->egress_media_tunnel > p->egress_media_seen) {
+                field_error(error, eh, "media_tunnel", "more than media_seen");
+                return FALSE;
+            }
+            p->have_egress = TRUE;
+        }
     }
     if (metrics) {
         g_autofree char *mh = member_path(here, "metrics");

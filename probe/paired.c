@@ -64,6 +64,8 @@ typedef struct {
     gint64 edge_probed; /* when it last looked */
     guint applied;      /* remote lines given to libnice */
     StreamEnd *stream;  /* receives from the moment the peer's key is known */
+    EgressWatch *egress; /* the device each of this side's packets left by */
+    guint64 fwd_media0[2]; /* media the TCP and TLS forwarders had carried at the stream's start */
     guint8 out_key[STREAM_KEY_LEN];
     char *stream_error;
     GPtrArray *rejected; /* why a remote line was refused */
@@ -353,7 +355,8 @@ static gboolean peer_closing(Paired *P)
  * it fails its pair (the report would say so), and its ICE-TCP connection with
  * it. libnice 0.1.21 can abort then: a peer's agent whose selected pair's
  * TCP connection was closed hit `priority > 0` in priv_prune_pending_checks
- * (docs/libnice.md §31). The peer settles by its own t0 + CONNECT_TIMEOUT_MS.
+ * (docs/libnice.md §31). The peer settles by its own t0 + CONNECT_TIMEOUT_MS;
+ * both sides start a path within a message's trip, so ours stands for it.
  * A peer whose hello did not say `closes` (an older agent) neither expects nor
  * sends `closing`: nothing is posted or awaited then. */
 static void close_together(Paired *P)
@@ -435,6 +438,9 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
         rec->reason = g_strdup_printf("SRTP set-up failed: %s", P->stream_error);
     } else if (stream) {
         paths_sample_counters(tunnel, &rx0, &tx0);
+        P->egress = paths_egress_watch(&P->c, P->s);
+        P->fwd_media0[0] = tcp_fwd ? tlsrelay_media_out(tcp_fwd) : 0;
+        P->fwd_media0[1] = tls_fwd ? tlsrelay_media_out(tls_fwd) : 0;
         stream_end_start(stream);
         wait_until(P, own_stream_done, P->order->duration_s * 1000 + DRAIN_MAX_MS);
         if (P->edge_gone) {
@@ -472,6 +478,8 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
         rec->tunnel_tx = tx1 - tx0;
         rec->tunnel_rx = rx1 - rx0;
     }
+    TlsRelay *fwd[] = {tcp_fwd, tls_fwd};
+    paths_note_egress(&P->c, P->egress, fwd, P->fwd_media0, stream_end_sent(stream), rec);
     if (pp->stats) {
         rec->out = pp->in;
     } else {
@@ -668,6 +676,7 @@ static void run_path(Paired *P, const char *name)
     g_clear_pointer(&P->stream, stream_end_free);
     g_clear_pointer(&P->stream_error, g_free);
     g_clear_pointer(&P->s, session_free);
+    g_clear_pointer(&P->egress, egress_watch_free); /* after libnice's sockets */
     P->rec = NULL;
     P->tcp_fwd = P->tls_fwd = NULL;
     tlsrelay_stop(tcp_fwd);

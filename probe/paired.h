@@ -11,9 +11,9 @@
  *   sent      {path, packets}                          this side's stream has ended
  *   stats     {path, in: {packets_sent, ...}}          what this side received
  *   skip      {path, reason}                           this side cannot run the path
- *   closing   {path}                                   done with the path's ICE (if both said
- * closes) A message from the peer is outside data: peer_message_parse() checks it (peer_message.c).
- */
+ *   closing   {path}                                   done with the path's ICE (both said closes)
+ * A message from the peer is outside data: peer_message_parse() checks it
+ * (peer_message.c). */
 #pragma once
 
 #include <signal.h>

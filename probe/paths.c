@@ -6,12 +6,16 @@
  *
  * TURN over TCP and TLS goes through loopback forwarders (tlsrelay.c) so that the
  * true local end of each TCP connection is known: the relay candidate of such a
- * pair egresses where that connection does. UDP sockets are pinned to their
- * interface by libnice, so a UDP candidate egresses where its base address lives.
- * The tunnel's own counters, sampled around the stream, are the last word. */
+ * pair egresses where that connection does. A UDP socket's packets go where
+ * the kernel routes them, whatever address it is bound to (a policy rule or a
+ * firewall mark can send them through the tunnel): the egress watch (egress.h)
+ * names the device of every media packet the probe sends. The tunnel's own
+ * counters, sampled around the stream, stand in where it cannot (docs/libnice.md
+ * §32). */
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "egress.h"
 #include "iceprobe/policy.h"
 #include "loop.h"
 #include "session.h"
@@ -74,6 +78,8 @@ typedef struct {
     const NetifInterface *tunnel;
     TlsRelay *own_connection; /* a forced TCP/TLS path: its traffic is this forwarder's */
     guint64 rx0, tx0;
+    EgressWatch *egress; /* the device each of the probe's packets left by */
+    guint64 fwd_media0[2]; /* media the TCP and TLS forwarders had carried at the first pair */
 } PathRun;
 
 /* The tunnel's packets so far as this path counts them: the interface's
@@ -94,6 +100,7 @@ static void path_run_clear(PathRun *p)
     stream_end_free(p->far_stream);
     session_free(p->probe);
     session_free(p->far);
+    egress_watch_free(p->egress); /* after libnice's sockets are closed */
     tlsrelay_stop(p->tcp_fwd);
     tlsrelay_stop(p->tls_fwd);
     tlsrelay_stop(p->far_fwd);
@@ -248,8 +255,10 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
     } else {
         li->transport = g_strdup(tcp_candidate ? "tcp" : "udp");
         set_interface(c, base, &li->interface, &li->interface_class);
-        /* libnice pins UDP sockets to their interface: that is the egress. TCP
-         * host candidates follow the routing table. */
+        /* As ICE sees it: a UDP candidate leaves where its base address lives
+         * (where the kernel really sent each packet is the egress watch's
+         * word, docs/libnice.md §32). TCP host candidates follow the routing
+         * table. */
         li->egress_interface = g_strdup(li->interface);
         li->egress_class = g_strdup(li->interface_class);
         if (tcp_candidate)
@@ -284,6 +293,67 @@ void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayTyp
     cfg->turn[cfg->n_turn].port = port;
     cfg->turn[cfg->n_turn].type = type;
     cfg->n_turn++;
+}
+
+EgressWatch *paths_egress_watch(const RunCtx *c, Session *s)
+{
+    int tunnels[16];
+    guint n = 0;
+    for (guint k = 0; k < c->inv->interfaces->len && n < G_N_ELEMENTS(tunnels); k++) {
+        const NetifInterface *i = c->inv->interfaces->pdata[k];
+        if (i->klass == NETIF_CLASS_TUNNEL)
+            tunnels[n++] = i->index;
+    }
+    if (!n)
+        return NULL; /* nothing to tell apart: the counters say it all */
+    g_autoptr(GPtrArray) bases = session_udp_bases(s);
+    g_autoptr(GError) error = NULL;
+    EgressWatch *w = egress_watch_new(bases, tunnels, n, &error);
+    if (!w)
+        g_message("no egress facts for this path (the tunnel's counters stand in): %s",
+                  error->message);
+    else
+        g_debug("egress: %u of %u UDP sockets watched", egress_watch_sockets(w), bases->len);
+    return w;
+}
+
+/* A forwarder's connections to the edge leave where the route from their
+ * local ends says (the forwarder connects as the routing table has it). */
+static gboolean forwarder_via_tunnel(const RunCtx *c, TlsRelay *fwd)
+{
+    g_autoptr(GPtrArray) locals = tlsrelay_local_addresses(fwd);
+    g_autoptr(GInetAddress) edge = g_inet_address_new_from_string(c->edge_ip);
+    gboolean tunnel = FALSE;
+    for (guint i = 0; i < locals->len && !tunnel; i++) {
+        CandidateInfo info = {0};
+        set_egress_by_route(c, edge,
+                            g_inet_socket_address_get_address(locals->pdata[i]), &info);
+        tunnel = g_strcmp0(info.egress_class, "tunnel") == 0;
+        candidate_info_clear(&info);
+    }
+    return tunnel;
+}
+
+void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
+                       const guint64 *fwd_media0, guint64 media_sent, PathRecord *rec)
+{
+    if (!w)
+        return;
+    EgressCounts n;
+    egress_watch_counts(w, &n);
+    guint64 seen = n.media_seen, tunnel = n.media_tunnel;
+    /* Media over TURN-TCP went by a forwarder's connection, not a UDP socket. */
+    for (int i = 0; i < 2; i++) {
+        guint64 d = fwd[i] ? tlsrelay_media_out(fwd[i]) - fwd_media0[i] : 0;
+        seen += d;
+        if (d && forwarder_via_tunnel(c, fwd[i]))
+            tunnel += d;
+    }
+    rec->have_egress = TRUE;
+    rec->egress_media_sent = media_sent;
+    rec->egress_media_seen = MIN(seen, media_sent);
+    rec->egress_media_tunnel = MIN(tunnel, rec->egress_media_seen);
+    rec->egress_other_tunnel = n.other_tunnel;
 }
 
 void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx)
@@ -491,6 +561,11 @@ static gboolean start_media(gpointer data)
         p->probe_started = TRUE;
         p->probe_pair_at = g_get_monotonic_time();
         sample(p, &p->rx0, &p->tx0);
+        if (!p->own_connection && p->kind != POLICY_PATH_TUNNEL_ONLY) {
+            p->egress = paths_egress_watch(p->c, p->probe);
+            p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
+            p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
+        }
         p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
     }
     if (!p->far_started && session_has_pair(p->far)) {
@@ -560,6 +635,8 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
         rec->tunnel_tx = tx1 - p->tx0;
         rec->tunnel_rx = rx1 - p->rx0;
     }
+    TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
+    paths_note_egress(c, p->egress, fwd, p->fwd_media0, stream_end_sent(p->probe_stream), rec);
     if (p->tunnel && p->own_connection) {
         /* The connection's segments are the tunnel's only if it leaves there. */
         rec->counters_per_connection = TRUE;

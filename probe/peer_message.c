@@ -32,6 +32,22 @@ static const char *str_member(JsonObject *o, const char *name, gsize max, GError
     return s;
 }
 
+/* A missing optional member reads FALSE. */
+static gboolean bool_member(JsonObject *o, const char *name, gboolean optional, gboolean *out,
+                            GError **error)
+{
+    JsonNode *n = json_object_get_member(o, name);
+    *out = FALSE;
+    if (!n && optional)
+        return TRUE;
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "%s: not a boolean", name);
+        return FALSE;
+    }
+    *out = json_node_get_boolean(n);
+    return TRUE;
+}
+
 gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
 {
     static const char *const types[] = {"hello", "session", "candidate", "gathered", "sent",
@@ -51,19 +67,10 @@ gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
     }
     out->type = (PeerMessageType)t;
     if (out->type == PEER_HELLO) {
-        JsonNode *n = json_object_get_member(o, "tunnel");
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
-            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "tunnel: not a boolean");
+        /* `closes` is optional: an agent that predates `closing` says nothing. */
+        if (!bool_member(o, "tunnel", FALSE, &out->tunnel, error) ||
+            !bool_member(o, "closes", TRUE, &out->closes, error))
             return FALSE;
-        }
-        out->tunnel = json_node_get_boolean(n);
-        /* Optional: an agent that predates `closing` says nothing. */
-        JsonNode *c = json_object_get_member(o, "closes");
-        if (c && (!JSON_NODE_HOLDS_VALUE(c) || json_node_get_value_type(c) != G_TYPE_BOOLEAN)) {
-            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "closes: not a boolean");
-            return FALSE;
-        }
-        out->closes = c && json_node_get_boolean(c);
         const char *v = str_member(o, "version", 64, error);
         if (!v)
             return FALSE;

@@ -32,6 +32,10 @@ static void path_row(GString *s, const PathRecord *p, const char *name, gboolean
         g_string_append_printf(s, "  %s tx/rx %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "%s",
                                p->tunnel_interface, p->tunnel_tx, p->tunnel_rx,
                                p->counters_per_connection ? " (its own TCP)" : "");
+    if (p->have_egress && !p->counters_per_connection)
+        g_string_append_printf(s, ", media out %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+                                  " via tunnel",
+                               p->egress_media_tunnel, p->egress_media_seen);
     if (p->connected_ms >= 0)
         g_string_append_printf(s, "  pair at %.0f ms%s", p->connected_ms,
                                p->pair_changes->len > 1 ? ", changed" : "");

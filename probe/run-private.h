@@ -1,6 +1,7 @@
 /* State of one run, shared by the probe's checks and paths (not installed). */
 #pragma once
 
+#include "egress.h"
 #include "netif.h"
 #include "session.h"
 #include "stream.h"
@@ -50,6 +51,16 @@ void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsR
 gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out,
                                PathRecord *rec);
 void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type);
+/* A watch over the session's UDP sockets naming the device each packet left
+ * by (egress.h), or NULL: no tunnel, or no socket could be watched. Free it
+ * after the session. */
+EgressWatch *paths_egress_watch(const RunCtx *c, Session *s);
+/* The watch's counts so far into rec (have_egress, egress_*), against the
+ * media packets the stream sent, with the media the TURN-over-TCP forwarders
+ * fwd[0..1] (either may be NULL) carried since they counted fwd_media0;
+ * nothing without a watch. */
+void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
+                       const guint64 *fwd_media0, guint64 media_sent, PathRecord *rec);
 void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
 /* Loop condition over the two ends of a stream {a, b}: everything each sent has
  * arrived at the other. And how long to wait for the packets still in flight

@@ -265,6 +265,35 @@ void session_count_candidates(Session *s, guint *host, guint *srflx, guint *rela
     g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 }
 
+GPtrArray *session_udp_bases(Session *s)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_object_unref);
+    GSList *cands = nice_agent_get_local_candidates(s->agent, s->stream_id, COMPONENT);
+    for (GSList *l = cands; l; l = l->next) {
+        NiceCandidate *c = l->data;
+        if (c->transport != NICE_CANDIDATE_TRANSPORT_UDP || !nice_address_is_valid(&c->base_addr))
+            continue;
+        char ip[NICE_ADDRESS_STRING_LEN];
+        nice_address_to_string(&c->base_addr, ip);
+        GSocketAddress *a = g_inet_socket_address_new_from_string(
+            ip, nice_address_get_port(&c->base_addr));
+        gboolean seen = FALSE;
+        for (guint i = 0; a && i < out->len && !seen; i++) {
+            GInetSocketAddress *b = out->pdata[i];
+            seen = g_inet_socket_address_get_port(b) == nice_address_get_port(&c->base_addr) &&
+                   g_inet_address_equal(g_inet_socket_address_get_address(b),
+                                        g_inet_socket_address_get_address(
+                                            G_INET_SOCKET_ADDRESS(a)));
+        }
+        if (a && !seen)
+            g_ptr_array_add(out, a);
+        else if (a)
+            g_object_unref(a);
+    }
+    g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+    return out;
+}
+
 gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error)
 {
     g_return_val_if_fail(sdp, FALSE);

@@ -99,6 +99,10 @@ void session_close_all(Session **sessions, guint n, guint max_ms);
 gboolean session_selected_pair(Session *s, NiceCandidate **local, NiceCandidate **remote,
                                NiceAddress *turn_server);
 guint session_pair_changes(const Session *s);
+/* The local addresses of the session's UDP sockets (GInetSocketAddress): each
+ * UDP candidate's base, host candidates and the sockets TURN allocations were
+ * made from, without repeats. */
+GPtrArray *session_udp_bases(Session *s);
 gint64 session_ready_time(const Session *s);      /* monotonic µs, 0 if never */
 gint64 session_first_pair_time(const Session *s); /* the first selected pair's, 0 if none */
 gint64 session_gathered_time(const Session *s);   /* gathering done, 0 if not yet */

@@ -4,6 +4,8 @@
  * waits on a handshake. */
 #include "tlsrelay.h"
 
+#include "egress.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -340,6 +342,7 @@ struct TlsRelay {
     GPtrArray *local_addresses;    /* GSocketAddress */
     GArray *edge_fds;              /* int: connections to the edge now open */
     guint64 closed_out, closed_in; /* segments of connections already closed */
+    guint64 media_out;             /* media messages carried to the edge */
     char *last_error;
 };
 
@@ -383,6 +386,7 @@ static gpointer forward_thread(gpointer data)
     tls_peer_info_clear(&info);
 
     guint8 buf[RELAY_BUF];
+    g_autofree EgressStreamScan *scan = g_new0(EgressStreamScan, 1);
     while (edge) {
         struct pollfd p[3] = {
             {f->client_fd, POLLIN, 0}, {edge->fd, POLLIN, 0}, {r->stop_fd.fd, POLLIN, 0}};
@@ -398,6 +402,13 @@ static gpointer forward_thread(gpointer data)
             ssize_t n = recv(f->client_fd, buf, sizeof(buf), 0);
             if (n <= 0 || !tlsrelay_conn_send(edge, buf, (gsize)n, NULL))
                 break;
+            guint64 before = scan->media;
+            egress_stream_scan(scan, buf, (gsize)n);
+            if (scan->media != before) {
+                g_mutex_lock(&r->lock);
+                r->media_out += scan->media - before;
+                g_mutex_unlock(&r->lock);
+            }
         }
         if (pending || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             gssize n = tlsrelay_conn_recv(edge, buf, sizeof(buf), 0, NULL);
@@ -508,6 +519,14 @@ void tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in)
     for (guint i = 0; i < r->edge_fds->len; i++)
         tcp_segments(g_array_index(r->edge_fds, int, i), out, in);
     g_mutex_unlock(&r->lock);
+}
+
+guint64 tlsrelay_media_out(TlsRelay *r)
+{
+    g_mutex_lock(&r->lock);
+    guint64 n = r->media_out;
+    g_mutex_unlock(&r->lock);
+    return n;
 }
 
 char *tlsrelay_last_error(TlsRelay *r)

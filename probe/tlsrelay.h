@@ -66,5 +66,8 @@ char *tlsrelay_last_error(TlsRelay *r);
  * connections so far (TCP_INFO, the kernel's count for those sockets alone):
  * a path's own traffic, whatever else crosses the same interface. */
 void tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in);
+/* Media messages (RTP in ChannelData or Send indications) carried to the edge
+ * over all the forwarder's connections so far. */
+guint64 tlsrelay_media_out(TlsRelay *r);
 void tlsrelay_stop(TlsRelay *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TlsRelay, tlsrelay_stop)

@@ -13,6 +13,7 @@ typedef enum {
 /* How many tunnel packets during a stream count as the stream having crossed it:
  * half of what was sent (background traffic through a tunnel is far less). */
 guint64 policy_tunnel_threshold(const PathRecord *p);
+gboolean policy_egress_complete(const PathRecord *p);
 
 /* Adds the path's findings to r and sets p->verdict. */
 void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile);

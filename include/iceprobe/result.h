@@ -80,6 +80,13 @@ struct PathRecord {
      * tunnel's when that connection leaves through the tunnel), exact while
      * other paths run at the same time. */
     gboolean counters_per_connection;
+    /* The kernel's account of the probe's own media out (probe/egress.c): the
+     * media packets its UDP sockets sent during the stream, how many of them
+     * the kernel named a device for, how many of those left through the tunnel,
+     * and the ICE and TURN messages that did. Other traffic on the tunnel is not
+     * in these counts. */
+    gboolean have_egress;
+    guint64 egress_media_sent, egress_media_seen, egress_media_tunnel, egress_other_tunnel;
     gboolean have_metrics;
     MetricsSummary metrics; /* both directions together */
     MetricsSummary out, in; /* out: probe to its peer; in: the reverse */

@@ -12,7 +12,13 @@ _assert_report() { # ok|FAIL description [detail]
 		printf '  \033[31mFAIL\033[0m %s\n       %s\n' "$2" "$3"
 	fi
 }
-section() { printf '%s\n' "$*"; }
+section() {
+	if [ "${LAB_BUSY:-off}" != off ]; then
+		printf '%s [busy tunnel: %s]\n' "$*" "$LAB_BUSY"
+	else
+		printf '%s\n' "$*"
+	fi
+}
 assert_eq() { if [ "$2" = "$3" ]; then _assert_report ok "$1"; else _assert_report FAIL "$1" "got '$2', want '$3'"; fi; }
 assert_ne() { if [ "$2" != "$3" ]; then _assert_report ok "$1"; else _assert_report FAIL "$1" "got '$2', want anything else"; fi; }
 assert_gt() { if [ "$2" -gt "$3" ] 2>/dev/null; then _assert_report ok "$1"; else _assert_report FAIL "$1" "got $2, want more than $3"; fi; }

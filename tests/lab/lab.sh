@@ -31,6 +31,8 @@
 #   lab_edge_down [KILL]                        stop coturn (KILL: at once, as a crash)
 #   lab_tls_intercept on|off                    a decrypting middlebox on the home router
 #   lab_edge_route_branch on|off                the edge's route to the branch subnet 10.2.0.0/24
+#   lab_mark_edge on|off                        UDP to the edge re-routed into gpd0 by a firewall mark
+#   lab_busy steady|bursty|off                  other traffic through the VPN laptops' tunnels
 #   lab_impair UP DOWN [SEED] | lab_impair off   impair the laptop's home link (iceprobe-impair
 #                                               through NFQUEUE on the home router; its log in
 #                                               $LAB_STATE/impair.tsv, nft counters per direction)
@@ -60,6 +62,8 @@ LAB_LAPTOP2_LAN=10.254.2.10
 LAB_LAPTOP2_VPN=100.64.0.3
 LAB_BRANCH=10.2.0.10
 LAB_PUBLIC_DNS=198.51.100.53
+LAB_CHATTER_PORT=4455 # background traffic through the tunnels (lab_busy)
+LAB_MARKED_PORTS=61000-61999 # lab_mark_edge's flows through the tunnel
 LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl home2 laptop2 branch)
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
@@ -511,6 +515,7 @@ lab_vpngw_policy() {
 		    type filter hook forward priority filter; policy accept;
 		    ct state established,related accept
 		    iifname "vpn0" ip daddr $LAB_DNS_VPN meta l4proto { udp, tcp } th dport 53 accept
+		    iifname "vpn0" ip daddr $LAB_CORP udp dport $LAB_CHATTER_PORT accept
 		    iifname "vpn0" oifname "vpn0" $proto counter $vpn2vpn
 		    iifname "vpn0" ip daddr 10.0.0.0/8 $proto counter drop
 		    oifname "vpn0" ip saddr 10.0.0.0/8 $proto counter drop
@@ -520,15 +525,119 @@ lab_vpngw_policy() {
 	LAB_POLICY=$1
 }
 
+# The other traffic of a laptop's tunnel (iceprobe-chatter): from each VPN laptop
+# through its tunnel to the gateway and to the corp host, each echoing it back.
+# steady: 400 packets a second to each (800 out, 800 back); bursty: 200 ms of
+# every second at 500 a second to each (1,000 out, 1,000 back), silent between;
+# off. The corp host's port is one the gateway lets the VPN pool reach (a file
+# share's, say: lab_vpngw_policy). Each sender's tally is in chatter-NODE.log.
+lab_busy() {
+	local node pps
+	for node in laptop laptop2; do lab_stop "chatter-$node"; done
+	case $1 in
+	off)
+		LAB_BUSY=off
+		return 0
+		;;
+	steady) pps=400 ;;
+	bursty) pps=100 ;;
+	*) lab_die "lab_busy: unknown pattern '$1' (steady, bursty, off)" ;;
+	esac
+	local chatter=${ICEPROBE_CHATTER:?set ICEPROBE_CHATTER to the iceprobe-chatter binary}
+	if [ ! -f "$LAB_STATE/chatter-echo-gw.pid" ]; then
+		lab_spawn vpngw chatter-echo-gw "$chatter" echo 900 "$LAB_VPNGW_VPN:$LAB_CHATTER_PORT"
+		lab_spawn corp chatter-echo-corp "$chatter" echo 900 "$LAB_CORP:$LAB_CHATTER_PORT"
+		sleep 0.2
+	fi
+	for node in laptop laptop2; do
+		lab_spawn "$node" "chatter-$node" "$chatter" send 900 "$1" "$pps" \
+			"$LAB_VPNGW_VPN:$LAB_CHATTER_PORT" "$LAB_CORP:$LAB_CHATTER_PORT"
+	done
+	LAB_BUSY=$1
+}
+
+# lab_idle_and_busy PATTERN FUNCTION...: each scenario function on the idle
+# tunnel, then again with PATTERN's traffic through it (lab_busy), the same
+# assertions both times. $LAB_VARIANT ("" or "-PATTERN") names the busy run's files.
+LAB_BUSY=off
+LAB_VARIANT=""
+lab_idle_and_busy() {
+	local pattern=$1 fn
+	shift
+	for fn in "$@"; do
+		LAB_VARIANT=""
+		"$fn"
+		lab_busy "$pattern"
+		LAB_VARIANT=-$pattern
+		"$fn"
+		lab_busy off
+		LAB_VARIANT=""
+	done
+}
+
+# Packets the laptop's tunnel carried in SECONDS (default 1), out/in.
+lab_tunnel_rate() {
+	local d=/sys/class/net/$LAB_TUNNEL_IF/statistics tx0 rx0 tx1 rx1
+	read -r tx0 rx0 < <(lab_exec laptop sh -c "cat $d/tx_packets $d/rx_packets | tr '\n' ' '")
+	sleep "${1:-1}"
+	read -r tx1 rx1 < <(lab_exec laptop sh -c "cat $d/tx_packets $d/rx_packets | tr '\n' ' '")
+	echo "$((tx1 - tx0))/$((rx1 - rx0))"
+}
+
+# A policy rule the route check cannot see: the laptop's UDP to the edge is
+# marked in nftables' output hook and re-routed by the mark into the tunnel
+# (masqueraded to the tunnel's address), as a VPN client's "route this
+# application's traffic" feature does. `ip route get` still says eth0, and so
+# does ICE; only the kernel's egress facts name gpd0. on|off.
+lab_mark_edge() {
+	lab_exec laptop nft delete table ip iplab-mark 2>/dev/null
+	lab_exec laptop ip rule del fwmark 7 table 107 2>/dev/null
+	lab_exec laptop ip route flush table 107 2>/dev/null
+	case $1 in
+	off)
+		LAB_MARK=off
+		lab_vpngw_internet "$LAB_INTERNET"
+		return 0
+		;;
+	on) ;;
+	*) lab_die "lab_mark_edge: unknown mode '$1' (on, off)" ;;
+	esac
+	LAB_MARK=on
+	lab_vpngw_internet "$LAB_INTERNET"
+	# The marked flows leave the tunnel from ports no socket of the laptop binds
+	# (above ip_local_port_range), so the gateway passes them to the internet
+	# and nothing else of the pool: the tunnel's own candidates stay blocked.
+	lab_exec laptop nft -f - <<-EOF
+		table ip iplab-mark {
+		  chain out {
+		    type route hook output priority mangle;
+		    ip saddr $LAB_LAPTOP_LAN ip daddr $LAB_EDGE_PUB meta l4proto udp meta mark set 7
+		  }
+		  chain post {
+		    type nat hook postrouting priority srcnat;
+		    oifname "$LAB_TUNNEL_IF" ip saddr $LAB_LAPTOP_LAN meta l4proto udp masquerade to :$LAB_MARKED_PORTS
+		  }
+		}
+	EOF
+	lab_exec laptop ip route add default dev "$LAB_TUNNEL_IF" table 107
+	lab_exec laptop ip rule add fwmark 7 table 107 priority 107
+}
+
 lab_vpngw_internet() {
 	lab_exec vpngw nft delete table ip iplab-inet 2>/dev/null
 	case $1 in
 	block)
+		local marked=""
+		[ "${LAB_MARK:-off}" = on ] && marked="udp sport != $LAB_MARKED_PORTS"
 		lab_exec vpngw nft -f - <<-EOF
 			table ip iplab-inet {
 			  chain forward {
 			    type filter hook forward priority filter; policy accept;
-			    iifname "vpn0" oifname "eth0" counter drop
+			    iifname "vpn0" oifname "eth0" $marked counter drop
+			  }
+			  chain post {
+			    type nat hook postrouting priority srcnat;
+			    oifname "eth0" ip saddr $LAB_LAPTOP_VPN udp sport $LAB_MARKED_PORTS masquerade
 			  }
 			}
 		EOF

@@ -2,6 +2,8 @@
 # Paired runs through the controller, as a user meets them: the controller in
 # its own namespace, agents (unprivileged) on the VPN laptop and the corp host,
 # each run started through the admin API and judged from the stored result.
+# Each scenario runs on an idle tunnel, then again with other traffic through
+# the VPN laptops' tunnels (lab_busy), with the same assertions.
 # Usage: paired.sh GROUP   (basic: good, block missing, UDP-only block;
 #                          vpn: two VPN laptops, the VPN DNS view wrong, a TLS-decrypting middlebox;
 #                          branch: the edge without its route to a branch subnet (seed 003);
@@ -19,10 +21,28 @@ q() { jq -r "$1" "$LAB_STATE/$DOC.json"; }
 codes() { q '[.findings[].code] | unique | join(",")'; }
 has_code() { q "[.findings[].code] | index(\"$1\") != null"; }
 side() { q ".paths[] | select(.name == \"$1\") | .sides.$2.selected_pair.local.$3 // \"none\""; }
-run() { # DOC a b
-	DOC=$1
+# run DOC A B: a paired run of agents A and B, its document in $DOC.json. On a
+# busy tunnel (lab_idle_and_busy) it also shows each VPN side's tunnel was busy
+# during natural's stream: its counters exceed what that side's stream sent.
+run() {
+	DOC=$1$LAB_VARIANT
 	lab_paired "$2" "$3" "$LAB_STATE/$DOC.json"
 	printf '  (%s: run %s, %s, %s s start to verdict)\n' "$DOC" "$RUN_ID" "$(q .verdict)" "$RUN_SECONDS"
+	local side
+	[ "$LAB_BUSY" != off ] || return 0
+	if [ -n "$LAB_VARIANT" ] && [ -f "$LAB_STATE/$1.json" ]; then
+		local want
+		want=$(jq -r '"\(.verdict) \([.findings[] | "\(.code)/\(.evidence.side // "-")"] | unique | join(","))"' "$LAB_STATE/$1.json")
+		assert_eq "the same verdict and findings (code/side) as on the idle tunnel" \
+			"$(q '"\(.verdict) \([.findings[] | "\(.code)/\(.evidence.side // "-")"] | unique | join(","))"')" "$want"
+	fi
+	for side in a b; do
+		case $( [ $side = a ] && echo "$2" || echo "$3") in laptop | laptop2) ;; *) continue ;; esac
+		[ "$(q ".paths[] | select(.name == \"natural\") | .sides.$side.tunnel_counters.source // \"none\"")" = interface ] || continue
+		assert_gt "side $side's tunnel was busy: it counted more packets out during natural's stream than the stream sent" \
+			"$(q ".paths[] | select(.name == \"natural\") | .sides.$side.tunnel_counters.tx_packets")" \
+			"$(q ".paths[] | select(.name == \"natural\") | .sides.$side.tunnel_counters.egress.media_sent // 1000000")"
+	done
 }
 show_on_failure() {
 	[ "$ASSERT_FAILED" = 0 ] && return
@@ -42,6 +62,9 @@ scenario_good() {
 	assert_eq "natural: the corp host's media leaves a physical interface" "$(side natural b egress_class)" physical
 	assert_eq "relay: both sides allocate on the edge" "$(side relay a type)/$(side relay b type)" relay/relay
 	assert_eq "tunnel-only: blocked, no pair" "$(q '.paths[] | select(.name == "tunnel-only") | .selected_pair')" null
+	assert_eq "the kernel named a device for the laptop's media on natural and relay, never the tunnel" \
+		"$(q '[.paths[] | select(.name == "natural" or .name == "relay") | .sides.a.tunnel_counters.egress | .media_sent > 50 and .media_seen >= .media_sent * 0.9 and .media_tunnel == 0] | "\(length) \(all)"')" \
+		"2 true"
 	assert_gt "natural: the stream arrived both ways (packets received a to b)" \
 		"$(q '.paths[] | select(.name == "natural") | .sides.b.metrics.directions.in.packets_received')" 50
 	assert_gt "natural: and b to a" \
@@ -85,6 +108,8 @@ scenario_block_missing() {
 	assert_eq "MEDIA_VIA_TUNNEL" "$(has_code MEDIA_VIA_TUNNEL)" true
 	assert_eq "TUNNEL_PATH_OPEN" "$(has_code TUNNEL_PATH_OPEN)" true
 	assert_eq "natural: the laptop's pair is host on the tunnel" "$(side natural a type)/$(side natural a interface_class)" host/tunnel
+	assert_eq "and the kernel sent the laptop's media through it" \
+		"$(q '.paths[] | select(.name == "natural") | .sides.a.tunnel_counters.egress | .media_sent > 50 and .media_tunnel >= .media_sent * 0.9')" true
 	assert_eq "the finding names side a, the laptop" \
 		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.agent] | unique | join(",")')" laptop
 	show_on_failure
@@ -206,27 +231,31 @@ body() {
 	lab_agent_start corp corp internal
 	case $GROUP in
 	basic)
-		scenario_good
+		lab_idle_and_busy steady scenario_good scenario_block_missing
+		lab_idle_and_busy bursty scenario_udp_only
+		lab_busy bursty
 		scenario_cli_peer
-		scenario_block_missing
-		scenario_udp_only
+		lab_busy off
 		check_agents_stop laptop corp
 		;;
 	vpn)
 		lab_agent_start laptop2 laptop2 vpn-laptops
-		scenario_hairpin
-		scenario_dns_internal
-		scenario_tls_intercept
+		lab_idle_and_busy bursty scenario_hairpin
+		lab_idle_and_busy steady scenario_dns_internal scenario_tls_intercept
 		check_agents_stop laptop laptop2 corp
 		;;
 	branch)
 		lab_agent_start branch branch internal
 		lab_agent_start ext ext external
-		scenario_branch
+		lab_idle_and_busy steady scenario_branch
 		check_agents_stop laptop branch ext corp
 		;;
 	schedule)
+		# The nightly case: scheduled runs on a laptop whose tunnel is busy
+		# the whole time (the idle tunnel's passes are basic's).
+		lab_busy bursty
 		scenario_schedule
+		lab_busy off
 		check_agents_stop laptop corp
 		;;
 	*) lab_die "unknown group '$GROUP' (basic, vpn, branch, schedule)" ;;

@@ -2,7 +2,9 @@
 # The probe's lab scenarios (real iceprobe, real lab). Each changes one thing,
 # runs `iceprobe run` in the laptop and asserts the verdict, the exit code, the
 # finding codes and the selected pair's egress class from the JSON document.
-# Usage: scenarios.sh GROUP   (paths: a b e g; edge: c d f)
+# Each runs on an idle tunnel, then again with other traffic through it
+# (lab_busy), with the same assertions and the idle run's verdict and codes.
+# Usage: scenarios.sh GROUP   (paths: a b e g m; edge: c d secret f)
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
@@ -11,19 +13,32 @@ GROUP=${1:-paths}
 export LAB_STREAM_S=${LAB_STREAM_S:-2}
 
 # probe NAME: runs the probe; sets RC, JSON (the document) and SECONDS_TAKEN.
+# On a busy tunnel (lab_idle_and_busy) it also shows the tunnel was busy: its
+# counters during the natural path's stream exceed what the stream sent, so
+# the counters alone would have blamed the tunnel.
 probe() {
-	local t0=$(date +%s%N)
-	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --json "$LAB_STATE/$1.json" \
-		>"$LAB_STATE/$1.txt" 2>&1
+	local name=$1$LAB_VARIANT t0=$(date +%s%N)
+	lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --json "$LAB_STATE/$name.json" \
+		>"$LAB_STATE/$name.txt" 2>&1
 	RC=$?
 	SECONDS_TAKEN=$((($(date +%s%N) - t0) / 1000000000))
-	JSON=$(cat "$LAB_STATE/$1.json" 2>/dev/null || echo '{}')
-	printf '  (%s: exit %s in %s s)\n' "$1" "$RC" "$SECONDS_TAKEN"
+	JSON=$(cat "$LAB_STATE/$name.json" 2>/dev/null || echo '{}')
+	printf '  (%s: exit %s in %s s)\n' "$name" "$RC" "$SECONDS_TAKEN"
+	if [ -n "$LAB_VARIANT" ] && [ -f "$LAB_STATE/$1.json" ]; then
+		assert_eq "the same verdict and finding codes as on the idle tunnel" \
+			"$(q '"\(.verdict) \([.findings[].code] | unique | join(","))"')" \
+			"$(jq -r '"\(.verdict) \([.findings[].code] | unique | join(","))"' "$LAB_STATE/$1.json")"
+	fi
+	if [ "$LAB_BUSY" != off ] && [ "$(q '[.paths[] | select(.name == "natural") | .tunnel_counters.source] | first')" = interface ]; then
+		assert_gt "the tunnel was busy: it counted more packets out during the stream than the stream sent" \
+			"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" \
+			"$(q '.paths[] | select(.name == "natural") | .metrics.directions.out.packets_sent')"
+	fi
 }
 q() { printf '%s' "$JSON" | jq -r "$1"; }
 codes() { q '[.findings[].code] | unique | join(",")'; }
 has_code() { q "[.findings[].code] | index(\"$1\") != null"; }
-show_on_failure() { [ "$ASSERT_FAILED" = 0 ] || sed 's/^/    | /' "$LAB_STATE/$1.txt"; }
+show_on_failure() { [ "$ASSERT_FAILED" = 0 ] || sed 's/^/    | /' "$LAB_STATE/$1$LAB_VARIANT.txt"; }
 
 scenario_a() {
 	section "a. split tunnel right, VPN pool blocked from internal subnets and the internet"
@@ -34,9 +49,14 @@ scenario_a() {
 		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_class')" physical
 	# Media starts at the first selected pair, so the window also holds the ICE
 	# checks still running on the tunnel's candidates (a few packets, blocked).
-	assert_lt "the tunnel carried no media during the stream (tx packets < 10 % of those sent)" \
-		"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" \
-		"$(q '.paths[] | select(.name == "natural") | .metrics.directions.out.packets_sent / 10 | floor')"
+	if [ "$LAB_BUSY" = off ]; then
+		assert_lt "the tunnel carried no media during the stream (tx packets < 10 % of those sent)" \
+			"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" \
+			"$(q '.paths[] | select(.name == "natural") | .metrics.directions.out.packets_sent / 10 | floor')"
+	fi
+	assert_eq "the kernel named a device for every media packet, none the tunnel (natural, relay-udp)" \
+		"$(q '[.paths[] | select(.name == "natural" or .name == "relay-udp") | .tunnel_counters.egress | .media_seen == .media_sent and .media_tunnel == 0] | "\(length) \(all)"')" \
+		"2 true"
 	assert_eq "media started at the first selected pair, the first in the timeline" \
 		"$(q '.paths[] | select(.name == "natural") | (.ice.pair_changes[0].at_ms - .timing_ms.connected) | fabs < 1')" \
 		true
@@ -60,6 +80,9 @@ scenario_b() {
 		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_class')" tunnel
 	assert_gt "and the tunnel's counters moved with the stream" \
 		"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" 50
+	assert_eq "the kernel sent every media packet of natural and relay-udp through the tunnel" \
+		"$(q '[.paths[] | select(.name == "natural" or .name == "relay-udp") | .tunnel_counters.egress | .media_sent > 50 and .media_tunnel == .media_sent] | "\(length) \(all)"')" \
+		"2 true"
 	assert_gt "relay-tcp, counted on its own connection while tunnel-only ran beside it, crossed the tunnel" \
 		"$(q '.paths[] | select(.name == "relay-tcp" and .tunnel_counters.source == "connection") | .tunnel_counters.tx_packets')" 50
 	assert_eq "the advice is the split-tunnel exclusion (the route to the edge is the tunnel)" \
@@ -111,6 +134,29 @@ scenario_g() {
 		"$(q '[.paths[] | select(.name | test("relay-t")) | .tunnel_counters | .source == "connection" and .tx_packets == 0] | all')" true
 	show_on_failure g
 	lab_vpngw_internet block
+}
+
+scenario_m() {
+	section "m. a firewall mark re-routes UDP to the edge into the tunnel (route check and ICE say eth0)"
+	lab_mark_edge on
+	probe m
+	assert_eq "verdict fail, exit 2" "$(q .verdict)/$RC" "fail/2"
+	assert_eq "the route check passes: the unmarked route to the edge is eth0" \
+		"$(q '.checks[] | select(.name == "route") | .verdict')" pass
+	assert_eq "ICE's own facts say natural's media leaves eth0" \
+		"$(q '.paths[] | select(.name == "natural") | .selected_pair.local.egress_interface')" eth0
+	assert_eq "MEDIA_VIA_TUNNEL (natural) and RELAY_VIA_TUNNEL (relay-udp)" \
+		"$(has_code MEDIA_VIA_TUNNEL)/$(has_code RELAY_VIA_TUNNEL)" true/true
+	assert_match "on the kernel's word for each media packet" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .message] | first')" \
+		"the kernel sent [0-9]+ of its [0-9]+ media packets through $LAB_TUNNEL_IF"
+	assert_eq "the cause is a policy rule past the routing table, on both findings" \
+		"$(q '[.findings[] | select(.code | test("VIA_TUNNEL")) | .evidence.cause] | unique | join(",")')" \
+		policy-routed
+	assert_eq "relay-tcp and relay-tls (not marked) pass on their own connections" \
+		"$(q '[.paths[] | select(.name | test("relay-t")) | .verdict] | join(",")')" pass,pass
+	show_on_failure m
+	lab_mark_edge off
 }
 
 scenario_c() {
@@ -170,8 +216,23 @@ scenario_f() {
 body() {
 	lab_write_profile "$LAB_STATE/lab.conf"
 	case $GROUP in
-	paths) scenario_a; scenario_b; scenario_e; scenario_g ;;
-	edge) scenario_c; scenario_d; scenario_secret; scenario_f ;;
+	paths)
+		lab_idle_and_busy steady scenario_a scenario_b
+		lab_idle_and_busy bursty scenario_e scenario_g scenario_m
+		;;
+	edge)
+		lab_idle_and_busy steady scenario_c scenario_d
+		lab_idle_and_busy bursty scenario_secret scenario_f
+		;;
+	only:*) # a debugging aid: only:a,m-steady runs scenario_a, then scenario_m busy (steady)
+		local s
+		for s in $(printf '%s' "${GROUP#only:}" | tr ',' ' '); do
+			case $s in
+			*-*) lab_busy "${s#*-}" && LAB_VARIANT=-${s#*-} && "scenario_${s%%-*}" && lab_busy off; LAB_VARIANT="" ;;
+			*) "scenario_$s" ;;
+			esac
+		done
+		;;
 	*) lab_die "unknown scenario group '$GROUP' (paths, edge)" ;;
 	esac
 	assert_summary

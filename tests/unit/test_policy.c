@@ -102,6 +102,102 @@ static void test_a_few_tunnel_packets_are_background_not_media(void **state)
     assert_int_equal(r->findings->len, 0);
 }
 
+/* A relay pair from eth0 with a good stream, as on a correct configuration. */
+static PathRecord *relay_path(RunResult *r, const char *name, const char *transport)
+{
+    PathRecord *p = run_result_add_path(r, name);
+    set_pair(p, "relay", transport, "physical", "physical");
+    set_good_metrics(p);
+    return p;
+}
+
+/* A busy tunnel: mail and file shares crossed it during the stream, far more
+ * packets than the stream's. The kernel named eth0 for every media packet. */
+static void busy_tunnel(PathRecord *p, guint64 media_seen, guint64 media_tunnel)
+{
+    p->have_counters = TRUE;
+    p->tunnel_interface = g_strdup("gpd0");
+    p->tunnel_tx = 2000;
+    p->tunnel_rx = 1900;
+    p->have_egress = TRUE;
+    p->egress_media_sent = 500;
+    p->egress_media_seen = media_seen;
+    p->egress_media_tunnel = media_tunnel;
+    p->egress_other_tunnel = 0;
+}
+
+static void test_busy_tunnel_with_media_out_the_physical_interface_passes(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = relay_path(r, "natural", "udp");
+    busy_tunnel(p, 500, 0);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    run_result_conclude(r);
+    assert_int_equal(r->findings->len, 0);
+    assert_int_equal(p->verdict, VERDICT_PASS);
+}
+
+static void test_kernel_egress_catches_media_rerouted_into_the_tunnel(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = relay_path(r, "natural", "udp");
+    busy_tunnel(p, 498, 498);
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+    const Finding *f = r->findings->pdata[0];
+    assert_non_null(strstr(f->message, "the kernel sent 498 of its 498 media packets through gpd0"));
+    assert_int_equal(json_object_get_int_member(f->evidence, "media_tunnel"), 498);
+    assert_string_equal(json_object_get_string_member(f->evidence, "cause"), "policy-routed");
+    assert_non_null(strstr(f->message, "a policy rule"));
+
+    g_autoptr(RunResult) r2 = run_result_new("t");
+    PathRecord *q = relay_path(r2, "relay-udp", "udp");
+    busy_tunnel(q, 500, 260); /* the mark matched part of the stream */
+    policy_judge_path(r2, q, POLICY_PATH_FORCED_RELAY, prof);
+    assert_true(run_result_has_finding(r2, "RELAY_VIA_TUNNEL"));
+}
+
+static void test_a_few_media_packets_through_the_tunnel_are_not_the_stream(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = relay_path(r, "natural", "udp");
+    busy_tunnel(p, 500, 4); /* below five: never the stream */
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_int_equal(r->findings->len, 0);
+    busy_tunnel(p, 500, 249); /* below half */
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_int_equal(r->findings->len, 0);
+}
+
+static void test_incomplete_egress_falls_back_to_the_counters(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    /* Under nine in ten media packets named (a pair on ICE-TCP, a kernel that
+     * dropped timestamps): the interface's counters decide, busy or not. */
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *p = relay_path(r, "natural", "udp");
+    busy_tunnel(p, 449, 0);
+    assert_false(policy_egress_complete(p));
+    policy_judge_path(r, p, POLICY_PATH_NATURAL, prof);
+    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+    const Finding *f = r->findings->pdata[0];
+    assert_non_null(strstr(f->message, "counted 2000 packets out"));
+    /* A path on its own TCP connection is judged by the connection's segments. */
+    g_autoptr(RunResult) r2 = run_result_new("t");
+    PathRecord *q = relay_path(r2, "relay-tcp", "tcp");
+    busy_tunnel(q, 500, 500);
+    q->counters_per_connection = TRUE;
+    q->tunnel_tx = q->tunnel_rx = 0;
+    policy_judge_path(r2, q, POLICY_PATH_FORCED_RELAY, prof);
+    assert_false(run_result_has_finding(r2, "RELAY_VIA_TUNNEL"));
+    /* No media sent at all: nothing to be complete about. */
+    PathRecord none = {.have_egress = TRUE};
+    assert_false(policy_egress_complete(&none));
+}
+
 static void test_tcp_relay_is_a_warning(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -332,6 +428,10 @@ int main(void)
         cmocka_unit_test(test_host_pair_on_the_tunnel_is_media_via_tunnel),
         cmocka_unit_test(test_tunnel_counters_catch_what_ice_does_not_say),
         cmocka_unit_test(test_a_few_tunnel_packets_are_background_not_media),
+        cmocka_unit_test(test_busy_tunnel_with_media_out_the_physical_interface_passes),
+        cmocka_unit_test(test_kernel_egress_catches_media_rerouted_into_the_tunnel),
+        cmocka_unit_test(test_a_few_media_packets_through_the_tunnel_are_not_the_stream),
+        cmocka_unit_test(test_incomplete_egress_falls_back_to_the_counters),
         cmocka_unit_test(test_tcp_relay_is_a_warning),
         cmocka_unit_test(test_tcp_relay_with_udp_working_is_no_finding),
         cmocka_unit_test(test_no_pair_on_the_natural_path_is_no_media_path),

@@ -48,6 +48,11 @@ static void fill_path(PathRecord *p)
     p->tunnel_interface = g_strdup("gpd0");
     p->tunnel_tx = 3;
     p->tunnel_rx = 1;
+    p->have_egress = TRUE;
+    p->egress_media_sent = 500;
+    p->egress_media_seen = 499;
+    p->egress_media_tunnel = 2;
+    p->egress_other_tunnel = 1;
     p->have_metrics = TRUE;
     fill_metrics(&p->metrics, 1.25);
     fill_metrics(&p->out, 1.0);
@@ -112,6 +117,9 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     const PairChange *c = p->pair_changes->pdata[0];
     assert_string_equal(c->local_interface, "eth0");
     assert_int_equal(c->tunnel_tx, 7);
+    assert_true(p->have_egress);
+    assert_int_equal(p->egress_media_seen, 499);
+    assert_int_equal(p->sides[0]->egress_media_tunnel, 2);
     assert_string_equal(p->sides[0]->pair_final, "ready");
     assert_ptr_equal(p->in.codec, emodel_codec_lookup("amr-wb"));
     assert_float_equal(p->in.burst_r, 1.75, 1e-12);
@@ -175,6 +183,23 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
                  "paths[0].metrics.emodel.codec: not a codec the E-model knows");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", RESULT_ERROR_FIELD,
                  "checks: not an array");
+#define COUNTERS(egress)                                                                       \
+    HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","              \
+              "\"tunnel_counters\":{\"interface\":\"gpd0\",\"tx_packets\":1,\"rx_packets\":1,"      \
+              "\"source\":\"interface\",\"egress\":" egress "}}]}"
+    expect_error(COUNTERS("[]"), RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress: not");
+    expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":5,\"media_tunnel\":5}"),
+                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.other_tunnel: missing");
+    expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":6,\"media_tunnel\":0,"
+                          "\"other_tunnel\":0}"),
+                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_seen: more than");
+    expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":4,\"media_tunnel\":5,"
+                          "\"other_tunnel\":0}"),
+                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_tunnel: more than");
+    expect_error(COUNTERS("{\"media_sent\":-1,\"media_seen\":0,\"media_tunnel\":0,"
+                          "\"other_tunnel\":0}"),
+                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_sent");
+#undef COUNTERS
 }
 
 static void test_sizes_and_depth_are_capped_before_parsing(void **state)

@@ -1,0 +1,428 @@
+/* The kernel's own account of where each packet of the probe's UDP sockets
+ * left (egress.h). One watcher thread per watch polls the sockets' error
+ * queues (poll reports POLLERR while one holds anything) and an eventfd that
+ * ends it. libnice's own main context wakes on the same POLLERR and finds
+ * nothing to read (its source asks for G_IO_IN; GLib adds G_IO_ERR): the watcher
+ * empties the queue at once, and keeps doing so until the watch is freed, which
+ * the caller does after libnice has closed the sockets. */
+#include "egress.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stun/stunmessage.h>
+
+#define EGRESS_MAX_SOCKETS 32
+#define TS_FLAGS                                                                               \
+    (SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_CMSG |       \
+     SOF_TIMESTAMPING_OPT_ID)
+
+typedef struct {
+    int fd;      /* our own descriptor of libnice's socket */
+    int family;  /* AF_INET or AF_INET6 */
+    int old_ts;  /* SO_TIMESTAMPING before the watch */
+    int old_pki; /* IP_PKTINFO / IPV6_RECVPKTINFO before */
+    guint32 next_key; /* the timestamp key (OPT_ID) expected next */
+} Watched;
+
+struct EgressWatch {
+    Watched socks[EGRESS_MAX_SOCKETS];
+    guint n;
+    int tunnels[8];
+    guint n_tunnels;
+    int stop_fd;
+    GThread *thread;
+    GMutex lock;
+    EgressCounts counts;
+};
+
+/* ---- what a sent packet was ---- */
+
+static guint16 be16(const guint8 *p)
+{
+    return (guint16)((p[0] << 8) | p[1]);
+}
+
+static gboolean is_rtp(const guint8 *p, gsize n)
+{
+    return n >= 12 && p[0] >= 128 && p[0] <= 191; /* RFC 7983: RTP and RTCP */
+}
+
+/* A UDP payload: media, bare or inside TURN (RFC 7983's demultiplexing). */
+EgressPacket egress_classify_payload(const guint8 *p, gsize n)
+{
+    if (is_rtp(p, n))
+        return EGRESS_PACKET_MEDIA;
+    if (n >= 4 && p[0] >= 64 && p[0] <= 79) { /* ChannelData */
+        gsize inner = be16(p + 2);
+        return is_rtp(p + 4, MIN(inner, n - 4)) ? EGRESS_PACKET_MEDIA : EGRESS_PACKET_OTHER;
+    }
+    if (n >= 20 && p[0] <= 3 && stun_message_validate_buffer_length(p, n, TRUE) == (int)n) {
+        StunMessage msg = {.buffer = (uint8_t *)p, .buffer_len = n};
+        StunMethod m = stun_message_get_method(&msg);
+        /* TURN's Send indication; MS-TURN's Send request. */
+        if (m == STUN_IND_SEND || m == STUN_SEND) {
+            uint16_t alen = 0;
+            const guint8 *data = stun_message_find(&msg, STUN_ATTRIBUTE_DATA, &alen);
+            if (data && is_rtp(data, alen))
+                return EGRESS_PACKET_MEDIA;
+        }
+    }
+    return EGRESS_PACKET_OTHER;
+}
+
+static gboolean ipv4_checksum_ok(const guint8 *h, guint ihl)
+{
+    guint32 sum = 0;
+    for (guint i = 0; i < ihl; i += 2)
+        sum += be16(h + i);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return sum == 0xffff;
+}
+
+EgressPacket egress_classify(const guint8 *buf, gsize len)
+{
+    len = MIN(len, EGRESS_MAX_PACKET);
+    /* The device's header comes first (none on a tun device, 14 bytes on
+     * Ethernet, more with VLAN tags): the IP header is where a version, a
+     * length that ends the buffer and (IPv4) a valid checksum agree. */
+    for (gsize off = 0; off < 64 && off + 28 <= len; off++) {
+        const guint8 *ip = buf + off;
+        gsize rest = len - off;
+        const guint8 *udp = NULL;
+        if (ip[0] >> 4 == 4) {
+            guint ihl = (ip[0] & 0x0f) * 4u;
+            if (ihl >= 20 && ihl + 8 <= rest && be16(ip + 2) == rest && ip[9] == IPPROTO_UDP &&
+                ipv4_checksum_ok(ip, ihl))
+                udp = ip + ihl;
+        } else if (ip[0] >> 4 == 6 && rest >= 48) {
+            if ((gsize)be16(ip + 4) + 40 == rest && ip[6] == IPPROTO_UDP)
+                udp = ip + 40;
+        }
+        if (!udp)
+            continue;
+        gsize ulen = be16(udp + 4);
+        gsize avail = rest - (gsize)(udp - ip);
+        if (ulen < 8 || ulen > avail)
+            continue;
+        return egress_classify_payload(udp + 8, ulen - 8);
+    }
+    return EGRESS_PACKET_NOT_UDP;
+}
+
+/* ---- TURN over TCP ---- */
+
+/* The length of the message whose first four bytes are h, padding included. */
+static gsize frame_length(const guint8 *h)
+{
+    gsize len = be16(h + 2);
+    if (h[0] >= 64 && h[0] <= 79)
+        return 4 + ((len + 3) & ~(gsize)3); /* ChannelData, padded over TCP */
+    if (h[0] <= 3)
+        return 20 + len; /* STUN: the length excludes the 20-byte header */
+    return 0;
+}
+
+void egress_stream_scan(EgressStreamScan *s, const guint8 *data, gsize len)
+{
+    while (len && !s->broken) {
+        if (s->skip) {
+            gsize n = MIN(s->skip, len);
+            s->skip -= n;
+            data += n;
+            len -= n;
+            continue;
+        }
+        gsize want = s->need ? s->need : 4;
+        gsize n = MIN(want - s->have, len);
+        memcpy(s->buf + s->have, data, n);
+        s->have += n;
+        data += n;
+        len -= n;
+        if (s->have < want)
+            break;
+        if (!s->need) {
+            s->need = frame_length(s->buf);
+            if (!s->need) {
+                s->broken = TRUE;
+                break;
+            }
+            if (s->need > sizeof(s->buf)) {
+                s->other++;
+                s->skip = s->need - s->have;
+                s->have = s->need = 0;
+            }
+            continue;
+        }
+        if (egress_classify_payload(s->buf, s->have) == EGRESS_PACKET_MEDIA)
+            s->media++;
+        else
+            s->other++;
+        s->have = s->need = 0;
+    }
+}
+
+/* ---- the watcher ---- */
+
+static gboolean is_tunnel(const EgressWatch *w, int ifindex)
+{
+    for (guint i = 0; i < w->n_tunnels; i++)
+        if (w->tunnels[i] == ifindex)
+            return TRUE;
+    return FALSE;
+}
+
+/* Reads one socket's error queue empty; FALSE if it held nothing. */
+static gboolean drain(EgressWatch *w, Watched *s)
+{
+    gboolean any = FALSE;
+    for (;;) {
+        guint8 buf[EGRESS_MAX_PACKET];
+        union {
+            char b[512];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {buf, sizeof(buf)};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                           .msg_controllen = sizeof(ctl.b)};
+        ssize_t r = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+        if (r < 0)
+            return any;
+        any = TRUE;
+        int ifindex = 0;
+        gboolean stamp = FALSE;
+        guint32 key = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                struct in_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+                ifindex = pi.ipi_ifindex;
+            } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                struct in6_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+                ifindex = (int)pi.ipi6_ifindex;
+            } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                       (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+                struct sock_extended_err e;
+                memcpy(&e, CMSG_DATA(c), sizeof(e));
+                stamp = e.ee_origin == SO_EE_ORIGIN_TIMESTAMPING && e.ee_info == SCM_TSTAMP_SCHED;
+                key = e.ee_data;
+            }
+        }
+        if (!stamp || ifindex <= 0)
+            continue;
+        EgressPacket what = (m.msg_flags & MSG_TRUNC) ? EGRESS_PACKET_OTHER
+                                                      : egress_classify(buf, (gsize)r);
+        gboolean tunnel = is_tunnel(w, ifindex);
+        g_mutex_lock(&w->lock);
+        /* A key skipped: the kernel dropped that packet's timestamp (the
+         * error queue was over the socket's receive buffer). */
+        if (key > s->next_key)
+            w->counts.lost += key - s->next_key;
+        s->next_key = MAX(s->next_key, key + 1);
+        if (what == EGRESS_PACKET_MEDIA) {
+            w->counts.media_seen++;
+            w->counts.media_tunnel += tunnel;
+        } else {
+            w->counts.other_seen++;
+            w->counts.other_tunnel += tunnel;
+        }
+        g_mutex_unlock(&w->lock);
+    }
+}
+
+static gpointer watcher(gpointer data)
+{
+    EgressWatch *w = data;
+    struct pollfd pfd[EGRESS_MAX_SOCKETS + 1];
+    for (guint i = 0; i < w->n; i++)
+        pfd[i] = (struct pollfd){.fd = w->socks[i].fd, .events = 0}; /* POLLERR comes anyway */
+    pfd[w->n] = (struct pollfd){.fd = w->stop_fd, .events = POLLIN};
+    for (;;) {
+        if (poll(pfd, w->n + 1, -1) < 0 && errno != EINTR)
+            break;
+        if (pfd[w->n].revents)
+            break;
+        gboolean idle = TRUE;
+        for (guint i = 0; i < w->n; i++)
+            if (pfd[i].revents & POLLERR)
+                idle = !drain(w, &w->socks[i]) && idle;
+        /* POLLERR with an empty queue: the socket's own pending error, which
+         * is libnice's to take. Do not spin on it. */
+        if (idle)
+            g_usleep(2000);
+    }
+    for (guint i = 0; i < w->n; i++)
+        drain(w, &w->socks[i]);
+    return NULL;
+}
+
+/* ---- finding libnice's sockets ---- */
+
+static gboolean same_address(const struct sockaddr_storage *a, GInetSocketAddress *want)
+{
+    struct sockaddr_storage b;
+    if (!g_socket_address_to_native(G_SOCKET_ADDRESS(want), &b, sizeof(b), NULL) ||
+        a->ss_family != b.ss_family)
+        return FALSE;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)&b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)&b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    return FALSE;
+}
+
+/* The descriptor of this process's UDP socket bound to want, or -1. */
+static int find_udp_socket(GInetSocketAddress *want)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int found = -1;
+    struct dirent *de;
+    while (found < 0 && (de = readdir(d))) {
+        char *end;
+        long fd = strtol(de->d_name, &end, 10);
+        if (*end || fd < 0 || fd == dirfd(d))
+            continue;
+        struct stat st;
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+            getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM ||
+            getsockname((int)fd, (struct sockaddr *)&ss, &sl) < 0)
+            continue;
+        if (same_address(&ss, want))
+            found = (int)fd;
+    }
+    closedir(d);
+    return found;
+}
+
+static gboolean watch_socket(Watched *s, int libnice_fd)
+{
+    s->fd = fcntl(libnice_fd, F_DUPFD_CLOEXEC, 0);
+    if (s->fd < 0)
+        return FALSE;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(s->fd, (struct sockaddr *)&ss, &sl);
+    s->family = ss.ss_family;
+    int level = s->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int opt = s->family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO;
+    socklen_t l = sizeof(int);
+    getsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &s->old_ts, &l);
+    l = sizeof(int);
+    getsockopt(s->fd, level, opt, &s->old_pki, &l);
+    int on = 1, flags = TS_FLAGS;
+    if (setsockopt(s->fd, level, opt, &on, sizeof(on)) < 0 ||
+        setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) < 0) {
+        close(s->fd);
+        s->fd = -1;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void unwatch_socket(Watched *s)
+{
+    int level = s->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int opt = s->family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO;
+    setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &s->old_ts, sizeof(s->old_ts));
+    setsockopt(s->fd, level, opt, &s->old_pki, sizeof(s->old_pki));
+}
+
+EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex, guint n_tunnels,
+                              GError **error)
+{
+    g_autoptr(EgressWatch) w = g_new0(EgressWatch, 1);
+    g_mutex_init(&w->lock);
+    w->stop_fd = -1;
+    for (guint i = 0; i < MIN(n_tunnels, G_N_ELEMENTS(w->tunnels)); i++)
+        w->tunnels[w->n_tunnels++] = tunnel_ifindex[i];
+    int last_errno = 0;
+    for (guint i = 0; i < local_addrs->len && w->n < EGRESS_MAX_SOCKETS; i++) {
+        int fd = find_udp_socket(local_addrs->pdata[i]);
+        gboolean dup = FALSE;
+        for (guint j = 0; fd >= 0 && j < w->n; j++) {
+            struct stat a, b;
+            dup = fstat(fd, &a) == 0 && fstat(w->socks[j].fd, &b) == 0 && a.st_ino == b.st_ino;
+            if (dup)
+                break;
+        }
+        if (fd < 0 || dup)
+            continue;
+        if (watch_socket(&w->socks[w->n], fd))
+            w->n++;
+        else
+            last_errno = errno;
+    }
+    if (!w->n && last_errno) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(last_errno),
+                    "no UDP socket of the session could be watched: %s", g_strerror(last_errno));
+        return NULL;
+    }
+    if (!w->n)
+        return g_steal_pointer(&w); /* nothing on UDP (TURN over TCP only): counts stay 0 */
+    w->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->stop_fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
+                    g_strerror(errno));
+        return NULL;
+    }
+    w->thread = g_thread_new("egress", watcher, w);
+    return g_steal_pointer(&w);
+}
+
+void egress_watch_counts(EgressWatch *w, EgressCounts *out)
+{
+    g_mutex_lock(&w->lock);
+    *out = w->counts;
+    g_mutex_unlock(&w->lock);
+}
+
+guint egress_watch_sockets(const EgressWatch *w)
+{
+    return w->n;
+}
+
+void egress_watch_free(EgressWatch *w)
+{
+    if (!w)
+        return;
+    /* Timestamps off first: what the kernel still queues, the watcher's last
+     * pass reads, so no socket is left with a queue that wakes libnice. */
+    for (guint i = 0; i < w->n; i++)
+        unwatch_socket(&w->socks[i]);
+    if (w->thread) {
+        guint64 one = 1;
+        if (write(w->stop_fd, &one, sizeof(one)) < 0)
+            g_warning("egress: cannot stop the watcher: %s", g_strerror(errno));
+        g_thread_join(w->thread);
+    }
+    for (guint i = 0; i < w->n; i++)
+        close(w->socks[i].fd);
+    if (w->stop_fd >= 0)
+        close(w->stop_fd);
+    g_mutex_clear(&w->lock);
+    g_free(w);
+}

@@ -1,0 +1,71 @@
+/* Where the probe's packets really left the machine, packet by packet, as the
+ * kernel routed them: every UDP socket of an ICE session asks for a transmit
+ * timestamp taken when the packet is queued to its device
+ * (SOF_TIMESTAMPING_TX_SCHED, in dev_queue_xmit, after routing, policy
+ * routing and nftables' re-routing), with the device's index beside it
+ * (SOF_TIMESTAMPING_OPT_CMSG and IP_PKTINFO / IPV6_RECVPKTINFO). The kernel
+ * hands each such packet back on the socket's error queue; a watcher thread
+ * reads it, tells media (RTP, or RTP inside TURN ChannelData or a Send
+ * indication) from ICE's and TURN's own messages, and counts each by device.
+ *
+ * This is evidence about the probe's own packets only: other traffic on the
+ * same tunnel (mail, file shares, the VPN client's keepalives) never reaches
+ * these sockets' error queues. It covers the direction out of this machine;
+ * what arrives through the tunnel is not seen (docs/libnice.md §32). */
+#pragma once
+
+#include <gio/gio.h>
+
+typedef struct {
+    guint64 media_seen;   /* media packets whose device the kernel named */
+    guint64 media_tunnel; /* of those, left through a tunnel device */
+    guint64 other_seen;   /* ICE checks, TURN allocations and refreshes, ... */
+    guint64 other_tunnel;
+    guint64 lost;         /* timestamps the kernel could not queue (error queue full) */
+} EgressCounts;
+
+typedef struct EgressWatch EgressWatch;
+
+/* Watches this process's UDP sockets bound to the given local addresses
+ * (GInetSocketAddress; the sockets stay libnice's: the watch holds its own
+ * descriptor of each and turns the options back off when freed). A device
+ * counts as the tunnel when its index is among tunnel_ifindex. An address with
+ * no UDP socket is passed over (a watch of none counts nothing); NULL, with
+ * the reason, when the kernel refused the options on every socket found. */
+EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex, guint n_tunnels,
+                              GError **error);
+/* The counts so far (the watcher keeps reading until freed). */
+void egress_watch_counts(EgressWatch *w, EgressCounts *out);
+/* How many of the addresses had a socket under watch. */
+guint egress_watch_sockets(const EgressWatch *w);
+void egress_watch_free(EgressWatch *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(EgressWatch, egress_watch_free)
+
+typedef enum {
+    EGRESS_PACKET_NOT_UDP, /* no IPv4 or IPv6 UDP datagram found in the buffer */
+    EGRESS_PACKET_MEDIA,
+    EGRESS_PACKET_OTHER,
+} EgressPacket;
+
+/* What an error-queue copy of a sent packet carries (it starts at the device's
+ * own header: Ethernet's on a veth or NIC, none on a tun device), at most
+ * EGRESS_MAX_PACKET bytes of it looked at. */
+#define EGRESS_MAX_PACKET 2048
+EgressPacket egress_classify(const guint8 *buf, gsize len);
+
+/* A UDP payload as sent: media (RTP, bare or in TURN ChannelData or a Send
+ * indication's DATA) or not. */
+EgressPacket egress_classify_payload(const guint8 *p, gsize n);
+
+/* The media messages in a TURN-over-TCP byte stream (RFC 8656 §12.5: STUN
+ * messages and ChannelData padded to four bytes), fed as it is read, in
+ * pieces of any size. A message over EGRESS_MAX_PACKET counts as not media. */
+typedef struct {
+    guint8 buf[EGRESS_MAX_PACKET];
+    gsize have;   /* bytes of the current message held */
+    gsize need;   /* its full length once known, 0 before */
+    gsize skip;   /* bytes of an oversized message still to pass */
+    guint64 media, other;
+    gboolean broken; /* framing lost (neither STUN nor ChannelData): no more counting */
+} EgressStreamScan;
+void egress_stream_scan(EgressStreamScan *s, const guint8 *data, gsize len);
