@@ -116,6 +116,7 @@ static PathRecord *relay_path(RunResult *r, const char *name, const char *transp
 static void busy_tunnel(PathRecord *p, guint64 media_seen, guint64 media_tunnel)
 {
     p->have_counters = TRUE;
+    g_free(p->tunnel_interface);
     p->tunnel_interface = g_strdup("gpd0");
     p->tunnel_tx = 2000;
     p->tunnel_rx = 1900;
