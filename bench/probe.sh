@@ -75,10 +75,10 @@ bench() {
 	done
 	local last=$LAB_STATE/p$RUNS.json
 	printf '\niceprobe per path (run %s), ms from the path start:\n\n' "$RUNS"
-	printf '%-12s %9s %11s %9s %9s %11s %-12s\n' path gather connected ready total "pair final" "runs beside"
+	printf '%-12s %9s %11s %9s %9s %11s %-12s\n' path gather connected ready total "pair final" "ran"
 	jq -r '.paths[] | [.name, (.timing_ms.gather // 0), (.timing_ms.connected // -1), (.timing_ms.ready // -1),
 		(.timing_ms.total // 0), (.ice.pair_final // "-"),
-		(if .name == "tunnel-only" then "relay-tcp/tls" elif (.name | test("relay-t")) then "tunnel-only" else "-" end)] | @tsv' "$last" |
+		(if (.reason // "" | test("run again alone")) then "alone (rerun)" else "all at once" end)] | @tsv' "$last" |
 		while IFS=$'\t' read -r name g c r t f beside; do
 			printf '%-12s %9.0f %11s %9s %9.0f %11s %-12s\n' "$name" "$g" \
 				"$([ "$c" = -1 ] && echo - || printf '%.0f' "$c")" "$([ "$r" = -1 ] && echo - || printf '%.0f' "$r")" \
@@ -88,8 +88,11 @@ bench() {
 	local packets streams
 	packets=$(jq '[.paths[] | select(.metrics != null) | .metrics.packets_sent] | add' "$last")
 	streams=$(jq '[.paths[] | select(.metrics != null)] | length' "$last")
-	printf '\nrun %s: %.2f s wall for %s streams of %s s (%s s beyond them); %s packets sent and received\n' \
-		"$RUNS" "$wall" "$streams" "$LAB_STREAM_S" "$(echo "$wall - $streams * $LAB_STREAM_S" | bc)" "$packets"
+	local uwall
+	read -r uwall _ <"$LAB_STATE/u$RUNS.time"
+	printf '\nrun %s: %.2f s wall for %s streams of %s s at once (%s s beyond one stream; %.2f of turnutils_uclient'"'"'s %.2f s); %s packets sent and received\n' \
+		"$RUNS" "$wall" "$streams" "$LAB_STREAM_S" "$(echo "$wall - $LAB_STREAM_S" | bc)" \
+		"$(echo "$wall / $uwall" | bc -l)" "$uwall" "$packets"
 	printf 'in the process: %.0f us of CPU per packet, ICE set-up and checks included\n' \
 		"$(echo "($user + $sys) * 1000000 / $packets" | bc -l)"
 }

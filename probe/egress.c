@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
@@ -318,14 +319,21 @@ static int find_udp_socket(GInetSocketAddress *want)
     return found;
 }
 
-static gboolean watch_socket(Watched *s, int libnice_fd)
+static gboolean watch_socket(Watched *s, int libnice_fd, GInetSocketAddress *want)
 {
     s->fd = fcntl(libnice_fd, F_DUPFD_CLOEXEC, 0);
     if (s->fd < 0)
         return FALSE;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    getsockname(s->fd, (struct sockaddr *)&ss, &sl);
+    /* Still the socket found: another path's thread may have closed that
+     * descriptor and opened another under the same number since. */
+    if (getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0 || !same_address(&ss, want)) {
+        close(s->fd);
+        s->fd = -1;
+        errno = ENOENT;
+        return FALSE;
+    }
     s->family = ss.ss_family;
     int level = s->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
     int opt = s->family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO;
@@ -371,9 +379,9 @@ EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex,
         }
         if (fd < 0 || dup)
             continue;
-        if (watch_socket(&w->socks[w->n], fd))
+        if (watch_socket(&w->socks[w->n], fd, local_addrs->pdata[i]))
             w->n++;
-        else
+        else if (errno != ENOENT)
             last_errno = errno;
     }
     if (!w->n && last_errno) {
@@ -426,3 +434,43 @@ void egress_watch_free(EgressWatch *w)
     g_mutex_clear(&w->lock);
     g_free(w);
 }
+
+static gpointer self_test(gpointer unused)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    gboolean ok = FALSE;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &l) == 0) {
+        g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_object_unref);
+        g_ptr_array_add(addrs, g_socket_address_new_from_native(&a, sizeof(a)));
+        int lo = (int)if_nametoindex("lo");
+        EgressWatch *w = egress_watch_new(addrs, &lo, 1, NULL);
+        guint8 rtp[12] = {0x80};
+        if (w && egress_watch_sockets(w) == 1 &&
+            sendto(fd, rtp, sizeof(rtp), 0, (struct sockaddr *)&a, sizeof(a)) > 0) {
+            EgressCounts n = {0};
+            for (int i = 0; i < 50 && !n.media_seen; i++) {
+                g_usleep(2000);
+                egress_watch_counts(w, &n);
+            }
+            ok = n.media_seen == 1 && n.media_tunnel == 1;
+        }
+        egress_watch_free(w);
+    }
+    if (fd >= 0)
+        close(fd);
+    return GINT_TO_POINTER(ok ? 1 : 2);
+}
+
+gboolean egress_supported(void)
+{
+    /* As on a kernel without these facts (before Linux 4.6): the fallback's own test. */
+    if (g_strcmp0(g_getenv("ICEPROBE_EGRESS"), "off") == 0)
+        return FALSE;
+    static GOnce once = G_ONCE_INIT;
+    g_once(&once, self_test, NULL);
+    return GPOINTER_TO_INT(once.retval) == 1;
+}
+

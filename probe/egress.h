@@ -40,6 +40,9 @@ void egress_watch_counts(EgressWatch *w, EgressCounts *out);
 guint egress_watch_sockets(const EgressWatch *w);
 void egress_watch_free(EgressWatch *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(EgressWatch, egress_watch_free)
+/* This kernel names the device of a packet sent (tried once, on loopback;
+ * ICEPROBE_EGRESS=off in the environment says no, as an older kernel would). */
+gboolean egress_supported(void);
 
 typedef enum {
     EGRESS_PACKET_NOT_UDP, /* no IPv4 or IPv6 UDP datagram found in the buffer */

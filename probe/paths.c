@@ -304,8 +304,8 @@ EgressWatch *paths_egress_watch(const RunCtx *c, Session *s)
         if (i->klass == NETIF_CLASS_TUNNEL)
             tunnels[n++] = i->index;
     }
-    if (!n)
-        return NULL; /* nothing to tell apart: the counters say it all */
+    if (!n || !egress_supported())
+        return NULL; /* nothing to tell apart, or no facts: the counters say it all */
     g_autoptr(GPtrArray) bases = session_udp_bases(s);
     g_autoptr(GError) error = NULL;
     EgressWatch *w = egress_watch_new(bases, tunnels, n, &error);
@@ -674,6 +674,16 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
     }
 }
 
+/* How long tunnel-only waits for a check through the tunnel to succeed: the
+ * other paths' stream and a margin, at least 3 s. An open path answers its
+ * first check within a round trip (46-84 ms in the lab); a blocked one would
+ * otherwise hold the run until libnice gives up on its retransmissions
+ * (about 8.6 s), long after the call it stands for had chosen its pair. */
+static guint tunnel_wait_ms(const RunCtx *c)
+{
+    return CLAMP(c->stream_duration_s * 1000 + 1500, 3000, READY_TIMEOUT_MS);
+}
+
 /* Runs one path into rec; TRUE when the policy should judge it (the caller
  * does, on the main thread: a path may run on a thread of its own). */
 static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
@@ -771,7 +781,8 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
     /* Both agents have their host candidates now: what they found so far
      * passes, and from here on each candidate as it is found. */
     release_held(&p);
-    loop_run_until(p.ctx, start_media, &p, READY_TIMEOUT_MS);
+    loop_run_until(p.ctx, start_media, &p,
+                   spec->kind == POLICY_PATH_TUNNEL_ONLY ? tunnel_wait_ms(c) : READY_TIMEOUT_MS);
 
     guint host, srflx, relay;
     gboolean judge = TRUE;
@@ -836,11 +847,6 @@ static gpointer job_thread(gpointer data)
     return NULL;
 }
 
-/* Attribution (docs/libnice.md §27): natural and relay-udp run alone, so the
- * tunnel interface's counters over their streams are theirs. tunnel-only (whose
- * checks cross the tunnel, and which sends no media) runs alongside relay-tcp
- * and relay-tls, whose counts come from their own TCP connection to the edge
- * (TCP_INFO), not from the interface. */
 gboolean run_paths_valid(const char *const *names, GError **error)
 {
     for (; names && *names; names++) {
@@ -863,6 +869,40 @@ static gboolean wanted(const RunCtx *c, const char *name)
     return !c->only_paths || g_strv_contains(c->only_paths, name);
 }
 
+/* The path's tunnel evidence is its own: its own connection, or the kernel's
+ * device for nearly every media packet it sent. A path without it was judged
+ * by the interface's counters, which concurrent paths share. */
+static gboolean attribution_exact(const PathRecord *rec, PolicyPathKind kind)
+{
+    return kind == POLICY_PATH_TUNNEL_ONLY || !rec->have_counters || !rec->have_pair ||
+           rec->counters_per_connection || policy_egress_complete(rec);
+}
+
+/* Runs job again alone, into a fresh record in the same place. */
+static void rerun_alone(RunCtx *c, PathJob *j)
+{
+    g_autofree char *why = g_strdup_printf(
+        "run again alone: beside the other paths the kernel named the device of %" G_GUINT64_FORMAT
+        " of its %" G_GUINT64_FORMAT " media packets, too few to tell its own from theirs",
+        j->rec->egress_media_seen, j->rec->egress_media_sent);
+    PathRecord *fresh = path_record_new(j->spec->name);
+    for (guint i = 0; i < c->result->paths->len; i++)
+        if (c->result->paths->pdata[i] == j->rec)
+            c->result->paths->pdata[i] = fresh;
+    path_record_free(j->rec);
+    j->rec = fresh;
+    run_job(j);
+    g_autofree char *old = fresh->reason;
+    fresh->reason = g_strdup_printf("%s; %s", old ? old : "", why);
+}
+
+/* Attribution (docs/libnice.md §27, §33). With the kernel's egress facts every
+ * path runs at once, each judged by its own sockets and connections; a path
+ * whose evidence fell back to the interface's counters runs again alone.
+ * Without them natural and relay-udp run alone, so the tunnel's counters over
+ * their streams are theirs, and tunnel-only (whose checks cross the tunnel,
+ * and which sends no media) beside relay-tcp and relay-tls, whose counts come
+ * from their own TCP connections to the edge (TCP_INFO). */
 void paths_run_all(RunCtx *c)
 {
     const PathSpec *specs[G_N_ELEMENTS(path_specs) + 1];
@@ -877,19 +917,42 @@ void paths_run_all(RunCtx *c)
     PathJob jobs[G_N_ELEMENTS(specs)];
     for (guint i = 0; i < n; i++)
         jobs[i] = (PathJob){c, specs[i], run_result_add_path(c->result, specs[i]->name), FALSE};
-    GThread *side = NULL;
-    for (guint i = 0; i < n; i++) {
-        if (specs[i]->kind == POLICY_PATH_TUNNEL_ONLY)
-            continue;
-        if (specs[i]->tcp && !specs[i]->udp && !side) {
-            for (guint k = 0; k < n; k++)
-                if (specs[k]->kind == POLICY_PATH_TUNNEL_ONLY)
-                    side = g_thread_new("tunnel-only", job_thread, &jobs[k]);
+    if (egress_supported() && netif_inventory_first_tunnel(c->inv)) {
+        /* Every path at once: each one's evidence is its own sockets' and its
+         * own connection's (docs/libnice.md §33). */
+        GThread *threads[G_N_ELEMENTS(specs)];
+        for (guint i = 0; i < n; i++)
+            threads[i] = g_thread_new(specs[i]->name, job_thread, &jobs[i]);
+        for (guint i = 0; i < n; i++)
+            g_thread_join(threads[i]);
+        for (guint i = 0; i < n; i++)
+            if (jobs[i].judge && !attribution_exact(jobs[i].rec, specs[i]->kind))
+                rerun_alone(c, &jobs[i]);
+    } else if (!netif_inventory_first_tunnel(c->inv)) {
+        /* No tunnel, nothing to attribute: at once as well. */
+        GThread *threads[G_N_ELEMENTS(specs)];
+        for (guint i = 0; i < n; i++)
+            threads[i] = g_thread_new(specs[i]->name, job_thread, &jobs[i]);
+        for (guint i = 0; i < n; i++)
+            g_thread_join(threads[i]);
+    } else {
+        /* Without the kernel's egress facts the interface's counters are the
+         * evidence: natural and relay-udp run alone, tunnel-only beside the
+         * paths counted on their own TCP connections. */
+        GThread *side = NULL;
+        for (guint i = 0; i < n; i++) {
+            if (specs[i]->kind == POLICY_PATH_TUNNEL_ONLY)
+                continue;
+            if (specs[i]->tcp && !specs[i]->udp && !side) {
+                for (guint k = 0; k < n; k++)
+                    if (specs[k]->kind == POLICY_PATH_TUNNEL_ONLY)
+                        side = g_thread_new("tunnel-only", job_thread, &jobs[k]);
+            }
+            run_job(&jobs[i]);
         }
-        run_job(&jobs[i]);
+        if (side)
+            g_thread_join(side);
     }
-    if (side)
-        g_thread_join(side);
     for (guint i = 0; i < n; i++)
         if (jobs[i].judge)
             policy_judge_path(c->result, jobs[i].rec, specs[i]->kind, c->profile);
