@@ -5,7 +5,8 @@
 # messages of 172 bytes each at 20 ms, as a G.711 packet with RTP and SRTP),
 # from the same laptop, BENCH_RUNS times (default 3). Prints, side by side, wall
 # time, CPU, peak RSS and what each measured; then iceprobe's per-path timings
-# (first selected pair, READY, path total) and its CPU per packet.
+# (first selected pair, READY, path total) and its CPU per packet; then paired
+# runs through the controller, from the API call to the stored verdict.
 set -u
 here=$(dirname "$0")
 . "$here/../tests/lab/lab.sh"
@@ -97,4 +98,32 @@ bench() {
 		"$(echo "($user + $sys) * 1000000 / $packets" | bc -l)"
 }
 
-lab_run bench
+# Paired runs through the controller between the laptop's agent and the corp
+# host's (three paths, one after another), BENCH_RUNS times: from the API call
+# to the stored verdict, and each path's time on side a.
+paired_bench() {
+	ICEPROBE_CONTROLLER=${ICEPROBE_CONTROLLER:-$here/../build/controller/iceprobe-controller}
+	export ICEPROBE ICEPROBE_CONTROLLER
+	lab_controller_start
+	lab_agent_start laptop laptop vpn-laptops
+	lab_agent_start corp corp internal
+	printf '\npaired runs (laptop and corp agents through the controller), %s s streams:\n\n' "$LAB_STREAM_S"
+	printf '%-4s %9s %-7s %10s %10s %12s\n' run "API to" verdict natural relay tunnel-only
+	printf '%-4s %9s %-7s %10s %10s %12s\n' "" "verdict s" "" "total s" "total s" "total s"
+	local i d
+	for i in $(seq "$RUNS"); do
+		d=$LAB_STATE/paired$i.json
+		lab_paired laptop corp "$d"
+		printf '%-4s %9s %-7s %10.1f %10.1f %12.1f\n' "$i" "$RUN_SECONDS" "$(jq -r .verdict "$d")" \
+			"$(jq '[.paths[] | select(.name == "natural") | .sides.a.timing_ms.total // 0] | first / 1000' "$d")" \
+			"$(jq '[.paths[] | select(.name == "relay") | .sides.a.timing_ms.total // 0] | first / 1000' "$d")" \
+			"$(jq '[.paths[] | select(.name == "tunnel-only") | .sides.a.timing_ms.total // 0] | first / 1000' "$d")"
+	done
+}
+
+both() {
+	bench
+	paired_bench
+}
+
+lab_run both

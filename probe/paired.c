@@ -623,7 +623,10 @@ static void run_path(Paired *P, const char *name)
         }
     }
     if (rec->verdict == VERDICT_PASS) {
-        wait_until(P, connected, CONNECT_TIMEOUT_MS);
+        wait_until(P, connected,
+                   P->kind == POLICY_PATH_TUNNEL_ONLY
+                       ? MIN(paths_tunnel_wait_ms(&P->c), CONNECT_TIMEOUT_MS)
+                       : CONNECT_TIMEOUT_MS);
         if (P->gathered_at)
             rec->gather_ms = (double)(P->gathered_at - t0) / 1000.0;
         guint host, srflx, relay;

@@ -674,12 +674,7 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
     }
 }
 
-/* How long tunnel-only waits for a check through the tunnel to succeed: the
- * other paths' stream and a margin, at least 3 s. An open path answers its
- * first check within a round trip (46-84 ms in the lab); a blocked one would
- * otherwise hold the run until libnice gives up on its retransmissions
- * (about 8.6 s), long after the call it stands for had chosen its pair. */
-static guint tunnel_wait_ms(const RunCtx *c)
+guint paths_tunnel_wait_ms(const RunCtx *c)
 {
     return CLAMP(c->stream_duration_s * 1000 + 1500, 3000, READY_TIMEOUT_MS);
 }
@@ -782,7 +777,8 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
      * passes, and from here on each candidate as it is found. */
     release_held(&p);
     loop_run_until(p.ctx, start_media, &p,
-                   spec->kind == POLICY_PATH_TUNNEL_ONLY ? tunnel_wait_ms(c) : READY_TIMEOUT_MS);
+                   spec->kind == POLICY_PATH_TUNNEL_ONLY ? paths_tunnel_wait_ms(c)
+                                                          : READY_TIMEOUT_MS);
 
     guint host, srflx, relay;
     gboolean judge = TRUE;

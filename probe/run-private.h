@@ -32,6 +32,14 @@ void checks_route(RunCtx *c);
 void checks_turn(RunCtx *c);
 void checks_tls(RunCtx *c);
 
+/* How long tunnel-only waits for a check through the tunnel to succeed: the
+ * other paths' stream and 1.5 s, at least 3 s (at most the usual 12 s). An
+ * open path answers its first check within a round trip (46-84 ms in the
+ * lab); a blocked one would otherwise hold the run until libnice gives up on
+ * its retransmissions (7-8.6 s), long after the call it stands for had chosen
+ * its pair. */
+guint paths_tunnel_wait_ms(const RunCtx *c);
+
 /* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls, tunnel-only. */
 void paths_run_all(RunCtx *c);
 
