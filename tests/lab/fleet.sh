@@ -236,7 +236,7 @@ fleet_store_down() {
 	start_run "$LAB_CTL2_URL" laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60 ||
 		_assert_report FAIL "the relay path ran" "no log line"
-	sleep 6 # the tunnel-only path has its candidates; ICE gives up on them at 7 s
+	sleep 2 # the tunnel-only path has its candidates; it gives up on them at 3.5 s (the stream and 1.5 s)
 	lab_postgres_stop
 	t0=$(now_ms)
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "uploading the report of run $RUN_ID failed: .*503" 40
