@@ -913,24 +913,19 @@ void paths_run_all(RunCtx *c)
     PathJob jobs[G_N_ELEMENTS(specs)];
     for (guint i = 0; i < n; i++)
         jobs[i] = (PathJob){c, specs[i], run_result_add_path(c->result, specs[i]->name), FALSE};
-    if (egress_supported() && netif_inventory_first_tunnel(c->inv)) {
+    gboolean tunnel = netif_inventory_first_tunnel(c->inv) != NULL;
+    if (!tunnel || egress_supported()) {
         /* Every path at once: each one's evidence is its own sockets' and its
-         * own connection's (docs/libnice.md §33). */
+         * own connection's (docs/libnice.md §33), or there is no tunnel to
+         * attribute anything to. */
         GThread *threads[G_N_ELEMENTS(specs)];
         for (guint i = 0; i < n; i++)
             threads[i] = g_thread_new(specs[i]->name, job_thread, &jobs[i]);
         for (guint i = 0; i < n; i++)
             g_thread_join(threads[i]);
-        for (guint i = 0; i < n; i++)
+        for (guint i = 0; tunnel && i < n; i++)
             if (jobs[i].judge && !attribution_exact(jobs[i].rec, specs[i]->kind))
                 rerun_alone(c, &jobs[i]);
-    } else if (!netif_inventory_first_tunnel(c->inv)) {
-        /* No tunnel, nothing to attribute: at once as well. */
-        GThread *threads[G_N_ELEMENTS(specs)];
-        for (guint i = 0; i < n; i++)
-            threads[i] = g_thread_new(specs[i]->name, job_thread, &jobs[i]);
-        for (guint i = 0; i < n; i++)
-            g_thread_join(threads[i]);
     } else {
         /* Without the kernel's egress facts the interface's counters are the
          * evidence: natural and relay-udp run alone, tunnel-only beside the
