@@ -99,7 +99,7 @@ bench() {
 }
 
 # Paired runs through the controller between the laptop's agent and the corp
-# host's (three paths, one after another), BENCH_RUNS times: from the API call
+# host's (three paths, at once), BENCH_RUNS times: from the API call
 # to the stored verdict, and each path's time on side a.
 paired_bench() {
 	ICEPROBE_CONTROLLER=${ICEPROBE_CONTROLLER:-$here/../build/controller/iceprobe-controller}

@@ -11,7 +11,8 @@
 struct Mailbox {
     char *path; /* /api/v1/runs/ID/signal */
     Http *send_http, *recv_http;
-    GMainContext *wake;
+    void (*on_message)(gpointer data);
+    gpointer on_message_data;
     volatile sig_atomic_t *stop;
     GAsyncQueue *outbox; /* JsonObject, and the closing sentinel */
     GAsyncQueue *inbox;  /* JsonObject */
@@ -107,8 +108,8 @@ static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
     }
     if (strcmp(state, "done") == 0 || strcmp(state, "error") == 0)
         g_atomic_int_set(&m->ended, 1);
-    if (msgs && json_array_get_length(msgs) && m->wake)
-        g_main_context_wakeup(m->wake);
+    if (msgs && json_array_get_length(msgs) && m->on_message)
+        m->on_message(m->on_message_data);
 }
 
 static gpointer receiver_main(gpointer data)
@@ -138,8 +139,8 @@ static gpointer receiver_main(gpointer data)
         sleep_ms(m, backoff);
         backoff = MIN(backoff * 2, MAX_BACKOFF_MS);
     }
-    if (m->wake)
-        g_main_context_wakeup(m->wake);
+    if (m->on_message)
+        m->on_message(m->on_message_data);
     return NULL;
 }
 
@@ -150,7 +151,8 @@ Mailbox *mailbox_open(const MailboxConfig *cfg)
     m->send_http = http_new(cfg->url, cfg->token, cfg->ca_file, cfg->stop);
     m->recv_http = http_new(cfg->url, cfg->token, cfg->ca_file, cfg->stop);
     http_set_cancel(m->recv_http, &m->closing);
-    m->wake = cfg->wake ? g_main_context_ref(cfg->wake) : NULL;
+    m->on_message = cfg->on_message;
+    m->on_message_data = cfg->on_message_data;
     m->stop = cfg->stop;
     m->outbox = g_async_queue_new();
     m->inbox = g_async_queue_new_full((GDestroyNotify)json_object_unref);
@@ -181,8 +183,6 @@ void mailbox_close(Mailbox *m, guint flush_ms)
     g_async_queue_unref(m->inbox);
     http_free(m->send_http);
     http_free(m->recv_http);
-    if (m->wake)
-        g_main_context_unref(m->wake);
     g_mutex_clear(&m->lock);
     g_free(m->last_error);
     g_free(m->path);

@@ -15,7 +15,10 @@ typedef struct Mailbox Mailbox;
 typedef struct {
     const char *url, *token, *ca_file;
     const char *run_id;
-    GMainContext *wake; /* woken when a message arrives (may be NULL) */
+    /* Called from the receiver thread when messages arrive and when it ends
+     * (may be NULL): the run wakes whichever of its contexts wait for them. */
+    void (*on_message)(gpointer data);
+    gpointer on_message_data;
     volatile sig_atomic_t *stop;
 } MailboxConfig;
 

@@ -2,11 +2,21 @@
  * together only by the messages: both sides post their ICE credentials and
  * SRTP key, trickle candidates as libnice gathers them (a tunnel whose TURN
  * allocation hangs holds nothing up), stream from their own READY, then trade
- * what each received, so that each side's report has both directions. */
+ * what each received, so that each side's report has both directions.
+ *
+ * When both sides can tell each path's media from the others' (the kernel
+ * names the device of every packet, or the side has no tunnel: their hellos
+ * say `at_once`), the paths run at the same time, each on a thread of its own
+ * with its own main context, as the relay loop's do (docs/libnice.md §33).
+ * The peer's messages are routed to each path's own queue, in the order they
+ * came; a path whose evidence fell back to the tunnel's shared counters runs
+ * again alone afterwards, on both sides (`reruns`). Otherwise the paths run
+ * one after another. */
 #include "paired.h"
 
 #include "loop.h"
 
+#include <openssl/crypto.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +34,7 @@
 #define DRAIN_MAX_MS       1000
 #define TICK_MS            50
 #define EDGE_PROBE_US      (G_USEC_PER_SEC / 2) /* relay path: is the edge's TURN still there? */
+#define MAX_PATHS          8
 
 /* What the peer said about one path; messages may come before the path starts. */
 typedef struct {
@@ -44,16 +55,30 @@ typedef struct {
     RunCtx c;
     const Order *order;
     const PairedEnv *env;
-    GMainContext *ctx;
+    GMainContext *ctx; /* the run's own: hello, reruns */
     Mailbox *mb;
-    gboolean hello, peer_tunnel, peer_closes;
+    /* Under lock: the routing of the peer's messages, and who to wake. */
+    GMutex lock;
+    gboolean hello, peer_tunnel, peer_closes, peer_at_once;
     char *peer_version;
-    GHashTable *peer;  /* path name -> PeerPath */
-    char *bad_message; /* the first message from the peer that did not parse */
-    /* The path under way. */
-    const char *path;
+    char **peer_reruns; /* the peer's `reruns`, once it came */
+    GHashTable *inboxes; /* path name -> GAsyncQueue of PeerMessage */
+    GPtrArray *waiting;  /* GMainContext: woken when messages arrive */
+    char *bad_message;   /* the first message from the peer that did not parse */
+    GMutex result_lock;  /* findings added by paths on their threads */
+} Paired;
+
+/* Everything one path owns, freed together (as the relay loop's PathRun). */
+typedef struct {
+    Paired *P;
+    const char *name;
     PolicyPathKind kind;
-    PathRecord *rec; /* the path's record, for the pair's changes */
+    PathRecord *rec;
+    gboolean judge; /* the policy judges it once every path is done */
+    GMainContext *ctx;
+    GSource *tick;
+    GAsyncQueue *inbox; /* the peer's messages for this path */
+    PeerPath peer;
     gint64 t0;
     TlsRelay *tcp_fwd, *tls_fwd;
     gboolean unbeatable; /* the first pair could not be outranked */
@@ -69,26 +94,16 @@ typedef struct {
     guint8 out_key[STREAM_KEY_LEN];
     char *stream_error;
     GPtrArray *rejected; /* why a remote line was refused */
-} Paired;
+} PairedPath;
 
-static void peer_path_free(PeerPath *p)
+static void peer_path_clear(PeerPath *p)
 {
     g_free(p->ufrag);
     g_free(p->pwd);
-    g_ptr_array_unref(p->lines);
+    if (p->lines)
+        g_ptr_array_unref(p->lines);
     g_free(p->skip);
-    g_free(p);
-}
-
-static PeerPath *peer_path(Paired *P, const char *name)
-{
-    PeerPath *p = g_hash_table_lookup(P->peer, name);
-    if (!p) {
-        p = g_new0(PeerPath, 1);
-        p->lines = g_ptr_array_new_with_free_func(g_free);
-        g_hash_table_insert(P->peer, g_strdup(name), p);
-    }
-    return p;
+    memset(p, 0, sizeof(*p));
 }
 
 /* ---- messages (their parser: peer_message.c) ---- */
@@ -108,60 +123,131 @@ static void post(Paired *P, JsonObject *o)
     json_object_unref(o);
 }
 
+static GAsyncQueue *inbox_new(void)
+{
+    return g_async_queue_new_full((GDestroyNotify)peer_message_free);
+}
+
+/* The path's queue (under lock); made at its first message or its start. */
+static GAsyncQueue *inbox_of(Paired *P, const char *name)
+{
+    GAsyncQueue *q = g_hash_table_lookup(P->inboxes, name);
+    if (!q) {
+        q = inbox_new();
+        g_hash_table_insert(P->inboxes, g_strdup(name), q);
+    }
+    return q;
+}
+
+/* Takes the peer's messages from the mailbox, in order, into each path's
+ * queue. Any thread may: the lock keeps the order. The peer's `reruns` comes
+ * after everything it said about the paths run at once, so what follows it
+ * about a path belongs to that path's second run: a fresh queue. */
+static void route(Paired *P)
+{
+    JsonObject *o;
+    g_mutex_lock(&P->lock);
+    while ((o = mailbox_pop(P->mb)) != NULL) {
+        g_autoptr(GError) e = NULL;
+        PeerMessage *m = peer_message_new(o, &e);
+        json_object_unref(o);
+        if (!m) {
+            if (!P->bad_message)
+                P->bad_message = g_strdup(e->message);
+        } else if (m->type == PEER_HELLO) {
+            P->hello = TRUE;
+            P->peer_tunnel = m->tunnel;
+            P->peer_closes = m->closes;
+            P->peer_at_once = m->at_once;
+            g_free(P->peer_version);
+            P->peer_version = g_steal_pointer(&m->version);
+            peer_message_free(m);
+        } else if (m->type == PEER_RERUNS) {
+            if (!P->peer_reruns) {
+                P->peer_reruns = g_steal_pointer(&m->paths);
+                g_hash_table_remove_all(P->inboxes);
+            }
+            peer_message_free(m);
+        } else {
+            g_async_queue_push(inbox_of(P, m->path), m);
+        }
+    }
+    g_mutex_unlock(&P->lock);
+}
+
+/* The mailbox's receiver: wake every context that waits for the peer. */
+static void wake_waiting(gpointer data)
+{
+    Paired *P = data;
+    g_mutex_lock(&P->lock);
+    for (guint i = 0; i < P->waiting->len; i++)
+        g_main_context_wakeup(P->waiting->pdata[i]);
+    g_mutex_unlock(&P->lock);
+}
+
+static void add_waiting(Paired *P, GMainContext *ctx)
+{
+    g_mutex_lock(&P->lock);
+    g_ptr_array_add(P->waiting, g_main_context_ref(ctx));
+    g_mutex_unlock(&P->lock);
+}
+
+static void remove_waiting(Paired *P, GMainContext *ctx)
+{
+    g_mutex_lock(&P->lock);
+    g_ptr_array_remove(P->waiting, ctx);
+    g_mutex_unlock(&P->lock);
+}
+
+static gboolean stopped(const Paired *P)
+{
+    return P->env->stop && *P->env->stop;
+}
+
+static gboolean tick(gpointer data)
+{
+    return G_SOURCE_CONTINUE; /* wakes the loop: stop flag and deadlines are seen */
+}
+
+/* The run's own waits (hello, reruns), on the run's context. */
+typedef gboolean (*RunUntil)(Paired *P);
+typedef struct {
+    Paired *P;
+    RunUntil cond;
+} RunWait;
+
+static gboolean run_wait_check(gpointer data)
+{
+    RunWait *w = data;
+    route(w->P);
+    g_mutex_lock(&w->P->lock);
+    gboolean held = w->cond(w->P);
+    g_mutex_unlock(&w->P->lock);
+    return held || stopped(w->P) || mailbox_run_ended(w->P->mb);
+}
+
+static gboolean run_wait_until(Paired *P, RunUntil cond, guint ms)
+{
+    RunWait w = {P, cond};
+    loop_run_until(P->ctx, run_wait_check, &w, ms);
+    g_mutex_lock(&P->lock);
+    gboolean held = cond(P);
+    g_mutex_unlock(&P->lock);
+    return held;
+}
+
+static void add_finding(Paired *P, const char *code, JsonObject *ev, const char *message)
+{
+    g_mutex_lock(&P->result_lock);
+    run_result_add_finding(P->c.result, code, ev, "%s", message);
+    g_mutex_unlock(&P->result_lock);
+}
+
 /* ---- applying what the peer said ---- */
 
-static gboolean hold_remote(const Paired *P)
+static void take(PairedPath *p, PeerMessage *m)
 {
-    /* libnice applies force-relay to pairs formed when a remote candidate is
-     * added, not to those formed when a later local candidate appears; under
-     * force-relay the only later ones are relays (docs/libnice.md §22): on the
-     * relay path, remote candidates wait until the host candidates exist. */
-    return P->kind == POLICY_PATH_FORCED_RELAY && !session_host_candidates_exist(P->s);
-}
-
-static void apply_remote(Paired *P)
-{
-    if (!P->s || !P->path)
-        return;
-    PeerPath *pp = peer_path(P, P->path);
-    if (!P->creds_set && pp->session) {
-        g_autoptr(GError) e = NULL;
-        if (!session_set_remote_credentials(P->s, pp->ufrag, pp->pwd, &e))
-            g_ptr_array_add(P->rejected, g_strdup(e->message));
-        P->creds_set = TRUE;
-    }
-    if (!P->stream && !P->stream_error && pp->session) {
-        /* The receiving end exists before READY: the peer may reach READY (and
-         * start sending) first. */
-        const Profile *prof = P->c.profile;
-        StreamShape shape = {prof->stream.ptime_ms, prof->stream.payload_bytes,
-                             P->order->duration_s * 1000};
-        g_autoptr(GError) e = NULL;
-        P->stream = stream_end_new(P->s, P->out_key, pp->key, &shape, &e);
-        if (!P->stream)
-            P->stream_error = g_strdup(e->message);
-    }
-    if (!P->creds_set || hold_remote(P))
-        return;
-    for (; P->applied < pp->lines->len; P->applied++) {
-        g_autoptr(GError) e = NULL;
-        if (!session_add_remote_candidate(P->s, pp->lines->pdata[P->applied], &e) &&
-            P->rejected->len < 8)
-            g_ptr_array_add(P->rejected, g_strdup(e->message));
-    }
-}
-
-static void take(Paired *P, PeerMessage *m)
-{
-    if (m->type == PEER_HELLO) {
-        P->hello = TRUE;
-        P->peer_tunnel = m->tunnel;
-        P->peer_closes = m->closes;
-        g_free(P->peer_version);
-        P->peer_version = g_steal_pointer(&m->version);
-        return;
-    }
-    PeerPath *pp = peer_path(P, m->path);
+    PeerPath *pp = &p->peer;
     switch (m->type) {
     case PEER_SESSION:
         if (!pp->session) {
@@ -198,38 +284,68 @@ static void take(Paired *P, PeerMessage *m)
     }
 }
 
-/* Takes the peer's messages and moves the current path along. */
-static void pump(Paired *P)
+static gboolean hold_remote(const PairedPath *p)
 {
-    JsonObject *o;
-    while ((o = mailbox_pop(P->mb)) != NULL) {
-        PeerMessage m;
+    /* libnice applies force-relay to pairs formed when a remote candidate is
+     * added, not to those formed when a later local candidate appears; under
+     * force-relay the only later ones are relays (docs/libnice.md §22): on the
+     * relay path, remote candidates wait until the host candidates exist. */
+    return p->kind == POLICY_PATH_FORCED_RELAY && !session_host_candidates_exist(p->s);
+}
+
+static void apply_remote(PairedPath *p)
+{
+    if (!p->s)
+        return;
+    PeerPath *pp = &p->peer;
+    if (!p->creds_set && pp->session) {
         g_autoptr(GError) e = NULL;
-        if (peer_message_parse(o, &m, &e)) {
-            take(P, &m);
-            peer_message_clear(&m);
-        } else if (!P->bad_message) {
-            P->bad_message = g_strdup(e->message);
-        }
-        json_object_unref(o);
+        if (!session_set_remote_credentials(p->s, pp->ufrag, pp->pwd, &e))
+            g_ptr_array_add(p->rejected, g_strdup(e->message));
+        p->creds_set = TRUE;
     }
-    if (P->s && !P->posted_gathered && session_gathering_done(P->s)) {
-        P->posted_gathered = TRUE;
-        P->gathered_at = g_get_monotonic_time();
-        post(P, message_new("gathered", P->path));
+    if (!p->stream && !p->stream_error && pp->session) {
+        /* The receiving end exists before READY: the peer may reach READY (and
+         * start sending) first. */
+        const Profile *prof = p->P->c.profile;
+        StreamShape shape = {prof->stream.ptime_ms, prof->stream.payload_bytes,
+                             p->P->order->duration_s * 1000};
+        g_autoptr(GError) e = NULL;
+        p->stream = stream_end_new(p->s, p->out_key, pp->key, &shape, &e);
+        if (!p->stream)
+            p->stream_error = g_strdup(e->message);
     }
-    apply_remote(P);
+    if (!p->creds_set || hold_remote(p))
+        return;
+    for (; p->applied < pp->lines->len; p->applied++) {
+        g_autoptr(GError) e = NULL;
+        if (!session_add_remote_candidate(p->s, pp->lines->pdata[p->applied], &e) &&
+            p->rejected->len < 8)
+            g_ptr_array_add(p->rejected, g_strdup(e->message));
+    }
 }
 
-static gboolean stopped(const Paired *P)
+/* Takes the peer's messages for this path and moves it along. */
+static void pump(PairedPath *p)
 {
-    return P->env->stop && *P->env->stop;
+    route(p->P);
+    PeerMessage *m;
+    while ((m = g_async_queue_try_pop(p->inbox)) != NULL) {
+        take(p, m);
+        peer_message_free(m);
+    }
+    if (p->s && !p->posted_gathered && session_gathering_done(p->s)) {
+        p->posted_gathered = TRUE;
+        p->gathered_at = g_get_monotonic_time();
+        post(p->P, message_new("gathered", p->name));
+    }
+    apply_remote(p);
 }
 
-typedef gboolean (*Until)(Paired *P);
+typedef gboolean (*Until)(PairedPath *p);
 
 typedef struct {
-    Paired *P;
+    PairedPath *p;
     Until cond;
     gboolean held;
 } Wait;
@@ -237,117 +353,103 @@ typedef struct {
 static gboolean wait_check(gpointer data)
 {
     Wait *w = data;
-    pump(w->P);
-    if (w->cond && w->cond(w->P))
+    pump(w->p);
+    if (w->cond && w->cond(w->p))
         return w->held = TRUE;
-    return stopped(w->P) || mailbox_run_ended(w->P->mb);
+    return stopped(w->p->P) || mailbox_run_ended(w->p->P->mb);
 }
 
-/* Runs the context, taking messages, until cond holds (TRUE), or the time,
- * a stop or the run's end at the controller (FALSE). cond may be NULL: run
- * for the whole time. */
-static gboolean wait_until(Paired *P, Until cond, guint ms)
+/* Runs the path's context, taking messages, until cond holds (TRUE), or the
+ * time, a stop or the run's end at the controller (FALSE). cond may be NULL:
+ * run for the whole time. */
+static gboolean wait_until(PairedPath *p, Until cond, guint ms)
 {
-    Wait w = {P, cond, FALSE};
-    loop_run_until(P->ctx, wait_check, &w, ms);
+    Wait w = {p, cond, FALSE};
+    loop_run_until(p->ctx, wait_check, &w, ms);
     return w.held;
-}
-
-static gboolean tick(gpointer data)
-{
-    return G_SOURCE_CONTINUE; /* wakes the loop: stop flag and deadlines are seen */
 }
 
 /* ---- one path ---- */
 
-static gboolean have_hello(Paired *P)
-{
-    return P->hello;
-}
-
 /* On the relay path, a side whose gathering ended without a relay candidate
  * (the edge's allocations failed) leaves nothing to check: say so at once. */
-static const char *relay_impossible(Paired *P)
+static const char *relay_impossible(PairedPath *p)
 {
-    if (P->kind != POLICY_PATH_FORCED_RELAY)
+    if (p->kind != POLICY_PATH_FORCED_RELAY)
         return NULL;
-    PeerPath *pp = peer_path(P, P->path);
     guint host, srflx, relay;
-    session_count_candidates(P->s, &host, &srflx, &relay);
-    if (session_gathering_done(P->s) && relay == 0)
+    session_count_candidates(p->s, &host, &srflx, &relay);
+    if (session_gathering_done(p->s) && relay == 0)
         return "no relay candidate on this side: the edge's allocations failed";
-    if (pp->gathered && pp->lines->len == 0)
+    if (p->peer.gathered && p->peer.lines->len == 0)
         return "no relay candidate on the peer's side: its allocations failed";
     return NULL;
 }
 
-static gboolean edge_refuses(Paired *P);
-static void edge_gone(Paired *P, PathRecord *rec);
+static gboolean edge_refuses(const Paired *P);
 
 /* All the peer's candidates are here and given to libnice. */
-static gboolean remote_complete(Paired *P)
+static gboolean remote_complete(PairedPath *p)
 {
-    PeerPath *pp = peer_path(P, P->path);
-    return pp->gathered && P->applied >= pp->lines->len;
+    return p->peer.gathered && p->applied >= p->peer.lines->len;
 }
 
 /* On the relay path, an edge that died under us is seen in half a second, not
  * after libnice's retransmissions (or a stream's end). */
-static gboolean edge_died(Paired *P)
+static gboolean edge_died(PairedPath *p)
 {
-    if (P->kind == POLICY_PATH_FORCED_RELAY && !P->edge_gone &&
-        g_get_monotonic_time() - P->edge_probed > EDGE_PROBE_US) {
-        P->edge_probed = g_get_monotonic_time();
-        P->edge_gone = edge_refuses(P);
+    if (p->kind == POLICY_PATH_FORCED_RELAY && !p->edge_gone &&
+        g_get_monotonic_time() - p->edge_probed > EDGE_PROBE_US) {
+        p->edge_probed = g_get_monotonic_time();
+        p->edge_gone = edge_refuses(p->P);
     }
-    return P->edge_gone;
+    return p->edge_gone;
 }
 
 /* A pair is selected (media starts there, as a client starts it), or there
  * will be none. */
-static gboolean connected(Paired *P)
+static gboolean connected(PairedPath *p)
 {
-    SessionState st = session_state(P->s);
-    if (session_has_pair(P->s) || st == SESSION_STATE_FAILED ||
-        peer_path(P, P->path)->skip != NULL || relay_impossible(P))
+    SessionState st = session_state(p->s);
+    if (session_has_pair(p->s) || st == SESSION_STATE_FAILED || p->peer.skip != NULL ||
+        relay_impossible(p))
         return TRUE;
-    return edge_died(P);
+    return edge_died(p);
 }
 
-static gboolean settled(Paired *P)
+static gboolean settled(PairedPath *p)
 {
-    SessionState st = session_state(P->s);
+    SessionState st = session_state(p->s);
     return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED;
 }
 
 static void on_pair(Session *s, NiceCandidate *local, NiceCandidate *remote, gpointer data)
 {
-    Paired *P = data;
-    if (P->rec)
-        paths_note_pair_change(&P->c, s, P->tcp_fwd, P->tls_fwd, P->t0, P->rec);
+    PairedPath *p = data;
+    paths_note_pair_change(&p->P->c, s, p->tcp_fwd, p->tls_fwd, p->t0, p->rec);
 }
 
 /* The pair to report: at READY or at the stream's end, whichever came later,
  * or the first one when nothing could outrank it (as in paths.c). */
-static void settle_pair(Paired *P, PathRecord *rec)
+static void settle_pair(PairedPath *p)
 {
-    if (!P->unbeatable && !settled(P)) {
-        gint64 left_ms = (P->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
-        if (wait_until(P, settled, (guint)MAX(left_ms, 0)) && rec->have_pair)
-            paths_describe_pair(&P->c, P->s, P->tcp_fwd, P->tls_fwd, rec);
-        P->unbeatable = session_pair_unbeatable(P->s, remote_complete(P));
+    PathRecord *rec = p->rec;
+    if (!p->unbeatable && !settled(p)) {
+        gint64 left_ms = (p->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
+        if (wait_until(p, settled, (guint)MAX(left_ms, 0)) && rec->have_pair)
+            paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
+        p->unbeatable = session_pair_unbeatable(p->s, remote_complete(p));
     }
-    gboolean ready = session_state(P->s) == SESSION_STATE_READY;
-    rec->pair_final = g_strdup(ready ? "ready" : P->unbeatable ? "unbeatable" : "unsettled");
+    gboolean ready = session_state(p->s) == SESSION_STATE_READY;
+    rec->pair_final = g_strdup(ready ? "ready" : p->unbeatable ? "unbeatable" : "unsettled");
     rec->ready_ms =
-        session_ready_time(P->s) ? (double)(session_ready_time(P->s) - P->t0) / 1000.0 : -1;
+        session_ready_time(p->s) ? (double)(session_ready_time(p->s) - p->t0) / 1000.0 : -1;
     rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
 }
 
-static gboolean peer_closing(Paired *P)
+static gboolean peer_closing(PairedPath *p)
 {
-    PeerPath *pp = peer_path(P, P->path);
-    return pp->closing || pp->skip;
+    return p->peer.closing || p->peer.skip;
 }
 
 /* A side keeps its ICE session until the peer is done with the path too: the
@@ -359,49 +461,46 @@ static gboolean peer_closing(Paired *P)
  * both sides start a path within a message's trip, so ours stands for it.
  * A peer whose hello did not say `closes` (an older agent) neither expects nor
  * sends `closing`: nothing is posted or awaited then. */
-static void close_together(Paired *P)
+static void close_together(PairedPath *p)
 {
-    if (!P->peer_closes)
+    if (!p->P->peer_closes)
         return;
-    post(P, message_new("closing", P->path));
-    gint64 left_ms = (P->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
-    wait_until(P, peer_closing, (guint)MAX(left_ms, 0) + CLOSE_SLACK_MS);
+    post(p->P, message_new("closing", p->name));
+    gint64 left_ms = (p->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
+    wait_until(p, peer_closing, (guint)MAX(left_ms, 0) + CLOSE_SLACK_MS);
 }
 
-static gboolean peer_sent(Paired *P)
+static gboolean peer_sent(PairedPath *p)
 {
-    PeerPath *pp = peer_path(P, P->path);
-    return pp->sent || pp->skip;
+    return p->peer.sent || p->peer.skip;
 }
 
-static gboolean peer_stats(Paired *P)
+static gboolean peer_stats(PairedPath *p)
 {
-    PeerPath *pp = peer_path(P, P->path);
-    return pp->stats || pp->skip;
+    return p->peer.stats || p->peer.skip;
 }
 
 static void on_candidate(const char *line, gpointer data)
 {
-    Paired *P = data;
+    PairedPath *p = data;
     /* Each path offers what CONTRACT says: relay offers relays only, tunnel-only
      * host candidates only. */
-    if ((P->kind == POLICY_PATH_FORCED_RELAY && !strstr(line, " typ relay")) ||
-        (P->kind == POLICY_PATH_TUNNEL_ONLY && !strstr(line, " typ host")))
+    if ((p->kind == POLICY_PATH_FORCED_RELAY && !strstr(line, " typ relay")) ||
+        (p->kind == POLICY_PATH_TUNNEL_ONLY && !strstr(line, " typ host")))
         return;
-    JsonObject *o = message_new("candidate", P->path);
+    JsonObject *o = message_new("candidate", p->name);
     json_object_set_string_member(o, "line", line);
-    post(P, o);
+    post(p->P, o);
 }
 
-/* This agent's tunnel address (IPv4), if it has a tunnel that is up. */
-static void skip_path(Paired *P, PathRecord *rec, const char *reason, gboolean tell_peer)
+static void skip_path(PairedPath *p, const char *reason, gboolean tell_peer)
 {
-    rec->verdict = VERDICT_SKIP;
-    rec->reason = g_strdup(reason);
+    p->rec->verdict = VERDICT_SKIP;
+    p->rec->reason = g_strdup(reason);
     if (tell_peer) {
-        JsonObject *o = message_new("skip", rec->name);
+        JsonObject *o = message_new("skip", p->name);
         json_object_set_string_member(o, "reason", reason);
-        post(P, o);
+        post(p->P, o);
     }
 }
 
@@ -413,50 +512,53 @@ static PolicyPathKind kind_of(const char *name)
 }
 
 /* Our stream has sent everything, or the edge relaying it died. */
-static gboolean own_stream_done(Paired *P)
+static gboolean own_stream_done(PairedPath *p)
 {
-    return stream_end_done(P->stream) || edge_died(P);
+    return stream_end_done(p->stream) || edge_died(p);
 }
 
 /* Everything the peer says it sent has arrived. */
-static gboolean all_arrived(Paired *P)
+static gboolean all_arrived(PairedPath *p)
 {
-    return stream_end_received(P->stream) >= peer_path(P, P->path)->packets_sent;
+    return stream_end_received(p->stream) >= p->peer.packets_sent;
 }
 
+static void edge_gone(PairedPath *p);
+
 /* Streams from READY for the order's duration, then trades figures with the peer. */
-static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsRelay *tls_fwd)
+static void stream_and_trade(PairedPath *p)
 {
-    const Profile *prof = P->c.profile;
-    PeerPath *pp = peer_path(P, P->path);
-    gboolean ready = session_has_pair(P->s);
-    StreamEnd *stream = ready ? P->stream : NULL;
-    const NetifInterface *tunnel = netif_inventory_first_tunnel(P->c.inv);
+    const Profile *prof = p->P->c.profile;
+    PathRecord *rec = p->rec;
+    PeerPath *pp = &p->peer;
+    gboolean ready = session_has_pair(p->s);
+    StreamEnd *stream = ready ? p->stream : NULL;
+    const NetifInterface *tunnel = netif_inventory_first_tunnel(p->P->c.inv);
     guint64 rx0 = 0, tx0 = 0, rx1, tx1;
-    if (ready && P->stream_error) {
+    if (ready && p->stream_error) {
         rec->verdict = VERDICT_ERROR;
-        rec->reason = g_strdup_printf("SRTP set-up failed: %s", P->stream_error);
+        rec->reason = g_strdup_printf("SRTP set-up failed: %s", p->stream_error);
     } else if (stream) {
         paths_sample_counters(tunnel, &rx0, &tx0);
-        P->egress = paths_egress_watch(&P->c, P->s);
-        P->fwd_media0[0] = tcp_fwd ? tlsrelay_media_out(tcp_fwd) : 0;
-        P->fwd_media0[1] = tls_fwd ? tlsrelay_media_out(tls_fwd) : 0;
+        p->egress = paths_egress_watch(&p->P->c, p->s);
+        p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
+        p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
         stream_end_start(stream);
-        wait_until(P, own_stream_done, P->order->duration_s * 1000 + DRAIN_MAX_MS);
-        if (P->edge_gone) {
+        wait_until(p, own_stream_done, p->P->order->duration_s * 1000 + DRAIN_MAX_MS);
+        if (p->edge_gone) {
             stream_end_stop(stream);
-            edge_gone(P, rec); /* RELAY_UNREACHABLE, and the peer is told */
+            edge_gone(p); /* RELAY_UNREACHABLE, and the peer is told */
         }
         stream_end_join(stream);
     }
-    JsonObject *sent = message_new("sent", P->path);
+    JsonObject *sent = message_new("sent", p->name);
     json_object_set_int_member(sent, "packets", stream ? (gint64)stream_end_sent(stream) : 0);
-    post(P, sent);
+    post(p->P, sent);
     /* The peer may have become READY later than we did: its stream ends later. */
-    wait_until(P, peer_sent, P->order->duration_s * 1000 + PEER_END_SLACK_MS);
+    wait_until(p, peer_sent, p->P->order->duration_s * 1000 + PEER_END_SLACK_MS);
     if (stream) {
         StreamEnd *ends[] = {stream, stream};
-        wait_until(P, all_arrived, paths_drain_ms(ends));
+        wait_until(p, all_arrived, paths_drain_ms(ends));
     }
     if (stream) {
         paths_sample_counters(tunnel, &rx1, &tx1);
@@ -466,10 +568,10 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
         rec->in.packets_sent = pp->packets_sent;
         rec->in.loss_ratio = pp->packets_sent ? 1 : 0;
     }
-    JsonObject *stats = message_new("stats", P->path);
+    JsonObject *stats = message_new("stats", p->name);
     json_object_set_member(stats, "in", metrics_summary_to_json(&rec->in));
-    post(P, stats);
-    wait_until(P, peer_stats, STATS_TIMEOUT_MS);
+    post(p->P, stats);
+    wait_until(p, peer_stats, STATS_TIMEOUT_MS);
     if (!stream)
         return;
     if (tunnel) {
@@ -478,8 +580,8 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
         rec->tunnel_tx = tx1 - tx0;
         rec->tunnel_rx = rx1 - rx0;
     }
-    TlsRelay *fwd[] = {tcp_fwd, tls_fwd};
-    paths_note_egress(&P->c, P->egress, fwd, P->fwd_media0, stream_end_sent(stream), rec);
+    TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
+    paths_note_egress(&p->P->c, p->egress, fwd, p->fwd_media0, stream_end_sent(stream), rec);
     if (pp->stats) {
         rec->out = pp->in;
     } else {
@@ -488,7 +590,7 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
         rec->reason = g_strdup_printf("%s; the peer's figures did not arrive", old ? old : "");
     }
     /* The pair media used last. */
-    paths_describe_pair(&P->c, P->s, tcp_fwd, tls_fwd, rec);
+    paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
     paths_combine_metrics(prof, rec);
     rec->have_metrics = TRUE;
 }
@@ -496,7 +598,7 @@ static void stream_and_trade(Paired *P, PathRecord *rec, TlsRelay *tcp_fwd, TlsR
 /* The edge's TURN service gone since the turn checks: TCP to the port it allocated
  * on at the start of the run is now refused (a closed port answers at once, where
  * a UDP allocation to a dead server would wait out libnice's retransmissions). */
-static gboolean edge_refuses(Paired *P)
+static gboolean edge_refuses(const Paired *P)
 {
     if (!P->c.turn_ok[TURNCHECK_TCP] || !P->c.edge_ip)
         return FALSE;
@@ -509,188 +611,377 @@ static gboolean edge_refuses(Paired *P)
 }
 
 /* Says so in the path, as RELAY_UNREACHABLE, and tells the peer. */
-static void edge_gone(Paired *P, PathRecord *rec)
+static void edge_gone(PairedPath *p)
 {
+    PathRecord *rec = p->rec;
+    const RunCtx *c = &p->P->c;
     g_free(rec->reason);
     rec->reason = g_strdup_printf("the edge %s refused TCP on port %u, where it allocated at the "
                                   "start of the run: its TURN service is gone",
-                                  P->c.edge_ip, P->c.profile->edge.tcp_port);
+                                  c->edge_ip, c->profile->edge.tcp_port);
     rec->verdict = VERDICT_FAIL;
     JsonObject *ev = json_object_new();
     json_object_set_string_member(ev, "path", rec->name);
-    json_object_set_string_member(ev, "edge", P->c.edge_ip);
-    run_result_add_finding(P->c.result, "RELAY_UNREACHABLE", ev,
-                           "No relay allocation on path %s: %s.", rec->name, rec->reason);
+    json_object_set_string_member(ev, "edge", c->edge_ip);
+    g_autofree char *msg = g_strdup_printf("No relay allocation on path %s: %s.", rec->name,
+                                           rec->reason);
+    add_finding(p->P, "RELAY_UNREACHABLE", ev, msg);
     JsonObject *o = message_new("skip", rec->name);
     json_object_set_string_member(o, "reason", rec->reason);
-    post(P, o);
+    post(p->P, o);
 }
 
-static void run_path(Paired *P, const char *name)
+/* Why a path's ICE found nothing, into rec->reason (and a finding when the
+ * edge gave no allocation it gave earlier in the run). */
+static void explain_no_pair(PairedPath *p)
 {
-    const Profile *prof = P->c.profile;
-    PathRecord *rec = run_result_add_path(P->c.result, name);
-    gint64 t0 = g_get_monotonic_time();
-    P->path = name;
-    P->kind = kind_of(name);
-    P->creds_set = P->posted_gathered = FALSE;
-    P->gathered_at = 0;
-    P->applied = 0;
-    pump(P);
-    PeerPath *pp = peer_path(P, name);
-    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P->c);
-    gint64 left_s = P->order->deadline - g_get_real_time() / G_USEC_PER_SEC;
-    if (stopped(P)) {
-        skip_path(P, rec, "the agent was stopped before this path", TRUE);
-        return;
+    PathRecord *rec = p->rec;
+    const RunCtx *c = &p->P->c;
+    guint host, srflx, relay;
+    session_count_candidates(p->s, &host, &srflx, &relay);
+    if (p->peer.skip) {
+        rec->reason = g_strdup_printf("the peer could not run it: %s", p->peer.skip);
+    } else if (relay_impossible(p)) {
+        rec->reason = g_strdup(relay_impossible(p));
+        gboolean checks_allocated = c->turn_ok[0] || c->turn_ok[1] || c->turn_ok[2];
+        if (session_gathering_done(p->s) && relay == 0 && checks_allocated) {
+            /* The turn checks passed before the path, or the path would not
+             * have been tried: the edge went away since. */
+            JsonObject *ev = json_object_new();
+            json_object_set_string_member(ev, "path", p->name);
+            json_object_set_string_member(ev, "edge", c->edge_ip);
+            g_autofree char *msg = g_strdup_printf(
+                "No relay allocation on path %s: the edge %s gave none (it answered the turn "
+                "checks earlier in the run).",
+                p->name, c->edge_ip);
+            add_finding(p->P, "RELAY_UNREACHABLE", ev, msg);
+        }
+    } else if (stopped(p->P)) {
+        rec->reason = g_strdup("the agent was stopped during the path");
+        rec->verdict = VERDICT_ERROR;
+    } else {
+        rec->reason = g_strdup_printf(
+            "ICE found no working pair in %.1f s (this side offered %u host, %u reflexive, "
+            "%u relay candidates; the peer %u)%s%s",
+            (double)(g_get_monotonic_time() - p->t0) / 1e6, host, srflx, relay,
+            p->peer.lines->len, p->rejected->len ? "; refused: " : "",
+            p->rejected->len ? (const char *)p->rejected->pdata[0] : "");
     }
-    if (pp->skip) {
-        g_autofree char *why = g_strdup_printf("the peer skipped it: %s", pp->skip);
-        skip_path(P, rec, why, FALSE);
-        return;
-    }
-    if (left_s < (gint64)P->order->duration_s + 10) {
-        skip_path(P, rec, "no time left before the run's deadline", TRUE);
-        return;
-    }
-    if (P->kind == POLICY_PATH_TUNNEL_ONLY && !tun && !P->peer_tunnel) {
-        skip_path(P, rec, "neither side has a tunnel", FALSE);
-        return;
-    }
-    if (P->kind == POLICY_PATH_FORCED_RELAY && edge_refuses(P)) {
-        edge_gone(P, rec);
-        rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
-        P->path = NULL;
-        return;
-    }
-    P->edge_gone = FALSE;
-    P->edge_probed = g_get_monotonic_time();
+}
 
-    rec->nomination = g_strdup(prof->ice.regular_nomination ? "regular" : "aggressive");
-    rec->controlling = P->order->controlling;
-    P->rec = rec;
-    P->t0 = t0;
-    P->unbeatable = FALSE;
+/* Why the path cannot start (for the caller to free), or NULL; *tell_peer:
+ * the peer does not know it. */
+static char *cannot_start(PairedPath *p, GInetAddress *tun, gboolean *tell_peer)
+{
+    Paired *P = p->P;
+    gint64 left_s = P->order->deadline - g_get_real_time() / G_USEC_PER_SEC;
+    *tell_peer = TRUE;
+    if (stopped(P))
+        return g_strdup("the agent was stopped before this path");
+    if (p->peer.skip) {
+        *tell_peer = FALSE;
+        return g_strdup_printf("the peer skipped it: %s", p->peer.skip);
+    }
+    if (left_s < (gint64)P->order->duration_s + 10)
+        return g_strdup("no time left before the run's deadline");
+    if (p->kind == POLICY_PATH_TUNNEL_ONLY && !tun && !P->peer_tunnel) {
+        *tell_peer = FALSE;
+        return g_strdup("neither side has a tunnel");
+    }
+    return NULL;
+}
+
+/* The session's configuration for the path: TURN on the edge over UDP and
+ * through the TCP and TLS forwarders, or (tunnel-only) the tunnel's host
+ * candidates alone. */
+static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
+{
+    const Profile *prof = p->P->c.profile;
+    RunCtx *c = &p->P->c;
     SessionConfig cfg = {.name = "agent",
-                         .controlling = P->order->controlling,
+                         .controlling = p->P->order->controlling,
                          .regular_nomination = prof->ice.regular_nomination,
                          .on_pair = on_pair,
-                         .on_pair_data = P,
+                         .on_pair_data = p,
                          .ice_tcp = TRUE,
-                         .relay_only = P->kind == POLICY_PATH_FORCED_RELAY,
-                         .turn_username = P->c.cred.username,
-                         .turn_password = P->c.cred.password,
+                         .relay_only = p->kind == POLICY_PATH_FORCED_RELAY,
+                         .turn_username = c->cred.username,
+                         .turn_password = c->cred.password,
                          .on_candidate = on_candidate,
-                         .on_candidate_data = P};
-    TlsRelay *tcp_fwd = NULL, *tls_fwd = NULL;
-    if (P->kind == POLICY_PATH_TUNNEL_ONLY) {
+                         .on_candidate_data = p};
+    if (p->kind == POLICY_PATH_TUNNEL_ONLY) {
         /* The side with a tunnel offers host candidates on it only; the other
          * side its host candidates. No relay: the point is the direct path. */
         cfg.only_address = tun;
-    } else {
-        paths_add_turn(&cfg, P->c.edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
-        if (paths_start_forwarder(&P->c, prof->edge.tcp_port, FALSE, &tcp_fwd, rec))
-            paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
-        if (paths_start_forwarder(&P->c, prof->edge.tls_port, TRUE, &tls_fwd, rec))
-            paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
-        P->tcp_fwd = tcp_fwd;
-        P->tls_fwd = tls_fwd;
-        /* A forwarder that cannot connect is a finding of the turn checks, not
-         * an error of this path: the other transports go on. */
-        rec->verdict = VERDICT_PASS;
-        g_clear_pointer(&rec->reason, g_free);
+        return cfg;
     }
+    paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
+    if (paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p->tcp_fwd, p->rec))
+        paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
+    if (paths_start_forwarder(c, prof->edge.tls_port, TRUE, &p->tls_fwd, p->rec))
+        paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
+    /* A forwarder that cannot connect is a finding of the turn checks, not
+     * an error of this path: the other transports go on. */
+    p->rec->verdict = VERDICT_PASS;
+    g_clear_pointer(&p->rec->reason, g_free);
+    return cfg;
+}
 
+/* Makes the session, posts its credentials and key, starts gathering. */
+static gboolean path_start(PairedPath *p, GInetAddress *tun)
+{
+    SessionConfig cfg = path_config(p, tun);
     g_autoptr(GError) error = NULL;
-    P->s = session_new(P->ctx, &cfg, &error);
-    if (!P->s || !stream_random_key(P->out_key)) {
+    p->s = session_new(p->ctx, &cfg, &error);
+    if (!p->s || !stream_random_key(p->out_key)) {
         g_autofree char *why =
             g_strdup_printf("set-up failed: %s", error ? error->message : "no random key");
-        skip_path(P, rec, why, TRUE);
-        rec->verdict = VERDICT_ERROR;
+        skip_path(p, why, TRUE);
+        p->rec->verdict = VERDICT_ERROR;
+        return FALSE;
+    }
+    g_autofree char *ufrag = NULL, *pwd = NULL;
+    session_local_credentials(p->s, &ufrag, &pwd);
+    JsonObject *o = message_new("session", p->name);
+    json_object_set_string_member(o, "ufrag", ufrag ? ufrag : "");
+    json_object_set_string_member(o, "pwd", pwd ? pwd : "");
+    g_autofree char *key = g_base64_encode(p->out_key, sizeof(p->out_key));
+    json_object_set_string_member(o, "key", key);
+    post(p->P, o);
+    if (!session_gather(p->s, &error)) {
+        skip_path(p, error->message, TRUE);
+        p->rec->verdict = VERDICT_ERROR;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ICE until a pair (or none), the stream, the pair as it settled, the close. */
+static void path_check_and_stream(PairedPath *p)
+{
+    PathRecord *rec = p->rec;
+    wait_until(p, connected,
+               p->kind == POLICY_PATH_TUNNEL_ONLY
+                   ? MIN(paths_tunnel_wait_ms(&p->P->c), CONNECT_TIMEOUT_MS)
+                   : CONNECT_TIMEOUT_MS);
+    if (p->gathered_at)
+        rec->gather_ms = (double)(p->gathered_at - p->t0) / 1000.0;
+    if (p->edge_gone && !session_has_pair(p->s)) {
+        edge_gone(p);
+    } else if (session_has_pair(p->s)) {
+        rec->connected_ms = (double)(session_first_pair_time(p->s) - p->t0) / 1000.0;
+        p->unbeatable = session_pair_unbeatable(p->s, remote_complete(p));
+        paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
     } else {
-        g_autofree char *ufrag = NULL, *pwd = NULL;
-        session_local_credentials(P->s, &ufrag, &pwd);
-        JsonObject *o = message_new("session", name);
-        json_object_set_string_member(o, "ufrag", ufrag ? ufrag : "");
-        json_object_set_string_member(o, "pwd", pwd ? pwd : "");
-        g_autofree char *key = g_base64_encode(P->out_key, sizeof(P->out_key));
-        json_object_set_string_member(o, "key", key);
-        post(P, o);
-        if (!session_gather(P->s, &error)) {
-            skip_path(P, rec, error->message, TRUE);
-            rec->verdict = VERDICT_ERROR;
-        }
+        explain_no_pair(p);
     }
-    if (rec->verdict == VERDICT_PASS) {
-        wait_until(P, connected,
-                   P->kind == POLICY_PATH_TUNNEL_ONLY
-                       ? MIN(paths_tunnel_wait_ms(&P->c), CONNECT_TIMEOUT_MS)
-                       : CONNECT_TIMEOUT_MS);
-        if (P->gathered_at)
-            rec->gather_ms = (double)(P->gathered_at - t0) / 1000.0;
-        guint host, srflx, relay;
-        session_count_candidates(P->s, &host, &srflx, &relay);
-        if (P->edge_gone && !session_has_pair(P->s)) {
-            edge_gone(P, rec);
-        } else if (session_has_pair(P->s)) {
-            rec->connected_ms = (double)(session_first_pair_time(P->s) - t0) / 1000.0;
-            P->unbeatable = session_pair_unbeatable(P->s, remote_complete(P));
-            paths_describe_pair(&P->c, P->s, tcp_fwd, tls_fwd, rec);
-        } else if (pp->skip) {
-            rec->reason = g_strdup_printf("the peer could not run it: %s", pp->skip);
-        } else if (relay_impossible(P)) {
-            rec->reason = g_strdup(relay_impossible(P));
-            gboolean checks_allocated = P->c.turn_ok[0] || P->c.turn_ok[1] || P->c.turn_ok[2];
-            if (session_gathering_done(P->s) && relay == 0 && checks_allocated) {
-                /* The turn checks passed before the path, or the path would not
-                 * have been tried: the edge went away since. */
-                JsonObject *ev = json_object_new();
-                json_object_set_string_member(ev, "path", name);
-                json_object_set_string_member(ev, "edge", P->c.edge_ip);
-                run_result_add_finding(P->c.result, "RELAY_UNREACHABLE", ev,
-                                       "No relay allocation on path %s: the edge %s gave none "
-                                       "(it answered the turn checks earlier in the run).",
-                                       name, P->c.edge_ip);
-            }
-        } else if (stopped(P)) {
-            rec->reason = g_strdup("the agent was stopped during the path");
-            rec->verdict = VERDICT_ERROR;
-        } else {
-            rec->reason = g_strdup_printf(
-                "ICE found no working pair in %.1f s (this side offered %u host, %u reflexive, "
-                "%u relay candidates; the peer %u)%s%s",
-                (double)(g_get_monotonic_time() - t0) / 1e6, host, srflx, relay, pp->lines->len,
-                P->rejected->len ? "; refused: " : "",
-                P->rejected->len ? (const char *)P->rejected->pdata[0] : "");
-        }
-        stream_and_trade(P, rec, tcp_fwd, tls_fwd);
-        if (rec->have_pair)
-            settle_pair(P, rec);
-        guint changes = session_pair_changes(P->s);
-        if (rec->have_pair && changes > 1) {
-            g_autofree char *old = rec->reason;
-            rec->reason = g_strdup_printf("%s; the pair changed %u times", old, changes - 1);
-        }
-        if (rec->verdict != VERDICT_ERROR)
-            policy_judge_path(P->c.result, rec, P->kind, prof);
-        close_together(P);
+    stream_and_trade(p);
+    if (rec->have_pair)
+        settle_pair(p);
+    guint changes = session_pair_changes(p->s);
+    if (rec->have_pair && changes > 1) {
+        g_autofree char *old = rec->reason;
+        rec->reason = g_strdup_printf("%s; the pair changed %u times", old, changes - 1);
     }
-    g_clear_pointer(&P->stream, stream_end_free);
-    g_clear_pointer(&P->stream_error, g_free);
-    g_clear_pointer(&P->s, session_free);
-    g_clear_pointer(&P->egress, egress_watch_free); /* after libnice's sockets */
-    P->rec = NULL;
-    P->tcp_fwd = P->tls_fwd = NULL;
-    tlsrelay_stop(tcp_fwd);
-    tlsrelay_stop(tls_fwd);
-    g_ptr_array_set_size(P->rejected, 0);
-    memset(P->out_key, 0, sizeof(P->out_key));
+    p->judge = rec->verdict != VERDICT_ERROR;
+    close_together(p);
+}
+
+static PairedPath *paired_path_new(Paired *P, const char *name, PathRecord *rec)
+{
+    PairedPath *p = g_new0(PairedPath, 1);
+    p->P = P;
+    p->name = name;
+    p->kind = kind_of(name);
+    p->rec = rec;
+    p->peer.lines = g_ptr_array_new_with_free_func(g_free);
+    p->rejected = g_ptr_array_new_with_free_func(g_free);
+    p->ctx = g_main_context_new();
+    p->tick = g_timeout_source_new(TICK_MS);
+    g_source_set_callback(p->tick, tick, NULL, NULL);
+    g_source_attach(p->tick, p->ctx);
+    g_mutex_lock(&P->lock);
+    p->inbox = g_async_queue_ref(inbox_of(P, name));
+    g_mutex_unlock(&P->lock);
+    add_waiting(P, p->ctx);
+    return p;
+}
+
+static void paired_path_free(PairedPath *p)
+{
+    stream_end_free(p->stream);
+    session_free(p->s);
+    egress_watch_free(p->egress); /* after libnice's sockets */
+    tlsrelay_stop(p->tcp_fwd);
+    tlsrelay_stop(p->tls_fwd);
+    remove_waiting(p->P, p->ctx);
+    g_source_destroy(p->tick);
+    g_source_unref(p->tick);
+    g_main_context_unref(p->ctx);
+    g_async_queue_unref(p->inbox);
+    peer_path_clear(&p->peer);
+    g_ptr_array_unref(p->rejected);
+    g_free(p->stream_error);
+    OPENSSL_cleanse(p->out_key, sizeof(p->out_key));
+    g_free(p);
+}
+
+/* Runs one path into rec; sets rec->total_ms. TRUE when the policy should
+ * judge it (the caller does, once every path is done: a path may run on a
+ * thread of its own). */
+static gboolean run_path(Paired *P, const char *name, PathRecord *rec)
+{
+    const Profile *prof = P->c.profile;
+    PairedPath *p = paired_path_new(P, name, rec);
+    gint64 t0 = p->t0 = g_get_monotonic_time();
+    pump(p);
+    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P->c);
+    gboolean tell_peer;
+    g_autofree char *why = cannot_start(p, tun, &tell_peer);
+    if (why) {
+        skip_path(p, why, tell_peer);
+    } else if (p->kind == POLICY_PATH_FORCED_RELAY && edge_refuses(P)) {
+        edge_gone(p);
+    } else {
+        p->edge_probed = g_get_monotonic_time();
+        rec->nomination = g_strdup(prof->ice.regular_nomination ? "regular" : "aggressive");
+        rec->controlling = P->order->controlling;
+        if (path_start(p, tun))
+            path_check_and_stream(p);
+    }
+    gboolean judge = p->judge;
+    paired_path_free(p);
     rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
     g_message("run %s: path %s %s in %.1f s: %s", P->order->run_id, name,
               verdict_to_string(rec->verdict), rec->total_ms / 1000.0,
               rec->reason ? rec->reason : "");
-    P->path = NULL;
+    return judge;
+}
+
+/* A path on a thread of its own. */
+typedef struct {
+    Paired *P;
+    const char *name;
+    PathRecord *rec;
+    gboolean judge;
+} PathJob;
+
+static gpointer job_thread(gpointer data)
+{
+    PathJob *j = data;
+    j->judge = run_path(j->P, j->name, j->rec);
+    return NULL;
+}
+
+static void fail_run(RunResult *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void fail_run(RunResult *r, const char *fmt, ...)
+{
+    if (r->error)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    r->error = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+}
+
+/* The run went wrong between paths: stopped, or ended at the controller. */
+static gboolean run_interrupted(Paired *P, RunResult *result, const char *path)
+{
+    if (stopped(P))
+        fail_run(result, "the agent was stopped (SIGTERM) during the run");
+    else if (mailbox_run_ended(P->mb) && path)
+        fail_run(result, "the controller ended the run during path %s", path);
+    else if (mailbox_run_ended(P->mb))
+        fail_run(result, "the controller ended the run during its paths");
+    return result->error != NULL;
+}
+
+static gboolean have_hello(Paired *P)
+{
+    return P->hello;
+}
+
+static gboolean have_reruns(Paired *P)
+{
+    return P->peer_reruns != NULL;
+}
+
+/* After the paths ran at once: the paths either side's evidence could not
+ * tell apart from the others' run again, one after another, on both sides.
+ * Each side says which of its own (`reruns`, after everything it said about
+ * the paths) and waits for the peer's word. */
+static void rerun_inexact(Paired *P, PathJob *jobs, guint n)
+{
+    g_autoptr(GStrvBuilder) mine = g_strv_builder_new();
+    JsonArray *names = json_array_new();
+    for (guint i = 0; i < n; i++) {
+        if (jobs[i].judge && !paths_attribution_exact(jobs[i].rec, kind_of(jobs[i].name))) {
+            g_strv_builder_add(mine, jobs[i].name);
+            json_array_add_string_element(names, jobs[i].name);
+        }
+    }
+    g_auto(GStrv) own = g_strv_builder_end(mine);
+    JsonObject *o = message_new("reruns", NULL);
+    json_object_set_array_member(o, "paths", names);
+    post(P, o);
+    /* The peer says it once its own paths are done: at most the longest of
+     * them later (its wait for a pair, the stream, the trade, the close). */
+    guint wait_ms = CONNECT_TIMEOUT_MS + P->order->duration_s * 1000 + PEER_END_SLACK_MS +
+                    STATS_TIMEOUT_MS + CLOSE_SLACK_MS;
+    if (!run_wait_until(P, have_reruns, wait_ms)) {
+        if (own[0])
+            g_message("run %s: the peer did not say which paths to run again; none is",
+                      P->order->run_id);
+        return;
+    }
+    for (guint i = 0; i < n && !P->c.result->error; i++) {
+        if (!g_strv_contains((const char *const *)own, jobs[i].name) &&
+            !g_strv_contains((const char *const *)P->peer_reruns, jobs[i].name))
+            continue;
+        g_autofree char *why = NULL;
+        jobs[i].rec = paths_replace_record(&P->c, jobs[i].rec, &why);
+        if (!g_strv_contains((const char *const *)own, jobs[i].name)) {
+            g_free(why);
+            why = g_strdup("run again alone: the peer could not tell its media from the other "
+                           "paths'");
+        }
+        jobs[i].judge = run_path(P, jobs[i].name, jobs[i].rec);
+        paths_note_rerun(jobs[i].rec, why);
+        run_interrupted(P, P->c.result, jobs[i].name);
+    }
+}
+
+/* Every path of the order: at once when both sides can tell each path's media
+ * apart (their hellos said `at_once`), else one after another; then the policy
+ * judges them, here on the run's own thread. */
+static void run_paths(Paired *P, gboolean at_once)
+{
+    const Order *order = P->order;
+    PathJob jobs[MAX_PATHS];
+    guint n = 0;
+    for (char **p = order->paths; *p && n < MAX_PATHS; p++)
+        jobs[n++] = (PathJob){P, *p, at_once ? run_result_add_path(P->c.result, *p) : NULL, FALSE};
+    g_message("run %s: %u paths %s", order->run_id, n, at_once ? "at once" : "one after another");
+    if (at_once) {
+        GThread *threads[MAX_PATHS];
+        for (guint i = 0; i < n; i++)
+            threads[i] = g_thread_new(jobs[i].name, job_thread, &jobs[i]);
+        for (guint i = 0; i < n; i++)
+            g_thread_join(threads[i]);
+        if (!run_interrupted(P, P->c.result, NULL))
+            rerun_inexact(P, jobs, n);
+    } else {
+        /* A path not run (the run was stopped or ended) is not in the report. */
+        for (guint i = 0; i < n; i++) {
+            jobs[i].rec = run_result_add_path(P->c.result, jobs[i].name);
+            jobs[i].judge = run_path(P, jobs[i].name, jobs[i].rec);
+            if (run_interrupted(P, P->c.result, jobs[i].name))
+                n = i + 1;
+        }
+    }
+    for (guint i = 0; i < n; i++)
+        if (jobs[i].judge)
+            policy_judge_path(P->c.result, jobs[i].rec, kind_of(jobs[i].name), P->c.profile);
 }
 
 /* ---- the run ---- */
@@ -710,17 +1001,6 @@ static char *write_ca(const Order *order, char **dir, GError **error)
                                   0600, error))
         return NULL;
     return g_steal_pointer(&path);
-}
-
-static void fail_run(RunResult *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void fail_run(RunResult *r, const char *fmt, ...)
-{
-    if (r->error)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    r->error = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
 }
 
 RunResult *paired_execute(const Order *order, const PairedEnv *env)
@@ -745,9 +1025,13 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     P.c.cred.username = g_strdup(order->turn_username);
     P.c.cred.password = g_strdup(order->turn_password);
     P.c.stream_duration_s = order->duration_s;
-    P.peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)peer_path_free);
-    P.rejected = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_init(&P.lock);
+    g_mutex_init(&P.result_lock);
+    P.inboxes =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_async_queue_unref);
+    P.waiting = g_ptr_array_new_with_free_func((GDestroyNotify)g_main_context_unref);
     P.ctx = g_main_context_new();
+    add_waiting(&P, P.ctx);
     GSource *t = g_timeout_source_new(TICK_MS);
     g_source_set_callback(t, tick, NULL, NULL);
     g_source_attach(t, P.ctx);
@@ -755,7 +1039,8 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
                         .token = env->token,
                         .ca_file = env->ca_file,
                         .run_id = order->run_id,
-                        .wake = P.ctx,
+                        .on_message = wake_waiting,
+                        .on_message_data = &P,
                         .stop = env->stop};
     P.mb = mailbox_open(&mc);
 
@@ -770,23 +1055,22 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
         fail_run(result, "no address for the edge");
     }
     g_autoptr(GInetAddress) tun = paths_tunnel_address(&P.c);
+    /* This side tells each path's media apart when the kernel names every
+     * packet's device, or when there is no tunnel to tell it from. */
+    gboolean at_once = !tun || egress_supported();
     JsonObject *hello = message_new("hello", NULL);
     json_object_set_boolean_member(hello, "tunnel", tun != NULL);
     json_object_set_boolean_member(hello, "closes", TRUE);
+    json_object_set_boolean_member(hello, "at_once", at_once);
     json_object_set_string_member(hello, "version", ICEPROBE_VERSION);
     post(&P, hello);
-    if (!result->error && !wait_until(&P, have_hello, HELLO_TIMEOUT_S * 1000))
+    if (!result->error && !run_wait_until(&P, have_hello, HELLO_TIMEOUT_S * 1000))
         fail_run(result, "%s",
                  stopped(&P)               ? "the agent was stopped while waiting for its peer"
                  : mailbox_run_ended(P.mb) ? "the controller ended the run before the peer joined"
                                            : "the peer did not join within the wait");
-    for (char **p = order->paths; !result->error && *p; p++) {
-        run_path(&P, *p);
-        if (stopped(&P))
-            fail_run(result, "the agent was stopped (SIGTERM) during the run");
-        else if (mailbox_run_ended(P.mb))
-            fail_run(result, "the controller ended the run during path %s", *p);
-    }
+    if (!result->error)
+        run_paths(&P, at_once && P.peer_at_once);
     if (P.bad_message) {
         run_result_add_check(result, "peer-messages", VERDICT_WARN,
                              "a message from the peer was refused: %s", P.bad_message);
@@ -807,11 +1091,14 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     g_free(P.c.edge_ip);
     turncred_clear(&P.c.cred);
     tls_peer_info_clear(&P.c.tls);
-    g_hash_table_unref(P.peer);
-    g_ptr_array_unref(P.rejected);
+    g_hash_table_unref(P.inboxes);
+    g_ptr_array_unref(P.waiting);
+    g_strfreev(P.peer_reruns);
     g_free(P.peer_version);
     g_free(P.bad_message);
     g_main_context_unref(P.ctx);
+    g_mutex_clear(&P.lock);
+    g_mutex_clear(&P.result_lock);
     if (ca)
         unlink(ca);
     if (ca_dir)

@@ -1,10 +1,11 @@
 /* The paired run: this agent and its peer on another host, signalled through
  * the controller's mailbox (trickle ICE), run each path of an order against
- * each other and stream SRTP both ways; the report is this side's
+ * each other (at the same time when both sides can tell each path's media
+ * apart) and stream SRTP both ways; the report is this side's
  * iceprobe.run/1 document (docs/contract.md, "Paired runs").
  *
  * The messages between the two sides (each a JSON object with a "type"):
- *   hello     {tunnel, version, closes?}               once, after the local checks
+ *   hello     {tunnel, version, closes?, at_once?}     once, after the local checks
  *   session   {path, ufrag, pwd, key}                  ICE credentials, this side's SRTP key
  *   candidate {path, line}                             one local candidate as gathered
  *   gathered  {path}                                   this side's gathering is done
@@ -12,6 +13,8 @@
  *   stats     {path, in: {packets_sent, ...}}          what this side received
  *   skip      {path, reason}                           this side cannot run the path
  *   closing   {path}                                   done with the path's ICE (both said closes)
+ *   reruns    {paths}                                  after paths run at once (both said at_once):
+ *                                                      which to run again alone, on both sides
  * A message from the peer is outside data: peer_message_parse() checks it
  * (peer_message.c). */
 #pragma once

@@ -865,31 +865,43 @@ static gboolean wanted(const RunCtx *c, const char *name)
     return !c->only_paths || g_strv_contains(c->only_paths, name);
 }
 
-/* The path's tunnel evidence is its own: its own connection, or the kernel's
- * device for nearly every media packet it sent. A path without it was judged
- * by the interface's counters, which concurrent paths share. */
-static gboolean attribution_exact(const PathRecord *rec, PolicyPathKind kind)
+gboolean paths_attribution_exact(const PathRecord *rec, PolicyPathKind kind)
 {
+    /* Paths beside it can only add to the tunnel's counters: counters that
+     * blame nothing would blame nothing alone either. */
+    guint64 threshold = policy_tunnel_threshold(rec);
     return kind == POLICY_PATH_TUNNEL_ONLY || !rec->have_counters || !rec->have_pair ||
-           rec->counters_per_connection || policy_egress_complete(rec);
+           rec->counters_per_connection || policy_egress_complete(rec) ||
+           (rec->tunnel_tx < threshold && rec->tunnel_rx < threshold);
+}
+
+PathRecord *paths_replace_record(RunCtx *c, PathRecord *old, char **why)
+{
+    *why = g_strdup_printf(
+        "run again alone: beside the other paths the kernel named the device of %" G_GUINT64_FORMAT
+        " of its %" G_GUINT64_FORMAT " media packets, too few to tell its own from theirs",
+        old->egress_media_seen, old->egress_media_sent);
+    PathRecord *fresh = path_record_new(old->name);
+    for (guint i = 0; i < c->result->paths->len; i++)
+        if (c->result->paths->pdata[i] == old)
+            c->result->paths->pdata[i] = fresh;
+    path_record_free(old);
+    return fresh;
+}
+
+void paths_note_rerun(PathRecord *rec, const char *why)
+{
+    g_autofree char *old = rec->reason;
+    rec->reason = g_strdup_printf("%s; %s", old ? old : "", why);
 }
 
 /* Runs job again alone, into a fresh record in the same place. */
 static void rerun_alone(RunCtx *c, PathJob *j)
 {
-    g_autofree char *why = g_strdup_printf(
-        "run again alone: beside the other paths the kernel named the device of %" G_GUINT64_FORMAT
-        " of its %" G_GUINT64_FORMAT " media packets, too few to tell its own from theirs",
-        j->rec->egress_media_seen, j->rec->egress_media_sent);
-    PathRecord *fresh = path_record_new(j->spec->name);
-    for (guint i = 0; i < c->result->paths->len; i++)
-        if (c->result->paths->pdata[i] == j->rec)
-            c->result->paths->pdata[i] = fresh;
-    path_record_free(j->rec);
-    j->rec = fresh;
+    g_autofree char *why = NULL;
+    j->rec = paths_replace_record(c, j->rec, &why);
     run_job(j);
-    g_autofree char *old = fresh->reason;
-    fresh->reason = g_strdup_printf("%s; %s", old ? old : "", why);
+    paths_note_rerun(j->rec, why);
 }
 
 /* Attribution (docs/libnice.md §27, §33). With the kernel's egress facts every
@@ -924,7 +936,7 @@ void paths_run_all(RunCtx *c)
         for (guint i = 0; i < n; i++)
             g_thread_join(threads[i]);
         for (guint i = 0; tunnel && i < n; i++)
-            if (jobs[i].judge && !attribution_exact(jobs[i].rec, specs[i]->kind))
+            if (jobs[i].judge && !paths_attribution_exact(jobs[i].rec, specs[i]->kind))
                 rerun_alone(c, &jobs[i]);
     } else {
         /* Without the kernel's egress facts the interface's counters are the

@@ -13,7 +13,64 @@ void peer_message_clear(PeerMessage *m)
     g_clear_pointer(&m->pwd, g_free);
     g_clear_pointer(&m->line, g_free);
     g_clear_pointer(&m->reason, g_free);
+    g_clear_pointer(&m->paths, g_strfreev);
     memset(m->key, 0, sizeof(m->key));
+}
+
+PeerMessage *peer_message_new(JsonObject *o, GError **error)
+{
+    PeerMessage *m = g_new(PeerMessage, 1);
+    if (!peer_message_parse(o, m, error)) {
+        g_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void peer_message_free(PeerMessage *m)
+{
+    if (!m)
+        return;
+    peer_message_clear(m);
+    g_free(m);
+}
+
+static const char *const paired_paths[] = {"natural", "relay", "tunnel-only", NULL};
+
+/* reruns' `paths`: an array of distinct path names (at most one each). */
+static gboolean paths_member(JsonObject *o, PeerMessage *out, GError **error)
+{
+    JsonNode *n = json_object_get_member(o, "paths");
+    if (!n || !JSON_NODE_HOLDS_ARRAY(n)) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "paths: %s",
+                    n ? "not an array" : "missing");
+        return FALSE;
+    }
+    JsonArray *a = json_node_get_array(n);
+    guint len = json_array_get_length(a);
+    if (len > G_N_ELEMENTS(paired_paths) - 1) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "paths: more than %u",
+                    (guint)G_N_ELEMENTS(paired_paths) - 1);
+        return FALSE;
+    }
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+    g_autoptr(GPtrArray) seen = g_ptr_array_new();
+    for (guint i = 0; i < len; i++) {
+        JsonNode *e = json_array_get_element(a, i);
+        const char *name = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING
+                               ? json_node_get_string(e)
+                               : NULL;
+        if (!name || !g_strv_contains(paired_paths, name) ||
+            g_ptr_array_find_with_equal_func(seen, name, g_str_equal, NULL)) {
+            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                        "paths[%u]: not a path, or named twice", i);
+            return FALSE;
+        }
+        g_ptr_array_add(seen, (gpointer)name);
+        g_strv_builder_add(b, name);
+    }
+    out->paths = g_strv_builder_end(b);
+    return TRUE;
 }
 
 static const char *str_member(JsonObject *o, const char *name, gsize max, GError **error)
@@ -51,8 +108,7 @@ static gboolean bool_member(JsonObject *o, const char *name, gboolean optional, 
 gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
 {
     static const char *const types[] = {"hello", "session", "candidate", "gathered", "sent",
-                                        "stats", "skip",    "closing",   NULL};
-    static const char *const paths[] = {"natural", "relay", "tunnel-only", NULL};
+                                        "stats", "skip",    "closing",   "reruns",   NULL};
     memset(out, 0, sizeof(*out));
     const char *type = str_member(o, "type", 16, error);
     if (!type)
@@ -67,9 +123,10 @@ gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
     }
     out->type = (PeerMessageType)t;
     if (out->type == PEER_HELLO) {
-        /* `closes` is optional: an agent that predates `closing` says nothing. */
+        /* `closes` and `at_once` are optional: an agent that predates them says nothing. */
         if (!bool_member(o, "tunnel", FALSE, &out->tunnel, error) ||
-            !bool_member(o, "closes", TRUE, &out->closes, error))
+            !bool_member(o, "closes", TRUE, &out->closes, error) ||
+            !bool_member(o, "at_once", TRUE, &out->at_once, error))
             return FALSE;
         const char *v = str_member(o, "version", 64, error);
         if (!v)
@@ -77,10 +134,12 @@ gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
         out->version = g_strdup(v);
         return TRUE;
     }
+    if (out->type == PEER_RERUNS)
+        return paths_member(o, out, error);
     const char *path = str_member(o, "path", 16, error);
     if (!path)
         return FALSE;
-    if (!g_strv_contains(paths, path)) {
+    if (!g_strv_contains(paired_paths, path)) {
         g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "path: unknown '%s'", path);
         return FALSE;
     }

@@ -17,13 +17,15 @@ typedef enum {
     PEER_STATS,
     PEER_SKIP,
     PEER_CLOSING,
+    PEER_RERUNS,
 } PeerMessageType;
 
 typedef struct {
     PeerMessageType type;
     char *path;
     gboolean tunnel;
-    gboolean closes; /* hello: this agent posts `closing` and waits for the peer's */
+    gboolean closes;  /* hello: this agent posts `closing` and waits for the peer's */
+    gboolean at_once; /* hello: this agent can run the paths at the same time */
     char *version;
     char *ufrag, *pwd;
     guint8 key[STREAM_KEY_LEN];
@@ -31,7 +33,12 @@ typedef struct {
     guint64 packets;
     MetricsSummary in;
     char *reason;
+    char **paths; /* reruns: the paths to run again, one after another */
 } PeerMessage;
 
 gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error);
 void peer_message_clear(PeerMessage *m);
+/* A parsed message on the heap, or NULL with error set. */
+PeerMessage *peer_message_new(JsonObject *o, GError **error);
+void peer_message_free(PeerMessage *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PeerMessage, peer_message_free)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "egress.h"
+#include "iceprobe/policy.h"
 #include "netif.h"
 #include "session.h"
 #include "stream.h"
@@ -75,6 +76,15 @@ void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *t
  * after the senders are done. */
 gboolean paths_streams_drained(gpointer ends);
 guint paths_drain_ms(StreamEnd **ends);
+/* The path's tunnel evidence is its own: its own connection, or the kernel's
+ * device for nearly every media packet it sent. A path without it was judged
+ * by the interface's counters, which paths running at the same time share:
+ * when they blame the tunnel, it runs again alone (docs/libnice.md §33). */
+gboolean paths_attribution_exact(const PathRecord *rec, PolicyPathKind kind);
+/* A fresh record for the path in old's place in the result (old is freed);
+ * *why says why it runs again, for paths_note_rerun() once it has. */
+PathRecord *paths_replace_record(RunCtx *c, PathRecord *old, char **why);
+void paths_note_rerun(PathRecord *rec, const char *why);
 /* rec->metrics from rec->out and rec->in (whose RTT is this side's own). */
 void paths_combine_metrics(const Profile *prof, PathRecord *rec);
 

@@ -22,7 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gboolean ok = peer_message_parse(json_node_get_object(root), &m, &error);
     g_assert(ok == (error == NULL));
     if (ok) {
-        g_assert(m.type == PEER_HELLO || m.path);
+        g_assert(m.type == PEER_HELLO || m.type == PEER_RERUNS || m.path);
+        if (m.type == PEER_RERUNS)
+            g_assert(m.paths && g_strv_length(m.paths) <= 3);
         if (m.type == PEER_SESSION)
             g_assert(m.ufrag && m.pwd);
         peer_message_clear(&m);

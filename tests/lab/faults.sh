@@ -40,8 +40,9 @@ show_on_failure() {
 fault_agent_killed() {
 	section "an agent killed (SIGKILL) mid-run"
 	start_run laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40 ||
-		_assert_report FAIL "the natural path ran" "no log line"
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40 ||
+		_assert_report FAIL "the paths started" "no log line"
+	sleep 1 # the paths are under way
 	kill -9 "$(cat "$LAB_STATE/agent-laptop.pid")"
 	local t0
 	t0=$(now_ms)
@@ -64,7 +65,8 @@ fault_agent_killed() {
 fault_agent_sigterm() {
 	section "SIGTERM to an agent mid-run ends its run cleanly"
 	start_run laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40
+	sleep 1 # the paths are under way
 	local pid t0
 	pid=$(cat "$LAB_STATE/agent-laptop.pid")
 	t0=$(now_ms)
@@ -112,7 +114,7 @@ fault_disk_full() {
 fault_coturn_killed() {
 	section "coturn killed mid-stream"
 	start_run laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40
 	sleep 1 # the relay path's stream is under way (it connects in about 100 ms)
 	lab_edge_down KILL # coturn's own shutdown on SIGTERM takes seconds: a crash is at once
 	local t0
@@ -133,7 +135,8 @@ fault_coturn_killed() {
 fault_controller_restart() {
 	section "the controller restarted mid-run (a short outage)"
 	start_run laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40
+	sleep 1 # the paths are under way
 	lab_stop controller
 	sleep 1
 	lab_controller_serve

@@ -133,8 +133,9 @@ fleet_paired() {
 fleet_controller_killed() {
 	section "controller 1 killed (SIGKILL) mid-run: the laptop moves to controller 2"
 	start_run "$LAB_CTL2_URL" laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path natural" 40 ||
-		_assert_report FAIL "the natural path ran" "no log line"
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40 ||
+		_assert_report FAIL "the paths started" "no log line"
+	sleep 1 # the paths are under way
 	lab_stop controller KILL
 	local t0
 	t0=$(now_ms)
@@ -206,9 +207,9 @@ assert_503() {
 fleet_store_down() {
 	section "PostgreSQL stopped for 10 s mid-run"
 	start_run "$LAB_CTL2_URL" laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60 ||
-		_assert_report FAIL "the relay path ran" "no log line"
-	sleep 1 # the tunnel-only path is exchanging its candidates
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 60 ||
+		_assert_report FAIL "the paths started" "no log line"
+	sleep 1 # the paths are exchanging their candidates and streaming
 	lab_postgres_stop
 	local t0 idle_log=$LAB_STATE/agent-laptop2.log
 	t0=$(now_ms)
@@ -236,7 +237,8 @@ fleet_store_down() {
 	start_run "$LAB_CTL2_URL" laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60 ||
 		_assert_report FAIL "the relay path ran" "no log line"
-	sleep 2 # the tunnel-only path has its candidates; it gives up on them at 3.5 s (the stream and 1.5 s)
+	# The paths run at once: relay ends first (2.3 s), tunnel-only gives up at
+	# 3.5 s (the stream and 1.5 s) and natural ends at READY (about 3.9 s).
 	lab_postgres_stop
 	t0=$(now_ms)
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "uploading the report of run $RUN_ID failed: .*503" 40
@@ -272,8 +274,8 @@ timed_get() {
 fleet_store_hangs() {
 	section "PostgreSQL hangs (SIGSTOP) mid-run, then goes on"
 	start_run "$LAB_CTL2_URL" laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60 ||
-		_assert_report FAIL "the relay path ran" "no log line"
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 60 ||
+		_assert_report FAIL "the paths started" "no log line"
 	sleep 1
 	lab_postgres_freeze
 	local t0 url code secs

@@ -69,6 +69,8 @@ scenario_good() {
 		"$(q '.paths[] | select(.name == "natural") | .sides.b.metrics.directions.in.packets_received')" 50
 	assert_gt "natural: and b to a" \
 		"$(q '.paths[] | select(.name == "natural") | .sides.a.metrics.directions.in.packets_received')" 50
+	assert_lt "the paths ran at once: start to verdict took less than side a's paths' times together (ms)" \
+		"$(echo "$RUN_SECONDS * 1000 / 1" | bc)" "$(q '[.paths[].sides.a.timing_ms.total // 0] | add | floor')"
 	assert_eq "both agents are in probes[]" "$(q '[.probes[].agent] | sort | join(",")')" "corp,laptop"
 	assert_eq "both ran unprivileged (nobody) and say nothing was hidden from them" \
 		"$(q '[.probes[] | "\(.user):\(.could_not_see | length)"] | unique | join(",")')" "nobody:0"
@@ -127,6 +129,12 @@ scenario_udp_only() {
 	assert_match "natural: the laptop's pair is an ICE-TCP candidate on the tunnel (host, or its peer-reflexive twin)" \
 		"$(side natural a type)/$(side natural a transport)/$(side natural a interface_class)" '^(host|prflx)/tcp/tunnel$'
 	assert_eq "TUNNEL_PATH_OPEN (over TCP)" "$(has_code TUNNEL_PATH_OPEN)" true
+	# The kernel names the device of UDP packets only: beside the other paths,
+	# natural's ICE-TCP media could not be told from theirs, so both sides ran
+	# it again alone (`reruns`), and the verdict is that run's.
+	assert_eq "natural ran again alone, on both sides" \
+		"$(q '[.paths[] | select(.name == "natural") | .sides[].reason | test("run again alone")] | "\(length) \(all)"')" \
+		"2 true"
 	show_on_failure
 	lab_vpngw_policy block
 }

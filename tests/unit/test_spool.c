@@ -1,7 +1,6 @@
 /* The agent's spool: a report is on disk before any upload, deleted only once
  * acknowledged, retried with backoff, given up with its reason when refused for
- * good, taken up again by the next agent; and the paired run's peer messages
- * are checked member by member. */
+ * good, taken up again by the next agent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,7 +10,6 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-#include "paired.h"
 #include "spool.h"
 
 typedef struct {
@@ -109,83 +107,12 @@ static void test_an_interrupted_write_is_not_taken_for_a_report(void **state)
     rm_tree(dir);
 }
 
-static JsonObject *object(const char *text)
-{
-    g_autoptr(JsonNode) n = json_from_string(text, NULL);
-    assert_non_null(n);
-    return json_object_ref(json_node_get_object(n));
-}
-
-static void test_peer_messages_are_checked(void **state)
-{
-    static const struct {
-        const char *text;
-        const char *error; /* NULL: accepted */
-    } cases[] = {
-        {"{\"type\":\"hello\",\"tunnel\":true,\"version\":\"0.3.0\"}", NULL},
-        {"{\"type\":\"hello\",\"tunnel\":\"yes\",\"version\":\"0.3.0\"}", "tunnel"},
-        {"{\"type\":\"hello\",\"tunnel\":true,\"closes\":1,\"version\":\"0.3.0\"}", "closes"},
-        {"{\"type\":\"session\",\"path\":\"natural\",\"ufrag\":\"abcd\",\"pwd\":"
-         "\"0123456789012345678901\",\"key\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\"}",
-         NULL},
-        {"{\"type\":\"session\",\"path\":\"natural\",\"ufrag\":\"abcd\",\"pwd\":\"x\",\"key\":"
-         "\"AAEC\"}",
-         "key"},
-        {"{\"type\":\"candidate\",\"path\":\"sideways\",\"line\":\"a=candidate:1\"}", "path"},
-        {"{\"type\":\"sent\",\"path\":\"relay\",\"packets\":-5}", "packets"},
-        {"{\"type\":\"stats\",\"path\":\"relay\",\"in\":{\"packets_sent\":10}}", "in"},
-        {"{\"type\":\"closing\",\"path\":\"relay\"}", NULL},
-        {"{\"type\":\"closing\"}", "path"},
-        {"{\"type\":\"launch\"}", "type"},
-    };
-    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autoptr(JsonObject) o = object(cases[i].text);
-        PeerMessage m;
-        g_autoptr(GError) e = NULL;
-        gboolean ok = peer_message_parse(o, &m, &e);
-        if (cases[i].error) {
-            if (ok || !strstr(e->message, cases[i].error))
-                fail_msg("case %zu: want an error naming '%s', got %s", i, cases[i].error,
-                         ok ? "success" : e->message);
-        } else {
-            if (!ok)
-                fail_msg("case %zu: %s", i, e->message);
-            peer_message_clear(&m);
-        }
-    }
-}
-
-/* `closes` in a hello is optional: an agent that predates `closing` leaves it
- * out, and its peer must then neither post `closing` nor wait for one. */
-static void test_a_hello_says_whether_its_agent_closes_together(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *text;
-        gboolean closes;
-    } cases[] = {
-        {"{\"type\":\"hello\",\"tunnel\":false,\"version\":\"0.3.0\"}", FALSE},
-        {"{\"type\":\"hello\",\"tunnel\":false,\"closes\":true,\"version\":\"0.4.0\"}", TRUE},
-        {"{\"type\":\"hello\",\"tunnel\":false,\"closes\":false,\"version\":\"0.4.0\"}", FALSE},
-    };
-    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autoptr(JsonObject) o = object(cases[i].text);
-        PeerMessage m;
-        g_autoptr(GError) e = NULL;
-        assert_true(peer_message_parse(o, &m, &e));
-        assert_int_equal(m.closes, cases[i].closes);
-        peer_message_clear(&m);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_report_is_on_disk_until_acknowledged),
         cmocka_unit_test(test_a_report_refused_for_good_is_kept_with_its_reason),
         cmocka_unit_test(test_an_interrupted_write_is_not_taken_for_a_report),
-        cmocka_unit_test(test_peer_messages_are_checked),
-        cmocka_unit_test(test_a_hello_says_whether_its_agent_closes_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
