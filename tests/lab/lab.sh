@@ -139,6 +139,9 @@ lab_down() {
 	trap - EXIT INT TERM HUP
 	[ -n "${LAB_ID:-}" ] || return "$rc"
 	local f node pids=() pid i
+	# A helper library's own teardown first (webrtc/client.sh: each browser's
+	# helper processes, which its PID file does not name).
+	if declare -F lab_down_hook >/dev/null; then lab_down_hook; fi
 	lab_postgres_thaw # stopped processes would not see the TERM below
 	for f in "$LAB_STATE"/*.pid; do
 		[ -e "$f" ] && pids+=("$(cat "$f")")
