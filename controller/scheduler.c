@@ -41,10 +41,15 @@ struct Scheduler {
      * outage: the agents could not be heard before, and get a grace. */
     gint64 started;
     gboolean store_down;
+    gint64 prune_next; /* when [scheduler] history_days next looks for old runs */
 };
 
 /* A controller that restarted gives the agents this long to find it again. */
 #define RESTART_GRACE_S 30
+/* history_days: old runs go a batch a tick (a short hold on the main loop
+ * each second) until none is left, then the store is looked at again hourly. */
+#define PRUNE_BATCH   500
+#define PRUNE_EVERY_S 3600
 
 static char *parsed_key(const char *run_id, int side)
 {
@@ -605,11 +610,32 @@ static void tick_runs(Scheduler *s, gint64 now)
     }
 }
 
+/* [scheduler] history_days: finished runs older than that leave the store, a
+ * batch at a time (their counts stay in iceprobe_runs_total). */
+static void tick_prune(Scheduler *s, gint64 now)
+{
+    if (!s->config->history_days || now < s->prune_next)
+        return;
+    gint64 cutoff = now - (gint64)s->config->history_days * 86400;
+    guint deleted = 0;
+    g_autoptr(GError) e = NULL;
+    if (!store_prune(s->store, cutoff, PRUNE_BATCH, &deleted, &e)) {
+        g_warning("history: %s (tried again in %d s)", e->message, PRUNE_EVERY_S);
+        s->prune_next = now + PRUNE_EVERY_S;
+        return;
+    }
+    if (deleted)
+        g_message("history: %u run(s) older than %u days pruned", deleted,
+                  s->config->history_days);
+    s->prune_next = deleted == PRUNE_BATCH ? now + 1 : now + PRUNE_EVERY_S;
+}
+
 void scheduler_tick(Scheduler *s)
 {
     gint64 now = scheduler_now(s);
     tick_schedules(s, now);
     tick_runs(s, now);
+    tick_prune(s, now);
 }
 
 static gboolean on_timer(gpointer data)

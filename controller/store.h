@@ -143,8 +143,10 @@ GPtrArray *store_history(Store *s, const char *profile, const char *a, const cha
 /* Finished runs by verdict, and unfinished runs by state (name -> count). */
 GHashTable *store_count_verdicts(Store *s, GError **error);
 GHashTable *store_count_states(Store *s, GError **error);
-/* Deletes final runs that finished before cutoff, with their reports. */
-gboolean store_prune(Store *s, gint64 cutoff, guint *deleted, GError **error);
+/* Deletes at most limit final runs that finished before cutoff (the oldest
+ * first), with their reports, findings and metrics; store_count_verdicts()
+ * goes on counting them. *deleted: how many went (fewer than limit: no more). */
+gboolean store_prune(Store *s, gint64 cutoff, guint limit, guint *deleted, GError **error);
 
 /* ---- schedules ---- */
 /* When the schedule last fired (0: never). */

@@ -91,6 +91,11 @@ static const char *const migrations[] = {
     "  seq BIGINT NOT NULL,"
     "  body TEXT NOT NULL,"
     "  PRIMARY KEY (run_id, to_side, seq));",
+    /* 4: finished runs that history_days pruned, by verdict, so that
+     * iceprobe_runs_total never goes back */
+    "CREATE TABLE pruned_runs ("
+    "  verdict TEXT PRIMARY KEY,"
+    "  runs BIGINT NOT NULL);",
 };
 
 struct StoreStmt {

@@ -482,9 +482,13 @@ static GHashTable *count_by(Store *s, const char *sql, GError **error)
 
 GHashTable *store_count_verdicts(Store *s, GError **error)
 {
+    /* The runs pruned count still: a Prometheus counter never goes back. */
     return count_by(s,
-                    "SELECT verdict, COUNT(*) FROM runs WHERE state IN ('done', 'error') "
-                    "GROUP BY verdict",
+                    "SELECT verdict, SUM(n) FROM ("
+                    "  SELECT COALESCE(verdict, '') AS verdict, COUNT(*) AS n FROM runs"
+                    "  WHERE state IN ('done', 'error') GROUP BY COALESCE(verdict, '')"
+                    "  UNION ALL SELECT verdict, runs AS n FROM pruned_runs"
+                    ") AS counts GROUP BY verdict",
                     error);
 }
 
@@ -493,18 +497,66 @@ GHashTable *store_count_states(Store *s, GError **error)
     return count_by(s, "SELECT state, COUNT(*) FROM runs GROUP BY state", error);
 }
 
-gboolean store_prune(Store *s, gint64 cutoff, guint *deleted, GError **error)
+/* The oldest finished runs before cutoff, limit at a time, with what they
+ * take out of the runs' counts added to pruned_runs in the same transaction:
+ * the totals stay whole whatever happens. The newest run always stays (seq
+ * never goes back). A run another controller deleted first is not counted
+ * twice: its DELETE changes nothing here. */
+gboolean store_prune(Store *s, gint64 cutoff, guint limit, guint *deleted, GError **error)
 {
-    if (!store_done(
-            s,
-            store_q(s, error,
-                    /* the newest run stays, so seq never goes back */
-                    "DELETE FROM runs WHERE state IN ('done', 'error') AND finished_at < ? AND "
-                    "seq < (SELECT MAX(seq) FROM runs)",
-                    "i", cutoff),
-            error))
+    if (deleted)
+        *deleted = 0;
+    if (!store_begin(s, error))
+        return FALSE;
+    StoreStmt *st = store_q(s, error,
+                            "SELECT id, COALESCE(verdict, '') FROM runs WHERE state IN ('done', "
+                            "'error') AND finished_at < ? AND seq < (SELECT MAX(seq) FROM runs) "
+                            "ORDER BY seq LIMIT ?",
+                            "ii", cutoff, (gint64)limit);
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GHashTable) by_verdict = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) verdict_of = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GError) e = NULL;
+    while (st && store_step(st, &e)) {
+        char *id = store_col_text(st, 0);
+        g_ptr_array_add(ids, id);
+        g_hash_table_insert(verdict_of, g_strdup(id), store_col_text(st, 1));
+    }
+    if (st)
+        store_reset(st);
+    gboolean ok = st && !e;
+    if (e)
+        g_propagate_error(error, g_steal_pointer(&e));
+    guint n = 0;
+    for (guint i = 0; ok && i < ids->len; i++) {
+        ok = store_done(s, store_q(s, error, "DELETE FROM runs WHERE id = ?", "s", ids->pdata[i]),
+                        error);
+        if (ok && store_changes(s) == 1) {
+            const char *v = g_hash_table_lookup(verdict_of, ids->pdata[i]);
+            gsize k = GPOINTER_TO_SIZE(g_hash_table_lookup(by_verdict, v));
+            g_hash_table_insert(by_verdict, g_strdup(v), GSIZE_TO_POINTER(k + 1));
+            n++;
+        }
+    }
+    GHashTableIter it;
+    gpointer v, k;
+    g_hash_table_iter_init(&it, by_verdict);
+    while (ok && g_hash_table_iter_next(&it, &v, &k))
+        ok = store_done(s,
+                        store_q(s, error,
+                                "INSERT INTO pruned_runs (verdict, runs) VALUES (?, ?) "
+                                "ON CONFLICT (verdict) DO UPDATE SET runs = pruned_runs.runs + "
+                                "excluded.runs",
+                                "si", (const char *)v, (gint64)GPOINTER_TO_SIZE(k)),
+                        error);
+    if (!ok) {
+        store_rollback(s);
+        g_prefix_error(error, "prune runs: ");
+        return FALSE;
+    }
+    if (!store_commit(s, error))
         return FALSE;
     if (deleted)
-        *deleted = (guint)store_changes(s);
+        *deleted = n;
     return TRUE;
 }

@@ -313,6 +313,46 @@ static void test_a_side_heard_by_another_controller_is_not_silent(void **state)
     scheduler_free(other);
 }
 
+/* [scheduler] history_days: the tick prunes finished runs older than that
+ * (a batch at a time), keeps the newer ones and the runs still under way. */
+static void test_history_days_prunes_old_runs_on_the_tick(void **state)
+{
+    World *w = *state;
+    Fixture *f = fixture_new("[scheduler]\nhistory_days = 2\n");
+    g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
+    Scheduler *pruner = scheduler_new(f->config, w->store, w->board, tz, fake_clock, w, NULL);
+    static const struct {
+        const char *id;
+        gint64 age_s;
+        gboolean finished;
+    } runs[] = {
+        {"old-a", 5 * 86400, TRUE}, {"old-b", 3 * 86400, TRUE}, {"stuck", 4 * 86400, FALSE},
+        {"recent", 86400, TRUE},    {"newest", 60, TRUE},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(runs); i++) {
+        StoreRun r = {.id = (char *)runs[i].id,
+                      .profile = "corp-vpn",
+                      .agent = {"laptop1", "corp1"},
+                      .created_at = w->now - runs[i].age_s - 10};
+        assert_true(store_run_create(w->store, &r, NULL));
+        if (runs[i].finished) {
+            g_autoptr(RunResult) result = run_result_new("corp-vpn");
+            run_result_conclude(result);
+            assert_true(store_run_finish(w->store, runs[i].id, RUN_DONE, result, NULL,
+                                         w->now - runs[i].age_s, NULL));
+        }
+    }
+    scheduler_tick(pruner);
+    for (gsize i = 0; i < G_N_ELEMENTS(runs); i++) {
+        g_autoptr(StoreRun) r = store_run_get(w->store, runs[i].id, NULL);
+        gboolean pruned = runs[i].finished && runs[i].age_s > 2 * 86400;
+        if ((r == NULL) != pruned)
+            fail_msg("run %s: %s", runs[i].id, r ? "kept, should have gone" : "pruned, should stay");
+    }
+    scheduler_free(pruner);
+    fixture_free(f);
+}
+
 static void test_reports_are_checked_and_taken_once(void **state)
 {
     World *w = *state;
@@ -424,6 +464,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_side_heard_by_another_controller_is_not_silent,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_days_prunes_old_runs_on_the_tick, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_schedule_missed_while_down_runs_once_at_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_new_schedule_owes_nothing, setup, teardown),

@@ -136,11 +136,11 @@ static void test_a_new_store_is_at_the_newest_schema(void **state)
     g_autoptr(Store) s = store_open(target(state), &e);
     assert_null(e);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 3);
+    assert_int_equal(store_schema_version(s), 4);
     /* Opened again, nothing is migrated twice. */
     g_autoptr(Store) again = store_open(target(state), &e);
     assert_null(e);
-    assert_int_equal(store_schema_version(again), 3);
+    assert_int_equal(store_schema_version(again), 4);
 }
 
 static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
@@ -274,9 +274,9 @@ static void test_latest_per_pair_history_counts_and_prune(void **state)
     g_autoptr(GHashTable) st = store_count_states(s, NULL);
     assert_int_equal(GPOINTER_TO_SIZE(g_hash_table_lookup(st, "pending")), 1);
     guint deleted = 0;
-    assert_true(store_prune(s, 2002, &deleted, NULL));
+    assert_true(store_prune(s, 2002, 100, &deleted, NULL));
     assert_int_equal(deleted, 2);
-    assert_true(store_prune(s, 99999, &deleted, NULL));
+    assert_true(store_prune(s, 99999, 100, &deleted, NULL));
     assert_int_equal(deleted, 1); /* r2; "open" is not finished and is the newest */
     g_autoptr(GPtrArray) m = store_path_metrics(s, "r0", NULL);
     assert_int_equal(m->len, 0); /* with their metrics */
@@ -287,6 +287,52 @@ static void test_latest_per_pair_history_counts_and_prune(void **state)
     assert_true(store_schedule_set_last_fire(s, "nightly", 78, NULL));
     assert_true(store_schedule_last_fire(s, "nightly", &last, NULL));
     assert_int_equal(last, 78);
+}
+
+/* [scheduler] history_days: old runs go a batch at a time, the oldest first,
+ * and the runs counted by verdict (iceprobe_runs_total, a counter) never go
+ * back; a run still open stays, whatever its age. */
+static void test_pruning_goes_in_batches_and_keeps_the_totals(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(target(state));
+    for (int i = 0; i < 5; i++) {
+        g_autofree char *id = g_strdup_printf("old%d", i);
+        create_run(s, id, 1000 + i);
+        g_autoptr(RunResult) rep = report(id, 0);
+        assert_true(store_run_finish(s, id, i == 4 ? RUN_ERROR : RUN_DONE, rep, NULL, 2000 + i,
+                                     NULL));
+    }
+    create_run(s, "open", 1500);
+    create_run(s, "newest", 9000);
+    g_autoptr(GHashTable) before = store_count_verdicts(s, NULL);
+    guint deleted = 0;
+    assert_true(store_prune(s, 5000, 2, &deleted, NULL));
+    assert_int_equal(deleted, 2);
+    assert_null(store_run_get(s, "old0", NULL));
+    assert_null(store_run_get(s, "old1", NULL));
+    g_autoptr(StoreRun) kept = store_run_get(s, "old2", NULL);
+    assert_non_null(kept);
+    assert_true(store_prune(s, 5000, 2, &deleted, NULL));
+    assert_int_equal(deleted, 2);
+    assert_true(store_prune(s, 5000, 2, &deleted, NULL));
+    assert_int_equal(deleted, 1); /* fewer than the batch: nothing more to prune */
+    assert_true(store_prune(s, 5000, 2, &deleted, NULL));
+    assert_int_equal(deleted, 0);
+    g_autoptr(StoreRun) open = store_run_get(s, "open", NULL);
+    assert_non_null(open);
+    g_autoptr(GHashTable) after = store_count_verdicts(s, NULL);
+    assert_int_equal(g_hash_table_size(after), g_hash_table_size(before));
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, before);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        assert_int_equal(GPOINTER_TO_SIZE(g_hash_table_lookup(after, k)), GPOINTER_TO_SIZE(v));
+    /* A run finished after the pruning is counted on top. */
+    g_autoptr(RunResult) rep = report("newest", 0);
+    assert_true(store_run_finish(s, "newest", RUN_DONE, rep, NULL, 9100, NULL));
+    g_autoptr(GHashTable) later = store_count_verdicts(s, NULL);
+    assert_int_equal(GPOINTER_TO_SIZE(g_hash_table_lookup(later, "pass")),
+                     GPOINTER_TO_SIZE(g_hash_table_lookup(before, "pass")) + 1);
 }
 
 /* What a store acknowledged survives the process being killed, and a
@@ -370,7 +416,7 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(WEXITSTATUS(status[w]), 0);
     }
     g_autoptr(Store) s = store_open(target(state), NULL);
-    assert_int_equal(store_schema_version(s), 3);
+    assert_int_equal(store_schema_version(s), 4);
     g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
     assert_int_equal(active->len, WRITERS * RUNS);
     for (guint i = 0; i < active->len; i++) /* 1, 2, 3, ... in order, none twice */
@@ -758,6 +804,7 @@ int main(void)
         BOTH(test_a_run_goes_from_pending_to_done),
         BOTH(test_pages_go_newest_first_and_filter),
         BOTH(test_latest_per_pair_history_counts_and_prune),
+        BOTH(test_pruning_goes_in_batches_and_keeps_the_totals),
         BOTH(test_a_killed_writer_loses_nothing_acknowledged),
         BOTH(test_writers_at_once_take_numbers_of_their_own),
         BOTH(test_racing_controllers_take_an_order_once_and_end_a_run_once),
