@@ -1,5 +1,7 @@
 #include "iceprobe/keyfile.h"
 
+#include <openssl/crypto.h>
+
 #include <string.h>
 
 char *keyfile_strip_comment(const char *raw)
@@ -17,6 +19,6 @@ char *keyfile_strip_comment(const char *raw)
 void keyfile_secret_free(char *s)
 {
     if (s)
-        memset(s, 0, strlen(s));
+        OPENSSL_cleanse(s, strlen(s));
     g_free(s);
 }

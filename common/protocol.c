@@ -1,5 +1,7 @@
 #include "iceprobe/protocol.h"
 
+#include <openssl/crypto.h>
+
 #include <string.h>
 
 #include "iceprobe/result.h"
@@ -288,7 +290,7 @@ void order_clear(Order *o)
     g_clear_pointer(&o->edge_ca_pem, g_free);
     g_clear_pointer(&o->paths, g_strfreev);
     if (o->turn_password)
-        memset(o->turn_password, 0, strlen(o->turn_password));
+        OPENSSL_cleanse(o->turn_password, strlen(o->turn_password));
     g_clear_pointer(&o->turn_username, g_free);
     g_clear_pointer(&o->turn_password, g_free);
 }

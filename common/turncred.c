@@ -1,5 +1,6 @@
 #include "iceprobe/turncred.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -25,7 +26,7 @@ void turncred_clear(TurnCredentials *c)
 {
     g_free(c->username);
     if (c->password)
-        memset(c->password, 0, strlen(c->password));
+        OPENSSL_cleanse(c->password, strlen(c->password));
     g_free(c->password);
     memset(c, 0, sizeof(*c));
 }

@@ -99,26 +99,10 @@ static void path_family(GString *s, GPtrArray *runs, GPtrArray **metrics, PathMe
     }
 }
 
-static char *metrics_text(Api *api, GError **error)
+/* The newest finished run of each profile and agent pair: its verdict, each
+ * path's figures, its findings. */
+static void run_families(GString *s, Store *st, GPtrArray *runs, GPtrArray **metrics)
 {
-    Store *st = api->store;
-    g_autoptr(GPtrArray) runs = store_latest_per_pair(st, error);
-    if (!runs)
-        return NULL;
-    g_autoptr(GPtrArray) agents = store_agent_list(st, error);
-    if (!agents)
-        return NULL;
-    g_autoptr(GHashTable) verdicts = store_count_verdicts(st, error);
-    if (!verdicts)
-        return NULL;
-    g_autoptr(GHashTable) states = store_count_states(st, error);
-    if (!states)
-        return NULL;
-    GPtrArray **metrics = g_new0(GPtrArray *, runs->len + 1);
-    for (guint i = 0; i < runs->len; i++)
-        metrics[i] = store_path_metrics(st, ((StoreRun *)runs->pdata[i])->id, NULL);
-
-    GString *s = g_string_new(NULL);
     family(s, "iceprobe_run_verdict", "gauge",
            "Verdict of the newest finished run of a profile and agent pair: 0 pass, 1 warn, 2 "
            "fail, 3 error.");
@@ -140,6 +124,10 @@ static char *metrics_text(Api *api, GError **error)
             value(s, 1);
         }
     }
+}
+
+static void schedule_family(GString *s, Api *api, Store *st)
+{
     family(s, "iceprobe_schedule_last_fire_timestamp_seconds", "gauge",
            "When a schedule last fired (Unix time); absent until it has.");
     for (guint i = 0; i < api->config->schedules->len; i++) {
@@ -151,6 +139,11 @@ static char *metrics_text(Api *api, GError **error)
         label(s, "schedule", sc->name, TRUE);
         value(s, (double)when);
     }
+}
+
+/* When each pair last ran and each agent last called; runs by verdict. */
+static void history_families(GString *s, GPtrArray *runs, GPtrArray *agents, GHashTable *verdicts)
+{
     family(s, "iceprobe_last_run_timestamp_seconds", "gauge",
            "When the newest run of a profile and agent pair finished (Unix time).");
     for (guint i = 0; i < runs->len; i++) {
@@ -175,7 +168,11 @@ static char *metrics_text(Api *api, GError **error)
         label(s, "verdict", vnames[i], TRUE);
         value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(verdicts, vnames[i])));
     }
+}
 
+static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agents,
+                                GHashTable *states)
+{
     /* The controller's own health. */
     family(s, "iceprobe_controller_runs", "gauge", "Runs not finished yet, by state.");
     static const char *const snames[] = {"pending", "dispatched", "running", "verifying"};
@@ -222,7 +219,31 @@ static char *metrics_text(Api *api, GError **error)
     g_string_append(s, "iceprobe_controller_build_info{");
     label(s, "version", ICEPROBE_VERSION, TRUE);
     value(s, 1);
+}
 
+static char *metrics_text(Api *api, GError **error)
+{
+    Store *st = api->store;
+    g_autoptr(GPtrArray) runs = store_latest_per_pair(st, error);
+    if (!runs)
+        return NULL;
+    g_autoptr(GPtrArray) agents = store_agent_list(st, error);
+    if (!agents)
+        return NULL;
+    g_autoptr(GHashTable) verdicts = store_count_verdicts(st, error);
+    if (!verdicts)
+        return NULL;
+    g_autoptr(GHashTable) states = store_count_states(st, error);
+    if (!states)
+        return NULL;
+    GPtrArray **metrics = g_new0(GPtrArray *, runs->len + 1);
+    for (guint i = 0; i < runs->len; i++)
+        metrics[i] = store_path_metrics(st, ((StoreRun *)runs->pdata[i])->id, NULL);
+    GString *s = g_string_new(NULL);
+    run_families(s, st, runs, metrics);
+    schedule_family(s, api, st);
+    history_families(s, runs, agents, verdicts);
+    controller_families(s, api, st, agents, states);
     for (guint i = 0; i < runs->len; i++) {
         if (metrics[i])
             g_ptr_array_unref(metrics[i]);

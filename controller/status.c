@@ -229,25 +229,10 @@ static void reply_html(ApiRequest *req, GString *s)
     api_reply_text(req, 200, "text/html; charset=utf-8", g_string_free(s, FALSE));
 }
 
-void status_page(ApiRequest *req)
+/* The latest verdict of each profile and pair, and the history charts of the
+ * pairs that need looking at first. */
+static void latest_section(GString *s, Api *api, GPtrArray *latest)
 {
-    Api *api = req->api;
-    g_autoptr(GError) e = NULL;
-    g_autoptr(GPtrArray) latest = store_latest_per_pair(api->store, &e);
-    g_autoptr(GPtrArray) agents = latest ? store_agent_list(api->store, &e) : NULL;
-    g_autoptr(GPtrArray) active = agents ? store_runs_active(api->store, &e) : NULL;
-    if (!active) {
-        api_reply_error(req, 503, "store", "%s", e->message);
-        return;
-    }
-    GString *s = g_string_new(NULL);
-    head(s, "iceprobe controller");
-    g_autofree char *now = when(scheduler_now(api->scheduler));
-    g_string_append_printf(s,
-                           "<h1>iceprobe controller</h1><div class=\"muted\">%s &middot; version "
-                           "%s &middot; %u agents &middot; %u runs under way</div>",
-                           now, ICEPROBE_VERSION, agents->len, active->len);
-
     g_string_append(s, "<h2>Latest verdict of each profile and pair</h2>");
     if (latest->len == 0)
         g_string_append(s, "<p class=\"muted\">No run has finished yet.</p>");
@@ -288,7 +273,10 @@ void status_page(ApiRequest *req)
             "<p class=\"muted\">History charts of %u more pairs: each run's page, "
             "or /api/v1/runs and Prometheus.</p>",
             charted->len - STATUS_MAX_CHARTS);
+}
 
+static void active_section(GString *s, GPtrArray *active)
+{
     g_string_append(s, "<h2>Runs under way</h2>");
     if (active->len == 0)
         g_string_append(s, "<p class=\"muted\">None.</p>");
@@ -309,7 +297,10 @@ void status_page(ApiRequest *req)
     }
     if (active->len)
         g_string_append(s, "</table>");
+}
 
+static void agents_section(GString *s, GPtrArray *agents)
+{
     g_string_append(s, "<h2>Agents</h2>");
     if (agents->len == 0)
         g_string_append(s, "<p class=\"muted\">No agent is registered (iceprobe-controller "
@@ -344,6 +335,29 @@ void status_page(ApiRequest *req)
     }
     if (agents->len)
         g_string_append(s, "</table>");
+}
+
+void status_page(ApiRequest *req)
+{
+    Api *api = req->api;
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) latest = store_latest_per_pair(api->store, &e);
+    g_autoptr(GPtrArray) agents = latest ? store_agent_list(api->store, &e) : NULL;
+    g_autoptr(GPtrArray) active = agents ? store_runs_active(api->store, &e) : NULL;
+    if (!active) {
+        api_reply_error(req, 503, "store", "%s", e->message);
+        return;
+    }
+    GString *s = g_string_new(NULL);
+    head(s, "iceprobe controller");
+    g_autofree char *now = when(scheduler_now(api->scheduler));
+    g_string_append_printf(s,
+                           "<h1>iceprobe controller</h1><div class=\"muted\">%s &middot; version "
+                           "%s &middot; %u agents &middot; %u runs under way</div>",
+                           now, ICEPROBE_VERSION, agents->len, active->len);
+    latest_section(s, api, latest);
+    active_section(s, active);
+    agents_section(s, agents);
     reply_html(req, s);
 }
 

@@ -6,6 +6,8 @@
  * Every change that touches more than one row runs in one transaction, so a
  * killed controller leaves either all of it or none. */
 #include <errno.h>
+
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <string.h>
 
@@ -681,7 +683,7 @@ PGconn *store_pg_connect(const char *url, const char *application, GError **erro
 void store_secret_free(char *secret)
 {
     if (secret) {
-        memset(secret, 0, strlen(secret));
+        OPENSSL_cleanse(secret, strlen(secret));
         g_free(secret);
     }
 }

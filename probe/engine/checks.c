@@ -385,3 +385,16 @@ void checks_tls(RunCtx *c)
     json_object_set_string_member(r->detail, "sha256", t->leaf_sha256 ? t->leaf_sha256 : "");
     json_object_set_string_member(r->detail, "protocol", t->protocol ? t->protocol : "");
 }
+
+const char *checks_all(RunCtx *c)
+{
+    checks_interfaces(c);
+    if (!c->inv)
+        return "cannot list the local interfaces";
+    if (!checks_dns(c))
+        return "no address for the edge";
+    checks_route(c);
+    checks_turn(c);
+    checks_tls(c);
+    return NULL;
+}

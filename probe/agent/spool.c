@@ -1,5 +1,7 @@
 #include "spool.h"
 
+#include "backoff.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -13,8 +15,8 @@
 
 G_DEFINE_QUARK(iceprobe - spool - error - quark, spool_error)
 
-#define FIRST_BACKOFF_S 1
-#define MAX_BACKOFF_S   60
+/* Uploads: 1 s doubling to 60 s, ±20 %, so agents do not retry in step. */
+static const Backoff upload_backoff = {1000, 60000, 0.2};
 #define MAX_REPORTS     10000 /* a spool holds at most this many; beyond, the oldest goes */
 
 typedef struct {
@@ -318,11 +320,7 @@ guint spool_flush(Spool *s, SpoolSendFn send, gpointer data)
             g_ptr_array_remove_index(s->entries, i);
             continue;
         }
-        /* Exponential backoff with ±20 % jitter, so agents do not retry in step. */
-        guint backoff = FIRST_BACKOFF_S << MIN(e->attempts - 1, 6);
-        backoff = MIN(backoff, MAX_BACKOFF_S);
-        double jitter = g_random_double_range(0.8, 1.2);
-        e->next_due = now + (gint64)(backoff * jitter * G_USEC_PER_SEC);
+        e->next_due = now + (gint64)backoff_ms(&upload_backoff, e->attempts) * 1000;
         i++;
     }
     if (changed)

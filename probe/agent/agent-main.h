@@ -1,4 +1,4 @@
-/* The agent (agent.c): its options, shared with `iceprobe run --peer`. */
+/* The agent (agent.c; the command: probe/cmd_agent.c): its options, shared with `iceprobe run --peer`. */
 #pragma once
 
 #include <glib.h>

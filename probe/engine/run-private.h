@@ -25,6 +25,14 @@ typedef struct {
     gboolean internal_host;        /* no tunnel: an internal client (checks_dns) */
 } RunCtx;
 
+/* Frees what the run's checks gathered (the context itself is the caller's). */
+void run_ctx_clear(RunCtx *c);
+
+/* Every local check in order: interfaces, DNS, route, TURN, TLS. NULL when the
+ * paths can run; else why not ("cannot list the local interfaces", "no address
+ * for the edge": the DNS check failed). */
+const char *checks_all(RunCtx *c);
+
 /* Local checks, in order; each adds a check record and its findings. A FALSE
  * return means the run cannot go on (no edge address at all). */
 void checks_interfaces(RunCtx *c);
@@ -41,10 +49,23 @@ void checks_tls(RunCtx *c);
  * its pair. */
 guint paths_tunnel_wait_ms(const RunCtx *c);
 
-/* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls, tunnel-only. */
-void paths_run_all(RunCtx *c);
+/* An end's media starts once both ends have selected a pair: before the other
+ * end's ICE agent has validated this one, libnice drops its packets as coming
+ * from an unknown source (nice_component_verify_remote_candidate), which is a
+ * start-up artefact, not loss on the network (docs/libnice.md §30). An end whose
+ * peer has no pair this long after its own starts anyway. */
+#define PATHS_START_SKEW_MS 1000
 
-/* Shared by the relay loop and the paired run (paired.c). */
+/* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls, tunnel-only
+ * (relay_loop.c). */
+void relay_loop_run(RunCtx *c);
+
+/* ---- paths.c: shared by the relay loop and the paired run (probe/agent/paired.c) ---- */
+
+/* How long a path waits for ICE to settle (READY or FAILED) from its start. */
+#define PATHS_READY_TIMEOUT_MS 12000
+/* After the senders are done, the longest wait for packets still in flight. */
+#define PATHS_DRAIN_MAX_MS 1000
 GInetAddress *paths_physical_address(const RunCtx *c);
 /* The first tunnel interface's IPv4 address, or NULL. */
 GInetAddress *paths_tunnel_address(const RunCtx *c);

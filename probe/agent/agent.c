@@ -1,7 +1,4 @@
-/* iceprobe agent --controller URL [--controller URL...] --token-file FILE [--spool DIR]
- *               [--ca-file FILE]
- *
- * The long-running agent: a heartbeat with its version and interfaces, a
+/* The long-running agent (the command: cmd_agent.c): a heartbeat with its version and interfaces, a
  * long-poll for orders, each order carried out as a paired run (paired.c), its
  * report spooled and uploaded until the controller acknowledges it (spool.c).
  * Connection failures are retried with exponential backoff and jitter, on the
@@ -17,7 +14,7 @@
 #include "iceprobe/cli.h"
 #include "iceprobe/keyfile.h"
 #include "agent-main.h"
-#include "commands.h"
+#include "backoff.h"
 #include "http.h"
 #include "netif.h"
 #include "paired.h"
@@ -25,9 +22,7 @@
 #include "iceprobe-config.h"
 
 #define HEARTBEAT_EVERY_S     60
-#define MAX_BACKOFF_S         30
 #define SPOOL_TTL_S           (7 * 24 * 3600)
-#define AGENT_MAX_CONTROLLERS 16
 
 static volatile sig_atomic_t stop_flag;
 
@@ -178,11 +173,8 @@ static void sleep_s(double s)
         g_usleep(100000);
 }
 
-static double backoff_s(guint failures)
-{
-    double b = MIN((double)MAX_BACKOFF_S, (double)(1u << MIN(failures, 6u)) / 2.0);
-    return b * g_random_double_range(0.5, 1.5); /* jitter: agents do not retry in step */
-}
+/* Half a second doubling to 30 s, ±50 %: agents do not retry in step. */
+static const Backoff retry_backoff = {500, 30000, 0.5};
 
 /* How long to wait after a failed call: the controller's Retry-After when it
  * gave one (spread a little, so that a fleet does not come back in step), else
@@ -192,7 +184,7 @@ static double retry_wait_s(Http *h, guint failures)
     long after = http_retry_after_s(h);
     if (after > 0)
         return (double)MIN(after, 300L) * g_random_double_range(1.0, 1.2);
-    return backoff_s(failures);
+    return backoff_ms(&retry_backoff, failures + 1) / 1000.0;
 }
 
 static void carry_out(Agent *A, JsonObject *o)
@@ -300,87 +292,4 @@ int agent_main(const AgentOptions *opt)
     }
     agent_log("stopped; %u report(s) left in the spool", spool_pending(spool));
     return CLI_EXIT_PASS;
-}
-
-int cmd_agent(int argc, char **argv)
-{
-    g_autofree char *token_file = NULL, *spool = NULL, *ca_file = NULL, *name = NULL;
-    g_auto(GStrv) groups = NULL, controllers = NULL;
-    gboolean status = FALSE;
-    int max_runs = 0;
-    const GOptionEntry entries[] = {
-        {"controller", 0, 0, G_OPTION_ARG_STRING_ARRAY, &controllers,
-         "the controller's URL (https://host:port); repeat for several controllers sharing "
-         "one store: the agent moves on when one stops answering",
-         "URL"},
-        {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
-         "the file holding this agent's token (from iceprobe-controller agent-add)", "FILE"},
-        {"spool", 0, 0, G_OPTION_ARG_FILENAME, &spool,
-         "where reports wait for the controller (default: $STATE_DIRECTORY/spool, "
-         "/var/lib/iceprobe-agent/spool as root, else ~/.local/state/iceprobe/spool)",
-         "DIR"},
-        {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
-         "verify the controller against these CAs (default: the system's)", "FILE"},
-        {"name", 0, 0, G_OPTION_ARG_STRING, &name, "restate the agent's name (must match)", "NAME"},
-        {"group", 0, 0, G_OPTION_ARG_STRING_ARRAY, &groups,
-         "restate a group of the agent (must match; repeat for several)", "GROUP"},
-        {"status", 0, 0, G_OPTION_ARG_NONE, &status,
-         "print the spool's reports and why their uploads failed, then exit", NULL},
-        {"max-runs", 0, 0, G_OPTION_ARG_INT, &max_runs,
-         "exit after this many runs, once their reports are acknowledged (0: never)", "N"},
-        G_OPTION_ENTRY_NULL,
-    };
-    if (!cli_parse_options("iceprobe", "agent", "the long-running agent of a controller", entries,
-                           &argc, &argv))
-        return CLI_EXIT_ERROR;
-    if (!spool)
-        spool = agent_default_spool();
-    if (status) {
-        g_autoptr(GError) e = NULL;
-        g_autofree char *text = spool_status_text(spool, &e);
-        if (!text) {
-            fprintf(stderr, "iceprobe agent: %s\n", e->message);
-            return CLI_EXIT_ERROR;
-        }
-        fputs(text, stdout);
-        return CLI_EXIT_PASS;
-    }
-    if (!controllers || !token_file) {
-        fprintf(stderr, "iceprobe agent: --controller URL and --token-file FILE are required "
-                        "(try 'iceprobe agent --help')\n");
-        return CLI_EXIT_ERROR;
-    }
-    if (g_strv_length(controllers) > AGENT_MAX_CONTROLLERS) {
-        fprintf(stderr, "iceprobe agent: --controller given %u times; at most %d\n",
-                g_strv_length(controllers), AGENT_MAX_CONTROLLERS);
-        return CLI_EXIT_ERROR;
-    }
-    for (char **c = controllers; *c; c++) {
-        if ((!g_str_has_prefix(*c, "https://") && !g_str_has_prefix(*c, "http://")) ||
-            strchr(*c, ',')) {
-            fprintf(stderr, "iceprobe agent: --controller %s: not an http(s):// URL\n", *c);
-            return CLI_EXIT_ERROR;
-        }
-    }
-    g_autofree char *controller = g_strjoinv(",", controllers);
-    if (max_runs < 0) {
-        fprintf(stderr, "iceprobe agent: --max-runs must not be negative\n");
-        return CLI_EXIT_ERROR;
-    }
-    g_autoptr(GError) e = NULL;
-    char *token = agent_read_token(token_file, &e);
-    if (!token) {
-        fprintf(stderr, "iceprobe agent: %s\n", e->message);
-        return CLI_EXIT_ERROR;
-    }
-    AgentOptions opt = {.controller = controller,
-                        .token = token,
-                        .spool = spool,
-                        .ca_file = ca_file,
-                        .name = name,
-                        .groups = groups,
-                        .max_runs = (guint)max_runs};
-    int rc = agent_main(&opt);
-    keyfile_secret_free(token);
-    return rc;
 }

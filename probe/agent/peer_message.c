@@ -1,5 +1,7 @@
 #include "peer_message.h"
 
+#include <openssl/crypto.h>
+
 #include <string.h>
 
 #include "iceprobe/protocol.h"
@@ -14,7 +16,7 @@ void peer_message_clear(PeerMessage *m)
     g_clear_pointer(&m->line, g_free);
     g_clear_pointer(&m->reason, g_free);
     g_clear_pointer(&m->paths, g_strfreev);
-    memset(m->key, 0, sizeof(m->key));
+    OPENSSL_cleanse(m->key, sizeof(m->key));
 }
 
 PeerMessage *peer_message_new(JsonObject *o, GError **error)
@@ -105,120 +107,126 @@ static gboolean bool_member(JsonObject *o, const char *name, gboolean optional, 
     return TRUE;
 }
 
+static gboolean parse_hello(JsonObject *o, PeerMessage *out, GError **error)
+{
+    /* `closes`, `at_once` and `starts` are optional: an agent that predates
+     * them says nothing. */
+    if (!bool_member(o, "tunnel", FALSE, &out->tunnel, error) ||
+        !bool_member(o, "closes", TRUE, &out->closes, error) ||
+        !bool_member(o, "at_once", TRUE, &out->at_once, error) ||
+        !bool_member(o, "starts", TRUE, &out->starts, error))
+        return FALSE;
+    const char *v = str_member(o, "version", 64, error);
+    out->version = g_strdup(v);
+    return v != NULL;
+}
+
+static gboolean parse_session(JsonObject *o, PeerMessage *out, GError **error)
+{
+    const char *u = str_member(o, "ufrag", 256, error), *p = u ? str_member(o, "pwd", 256, error) : NULL;
+    const char *k = p ? str_member(o, "key", 64, error) : NULL;
+    if (!k)
+        return FALSE;
+    gsize n = 0;
+    g_autofree guchar *raw = g_base64_decode(k, &n);
+    if (n != STREAM_KEY_LEN) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "key: not %d bytes of base64",
+                    STREAM_KEY_LEN);
+        OPENSSL_cleanse(raw, n);
+        return FALSE;
+    }
+    memcpy(out->key, raw, n);
+    OPENSSL_cleanse(raw, n);
+    out->ufrag = g_strdup(u);
+    out->pwd = g_strdup(p);
+    return TRUE;
+}
+
+static gboolean parse_candidate(JsonObject *o, PeerMessage *out, GError **error)
+{
+    const char *l = str_member(o, "line", 1024, error);
+    out->line = g_strdup(l);
+    return l != NULL;
+}
+
+static gboolean parse_sent(JsonObject *o, PeerMessage *out, GError **error)
+{
+    JsonNode *n = json_object_get_member(o, "packets");
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
+        json_node_get_int(n) < 0) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "packets: not a count of packets");
+        return FALSE;
+    }
+    out->packets = (guint64)json_node_get_int(n);
+    return TRUE;
+}
+
+static gboolean parse_stats(JsonObject *o, PeerMessage *out, GError **error)
+{
+    JsonNode *n = json_object_get_member(o, "in");
+    if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "in: not an object");
+        return FALSE;
+    }
+    JsonObject *in = json_node_get_object(n);
+    if (!json_object_has_member(in, "packets_sent") ||
+        !json_object_has_member(in, "packets_received")) {
+        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
+                    "in: packets_sent and packets_received are required");
+        return FALSE;
+    }
+    return metrics_summary_from_json(in, "in", &out->in, error);
+}
+
+static gboolean parse_skip(JsonObject *o, PeerMessage *out, GError **error)
+{
+    const char *r = str_member(o, "reason", 512, error);
+    out->reason = g_strdup(r);
+    return r != NULL;
+}
+
+/* Each type, in PeerMessageType's order: whether it names a path, and what
+ * else it carries. */
+static const struct {
+    const char *name;
+    gboolean has_path;
+    gboolean (*body)(JsonObject *o, PeerMessage *out, GError **error);
+} kinds[] = {
+    {"hello", FALSE, parse_hello},    {"session", TRUE, parse_session}, {"candidate", TRUE, parse_candidate},
+    {"gathered", TRUE, NULL},         {"sent", TRUE, parse_sent},       {"stats", TRUE, parse_stats},
+    {"skip", TRUE, parse_skip},       {"closing", TRUE, NULL},          {"reruns", FALSE, paths_member},
+    {"connected", TRUE, NULL},
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(kinds) == PEER_CONNECTED + 1);
+
 gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error)
 {
-    static const char *const types[] = {"hello", "session", "candidate", "gathered", "sent",
-                                        "stats", "skip",    "closing",   "reruns",   NULL};
     memset(out, 0, sizeof(*out));
     const char *type = str_member(o, "type", 16, error);
     if (!type)
         return FALSE;
     gint t = -1;
-    for (gint i = 0; types[i]; i++)
-        if (strcmp(types[i], type) == 0)
+    for (gint i = 0; i < (gint)G_N_ELEMENTS(kinds); i++)
+        if (strcmp(kinds[i].name, type) == 0)
             t = i;
     if (t < 0) {
         g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "type: unknown '%.16s'", type);
         return FALSE;
     }
     out->type = (PeerMessageType)t;
-    if (out->type == PEER_HELLO) {
-        /* `closes` and `at_once` are optional: an agent that predates them says nothing. */
-        if (!bool_member(o, "tunnel", FALSE, &out->tunnel, error) ||
-            !bool_member(o, "closes", TRUE, &out->closes, error) ||
-            !bool_member(o, "at_once", TRUE, &out->at_once, error))
+    if (kinds[t].has_path) {
+        const char *path = str_member(o, "path", 16, error);
+        if (!path)
             return FALSE;
-        const char *v = str_member(o, "version", 64, error);
-        if (!v)
+        if (!g_strv_contains(paired_paths, path)) {
+            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "path: unknown '%s'", path);
             return FALSE;
-        out->version = g_strdup(v);
-        return TRUE;
+        }
+        out->path = g_strdup(path);
     }
-    if (out->type == PEER_RERUNS)
-        return paths_member(o, out, error);
-    const char *path = str_member(o, "path", 16, error);
-    if (!path)
-        return FALSE;
-    if (!g_strv_contains(paired_paths, path)) {
-        g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "path: unknown '%s'", path);
+    if (kinds[t].body && !kinds[t].body(o, out, error)) {
+        peer_message_clear(out);
         return FALSE;
     }
-    out->path = g_strdup(path);
-    switch (out->type) {
-    case PEER_SESSION: {
-        const char *u = str_member(o, "ufrag", 256, error),
-                   *p = u ? str_member(o, "pwd", 256, error) : NULL;
-        const char *k = p ? str_member(o, "key", 64, error) : NULL;
-        if (!k) {
-            peer_message_clear(out);
-            return FALSE;
-        }
-        gsize n = 0;
-        g_autofree guchar *raw = g_base64_decode(k, &n);
-        if (n != STREAM_KEY_LEN) {
-            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "key: not %d bytes of base64",
-                        STREAM_KEY_LEN);
-            peer_message_clear(out);
-            return FALSE;
-        }
-        memcpy(out->key, raw, n);
-        memset(raw, 0, n);
-        out->ufrag = g_strdup(u);
-        out->pwd = g_strdup(p);
-        return TRUE;
-    }
-    case PEER_CANDIDATE: {
-        const char *l = str_member(o, "line", 1024, error);
-        if (!l) {
-            peer_message_clear(out);
-            return FALSE;
-        }
-        out->line = g_strdup(l);
-        return TRUE;
-    }
-    case PEER_SENT: {
-        JsonNode *n = json_object_get_member(o, "packets");
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
-            json_node_get_int(n) < 0) {
-            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
-                        "packets: not a count of packets");
-            peer_message_clear(out);
-            return FALSE;
-        }
-        out->packets = (guint64)json_node_get_int(n);
-        return TRUE;
-    }
-    case PEER_STATS: {
-        JsonNode *n = json_object_get_member(o, "in");
-        if (!n || !JSON_NODE_HOLDS_OBJECT(n)) {
-            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD, "in: not an object");
-            peer_message_clear(out);
-            return FALSE;
-        }
-        JsonObject *in = json_node_get_object(n);
-        if (!json_object_has_member(in, "packets_sent") ||
-            !json_object_has_member(in, "packets_received")) {
-            g_set_error(error, PROTOCOL_ERROR, PROTOCOL_ERROR_FIELD,
-                        "in: packets_sent and packets_received are required");
-            peer_message_clear(out);
-            return FALSE;
-        }
-        if (!metrics_summary_from_json(in, "in", &out->in, error)) {
-            peer_message_clear(out);
-            return FALSE;
-        }
-        return TRUE;
-    }
-    case PEER_SKIP: {
-        const char *r = str_member(o, "reason", 512, error);
-        if (!r) {
-            peer_message_clear(out);
-            return FALSE;
-        }
-        out->reason = g_strdup(r);
-        return TRUE;
-    }
-    default:
-        return TRUE;
-    }
+    return TRUE;
 }

@@ -142,13 +142,12 @@ static void describe_peer(SSL *ssl, TlsPeerInfo *info)
     info->protocol = g_strdup(SSL_get_version(ssl));
     if (!leaf)
         return;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    X509_digest(leaf, EVP_sha256(), md, &mdlen);
-    GString *hex = g_string_new(NULL);
-    for (unsigned int i = 0; i < mdlen; i++)
-        g_string_append_printf(hex, "%02x", md[i]);
-    info->leaf_sha256 = g_string_free(hex, FALSE);
+    /* The pin is the SHA-256 of the certificate's DER, in lowercase hex. */
+    unsigned char *der = NULL;
+    int der_len = i2d_X509(leaf, &der);
+    if (der_len > 0)
+        info->leaf_sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, der, (gsize)der_len);
+    OPENSSL_free(der);
     char name[512];
     X509_NAME_oneline(X509_get_subject_name(leaf), name, sizeof(name));
     info->subject = g_strdup(name);

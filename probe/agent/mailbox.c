@@ -2,11 +2,13 @@
 
 #include <string.h>
 
+#include "backoff.h"
 #include "http.h"
 
 #define RECEIVE_WAIT_S 2 /* a long-poll; short, so that closing is quick */
 #define SEND_ATTEMPTS  8
-#define MAX_BACKOFF_MS 1000
+/* 50 ms doubling to 1 s: the peer waits for these. */
+static const Backoff signal_backoff = {50, 1000, 0};
 
 struct Mailbox {
     char *path; /* /api/v1/runs/ID/signal */
@@ -64,7 +66,6 @@ static gpointer sender_main(gpointer data)
         g_autoptr(JsonNode) root = json_builder_get_root(b);
         g_autofree char *body = json_to_string(root, FALSE);
         /* In order: a message is retried until it goes, or the run is over. */
-        guint backoff = 50;
         for (guint attempt = 0; attempt < SEND_ATTEMPTS && !stopping(m); attempt++) {
             g_autoptr(GError) e = NULL;
             long status = 0;
@@ -80,8 +81,7 @@ static gpointer sender_main(gpointer data)
             }
             if (!http_error_retryable(e, status))
                 break;
-            sleep_ms(m, backoff);
-            backoff = MIN(backoff * 2, MAX_BACKOFF_MS);
+            sleep_ms(m, backoff_ms(&signal_backoff, attempt + 1));
         }
     }
     return NULL;
@@ -116,7 +116,7 @@ static gpointer receiver_main(gpointer data)
 {
     Mailbox *m = data;
     gint64 after = 0;
-    guint backoff = 50;
+    guint failures = 0;
     while (!g_atomic_int_get(&m->closing) && !stopping(m)) {
         g_autofree char *path = g_strdup_printf("%s?after=%" G_GINT64_FORMAT "&wait=%d", m->path,
                                                 after, RECEIVE_WAIT_S);
@@ -126,7 +126,7 @@ static gpointer receiver_main(gpointer data)
             http_call(m->recv_http, "GET", path, NULL, RECEIVE_WAIT_S + 10, &status, &e);
         if (answer) {
             take_messages(m, answer, &after);
-            backoff = 50;
+            failures = 0;
             continue;
         }
         if (g_error_matches(e, HTTP_ERROR, HTTP_ERROR_STOPPED))
@@ -136,8 +136,7 @@ static gpointer receiver_main(gpointer data)
             g_atomic_int_set(&m->ended, 1);
             break;
         }
-        sleep_ms(m, backoff);
-        backoff = MIN(backoff * 2, MAX_BACKOFF_MS);
+        sleep_ms(m, backoff_ms(&signal_backoff, ++failures));
     }
     if (m->on_message)
         m->on_message(m->on_message_data);

@@ -1,40 +1,17 @@
-/* The paired run (paired.h). Each path runs in lock step with the peer, held
- * together only by the messages: both sides post their ICE credentials and
- * SRTP key, trickle candidates as libnice gathers them (a tunnel whose TURN
- * allocation hangs holds nothing up), stream from their own READY, then trade
- * what each received, so that each side's report has both directions.
- *
- * When both sides can tell each path's media from the others' (the kernel
- * names the device of every packet, or the side has no tunnel: their hellos
- * say `at_once`), the paths run at the same time, each on a thread of its own
- * with its own main context, as the relay loop's do (docs/libnice.md §33).
- * The peer's messages are routed to each path's own queue, in the order they
- * came; a path whose evidence fell back to the tunnel's shared counters runs
- * again alone afterwards, on both sides (`reruns`). Otherwise the paths run
- * one after another. */
-#include "paired.h"
-
-#include "loop.h"
-
+/* One path of a paired run against the peer, held together only by the
+ * messages: both sides post their ICE credentials and SRTP key, trickle
+ * candidates as libnice gathers them (a tunnel whose TURN allocation hangs
+ * holds nothing up), stream once both have a pair, then trade what each
+ * received, so that each side's report has both directions. Everything the
+ * path owns is in its PairedPath, freed in one place. */
 #include <openssl/crypto.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "iceprobe/policy.h"
-#include "mailbox.h"
-#include "run-private.h"
+#include "loop.h"
+#include "paired-private.h"
 #include "session.h"
-#include "iceprobe-config.h"
 
-#define HELLO_TIMEOUT_S    45 /* the peer's local checks may take this long */
-#define CONNECT_TIMEOUT_MS 15000
-#define PEER_END_SLACK_MS  5000 /* how long after its own stream a side waits for the peer's */
-#define STATS_TIMEOUT_MS   5000
-#define CLOSE_SLACK_MS     2000 /* beyond the peer's own wait for its pair to settle */
-#define DRAIN_MAX_MS       1000
-#define TICK_MS            50
-#define EDGE_PROBE_US      (G_USEC_PER_SEC / 2) /* relay path: is the edge's TURN still there? */
-#define MAX_PATHS          8
+#define EDGE_PROBE_US (G_USEC_PER_SEC / 2) /* relay path: is the edge's TURN still there? */
 
 /* What the peer said about one path; messages may come before the path starts. */
 typedef struct {
@@ -49,24 +26,8 @@ typedef struct {
     MetricsSummary in; /* what the peer received: our "out" */
     char *skip;        /* the peer's reason, if it skipped */
     gboolean closing;  /* the peer is done with the path's ICE session */
+    gboolean connected; /* the peer has its first pair */
 } PeerPath;
-
-typedef struct {
-    RunCtx c;
-    const Order *order;
-    const PairedEnv *env;
-    GMainContext *ctx; /* the run's own: hello, reruns */
-    Mailbox *mb;
-    /* Under lock: the routing of the peer's messages, and who to wake. */
-    GMutex lock;
-    gboolean hello, peer_tunnel, peer_closes, peer_at_once;
-    char *peer_version;
-    char **peer_reruns; /* the peer's `reruns`, once it came */
-    GHashTable *inboxes; /* path name -> GAsyncQueue of PeerMessage */
-    GPtrArray *waiting;  /* GMainContext: woken when messages arrive */
-    char *bad_message;   /* the first message from the peer that did not parse */
-    GMutex result_lock;  /* findings added by paths on their threads */
-} Paired;
 
 /* Everything one path owns, freed together (as the relay loop's PathRun). */
 typedef struct {
@@ -83,7 +44,7 @@ typedef struct {
     TlsRelay *tcp_fwd, *tls_fwd;
     gboolean unbeatable; /* the first pair could not be outranked */
     Session *s;
-    gboolean creds_set, posted_gathered;
+    gboolean creds_set, posted_gathered, posted_connected;
     gint64 gathered_at;
     gboolean edge_gone; /* the relay path found the edge's TURN service gone */
     gint64 edge_probed; /* when it last looked */
@@ -104,143 +65,6 @@ static void peer_path_clear(PeerPath *p)
         g_ptr_array_unref(p->lines);
     g_free(p->skip);
     memset(p, 0, sizeof(*p));
-}
-
-/* ---- messages (their parser: peer_message.c) ---- */
-
-static JsonObject *message_new(const char *type, const char *path)
-{
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "type", type);
-    if (path)
-        json_object_set_string_member(o, "path", path);
-    return o;
-}
-
-static void post(Paired *P, JsonObject *o)
-{
-    mailbox_post(P->mb, o);
-    json_object_unref(o);
-}
-
-static GAsyncQueue *inbox_new(void)
-{
-    return g_async_queue_new_full((GDestroyNotify)peer_message_free);
-}
-
-/* The path's queue (under lock); made at its first message or its start. */
-static GAsyncQueue *inbox_of(Paired *P, const char *name)
-{
-    GAsyncQueue *q = g_hash_table_lookup(P->inboxes, name);
-    if (!q) {
-        q = inbox_new();
-        g_hash_table_insert(P->inboxes, g_strdup(name), q);
-    }
-    return q;
-}
-
-/* Takes the peer's messages from the mailbox, in order, into each path's
- * queue. Any thread may: the lock keeps the order. The peer's `reruns` comes
- * after everything it said about the paths run at once, so what follows it
- * about a path belongs to that path's second run: a fresh queue. */
-static void route(Paired *P)
-{
-    JsonObject *o;
-    g_mutex_lock(&P->lock);
-    while ((o = mailbox_pop(P->mb)) != NULL) {
-        g_autoptr(GError) e = NULL;
-        PeerMessage *m = peer_message_new(o, &e);
-        json_object_unref(o);
-        if (!m) {
-            if (!P->bad_message)
-                P->bad_message = g_strdup(e->message);
-        } else if (m->type == PEER_HELLO) {
-            P->hello = TRUE;
-            P->peer_tunnel = m->tunnel;
-            P->peer_closes = m->closes;
-            P->peer_at_once = m->at_once;
-            g_free(P->peer_version);
-            P->peer_version = g_steal_pointer(&m->version);
-            peer_message_free(m);
-        } else if (m->type == PEER_RERUNS) {
-            if (!P->peer_reruns) {
-                P->peer_reruns = g_steal_pointer(&m->paths);
-                g_hash_table_remove_all(P->inboxes);
-            }
-            peer_message_free(m);
-        } else {
-            g_async_queue_push(inbox_of(P, m->path), m);
-        }
-    }
-    g_mutex_unlock(&P->lock);
-}
-
-/* The mailbox's receiver: wake every context that waits for the peer. */
-static void wake_waiting(gpointer data)
-{
-    Paired *P = data;
-    g_mutex_lock(&P->lock);
-    for (guint i = 0; i < P->waiting->len; i++)
-        g_main_context_wakeup(P->waiting->pdata[i]);
-    g_mutex_unlock(&P->lock);
-}
-
-static void add_waiting(Paired *P, GMainContext *ctx)
-{
-    g_mutex_lock(&P->lock);
-    g_ptr_array_add(P->waiting, g_main_context_ref(ctx));
-    g_mutex_unlock(&P->lock);
-}
-
-static void remove_waiting(Paired *P, GMainContext *ctx)
-{
-    g_mutex_lock(&P->lock);
-    g_ptr_array_remove(P->waiting, ctx);
-    g_mutex_unlock(&P->lock);
-}
-
-static gboolean stopped(const Paired *P)
-{
-    return P->env->stop && *P->env->stop;
-}
-
-static gboolean tick(gpointer data)
-{
-    return G_SOURCE_CONTINUE; /* wakes the loop: stop flag and deadlines are seen */
-}
-
-/* The run's own waits (hello, reruns), on the run's context. */
-typedef gboolean (*RunUntil)(Paired *P);
-typedef struct {
-    Paired *P;
-    RunUntil cond;
-} RunWait;
-
-static gboolean run_wait_check(gpointer data)
-{
-    RunWait *w = data;
-    route(w->P);
-    g_mutex_lock(&w->P->lock);
-    gboolean held = w->cond(w->P);
-    g_mutex_unlock(&w->P->lock);
-    return held || stopped(w->P) || mailbox_run_ended(w->P->mb);
-}
-
-static gboolean run_wait_until(Paired *P, RunUntil cond, guint ms)
-{
-    RunWait w = {P, cond};
-    loop_run_until(P->ctx, run_wait_check, &w, ms);
-    g_mutex_lock(&P->lock);
-    gboolean held = cond(P);
-    g_mutex_unlock(&P->lock);
-    return held;
-}
-
-static void add_finding(Paired *P, const char *code, JsonObject *ev, const char *message)
-{
-    g_mutex_lock(&P->result_lock);
-    run_result_add_finding(P->c.result, code, ev, "%s", message);
-    g_mutex_unlock(&P->result_lock);
 }
 
 /* ---- applying what the peer said ---- */
@@ -278,6 +102,9 @@ static void take(PairedPath *p, PeerMessage *m)
         break;
     case PEER_CLOSING:
         pp->closing = TRUE;
+        break;
+    case PEER_CONNECTED:
+        pp->connected = TRUE;
         break;
     default:
         break;
@@ -328,7 +155,7 @@ static void apply_remote(PairedPath *p)
 /* Takes the peer's messages for this path and moves it along. */
 static void pump(PairedPath *p)
 {
-    route(p->P);
+    paired_route(p->P);
     PeerMessage *m;
     while ((m = g_async_queue_try_pop(p->inbox)) != NULL) {
         take(p, m);
@@ -337,7 +164,11 @@ static void pump(PairedPath *p)
     if (p->s && !p->posted_gathered && session_gathering_done(p->s)) {
         p->posted_gathered = TRUE;
         p->gathered_at = g_get_monotonic_time();
-        post(p->P, message_new("gathered", p->name));
+        paired_post(p->P, paired_message_new("gathered", p->name));
+    }
+    if (p->s && !p->posted_connected && session_has_pair(p->s)) {
+        p->posted_connected = TRUE;
+        paired_post(p->P, paired_message_new("connected", p->name));
     }
     apply_remote(p);
 }
@@ -356,7 +187,7 @@ static gboolean wait_check(gpointer data)
     pump(w->p);
     if (w->cond && w->cond(w->p))
         return w->held = TRUE;
-    return stopped(w->p->P) || mailbox_run_ended(w->p->P->mb);
+    return paired_stopped(w->p->P) || mailbox_run_ended(w->p->P->mb);
 }
 
 /* Runs the path's context, taking messages, until cond holds (TRUE), or the
@@ -465,9 +296,15 @@ static void close_together(PairedPath *p)
 {
     if (!p->P->peer_closes)
         return;
-    post(p->P, message_new("closing", p->name));
+    paired_post(p->P, paired_message_new("closing", p->name));
     gint64 left_ms = (p->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
     wait_until(p, peer_closing, (guint)MAX(left_ms, 0) + CLOSE_SLACK_MS);
+}
+
+/* The peer has a pair too (or will not run the path). */
+static gboolean peer_connected(PairedPath *p)
+{
+    return p->peer.connected || p->peer.skip;
 }
 
 static gboolean peer_sent(PairedPath *p)
@@ -488,9 +325,9 @@ static void on_candidate(const char *line, gpointer data)
     if ((p->kind == POLICY_PATH_FORCED_RELAY && !strstr(line, " typ relay")) ||
         (p->kind == POLICY_PATH_TUNNEL_ONLY && !strstr(line, " typ host")))
         return;
-    JsonObject *o = message_new("candidate", p->name);
+    JsonObject *o = paired_message_new("candidate", p->name);
     json_object_set_string_member(o, "line", line);
-    post(p->P, o);
+    paired_post(p->P, o);
 }
 
 static void skip_path(PairedPath *p, const char *reason, gboolean tell_peer)
@@ -498,13 +335,13 @@ static void skip_path(PairedPath *p, const char *reason, gboolean tell_peer)
     p->rec->verdict = VERDICT_SKIP;
     p->rec->reason = g_strdup(reason);
     if (tell_peer) {
-        JsonObject *o = message_new("skip", p->name);
+        JsonObject *o = paired_message_new("skip", p->name);
         json_object_set_string_member(o, "reason", reason);
-        post(p->P, o);
+        paired_post(p->P, o);
     }
 }
 
-static PolicyPathKind kind_of(const char *name)
+PolicyPathKind paired_path_kind(const char *name)
 {
     return strcmp(name, "relay") == 0         ? POLICY_PATH_FORCED_RELAY
            : strcmp(name, "tunnel-only") == 0 ? POLICY_PATH_TUNNEL_ONLY
@@ -539,21 +376,25 @@ static void stream_and_trade(PairedPath *p)
         rec->verdict = VERDICT_ERROR;
         rec->reason = g_strdup_printf("SRTP set-up failed: %s", p->stream_error);
     } else if (stream) {
+        /* Media starts once both sides have a pair (PATHS_START_SKEW_MS), when
+         * the peer says when it has one. */
+        if (p->P->peer_starts)
+            wait_until(p, peer_connected, PATHS_START_SKEW_MS);
         paths_sample_counters(tunnel, &rx0, &tx0);
         p->egress = paths_egress_watch(&p->P->c, p->s);
         p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
         p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
         stream_end_start(stream);
-        wait_until(p, own_stream_done, p->P->order->duration_s * 1000 + DRAIN_MAX_MS);
+        wait_until(p, own_stream_done, p->P->order->duration_s * 1000 + PATHS_DRAIN_MAX_MS);
         if (p->edge_gone) {
             stream_end_stop(stream);
             edge_gone(p); /* RELAY_UNREACHABLE, and the peer is told */
         }
         stream_end_join(stream);
     }
-    JsonObject *sent = message_new("sent", p->name);
+    JsonObject *sent = paired_message_new("sent", p->name);
     json_object_set_int_member(sent, "packets", stream ? (gint64)stream_end_sent(stream) : 0);
-    post(p->P, sent);
+    paired_post(p->P, sent);
     /* The peer may have become READY later than we did: its stream ends later. */
     wait_until(p, peer_sent, p->P->order->duration_s * 1000 + PEER_END_SLACK_MS);
     if (stream) {
@@ -568,9 +409,9 @@ static void stream_and_trade(PairedPath *p)
         rec->in.packets_sent = pp->packets_sent;
         rec->in.loss_ratio = pp->packets_sent ? 1 : 0;
     }
-    JsonObject *stats = message_new("stats", p->name);
+    JsonObject *stats = paired_message_new("stats", p->name);
     json_object_set_member(stats, "in", metrics_summary_to_json(&rec->in));
-    post(p->P, stats);
+    paired_post(p->P, stats);
     wait_until(p, peer_stats, STATS_TIMEOUT_MS);
     if (!stream)
         return;
@@ -625,10 +466,10 @@ static void edge_gone(PairedPath *p)
     json_object_set_string_member(ev, "edge", c->edge_ip);
     g_autofree char *msg = g_strdup_printf("No relay allocation on path %s: %s.", rec->name,
                                            rec->reason);
-    add_finding(p->P, "RELAY_UNREACHABLE", ev, msg);
-    JsonObject *o = message_new("skip", rec->name);
+    paired_add_finding(p->P, "RELAY_UNREACHABLE", ev, msg);
+    JsonObject *o = paired_message_new("skip", rec->name);
     json_object_set_string_member(o, "reason", rec->reason);
-    post(p->P, o);
+    paired_post(p->P, o);
 }
 
 /* Why a path's ICE found nothing, into rec->reason (and a finding when the
@@ -654,9 +495,9 @@ static void explain_no_pair(PairedPath *p)
                 "No relay allocation on path %s: the edge %s gave none (it answered the turn "
                 "checks earlier in the run).",
                 p->name, c->edge_ip);
-            add_finding(p->P, "RELAY_UNREACHABLE", ev, msg);
+            paired_add_finding(p->P, "RELAY_UNREACHABLE", ev, msg);
         }
-    } else if (stopped(p->P)) {
+    } else if (paired_stopped(p->P)) {
         rec->reason = g_strdup("the agent was stopped during the path");
         rec->verdict = VERDICT_ERROR;
     } else {
@@ -676,7 +517,7 @@ static char *cannot_start(PairedPath *p, GInetAddress *tun, gboolean *tell_peer)
     Paired *P = p->P;
     gint64 left_s = P->order->deadline - g_get_real_time() / G_USEC_PER_SEC;
     *tell_peer = TRUE;
-    if (stopped(P))
+    if (paired_stopped(P))
         return g_strdup("the agent was stopped before this path");
     if (p->peer.skip) {
         *tell_peer = FALSE;
@@ -742,12 +583,12 @@ static gboolean path_start(PairedPath *p, GInetAddress *tun)
     }
     g_autofree char *ufrag = NULL, *pwd = NULL;
     session_local_credentials(p->s, &ufrag, &pwd);
-    JsonObject *o = message_new("session", p->name);
+    JsonObject *o = paired_message_new("session", p->name);
     json_object_set_string_member(o, "ufrag", ufrag ? ufrag : "");
     json_object_set_string_member(o, "pwd", pwd ? pwd : "");
     g_autofree char *key = g_base64_encode(p->out_key, sizeof(p->out_key));
     json_object_set_string_member(o, "key", key);
-    post(p->P, o);
+    paired_post(p->P, o);
     if (!session_gather(p->s, &error)) {
         skip_path(p, error->message, TRUE);
         p->rec->verdict = VERDICT_ERROR;
@@ -792,18 +633,16 @@ static PairedPath *paired_path_new(Paired *P, const char *name, PathRecord *rec)
     PairedPath *p = g_new0(PairedPath, 1);
     p->P = P;
     p->name = name;
-    p->kind = kind_of(name);
+    p->kind = paired_path_kind(name);
     p->rec = rec;
     p->peer.lines = g_ptr_array_new_with_free_func(g_free);
     p->rejected = g_ptr_array_new_with_free_func(g_free);
     p->ctx = g_main_context_new();
     p->tick = g_timeout_source_new(TICK_MS);
-    g_source_set_callback(p->tick, tick, NULL, NULL);
+    g_source_set_callback(p->tick, paired_tick, NULL, NULL);
     g_source_attach(p->tick, p->ctx);
-    g_mutex_lock(&P->lock);
-    p->inbox = g_async_queue_ref(inbox_of(P, name));
-    g_mutex_unlock(&P->lock);
-    add_waiting(P, p->ctx);
+    p->inbox = paired_inbox(P, name);
+    paired_watch(P, p->ctx);
     return p;
 }
 
@@ -814,7 +653,7 @@ static void paired_path_free(PairedPath *p)
     egress_watch_free(p->egress); /* after libnice's sockets */
     tlsrelay_stop(p->tcp_fwd);
     tlsrelay_stop(p->tls_fwd);
-    remove_waiting(p->P, p->ctx);
+    paired_unwatch(p->P, p->ctx);
     g_source_destroy(p->tick);
     g_source_unref(p->tick);
     g_main_context_unref(p->ctx);
@@ -829,7 +668,7 @@ static void paired_path_free(PairedPath *p)
 /* Runs one path into rec; sets rec->total_ms. TRUE when the policy should
  * judge it (the caller does, once every path is done: a path may run on a
  * thread of its own). */
-static gboolean run_path(Paired *P, const char *name, PathRecord *rec)
+gboolean paired_path_run(Paired *P, const char *name, PathRecord *rec)
 {
     const Profile *prof = P->c.profile;
     PairedPath *p = paired_path_new(P, name, rec);
@@ -856,252 +695,4 @@ static gboolean run_path(Paired *P, const char *name, PathRecord *rec)
               verdict_to_string(rec->verdict), rec->total_ms / 1000.0,
               rec->reason ? rec->reason : "");
     return judge;
-}
-
-/* A path on a thread of its own. */
-typedef struct {
-    Paired *P;
-    const char *name;
-    PathRecord *rec;
-    gboolean judge;
-} PathJob;
-
-static gpointer job_thread(gpointer data)
-{
-    PathJob *j = data;
-    j->judge = run_path(j->P, j->name, j->rec);
-    return NULL;
-}
-
-static void fail_run(RunResult *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void fail_run(RunResult *r, const char *fmt, ...)
-{
-    if (r->error)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    r->error = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-}
-
-/* The run went wrong between paths: stopped, or ended at the controller. */
-static gboolean run_interrupted(Paired *P, RunResult *result, const char *path)
-{
-    if (stopped(P))
-        fail_run(result, "the agent was stopped (SIGTERM) during the run");
-    else if (mailbox_run_ended(P->mb) && path)
-        fail_run(result, "the controller ended the run during path %s", path);
-    else if (mailbox_run_ended(P->mb))
-        fail_run(result, "the controller ended the run during its paths");
-    return result->error != NULL;
-}
-
-static gboolean have_hello(Paired *P)
-{
-    return P->hello;
-}
-
-static gboolean have_reruns(Paired *P)
-{
-    return P->peer_reruns != NULL;
-}
-
-/* After the paths ran at once: the paths either side's evidence could not
- * tell apart from the others' run again, one after another, on both sides.
- * Each side says which of its own (`reruns`, after everything it said about
- * the paths) and waits for the peer's word. */
-static void rerun_inexact(Paired *P, PathJob *jobs, guint n)
-{
-    g_autoptr(GStrvBuilder) mine = g_strv_builder_new();
-    JsonArray *names = json_array_new();
-    for (guint i = 0; i < n; i++) {
-        if (jobs[i].judge && !paths_attribution_exact(jobs[i].rec, kind_of(jobs[i].name))) {
-            g_strv_builder_add(mine, jobs[i].name);
-            json_array_add_string_element(names, jobs[i].name);
-        }
-    }
-    g_auto(GStrv) own = g_strv_builder_end(mine);
-    JsonObject *o = message_new("reruns", NULL);
-    json_object_set_array_member(o, "paths", names);
-    post(P, o);
-    /* The peer says it once its own paths are done: at most the longest of
-     * them later (its wait for a pair, the stream, the trade, the close). */
-    guint wait_ms = CONNECT_TIMEOUT_MS + P->order->duration_s * 1000 + PEER_END_SLACK_MS +
-                    STATS_TIMEOUT_MS + CLOSE_SLACK_MS;
-    if (!run_wait_until(P, have_reruns, wait_ms)) {
-        if (own[0])
-            g_message("run %s: the peer did not say which paths to run again; none is",
-                      P->order->run_id);
-        return;
-    }
-    for (guint i = 0; i < n && !P->c.result->error; i++) {
-        if (!g_strv_contains((const char *const *)own, jobs[i].name) &&
-            !g_strv_contains((const char *const *)P->peer_reruns, jobs[i].name))
-            continue;
-        g_autofree char *why = NULL;
-        jobs[i].rec = paths_replace_record(&P->c, jobs[i].rec, &why);
-        if (!g_strv_contains((const char *const *)own, jobs[i].name)) {
-            g_free(why);
-            why = g_strdup("run again alone: the peer could not tell its media from the other "
-                           "paths'");
-        }
-        jobs[i].judge = run_path(P, jobs[i].name, jobs[i].rec);
-        paths_note_rerun(jobs[i].rec, why);
-        run_interrupted(P, P->c.result, jobs[i].name);
-    }
-}
-
-/* Every path of the order: at once when both sides can tell each path's media
- * apart (their hellos said `at_once`), else one after another; then the policy
- * judges them, here on the run's own thread. */
-static void run_paths(Paired *P, gboolean at_once)
-{
-    const Order *order = P->order;
-    PathJob jobs[MAX_PATHS];
-    guint n = 0;
-    for (char **p = order->paths; *p && n < MAX_PATHS; p++)
-        jobs[n++] = (PathJob){P, *p, at_once ? run_result_add_path(P->c.result, *p) : NULL, FALSE};
-    g_message("run %s: %u paths %s", order->run_id, n, at_once ? "at once" : "one after another");
-    if (at_once) {
-        GThread *threads[MAX_PATHS];
-        for (guint i = 0; i < n; i++)
-            threads[i] = g_thread_new(jobs[i].name, job_thread, &jobs[i]);
-        for (guint i = 0; i < n; i++)
-            g_thread_join(threads[i]);
-        if (!run_interrupted(P, P->c.result, NULL))
-            rerun_inexact(P, jobs, n);
-    } else {
-        /* A path not run (the run was stopped or ended) is not in the report. */
-        for (guint i = 0; i < n; i++) {
-            jobs[i].rec = run_result_add_path(P->c.result, jobs[i].name);
-            jobs[i].judge = run_path(P, jobs[i].name, jobs[i].rec);
-            if (run_interrupted(P, P->c.result, jobs[i].name))
-                n = i + 1;
-        }
-    }
-    for (guint i = 0; i < n; i++)
-        if (jobs[i].judge)
-            policy_judge_path(P->c.result, jobs[i].rec, kind_of(jobs[i].name), P->c.profile);
-}
-
-/* ---- the run ---- */
-
-/* The order's CA, written where the profile can name it: a private directory
- * of its own (not the spool, whose disk may be full). *dir gets the directory. */
-static char *write_ca(const Order *order, char **dir, GError **error)
-{
-    *dir = NULL;
-    if (!order->edge_ca_pem || !*order->edge_ca_pem)
-        return NULL;
-    *dir = g_dir_make_tmp("iceprobe-order-XXXXXX", error);
-    if (!*dir)
-        return NULL;
-    g_autofree char *path = g_build_filename(*dir, "edge-ca.pem", NULL);
-    if (!g_file_set_contents_full(path, order->edge_ca_pem, -1, G_FILE_SET_CONTENTS_CONSISTENT,
-                                  0600, error))
-        return NULL;
-    return g_steal_pointer(&path);
-}
-
-RunResult *paired_execute(const Order *order, const PairedEnv *env)
-{
-    Paired P = {.order = order, .env = env};
-    g_autoptr(GError) error = NULL;
-    g_autofree char *ca_dir = NULL;
-    g_autofree char *ca = write_ca(order, &ca_dir, &error);
-    g_autoptr(Profile) profile = NULL;
-    if (!error)
-        profile = profile_load_order(order->profile_text, strlen(order->profile_text), ca, &error);
-    RunResult *result = run_result_new(order->profile_name);
-    g_free(result->run_id);
-    result->run_id = g_strdup(order->run_id);
-    if (!profile) {
-        fail_run(result, "the order's profile cannot be used: %s", error->message);
-        run_result_conclude(result);
-        return result;
-    }
-    P.c.profile = profile;
-    P.c.result = result;
-    P.c.cred.username = g_strdup(order->turn_username);
-    P.c.cred.password = g_strdup(order->turn_password);
-    P.c.stream_duration_s = order->duration_s;
-    g_mutex_init(&P.lock);
-    g_mutex_init(&P.result_lock);
-    P.inboxes =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_async_queue_unref);
-    P.waiting = g_ptr_array_new_with_free_func((GDestroyNotify)g_main_context_unref);
-    P.ctx = g_main_context_new();
-    add_waiting(&P, P.ctx);
-    GSource *t = g_timeout_source_new(TICK_MS);
-    g_source_set_callback(t, tick, NULL, NULL);
-    g_source_attach(t, P.ctx);
-    MailboxConfig mc = {.url = env->url,
-                        .token = env->token,
-                        .ca_file = env->ca_file,
-                        .run_id = order->run_id,
-                        .on_message = wake_waiting,
-                        .on_message_data = &P,
-                        .stop = env->stop};
-    P.mb = mailbox_open(&mc);
-
-    checks_interfaces(&P.c);
-    if (!P.c.inv) {
-        fail_run(result, "cannot list the local interfaces");
-    } else if (checks_dns(&P.c)) {
-        checks_route(&P.c);
-        checks_turn(&P.c);
-        checks_tls(&P.c);
-    } else {
-        fail_run(result, "no address for the edge");
-    }
-    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P.c);
-    /* This side tells each path's media apart when the kernel names every
-     * packet's device, or when there is no tunnel to tell it from. */
-    gboolean at_once = !tun || egress_supported();
-    JsonObject *hello = message_new("hello", NULL);
-    json_object_set_boolean_member(hello, "tunnel", tun != NULL);
-    json_object_set_boolean_member(hello, "closes", TRUE);
-    json_object_set_boolean_member(hello, "at_once", at_once);
-    json_object_set_string_member(hello, "version", ICEPROBE_VERSION);
-    post(&P, hello);
-    if (!result->error && !run_wait_until(&P, have_hello, HELLO_TIMEOUT_S * 1000))
-        fail_run(result, "%s",
-                 stopped(&P)               ? "the agent was stopped while waiting for its peer"
-                 : mailbox_run_ended(P.mb) ? "the controller ended the run before the peer joined"
-                                           : "the peer did not join within the wait");
-    if (!result->error)
-        run_paths(&P, at_once && P.peer_at_once);
-    if (P.bad_message) {
-        run_result_add_check(result, "peer-messages", VERDICT_WARN,
-                             "a message from the peer was refused: %s", P.bad_message);
-    }
-    g_autofree char *mail_error = mailbox_last_error(P.mb);
-    if (mail_error)
-        run_result_add_check(result, "signalling", VERDICT_PASS,
-                             "%u signalling call(s) failed and were retried; the last: %s",
-                             mailbox_failures(P.mb), mail_error);
-    mailbox_close(P.mb, 2000);
-    g_source_destroy(t);
-    g_source_unref(t);
-    run_result_conclude(result);
-
-    netif_inventory_free(P.c.inv);
-    if (P.c.edge_addrs)
-        g_ptr_array_unref(P.c.edge_addrs);
-    g_free(P.c.edge_ip);
-    turncred_clear(&P.c.cred);
-    tls_peer_info_clear(&P.c.tls);
-    g_hash_table_unref(P.inboxes);
-    g_ptr_array_unref(P.waiting);
-    g_strfreev(P.peer_reruns);
-    g_free(P.peer_version);
-    g_free(P.bad_message);
-    g_main_context_unref(P.ctx);
-    g_mutex_clear(&P.lock);
-    g_mutex_clear(&P.result_lock);
-    if (ca)
-        unlink(ca);
-    if (ca_dir)
-        rmdir(ca_dir);
-    return result;
 }

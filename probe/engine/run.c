@@ -13,12 +13,14 @@ static gboolean make_credentials(RunCtx *c)
     return TRUE;
 }
 
-static void run_ctx_clear(RunCtx *c)
+void run_ctx_clear(RunCtx *c)
 {
     netif_inventory_free(c->inv);
+    c->inv = NULL;
     if (c->edge_addrs)
         g_ptr_array_unref(c->edge_addrs);
-    g_free(c->edge_ip);
+    c->edge_addrs = NULL;
+    g_clear_pointer(&c->edge_ip, g_free);
     turncred_clear(&c->cred);
     tls_peer_info_clear(&c->tls);
 }
@@ -35,15 +37,11 @@ RunResult *run_execute(const Profile *profile, const RunOptions *opts)
     if (!make_credentials(&c)) {
         c.result->error = g_strdup("cannot compute TURN credentials");
     } else {
-        checks_interfaces(&c);
-        if (!c.inv)
-            c.result->error = g_strdup("cannot list the local interfaces");
-        else if (checks_dns(&c)) {
-            checks_route(&c);
-            checks_turn(&c);
-            checks_tls(&c);
-            paths_run_all(&c);
-        }
+        const char *why = checks_all(&c);
+        if (!why)
+            relay_loop_run(&c);
+        else if (!c.inv)
+            c.result->error = g_strdup(why);
     }
     run_result_conclude(c.result);
     RunResult *r = c.result;

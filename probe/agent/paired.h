@@ -5,7 +5,9 @@
  * iceprobe.run/1 document (docs/contract.md, "Paired runs").
  *
  * The messages between the two sides (each a JSON object with a "type"):
- *   hello     {tunnel, version, closes?, at_once?}     once, after the local checks
+ *   hello     {tunnel, version, closes?, at_once?, starts?}  once, after the local checks
+ *   connected {path}                                   this side has its first pair (both said starts:
+ *                                                      each streams once the other has one too)
  *   session   {path, ufrag, pwd, key}                  ICE credentials, this side's SRTP key
  *   candidate {path, line}                             one local candidate as gathered
  *   gathered  {path}                                   this side's gathering is done

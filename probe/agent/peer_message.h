@@ -18,6 +18,7 @@ typedef enum {
     PEER_SKIP,
     PEER_CLOSING,
     PEER_RERUNS,
+    PEER_CONNECTED,
 } PeerMessageType;
 
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
     gboolean tunnel;
     gboolean closes;  /* hello: this agent posts `closing` and waits for the peer's */
     gboolean at_once; /* hello: this agent can run the paths at the same time */
+    gboolean starts;  /* hello: it posts `connected`, and streams once the peer did too */
     char *version;
     char *ufrag, *pwd;
     guint8 key[STREAM_KEY_LEN];
