@@ -17,7 +17,9 @@ section "command line"
 run --version
 assert_eq "--version exits 0" "$RC" 0
 run --help
-assert_match "--help lists run and interfaces" "$OUT" 'interfaces.*'
+for c in interfaces run report agent; do
+	assert_match "--help lists the command $c with what it does" "$OUT" "^  $c +[a-z]"
+done
 run frobnicate
 assert_eq "an unknown command exits 3" "$RC" 3
 run run

@@ -55,7 +55,7 @@ fault_agent_killed() {
 	lab_wait_log "$LAB_STATE/agent-corp.log" "run $RUN_ID: (pass|warn|fail|error) in" 20
 	lab_wait_log "$LAB_STATE/agent-corp.log" "report of run $RUN_ID failed: .*409" 20
 	assert_match "the survivor's report is kept, given up with the reason (--status)" \
-		"$(lab_exec corp setpriv --reuid=nobody --regid=nogroup --clear-groups "$ICEPROBE" agent --status \
+		"$(lab_exec corp setpriv --reuid=nobody --regid=nogroup --clear-groups "$LAB_ICEPROBE_NOBODY" agent --status \
 			--spool "$LAB_STATE/agent-corp/spool")" "$RUN_ID .*409"
 	show_on_failure
 	rm -f "$LAB_STATE/agent-laptop.pid"
@@ -124,8 +124,9 @@ fault_coturn_killed() {
 	printf '  (the run ended %s ms after coturn died)\n' "$took"
 	assert_eq "the run is judged: done, verdict fail" "$(q .state)/$(q .verdict)" done/fail
 	assert_eq "RELAY_UNREACHABLE" "$(q "[.findings[].code] | index(\"RELAY_UNREACHABLE\") != null")" true
-	assert_match "the relay path says what happened" \
-		"$(q '.paths[] | select(.name == "relay") | .sides.a.reason + " " + (.sides.a.metrics.loss_ratio | tostring)')" '.'
+	assert_match "the relay path says what happened: the edge's TURN service is gone" \
+		"$(q '.paths[] | select(.name == "relay") | .sides.a.reason')" \
+		'TURN service is gone|no relay candidate|allocations failed'
 	assert_eq "both reports arrived, once each" "$(acks laptop)/$(acks corp)" 1/1
 	assert_lt "within 10 s of the fault" "$took" 10000
 	show_on_failure
@@ -152,7 +153,7 @@ fault_controller_restart() {
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "uploading the report of run $RUN_ID failed" 40
 	lab_wait_log "$LAB_STATE/agent-corp.log" "uploading the report of run $RUN_ID failed" 40
 	assert_match "the laptop's --status shows the report waiting, with the reason" \
-		"$(lab_exec laptop setpriv --reuid=nobody --regid=nogroup --clear-groups "$ICEPROBE" agent --status \
+		"$(lab_exec laptop setpriv --reuid=nobody --regid=nogroup --clear-groups "$LAB_ICEPROBE_NOBODY" agent --status \
 			--spool "$LAB_STATE/agent-laptop/spool")" "$RUN_ID .*attempt.*(refused|connect)"
 	lab_controller_serve
 	local t0

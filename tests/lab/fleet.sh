@@ -247,7 +247,7 @@ fleet_store_down() {
 	assert_503
 	for who in laptop corp; do
 		assert_match "the $who agent's --status shows its report waiting, with the 503" \
-			"$(lab_exec "$who" setpriv --reuid=nobody --regid=nogroup --clear-groups "$ICEPROBE" agent --status \
+			"$(lab_exec "$who" setpriv --reuid=nobody --regid=nogroup --clear-groups "$LAB_ICEPROBE_NOBODY" agent --status \
 				--spool "$LAB_STATE/agent-$who/spool")" "$RUN_ID .*503"
 	done
 	lab_postgres_start

@@ -29,7 +29,7 @@ logged() { awk -F'\t' '$1 == "up" && $8 ~ /^5354/ {print $8, $4, $6 - $3}' "$LAB
 # check_delay NAME LOW_MS HIGH_MS: every packet delivered; 99 % of the delays the
 # log says it applied are within [LOW, HIGH]; and what the two sides measured
 # (arrival - send) less the applied delay is the same for every packet, to
-# 0.2 ms (its median is the rest of the path). Prints the figures.
+# 0.5 ms (its median is the rest of the path). Prints the figures.
 check_delay() {
 	local name=$1 low=$2 high=$3
 	logged | sort >"$LAB_STATE/$name.log"
@@ -61,8 +61,11 @@ check_delay() {
 	# A VM preempts now and then: 1 % may miss, and the worst is printed.
 	assert_eq "$name: 99 % of the applied delays within [$low, $high] ms ($bad outside)" \
 		"$([ $((bad * 100)) -le "$n" ] && echo yes)" yes
-	assert_eq "$name: the two sides agree with the log to 0.2 ms (p99)" \
-		"$(echo "$p99 <= 0.2" | bc)" 1
+	# 0.11-0.13 ms on a quiet machine; 0.29 ms measured with a compiler
+	# running beside it on this 2-core VM (and 0.2 ms failed once in CI):
+	# the bound the instrument holds on a loaded machine is 0.5 ms.
+	assert_eq "$name: the two sides agree with the log to 0.5 ms (p99)" \
+		"$(echo "$p99 <= 0.5" | bc)" 1
 }
 
 body() {

@@ -303,6 +303,7 @@ lab_up() {
 	trap lab_on_signal INT TERM HUP
 	local t0 node
 	t0=$(date +%s%N)
+	lab_nobody_bin
 
 	for node in "${LAB_NODES[@]}"; do
 		ip netns add "$(lab_ns "$node")" || lab_die "cannot create namespace $(lab_ns "$node")"
@@ -457,6 +458,20 @@ lab_up() {
 	lab_wait_tunnel
 	LAB_SETUP_MS=$((($(date +%s%N) - t0) / 1000000))
 	lab_log "lab $LAB_ID up in ${LAB_SETUP_MS} ms (state in $LAB_STATE)"
+}
+
+# The lab runs agents as nobody. A checkout in a home directory of mode 0700
+# (root's, /root) is closed to nobody, so nobody runs a copy of the probe from
+# the lab's state directory instead: LAB_ICEPROBE_NOBODY (ICEPROBE when unset).
+lab_nobody_bin() {
+	LAB_ICEPROBE_NOBODY=${ICEPROBE:-}
+	[ -n "${ICEPROBE:-}" ] || return 0
+	chmod 711 "$LAB_STATE"
+	mkdir -p "$LAB_STATE/bin"
+	chmod 755 "$LAB_STATE/bin"
+	cp "$ICEPROBE" "$LAB_STATE/bin/iceprobe" || lab_die "cannot copy $ICEPROBE for nobody"
+	chmod 755 "$LAB_STATE/bin/iceprobe"
+	LAB_ICEPROBE_NOBODY=$LAB_STATE/bin/iceprobe
 }
 
 # The tunnel is up once a handshake happened; traffic into it triggers one.
@@ -956,7 +971,7 @@ lab_agent_start() {
 	read -ra urls <<<"${LAB_AGENT_CONTROLLERS:-$LAB_CTL_URL}"
 	for u in "${urls[@]}"; do ctls+=(--controller "$u"); done
 	lab_spawn "$node" "agent-$name" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env HOME="$d" "$ICEPROBE" agent "${ctls[@]}" --token-file "$d/token" \
+		env HOME="$d" "$LAB_ICEPROBE_NOBODY" agent "${ctls[@]}" --token-file "$d/token" \
 		--ca-file "$LAB_STATE/ctl/ca.pem" --spool "$d/spool" "${LAB_AGENT_ARGS[@]}"
 	# It is there once the controller has seen its heartbeat.
 	local i

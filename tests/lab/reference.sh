@@ -22,24 +22,26 @@ ASSERT_NAME=reference
 ROWS=()
 
 # The iceprobe side: `iceprobe run` in the laptop (relay loop) or a paired run
-# of laptop and corp through the controller. Sets DOC.
-iceprobe_run() { # NAME loop|paired
+# of the laptop and PEER through the controller. Sets DOC.
+iceprobe_run() { # NAME loop|paired [PEER]
 	DOC=$LAB_STATE/iceprobe-$1.json
 	if [ "$2" = loop ]; then
 		lab_exec laptop "$ICEPROBE" run --profile "$LAB_STATE/lab.conf" --json "$DOC" \
 			>"$LAB_STATE/iceprobe-$1.txt" 2>&1
 	else
-		lab_paired laptop corp "$DOC"
+		lab_paired laptop "${3:-corp}" "$DOC"
 	fi
 }
 
-# compare NAME loop|paired CROSSES: iceprobe, then Chromium, in the current
-# configuration; CROSSES (yes|no) is what the configuration lets media do.
+# compare NAME loop|paired CROSSES [PEER]: iceprobe, then Chromium, in the
+# current configuration; CROSSES (yes|no) is what Chromium's media does there.
+# The relay loop's far end is an external user (ext, relay only); a paired
+# run's peer (corp by default) offers every candidate, as the laptop does.
 compare() {
 	local name=$1$LAB_VARIANT kind=$2 crosses=$3 out peer=ext policy=relay
 	section "$name: iceprobe ($kind) beside Chromium"
-	iceprobe_run "$name" "$kind"
-	[ "$kind" = paired ] && peer=corp policy=all
+	[ "$kind" = paired ] && peer=${4:-corp} policy=all
+	iceprobe_run "$name" "$kind" "$peer"
 	out=$LAB_STATE/webrtc-$name.json
 	lab_webrtc_call laptop all "$peer" "$policy" "$LAB_STREAM_S" "$out"
 	local verdict codes crossed connected
@@ -47,9 +49,16 @@ compare() {
 	codes=$(jq -r '[.findings[].code] | unique | join(",")' "$DOC")
 	connected=$(jq -r '.connected' "$out")
 	crossed=$(jq -r 'if .crossed then "yes" else "no" end' "$out")
-	assert_eq "Chromium's call connected" "$connected" true
-	assert_eq "Chromium's media crossed the tunnel: $crosses (the kernel's count of its packets into it)" \
-		"$crossed" "$crosses"
+	if [ "$crosses" = nocall ]; then
+		assert_eq "Chromium's call could not connect either" "$connected" false
+		assert_eq "and iceprobe fails" "$verdict" fail
+		crossed=no
+	else
+		assert_eq "Chromium's call connected" "$connected" true
+	fi
+	[ "$crosses" = nocall ] ||
+		assert_eq "Chromium's media crossed the tunnel: $crosses (the kernel's count of its packets into it)" \
+			"$crossed" "$crosses"
 	if [ "$crossed" = yes ]; then
 		assert_eq "where it crossed, iceprobe fails, naming the tunnel" \
 			"$verdict/$(jq -r '[.findings[].code | select(test("TUNNEL"))] | length > 0' "$DOC")" fail/true
@@ -97,7 +106,63 @@ config_g() {
 		"fail true"
 	lab_vpngw_internet block
 }
+# UDP to the edge dropped: both clients relay over TURN-TCP (or TLS), on eth0.
+config_c() {
+	lab_edge_udp block
+	compare c loop no
+	lab_edge_udp allow
+}
+# A decrypting middlebox on 443: Chromium refuses its certificate for TURN-TLS
+# and relays over UDP; iceprobe fails the configuration (TLS_INTERCEPTED).
+config_d() {
+	lab_tls_intercept on
+	compare d loop no
+	lab_tls_intercept off
+}
+# The tunnel renamed to what no pattern matches, and the edge routed into it.
+config_e() {
+	lab_rename_tunnel corpvpn3
+	lab_split edge-in-tunnel
+	lab_vpngw_internet nat
+	compare e loop yes
+	lab_split split
+	lab_vpngw_internet block
+	lab_rename_tunnel gpd0
+}
 config_good() { compare paired-good paired no; }
+# The gateway blocks the pool's UDP only. libnice's ICE-TCP host candidates
+# connect through the tunnel (iceprobe: MEDIA_VIA_TUNNEL over TCP); Chromium
+# offers active TCP candidates only, which cannot connect to each other, and
+# relays on eth0. iceprobe fails the configuration either way.
+config_udp_only() {
+	lab_vpngw_policy udp-only
+	compare paired-udp-only paired no
+	assert_eq "iceprobe fails it all the same: TUNNEL_PATH_OPEN" \
+		"$(jq -r '.verdict + " " + ([.findings[].code] | index("TUNNEL_PATH_OPEN") != null | tostring)' "$DOC")" \
+		"fail true"
+	lab_vpngw_policy block
+}
+# The edge refuses the credentials (a wrong secret on both clients' side): no
+# relay for either, and the external user offers nothing else.
+config_secret() {
+	echo wrong-secret >"$LAB_STATE/wrong.secret"
+	cp "$LAB_STATE/lab.conf" "$LAB_STATE/good.conf"
+	sed -i "s|^secret_file = .*|secret_file = $LAB_STATE/wrong.secret|" "$LAB_STATE/lab.conf"
+	WEBRTC_SECRET_FILE=$LAB_STATE/wrong.secret WEBRTC_CONNECT_MS=5000 compare secret loop nocall
+	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
+}
+# The edge down: nothing to relay through.
+config_f() {
+	lab_edge_down KILL
+	WEBRTC_CONNECT_MS=5000 compare f loop nocall
+	lab_start_coturn
+}
+# Two VPN laptops, VPN-to-VPN allowed: the media hair-pins through the gateway.
+config_hairpin() {
+	lab_vpngw_policy vpn-to-vpn
+	compare paired-hairpin paired yes laptop2
+	lab_vpngw_policy block
+}
 config_open() {
 	lab_vpngw_policy allow
 	compare paired-open paired yes
@@ -109,8 +174,14 @@ body() {
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
 	lab_agent_start corp corp internal
+	lab_agent_start laptop2 laptop2 vpn-laptops
 	lab_idle_and_busy steady config_a config_b config_m config_good config_open
+	lab_idle_and_busy bursty config_e config_udp_only config_hairpin
 	config_g
+	config_c
+	config_d
+	config_secret
+	config_f
 	printf '\n%-18s %-8s %-34s %-24s %8s | %-22s %8s %10s %s\n' configuration iceprobe findings \
 		"natural pair" "1st ms" "Chromium pair" "1st ms" "gpd0/eth0" crossed
 	local r

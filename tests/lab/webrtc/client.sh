@@ -188,7 +188,8 @@ webrtc_counters_read() { # NODE
 
 # TURN REST credentials (coturn --use-auth-secret): "expiry:name", base64(HMAC-SHA1(secret, username)).
 webrtc_turn_user() { printf '%s:%s' "$(($(date +%s) + 3600))" "$1"; }
-webrtc_turn_cred() { printf '%s' "$1" | openssl dgst -sha1 -hmac "$(cat "$LAB_STATE/turn.secret")" -binary | base64; }
+# WEBRTC_SECRET_FILE: another secret (a client the edge refuses).
+webrtc_turn_cred() { printf '%s' "$1" | openssl dgst -sha1 -hmac "$(cat "${WEBRTC_SECRET_FILE:-$LAB_STATE/turn.secret}")" -binary | base64; }
 webrtc_uri() { jq -rn --arg v "$1" '$v | @uri'; }
 
 # A fresh profile (HOME and --user-data-dir) owned by WEBRTC_UID, with the lab
