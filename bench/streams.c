@@ -115,8 +115,8 @@ static void one_row(guint n, guint seconds)
         exit(1);
     }
     for (guint i = 0; i < n; i++) {
-        g_autofree char *sa = session_local_sdp(all.pairs[i].a, FALSE);
-        g_autofree char *sb = session_local_sdp(all.pairs[i].b, FALSE);
+        g_autofree char *sa = session_local_sdp(all.pairs[i].a);
+        g_autofree char *sb = session_local_sdp(all.pairs[i].b);
         if (!session_set_remote_sdp(all.pairs[i].a, sb, NULL) ||
             !session_set_remote_sdp(all.pairs[i].b, sa, NULL)) {
             fprintf(stderr, "streams: SDP exchange failed\n");

@@ -229,24 +229,9 @@ SessionState session_state(const Session *s)
     return s->state;
 }
 
-char *session_sdp_relay_only(const char *sdp)
+char *session_local_sdp(Session *s)
 {
-    g_auto(GStrv) lines = g_strsplit(sdp, "\n", -1);
-    GString *out = g_string_new(NULL);
-    for (char **l = lines; *l; l++) {
-        if (**l == '\0')
-            continue;
-        if (g_str_has_prefix(*l, "a=candidate:") && !strstr(*l, " typ relay"))
-            continue;
-        g_string_append_printf(out, "%s\n", *l);
-    }
-    return g_string_free(out, FALSE);
-}
-
-char *session_local_sdp(Session *s, gboolean relay_only)
-{
-    g_autofree char *sdp = nice_agent_generate_local_sdp(s->agent);
-    return relay_only ? session_sdp_relay_only(sdp) : g_steal_pointer(&sdp);
+    return nice_agent_generate_local_sdp(s->agent);
 }
 
 void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay)

@@ -66,8 +66,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Session, session_free)
 
 gboolean session_gather(Session *s, GError **error);
 SessionState session_state(const Session *s);
-/* The local description; relay_only keeps only relay candidates in it. */
-char *session_local_sdp(Session *s, gboolean relay_only);
+/* The local description, whole (a test's or a benchmark's two agents trade it
+ * in one go; runs trickle candidates instead). */
+char *session_local_sdp(Session *s);
 /* Number of local candidates of each type, for the report. */
 void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay);
 gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error);
@@ -116,7 +117,3 @@ gboolean session_pair_unbeatable(Session *s, gboolean remote_complete);
 void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data);
 /* Thread-safe (nice_agent_send). */
 gboolean session_send(Session *s, const guint8 *buf, gsize len);
-
-/* Keeps only the lines of an SDP whose candidates are relays (for a far end that
- * offers only a relay, as an external user seen through the edge). */
-char *session_sdp_relay_only(const char *sdp);

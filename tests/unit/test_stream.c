@@ -37,8 +37,8 @@ static int setup(void **state)
     p->b = loopback_session(p->ctx, "b", FALSE);
     Session *both[] = {p->a, p->b};
     session_wait_all(p->ctx, both, 2, SESSION_STATE_GATHERED, 5000);
-    g_autofree char *sa = session_local_sdp(p->a, FALSE);
-    g_autofree char *sb = session_local_sdp(p->b, FALSE);
+    g_autofree char *sa = session_local_sdp(p->a);
+    g_autofree char *sb = session_local_sdp(p->b);
     g_autoptr(GError) error = NULL;
     assert_true(session_set_remote_sdp(p->a, sb, &error));
     assert_true(session_set_remote_sdp(p->b, sa, &error));
