@@ -22,8 +22,8 @@
 # CA in each profile's NSS db; 0: not, and Chromium refuses the edge's
 # certificate), WEBRTC_CONNECT_MS (15000), WEBRTC_GATHER_MS (3000),
 # WEBRTC_GATHER_QUIET_MS (700), WEBRTC_SANDBOX (auto|1|0), WEBRTC_CHROMIUM
-# (/usr/lib/chromium/chromium), WEBRTC_RENDEZVOUS (a built rendezvous; else
-# built from rendezvous.c into $LAB_STATE), WEBRTC_RV_SECONDS (its life, 1800),
+# (/usr/lib/chromium/chromium), WEBRTC_RV_SECONDS (the rendezvous's life, 1800;
+# the rendezvous is ICEPROBE_RENDEZVOUS, built by meson from tools/rendezvous.c),
 # WEBRTC_VERBOSE (1: step times), WEBRTC_FLAGS_DROP / WEBRTC_FLAGS_ADD.
 
 WEBRTC_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -120,7 +120,7 @@ webrtc_stop_chromium() { # TAG...
 	return 0
 }
 
-# Once per lab: the rendezvous (built from rendezvous.c, run as nobody in ctl).
+# Once per lab: the rendezvous (ICEPROBE_RENDEZVOUS, run as nobody in ctl).
 webrtc_setup() {
 	WEBRTC_RV=http://$LAB_CTL:$WEBRTC_PORT
 	[ -f "$LAB_STATE/webrtc-rv.pid" ] && kill -0 "$(cat "$LAB_STATE/webrtc-rv.pid")" 2>/dev/null && return 0
