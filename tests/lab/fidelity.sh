@@ -6,13 +6,15 @@
 # the log sent and lost, its RFC 3550 jitter (the estimate's mean over the
 # stream, as its windowed figure: the value at the stream's end weighs its last
 # few packets, and one stall of this VM there moves it) within 10 % of the log's,
-# its RTT median within 0.5 ms, its reordered packets and copies exactly the
+# its RTT median within 1 ms, its reordered packets and copies exactly the
 # log's, and its burst ratio the log's.
 # The log's RTT is the network's, taken at the router; iceprobe's is the
 # application's, and carries the laptop's own stack four times (two sends, two
-# receives: 0.22-0.34 ms over twelve directions here). A sanitized build runs
-# iceprobe's own code on that path slower: 0.37-0.59 ms on this 2-core VM, so
-# there the RTT is held within 1 ms. The 0.5 ms claim is the shipped build's.
+# receives): 0.22-0.34 ms over twelve directions on a quiet 2-core VM, 0.47-0.54
+# ms in one CI run on the same VM, 0.37-0.59 ms in the sanitized build. A bound
+# under a millisecond does not hold on this machine in every run, so the test
+# holds 1 ms (a unit or DLSR mistake is off by far more) and prints the figures;
+# bench/fidelity.sh measures the precision across a grid (docs/measurement.md).
 # Usage: fidelity.sh
 set -u
 . "$(dirname "$0")/lab.sh"
@@ -48,8 +50,7 @@ field() {
 
 measured() { jq -r ".paths[] | select(.name == \"relay-udp\") | .metrics.directions.$2 | $3" "$LAB_STATE/$1.json"; }
 
-RTT_TOL=0.5
-case ${ICEPROBE_SANITIZE:-none} in none | '') ;; *) RTT_TOL=1.0 ;; esac
+RTT_TOL=1.0
 
 # within A B TOL: |A - B| <= TOL ("yes"), for assert_eq.
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; print (a != "" && b != "" && d <= t) ? "yes" : "no (" a " vs " b ")" }'; }

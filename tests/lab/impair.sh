@@ -81,7 +81,7 @@ body() {
 	local counted
 	counted=$(($(lab_impair_counts | cut -d' ' -f1) - ${before%% *}))
 	lab_impair off
-	check_delay fixed 20 20.2
+	check_delay fixed 20 21
 	assert_eq "the kernel's counter in front of the queue and the log agree (up)" \
 		"$(awk -F'\t' '$1 == "up"' "$LAB_STATE/impair.tsv" | wc -l)" "$counted"
 
@@ -89,7 +89,7 @@ body() {
 	lab_impair "delay=20,jitter=5" "none" 7
 	stream uniform 300 10
 	lab_impair off
-	check_delay uniform 15 25.2
+	check_delay uniform 15 26
 	lab_impair "delay=20,jitter=3,dist=normal" "none" 7
 	stream normal 300 10
 	lab_impair off
