@@ -54,6 +54,9 @@ void api_reply_json(ApiRequest *req, guint status, JsonNode *node);
 void api_reply_text(ApiRequest *req, guint status, const char *content_type, char *text);
 void api_reply_error(ApiRequest *req, guint status, const char *code, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
+/* The reply for an error a handler passes on: its status from one table of
+ * (domain, code) (api.c); the store's failures are 503. */
+void api_reply_gerror(ApiRequest *req, const GError *e);
 /* A query parameter, or NULL. */
 const char *api_query(ApiRequest *req, const char *name);
 

@@ -53,6 +53,39 @@ void api_reply_json(ApiRequest *req, guint status, JsonNode *node)
     api_reply_text(req, status, "application/json", text);
 }
 
+/* Every error the handlers pass on, by (domain, code): its HTTP status and the
+ * API's error code (docs/contract.md, "Controller API"). Anything else is the
+ * store failing: 503. */
+static const struct {
+    GQuark (*domain)(void);
+    gint code;
+    guint status;
+    const char *name;
+} error_statuses[] = {
+    {jsonin_error_quark, JSONIN_ERROR_SIZE, 413, "too_large"},
+    {jsonin_error_quark, JSONIN_ERROR_SYNTAX, 400, "bad_request"},
+    {jsonin_error_quark, JSONIN_ERROR_FIELD, 400, "bad_request"},
+    {scheduler_error_quark, SCHEDULER_ERROR_FIELD, 400, "bad_request"},
+    {scheduler_error_quark, SCHEDULER_ERROR_FORBIDDEN, 403, "forbidden"},
+    {scheduler_error_quark, SCHEDULER_ERROR_NOT_FOUND, 404, "not_found"},
+    {scheduler_error_quark, SCHEDULER_ERROR_CONFLICT, 409, "run_ended"},
+    {store_error_quark, STORE_ERROR_NOT_FOUND, 404, "not_found"},
+    {store_error_quark, STORE_ERROR_STATE, 409, "run_ended"},
+    {store_error_quark, STORE_ERROR_FULL, 409, "inbox_full"},
+};
+
+void api_reply_gerror(ApiRequest *req, const GError *e)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(error_statuses); i++) {
+        if (e->domain == error_statuses[i].domain() && e->code == error_statuses[i].code) {
+            api_reply_error(req, error_statuses[i].status, error_statuses[i].name, "%s",
+                            e->message);
+            return;
+        }
+    }
+    api_reply_error(req, 503, "store", "%s", e->message);
+}
+
 void api_reply_error(ApiRequest *req, guint status, const char *code, const char *fmt, ...)
 {
     va_list ap;

@@ -67,17 +67,14 @@ void api_admin_runs_create(ApiRequest *req)
     RunRequest rr;
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_run_request(req->body, req->body_len, &rr, &e)) {
-        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
-                        e->message);
+        api_reply_gerror(req, e);
         return;
     }
     g_autoptr(GPtrArray) ids =
         scheduler_create_runs(req->api->scheduler, rr.profile, rr.a, rr.b, NULL, NULL, &e);
     run_request_clear(&rr);
     if (!ids) {
-        api_reply_error(req, e->code == SCHEDULER_ERROR_FIELD ? 400 : 503,
-                        e->code == SCHEDULER_ERROR_FIELD ? "bad_request" : "store", "%s",
-                        e->message);
+        api_reply_gerror(req, e);
         return;
     }
     JsonObject *o = json_object_new();
@@ -99,9 +96,7 @@ StoreRun *api_run_load(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     StoreRun *r = store_run_get(req->api->store, req->params[0], &e);
     if (!r) {
-        gboolean missing = g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND);
-        api_reply_error(req, missing ? 404 : 503, missing ? "not_found" : "store", "%s",
-                        e->message);
+        api_reply_gerror(req, e);
     }
     return r;
 }
@@ -130,7 +125,6 @@ static gboolean parse_since(const char *s, gint64 *out)
 
 void api_admin_runs_list(ApiRequest *req)
 {
-    static const char *const verdicts[] = {"pass", "warn", "fail", "error", "pending", NULL};
     StoreRunFilter f = {.profile = api_query(req, "profile"),
                         .verdict = api_query(req, "verdict"),
                         .limit = PAGE_DEFAULT};
@@ -138,7 +132,10 @@ void api_admin_runs_list(ApiRequest *req)
         api_reply_error(req, 400, "bad_request", "profile: not a profile name");
         return;
     }
-    if (f.verdict && !g_strv_contains(verdicts, f.verdict)) {
+    Verdict v;
+    /* A run's verdict (never skip), or pending: not finished yet. */
+    if (f.verdict && strcmp(f.verdict, "pending") != 0 &&
+        (!verdict_from_string(f.verdict, &v) || v == VERDICT_SKIP)) {
         api_reply_error(req, 400, "bad_request",
                         "verdict: '%s' is not pass, warn, fail, error or pending", f.verdict);
         return;
@@ -170,7 +167,7 @@ void api_admin_runs_list(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     g_autoptr(GPtrArray) runs = store_runs_page(req->api->store, &f, &e);
     if (!runs) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     JsonObject *o = json_object_new();
@@ -195,7 +192,7 @@ void api_admin_agents_list(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     g_autoptr(GPtrArray) agents = store_agent_list(req->api->store, &e);
     if (!agents) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     JsonArray *a = json_array_new();

@@ -20,16 +20,6 @@ static guint query_uint(ApiRequest *req, const char *name, guint max, gboolean *
     return (guint)n;
 }
 
-static void reply_scheduler_error(ApiRequest *req, const GError *e)
-{
-    static const guint status[] = {400, 403, 404, 409, 503};
-    static const char *const codes[] = {"bad_request", "forbidden", "not_found", "run_ended",
-                                        "store"};
-    guint i =
-        e->domain == SCHEDULER_ERROR && (guint)e->code < G_N_ELEMENTS(status) ? (guint)e->code : 4;
-    api_reply_error(req, status[i], codes[i], "%s", e->message);
-}
-
 static gint64 now_of(ApiRequest *req)
 {
     return scheduler_now(req->api->scheduler);
@@ -40,8 +30,7 @@ void api_agent_heartbeat(ApiRequest *req)
     Heartbeat hb;
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_heartbeat(req->body, req->body_len, &hb, &e)) {
-        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
-                        e->message);
+        api_reply_gerror(req, e);
         return;
     }
     const StoreAgent *a = req->agent;
@@ -63,7 +52,7 @@ void api_agent_heartbeat(ApiRequest *req)
         }
     }
     if (!store_agent_seen(req->api->store, a->name, now_of(req), hb.version, hb.interfaces, &e)) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         heartbeat_clear(&hb);
         return;
     }
@@ -87,7 +76,7 @@ static gboolean reply_orders(ApiRequest *req, gboolean only_if_any)
     g_autoptr(GError) e = NULL;
     JsonArray *orders = scheduler_take_orders(req->api->scheduler, req->agent->name, &e);
     if (!orders) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return TRUE;
     }
     if (only_if_any && json_array_get_length(orders) == 0) {
@@ -126,7 +115,7 @@ static int side_or_reply(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     int side = scheduler_side_of(req->api->scheduler, req->params[0], req->agent->name, &e);
     if (side < 0)
-        reply_scheduler_error(req, e);
+        api_reply_gerror(req, e);
     return side;
 }
 
@@ -138,21 +127,13 @@ void api_agent_signal_post(ApiRequest *req)
     g_autofree char *message = NULL;
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_signal(req->body, req->body_len, &message, &e)) {
-        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
-                        e->message);
+        api_reply_gerror(req, e);
         return;
     }
     guint seq = 0;
     /* The store checks, under the run's lock, that it has not ended. */
     if (!signal_post(req->api->board, req->params[0], side, message, &seq, &e)) {
-        if (g_error_matches(e, STORE_ERROR, STORE_ERROR_FULL))
-            api_reply_error(req, 409, "inbox_full", "%s", e->message);
-        else if (g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE))
-            api_reply_error(req, 409, "run_ended", "%s", e->message);
-        else if (g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND))
-            api_reply_error(req, 404, "not_found", "%s", e->message);
-        else
-            api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     JsonObject *o = json_object_new();
@@ -174,7 +155,7 @@ static gboolean reply_signal(ApiRequest *req, int side, guint after, gboolean on
     g_autoptr(GError) e = NULL;
     g_autoptr(StoreRun) run = store_run_get(req->api->store, req->params[0], &e);
     if (!run && !g_error_matches(e, STORE_ERROR, STORE_ERROR_NOT_FOUND)) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return TRUE;
     }
     const char *state = run ? run_state_to_string(run->state) : "error";
@@ -182,7 +163,7 @@ static gboolean reply_signal(ApiRequest *req, int side, guint after, gboolean on
     guint n = 0;
     g_autofree char *messages = signal_fetch(req->api->board, req->params[0], side, after, &n, &e);
     if (!messages) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return TRUE;
     }
     if (only_if_any && n == 0 && !ended)
@@ -226,7 +207,7 @@ void api_agent_report(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     if (!scheduler_report(req->api->scheduler, req->params[0], req->agent->name, req->body,
                           req->body_len, &duplicate, &e)) {
-        reply_scheduler_error(req, e);
+        api_reply_gerror(req, e);
         return;
     }
     JsonObject *o = json_object_new();
@@ -244,8 +225,7 @@ void api_agent_runs_create(ApiRequest *req)
     PeerRunRequest pr;
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_peer_run_request(req->body, req->body_len, &pr, &e)) {
-        api_reply_error(req, e->code == PROTOCOL_ERROR_SIZE ? 413 : 400, "bad_request", "%s",
-                        e->message);
+        api_reply_gerror(req, e);
         return;
     }
     if (strcmp(pr.peer, req->agent->name) == 0) {
@@ -257,7 +237,7 @@ void api_agent_runs_create(ApiRequest *req)
                                                      req->agent->name, pr.peer, NULL, NULL, &e);
     peer_run_request_clear(&pr);
     if (!ids) {
-        reply_scheduler_error(req, e);
+        api_reply_gerror(req, e);
         return;
     }
     JsonObject *o = json_object_new();

@@ -162,11 +162,12 @@ static void history_families(GString *s, GPtrArray *runs, GPtrArray *agents, GHa
         value(s, (double)a->last_seen);
     }
     family(s, "iceprobe_runs_total", "counter", "Finished runs by verdict.");
-    static const char *const vnames[] = {"pass", "warn", "fail", "error"};
-    for (gsize i = 0; i < G_N_ELEMENTS(vnames); i++) {
+    /* A run's verdicts: every one but skip, which only a check has. */
+    for (Verdict v = VERDICT_PASS; v < VERDICT_SKIP; v++) {
+        const char *name = verdict_to_string(v);
         g_string_append(s, "iceprobe_runs_total{");
-        label(s, "verdict", vnames[i], TRUE);
-        value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(verdicts, vnames[i])));
+        label(s, "verdict", name, TRUE);
+        value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(verdicts, name)));
     }
 }
 
@@ -175,11 +176,11 @@ static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agen
 {
     /* The controller's own health. */
     family(s, "iceprobe_controller_runs", "gauge", "Runs not finished yet, by state.");
-    static const char *const snames[] = {"pending", "dispatched", "running", "verifying"};
-    for (gsize i = 0; i < G_N_ELEMENTS(snames); i++) {
+    for (RunState state = RUN_PENDING; !run_state_is_final(state); state++) {
+        const char *name = run_state_to_string(state);
         g_string_append(s, "iceprobe_controller_runs{");
-        label(s, "state", snames[i], TRUE);
-        value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(states, snames[i])));
+        label(s, "state", name, TRUE);
+        value(s, (double)GPOINTER_TO_SIZE(g_hash_table_lookup(states, name)));
     }
     gint64 now = scheduler_now(api->scheduler);
     guint seen = 0;
@@ -257,7 +258,7 @@ void export_metrics(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     char *text = metrics_text(req->api, &e);
     if (!text) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     api_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);

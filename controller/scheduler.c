@@ -1,5 +1,7 @@
 #include "scheduler.h"
 
+#include "iceprobe/protocol.h"
+
 #include <string.h>
 
 #include "iceprobe/turncred.h"
@@ -7,8 +9,6 @@
 #include "verify.h"
 
 G_DEFINE_QUARK(iceprobe - scheduler - error - quark, scheduler_error)
-
-const char *const scheduler_paired_paths[] = {"natural", "relay", "tunnel-only", NULL};
 
 /* TURN credentials outlive the run's deadline by this much. */
 #define TURN_MARGIN_S 300
@@ -362,7 +362,7 @@ static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64
         json_object_set_string_member(p, "edge_ca_pem", cp->ca_pem);
     json_object_set_object_member(o, "profile", p);
     JsonArray *paths = json_array_new();
-    for (const char *const *n = scheduler_paired_paths; *n; n++)
+    for (const char *const *n = protocol_paired_paths; *n; n++)
         json_array_add_string_element(paths, *n);
     json_object_set_array_member(o, "paths", paths);
     json_object_set_int_member(o, "duration_s", cp ? cp->profile->stream.duration_s : 10);
@@ -625,8 +625,7 @@ static void tick_prune(Scheduler *s, gint64 now)
         return;
     }
     if (deleted)
-        g_message("history: %u run(s) older than %u days pruned", deleted,
-                  s->config->history_days);
+        g_message("history: %u run(s) older than %u days pruned", deleted, s->config->history_days);
     s->prune_next = deleted == PRUNE_BATCH ? now + 1 : now + PRUNE_EVERY_S;
 }
 

@@ -17,8 +17,6 @@
 
 typedef gint64 (*SchedulerClock)(gpointer user_data); /* Unix seconds */
 
-/* The paths of a paired run (docs/contract.md, "Paired runs"). */
-extern const char *const scheduler_paired_paths[];
 #define SCHEDULER_N_PAIRED_PATHS 3
 
 typedef struct Scheduler Scheduler;

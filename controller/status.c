@@ -345,7 +345,7 @@ void status_page(ApiRequest *req)
     g_autoptr(GPtrArray) agents = latest ? store_agent_list(api->store, &e) : NULL;
     g_autoptr(GPtrArray) active = agents ? store_runs_active(api->store, &e) : NULL;
     if (!active) {
-        api_reply_error(req, 503, "store", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     GString *s = g_string_new(NULL);

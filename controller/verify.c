@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "iceprobe/policy.h"
+#include "iceprobe/protocol.h"
 
 static const char *const side_names[] = {"a", "b"};
 
@@ -22,15 +23,6 @@ static gboolean in_list(const char *code, const char *const *list, gsize n)
             return TRUE;
     }
     return FALSE;
-}
-
-static PolicyPathKind path_kind(const char *name)
-{
-    if (strcmp(name, "tunnel-only") == 0)
-        return POLICY_PATH_TUNNEL_ONLY;
-    if (g_str_has_prefix(name, "relay"))
-        return POLICY_PATH_FORCED_RELAY;
-    return POLICY_PATH_NATURAL;
 }
 
 static RunResult *new_result(const VerifyRun *run)
@@ -138,7 +130,7 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
         path_record_free(p->sides[1]);
         p->sides[0] = p->sides[1] = NULL;
         p->verdict = VERDICT_PASS;
-        policy_judge_path(scratch, p, path_kind(p->name), profile);
+        policy_judge_path(scratch, p, protocol_paired_path_kind(p->name), profile);
         g_ptr_array_add(paths_by_side[side], p);
     }
     for (guint i = 0; i < scratch->findings->len; i++)

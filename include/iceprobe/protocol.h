@@ -6,13 +6,11 @@
 
 #include <json-glib/json-glib.h>
 
-#define PROTOCOL_ERROR (protocol_error_quark())
-GQuark protocol_error_quark(void);
-typedef enum {
-    PROTOCOL_ERROR_SIZE,
-    PROTOCOL_ERROR_SYNTAX,
-    PROTOCOL_ERROR_FIELD,
-} ProtocolError;
+#include "iceprobe/jsonin.h"
+#include "iceprobe/policy.h"
+
+/* Every parser fails in JSONIN_ERROR (jsonin.h): _SIZE over a cap, _SYNTAX not
+ * JSON, _FIELD a member missing, unknown or wrong. */
 
 #define PROTOCOL_MAX_BODY       (64 * 1024) /* every body but a report */
 #define PROTOCOL_MAX_REPORT     (1024 * 1024)
@@ -27,6 +25,7 @@ typedef struct {
     char *a, *b; /* an agent's name or group:NAME */
 } RunRequest;
 void run_request_clear(RunRequest *r);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunRequest, run_request_clear)
 gboolean protocol_parse_run_request(const char *data, gsize len, RunRequest *out, GError **error);
 
 /* POST /api/v1/agent/heartbeat: {"version", "name"?, "groups"?, "interfaces": [...]}. */
@@ -37,10 +36,16 @@ typedef struct {
     char *interfaces; /* JSON array text, re-written from what was parsed */
 } Heartbeat;
 void heartbeat_clear(Heartbeat *h);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Heartbeat, heartbeat_clear)
 gboolean protocol_parse_heartbeat(const char *data, gsize len, Heartbeat *out, GError **error);
 
 /* POST /api/v1/runs/{id}/signal: {"message": {...}}; *message gets the object's text. */
 gboolean protocol_parse_signal(const char *data, gsize len, char **message, GError **error);
+
+/* The paths of a paired run as an order names them (NULL-terminated), and how
+ * the policy judges each (an unknown name: natural). */
+extern const char *const protocol_paired_paths[];
+PolicyPathKind protocol_paired_path_kind(const char *name);
 
 /* A name of an agent, group or profile: 1-64 of [A-Za-z0-9._-]. */
 gboolean protocol_valid_name(const char *s);
@@ -61,6 +66,7 @@ typedef struct {
     char *turn_username, *turn_password;
 } Order;
 void order_clear(Order *o);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Order, order_clear)
 /* From the parsed object (one element of "orders"), every member checked. */
 gboolean protocol_parse_order(JsonObject *o, Order *out, GError **error);
 /* The same from a JSON text, size and depth capped first (the fuzz target's door). */
@@ -73,5 +79,6 @@ typedef struct {
     char *peer;
 } PeerRunRequest;
 void peer_run_request_clear(PeerRunRequest *r);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PeerRunRequest, peer_run_request_clear)
 gboolean protocol_parse_peer_run_request(const char *data, gsize len, PeerRunRequest *out,
                                          GError **error);

@@ -151,15 +151,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PathRecord, path_record_free)
 /* A deep copy (sides included), for a document made of others. */
 PathRecord *path_record_copy(const PathRecord *p);
 
-/* ---- JSON (result_json.c) ---- */
-
-#define RESULT_ERROR (result_error_quark())
-GQuark result_error_quark(void);
-typedef enum {
-    RESULT_ERROR_SIZE,   /* over a cap: bytes, depth, items, a string's length */
-    RESULT_ERROR_SYNTAX, /* not JSON */
-    RESULT_ERROR_FIELD,  /* a member is missing, of the wrong type or out of range */
-} ResultError;
+/* ---- JSON (result_write.c, result_read.c) ---- */
 
 #define RESULT_MAX_JSON_BYTES (1024 * 1024)
 #define RESULT_MAX_DEPTH      32
@@ -169,16 +161,13 @@ typedef enum {
 JsonNode *run_result_to_json(const RunResult *r);
 char *run_result_to_string(const RunResult *r, gboolean pretty);
 /* Reads an iceprobe.run/1 document back. Sizes and depth are capped; an error
- * names the member that was wrong ("paths[1].metrics.loss_ratio: ..."). */
+ * (JSONIN_ERROR, jsonin.h) names the member that was wrong ("paths[1].metrics.loss_ratio: ..."). */
 RunResult *run_result_from_json(const char *data, gsize len, GError **error);
 /* One direction's figures as the document writes them ({packets_sent, ...,
  * rtt_ms}), and back (errors name where.member). */
 JsonNode *metrics_summary_to_json(const MetricsSummary *m);
 gboolean metrics_summary_from_json(JsonObject *o, const char *where, MetricsSummary *m,
                                    GError **error);
-/* The nesting depth of a JSON text (brackets outside strings), without parsing it:
- * json-glib's parser recurses, so depth is checked before it runs. */
-guint json_text_depth(const char *data, gsize len);
 
 /* Finding codes: their severity and what to change. */
 typedef struct {

@@ -1,7 +1,7 @@
 #include "http.h"
 
 #include "iceprobe-config.h"
-#include "iceprobe/result.h"
+#include "iceprobe/jsonin.h"
 
 #include <curl/curl.h>
 #include <string.h>
@@ -84,20 +84,17 @@ void http_set_cancel(Http *h, volatile gint *cancel)
     h->cancel = cancel;
 }
 
+static const JsonInLimits answer_limits = {"the answer", HTTP_MAX_ANSWER, HTTP_MAX_DEPTH};
+
 /* The controller's {"error": {"code", "message"}}, if the body is one. */
 static char *error_message(const GString *body)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
-    if (!body->len || !json_parser_load_from_data(p, body->str, (gssize)body->len, NULL))
-        return NULL;
-    JsonNode *root = json_parser_get_root(p);
-    if (!JSON_NODE_HOLDS_OBJECT(root))
-        return NULL;
-    JsonObject *e = json_object_get_object_member(json_node_get_object(root), "error");
-    const char *m = e && json_object_has_member(e, "message")
-                        ? json_node_get_string(json_object_get_member(e, "message"))
-                        : NULL;
-    return g_strdup(m);
+    g_autoptr(JsonObject) o = jsonin_parse_object(body->str, body->len, &answer_limits, NULL);
+    JsonObject *e = NULL;
+    char *m = NULL;
+    if (o && jsonin_object(o, "", "error", TRUE, &e, NULL))
+        jsonin_string(e, "error", "message", TRUE, 1024, &m, NULL);
+    return m;
 }
 
 static JsonObject *call_once(Http *h, const char *base, const char *method, const char *path,
@@ -166,19 +163,11 @@ static JsonObject *call_once(Http *h, const char *base, const char *method, cons
             g_set_error(error, HTTP_ERROR, HTTP_ERROR_STATUS, "%s %s: HTTP %ld%s%s", method, path,
                         code, m ? ": " : "", m ? m : "");
         } else {
-            g_autoptr(JsonParser) p = json_parser_new();
             g_autoptr(GError) e = NULL;
-            /* json-glib's parser recurses: the depth is checked before it runs. */
-            if (json_text_depth(a.body->str, a.body->len) > HTTP_MAX_DEPTH)
-                g_set_error(&e, HTTP_ERROR, HTTP_ERROR_BODY, "nested deeper than %d",
-                            HTTP_MAX_DEPTH);
-            if (e || !json_parser_load_from_data(p, a.body->str, (gssize)a.body->len, &e) ||
-                !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
-                g_set_error(error, HTTP_ERROR, HTTP_ERROR_BODY,
-                            "%s %s: the answer is not a JSON object%s%s", method, path,
-                            e ? ": " : "", e ? e->message : "");
-            else
-                result = json_object_ref(json_node_get_object(json_parser_get_root(p)));
+            result = jsonin_parse_object(a.body->str, a.body->len, &answer_limits, &e);
+            if (!result)
+                g_set_error(error, HTTP_ERROR, HTTP_ERROR_BODY, "%s %s: %s", method, path,
+                            e->message);
         }
     }
     if (status)

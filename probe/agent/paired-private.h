@@ -50,8 +50,6 @@ gboolean paired_tick(gpointer data);
 /* A finding of the run, from any path's thread. */
 void paired_add_finding(Paired *P, const char *code, JsonObject *ev, const char *message);
 
-/* paired_path.c: the path's kind by its name, and one path against the peer
- * into rec (rec->total_ms too); TRUE when the policy should judge it (the run
+/* paired_path.c: one path against the peer into rec (rec->total_ms too); TRUE when the policy should judge it (the run
  * does, once every path is done: a path may run on a thread of its own). */
-PolicyPathKind paired_path_kind(const char *name);
 gboolean paired_path_run(Paired *P, const char *name, PathRecord *rec);

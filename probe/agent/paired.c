@@ -223,7 +223,7 @@ static void rerun_inexact(Paired *P, PathJob *jobs, guint n)
     g_autoptr(GStrvBuilder) mine = g_strv_builder_new();
     JsonArray *names = json_array_new();
     for (guint i = 0; i < n; i++) {
-        if (jobs[i].judge && !paths_attribution_exact(jobs[i].rec, paired_path_kind(jobs[i].name))) {
+        if (jobs[i].judge && !paths_attribution_exact(jobs[i].rec, protocol_paired_path_kind(jobs[i].name))) {
             g_strv_builder_add(mine, jobs[i].name);
             json_array_add_string_element(names, jobs[i].name);
         }
@@ -289,7 +289,7 @@ static void run_paths(Paired *P, gboolean at_once)
     }
     for (guint i = 0; i < n; i++)
         if (jobs[i].judge)
-            policy_judge_path(P->c.result, jobs[i].rec, paired_path_kind(jobs[i].name), P->c.profile);
+            policy_judge_path(P->c.result, jobs[i].rec, protocol_paired_path_kind(jobs[i].name), P->c.profile);
 }
 
 /* ---- the run ---- */

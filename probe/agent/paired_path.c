@@ -341,13 +341,6 @@ static void skip_path(PairedPath *p, const char *reason, gboolean tell_peer)
     }
 }
 
-PolicyPathKind paired_path_kind(const char *name)
-{
-    return strcmp(name, "relay") == 0         ? POLICY_PATH_FORCED_RELAY
-           : strcmp(name, "tunnel-only") == 0 ? POLICY_PATH_TUNNEL_ONLY
-                                              : POLICY_PATH_NATURAL;
-}
-
 /* Our stream has sent everything, or the edge relaying it died. */
 static gboolean own_stream_done(PairedPath *p)
 {
@@ -633,7 +626,7 @@ static PairedPath *paired_path_new(Paired *P, const char *name, PathRecord *rec)
     PairedPath *p = g_new0(PairedPath, 1);
     p->P = P;
     p->name = name;
-    p->kind = paired_path_kind(name);
+    p->kind = protocol_paired_path_kind(name);
     p->rec = rec;
     p->peer.lines = g_ptr_array_new_with_free_func(g_free);
     p->rejected = g_ptr_array_new_with_free_func(g_free);

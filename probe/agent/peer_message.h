@@ -38,8 +38,10 @@ typedef struct {
     char **paths; /* reruns: the paths to run again, one after another */
 } PeerMessage;
 
+/* Errors are JSONIN_ERROR's, naming the member; *out holds nothing on failure. */
 gboolean peer_message_parse(JsonObject *o, PeerMessage *out, GError **error);
 void peer_message_clear(PeerMessage *m);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PeerMessage, peer_message_clear)
 /* A parsed message on the heap, or NULL with error set. */
 PeerMessage *peer_message_new(JsonObject *o, GError **error);
 void peer_message_free(PeerMessage *m);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "iceprobe/jsonin.h"
 #include "iceprobe/protocol.h"
 #include "iceprobe/result.h"
 
@@ -17,7 +18,7 @@ G_DEFINE_QUARK(iceprobe - spool - error - quark, spool_error)
 
 /* Uploads: 1 s doubling to 60 s, ±20 %, so agents do not retry in step. */
 static const Backoff upload_backoff = {1000, 60000, 0.2};
-#define MAX_REPORTS     10000 /* a spool holds at most this many; beyond, the oldest goes */
+#define MAX_REPORTS 10000 /* a spool holds at most this many; beyond, the oldest goes */
 
 typedef struct {
     char *run_id;
@@ -49,52 +50,27 @@ static char *report_path(const Spool *s, const char *run_id)
     return g_build_filename(s->dir, name, NULL);
 }
 
-static gboolean fsync_dir(const char *dir)
+/* A rename survives a power cut once its directory is synced. */
+static void fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return FALSE;
-    gboolean ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
-/* Writes path atomically and durably: a temporary file, fsync, rename, fsync
- * of the directory. */
+/* Writes path atomically and durably: GLib writes a temporary file, syncs it
+ * and renames it over path; then the directory (GLib does not sync it). */
 static gboolean write_durably(const char *dir, const char *path, const char *data, gsize len,
                               GError **error)
 {
-    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int e = errno;
-        g_set_error(error, SPOOL_ERROR, 0, "cannot create %s: %s", tmp, g_strerror(e));
-        return FALSE;
-    }
-    gsize done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            int e = n < 0 ? errno : ENOSPC;
-            close(fd);
-            g_unlink(tmp);
-            g_set_error(error, SPOOL_ERROR, 0, "cannot write %s: %s", tmp, g_strerror(e));
-            return FALSE;
-        }
-        done += (gsize)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        g_unlink(tmp);
-        g_set_error(error, SPOOL_ERROR, 0, "cannot sync %s: %s", tmp, g_strerror(e));
-        return FALSE;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        g_unlink(tmp);
-        g_set_error(error, SPOOL_ERROR, 0, "cannot rename %s: %s", tmp, g_strerror(e));
+    g_autoptr(GError) e = NULL;
+    if (!g_file_set_contents_full(path, data, (gssize)len,
+                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                  0600, &e)) {
+        /* GLib's message names its temporary file and the system's reason. */
+        g_set_error(error, SPOOL_ERROR, SPOOL_ERROR_IO, "cannot write %s: %s", path, e->message);
         return FALSE;
     }
     fsync_dir(dir);
@@ -154,7 +130,8 @@ Spool *spool_open(const char *dir, guint ttl_s, GError **error)
 {
     if (g_mkdir_with_parents(dir, 0700) != 0) {
         int e = errno;
-        g_set_error(error, SPOOL_ERROR, 0, "cannot create the spool %s: %s", dir, g_strerror(e));
+        g_set_error(error, SPOOL_ERROR, SPOOL_ERROR_IO, "cannot create the spool %s: %s", dir,
+                    g_strerror(e));
         return NULL;
     }
     g_autofree char *rejected = g_build_filename(dir, "rejected", NULL);
@@ -171,8 +148,10 @@ Spool *spool_open(const char *dir, guint ttl_s, GError **error)
     const char *name;
     while ((name = g_dir_read_name(d)) != NULL) {
         g_autofree char *path = g_build_filename(dir, name, NULL);
-        if (g_str_has_suffix(name, ".json.tmp")) {
-            g_unlink(path); /* a write that never completed: its report was kept in memory then */
+        if (!g_str_has_suffix(name, ".json") && strstr(name, ".json.")) {
+            /* A write that never completed (GLib's NAME.json.XXXXXX, or an
+             * older agent's NAME.json.tmp): its report was kept in memory then. */
+            g_unlink(path);
             continue;
         }
         if (!g_str_has_suffix(name, ".json") || strcmp(name, "status.json") == 0)
@@ -262,7 +241,7 @@ gboolean spool_put(Spool *s, const char *run_id, const char *doc, GError **error
         g_autofree char *msg =
             g_strdup_printf("%s; the report of run %s is kept in memory", err->message, run_id);
         set_last_error(s, msg);
-        g_set_error_literal(error, SPOOL_ERROR, 0, msg);
+        g_set_error_literal(error, SPOOL_ERROR, SPOOL_ERROR_IO, msg);
     }
     write_status(s);
     return ok;
@@ -354,15 +333,15 @@ char *spool_status_text(const char *dir, GError **error)
         g_prefix_error(error, "no agent status in %s: ", dir);
         return NULL;
     }
-    g_autoptr(JsonParser) p = json_parser_new();
-    if (len > 4 * 1024 * 1024 || json_text_depth(text, len) > 8 ||
-        !json_parser_load_from_data(p, text, (gssize)len, NULL) ||
-        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
-        g_set_error(error, SPOOL_ERROR, 0, "%s is not the agent's status", path);
+    static const JsonInLimits limits = {"the status", 4 * 1024 * 1024, 8};
+    g_autoptr(GError) bad = NULL;
+    g_autoptr(JsonObject) root = jsonin_parse_object(text, len, &limits, &bad);
+    JsonArray *pending = NULL;
+    if (!root || !jsonin_array(root, "", "pending", FALSE, G_MAXUINT, &pending, &bad)) {
+        g_set_error(error, SPOOL_ERROR, SPOOL_ERROR_FORMAT, "%s is not the agent's status: %s",
+                    path, bad->message);
         return NULL;
     }
-    JsonObject *root = json_node_get_object(json_parser_get_root(p));
-    JsonArray *pending = json_object_get_array_member(root, "pending");
     GString *out = g_string_new(NULL);
     guint n = pending ? json_array_get_length(pending) : 0;
     g_string_append_printf(out, "spool %s: %u report(s) waiting for the controller\n", dir, n);

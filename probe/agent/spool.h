@@ -15,6 +15,10 @@
 
 #define SPOOL_ERROR (spool_error_quark())
 GQuark spool_error_quark(void);
+typedef enum {
+    SPOOL_ERROR_IO,     /* the directory or a file cannot be created or written */
+    SPOOL_ERROR_FORMAT, /* the status file is not the agent's */
+} SpoolError;
 
 typedef struct Spool Spool;
 

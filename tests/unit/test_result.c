@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "iceprobe/jsonin.h"
 #include "iceprobe/result.h"
 
 static void fill_metrics(MetricsSummary *m, double base)
@@ -139,7 +140,7 @@ static void test_a_time_that_never_came_is_null(void **state)
     assert_true(((PathRecord *)back->paths->pdata[0])->ready_ms < 0);
 }
 
-static void expect_error(const char *text, ResultError code, const char *message_part)
+static void expect_error(const char *text, JsonInError code, const char *message_part)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(RunResult) r = run_result_from_json(text, strlen(text), &error);
@@ -155,50 +156,50 @@ static void expect_error(const char *text, ResultError code, const char *message
 
 static void test_errors_name_the_member_that_was_wrong(void **state)
 {
-    expect_error("[1]", RESULT_ERROR_FIELD, "not a JSON object");
-    expect_error("{", RESULT_ERROR_SYNTAX, "not JSON");
-    expect_error("{\"schema\":\"other/2\"}", RESULT_ERROR_FIELD, "schema: 'other/2'");
-    expect_error(HEAD "\"verdict\":\"pass\"}", RESULT_ERROR_FIELD, "started_at: missing");
-    expect_error(HEAD "\"started_at\":\"yesterday\",\"verdict\":\"pass\"}", RESULT_ERROR_FIELD,
+    expect_error("[1]", JSONIN_ERROR_FIELD, "not a JSON object");
+    expect_error("{", JSONIN_ERROR_SYNTAX, "not JSON");
+    expect_error("{\"schema\":\"other/2\"}", JSONIN_ERROR_FIELD, "schema: 'other/2'");
+    expect_error(HEAD "\"verdict\":\"pass\"}", JSONIN_ERROR_FIELD, "started_at: missing");
+    expect_error(HEAD "\"started_at\":\"yesterday\",\"verdict\":\"pass\"}", JSONIN_ERROR_FIELD,
                  "started_at: not an RFC 3339 time");
-    expect_error(HEAD TIME "\"verdict\":\"great\"}", RESULT_ERROR_FIELD, "verdict: 'great'");
+    expect_error(HEAD TIME "\"verdict\":\"great\"}", JSONIN_ERROR_FIELD, "verdict: 'great'");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"metrics\":{\"loss_ratio\":2}}]}",
-                 RESULT_ERROR_FIELD, "paths[0].metrics.loss_ratio: not a number from 0 to 1");
+                 JSONIN_ERROR_FIELD, "paths[0].metrics.loss_ratio: not a number from 0 to 1");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"sides\":{\"b\":{\"verdict\":\"pass\",\"selected_pair\":{}}}}]}",
-                 RESULT_ERROR_FIELD, "paths[0].sides.b.selected_pair.local: missing");
+                 JSONIN_ERROR_FIELD, "paths[0].sides.b.selected_pair.local: missing");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"ice\":{\"controlling\":1}}]}",
-                 RESULT_ERROR_FIELD, "paths[0].ice.controlling: not true or false");
+                 JSONIN_ERROR_FIELD, "paths[0].ice.controlling: not true or false");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"ice\":{\"pair_changes\":[{\"at_ms\":1}]}}]}",
-                 RESULT_ERROR_FIELD, "paths[0].ice.pair_changes[0].local: missing");
+                 JSONIN_ERROR_FIELD, "paths[0].ice.pair_changes[0].local: missing");
     expect_error(HEAD TIME
                  "\"verdict\":\"pass\",\"findings\":[{\"code\":\"NOPE\",\"message\":\"m\"}]}",
-                 RESULT_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
+                 JSONIN_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"metrics\":{\"emodel\":{\"codec\":\"opus\"}}}]}",
-                 RESULT_ERROR_FIELD,
+                 JSONIN_ERROR_FIELD,
                  "paths[0].metrics.emodel.codec: not a codec the E-model knows");
-    expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", RESULT_ERROR_FIELD,
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", JSONIN_ERROR_FIELD,
                  "checks: not an array");
 #define COUNTERS(egress)                                                                       \
     HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","              \
               "\"tunnel_counters\":{\"interface\":\"gpd0\",\"tx_packets\":1,\"rx_packets\":1,"      \
               "\"source\":\"interface\",\"egress\":" egress "}}]}"
-    expect_error(COUNTERS("[]"), RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress: not");
+    expect_error(COUNTERS("[]"), JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress: not");
     expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":5,\"media_tunnel\":5}"),
-                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.other_tunnel: missing");
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress.other_tunnel: missing");
     expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":6,\"media_tunnel\":0,"
                           "\"other_tunnel\":0}"),
-                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_seen: more than");
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_seen: more than");
     expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":4,\"media_tunnel\":5,"
                           "\"other_tunnel\":0}"),
-                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_tunnel: more than");
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_tunnel: more than");
     expect_error(COUNTERS("{\"media_sent\":-1,\"media_seen\":0,\"media_tunnel\":0,"
                           "\"other_tunnel\":0}"),
-                 RESULT_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_sent");
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_sent");
 #undef COUNTERS
 }
 
@@ -207,20 +208,20 @@ static void test_sizes_and_depth_are_capped_before_parsing(void **state)
     GString *deep = g_string_new(HEAD TIME "\"verdict\":\"pass\",\"probes\":[");
     for (int i = 0; i < RESULT_MAX_DEPTH + 1; i++)
         g_string_append_c(deep, '[');
-    expect_error(deep->str, RESULT_ERROR_SIZE, "nests deeper");
+    expect_error(deep->str, JSONIN_ERROR_SIZE, "nests deeper");
     g_string_free(deep, TRUE);
 
     gsize big = RESULT_MAX_JSON_BYTES + 1;
     g_autofree char *huge = g_malloc(big + 1);
     memset(huge, ' ', big);
     huge[big] = '\0';
-    expect_error(huge, RESULT_ERROR_SIZE, "over");
+    expect_error(huge, JSONIN_ERROR_SIZE, "over");
 
     GString *many = g_string_new(HEAD TIME "\"verdict\":\"pass\",\"checks\":[");
     for (int i = 0; i <= RESULT_MAX_ITEMS; i++)
         g_string_append_printf(many, "%s{\"name\":\"c\",\"verdict\":\"pass\"}", i ? "," : "");
     g_string_append(many, "]}");
-    expect_error(many->str, RESULT_ERROR_FIELD, "checks: more than");
+    expect_error(many->str, JSONIN_ERROR_SIZE, "checks: more than");
     g_string_free(many, TRUE);
 }
 
@@ -237,7 +238,7 @@ static void test_a_findings_severity_comes_from_its_code(void **state)
 static void test_depth_scan_ignores_brackets_in_strings(void **state)
 {
     const char *s = "{\"a\":\"[[[[\\\"{{{\",\"b\":[[1]]}";
-    assert_int_equal(json_text_depth(s, strlen(s)), 3);
+    assert_int_equal(jsonin_depth(s, strlen(s)), 3);
 }
 
 int main(void)
