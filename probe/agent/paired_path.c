@@ -556,6 +556,7 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
         cfg.only_address = tun;
         return cfg;
     }
+    cfg.only_address = p->P->env->local_address; /* NULL but in tests: every interface */
     paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     if (paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p->tcp_fwd, p->rec))
         paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
