@@ -423,15 +423,16 @@ static void stream_and_trade(PairedPath *p)
     }
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(&p->P->c, p->egress, fwd, p->fwd_media0, stream_end_sent(stream), rec);
-    if (pp->stats) {
+    if (pp->stats)
         rec->out = pp->in;
-    } else {
+    else
         rec->out.packets_sent = stream_end_sent(stream);
+    /* The pair media used last (it rewrites the reason: what follows it comes after). */
+    paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
+    if (!pp->stats) {
         g_autofree char *old = rec->reason;
         rec->reason = g_strdup_printf("%s; the peer's figures did not arrive", old ? old : "");
     }
-    /* The pair media used last. */
-    paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
     paths_combine_metrics(prof, rec);
     rec->have_metrics = TRUE;
 }
