@@ -158,6 +158,14 @@ static gboolean run_wait_until(Paired *P, RunUntil cond, guint ms)
     return held;
 }
 
+void paired_note_refused(Paired *P, const char *why)
+{
+    g_mutex_lock(&P->lock);
+    if (!P->bad_message)
+        P->bad_message = g_strdup(why);
+    g_mutex_unlock(&P->lock);
+}
+
 void paired_add_finding(Paired *P, const char *code, JsonObject *ev, const char *message)
 {
     g_mutex_lock(&P->result_lock);

@@ -690,6 +690,13 @@ gboolean paired_path_run(Paired *P, const char *name, PathRecord *rec)
         if (path_start(p, tun))
             path_check_and_stream(p);
     }
+    /* A line of the peer's that libnice refused is the peer's fault whether a
+     * pair was found or not (without one, the path's reason names it too). */
+    if (p->rejected->len) {
+        g_autofree char *what =
+            g_strdup_printf("path %s: %s", name, (const char *)p->rejected->pdata[0]);
+        paired_note_refused(P, what);
+    }
     gboolean judge = p->judge;
     paired_path_free(p);
     rec->total_ms = (double)(g_get_monotonic_time() - t0) / 1000.0;
