@@ -10,8 +10,12 @@
 /* 50 ms doubling to 1 s: the peer waits for these. */
 static const Backoff signal_backoff = {50, 1000, 0};
 
+typedef struct MailboxLink MailboxLink;
+
 struct Mailbox {
-    char *path; /* /api/v1/runs/ID/signal */
+    MailboxLink *link; /* a pair in memory (mailbox_open_pair); NULL: HTTP */
+    guint side;        /* this mailbox's end of the link */
+    char *path;        /* /api/v1/runs/ID/signal */
     Http *send_http, *recv_http;
     void (*on_message)(gpointer data);
     gpointer on_message_data;
@@ -161,10 +165,98 @@ Mailbox *mailbox_open(const MailboxConfig *cfg)
     return m;
 }
 
+/* ---- a pair in memory ---- */
+
+struct MailboxLink {
+    GMutex lock; /* the order of delivery, and the ends while they are open */
+    Mailbox *end[2];
+    MailboxTap tap;
+    gpointer tap_data;
+};
+
+/* Calls m's waker, if any (m->lock guards it against mailbox_watch). */
+static void pair_wake(Mailbox *m)
+{
+    g_mutex_lock(&m->lock);
+    if (m->on_message)
+        m->on_message(m->on_message_data);
+    g_mutex_unlock(&m->lock);
+}
+
+static Mailbox *pair_end_new(MailboxLink *link, guint side)
+{
+    Mailbox *m = g_new0(Mailbox, 1);
+    m->link = link;
+    m->side = side;
+    m->inbox = g_async_queue_new_full((GDestroyNotify)json_object_unref);
+    g_mutex_init(&m->lock);
+    link->end[side] = m;
+    return m;
+}
+
+void mailbox_open_pair(Mailbox **a, Mailbox **b, MailboxTap tap, gpointer tap_data)
+{
+    g_return_if_fail(a && b);
+    MailboxLink *link = g_new0(MailboxLink, 1);
+    g_mutex_init(&link->lock);
+    link->tap = tap;
+    link->tap_data = tap_data;
+    *a = pair_end_new(link, 0);
+    *b = pair_end_new(link, 1);
+}
+
+void mailbox_watch(Mailbox *m, void (*on_message)(gpointer data), gpointer data)
+{
+    g_return_if_fail(m && m->link);
+    g_mutex_lock(&m->lock);
+    m->on_message = on_message;
+    m->on_message_data = data;
+    g_mutex_unlock(&m->lock);
+}
+
+static void pair_post(Mailbox *m, JsonObject *message)
+{
+    MailboxLink *link = m->link;
+    g_mutex_lock(&link->lock);
+    Mailbox *peer = link->end[!m->side];
+    if (peer && (!link->tap || link->tap(m, message, link->tap_data))) {
+        g_async_queue_push(peer->inbox, json_object_ref(message));
+        pair_wake(peer);
+    }
+    g_mutex_unlock(&link->lock);
+}
+
+/* The peer sees the run end; the link goes with the second end. */
+static void pair_close(Mailbox *m)
+{
+    MailboxLink *link = m->link;
+    g_mutex_lock(&link->lock);
+    link->end[m->side] = NULL;
+    Mailbox *peer = link->end[!m->side];
+    if (peer) {
+        g_atomic_int_set(&peer->ended, 1);
+        pair_wake(peer);
+    }
+    g_mutex_unlock(&link->lock);
+    if (!peer) {
+        g_mutex_clear(&link->lock);
+        g_free(link);
+    }
+    g_async_queue_unref(m->inbox);
+    g_mutex_clear(&m->lock);
+    g_free(m);
+}
+
+/* ---- either kind ---- */
+
 void mailbox_close(Mailbox *m, guint flush_ms)
 {
     if (!m)
         return;
+    if (m->link) {
+        pair_close(m);
+        return;
+    }
     /* Let the sender flush, then abort whatever it is still trying. */
     g_async_queue_push(m->outbox, CLOSING);
     gint64 until = g_get_monotonic_time() + (gint64)flush_ms * 1000;
@@ -190,6 +282,10 @@ void mailbox_close(Mailbox *m, guint flush_ms)
 
 void mailbox_post(Mailbox *m, JsonObject *message)
 {
+    if (m->link) {
+        pair_post(m, message);
+        return;
+    }
     g_async_queue_push(m->outbox, json_object_ref(message));
 }
 

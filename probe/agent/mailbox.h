@@ -4,7 +4,15 @@
  * taken from the run's own thread with mailbox_pop(). The controller keeps the
  * messages while the run lasts and deletes them when it ends (docs/contract.md).
  * With several controllers (a comma-separated url, http.h) each thread moves
- * to the next one when its controller stops answering. */
+ * to the next one when its controller stops answering.
+ *
+ * The one seam: mailbox_open_pair() links two mailboxes in memory, so that two
+ * paired runs in one process (tests/unit/test_paired.c) signal each other with
+ * no controller. A message posted on one is popped from the other, in order,
+ * and the other's waker (mailbox_watch) is called from the poster's thread, as
+ * the receiver thread calls on_message; closing one is, for the other, the
+ * controller saying the run has ended (mailbox_run_ended). The HTTP mailbox
+ * is untouched by it. */
 #pragma once
 
 #include <json-glib/json-glib.h>
@@ -25,6 +33,18 @@ typedef struct {
 Mailbox *mailbox_open(const MailboxConfig *cfg);
 /* Sends closes after flushing what is queued (at most flush_ms), then stops both threads. */
 void mailbox_close(Mailbox *m, guint flush_ms);
+
+/* Sees each message posted on either mailbox of a pair, before it is
+ * delivered (under the pair's lock: it must not call into the pair); FALSE
+ * drops it, as if the controller never got it. */
+typedef gboolean (*MailboxTap)(Mailbox *from, JsonObject *message, gpointer data);
+/* Two mailboxes linked in memory (tap may be NULL). Each is closed with
+ * mailbox_close(); flush_ms is moot (delivery is immediate). */
+void mailbox_open_pair(Mailbox **a, Mailbox **b, MailboxTap tap, gpointer tap_data);
+/* A pair's mailbox: who to call when messages arrive or the peer closed (NULL:
+ * nobody); once it returns the previous one is no longer called. An HTTP
+ * mailbox takes its on_message from its config. */
+void mailbox_watch(Mailbox *m, void (*on_message)(gpointer data), gpointer data);
 
 /* Queues a message for the peer (takes a reference). */
 void mailbox_post(Mailbox *m, JsonObject *message);

@@ -47,6 +47,9 @@ void paired_unwatch(Paired *P, GMainContext *ctx);
 gboolean paired_stopped(const Paired *P);
 /* A timeout source's callback that only wakes its context (TICK_MS). */
 gboolean paired_tick(gpointer data);
+/* Something the peer said that was refused, for the report's peer-messages
+ * check (the first is kept), from any path's thread. */
+void paired_note_refused(Paired *P, const char *why);
 /* A finding of the run, from any path's thread. */
 void paired_add_finding(Paired *P, const char *code, JsonObject *ev, const char *message);
 

@@ -158,6 +158,14 @@ static gboolean run_wait_until(Paired *P, RunUntil cond, guint ms)
     return held;
 }
 
+void paired_note_refused(Paired *P, const char *why)
+{
+    g_mutex_lock(&P->lock);
+    if (!P->bad_message)
+        P->bad_message = g_strdup(why);
+    g_mutex_unlock(&P->lock);
+}
+
 void paired_add_finding(Paired *P, const char *code, JsonObject *ev, const char *message)
 {
     g_mutex_lock(&P->result_lock);
@@ -332,6 +340,11 @@ static void paired_init(Paired *P, const Order *order, const PairedEnv *env, con
     P->tick = g_timeout_source_new(TICK_MS);
     g_source_set_callback(P->tick, paired_tick, NULL, NULL);
     g_source_attach(P->tick, P->ctx);
+    if (env->mailbox) {
+        P->mb = env->mailbox;
+        mailbox_watch(P->mb, wake_waiting, P);
+        return;
+    }
     MailboxConfig mc = {.url = env->url,
                         .token = env->token,
                         .ca_file = env->ca_file,
@@ -355,7 +368,10 @@ static void paired_finish(Paired *P)
         run_result_add_check(result, "signalling", VERDICT_PASS,
                              "%u signalling call(s) failed and were retried; the last: %s",
                              mailbox_failures(P->mb), mail_error);
-    mailbox_close(P->mb, 2000);
+    if (P->env->mailbox)
+        mailbox_watch(P->mb, NULL, NULL); /* the caller's: P goes now */
+    else
+        mailbox_close(P->mb, 2000);
     g_source_destroy(P->tick);
     g_source_unref(P->tick);
     run_ctx_clear(&P->c);

@@ -23,13 +23,22 @@
 
 #include <signal.h>
 
+#include <gio/gio.h>
+
 #include "iceprobe/protocol.h"
 #include "iceprobe/result.h"
+#include "mailbox.h"
 #include "peer_message.h"
 
 typedef struct {
     const char *url, *token, *ca_file; /* the controller */
     volatile sig_atomic_t *stop;       /* SIGTERM: end the run cleanly */
+    /* Both NULL in the agent. Two runs in one process (tests): one end of
+     * mailbox_open_pair() instead of the controller's mailbox (borrowed: the
+     * caller closes it), and the one local address every path but
+     * tunnel-only gathers on (loopback), where a client gathers on all. */
+    Mailbox *mailbox;
+    GInetAddress *local_address;
 } PairedEnv;
 
 /* Carries out one order; never NULL. The document's run_id is the order's. */

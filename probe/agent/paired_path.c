@@ -416,15 +416,16 @@ static void stream_and_trade(PairedPath *p)
     }
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(&p->P->c, p->egress, fwd, p->fwd_media0, stream_end_sent(stream), rec);
-    if (pp->stats) {
+    if (pp->stats)
         rec->out = pp->in;
-    } else {
+    else
         rec->out.packets_sent = stream_end_sent(stream);
+    /* The pair media used last (it rewrites the reason: what follows it comes after). */
+    paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
+    if (!pp->stats) {
         g_autofree char *old = rec->reason;
         rec->reason = g_strdup_printf("%s; the peer's figures did not arrive", old ? old : "");
     }
-    /* The pair media used last. */
-    paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
     paths_combine_metrics(prof, rec);
     rec->have_metrics = TRUE;
 }
@@ -549,6 +550,7 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
         cfg.only_address = tun;
         return cfg;
     }
+    cfg.only_address = p->P->env->local_address; /* NULL but in tests: every interface */
     paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     if (paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p->tcp_fwd, p->rec))
         paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
@@ -680,6 +682,13 @@ gboolean paired_path_run(Paired *P, const char *name, PathRecord *rec)
         rec->controlling = P->order->controlling;
         if (path_start(p, tun))
             path_check_and_stream(p);
+    }
+    /* A line of the peer's that libnice refused is the peer's fault whether a
+     * pair was found or not (without one, the path's reason names it too). */
+    if (p->rejected->len) {
+        g_autofree char *what =
+            g_strdup_printf("path %s: %s", name, (const char *)p->rejected->pdata[0]);
+        paired_note_refused(P, what);
     }
     gboolean judge = p->judge;
     paired_path_free(p);
