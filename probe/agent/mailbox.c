@@ -1,5 +1,9 @@
 #include "mailbox.h"
 
+#include "iceprobe/jsonin.h"
+
+#define MAILBOX_MAX_MESSAGES 512 /* a run's inbox at the controller holds no more */
+
 #include <string.h>
 
 #include "backoff.h"
@@ -91,28 +95,41 @@ static gpointer sender_main(gpointer data)
     return NULL;
 }
 
+/* The controller's {run_id, state, messages: [{seq, message}]} (outside data,
+ * capped by http.c): each new message in order. An item that does not read is
+ * noted and passed over (when its number reads), so that it is not fetched
+ * again and again. */
 static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
 {
-    const char *state = json_object_get_string_member_with_default(answer, "state", "");
-    JsonArray *msgs = json_object_has_member(answer, "messages") &&
-                              JSON_NODE_HOLDS_ARRAY(json_object_get_member(answer, "messages"))
-                          ? json_object_get_array_member(answer, "messages")
-                          : NULL;
+    g_autoptr(GError) e = NULL;
+    g_autofree char *state = NULL;
+    JsonArray *msgs = NULL;
+    gboolean wake = FALSE;
+    if (!jsonin_string(answer, "", "state", FALSE, 16, &state, &e) ||
+        !jsonin_array(answer, "", "messages", FALSE, MAILBOX_MAX_MESSAGES, &msgs, &e))
+        note_error(m, "the controller's answer", e);
     for (guint i = 0; msgs && i < json_array_get_length(msgs); i++) {
-        JsonNode *n = json_array_get_element(msgs, i);
-        if (!JSON_NODE_HOLDS_OBJECT(n))
+        g_autoptr(GError) bad = NULL;
+        g_autofree char *at = g_strdup_printf("messages[%u]", i);
+        JsonObject *o = jsonin_item_object(msgs, "messages", i, &bad), *body = NULL;
+        gint64 seq = 0;
+        if (o && jsonin_int(o, at, "seq", TRUE, 1, G_MAXINT32, &seq, &bad) && seq <= *after)
             continue;
-        JsonObject *o = json_node_get_object(n);
-        gint64 seq = json_object_get_int_member_with_default(o, "seq", 0);
-        JsonNode *body = json_object_get_member(o, "message");
-        if (seq <= *after || !body || !JSON_NODE_HOLDS_OBJECT(body))
-            continue;
-        *after = seq;
-        g_async_queue_push(m->inbox, json_object_ref(json_node_get_object(body)));
+        if (seq)
+            *after = seq;
+        if (!bad && jsonin_object(o, at, "message", TRUE, &body, &bad)) {
+            g_async_queue_push(m->inbox, json_object_ref(body));
+            wake = TRUE;
+        } else {
+            note_error(m, "the controller's answer", bad);
+        }
     }
-    if (strcmp(state, "done") == 0 || strcmp(state, "error") == 0)
+    if ((g_strcmp0(state, "done") == 0 || g_strcmp0(state, "error") == 0) &&
+        !g_atomic_int_get(&m->ended)) {
         g_atomic_int_set(&m->ended, 1);
-    if (msgs && json_array_get_length(msgs) && m->on_message)
+        wake = TRUE;
+    }
+    if (wake && m->on_message)
         m->on_message(m->on_message_data);
 }
 

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "api-server.h"
+#include "iceprobe/jsonin.h"
 #include "signalling.h"
 
 /* ---- the board, on a store of its own ---- */
@@ -170,6 +171,24 @@ static void test_an_inbox_holds_at_most_512_messages_and_says_so(void **state)
     g_autofree char *to_b = fetch(b, "r1", 1, 510, &n);
     assert_int_equal(n, 2);
     assert_null(strstr(to_b, "513"));
+}
+
+static void test_a_message_over_its_cap_is_refused_by_the_board_itself(void **state)
+{
+    Board *b = *state;
+    /* Not only the HTTP body's cap: a caller that skipped it is refused too. */
+    GString *big = g_string_new("{\"pad\":\"");
+    while (big->len <= SIGNAL_MAX_MESSAGE_BYTES)
+        g_string_append_c(big, 'x');
+    g_string_append(big, "\"}");
+    g_autofree char *text = g_string_free(big, FALSE);
+    g_autoptr(GError) e = NULL;
+    assert_false(signal_post(b->board, "r1", 0, text, NULL, &e));
+    assert_true(g_error_matches(e, JSONIN_ERROR, JSONIN_ERROR_SIZE));
+    assert_non_null(strstr(e->message, "message: over"));
+    guint n = 9;
+    g_autofree char *none = fetch(b, "r1", 1, 0, &n);
+    assert_int_equal(n, 0);
 }
 
 static int signals_in_file(Board *b, const char *run_id)
@@ -469,6 +488,7 @@ int main(void)
         BOARD(test_a_retried_post_of_the_last_message_is_not_posted_twice),
         BOARD(test_each_post_wakes_the_receiving_side_only),
         BOARD(test_an_inbox_holds_at_most_512_messages_and_says_so),
+        BOARD(test_a_message_over_its_cap_is_refused_by_the_board_itself),
         BOARD(test_a_run_that_ended_takes_its_messages_with_it_and_refuses_more),
         BOARD(test_closing_a_run_wakes_both_of_its_sides),
         BOARD(test_an_unknown_run_has_no_inbox),
