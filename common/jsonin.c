@@ -5,6 +5,10 @@
 
 G_DEFINE_QUARK(iceprobe - jsonin - error - quark, jsonin_error)
 
+/* json-glib 1.6 also takes what JSON does not have: comments and single-quoted
+ * strings, either of which would hide brackets from a count that only knows
+ * double quotes (and let its recursion go as deep as the text allows). A text
+ * with '/' or '\'' outside a string is not JSON: it counts as too deep. */
 guint jsonin_depth(const char *data, gsize len)
 {
     guint depth = 0, max = 0;
@@ -16,6 +20,8 @@ guint jsonin_depth(const char *data, gsize len)
                 i++;
             else if (c == '"')
                 in_string = FALSE;
+        } else if (c == '/' || c == '\'') {
+            return G_MAXUINT;
         } else if (c == '"') {
             in_string = TRUE;
         } else if (c == '{' || c == '[') {
@@ -37,7 +43,13 @@ JsonNode *jsonin_parse(const char *data, gsize len, const JsonInLimits *lim, GEr
         return NULL;
     }
     /* json-glib's parser recurses: the depth is checked before it runs. */
-    if (jsonin_depth(data, len) > lim->max_depth) {
+    guint depth = jsonin_depth(data, len);
+    if (depth == G_MAXUINT) {
+        g_set_error(error, JSONIN_ERROR, JSONIN_ERROR_SYNTAX,
+                    "%s is not JSON: a comment or a single-quoted string", lim->what);
+        return NULL;
+    }
+    if (depth > lim->max_depth) {
         g_set_error(error, JSONIN_ERROR, JSONIN_ERROR_SIZE, "%s nests deeper than %u", lim->what,
                     lim->max_depth);
         return NULL;
@@ -84,16 +96,6 @@ void jsonin_field_error(GError **error, const char *at, const char *name, const 
     va_list ap;
     va_start(ap, fmt);
     field_verror(error, JSONIN_ERROR_FIELD, at, name, fmt, ap);
-    va_end(ap);
-}
-
-static void size_error(GError **error, const char *at, const char *name, const char *fmt, ...)
-    G_GNUC_PRINTF(4, 5);
-static void size_error(GError **error, const char *at, const char *name, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    field_verror(error, JSONIN_ERROR_SIZE, at, name, fmt, ap);
     va_end(ap);
 }
 
@@ -147,7 +149,7 @@ gboolean jsonin_string(JsonObject *o, const char *at, const char *name, gboolean
     }
     const char *s = json_node_get_string(n);
     if (strlen(s) > max) {
-        size_error(error, at, name, "longer than %zu bytes", max);
+        jsonin_field_error(error, at, name, "longer than %zu bytes", max);
         return FALSE;
     }
     g_free(*out);
@@ -248,7 +250,7 @@ gboolean jsonin_array(JsonObject *o, const char *at, const char *name, gboolean 
     }
     JsonArray *a = json_node_get_array(n);
     if (json_array_get_length(a) > max_items) {
-        size_error(error, at, name, "more than %u items", max_items);
+        jsonin_field_error(error, at, name, "more than %u items", max_items);
         return FALSE;
     }
     *out = a;
@@ -272,7 +274,7 @@ gboolean jsonin_strv(JsonObject *o, const char *at, const char *name, gboolean r
             return FALSE;
         }
         if (strlen(json_node_get_string(n)) > max) {
-            size_error(error, at, item, "longer than %zu bytes", max);
+            jsonin_field_error(error, at, item, "longer than %zu bytes", max);
             return FALSE;
         }
         g_strv_builder_add(b, json_node_get_string(n));

@@ -26,9 +26,10 @@ const char *const protocol_paired_paths[] = {"natural", "relay", "tunnel-only", 
 
 PolicyPathKind protocol_paired_path_kind(const char *name)
 {
-    return strcmp(name, "tunnel-only") == 0 ? POLICY_PATH_TUNNEL_ONLY
-           : strcmp(name, "relay") == 0     ? POLICY_PATH_FORCED_RELAY
-                                            : POLICY_PATH_NATURAL;
+    /* relay-udp, -tcp, -tls: a relay-loop report's names, judged alike. */
+    return strcmp(name, "tunnel-only") == 0      ? POLICY_PATH_TUNNEL_ONLY
+           : g_str_has_prefix(name, "relay")      ? POLICY_PATH_FORCED_RELAY
+                                                  : POLICY_PATH_NATURAL;
 }
 
 /* A body's object, whose members are all in `allowed`. */

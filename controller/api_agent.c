@@ -158,6 +158,7 @@ static gboolean reply_signal(ApiRequest *req, int side, guint after, gboolean on
         api_reply_gerror(req, e);
         return TRUE;
     }
+    g_clear_error(&e); /* no such run: it has ended, and its messages with it */
     const char *state = run ? run_state_to_string(run->state) : "error";
     gboolean ended = !run || run_state_is_final(run->state);
     guint n = 0;

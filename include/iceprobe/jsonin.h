@@ -11,9 +11,10 @@
 #define JSONIN_ERROR (jsonin_error_quark())
 GQuark jsonin_error_quark(void);
 typedef enum {
-    JSONIN_ERROR_SIZE,   /* over a cap: bytes, depth, items, a string's length */
+    JSONIN_ERROR_SIZE,   /* the document over its cap: bytes or depth (HTTP 413) */
     JSONIN_ERROR_SYNTAX, /* not JSON */
-    JSONIN_ERROR_FIELD,  /* a member missing, unknown, of the wrong type or with a wrong value */
+    JSONIN_ERROR_FIELD,  /* a member missing, unknown, of the wrong type, too long or too many,
+                          * or with a wrong value */
 } JsonInError;
 
 typedef struct {
@@ -22,7 +23,9 @@ typedef struct {
     guint max_depth;
 } JsonInLimits;
 
-/* The nesting depth of a JSON text (brackets outside strings), without parsing it. */
+/* The nesting depth of a JSON text (brackets outside strings), without parsing
+ * it; G_MAXUINT for a text with a comment or a single-quoted string, which
+ * json-glib would take and JSON does not have. */
 guint jsonin_depth(const char *data, gsize len);
 /* The document's root, within the limits: any JSON value. */
 JsonNode *jsonin_parse(const char *data, gsize len, const JsonInLimits *lim, GError **error);
@@ -32,8 +35,8 @@ JsonObject *jsonin_parse_object(const char *data, gsize len, const JsonInLimits 
 
 /* Members of an object found at path AT ("" for the root). An absent member and
  * a null one are the same: absent. Each reader sets *out only when the member is
- * there and right, and fails (JSONIN_ERROR_FIELD, or _SIZE over a cap) with a
- * message naming AT.NAME; an absent member fails only when required. */
+ * there and right, and fails (JSONIN_ERROR_FIELD, a member's cap included) with
+ * a message naming AT.NAME; an absent member fails only when required. */
 char *jsonin_path(const char *at, const char *name);
 void jsonin_field_error(GError **error, const char *at, const char *name, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);

@@ -43,7 +43,7 @@ gboolean protocol_parse_heartbeat(const char *data, gsize len, Heartbeat *out, G
 gboolean protocol_parse_signal(const char *data, gsize len, char **message, GError **error);
 
 /* The paths of a paired run as an order names them (NULL-terminated), and how
- * the policy judges each (an unknown name: natural). */
+ * the policy judges each (relay-*: as relay; an unknown name: natural). */
 extern const char *const protocol_paired_paths[];
 PolicyPathKind protocol_paired_path_kind(const char *name);
 

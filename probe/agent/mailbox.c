@@ -4,6 +4,19 @@
 
 #define MAILBOX_MAX_MESSAGES 512 /* a run's inbox at the controller holds no more */
 
+/* A message as the controller keeps it: 64 KiB, nested as a body may be. */
+static const JsonInLimits message_limits = {"the message", 64 * 1024, 16};
+
+/* A copy of O that shares nothing with it: json-glib's reference counts are
+ * not atomic, so an object that crosses to the run's thread must not be a part
+ * of a tree another thread still holds (the answer, the poster's message). */
+static JsonObject *detached(JsonObject *o, GError **error)
+{
+    g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+    g_autofree char *text = json_to_string(n, FALSE);
+    return jsonin_parse_object(text, strlen(text), &message_limits, error);
+}
+
 #include <string.h>
 
 #include "backoff.h"
@@ -117,8 +130,10 @@ static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
             continue;
         if (seq)
             *after = seq;
-        if (!bad && jsonin_object(o, at, "message", TRUE, &body, &bad)) {
-            g_async_queue_push(m->inbox, json_object_ref(body));
+        JsonObject *copy = NULL;
+        if (!bad && jsonin_object(o, at, "message", TRUE, &body, &bad) &&
+            (copy = detached(body, &bad)) != NULL) {
+            g_async_queue_push(m->inbox, copy);
             wake = TRUE;
         } else {
             note_error(m, "the controller's answer", bad);
@@ -237,8 +252,15 @@ static void pair_post(Mailbox *m, JsonObject *message)
     g_mutex_lock(&link->lock);
     Mailbox *peer = link->end[!m->side];
     if (peer && (!link->tap || link->tap(m, message, link->tap_data))) {
-        g_async_queue_push(peer->inbox, json_object_ref(message));
-        pair_wake(peer);
+        /* Through the reader, as a message from the controller would come. */
+        g_autoptr(GError) e = NULL;
+        JsonObject *copy = detached(message, &e);
+        if (copy) {
+            g_async_queue_push(peer->inbox, copy);
+            pair_wake(peer);
+        } else {
+            g_warning("a message for the peer was not delivered: %s", e->message);
+        }
     }
     g_mutex_unlock(&link->lock);
 }
@@ -303,7 +325,13 @@ void mailbox_post(Mailbox *m, JsonObject *message)
         pair_post(m, message);
         return;
     }
-    g_async_queue_push(m->outbox, json_object_ref(message));
+    /* The sender thread gets a tree of its own (see detached()). */
+    g_autoptr(GError) e = NULL;
+    JsonObject *copy = detached(message, &e);
+    if (copy)
+        g_async_queue_push(m->outbox, copy);
+    else
+        note_error(m, "a message for the peer", e);
 }
 
 JsonObject *mailbox_pop(Mailbox *m)

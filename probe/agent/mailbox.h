@@ -46,7 +46,7 @@ void mailbox_open_pair(Mailbox **a, Mailbox **b, MailboxTap tap, gpointer tap_da
  * mailbox takes its on_message from its config. */
 void mailbox_watch(Mailbox *m, void (*on_message)(gpointer data), gpointer data);
 
-/* Queues a message for the peer (takes a reference). */
+/* Queues a copy of a message for the peer (the caller keeps its own). */
 void mailbox_post(Mailbox *m, JsonObject *message);
 /* The peer's next message, or NULL: for the caller to unref. */
 JsonObject *mailbox_pop(Mailbox *m);

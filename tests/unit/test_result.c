@@ -221,7 +221,7 @@ static void test_sizes_and_depth_are_capped_before_parsing(void **state)
     for (int i = 0; i <= RESULT_MAX_ITEMS; i++)
         g_string_append_printf(many, "%s{\"name\":\"c\",\"verdict\":\"pass\"}", i ? "," : "");
     g_string_append(many, "]}");
-    expect_error(many->str, JSONIN_ERROR_SIZE, "checks: more than");
+    expect_error(many->str, JSONIN_ERROR_FIELD, "checks: more than");
     g_string_free(many, TRUE);
 }
 
