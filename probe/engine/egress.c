@@ -45,6 +45,7 @@ struct EgressWatch {
     int stop_fd;
     GThread *thread;
     GMutex lock;
+    GCond changed; /* the counts moved */
     EgressCounts counts;
 };
 
@@ -240,6 +241,7 @@ static gboolean drain(EgressWatch *w, Watched *s)
             w->counts.other_seen++;
             w->counts.other_tunnel += tunnel;
         }
+        g_cond_broadcast(&w->changed);
         g_mutex_unlock(&w->lock);
     }
 }
@@ -408,6 +410,19 @@ void egress_watch_counts(EgressWatch *w, EgressCounts *out)
     g_mutex_unlock(&w->lock);
 }
 
+void egress_watch_counts_after(EgressWatch *w, guint64 media, guint timeout_ms,
+                               EgressCounts *out)
+{
+    gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    g_mutex_lock(&w->lock);
+    /* A timestamp the kernel dropped will not come: it counts as arrived. */
+    while (w->counts.media_seen + w->counts.lost < media &&
+           g_cond_wait_until(&w->changed, &w->lock, until))
+        ;
+    *out = w->counts;
+    g_mutex_unlock(&w->lock);
+}
+
 guint egress_watch_sockets(const EgressWatch *w)
 {
     return w->n;
@@ -432,6 +447,7 @@ void egress_watch_free(EgressWatch *w)
     if (w->stop_fd >= 0)
         close(w->stop_fd);
     g_mutex_clear(&w->lock);
+    g_cond_clear(&w->changed);
     g_free(w);
 }
 

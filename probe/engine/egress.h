@@ -36,6 +36,12 @@ EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex,
                               GError **error);
 /* The counts so far (the watcher keeps reading until freed). */
 void egress_watch_counts(EgressWatch *w, EgressCounts *out);
+/* The counts once MEDIA media packets have been named (or their timestamps
+ * lost), or when TIMEOUT_MS has passed: the watcher reads the kernel's queue a
+ * moment after each send, so the last packets of a stream may still be on
+ * their way to it when the stream ends. */
+void egress_watch_counts_after(EgressWatch *w, guint64 media, guint timeout_ms,
+                               EgressCounts *out);
 /* How many of the addresses had a socket under watch. */
 guint egress_watch_sockets(const EgressWatch *w);
 void egress_watch_free(EgressWatch *w);

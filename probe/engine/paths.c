@@ -243,15 +243,22 @@ void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
 {
     if (!w)
         return;
-    EgressCounts n;
-    egress_watch_counts(w, &n);
-    guint64 seen = n.media_seen, tunnel = n.media_tunnel;
     /* Media over TURN-TCP went by a forwarder's connection, not a UDP socket. */
+    guint64 by_fwd[2], fwd_total = 0;
     for (int i = 0; i < 2; i++) {
-        guint64 d = fwd[i] ? tlsrelay_media_out(fwd[i]) - fwd_media0[i] : 0;
-        seen += d;
-        if (d && forwarder_via_tunnel(c, fwd[i]))
-            tunnel += d;
+        by_fwd[i] = fwd[i] ? tlsrelay_media_out(fwd[i]) - fwd_media0[i] : 0;
+        fwd_total += by_fwd[i];
+    }
+    /* The rest went by the UDP sockets: wait (briefly) for the watcher to
+     * have read the kernel's word on each of them. */
+    EgressCounts n;
+    egress_watch_counts_after(w, media_sent > fwd_total ? media_sent - fwd_total : 0,
+                              PATHS_EGRESS_SETTLE_MS, &n);
+    guint64 seen = n.media_seen, tunnel = n.media_tunnel;
+    for (int i = 0; i < 2; i++) {
+        seen += by_fwd[i];
+        if (by_fwd[i] && forwarder_via_tunnel(c, fwd[i]))
+            tunnel += by_fwd[i];
     }
     rec->have_egress = TRUE;
     rec->egress_media_sent = media_sent;

@@ -66,6 +66,7 @@ void relay_loop_run(RunCtx *c);
 #define PATHS_READY_TIMEOUT_MS 12000
 /* After the senders are done, the longest wait for packets still in flight. */
 #define PATHS_DRAIN_MAX_MS 1000
+#define PATHS_EGRESS_SETTLE_MS 200 /* the egress watcher catching up with a stream's last sends */
 GInetAddress *paths_physical_address(const RunCtx *c);
 /* The first tunnel interface's IPv4 address, or NULL. */
 GInetAddress *paths_tunnel_address(const RunCtx *c);
