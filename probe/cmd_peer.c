@@ -15,18 +15,12 @@
 #include "commands.h"
 #include "http.h"
 #include "paired.h"
+#include "stop.h"
 #include "run.h"
 
 #define ORDER_WAIT_S  90
 #define UPLOAD_TRIES  10
 #define VERDICT_SLACK 60
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    stop_flag = 1;
-}
 
 static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static int fail(const char *fmt, ...)
@@ -40,10 +34,11 @@ static int fail(const char *fmt, ...)
 }
 
 /* Polls for the order of run_id (other orders are left: they are offered again). */
-static gboolean take_order(Http *h, const char *run_id, Order *out, GError **error)
+static gboolean take_order(Http *h, GCancellable *stop, const char *run_id, Order *out,
+                           GError **error)
 {
     gint64 until = g_get_monotonic_time() + ORDER_WAIT_S * G_USEC_PER_SEC;
-    while (g_get_monotonic_time() < until && !stop_flag) {
+    while (g_get_monotonic_time() < until && !stop_requested(stop)) {
         g_autoptr(JsonObject) a =
             http_call(h, "GET", "/api/v1/agent/orders?wait=10", NULL, 30, NULL, error);
         if (!a)
@@ -61,11 +56,13 @@ static gboolean take_order(Http *h, const char *run_id, Order *out, GError **err
         }
     }
     g_set_error(error, HTTP_ERROR, HTTP_ERROR_STOPPED,
-                stop_flag ? "interrupted" : "the controller did not hand out the run's order");
+                stop_requested(stop) ? "interrupted"
+                                     : "the controller did not hand out the run's order");
     return FALSE;
 }
 
-static gboolean upload(Http *h, const char *run_id, const char *doc, GError **error)
+static gboolean upload(Http *h, GCancellable *stop, const char *run_id, const char *doc,
+                       GError **error)
 {
     g_autofree char *path = g_strdup_printf("/api/v1/runs/%s/report", run_id);
     for (guint i = 0; i < UPLOAD_TRIES; i++) {
@@ -76,16 +73,17 @@ static gboolean upload(Http *h, const char *run_id, const char *doc, GError **er
             return TRUE;
         if (!http_error_retryable(*error, status))
             return FALSE;
-        g_usleep(G_USEC_PER_SEC << MIN(i, 3));
+        stop_wait_ms(stop, 1000u << MIN(i, 3));
     }
     return FALSE;
 }
 
 /* Waits for the verdict; returns the document's text. */
-static char *await_result(Http *h, const char *run_id, gint64 deadline, GError **error)
+static char *await_result(Http *h, GCancellable *stop, const char *run_id, gint64 deadline,
+                          GError **error)
 {
     g_autofree char *path = g_strdup_printf("/api/v1/agent/runs/%s", run_id);
-    while (!stop_flag) {
+    while (!stop_requested(stop)) {
         g_autoptr(JsonObject) a = http_call(h, "GET", path, NULL, 30, NULL, error);
         if (!a)
             return NULL;
@@ -100,7 +98,7 @@ static char *await_result(Http *h, const char *run_id, gint64 deadline, GError *
                         state);
             return NULL;
         }
-        g_usleep(250000);
+        stop_wait_ms(stop, 250);
     }
     g_set_error(error, HTTP_ERROR, HTTP_ERROR_STOPPED, "interrupted");
     return NULL;
@@ -108,10 +106,8 @@ static char *await_result(Http *h, const char *run_id, gint64 deadline, GError *
 
 int run_with_peer(const PeerRunOptions *o)
 {
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    g_autoptr(GCancellable) stop = g_cancellable_new();
+    g_autoptr(StopSignals) signals = stop_signals_new(stop);
     g_autoptr(GError) e = NULL;
     g_autoptr(Profile) profile = profile_load_for_controller(o->profile_path, NULL, &e);
     if (!profile)
@@ -119,7 +115,7 @@ int run_with_peer(const PeerRunOptions *o)
     g_autofree char *token = agent_read_token(o->token_file, &e);
     if (!token)
         return fail("%s", e->message);
-    g_autoptr(Http) h = http_new(o->controller, token, o->ca_file, &stop_flag);
+    g_autoptr(Http) h = http_new(o->controller, token, o->ca_file, stop);
     JsonObject *req = json_object_new();
     json_object_set_string_member(req, "profile", profile->name);
     json_object_set_string_member(req, "peer", o->peer);
@@ -133,17 +129,17 @@ int run_with_peer(const PeerRunOptions *o)
         g_strdup(json_object_get_string_member_with_default(created, "run_id", ""));
     fprintf(stderr, "iceprobe run: run %s against %s; waiting for its order\n", run_id, o->peer);
     Order order;
-    if (!take_order(h, run_id, &order, &e))
+    if (!take_order(h, stop, run_id, &order, &e))
         return fail("run %s: %s", run_id, e->message);
     PairedEnv env = {
-        .url = o->controller, .token = token, .ca_file = o->ca_file, .stop = &stop_flag};
+        .url = o->controller, .token = token, .ca_file = o->ca_file, .stop = stop};
     g_autoptr(RunResult) mine = paired_execute(&order, &env);
     g_autofree char *doc = run_result_to_string(mine, FALSE);
     gint64 deadline = order.deadline;
     order_clear(&order);
-    if (!upload(h, run_id, doc, &e))
+    if (!upload(h, stop, run_id, doc, &e))
         return fail("run %s: uploading this side's report failed: %s", run_id, e->message);
-    g_autofree char *text = await_result(h, run_id, deadline, &e);
+    g_autofree char *text = await_result(h, stop, run_id, deadline, &e);
     if (!text)
         return fail("run %s: %s", run_id, e->message);
     g_autoptr(RunResult) r = run_result_from_json(text, strlen(text), &e);

@@ -6,7 +6,6 @@
  * store is down says when to come back (Retry-After) and is taken at its word.
  * SIGTERM ends the run under way cleanly (its report says so) and the agent
  * exits. */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,17 +18,11 @@
 #include "netif.h"
 #include "paired.h"
 #include "spool.h"
+#include "stop.h"
 #include "iceprobe-config.h"
 
 #define HEARTBEAT_EVERY_S     60
 #define SPOOL_TTL_S           (7 * 24 * 3600)
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    stop_flag = 1;
-}
 
 static void agent_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void agent_log(const char *fmt, ...)
@@ -108,6 +101,7 @@ typedef struct {
     gint64 longpoll_s;
     guint runs;
     guint failovers; /* http_failovers() last logged */
+    GCancellable *stop; /* cancelled by SIGTERM or SIGINT (stop.h): stop cleanly */
 } Agent;
 
 /* The handle moved to another controller (the one it used did not answer). */
@@ -167,10 +161,10 @@ static SpoolOutcome upload(const char *run_id, const char *doc, char **why, gpoi
     return SPOOL_RETRY;
 }
 
-static void sleep_s(double s)
+/* A wait before a retry, cut short by a stop. */
+static void sleep_s(Agent *A, double s)
 {
-    for (double t = 0; t < s && !stop_flag; t += 0.1)
-        g_usleep(100000);
+    stop_wait_ms(A->stop, (guint)(s * 1000));
 }
 
 /* Half a second doubling to 30 s, ±50 %: agents do not retry in step. */
@@ -206,7 +200,7 @@ static void carry_out(Agent *A, JsonObject *o)
     PairedEnv env = {.url = A->opt->controller,
                      .token = A->opt->token,
                      .ca_file = A->opt->ca_file,
-                     .stop = &stop_flag};
+                     .stop = A->stop};
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(RunResult) r = paired_execute(&order, &env);
     g_autofree char *doc = run_result_to_string(r, FALSE);
@@ -221,10 +215,8 @@ static void carry_out(Agent *A, JsonObject *o)
 
 int agent_main(const AgentOptions *opt)
 {
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    g_autoptr(GCancellable) stop = g_cancellable_new();
+    g_autoptr(StopSignals) signals = stop_signals_new(stop);
 
     g_autoptr(GError) e = NULL;
     g_autoptr(Spool) spool = spool_open(opt->spool, SPOOL_TTL_S, &e);
@@ -232,13 +224,13 @@ int agent_main(const AgentOptions *opt)
         fprintf(stderr, "iceprobe agent: %s\n", e->message);
         return CLI_EXIT_ERROR;
     }
-    g_autoptr(Http) http = http_new(opt->controller, opt->token, opt->ca_file, &stop_flag);
-    Agent A = {.opt = opt, .http = http, .spool = spool, .longpoll_s = 30};
+    g_autoptr(Http) http = http_new(opt->controller, opt->token, opt->ca_file, stop);
+    Agent A = {.opt = opt, .http = http, .spool = spool, .longpoll_s = 30, .stop = stop};
     agent_log("%s starting: controller %s, spool %s (%u report(s) waiting)", ICEPROBE_VERSION,
               opt->controller, opt->spool, spool_pending(spool));
     guint failures = 0;
     gint64 next_heartbeat = 0;
-    while (!stop_flag) {
+    while (!stop_requested(stop)) {
         if (spool_pending(spool))
             spool_flush(spool, upload, &A);
         if (note_failover(&A))
@@ -252,7 +244,7 @@ int agent_main(const AgentOptions *opt)
                     break;
                 double b = retry_wait_s(http, failures++);
                 agent_log("heartbeat failed: %s; again in %.1f s", err->message, b);
-                sleep_s(b);
+                sleep_s(&A, b);
                 continue;
             }
             if (!note_failover(&A) && failures)
@@ -269,7 +261,7 @@ int agent_main(const AgentOptions *opt)
             double b = retry_wait_s(http, failures++);
             agent_log("polling for orders failed: %s; again in %.1f s", err->message, b);
             next_heartbeat = 0; /* say hello again once it answers */
-            sleep_s(b);
+            sleep_s(&A, b);
             continue;
         }
         failures = 0;
@@ -277,15 +269,16 @@ int agent_main(const AgentOptions *opt)
             next_heartbeat = 0; /* say hello there */
         JsonNode *on = json_object_get_member(answer, "orders");
         JsonArray *orders = on && JSON_NODE_HOLDS_ARRAY(on) ? json_node_get_array(on) : NULL;
-        for (guint i = 0; orders && i < json_array_get_length(orders) && !stop_flag; i++) {
+        for (guint i = 0; orders && i < json_array_get_length(orders) && !stop_requested(stop); i++) {
             JsonNode *n = json_array_get_element(orders, i);
             if (JSON_NODE_HOLDS_OBJECT(n))
                 carry_out(&A, json_node_get_object(n));
             spool_flush(spool, upload, &A);
         }
     }
-    /* Stopping: one last try for what is spooled; what is left stays on disk. */
-    stop_flag = 0;
+    /* Stopping: one last try for what is spooled (a second signal ends it);
+     * what is left stays on disk. */
+    g_cancellable_reset(stop);
     if (spool_pending(spool)) {
         spool_make_due(spool);
         spool_flush(spool, upload, &A);

@@ -16,14 +16,14 @@ struct Http {
     long retry_after;
     char *auth_header;
     char *ca_file;
-    volatile sig_atomic_t *stop;
+    GCancellable *stop;
     volatile gint *cancel;
     char errbuf[CURL_ERROR_SIZE];
 };
 
 static gsize curl_once;
 
-Http *http_new(const char *url, const char *token, const char *ca_file, volatile sig_atomic_t *stop)
+Http *http_new(const char *url, const char *token, const char *ca_file, GCancellable *stop)
 {
     if (g_once_init_enter(&curl_once)) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -39,7 +39,7 @@ Http *http_new(const char *url, const char *token, const char *ca_file, volatile
     }
     h->auth_header = g_strdup_printf("Authorization: Bearer %s", token);
     h->ca_file = g_strdup(ca_file);
-    h->stop = stop;
+    h->stop = stop ? g_object_ref(stop) : NULL;
     return h;
 }
 
@@ -48,6 +48,7 @@ void http_free(Http *h)
     if (!h)
         return;
     curl_easy_cleanup(h->curl);
+    g_clear_object(&h->stop);
     g_strfreev(h->urls);
     if (h->auth_header) {
         memset(h->auth_header, 0, strlen(h->auth_header));
@@ -73,10 +74,16 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *data)
     return size * n;
 }
 
+static gboolean stopped(const Http *h)
+{
+    return (h->stop && g_cancellable_is_cancelled(h->stop)) ||
+           (h->cancel && g_atomic_int_get(h->cancel));
+}
+
 static int on_progress(void *data, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     Http *h = data;
-    return (h->stop && *h->stop) || (h->cancel && g_atomic_int_get(h->cancel)) ? 1 : 0;
+    return stopped(h) ? 1 : 0;
 }
 
 void http_set_cancel(Http *h, volatile gint *cancel)
@@ -103,7 +110,7 @@ static JsonObject *call_once(Http *h, const char *base, const char *method, cons
     if (status)
         *status = 0;
     h->retry_after = 0;
-    if ((h->stop && *h->stop) || (h->cancel && g_atomic_int_get(h->cancel))) {
+    if (stopped(h)) {
         g_set_error(error, HTTP_ERROR, HTTP_ERROR_STOPPED, "stopping");
         return NULL;
     }

@@ -3,8 +3,9 @@
  * --ca-file or the system's CAs), a bearer token, JSON in and out. */
 #pragma once
 
+#include <gio/gio.h>
+
 #include <json-glib/json-glib.h>
-#include <signal.h>
 
 #define HTTP_ERROR (http_error_quark())
 GQuark http_error_quark(void);
@@ -25,10 +26,10 @@ typedef struct Http Http;
  * controllers sharing one store, separated by commas: a request that gets no
  * answer from one (refused, reset, timed out) goes to the next at once, and the
  * handle stays with the one that answered. A name with several addresses is
- * tried address by address by libcurl. stop (may be NULL): raised by a signal
- * handler, it aborts a request in flight within 100 ms. */
-Http *http_new(const char *url, const char *token, const char *ca_file,
-               volatile sig_atomic_t *stop);
+ * tried address by address by libcurl. stop (may be NULL; held): cancelled by
+ * a signal (stop.h), it aborts a request in flight at libcurl's next progress
+ * call. */
+Http *http_new(const char *url, const char *token, const char *ca_file, GCancellable *stop);
 void http_free(Http *h);
 /* A second flag that aborts requests in flight (a channel being closed). */
 void http_set_cancel(Http *h, volatile gint *cancel);

@@ -20,6 +20,7 @@ static JsonObject *detached(JsonObject *o, GError **error)
 #include <string.h>
 
 #include "backoff.h"
+#include "stop.h"
 #include "http.h"
 
 #define RECEIVE_WAIT_S 2 /* a long-poll; short, so that closing is quick */
@@ -36,7 +37,9 @@ struct Mailbox {
     Http *send_http, *recv_http;
     void (*on_message)(gpointer data);
     gpointer on_message_data;
-    volatile sig_atomic_t *stop;
+    GCancellable *stop;  /* the agent's: borrowed */
+    GCancellable *quit;  /* the agent's stop, the run's end, or closing: ends a retry's wait */
+    gulong stop_handler;
     GAsyncQueue *outbox; /* JsonObject, and the closing sentinel */
     GAsyncQueue *inbox;  /* JsonObject */
     GThread *sender, *receiver;
@@ -61,13 +64,25 @@ static void note_error(Mailbox *m, const char *what, const GError *e)
 
 static gboolean stopping(Mailbox *m)
 {
-    return (m->stop && *m->stop) || g_atomic_int_get(&m->ended);
+    return stop_requested(m->stop) || g_atomic_int_get(&m->ended);
 }
 
+/* A retry's wait, cut short by a stop, the run's end or closing. */
 static void sleep_ms(Mailbox *m, guint ms)
 {
-    for (guint t = 0; t < ms && !stopping(m); t += 20)
-        g_usleep(20000);
+    stop_wait_ms(m->quit, ms);
+}
+
+static void set_ended(Mailbox *m)
+{
+    g_atomic_int_set(&m->ended, 1);
+    if (m->quit)
+        g_cancellable_cancel(m->quit);
+}
+
+static void quit_too(GCancellable *stop, gpointer quit)
+{
+    g_cancellable_cancel(quit);
 }
 
 static gpointer sender_main(gpointer data)
@@ -97,7 +112,7 @@ static gpointer sender_main(gpointer data)
             note_error(m, "posting a signal", e);
             if (status == 409 || status == 404 || status == 403) {
                 /* run_ended, or the run is gone: nobody will read it. */
-                g_atomic_int_set(&m->ended, 1);
+                set_ended(m);
                 break;
             }
             if (!http_error_retryable(e, status))
@@ -141,7 +156,7 @@ static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
     }
     if ((g_strcmp0(state, "done") == 0 || g_strcmp0(state, "error") == 0) &&
         !g_atomic_int_get(&m->ended)) {
-        g_atomic_int_set(&m->ended, 1);
+        set_ended(m);
         wake = TRUE;
     }
     if (wake && m->on_message)
@@ -169,7 +184,7 @@ static gpointer receiver_main(gpointer data)
             break;
         note_error(m, "fetching signals", e);
         if (status == 404 || status == 403) {
-            g_atomic_int_set(&m->ended, 1);
+            set_ended(m);
             break;
         }
         sleep_ms(m, backoff_ms(&signal_backoff, ++failures));
@@ -189,6 +204,9 @@ Mailbox *mailbox_open(const MailboxConfig *cfg)
     m->on_message = cfg->on_message;
     m->on_message_data = cfg->on_message_data;
     m->stop = cfg->stop;
+    m->quit = g_cancellable_new();
+    if (m->stop)
+        m->stop_handler = g_cancellable_connect(m->stop, G_CALLBACK(quit_too), m->quit, NULL);
     m->outbox = g_async_queue_new();
     m->inbox = g_async_queue_new_full((GDestroyNotify)json_object_unref);
     g_mutex_init(&m->lock);
@@ -302,6 +320,7 @@ void mailbox_close(Mailbox *m, guint flush_ms)
     while (g_async_queue_length(m->outbox) > 0 && g_get_monotonic_time() < until)
         g_usleep(5000);
     g_atomic_int_set(&m->closing, 1);
+    g_cancellable_cancel(m->quit);
     http_set_cancel(m->send_http, &m->closing);
     g_thread_join(m->sender);
     g_thread_join(m->receiver);
@@ -313,6 +332,9 @@ void mailbox_close(Mailbox *m, guint flush_ms)
     g_async_queue_unref(m->inbox);
     http_free(m->send_http);
     http_free(m->recv_http);
+    if (m->stop_handler)
+        g_cancellable_disconnect(m->stop, m->stop_handler);
+    g_object_unref(m->quit);
     g_mutex_clear(&m->lock);
     g_free(m->last_error);
     g_free(m->path);

@@ -16,7 +16,7 @@
 #pragma once
 
 #include <json-glib/json-glib.h>
-#include <signal.h>
+#include <gio/gio.h>
 
 typedef struct Mailbox Mailbox;
 
@@ -27,7 +27,7 @@ typedef struct {
      * (may be NULL): the run wakes whichever of its contexts wait for them. */
     void (*on_message)(gpointer data);
     gpointer on_message_data;
-    volatile sig_atomic_t *stop;
+    GCancellable *stop; /* the agent's (stop.h); may be NULL */
 } MailboxConfig;
 
 Mailbox *mailbox_open(const MailboxConfig *cfg);

@@ -30,6 +30,7 @@ typedef struct {
     GPtrArray *waiting;  /* GMainContext: woken when messages arrive */
     char *bad_message;   /* the first message from the peer that did not parse */
     GMutex result_lock;  /* findings added by paths on their threads */
+    gulong stop_handler; /* a stop wakes every waiting context at once */
 } Paired;
 
 /* A message for the peer: {type, path} (path may be NULL), for the caller to
@@ -43,9 +44,11 @@ GAsyncQueue *paired_inbox(Paired *P, const char *name);
 /* A context to wake when the peer's messages arrive, and no longer. */
 void paired_watch(Paired *P, GMainContext *ctx);
 void paired_unwatch(Paired *P, GMainContext *ctx);
-/* SIGTERM: the run ends cleanly. */
+/* SIGTERM (the env's stop cancelled): the run ends cleanly. */
 gboolean paired_stopped(const Paired *P);
-/* A timeout source's callback that only wakes its context (TICK_MS). */
+/* A timeout source's callback that only wakes its context (TICK_MS): the
+ * clock of the waits' deadlines (a stop and the peer's messages wake them at
+ * once). */
 gboolean paired_tick(gpointer data);
 /* Something the peer said that was refused, for the report's peer-messages
  * check (the first is kept), from any path's thread. */

@@ -14,6 +14,7 @@
 
 #include "loop.h"
 #include "paired-private.h"
+#include "stop.h"
 #include "iceprobe-config.h"
 
 #define HELLO_TIMEOUT_S 45 /* the peer's local checks may take this long */
@@ -123,12 +124,17 @@ void paired_unwatch(Paired *P, GMainContext *ctx)
 
 gboolean paired_stopped(const Paired *P)
 {
-    return P->env->stop && *P->env->stop;
+    return stop_requested(P->env->stop);
+}
+
+static void on_stop(GCancellable *stop, gpointer P)
+{
+    wake_waiting(P);
 }
 
 gboolean paired_tick(gpointer data)
 {
-    return G_SOURCE_CONTINUE; /* wakes the loop: stop flag and deadlines are seen */
+    return G_SOURCE_CONTINUE; /* wakes the loop: deadlines are seen */
 }
 
 /* The run's own waits (hello, reruns), on the run's context. */
@@ -340,6 +346,8 @@ static void paired_init(Paired *P, const Order *order, const PairedEnv *env, con
     P->tick = g_timeout_source_new(TICK_MS);
     g_source_set_callback(P->tick, paired_tick, NULL, NULL);
     g_source_attach(P->tick, P->ctx);
+    if (env->stop)
+        P->stop_handler = g_cancellable_connect(env->stop, G_CALLBACK(on_stop), P, NULL);
     if (env->mailbox) {
         P->mb = env->mailbox;
         mailbox_watch(P->mb, wake_waiting, P);
@@ -372,6 +380,8 @@ static void paired_finish(Paired *P)
         mailbox_watch(P->mb, NULL, NULL); /* the caller's: P goes now */
     else
         mailbox_close(P->mb, 2000);
+    if (P->stop_handler)
+        g_cancellable_disconnect(P->env->stop, P->stop_handler);
     g_source_destroy(P->tick);
     g_source_unref(P->tick);
     run_ctx_clear(&P->c);

@@ -21,7 +21,7 @@
  * (peer_message.c). */
 #pragma once
 
-#include <signal.h>
+#include <gio/gio.h>
 
 #include <gio/gio.h>
 
@@ -32,7 +32,7 @@
 
 typedef struct {
     const char *url, *token, *ca_file; /* the controller */
-    volatile sig_atomic_t *stop;       /* SIGTERM: end the run cleanly */
+    GCancellable *stop;                /* cancelled (SIGTERM, stop.h): end the run cleanly */
     /* Both NULL in the agent. Two runs in one process (tests): one end of
      * mailbox_open_pair() instead of the controller's mailbox (borrowed: the
      * caller closes it), and the one local address every path but

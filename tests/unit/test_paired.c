@@ -61,7 +61,7 @@ typedef enum {
 typedef struct {
     Order order;
     PairedEnv env;
-    volatile sig_atomic_t stop;
+    GCancellable *stop; /* the agent's SIGTERM (stop.h) */
     RunResult *result;   /* as the iceprobe.run/1 document says it */
     gint64 start, ended; /* monotonic µs */
 } Side;
@@ -141,7 +141,7 @@ static gboolean tap(Mailbox *from, JsonObject *msg, gpointer data)
     } else if (side == 1 && p->mode == TAP_B_VANISHES) {
         if (!p->b_stopped && strcmp(type, "connected") == 0) {
             p->b_stopped = g_get_monotonic_time();
-            p->side[1].stop = 1;
+            g_cancellable_cancel(p->side[1].stop);
         }
         deliver = !p->b_stopped;
     }
@@ -200,7 +200,8 @@ static Pair *pair_new(TapMode mode)
                            .deadline = g_get_real_time() / G_USEC_PER_SEC + 120,
                            .turn_username = g_strdup("1:test"),
                            .turn_password = g_strdup("test")};
-        s->env = (PairedEnv){.stop = &s->stop, .mailbox = p->mb[i], .local_address = p->loopback};
+        s->stop = g_cancellable_new();
+        s->env = (PairedEnv){.stop = s->stop, .mailbox = p->mb[i], .local_address = p->loopback};
     }
     return p;
 }
@@ -224,6 +225,7 @@ static void pair_free(Pair *p)
         mailbox_close(p->mb[i], 0);
         order_clear(&p->side[i].order);
         run_result_free(p->side[i].result);
+        g_clear_object(&p->side[i].stop);
         g_queue_clear_full(&p->held[i], (GDestroyNotify)sent_free);
     }
     g_ptr_array_unref(p->log);
