@@ -70,6 +70,10 @@ void api_wake(Api *api, const char *key);
  * one (SQLite). What woke them is committed already. */
 void api_announce(Api *api, const char *key);
 guint api_waiting(Api *api);
+/* api_wait.c's parts of the Api's life: a key's queue of waiters, freed (its
+ * waiters let go), and the store's NOTIFY of a wake (NULL payload: every key). */
+void api_waiter_queue_free(gpointer queue);
+void api_on_notify(const char *payload, gpointer data);
 
 /* Handlers. */
 void api_agent_heartbeat(ApiRequest *req);

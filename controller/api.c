@@ -290,194 +290,6 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
     g_free(params[1]);
 }
 
-/* ---- long-polls ---- */
-
-/* Every waiter sits in its key's queue (to be woken) and in api->expiring (to
- * be timed out by one sweeper: a timeout source per waiter would make GLib's
- * main loop walk ten thousand sources on every iteration). */
-#define SWEEP_MS 200
-
-typedef struct {
-    Api *api;
-    char *key;
-    gint64 deadline_us; /* monotonic */
-    GList *expiring_link;
-    gulong finished_id;
-    WaiterRespond respond;
-    gpointer data;
-    GDestroyNotify data_free;
-    ApiRequest req;
-    char *params[2];
-} Waiter;
-
-static void waiter_free(Waiter *w)
-{
-    if (w->expiring_link)
-        g_queue_delete_link(w->api->expiring, w->expiring_link);
-    if (w->finished_id)
-        g_signal_handler_disconnect(w->req.msg, w->finished_id);
-    if (w->data_free)
-        w->data_free(w->data);
-    g_object_unref(w->req.msg);
-    store_agent_free(w->req.agent);
-    if (w->req.query)
-        g_hash_table_unref(w->req.query);
-    g_free(w->params[0]);
-    g_free(w->params[1]);
-    g_free(w->key);
-    g_free(w);
-}
-
-static void waiter_unlink(Waiter *w)
-{
-    GQueue *q = g_hash_table_lookup(w->api->waiters, w->key);
-    if (q && g_queue_remove(q, w) && g_queue_is_empty(q))
-        g_hash_table_remove(w->api->waiters, w->key);
-}
-
-static void waiter_finish(Waiter *w, gboolean timed_out)
-{
-    waiter_unlink(w);
-    w->respond(&w->req, timed_out, w->data);
-    SoupServerMessage *msg = g_object_ref(w->req.msg);
-    waiter_free(w);
-    soup_server_message_unpause(msg);
-    g_object_unref(msg);
-}
-
-/* A held request's client that went away: libsoup does not watch a paused
- * message's connection, so the sweeper looks every REAP_EVERY sweeps. A held
- * GET has nothing more to send, so a readable (or hung-up) socket means EOF. */
-#define REAP_EVERY 10
-
-static gboolean client_gone(Waiter *w)
-{
-    GSocket *sock = soup_server_message_get_socket(w->req.msg);
-    return !sock || g_socket_condition_check(sock, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
-}
-
-static gboolean on_sweep(gpointer data)
-{
-    Api *api = data;
-    gint64 now = g_get_monotonic_time();
-    gboolean reap = ++api->sweeps % REAP_EVERY == 0;
-    g_autoptr(GPtrArray) due = g_ptr_array_new();
-    for (GList *l = api->expiring->head; l; l = l->next) {
-        Waiter *w = l->data;
-        if (w->deadline_us <= now || (reap && client_gone(w)))
-            g_ptr_array_add(due, w);
-    }
-    for (guint i = 0; i < due->len; i++)
-        waiter_finish(due->pdata[i], TRUE);
-    return G_SOURCE_CONTINUE;
-}
-
-/* The client went away while it waited. */
-static void on_waiter_finished(SoupServerMessage *msg, gpointer data)
-{
-    Waiter *w = data;
-    w->finished_id = 0;
-    g_signal_handlers_disconnect_by_data(msg, w);
-    waiter_unlink(w);
-    waiter_free(w);
-}
-
-void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
-              gpointer data, GDestroyNotify data_free)
-{
-    Waiter *w = g_new0(Waiter, 1);
-    w->api = req->api;
-    w->key = g_strdup(key);
-    w->respond = respond;
-    w->data = data;
-    w->data_free = data_free;
-    w->req = *req;
-    w->req.msg = g_object_ref(req->msg);
-    w->req.agent = req->agent; /* taken over */
-    req->agent = NULL;
-    if (req->query)
-        g_hash_table_ref(req->query);
-    for (int i = 0; i < 2; i++) {
-        w->params[i] = g_strdup(req->params[i]);
-        w->req.params[i] = w->params[i];
-    }
-    w->req.body = NULL;
-    w->req.body_len = 0;
-    GQueue *q = g_hash_table_lookup(w->api->waiters, key);
-    if (!q) {
-        q = g_queue_new();
-        g_hash_table_insert(w->api->waiters, g_strdup(key), q);
-    }
-    g_queue_push_tail(q, w);
-    w->deadline_us = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
-    g_queue_push_tail(w->api->expiring, w);
-    w->expiring_link = w->api->expiring->tail;
-    if (!w->api->sweeper) {
-        w->api->sweeper = g_timeout_source_new(SWEEP_MS);
-        g_source_set_callback(w->api->sweeper, on_sweep, w->api, NULL);
-        g_source_attach(w->api->sweeper, g_main_context_get_thread_default());
-    }
-    w->finished_id = g_signal_connect(w->req.msg, "finished", G_CALLBACK(on_waiter_finished), w);
-    soup_server_message_pause(w->req.msg);
-}
-
-void api_wake(Api *api, const char *key)
-{
-    GQueue *q = g_hash_table_lookup(api->waiters, key);
-    /* Each finish unlinks its waiter; the last one takes the queue with it. */
-    while (q && !g_queue_is_empty(q)) {
-        gboolean last = q->length == 1;
-        waiter_finish(g_queue_peek_head(q), FALSE);
-        if (last)
-            break;
-    }
-}
-
-/* Every waiter now (the listener was cut off, and may miss their wakes): each
- * answers with what the store holds, or 503 and when to come back if it is
- * away, rather than sit out its long-poll on a store that is gone. */
-static void wake_all(Api *api)
-{
-    g_autoptr(GPtrArray) all = g_ptr_array_new();
-    for (GList *l = api->expiring->head; l; l = l->next)
-        g_ptr_array_add(all, l->data);
-    for (guint i = 0; i < all->len; i++)
-        waiter_finish(all->pdata[i], FALSE);
-}
-
-void api_announce(Api *api, const char *key)
-{
-    g_autoptr(GError) e = NULL;
-    if (api->listener && store_notify(api->store, key, &e))
-        return; /* this controller's listener hears it too */
-    if (e)
-        g_warning("waking other controllers: %s", e->message);
-    api_wake(api, key);
-}
-
-static void on_notify(const char *payload, gpointer data)
-{
-    if (payload)
-        api_wake(data, payload);
-    else
-        wake_all(data);
-}
-
-guint api_waiting(Api *api)
-{
-    return api->expiring->length;
-}
-
-char *api_orders_key(const char *agent)
-{
-    return g_strconcat("orders\n", agent, NULL);
-}
-
-char *api_signal_key(const char *run_id, int side)
-{
-    return g_strdup_printf("signal\n%s\n%d", run_id, side);
-}
-
 /* ---- last seen ---- */
 
 #define SEEN_FLUSH_S 2
@@ -523,12 +335,6 @@ static gint64 real_clock(gpointer data)
     return g_get_real_time() / G_USEC_PER_SEC;
 }
 
-/* Shutting down (or the last waiter of a key left): whatever waits is let go. */
-static void free_waiter_queue(gpointer p)
-{
-    g_queue_free_full(p, (GDestroyNotify)waiter_free);
-}
-
 GTlsCertificate *api_load_certificate(const ControllerConfig *config, GError **error)
 {
     GTlsCertificate *cert =
@@ -545,12 +351,12 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
     Api *api = g_new0(Api, 1);
     api->config = config;
     api->store = store;
-    api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_waiter_queue);
+    api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, api_waiter_queue_free);
     api->expiring = g_queue_new();
     api->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     api->board = signal_board_new(store, on_signal, api);
     if (store_is_shared(store)) {
-        api->listener = store_listen(store, on_notify, api, error);
+        api->listener = store_listen(store, api_on_notify, api, error);
         if (!api->listener) {
             api_free(api);
             return NULL;

@@ -34,6 +34,23 @@ struct Store {
 
 /* Counts the failure and sets error from the database's message; FALSE. */
 gboolean store_db_error(Store *s, GError **error, const char *what);
+/* The same with the message given (made one line); FALSE. */
+gboolean store_fail(Store *s, GError **error, const char *what, const char *message);
+
+/* ---- store_schema.c ---- */
+/* Brings the schema to this controller's version, a migration a transaction. */
+gboolean store_migrate(Store *s, GError **error);
+
+/* ---- store_pg.c: PostgreSQL's connection and its health ---- */
+#define STORE_ANSWER_WAIT_MS 10000 /* a statement's answer, at most (then the connection is lost) */
+/* The answer to what was just sent (sent: what PQsend* returned), as PQexec's;
+ * NULL if there is none (store_pg_why), the connection dropped if it is late. */
+PGresult *store_pg_answer(Store *s, int sent);
+/* TRUE when the connection is up, made again in the background if it broke. */
+gboolean store_pg_alive(Store *s, GError **error);
+/* Why a statement failed: its result's message, else the connection's. */
+const char *store_pg_why(const Store *s, const PGresult *r);
+gboolean store_open_postgres(Store *s, const char *url, GError **error);
 /* Runs SQL that returns nothing (one or more statements, no parameters). */
 gboolean store_exec(Store *s, const char *sql, GError **error);
 /* A transaction: SQLite takes the write lock at once (BEGIN IMMEDIATE);

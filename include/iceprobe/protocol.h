@@ -1,7 +1,10 @@
 /* The JSON bodies of the controller's API (docs/contract.md, "Controller API"):
  * parsed the same way by the controller and, for the answers, by the agent.
- * Every parser caps the body's size and depth, refuses members it does not know,
- * and names the member that was wrong. */
+ * Every parser caps the body's size and depth and names the member that was
+ * wrong. The API's bodies may carry no member a parser does not know; an order
+ * (from the controller, to the agent) may: a newer controller's additions are
+ * passed over, so that older agents keep working (protocol_parse_order_text,
+ * the fuzz target's door, refuses them at the top level). */
 #pragma once
 
 #include <json-glib/json-glib.h>

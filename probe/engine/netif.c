@@ -178,7 +178,7 @@ static gboolean netlink_open(Netlink *n, GError **error)
     memset(n, 0, sizeof(*n));
     n->nl = mnl_socket_open(NETLINK_ROUTE);
     if (!n->nl || mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-        g_set_error(error, NETIF_ERROR, 0, "rtnetlink socket: %s", g_strerror(errno));
+        g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "rtnetlink socket: %s", g_strerror(errno));
         netlink_close(n);
         return FALSE;
     }
@@ -194,20 +194,20 @@ static gboolean netlink_talk(Netlink *n, struct nlmsghdr *req, mnl_cb_t cb, void
     char buf[NL_BUF_SIZE];
     req->nlmsg_seq = ++n->seq;
     if (mnl_socket_sendto(n->nl, req, req->nlmsg_len) < 0) {
-        g_set_error(error, NETIF_ERROR, 0, "%s: send: %s", what, g_strerror(errno));
+        g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "%s: send: %s", what, g_strerror(errno));
         return FALSE;
     }
     for (;;) {
         ssize_t len = mnl_socket_recvfrom(n->nl, buf, sizeof(buf));
         if (len < 0) {
-            g_set_error(error, NETIF_ERROR, 0, "%s: receive: %s", what, g_strerror(errno));
+            g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "%s: receive: %s", what, g_strerror(errno));
             return FALSE;
         }
         int r = mnl_cb_run(buf, (size_t)len, n->seq, n->portid, cb, data);
         if (r == MNL_CB_STOP)
             return TRUE;
         if (r < 0) {
-            g_set_error(error, NETIF_ERROR, 0, "%s: %s", what, g_strerror(errno));
+            g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "%s: %s", what, g_strerror(errno));
             return FALSE;
         }
     }
@@ -502,7 +502,7 @@ gboolean netif_route_get(GInetAddress *dst, GInetAddress *src, int oif, NetifRou
     gboolean ok = netlink_talk(&n, nlh, route_cb, out, what, error);
     netlink_close(&n);
     if (ok && out->oif == 0) {
-        g_set_error(error, NETIF_ERROR, 0, "%s: the kernel gave no output interface", what);
+        g_set_error(error, NETIF_ERROR, NETIF_ERROR_MISSING, "%s: the kernel gave no output interface", what);
         ok = FALSE;
     }
     if (!ok)
@@ -558,7 +558,7 @@ gboolean netif_counters(int index, guint64 *rx_packets, guint64 *tx_packets, GEr
     gboolean ok = netlink_talk(&n, nlh, counters_cb, &c, what, error);
     netlink_close(&n);
     if (ok && !c.found) {
-        g_set_error(error, NETIF_ERROR, 0, "%s: no statistics", what);
+        g_set_error(error, NETIF_ERROR, NETIF_ERROR_MISSING, "%s: no statistics", what);
         ok = FALSE;
     }
     if (ok) {

@@ -47,6 +47,10 @@ typedef struct {
 
 #define NETIF_ERROR (netif_error_quark())
 GQuark netif_error_quark(void);
+typedef enum {
+    NETIF_ERROR_NETLINK, /* the conversation with the kernel failed */
+    NETIF_ERROR_MISSING, /* the kernel answered without the fact asked for */
+} NetifError;
 
 NetifInventory *netif_inventory_new(const Profile *profile, GError **error);
 void netif_inventory_free(NetifInventory *inv);

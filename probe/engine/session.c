@@ -108,13 +108,13 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
         NiceAddress a;
         g_autofree char *ip = g_inet_address_to_string(cfg->only_address);
         if (!nice_address_set_from_string(&a, ip) || !nice_agent_add_local_address(s->agent, &a)) {
-            g_set_error(error, SESSION_ERROR, 0, "%s: cannot use local address %s", s->name, ip);
+            g_set_error(error, SESSION_ERROR, SESSION_ERROR_LIBNICE, "%s: cannot use local address %s", s->name, ip);
             return NULL;
         }
     }
     s->stream_id = nice_agent_add_stream(s->agent, 1);
     if (!s->stream_id) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: libnice would not add a stream", s->name);
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_LIBNICE, "%s: libnice would not add a stream", s->name);
         return NULL;
     }
     nice_agent_set_stream_name(s->agent, s->stream_id, "audio");
@@ -122,7 +122,7 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
         if (!nice_agent_set_relay_info(s->agent, s->stream_id, COMPONENT, cfg->turn[i].ip,
                                        cfg->turn[i].port, cfg->turn_username, cfg->turn_password,
                                        cfg->turn[i].type)) {
-            g_set_error(error, SESSION_ERROR, 0, "%s: libnice refused TURN server %s:%u", s->name,
+            g_set_error(error, SESSION_ERROR, SESSION_ERROR_LIBNICE, "%s: libnice refused TURN server %s:%u", s->name,
                         cfg->turn[i].ip, cfg->turn[i].port);
             return NULL;
         }
@@ -217,7 +217,7 @@ GMainContext *session_context(const Session *s)
 gboolean session_gather(Session *s, GError **error)
 {
     if (!nice_agent_gather_candidates(s->agent, s->stream_id)) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: candidate gathering failed to start", s->name);
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_LIBNICE, "%s: candidate gathering failed to start", s->name);
         return FALSE;
     }
     s->gather_started = TRUE; /* every host candidate exists now */
@@ -283,18 +283,18 @@ gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error)
 {
     g_return_val_if_fail(sdp, FALSE);
     if (strlen(sdp) > SESSION_MAX_SDP) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: remote description larger than %d bytes", s->name,
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: remote description larger than %d bytes", s->name,
                     SESSION_MAX_SDP);
         return FALSE;
     }
     int n = nice_agent_parse_remote_sdp(s->agent, sdp);
     if (n < 0) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: the remote description is not valid SDP",
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: the remote description is not valid SDP",
                     s->name);
         return FALSE;
     }
     if (n == 0) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: the remote description has no candidate",
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: the remote description has no candidate",
                     s->name);
         return FALSE;
     }
@@ -316,7 +316,7 @@ gboolean session_set_remote_credentials(Session *s, const char *ufrag, const cha
     if (!ufrag || !pwd || strlen(ufrag) < 4 || strlen(ufrag) > 256 || strlen(pwd) < 22 ||
         strlen(pwd) > 256 ||
         !nice_agent_set_remote_credentials(s->agent, s->stream_id, ufrag, pwd)) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: the peer's ICE credentials are not valid",
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: the peer's ICE credentials are not valid",
                     s->name);
         return FALSE;
     }
@@ -326,17 +326,17 @@ gboolean session_set_remote_credentials(Session *s, const char *ufrag, const cha
 gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError **error)
 {
     if (!sdp_line || strlen(sdp_line) > 1024) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: a remote candidate line is missing or too long",
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: a remote candidate line is missing or too long",
                     s->name);
         return FALSE;
     }
     NiceCandidate *c = nice_agent_parse_remote_candidate_sdp(s->agent, s->stream_id, sdp_line);
     if (!c) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: not a candidate line: %.80s", s->name, sdp_line);
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: not a candidate line: %.80s", s->name, sdp_line);
         return FALSE;
     }
     if (c->component_id != COMPONENT) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: a remote candidate for component %u", s->name,
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: a remote candidate for component %u", s->name,
                     c->component_id);
         nice_candidate_free(c);
         return FALSE;
@@ -345,7 +345,7 @@ gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError *
     int n = nice_agent_set_remote_candidates(s->agent, s->stream_id, COMPONENT, &one);
     nice_candidate_free(c);
     if (n < 0) {
-        g_set_error(error, SESSION_ERROR, 0, "%s: libnice refused a remote candidate", s->name);
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: libnice refused a remote candidate", s->name);
         return FALSE;
     }
     if (s->state == SESSION_STATE_GATHERED)

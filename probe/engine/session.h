@@ -8,6 +8,11 @@
 
 #define SESSION_ERROR (session_error_quark())
 GQuark session_error_quark(void);
+typedef enum {
+    SESSION_ERROR_LIBNICE, /* libnice refused what it was given (an address, a stream, a server) */
+    SESSION_ERROR_REMOTE,  /* the peer's description, credentials or candidate line is wrong */
+    SESSION_ERROR_SRTP,    /* libsrtp2 failed (stream.c) */
+} SessionError;
 
 #define SESSION_MAX_TURN 4
 /* Cap on a remote session description (they come from the network in paired runs). */

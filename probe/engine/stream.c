@@ -68,7 +68,7 @@ static gboolean make_srtp(srtp_t *out, const guint8 key[STREAM_KEY_LEN], gboolea
     policy.window_size = 128;
     srtp_err_status_t st = srtp_create(out, &policy);
     if (st != srtp_err_status_ok) {
-        g_set_error(error, SESSION_ERROR, 0, "SRTP session: libsrtp2 error %d", st);
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_SRTP, "SRTP session: libsrtp2 error %d", st);
         return FALSE;
     }
     return TRUE;
@@ -143,7 +143,7 @@ StreamEnd *stream_end_new(Session *session, const guint8 out_key[STREAM_KEY_LEN]
 {
     static GOnce once = G_ONCE_INIT;
     if (!GPOINTER_TO_INT(g_once(&once, srtp_init_once, NULL))) {
-        g_set_error(error, SESSION_ERROR, 0, "libsrtp2 failed to initialise");
+        g_set_error(error, SESSION_ERROR, SESSION_ERROR_SRTP, "libsrtp2 failed to initialise");
         return NULL;
     }
     g_return_val_if_fail(session && shape && shape->ptime_ms > 0, NULL);
