@@ -378,6 +378,9 @@ static void stream_and_trade(PairedPath *p)
         p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
         p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
         stream_end_start(stream);
+        /* The agent's log says when each path's media flows (the lab keys
+         * its mid-stream faults on it). */
+        g_message("run %s: path %s streaming", p->P->order->run_id, p->name);
         wait_until(p, own_stream_done, p->P->order->duration_s * 1000 + PATHS_DRAIN_MAX_MS);
         if (p->edge_gone) {
             stream_end_stop(stream);

@@ -42,7 +42,8 @@ fault_agent_killed() {
 	start_run laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40 ||
 		_assert_report FAIL "the paths started" "no log line"
-	sleep 1 # the paths are under way
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" ||
+		_assert_report FAIL "a path streams" "no log line"
 	kill -9 "$(cat "$LAB_STATE/agent-laptop.pid")"
 	local t0
 	t0=$(now_ms)
@@ -66,7 +67,8 @@ fault_agent_sigterm() {
 	section "SIGTERM to an agent mid-run ends its run cleanly"
 	start_run laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40
-	sleep 1 # the paths are under way
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" ||
+		_assert_report FAIL "a path streams" "no log line"
 	local pid t0
 	pid=$(cat "$LAB_STATE/agent-laptop.pid")
 	t0=$(now_ms)
@@ -115,7 +117,8 @@ fault_coturn_killed() {
 	section "coturn killed mid-stream"
 	start_run laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40
-	sleep 1 # the relay path's stream is under way (it connects in about 100 ms)
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" relay ||
+		_assert_report FAIL "the relay path streams" "no log line"
 	lab_edge_down KILL # coturn's own shutdown on SIGTERM takes seconds: a crash is at once
 	local t0
 	t0=$(now_ms)
@@ -137,9 +140,10 @@ fault_controller_restart() {
 	section "the controller restarted mid-run (a short outage)"
 	start_run laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40
-	sleep 1 # the paths are under way
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" ||
+		_assert_report FAIL "a path streams" "no log line"
 	lab_stop controller
-	sleep 1
+	sleep 1 # the outage itself
 	lab_controller_serve
 	wait_end 90
 	assert_match "the run ends with a verdict" "$(q .state)/$(q .verdict)" '^done/(pass|warn|fail)$'

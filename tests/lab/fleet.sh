@@ -135,7 +135,8 @@ fleet_controller_killed() {
 	start_run "$LAB_CTL2_URL" laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 40 ||
 		_assert_report FAIL "the paths started" "no log line"
-	sleep 1 # the paths are under way
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" ||
+		_assert_report FAIL "a path streams" "no log line"
 	lab_stop controller KILL
 	local t0
 	t0=$(now_ms)
@@ -186,9 +187,13 @@ fleet_one_name() {
 	done
 	printf '  (laptop2 used controller %s; after the kill: controller %s, in %s x 0.1 s)\n' "$was" "$now" "$i"
 	assert_eq "within 10 s it long-polls the other address of the same name" "$now" "$other"
-	sleep 3 # the controller writes last-seen times every 2 s
-	seen=$(api "$other_url" GET /api/v1/agents |
-		jq -r '.agents[] | select(.name == "laptop2") | .last_seen | sub("\\.[0-9]+"; "") | fromdateiso8601')
+	# The controller writes last-seen times every 2 s: until it has (10 s at most).
+	for i in $(seq 100); do
+		seen=$(api "$other_url" GET /api/v1/agents |
+			jq -r '.agents[] | select(.name == "laptop2") | .last_seen | sub("\\.[0-9]+"; "") | fromdateiso8601')
+		[ "${seen:-0}" -ge "$t0" ] 2>/dev/null && break
+		sleep 0.1
+	done
 	assert_eq "and that controller has seen it since" "$([ "${seen:-0}" -ge "$t0" ] 2>/dev/null && echo yes || echo "no ($seen < $t0)")" yes
 	if [ "$was" = 1 ]; then lab_controller_serve; else lab_controller2_serve; fi
 }
@@ -209,7 +214,8 @@ fleet_store_down() {
 	start_run "$LAB_CTL2_URL" laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 60 ||
 		_assert_report FAIL "the paths started" "no log line"
-	sleep 1 # the paths are exchanging their candidates and streaming
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" ||
+		_assert_report FAIL "a path streams" "no log line"
 	lab_postgres_stop
 	local t0 idle_log=$LAB_STATE/agent-laptop2.log
 	t0=$(now_ms)
@@ -276,7 +282,8 @@ fleet_store_hangs() {
 	start_run "$LAB_CTL2_URL" laptop corp
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: 3 paths" 60 ||
 		_assert_report FAIL "the paths started" "no log line"
-	sleep 1
+	lab_wait_streaming "$LAB_STATE/agent-laptop.log" "$RUN_ID" ||
+		_assert_report FAIL "a path streams" "no log line"
 	lab_postgres_freeze
 	local t0 url code secs
 	t0=$(now_ms)

@@ -18,7 +18,11 @@ stream() {
 	secs=$(((count * interval) / 1000 + 2))
 	lab_exec edge "$STAMP" recv "$PORT" "$secs" >"$LAB_STATE/$name.recv" &
 	local rx=$!
-	sleep 0.2
+	local i
+	for i in $(seq 100); do # until the receiver's socket is bound (2 s at most)
+		lab_exec edge ss -Hlun "sport = :$PORT" | grep -q . && break
+		sleep 0.02
+	done
 	lab_exec laptop "$STAMP" send "$LAB_EDGE_PUB" "$PORT" "$count" "$interval" >"$LAB_STATE/$name.sent"
 	wait "$rx"
 }

@@ -993,6 +993,12 @@ lab_wait_log() {
 	return 1
 }
 
+# lab_wait_streaming LOG RUN_ID [PATH]: until the agent whose log is LOG says
+# PATH's (any path's) media of run RUN_ID flows, at most 20 s; FALSE if not.
+lab_wait_streaming() {
+	lab_wait_log "$1" "run $2: path ${3:-[a-z-]+} streaming" 20
+}
+
 # lab_api METHOD PATH [BODY]: the admin API from the ctl node; prints the body.
 lab_api() {
 	local args=(-s --cacert "$LAB_STATE/ctl/ca.pem" -X "$1" -H "Authorization: Bearer $LAB_ADMIN")
