@@ -16,24 +16,25 @@
 
 #include "iceprobe/metrics.h"
 #include "loop.h"
+#include "loopback-pair.h"
 #include "stream.h"
 
 typedef struct {
-    Session *a, *b;
+    LoopbackSide la, lb;
+    Session *a, *b; /* la's and lb's */
     StreamEnd *ea, *eb;
 } Pair;
 
-static Session *loopback_session(GMainContext *ctx, gboolean controlling)
+static void open_pair(Pair *p, GMainContext *ctx)
 {
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-    SessionConfig cfg = {.name = "bench", .controlling = controlling, .only_address = lo};
     g_autoptr(GError) error = NULL;
-    Session *s = session_new(ctx, &cfg, &error);
-    if (!s || !session_gather(s, &error)) {
+    if (!loopback_side_open(&p->la, ctx, "bench-a", TRUE, &error) ||
+        !loopback_side_open(&p->lb, ctx, "bench-b", FALSE, &error)) {
         fprintf(stderr, "streams: %s\n", error ? error->message : "no session");
         exit(1);
     }
-    return s;
+    p->a = p->la.s;
+    p->b = p->lb.s;
 }
 
 typedef struct {
@@ -107,19 +108,16 @@ static void one_row(guint n, guint seconds)
     g_autoptr(GMainContext) ctx = g_main_context_new();
     All all = {g_new0(Pair, n), n};
     for (guint i = 0; i < n; i++) {
-        all.pairs[i].a = loopback_session(ctx, TRUE);
-        all.pairs[i].b = loopback_session(ctx, FALSE);
+        open_pair(&all.pairs[i], ctx);
     }
     if (!loop_run_until(ctx, all_gathered, &all, 30000)) {
         fprintf(stderr, "streams: gathering did not end\n");
         exit(1);
     }
     for (guint i = 0; i < n; i++) {
-        g_autofree char *sa = session_local_sdp(all.pairs[i].a);
-        g_autofree char *sb = session_local_sdp(all.pairs[i].b);
-        if (!session_set_remote_sdp(all.pairs[i].a, sb, NULL) ||
-            !session_set_remote_sdp(all.pairs[i].b, sa, NULL)) {
-            fprintf(stderr, "streams: SDP exchange failed\n");
+        g_autoptr(GError) error = NULL;
+        if (!loopback_sides_connect(&all.pairs[i].la, &all.pairs[i].lb, &error)) {
+            fprintf(stderr, "streams: trickle failed: %s\n", error->message);
             exit(1);
         }
     }
@@ -179,8 +177,8 @@ static void one_row(guint n, guint seconds)
     for (guint i = 0; i < n; i++) {
         Session *both[] = {all.pairs[i].a, all.pairs[i].b};
         session_close_all(both, 2, 1000);
-        session_free(all.pairs[i].a);
-        session_free(all.pairs[i].b);
+        loopback_side_clear(&all.pairs[i].la);
+        loopback_side_clear(&all.pairs[i].lb);
     }
     g_free(all.pairs);
 }

@@ -229,11 +229,6 @@ SessionState session_state(const Session *s)
     return s->state;
 }
 
-char *session_local_sdp(Session *s)
-{
-    return nice_agent_generate_local_sdp(s->agent);
-}
-
 void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay)
 {
     *host = *srflx = *relay = 0;
@@ -277,30 +272,6 @@ GPtrArray *session_udp_bases(Session *s)
     }
     g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
     return out;
-}
-
-gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error)
-{
-    g_return_val_if_fail(sdp, FALSE);
-    if (strlen(sdp) > SESSION_MAX_SDP) {
-        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: remote description larger than %d bytes", s->name,
-                    SESSION_MAX_SDP);
-        return FALSE;
-    }
-    int n = nice_agent_parse_remote_sdp(s->agent, sdp);
-    if (n < 0) {
-        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: the remote description is not valid SDP",
-                    s->name);
-        return FALSE;
-    }
-    if (n == 0) {
-        g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE, "%s: the remote description has no candidate",
-                    s->name);
-        return FALSE;
-    }
-    if (s->state == SESSION_STATE_GATHERED)
-        s->state = SESSION_STATE_CHECKING;
-    return TRUE;
 }
 
 void session_local_credentials(Session *s, char **ufrag, char **pwd)

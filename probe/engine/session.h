@@ -1,6 +1,7 @@
 /* One ICE agent (libnice, RFC 5245/8445 full mode) with one audio component,
  * gathering as a call client does: every interface, UPnP off, consent freshness
- * on, TURN servers as given. Session descriptions are SDP text. */
+ * on, TURN servers as given. Candidates pass between agents one SDP line at a
+ * time (trickle ICE), in paired runs, the relay loop and the tests alike. */
 #pragma once
 
 #include <agent.h>
@@ -15,8 +16,6 @@ typedef enum {
 } SessionError;
 
 #define SESSION_MAX_TURN 4
-/* Cap on a remote session description (they come from the network in paired runs). */
-#define SESSION_MAX_SDP (64 * 1024)
 
 typedef struct {
     char *ip;
@@ -71,12 +70,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Session, session_free)
 
 gboolean session_gather(Session *s, GError **error);
 SessionState session_state(const Session *s);
-/* The local description, whole (a test's or a benchmark's two agents trade it
- * in one go; runs trickle candidates instead). */
-char *session_local_sdp(Session *s);
 /* Number of local candidates of each type, for the report. */
 void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay);
-gboolean session_set_remote_sdp(Session *s, const char *sdp, GError **error);
 
 /* Trickle ICE (paired runs): the local ICE credentials, the peer's, and the
  * peer's candidates one SDP line at a time. libnice ignores remote candidates

@@ -10,38 +10,28 @@
 #include <string.h>
 
 #include "loop.h"
+#include "loopback-pair.h"
 #include "stream.h"
 
 typedef struct {
     GMainContext *ctx;
-    Session *a, *b;
+    LoopbackSide la, lb;
+    Session *a, *b; /* la's and lb's */
     guint8 ka[STREAM_KEY_LEN], kb[STREAM_KEY_LEN];
 } Pair;
-
-static Session *loopback_session(GMainContext *ctx, const char *name, gboolean controlling)
-{
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-    SessionConfig cfg = {.name = name, .controlling = controlling, .only_address = lo};
-    g_autoptr(GError) error = NULL;
-    Session *s = session_new(ctx, &cfg, &error);
-    assert_non_null(s);
-    assert_true(session_gather(s, &error));
-    return s;
-}
 
 static int setup(void **state)
 {
     Pair *p = g_new0(Pair, 1);
     p->ctx = g_main_context_new();
-    p->a = loopback_session(p->ctx, "a", TRUE);
-    p->b = loopback_session(p->ctx, "b", FALSE);
+    g_autoptr(GError) error = NULL;
+    assert_true(loopback_side_open(&p->la, p->ctx, "a", TRUE, &error));
+    assert_true(loopback_side_open(&p->lb, p->ctx, "b", FALSE, &error));
+    p->a = p->la.s;
+    p->b = p->lb.s;
     Session *both[] = {p->a, p->b};
     session_wait_all(p->ctx, both, 2, SESSION_STATE_GATHERED, 5000);
-    g_autofree char *sa = session_local_sdp(p->a);
-    g_autofree char *sb = session_local_sdp(p->b);
-    g_autoptr(GError) error = NULL;
-    assert_true(session_set_remote_sdp(p->a, sb, &error));
-    assert_true(session_set_remote_sdp(p->b, sa, &error));
+    assert_true(loopback_sides_connect(&p->la, &p->lb, &error));
     session_wait_all(p->ctx, both, 2, SESSION_STATE_READY, 10000);
     assert_int_equal(session_state(p->a), SESSION_STATE_READY);
     assert_int_equal(session_state(p->b), SESSION_STATE_READY);
@@ -54,8 +44,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     Pair *p = *state;
-    session_free(p->a);
-    session_free(p->b);
+    loopback_side_clear(&p->la);
+    loopback_side_clear(&p->lb);
     g_main_context_unref(p->ctx);
     g_free(p);
     return 0;
