@@ -152,7 +152,7 @@ fault_controller_restart() {
 
 	section "the controller unreachable when the reports are uploaded"
 	start_run laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay (pass|warn|fail|error|skip) in" 60
 	lab_stop controller
 	lab_wait_log "$LAB_STATE/agent-laptop.log" "uploading the report of run $RUN_ID failed" 40
 	lab_wait_log "$LAB_STATE/agent-corp.log" "uploading the report of run $RUN_ID failed" 40

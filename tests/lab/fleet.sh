@@ -65,6 +65,21 @@ show_on_failure() {
 		"$LAB_STATE/controller2.log" 2>/dev/null | sed 's/^/    | /'
 }
 
+# held_polls: how many long-polls controller 2 holds now (its /metrics).
+held_polls() {
+	lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL2_URL/metrics" |
+		awk '$1 == "iceprobe_controller_long_polls" {print $2}'
+}
+# await_held BEFORE: until controller 2 holds more long-polls than BEFORE (2 s at most).
+await_held() {
+	local i
+	for i in $(seq 100); do
+		[ "$(held_polls)" -gt "$1" ] 2>/dev/null && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # Two agents registered but not running: the test plays them with curl, to
 # time how fast a wake crosses from one controller to the other.
 fleet_wakes() {
@@ -76,12 +91,14 @@ fleet_wakes() {
 			--group "fleet-$n" 2>/dev/null | tail -n1 >"$d/$n.token"
 	done
 	# x2 waits for orders on controller 2; the run is created on controller 1.
+	local held
+	held=$(held_polls)
 	(
 		as_agent "$d/x2.token" "$LAB_CTL2_URL" GET "/api/v1/agent/orders?wait=10" >"$d/orders.json"
 		now_ms >"$d/orders.at"
 	) &
 	local poll=$!
-	sleep 0.5
+	await_held "$held" # x2's poll is held (the other agents' come and go: at worst this is early)
 	t0=$(now_ms)
 	start_run "$LAB_CTL_URL" x1 x2
 	wait "$poll"
@@ -91,12 +108,13 @@ fleet_wakes() {
 		"$(jq -r '.orders[0].run_id' "$d/orders.json")" "$RUN_ID"
 	assert_lt "within 500 ms" $((t1 - t0)) 500
 	as_agent "$d/x1.token" "$LAB_CTL_URL" GET "/api/v1/agent/orders?wait=0" >/dev/null
+	held=$(held_polls)
 	(
 		as_agent "$d/x2.token" "$LAB_CTL2_URL" GET "/api/v1/runs/$RUN_ID/signal?after=0&wait=10" >"$d/signal.json"
 		now_ms >"$d/signal.at"
 	) &
 	poll=$!
-	sleep 0.5
+	await_held "$held"
 	t0=$(now_ms)
 	as_agent "$d/x1.token" "$LAB_CTL_URL" POST "/api/v1/runs/$RUN_ID/signal" '{"message": {"ufrag": "fleet"}}' >"$d/post.json"
 	t1=$(now_ms)
@@ -241,7 +259,7 @@ fleet_store_down() {
 	# figures (about 12 s) and tried to upload.
 	section "PostgreSQL away when the reports are uploaded"
 	start_run "$LAB_CTL2_URL" laptop corp
-	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay" 60 ||
+	lab_wait_log "$LAB_STATE/agent-laptop.log" "run $RUN_ID: path relay (pass|warn|fail|error|skip) in" 60 ||
 		_assert_report FAIL "the relay path ran" "no log line"
 	# The paths run at once: relay ends first (2.3 s), tunnel-only gives up at
 	# 3.5 s (the stream and 1.5 s) and natural ends at READY (about 3.9 s).

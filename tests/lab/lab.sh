@@ -681,8 +681,14 @@ lab_dns_vpn_view() {
 	internal) lab_dns_write vpn "$LAB_EDGE_INT" 10.1.0.9 10.1.0.11 ;;
 	*) lab_die "lab_dns_vpn_view: unknown view '$1' (right, internal)" ;;
 	esac
+	# Until dnsmasq says it read the file again (its log line per read), 2 s at most.
+	local log=$LAB_STATE/dns-vpn.log reads i
+	reads=$(grep -c "read $LAB_STATE/dns-vpn.hosts" "$log")
 	kill -HUP "$(cat "$LAB_STATE/dns-vpn.pid")"
-	sleep 0.2
+	for i in $(seq 100); do
+		[ "$(grep -c "read $LAB_STATE/dns-vpn.hosts" "$log")" -gt "$reads" ] && break
+		sleep 0.02
+	done
 }
 
 lab_rename_tunnel() {
