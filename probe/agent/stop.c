@@ -84,7 +84,7 @@ gboolean stop_wait_ms(GCancellable *stop, guint ms)
     gint64 until = g_get_monotonic_time() + (gint64)ms * 1000;
     gint64 left;
     while (!g_cancellable_is_cancelled(stop) && (left = until - g_get_monotonic_time()) > 0)
-        g_poll(&p, 1, (gint)((left + 999) / 1000));
+        g_poll(&p, 1, (gint)MIN((left + 999) / 1000, G_MAXINT));
     g_cancellable_release_fd(stop);
     return !g_cancellable_is_cancelled(stop);
 }

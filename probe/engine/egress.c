@@ -366,6 +366,7 @@ EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex,
 {
     g_autoptr(EgressWatch) w = g_new0(EgressWatch, 1);
     g_mutex_init(&w->lock);
+    g_cond_init(&w->changed);
     w->stop_fd = -1;
     for (guint i = 0; i < MIN(n_tunnels, G_N_ELEMENTS(w->tunnels)); i++)
         w->tunnels[w->n_tunnels++] = tunnel_ifindex[i];

@@ -82,7 +82,7 @@ check() {
 	# mean of a 6 s stream by about 0.2 ms (1.98 against 1.76 ms in a CI run on
 	# this 2-core VM); a wrong estimator is off by far more.
 	assert_eq "$name $dir: jitter (the stream's mean) within 10 % (at least 0.3 ms) of the log's" \
-		"$(within "$mjit" "$tmjit" "$(awk -v t="$tmjit" 'BEGIN { d = t * 0.1; print d < 0.3 ? 0.3 : d }')")" yes
+		"$(within "$mjit" "$tmjit" "$(awk -v t="$tmjit" 'BEGIN { d = t * 0.1; print (d < 0.3 ? 0.3 : d) }')")" yes
 	assert_eq "$name $dir: RTT median within $RTT_TOL ms of the log's" "$(within "$rtt" "$trtt" "$RTT_TOL")" yes
 	assert_eq "$name $dir: reordered packets as the log held them back" \
 		"$(measured "$name" "$dir" .reordered)" "$(field "$name" "$dir" reordered)"

@@ -70,7 +70,8 @@ held_polls() {
 	lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL2_URL/metrics" |
 		awk '$1 == "iceprobe_controller_long_polls" {print $2}'
 }
-# await_held BEFORE: until controller 2 holds more long-polls than BEFORE (2 s at most).
+# await_held BEFORE: until controller 2 holds more long-polls than BEFORE (100
+# looks, each a curl into the lab: a few seconds at most).
 await_held() {
 	local i
 	for i in $(seq 100); do

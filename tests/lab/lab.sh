@@ -683,10 +683,11 @@ lab_dns_vpn_view() {
 	esac
 	# Until dnsmasq says it read the file again (its log line per read), 2 s at most.
 	local log=$LAB_STATE/dns-vpn.log reads i
-	reads=$(grep -c "read $LAB_STATE/dns-vpn.hosts" "$log")
+	reads=$(grep -c "read $LAB_STATE/dns-vpn.hosts" "$log" 2>/dev/null)
+	reads=${reads:-0}
 	kill -HUP "$(cat "$LAB_STATE/dns-vpn.pid")"
 	for i in $(seq 100); do
-		[ "$(grep -c "read $LAB_STATE/dns-vpn.hosts" "$log")" -gt "$reads" ] && break
+		[ "$(grep -c "read $LAB_STATE/dns-vpn.hosts" "$log" 2>/dev/null)" -gt "$reads" ] 2>/dev/null && break
 		sleep 0.02
 	done
 }
