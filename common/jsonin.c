@@ -83,20 +83,14 @@ char *jsonin_path(const char *at, const char *name)
     return at && *at ? g_strdup_printf("%s.%s", at, name) : g_strdup(name);
 }
 
-static void field_verror(GError **error, gint code, const char *at, const char *name,
-                         const char *fmt, va_list ap)
-{
-    g_autofree char *what = g_strdup_vprintf(fmt, ap);
-    g_autofree char *where = jsonin_path(at, name);
-    g_set_error(error, JSONIN_ERROR, code, "%s: %s", where, what);
-}
-
 void jsonin_field_error(GError **error, const char *at, const char *name, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    field_verror(error, JSONIN_ERROR_FIELD, at, name, fmt, ap);
+    g_autofree char *what = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    g_autofree char *where = jsonin_path(at, name);
+    g_set_error(error, JSONIN_ERROR, JSONIN_ERROR_FIELD, "%s: %s", where, what);
 }
 
 gboolean jsonin_only(JsonObject *o, const char *at, const char *const *allowed, GError **error)

@@ -184,3 +184,35 @@ static G_GNUC_UNUSED void expect(const Reply *r, guint status, const char *path,
             fail_msg("%s is '%s', want '%s' in it (%s)", path, v, value, r->body);
     }
 }
+
+/* A request made on a thread of its own (a long-poll), timed. */
+typedef struct {
+    Server *s;
+    const char *path;
+    const char *token;
+    Reply reply;
+    gint64 took_us;
+} Poll;
+
+static G_GNUC_UNUSED gpointer poll_thread(gpointer data)
+{
+    Poll *p = data;
+    gint64 t0 = g_get_monotonic_time();
+    p->reply = http(p->s, "GET", p->path, p->token, NULL, NULL);
+    p->took_us = g_get_monotonic_time() - t0;
+    return NULL;
+}
+
+/* A run of profile corp-vpn between a and b, created at `created`, in the
+ * store as the scheduler would write it. */
+static G_GNUC_UNUSED void fixture_create_run(Store *st, const char *id, const char *a,
+                                             const char *b, gint64 created)
+{
+    StoreRun r = {.id = (char *)id,
+                  .profile = "corp-vpn",
+                  .agent = {(char *)a, (char *)b},
+                  .created_at = created};
+    g_autoptr(GError) e = NULL;
+    if (!store_run_create(st, &r, &e))
+        fail_msg("run %s: %s", id, e->message);
+}

@@ -118,23 +118,6 @@ static void test_bad_bodies_are_refused_naming_what_was_wrong(void **state)
     expect(&r9, 404, "error.code", "not_found");
 }
 
-typedef struct {
-    Server *s;
-    const char *path;
-    const char *token;
-    Reply reply;
-    gint64 took_us;
-} Poll;
-
-static gpointer poll_thread(gpointer data)
-{
-    Poll *p = data;
-    gint64 t0 = g_get_monotonic_time();
-    p->reply = http(p->s, "GET", p->path, p->token, NULL, NULL);
-    p->took_us = g_get_monotonic_time() - t0;
-    return NULL;
-}
-
 static char *report_text(const char *run_id)
 {
     g_autoptr(RunResult) r = run_result_new("corp-vpn");

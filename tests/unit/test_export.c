@@ -273,23 +273,12 @@ static void add_agent(Ctx *c, const char *name, gint64 last_seen)
         assert_true(store_agent_seen(c->store, name, last_seen, "0.9", NULL, NULL));
 }
 
-static void create_run(Ctx *c, const char *id, const char *a, const char *b, gint64 created)
-{
-    StoreRun r = {.id = (char *)id,
-                  .profile = "corp-vpn",
-                  .agent = {(char *)a, (char *)b},
-                  .created_at = created};
-    g_autoptr(GError) e = NULL;
-    if (!store_run_create(c->store, &r, &e))
-        fail_msg("run %s: %s", id, e->message);
-}
-
 /* A finished run: the natural path with figures for both sides, the relay
  * path with no round trip measured, findings by code. */
 static void finish_run(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
                        double loss, gint64 finished, const char *const *codes)
 {
-    create_run(c, id, a, b, finished - 60);
+    fixture_create_run(c->store, id, a, b, finished - 60);
     g_autoptr(RunResult) res = run_result_new("corp-vpn");
     g_free(res->run_id);
     res->run_id = g_strdup(id);
@@ -442,7 +431,8 @@ static void test_run_series_come_from_the_newest_finished_run_of_each_pair(void 
     finish_run(c, "new", "laptop1", "corp1", VERDICT_WARN, 0.03, NOW - 3600,
                (const char *const[]){"QUALITY_JITTER", "QUALITY_JITTER", NULL});
     finish_run(c, "other", "laptop2", "corp1", VERDICT_PASS, 0, NOW - 7000, NULL);
-    create_run(c, "unfinished", "laptop1", "corp1", NOW - 10); /* not a finished run */
+    fixture_create_run(c->store, "unfinished", "laptop1", "corp1",
+                       NOW - 10); /* not a finished run */
     g_autofree char *text = scrape_text(c);
     g_autoptr(Metrics) m = metrics_parse(text);
 #define PAIR "profile", "corp-vpn", "a", "laptop1", "b", "corp1"
@@ -495,9 +485,9 @@ static void test_runs_total_stays_monotonic_across_pruning(void **state)
 static void test_unfinished_runs_are_counted_by_state(void **state)
 {
     Ctx *c = *state;
-    create_run(c, "p1", "laptop1", "corp1", NOW - 30);
-    create_run(c, "p2", "laptop2", "corp1", NOW - 20);
-    create_run(c, "d1", "laptop1", "laptop2", NOW - 10);
+    fixture_create_run(c->store, "p1", "laptop1", "corp1", NOW - 30);
+    fixture_create_run(c->store, "p2", "laptop2", "corp1", NOW - 20);
+    fixture_create_run(c->store, "d1", "laptop1", "laptop2", NOW - 10);
     g_autoptr(StoreRun) taken = store_run_take(c->store, "d1", 0, NOW - 5, NOW + 600, NULL);
     assert_non_null(taken);
     finish_run(c, "f1", "laptop2", "laptop1", VERDICT_PASS, 0, NOW - 100, NULL);

@@ -372,28 +372,11 @@ static void test_a_full_inbox_is_409_inbox_full(void **state)
     expect(&last, 200, "messages", "[{\"seq\":512,\"message\":{\"i\":512}}]");
 }
 
-typedef struct {
-    Server *s;
-    char *path;
-    const char *token;
-    Reply reply;
-    gint64 took_us;
-} Poll;
-
-static gpointer poll_thread(gpointer data)
-{
-    Poll *p = data;
-    gint64 t0 = g_get_monotonic_time();
-    p->reply = http(p->s, "GET", p->path, p->token, NULL, NULL);
-    p->took_us = g_get_monotonic_time() - t0;
-    return NULL;
-}
-
 static Poll *poll_start(Server *s, const char *path, const char *token, GThread **t)
 {
     Poll *p = g_new0(Poll, 1);
     p->s = s;
-    p->path = g_strdup(path);
+    p->path = g_strdup(path); /* owned: poll_free */
     p->token = token;
     *t = g_thread_new("poll", poll_thread, p);
     return p;
@@ -402,7 +385,7 @@ static Poll *poll_start(Server *s, const char *path, const char *token, GThread 
 static void poll_free(Poll *p)
 {
     reply_clear(&p->reply);
-    g_free(p->path);
+    g_free((char *)p->path);
     g_free(p);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Poll, poll_free)

@@ -87,23 +87,12 @@ static void add_agent(Ctx *c, const char *name, gint64 last_seen, const char *in
         assert_true(store_agent_seen(c->store, name, last_seen, "0.6.0", interfaces, NULL));
 }
 
-static void create_run(Ctx *c, const char *id, const char *a, const char *b, gint64 created)
-{
-    StoreRun r = {.id = (char *)id,
-                  .profile = "corp-vpn",
-                  .agent = {(char *)a, (char *)b},
-                  .created_at = created};
-    g_autoptr(GError) e = NULL;
-    if (!store_run_create(c->store, &r, &e))
-        fail_msg("run %s: %s", id, e->message);
-}
-
 /* A finished run: the natural path, each side's figures (side b's loss
  * doubled), and a finding whose message is finding_text. */
 static void finish_run(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
                        double loss, gint64 finished, const char *finding_text)
 {
-    create_run(c, id, a, b, finished - 60);
+    fixture_create_run(c->store, id, a, b, finished - 60);
     g_autoptr(RunResult) res = run_result_new("corp-vpn");
     g_free(res->run_id);
     res->run_id = g_strdup(id);
@@ -158,7 +147,7 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
     finish_run(c, "new-warn", "laptop1", "corp1", VERDICT_WARN, 0.03, NOW - 3600,
                "loss 3 % in the worst 15 s");
     finish_run(c, "pass-2", "laptop2", "corp1", VERDICT_PASS, 0, NOW - 1800, NULL);
-    create_run(c, "under-way-1", "edge1", "corp1", NOW - 20);
+    fixture_create_run(c->store, "under-way-1", "edge1", "corp1", NOW - 20);
     g_autoptr(StoreRun) taken =
         store_run_take(c->store, "under-way-1", 0, NOW - 10, NOW + 600, NULL);
     assert_non_null(taken);
@@ -190,7 +179,7 @@ static void test_hostile_agent_names_and_finding_messages_are_escaped(void **sta
         g_strdup_printf("[{\"name\":\"%s\",\"class\":\"<i>physical</i>\"}]", HOSTILE_IFACE);
     add_agent(c, HOSTILE_AGENT, NOW - 5, ifs);
     finish_run(c, "r1", HOSTILE_AGENT, "corp1", VERDICT_WARN, 0.05, NOW - 100, HOSTILE_FINDING);
-    create_run(c, "r2", HOSTILE_AGENT, "corp1", NOW - 10);
+    fixture_create_run(c->store, "r2", HOSTILE_AGENT, "corp1", NOW - 10);
     g_auto(Reply) r = http(c->server, "GET", "/", NULL, NULL, "Content-Security-Policy");
     expect(&r, 200, NULL, NULL);
     const char *p = r.body;
@@ -282,7 +271,7 @@ static void test_a_run_page_shows_each_side_of_each_path(void **state)
 static void test_a_run_under_way_has_a_page_without_findings(void **state)
 {
     Ctx *c = *state;
-    create_run(c, "r1", "laptop1", "corp1", NOW - 30);
+    fixture_create_run(c->store, "r1", "laptop1", "corp1", NOW - 30);
     g_autofree char *p = page(c, "/runs/r1", 200);
     assert_in(p, "<span class=\"v pending\">pending</span> state pending");
     assert_in(p, "finished never");
