@@ -30,7 +30,7 @@ stream() {
 # The instrument's log for the up direction, fate by fate: "key fate applied_ns".
 logged() { awk -F'\t' '$1 == "up" && $8 ~ /^5354/ {print $8, $4, $6 - $3}' "$LAB_STATE/impair.tsv"; }
 
-# check_delay NAME LOW_MS HIGH_MS: every packet delivered; 99 % of the delays the
+# check_delay NAME LOW_MS HIGH_MS: every packet delivered; none early and 97 % of the delays the
 # log says it applied are within [LOW, HIGH]; and what the two sides measured
 # (arrival - send) less the applied delay is the same for 99 % of the packets, to
 # 10 ms (its median is the rest of the path). Prints the figures.
@@ -49,10 +49,10 @@ check_delay() {
 		_assert_report FAIL "$name: the delays" "no packet to check"
 		return
 	fi
-	local bad mean med p95 p99 mx
-	read -r bad mean <<<"$(awk -v low="$low" -v high="$high" '
-		{ a = $2 / 1e6; if (a < low || a > high) bad++; sum += a }
-		END { printf "%d %.3f\n", bad + 0, sum / NR }' "$LAB_STATE/$name.pairs")"
+	local bad early mean med p95 p99 mx
+	read -r bad early mean <<<"$(awk -v low="$low" -v high="$high" '
+		{ a = $2 / 1e6; if (a < low || a > high) bad++; if (a < low) early++; sum += a }
+		END { printf "%d %d %.3f\n", bad + 0, early + 0, sum / NR }' "$LAB_STATE/$name.pairs")"
 	# The residual (two sides minus the log) of each packet, its median, and how
 	# far from it each one is.
 	awk '{ printf "%.6f\n", ($1 - $2) / 1e6 }' "$LAB_STATE/$name.pairs" | sort -n >"$LAB_STATE/$name.res"
@@ -62,9 +62,13 @@ check_delay() {
 	read -r p95 p99 mx <<<"$(awk '{ d[NR] = $1 } END { i = int(NR * 0.95); j = int(NR * 0.99); if (i < 1) i = 1; if (j < 1) j = 1; printf "%.3f %.3f %.3f\n", d[i], d[j], d[NR] }' "$LAB_STATE/$name.dev")"
 	printf '  (%s: applied mean %s ms; both sides minus applied: median %.3f ms, deviation p95 %s ms, p99 %s ms, max %s ms)\n' \
 		"$name" "$mean" "$med" "$p95" "$p99" "$mx"
-	# A VM preempts now and then: 1 % may miss, and the worst is printed.
-	assert_eq "$name: 99 % of the applied delays within [$low, $high] ms ($bad outside)" \
-		"$([ $((bad * 100)) -le "$n" ] && echo yes)" yes
+	# Releasing a packet before its delay is the instrument's fault: never. Late
+	# is the host's: a VM preempted for tens of milliseconds holds every packet
+	# queued meanwhile (3 of 200 in one CI run, 1.5 %), so 3 % may be late, and
+	# the worst is printed.
+	assert_eq "$name: no packet released before $low ms" "$early" 0
+	assert_eq "$name: 97 % of the applied delays within [$low, $high] ms ($bad outside)" \
+		"$([ $((bad * 100)) -le $((n * 3)) ] && echo yes)" yes
 	# How closely: the p99 is 0.11-0.33 ms on a quiet machine and 0.29 ms with
 	# a compiler beside it; but in some runs (4 of 9 here, none of them loaded)
 	# 5 % of the packets of the normal-jitter stream come out 5-6 ms after the
