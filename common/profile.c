@@ -101,6 +101,8 @@ static gboolean parse_uint(const Where *w, const char *raw, void *field, double 
 static const char *const choice_words[][2] = {
     {"aggressive", "regular"},
     {"controlling", "controlled"},
+    {"rfc8445", "ms-ice2"},
+    {"rfc5766", "ms-turn"},
 };
 
 static gboolean parse_choice(const Where *w, const char *raw, void *field, double min, double max,
@@ -227,6 +229,61 @@ static gboolean parse_secret_file(const Where *w, const char *raw, void *field, 
     }
     keyfile_secret_free(*(char **)field);
     *(char **)field = g_steal_pointer(&data);
+    return TRUE;
+}
+
+/* An MRAS credentialsResponse (iceprobe/mras.h), and when it was saved. */
+static gboolean parse_mras_response(const Where *w, const char *raw, void *field, double min,
+                                    double max, GError **error)
+{
+    g_autofree char *path = resolve_path(w, raw);
+    g_autoptr(GFile) f = g_file_new_for_path(path);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GFileInfo) info = g_file_query_info(
+        f, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_TIME_MODIFIED,
+        G_FILE_QUERY_INFO_NONE, NULL, &e);
+    if (!info) {
+        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
+        return FALSE;
+    }
+    if (g_file_info_get_size(info) > MRAS_MAX_BYTES) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is larger than %d bytes", path,
+                  MRAS_MAX_BYTES);
+        return FALSE;
+    }
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, &e)) {
+        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
+        return FALSE;
+    }
+    MrasAnswer *a = mras_parse(data, len, &e);
+    memset(data, 0, len);
+    if (!a) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s': %s", path, e->message);
+        return FALSE;
+    }
+    Profile *p = (Profile *)((char *)field - offsetof(Profile, edge.mras));
+    mras_answer_free(p->edge.mras);
+    p->edge.mras = a;
+    g_free(p->edge.mras_file);
+    p->edge.mras_file = g_steal_pointer(&path);
+    p->edge.mras_saved_at =
+        (gint64)g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED);
+    return TRUE;
+}
+
+/* A moment in ISO 8601 with its zone ("2026-12-06T08:00:00Z"), as unix seconds. */
+static gboolean parse_time(const Where *w, const char *raw, void *field, double min, double max,
+                           GError **error)
+{
+    g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(raw, NULL);
+    if (!t) {
+        set_error(error, PROFILE_ERROR_VALUE, w,
+                  "'%s' is not a time in ISO 8601 with its zone (like 2026-12-06T08:00:00Z)", raw);
+        return FALSE;
+    }
+    *(gint64 *)field = g_date_time_to_unix(t);
     return TRUE;
 }
 
@@ -389,6 +446,11 @@ static const KeySpec specs[] = {
     {"edge", "tls_pin_sha256", parse_sha256, F(edge.tls_pin_sha256), FALSE, 0, 0},
     {"edge", "tls_server_name", parse_string, F(edge.tls_server_name), FALSE, 1, 0},
     {"edge", "credential_ttl_s", parse_uint, F(edge.credential_ttl_s), FALSE, 60, 86400 * 7},
+    {"edge", "turn", parse_choice, F(edge.ms_turn), FALSE, 3, 3},
+    {"edge", "mras_username_file", parse_secret_file, F(edge.mras_username), FALSE, 0, 0},
+    {"edge", "mras_password_file", parse_secret_file, F(edge.mras_password), FALSE, 0, 0},
+    {"edge", "mras_response_file", parse_mras_response, F(edge.mras), FALSE, 0, 0},
+    {"edge", "mras_issued_at", parse_time, F(edge.mras_issued_at), FALSE, 0, 0},
     {"network", "internal_ranges", parse_ranges, F(network.internal_ranges), FALSE, 0, 0},
     {"network", "vpn_ranges", parse_ranges, F(network.vpn_ranges), FALSE, 0, 0},
     {"network", "tunnel_names", parse_globs, F(network.tunnel_names), FALSE, 0, 0},
@@ -397,6 +459,7 @@ static const KeySpec specs[] = {
     {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
     {"stream", "codec", parse_codec, F(stream.codec), FALSE, 0, 0},
+    {"ice", "dialect", parse_choice, F(ice.ms_ice2), FALSE, 2, 2},
     {"ice", "nomination", parse_nomination, F(ice.regular_nomination), FALSE, 0, 0},
     {"ice", "probe_role", parse_choice, F(ice.probe_controlled), FALSE, 1, 1},
     {"thresholds", "loss_ratio_max", parse_double, F(thresholds.loss_ratio_max), FALSE, 0, 1},
@@ -474,11 +537,81 @@ void profile_free(Profile *p)
     g_free(p->edge.tls_ca_file);
     g_free(p->edge.tls_pin_sha256);
     g_free(p->edge.tls_server_name);
+    keyfile_secret_free(p->edge.mras_username);
+    keyfile_secret_free(p->edge.mras_password);
+    mras_answer_free(p->edge.mras);
+    g_free(p->edge.mras_file);
     g_ptr_array_unref(p->network.internal_ranges);
     g_ptr_array_unref(p->network.vpn_ranges);
     g_strfreev(p->network.tunnel_names);
     g_ptr_array_unref(p->dns_names);
     g_free(p);
+}
+
+/* [ice] dialect and [edge] turn: either brings the other (libnice's ICE agent
+ * speaks MS-TURN in its OC2007R2 compatibility only, and RFC 5766 in the others);
+ * given both, they must agree. Then the credentials each dialect takes. */
+static gboolean check_dialects(Profile *p, GKeyFile *kf, const char *display_path,
+                               GError **error)
+{
+    gboolean has_dialect = g_key_file_has_key(kf, "ice", "dialect", NULL);
+    gboolean has_turn = g_key_file_has_key(kf, "edge", "turn", NULL);
+    if (has_dialect && has_turn && p->ice.ms_ice2 != p->edge.ms_turn) {
+        Where w = {display_path, NULL, "edge", "turn"};
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "'%s' does not go with [ice] dialect = %s: the SfB client's ICE (ms-ice2) "
+                  "allocates with MS-TURN, RFC 8445 with RFC 5766",
+                  profile_turn_dialect(p), profile_ice_dialect(p));
+        return FALSE;
+    }
+    if (has_turn)
+        p->ice.ms_ice2 = p->edge.ms_turn;
+    else
+        p->edge.ms_turn = p->ice.ms_ice2;
+    gboolean mras = p->edge.mras_username || p->edge.mras_password || p->edge.mras;
+    if (mras && !p->edge.ms_turn) {
+        Where w = {display_path, NULL, "edge",
+                   p->edge.mras ? "mras_response_file" : "mras_username_file"};
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "MRAS credentials are for an SfB edge: set [edge] turn = ms-turn (or [ice] "
+                  "dialect = ms-ice2), or give the RFC 5766 edge's secret_file");
+        return FALSE;
+    }
+    if (p->edge.ms_turn && p->edge.secret) {
+        Where w = {display_path, NULL, "edge", "secret_file"};
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "an MS-TURN edge takes MRAS credentials, not a TURN REST secret: give "
+                  "mras_response_file, or mras_username_file and mras_password_file");
+        return FALSE;
+    }
+    if (p->edge.mras && (p->edge.mras_username || p->edge.mras_password)) {
+        Where w = {display_path, NULL, "edge", "mras_response_file"};
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "give either the MRAS answer or mras_username_file + mras_password_file, "
+                  "not both");
+        return FALSE;
+    }
+    if (p->edge.mras_issued_at && !p->edge.mras) {
+        Where w = {display_path, NULL, "edge", "mras_issued_at"};
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "dates the MRAS answer: give mras_response_file too");
+        return FALSE;
+    }
+    if (!p->edge.mras_username != !p->edge.mras_password) {
+        Where w = {display_path, NULL, "edge",
+                   p->edge.mras_username ? "mras_password_file" : "mras_username_file"};
+        set_error(error, PROFILE_ERROR_MISSING, &w,
+                  "MRAS credentials come in pairs: give mras_username_file and "
+                  "mras_password_file");
+        return FALSE;
+    }
+    if (mras && (p->edge.username || p->edge.password)) {
+        Where w = {display_path, NULL, "edge", "username"};
+        set_error(error, PROFILE_ERROR_VALUE, &w,
+                  "give either the MRAS credentials or username + password_file, not both");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static gboolean check_combinations(Profile *p, const char *display_path, gboolean need_credentials,
@@ -490,9 +623,15 @@ static gboolean check_combinations(Profile *p, const char *display_path, gboolea
                   "give either secret_file (TURN REST) or username + password_file, not both");
         return FALSE;
     }
-    if (need_credentials && !p->edge.secret && !(p->edge.username && p->edge.password)) {
+    gboolean have_mras = p->edge.mras || p->edge.mras_username;
+    if (need_credentials && !p->edge.secret && !(p->edge.username && p->edge.password) &&
+        !have_mras) {
         set_error(error, PROFILE_ERROR_MISSING, &w,
-                  "TURN credentials are missing: give secret_file, or username and password_file");
+                  p->edge.ms_turn
+                      ? "MRAS credentials are missing: give mras_response_file, or "
+                        "mras_username_file and mras_password_file"
+                      : "TURN credentials are missing: give secret_file, or username and "
+                        "password_file");
         return FALSE;
     }
     if (!p->edge.tls_server_name)
@@ -562,7 +701,8 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
         if (!g_key_file_has_key(kf, "stream", "payload_bytes", NULL))
             p->stream.payload_bytes = p->stream.codec->payload_bytes;
     }
-    if (!check_combinations(p, shown, need_credentials, error))
+    if (!check_dialects(p, kf, shown, error) ||
+        !check_combinations(p, shown, need_credentials, error))
         return NULL;
     return g_steal_pointer(&p);
 }
@@ -632,8 +772,9 @@ Profile *profile_load_order(const char *text, gsize len, const char *ca_file, GE
     }
     /* Files named by the controller's copy live on the controller: the TURN
      * credentials come with the order, the CA as the order's PEM. */
-    static const char *const controller_side[] = {"secret_file", "username", "password_file",
-                                                  "tls_ca_file"};
+    static const char *const controller_side[] = {
+        "secret_file",        "username",           "password_file",      "tls_ca_file",
+        "mras_username_file", "mras_password_file", "mras_response_file", "mras_issued_at"};
     for (gsize i = 0; i < G_N_ELEMENTS(controller_side); i++)
         g_key_file_remove_key(kf, "edge", controller_side[i], NULL);
     if (ca_file)
@@ -641,6 +782,26 @@ Profile *profile_load_order(const char *text, gsize len, const char *ca_file, GE
     gsize n = 0;
     g_autofree char *data = g_key_file_to_data(kf, &n, NULL);
     return load_from_data(data, n, "/", "order", FALSE, error);
+}
+
+const char *profile_ice_dialect(const Profile *p)
+{
+    return p->ice.ms_ice2 ? "ms-ice2" : "rfc8445";
+}
+
+const char *profile_turn_dialect(const Profile *p)
+{
+    return p->edge.ms_turn ? "ms-turn" : "rfc5766";
+}
+
+gint64 profile_mras_expires_at(const Profile *p, const char **dated_from)
+{
+    if (!p->edge.mras)
+        return 0;
+    gboolean given = p->edge.mras_issued_at != 0;
+    if (dated_from)
+        *dated_from = given ? "issued at mras_issued_at" : "counted from when the answer was saved";
+    return mras_expires_at(p->edge.mras, given ? p->edge.mras_issued_at : p->edge.mras_saved_at);
 }
 
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr)

@@ -212,7 +212,9 @@ static gboolean read_order_parts(JsonObject *o, const char *at, Order *out, GErr
                          error) &&
            jsonin_object(o, at, "turn", TRUE, &t, error) &&
            jsonin_string(t, tat, "username", TRUE, 256, &out->turn_username, error) &&
-           jsonin_string(t, tat, "password", TRUE, 256, &out->turn_password, error);
+           jsonin_string(t, tat, "password", TRUE, 256, &out->turn_password, error) &&
+           jsonin_int(t, tat, "expires_at", FALSE, 0, G_MAXINT32 * (gint64)4,
+                      &out->turn_expires_at, error);
 }
 
 /* The order's own members, found at `at`. */

@@ -177,6 +177,8 @@ void run_result_free(RunResult *r)
     g_free(r->profile);
     g_date_time_unref(r->started_at);
     g_free(r->error);
+    g_free(r->ice_dialect);
+    g_free(r->turn_dialect);
     g_ptr_array_unref(r->findings);
     g_ptr_array_unref(r->checks);
     g_ptr_array_unref(r->paths);
@@ -285,4 +287,12 @@ void run_result_conclude(RunResult *r)
     if (r->error)
         v = VERDICT_ERROR;
     r->verdict = v;
+}
+
+void run_result_set_dialect(RunResult *r, const Profile *p)
+{
+    g_free(r->ice_dialect);
+    g_free(r->turn_dialect);
+    r->ice_dialect = g_strdup(profile_ice_dialect(p));
+    r->turn_dialect = g_strdup(profile_turn_dialect(p));
 }

@@ -402,6 +402,29 @@ static gboolean read_probes(RunResult *r, JsonObject *root, GError **error)
     return TRUE;
 }
 
+/* "dialect": {"ice": "rfc8445" | "ms-ice2", "turn": "rfc5766" | "ms-turn"} (optional). */
+static gboolean read_dialect(RunResult *r, JsonObject *root, GError **error)
+{
+    JsonObject *d = NULL;
+    if (!jsonin_object(root, "", "dialect", FALSE, &d, error))
+        return FALSE;
+    if (!d)
+        return TRUE;
+    static const char *const known[][2] = {{"rfc8445", "ms-ice2"}, {"rfc5766", "ms-turn"}};
+    static const char *const members[] = {"ice", "turn"};
+    char **fields[] = {&r->ice_dialect, &r->turn_dialect};
+    for (int i = 0; i < 2; i++) {
+        if (!read_string(d, "dialect", members[i], TRUE, fields[i], error))
+            return FALSE;
+        if (strcmp(*fields[i], known[i][0]) != 0 && strcmp(*fields[i], known[i][1]) != 0) {
+            jsonin_field_error(error, "dialect", members[i], "'%s' is neither %s nor %s",
+                               *fields[i], known[i][0], known[i][1]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static RunResult *from_object(JsonObject *root, GError **error)
 {
     g_autofree char *schema = NULL, *started = NULL;
@@ -417,6 +440,8 @@ static RunResult *from_object(JsonObject *root, GError **error)
         !read_string(root, "", "started_at", TRUE, &started, error) ||
         !read_verdict(root, "", "verdict", &r->verdict, error) ||
         !read_string(root, "", "error", FALSE, &r->error, error))
+        return NULL;
+    if (!read_dialect(r, root, error))
         return NULL;
     g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(started, NULL);
     if (!t || g_date_time_get_year(t) < 1970 || g_date_time_get_year(t) > 9999) {

@@ -231,6 +231,13 @@ JsonNode *run_result_to_json(const RunResult *r)
     add_str(b, "verdict", verdict_to_string(r->verdict));
     if (r->error)
         add_str(b, "error", r->error);
+    if (r->ice_dialect) {
+        json_builder_set_member_name(b, "dialect");
+        json_builder_begin_object(b);
+        add_str(b, "ice", r->ice_dialect);
+        add_str(b, "turn", r->turn_dialect);
+        json_builder_end_object(b);
+    }
 
     json_builder_set_member_name(b, "findings");
     json_builder_begin_array(b);

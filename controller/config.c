@@ -34,6 +34,9 @@ static const ConfigKey keys[] = {
     {"auth", "metrics_public", K_BOOL, F(metrics_public), 0, 0},
     {"auth", "status_public", K_BOOL, F(status_public), 0, 0},
     {"turn", "secret_file", K_SECRET_FILE, F(turn_secret), 0, 0},
+    {"turn", "mras_response_file", K_PATH, F(mras_response_file), 0, 0},
+    {"turn", "mras_username_file", K_PATH, F(mras_username_file), 0, 0},
+    {"turn", "mras_password_file", K_PATH, F(mras_password_file), 0, 0},
     {"profiles", "dir", K_PATH, F(profiles_dir), 0, 0},
     {"scheduler", "order_timeout_s", K_UINT, F(order_timeout_s), 1, 3600},
     {"scheduler", "setup_s", K_UINT, F(setup_s), 5, 3600},
@@ -100,6 +103,9 @@ void config_free(ControllerConfig *c)
     g_free(c->store_url);
     keyfile_secret_free(c->admin_token);
     keyfile_secret_free(c->turn_secret);
+    g_free(c->mras_response_file);
+    g_free(c->mras_username_file);
+    g_free(c->mras_password_file);
     g_free(c->profiles_dir);
     if (c->profiles)
         g_hash_table_unref(c->profiles);
@@ -323,6 +329,128 @@ static gboolean load_profiles(ControllerConfig *c, GError **error)
     return TRUE;
 }
 
+/* A TURN REST secret for the rfc5766 profiles (and when there is no profile
+ * yet), an MRAS source for the ms-turn ones, read once here so that a wrong
+ * file stops the start. */
+static gboolean check_credentials(ControllerConfig *c, GError **error)
+{
+    const char *rfc = NULL, *ms = NULL;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, c->profiles);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const Profile *p = ((ControllerProfile *)value)->profile;
+        if (p->edge.ms_turn)
+            ms = p->name;
+        else
+            rfc = p->name;
+    }
+    if (!c->turn_secret && (rfc || !ms)) {
+        set_error(error, CONFIG_ERROR_MISSING, c->path, "turn", "secret_file",
+                  "required key is missing%s%s%s", rfc ? " (profile '" : "", rfc ? rfc : "",
+                  rfc ? "' is rfc5766)" : "");
+        return FALSE;
+    }
+    gboolean files = c->mras_username_file || c->mras_password_file;
+    if (files && !(c->mras_username_file && c->mras_password_file)) {
+        set_error(error, CONFIG_ERROR_MISSING, c->path, "turn",
+                  c->mras_username_file ? "mras_password_file" : "mras_username_file",
+                  "MRAS credentials come in pairs: give mras_username_file and "
+                  "mras_password_file");
+        return FALSE;
+    }
+    if (files && c->mras_response_file) {
+        set_error(error, CONFIG_ERROR_VALUE, c->path, "turn", "mras_response_file",
+                  "give either the MRAS answer or mras_username_file + mras_password_file, "
+                  "not both");
+        return FALSE;
+    }
+    if (ms && !files && !c->mras_response_file) {
+        set_error(error, CONFIG_ERROR_MISSING, c->path, "turn", "mras_response_file",
+                  "profile '%s' is ms-turn: give the MRAS answer (mras_response_file), or "
+                  "mras_username_file and mras_password_file",
+                  ms);
+        return FALSE;
+    }
+    if (files || c->mras_response_file) {
+        TurnCredentials tc = {0};
+        gint64 expires = 0;
+        gboolean ok = config_mras_read(c, &tc, &expires, error);
+        turncred_clear(&tc);
+        return ok;
+    }
+    return TRUE;
+}
+
+static char *read_small_secret(const char *path, GError **error)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(path, &data, &len, &e)) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_READ, "cannot read '%s': %s", path,
+                    e->message);
+        return NULL;
+    }
+    if (len > 4096 || memchr(data, '\0', len) || !*g_strstrip(data)) {
+        keyfile_secret_free(g_steal_pointer(&data));
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "'%s' is not an MRAS string (empty, binary, or over 4096 bytes)", path);
+        return NULL;
+    }
+    return g_steal_pointer(&data);
+}
+
+gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint64 *expires_at,
+                          GError **error)
+{
+    memset(out, 0, sizeof(*out));
+    *expires_at = 0;
+    if (c->mras_username_file && c->mras_password_file) {
+        out->username = read_small_secret(c->mras_username_file, error);
+        out->password = out->username ? read_small_secret(c->mras_password_file, error) : NULL;
+        if (!out->password) {
+            turncred_clear(out);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (!c->mras_response_file) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_MISSING,
+                    "%s: [turn] mras_response_file: no MRAS credentials are configured", c->path);
+        return FALSE;
+    }
+    g_autoptr(GFile) f = g_file_new_for_path(c->mras_response_file);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GFileInfo) info = g_file_query_info(
+        f, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_TIME_MODIFIED,
+        G_FILE_QUERY_INFO_NONE, NULL, &e);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (info && g_file_info_get_size(info) > MRAS_MAX_BYTES) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: larger than %d bytes",
+                    c->mras_response_file, MRAS_MAX_BYTES);
+        return FALSE;
+    }
+    if (!info || !g_file_get_contents(c->mras_response_file, &data, &len, &e)) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_READ, "cannot read '%s': %s",
+                    c->mras_response_file, e->message);
+        return FALSE;
+    }
+    g_autoptr(MrasAnswer) a = mras_parse(data, len, &e);
+    memset(data, 0, len);
+    if (!a) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: %s", c->mras_response_file,
+                    e->message);
+        return FALSE;
+    }
+    out->username = g_strdup(a->username);
+    out->password = g_strdup(a->password);
+    *expires_at = mras_expires_at(
+        a, (gint64)g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED));
+    return TRUE;
+}
+
 static gboolean check_config(ControllerConfig *c, GError **error)
 {
     if (c->store_url && c->store_path) {
@@ -345,7 +473,6 @@ static gboolean check_config(ControllerConfig *c, GError **error)
         gsize offset;
     } required[] = {
         {"auth", "admin_token_file", offsetof(ControllerConfig, admin_token)},
-        {"turn", "secret_file", offsetof(ControllerConfig, turn_secret)},
         {"profiles", "dir", offsetof(ControllerConfig, profiles_dir)},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(required); i++) {
@@ -382,6 +509,8 @@ static gboolean check_config(ControllerConfig *c, GError **error)
                   "or set allow_plain_http = true");
         return FALSE;
     }
+    if (!check_credentials(c, error))
+        return FALSE;
     for (guint i = 0; i < c->schedules->len; i++) {
         ScheduleConfig *s = c->schedules->pdata[i];
         if (!config_profile(c, s->profile)) {

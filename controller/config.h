@@ -5,6 +5,7 @@
 #pragma once
 
 #include "iceprobe/profile.h"
+#include "iceprobe/turncred.h"
 
 #define CONFIG_ERROR (config_error_quark())
 GQuark config_error_quark(void);
@@ -44,6 +45,11 @@ typedef struct {
     char *admin_token;
     gboolean metrics_public, status_public;
     char *turn_secret;
+    /* MRAS credentials for ms-turn profiles (docs/sfb.md): the answer, or the
+     * two base64 strings; read again at each use, so the operator refreshes the
+     * files in place. */
+    char *mras_response_file;
+    char *mras_username_file, *mras_password_file;
     char *profiles_dir;
     GHashTable *profiles;  /* name -> ControllerProfile */
     GPtrArray *schedules;  /* ScheduleConfig */
@@ -55,6 +61,12 @@ typedef struct {
 } ControllerConfig;
 
 ControllerConfig *config_load(const char *path, GError **error);
+/* The MRAS credentials as the files hold them now, and when they lapse (Unix
+ * seconds: the answer's duration from the file's modification time; 0 when
+ * the files do not say). FALSE with the file named when none is configured or
+ * one cannot be read. */
+gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint64 *expires_at,
+                          GError **error);
 void config_free(ControllerConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ControllerConfig, config_free)
 

@@ -369,13 +369,27 @@ static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64
     gint64 deadline = run->deadline ? run->deadline : now + run_duration_s(s, run);
     json_object_set_int_member(o, "deadline", deadline);
     guint ttl = (guint)(deadline - now) + s->config->order_timeout_s + TURN_MARGIN_S;
-    TurnCredentials tc;
-    /* TURN REST credentials named after the run: "<expiry>:<run id>" */
-    if (turncred_make(s->config->turn_secret, run->id, now, ttl, &tc)) {
+    TurnCredentials tc = {0};
+    gint64 expires = 0;
+    gboolean made;
+    g_autoptr(GError) e = NULL;
+    if (cp && cp->profile->edge.ms_turn) {
+        /* The MRAS set the operator keeps fresh; the agent refuses it once lapsed. */
+        made = config_mras_read(s->config, &tc, &expires, &e);
+        if (!made)
+            g_warning("run %s: %s", run->id, e->message);
+    } else {
+        /* TURN REST credentials named after the run: "<expiry>:<run id>" */
+        made = s->config->turn_secret &&
+               turncred_make(s->config->turn_secret, run->id, now, ttl, &tc);
+    }
+    if (made) {
         JsonObject *t = json_object_new();
         json_object_set_string_member(t, "username", tc.username);
         json_object_set_string_member(t, "password", tc.password);
-        json_object_set_int_member(t, "ttl_s", ttl);
+        json_object_set_int_member(t, "ttl_s", expires ? MAX(expires - now, 0) : ttl);
+        if (expires)
+            json_object_set_int_member(t, "expires_at", expires);
         json_object_set_object_member(o, "turn", t);
         turncred_clear(&tc);
     }

@@ -294,6 +294,7 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
 {
     g_return_val_if_fail(run && profile, NULL);
     RunResult *out = new_result(run);
+    run_result_set_dialect(out, profile);
     const RunResult *reports[2] = {report_a, report_b};
     g_autoptr(GPtrArray) paths_a = g_ptr_array_new_with_free_func((GDestroyNotify)path_record_free);
     g_autoptr(GPtrArray) paths_b = g_ptr_array_new_with_free_func((GDestroyNotify)path_record_free);

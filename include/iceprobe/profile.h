@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "iceprobe/emodel.h"
+#include "iceprobe/mras.h"
 
 #define PROFILE_ERROR (profile_error_quark())
 GQuark profile_error_quark(void);
@@ -43,6 +44,16 @@ typedef struct {
         char *tls_pin_sha256;  /* lower-case hex, 64 chars, or NULL */
         char *tls_server_name; /* name the certificate must match; default host */
         guint credential_ttl_s;
+        /* The relay's dialect: [edge] turn = rfc5766 (FALSE) | ms-turn (TRUE). */
+        gboolean ms_turn;
+        /* MRAS credentials (ms-turn): the base64 strings from files, or the
+         * answer itself (docs/sfb.md). */
+        char *mras_username;
+        char *mras_password;
+        MrasAnswer *mras;
+        char *mras_file;
+        gint64 mras_saved_at;  /* the answer file's modification time */
+        gint64 mras_issued_at; /* mras_issued_at, when given (else 0) */
     } edge;
 
     struct {
@@ -62,6 +73,9 @@ typedef struct {
 
     /* The ICE client being emulated (docs/contract.md, [ice]). */
     struct {
+        /* [ice] dialect = rfc8445 (FALSE) | ms-ice2 (TRUE): the SfB client's ICE,
+         * which brings MS-TURN with it. */
+        gboolean ms_ice2;
         gboolean regular_nomination; /* nomination = regular; default aggressive */
         gboolean compare_nomination; /* nomination = aggressive;regular: the relay loop's
                                         natural path runs once with each */
@@ -92,6 +106,13 @@ Profile *profile_load_for_controller(const char *path, char **text, GError **err
 Profile *profile_load_order(const char *text, gsize len, const char *ca_file, GError **error);
 void profile_free(Profile *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Profile, profile_free)
+
+/* The dialects' names as the profile and the result give them. */
+const char *profile_ice_dialect(const Profile *p);
+const char *profile_turn_dialect(const Profile *p);
+/* The MRAS credentials' expiry (unix) and how it was dated, when the profile
+ * gives an MRAS answer; 0 otherwise. */
+gint64 profile_mras_expires_at(const Profile *p, const char **dated_from);
 
 /* Whether addr falls in one of the masks. */
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr);

@@ -67,6 +67,7 @@ typedef struct {
     guint duration_s;
     gint64 deadline; /* Unix seconds */
     char *turn_username, *turn_password;
+    gint64 turn_expires_at; /* Unix seconds the credentials lapse (MRAS); 0: not said */
 } Order;
 void order_clear(Order *o);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Order, order_clear)

@@ -115,6 +115,8 @@ typedef struct {
     GDateTime *started_at;
     Verdict verdict;
     char *error;         /* why the run itself failed, when verdict is error */
+    char *ice_dialect;   /* "rfc8445" or "ms-ice2": the ICE that ran (NULL: not said) */
+    char *turn_dialect;  /* "rfc5766" or "ms-turn" */
     GPtrArray *findings; /* Finding */
     GPtrArray *checks;   /* CheckRecord */
     GPtrArray *paths;    /* PathRecord */
@@ -141,6 +143,8 @@ Finding *run_result_add_finding(RunResult *r, const char *code, JsonObject *evid
 Finding *run_result_add_finding_cause(RunResult *r, const char *code, const char *cause,
                                       JsonObject *evidence, const char *fmt, ...)
     G_GNUC_PRINTF(5, 6);
+/* Records the dialects the profile runs in (ice_dialect, turn_dialect). */
+void run_result_set_dialect(RunResult *r, const Profile *p);
 /* Sets r->verdict from the findings (and error, when set). */
 void run_result_conclude(RunResult *r);
 

@@ -432,9 +432,17 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     RunResult *result = run_result_new(order->profile_name);
     g_free(result->run_id);
     result->run_id = g_strdup(order->run_id);
+    g_autoptr(GError) lapsed = NULL;
     if (!profile) {
         fail_run(result, "the order's profile cannot be used: %s", error->message);
+    } else if (order->turn_expires_at &&
+               !mras_check_fresh(order->turn_expires_at, g_get_real_time() / G_USEC_PER_SEC,
+                                 "the controller's MRAS answer", &lapsed)) {
+        /* Before any check, as `iceprobe run` does: the edge would refuse them. */
+        run_result_set_dialect(result, profile);
+        fail_run(result, "%s", lapsed->message);
     } else {
+        run_result_set_dialect(result, profile);
         Paired P = {0};
         paired_init(&P, order, env, profile, result);
         gboolean at_once;

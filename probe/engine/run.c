@@ -2,14 +2,32 @@
 
 #include "run-private.h"
 
-static gboolean make_credentials(RunCtx *c)
+/* The TURN credentials the profile gives: TURN REST from the secret, MRAS (the
+ * answer's, refused once expired, or the files'), or a static pair. */
+static gboolean make_credentials(RunCtx *c, char **why)
 {
     const Profile *p = c->profile;
-    if (p->edge.secret)
-        return turncred_make(p->edge.secret, "iceprobe", g_get_real_time() / G_USEC_PER_SEC,
-                             p->edge.credential_ttl_s, &c->cred);
-    c->cred.username = g_strdup(p->edge.username);
-    c->cred.password = g_strdup(p->edge.password);
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    if (p->edge.secret) {
+        if (turncred_make(p->edge.secret, "iceprobe", now, p->edge.credential_ttl_s, &c->cred))
+            return TRUE;
+        *why = g_strdup("cannot compute TURN credentials");
+        return FALSE;
+    }
+    if (p->edge.mras) {
+        const char *from = NULL;
+        gint64 expires = profile_mras_expires_at(p, &from);
+        g_autoptr(GError) e = NULL;
+        if (!mras_check_fresh(expires, now, from, &e)) {
+            *why = g_strdup_printf("%s: %s", p->edge.mras_file, e->message);
+            return FALSE;
+        }
+        c->cred.username = g_strdup(p->edge.mras->username);
+        c->cred.password = g_strdup(p->edge.mras->password);
+        return TRUE;
+    }
+    c->cred.username = g_strdup(p->edge.mras_username ? p->edge.mras_username : p->edge.username);
+    c->cred.password = g_strdup(p->edge.mras_password ? p->edge.mras_password : p->edge.password);
     return TRUE;
 }
 
@@ -34,9 +52,9 @@ RunResult *run_execute(const Profile *profile, const RunOptions *opts)
         .stream_duration_s = opts->duration_s ? opts->duration_s : profile->stream.duration_s,
         .only_paths = opts->paths,
     };
-    if (!make_credentials(&c)) {
-        c.result->error = g_strdup("cannot compute TURN credentials");
-    } else {
+    run_result_set_dialect(c.result, profile);
+    /* Before any check: nothing runs on credentials known to be refused. */
+    if (make_credentials(&c, &c.result->error)) {
         const char *why = checks_all(&c);
         if (!why)
             relay_loop_run(&c);

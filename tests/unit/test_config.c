@@ -154,6 +154,44 @@ static void test_a_short_secret_or_a_bad_profile_stops_the_start(void **state)
     assert_non_null(strstr(e2->message, "typo.conf: [edge] prot: unknown key"));
 }
 
+/* An ms-turn profile takes the MRAS set the operator gives the controller, read
+ * again at each use (the operator refreshes the file in place). */
+static void test_ms_turn_profiles_take_the_controllers_mras_answer(void **state)
+{
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    fixture_write(f, "profiles/sfb.conf",
+                  "[profile]\nname = sfb\n[edge]\nhost = 203.0.113.10\nturn = ms-turn\n");
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) none = config_load(f->config_path, &e);
+    assert_null(none);
+    assert_non_null(strstr(e->message, "[turn] mras_response_file: profile 'sfb' is ms-turn"));
+
+    g_autofree char *xml = NULL;
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/mras-answer.xml", &xml, NULL, NULL));
+    fixture_write(f, "mras.xml", xml);
+    g_autofree char *conf = NULL;
+    assert_true(g_file_get_contents(f->config_path, &conf, NULL, NULL));
+    g_auto(GStrv) parts = g_strsplit(conf, "[turn]\n", 2);
+    g_autofree char *edited =
+        g_strconcat(parts[0], "[turn]\nmras_response_file = mras.xml\n", parts[1], NULL);
+    fixture_write(f, "controller.conf", edited);
+    g_clear_error(&e);
+    g_autoptr(ControllerConfig) c = config_load(f->config_path, &e);
+    if (!c)
+        fail_msg("%s", e->message);
+    TurnCredentials tc;
+    gint64 expires = 0;
+    assert_true(config_mras_read(c, &tc, &expires, &e));
+    assert_string_equal(tc.username, "AgAAJPYqY5EB2PVOdklDPZ8mN8pwqWgyXyQ8xRV2g9Ic4XwSAAAAAB1xg7k=");
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    assert_true(expires > now + 479 * 60 && expires <= now + 481 * 60);
+    turncred_clear(&tc);
+    /* Refreshed in place with a broken file: the next read names it. */
+    fixture_write(f, "mras.xml", "<response reasonPhrase=\"Forbidden\"/>");
+    assert_false(config_mras_read(c, &tc, &expires, &e));
+    assert_non_null(strstr(e->message, "mras.xml: no <credentialsResponse>"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_a_postgresql_url_instead_of_a_path),
         cmocka_unit_test(test_plain_http_off_loopback_needs_allow_plain_http),
         cmocka_unit_test(test_a_short_secret_or_a_bad_profile_stops_the_start),
+        cmocka_unit_test(test_ms_turn_profiles_take_the_controllers_mras_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,14 @@ static int setup(void **state)
     assert_true(g_file_get_contents(UNIT_DATA_DIR "/test-ca.pem", &pem, NULL, NULL));
     assert_true(g_file_set_contents(secret, "s3cret\n", -1, NULL));
     assert_true(g_file_set_contents(ca, pem, -1, NULL));
+    g_autofree char *xml = NULL;
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/mras-answer.xml", &xml, NULL, NULL));
+    g_autofree char *mras = g_build_filename(f->dir, "mras.xml", NULL);
+    g_autofree char *user = g_build_filename(f->dir, "mras.user", NULL);
+    g_autofree char *pass = g_build_filename(f->dir, "mras.pass", NULL);
+    assert_true(g_file_set_contents(mras, xml, -1, NULL));
+    assert_true(g_file_set_contents(user, "AgAAJPYqY5EB\n", -1, NULL));
+    assert_true(g_file_set_contents(pass, "v0ZA/mqnuMHy\n", -1, NULL));
     *state = f;
     return 0;
 }
@@ -31,7 +39,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     Fixture *f = *state;
-    const char *names[] = {"turn.secret", "edge-ca.pem", "p.conf", "pw"};
+    const char *names[] = {"turn.secret", "edge-ca.pem", "p.conf",   "pw",
+                           "mras.xml",    "mras.user",   "mras.pass"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *p = g_build_filename(f->dir, names[i], NULL);
         g_unlink(p);
@@ -183,6 +192,78 @@ static void test_ice_client_is_a_profile_setting(void **state)
                    "[ice] probe_role: 'both' is neither controlling nor controlled");
 }
 
+#define SFB "[profile]\nname=x\n[edge]\nhost=192.0.2.1\n"
+
+static void test_dialect_is_a_profile_setting(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) d = load(*state, BASE, &error);
+    assert_non_null(d);
+    assert_string_equal(profile_ice_dialect(d), "rfc8445");
+    assert_string_equal(profile_turn_dialect(d), "rfc5766");
+    /* Either key brings the other: libnice ties MS-TURN to MS-ICE2. */
+    g_autoptr(Profile) ice =
+        load(*state, SFB "mras_response_file=mras.xml\n[ice]\ndialect = ms-ice2\n", &error);
+    assert_non_null(ice);
+    assert_true(ice->edge.ms_turn);
+    assert_string_equal(profile_turn_dialect(ice), "ms-turn");
+    g_autoptr(Profile) turn =
+        load(*state, SFB "turn = ms-turn\nmras_response_file=mras.xml\n", &error);
+    assert_non_null(turn);
+    assert_string_equal(profile_ice_dialect(turn), "ms-ice2");
+    assert_refused(*state, BASE "turn = rfc5766\n[ice]\ndialect = ms-ice2\n",
+                   PROFILE_ERROR_VALUE,
+                   "[edge] turn: 'rfc5766' does not go with [ice] dialect = ms-ice2");
+    assert_refused(*state, BASE "[ice]\ndialect = ms-ice\n", PROFILE_ERROR_VALUE,
+                   "[ice] dialect: 'ms-ice' is neither rfc8445 nor ms-ice2");
+    assert_refused(*state, BASE "turn = ms-turn\n", PROFILE_ERROR_VALUE,
+                   "an MS-TURN edge takes MRAS credentials, not a TURN REST secret");
+}
+
+static void test_mras_credentials(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) a =
+        load(*state, SFB "turn = ms-turn\nmras_response_file=mras.xml\n", &error);
+    assert_non_null(a);
+    assert_int_equal(a->edge.mras->duration_min, 480);
+    const char *from = NULL;
+    gint64 saved = a->edge.mras_saved_at;
+    assert_true(saved > 0);
+    assert_int_equal(profile_mras_expires_at(a, &from), saved + 480 * 60);
+    assert_non_null(strstr(from, "saved"));
+    g_autoptr(Profile) dated = load(*state,
+                                    SFB "turn = ms-turn\nmras_response_file=mras.xml\n"
+                                        "mras_issued_at = 2026-12-06T08:00:00Z\n",
+                                    &error);
+    assert_non_null(dated);
+    assert_int_equal(profile_mras_expires_at(dated, &from), 1796544000 + 480 * 60);
+    g_autoptr(Profile) files = load(*state,
+                                    SFB "turn = ms-turn\nmras_username_file=mras.user\n"
+                                        "mras_password_file=mras.pass\n",
+                                    &error);
+    assert_non_null(files);
+    assert_string_equal(files->edge.mras_username, "AgAAJPYqY5EB");
+    assert_int_equal(profile_mras_expires_at(files, NULL), 0);
+    assert_refused(*state, SFB "turn = ms-turn\n", PROFILE_ERROR_MISSING,
+                   "MRAS credentials are missing");
+    assert_refused(*state, SFB "turn = ms-turn\nmras_username_file=mras.user\n",
+                   PROFILE_ERROR_MISSING, "[edge] mras_password_file: MRAS credentials come in");
+    assert_refused(*state, BASE "mras_response_file=mras.xml\n", PROFILE_ERROR_VALUE,
+                   "MRAS credentials are for an SfB edge");
+    assert_refused(*state, SFB "turn = ms-turn\nmras_response_file=turn.secret\n",
+                   PROFILE_ERROR_VALUE, "not an MRAS answer");
+    assert_refused(*state, SFB "turn = ms-turn\nmras_response_file=mras.xml\n"
+                               "mras_issued_at = yesterday\n",
+                   PROFILE_ERROR_VALUE, "[edge] mras_issued_at: 'yesterday' is not a time");
+    /* An order never carries the controller's files. */
+    const char *text = SFB "turn = ms-turn\nmras_response_file=/nonexistent/mras.xml\n";
+    g_autoptr(Profile) order = profile_load_order(text, strlen(text), NULL, &error);
+    assert_non_null(order);
+    assert_null(order->edge.mras);
+    assert_true(order->edge.ms_turn);
+}
+
 static void test_codec_names_the_mos_shape(void **state)
 {
     g_autoptr(GError) error = NULL;
@@ -316,6 +397,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_key_is_named_with_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ice_client_is_a_profile_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dialect_is_a_profile_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mras_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_codec_names_the_mos_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_secret_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_credentials_are_refused, setup, teardown),

@@ -108,12 +108,13 @@ static void assert_order_empty(const Order *o)
     assert_int_equal(o->deadline, 0);
     assert_null(o->turn_username);
     assert_null(o->turn_password);
+    assert_int_equal(o->turn_expires_at, 0);
 }
 
 static void fill_with_junk(Order *o)
 {
     static char *paths[] = {junk, NULL};
-    *o = (Order){junk, TRUE, junk, TRUE, junk, junk, junk, paths, 7, 7, junk, junk};
+    *o = (Order){junk, TRUE, junk, TRUE, junk, junk, junk, paths, 7, 7, junk, junk, 7};
 }
 
 static gboolean parse_order_text(const char *text, gsize len, GError **error)

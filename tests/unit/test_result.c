@@ -79,6 +79,8 @@ static void fill_path(PathRecord *p)
 static RunResult *full_result(void)
 {
     RunResult *r = run_result_new("corp-vpn");
+    r->ice_dialect = g_strdup("ms-ice2");
+    r->turn_dialect = g_strdup("ms-turn");
     CheckRecord *c = run_result_add_check(r, "dns", VERDICT_PASS, "%s", "edge resolves right");
     c->duration_ms = 3.5;
     json_object_set_string_member(c->detail, "host", "av.corp.example");
@@ -109,6 +111,8 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     g_autofree char *second = run_result_to_string(back, TRUE);
     assert_string_equal(first, second);
     assert_int_equal(back->verdict, VERDICT_WARN);
+    assert_string_equal(back->ice_dialect, "ms-ice2");
+    assert_string_equal(back->turn_dialect, "ms-turn");
     const PathRecord *p = run_result_find_path(back, "relay");
     assert_non_null(p->sides[0]);
     assert_non_null(p->sides[1]);
@@ -184,6 +188,11 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
                  "paths[0].metrics.emodel.codec: not a codec the E-model knows");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"checks\":{}}", JSONIN_ERROR_FIELD,
                  "checks: not an array");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"dialect\":{\"ice\":\"ms-ice\","
+                           "\"turn\":\"ms-turn\"}}",
+                 JSONIN_ERROR_FIELD, "dialect.ice: 'ms-ice' is neither rfc8445 nor ms-ice2");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"dialect\":{\"ice\":\"rfc8445\"}}",
+                 JSONIN_ERROR_FIELD, "dialect.turn: missing");
 #define COUNTERS(egress)                                                                       \
     HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","              \
               "\"tunnel_counters\":{\"interface\":\"gpd0\",\"tx_packets\":1,\"rx_packets\":1,"      \
