@@ -538,6 +538,7 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
     RunCtx *c = &p->P->c;
     SessionConfig cfg = {.name = "agent",
                          .controlling = p->P->order->controlling,
+                         .ms_ice2 = prof->ice.ms_ice2,
                          .regular_nomination = prof->ice.regular_nomination,
                          .on_pair = on_pair,
                          .on_pair_data = p,
@@ -555,10 +556,8 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
     }
     cfg.only_address = p->P->env->local_address; /* NULL but in tests: every interface */
     paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
-    if (paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p->tcp_fwd, p->rec))
-        paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
-    if (paths_start_forwarder(c, prof->edge.tls_port, TRUE, &p->tls_fwd, p->rec))
-        paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
+    paths_add_turn_forwarded(c, &cfg, FALSE, &p->tcp_fwd, p->rec);
+    paths_add_turn_forwarded(c, &cfg, TRUE, &p->tls_fwd, p->rec);
     /* A forwarder that cannot connect is a finding of the turn checks, not
      * an error of this path: the other transports go on. */
     p->rec->verdict = VERDICT_PASS;

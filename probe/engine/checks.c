@@ -35,7 +35,12 @@ TlsRelayConfig run_tls_config(const RunCtx *c, guint port, gboolean tls)
         .pin_sha256 = c->profile->edge.tls_pin_sha256,
         .server_name = c->profile->edge.tls_server_name,
         .timeout_ms = TURN_TIMEOUT_MS,
+        /* MS-TURN's "TLS" is pseudo-TLS, spoken by libnice through a plain forwarder. */
+        .ms_turn = c->profile->edge.ms_turn,
+        .pseudo_tls = c->profile->edge.ms_turn && tls,
     };
+    if (cfg.ms_turn)
+        cfg.tls = FALSE;
     return cfg;
 }
 
@@ -270,8 +275,45 @@ static gpointer turn_thread(gpointer data)
 {
     TurnJob *j = data;
     TlsRelayConfig tls = run_tls_config(j->c, j->port, j->t == TURNCHECK_TLS);
-    turncheck_run(j->c->edge_ip, j->port, j->t, &j->c->cred, &tls, TURN_TIMEOUT_MS, &j->res);
+    turncheck_run(j->c->edge_ip, j->port, j->t, j->c->profile->edge.ms_turn, &j->c->cred, &tls,
+                  TURN_TIMEOUT_MS, &j->res);
     return NULL;
+}
+
+/* MS-TURN's TLS port: the edge answers the pseudo-TLS hello with its fixed
+ * reply. Anything else, on a port that takes plain TCP, is a box in the path
+ * that took the session for TLS (seeds 001 and 004): it answered as a TLS
+ * endpoint (its certificate, from a real handshake, named), or cut the session. */
+static void judge_pseudo_tls(RunCtx *c, guint port, const TurnCheckResult *res, CheckRecord *r)
+{
+    json_object_set_string_member(r->detail, "pseudo_tls", pseudo_tls_answer_name(res->pseudo_tls));
+    if (res->pseudo_tls == PSEUDO_TLS_OK || !res->tcp_connected)
+        return;
+    const TlsPeerInfo *t = &res->tls;
+    JsonObject *e = json_object_new();
+    json_object_set_string_member(e, "server", c->edge_ip);
+    json_object_set_int_member(e, "port", port);
+    json_object_set_string_member(e, "pseudo_tls", pseudo_tls_answer_name(res->pseudo_tls));
+    json_object_set_string_member(e, "detail", res->pseudo_tls_detail);
+    if (t->handshake_done) {
+        json_object_set_string_member(e, "subject", t->subject ? t->subject : "");
+        json_object_set_string_member(e, "issuer", t->issuer ? t->issuer : "");
+        json_object_set_string_member(e, "sha256", t->leaf_sha256 ? t->leaf_sha256 : "");
+    }
+    g_autofree char *cert =
+        t->handshake_done ? g_strdup_printf("; a TLS handshake there presents '%s' issued by '%s'",
+                                            t->subject ? t->subject : "?",
+                                            t->issuer ? t->issuer : "?")
+                          : g_strdup("");
+    run_result_add_finding(c->result, "TLS_INTERCEPTED", e,
+                           "The edge %s:%u takes TCP, but its MS-TURN pseudo-TLS hello was not "
+                           "answered with the edge's fixed reply: it %s%s. Something in the path "
+                           "identifies the session as TLS and terminates or cuts it.",
+                           c->edge_ip, port,
+                           g_str_has_prefix(res->pseudo_tls_detail, "answered")
+                               ? res->pseudo_tls_detail + strlen("answered ")
+                               : res->pseudo_tls_detail,
+                           cert);
 }
 
 void checks_turn(RunCtx *c)
@@ -314,6 +356,8 @@ void checks_turn(RunCtx *c)
             json_object_set_int_member(r->detail, "error_code", j->res.error_code);
         if (j->res.realm)
             json_object_set_string_member(r->detail, "realm", j->res.realm);
+        if (j->res.pseudo_tls_tried)
+            judge_pseudo_tls(c, j->port, &j->res, r);
         if (j->t == TURNCHECK_TLS) {
             c->tls = j->res.tls;
             memset(&j->res.tls, 0, sizeof(j->res.tls));
@@ -344,6 +388,13 @@ void checks_tls(RunCtx *c)
     const Profile *p = c->profile;
     const TlsPeerInfo *t = &c->tls;
     CheckRecord *r;
+    if (p->edge.ms_turn) {
+        r = run_result_add_check(c->result, "tls-pin", VERDICT_SKIP,
+                                 "an MS-TURN edge's %u speaks pseudo-TLS: no certificate to pin "
+                                 "(turn-tls judges its answer)",
+                                 p->edge.tls_port);
+        return;
+    }
     if (!t->handshake_done) {
         r = run_result_add_check(c->result, "tls-pin", VERDICT_SKIP,
                                  "no TLS handshake on %s:%u to judge", c->edge_ip,

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stun/stunagent.h>
 #include <stun/stunmessage.h>
 
 #define EGRESS_MAX_SOCKETS 32
@@ -70,8 +71,20 @@ EgressPacket egress_classify_payload(const guint8 *p, gsize n)
         gsize inner = be16(p + 2);
         return is_rtp(p + 4, MIN(inner, n - 4)) ? EGRESS_PACKET_MEDIA : EGRESS_PACKET_OTHER;
     }
-    if (n >= 20 && p[0] <= 3 && stun_message_validate_buffer_length(p, n, TRUE) == (int)n) {
+    /* RFC 5389 pads attributes to four bytes; MS-TURN never does (the agent
+     * tells libnice's reader so). */
+    gboolean padded =
+        n >= 20 && p[0] <= 3 && stun_message_validate_buffer_length(p, n, TRUE) == (int)n;
+    gboolean unpadded = !padded && n >= 20 && p[0] <= 3 &&
+                        stun_message_validate_buffer_length(p, n, FALSE) == (int)n;
+    if (padded || unpadded) {
+        StunAgent ms;
         StunMessage msg = {.buffer = (uint8_t *)p, .buffer_len = n};
+        if (unpadded) {
+            stun_agent_init(&ms, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
+                            STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
+            msg.agent = &ms;
+        }
         StunMethod m = stun_message_get_method(&msg);
         /* TURN's Send indication; MS-TURN's Send request. */
         if (m == STUN_IND_SEND || m == STUN_SEND) {
@@ -126,9 +139,18 @@ EgressPacket egress_classify(const guint8 *buf, gsize len)
 
 /* ---- TURN over TCP ---- */
 
-/* The length of the message whose first four bytes are h, padding included. */
-static gsize frame_length(const guint8 *h)
+void egress_stream_scan_init(EgressStreamScan *s, gboolean ms_turn, gsize skip_first)
 {
+    memset(s, 0, sizeof(*s));
+    s->ms_turn = ms_turn;
+    s->skip = skip_first;
+}
+
+/* The length of the message whose first four bytes are h, padding included. */
+static gsize frame_length(const EgressStreamScan *s, const guint8 *h)
+{
+    if (s->ms_turn) /* control (a TURN message) or end-to-end data; never padded */
+        return h[0] == 2 || h[0] == 3 ? 4 + (gsize)be16(h + 2) : 0;
     gsize len = be16(h + 2);
     if (h[0] >= 64 && h[0] <= 79)
         return 4 + ((len + 3) & ~(gsize)3); /* ChannelData, padded over TCP */
@@ -156,7 +178,7 @@ void egress_stream_scan(EgressStreamScan *s, const guint8 *data, gsize len)
         if (s->have < want)
             break;
         if (!s->need) {
-            s->need = frame_length(s->buf);
+            s->need = frame_length(s, s->buf);
             if (!s->need) {
                 s->broken = TRUE;
                 break;
@@ -168,7 +190,11 @@ void egress_stream_scan(EgressStreamScan *s, const guint8 *data, gsize len)
             }
             continue;
         }
-        if (egress_classify_payload(s->buf, s->have) == EGRESS_PACKET_MEDIA)
+        /* MS-TURN: the framed payload is a TURN message, or the media itself
+         * (after Set Active Destination). */
+        const guint8 *msg = s->ms_turn ? s->buf + 4 : s->buf;
+        gsize msg_len = s->ms_turn ? s->have - 4 : s->have;
+        if (egress_classify_payload(msg, msg_len) == EGRESS_PACKET_MEDIA)
             s->media++;
         else
             s->other++;

@@ -67,8 +67,9 @@ EgressPacket egress_classify(const guint8 *buf, gsize len);
 EgressPacket egress_classify_payload(const guint8 *p, gsize n);
 
 /* The media messages in a TURN-over-TCP byte stream (RFC 8656 §12.5: STUN
- * messages and ChannelData padded to four bytes), fed as it is read, in
- * pieces of any size. A message over EGRESS_MAX_PACKET counts as not media. */
+ * messages and ChannelData padded to four bytes; or MS-TURN's framing), fed as
+ * it is read, in pieces of any size. A message over EGRESS_MAX_PACKET counts
+ * as not media. */
 typedef struct {
     guint8 buf[EGRESS_MAX_PACKET];
     gsize have;   /* bytes of the current message held */
@@ -76,5 +77,9 @@ typedef struct {
     gsize skip;   /* bytes of an oversized message still to pass */
     guint64 media, other;
     gboolean broken; /* framing lost (neither STUN nor ChannelData): no more counting */
+    gboolean ms_turn; /* [MS-TURN] 2.1.4's framing: type (2 control, 3 data), 0, length */
 } EgressStreamScan;
+/* A scan of RFC 8656 framing, or of MS-TURN's (ms_turn) after skip_first bytes
+ * (the pseudo-TLS hello). A zeroed EgressStreamScan is an RFC 8656 scan. */
+void egress_stream_scan_init(EgressStreamScan *s, gboolean ms_turn, gsize skip_first);
 void egress_stream_scan(EgressStreamScan *s, const guint8 *data, gsize len);

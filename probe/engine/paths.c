@@ -199,6 +199,20 @@ void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayTyp
     cfg->n_turn++;
 }
 
+gboolean paths_add_turn_forwarded(RunCtx *c, SessionConfig *cfg, gboolean tls, TlsRelay **out,
+                                  PathRecord *rec)
+{
+    const Profile *p = c->profile;
+    if (!paths_start_forwarder(c, tls ? p->edge.tls_port : p->edge.tcp_port, tls, out, rec))
+        return FALSE;
+    gboolean ms = p->edge.ms_turn;
+    paths_add_turn(cfg, "127.0.0.1", tlsrelay_port(*out),
+                   ms && tls ? NICE_RELAY_TYPE_TURN_TLS : NICE_RELAY_TYPE_TURN_TCP);
+    if (ms)
+        cfg->ice_tcp = TRUE;
+    return TRUE;
+}
+
 EgressWatch *paths_egress_watch(const RunCtx *c, Session *s)
 {
     int tunnels[16];

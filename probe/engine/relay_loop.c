@@ -381,6 +381,7 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
     const Profile *prof = c->profile;
     SessionConfig cfg = {.name = "probe",
                          .controlling = !prof->ice.probe_controlled,
+                         .ms_ice2 = prof->ice.ms_ice2,
                          .regular_nomination = regular,
                          .ice_tcp = TRUE,
                          .relay_only = spec->kind == POLICY_PATH_FORCED_RELAY,
@@ -397,10 +398,10 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
     }
     if (spec->udp)
         paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
-    if (spec->tcp && paths_start_forwarder(c, prof->edge.tcp_port, FALSE, &p->tcp_fwd, rec))
-        paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tcp_fwd), NICE_RELAY_TYPE_TURN_TCP);
-    if (spec->tls && paths_start_forwarder(c, prof->edge.tls_port, TRUE, &p->tls_fwd, rec))
-        paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->tls_fwd), NICE_RELAY_TYPE_TURN_TCP);
+    if (spec->tcp)
+        paths_add_turn_forwarded(c, &cfg, FALSE, &p->tcp_fwd, rec);
+    if (spec->tls)
+        paths_add_turn_forwarded(c, &cfg, TRUE, &p->tls_fwd, rec);
     if (spec->kind == POLICY_PATH_FORCED_RELAY && !spec->udp)
         p->own_connection = spec->tcp ? p->tcp_fwd : p->tls_fwd;
     return cfg;
@@ -414,6 +415,7 @@ static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys,
     const Profile *prof = c->profile;
     SessionConfig cfg = {.name = "far end",
                          .controlling = prof->ice.probe_controlled,
+                         .ms_ice2 = prof->ice.ms_ice2,
                          .regular_nomination = regular,
                          .relay_only = TRUE,
                          .only_address = phys,
@@ -425,9 +427,7 @@ static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys,
         paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     } else {
         gboolean tls = !c->turn_ok[TURNCHECK_TCP];
-        if (paths_start_forwarder(c, tls ? prof->edge.tls_port : prof->edge.tcp_port, tls,
-                                  &p->far_fwd, rec))
-            paths_add_turn(&cfg, "127.0.0.1", tlsrelay_port(p->far_fwd), NICE_RELAY_TYPE_TURN_TCP);
+        paths_add_turn_forwarded(c, &cfg, tls, &p->far_fwd, rec);
     }
     return cfg;
 }

@@ -82,6 +82,14 @@ void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsR
 gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out,
                                PathRecord *rec);
 void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type);
+/* TURN over TCP (or TLS) on the edge through a forwarder of the path's own,
+ * started into *out; FALSE with rec's verdict and reason set when it cannot
+ * start. With an MS-TURN edge libnice speaks the framing and the pseudo-TLS
+ * itself (its TURN_TLS in OC2007R2) through a plain forwarder, and allocates
+ * over TCP from TCP-active host candidates only (docs/libnice.md §36): ICE-TCP
+ * is turned on. */
+gboolean paths_add_turn_forwarded(RunCtx *c, SessionConfig *cfg, gboolean tls, TlsRelay **out,
+                                  PathRecord *rec);
 /* A watch over the session's UDP sockets naming the device each packet left
  * by (egress.h), or NULL: no tunnel, or no socket could be watched. Free it
  * after the session. */

@@ -98,7 +98,8 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     NiceAgentOption opts = NICE_AGENT_OPTION_CONSENT_FRESHNESS;
     if (cfg->regular_nomination)
         opts |= NICE_AGENT_OPTION_REGULAR_NOMINATION;
-    s->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, opts);
+    s->agent = nice_agent_new_full(
+        ctx, cfg->ms_ice2 ? NICE_COMPATIBILITY_OC2007R2 : NICE_COMPATIBILITY_RFC5245, opts);
     g_object_set(s->agent, "controlling-mode", cfg->controlling, "upnp", FALSE, "ice-tcp",
                  cfg->ice_tcp, "force-relay", cfg->relay_only, NULL);
     if (cfg->stun_ip)

@@ -36,6 +36,7 @@ typedef void (*SessionPairFn)(Session *s, NiceCandidate *local, NiceCandidate *r
 typedef struct {
     const char *name; /* for messages: "probe", "far end" */
     gboolean controlling;
+    gboolean ms_ice2;            /* the SfB client's ICE (libnice's OC2007R2), MS-TURN with it */
     gboolean regular_nomination; /* RFC 8445 regular nomination; default aggressive */
     gboolean relay_only;         /* libnice's force-relay: only relay candidates are used */
     gboolean ice_tcp;            /* gather TCP host candidates (a client does) */

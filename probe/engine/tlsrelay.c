@@ -311,6 +311,106 @@ gssize tlsrelay_conn_recv(TlsRelayConn *c, guint8 *buf, gsize len, guint timeout
     return n;
 }
 
+/* The hello every MS-TURN client sends ([MS-TURN] 2.1.1), as libnice sends it
+ * (socket/pseudossl.c, whose socket is not public API): TLS 1.0 record, a
+ * ClientHello with a fixed random, no session, one cipher suite (0x0018). */
+static const guint8 pseudo_hello[PSEUDO_TLS_HELLO_LEN] = {
+    0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x01, 0xc1, 0xfc,
+    0xd5, 0xa3, 0x6d, 0x93, 0xdd, 0x7e, 0x0b, 0x45, 0x67, 0x3f, 0xec, 0x79, 0x85,
+    0xfb, 0xbc, 0x3f, 0xd6, 0x60, 0xc2, 0xce, 0x84, 0x85, 0x08, 0x1b, 0x81, 0x21,
+    0xbc, 0xaa, 0x10, 0xfb, 0x00, 0x00, 0x02, 0x00, 0x18, 0x01, 0x00};
+
+/* The edge's reply: ServerHello (random at 11-42, a 32-byte session id at
+ * 44-75, both free) and ServerHelloDone, in one record. */
+static const guint8 pseudo_reply[PSEUDO_TLS_REPLY_LEN] = {
+    0x16,        0x03,        0x01,        0x00,        0x4e,        0x02,        0x00,
+    0x00,        0x46,        0x03,        0x01,        [43] = 0x20, [76] = 0x00, [77] = 0x18,
+    [78] = 0x00, [79] = 0x0e, [80] = 0x00, [81] = 0x00, [82] = 0x00};
+
+gboolean pseudo_tls_reply_ok(const guint8 *buf, gsize len)
+{
+    if (len != PSEUDO_TLS_REPLY_LEN)
+        return FALSE;
+    for (gsize i = 0; i < len; i++) {
+        gboolean free_byte = (i >= 11 && i <= 42) || (i >= 44 && i <= 75);
+        if (!free_byte && buf[i] != pseudo_reply[i])
+            return FALSE;
+    }
+    return TRUE;
+}
+
+const char *pseudo_tls_answer_name(PseudoTlsAnswer a)
+{
+    static const char *const names[] = {"fixed-reply", "tls-handshake", "tls-alert", "reset",
+                                        "closed",      "silent",        "other"};
+    return (guint)a < G_N_ELEMENTS(names) ? names[a] : "?";
+}
+
+PseudoTlsAnswer tlsrelay_pseudo_tls(TlsRelayConn *c, guint timeout_ms, char **detail)
+{
+    g_return_val_if_fail(c && !c->ssl, PSEUDO_TLS_OTHER);
+    char *why = NULL;
+    PseudoTlsAnswer a;
+    if (send(c->fd, pseudo_hello, sizeof(pseudo_hello), MSG_NOSIGNAL) != sizeof(pseudo_hello)) {
+        a = errno == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
+        why = g_strdup_printf("sending the hello: %s", g_strerror(errno));
+        goto out;
+    }
+    guint8 buf[PSEUDO_TLS_REPLY_LEN];
+    gsize have = 0;
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    for (;;) {
+        /* A TLS record header says what kind of answer this is. */
+        if (have >= 1 && buf[0] != 0x15 && buf[0] != 0x16) {
+            a = PSEUDO_TLS_OTHER;
+            why = g_strdup_printf("answered with bytes that are not TLS (first 0x%02x)", buf[0]);
+            goto out;
+        }
+        if (have >= 7 && buf[0] == 0x15) {
+            a = PSEUDO_TLS_ALERT;
+            why = g_strdup_printf("answered with a TLS alert (level %u, description %u)", buf[5],
+                                  buf[6]);
+            goto out;
+        }
+        if (have == sizeof(buf)) {
+            a = pseudo_tls_reply_ok(buf, have) ? PSEUDO_TLS_OK : PSEUDO_TLS_TLS_HANDSHAKE;
+            why = a == PSEUDO_TLS_OK
+                      ? g_strdup("answered with the edge's fixed reply")
+                      : g_strdup_printf("answered with a TLS handshake that is not the edge's "
+                                        "fixed reply (TLS %u.%u, handshake type %u)",
+                                        buf[1], buf[2], buf[5]);
+            goto out;
+        }
+        gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+        struct pollfd p = {c->fd, POLLIN, 0};
+        int rc = left_ms > 0 ? poll(&p, 1, (int)left_ms) : 0;
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            a = have && buf[0] == 0x16 ? PSEUDO_TLS_TLS_HANDSHAKE : PSEUDO_TLS_SILENT;
+            why = have ? g_strdup_printf("answered %zu bytes of TLS, then nothing in %u ms", have,
+                                         timeout_ms)
+                       : g_strdup_printf("no answer to the hello in %u ms", timeout_ms);
+            goto out;
+        }
+        ssize_t n = recv(c->fd, buf + have, sizeof(buf) - have, 0);
+        if (n <= 0) {
+            a = n < 0 && errno == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
+            why = g_strdup_printf("%s the connection after the hello%s",
+                                  a == PSEUDO_TLS_RESET ? "reset" : "closed",
+                                  have ? " and a partial answer" : "");
+            goto out;
+        }
+        have += (gsize)n;
+    }
+out:
+    if (detail)
+        *detail = why;
+    else
+        g_free(why);
+    return a;
+}
+
 void tlsrelay_conn_close(TlsRelayConn *c)
 {
     if (!c)
@@ -386,6 +486,7 @@ static gpointer forward_thread(gpointer data)
 
     guint8 buf[RELAY_BUF];
     g_autofree EgressStreamScan *scan = g_new0(EgressStreamScan, 1);
+    egress_stream_scan_init(scan, r->cfg.ms_turn, r->cfg.pseudo_tls ? PSEUDO_TLS_HELLO_LEN : 0);
     while (edge) {
         struct pollfd p[3] = {
             {f->client_fd, POLLIN, 0}, {edge->fd, POLLIN, 0}, {r->stop_fd.fd, POLLIN, 0}};
@@ -483,6 +584,8 @@ TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
     r->cfg.pin_sha256 = g_strdup(cfg->pin_sha256);
     r->cfg.server_name = g_strdup(cfg->server_name);
     r->cfg.timeout_ms = cfg->timeout_ms;
+    r->cfg.ms_turn = cfg->ms_turn;
+    r->cfg.pseudo_tls = cfg->pseudo_tls;
     r->listen_fd = fd;
     r->port = ntohs(in.sin_port);
     g_mutex_init(&r->lock);

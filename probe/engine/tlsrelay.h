@@ -25,6 +25,11 @@ typedef struct {
     char *pin_sha256; /* lower-case hex of the leaf certificate's SHA-256, may be NULL */
     char *server_name;
     guint timeout_ms;
+    /* An MS-TURN edge (docs/sfb.md): the forwarder carries libnice's MS-TURN
+     * framing (and, with pseudo_tls, its pseudo-TLS hello first) as plain TCP,
+     * and counts media in that framing. */
+    gboolean ms_turn;
+    gboolean pseudo_tls;
 } TlsRelayConfig;
 
 /* What a TLS handshake showed of the other end. */
@@ -53,6 +58,29 @@ gssize tlsrelay_conn_recv(TlsRelayConn *c, guint8 *buf, gsize len, guint timeout
                           GError **error);
 void tlsrelay_conn_close(TlsRelayConn *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TlsRelayConn, tlsrelay_conn_close)
+
+/* [MS-TURN] 2.1.1: an SfB edge's TCP 443 takes a fixed TLS-looking hello and
+ * answers with a fixed reply (a ServerHello and ServerHelloDone in one record;
+ * no certificate, no keys): the "pseudo-TLS" handshake. What the other end
+ * did with the hello: */
+typedef enum {
+    PSEUDO_TLS_OK,            /* the edge's fixed reply */
+    PSEUDO_TLS_TLS_HANDSHAKE, /* a TLS handshake that is not the fixed reply: a TLS endpoint */
+    PSEUDO_TLS_ALERT,         /* a TLS alert: a TLS endpoint refusing the hello */
+    PSEUDO_TLS_RESET,         /* the connection was reset */
+    PSEUDO_TLS_CLOSED,        /* the connection was closed */
+    PSEUDO_TLS_SILENT,        /* no answer in the time given */
+    PSEUDO_TLS_OTHER,         /* bytes that are not TLS */
+} PseudoTlsAnswer;
+const char *pseudo_tls_answer_name(PseudoTlsAnswer a);
+#define PSEUDO_TLS_HELLO_LEN 50
+#define PSEUDO_TLS_REPLY_LEN 83
+/* Sends the client's hello on a plain connection and judges the answer; detail
+ * (may be NULL) gets one line on what came back. */
+PseudoTlsAnswer tlsrelay_pseudo_tls(TlsRelayConn *c, guint timeout_ms, char **detail);
+/* Whether buf (len bytes) is the edge's fixed reply (its two random fields may
+ * hold anything). */
+gboolean pseudo_tls_reply_ok(const guint8 *buf, gsize len);
 
 /* A forwarder listening on 127.0.0.1. */
 typedef struct TlsRelay TlsRelay;

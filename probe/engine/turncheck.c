@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <stun/stunagent.h>
 #include <stun/usages/turn.h>
@@ -27,6 +28,7 @@ void turncheck_result_clear(TurnCheckResult *r)
     g_free(r->error_reason);
     g_free(r->realm);
     g_free(r->failure);
+    g_free(r->pseudo_tls_detail);
     tls_peer_info_clear(&r->tls);
     memset(r, 0, sizeof(*r));
 }
@@ -45,6 +47,20 @@ gssize turncheck_stun_frame_length(const guint8 *buf, gsize len)
     return len >= want ? (gssize)want : 0;
 }
 
+gssize turncheck_ms_frame_length(const guint8 *buf, gsize len)
+{
+    if (len < 1)
+        return 0;
+    if (buf[0] != 2 && buf[0] != 3)
+        return -1; /* neither control nor data: not MS-TURN's framing */
+    if (len < 4)
+        return 0;
+    gsize want = 4 + (((gsize)buf[2] << 8) | buf[3]);
+    if (buf[1] != 0 || want > TURNCHECK_MAX_MESSAGE + 4)
+        return -1;
+    return len >= want ? (gssize)want : 0;
+}
+
 static char *native_string(const struct sockaddr_storage *ss, socklen_t len)
 {
     g_autoptr(GSocketAddress) a = g_socket_address_new_from_native((gpointer)ss, len);
@@ -55,17 +71,42 @@ static char *native_string(const struct sockaddr_storage *ss, socklen_t len)
  * connection from tlsrelay. */
 typedef struct {
     TurnCheckTransport kind;
+    gboolean ms; /* MS-TURN: its framing over TCP, pseudo-TLS on the TLS port */
     int udp_fd;
     TlsRelayConn *conn;
     guint8 stream[TURNCHECK_MAX_MESSAGE * 2];
     gsize stream_len;
 } Link;
 
+/* MS-TURN's TLS port answered the pseudo-TLS hello as something else: when that
+ * was a TLS endpoint, a real handshake shows its certificate (out->tls). */
+static void describe_tls_endpoint(const TlsRelayConfig *cfg, TurnCheckResult *out)
+{
+    if (out->pseudo_tls != PSEUDO_TLS_TLS_HANDSHAKE && out->pseudo_tls != PSEUDO_TLS_ALERT)
+        return;
+    TlsRelayConfig real = *cfg;
+    real.tls = TRUE;
+    g_autoptr(GError) e = NULL;
+    TlsPeerInfo info = {0};
+    TlsRelayConn *c = tlsrelay_connect(&real, &info, &e);
+    tlsrelay_conn_close(c);
+    if (info.handshake_done) {
+        tls_peer_info_clear(&out->tls);
+        out->tls = info;
+        /* the pseudo-TLS connection's own end stays the one reported */
+        g_clear_pointer(&out->tls.local_address, g_free);
+    } else {
+        tls_peer_info_clear(&info);
+    }
+}
+
 static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTransport kind,
-                          const TlsRelayConfig *tls_cfg, guint timeout_ms, TurnCheckResult *out)
+                          gboolean ms, const TlsRelayConfig *tls_cfg, guint timeout_ms,
+                          TurnCheckResult *out)
 {
     memset(l, 0, sizeof(*l));
     l->kind = kind;
+    l->ms = ms;
     l->udp_fd = -1;
     g_autoptr(GError) error = NULL;
     if (kind == TURNCHECK_UDP) {
@@ -93,7 +134,7 @@ static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTranspor
         cfg = *tls_cfg;
     cfg.edge_ip = (char *)ip;
     cfg.port = port;
-    cfg.tls = kind == TURNCHECK_TLS;
+    cfg.tls = kind == TURNCHECK_TLS && !ms;
     cfg.timeout_ms = timeout_ms;
     l->conn = tlsrelay_connect(&cfg, &out->tls, &error);
     if (out->tls.local_address)
@@ -102,7 +143,37 @@ static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTranspor
         out->failure = g_strdup(error->message);
         return FALSE;
     }
+    out->tcp_connected = TRUE;
+    if (kind == TURNCHECK_TLS && ms) {
+        out->pseudo_tls_tried = TRUE;
+        out->pseudo_tls = tlsrelay_pseudo_tls(l->conn, timeout_ms, &out->pseudo_tls_detail);
+        if (out->pseudo_tls != PSEUDO_TLS_OK) {
+            out->failure = g_strdup_printf("pseudo-TLS on %s:%u: %s", ip, port,
+                                           out->pseudo_tls_detail);
+            describe_tls_endpoint(&cfg, out);
+            return FALSE;
+        }
+    }
     return TRUE;
+}
+
+/* Sends one message over the link's connection, in MS-TURN's framing when the
+ * edge speaks it. */
+static gboolean link_send_stream(Link *l, const guint8 *req, gsize req_len, GError **error)
+{
+    if (!l->ms)
+        return tlsrelay_conn_send(l->conn, req, req_len, error);
+    guint8 framed[4 + TURNCHECK_MAX_MESSAGE];
+    if (req_len > TURNCHECK_MAX_MESSAGE) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "message too long");
+        return FALSE;
+    }
+    framed[0] = 2; /* a TURN control message */
+    framed[1] = 0;
+    framed[2] = (guint8)(req_len >> 8);
+    framed[3] = (guint8)req_len;
+    memcpy(framed + 4, req, req_len);
+    return tlsrelay_conn_send(l->conn, framed, req_len + 4, error);
 }
 
 static void link_close(Link *l)
@@ -143,22 +214,31 @@ static gssize link_exchange(Link *l, const char *where, const guint8 *req, gsize
         }
         return 0;
     }
-    if (!tlsrelay_conn_send(l->conn, req, req_len, &error)) {
+    if (!link_send_stream(l, req, req_len, &error)) {
         out->failure = g_strdup(error->message);
         return -1;
     }
     for (;;) {
-        gssize frame = turncheck_stun_frame_length(l->stream, l->stream_len);
+        gssize frame = l->ms ? turncheck_ms_frame_length(l->stream, l->stream_len)
+                             : turncheck_stun_frame_length(l->stream, l->stream_len);
         if (frame < 0) {
-            out->failure = g_strdup("the edge answered with something that is not STUN");
+            out->failure = g_strdup(l->ms ? "the edge answered with something that is not "
+                                            "MS-TURN's framing"
+                                          : "the edge answered with something that is not STUN");
             return -1;
         }
         if (frame > 0) {
-            gsize n = MIN((gsize)frame, cap);
-            memcpy(buf, l->stream, n);
+            /* MS-TURN: the message after the 4-byte header; data frames are not ours */
+            gsize head = l->ms ? 4 : 0;
+            gboolean control = !l->ms || l->stream[0] == 2;
+            gsize n = MIN((gsize)frame - head, cap);
+            if (control)
+                memcpy(buf, l->stream + head, n);
             memmove(l->stream, l->stream + frame, l->stream_len - (gsize)frame);
             l->stream_len -= (gsize)frame;
-            return (gssize)n;
+            if (control)
+                return (gssize)n;
+            continue;
         }
         gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;
         if (left_ms <= 0)
@@ -191,7 +271,24 @@ static void read_error(StunMessage *msg, TurnCheckResult *out)
     }
 }
 
-void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport,
+/* The credentials as the dialect uses them: MS-TURN keys its HMAC with the
+ * bytes the MRAS base64 strings encode (as libnice does, component.c). */
+static void dialect_credentials(const TurnCredentials *cred, gboolean ms, GBytes **user,
+                                GBytes **pass)
+{
+    if (!ms) {
+        *user = g_bytes_new(cred->username, strlen(cred->username));
+        *pass = g_bytes_new(cred->password, strlen(cred->password));
+        return;
+    }
+    gsize ulen = 0, plen = 0;
+    guchar *u = g_base64_decode(cred->username, &ulen);
+    guchar *p = g_base64_decode(cred->password, &plen);
+    *user = g_bytes_new_take(u, ulen);
+    *pass = g_bytes_new_take(p, plen);
+}
+
+void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport, gboolean ms_turn,
                    const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
                    TurnCheckResult *out)
 {
@@ -201,25 +298,40 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
     const char *tname = turncheck_transport_name(transport);
     g_autofree char *where = g_strdup_printf("%s:%u/%s", edge_ip, port, tname);
     Link link;
-    if (!link_open(&link, edge_ip, port, transport, tls_cfg, timeout_ms, out)) {
+    if (!link_open(&link, edge_ip, port, transport, ms_turn, tls_cfg, timeout_ms, out)) {
         link_close(&link);
         out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
         return;
     }
 
+    /* As libnice's TURN client in each dialect (agent.c, priv_turn_allocate):
+     * MS-TURN is STUN without the magic cookie, unpadded attributes, REALM
+     * and NONCE swapped, and a MESSAGE-INTEGRITY over a 64-byte-padded text. */
     StunAgent agent;
-    stun_agent_init(&agent, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_RFC5389,
-                    STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS);
+    StunUsageTurnCompatibility compat =
+        ms_turn ? STUN_USAGE_TURN_COMPATIBILITY_OC2007 : STUN_USAGE_TURN_COMPATIBILITY_RFC5766;
+    if (ms_turn)
+        stun_agent_init(&agent, STUN_MSOC_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
+                        STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS |
+                            STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
+    else
+        stun_agent_init(&agent, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_RFC5389,
+                        STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS);
     guint8 req[TURNCHECK_MAX_MESSAGE], resp[TURNCHECK_MAX_MESSAGE], prev[TURNCHECK_MAX_MESSAGE];
     StunMessage req_msg, resp_msg, prev_msg;
     gboolean have_prev = FALSE;
-    gsize ulen = strlen(cred->username), plen = strlen(cred->password);
+    g_autoptr(GBytes) user = NULL;
+    g_autoptr(GBytes) pass = NULL;
+    dialect_credentials(cred, ms_turn, &user, &pass);
+    gsize ulen = 0, plen = 0;
+    const uint8_t *u = g_bytes_get_data(user, &ulen);
+    const uint8_t *pw = g_bytes_get_data(pass, &plen);
 
     for (int attempt = 0; attempt < 3 && !out->ok && !out->failure; attempt++) {
-        gsize n = stun_usage_turn_create(
-            &agent, &req_msg, req, sizeof(req), have_prev ? &prev_msg : NULL,
-            STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, -1, (uint8_t *)cred->username, ulen,
-            (uint8_t *)cred->password, plen, STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
+        gsize n = stun_usage_turn_create(&agent, &req_msg, req, sizeof(req),
+                                         have_prev ? &prev_msg : NULL,
+                                         STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, -1,
+                                         (uint8_t *)u, ulen, (uint8_t *)pw, plen, compat);
         gssize got = link_exchange(&link, where, req, n, resp, sizeof(resp), deadline, out);
         if (got < 0)
             break;
@@ -239,9 +351,8 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
         struct sockaddr_storage relay, mapped, alt;
         socklen_t rl = sizeof(relay), ml = sizeof(mapped), al = sizeof(alt);
         uint32_t bw = 0, lifetime = 0;
-        StunUsageTurnReturn r =
-            stun_usage_turn_process(&resp_msg, &relay, &rl, &mapped, &ml, &alt, &al, &bw, &lifetime,
-                                    STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
+        StunUsageTurnReturn r = stun_usage_turn_process(&resp_msg, &relay, &rl, &mapped, &ml,
+                                                        &alt, &al, &bw, &lifetime, compat);
         if (r == STUN_USAGE_TURN_RETURN_RELAY_SUCCESS ||
             r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS) {
             out->ok = TRUE;
@@ -262,11 +373,12 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
             continue;
         }
         if (out->error_code == 401)
-            out->failure = g_strdup_printf("TURN allocate on %s:%u/%s: 401 %s, realm '%s': the "
-                                           "credentials were refused (shared secret wrong?)",
-                                           edge_ip, port, tname,
-                                           out->error_reason ? out->error_reason : "Unauthorized",
-                                           out->realm ? out->realm : "");
+            out->failure = g_strdup_printf(
+                "TURN allocate on %s:%u/%s: 401 %s, realm '%s': the credentials were refused "
+                "(%s)",
+                edge_ip, port, tname, out->error_reason ? out->error_reason : "Unauthorized",
+                out->realm ? out->realm : "",
+                ms_turn ? "MRAS credentials lapsed or for another pool?" : "shared secret wrong?");
         else
             out->failure =
                 g_strdup_printf("TURN allocate on %s:%u/%s: %u %s", edge_ip, port, tname,
@@ -274,16 +386,21 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
     }
 
     if (out->ok && have_prev) {
-        /* Release the allocation: a Refresh with lifetime 0, signed with the
+        /* Release the allocation: a Refresh with lifetime 0 (in MS-TURN an
+         * Allocate with lifetime 0, as libnice's discovery.c), signed with the
          * challenge's realm and nonce. */
-        gsize n = stun_usage_turn_create_refresh(
-            &agent, &req_msg, req, sizeof(req), &prev_msg, 0, (uint8_t *)cred->username, ulen,
-            (uint8_t *)cred->password, plen, STUN_USAGE_TURN_COMPATIBILITY_RFC5766);
+        gsize n = ms_turn ? stun_usage_turn_create(&agent, &req_msg, req, sizeof(req), &prev_msg,
+                                                   STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, 0,
+                                                   (uint8_t *)u, ulen, (uint8_t *)pw, plen, compat)
+                          : stun_usage_turn_create_refresh(&agent, &req_msg, req, sizeof(req),
+                                                           &prev_msg, 0, (uint8_t *)u, ulen,
+                                                           (uint8_t *)pw, plen, compat);
         TurnCheckResult scratch = {0};
         link_exchange(&link, where, req, n, resp, sizeof(resp), g_get_monotonic_time() + 500000,
                       &scratch);
         turncheck_result_clear(&scratch);
     }
     link_close(&link);
+    OPENSSL_cleanse((void *)pw, plen);
     out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
 }

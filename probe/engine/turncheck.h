@@ -25,17 +25,30 @@ typedef struct {
     char *failure; /* one line: what failed, with which value */
     double duration_ms;
     TlsPeerInfo tls; /* TLS only */
+    /* MS-TURN over TLS: what the edge did with the pseudo-TLS hello, whether a
+     * plain TCP connection to the port was made first, and (when a TLS
+     * endpoint answered) the certificate it showed a real TLS handshake, in tls. */
+    gboolean pseudo_tls_tried;
+    PseudoTlsAnswer pseudo_tls;
+    char *pseudo_tls_detail;
+    gboolean tcp_connected;
 } TurnCheckResult;
 
 void turncheck_result_clear(TurnCheckResult *r);
 
 /* Blocking; at most about timeout_ms. tls_cfg gives the TLS settings for
- * TURNCHECK_TLS (its edge_ip and port are replaced by these). */
-void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport,
+ * TURNCHECK_TLS (its edge_ip and port are replaced by these). ms_turn: the
+ * edge's dialect is [MS-TURN] (docs/sfb.md): the credentials are the MRAS
+ * base64 strings, TCP carries MS-TURN's framing, and TLS is the pseudo-TLS
+ * handshake. */
+void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport, gboolean ms_turn,
                    const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
                    TurnCheckResult *out);
 
 /* Frames one STUN message from a TCP byte stream: its length when buf holds a
  * whole one, 0 when more is needed, -1 when it is not STUN or over the cap. */
 gssize turncheck_stun_frame_length(const guint8 *buf, gsize len);
+/* The same for MS-TURN's framing ([MS-TURN] 2.1.4: type 2 control or 3 data,
+ * a zero byte, the length of what follows): the whole frame's length. */
+gssize turncheck_ms_frame_length(const guint8 *buf, gsize len);
 #define TURNCHECK_MAX_MESSAGE 2048

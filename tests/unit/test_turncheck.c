@@ -175,7 +175,7 @@ static void responder_stop(Responder *r)
 static void check(Responder *r, guint timeout_ms, TurnCheckResult *out)
 {
     TurnCredentials cred = {USER, PASSWORD};
-    turncheck_run("127.0.0.1", r->port, r->tcp ? TURNCHECK_TCP : TURNCHECK_UDP, &cred, NULL,
+    turncheck_run("127.0.0.1", r->port, r->tcp ? TURNCHECK_TCP : TURNCHECK_UDP, FALSE, &cred, NULL,
                   timeout_ms, out);
 }
 
