@@ -188,8 +188,8 @@ static gboolean close_timeout(gpointer data)
 
 int main(int argc, char **argv)
 {
-    g_autofree char *server = NULL, *transport = NULL, *user = NULL, *password = NULL,
-                    *name = NULL, *peer = NULL, *dir = NULL;
+    g_autofree char *server = NULL, *transport = NULL, *user = NULL, *password = NULL, *name = NULL,
+                    *peer = NULL, *dir = NULL;
     int port = 3478, count = 50, timeout = 30;
     GOptionEntry entries[] = {
         {"server", 0, 0, G_OPTION_ARG_STRING, &server, "relay address", "ADDR"},
@@ -224,14 +224,14 @@ int main(int argc, char **argv)
                         "--password, --name, and --exchange with --peer (--help)\n");
         return 2;
     }
-    Client c = {.name = name, .peer = peer, .dir = dir, .count = count, .timeout = timeout,
-                .rc = 1};
+    Client c = {
+        .name = name, .peer = peer, .dir = dir, .count = count, .timeout = timeout, .rc = 1};
     c.seen = g_malloc0((gsize)count / 8 + 1);
     c.loop = g_main_loop_new(NULL, FALSE);
     c.agent = nice_agent_new(NULL, NICE_COMPATIBILITY_OC2007R2);
     /* The two sides' roles from their names, so that they differ. */
-    g_object_set(c.agent, "force-relay", TRUE, "ice-tcp", rt != NICE_RELAY_TYPE_TURN_UDP, "upnp", FALSE,
-                 "controlling-mode", peer && strcmp(name, peer) < 0, NULL);
+    g_object_set(c.agent, "force-relay", TRUE, "ice-tcp", rt != NICE_RELAY_TYPE_TURN_UDP, "upnp",
+                 FALSE, "controlling-mode", peer && strcmp(name, peer) < 0, NULL);
     c.stream = nice_agent_add_stream(c.agent, 1);
     g_signal_connect(c.agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), &c);
     g_signal_connect(c.agent, "component-state-changed", G_CALLBACK(on_state), &c);

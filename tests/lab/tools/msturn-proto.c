@@ -14,7 +14,7 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
-G_DEFINE_QUARK(msturn-error-quark, msturn_error)
+G_DEFINE_QUARK(msturn - error - quark, msturn_error)
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -43,8 +43,9 @@ static void put32(uint8_t *p, uint32_t v)
 gboolean msturn_is_turn(const uint8_t *buf, gsize len)
 {
     return len >= MSTURN_HEADER_LEN + 8 && len <= MSTURN_MAX_MESSAGE && (buf[0] & 0xC0) == 0 &&
-           get16(buf + 2) == len - MSTURN_HEADER_LEN && get16(buf + 20) == MSTURN_ATTR_MAGIC_COOKIE &&
-           get16(buf + 22) == 4 && get32(buf + 24) == MSTURN_MAGIC_COOKIE;
+           get16(buf + 2) == len - MSTURN_HEADER_LEN &&
+           get16(buf + 20) == MSTURN_ATTR_MAGIC_COOKIE && get16(buf + 22) == 4 &&
+           get32(buf + 24) == MSTURN_MAGIC_COOKIE;
 }
 
 gboolean msturn_parse(const uint8_t *buf, gsize len, MsturnMsg *msg, GError **error)
@@ -68,8 +69,8 @@ gboolean msturn_parse(const uint8_t *buf, gsize len, MsturnMsg *msg, GError **er
     msg->buf_len = len;
     if ((gsize)msg->length + MSTURN_HEADER_LEN != len) {
         g_set_error(error, MSTURN_ERROR, MSTURN_ERROR_NOT_MSTURN,
-                    "message length %u does not match the %zu bytes after the header",
-                    msg->length, len - MSTURN_HEADER_LEN);
+                    "message length %u does not match the %zu bytes after the header", msg->length,
+                    len - MSTURN_HEADER_LEN);
         return FALSE;
     }
     gsize off = MSTURN_HEADER_LEN;
@@ -99,8 +100,8 @@ gboolean msturn_parse(const uint8_t *buf, gsize len, MsturnMsg *msg, GError **er
             return FALSE;
         }
         if (msg->n_attrs == MSTURN_MAX_ATTRIBUTES) {
-            g_set_error(error, MSTURN_ERROR, MSTURN_ERROR_MALFORMED,
-                        "more than %d attributes", MSTURN_MAX_ATTRIBUTES);
+            g_set_error(error, MSTURN_ERROR, MSTURN_ERROR_MALFORMED, "more than %d attributes",
+                        MSTURN_MAX_ATTRIBUTES);
             return FALSE;
         }
         if (type == MSTURN_ATTR_MESSAGE_INTEGRITY) {
@@ -168,11 +169,21 @@ gboolean msturn_get_xor_addr(const MsturnMsg *msg, uint16_t type, struct sockadd
 
 /* The attributes 2.2.2 lists; any other below 0x8000 earns a 420. */
 static const uint16_t known_required[] = {
-    MSTURN_ATTR_MAPPED_ADDRESS, MSTURN_ATTR_USERNAME,         MSTURN_ATTR_MESSAGE_INTEGRITY,
-    MSTURN_ATTR_ERROR_CODE,     MSTURN_ATTR_UNKNOWN_ATTRIBUTES, MSTURN_ATTR_LIFETIME,
-    MSTURN_ATTR_ALTERNATE_SERVER, MSTURN_ATTR_MAGIC_COOKIE,    MSTURN_ATTR_BANDWIDTH,
-    MSTURN_ATTR_DESTINATION_ADDRESS, MSTURN_ATTR_REMOTE_ADDRESS, MSTURN_ATTR_DATA,
-    MSTURN_ATTR_NONCE,          MSTURN_ATTR_REALM,            MSTURN_ATTR_REQUESTED_ADDRESS_FAMILY,
+    MSTURN_ATTR_MAPPED_ADDRESS,
+    MSTURN_ATTR_USERNAME,
+    MSTURN_ATTR_MESSAGE_INTEGRITY,
+    MSTURN_ATTR_ERROR_CODE,
+    MSTURN_ATTR_UNKNOWN_ATTRIBUTES,
+    MSTURN_ATTR_LIFETIME,
+    MSTURN_ATTR_ALTERNATE_SERVER,
+    MSTURN_ATTR_MAGIC_COOKIE,
+    MSTURN_ATTR_BANDWIDTH,
+    MSTURN_ATTR_DESTINATION_ADDRESS,
+    MSTURN_ATTR_REMOTE_ADDRESS,
+    MSTURN_ATTR_DATA,
+    MSTURN_ATTR_NONCE,
+    MSTURN_ATTR_REALM,
+    MSTURN_ATTR_REQUESTED_ADDRESS_FAMILY,
 };
 
 uint16_t msturn_unknown_required(const MsturnMsg *msg)
@@ -232,10 +243,18 @@ static const struct {
     int code;
     const char *reason;
 } error_reasons[] = {
-    {400, "Bad Request"},      {401, "Unauthorized"},          {420, "Unknown Attribute"},
-    {431, "Integrity Check Failure"}, {432, "Missing Username"}, {434, "Missing Realm"},
-    {435, "Missing Nonce"},    {436, "Unknown User"},          {437, "No Binding"},
-    {438, "Stale Nonce"},      {486, "Allocation Quota Reached"}, {500, "Server Error"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {420, "Unknown Attribute"},
+    {431, "Integrity Check Failure"},
+    {432, "Missing Username"},
+    {434, "Missing Realm"},
+    {435, "Missing Nonce"},
+    {436, "Unknown User"},
+    {437, "No Binding"},
+    {438, "Stale Nonce"},
+    {486, "Allocation Quota Reached"},
+    {500, "Server Error"},
     {508, "Insufficient Capacity"},
 };
 
@@ -423,6 +442,42 @@ void msturn_build_error(MsturnBuilder *b, int code)
     memcpy(p + 4, reason, n);
 }
 
+void msturn_build_error_response(MsturnBuilder *b, uint16_t request_type,
+                                 const uint8_t tid[MSTURN_TID_LEN], int code, const char *realm,
+                                 const char *nonce, uint16_t unknown_attr)
+{
+    msturn_build_init(
+        b, request_type == MSTURN_SAD_REQUEST ? MSTURN_SAD_ERROR : MSTURN_ALLOCATE_ERROR, tid);
+    msturn_build_error(b, code);
+    if (code == 420) {
+        uint8_t v[4] = {(uint8_t)(unknown_attr >> 8), (uint8_t)unknown_attr,
+                        (uint8_t)(unknown_attr >> 8), (uint8_t)unknown_attr};
+        msturn_build_bytes(b, MSTURN_ATTR_UNKNOWN_ATTRIBUTES, v, sizeof(v));
+    }
+    if (code == 401 || code == 438) {
+        msturn_build_bytes(b, MSTURN_ATTR_REALM, realm, strlen(realm));
+        msturn_build_bytes(b, MSTURN_ATTR_NONCE, nonce, strlen(nonce));
+        msturn_build_u32(b, MSTURN_ATTR_MS_VERSION, MSTURN_SERVER_VERSION);
+    }
+}
+
+void msturn_build_allocate_response(MsturnBuilder *b, const uint8_t tid[MSTURN_TID_LEN],
+                                    const MsturnAllocation *a)
+{
+    msturn_build_init(b, MSTURN_ALLOCATE_RESPONSE, tid);
+    msturn_build_addr(b, MSTURN_ATTR_MAPPED_ADDRESS, &a->relayed);
+    msturn_build_xor_addr(b, MSTURN_ATTR_XOR_MAPPED_ADDRESS, &a->reflexive);
+    msturn_build_u32(b, MSTURN_ATTR_LIFETIME, a->lifetime);
+    if (a->has_bandwidth)
+        msturn_build_u32(b, MSTURN_ATTR_BANDWIDTH, a->bandwidth);
+    if (a->has_version)
+        msturn_build_u32(b, MSTURN_ATTR_MS_VERSION, MIN(a->version, MSTURN_SERVER_VERSION));
+    uint8_t seq[MSTURN_CONNECTION_ID_LEN + 4] = {0};
+    memcpy(seq, a->connection_id, MSTURN_CONNECTION_ID_LEN);
+    msturn_build_bytes(b, MSTURN_ATTR_MS_SEQUENCE_NUMBER, seq, sizeof(seq));
+    msturn_build_bytes(b, MSTURN_ATTR_REALM, a->realm, strlen(a->realm));
+}
+
 gsize msturn_build_finish(MsturnBuilder *b, const uint8_t key[MSTURN_KEY_LEN])
 {
     if (key) {
@@ -508,8 +563,8 @@ int msturn_authenticate(const MsturnAuth *auth, const MsturnMsg *msg, gboolean n
             *why = "no NONCE";
             return 435;
         }
-        int fresh = msturn_nonce_check(auth->nonce_secret, nonce, nonce_len, now_s,
-                                       auth->nonce_lifetime_s);
+        int fresh =
+            msturn_nonce_check(auth->nonce_secret, nonce, nonce_len, now_s, auth->nonce_lifetime_s);
         if (fresh != 0) {
             *why = fresh > 0 ? "NONCE expired" : "NONCE not issued by this relay";
             return 438;
@@ -547,14 +602,13 @@ void msturn_frame_write(uint8_t hdr[MSTURN_FRAME_HEADER_LEN], uint8_t type, uint
 /* The ClientHello record of 2.1.1, byte by byte; -1 marks the client's
  * timestamp and random value (offsets 11 to 42), which may be anything. */
 static const int client_hello[MSTURN_CLIENT_HELLO_LEN] = {
-    0x16, 0x03, 0x01, 0x00, 0x2d,                   /* handshake record, TLS 1.0, 45 bytes */
-    0x01, 0x00, 0x00, 0x29, 0x03, 0x01,             /* ClientHello, 41 bytes, TLS 1.0 */
-    -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   /* time stamp and random value */
-    -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,
-    -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,   -1,
-    0x00,                                           /* no session ID */
-    0x00, 0x02, 0x00, 0x18,                         /* one cipher suite: 0x0018 */
-    0x01, 0x00,                                     /* one compression method: null */
+    0x16, 0x03, 0x01, 0x00, 0x2d,               /* handshake record, TLS 1.0, 45 bytes */
+    0x01, 0x00, 0x00, 0x29, 0x03, 0x01,         /* ClientHello, 41 bytes, TLS 1.0 */
+    -1,   -1,   -1,   -1,   -1,   -1,   -1, -1, /* time stamp and random value */
+    -1,   -1,   -1,   -1,   -1,   -1,   -1, -1, -1, -1, -1, -1,   -1,
+    -1,   -1,   -1,   -1,   -1,   -1,   -1, -1, -1, -1, -1, 0x00, /* no session ID */
+    0x00, 0x02, 0x00, 0x18,                                       /* one cipher suite: 0x0018 */
+    0x01, 0x00,                                                   /* one compression method: null */
 };
 
 gboolean msturn_client_hello_check(const uint8_t *buf, gsize len, GError **error)

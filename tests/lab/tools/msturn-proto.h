@@ -136,6 +136,29 @@ void msturn_build_error(MsturnBuilder *b, int code);
  * message's length, or 0 when it did not fit. */
 gsize msturn_build_finish(MsturnBuilder *b, const uint8_t key[MSTURN_KEY_LEN]);
 
+/* The relay's answers, built the same way in the relay and in the unit test. */
+#define MSTURN_SERVER_VERSION 2 /* MS-ICE2 clients; no SHA-256 integrity, no IPv6 (3, 4) */
+/* An error response to REQUEST_TYPE (Allocate or Set Active Destination); 401 and
+ * 438 carry REALM, NONCE and MS-VERSION (3.3.5.1), 420 UNKNOWN-ATTRIBUTES. No
+ * MESSAGE-INTEGRITY: call msturn_build_finish(b, NULL). */
+void msturn_build_error_response(MsturnBuilder *b, uint16_t request_type,
+                                 const uint8_t tid[MSTURN_TID_LEN], int code, const char *realm,
+                                 const char *nonce, uint16_t unknown_attr);
+/* The Allocate response of 3.3.5.1: MAPPED-ADDRESS the relayed address,
+ * XOR-MAPPED-ADDRESS the client's reflexive one, LIFETIME, BANDWIDTH and
+ * MS-VERSION when the request had them, MS-SEQUENCE-NUMBER (the allocation's
+ * connection ID, sequence 0), REALM. Sign it with msturn_build_finish(b, key). */
+typedef struct {
+    struct sockaddr_in relayed, reflexive;
+    uint32_t lifetime;
+    gboolean has_bandwidth, has_version;
+    uint32_t bandwidth, version;
+    uint8_t connection_id[MSTURN_CONNECTION_ID_LEN];
+    const char *realm;
+} MsturnAllocation;
+void msturn_build_allocate_response(MsturnBuilder *b, const uint8_t tid[MSTURN_TID_LEN],
+                                    const MsturnAllocation *a);
+
 /* The long-term key of [IETFDRAFT-TURN-08]: MD5(username ":" realm ":" password). */
 void msturn_key(const void *user, gsize user_len, const void *realm, gsize realm_len,
                 const void *pass, gsize pass_len, uint8_t key[MSTURN_KEY_LEN]);

@@ -29,11 +29,10 @@
 
 #include "msturn-proto.h"
 
-#define MAX_PERMISSIONS   64
-#define TCP_IN_CAP        (MSTURN_FRAME_HEADER_LEN + 0xFFFF)
-#define TCP_OUT_CAP       (1024 * 1024)
-#define DEFAULT_LIFETIME  600 /* [IETFDRAFT-TURN-08] 7.2.3 */
-#define SERVER_MS_VERSION 2   /* MS-ICE2 clients; no SHA-256 integrity, no IPv6 (3, 4) */
+#define MAX_PERMISSIONS  64
+#define TCP_IN_CAP       (MSTURN_FRAME_HEADER_LEN + 0xFFFF)
+#define TCP_OUT_CAP      (1024 * 1024)
+#define DEFAULT_LIFETIME 600 /* [IETFDRAFT-TURN-08] 7.2.3 */
 
 typedef struct Relay Relay;
 typedef struct Conn Conn;
@@ -197,8 +196,11 @@ static void allocation_free(Allocation *a, const char *why)
 {
     Relay *r = a->relay;
     g_autofree char *rel = addr_str(&a->relayed), *cli = addr_str(&a->client);
-    logf_(r, "allocation %s of %s %s %s", rel, !a->conn ? "udp" : a->conn->tls ? "tls" : "tcp", cli,
-          why);
+    logf_(r, "allocation %s of %s %s %s", rel,
+          !a->conn       ? "udp"
+          : a->conn->tls ? "tls"
+                         : "tcp",
+          cli, why);
     r->allocations = g_list_remove(r->allocations, a);
     g_source_destroy(a->io);
     g_source_unref(a->io);
@@ -235,7 +237,8 @@ static void add_permission(Allocation *a, const struct sockaddr_in *peer)
     if (has_permission(a, peer))
         return;
     if (a->n_permissions == MAX_PERMISSIONS) {
-        memmove(a->permissions, a->permissions + 1, sizeof(a->permissions[0]) * (MAX_PERMISSIONS - 1));
+        memmove(a->permissions, a->permissions + 1,
+                sizeof(a->permissions[0]) * (MAX_PERMISSIONS - 1));
         a->n_permissions--;
     }
     a->permissions[a->n_permissions++] = *peer;
@@ -250,7 +253,8 @@ static gboolean peer_readable(gint fd, GIOCondition cond, gpointer data)
     uint8_t buf[MSTURN_MAX_MESSAGE - 64];
     struct sockaddr_in from;
     socklen_t fl = sizeof(from);
-    ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fl);
+    ssize_t n =
+        recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fl);
     if (n < 0)
         return G_SOURCE_CONTINUE;
     g_autofree char *peer = addr_str(&from), *rel = addr_str(&a->relayed);
@@ -323,31 +327,15 @@ static Allocation *allocation_new(Relay *r, const Origin *o, const char **why)
     return a;
 }
 
-static uint16_t error_type(uint16_t request)
-{
-    return request == MSTURN_SAD_REQUEST ? MSTURN_SAD_ERROR : MSTURN_ALLOCATE_ERROR;
-}
-
-/* An error response: 401 and 438 carry REALM and NONCE (3.3.5.1), none carries
- * MESSAGE-INTEGRITY (the client's key is not known to be right). */
+/* An error response: none carries MESSAGE-INTEGRITY (the client's key is not
+ * known to be right). */
 static void send_error(Relay *r, const Origin *o, const MsturnMsg *req, int code,
                        uint16_t unknown_attr)
 {
     MsturnBuilder b;
-    msturn_build_init(&b, error_type(req->type), req->tid);
-    msturn_build_error(&b, code);
-    if (code == 420) {
-        uint8_t v[4] = {(uint8_t)(unknown_attr >> 8), (uint8_t)unknown_attr,
-                        (uint8_t)(unknown_attr >> 8), (uint8_t)unknown_attr};
-        msturn_build_bytes(&b, MSTURN_ATTR_UNKNOWN_ATTRIBUTES, v, sizeof(v));
-    }
-    if (code == 401 || code == 438) {
-        char nonce[33];
-        msturn_nonce_make(r->auth.nonce_secret, g_get_real_time() / G_USEC_PER_SEC, nonce);
-        msturn_build_bytes(&b, MSTURN_ATTR_REALM, r->realm, strlen(r->realm));
-        msturn_build_bytes(&b, MSTURN_ATTR_NONCE, nonce, 32);
-        msturn_build_u32(&b, MSTURN_ATTR_MS_VERSION, SERVER_MS_VERSION);
-    }
+    char nonce[33];
+    msturn_nonce_make(r->auth.nonce_secret, g_get_real_time() / G_USEC_PER_SEC, nonce);
+    msturn_build_error_response(&b, req->type, req->tid, code, r->realm, nonce, unknown_attr);
     send_message(r, o, &b, NULL);
 }
 
@@ -356,7 +344,8 @@ static void handle_allocate(Relay *r, const Origin *o, const MsturnMsg *m)
     uint8_t key[MSTURN_KEY_LEN];
     const char *why;
     g_autofree char *who = origin_str(o);
-    int code = msturn_authenticate(&r->auth, m, TRUE, g_get_real_time() / G_USEC_PER_SEC, key, &why);
+    int code =
+        msturn_authenticate(&r->auth, m, TRUE, g_get_real_time() / G_USEC_PER_SEC, key, &why);
     if (code) {
         logf_(r, "refuse %s: %d: %s", who, code, why);
         send_error(r, o, m, code, 0);
@@ -387,21 +376,14 @@ static void handle_allocate(Relay *r, const Origin *o, const MsturnMsg *m)
         logf_(r, "allocation %s of %s created, lifetime %u s", rel, who, lifetime);
     }
     memcpy(a->key, key, sizeof(key));
-    MsturnBuilder b;
-    msturn_build_init(&b, MSTURN_ALLOCATE_RESPONSE, m->tid);
-    msturn_build_addr(&b, MSTURN_ATTR_MAPPED_ADDRESS, &a->relayed);
-    msturn_build_xor_addr(&b, MSTURN_ATTR_XOR_MAPPED_ADDRESS, &o->from);
-    msturn_build_u32(&b, MSTURN_ATTR_LIFETIME, lifetime);
-    uint32_t v;
-    if (msturn_get_u32(m, MSTURN_ATTR_BANDWIDTH, &v))
-        msturn_build_u32(&b, MSTURN_ATTR_BANDWIDTH, v);
-    if (msturn_get_u32(m, MSTURN_ATTR_MS_VERSION, &v))
-        msturn_build_u32(&b, MSTURN_ATTR_MS_VERSION, MIN(v, SERVER_MS_VERSION));
-    uint8_t seq[MSTURN_CONNECTION_ID_LEN + 4] = {0};
-    memcpy(seq, a->connection_id, MSTURN_CONNECTION_ID_LEN);
+    MsturnAllocation desc = {
+        .relayed = a->relayed, .reflexive = o->from, .lifetime = lifetime, .realm = r->realm};
+    desc.has_bandwidth = msturn_get_u32(m, MSTURN_ATTR_BANDWIDTH, &desc.bandwidth);
+    desc.has_version = msturn_get_u32(m, MSTURN_ATTR_MS_VERSION, &desc.version);
+    memcpy(desc.connection_id, a->connection_id, sizeof(desc.connection_id));
     a->last_seq = 0;
-    msturn_build_bytes(&b, MSTURN_ATTR_MS_SEQUENCE_NUMBER, seq, sizeof(seq));
-    msturn_build_bytes(&b, MSTURN_ATTR_REALM, r->realm, strlen(r->realm));
+    MsturnBuilder b;
+    msturn_build_allocate_response(&b, m->tid, &desc);
     send_message(r, o, &b, key);
     if (lifetime == 0)
         allocation_free(a, "released (LIFETIME 0)");
@@ -440,8 +422,8 @@ static Allocation *check_in_allocation(Relay *r, const Origin *o, const MsturnMs
             return NULL;
         }
         if (!msturn_seq_after(seq, a->last_seq)) {
-            logf_(r, "drop: %s from %s: sequence number %u not after %u",
-                  msturn_type_name(m->type), who, seq, a->last_seq);
+            logf_(r, "drop: %s from %s: sequence number %u not after %u", msturn_type_name(m->type),
+                  who, seq, a->last_seq);
             *code = 400;
             return NULL;
         }
@@ -553,7 +535,8 @@ static void handle_message(Relay *r, const Origin *o, const uint8_t *buf, gsize 
         handle_set_active(r, o, &m);
         break;
     default:
-        logf_(r, "drop: %s from %s: not a request this relay answers", msturn_type_name(m.type), who);
+        logf_(r, "drop: %s from %s: not a request this relay answers", msturn_type_name(m.type),
+              who);
     }
 }
 
@@ -708,8 +691,9 @@ static int listen_on(Relay *r, int type, int port, GSource **src, GUnixFDSourceF
     if (fd < 0 || bind(fd, (struct sockaddr *)&at, sizeof(at)) < 0 ||
         (type == SOCK_STREAM && listen(fd, 16) < 0)) {
         g_autofree char *a = addr_str(&at);
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "cannot listen on %s/%s: %s",
-                    a, type == SOCK_STREAM ? "tcp" : "udp", g_strerror(errno));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "cannot listen on %s/%s: %s", a, type == SOCK_STREAM ? "tcp" : "udp",
+                    g_strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -833,9 +817,12 @@ int main(int argc, char **argv)
     r.auth.user = g_bytes_get_data(r.user, &r.auth.user_len);
     r.auth.pass = g_bytes_get_data(r.pass, &r.auth.pass_len);
     RAND_bytes(r.auth.nonce_secret, sizeof(r.auth.nonce_secret));
-    if ((udp && (r.udp_fd = listen_on(&r, SOCK_DGRAM, udp, &r.udp_src, udp_readable, &error)) < 0) ||
-        (tcp && (r.tcp_fd = listen_on(&r, SOCK_STREAM, tcp, &r.tcp_src, tcp_acceptable, &error)) < 0) ||
-        (tls && (r.tls_fd = listen_on(&r, SOCK_STREAM, tls, &r.tls_src, tcp_acceptable, &error)) < 0)) {
+    if ((udp &&
+         (r.udp_fd = listen_on(&r, SOCK_DGRAM, udp, &r.udp_src, udp_readable, &error)) < 0) ||
+        (tcp &&
+         (r.tcp_fd = listen_on(&r, SOCK_STREAM, tcp, &r.tcp_src, tcp_acceptable, &error)) < 0) ||
+        (tls &&
+         (r.tls_fd = listen_on(&r, SOCK_STREAM, tls, &r.tls_src, tcp_acceptable, &error)) < 0)) {
         fprintf(stderr, "iceprobe-msturn: %s\n", error->message);
         return 1;
     }
