@@ -104,6 +104,19 @@ msturn() {
 	assert_eq "no Send, Data or Set Active Destination was dropped" \
 		"$(logged "drop: (Send|Set Active)")" 0
 
+	section "expiry: an allocation nobody refreshes or releases goes"
+	# A second relay with lifetimes of at most 2 s; its client is killed, so it
+	# neither refreshes nor releases.
+	lab_spawn edge msturn-short "$RELAY" --listen "$edge" --udp 3479 --max-lifetime 2 --relay-ip "$edge" \
+		--realm "$LAB_TURN_REALM" --user-file "$LAB_STATE/msturn.user" \
+		--password-file "$LAB_STATE/msturn.password" --log "$LAB_STATE/msturn-short.log"
+	lab_wait_listen edge udp 3479
+	lab_exec ext timeout -s KILL 4 "$CLIENT" --server "$edge" --port 3479 --transport udp --user "$user" \
+		--password "$pass" --name lost --peer nobody --exchange "$x" --timeout 30 >/dev/null 2>&1
+	assert_ok "the allocation was granted for 2 s" grep -qE "allocation $edge:[0-9]+ of udp $ext:[0-9]+ created, lifetime 2 s" "$LAB_STATE/msturn-short.log"
+	assert_ok "and expired once its client was gone" lab_wait_log "$LAB_STATE/msturn-short.log" "allocation $edge:[0-9]+ of udp $ext:[0-9]+ expired" 5
+	lab_stop msturn-short
+
 	section "refusals"
 	out=$(client laptop --port 3478 --transport udp --password "$(printf wrong | base64)" --name wrong --timeout 10 2>&1)
 	assert_no_match "a wrong password gets no relayed candidate" "$out" "candidate relay"
