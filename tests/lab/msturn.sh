@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# lab-msturn: the lab's MS-TURN relay (iceprobe-msturn) on the edge, in place of
+# coturn, driven by libnice's own MS-TURN client (NICE_COMPATIBILITY_OC2007R2,
+# iceprobe-msturn-client) from the laptop (behind the home NAT) and the external
+# host (behind its own NAT), with tshark on the edge's public interface:
+# allocations over UDP, TCP and pseudo-TLS, media between two allocations
+# (Send -> the relayed socket -> the other allocation's Data Indication, then
+# raw after Set Active Destination), refusals, and every message on the wire
+# decoded by Wireshark's dissectors with nothing malformed.
+# Exit 0 all checks passed, 1 a check failed, 77 cannot set up (outside CI only).
+set -u
+. "$(dirname "$0")/lab.sh"
+. "$(dirname "$0")/assert.sh"
+ASSERT_NAME=lab-msturn
+
+RELAY=${ICEPROBE_MSTURN:?set ICEPROBE_MSTURN to the iceprobe-msturn binary}
+CLIENT=${ICEPROBE_MSTURN_CLIENT:?set ICEPROBE_MSTURN_CLIENT to iceprobe-msturn-client}
+LUA=${ICEPROBE_MSTURN_LUA:-$(dirname "$0")/msturn-tcp.lua}
+if ! command -v tshark >/dev/null 2>&1; then
+	if [ "${CI:-}" = true ]; then
+		echo "lab: FAIL: cannot set up lab-msturn: tshark is missing (apt-get install tshark)" >&2
+		exit 1
+	fi
+	echo "lab: SKIP: cannot set up lab-msturn: tshark is missing (apt-get install tshark)" >&2
+	exit 77
+fi
+
+# tshark over the capture, with the MS-TURN TCP framing dissector; prints the
+# number of packets matching FILTER.
+count() { tshark -n -r "$LAB_STATE/msturn.pcap" -X lua_script:"$LUA" -Y "$1" 2>/dev/null | wc -l; }
+# How many lines of the relay's log match an extended regex.
+logged() { grep -cE -- "$1" "$LAB_STATE/msturn-relay.log"; }
+
+msturn() {
+	local log=$LAB_STATE/msturn-relay.log home=$LAB_HOME_WAN ext=$LAB_EXTNAT_WAN edge=$LAB_EDGE_PUB
+	local user pass t out rc
+	lab_edge_down # coturn leaves the edge's ports to the relay
+	# MRAS credentials are base64 strings; the relay and libnice decode them.
+	user=$(printf 'lab-user@%s' "$LAB_TURN_REALM" | base64)
+	pass=$(openssl rand -hex 12 | tr -d '\n' | base64)
+	printf '%s\n' "$user" >"$LAB_STATE/msturn.user"
+	printf '%s\n' "$pass" >"$LAB_STATE/msturn.password"
+	lab_spawn edge tshark tshark -n -q -i eth0 -w "$LAB_STATE/msturn.pcap"
+	lab_wait_log "$LAB_STATE/tshark.log" "Capturing on" 10 || lab_die "tshark did not start: $(cat "$LAB_STATE/tshark.log")"
+	lab_spawn edge msturn "$RELAY" --listen "$edge" --udp 3478 --tcp 3478 --tls 443 --relay-ip "$edge" \
+		--realm "$LAB_TURN_REALM" --user-file "$LAB_STATE/msturn.user" \
+		--password-file "$LAB_STATE/msturn.password" --log "$log"
+	lab_wait_listen edge udp 3478
+	lab_wait_listen edge tcp 443
+	client() { # NODE ARGS...: the client in NODE against the relay
+		local node=$1
+		shift
+		lab_exec "$node" timeout --foreground 60 "$CLIENT" --server "$edge" --user "$user" "$@"
+	}
+
+	section "allocations: libnice's OC2007R2 client over UDP, TCP and pseudo-TLS"
+	for t in udp:3478 tcp:3478 tls:443; do
+		out=$(client laptop --port "${t#*:}" --transport "${t%%:*}" --password "$pass" --name "gather-${t%%:*}" --timeout 20 2>&1)
+		assert_match "over ${t%%:*}, libnice gets a relayed candidate on the edge's address" "$out" "candidate relay $edge:[0-9]+"
+		t=${t%%:*}
+		assert_gt "over $t, its first Allocate has no credentials: MAGIC-COOKIE first, MS-VERSION" \
+			"$(logged "recv $t $home:[0-9]+ Allocate request tid=[0-9a-f]{32} \[MAGIC-COOKIE MS-VERSION=1\]")" 0
+		assert_gt "over $t, the relay answers 401 with REALM, NONCE and MS-VERSION, no MESSAGE-INTEGRITY" \
+			"$(logged "send $t $home:[0-9]+ Allocate error response tid=[0-9a-f]{32} \[MAGIC-COOKIE ERROR-CODE=401 REALM=\"$LAB_TURN_REALM\" NONCE=\"[0-9a-f]{32}\" MS-VERSION=2\]$")" 0
+		assert_gt "over $t, the second carries the decoded MRAS user name, the realm, the nonce and MESSAGE-INTEGRITY" \
+			"$(logged "recv $t $home:[0-9]+ Allocate request .*REALM=\"$LAB_TURN_REALM\" NONCE=\"[0-9a-f]{32}\" USERNAME=\"lab-user@$LAB_TURN_REALM\" MESSAGE-INTEGRITY\]")" 0
+		assert_gt "over $t, the answer: MAPPED-ADDRESS the relayed address, XOR-MAPPED-ADDRESS the home NAT's, LIFETIME, MS-VERSION, MS-SEQUENCE-NUMBER, signed" \
+			"$(logged "send $t $home:[0-9]+ Allocate response .*\[MAGIC-COOKIE MAPPED-ADDRESS=$edge:[0-9]+ XOR-MAPPED-ADDRESS=$home:[0-9]+ LIFETIME=600 MS-VERSION=1 MS-SEQUENCE-NUMBER=0 REALM=\"$LAB_TURN_REALM\" MESSAGE-INTEGRITY\]")" 0
+		assert_gt "over $t, closing the agent releases the allocation (LIFETIME 0, or by closing its connection)" \
+			"$(logged "allocation $edge:[0-9]+ of $t $home:[0-9]+ released \((LIFETIME 0|its connection closed)\)")" 0
+	done
+	assert_gt "pseudo-TLS: the ClientHello is the fixed one, the ServerHello+ServerHelloDone answer it" \
+		"$(logged "send tls $home:[0-9]+ pseudo-TLS ServerHello, ServerHelloDone \(83 bytes\)")" 0
+	# libnice 0.1.21: a TCP relay socket under a UDP host candidate is not
+	# "reliable", and its frames go out with a 2-byte header and no length
+	# (docs/msturn-relay.md). The relay closes such a connection, as 3.1.10 says.
+	assert_gt "libnice's frames without a length field are refused and the connection closed (libnice deviation)" \
+		"$(logged "connection (tcp|tls) $home:[0-9]+ closed: TCP frame type 0x[0-9a-f]{2}: 0x02 \(control\) or 0x03 \(data\)")" 0
+
+	section "media: the laptop and the external host, each through its own allocation over UDP"
+	local x=$LAB_STATE/exchange
+	mkdir -p "$x"
+	client laptop --port 3478 --transport udp --password "$pass" --name a --peer b --exchange "$x" --count 50 --timeout 45 >"$LAB_STATE/client-a.out" 2>&1 &
+	local pa=$!
+	client ext --port 3478 --transport udp --password "$pass" --name b --peer a --exchange "$x" --count 50 --timeout 45 >"$LAB_STATE/client-b.out" 2>&1
+	rc=$?
+	wait "$pa"
+	local rca=$?
+	assert_eq "the laptop's agent got its data through (exit 0)" "$rca" 0
+	assert_eq "the external host's agent got its data through (exit 0)" "$rc" 0
+	assert_match "the laptop's selected pair is relay to relay, both on the edge" "$(tr '\n' ' ' <"$LAB_STATE/client-a.out")" \
+		"selected local relay $edge:[0-9]+.*selected remote relay $edge:[0-9]+"
+	assert_match "the laptop received all 50 of the external host's datagrams" "$(cat "$LAB_STATE/client-a.out")" "received 50 of 50"
+	assert_match "the external host received all 50 of the laptop's" "$(cat "$LAB_STATE/client-b.out")" "received 50 of 50"
+	assert_gt "Send requests leave from one allocation's relayed socket to the other's" \
+		"$(logged "^.{12} msturn: send $edge:[0-9]+ -> $edge:[0-9]+: [0-9]+ bytes$")" 0
+	assert_gt "what a relayed socket receives from the other comes to its client as a Data Indication with REMOTE-ADDRESS" \
+		"$(logged "send udp ($home|$ext):[0-9]+ Data Indication tid=[0-9a-f]{32} \[MAGIC-COOKIE REMOTE-ADDRESS=$edge:[0-9]+ DATA\([0-9]+ bytes\)\]")" 0
+	assert_gt "Send requests carry MS-SEQUENCE-NUMBER and are authenticated" \
+		"$(logged "recv udp ($home|$ext):[0-9]+ Send request .*MS-SEQUENCE-NUMBER=[0-9]+ .*MESSAGE-INTEGRITY\]")" 0
+	assert_gt "each client sets its peer's relayed address as its active destination, and the relay answers signed" \
+		"$(logged "send udp ($home|$ext):[0-9]+ Set Active Destination response tid=[0-9a-f]{32} \[MAGIC-COOKIE MESSAGE-INTEGRITY\]")" 1
+	assert_gt "after it, data flows raw both ways (no TURN header)" "$(logged "^.{12} msturn: raw ")" 10
+	assert_eq "no Send, Data or Set Active Destination was dropped" \
+		"$(logged "drop: (Send|Set Active)")" 0
+
+	section "expiry: an allocation nobody refreshes or releases goes"
+	# A second relay with lifetimes of at most 2 s; its client is killed, so it
+	# neither refreshes nor releases.
+	lab_spawn edge msturn-short "$RELAY" --listen "$edge" --udp 3479 --max-lifetime 2 --relay-ip "$edge" \
+		--realm "$LAB_TURN_REALM" --user-file "$LAB_STATE/msturn.user" \
+		--password-file "$LAB_STATE/msturn.password" --log "$LAB_STATE/msturn-short.log"
+	lab_wait_listen edge udp 3479
+	lab_exec ext timeout -s KILL 4 "$CLIENT" --server "$edge" --port 3479 --transport udp --user "$user" \
+		--password "$pass" --name lost --peer nobody --exchange "$x" --timeout 30 >/dev/null 2>&1
+	assert_ok "the allocation was granted for 2 s" grep -qE "allocation $edge:[0-9]+ of udp $ext:[0-9]+ created, lifetime 2 s" "$LAB_STATE/msturn-short.log"
+	assert_ok "and expired once its client was gone" lab_wait_log "$LAB_STATE/msturn-short.log" "allocation $edge:[0-9]+ of udp $ext:[0-9]+ expired" 5
+	lab_stop msturn-short
+
+	section "refusals"
+	out=$(client laptop --port 3478 --transport udp --password "$(printf wrong | base64)" --name wrong --timeout 10 2>&1)
+	assert_no_match "a wrong password gets no relayed candidate" "$out" "candidate relay"
+	assert_gt "... because the relay answered 431 (MESSAGE-INTEGRITY does not match the user's key)" \
+		"$(logged "refuse udp $home:[0-9]+: 431: MESSAGE-INTEGRITY does not match")" 0
+	# From port 40000, so that the capture's checks below can tell them apart.
+	# From the home router itself (no NAT in the way), port 40000.
+	lab_exec home sh -c "printf 'hello, relay' | socat -T1 - UDP4:$edge:3478,sourceport=40000" >/dev/null 2>&1
+	# An Allocate whose USERNAME runs 16 bytes past the message's end.
+	lab_exec home sh -c "printf '\000\003\000\014AAAAAAAAAAAAAAAA\000\017\000\004\162\306\113\306\000\006\000\020' | socat -T1 - UDP4:$edge:3478,sourceport=40000" >/dev/null 2>&1
+	lab_exec home sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | socat -T1 - TCP4:$edge:3478" >/dev/null 2>&1
+	lab_exec home sh -c "head -c 64 /dev/zero | socat -T1 - TCP4:$edge:443" >/dev/null 2>&1
+	assert_gt "a datagram that is not TURN is refused with a reason" "$(logged "recv udp $home:40000: 12 bytes refused: ")" 0
+	assert_gt "a malformed Allocate is answered 400" \
+		"$(logged "send udp $home:40000 Allocate error response tid=41414141414141414141414141414141 \[MAGIC-COOKIE ERROR-CODE=400\]")" 0
+	assert_gt "garbage on TCP and on the TLS port closes the connection with a reason" \
+		"$(logged "connection (tcp|tls) $home:[0-9]+ closed: (TCP frame type|pseudo-TLS ClientHello)")" 2
+	assert_ok "the relay is still up after all that" kill -0 "$(cat "$LAB_STATE/msturn.pid")"
+
+	section "on the wire: Wireshark's dissectors read every message"
+	lab_stop msturn
+	assert_gt "the relay stopped cleanly on SIGTERM, releasing what it held" "$(logged "msturn: stopped$")" 0
+	sleep 0.5
+	lab_stop tshark INT
+	local relay_out="ip.src == $edge && (udp.srcport == 3478 || tcp.srcport == 3478 || tcp.srcport == 443)"
+	local n_udp_sent n_udp_recv n_logged_sent n_logged_recv
+	n_udp_sent=$(count "classicstun && ip.src == $edge && udp.srcport == 3478")
+	n_logged_sent=$(logged "send udp [0-9.:]+ (Allocate|Data Indication|Set Active)")
+	assert_gt "tshark's classicstun (pre-RFC 5389 STUN) dissector decodes the relay's UDP messages" "$n_udp_sent" 20
+	assert_eq "... as many as the relay logged sending over UDP" "$n_udp_sent" "$n_logged_sent"
+	n_udp_recv=$(count "classicstun && ip.dst == $edge && udp.dstport == 3478 && udp.srcport != 40000")
+	n_logged_recv=$(logged "recv udp ($home|$ext):[0-9]+ (Allocate|Send|Set Active)")
+	assert_eq "... and every MS-TURN message libnice sent it over UDP, as many as it logged" "$n_udp_recv" "$n_logged_recv"
+	assert_gt "the framed TCP and pseudo-TLS messages decode too" "$(count "classicstun && tcp")" 10
+	assert_eq "nothing the relay sent is malformed or an expert error" \
+		"$(count "($relay_out) && (_ws.malformed || _ws.expert.severity == error)")" 0
+	assert_eq "nothing libnice sent over UDP is malformed" \
+		"$(count "classicstun && udp.dstport == 3478 && udp.srcport != 40000 && (_ws.malformed || _ws.expert.severity == error)")" 0
+	local bad closed p ok=yes
+	bad=$(tshark -n -r "$LAB_STATE/msturn.pcap" -X lua_script:"$LUA" -Y "msturn_tcp.bad && ip.src == $home" -T fields -e tcp.srcport 2>/dev/null | sort -u)
+	closed=$(grep -oE "connection (tcp|tls) $home:[0-9]+ closed: (TCP frame type|pseudo-TLS)" "$log" | grep -oE ":[0-9]+ " | tr -d ': ')
+	for p in $bad; do printf '%s\n' "$closed" | grep -qx "$p" || ok="no: port $p"; done
+	assert_eq "every TCP connection tshark finds unframed is one the relay closed for it" "$ok" yes
+	assert_eq "tshark decodes Data Indications as the relay logged them" \
+		"$(count "classicstun.type == 0x0115")" "$(logged "send (udp|tcp|tls) [0-9.:]+ Data Indication")"
+	cp "$LAB_STATE/msturn.pcap" "$log" "${ICEPROBE_ARTIFACTS:-/tmp}/" 2>/dev/null
+	assert_summary
+}
+
+lab_run msturn
