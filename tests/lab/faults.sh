@@ -133,7 +133,7 @@ fault_coturn_killed() {
 	assert_eq "both reports arrived, once each" "$(acks laptop)/$(acks corp)" 1/1
 	assert_lt "within 10 s of the fault" "$took" 10000
 	show_on_failure
-	lab_start_coturn
+	lab_start_edge
 }
 
 fault_controller_restart() {

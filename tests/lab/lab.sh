@@ -269,6 +269,48 @@ lab_start_coturn() {
 	lab_die "coturn did not start; its log: $(tail -5 "$LAB_STATE/coturn.log")"
 }
 
+# The edge's relay in the lab's dialect (LAB_DIALECT): coturn for rfc8445, the
+# lab's MS-TURN relay (tests/lab/tools/msturn.c) for ms-ice2, with MRAS
+# credentials (base64 strings; the relay and libnice decode them) and an MRAS
+# answer carrying them, as a client's log shows it (docs/sfb.md).
+lab_start_edge() {
+	if [ "${LAB_DIALECT:-rfc8445}" != ms-ice2 ]; then
+		lab_start_coturn
+		return
+	fi
+	[ -f "$LAB_STATE/mras.xml" ] || lab_write_mras 480
+	lab_spawn edge msturn "${ICEPROBE_MSTURN:?set ICEPROBE_MSTURN to iceprobe-msturn}" \
+		--listen 0.0.0.0 --relay-ip "$LAB_EDGE_PUB" --udp 3478 --tcp 3478 --tls 443 \
+		--realm "$LAB_TURN_REALM" --user-file "$LAB_STATE/mras.user" \
+		--password-file "$LAB_STATE/mras.pass" --log "$LAB_STATE/msturn-relay.log"
+	lab_wait_listen edge udp 3478
+	lab_wait_listen edge tcp 443
+}
+
+# lab_write_mras DURATION_MIN: a fresh MRAS set, and the answer that carries it.
+lab_write_mras() {
+	local user pass
+	user=$(printf 'lab-%s@%s' "$LAB_ID" "$LAB_TURN_REALM" | base64)
+	pass=$(openssl rand -hex 12 | tr -d '\n' | base64)
+	printf '%s\n' "$user" >"$LAB_STATE/mras.user"
+	printf '%s\n' "$pass" >"$LAB_STATE/mras.pass"
+	cat >"$LAB_STATE/mras.xml" <<-EOF2
+		<?xml version="1.0" encoding="utf-8"?>
+		<response xmlns="http://schemas.microsoft.com/2006/09/sip/mrasp" requestID="1" version="2.0" serverVersion="2.0" to="sip:probe@corp.example" from="sip:probe@corp.example" reasonPhrase="OK">
+		  <credentialsResponse credentialsRequestID="1">
+		    <credentials>
+		      <username>$user</username>
+		      <password>$pass</password>
+		      <duration>$1</duration>
+		    </credentials>
+		    <mediaRelayList>
+		      <mediaRelay><location>internet</location><hostName>$LAB_EDGE_NAME</hostName><udpPort>3478</udpPort><tcpPort>443</tcpPort></mediaRelay>
+		    </mediaRelayList>
+		  </credentialsResponse>
+		</response>
+	EOF2
+}
+
 lab_dns_write() {
 	local view=$1 ip=$2
 	{
@@ -418,7 +460,7 @@ lab_up() {
 
 	# Services.
 	lab_make_certs
-	lab_start_coturn
+	lab_start_edge
 	lab_dns_write internal "$LAB_EDGE_INT" 10.1.0.9 10.1.0.11
 	lab_dns_write vpn "$LAB_EDGE_PUB"
 	lab_start_dns internal "$LAB_DNS_INTERNAL"
@@ -720,7 +762,8 @@ lab_edge_udp() {
 	esac
 }
 
-lab_edge_down() { lab_stop coturn "${1:-TERM}"; } # [KILL]: a crash, not a shutdown
+# [KILL]: a crash, not a shutdown
+lab_edge_down() { lab_stop "$([ "${LAB_DIALECT:-rfc8445}" = ms-ice2 ] && echo msturn || echo coturn)" "${1:-TERM}"; }
 
 # The edge's route to the branch subnet (seed 003: without it, IM works but audio
 # and video between the branch and external users fail).
@@ -776,6 +819,17 @@ lab_wait_listen() {
 	lab_die "nothing listens on $proto/$port in $node"
 }
 
+# The [edge] credentials in the lab's dialect: TURN REST and the edge's TLS
+# certificate (coturn), or the MRAS answer (the MS-TURN relay: no certificate).
+lab_profile_credentials() {
+	if [ "${LAB_DIALECT:-rfc8445}" = ms-ice2 ]; then
+		printf 'turn = ms-turn\nmras_response_file = %s\n' "$LAB_STATE/mras.xml"
+	else
+		printf 'secret_file = %s\ntls_ca_file = %s\ntls_pin_sha256 = %s\n' "$LAB_STATE/turn.secret" \
+			"$LAB_STATE/pki/ca.pem" "$(cat "$LAB_STATE/pki/edge.sha256")"
+	fi
+}
+
 # Write the lab's probe profile (edge, secret, CA, ranges) to PATH.
 lab_write_profile() {
 	cat >"$1" <<-EOF2
@@ -789,9 +843,7 @@ lab_write_profile() {
 		udp_port = 3478
 		tcp_port = 3478
 		tls_port = 443
-		secret_file = $LAB_STATE/turn.secret
-		tls_ca_file = $LAB_STATE/pki/ca.pem
-		tls_pin_sha256 = $(cat "$LAB_STATE/pki/edge.sha256")
+		$(lab_profile_credentials)
 
 		[network]
 		internal_ranges = 10.0.0.0/8

@@ -155,7 +155,7 @@ config_secret() {
 config_f() {
 	lab_edge_down KILL
 	WEBRTC_CONNECT_MS=5000 compare f loop nocall
-	lab_start_coturn
+	lab_start_edge
 }
 # Two VPN laptops, VPN-to-VPN allowed: the media hair-pins through the gateway.
 config_hairpin() {
