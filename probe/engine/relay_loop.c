@@ -393,8 +393,14 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
                          .on_pair_data = p};
     if (spec->kind == POLICY_PATH_TUNNEL_ONLY) {
         cfg.only_address = tun;
-        cfg.stun_ip = c->edge_ip; /* the address the edge sees the tunnel's socket at */
-        cfg.stun_port = prof->edge.udp_port;
+        /* The address the edge sees the tunnel's socket at, for the far end's
+         * TURN permission. MS-TURN has no permissions, an SfB client asks no
+         * STUN server (the edge answers none), and MS-ICE2 drops reflexive
+         * candidates anyway: the far end learns it from the checks (prflx). */
+        if (!prof->ice.ms_ice2) {
+            cfg.stun_ip = c->edge_ip;
+            cfg.stun_port = prof->edge.udp_port;
+        }
     }
     if (spec->udp)
         paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
@@ -423,12 +429,14 @@ static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys,
                          .turn_password = c->cred.password,
                          .on_candidate = far_candidate,
                          .on_candidate_data = p};
-    if (c->turn_ok[TURNCHECK_UDP]) {
+    if (c->turn_ok[TURNCHECK_UDP])
         paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
-    } else {
-        gboolean tls = !c->turn_ok[TURNCHECK_TCP];
-        paths_add_turn_forwarded(c, &cfg, tls, &p->far_fwd, rec);
-    }
+    /* An SfB client allocates over TCP as well: MS-TURN gives it TCP relayed
+     * addresses (TCP-ACT and TCP-PASS relay candidates), the only kind a
+     * probe's TCP or TLS allocation can pair with. */
+    if (!c->turn_ok[TURNCHECK_UDP] ||
+        (prof->edge.ms_turn && (c->turn_ok[TURNCHECK_TCP] || c->turn_ok[TURNCHECK_TLS])))
+        paths_add_turn_forwarded(c, &cfg, !c->turn_ok[TURNCHECK_TCP], &p->far_fwd, rec);
     return cfg;
 }
 

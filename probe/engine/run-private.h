@@ -86,7 +86,7 @@ void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayTyp
  * started into *out; FALSE with rec's verdict and reason set when it cannot
  * start. With an MS-TURN edge libnice speaks the framing and the pseudo-TLS
  * itself (its TURN_TLS in OC2007R2) through a plain forwarder, and allocates
- * over TCP from TCP-active host candidates only (docs/libnice.md §36): ICE-TCP
+ * over TCP from TCP-active host candidates only (docs/libnice.md §37): ICE-TCP
  * is turned on. */
 gboolean paths_add_turn_forwarded(RunCtx *c, SessionConfig *cfg, gboolean tls, TlsRelay **out,
                                   PathRecord *rec);

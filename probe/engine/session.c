@@ -15,6 +15,7 @@ G_DEFINE_QUARK(iceprobe - session - error - quark, session_error)
 #define COMPONENT             1
 #define SESSION_CLOSE_WAIT_MS 1000
 #define SESSION_CLOSE_RTO_MS  100
+#define SESSION_MAX_HELD      64
 
 struct Session {
     char *name;
@@ -32,7 +33,33 @@ struct Session {
     gboolean closed;
     SessionCandidateFn on_candidate;
     gpointer on_candidate_data;
+    /* MS-ICE2 is not trickled: an SfB client sends its candidates once it has
+     * gathered them all, and checks the peer's once it has too. Both ways are
+     * held here until gathering ends, so no check reaches either side before:
+     * libnice's OC2007R2 mode frees its server-reflexive candidates then, and a
+     * pair already valid on one would keep the freed candidate, while a check
+     * answered before the peer's credentials are known fails its pair for good
+     * (docs/libnice.md §36). */
+    gboolean ms_ice2;
+    GSList *held;     /* the peer's NiceCandidate, in the order given */
+    GPtrArray *to_send; /* our candidate lines, in the order gathered */
 };
+
+static void release_held(Session *s)
+{
+    if (s->to_send) {
+        for (guint i = 0; i < s->to_send->len && s->on_candidate; i++)
+            s->on_candidate(s->to_send->pdata[i], s->on_candidate_data);
+        g_clear_pointer(&s->to_send, g_ptr_array_unref);
+    }
+    if (s->held) {
+        s->held = g_slist_reverse(s->held);
+        nice_agent_set_remote_candidates(s->agent, s->stream_id, 1, s->held);
+        g_slist_free_full(g_steal_pointer(&s->held), (GDestroyNotify)nice_candidate_free);
+        if (s->state == SESSION_STATE_GATHERED)
+            s->state = SESSION_STATE_CHECKING;
+    }
+}
 
 static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data)
 {
@@ -40,6 +67,8 @@ static void on_gathering_done(NiceAgent *agent, guint stream_id, gpointer data)
     s->gathered_at = g_get_monotonic_time();
     if (s->state == SESSION_STATE_GATHERING)
         s->state = SESSION_STATE_GATHERED;
+    if (s->ms_ice2 && !s->closed)
+        release_held(s);
 }
 
 static void on_state_changed(NiceAgent *agent, guint stream_id, guint component_id, guint state,
@@ -72,9 +101,17 @@ static void on_new_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer dat
     Session *s = data;
     if (!s->on_candidate)
         return;
-    g_autofree char *line = nice_agent_generate_local_candidate_sdp(agent, cand);
-    if (line)
-        s->on_candidate(line, s->on_candidate_data);
+    char *line = nice_agent_generate_local_candidate_sdp(agent, cand);
+    if (!line)
+        return;
+    if (s->ms_ice2 && !s->gathered_at) {
+        if (!s->to_send)
+            s->to_send = g_ptr_array_new_with_free_func(g_free);
+        g_ptr_array_add(s->to_send, line);
+        return;
+    }
+    s->on_candidate(line, s->on_candidate_data);
+    g_free(line);
 }
 
 static void on_recv(NiceAgent *agent, guint stream_id, guint component_id, guint len, gchar *buf,
@@ -93,6 +130,7 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     s->ctx = g_main_context_ref(ctx);
     s->controlling = cfg->controlling;
     s->relay_only = cfg->relay_only;
+    s->ms_ice2 = cfg->ms_ice2;
     s->on_pair = cfg->on_pair;
     s->on_pair_data = cfg->on_pair_data;
     NiceAgentOption opts = NICE_AGENT_OPTION_CONSENT_FRESHNESS;
@@ -207,6 +245,9 @@ void session_free(Session *s)
     }
     g_main_context_unref(s->ctx);
     g_free(s->name);
+    g_slist_free_full(s->held, (GDestroyNotify)nice_candidate_free);
+    if (s->to_send)
+        g_ptr_array_unref(s->to_send);
     g_free(s);
 }
 
@@ -312,6 +353,16 @@ gboolean session_add_remote_candidate(Session *s, const char *sdp_line, GError *
                     c->component_id);
         nice_candidate_free(c);
         return FALSE;
+    }
+    if (s->ms_ice2 && !s->gathered_at) {
+        if (g_slist_length(s->held) >= SESSION_MAX_HELD) {
+            g_set_error(error, SESSION_ERROR, SESSION_ERROR_REMOTE,
+                        "%s: more than %d remote candidates", s->name, SESSION_MAX_HELD);
+            nice_candidate_free(c);
+            return FALSE;
+        }
+        s->held = g_slist_prepend(s->held, c);
+        return TRUE;
     }
     GSList one = {.data = c, .next = NULL};
     int n = nice_agent_set_remote_candidates(s->agent, s->stream_id, COMPONENT, &one);

@@ -101,7 +101,7 @@ static void on_packet(const guint8 *buf, gsize len, gpointer data)
     gint64 arrived = now_ns();
     guint8 pkt[PACKET_CAP];
     /* RFC 7983's demultiplexing: only 128-191 is RTP. libnice's MS-ICE2 mode
-     * hands its legacy duplicate checks up as data (docs/libnice.md §36). */
+     * hands its legacy duplicate checks up as data (docs/libnice.md §35). */
     if (len < RTP_HEADER_LEN || len > sizeof(pkt) || buf[0] < 128 || buf[0] > 191) {
         e->foreign++;
         return;

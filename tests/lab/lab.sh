@@ -278,7 +278,6 @@ lab_start_edge() {
 		lab_start_coturn
 		return
 	fi
-	[ -f "$LAB_STATE/mras.xml" ] || lab_write_mras 480
 	lab_spawn edge msturn "${ICEPROBE_MSTURN:?set ICEPROBE_MSTURN to iceprobe-msturn}" \
 		--listen 0.0.0.0 --relay-ip "$LAB_EDGE_PUB" --udp 3478 --tcp 3478 --tls 443 \
 		--realm "$LAB_TURN_REALM" --user-file "$LAB_STATE/mras.user" \
@@ -460,6 +459,7 @@ lab_up() {
 
 	# Services.
 	lab_make_certs
+	lab_write_mras 480
 	lab_start_edge
 	lab_dns_write internal "$LAB_EDGE_INT" 10.1.0.9 10.1.0.11
 	lab_dns_write vpn "$LAB_EDGE_PUB"
@@ -621,6 +621,37 @@ lab_busy() {
 # assertions both times. $LAB_VARIANT ("" or "-PATTERN") names the busy run's files.
 LAB_BUSY=off
 LAB_VARIANT=""
+# lab_dialect rfc8445|ms-ice2: the edge's relay and the probe's profile
+# ($LAB_STATE/lab.conf) in that dialect; paired runs use the controller's
+# profile of it (lab, or lab-sfb). The other relay is killed at once (coturn
+# takes seconds to stop on TERM).
+LAB_PROFILE_NAME=lab
+lab_dialect() {
+	[ "$1" = "${LAB_DIALECT:-rfc8445}" ] && return 0
+	lab_edge_down KILL
+	LAB_DIALECT=$1
+	lab_start_edge
+	lab_write_profile "$LAB_STATE/lab.conf"
+	[ "$1" = ms-ice2 ] && LAB_PROFILE_NAME=lab-sfb || LAB_PROFILE_NAME=lab
+}
+
+# lab_variants PATTERN FN...: each scenario as lab_idle_and_busy runs it, then
+# once more in the SfB dialect (MS-ICE2 against the lab's MS-TURN relay) on the
+# idle tunnel, as variant "-ms-ice2": the same assertions, and (scenarios.sh,
+# paired.sh) the idle RFC run's verdict and codes.
+lab_variants() {
+	local pattern=$1 fn
+	shift
+	for fn in "$@"; do
+		lab_idle_and_busy "$pattern" "$fn"
+		lab_dialect ms-ice2
+		LAB_VARIANT=-ms-ice2
+		"$fn"
+		LAB_VARIANT=""
+		lab_dialect rfc8445
+	done
+}
+
 lab_idle_and_busy() {
 	local pattern=$1 fn
 	shift
@@ -834,7 +865,7 @@ lab_profile_credentials() {
 lab_write_profile() {
 	cat >"$1" <<-EOF2
 		[profile]
-		name = lab
+		name = ${2:-lab}
 		description = the lab's laptop against its edge
 
 		[edge]
@@ -897,9 +928,14 @@ lab_controller_start() {
 	cp "$LAB_STATE/pki/ca.pem" "$d/ca.pem"
 	openssl rand -hex 32 >"$d/admin.token"
 	cp "$LAB_STATE/turn.secret" "$d/turn.secret"
-	lab_write_profile "$d/profiles/lab.conf"
+	cp "$LAB_STATE/mras.xml" "$d/mras.xml"
+	LAB_DIALECT=rfc8445 lab_write_profile "$d/profiles/lab.conf"
 	sed -i -e "s|^secret_file = .*|secret_file = $d/turn.secret|" \
 		-e "s|^tls_ca_file = .*|tls_ca_file = $d/ca.pem|" "$d/profiles/lab.conf"
+	# The SfB dialect's profile (lab_dialect ms-ice2 runs it): the controller
+	# hands its runs the MRAS set of [turn] mras_response_file.
+	LAB_DIALECT=ms-ice2 lab_write_profile "$d/profiles/lab-sfb.conf" lab-sfb
+	sed -i "/^mras_response_file = /d" "$d/profiles/lab-sfb.conf"
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$LAB_CTL" \
 		-keyout "$d/controller.key" -out "$d/controller.csr" 2>/dev/null
 	printf 'subjectAltName=IP:%s,IP:%s,DNS:%s\n' "$LAB_CTL" "$LAB_CTL2" "$LAB_CTL_NAME" >"$d/san.ext"
@@ -919,13 +955,14 @@ lab_controller_start() {
 			printf '[store]\npath = state/controller.db\n'
 		fi
 		printf '[auth]\nadmin_token_file = admin.token\n'
-		printf 'status_public = true\n[turn]\nsecret_file = turn.secret\n[profiles]\ndir = profiles\n'
+		printf 'status_public = true\n[turn]\nsecret_file = turn.secret\nmras_response_file = mras.xml\n'
+		printf '[profiles]\ndir = profiles\n'
 		printf '[scheduler]\norder_timeout_s = 30\nsetup_s = 60\nlongpoll_s = 10\n'
 		printf '%s\n' "${LAB_CTL_EXTRA[@]}"
 	} >"$d/controller.conf"
 	chmod 755 "$d" "$d/profiles"
-	chmod 644 "$d"/*.pem "$d/profiles/lab.conf"
-	chown -R nobody "$d/state" "$d/turn.secret" "$d/controller.key" "$d/admin.token"
+	chmod 644 "$d"/*.pem "$d"/profiles/*.conf
+	chown -R nobody "$d/state" "$d/turn.secret" "$d/mras.xml" "$d/controller.key" "$d/admin.token"
 	LAB_CTL_URL=$scheme://$LAB_CTL:8443
 	LAB_ADMIN=$(cat "$d/admin.token")
 	lab_controller_serve
@@ -1071,7 +1108,7 @@ lab_api() {
 lab_paired() {
 	local a=$1 b=$2 out=$3 t0 state i
 	t0=$(date +%s%N)
-	RUN_ID=$(lab_api POST /api/v1/runs "{\"profile\": \"lab\", \"a\": \"$a\", \"b\": \"$b\"}" | jq -r .run_id)
+	RUN_ID=$(lab_api POST /api/v1/runs "{\"profile\": \"$LAB_PROFILE_NAME\", \"a\": \"$a\", \"b\": \"$b\"}" | jq -r .run_id)
 	[ -n "$RUN_ID" ] && [ "$RUN_ID" != null ] || {
 		echo '{}' >"$out"
 		return 1

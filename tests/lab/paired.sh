@@ -29,7 +29,6 @@ run() {
 	lab_paired "$2" "$3" "$LAB_STATE/$DOC.json"
 	printf '  (%s: run %s, %s, %s s start to verdict)\n' "$DOC" "$RUN_ID" "$(q .verdict)" "$RUN_SECONDS"
 	local side
-	[ "$LAB_BUSY" != off ] || return 0
 	if [ -n "$LAB_VARIANT" ] && [ -f "$LAB_STATE/$1.json" ]; then
 		# RUN_RACY_CODES: codes that follow an ICE race both runs may settle
 		# differently (a regex), left out of the comparison.
@@ -38,6 +37,7 @@ run() {
 		assert_eq "the same verdict and findings (code/side) as on the idle tunnel" \
 			"$(jq -r --arg racy "${RUN_RACY_CODES:-^$}" "$sum" "$LAB_STATE/$DOC.json")" "$want"
 	fi
+	[ "$LAB_BUSY" != off ] || return 0
 	for side in a b; do
 		case $( [ $side = a ] && echo "$2" || echo "$3") in laptop | laptop2) ;; *) continue ;; esac
 		[ "$(q ".paths[] | select(.name == \"natural\") | .sides.$side.tunnel_counters.source // \"none\"")" = interface ] || continue
@@ -257,8 +257,8 @@ body() {
 	lab_agent_start corp corp internal
 	case $GROUP in
 	basic)
-		lab_idle_and_busy steady scenario_good scenario_block_missing
-		lab_idle_and_busy bursty scenario_udp_only
+		lab_variants steady scenario_good scenario_block_missing
+		lab_variants bursty scenario_udp_only
 		lab_busy bursty
 		scenario_cli_peer
 		lab_busy off
@@ -266,14 +266,14 @@ body() {
 		;;
 	vpn)
 		lab_agent_start laptop2 laptop2 vpn-laptops
-		lab_idle_and_busy bursty scenario_hairpin
-		lab_idle_and_busy steady scenario_dns_internal scenario_tls_intercept
+		lab_variants bursty scenario_hairpin
+		lab_variants steady scenario_dns_internal scenario_tls_intercept
 		check_agents_stop laptop laptop2 corp
 		;;
 	branch)
 		lab_agent_start branch branch internal
 		lab_agent_start ext ext external
-		lab_idle_and_busy steady scenario_branch
+		lab_variants steady scenario_branch
 		check_agents_stop laptop branch ext corp
 		;;
 	schedule)

@@ -205,16 +205,30 @@ scenario_d() {
 }
 
 scenario_secret() {
-	section "the edge refuses our credentials (wrong TURN secret)"
+	section "the edge refuses our credentials (wrong TURN secret; MS-TURN: a wrong MRAS password)"
 	cp "$LAB_STATE/lab.conf" "$LAB_STATE/good.conf"
 	echo wrong-secret >"$LAB_STATE/wrong.secret"
 	sed -i "s|^secret_file = .*|secret_file = $LAB_STATE/wrong.secret|" "$LAB_STATE/lab.conf"
+	sed "s|<password>.*</password>|<password>$(printf wrong | base64)</password>|" "$LAB_STATE/mras.xml" \
+		>"$LAB_STATE/wrong-mras.xml"
+	sed -i "s|^mras_response_file = .*|mras_response_file = $LAB_STATE/wrong-mras.xml|" "$LAB_STATE/lab.conf"
 	probe secret
 	assert_eq "verdict fail, RELAY_UNREACHABLE" "$(q .verdict)/$(has_code RELAY_UNREACHABLE)" fail/true
 	assert_match "the TURN check names the 401 and the edge's realm" \
 		"$(q '.checks[] | select(.name == "turn-udp") | .reason')" "401 .*realm '$LAB_TURN_REALM'"
 	assert_eq "with the error code in the record" \
 		"$(q '.checks[] | select(.name == "turn-tcp") | .error_code')" 401
+	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
+	[ "${LAB_DIALECT:-rfc8445}" = ms-ice2 ] || return 0
+
+	section "MS-TURN: the MRAS answer has lapsed (issued 9 hours ago for 8)"
+	printf 'mras_issued_at = %s\n' "$(date -u -d '9 hours ago' +%Y-%m-%dT%H:%M:%SZ)" >"$LAB_STATE/issued"
+	sed -i "/^mras_response_file = /r $LAB_STATE/issued" "$LAB_STATE/lab.conf"
+	probe lapsed
+	assert_eq "verdict error, exit 3" "$(q .verdict)/$RC" error/3
+	assert_match "the error names when the credentials lapsed" "$(q .error)" \
+		"MRAS credentials expired at [0-9-]+T[0-9:]+Z \\(60 min ago"
+	assert_eq "before any check ran" "$(q '.checks | length')" 0
 	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
 }
 
@@ -236,13 +250,13 @@ body() {
 	lab_write_profile "$LAB_STATE/lab.conf"
 	case $GROUP in
 	paths)
-		lab_idle_and_busy steady scenario_a scenario_b
+		lab_variants steady scenario_a scenario_b
 		scenario_old_kernel
-		lab_idle_and_busy bursty scenario_e scenario_g scenario_m
+		lab_variants bursty scenario_e scenario_g scenario_m
 		;;
 	edge)
-		lab_idle_and_busy steady scenario_c scenario_d
-		lab_idle_and_busy bursty scenario_secret scenario_f
+		lab_variants steady scenario_c scenario_d
+		lab_variants bursty scenario_secret scenario_f
 		;;
 	only:*) # a debugging aid: only:a,m-steady runs scenario_a, then scenario_m busy (steady)
 		local s
