@@ -26,6 +26,18 @@ static void answer(const MsturnMsg *m)
     const MsturnAttr *d = msturn_find(m, MSTURN_ATTR_DATA);
     if (d)
         msturn_build_bytes(&b, MSTURN_ATTR_DATA, d->value, d->len);
+    /* What a TCP allocation would hand back of it: a Data Indication of at
+     * most MSTURN_DATA_INDICATION_ROOM bytes, which always fits and parses. */
+    if (d && msturn_get_addr(m, MSTURN_ATTR_DESTINATION_ADDRESS, &a)) {
+        MsturnBuilder di;
+        msturn_build_data_indication(&di, m->tid, &a, d->value,
+                                     MIN(d->len, MSTURN_DATA_INDICATION_ROOM));
+        gsize dlen = msturn_build_finish(&di, NULL);
+        MsturnMsg dback;
+        g_assert(dlen && msturn_parse(di.buf, dlen, &dback, NULL) &&
+                 msturn_find(&dback, MSTURN_ATTR_DATA)->len ==
+                     MIN(d->len, MSTURN_DATA_INDICATION_ROOM));
+    }
     gsize len = msturn_build_finish(&b, code ? NULL : key);
     MsturnMsg back;
     if (len)

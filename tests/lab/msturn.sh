@@ -5,8 +5,11 @@
 # host (behind its own NAT), with tshark on the edge's public interface:
 # allocations over UDP, TCP and pseudo-TLS, media between two allocations
 # (Send -> the relayed socket -> the other allocation's Data Indication, then
-# raw after Set Active Destination), refusals, and every message on the wire
-# decoded by Wireshark's dissectors with nothing malformed.
+# raw after Set Active Destination) over UDP, and over TCP and pseudo-TLS
+# allocations (TCP relayed addresses: libnice's TCP-ACT/TCP-PASS relay
+# candidates, one TCP connection between the two relayed addresses), refusals,
+# and every message on the wire decoded by Wireshark's dissectors with nothing
+# malformed.
 # Exit 0 all checks passed, 1 a check failed, 77 cannot set up (outside CI only).
 set -u
 . "$(dirname "$0")/lab.sh"
@@ -28,8 +31,16 @@ fi
 # tshark over the capture, with the MS-TURN TCP framing dissector; prints the
 # number of packets matching FILTER.
 count() { tshark -n -r "$LAB_STATE/msturn.pcap" -X lua_script:"$LUA" -Y "$1" 2>/dev/null | wc -l; }
+# The number of MS-TURN messages of TYPE (0x0115) tshark decodes: messages, not
+# packets, as one TCP segment can carry several frames.
+count_messages() {
+	tshark -n -r "$LAB_STATE/msturn.pcap" -X lua_script:"$LUA" -Y "classicstun.type == $1" \
+		-T fields -e classicstun.type 2>/dev/null | tr ',' '\n' | grep -ciE "^$1\$"
+}
 # How many lines of the relay's log match an extended regex.
 logged() { grep -cE -- "$1" "$LAB_STATE/msturn-relay.log"; }
+# How many match RE before the first line matching STOP (both awk EREs).
+logged_before() { awk -v re="$1" -v stop="$2" '$0 ~ stop { exit } $0 ~ re { n++ } END { print n + 0 }' "$LAB_STATE/msturn-relay.log"; }
 
 msturn() {
 	local log=$LAB_STATE/msturn-relay.log home=$LAB_HOME_WAN ext=$LAB_EXTNAT_WAN edge=$LAB_EDGE_PUB
@@ -104,6 +115,68 @@ msturn() {
 	assert_eq "no Send, Data or Set Active Destination was dropped" \
 		"$(logged "drop: (Send|Set Active)")" 0
 
+	# [MS-TURN]: an Allocate over TCP gets a TCP relayed address. libnice 0.1.21
+	# (ice-tcp on; force-relay) makes it two relay candidates, TCP-ACT and
+	# TCP-PASS on that address, and pairs its TCP-ACT with the other's TCP-PASS;
+	# the relay carries the pair as one TCP connection between the two relayed
+	# addresses, opened from one of them (bound to its own port) to the other.
+	local tr port ra rb pa_port pb_port
+	for t in tcp:3478 tls:443; do
+		tr=${t%%:*} port=${t#*:}
+		section "media over $tr: each agent through its own TCP allocation (ice-tcp, force-relay)"
+		mkdir -p "$x/$tr"
+		client laptop --port "$port" --transport "$tr" --password "$pass" --name a --peer b --exchange "$x/$tr" --count 50 --timeout 45 >"$LAB_STATE/client-$tr-a.out" 2>&1 &
+		pa=$!
+		client ext --port "$port" --transport "$tr" --password "$pass" --name b --peer a --exchange "$x/$tr" --count 50 --timeout 45 >"$LAB_STATE/client-$tr-b.out" 2>&1
+		rc=$?
+		wait "$pa"
+		rca=$?
+		ra=$(tr '\n' ' ' <"$LAB_STATE/client-$tr-a.out")
+		rb=$(tr '\n' ' ' <"$LAB_STATE/client-$tr-b.out")
+		assert_eq "over $tr, the laptop's agent got its data through (exit 0)" "$rca" 0
+		assert_eq "over $tr, the external host's agent got its data through (exit 0)" "$rc" 0
+		assert_match "over $tr, libnice offers the relayed address as a TCP-ACT relay candidate" "$ra" "candidate relay $edge:[0-9]+ tcp-act"
+		assert_match "... and as a TCP-PASS one" "$ra" "candidate relay $edge:[0-9]+ tcp-pass"
+		assert_match "over $tr, the laptop's selected pair is TCP relay to TCP relay, both on the edge" "$ra" \
+			"selected local relay $edge:[0-9]+ tcp-(act|pass) selected remote relay $edge:[0-9]+ tcp-(act|pass)"
+		assert_match "over $tr, and so is the external host's" "$rb" \
+			"selected local relay $edge:[0-9]+ tcp-(act|pass) selected remote relay $edge:[0-9]+ tcp-(act|pass)"
+		assert_match "over $tr, the laptop received all 50 of the external host's datagrams" "$ra" "received 50 of 50"
+		assert_match "over $tr, the external host received all 50 of the laptop's" "$rb" "received 50 of 50"
+		pa_port=$(printf '%s' "$ra" | grep -oE "selected local relay $edge:[0-9]+" | grep -oE '[0-9]+$')
+		pb_port=$(printf '%s' "$rb" | grep -oE "selected local relay $edge:[0-9]+" | grep -oE '[0-9]+$')
+		local A=$edge:${pa_port:-none} B=$edge:${pb_port:-none} AB
+		AB="($A (->|<-) $B|$B (->|<-) $A)"
+		# Until the first of the two allocations goes: once one agent has left,
+		# the other's last packets find the relayed address closed (refused).
+		local gone="allocation ($A|$B) of $tr [0-9.:]+ (released|expired)"
+		assert_eq "over $tr, the allocations are TCP: the first Send request opens a connection between the two relayed addresses" \
+			"$(logged_before "peer connection ($A -> $B|$B -> $A) connected" "$gone")" 1
+		assert_eq "... which the other relayed address accepts: one connection carries both agents' pairs" \
+			"$(logged_before "peer connection ($B <- $A|$A <- $B) accepted" "$gone")" 1
+		assert_eq "... the only one opened" "$(logged_before "peer connection ($A|$B) -> .* connecting" "$gone")" 1
+		assert_eq "... and none fails or is refused, and no relayed data is dropped" \
+			"$(logged_before "peer connection ($A|$B) .* (failed|refused|not opened|waits)|drop: (send|raw) " "$gone")" 0
+		assert_gt "... the laptop's Send requests (DATA: its RFC 4571-framed checks) onto it" \
+			"$(logged "^.{12} msturn: send $A -> $B: [0-9]+ bytes on tcp$")" 0
+		assert_gt "... and the external host's" "$(logged "^.{12} msturn: send $B -> $A: [0-9]+ bytes on tcp$")" 0
+		assert_gt "what arrives on it reaches the laptop over $tr as Data Indications with REMOTE-ADDRESS the other relayed address" \
+			"$(logged "send $tr $home:[0-9]+ Data Indication tid=[0-9a-f]{32} \[MAGIC-COOKIE REMOTE-ADDRESS=$B DATA\([0-9]+ bytes\)\]")" 0
+		assert_gt "... and the external host" \
+			"$(logged "send $tr $ext:[0-9]+ Data Indication tid=[0-9a-f]{32} \[MAGIC-COOKIE REMOTE-ADDRESS=$A DATA\([0-9]+ bytes\)\]")" 0
+		assert_gt "both set the other's relayed address as active destination over $tr, answered signed" \
+			"$(logged "send $tr ($home|$ext):[0-9]+ Set Active Destination response tid=[0-9a-f]{32} \[MAGIC-COOKIE MESSAGE-INTEGRITY\]")" 1
+		assert_gt "after it, the clients' 0x03 frames go onto the connection as they are, both ways" \
+			"$(logged "^.{12} msturn: raw ($A -> $B|$B -> $A): [0-9]+ bytes on tcp$")" 10
+		assert_gt "... and what arrives comes back in 0x03 frames" \
+			"$(logged "^.{12} msturn: raw $tr ($home|$ext):[0-9]+ <- ($A|$B) via ($A|$B): [0-9]+ bytes on tcp$")" 10
+		assert_gt "when the agents close, the connection closes with the allocations, both ends, nothing left unsent" \
+			"$(logged "peer connection $AB closed: (its allocation went|end of stream) \([0-9]+ bytes in, [0-9]+ out, 0 unsent\)")" 1
+	done
+	assert_eq "no Send or Set Active Destination over TCP was dropped" "$(logged "drop: (Send|Set Active)")" 0
+	assert_eq "no connection with a peer was left held (each side sent to the other)" \
+		"$(logged "closed: the client never sent to this peer")" 0
+
 	section "expiry: an allocation nobody refreshes or releases goes"
 	# A second relay with lifetimes of at most 2 s; its client is killed, so it
 	# neither refreshes nor releases.
@@ -161,7 +234,7 @@ msturn() {
 	for p in $bad; do printf '%s\n' "$closed" | grep -qx "$p" || ok="no: port $p"; done
 	assert_eq "every TCP connection tshark finds unframed is one the relay closed for it" "$ok" yes
 	assert_eq "tshark decodes Data Indications as the relay logged them" \
-		"$(count "classicstun.type == 0x0115")" "$(logged "send (udp|tcp|tls) [0-9.:]+ Data Indication")"
+		"$(count_messages 0x0115)" "$(logged "send (udp|tcp|tls) [0-9.:]+ Data Indication")"
 	cp "$LAB_STATE/msturn.pcap" "$log" "${ICEPROBE_ARTIFACTS:-/tmp}/" 2>/dev/null
 	assert_summary
 }

@@ -293,9 +293,7 @@ static void test_the_specs_example_flow_reads_back(void **state)
     assert_true(msturn_check_integrity(&m, key));
     /* A Data Indication from the peer. */
     struct sockaddr_in peer = ipv4("192.0.2.30", 7000), remote;
-    msturn_build_init(&b, MSTURN_DATA_INDICATION, tid0);
-    msturn_build_addr(&b, MSTURN_ATTR_REMOTE_ADDRESS, &peer);
-    msturn_build_bytes(&b, MSTURN_ATTR_DATA, "rtp!", 4);
+    msturn_build_data_indication(&b, tid0, &peer, (const uint8_t *)"rtp!", 4);
     len = msturn_build_finish(&b, NULL);
     assert_true(msturn_parse(b.buf, len, &m, NULL));
     assert_true(msturn_get_addr(&m, MSTURN_ATTR_REMOTE_ADDRESS, &remote));
@@ -383,6 +381,64 @@ static void test_libnice_and_the_relay_accept_each_others_allocate(void **state)
                          STUN_VALIDATION_SUCCESS);
 }
 
+static void test_a_data_indication_holds_at_most_the_room_a_tcp_read_takes(void **state)
+{
+    /* A TCP allocation hands a peer's byte stream to its client in Data
+     * Indications of at most MSTURN_DATA_INDICATION_ROOM bytes of DATA: the
+     * largest that fits in a message the relay sends (MSTURN_MAX_MESSAGE). */
+    static uint8_t stream[MSTURN_DATA_INDICATION_ROOM + 1];
+    for (gsize i = 0; i < sizeof(stream); i++)
+        stream[i] = (uint8_t)(i * 7);
+    struct sockaddr_in peer = ipv4("203.0.113.10", 50001), remote;
+    MsturnBuilder b;
+    msturn_build_data_indication(&b, tid0, &peer, stream, MSTURN_DATA_INDICATION_ROOM);
+    gsize len = msturn_build_finish(&b, NULL);
+    assert_int_equal(len, MSTURN_MAX_MESSAGE);
+    MsturnMsg m;
+    assert_true(msturn_parse(b.buf, len, &m, NULL));
+    assert_int_equal(m.type, MSTURN_DATA_INDICATION);
+    assert_int_equal(m.n_attrs, 3); /* MAGIC-COOKIE, REMOTE-ADDRESS, DATA; no MESSAGE-INTEGRITY */
+    assert_int_equal(m.attrs[0].type, MSTURN_ATTR_MAGIC_COOKIE);
+    assert_true(msturn_get_addr(&m, MSTURN_ATTR_REMOTE_ADDRESS, &remote));
+    assert_int_equal(remote.sin_addr.s_addr, peer.sin_addr.s_addr);
+    assert_int_equal(remote.sin_port, peer.sin_port);
+    const MsturnAttr *data = msturn_find(&m, MSTURN_ATTR_DATA);
+    assert_non_null(data);
+    assert_int_equal(data->len, MSTURN_DATA_INDICATION_ROOM);
+    assert_memory_equal(data->value, stream, MSTURN_DATA_INDICATION_ROOM);
+    /* One byte more does not fit. */
+    msturn_build_data_indication(&b, tid0, &peer, stream, sizeof(stream));
+    assert_int_equal(msturn_build_finish(&b, NULL), 0);
+
+    /* libnice's OC2007 TURN socket takes it as a Data Indication (no
+     * MESSAGE-INTEGRITY needed) and reads REMOTE-ADDRESS and DATA out of it, as
+     * socket/udp-turn.c does. Here DATA is a piece of an RFC 4571 stream: the
+     * relay cuts where its read fell, libnice reassembles. */
+    msturn_build_data_indication(&b, tid0, &peer, stream, MSTURN_DATA_INDICATION_ROOM);
+    len = msturn_build_finish(&b, NULL);
+    StunAgent agent;
+    StunMessage msg;
+    uint8_t buf[MSTURN_MAX_MESSAGE];
+    memcpy(buf, b.buf, len);
+    stun_agent_init(&agent, msoc_known, STUN_COMPATIBILITY_OC2007,
+                    STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS |
+                        STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
+    assert_int_equal(stun_agent_validate(&agent, &msg, buf, len, NULL, NULL),
+                     STUN_VALIDATION_SUCCESS);
+    assert_int_equal(stun_message_get_class(&msg), STUN_INDICATION);
+    assert_int_equal(stun_message_get_method(&msg), STUN_IND_DATA);
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof(from);
+    assert_int_equal(stun_message_find_addr(&msg, STUN_ATTRIBUTE_REMOTE_ADDRESS, &from, &fl),
+                     STUN_MESSAGE_RETURN_SUCCESS);
+    assert_int_equal(((struct sockaddr_in *)&from)->sin_port, peer.sin_port);
+    uint16_t dl = 0;
+    const uint8_t *d = stun_message_find(&msg, STUN_ATTRIBUTE_DATA, &dl);
+    assert_non_null(d);
+    assert_int_equal(dl, MSTURN_DATA_INDICATION_ROOM);
+    assert_memory_equal(d, stream, dl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_pseudo_tls_answers_the_fixed_client_hello),
         cmocka_unit_test(test_the_specs_example_flow_reads_back),
         cmocka_unit_test(test_libnice_and_the_relay_accept_each_others_allocate),
+        cmocka_unit_test(test_a_data_indication_holds_at_most_the_room_a_tcp_read_takes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

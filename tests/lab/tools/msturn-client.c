@@ -43,11 +43,19 @@ static const char *type_name(NiceCandidateType t)
     return t < G_N_ELEMENTS(names) ? names[t] : "?";
 }
 
+static const char *transport_name(NiceCandidateTransport t)
+{
+    static const char *names[] = {"udp", "tcp-act", "tcp-pass", "tcp-so"};
+    return t < G_N_ELEMENTS(names) ? names[t] : "?";
+}
+
+/* "candidate relay 203.0.113.10:50000 tcp-pass" */
 static void print_candidate(const char *what, NiceCandidate *c)
 {
     char ip[NICE_ADDRESS_STRING_LEN];
     nice_address_to_string(&c->addr, ip);
-    printf("%s %s %s:%u\n", what, type_name(c->type), ip, nice_address_get_port(&c->addr));
+    printf("%s %s %s:%u %s\n", what, type_name(c->type), ip, nice_address_get_port(&c->addr),
+           transport_name(c->transport));
 }
 
 static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)

@@ -478,6 +478,14 @@ void msturn_build_allocate_response(MsturnBuilder *b, const uint8_t tid[MSTURN_T
     msturn_build_bytes(b, MSTURN_ATTR_REALM, a->realm, strlen(a->realm));
 }
 
+void msturn_build_data_indication(MsturnBuilder *b, const uint8_t tid[MSTURN_TID_LEN],
+                                  const struct sockaddr_in *from, const uint8_t *data, gsize len)
+{
+    msturn_build_init(b, MSTURN_DATA_INDICATION, tid);
+    msturn_build_addr(b, MSTURN_ATTR_REMOTE_ADDRESS, from);
+    msturn_build_bytes(b, MSTURN_ATTR_DATA, data, len);
+}
+
 gsize msturn_build_finish(MsturnBuilder *b, const uint8_t key[MSTURN_KEY_LEN])
 {
     if (key) {

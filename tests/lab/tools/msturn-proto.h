@@ -159,6 +159,15 @@ typedef struct {
 void msturn_build_allocate_response(MsturnBuilder *b, const uint8_t tid[MSTURN_TID_LEN],
                                     const MsturnAllocation *a);
 
+/* A Data Indication: what a peer sent to the relayed address, with REMOTE-ADDRESS
+ * (plain, as MAPPED-ADDRESS) and DATA, no MESSAGE-INTEGRITY (finish with NULL). */
+void msturn_build_data_indication(MsturnBuilder *b, const uint8_t tid[MSTURN_TID_LEN],
+                                  const struct sockaddr_in *from, const uint8_t *data, gsize len);
+/* The most DATA one Data Indication holds within MSTURN_MAX_MESSAGE (header,
+ * MAGIC-COOKIE, REMOTE-ADDRESS, DATA's own header): a TCP allocation cuts what
+ * arrives on a peer connection into pieces of at most this many bytes. */
+#define MSTURN_DATA_INDICATION_ROOM (MSTURN_MAX_MESSAGE - MSTURN_HEADER_LEN - 8 - 12 - 4)
+
 /* The long-term key of [IETFDRAFT-TURN-08]: MD5(username ":" realm ":" password). */
 void msturn_key(const void *user, gsize user_len, const void *realm, gsize realm_len,
                 const void *pass, gsize pass_len, uint8_t key[MSTURN_KEY_LEN]);

@@ -6,13 +6,17 @@
  *                   [--relay-ip ADDR] --realm REALM
  *                   (--user NAME | --user-file FILE) (--password PW | --password-file FILE)
  *                   [--raw-credentials] [--log FILE] [--max-lifetime S] [--nonce-lifetime S]
- *                   [--max-allocations N] [--max-connections N]
+ *                   [--max-allocations N] [--max-connections N] [--max-peer-connections N]
  *
  * UDP on --udp, TCP with [MS-TURN]'s 4-byte framing on --tcp, and on --tls the
- * fixed pseudo-TLS handshake followed by the same framing (2.1.1). Each
- * allocation is a real UDP socket on --relay-ip: Send requests leave from it,
- * what peers send to it comes back as Data Indications, or raw once the client
- * set that peer as its active destination. The user and password are MRAS
+ * fixed pseudo-TLS handshake followed by the same framing (2.1.1). An
+ * allocation made over UDP is a real UDP socket on --relay-ip: Send requests
+ * leave from it, what peers send to it comes back as Data Indications, or raw
+ * once the client set that peer as its active destination. One made over TCP
+ * or pseudo-TLS is a TCP address: a listening socket on --relay-ip, and
+ * connections to peers opened from that same address and port, carrying the
+ * same Send, Data Indication and raw data as a byte stream
+ * (docs/msturn-relay.md, "TCP allocations"). The user and password are MRAS
  * credentials, base64 strings, and are decoded before use unless
  * --raw-credentials (docs/msturn-relay.md says why). One log line per message
  * received and sent, to stderr or --log. Stops on SIGTERM or SIGINT.
@@ -24,6 +28,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,9 +38,21 @@
 #define TCP_IN_CAP       (MSTURN_FRAME_HEADER_LEN + 0xFFFF)
 #define TCP_OUT_CAP      (1024 * 1024)
 #define DEFAULT_LIFETIME 600 /* [IETFDRAFT-TURN-08] 7.2.3 */
+/* TCP allocations: what one peer connection may have queued towards the peer,
+ * how long an accepted connection waits for the client to send to its peer
+ * before it is closed, how long a connect that found its address pair taken
+ * waits for that connection to be accepted, and the client connection's queue
+ * above which peer connections are not read (TCP's own flow control holds the
+ * peer back; nothing is dropped from a byte stream), and the other way round. */
+#define PEER_OUT_CAP      (256 * 1024)
+#define PEER_HIGH_WATER   (128 * 1024) /* above it the client's connection is not read */
+#define PEER_HOLD_S       30
+#define PEER_WAIT_S       5
+#define CLIENT_HIGH_WATER (TCP_OUT_CAP / 2)
 
 typedef struct Relay Relay;
 typedef struct Conn Conn;
+typedef struct Allocation Allocation;
 
 /* Where a message came from: a UDP client address, or a TCP connection. */
 typedef struct {
@@ -43,24 +60,47 @@ typedef struct {
     struct sockaddr_in from;
 } Origin;
 
+/* A TCP allocation's connection with one peer: accepted on the relayed
+ * address, or opened from it (bound to the same address and port). */
+typedef enum {
+    PEER_CONNECTING, /* connect() under way */
+    PEER_WAITING,    /* the address pair is taken by a connection not yet accepted */
+    PEER_OPEN,
+} PeerState;
+
 typedef struct {
+    Allocation *alloc;
+    int fd; /* -1 while PEER_WAITING */
+    struct sockaddr_in peer;
+    gboolean outgoing;
+    PeerState state;
+    GSource *in, *out, *timer;
+    GByteArray *outbuf;
+    guint64 bytes_in, bytes_out;
+} PeerConn;
+
+struct Allocation {
     Relay *relay;
-    Conn *conn; /* NULL for UDP */
+    Conn *conn;   /* NULL for UDP */
+    gboolean tcp; /* allocated over TCP or pseudo-TLS: a TCP relayed address */
     struct sockaddr_in client, relayed;
-    int fd;
+    int fd; /* UDP: the relayed socket; TCP: the listening one */
     GSource *io, *expiry;
+    GList *peers; /* of PeerConn, TCP only */
     uint8_t key[MSTURN_KEY_LEN];
     uint8_t connection_id[MSTURN_CONNECTION_ID_LEN];
     uint32_t last_seq;
     struct sockaddr_in permissions[MAX_PERMISSIONS];
     guint n_permissions;
     struct sockaddr_in active; /* sin_family 0: none */
-} Allocation;
+};
 
 struct Conn {
     Relay *relay;
     int fd;
     gboolean tls, hello_done;
+    gboolean paused;  /* not read: a peer connection's queue is full */
+    gboolean closing; /* conn_close under way */
     struct sockaddr_in peer;
     GSource *in, *out;
     GByteArray *inbuf, *outbuf;
@@ -73,7 +113,7 @@ struct Relay {
     GBytes *user, *pass;
     char *realm;
     gint64 max_lifetime;
-    guint max_allocations, max_connections;
+    guint max_allocations, max_connections, max_peer_connections;
     FILE *log;
     int udp_fd;
     GSource *udp_src, *tcp_src, *tls_src;
@@ -115,6 +155,9 @@ static char *origin_str(const Origin *o)
 }
 
 static void conn_close(Conn *c, const char *why);
+static void conn_resume_peers(Conn *c);
+static void conn_update_reading(Conn *c);
+static void peer_close(PeerConn *pc, const char *why);
 
 static gboolean conn_flush(Conn *c)
 {
@@ -136,6 +179,7 @@ static gboolean conn_writable(gint fd, GIOCondition cond, gpointer data)
         conn_close(c, g_strerror(errno));
         return G_SOURCE_REMOVE;
     }
+    conn_resume_peers(c);
     if (c->outbuf->len)
         return G_SOURCE_CONTINUE;
     g_source_unref(c->out);
@@ -201,6 +245,8 @@ static void allocation_free(Allocation *a, const char *why)
           : a->conn->tls ? "tls"
                          : "tcp",
           cli, why);
+    while (a->peers)
+        peer_close(a->peers->data, "its allocation went");
     r->allocations = g_list_remove(r->allocations, a);
     g_source_destroy(a->io);
     g_source_unref(a->io);
@@ -231,17 +277,396 @@ static gboolean has_permission(const Allocation *a, const struct sockaddr_in *pe
     return FALSE;
 }
 
+static void tcp_permitted(Allocation *a, const struct sockaddr_in *peer);
+
 /* TURN-08: sending to a peer lets it answer. The oldest goes past the cap. */
 static void add_permission(Allocation *a, const struct sockaddr_in *peer)
 {
-    if (has_permission(a, peer))
-        return;
-    if (a->n_permissions == MAX_PERMISSIONS) {
-        memmove(a->permissions, a->permissions + 1,
-                sizeof(a->permissions[0]) * (MAX_PERMISSIONS - 1));
-        a->n_permissions--;
+    if (!has_permission(a, peer)) {
+        if (a->n_permissions == MAX_PERMISSIONS) {
+            memmove(a->permissions, a->permissions + 1,
+                    sizeof(a->permissions[0]) * (MAX_PERMISSIONS - 1));
+            a->n_permissions--;
+        }
+        a->permissions[a->n_permissions++] = *peer;
     }
-    a->permissions[a->n_permissions++] = *peer;
+    if (a->tcp)
+        tcp_permitted(a, peer);
+}
+
+/* TCP allocations ([MS-TURN]: "a request that is received over TCP returns a
+ * TCP allocated transport address"). The relayed address is a listening TCP
+ * socket; the relay also connects out from that same address and port
+ * (SO_REUSEADDR and SO_REUSEPORT) when the client sends to a peer it has no
+ * connection with. What the client sends goes on the connection as it is, and
+ * what arrives is handed back in arrival order, cut only where the reads fell:
+ * a byte stream, whose framing (RFC 4571 for libnice) is the ends' business. */
+
+static void source_drop(GSource **src)
+{
+    if (*src) {
+        g_source_destroy(*src);
+        g_source_unref(*src);
+        *src = NULL;
+    }
+}
+
+static char *peer_str(const PeerConn *pc)
+{
+    g_autofree char *rel = addr_str(&pc->alloc->relayed), *peer = addr_str(&pc->peer);
+    return g_strdup_printf("%s %s %s", rel, pc->outgoing ? "->" : "<-", peer);
+}
+
+static PeerConn *peer_find(Allocation *a, const struct sockaddr_in *peer)
+{
+    for (GList *l = a->peers; l; l = l->next) {
+        PeerConn *pc = l->data;
+        if (addr_eq(&pc->peer, peer))
+            return pc;
+    }
+    return NULL;
+}
+
+static void peer_close(PeerConn *pc, const char *why)
+{
+    Allocation *a = pc->alloc;
+    g_autofree char *d = peer_str(pc);
+    logf_(a->relay,
+          "peer connection %s closed: %s (%" G_GUINT64_FORMAT " bytes in, %" G_GUINT64_FORMAT
+          " out, %u unsent)",
+          d, why, pc->bytes_in, pc->bytes_out, pc->outbuf->len);
+    a->peers = g_list_remove(a->peers, pc);
+    source_drop(&pc->in);
+    source_drop(&pc->out);
+    source_drop(&pc->timer);
+    if (pc->fd >= 0)
+        close(pc->fd);
+    g_byte_array_unref(pc->outbuf);
+    g_free(pc);
+    if (a->conn && !a->conn->closing)
+        conn_update_reading(a->conn);
+}
+
+static gboolean tcp_peer_readable(gint fd, GIOCondition cond, gpointer data);
+static gboolean tcp_peer_writable(gint fd, GIOCondition cond, gpointer data);
+
+/* Reads while the connection is open, the client has sent to its peer and the
+ * client's own connection is not backed up; writes while connecting or while
+ * bytes are queued. */
+static void peer_update(PeerConn *pc)
+{
+    Allocation *a = pc->alloc;
+    gboolean rd = pc->state == PEER_OPEN && has_permission(a, &pc->peer) &&
+                  (!a->conn || a->conn->outbuf->len < CLIENT_HIGH_WATER);
+    gboolean wr = pc->state == PEER_CONNECTING || (pc->state == PEER_OPEN && pc->outbuf->len);
+    if (rd && !pc->in) {
+        pc->in = g_unix_fd_source_new(pc->fd, G_IO_IN);
+        g_source_set_callback(pc->in, G_SOURCE_FUNC(tcp_peer_readable), pc, NULL);
+        g_source_attach(pc->in, NULL);
+    } else if (!rd) {
+        source_drop(&pc->in);
+    }
+    if (wr && !pc->out) {
+        pc->out = g_unix_fd_source_new(pc->fd, G_IO_OUT);
+        g_source_set_callback(pc->out, G_SOURCE_FUNC(tcp_peer_writable), pc, NULL);
+        g_source_attach(pc->out, NULL);
+    } else if (!wr) {
+        source_drop(&pc->out);
+    }
+}
+
+/* FALSE when the connection broke (and is gone). */
+static gboolean peer_flush(PeerConn *pc)
+{
+    while (pc->outbuf->len) {
+        ssize_t n = send(pc->fd, pc->outbuf->data, pc->outbuf->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n <= 0) {
+            peer_close(pc, n == 0 ? "send returned 0" : g_strerror(errno));
+            return FALSE;
+        }
+        pc->bytes_out += (guint64)n;
+        g_byte_array_remove_range(pc->outbuf, 0, (guint)n);
+    }
+    peer_update(pc);
+    if (pc->alloc->conn)
+        conn_update_reading(pc->alloc->conn);
+    return TRUE;
+}
+
+static gboolean peer_timer_expired(gpointer data)
+{
+    PeerConn *pc = data;
+    peer_close(pc, pc->state == PEER_WAITING
+                       ? "the connection its connect collided with was never accepted"
+                       : "the client never sent to this peer");
+    return G_SOURCE_REMOVE;
+}
+
+static void peer_set_timer(PeerConn *pc, guint seconds)
+{
+    source_drop(&pc->timer);
+    pc->timer = g_timeout_source_new_seconds(seconds);
+    g_source_set_callback(pc->timer, peer_timer_expired, pc, NULL);
+    g_source_attach(pc->timer, NULL);
+}
+
+static PeerConn *peer_new(Allocation *a, int fd, const struct sockaddr_in *peer, gboolean outgoing,
+                          PeerState state)
+{
+    PeerConn *pc = g_new0(PeerConn, 1);
+    pc->alloc = a;
+    pc->fd = fd;
+    pc->peer = *peer;
+    pc->outgoing = outgoing;
+    pc->state = state;
+    pc->outbuf = g_byte_array_new();
+    a->peers = g_list_append(a->peers, pc);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        peer_update(pc);
+    }
+    return pc;
+}
+
+/* Takes every connection waiting on the allocation's listening socket. */
+static void tcp_accept_pending(Allocation *a)
+{
+    Relay *r = a->relay;
+    for (;;) {
+        struct sockaddr_in peer;
+        socklen_t pl = sizeof(peer);
+        int fd = accept4(a->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        g_autofree char *rel = addr_str(&a->relayed), *p = addr_str(&peer);
+        PeerConn *pc = peer_find(a, &peer);
+        if (pc && pc->state == PEER_WAITING) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            pc->fd = fd;
+            pc->state = PEER_OPEN;
+            source_drop(&pc->timer);
+            logf_(r, "peer connection %s <- %s accepted: the one its connect collided with", rel,
+                  p);
+            peer_flush(pc);
+            continue;
+        }
+        if (pc || g_list_length(a->peers) >= r->max_peer_connections) {
+            logf_(r, "peer connection %s <- %s refused: %s", rel, p,
+                  pc ? "already connected with it" : "the allocation's connections are all taken");
+            close(fd);
+            continue;
+        }
+        gboolean held = !has_permission(a, &peer);
+        logf_(r, "peer connection %s <- %s accepted%s", rel, p,
+              held ? ", held until the client sends to it" : "");
+        pc = peer_new(a, fd, &peer, FALSE, PEER_OPEN);
+        if (held)
+            peer_set_timer(pc, PEER_HOLD_S);
+    }
+}
+
+static gboolean tcp_listener_readable(gint fd, GIOCondition cond, gpointer data)
+{
+    tcp_accept_pending(data);
+    return G_SOURCE_CONTINUE;
+}
+
+/* The client sent to PEER: a connection held for it may now be read. */
+static void tcp_permitted(Allocation *a, const struct sockaddr_in *peer)
+{
+    PeerConn *pc = peer_find(a, peer);
+    if (!pc)
+        return;
+    if (pc->state == PEER_OPEN && pc->timer) {
+        g_autofree char *d = peer_str(pc);
+        source_drop(&pc->timer);
+        logf_(a->relay, "peer connection %s released: the client sent to its peer", d);
+    }
+    if (pc->fd >= 0)
+        peer_update(pc);
+}
+
+/* The client's connection drained: read the peers again. */
+static void conn_resume_peers(Conn *c)
+{
+    for (GList *l = c->relay->allocations; l; l = l->next) {
+        Allocation *a = l->data;
+        if (a->conn != c || !a->tcp)
+            continue;
+        for (GList *p = a->peers; p; p = p->next) {
+            PeerConn *pc = p->data;
+            if (pc->fd >= 0)
+                peer_update(pc);
+        }
+    }
+}
+
+static gboolean conn_readable(gint fd, GIOCondition cond, gpointer data);
+
+/* A client connection is read unless one of its allocations' peer
+ * connections has more than PEER_HIGH_WATER bytes queued. */
+static void conn_update_reading(Conn *c)
+{
+    gboolean rd = TRUE;
+    for (GList *l = c->relay->allocations; l && rd; l = l->next) {
+        Allocation *a = l->data;
+        if (a->conn != c || !a->tcp)
+            continue;
+        for (GList *p = a->peers; p && rd; p = p->next)
+            rd = ((PeerConn *)p->data)->outbuf->len < PEER_HIGH_WATER;
+    }
+    if (rd && !c->in) {
+        c->in = g_unix_fd_source_new(c->fd, G_IO_IN);
+        g_source_set_callback(c->in, G_SOURCE_FUNC(conn_readable), c, NULL);
+        g_source_attach(c->in, NULL);
+        if (c->paused) {
+            g_autofree char *peer = addr_str(&c->peer);
+            logf_(c->relay, "connection %s %s read again", c->tls ? "tls" : "tcp", peer);
+        }
+        c->paused = FALSE;
+    } else if (!rd && c->in) {
+        g_autofree char *peer = addr_str(&c->peer);
+        logf_(c->relay,
+              "connection %s %s not read: a peer connection has more than %d bytes queued",
+              c->tls ? "tls" : "tcp", peer, PEER_HIGH_WATER);
+        g_source_destroy(c->in);
+        g_source_unref(c->in);
+        c->in = NULL;
+        c->paused = TRUE;
+    }
+}
+
+/* The allocation's connection with TO: an existing one, one just accepted,
+ * or a new one from the relayed address. NULL (logged) when there can be none. */
+static PeerConn *tcp_peer_get(Allocation *a, const struct sockaddr_in *to)
+{
+    Relay *r = a->relay;
+    PeerConn *pc = peer_find(a, to);
+    if (pc)
+        return pc;
+    tcp_accept_pending(a);
+    if ((pc = peer_find(a, to)))
+        return pc;
+    g_autofree char *rel = addr_str(&a->relayed), *p = addr_str(to);
+    if (g_list_length(a->peers) >= r->max_peer_connections) {
+        logf_(r, "peer connection %s -> %s not opened: the allocation's %u connections are taken",
+              rel, p, r->max_peer_connections);
+        return NULL;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, rc = -1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        if (bind(fd, (const struct sockaddr *)&a->relayed, sizeof(a->relayed)) == 0)
+            rc = connect(fd, (const struct sockaddr *)to, sizeof(*to));
+    }
+    if (rc == 0 || (rc < 0 && errno == EINPROGRESS)) {
+        logf_(r, "peer connection %s -> %s connecting", rel, p);
+        pc = peer_new(a, fd, to, TRUE, rc == 0 ? PEER_OPEN : PEER_CONNECTING);
+        if (rc == 0)
+            logf_(r, "peer connection %s -> %s connected", rel, p);
+        return pc;
+    }
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (err == EADDRNOTAVAIL) {
+        /* The peer connected to the relayed address at the same moment (the
+         * other allocation of a relay-to-relay pair, say): that connection
+         * holds the address pair and has not been accepted yet. */
+        tcp_accept_pending(a);
+        if ((pc = peer_find(a, to)))
+            return pc;
+        logf_(r, "peer connection %s -> %s waits: a connection not yet accepted holds the pair",
+              rel, p);
+        pc = peer_new(a, -1, to, FALSE, PEER_WAITING);
+        peer_set_timer(pc, PEER_WAIT_S);
+        return pc;
+    }
+    logf_(r, "peer connection %s -> %s failed: %s", rel, p, g_strerror(err));
+    return NULL;
+}
+
+static gboolean tcp_peer_writable(gint fd, GIOCondition cond, gpointer data)
+{
+    PeerConn *pc = data;
+    if (pc->state == PEER_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            err = errno;
+        if (err) {
+            g_autofree char *why = g_strdup_printf("connect failed: %s", g_strerror(err));
+            peer_close(pc, why);
+            return G_SOURCE_REMOVE;
+        }
+        pc->state = PEER_OPEN;
+        g_autofree char *d = peer_str(pc);
+        logf_(pc->alloc->relay, "peer connection %s connected", d);
+    }
+    return peer_flush(pc) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* What arrived from the peer, in order: a Data Indication per read, or raw
+ * (a 0x03 frame) when the peer is the active destination. */
+static gboolean tcp_peer_readable(gint fd, GIOCondition cond, gpointer data)
+{
+    PeerConn *pc = data;
+    Allocation *a = pc->alloc;
+    Relay *r = a->relay;
+    uint8_t buf[MSTURN_DATA_INDICATION_ROOM];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    if (n <= 0) {
+        peer_close(pc, n == 0 ? "end of stream" : g_strerror(errno));
+        return G_SOURCE_REMOVE;
+    }
+    pc->bytes_in += (guint64)n;
+    Origin o = {a->conn, a->client};
+    if (a->active.sin_family && addr_eq(&a->active, &pc->peer)) {
+        g_autofree char *who = origin_str(&o), *peer = addr_str(&pc->peer),
+                        *rel = addr_str(&a->relayed);
+        logf_(r, "raw %s <- %s via %s: %zd bytes on tcp", who, peer, rel, n);
+        to_client(r, &o, MSTURN_FRAME_DATA, buf, (gsize)n);
+    } else {
+        uint8_t tid[MSTURN_TID_LEN];
+        RAND_bytes(tid, sizeof(tid));
+        MsturnBuilder b;
+        msturn_build_data_indication(&b, tid, &pc->peer, buf, (gsize)n);
+        send_message(r, &o, &b, NULL);
+    }
+    peer_update(pc);
+    return G_SOURCE_CONTINUE;
+}
+
+static void tcp_relay_to_peer(Relay *r, Allocation *a, const struct sockaddr_in *to,
+                              const uint8_t *buf, gsize len, const char *how)
+{
+    g_autofree char *rel = addr_str(&a->relayed), *peer = addr_str(to);
+    PeerConn *pc = tcp_peer_get(a, to);
+    if (!pc) {
+        logf_(r, "drop: %s %zu bytes %s -> %s: no connection with it", how, len, rel, peer);
+        return;
+    }
+    if (!len)
+        return;
+    if (pc->outbuf->len + len > PEER_OUT_CAP) {
+        logf_(r, "drop: %s %zu bytes %s -> %s: more than %d bytes queued", how, len, rel, peer,
+              PEER_OUT_CAP);
+        peer_close(pc, "its queue overflowed (bytes lost: the stream cannot go on)");
+        return;
+    }
+    g_byte_array_append(pc->outbuf, buf, (guint)len);
+    logf_(r, "%s %s -> %s: %zu bytes on tcp", how, rel, peer, len);
+    if (pc->state == PEER_OPEN)
+        peer_flush(pc);
+    else if (a->conn)
+        conn_update_reading(a->conn);
 }
 
 /* What a peer sent to an allocation's relayed address: a Data Indication, or
@@ -276,9 +701,7 @@ static gboolean peer_readable(gint fd, GIOCondition cond, gpointer data)
     uint8_t tid[MSTURN_TID_LEN];
     RAND_bytes(tid, sizeof(tid));
     MsturnBuilder b;
-    msturn_build_init(&b, MSTURN_DATA_INDICATION, tid);
-    msturn_build_addr(&b, MSTURN_ATTR_REMOTE_ADDRESS, &from);
-    msturn_build_bytes(&b, MSTURN_ATTR_DATA, buf, (gsize)n);
+    msturn_build_data_indication(&b, tid, &from, buf, (gsize)n);
     send_message(r, &o, &b, NULL);
     return G_SOURCE_CONTINUE;
 }
@@ -300,14 +723,22 @@ static void allocation_set_lifetime(Allocation *a, uint32_t lifetime)
     g_source_attach(a->expiry, NULL);
 }
 
+/* Over UDP a UDP socket; over TCP or pseudo-TLS a listening TCP socket, which
+ * lets connections out bind the same address and port. */
 static Allocation *allocation_new(Relay *r, const Origin *o, const char **why)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    gboolean tcp = o->conn != NULL;
+    int fd = socket(AF_INET, (tcp ? SOCK_STREAM | SOCK_NONBLOCK : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    int one = 1;
     struct sockaddr_in at = r->relay_ip;
     socklen_t al = sizeof(at);
     at.sin_port = 0;
+    if (fd >= 0 && tcp) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
     if (fd < 0 || bind(fd, (struct sockaddr *)&at, sizeof(at)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&at, &al) < 0) {
+        getsockname(fd, (struct sockaddr *)&at, &al) < 0 || (tcp && listen(fd, 8) < 0)) {
         *why = g_strerror(errno);
         if (fd >= 0)
             close(fd);
@@ -319,9 +750,11 @@ static Allocation *allocation_new(Relay *r, const Origin *o, const char **why)
     a->client = o->from;
     a->relayed = at;
     a->fd = fd;
+    a->tcp = tcp;
     RAND_bytes(a->connection_id, sizeof(a->connection_id));
     a->io = g_unix_fd_source_new(fd, G_IO_IN);
-    g_source_set_callback(a->io, G_SOURCE_FUNC(peer_readable), a, NULL);
+    g_source_set_callback(a->io, G_SOURCE_FUNC(tcp ? tcp_listener_readable : peer_readable), a,
+                          NULL);
     g_source_attach(a->io, NULL);
     r->allocations = g_list_prepend(r->allocations, a);
     return a;
@@ -373,7 +806,8 @@ static void handle_allocate(Relay *r, const Origin *o, const MsturnMsg *m)
             return;
         }
         g_autofree char *rel = addr_str(&a->relayed);
-        logf_(r, "allocation %s of %s created, lifetime %u s", rel, who, lifetime);
+        logf_(r, "allocation %s of %s created, lifetime %u s%s", rel, who, lifetime,
+              a->tcp ? ", a TCP relayed address" : "");
     }
     memcpy(a->key, key, sizeof(key));
     MsturnAllocation desc = {
@@ -440,6 +874,10 @@ static Allocation *check_in_allocation(Relay *r, const Origin *o, const MsturnMs
 static void relay_to_peer(Relay *r, Allocation *a, const struct sockaddr_in *to, const uint8_t *buf,
                           gsize len, const char *how)
 {
+    if (a->tcp) {
+        tcp_relay_to_peer(r, a, to, buf, len, how);
+        return;
+    }
     g_autofree char *rel = addr_str(&a->relayed), *peer = addr_str(to);
     if (sendto(a->fd, buf, len, 0, (const struct sockaddr *)to, sizeof(*to)) < 0) {
         logf_(r, "drop: %s %zu bytes %s -> %s: %s", how, len, rel, peer, g_strerror(errno));
@@ -478,8 +916,10 @@ static void handle_set_active(Relay *r, const Origin *o, const MsturnMsg *m)
     if (msturn_get_addr(m, MSTURN_ATTR_DESTINATION_ADDRESS, &to) && to.sin_addr.s_addr) {
         g_autofree char *dst = addr_str(&to);
         a->active = to;
-        add_permission(a, &to);
         logf_(r, "active destination of %s (%s) is %s", rel, who, dst);
+        add_permission(a, &to);
+        if (a->tcp) /* its data goes on the connection with it: open one now */
+            tcp_peer_get(a, &to);
     } else {
         memset(&a->active, 0, sizeof(a->active));
         logf_(r, "active destination of %s (%s) cleared", rel, who);
@@ -563,6 +1003,7 @@ static void conn_close(Conn *c, const char *why)
     Relay *r = c->relay;
     g_autofree char *peer = addr_str(&c->peer);
     logf_(r, "connection %s %s closed: %s", c->tls ? "tls" : "tcp", peer, why);
+    c->closing = TRUE;
     for (GList *l = r->allocations, *next; l; l = next) {
         next = l->next;
         Allocation *a = l->data;
@@ -570,8 +1011,10 @@ static void conn_close(Conn *c, const char *why)
             allocation_free(a, "released (its connection closed)");
     }
     r->conns = g_list_remove(r->conns, c);
-    g_source_destroy(c->in);
-    g_source_unref(c->in);
+    if (c->in) {
+        g_source_destroy(c->in);
+        g_source_unref(c->in);
+    }
     if (c->out) {
         g_source_destroy(c->out);
         g_source_unref(c->out);
@@ -673,9 +1116,7 @@ static gboolean tcp_acceptable(gint fd, GIOCondition cond, gpointer data)
     c->peer = peer;
     c->inbuf = g_byte_array_new();
     c->outbuf = g_byte_array_new();
-    c->in = g_unix_fd_source_new(cfd, G_IO_IN);
-    g_source_set_callback(c->in, G_SOURCE_FUNC(conn_readable), c, NULL);
-    g_source_attach(c->in, NULL);
+    conn_update_reading(c);
     r->conns = g_list_prepend(r->conns, c);
     logf_(r, "connection %s %s accepted", tls ? "tls" : "tcp", p);
     return G_SOURCE_CONTINUE;
@@ -764,7 +1205,7 @@ int main(int argc, char **argv)
     g_autofree char *listen = NULL, *relay_ip = NULL, *realm = NULL, *user = NULL,
                     *user_file = NULL, *password = NULL, *password_file = NULL, *log_file = NULL;
     int udp = 3478, tcp = 0, tls = 0, max_lifetime = 3600, nonce_lifetime = 600, max_alloc = 64,
-        max_conn = 64;
+        max_conn = 64, max_peer = 8;
     gboolean raw = FALSE;
     GOptionEntry entries[] = {
         {"listen", 0, 0, G_OPTION_ARG_STRING, &listen, "address to listen on", "ADDR"},
@@ -783,6 +1224,8 @@ int main(int argc, char **argv)
         {"nonce-lifetime", 0, 0, G_OPTION_ARG_INT, &nonce_lifetime, "seconds (600)", "S"},
         {"max-allocations", 0, 0, G_OPTION_ARG_INT, &max_alloc, "(64)", "N"},
         {"max-connections", 0, 0, G_OPTION_ARG_INT, &max_conn, "(64)", "N"},
+        {"max-peer-connections", 0, 0, G_OPTION_ARG_INT, &max_peer,
+         "TCP connections per TCP allocation (8)", "N"},
         {NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- the lab's MS-TURN relay");
@@ -800,7 +1243,7 @@ int main(int argc, char **argv)
     if (!realm || !*realm || strlen(realm) > MSTURN_MAX_REALM || udp < 0 || udp > 65535 ||
         tcp < 0 || tcp > 65535 || tls < 0 || tls > 65535 || max_lifetime < 1 ||
         nonce_lifetime < 1 || max_alloc < 1 || max_alloc > 4096 || max_conn < 1 ||
-        max_conn > 4096 || (!udp && !tcp && !tls)) {
+        max_conn > 4096 || max_peer < 1 || max_peer > 256 || (!udp && !tcp && !tls)) {
         fprintf(stderr, "iceprobe-msturn: needs --realm (1 to 128 bytes), a port, and ports, "
                         "lifetimes and caps in range (--help)\n");
         return 2;
@@ -813,6 +1256,7 @@ int main(int argc, char **argv)
     r.max_lifetime = max_lifetime;
     r.max_allocations = (guint)max_alloc;
     r.max_connections = (guint)max_conn;
+    r.max_peer_connections = (guint)max_peer;
     r.auth = (MsturnAuth){.realm = realm, .nonce_lifetime_s = nonce_lifetime};
     r.auth.user = g_bytes_get_data(r.user, &r.auth.user_len);
     r.auth.pass = g_bytes_get_data(r.pass, &r.auth.pass_len);
