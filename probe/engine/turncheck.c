@@ -288,6 +288,20 @@ static void dialect_credentials(const TurnCredentials *cred, gboolean ms, GBytes
     *pass = g_bytes_new_take(p, plen);
 }
 
+/* Whether buf is an error response to req (its transaction, unsigned), read
+ * into msg. */
+static gboolean unsigned_error_to(StunAgent *agent, const StunMessage *req, guint8 *buf, size_t len,
+                                  StunMessage *msg)
+{
+    if (stun_message_validate_buffer_length(buf, len, FALSE) != (int)len)
+        return FALSE;
+    *msg = (StunMessage){.agent = agent, .buffer = buf, .buffer_len = len};
+    StunTransactionId want, got;
+    stun_message_id(req, want);
+    stun_message_id(msg, got);
+    return stun_message_get_class(msg) == STUN_ERROR && memcmp(want, got, sizeof(want)) == 0;
+}
+
 void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport, gboolean ms_turn,
                    const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
                    TurnCheckResult *out)
@@ -342,6 +356,20 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
         }
         StunValidationStatus v =
             stun_agent_validate(&agent, &resp_msg, resp, (size_t)got, NULL, NULL);
+        if (v == STUN_VALIDATION_UNAUTHORIZED && ms_turn &&
+            unsigned_error_to(&agent, &req_msg, resp, (size_t)got, &resp_msg)) {
+            /* An MS-TURN edge answers a wrong key 431 without MESSAGE-INTEGRITY
+             * (it has no key to sign with); libnice's agent exempts only 400,
+             * 401, 438 and 300, so its client would wait for a timeout. The
+             * check reads the answer to name it. */
+            read_error(&resp_msg, out);
+            out->failure = g_strdup_printf(
+                "TURN allocate on %s:%u/%s: %u %s, realm '%s': the credentials were refused "
+                "(MRAS credentials lapsed or for another pool?)",
+                edge_ip, port, tname, out->error_code,
+                out->error_reason ? out->error_reason : "error", out->realm ? out->realm : "");
+            break;
+        }
         if (v != STUN_VALIDATION_SUCCESS) {
             out->failure = g_strdup_printf("the answer from %s:%u/%s is not a valid STUN response "
                                            "(validation status %d)",
@@ -372,11 +400,14 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
             have_prev = TRUE;
             continue;
         }
-        if (out->error_code == 401)
+        /* MS-TURN answers a MESSAGE-INTEGRITY made with the wrong key 431
+         * ([MS-TURN] 3.3.5.1), where RFC 5766 answers a second 401. */
+        if (out->error_code == 401 || (ms_turn && out->error_code == 431))
             out->failure = g_strdup_printf(
-                "TURN allocate on %s:%u/%s: 401 %s, realm '%s': the credentials were refused "
+                "TURN allocate on %s:%u/%s: %u %s, realm '%s': the credentials were refused "
                 "(%s)",
-                edge_ip, port, tname, out->error_reason ? out->error_reason : "Unauthorized",
+                edge_ip, port, tname, out->error_code,
+                out->error_reason ? out->error_reason : "Unauthorized",
                 out->realm ? out->realm : "",
                 ms_turn ? "MRAS credentials lapsed or for another pool?" : "shared secret wrong?");
         else
