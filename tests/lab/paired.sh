@@ -28,6 +28,9 @@ run() {
 	DOC=$1$LAB_VARIANT
 	lab_paired "$2" "$3" "$LAB_STATE/$DOC.json"
 	printf '  (%s: run %s, %s, %s s start to verdict)\n' "$DOC" "$RUN_ID" "$(q .verdict)" "$RUN_SECONDS"
+	printf '  pairs: %s %s natural a %s, b %s; %s s start to verdict\n' "$DOC" "${LAB_DIALECT:-rfc8445}" \
+		"$(side natural a type)/$(side natural a transport)/$(side natural a egress_class)" \
+		"$(side natural b type)/$(side natural b transport)/$(side natural b egress_class)" "$RUN_SECONDS"
 	local side
 	if [ -n "$LAB_VARIANT" ] && [ -f "$LAB_STATE/$1.json" ]; then
 		# RUN_RACY_CODES: codes that follow an ICE race both runs may settle

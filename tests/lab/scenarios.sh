@@ -25,6 +25,10 @@ probe() {
 	SECONDS_TAKEN=$((MS_TAKEN / 1000))
 	JSON=$(cat "$LAB_STATE/$name.json" 2>/dev/null || echo '{}')
 	printf '  (%s: exit %s in %s s)\n' "$name" "$RC" "$SECONDS_TAKEN"
+	# The pair each dialect selected (docs/sfb.md): natural's, and when it came.
+	printf '  pairs: %s %s natural %s, first pair at %s ms; run %s ms\n' "$name" "${LAB_DIALECT:-rfc8445}" \
+		"$(q '[.paths[] | select(.name == "natural") | .selected_pair | if . then "\(.local.type)/\(.local.transport)/\(.local.egress_class) -> \(.remote.type)" else "none" end] | first // "none"')" \
+		"$(q '[.paths[] | select(.name == "natural") | .timing_ms.connected // "-" | tostring] | first // "-"')" "$MS_TAKEN"
 	if [ -n "$LAB_VARIANT" ] && [ -f "$LAB_STATE/$1.json" ]; then
 		assert_eq "the same verdict and finding codes as on the idle tunnel" \
 			"$(q '"\(.verdict) \([.findings[].code] | unique | join(","))"')" \
@@ -261,10 +265,11 @@ body() {
 		lab_variants steady scenario_c scenario_d
 		lab_variants bursty scenario_secret scenario_f
 		;;
-	only:*) # a debugging aid: only:a,m-steady runs scenario_a, then scenario_m busy (steady)
+	only:*) # a debugging aid: only:a,m-steady,a-ms-ice2 runs scenario_a, scenario_m busy (steady), scenario_a in MS-ICE2
 		local s
 		for s in $(printf '%s' "${GROUP#only:}" | tr ',' ' '); do
 			case $s in
+			*-ms-ice2) lab_dialect ms-ice2 && LAB_VARIANT=-ms-ice2 && "scenario_${s%%-*}"; lab_dialect rfc8445; LAB_VARIANT="" ;;
 			*-*) lab_busy "${s#*-}" && LAB_VARIANT=-${s#*-} && "scenario_${s%%-*}" && lab_busy off; LAB_VARIANT="" ;;
 			*) "scenario_$s" ;;
 			esac
