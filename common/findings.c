@@ -25,6 +25,11 @@ static const FindingSpec specs[] = {
      "Exempt the edge's addresses from TLS decryption / application identification on the "
      "next-generation firewall (TURN over TLS on 443 and TCP 50000-59999 to the edge must pass "
      "untouched)."},
+    {"ROUTE_VIA_TUNNEL", VERDICT_FAIL,
+     "Exclude these prefixes from the VPN tunnel (split-tunnel exclusions for Microsoft 365's "
+     "Optimize endpoints, as Microsoft's VPN guidance asks: Teams and Skype for Business Online "
+     "media, Exchange and SharePoint Online), so that their traffic leaves by the physical "
+     "interface; refresh the list when Microsoft's endpoints document changes."},
     {"RELAY_UNREACHABLE", VERDICT_FAIL,
      "Allow UDP 3478 and TCP 443 from clients to the edge's public address, and check that the "
      "edge's TURN service runs and the credentials (shared secret) match."},

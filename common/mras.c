@@ -80,7 +80,7 @@ static void on_start(GMarkupParseContext *ctx, const char *element, const char *
         r->seen_response = TRUE;
         r->response_depth = r->depth;
         for (int i = 0; names[i]; i++) {
-            if (strcmp(local_name(names[i]), "credentialsRequestID") == 0 &&
+            if (!r->a->request_id && strcmp(local_name(names[i]), "credentialsRequestID") == 0 &&
                 strlen(values[i]) <= MRAS_MAX_VALUE)
                 r->a->request_id = g_strdup(values[i]);
         }
@@ -109,7 +109,7 @@ static void on_text(GMarkupParseContext *ctx, const char *text, gsize len, gpoin
     g_string_append_len(r->text, text, (gssize)len);
 }
 
-static gboolean is_base64(const char *s)
+gboolean mras_is_base64(const char *s)
 {
     gsize n = strlen(s);
     if (n == 0)
@@ -165,6 +165,7 @@ static void on_end(GMarkupParseContext *ctx, const char *element, gpointer data,
     const char *name = r->stack[r->depth - 1];
     const char *up = parent(r);
     g_autofree char *value = g_strstrip(g_strdup(r->text->str));
+    memset(r->text->str, 0, r->text->allocated_len); /* a password passes through here */
     g_string_truncate(r->text, 0);
     gboolean inside = r->response_depth && r->depth > r->response_depth;
     if (r->depth == r->response_depth)
@@ -175,7 +176,7 @@ static void on_end(GMarkupParseContext *ctx, const char *element, gpointer data,
     MrasAnswer *a = r->a;
     if (strcmp(up, "credentials") == 0) {
         if (strcmp(name, "username") == 0 || strcmp(name, "password") == 0) {
-            if (!is_base64(value)) {
+            if (!mras_is_base64(value)) {
                 g_set_error(error, MRAS_ERROR, MRAS_ERROR_FIELD,
                             "<%s>: not a base64 string (the MRAS answer carries them so)", name);
                 return;
@@ -213,10 +214,12 @@ static void on_end(GMarkupParseContext *ctx, const char *element, gpointer data,
     }
 }
 
-/* Where the document starts and ends in data: the first element named
- * response or credentialsResponse (any prefix), to its closing tag. */
+/* Where the document starts and ends in data: the last element named response
+ * or credentialsResponse (any prefix), to its closing tag. A client's log holds
+ * one answer per sign-in or refresh: the last is the newest. */
 static gboolean find_document(const char *data, gsize len, gsize *start, gsize *end)
 {
+    gboolean found = FALSE;
     for (gsize i = 0; i < len; i++) {
         if (data[i] != '<')
             continue;
@@ -232,6 +235,7 @@ static gboolean find_document(const char *data, gsize len, gsize *start, gsize *
             continue;
         *start = i;
         *end = len;
+        found = TRUE;
         g_autofree char *close = g_strdup_printf("</%s>", qname);
         gsize cl = strlen(close);
         for (gsize k = j; k + cl <= len; k++) {
@@ -240,9 +244,9 @@ static gboolean find_document(const char *data, gsize len, gsize *start, gsize *
                 break;
             }
         }
-        return TRUE;
+        i = *end > i ? *end - 1 : i; /* the next answer starts after this one */
     }
-    return FALSE;
+    return found;
 }
 
 MrasAnswer *mras_parse(const char *data, gsize len, GError **error)
@@ -268,8 +272,7 @@ MrasAnswer *mras_parse(const char *data, gsize len, GError **error)
     gboolean ok = g_markup_parse_context_parse(ctx, data + start, (gssize)(end - start), &e) &&
                   g_markup_parse_context_end_parse(ctx, &e);
     g_markup_parse_context_free(ctx);
-    if (r.text->len)
-        memset(r.text->str, 0, r.text->len);
+    memset(r.text->str, 0, r.text->allocated_len);
     g_string_free(r.text, TRUE);
     if (!ok) {
         if (e->domain == MRAS_ERROR)

@@ -273,6 +273,60 @@ static gboolean parse_mras_response(const Where *w, const char *raw, void *field
     return TRUE;
 }
 
+/* must_bypass: "CIDR [udp:PORTS] [tcp:PORTS]" items, appended to the list. */
+static gboolean parse_routes(const Where *w, const char *raw, void *field, double min, double max,
+                             GError **error)
+{
+    g_auto(GStrv) items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    GPtrArray *out = *(GPtrArray **)field;
+    for (char **i = items; *i; i++) {
+        g_autoptr(GError) e = NULL;
+        RoutePrefix *r = route_prefix_parse(*i, &e);
+        if (!r) {
+            set_error(error, PROFILE_ERROR_VALUE, w, "%s", e->message);
+            return FALSE;
+        }
+        g_ptr_array_add(out, r);
+    }
+    return TRUE;
+}
+
+/* Microsoft's endpoints document: its Optimize prefixes are appended. */
+static gboolean parse_endpoints(const Where *w, const char *raw, void *field, double min,
+                                double max, GError **error)
+{
+    g_autofree char *path = resolve_path(w, raw);
+    g_autoptr(GFile) f = g_file_new_for_path(path);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GFileInfo) info =
+        g_file_query_info(f, G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE, NULL, &e);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (info && g_file_info_get_size(info) > M365_MAX_BYTES) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is larger than %d bytes", path,
+                  M365_MAX_BYTES);
+        return FALSE;
+    }
+    if (!info || !g_file_get_contents(path, &data, &len, &e)) {
+        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
+        return FALSE;
+    }
+    g_autoptr(GPtrArray) found = m365_endpoints_parse(data, len, &e);
+    if (!found) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "'%s': %s", path, e->message);
+        return FALSE;
+    }
+    Profile *p = (Profile *)((char *)field - offsetof(Profile, routes.endpoints_file));
+    for (guint i = 0; i < found->len; i++)
+        g_ptr_array_add(p->routes.bypass, g_steal_pointer(&found->pdata[i]));
+    g_ptr_array_set_free_func(found, NULL);
+    g_free(p->routes.endpoints_file);
+    p->routes.endpoints_file = g_steal_pointer(&path);
+    return TRUE;
+}
+
 /* A moment in ISO 8601 with its zone ("2026-12-06T08:00:00Z"), as unix seconds. */
 static gboolean parse_time(const Where *w, const char *raw, void *field, double min, double max,
                            GError **error)
@@ -455,6 +509,8 @@ static const KeySpec specs[] = {
     {"network", "vpn_ranges", parse_ranges, F(network.vpn_ranges), FALSE, 0, 0},
     {"network", "tunnel_names", parse_globs, F(network.tunnel_names), FALSE, 0, 0},
     {"dns", "names", parse_dns_names, F(dns_names), FALSE, 0, 0},
+    {"routes", "must_bypass", parse_routes, F(routes.bypass), FALSE, 0, 0},
+    {"routes", "endpoints_file", parse_endpoints, F(routes.endpoints_file), FALSE, 0, 0},
     {"stream", "ptime_ms", parse_uint, F(stream.ptime_ms), FALSE, 10, 120},
     {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
@@ -508,6 +564,7 @@ static Profile *profile_new_defaults(void)
     p->network.vpn_ranges = ranges_from(no_ranges);
     p->network.tunnel_names = g_strdupv((char **)tunnel_hints);
     p->dns_names = g_ptr_array_new_with_free_func(dns_name_free);
+    p->routes.bypass = g_ptr_array_new_with_free_func(route_prefix_free);
     p->stream.ptime_ms = 20;
     p->stream.payload_bytes = 160;
     p->stream.duration_s = 10;
@@ -545,6 +602,8 @@ void profile_free(Profile *p)
     g_ptr_array_unref(p->network.vpn_ranges);
     g_strfreev(p->network.tunnel_names);
     g_ptr_array_unref(p->dns_names);
+    g_ptr_array_unref(p->routes.bypass);
+    g_free(p->routes.endpoints_file);
     g_free(p);
 }
 
@@ -605,6 +664,23 @@ static gboolean check_dialects(Profile *p, GKeyFile *kf, const char *display_pat
                   "mras_password_file");
         return FALSE;
     }
+    /* MS-TURN's credentials are base64 strings, which libnice decodes: bad
+     * base64 would silently key the HMAC with other bytes. */
+    const struct {
+        const char *key, *value;
+    } b64[] = {{"mras_username_file", p->edge.mras_username},
+               {"mras_password_file", p->edge.mras_password},
+               {"username", p->edge.ms_turn ? p->edge.username : NULL},
+               {"password_file", p->edge.ms_turn ? p->edge.password : NULL}};
+    for (gsize i = 0; i < G_N_ELEMENTS(b64); i++) {
+        if (b64[i].value && !mras_is_base64(b64[i].value)) {
+            Where w = {display_path, NULL, "edge", b64[i].key};
+            set_error(error, PROFILE_ERROR_VALUE, &w,
+                      "not a base64 string: MS-TURN credentials are the base64 strings MRAS "
+                      "hands out");
+            return FALSE;
+        }
+    }
     if (mras && (p->edge.username || p->edge.password)) {
         Where w = {display_path, NULL, "edge", "username"};
         set_error(error, PROFILE_ERROR_VALUE, &w,
@@ -663,8 +739,8 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
     for (char **g = groups; *g; g++) {
         if (!find_spec(*g, NULL)) {
             g_set_error(error, PROFILE_ERROR, PROFILE_ERROR_UNKNOWN,
-                        "%s: unknown group [%s] (known: profile, edge, network, dns, stream, ice, "
-                        "thresholds)",
+                        "%s: unknown group [%s] (known: profile, edge, network, dns, routes, stream, "
+                        "ice, thresholds)",
                         shown, *g);
             return NULL;
         }
@@ -677,9 +753,10 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
                 return NULL;
             }
             g_autofree char *raw = g_key_file_get_value(kf, *g, *k, NULL);
-            if (raw && strlen(raw) > PROFILE_MAX_STRING) {
-                set_error(error, PROFILE_ERROR_VALUE, &w, "longer than %d characters",
-                          PROFILE_MAX_STRING);
+            gsize cap = spec->parse == parse_routes ? PROFILE_MAX_ROUTES_STRING
+                                                    : PROFILE_MAX_STRING;
+            if (raw && strlen(raw) > cap) {
+                set_error(error, PROFILE_ERROR_VALUE, &w, "longer than %zu characters", cap);
                 return NULL;
             }
             g_autofree char *value = keyfile_strip_comment(raw ? raw : "");
@@ -777,6 +854,8 @@ Profile *profile_load_order(const char *text, gsize len, const char *ca_file, GE
         "mras_username_file", "mras_password_file", "mras_response_file", "mras_issued_at"};
     for (gsize i = 0; i < G_N_ELEMENTS(controller_side); i++)
         g_key_file_remove_key(kf, "edge", controller_side[i], NULL);
+    /* the controller sends the document's prefixes inline (must_bypass) */
+    g_key_file_remove_key(kf, "routes", "endpoints_file", NULL);
     if (ca_file)
         g_key_file_set_string(kf, "edge", "tls_ca_file", ca_file);
     gsize n = 0;

@@ -1,4 +1,5 @@
 #include "iceprobe/protocol.h"
+#include "iceprobe/mras.h"
 
 #include <openssl/crypto.h>
 
@@ -211,8 +212,8 @@ static gboolean read_order_parts(JsonObject *o, const char *at, Order *out, GErr
            jsonin_string(p, pat, "edge_ca_pem", FALSE, PROTOCOL_MAX_BODY, &out->edge_ca_pem,
                          error) &&
            jsonin_object(o, at, "turn", TRUE, &t, error) &&
-           jsonin_string(t, tat, "username", TRUE, 256, &out->turn_username, error) &&
-           jsonin_string(t, tat, "password", TRUE, 256, &out->turn_password, error) &&
+           jsonin_string(t, tat, "username", TRUE, MRAS_MAX_VALUE, &out->turn_username, error) &&
+           jsonin_string(t, tat, "password", TRUE, MRAS_MAX_VALUE, &out->turn_password, error) &&
            jsonin_int(t, tat, "expires_at", FALSE, 0, G_MAXINT32 * (gint64)4,
                       &out->turn_expires_at, error);
 }

@@ -68,6 +68,18 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
     }
+    /* The MRAS files are read again at each order, as the user it now runs as. */
+    if (config->mras_response_file || config->mras_username_file) {
+        TurnCredentials tc = {0};
+        gint64 expires = 0;
+        gboolean ok = config_mras_read(config, &tc, &expires, &error);
+        turncred_clear(&tc);
+        if (!ok) {
+            fprintf(stderr, "iceprobe-controller serve: %s (as the user it runs as%s%s)\n",
+                    error->message, config->user ? ", " : "", config->user ? config->user : "");
+            return CLI_EXIT_ERROR;
+        }
+    }
     g_autoptr(Store) store = store_open(config_store_target(config), &error);
     if (!store) {
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);

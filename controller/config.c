@@ -37,6 +37,7 @@ static const ConfigKey keys[] = {
     {"turn", "mras_response_file", K_PATH, F(mras_response_file), 0, 0},
     {"turn", "mras_username_file", K_PATH, F(mras_username_file), 0, 0},
     {"turn", "mras_password_file", K_PATH, F(mras_password_file), 0, 0},
+    {"turn", "mras_issued_at", K_STRING, F(mras_issued_at), 0, 0},
     {"profiles", "dir", K_PATH, F(profiles_dir), 0, 0},
     {"scheduler", "order_timeout_s", K_UINT, F(order_timeout_s), 1, 3600},
     {"scheduler", "setup_s", K_UINT, F(setup_s), 5, 3600},
@@ -106,6 +107,7 @@ void config_free(ControllerConfig *c)
     g_free(c->mras_response_file);
     g_free(c->mras_username_file);
     g_free(c->mras_password_file);
+    g_free(c->mras_issued_at);
     g_free(c->profiles_dir);
     if (c->profiles)
         g_hash_table_unref(c->profiles);
@@ -282,6 +284,30 @@ static gint compare_names(gconstpointer a, gconstpointer b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static gboolean inline_routes(const Profile *p, char **text, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    if (!g_key_file_load_from_data(kf, *text, strlen(*text), G_KEY_FILE_KEEP_COMMENTS, error))
+        return FALSE;
+    g_autoptr(GString) list = g_string_new(NULL);
+    for (guint i = 0; i < p->routes.bypass->len; i++) {
+        g_autofree char *spec = route_prefix_spec(p->routes.bypass->pdata[i]);
+        g_string_append_printf(list, "%s%s", i ? ";" : "", spec);
+    }
+    if (list->len > PROFILE_MAX_ROUTES_STRING || p->routes.bypass->len > PROFILE_MAX_LIST) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "[routes]: %u prefixes (%zu characters) are more than an order can carry "
+                    "(%d, %d)",
+                    p->routes.bypass->len, list->len, PROFILE_MAX_LIST, PROFILE_MAX_ROUTES_STRING);
+        return FALSE;
+    }
+    g_key_file_remove_key(kf, "routes", "endpoints_file", NULL);
+    g_key_file_set_value(kf, "routes", "must_bypass", list->str);
+    g_free(*text);
+    *text = g_key_file_to_data(kf, NULL, NULL);
+    return TRUE;
+}
+
 static gboolean load_profiles(ControllerConfig *c, GError **error)
 {
     g_autoptr(GError) e = NULL;
@@ -318,6 +344,12 @@ static gboolean load_profiles(ControllerConfig *c, GError **error)
         char *ca = read_ca(p, &ce);
         if (ce) {
             g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_READ, "%s: %s", path, ce->message);
+            return FALSE;
+        }
+        /* Agents have no copy of the endpoints document: its prefixes go to
+         * them inline, as must_bypass (with the profile's own). */
+        if (p->routes.endpoints_file && !inline_routes(p, &text, error)) {
+            g_prefix_error(error, "%s: ", path);
             return FALSE;
         }
         ControllerProfile *cp = g_new0(ControllerProfile, 1);
@@ -392,10 +424,10 @@ static char *read_small_secret(const char *path, GError **error)
                     e->message);
         return NULL;
     }
-    if (len > 4096 || memchr(data, '\0', len) || !*g_strstrip(data)) {
+    if (len > MRAS_MAX_VALUE || memchr(data, '\0', len) || !mras_is_base64(g_strstrip(data))) {
         keyfile_secret_free(g_steal_pointer(&data));
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "'%s' is not an MRAS string (empty, binary, or over 4096 bytes)", path);
+                    "'%s' is not an MRAS string (base64, at most %d bytes)", path, MRAS_MAX_VALUE);
         return NULL;
     }
     return g_steal_pointer(&data);
@@ -444,10 +476,21 @@ gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint6
                     e->message);
         return FALSE;
     }
+    gint64 issued = (gint64)g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED);
+    if (c->mras_issued_at) {
+        g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(c->mras_issued_at, NULL);
+        if (!t) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "%s: [turn] mras_issued_at: '%s' is not a time in ISO 8601 with its zone "
+                        "(like 2026-12-06T08:00:00Z)",
+                        c->path, c->mras_issued_at);
+            return FALSE;
+        }
+        issued = g_date_time_to_unix(t);
+    }
     out->username = g_strdup(a->username);
     out->password = g_strdup(a->password);
-    *expires_at = mras_expires_at(
-        a, (gint64)g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED));
+    *expires_at = mras_expires_at(a, issued);
     return TRUE;
 }
 

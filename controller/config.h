@@ -50,6 +50,7 @@ typedef struct {
      * files in place. */
     char *mras_response_file;
     char *mras_username_file, *mras_password_file;
+    char *mras_issued_at; /* ISO 8601: when the answer was issued, if not its file's time */
     char *profiles_dir;
     GHashTable *profiles;  /* name -> ControllerProfile */
     GPtrArray *schedules;  /* ScheduleConfig */

@@ -216,17 +216,24 @@ static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agen
     family(s, "iceprobe_controller_start_time_seconds", "gauge",
            "When the controller started (Unix time).");
     plain(s, "iceprobe_controller_start_time_seconds", (double)api->started);
-    TurnCredentials tc = {0};
-    gint64 expires = 0;
     const ControllerConfig *cfg = api->config;
-    if ((cfg->mras_response_file || cfg->mras_username_file) &&
-        config_mras_read(cfg, &tc, &expires, NULL) && expires) {
-        family(s, "iceprobe_mras_credentials_expiry_timestamp_seconds", "gauge",
-               "When the MRAS credentials the controller hands to ms-turn runs lapse (Unix "
-               "time): the answer's duration from when its file was saved.");
-        plain(s, "iceprobe_mras_credentials_expiry_timestamp_seconds", (double)expires);
+    if (cfg->mras_response_file || cfg->mras_username_file) {
+        /* Read as the orders read it: a file that went bad shows here at once. */
+        TurnCredentials tc = {0};
+        gint64 expires = 0;
+        gboolean ok = config_mras_read(cfg, &tc, &expires, NULL);
+        turncred_clear(&tc);
+        family(s, "iceprobe_mras_credentials_readable", "gauge",
+               "1 when the controller can read the MRAS credentials it hands to ms-turn runs, "
+               "0 when not (those runs end in error).");
+        plain(s, "iceprobe_mras_credentials_readable", ok ? 1 : 0);
+        if (ok && expires) {
+            family(s, "iceprobe_mras_credentials_expiry_timestamp_seconds", "gauge",
+                   "When the MRAS credentials the controller hands to ms-turn runs lapse (Unix "
+                   "time): the answer's duration from when it was issued.");
+            plain(s, "iceprobe_mras_credentials_expiry_timestamp_seconds", (double)expires);
+        }
     }
-    turncred_clear(&tc);
     family(s, "iceprobe_controller_build_info", "gauge", "The controller's version.");
     g_string_append(s, "iceprobe_controller_build_info{");
     label(s, "version", ICEPROBE_VERSION, TRUE);

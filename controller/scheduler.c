@@ -268,7 +268,8 @@ static gboolean ended_elsewhere(const GError *e)
     return TRUE;
 }
 
-/* Ends a run now with verdict error (code AGENT_OFFLINE or RUN_TIMEOUT). */
+/* Ends a run now with verdict error (code AGENT_OFFLINE or RUN_TIMEOUT; NULL:
+ * no finding, the message is the run's error). */
 static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
                          const char *const *agents, const char *message, GError **error)
 {
@@ -284,7 +285,7 @@ static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
         return FALSE;
     }
     g_message("run %s (%s, %s and %s) ended in error: %s: %s", run->id, run->profile, run->agent[0],
-              run->agent[1], code, message);
+              run->agent[1], code ? code : "-", message);
     ended(s, run);
     return TRUE;
 }
@@ -347,7 +348,26 @@ static guint run_duration_s(Scheduler *s, const StoreRun *run)
     return s->config->setup_s + SCHEDULER_N_PAIRED_PATHS * stream;
 }
 
-static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64 now)
+/* The TURN credentials of a run's order: the MRAS set the controller's files
+ * hold now (ms-turn; *expires when the answer says), or TURN REST ones named
+ * after the run. */
+static gboolean order_credentials(Scheduler *s, const StoreRun *run, guint ttl, gint64 now,
+                                  TurnCredentials *tc, gint64 *expires, GError **error)
+{
+    const ControllerProfile *cp = config_profile(s->config, run->profile);
+    *expires = 0;
+    if (cp && cp->profile->edge.ms_turn)
+        return config_mras_read(s->config, tc, expires, error);
+    /* "<expiry>:<run id>" */
+    if (s->config->turn_secret && turncred_make(s->config->turn_secret, run->id, now, ttl, tc))
+        return TRUE;
+    g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "no TURN credentials for %s",
+                run->profile);
+    return FALSE;
+}
+
+static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64 now,
+                             const TurnCredentials *tc, gint64 expires)
 {
     const ControllerProfile *cp = config_profile(s->config, run->profile);
     JsonObject *o = json_object_new();
@@ -369,30 +389,13 @@ static JsonObject *order_for(Scheduler *s, const StoreRun *run, int side, gint64
     gint64 deadline = run->deadline ? run->deadline : now + run_duration_s(s, run);
     json_object_set_int_member(o, "deadline", deadline);
     guint ttl = (guint)(deadline - now) + s->config->order_timeout_s + TURN_MARGIN_S;
-    TurnCredentials tc = {0};
-    gint64 expires = 0;
-    gboolean made;
-    g_autoptr(GError) e = NULL;
-    if (cp && cp->profile->edge.ms_turn) {
-        /* The MRAS set the operator keeps fresh; the agent refuses it once lapsed. */
-        made = config_mras_read(s->config, &tc, &expires, &e);
-        if (!made)
-            g_warning("run %s: %s", run->id, e->message);
-    } else {
-        /* TURN REST credentials named after the run: "<expiry>:<run id>" */
-        made = s->config->turn_secret &&
-               turncred_make(s->config->turn_secret, run->id, now, ttl, &tc);
-    }
-    if (made) {
-        JsonObject *t = json_object_new();
-        json_object_set_string_member(t, "username", tc.username);
-        json_object_set_string_member(t, "password", tc.password);
-        json_object_set_int_member(t, "ttl_s", expires ? MAX(expires - now, 0) : ttl);
-        if (expires)
-            json_object_set_int_member(t, "expires_at", expires);
-        json_object_set_object_member(o, "turn", t);
-        turncred_clear(&tc);
-    }
+    JsonObject *t = json_object_new();
+    json_object_set_string_member(t, "username", tc->username);
+    json_object_set_string_member(t, "password", tc->password);
+    json_object_set_int_member(t, "ttl_s", expires ? MAX(expires - now, 0) : ttl);
+    if (expires) /* the MRAS set the operator keeps fresh; the agent refuses it once lapsed */
+        json_object_set_int_member(t, "expires_at", expires);
+    json_object_set_object_member(o, "turn", t);
     return o;
 }
 
@@ -409,14 +412,32 @@ JsonArray *scheduler_take_orders(Scheduler *s, const char *agent, GError **error
     for (guint i = 0; i < runs->len; i++) {
         StoreRun *r = runs->pdata[i];
         int side = strcmp(r->agent[0], agent) == 0 ? 0 : 1;
+        /* Credentials first: a run that cannot have them ends here, saying why
+         * (an order without them would be refused by the agent as malformed). */
+        TurnCredentials tc = {0};
+        gint64 expires = 0;
+        gint64 deadline = r->deadline ? r->deadline : now + run_duration_s(s, r);
+        guint ttl = (guint)MAX(deadline - now, 0) + s->config->order_timeout_s + TURN_MARGIN_S;
+        if (!order_credentials(s, r, ttl, now, &tc, &expires, &e)) {
+            g_autofree char *why =
+                g_strdup_printf("the controller has no TURN credentials for it: %s", e->message);
+            g_clear_error(&e);
+            if (!fail_run(s, r, NULL, NULL, why, &e)) {
+                g_warning("run %s: %s", r->id, e->message);
+                g_clear_error(&e);
+            }
+            continue;
+        }
         g_autoptr(StoreRun) taken =
             store_run_take(s->store, r->id, side, now, now + run_duration_s(s, r), &e);
         if (!taken) {
             g_warning("run %s: %s", r->id, e->message);
             g_clear_error(&e);
+            turncred_clear(&tc);
             continue;
         }
-        json_array_add_object_element(out, order_for(s, taken, side, now));
+        json_array_add_object_element(out, order_for(s, taken, side, now, &tc, expires));
+        turncred_clear(&tc);
     }
     return out;
 }

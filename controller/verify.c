@@ -335,14 +335,16 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
 RunResult *verify_failed_run(const VerifyRun *run, const char *code, const char *const *agents,
                              const char *message)
 {
-    g_return_val_if_fail(run && code && message, NULL);
+    g_return_val_if_fail(run && message, NULL);
     RunResult *out = new_result(run);
-    JsonObject *e = json_object_new();
-    JsonArray *who = json_array_new();
-    for (const char *const *a = agents; a && *a; a++)
-        json_array_add_string_element(who, *a);
-    json_object_set_array_member(e, "agents", who);
-    run_result_add_finding(out, code, e, "%s", message);
+    if (code) {
+        JsonObject *e = json_object_new();
+        JsonArray *who = json_array_new();
+        for (const char *const *a = agents; a && *a; a++)
+            json_array_add_string_element(who, *a);
+        json_object_set_array_member(e, "agents", who);
+        run_result_add_finding(out, code, e, "%s", message);
+    }
     for (int s = 0; s < 2; s++) {
         JsonObject *o = json_object_new();
         json_object_set_string_member(o, "name", run->agent[s]);

@@ -20,6 +20,7 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
                          const RunResult *report_b);
 
 /* A run that could not be carried out: verdict error with one finding (code
- * AGENT_OFFLINE or RUN_TIMEOUT) whose evidence names the agents concerned. */
+ * AGENT_OFFLINE or RUN_TIMEOUT) whose evidence names the agents concerned, or
+ * (code NULL) none: the message is the run's error. */
 RunResult *verify_failed_run(const VerifyRun *run, const char *code, const char *const *agents,
                              const char *message);

@@ -43,6 +43,9 @@ MrasAnswer *mras_parse(const char *data, gsize len, GError **error);
 void mras_answer_free(MrasAnswer *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MrasAnswer, mras_answer_free)
 
+/* Whether s is a base64 string, as MRAS credentials are (libnice decodes them:
+ * bad base64 would silently become other bytes). */
+gboolean mras_is_base64(const char *s);
 /* When credentials issued at issued_unix with the answer's duration lapse. */
 gint64 mras_expires_at(const MrasAnswer *a, gint64 issued_unix);
 /* FALSE with MRAS_ERROR_EXPIRED naming when they lapsed (ISO 8601, UTC), how

@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "iceprobe/emodel.h"
+#include "iceprobe/m365.h"
 #include "iceprobe/mras.h"
 
 #define PROFILE_ERROR (profile_error_quark())
@@ -22,6 +23,7 @@ typedef enum {
 #define PROFILE_MAX_LIST   64
 #define PROFILE_MAX_SECRET 4096
 #define PROFILE_MAX_STRING 1024
+#define PROFILE_MAX_ROUTES_STRING 16384 /* [routes] must_bypass: a controller inlines a document's */
 
 typedef struct {
     char *name;
@@ -63,6 +65,13 @@ typedef struct {
     } network;
 
     GPtrArray *dns_names; /* ProfileDnsName */
+
+    /* [routes]: prefixes that must leave by a physical interface (RoutePrefix,
+     * iceprobe/m365.h): must_bypass's, then endpoints_file's Optimize ones. */
+    struct {
+        GPtrArray *bypass;
+        char *endpoints_file;
+    } routes;
 
     struct {
         guint ptime_ms;

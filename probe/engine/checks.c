@@ -3,6 +3,7 @@
  * whether a TURN allocation works on each transport, and whether TLS on the TLS
  * port is the edge's own. Each adds one record to the result and the findings
  * that follow from it. */
+#include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -264,6 +265,101 @@ void checks_route(RunCtx *c)
     g_string_free(good, TRUE);
 }
 
+/* One prefix: where the kernel routes its samples, for the flow's protocol and
+ * port when the prefix has them; its label as Microsoft's test gives it. */
+static const char *judge_prefix(RunCtx *c, const RoutePrefix *r, JsonObject *o, GString *tunnels)
+{
+    g_autoptr(GPtrArray) samples = route_prefix_samples(r->prefix);
+    int ipproto = r->udp_port ? IPPROTO_UDP : r->tcp_port ? IPPROTO_TCP : 0;
+    guint16 port = r->udp_port ? r->udp_port : r->tcp_port;
+    guint tunneled = 0, routed = 0;
+    JsonArray *routes = json_array_new();
+    for (guint i = 0; i < samples->len; i++) {
+        g_autofree char *a = g_inet_address_to_string(samples->pdata[i]);
+        JsonObject *s = json_object_new();
+        json_object_set_string_member(s, "address", a);
+        NetifRoute route;
+        g_autoptr(GError) e = NULL;
+        if (!netif_route_get_flow(samples->pdata[i], ipproto, port, &route, &e)) {
+            json_object_set_string_member(s, "error", e->message);
+            json_array_add_object_element(routes, s);
+            continue;
+        }
+        const NetifInterface *n = netif_inventory_by_index(c->inv, route.oif);
+        gboolean tunnel = n && n->klass == NETIF_CLASS_TUNNEL;
+        json_object_set_string_member(s, "interface", n ? n->name : "?");
+        json_object_set_string_member(s, "class", n ? netif_class_to_string(n->klass) : "unknown");
+        json_array_add_object_element(routes, s);
+        routed++;
+        tunneled += tunnel;
+        if (tunnel && !strstr(tunnels->str, n->name))
+            g_string_append_printf(tunnels, "%s%s", tunnels->len ? ", " : "", n->name);
+        netif_route_clear(&route);
+    }
+    const char *label = routed == 0               ? "no route"
+                        : tunneled == 0           ? "split out"
+                        : tunneled == samples->len ? "tunneled"
+                                                   : "partly tunneled";
+    json_object_set_string_member(o, "prefix", r->cidr);
+    json_object_set_string_member(o, "service", r->service);
+    g_autofree char *ports = route_prefix_ports(r);
+    if (ports)
+        json_object_set_string_member(o, "ports", ports);
+    json_object_set_string_member(o, "label", label);
+    json_object_set_array_member(o, "routes", routes);
+    return label;
+}
+
+void checks_routes(RunCtx *c)
+{
+    GPtrArray *prefixes = c->profile->routes.bypass;
+    if (!prefixes->len)
+        return; /* the profile lists none: nothing to check, nothing to record */
+    gint64 t0 = g_get_monotonic_time();
+    JsonArray *detail = json_array_new();
+    JsonArray *bad = json_array_new();
+    GString *names = g_string_new(NULL), *tunnels = g_string_new(NULL);
+    guint split = 0, none = 0;
+    for (guint i = 0; i < prefixes->len; i++) {
+        const RoutePrefix *r = prefixes->pdata[i];
+        JsonObject *o = json_object_new();
+        const char *label = judge_prefix(c, r, o, tunnels);
+        if (strcmp(label, "split out") == 0) {
+            split++;
+        } else if (strcmp(label, "no route") == 0) {
+            none++;
+        } else {
+            g_string_append_printf(names, "%s%s (%s, %s)", names->len ? "; " : "", r->cidr,
+                                   r->service, label);
+            json_array_add_object_element(bad, json_object_ref(o));
+        }
+        json_array_add_object_element(detail, o);
+    }
+    CheckRecord *rec;
+    guint n_bad = json_array_get_length(bad);
+    if (n_bad) {
+        rec = run_result_add_check(c->result, "routes", VERDICT_FAIL,
+                                   "%u of %u prefixes that must bypass the tunnel go through %s: %s",
+                                   n_bad, prefixes->len, tunnels->str, names->str);
+        JsonObject *e = json_object_new();
+        json_object_set_array_member(e, "prefixes", json_array_ref(bad));
+        json_object_set_string_member(e, "interface", tunnels->str);
+        run_result_add_finding(c->result, "ROUTE_VIA_TUNNEL", e,
+                               "The kernel routes %s through the tunnel %s, though they must leave "
+                               "by the physical interface.",
+                               names->str, tunnels->str);
+    } else {
+        rec = run_result_add_check(c->result, "routes", VERDICT_PASS,
+                                   "%u prefixes split out of the tunnel%s", split,
+                                   none ? " (the others have no route here)" : "");
+    }
+    json_object_set_array_member(rec->detail, "prefixes", detail);
+    json_array_unref(bad);
+    rec->duration_ms = ms_since(t0);
+    g_string_free(names, TRUE);
+    g_string_free(tunnels, TRUE);
+}
+
 typedef struct {
     RunCtx *c;
     TurnCheckTransport t;
@@ -306,14 +402,10 @@ static void judge_pseudo_tls(RunCtx *c, guint port, const TurnCheckResult *res, 
                                             t->issuer ? t->issuer : "?")
                           : g_strdup("");
     run_result_add_finding(c->result, "TLS_INTERCEPTED", e,
-                           "The edge %s:%u takes TCP, but its MS-TURN pseudo-TLS hello was not "
-                           "answered with the edge's fixed reply: it %s%s. Something in the path "
+                           "The edge %s:%u takes TCP, but MS-TURN's pseudo-TLS hello there was "
+                           "not answered with the edge's fixed reply: %s%s. Something in the path "
                            "identifies the session as TLS and terminates or cuts it.",
-                           c->edge_ip, port,
-                           g_str_has_prefix(res->pseudo_tls_detail, "answered")
-                               ? res->pseudo_tls_detail + strlen("answered ")
-                               : res->pseudo_tls_detail,
-                           cert);
+                           c->edge_ip, port, res->pseudo_tls_detail, cert);
 }
 
 void checks_turn(RunCtx *c)
@@ -445,6 +537,7 @@ const char *checks_all(RunCtx *c)
     if (!checks_dns(c))
         return "no address for the edge";
     checks_route(c);
+    checks_routes(c);
     checks_turn(c);
     checks_tls(c);
     return NULL;

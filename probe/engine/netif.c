@@ -475,8 +475,23 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
     return MNL_CB_STOP;
 }
 
+static gboolean route_get(GInetAddress *dst, GInetAddress *src, int oif, int ipproto,
+                          guint16 dport, NetifRoute *out, GError **error);
+
 gboolean netif_route_get(GInetAddress *dst, GInetAddress *src, int oif, NetifRoute *out,
                          GError **error)
+{
+    return route_get(dst, src, oif, 0, 0, out, error);
+}
+
+gboolean netif_route_get_flow(GInetAddress *dst, int ipproto, guint16 dport, NetifRoute *out,
+                              GError **error)
+{
+    return route_get(dst, NULL, 0, ipproto, dport, out, error);
+}
+
+static gboolean route_get(GInetAddress *dst, GInetAddress *src, int oif, int ipproto,
+                          guint16 dport, NetifRoute *out, GError **error)
 {
     g_return_val_if_fail(G_IS_INET_ADDRESS(dst) && out, FALSE);
     memset(out, 0, sizeof(*out));
@@ -497,6 +512,10 @@ gboolean netif_route_get(GInetAddress *dst, GInetAddress *src, int oif, NetifRou
     }
     if (oif > 0)
         mnl_attr_put_u32(nlh, RTA_OIF, (guint32)oif);
+    if (ipproto > 0)
+        mnl_attr_put_u8(nlh, RTA_IP_PROTO, (guint8)ipproto);
+    if (dport > 0)
+        mnl_attr_put_u16(nlh, RTA_DPORT, g_htons(dport));
     g_autofree char *d = g_inet_address_to_string(dst);
     g_autofree char *what = g_strdup_printf("route to %s", d);
     gboolean ok = netlink_talk(&n, nlh, route_cb, out, what, error);

@@ -74,6 +74,11 @@ typedef struct {
 
 gboolean netif_route_get(GInetAddress *dst, GInetAddress *src, int oif, NetifRoute *out,
                          GError **error);
+/* The same for a flow: protocol (IPPROTO_UDP, IPPROTO_TCP; 0 none) and destination
+ * port (0: none), as `ip route get ADDR ipproto udp dport 3478` asks it, so that
+ * policy rules matching them (a VPN client's per-port rules) are applied. */
+gboolean netif_route_get_flow(GInetAddress *dst, int ipproto, guint16 dport, NetifRoute *out,
+                              GError **error);
 void netif_route_clear(NetifRoute *r);
 
 /* Packet counters of one interface, now. */

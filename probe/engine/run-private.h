@@ -38,6 +38,8 @@ const char *checks_all(RunCtx *c);
 void checks_interfaces(RunCtx *c);
 gboolean checks_dns(RunCtx *c);
 void checks_route(RunCtx *c);
+/* [routes]: each prefix that must bypass the tunnel, split out or not (ROUTE_VIA_TUNNEL). */
+void checks_routes(RunCtx *c);
 void checks_turn(RunCtx *c);
 void checks_tls(RunCtx *c);
 

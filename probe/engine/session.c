@@ -54,7 +54,11 @@ static void release_held(Session *s)
     }
     if (s->held) {
         s->held = g_slist_reverse(s->held);
-        nice_agent_set_remote_candidates(s->agent, s->stream_id, 1, s->held);
+        guint n = g_slist_length(s->held);
+        int added = nice_agent_set_remote_candidates(s->agent, s->stream_id, COMPONENT, s->held);
+        if (added < (int)n)
+            g_warning("%s: libnice took %d of the peer's %u candidates held until gathered",
+                      s->name, MAX(added, 0), n);
         g_slist_free_full(g_steal_pointer(&s->held), (GDestroyNotify)nice_candidate_free);
         if (s->state == SESSION_STATE_GATHERED)
             s->state = SESSION_STATE_CHECKING;

@@ -346,41 +346,58 @@ const char *pseudo_tls_answer_name(PseudoTlsAnswer a)
     return (guint)a < G_N_ELEMENTS(names) ? names[a] : "?";
 }
 
+/* What a reply so far (have bytes of buf) says, or -1 when more is needed. */
+static int judge_reply(const guint8 *buf, gsize have, char **why)
+{
+    if (have >= 1 && buf[0] != 0x15 && buf[0] != 0x16) {
+        *why = g_strdup_printf("it answered with bytes that are not TLS (the first is 0x%02x)",
+                               buf[0]);
+        return PSEUDO_TLS_OTHER;
+    }
+    if (have >= 7 && buf[0] == 0x15) {
+        *why = g_strdup_printf("it answered with a TLS alert (level %u, description %u)", buf[5],
+                               buf[6]);
+        return PSEUDO_TLS_ALERT;
+    }
+    if (have < PSEUDO_TLS_REPLY_LEN)
+        return -1;
+    if (pseudo_tls_reply_ok(buf, have)) {
+        *why = g_strdup("it answered with the edge's fixed reply");
+        return PSEUDO_TLS_OK;
+    }
+    *why = g_strdup_printf("it answered with a TLS handshake that is not the edge's fixed reply "
+                           "(TLS %u.%u, handshake type %u)",
+                           buf[1], buf[2], buf[5]);
+    return PSEUDO_TLS_TLS_HANDSHAKE;
+}
+
+static PseudoTlsAnswer send_hello(TlsRelayConn *c, char **why)
+{
+    gsize sent = 0;
+    while (sent < sizeof(pseudo_hello)) {
+        ssize_t n = send(c->fd, pseudo_hello + sent, sizeof(pseudo_hello) - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EPIPE;
+            *why = g_strdup_printf("sending the hello failed: %s", g_strerror(e));
+            return e == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
+        }
+        sent += (gsize)n;
+    }
+    return PSEUDO_TLS_OK;
+}
+
 PseudoTlsAnswer tlsrelay_pseudo_tls(TlsRelayConn *c, guint timeout_ms, char **detail)
 {
     g_return_val_if_fail(c && !c->ssl, PSEUDO_TLS_OTHER);
     char *why = NULL;
-    PseudoTlsAnswer a;
-    if (send(c->fd, pseudo_hello, sizeof(pseudo_hello), MSG_NOSIGNAL) != sizeof(pseudo_hello)) {
-        a = errno == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
-        why = g_strdup_printf("sending the hello: %s", g_strerror(errno));
-        goto out;
-    }
+    PseudoTlsAnswer a = send_hello(c, &why);
     guint8 buf[PSEUDO_TLS_REPLY_LEN];
     gsize have = 0;
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    for (;;) {
-        /* A TLS record header says what kind of answer this is. */
-        if (have >= 1 && buf[0] != 0x15 && buf[0] != 0x16) {
-            a = PSEUDO_TLS_OTHER;
-            why = g_strdup_printf("answered with bytes that are not TLS (first 0x%02x)", buf[0]);
-            goto out;
-        }
-        if (have >= 7 && buf[0] == 0x15) {
-            a = PSEUDO_TLS_ALERT;
-            why = g_strdup_printf("answered with a TLS alert (level %u, description %u)", buf[5],
-                                  buf[6]);
-            goto out;
-        }
-        if (have == sizeof(buf)) {
-            a = pseudo_tls_reply_ok(buf, have) ? PSEUDO_TLS_OK : PSEUDO_TLS_TLS_HANDSHAKE;
-            why = a == PSEUDO_TLS_OK
-                      ? g_strdup("answered with the edge's fixed reply")
-                      : g_strdup_printf("answered with a TLS handshake that is not the edge's "
-                                        "fixed reply (TLS %u.%u, handshake type %u)",
-                                        buf[1], buf[2], buf[5]);
-            goto out;
-        }
+    int judged = -1;
+    while (!why && judged < 0) {
         gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
         struct pollfd p = {c->fd, POLLIN, 0};
         int rc = left_ms > 0 ? poll(&p, 1, (int)left_ms) : 0;
@@ -388,22 +405,26 @@ PseudoTlsAnswer tlsrelay_pseudo_tls(TlsRelayConn *c, guint timeout_ms, char **de
             continue;
         if (rc <= 0) {
             a = have && buf[0] == 0x16 ? PSEUDO_TLS_TLS_HANDSHAKE : PSEUDO_TLS_SILENT;
-            why = have ? g_strdup_printf("answered %zu bytes of TLS, then nothing in %u ms", have,
-                                         timeout_ms)
-                       : g_strdup_printf("no answer to the hello in %u ms", timeout_ms);
-            goto out;
+            why = have ? g_strdup_printf("it answered %zu bytes of TLS, then nothing for %u ms",
+                                         have, timeout_ms)
+                       : g_strdup_printf("it said nothing for %u ms after the hello", timeout_ms);
+            break;
         }
         ssize_t n = recv(c->fd, buf + have, sizeof(buf) - have, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0) {
             a = n < 0 && errno == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
-            why = g_strdup_printf("%s the connection after the hello%s",
+            why = g_strdup_printf("it %s the connection after the hello%s",
                                   a == PSEUDO_TLS_RESET ? "reset" : "closed",
                                   have ? " and a partial answer" : "");
-            goto out;
+            break;
         }
         have += (gsize)n;
+        judged = judge_reply(buf, have, &why);
     }
-out:
+    if (judged >= 0)
+        a = (PseudoTlsAnswer)judged;
     if (detail)
         *detail = why;
     else

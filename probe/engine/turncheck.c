@@ -288,8 +288,8 @@ static void dialect_credentials(const TurnCredentials *cred, gboolean ms, GBytes
     *pass = g_bytes_new_take(p, plen);
 }
 
-/* Whether buf is an error response to req (its transaction, unsigned), read
- * into msg. */
+/* Whether buf is an error response to req (its transaction) without
+ * MESSAGE-INTEGRITY, read into msg. */
 static gboolean unsigned_error_to(StunAgent *agent, const StunMessage *req, guint8 *buf, size_t len,
                                   StunMessage *msg)
 {
@@ -299,7 +299,9 @@ static gboolean unsigned_error_to(StunAgent *agent, const StunMessage *req, guin
     StunTransactionId want, got;
     stun_message_id(req, want);
     stun_message_id(msg, got);
-    return stun_message_get_class(msg) == STUN_ERROR && memcmp(want, got, sizeof(want)) == 0;
+    uint16_t mi_len = 0;
+    return stun_message_get_class(msg) == STUN_ERROR && memcmp(want, got, sizeof(want)) == 0 &&
+           !stun_message_find(msg, STUN_ATTRIBUTE_MESSAGE_INTEGRITY, &mi_len);
 }
 
 void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport, gboolean ms_turn,
@@ -363,11 +365,17 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
              * 401, 438 and 300, so its client would wait for a timeout. The
              * check reads the answer to name it. */
             read_error(&resp_msg, out);
-            out->failure = g_strdup_printf(
-                "TURN allocate on %s:%u/%s: %u %s, realm '%s': the credentials were refused "
-                "(MRAS credentials lapsed or for another pool?)",
-                edge_ip, port, tname, out->error_code,
-                out->error_reason ? out->error_reason : "error", out->realm ? out->realm : "");
+            out->failure =
+                out->error_code == 431
+                    ? g_strdup_printf("TURN allocate on %s:%u/%s: 431 %s, realm '%s': the "
+                                      "credentials were refused (MRAS credentials lapsed or for "
+                                      "another pool?)",
+                                      edge_ip, port, tname,
+                                      out->error_reason ? out->error_reason : "error",
+                                      out->realm ? out->realm : "")
+                    : g_strdup_printf("TURN allocate on %s:%u/%s: %u %s", edge_ip, port, tname,
+                                      out->error_code,
+                                      out->error_reason ? out->error_reason : "error");
             break;
         }
         if (v != STUN_VALIDATION_SUCCESS) {

@@ -239,6 +239,42 @@ scenario_secret() {
 	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
 }
 
+scenario_r() {
+	section "r. Microsoft 365's Optimize prefixes (its endpoints document) split out, then routed into the tunnel"
+	cp "$LAB_STATE/lab.conf" "$LAB_STATE/good.conf"
+	cp "${ICEPROBE_SOURCE_ROOT:?}/tests/unit/data/m365-endpoints.json" "$LAB_STATE/m365.json"
+	printf '\n[routes]\nmust_bypass = 198.51.100.128/25 udp:3478-3481\nendpoints_file = %s\n' \
+		"$LAB_STATE/m365.json" >>"$LAB_STATE/lab.conf"
+	probe r
+	assert_eq "verdict pass, no findings" "$(q .verdict)/$(codes)" pass/
+	assert_eq "the routes check passes: every IPv4 prefix split out (IPv6: no route on this laptop)" \
+		"$(q '[.checks[] | select(.name == "routes") | .verdict, ([.prefixes[].label] | unique | join(","))] | join(" ")')" \
+		"pass no route,split out"
+	assert_eq "41 prefixes judged: the profile's and the document's Optimize ones" \
+		"$(q '.checks[] | select(.name == "routes") | .prefixes | length')" 41
+	# Part of Teams' range and all of another into the tunnel; and a VPN client's
+	# policy rule that takes UDP 3478-3481 to the profile's prefix into it (a
+	# route check without the port would not see it).
+	lab_exec laptop ip route add 52.112.0.0/16 dev "$LAB_TUNNEL_IF"
+	lab_exec laptop ip route add 13.107.64.0/18 dev "$LAB_TUNNEL_IF"
+	lab_exec laptop ip route add default dev "$LAB_TUNNEL_IF" table 109
+	lab_exec laptop ip rule add to 198.51.100.128/25 ipproto udp dport 3478-3481 table 109 priority 109
+	probe r2
+	assert_eq "verdict fail, ROUTE_VIA_TUNNEL" "$(q .verdict)/$(has_code ROUTE_VIA_TUNNEL)" fail/true
+	assert_eq "Teams' 52.112.0.0/14 is partly tunneled, 13.107.64.0/18 tunneled, the profile's by its UDP rule" \
+		"$(q '[.findings[] | select(.code == "ROUTE_VIA_TUNNEL") | .evidence.prefixes[] | "\(.prefix)=\(.label)"] | sort | join(" ")')" \
+		"13.107.64.0/18=tunneled 198.51.100.128/25=tunneled 52.112.0.0/14=partly tunneled"
+	assert_match "the finding names the prefixes, the tunnel and what to change" \
+		"$(q '.findings[] | select(.code == "ROUTE_VIA_TUNNEL") | .message')" \
+		"52.112.0.0/14 \\(Skype for Business Online and Microsoft Teams, partly tunneled\\).* $LAB_TUNNEL_IF.*Exclude these prefixes"
+	lab_exec laptop ip rule del priority 109
+	lab_exec laptop ip route flush table 109
+	lab_exec laptop ip route del 52.112.0.0/16 dev "$LAB_TUNNEL_IF"
+	lab_exec laptop ip route del 13.107.64.0/18 dev "$LAB_TUNNEL_IF"
+	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
+	show_on_failure r2
+}
+
 scenario_f() {
 	section "f. edge down"
 	lab_edge_down
@@ -260,6 +296,7 @@ body() {
 		lab_variants steady scenario_a scenario_b
 		scenario_old_kernel
 		lab_variants bursty scenario_e scenario_g scenario_m
+		scenario_r
 		;;
 	edge)
 		lab_variants steady scenario_c scenario_d

@@ -186,10 +186,56 @@ static void test_ms_turn_profiles_take_the_controllers_mras_answer(void **state)
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     assert_true(expires > now + 479 * 60 && expires <= now + 481 * 60);
     turncred_clear(&tc);
+    /* Dated by [turn] mras_issued_at rather than the file's time. */
+    g_free(c->mras_issued_at);
+    c->mras_issued_at = g_strdup("2026-12-06T08:00:00Z");
+    assert_true(config_mras_read(c, &tc, &expires, &e));
+    assert_int_equal(expires, 1796544000 + 480 * 60);
+    turncred_clear(&tc);
     /* Refreshed in place with a broken file: the next read names it. */
     fixture_write(f, "mras.xml", "<response reasonPhrase=\"Forbidden\"/>");
     assert_false(config_mras_read(c, &tc, &expires, &e));
     assert_non_null(strstr(e->message, "mras.xml: no <credentialsResponse>"));
+}
+
+static void test_credentials_for_each_dialect_are_checked_at_start(void **state)
+{
+    /* an rfc5766 profile needs the TURN REST secret */
+    expect_error("[server]\nlisten=127.0.0.1:1\n[store]\npath=x.db\n[auth]\nadmin_token_file="
+                 "admin.token\n[profiles]\ndir=profiles\n",
+                 "[turn] secret_file: required key is missing (profile 'corp-vpn' is rfc5766)");
+    /* half an MRAS pair; both MRAS sources */
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[turn]\nmras_username_file=admin.token\n",
+                 "[turn] mras_password_file: MRAS credentials come in pairs");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[turn]\nmras_username_file=a\n"
+                      "mras_password_file=b\nmras_response_file=c\n",
+                 "give either the MRAS answer or mras_username_file + mras_password_file");
+}
+
+/* Agents get the endpoints document's prefixes inline: they have no copy of it. */
+static void test_a_profiles_endpoints_document_goes_to_agents_inline(void **state)
+{
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    g_autofree char *json = NULL;
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/m365-endpoints.json", &json, NULL, NULL));
+    fixture_write(f, "profiles/m365.json", json);
+    fixture_write(f, "profiles/m365.conf",
+                  "[profile]\nname = m365\n[edge]\nhost = 203.0.113.10\n"
+                  "[routes]\nmust_bypass = 192.0.2.0/24\nendpoints_file = m365.json\n");
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) c = config_load(f->config_path, &e);
+    if (!c)
+        fail_msg("%s", e->message);
+    const ControllerProfile *cp = config_profile(c, "m365");
+    assert_non_null(cp);
+    assert_null(strstr(cp->text, "endpoints_file"));
+    assert_non_null(strstr(cp->text, "192.0.2.0/24;13.107.6.152/31 tcp:80,443;"));
+    assert_non_null(strstr(cp->text, "52.112.0.0/14 udp:3478,3479,3480,3481"));
+    /* and an agent reads the order's profile back to the same prefixes */
+    g_autoptr(Profile) order = profile_load_order(cp->text, strlen(cp->text), NULL, &e);
+    if (!order)
+        fail_msg("%s", e->message);
+    assert_int_equal(order->routes.bypass->len, 41);
 }
 
 int main(void)
@@ -203,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_plain_http_off_loopback_needs_allow_plain_http),
         cmocka_unit_test(test_a_short_secret_or_a_bad_profile_stops_the_start),
         cmocka_unit_test(test_ms_turn_profiles_take_the_controllers_mras_answer),
+        cmocka_unit_test(test_a_profiles_endpoints_document_goes_to_agents_inline),
+        cmocka_unit_test(test_credentials_for_each_dialect_are_checked_at_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,10 @@ static int setup(void **state)
     assert_true(g_file_set_contents(mras, xml, -1, NULL));
     assert_true(g_file_set_contents(user, "AgAAJPYqY5EB\n", -1, NULL));
     assert_true(g_file_set_contents(pass, "v0ZA/mqnuMHy\n", -1, NULL));
+    g_autofree char *endpoints = NULL;
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/m365-endpoints.json", &endpoints, NULL, NULL));
+    g_autofree char *m365 = g_build_filename(f->dir, "m365.json", NULL);
+    assert_true(g_file_set_contents(m365, endpoints, -1, NULL));
     *state = f;
     return 0;
 }
@@ -40,7 +44,7 @@ static int teardown(void **state)
 {
     Fixture *f = *state;
     const char *names[] = {"turn.secret", "edge-ca.pem", "p.conf",   "pw",
-                           "mras.xml",    "mras.user",   "mras.pass"};
+                           "mras.xml",    "mras.user",   "mras.pass", "m365.json"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *p = g_build_filename(f->dir, names[i], NULL);
         g_unlink(p);
@@ -264,6 +268,36 @@ static void test_mras_credentials(void **state)
     assert_true(order->edge.ms_turn);
 }
 
+static void test_routes_that_must_bypass_the_tunnel(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) d = load(*state, BASE, &error);
+    assert_int_equal(d->routes.bypass->len, 0);
+    g_autoptr(Profile) p = load(*state,
+                                BASE "[routes]\nmust_bypass = 198.51.100.0/24 udp:3478-3481; "
+                                     "192.0.2.0/25   ; the lab's\nendpoints_file = m365.json\n",
+                                &error);
+    if (!p)
+        fail_msg("%s", error->message);
+    assert_int_equal(p->routes.bypass->len, 42); /* 2 of the profile's, 40 Optimize */
+    const RoutePrefix *first = p->routes.bypass->pdata[0];
+    assert_string_equal(first->cidr, "198.51.100.0/24");
+    assert_int_equal(first->udp_port, 3478);
+    assert_string_equal(first->service, "the profile");
+    assert_true(g_str_has_suffix(p->routes.endpoints_file, "/m365.json"));
+    assert_refused(*state, BASE "[routes]\nmust_bypass = 52.112.0.0\n", PROFILE_ERROR_VALUE,
+                   "[routes] must_bypass: '52.112.0.0' is not an address range");
+    assert_refused(*state, BASE "[routes]\nendpoints_file = p.conf\n", PROFILE_ERROR_READ,
+                   "[routes] endpoints_file: cannot read");
+    assert_refused(*state, BASE "[routes]\nendpoints_file = turn.secret\n", PROFILE_ERROR_VALUE,
+                   "turn.secret': the endpoints document is not JSON");
+    /* an order never names the controller's file */
+    const char *text = BASE "[routes]\nendpoints_file = /nonexistent.json\n";
+    g_autoptr(Profile) order = profile_load_order(text, strlen(text), NULL, &error);
+    assert_non_null(order);
+    assert_int_equal(order->routes.bypass->len, 0);
+}
+
 static void test_codec_names_the_mos_shape(void **state)
 {
     g_autoptr(GError) error = NULL;
@@ -399,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ice_client_is_a_profile_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dialect_is_a_profile_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mras_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_that_must_bypass_the_tunnel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_codec_names_the_mos_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_secret_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_credentials_are_refused, setup, teardown),

@@ -409,6 +409,28 @@ static const char good_order[] =
     "\"turn\":{\"username\":\"4102445100:r-20261201-0001\",\"password\":\"c2VjcmV0LXBhc3M=\","
     "\"ttl_s\":1200}}";
 
+/* An ms-turn profile's order: the MRAS set, and when it lapses. */
+static void test_an_ms_turn_orders_credentials_carry_their_expiry(void **state)
+{
+    static const char order[] =
+        "{\"run_id\":\"r-1\",\"side\":\"a\",\"peer\":\"p\",\"controlling\":true,"
+        "\"profile\":{\"name\":\"sfb\",\"text\":\"\"},\"paths\":[\"natural\"],"
+        "\"duration_s\":5,\"deadline\":1796544000,"
+        "\"turn\":{\"username\":\"QWdBQUpQ\",\"password\":\"djBaQQ==\",\"ttl_s\":1800,"
+        "\"expires_at\":1796545800}}";
+    g_autoptr(GError) e = NULL;
+    g_auto(Order) o = {0};
+    if (!protocol_parse_order_text(order, strlen(order), &o, &e))
+        fail_msg("%s", e->message);
+    assert_int_equal(o.turn_expires_at, 1796545800);
+    assert_string_equal(o.turn_username, "QWdBQUpQ");
+    g_auto(Order) bad = {0};
+    g_autofree char *neg = g_strdup(order);
+    memcpy(strstr(neg, "1796545800"), "-796545800", 10);
+    assert_false(protocol_parse_order_text(neg, strlen(neg), &bad, &e));
+    assert_non_null(strstr(e->message, "order.turn.expires_at"));
+}
+
 static void test_an_order_fills_every_field(void **state)
 {
     g_autoptr(GError) e = NULL;
@@ -706,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_a_signal_hands_back_its_message_object_as_text),
         cmocka_unit_test(test_a_signal_names_the_member_it_refuses_and_leaves_nothing),
         cmocka_unit_test(test_an_order_fills_every_field),
+        cmocka_unit_test(test_an_ms_turn_orders_credentials_carry_their_expiry),
         cmocka_unit_test(test_an_order_for_side_a_without_an_edge_ca_reads_as_such),
         cmocka_unit_test(test_an_order_names_the_member_it_refuses_and_leaves_nothing),
         cmocka_unit_test(test_an_order_text_refuses_a_member_it_does_not_know),
