@@ -9,6 +9,7 @@
 
 #include "resolve.h"
 #include "run-private.h"
+#include "vpn.h"
 
 #define DNS_TIMEOUT_MS  3000
 #define TURN_TIMEOUT_MS 4000
@@ -90,6 +91,19 @@ void checks_interfaces(RunCtx *c)
             json_array_add_string_element(unseen, what);
         }
     }
+    /* The VPN's own facts (the tunnel's product, MTU, pool address, split or
+     * full, its gateway): null without a tunnel. */
+    g_autoptr(GError) re = NULL;
+    g_autoptr(GPtrArray) routes = netif_routes(&re);
+    if (!routes) {
+        g_autofree char *what = g_strdup_printf("the routing table: %s", re->message);
+        json_array_add_string_element(unseen, what);
+    }
+    JsonObject *vpn = vpn_facts(c->inv, c->profile, routes);
+    if (vpn)
+        json_object_set_object_member(probe, "vpn", vpn);
+    else
+        json_object_set_null_member(probe, "vpn");
     json_object_set_int_member(probe, "uid", (gint64)getuid());
     json_object_set_string_member(probe, "user", g_get_user_name());
     json_object_set_array_member(probe, "could_not_see", unseen);

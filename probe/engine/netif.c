@@ -285,6 +285,10 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
         case IFLA_LINKINFO:
             parse_linkinfo(a, &x);
             break;
+        case IFLA_MTU:
+            if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                i->mtu = mnl_attr_get_u32(a);
+            break;
         case IFLA_STATS64:
             if (mnl_attr_get_payload_len(a) >= sizeof(struct rtnl_link_stats64)) {
                 struct rtnl_link_stats64 st;
@@ -300,6 +304,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
     if (!i->name)
         i->name = g_strdup_printf("if%d", i->index);
     i->kind = x.kind;
+    i->tun_type = x.tun_type;
     g_ptr_array_add(ctx->inv->interfaces, i);
     g_array_append_val(ctx->facts, x);
     return MNL_CB_OK;
@@ -536,6 +541,72 @@ void netif_route_clear(NetifRoute *r)
     g_clear_object(&r->prefsrc);
     g_clear_object(&r->gateway);
     r->oif = 0;
+}
+
+static void route_entry_free(gpointer p)
+{
+    NetifRouteEntry *e = p;
+    g_clear_object(&e->dst);
+    g_clear_object(&e->gateway);
+    g_free(e);
+}
+
+#define NETIF_MAX_ROUTES 4096
+
+static int routes_cb(const struct nlmsghdr *nlh, void *data)
+{
+    GPtrArray *out = data;
+    const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+    if (rtm->rtm_family != AF_INET || rtm->rtm_table != RT_TABLE_MAIN ||
+        rtm->rtm_type != RTN_UNICAST || out->len >= NETIF_MAX_ROUTES)
+        return MNL_CB_OK;
+    NetifRouteEntry *e = g_new0(NetifRouteEntry, 1);
+    g_autoptr(GInetAddress) dst = NULL;
+    const struct nlattr *a;
+    mnl_attr_for_each(a, nlh, sizeof(*rtm))
+    {
+        switch (mnl_attr_get_type(a)) {
+        case RTA_DST:
+            g_clear_object(&dst);
+            dst = attr_address(a, AF_INET);
+            break;
+        case RTA_OIF:
+            if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                e->oif = (int)mnl_attr_get_u32(a);
+            break;
+        case RTA_GATEWAY:
+            g_clear_object(&e->gateway);
+            e->gateway = attr_address(a, AF_INET);
+            break;
+        default:
+            break;
+        }
+    }
+    if (!dst)
+        dst = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+    e->dst = g_inet_address_mask_new(dst, rtm->rtm_dst_len, NULL);
+    if (e->dst)
+        g_ptr_array_add(out, e);
+    else
+        route_entry_free(e);
+    return MNL_CB_OK;
+}
+
+GPtrArray *netif_routes(GError **error)
+{
+    Netlink n;
+    if (!netlink_open(&n, error))
+        return NULL;
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = put_request(buf, RTM_GETROUTE, NLM_F_DUMP);
+    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+    rtm->rtm_family = AF_INET;
+    GPtrArray *out = g_ptr_array_new_with_free_func(route_entry_free);
+    gboolean ok = netlink_talk(&n, nlh, routes_cb, out, "list routes", error);
+    netlink_close(&n);
+    if (!ok)
+        g_clear_pointer(&out, g_ptr_array_unref);
+    return out;
 }
 
 typedef struct {

@@ -39,6 +39,8 @@ typedef struct {
     GPtrArray *addresses; /* GInetAddress */
     GPtrArray *prefixes;  /* char*, "addr/len" */
     guint64 rx_packets, tx_packets;
+    guint mtu;     /* IFLA_MTU; 0 when the kernel did not say */
+    int tun_type;  /* IFF_TUN or IFF_TAP for the tun driver, 0 otherwise */
 } NetifInterface;
 
 typedef struct {
@@ -80,6 +82,14 @@ gboolean netif_route_get(GInetAddress *dst, GInetAddress *src, int oif, NetifRou
 gboolean netif_route_get_flow(GInetAddress *dst, int ipproto, guint16 dport, NetifRoute *out,
                               GError **error);
 void netif_route_clear(NetifRoute *r);
+
+/* The main routing table's IPv4 routes (NetifRouteEntry), as `ip route` lists them. */
+typedef struct {
+    GInetAddressMask *dst; /* 0.0.0.0/0 for the default route */
+    int oif;
+    GInetAddress *gateway; /* may be NULL */
+} NetifRouteEntry;
+GPtrArray *netif_routes(GError **error);
 
 /* Packet counters of one interface, now. */
 gboolean netif_counters(int index, guint64 *rx_packets, guint64 *tx_packets, GError **error);

@@ -74,6 +74,9 @@ scenario_a() {
 		"$(q '[.paths[] | select(.metrics.packets_received > 0)] | length')" 4
 	assert_eq "the tunnel is classified from kernel facts" \
 		"$(q '.probes[0].interfaces[] | select(.name == "gpd0") | .class')" tunnel
+	assert_eq "the VPN's own facts: product from the name, MTU, pool address, split tunnel, no gateway route" \
+		"$(q '.probes[0].vpn | "\(.interface) \(.product) (\(.product_from)) mtu \(.mtu) pool \(.pool_address) \(.in_vpn_ranges) \(.tunnel) gateway \(.gateway)"')" \
+		"gpd0 Palo Alto GlobalProtect (PANGP) (gpd*) mtu 1420 pool $LAB_LAPTOP_VPN true split gateway null"
 	show_on_failure a
 }
 
@@ -275,6 +278,17 @@ scenario_r() {
 	show_on_failure r2
 }
 
+scenario_v() {
+	section "v. a full tunnel: the VPN's facts say so, with the gateway's public address"
+	lab_split tunnel-all
+	probe v
+	assert_eq "full tunnel, and the gateway from the client's host route to it" \
+		"$(q '.probes[0].vpn | "\(.tunnel) \(.gateway)"')" "full $LAB_VPNGW_PUB"
+	assert_eq "and the edge through the tunnel is RELAY_VIA_TUNNEL" "$(has_code RELAY_VIA_TUNNEL)" true
+	lab_split split
+	show_on_failure v
+}
+
 scenario_f() {
 	section "f. edge down"
 	lab_edge_down
@@ -297,6 +311,7 @@ body() {
 		scenario_old_kernel
 		lab_variants bursty scenario_e scenario_g scenario_m
 		scenario_r
+		scenario_v
 		;;
 	edge)
 		lab_variants steady scenario_c scenario_d

@@ -1,0 +1,16 @@
+/* The VPN's own facts, as the kernel shows them to any user: which product the
+ * tunnel looks like, its MTU, the pool address, whether the default route goes
+ * through it (full tunnel) or not (split), and the gateway's public address
+ * when a host route to it shows (a full tunnel needs one; a split one does not). */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "netif.h"
+
+/* Which product a tunnel looks like from its link kind, tun type and name, and
+ * the fact that said it; "unknown" when nothing does. */
+const char *vpn_product(const NetifInterface *tunnel, const char **from);
+/* The facts of the inventory's first tunnel as the result's probes[].vpn; NULL
+ * when there is no tunnel. routes: netif_routes()'s (NULL: unreadable). */
+JsonObject *vpn_facts(const NetifInventory *inv, const Profile *profile, GPtrArray *routes);

@@ -1,0 +1,121 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <linux/if_tun.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vpn.h"
+
+static NetifInterface *iface(int index, const char *name, const char *kind, NetifClass klass,
+                             const char *addr, guint mtu)
+{
+    NetifInterface *i = g_new0(NetifInterface, 1);
+    i->index = index;
+    i->name = g_strdup(name);
+    i->kind = g_strdup(kind);
+    i->klass = klass;
+    i->mtu = mtu;
+    i->addresses = g_ptr_array_new_with_free_func(g_object_unref);
+    i->prefixes = g_ptr_array_new_with_free_func(g_free);
+    if (addr)
+        g_ptr_array_add(i->addresses, g_inet_address_new_from_string(addr));
+    return i;
+}
+
+static void iface_free(gpointer p)
+{
+    NetifInterface *i = p;
+    g_free(i->name);
+    g_free(i->kind);
+    g_ptr_array_unref(i->addresses);
+    g_ptr_array_unref(i->prefixes);
+    g_free(i);
+}
+
+static void add_route(GPtrArray *routes, const char *cidr, int oif)
+{
+    NetifRouteEntry *e = g_new0(NetifRouteEntry, 1);
+    e->dst = g_inet_address_mask_new_from_string(cidr, NULL);
+    e->oif = oif;
+    g_ptr_array_add(routes, e);
+}
+
+static void route_free(gpointer p)
+{
+    NetifRouteEntry *e = p;
+    g_object_unref(e->dst);
+    g_free(e);
+}
+
+static void test_the_product_from_the_kernels_facts(void **state)
+{
+    const char *from = NULL;
+    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(iface_free);
+    NetifInterface *wg = iface(3, "wg0", "wireguard", NETIF_CLASS_TUNNEL, NULL, 1420);
+    g_ptr_array_add(keep, wg);
+    assert_string_equal(vpn_product(wg, &from), "WireGuard (kernel)");
+    assert_string_equal(from, "link kind wireguard");
+    NetifInterface *gp = iface(4, "gpd0", "tun", NETIF_CLASS_TUNNEL, NULL, 1400);
+    g_ptr_array_add(keep, gp);
+    assert_string_equal(vpn_product(gp, &from), "Palo Alto GlobalProtect (PANGP)");
+    assert_string_equal(from, "gpd*");
+    NetifInterface *any = iface(5, "corpvpn3", "tun", NETIF_CLASS_TUNNEL, NULL, 1400);
+    any->tun_type = IFF_TUN;
+    g_ptr_array_add(keep, any);
+    assert_string_equal(vpn_product(any, &from), "a user-space VPN client (tun driver)");
+    assert_string_equal(from, "link kind tun");
+    NetifInterface *odd = iface(6, "x0", "ipip", NETIF_CLASS_TUNNEL, NULL, 1480);
+    g_ptr_array_add(keep, odd);
+    assert_string_equal(vpn_product(odd, &from), "unknown");
+}
+
+static void test_split_and_full_and_the_gateway(void **state)
+{
+    g_autofree char *secret = NULL;
+    int fd = g_file_open_tmp("iceprobe-vpn-XXXXXX", &secret, NULL);
+    assert_true(fd >= 0 && write(fd, "s3cret\n", 7) == 7);
+    close(fd);
+    g_autofree char *text = g_strdup_printf("[profile]\nname=x\n[edge]\nhost=192.0.2.1\n"
+                                            "secret_file=%s\n[network]\nvpn_ranges=100.64.0.0/10\n",
+                                            secret);
+    g_autoptr(Profile) prof = profile_load_from_data(text, strlen(text), "/", "t", NULL);
+    unlink(secret);
+    assert_non_null(prof);
+    NetifInventory inv = {g_ptr_array_new_with_free_func(iface_free)};
+    g_ptr_array_add(inv.interfaces, iface(2, "eth0", "veth", NETIF_CLASS_PHYSICAL, "10.254.1.10", 1500));
+    g_ptr_array_add(inv.interfaces, iface(7, "gpd0", "tun", NETIF_CLASS_TUNNEL, "100.64.0.2", 1400));
+    g_autoptr(GPtrArray) routes = g_ptr_array_new_with_free_func(route_free);
+    add_route(routes, "0.0.0.0/0", 2);
+    add_route(routes, "10.0.0.0/8", 7);
+    g_autoptr(JsonObject) split = vpn_facts(&inv, prof, routes);
+    assert_string_equal(json_object_get_string_member(split, "tunnel"), "split");
+    assert_string_equal(json_object_get_string_member(split, "pool_address"), "100.64.0.2");
+    assert_true(json_object_get_boolean_member(split, "in_vpn_ranges"));
+    assert_int_equal(json_object_get_int_member(split, "mtu"), 1400);
+    assert_true(json_object_get_null_member(split, "gateway"));
+    /* A full tunnel: the client's 0/1 and 128/1 over the default, and its host
+     * route to the gateway out of eth0. */
+    add_route(routes, "0.0.0.0/1", 7);
+    add_route(routes, "128.0.0.0/1", 7);
+    add_route(routes, "198.51.100.3/32", 2);
+    add_route(routes, "10.254.1.1/32", 2); /* private: not a gateway */
+    g_autoptr(JsonObject) full = vpn_facts(&inv, prof, routes);
+    assert_string_equal(json_object_get_string_member(full, "tunnel"), "full");
+    assert_string_equal(json_object_get_string_member(full, "gateway"), "198.51.100.3");
+    g_ptr_array_remove_index(inv.interfaces, 1);
+    assert_null(vpn_facts(&inv, prof, routes));
+    g_ptr_array_unref(inv.interfaces);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_product_from_the_kernels_facts),
+        cmocka_unit_test(test_split_and_full_and_the_gateway),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
