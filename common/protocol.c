@@ -91,6 +91,7 @@ void heartbeat_clear(Heartbeat *h)
     g_clear_pointer(&h->name, g_free);
     g_clear_pointer(&h->groups, g_strfreev);
     g_clear_pointer(&h->interfaces, g_free);
+    g_clear_pointer(&h->vpn, g_free);
 }
 
 /* One of interfaces[]: {"name", "class", "kind"?, "addresses"?}, re-written to b. */
@@ -151,16 +152,58 @@ static gboolean read_interfaces(JsonObject *o, char **out, GError **error)
     return TRUE;
 }
 
+/* vpn: the VPN's facts (docs/contract.md, probes[].vpn), re-written with the
+ * members the controller knows, each capped. */
+static gboolean read_vpn(JsonObject *o, char **out, GError **error)
+{
+    JsonObject *v;
+    if (!jsonin_object(o, "", "vpn", FALSE, &v, error))
+        return FALSE;
+    if (!v)
+        return TRUE;
+    static const char *const strings[] = {"interface", "product",      "product_from", "pool_address",
+                                          "tunnel",    "gateway",      "gateway_from", NULL};
+    static const char *const allowed[] = {"interface", "product", "product_from", "pool_address",
+                                          "tunnel",    "gateway", "gateway_from", "mtu",
+                                          "in_vpn_ranges", NULL};
+    if (!jsonin_only(v, "vpn", allowed, error))
+        return FALSE;
+    g_autoptr(JsonBuilder) b = json_builder_new_immutable();
+    json_builder_begin_object(b);
+    for (const char *const *k = strings; *k; k++) {
+        g_autofree char *value = NULL;
+        if (!jsonin_string(v, "vpn", *k, FALSE, 256, &value, error))
+            return FALSE;
+        if (value) {
+            json_builder_set_member_name(b, *k);
+            json_builder_add_string_value(b, value);
+        }
+    }
+    gint64 mtu = 0;
+    gboolean in_ranges = FALSE;
+    if (!jsonin_int(v, "vpn", "mtu", FALSE, 0, 65535, &mtu, error) ||
+        !jsonin_bool(v, "vpn", "in_vpn_ranges", FALSE, &in_ranges, error))
+        return FALSE;
+    if (mtu) {
+        json_builder_set_member_name(b, "mtu");
+        json_builder_add_int_value(b, mtu);
+    }
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    *out = json_to_string(root, FALSE);
+    return TRUE;
+}
+
 gboolean protocol_parse_heartbeat(const char *data, gsize len, Heartbeat *out, GError **error)
 {
-    static const char *const allowed[] = {"version", "name", "groups", "interfaces", NULL};
+    static const char *const allowed[] = {"version", "name", "groups", "interfaces", "vpn", NULL};
     memset(out, 0, sizeof(*out));
     g_auto(Heartbeat) h = {0};
     g_autoptr(JsonObject) o = parse_body(data, len, &body_limits, allowed, error);
     if (!o || !jsonin_string(o, "", "version", TRUE, 64, &h.version, error) ||
         !jsonin_string(o, "", "name", FALSE, PROTOCOL_MAX_NAME, &h.name, error) ||
         !jsonin_strv(o, "", "groups", FALSE, 32, PROTOCOL_MAX_NAME, &h.groups, error) ||
-        !read_interfaces(o, &h.interfaces, error))
+        !read_interfaces(o, &h.interfaces, error) || !read_vpn(o, &h.vpn, error))
         return FALSE;
     for (guint i = 0; h.groups && h.groups[i]; i++) {
         if (!protocol_valid_name(h.groups[i])) {

@@ -51,7 +51,8 @@ void api_agent_heartbeat(ApiRequest *req)
             }
         }
     }
-    if (!store_agent_seen(req->api->store, a->name, now_of(req), hb.version, hb.interfaces, &e)) {
+    if (!store_agent_seen(req->api->store, a->name, now_of(req), hb.version, hb.interfaces, hb.vpn,
+                          &e)) {
         api_reply_gerror(req, e);
         heartbeat_clear(&hb);
         return;

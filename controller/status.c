@@ -299,6 +299,34 @@ static void active_section(GString *s, GPtrArray *active)
         g_string_append(s, "</table>");
 }
 
+/* The VPN's facts as the agent last sent them: "gpd0: Palo Alto GlobalProtect
+ * (PANGP), split tunnel, MTU 1400, pool 100.64.0.2, gateway 198.51.100.3". */
+static void vpn_cell(GString *s, const char *json)
+{
+    g_autoptr(JsonNode) n = json ? json_from_string(json, NULL) : NULL;
+    JsonObject *o = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    if (!o) {
+        g_string_append(s, "<span class=\"muted\">no tunnel</span>");
+        return;
+    }
+    esc(s, json_object_get_string_member_with_default(o, "interface", "?"));
+    g_string_append(s, ": ");
+    esc(s, json_object_get_string_member_with_default(o, "product", "unknown"));
+    g_string_append(s, ", ");
+    esc(s, json_object_get_string_member_with_default(o, "tunnel", "unknown"));
+    g_string_append(s, " tunnel");
+    if (json_object_has_member(o, "mtu"))
+        g_string_append_printf(s, ", MTU %" G_GINT64_FORMAT, json_object_get_int_member(o, "mtu"));
+    if (json_object_has_member(o, "pool_address")) {
+        g_string_append(s, ", pool ");
+        esc(s, json_object_get_string_member(o, "pool_address"));
+    }
+    if (json_object_has_member(o, "gateway")) {
+        g_string_append(s, ", gateway ");
+        esc(s, json_object_get_string_member(o, "gateway"));
+    }
+}
+
 static void agents_section(GString *s, GPtrArray *agents)
 {
     g_string_append(s, "<h2>Agents</h2>");
@@ -307,7 +335,7 @@ static void agents_section(GString *s, GPtrArray *agents)
                            "agent-add).</p>");
     else
         g_string_append(s, "<table><tr><th>Agent</th><th>Groups</th><th>Last seen</th>"
-                           "<th>Version</th><th>Interfaces</th></tr>");
+                           "<th>Version</th><th>Interfaces</th><th>VPN</th></tr>");
     for (guint i = 0; i < agents->len; i++) {
         const StoreAgent *a = agents->pdata[i];
         g_autofree char *groups = g_strjoinv(", ", a->groups);
@@ -331,6 +359,8 @@ static void agents_section(GString *s, GPtrArray *agents)
             esc(s, json_object_get_string_member_with_default(o, "class", "?"));
             g_string_append(s, ")");
         }
+        g_string_append(s, "</td><td>");
+        vpn_cell(s, a->vpn);
         g_string_append(s, "</td></tr>");
     }
     if (agents->len)

@@ -13,6 +13,7 @@ void store_agent_free(StoreAgent *a)
     g_strfreev(a->groups);
     g_free(a->version);
     g_free(a->interfaces);
+    g_free(a->vpn);
     g_free(a);
 }
 
@@ -21,7 +22,7 @@ gboolean store_agent_in_group(const StoreAgent *a, const char *group)
     return g_strv_contains((const char *const *)a->groups, group);
 }
 
-#define AGENT_COLUMNS "name, groups, created_at, last_seen, version, interfaces"
+#define AGENT_COLUMNS "name, groups, created_at, last_seen, version, interfaces, vpn"
 
 static gpointer agent_from_row(StoreStmt *st)
 {
@@ -37,6 +38,7 @@ static gpointer agent_from_row(StoreStmt *st)
     a->last_seen = store_col_int(st, 3);
     a->version = store_col_text(st, 4);
     a->interfaces = store_col_text(st, 5);
+    a->vpn = store_col_text(st, 6);
     return a;
 }
 
@@ -125,12 +127,13 @@ GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error)
 }
 
 gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
-                          const char *interfaces_json, GError **error)
+                          const char *interfaces_json, const char *vpn_json, GError **error)
 {
-    StoreStmt *st = store_q(s, error,
-                            "UPDATE agents SET last_seen = ?, version = COALESCE(?, version), "
-                            "interfaces = COALESCE(?, interfaces) WHERE name = ?",
-                            "isss", now, version, interfaces_json, name);
+    StoreStmt *st =
+        store_q(s, error,
+                "UPDATE agents SET last_seen = ?, version = COALESCE(?, version), "
+                "interfaces = COALESCE(?, interfaces), vpn = ? WHERE name = ?",
+                "issss", now, version, interfaces_json, vpn_json, name);
     return store_done(s, st, error);
 }
 

@@ -39,6 +39,7 @@ typedef struct {
     gint64 last_seen; /* 0: never */
     char *version;
     char *interfaces; /* JSON array, as the agent last sent it; NULL if never */
+    char *vpn;        /* JSON object: the VPN's facts as it last sent them; NULL: none */
 } StoreAgent;
 void store_agent_free(StoreAgent *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreAgent, store_agent_free)
@@ -52,8 +53,10 @@ StoreAgent *store_agent_by_name(Store *s, const char *name, GError **error);
 GPtrArray *store_agent_list(Store *s, GError **error); /* StoreAgent, by name */
 /* The names of the agents in a group, by name (char*). */
 GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error);
+/* A heartbeat: version and interfaces when given (NULL keeps them); vpn as sent
+ * (NULL: the agent has no tunnel now). */
 gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
-                          const char *interfaces_json, GError **error);
+                          const char *interfaces_json, const char *vpn_json, GError **error);
 /* Many agents' last-seen times (name -> gint64* Unix seconds), in one transaction. */
 gboolean store_agents_seen(Store *s, GHashTable *seen, GError **error);
 

@@ -80,6 +80,8 @@ static const char *const migrations[] = {
     "CREATE TABLE pruned_runs ("
     "  verdict TEXT PRIMARY KEY,"
     "  runs BIGINT NOT NULL);",
+    /* 5: the VPN's facts, as the agent last sent them (its heartbeat's vpn) */
+    "ALTER TABLE agents ADD COLUMN vpn TEXT;",
 };
 
 int store_schema_version(Store *s)

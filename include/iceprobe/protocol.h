@@ -31,12 +31,14 @@ void run_request_clear(RunRequest *r);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunRequest, run_request_clear)
 gboolean protocol_parse_run_request(const char *data, gsize len, RunRequest *out, GError **error);
 
-/* POST /api/v1/agent/heartbeat: {"version", "name"?, "groups"?, "interfaces": [...]}. */
+/* POST /api/v1/agent/heartbeat: {"version", "name"?, "groups"?, "interfaces": [...],
+ * "vpn"?: {...}}. */
 typedef struct {
     char *version;
     char *name;       /* optional: must then match the token's agent */
     char **groups;    /* optional: likewise */
     char *interfaces; /* JSON array text, re-written from what was parsed */
+    char *vpn;        /* the VPN's facts (probes[].vpn's members), re-written; NULL: none */
 } Heartbeat;
 void heartbeat_clear(Heartbeat *h);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Heartbeat, heartbeat_clear)

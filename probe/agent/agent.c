@@ -16,6 +16,7 @@
 #include "backoff.h"
 #include "http.h"
 #include "netif.h"
+#include "vpn.h"
 #include "paired.h"
 #include "spool.h"
 #include "stop.h"
@@ -72,12 +73,15 @@ char *agent_default_spool(void)
     return g_build_filename(g_get_user_state_dir(), "iceprobe", "spool", NULL);
 }
 
-/* The interfaces for the heartbeat (classified without a profile: kernel facts). */
-static JsonArray *interfaces_json(void)
+/* The interfaces for the heartbeat (classified without a profile: kernel facts),
+ * and the VPN's facts into *vpn (NULL without a tunnel). */
+static JsonArray *interfaces_json(JsonObject **vpn)
 {
     JsonArray *a = json_array_new();
     g_autoptr(GError) e = NULL;
     g_autoptr(NetifInventory) inv = netif_inventory_new(NULL, &e);
+    g_autoptr(GPtrArray) routes = inv ? netif_routes(NULL) : NULL;
+    *vpn = inv ? vpn_facts(inv, NULL, routes) : NULL;
     for (guint i = 0; inv && i < inv->interfaces->len && i < 64; i++) {
         const NetifInterface *n = inv->interfaces->pdata[i];
         JsonObject *o = json_object_new();
@@ -127,7 +131,10 @@ static gboolean heartbeat(Agent *A, GError **error)
             json_array_add_string_element(g, *p);
         json_object_set_array_member(o, "groups", g);
     }
-    json_object_set_array_member(o, "interfaces", interfaces_json());
+    JsonObject *vpn = NULL;
+    json_object_set_array_member(o, "interfaces", interfaces_json(&vpn));
+    if (vpn)
+        json_object_set_object_member(o, "vpn", vpn);
     g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
     json_object_unref(o);
     g_autofree char *body = json_to_string(n, FALSE);

@@ -44,8 +44,8 @@ static gboolean is_public(GInetAddress *a, const Profile *p)
 {
     return !g_inet_address_get_is_site_local(a) && !g_inet_address_get_is_loopback(a) &&
            !g_inet_address_get_is_link_local(a) && !g_inet_address_get_is_any(a) &&
-           !profile_in_ranges(p->network.vpn_ranges, a) &&
-           !profile_in_ranges(p->network.internal_ranges, a);
+           !(p && profile_in_ranges(p->network.vpn_ranges, a)) &&
+           !(p && profile_in_ranges(p->network.internal_ranges, a));
 }
 
 JsonObject *vpn_facts(const NetifInventory *inv, const Profile *profile, GPtrArray *routes)
@@ -66,8 +66,9 @@ JsonObject *vpn_facts(const NetifInventory *inv, const Profile *profile, GPtrArr
             continue;
         g_autofree char *s = g_inet_address_to_string(a);
         json_object_set_string_member(o, "pool_address", s);
-        json_object_set_boolean_member(o, "in_vpn_ranges",
-                                       profile_in_ranges(profile->network.vpn_ranges, a));
+        if (profile)
+            json_object_set_boolean_member(o, "in_vpn_ranges",
+                                           profile_in_ranges(profile->network.vpn_ranges, a));
         break;
     }
     if (!routes) {

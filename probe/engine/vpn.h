@@ -11,6 +11,8 @@
 /* Which product a tunnel looks like from its link kind, tun type and name, and
  * the fact that said it; "unknown" when nothing does. */
 const char *vpn_product(const NetifInterface *tunnel, const char **from);
-/* The facts of the inventory's first tunnel as the result's probes[].vpn; NULL
- * when there is no tunnel. routes: netif_routes()'s (NULL: unreadable). */
+/* The facts of the inventory's first tunnel as the result's probes[].vpn (and
+ * the agent's heartbeat's vpn); NULL when there is no tunnel. routes:
+ * netif_routes()'s (NULL: unreadable). profile may be NULL (the agent's
+ * heartbeat): no in_vpn_ranges then. */
 JsonObject *vpn_facts(const NetifInventory *inv, const Profile *profile, GPtrArray *routes);

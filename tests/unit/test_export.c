@@ -270,7 +270,7 @@ static void add_agent(Ctx *c, const char *name, gint64 last_seen)
     g_autofree char *hash = g_strconcat("hash-", name, NULL);
     assert_true(store_agent_add(c->store, name, groups, hash, NOW - 86400, NULL));
     if (last_seen)
-        assert_true(store_agent_seen(c->store, name, last_seen, "0.9", NULL, NULL));
+        assert_true(store_agent_seen(c->store, name, last_seen, "0.9", NULL, NULL, NULL));
 }
 
 /* A finished run: the natural path with figures for both sides, the relay

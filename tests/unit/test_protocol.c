@@ -71,13 +71,14 @@ static gboolean parse_peer_run_request(const char *text, gsize len, GError **err
 static gboolean parse_heartbeat(const char *text, gsize len, GError **error)
 {
     static char *groups[] = {junk, NULL};
-    Heartbeat h = {junk, junk, groups, junk};
+    Heartbeat h = {junk, junk, groups, junk, junk};
     if (protocol_parse_heartbeat(text, len, &h, error)) {
         heartbeat_clear(&h);
         return TRUE;
     }
     assert_null(h.version);
     assert_null(h.name);
+    assert_null(h.vpn);
     assert_null(h.groups);
     assert_null(h.interfaces);
     return FALSE;
@@ -289,6 +290,36 @@ static void test_a_heartbeat_rewrites_its_interfaces_with_known_members_only(voi
                         "{\"name\":\"docker0\",\"class\":\"virtual\",\"addresses\":[]}]");
     assert_null(h.name);
     assert_null(h.groups);
+}
+
+static void test_a_heartbeat_carries_the_vpns_facts(void **state)
+{
+    const char *text = "{\"version\":\"0.7.0\",\"interfaces\":[],\"vpn\":{\"interface\":\"gpd0\","
+                       "\"product\":\"Palo Alto GlobalProtect (PANGP)\",\"tunnel\":\"full\","
+                       "\"mtu\":1400,\"gateway\":\"198.51.100.3\",\"gateway_from\":\"a route\"}}";
+    g_auto(Heartbeat) h = {0};
+    g_autoptr(GError) e = NULL;
+    if (!protocol_parse_heartbeat(text, strlen(text), &h, &e))
+        fail_msg("%s", e->message);
+    assert_non_null(strstr(h.vpn, "\"tunnel\":\"full\""));
+    assert_non_null(strstr(h.vpn, "\"mtu\":1400"));
+    g_auto(Heartbeat) none = {0};
+    const char *bare = "{\"version\":\"0.7.0\"}";
+    assert_true(protocol_parse_heartbeat(bare, strlen(bare), &none, NULL));
+    assert_null(none.vpn);
+    static const struct {
+        const char *vpn, *says;
+    } bad[] = {{"{\"secret\":1}", "vpn.secret"},
+               {"{\"mtu\":70000}", "vpn.mtu: not a whole number"},
+               {"{\"tunnel\":7}", "vpn.tunnel"},
+               {"[]", "vpn: not an object"}};
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *t = g_strdup_printf("{\"version\":\"0.7.0\",\"vpn\":%s}", bad[i].vpn);
+        g_autoptr(GError) err = NULL;
+        assert_false(parse_heartbeat(t, strlen(t), &err));
+        if (!strstr(err->message, bad[i].says))
+            fail_msg("'%s' does not say '%s'", err->message, bad[i].says);
+    }
 }
 
 static void test_a_heartbeat_with_no_interfaces_keeps_an_empty_list(void **state)
@@ -723,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_a_heartbeat_fills_its_version_name_and_groups),
         cmocka_unit_test(test_a_heartbeat_rewrites_its_interfaces_with_known_members_only),
         cmocka_unit_test(test_a_heartbeat_with_no_interfaces_keeps_an_empty_list),
+        cmocka_unit_test(test_a_heartbeat_carries_the_vpns_facts),
         cmocka_unit_test(test_a_heartbeat_names_the_member_it_refuses_and_leaves_nothing),
         cmocka_unit_test(test_a_heartbeat_caps_its_groups_interfaces_and_addresses),
         cmocka_unit_test(test_a_signal_hands_back_its_message_object_as_text),

@@ -84,7 +84,13 @@ static void add_agent(Ctx *c, const char *name, gint64 last_seen, const char *in
     g_autofree char *hash = g_strconcat("hash-", name, NULL);
     assert_true(store_agent_add(c->store, name, groups, hash, NOW - 86400, NULL));
     if (last_seen)
-        assert_true(store_agent_seen(c->store, name, last_seen, "0.6.0", interfaces, NULL));
+        assert_true(store_agent_seen(c->store, name, last_seen, "0.6.0", interfaces,
+                                     strstr(interfaces ? interfaces : "", "wg0")
+                                         ? "{\"interface\":\"wg0\",\"product\":\"WireGuard (kernel)\","
+                                           "\"tunnel\":\"split\",\"mtu\":1420,"
+                                           "\"pool_address\":\"100.64.0.7\"}"
+                                         : NULL,
+                                     NULL));
 }
 
 /* A finished run: the natural path, each side's figures (side b's loss
@@ -168,8 +174,10 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
               "edge1</td><td>corp1</td><td>dispatched</td><td>2025-12-31 23:59:40 UTC</td></tr>");
     /* Agents: groups, when seen, version, interfaces with their classes. */
     assert_in(p, "<tr><td>edge1</td><td>vpn, lab</td><td>2025-12-31 23:59:30 UTC</td><td>0.6.0"
-                 "</td><td>wg0 (tunnel), eth0 (physical)</td></tr>");
-    assert_in(p, "<tr><td>laptop2</td><td>vpn</td><td>never</td><td>-</td><td></td></tr>");
+                 "</td><td>wg0 (tunnel), eth0 (physical)</td><td>wg0: WireGuard (kernel), split "
+                 "tunnel, MTU 1420, pool 100.64.0.7</td></tr>");
+    assert_in(p, "<tr><td>laptop2</td><td>vpn</td><td>never</td><td>-</td><td></td><td><span "
+                 "class=\"muted\">no tunnel</span></td></tr>");
 }
 
 static void test_hostile_agent_names_and_finding_messages_are_escaped(void **state)

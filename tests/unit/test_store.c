@@ -136,11 +136,11 @@ static void test_a_new_store_is_at_the_newest_schema(void **state)
     g_autoptr(Store) s = store_open(target(state), &e);
     assert_null(e);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 4);
+    assert_int_equal(store_schema_version(s), 5);
     /* Opened again, nothing is migrated twice. */
     g_autoptr(Store) again = store_open(target(state), &e);
     assert_null(e);
-    assert_int_equal(store_schema_version(again), 4);
+    assert_int_equal(store_schema_version(again), 5);
 }
 
 static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
@@ -154,12 +154,18 @@ static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
     assert_string_equal(a->name, "corp1");
     assert_true(store_agent_in_group(a, "lab"));
     assert_false(store_agent_in_group(a, "vpn"));
-    assert_true(store_agent_seen(s, "corp1", 200, "0.1.0", "[{\"name\":\"eth0\"}]", NULL));
-    assert_true(store_agent_seen(s, "corp1", 210, NULL, NULL, NULL));
+    assert_true(store_agent_seen(s, "corp1", 200, "0.1.0", "[{\"name\":\"eth0\"}]", NULL, NULL));
+    assert_true(store_agent_seen(s, "corp1", 210, NULL, NULL, "{\"interface\":\"gpd0\"}", NULL));
     g_autoptr(StoreAgent) b = store_agent_by_name(s, "corp1", NULL);
     assert_int_equal(b->last_seen, 210);
     assert_string_equal(b->version, "0.1.0");
     assert_non_null(strstr(b->interfaces, "eth0"));
+    assert_string_equal(b->vpn, "{\"interface\":\"gpd0\"}");
+    /* an agent whose tunnel went down says so by sending none */
+    assert_true(store_agent_seen(s, "corp1", 220, NULL, NULL, NULL, NULL));
+    g_autoptr(StoreAgent) c = store_agent_by_name(s, "corp1", NULL);
+    assert_null(c->vpn);
+    assert_non_null(strstr(c->interfaces, "eth0"));
     assert_true(store_agent_remove(s, "corp1", NULL));
     g_autoptr(GError) e2 = NULL;
     assert_null(store_agent_by_token_hash(s, "hash-corp1", &e2));
@@ -416,7 +422,7 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(WEXITSTATUS(status[w]), 0);
     }
     g_autoptr(Store) s = store_open(target(state), NULL);
-    assert_int_equal(store_schema_version(s), 4);
+    assert_int_equal(store_schema_version(s), 5);
     g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
     assert_int_equal(active->len, WRITERS * RUNS);
     for (guint i = 0; i < active->len; i++) /* 1, 2, 3, ... in order, none twice */
