@@ -363,6 +363,15 @@ static void test_libnice_and_the_relay_accept_each_others_allocate(void **state)
     msturn_build_allocate_response(&b, m.tid, &a);
     blen = msturn_build_finish(&b, key);
     memcpy(respbuf, b.buf, blen);
+    /* One changed bit (the relayed port's, inside MAPPED-ADDRESS's value) and
+     * libnice refuses the answer for its integrity; checked first, as libnice
+     * forgets the transaction once an answer to it validates. */
+    uint8_t badbuf[sizeof(respbuf)];
+    memcpy(badbuf, respbuf, blen);
+    badbuf[34] ^= 1;
+    StunMessage bad;
+    assert_int_equal(stun_agent_validate(&agent, &bad, badbuf, blen, NULL, NULL),
+                     STUN_VALIDATION_UNAUTHORIZED);
     assert_int_equal(stun_agent_validate(&agent, &resp, respbuf, blen, NULL, NULL),
                      STUN_VALIDATION_SUCCESS);
     struct sockaddr_storage relay, mapped, alt;
@@ -375,10 +384,6 @@ static void test_libnice_and_the_relay_accept_each_others_allocate(void **state)
     assert_int_equal(((struct sockaddr_in *)&mapped)->sin_addr.s_addr, a.reflexive.sin_addr.s_addr);
     assert_int_equal(((struct sockaddr_in *)&mapped)->sin_port, a.reflexive.sin_port);
     assert_int_equal(lifetime, 600);
-    /* One changed bit and libnice refuses it. */
-    respbuf[30] ^= 1;
-    assert_int_not_equal(stun_agent_validate(&agent, &resp, respbuf, blen, NULL, NULL),
-                         STUN_VALIDATION_SUCCESS);
 }
 
 static void test_a_data_indication_holds_at_most_the_room_a_tcp_read_takes(void **state)

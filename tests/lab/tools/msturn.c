@@ -90,6 +90,7 @@ struct Allocation {
     uint8_t key[MSTURN_KEY_LEN];
     uint8_t connection_id[MSTURN_CONNECTION_ID_LEN];
     uint32_t last_seq;
+    uint8_t last_tid[MSTURN_TID_LEN]; /* the request last_seq came with */
     struct sockaddr_in permissions[MAX_PERMISSIONS];
     guint n_permissions;
     struct sockaddr_in active; /* sin_family 0: none */
@@ -718,7 +719,9 @@ static void allocation_set_lifetime(Allocation *a, uint32_t lifetime)
         g_source_destroy(a->expiry);
         g_source_unref(a->expiry);
     }
-    a->expiry = g_timeout_source_new_seconds(lifetime);
+    /* In milliseconds: a seconds source may fire up to a second early, and a
+     * client refreshing at half the lifetime would lose its allocation. */
+    a->expiry = g_timeout_source_new((guint)MIN((guint64)lifetime * 1000, G_MAXUINT));
     g_source_set_callback(a->expiry, allocation_expired, a, NULL);
     g_source_attach(a->expiry, NULL);
 }
@@ -855,13 +858,17 @@ static Allocation *check_in_allocation(Relay *r, const Origin *o, const MsturnMs
             *code = 400;
             return NULL;
         }
-        if (!msturn_seq_after(seq, a->last_seq)) {
+        /* A retransmission (libnice resends Set Active Destination with its
+         * buffer, sequence number and all) is the same request again. */
+        gboolean again = seq == a->last_seq && memcmp(m->tid, a->last_tid, MSTURN_TID_LEN) == 0;
+        if (!again && !msturn_seq_after(seq, a->last_seq)) {
             logf_(r, "drop: %s from %s: sequence number %u not after %u", msturn_type_name(m->type),
                   who, seq, a->last_seq);
             *code = 400;
             return NULL;
         }
         a->last_seq = seq;
+        memcpy(a->last_tid, m->tid, MSTURN_TID_LEN);
     } else if (s) {
         logf_(r, "drop: %s from %s: MS-SEQUENCE-NUMBER of %u bytes, not 24",
               msturn_type_name(m->type), who, s->len);
@@ -959,7 +966,9 @@ static void handle_message(Relay *r, const Origin *o, const uint8_t *buf, gsize 
     g_autofree char *d = msturn_describe(&m);
     logf_(r, "recv %s %s", who, d);
     uint16_t unknown = msturn_unknown_required(&m);
-    if (unknown && m.type != MSTURN_SEND_REQUEST) {
+    /* 420 answers only the requests that have error responses (2.2.1): a Send
+     * is never answered, and indications, responses and Shared Secret are not. */
+    if (unknown && (m.type == MSTURN_ALLOCATE_REQUEST || m.type == MSTURN_SAD_REQUEST)) {
         logf_(r, "refuse %s: 420: attribute 0x%04x", who, unknown);
         send_error(r, o, &m, 420, unknown);
         return;
