@@ -232,31 +232,32 @@ static gboolean parse_secret_file(const Where *w, const char *raw, void *field, 
     return TRUE;
 }
 
+/* A file a key names, at most max bytes: the error READ (cannot read) or VALUE
+ * (too large), naming the key. */
+static char *read_capped(const Where *w, const char *path, gsize max, gsize *len, gint64 *mtime,
+                         GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    char *data = keyfile_read_capped(path, max, len, mtime, &e);
+    if (!data)
+        set_error(error,
+                  g_error_matches(e, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE) ? PROFILE_ERROR_VALUE
+                                                                      : PROFILE_ERROR_READ,
+                  w, "%s", e->message);
+    return data;
+}
+
 /* An MRAS credentialsResponse (iceprobe/mras.h), and when it was saved. */
 static gboolean parse_mras_response(const Where *w, const char *raw, void *field, double min,
                                     double max, GError **error)
 {
     g_autofree char *path = resolve_path(w, raw);
-    g_autoptr(GFile) f = g_file_new_for_path(path);
     g_autoptr(GError) e = NULL;
-    g_autoptr(GFileInfo) info = g_file_query_info(
-        f, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_TIME_MODIFIED,
-        G_FILE_QUERY_INFO_NONE, NULL, &e);
-    if (!info) {
-        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
-        return FALSE;
-    }
-    if (g_file_info_get_size(info) > MRAS_MAX_BYTES) {
-        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is larger than %d bytes", path,
-                  MRAS_MAX_BYTES);
-        return FALSE;
-    }
-    g_autofree char *data = NULL;
     gsize len = 0;
-    if (!g_file_get_contents(path, &data, &len, &e)) {
-        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
+    gint64 saved = 0;
+    g_autofree char *data = read_capped(w, path, MRAS_MAX_BYTES, &len, &saved, error);
+    if (!data)
         return FALSE;
-    }
     MrasAnswer *a = mras_parse(data, len, &e);
     memset(data, 0, len);
     if (!a) {
@@ -268,8 +269,7 @@ static gboolean parse_mras_response(const Where *w, const char *raw, void *field
     p->edge.mras = a;
     g_free(p->edge.mras_file);
     p->edge.mras_file = g_steal_pointer(&path);
-    p->edge.mras_saved_at =
-        (gint64)g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED);
+    p->edge.mras_saved_at = saved;
     return TRUE;
 }
 
@@ -298,21 +298,11 @@ static gboolean parse_endpoints(const Where *w, const char *raw, void *field, do
                                 double max, GError **error)
 {
     g_autofree char *path = resolve_path(w, raw);
-    g_autoptr(GFile) f = g_file_new_for_path(path);
     g_autoptr(GError) e = NULL;
-    g_autoptr(GFileInfo) info =
-        g_file_query_info(f, G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE, NULL, &e);
-    g_autofree char *data = NULL;
     gsize len = 0;
-    if (info && g_file_info_get_size(info) > M365_MAX_BYTES) {
-        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is larger than %d bytes", path,
-                  M365_MAX_BYTES);
+    g_autofree char *data = read_capped(w, path, M365_MAX_BYTES, &len, NULL, error);
+    if (!data)
         return FALSE;
-    }
-    if (!info || !g_file_get_contents(path, &data, &len, &e)) {
-        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
-        return FALSE;
-    }
     g_autoptr(GPtrArray) found = m365_endpoints_parse(data, len, &e);
     if (!found) {
         set_error(error, PROFILE_ERROR_VALUE, w, "'%s': %s", path, e->message);

@@ -452,21 +452,16 @@ gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint6
                     "%s: [turn] mras_response_file: no MRAS credentials are configured", c->path);
         return FALSE;
     }
-    g_autoptr(GFile) f = g_file_new_for_path(c->mras_response_file);
     g_autoptr(GError) e = NULL;
-    g_autoptr(GFileInfo) info = g_file_query_info(
-        f, G_FILE_ATTRIBUTE_STANDARD_SIZE "," G_FILE_ATTRIBUTE_TIME_MODIFIED,
-        G_FILE_QUERY_INFO_NONE, NULL, &e);
-    g_autofree char *data = NULL;
     gsize len = 0;
-    if (info && g_file_info_get_size(info) > MRAS_MAX_BYTES) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: larger than %d bytes",
-                    c->mras_response_file, MRAS_MAX_BYTES);
-        return FALSE;
-    }
-    if (!info || !g_file_get_contents(c->mras_response_file, &data, &len, &e)) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_READ, "cannot read '%s': %s",
-                    c->mras_response_file, e->message);
+    gint64 issued = 0;
+    g_autofree char *data = keyfile_read_capped(c->mras_response_file, MRAS_MAX_BYTES, &len,
+                                                &issued, &e);
+    if (!data) {
+        g_set_error(error, CONFIG_ERROR,
+                    g_error_matches(e, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE) ? CONFIG_ERROR_VALUE
+                                                                        : CONFIG_ERROR_READ,
+                    "%s", e->message);
         return FALSE;
     }
     g_autoptr(MrasAnswer) a = mras_parse(data, len, &e);
@@ -476,7 +471,6 @@ gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint6
                     e->message);
         return FALSE;
     }
-    gint64 issued = (gint64)g_file_info_get_attribute_uint64(info, G_FILE_ATTRIBUTE_TIME_MODIFIED);
     if (c->mras_issued_at) {
         g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(c->mras_issued_at, NULL);
         if (!t) {

@@ -9,3 +9,8 @@
 char *keyfile_strip_comment(const char *raw);
 /* Zeroes a secret string, then frees it (NULL is fine). */
 void keyfile_secret_free(char *s);
+/* A file named by a key, read whole when at most max bytes (larger ones are
+ * refused before reading); *mtime (may be NULL) gets its modification time.
+ * The error (G_IO_ERROR: MESSAGE_TOO_LARGE for the cap) names the file ("cannot read 'F': ..."
+ * or "'F' is larger than N bytes"). */
+char *keyfile_read_capped(const char *path, gsize max, gsize *len, gint64 *mtime, GError **error);

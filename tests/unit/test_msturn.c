@@ -301,29 +301,15 @@ static void test_the_specs_example_flow_reads_back(void **state)
     assert_int_equal(msturn_find(&m, MSTURN_ATTR_DATA)->len, 4);
 }
 
-/* libnice's stun library, as udp-turn.c sets it up for OC2007. */
-static const uint16_t msoc_known[] = {MSTURN_ATTR_MAPPED_ADDRESS,
-                                      MSTURN_ATTR_USERNAME,
-                                      MSTURN_ATTR_MESSAGE_INTEGRITY,
-                                      MSTURN_ATTR_ERROR_CODE,
-                                      MSTURN_ATTR_UNKNOWN_ATTRIBUTES,
-                                      MSTURN_ATTR_LIFETIME,
-                                      MSTURN_ATTR_ALTERNATE_SERVER,
-                                      MSTURN_ATTR_MAGIC_COOKIE,
-                                      MSTURN_ATTR_BANDWIDTH,
-                                      MSTURN_ATTR_DESTINATION_ADDRESS,
-                                      MSTURN_ATTR_REMOTE_ADDRESS,
-                                      MSTURN_ATTR_DATA,
-                                      MSTURN_ATTR_NONCE,
-                                      MSTURN_ATTR_REALM,
-                                      0};
+/* libnice's stun library, as its TURN client sets it up for OC2007 (agent.c):
+ * STUN_MSOC_KNOWN_ATTRIBUTES. */
 
 static void test_libnice_and_the_relay_accept_each_others_allocate(void **state)
 {
     StunAgent agent;
     StunMessage req, resp;
     uint8_t reqbuf[2048], user[] = "lab-user", pass[] = "pw";
-    stun_agent_init(&agent, msoc_known, STUN_COMPATIBILITY_OC2007,
+    stun_agent_init(&agent, STUN_MSOC_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
                     STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS |
                         STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
     /* 1: libnice's first Allocate; the relay's parser reads it and answers 401. */
@@ -425,7 +411,7 @@ static void test_a_data_indication_holds_at_most_the_room_a_tcp_read_takes(void 
     StunMessage msg;
     uint8_t buf[MSTURN_MAX_MESSAGE];
     memcpy(buf, b.buf, len);
-    stun_agent_init(&agent, msoc_known, STUN_COMPATIBILITY_OC2007,
+    stun_agent_init(&agent, STUN_MSOC_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
                     STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS |
                         STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
     assert_int_equal(stun_agent_validate(&agent, &msg, buf, len, NULL, NULL),
