@@ -92,6 +92,10 @@ void heartbeat_clear(Heartbeat *h)
     g_clear_pointer(&h->groups, g_strfreev);
     g_clear_pointer(&h->interfaces, g_free);
     g_clear_pointer(&h->vpn, g_free);
+    g_clear_pointer(&h->event_id, g_free);
+    g_clear_pointer(&h->event_kind, g_free);
+    g_clear_pointer(&h->event_summary, g_free);
+    g_clear_pointer(&h->event, g_free);
 }
 
 /* One of interfaces[]: {"name", "class", "kind"?, "addresses"?}, re-written to b. */
@@ -194,16 +198,72 @@ static gboolean read_vpn(JsonObject *o, char **out, GError **error)
     return TRUE;
 }
 
+const char *const protocol_network_event_kinds[] = {"vpn-up", "vpn-down", "network-change", NULL};
+
+#define EVENT_MAX_CHANGES 32
+#define EVENT_MAX_CHANGE  256
+
+/* network_event: {"id", "kind", "at", "changes"}, re-written, its changes joined. */
+static gboolean read_network_event(JsonObject *o, Heartbeat *h, GError **error)
+{
+    static const char *const allowed[] = {"id", "kind", "at", "changes", NULL};
+    const char *at = "network_event";
+    JsonObject *v;
+    gint64 when = 0;
+    g_auto(GStrv) changes = NULL;
+    if (!jsonin_object(o, "", at, FALSE, &v, error))
+        return FALSE;
+    if (!v)
+        return TRUE;
+    if (!jsonin_only(v, at, allowed, error) ||
+        !jsonin_string(v, at, "id", TRUE, 64, &h->event_id, error) ||
+        !jsonin_string(v, at, "kind", TRUE, 32, &h->event_kind, error) ||
+        !jsonin_int(v, at, "at", TRUE, 0, G_GINT64_CONSTANT(1) << 40, &when, error) ||
+        !jsonin_strv(v, at, "changes", TRUE, EVENT_MAX_CHANGES, EVENT_MAX_CHANGE, &changes, error))
+        return FALSE;
+    for (const char *c = h->event_id; *c; c++) {
+        if (!g_ascii_isalnum(*c) && *c != '.' && *c != '-') {
+            jsonin_field_error(error, at, "id", "letters, digits, '.' and '-' only");
+            return FALSE;
+        }
+    }
+    if (!g_strv_contains(protocol_network_event_kinds, h->event_kind)) {
+        jsonin_field_error(error, at, "kind", "'%s' is not vpn-up, vpn-down or network-change",
+                           h->event_kind);
+        return FALSE;
+    }
+    h->event_summary = g_strjoinv("; ", changes);
+    g_autoptr(JsonBuilder) b = json_builder_new_immutable();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, h->event_id);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, h->event_kind);
+    json_builder_set_member_name(b, "at");
+    json_builder_add_int_value(b, when);
+    json_builder_set_member_name(b, "changes");
+    json_builder_begin_array(b);
+    for (char **c = changes; *c; c++)
+        json_builder_add_string_value(b, *c);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    h->event = json_to_string(root, FALSE);
+    return TRUE;
+}
+
 gboolean protocol_parse_heartbeat(const char *data, gsize len, Heartbeat *out, GError **error)
 {
-    static const char *const allowed[] = {"version", "name", "groups", "interfaces", "vpn", NULL};
+    static const char *const allowed[] = {"version",    "name", "groups",
+                                          "interfaces", "vpn",  "network_event", NULL};
     memset(out, 0, sizeof(*out));
     g_auto(Heartbeat) h = {0};
     g_autoptr(JsonObject) o = parse_body(data, len, &body_limits, allowed, error);
     if (!o || !jsonin_string(o, "", "version", TRUE, 64, &h.version, error) ||
         !jsonin_string(o, "", "name", FALSE, PROTOCOL_MAX_NAME, &h.name, error) ||
         !jsonin_strv(o, "", "groups", FALSE, 32, PROTOCOL_MAX_NAME, &h.groups, error) ||
-        !read_interfaces(o, &h.interfaces, error) || !read_vpn(o, &h.vpn, error))
+        !read_interfaces(o, &h.interfaces, error) || !read_vpn(o, &h.vpn, error) ||
+        !read_network_event(o, &h, error))
         return FALSE;
     for (guint i = 0; h.groups && h.groups[i]; i++) {
         if (!protocol_valid_name(h.groups[i])) {

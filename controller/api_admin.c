@@ -59,6 +59,13 @@ JsonNode *api_run_document(const StoreRun *r)
     set_time(o, "finished_at", r->finished_at);
     if (r->note)
         json_object_set_string_member(o, "note", r->note);
+    /* What started it; runs stored before triggers were kept say what they can. */
+    json_object_set_string_member(o, "trigger",
+                                  r->trigger ? r->trigger : (r->schedule ? "cron" : "api"));
+    if (r->catch_up_until)
+        set_time(o, "catch_up_until", r->catch_up_until);
+    if (r->waited_for)
+        json_object_set_string_member(o, "waited_for", r->waited_for);
     return doc;
 }
 
@@ -214,6 +221,9 @@ void api_admin_agents_list(ApiRequest *req)
         if (!ifs)
             ifs = json_node_init_array(json_node_alloc(), json_array_new());
         json_object_set_member(o, "interfaces", ifs);
+        JsonNode *ev = ag->net_event ? json_from_string(ag->net_event, NULL) : NULL;
+        if (ev)
+            json_object_set_member(o, "network_event", ev);
         json_array_add_object_element(a, o);
     }
     JsonObject *o = json_object_new();

@@ -25,9 +25,26 @@ static gint64 now_of(ApiRequest *req)
     return scheduler_now(req->api->scheduler);
 }
 
+/* A heartbeat's network event, if the agent has not sent it before: the
+ * schedules that fire on it get their runs. *runs: how many (-1: seen before). */
+static gboolean network_event(ApiRequest *req, const Heartbeat *hb, gint64 *runs, GError **error)
+{
+    gboolean is_new = FALSE;
+    *runs = -1;
+    if (!store_agent_network_event(req->api->store, req->agent->name, hb->event_id, hb->event,
+                                   &is_new, error))
+        return FALSE;
+    if (!is_new)
+        return TRUE;
+    g_message("agent %s: %s: %s", req->agent->name, hb->event_kind, hb->event_summary);
+    *runs = scheduler_network_event(req->api->scheduler, req->agent->name, hb->event_kind,
+                                    hb->event_summary);
+    return TRUE;
+}
+
 void api_agent_heartbeat(ApiRequest *req)
 {
-    Heartbeat hb;
+    g_auto(Heartbeat) hb = {0};
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_heartbeat(req->body, req->body_len, &hb, &e)) {
         api_reply_gerror(req, e);
@@ -37,27 +54,23 @@ void api_agent_heartbeat(ApiRequest *req)
     if (hb.name && strcmp(hb.name, a->name) != 0) {
         api_reply_error(req, 400, "bad_request", "name: this token is agent '%s', not '%s'",
                         a->name, hb.name);
-        heartbeat_clear(&hb);
         return;
     }
-    if (hb.groups) {
-        for (char **g = hb.groups; *g; g++) {
-            if (!store_agent_in_group(a, *g)) {
-                api_reply_error(req, 400, "bad_request",
-                                "groups: agent '%s' is not in group '%s' (it was added with %s)",
-                                a->name, *g, a->groups[0] ? a->groups[0] : "no group");
-                heartbeat_clear(&hb);
-                return;
-            }
+    for (char **g = hb.groups; g && *g; g++) {
+        if (!store_agent_in_group(a, *g)) {
+            api_reply_error(req, 400, "bad_request",
+                            "groups: agent '%s' is not in group '%s' (it was added with %s)",
+                            a->name, *g, a->groups[0] ? a->groups[0] : "no group");
+            return;
         }
     }
+    gint64 runs = -1;
     if (!store_agent_seen(req->api->store, a->name, now_of(req), hb.version, hb.interfaces, hb.vpn,
-                          &e)) {
+                          &e) ||
+        (hb.event_id && !network_event(req, &hb, &runs, &e))) {
         api_reply_gerror(req, e);
-        heartbeat_clear(&hb);
         return;
     }
-    heartbeat_clear(&hb);
     JsonObject *o = json_object_new();
     json_object_set_string_member(o, "name", a->name);
     JsonArray *groups = json_array_new();
@@ -67,6 +80,15 @@ void api_agent_heartbeat(ApiRequest *req)
     json_object_set_int_member(o, "server_time", now_of(req));
     json_object_set_int_member(o, "longpoll_s", req->api->config->longpoll_s);
     json_object_set_string_member(o, "controller_version", ICEPROBE_VERSION);
+    if (hb.event_id) { /* acknowledged: the agent may forget it */
+        JsonObject *ev = json_object_new();
+        json_object_set_string_member(ev, "id", hb.event_id);
+        if (runs >= 0)
+            json_object_set_int_member(ev, "runs", runs);
+        else
+            json_object_set_boolean_member(ev, "duplicate", TRUE);
+        json_object_set_object_member(o, "network_event", ev);
+    }
     JsonNode *n = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(n, o);
     api_reply_json(req, 200, n);

@@ -50,9 +50,12 @@ static const ConfigKey keys[] = {
 #define S(m) offsetof(ScheduleConfig, m)
 static const ConfigKey schedule_keys[] = {
     {"schedule", "cron", K_STRING, S(cron), 0, 0},
+    {"schedule", "on", K_STRING, S(on), 0, 0},
     {"schedule", "profile", K_STRING, S(profile), 0, 0},
     {"schedule", "a", K_STRING, S(a), 0, 0},
     {"schedule", "b", K_STRING, S(b), 0, 0},
+    {"schedule", "min_interval_s", K_UINT, S(min_interval_s), 0, 7 * 86400},
+    {"schedule", "catch_up_s", K_UINT, S(catch_up_s), 0, 7 * 86400},
 };
 #undef S
 
@@ -76,6 +79,7 @@ static void schedule_free(gpointer p)
     ScheduleConfig *s = p;
     g_free(s->name);
     g_free(s->cron);
+    g_free(s->on);
     g_free(s->profile);
     g_free(s->a);
     g_free(s->b);
@@ -254,19 +258,43 @@ static gboolean load_schedule(GKeyFile *kf, ControllerConfig *c, const char *gro
     }
     ScheduleConfig *s = g_new0(ScheduleConfig, 1);
     s->name = g_strdup(name);
+    s->min_interval_s = 600;
     g_ptr_array_add(c->schedules, s);
     g_autofree char *dir = g_path_get_dirname(c->path);
     if (!load_group(kf, c->path, dir, group, schedule_keys, G_N_ELEMENTS(schedule_keys), "schedule",
                     s, error))
         return FALSE;
-    for (gsize i = 0; i < G_N_ELEMENTS(schedule_keys); i++) {
-        if (!G_STRUCT_MEMBER(char *, s, schedule_keys[i].offset)) {
-            set_error(error, CONFIG_ERROR_MISSING, c->path, group, schedule_keys[i].key,
+    static const char *const required[] = {"profile", "a", "b"};
+    for (gsize i = 0; i < G_N_ELEMENTS(required); i++) {
+        const ConfigKey *k = find_key(schedule_keys, G_N_ELEMENTS(schedule_keys), "schedule",
+                                      required[i]);
+        if (!G_STRUCT_MEMBER(char *, s, k->offset)) {
+            set_error(error, CONFIG_ERROR_MISSING, c->path, group, k->key,
                       "required key is missing");
             return FALSE;
         }
     }
+    if (!s->cron && !s->on) {
+        set_error(error, CONFIG_ERROR_MISSING, c->path, group, "cron",
+                  "a schedule fires on cron, on a network event (on), or both: give one");
+        return FALSE;
+    }
+    if (s->on && strcmp(s->on, "vpn-up") != 0 && strcmp(s->on, "network-change") != 0) {
+        set_error(error, CONFIG_ERROR_VALUE, c->path, group, "on",
+                  "'%s' is not vpn-up or network-change", s->on);
+        return FALSE;
+    }
     return TRUE;
+}
+
+gboolean config_schedule_fires_on(const ScheduleConfig *s, const char *kind)
+{
+    if (!s->on || !kind)
+        return FALSE;
+    if (strcmp(s->on, "network-change") == 0)
+        return strcmp(kind, "vpn-up") == 0 || strcmp(kind, "vpn-down") == 0 ||
+               strcmp(kind, "network-change") == 0;
+    return strcmp(s->on, kind) == 0;
 }
 
 static char *read_ca(const Profile *p, GError **error)

@@ -22,10 +22,18 @@ typedef enum {
 
 typedef struct {
     char *name;
-    char *cron; /* five fields, local time */
+    char *cron; /* five fields, local time; NULL: fires on network events only */
+    char *on;   /* "vpn-up" or "network-change": fires when an agent reports one; NULL: cron only */
     char *profile;
-    char *a, *b; /* an agent's name, or group:NAME */
+    char *a, *b;          /* an agent's name, or group:NAME */
+    guint min_interval_s; /* on: at most one firing per agent in this long */
+    guint catch_up_s;     /* a run whose agent is offline waits this long for it; 0: none */
 } ScheduleConfig;
+
+/* Whether a schedule's `on` fires on an agent's network event of this kind
+ * ("vpn-up", "vpn-down", "network-change"): vpn-up on vpn-up only,
+ * network-change on every kind. */
+gboolean config_schedule_fires_on(const ScheduleConfig *s, const char *kind);
 
 /* A profile as the controller holds it: parsed, and its text for the agents. */
 typedef struct {

@@ -146,20 +146,107 @@ static GPtrArray *expand(Scheduler *s, const char *field, const char *spec, GErr
     return out;
 }
 
-/* Offers run to its agents if it is the oldest unfinished run of both. */
-static void try_offer(Scheduler *s, const StoreRun *run, gint64 now)
+/* ---- agents present, runs that wait for them ---- */
+
+/* An idle agent renews its long-poll at least every longpoll_s; this much more
+ * covers a slow round trip and a retry. */
+#define PRESENT_MARGIN_S 15
+
+/* Whether an agent is present now: it called within a long-poll and the margin,
+ * or it is carrying out a run it took. *last_seen: when it last called (0:
+ * never). */
+static gboolean agent_present(Scheduler *s, const char *name, gint64 now, gint64 *last_seen)
 {
-    if (run->offered_at)
-        return;
-    for (int k = 0; k < 2; k++) {
-        g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, run->agent[k], NULL);
-        if (!mine || mine->len == 0 || strcmp(((StoreRun *)mine->pdata[0])->id, run->id) != 0)
-            return;
+    *last_seen = 0;
+    g_autoptr(StoreAgent) a = store_agent_by_name(s->store, name, NULL);
+    if (!a)
+        return FALSE;
+    *last_seen = a->last_seen;
+    if (a->last_seen && now - a->last_seen <= (gint64)s->config->longpoll_s + PRESENT_MARGIN_S)
+        return TRUE;
+    g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, name, NULL);
+    for (guint i = 0; mine && i < mine->len; i++) {
+        const StoreRun *r = mine->pdata[i];
+        int side = strcmp(r->agent[0], name) == 0 ? 0 : 1;
+        if (r->taken_at[side] && !r->reported_at[side])
+            return TRUE;
     }
+    return FALSE;
+}
+
+/* The agents of a run that are absent now, as "NAME (last seen WHEN)" joined,
+ * their names in late[] (NULL-terminated); NULL when both are present. */
+static char *absent_agents(Scheduler *s, const StoreRun *r, gint64 now, const char *late[3])
+{
+    GString *g = NULL;
+    int n = 0;
+    for (int k = 0; k < 2; k++) {
+        gint64 seen = 0;
+        if (agent_present(s, r->agent[k], now, &seen))
+            continue;
+        if (!g)
+            g = g_string_new(NULL);
+        else
+            g_string_append(g, " and ");
+        g_autofree char *when = seen ? format_time(s->tz, seen) : g_strdup("never");
+        g_string_append_printf(g, "%s (offline, last seen %s)", r->agent[k], when);
+        if (late)
+            late[n++] = r->agent[k];
+    }
+    if (late)
+        late[n] = NULL;
+    return g ? g_string_free(g, FALSE) : NULL;
+}
+
+/* A run that waits: one of [schedule.NAME] catch_up_s, not offered, with an
+ * agent absent. Its agents' other runs go on meanwhile. */
+static gboolean run_waits(Scheduler *s, const StoreRun *r, gint64 now)
+{
+    if (!r->catch_up_until || r->offered_at)
+        return FALSE;
+    g_autofree char *absent = absent_agents(s, r, now, NULL);
+    return absent != NULL;
+}
+
+/* Whether run may be offered as far as agent is concerned: no other run of its
+ * is offered, and every older one is waiting for an absent agent. */
+static gboolean offerable_for(Scheduler *s, const StoreRun *run, const char *agent, gint64 now)
+{
+    g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, agent, NULL);
+    if (!mine)
+        return FALSE;
+    gboolean older = TRUE;
+    for (guint i = 0; i < mine->len; i++) {
+        const StoreRun *r = mine->pdata[i];
+        if (strcmp(r->id, run->id) == 0) {
+            older = FALSE;
+            continue;
+        }
+        if (r->offered_at || (older && !run_waits(s, r, now)))
+            return FALSE;
+    }
+    return !older; /* the run is among them */
+}
+
+/* The run is offered now; one that waited for an absent agent says so in its
+ * note (with what its note said before). */
+static void offer_run(Scheduler *s, const StoreRun *run, gint64 now)
+{
     g_autoptr(GError) e = NULL;
     if (!store_run_offer(s->store, run->id, now, &e)) {
         g_warning("run %s: %s", run->id, e->message);
         return;
+    }
+    if (run->waited_for) {
+        g_autofree char *late = g_strdup_printf(
+            "ran late: it waited for %s; it started %" G_GINT64_FORMAT
+            " s after it was created, once its agents were present ([schedule.%s] catch_up_s)",
+            run->waited_for, now - run->created_at, run->schedule ? run->schedule : "?");
+        g_autofree char *note =
+            run->note ? g_strdup_printf("%s; %s", late, run->note) : g_strdup(late);
+        if (!store_run_set_note(s->store, run->id, note, &e))
+            g_warning("run %s: %s", run->id, e->message);
+        g_message("run %s: %s", run->id, late);
     }
     if (s->hooks.agent_work) {
         for (int k = 0; k < 2; k++)
@@ -167,52 +254,133 @@ static void try_offer(Scheduler *s, const StoreRun *run, gint64 now)
     }
 }
 
+/* A run of catch_up_s with an agent absent waits for it (once noted), or ends
+ * AGENT_OFFLINE when its time to catch up has passed. */
+static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
+                         const char *const *agents, const char *message, GError **error);
+static void hold_or_end(Scheduler *s, const StoreRun *run, const char *absent,
+                        const char *const *late, gint64 now)
+{
+    g_autoptr(GError) e = NULL;
+    if (now >= run->catch_up_until) {
+        g_autofree char *msg = g_strdup_printf(
+            "Run %s waited %" G_GINT64_FORMAT " s ([schedule.%s] catch_up_s) for %s, "
+            "which did not come back.",
+            run->id, run->catch_up_until - run->created_at, run->schedule ? run->schedule : "?",
+            absent);
+        if (!fail_run(s, run, "AGENT_OFFLINE", late, msg, &e))
+            g_warning("run %s: %s", run->id, e->message);
+        return;
+    }
+    if (run->waited_for && !run->offered_at)
+        return; /* noted already */
+    if (!store_run_hold(s->store, run->id, absent, &e)) {
+        g_warning("run %s: %s", run->id, e->message);
+        return;
+    }
+    g_autofree char *until = format_time(s->tz, run->catch_up_until);
+    g_message("run %s waits until %s for %s", run->id, until, absent);
+}
+
+/* Offers run to its agents if it is the oldest unfinished run of both that does
+ * not wait for an absent agent, and nothing else of theirs is offered. */
+static void try_offer(Scheduler *s, const StoreRun *run, gint64 now)
+{
+    if (run->offered_at)
+        return;
+    for (int k = 0; k < 2; k++) {
+        if (!offerable_for(s, run, run->agent[k], now))
+            return;
+    }
+    if (run->catch_up_until) {
+        const char *late[3];
+        g_autofree char *absent = absent_agents(s, run, now, late);
+        if (absent) {
+            hold_or_end(s, run, absent, late, now);
+            return;
+        }
+    }
+    offer_run(s, run, now);
+}
+
 /* After a run of agent ended: its next run may start. */
 static void offer_next(Scheduler *s, const char *agent, gint64 now)
 {
     g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, agent, NULL);
-    if (mine && mine->len)
-        try_offer(s, mine->pdata[0], now);
+    for (guint i = 0; mine && i < mine->len; i++) {
+        const StoreRun *r = mine->pdata[i];
+        if (r->offered_at)
+            return;
+        if (!run_waits(s, r, now)) {
+            try_offer(s, r, now);
+            return;
+        }
+    }
 }
 
-GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *a, const char *b,
-                                 const char *schedule, const char *note, GError **error)
+/* ---- runs from a request ---- */
+
+/* Where runs come from: their schedule (NULL: ad hoc), what started them, a
+ * note, and until when they may wait for an absent agent (0: they do not). */
+typedef struct {
+    const char *profile, *schedule, *trigger, *note;
+    gint64 catch_up_until;
+} RunOrigin;
+
+/* A run of this schedule and pair already waits for an absent agent: a later
+ * firing is the same catch-up, not another run. */
+static gboolean waiting_already(Scheduler *s, const RunOrigin *o, const char *x, const char *y)
 {
-    g_return_val_if_fail(s && profile && a && b, NULL);
-    if (!config_profile(s->config, profile)) {
-        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD, "profile: no profile named '%s'",
-                    profile);
-        return NULL;
+    if (!o->schedule || !o->catch_up_until)
+        return FALSE;
+    g_autoptr(GPtrArray) mine = store_runs_active_for_agent(s->store, x, NULL);
+    for (guint i = 0; mine && i < mine->len; i++) {
+        const StoreRun *r = mine->pdata[i];
+        if (!r->offered_at && r->catch_up_until && g_strcmp0(r->schedule, o->schedule) == 0 &&
+            ((strcmp(r->agent[0], x) == 0 && strcmp(r->agent[1], y) == 0) ||
+             (strcmp(r->agent[0], y) == 0 && strcmp(r->agent[1], x) == 0)))
+            return TRUE;
     }
-    g_autoptr(GError) e = NULL;
-    g_autoptr(GPtrArray) as = expand(s, "a", a, error);
-    if (!as)
-        return NULL;
-    g_autoptr(GPtrArray) bs = expand(s, "b", b, error);
-    if (!bs)
-        return NULL;
-    /* Every pair once: (x, y) and (y, x) are the same test when both sides expand
-     * to the same agents. */
+    return FALSE;
+}
+
+/* Runs for every pair of as x bs (only those with agent `only` when given),
+ * each pair once, never an agent with itself; *pairs counts the pairs there
+ * were (a pair whose catch-up run waits already gets none). */
+static GPtrArray *create_pairs(Scheduler *s, const RunOrigin *o, GPtrArray *as, GPtrArray *bs,
+                               const char *only, guint *pairs, GError **error)
+{
     g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) e = NULL;
     gint64 now = scheduler_now(s);
+    *pairs = 0;
     for (guint i = 0; i < as->len; i++) {
         for (guint j = 0; j < bs->len; j++) {
             const char *x = as->pdata[i], *y = bs->pdata[j];
-            if (strcmp(x, y) == 0)
+            if (strcmp(x, y) == 0 || (only && strcmp(x, only) != 0 && strcmp(y, only) != 0))
                 continue;
             const char *lo = strcmp(x, y) < 0 ? x : y, *hi = lo == x ? y : x;
             g_autofree char *key = g_strdup_printf("%s\n%s", lo, hi);
             if (g_hash_table_contains(seen, key))
                 continue;
             g_hash_table_add(seen, g_steal_pointer(&key));
+            (*pairs)++;
+            if (waiting_already(s, o, x, y)) {
+                g_message("schedule %s: the run of %s and %s waiting for its agent stands for "
+                          "this firing too",
+                          o->schedule, x, y);
+                continue;
+            }
             g_autofree char *id = g_uuid_string_random();
             StoreRun r = {.id = id,
-                          .profile = (char *)profile,
+                          .profile = (char *)o->profile,
                           .agent = {(char *)x, (char *)y},
-                          .schedule = (char *)schedule,
+                          .schedule = (char *)o->schedule,
                           .created_at = now,
-                          .note = (char *)note};
+                          .note = (char *)o->note,
+                          .trigger = (char *)o->trigger,
+                          .catch_up_until = o->catch_up_until};
             if (!store_run_create(s->store, &r, &e)) {
                 g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_STORE, "%s", e->message);
                 return NULL;
@@ -226,12 +394,43 @@ GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *
         if (r)
             try_offer(s, r, now);
     }
-    if (ids->len == 0) {
-        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
-                    "b: '%s' and '%s' leave no pair of two different agents", a, b);
+    return g_steal_pointer(&ids);
+}
+
+static GPtrArray *create_runs(Scheduler *s, const RunOrigin *o, const char *a, const char *b,
+                              const char *only, GError **error)
+{
+    g_return_val_if_fail(s && o->profile && a && b, NULL);
+    if (!config_profile(s->config, o->profile)) {
+        g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD, "profile: no profile named '%s'",
+                    o->profile);
+        return NULL;
+    }
+    g_autoptr(GPtrArray) as = expand(s, "a", a, error);
+    if (!as)
+        return NULL;
+    g_autoptr(GPtrArray) bs = expand(s, "b", b, error);
+    if (!bs)
+        return NULL;
+    guint pairs = 0;
+    g_autoptr(GPtrArray) ids = create_pairs(s, o, as, bs, only, &pairs, error);
+    if (ids && pairs == 0) {
+        if (only)
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                        "'%s' and '%s' leave no pair with %s", a, b, only);
+        else
+            g_set_error(error, SCHEDULER_ERROR, SCHEDULER_ERROR_FIELD,
+                        "b: '%s' and '%s' leave no pair of two different agents", a, b);
         return NULL;
     }
     return g_steal_pointer(&ids);
+}
+
+GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *a, const char *b,
+                                 const char *schedule, const char *note, GError **error)
+{
+    RunOrigin o = {profile, schedule, schedule ? "cron" : "api", note, 0};
+    return create_runs(s, &o, a, b, NULL, error);
 }
 
 /* ---- ending runs ---- */
@@ -517,6 +716,11 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
 
 /* Fires a schedule last seen firing at last, if this controller claims it
  * (another one sharing the store may have). */
+static gint64 catch_up_until(const ScheduleConfig *sc, gint64 now)
+{
+    return sc->catch_up_s ? now + sc->catch_up_s : 0;
+}
+
 static void fire_schedule(Scheduler *s, const Schedule *sc, gint64 last, gint64 now,
                           const char *note)
 {
@@ -529,8 +733,9 @@ static void fire_schedule(Scheduler *s, const Schedule *sc, gint64 last, gint64 
     }
     if (!won)
         return;
-    g_autoptr(GPtrArray) ids = scheduler_create_runs(s, sc->config->profile, sc->config->a,
-                                                     sc->config->b, sc->config->name, note, &e);
+    RunOrigin o = {sc->config->profile, sc->config->name, note ? "start-up" : "cron", note,
+                   catch_up_until(sc->config, now)};
+    g_autoptr(GPtrArray) ids = create_runs(s, &o, sc->config->a, sc->config->b, NULL, &e);
     if (!ids)
         g_warning("schedule %s: no runs: %s", sc->config->name, e->message);
     else
@@ -538,11 +743,74 @@ static void fire_schedule(Scheduler *s, const Schedule *sc, gint64 last, gint64 
                   sc->config->profile, note ? ": " : "", note ? note : "");
 }
 
+static gboolean names_contain(GPtrArray *names, const char *name)
+{
+    for (guint i = 0; names && i < names->len; i++) {
+        if (strcmp(names->pdata[i], name) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* One schedule's firing for an agent's network event, if the agent is one of
+ * its sides and it did not fire for it within min_interval_s. */
+static guint fire_on_event(Scheduler *s, const ScheduleConfig *sc, const char *agent,
+                           const char *kind, const char *note, gint64 now)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) as = expand(s, "a", sc->a, &e);
+    g_autoptr(GPtrArray) bs = as ? expand(s, "b", sc->b, &e) : NULL;
+    if (!bs) {
+        g_warning("schedule %s: %s", sc->name, e->message);
+        return 0;
+    }
+    if (!names_contain(as, agent) && !names_contain(bs, agent))
+        return 0;
+    gboolean won = FALSE;
+    if (!store_event_claim(s->store, sc->name, agent, now, sc->min_interval_s, &won, &e)) {
+        g_warning("schedule %s: %s", sc->name, e->message);
+        return 0;
+    }
+    if (!won) {
+        g_message("schedule %s: %s's %s comes within %u s (min_interval_s) of the last run it "
+                  "started: no run",
+                  sc->name, agent, kind, sc->min_interval_s);
+        return 0;
+    }
+    RunOrigin o = {sc->profile, sc->name, kind, note, catch_up_until(sc, now)};
+    guint pairs = 0;
+    g_autoptr(GPtrArray) ids = create_pairs(s, &o, as, bs, agent, &pairs, &e);
+    if (!ids) {
+        g_warning("schedule %s: no runs: %s", sc->name, e->message);
+        return 0;
+    }
+    g_message("schedule %s: %u run(s) of %s: %s", sc->name, ids->len, sc->profile, note);
+    return ids->len;
+}
+
+guint scheduler_network_event(Scheduler *s, const char *agent, const char *kind,
+                              const char *summary)
+{
+    g_return_val_if_fail(s && agent && kind, 0);
+    gint64 now = scheduler_now(s);
+    g_autofree char *note = g_strdup_printf("%s on %s%s%s", kind, agent, summary ? ": " : "",
+                                            summary ? summary : "");
+    guint n = 0;
+    for (guint i = 0; i < s->config->schedules->len; i++) {
+        const ScheduleConfig *sc = s->config->schedules->pdata[i];
+        if (config_schedule_fires_on(sc, kind))
+            n += fire_on_event(s, sc, agent, kind, note, now);
+    }
+    return n;
+}
+
 static void tick_schedules(Scheduler *s, gint64 now)
 {
     for (guint i = 0; i < s->schedules->len; i++) {
         Schedule *sc = &g_array_index(s->schedules, Schedule, i);
         gint64 last = 0;
+        if (!sc->cron)
+            continue; /* fires on network events only */
         if (!store_schedule_last_fire(s->store, sc->config->name, &last, NULL))
             continue;
         gint64 next = cron_next(sc->cron, s->tz, last);
@@ -589,29 +857,54 @@ static void tick_runs(Scheduler *s, gint64 now)
         s->store_down = FALSE;
         s->started = now;
     }
+    /* An agent's runs go one at a time, oldest first: "earlier" holds the agents
+     * that have an older run to go first, or one offered (which may be younger
+     * than a run that waited for an absent agent). */
     g_autoptr(GHashTable) earlier = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < runs->len; i++) {
         StoreRun *r = runs->pdata[i];
-        gboolean first = !g_hash_table_contains(earlier, r->agent[0]) &&
-                         !g_hash_table_contains(earlier, r->agent[1]);
-        g_hash_table_add(earlier, r->agent[0]);
-        g_hash_table_add(earlier, r->agent[1]);
-
+        if (r->offered_at) {
+            g_hash_table_add(earlier, r->agent[0]);
+            g_hash_table_add(earlier, r->agent[1]);
+        }
+    }
+    for (guint i = 0; i < runs->len; i++) {
+        StoreRun *r = runs->pdata[i];
         if (r->state == RUN_VERIFYING) { /* a controller stopped while verifying */
             verify_and_finish(s, r);
             continue;
         }
         if (!r->offered_at) {
-            if (first && store_run_offer(s->store, r->id, now, &e) && s->hooks.agent_work) {
-                for (int k = 0; k < 2; k++)
-                    s->hooks.agent_work(r->agent[k], s->hooks.user_data);
+            const char *late[3];
+            g_autofree char *absent =
+                r->catch_up_until ? absent_agents(s, r, now, late) : NULL;
+            if (absent) { /* waits; its agents' other runs go on */
+                hold_or_end(s, r, absent, late, now);
+                continue;
             }
-            g_clear_error(&e);
+            gboolean first = !g_hash_table_contains(earlier, r->agent[0]) &&
+                             !g_hash_table_contains(earlier, r->agent[1]);
+            g_hash_table_add(earlier, r->agent[0]);
+            g_hash_table_add(earlier, r->agent[1]);
+            if (first)
+                offer_run(s, r, now);
             continue;
         }
         const char *late[3] = {NULL, NULL, NULL};
         int n = 0;
-        if (r->state != RUN_RUNNING && now >= r->offered_at + s->config->order_timeout_s) {
+        if (r->state == RUN_PENDING && r->catch_up_until && now < r->catch_up_until &&
+            now >= r->offered_at + s->config->order_timeout_s) {
+            /* Neither side took it: it waits for its agents rather than ending. */
+            g_autofree char *absent = absent_agents(s, r, now, late);
+            g_autofree char *who =
+                absent ? NULL
+                       : g_strdup_printf("%s and %s (neither took its order within %u s)",
+                                         r->agent[0], r->agent[1], s->config->order_timeout_s);
+            if (!store_run_hold(s->store, r->id, absent ? absent : who, &e))
+                g_warning("run %s: %s", r->id, e->message);
+            g_clear_error(&e);
+            continue;
+        } else if (r->state != RUN_RUNNING && now >= r->offered_at + s->config->order_timeout_s) {
             for (int k = 0; k < 2; k++) {
                 if (!r->taken_at[k])
                     late[n++] = r->agent[k];
@@ -683,12 +976,14 @@ gboolean scheduler_start(Scheduler *s, GError **error)
     gint64 now = scheduler_now(s);
     for (guint i = 0; i < s->config->schedules->len; i++) {
         const ScheduleConfig *sc = s->config->schedules->pdata[i];
-        Schedule entry = {sc, cron_parse(sc->cron, error)};
-        if (!entry.cron) {
+        Schedule entry = {sc, sc->cron ? cron_parse(sc->cron, error) : NULL};
+        if (sc->cron && !entry.cron) {
             g_prefix_error(error, "%s: [schedule.%s] cron: ", s->config->path, sc->name);
             return FALSE;
         }
         g_array_append_val(s->schedules, entry);
+        if (!entry.cron)
+            continue;
         gint64 last = 0;
         if (!store_schedule_last_fire(s->store, sc->name, &last, error))
             return FALSE;

@@ -56,6 +56,13 @@ typedef enum {
 GPtrArray *scheduler_create_runs(Scheduler *s, const char *profile, const char *a, const char *b,
                                  const char *schedule, const char *note, GError **error);
 
+/* An agent reported a network event (kind vpn-up, vpn-down or network-change;
+ * summary: what changed, for the runs' notes): every schedule whose `on` fires
+ * on it and has the agent on a side gets runs of that agent's pairs, unless it
+ * fired for the agent within its min_interval_s. How many runs were created. */
+guint scheduler_network_event(Scheduler *s, const char *agent, const char *kind,
+                              const char *summary);
+
 /* The orders for an agent: offered runs it has not reported yet (an order taken
  * but lost on the way is handed out again). Taking marks the run. A JSON array. */
 JsonArray *scheduler_take_orders(Scheduler *s, const char *agent, GError **error);

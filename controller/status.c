@@ -229,6 +229,18 @@ static void reply_html(ApiRequest *req, GString *s)
     api_reply_text(req, 200, "text/html; charset=utf-8", g_string_free(s, FALSE));
 }
 
+/* What started a run: its trigger (cron, start-up, vpn-up, vpn-down,
+ * network-change; api for an ad-hoc run) and its schedule. */
+static void started_by(GString *s, const StoreRun *r)
+{
+    esc(s, r->trigger ? r->trigger : (r->schedule ? "cron" : "api"));
+    if (r->schedule) {
+        g_string_append(s, " (");
+        esc(s, r->schedule);
+        g_string_append(s, ")");
+    }
+}
+
 /* The latest verdict of each profile and pair, and the history charts of the
  * pairs that need looking at first. */
 static void latest_section(GString *s, Api *api, GPtrArray *latest)
@@ -238,7 +250,8 @@ static void latest_section(GString *s, Api *api, GPtrArray *latest)
         g_string_append(s, "<p class=\"muted\">No run has finished yet.</p>");
     else
         g_string_append(s, "<table><tr><th>Profile</th><th>Side a</th><th>Side b</th>"
-                           "<th>Verdict</th><th>Finished</th><th>Findings</th><th>Run</th></tr>");
+                           "<th>Verdict</th><th>Finished</th><th>Started by</th><th>Findings</th>"
+                           "<th>Run</th></tr>");
     for (guint i = 0; i < latest->len; i++) {
         const StoreRun *r = latest->pdata[i];
         g_string_append(s, "<tr><td>");
@@ -251,6 +264,8 @@ static void latest_section(GString *s, Api *api, GPtrArray *latest)
         verdict_badge(s, r->verdict);
         g_autofree char *t = when(r->finished_at);
         g_string_append_printf(s, "</td><td>%s</td><td>", t);
+        started_by(s, r);
+        g_string_append(s, "</td><td>");
         findings_list(s, r);
         g_string_append_printf(s,
                                "</td><td><a href=\"/runs/%s\">page</a> &middot; <a "
@@ -282,7 +297,7 @@ static void active_section(GString *s, GPtrArray *active)
         g_string_append(s, "<p class=\"muted\">None.</p>");
     else
         g_string_append(s, "<table><tr><th>Run</th><th>Profile</th><th>Side a</th><th>Side b</th>"
-                           "<th>State</th><th>Created</th></tr>");
+                           "<th>State</th><th>Created</th><th>Started by</th></tr>");
     for (guint i = 0; i < active->len; i++) {
         const StoreRun *r = active->pdata[i];
         g_autofree char *t = when(r->created_at);
@@ -292,8 +307,14 @@ static void active_section(GString *s, GPtrArray *active)
         esc(s, r->agent[0]);
         g_string_append(s, "</td><td>");
         esc(s, r->agent[1]);
-        g_string_append_printf(s, "</td><td>%s</td><td>%s</td></tr>", run_state_to_string(r->state),
-                               t);
+        g_string_append_printf(s, "</td><td>%s", run_state_to_string(r->state));
+        if (r->waited_for && !r->offered_at) {
+            g_string_append(s, ", waits for ");
+            esc(s, r->waited_for);
+        }
+        g_string_append_printf(s, "</td><td>%s</td><td>", t);
+        started_by(s, r);
+        g_string_append(s, "</td></tr>");
     }
     if (active->len)
         g_string_append(s, "</table>");
@@ -327,6 +348,26 @@ static void vpn_cell(GString *s, const char *json)
     }
 }
 
+/* An agent's last network event (as the heartbeat's network_event): its kind,
+ * when it settled, and what changed. */
+static void event_cell(GString *s, const char *json)
+{
+    g_autoptr(JsonNode) n = json ? json_from_string(json, NULL) : NULL;
+    JsonObject *o = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    if (!o) {
+        g_string_append(s, "<span class=\"muted\">none</span>");
+        return;
+    }
+    esc(s, json_object_get_string_member_with_default(o, "kind", "?"));
+    g_autofree char *t = when(json_object_get_int_member_with_default(o, "at", 0));
+    g_string_append_printf(s, " at %s", t);
+    JsonArray *changes = json_object_get_array_member(o, "changes");
+    for (guint i = 0; changes && i < json_array_get_length(changes); i++) {
+        g_string_append(s, i ? "; " : ": ");
+        esc(s, json_array_get_string_element(changes, i));
+    }
+}
+
 static void agents_section(GString *s, GPtrArray *agents)
 {
     g_string_append(s, "<h2>Agents</h2>");
@@ -335,7 +376,8 @@ static void agents_section(GString *s, GPtrArray *agents)
                            "agent-add).</p>");
     else
         g_string_append(s, "<table><tr><th>Agent</th><th>Groups</th><th>Last seen</th>"
-                           "<th>Version</th><th>Interfaces</th><th>VPN</th></tr>");
+                           "<th>Version</th><th>Interfaces</th><th>VPN</th>"
+                           "<th>Last network event</th></tr>");
     for (guint i = 0; i < agents->len; i++) {
         const StoreAgent *a = agents->pdata[i];
         g_autofree char *groups = g_strjoinv(", ", a->groups);
@@ -361,6 +403,8 @@ static void agents_section(GString *s, GPtrArray *agents)
         }
         g_string_append(s, "</td><td>");
         vpn_cell(s, a->vpn);
+        g_string_append(s, "</td><td>");
+        event_cell(s, a->net_event);
         g_string_append(s, "</td></tr>");
     }
     if (agents->len)
@@ -436,10 +480,10 @@ void status_run_page(ApiRequest *req)
     verdict_badge(s, r->verdict);
     g_autofree char *created = when(r->created_at);
     g_autofree char *finished = when(r->finished_at);
-    g_string_append_printf(s,
-                           " state %s &middot; created %s &middot; finished %s &middot; "
-                           "<a href=\"/runs/%s.json\">JSON</a></p>",
-                           run_state_to_string(r->state), created, finished, r->id);
+    g_string_append_printf(s, " state %s &middot; created %s &middot; finished %s &middot; started by ",
+                           run_state_to_string(r->state), created, finished);
+    started_by(s, r);
+    g_string_append_printf(s, " &middot; <a href=\"/runs/%s.json\">JSON</a></p>", r->id);
     if (r->note) {
         g_string_append(s, "<p>");
         esc(s, r->note);

@@ -14,6 +14,7 @@ void store_agent_free(StoreAgent *a)
     g_free(a->version);
     g_free(a->interfaces);
     g_free(a->vpn);
+    g_free(a->net_event);
     g_free(a);
 }
 
@@ -22,7 +23,7 @@ gboolean store_agent_in_group(const StoreAgent *a, const char *group)
     return g_strv_contains((const char *const *)a->groups, group);
 }
 
-#define AGENT_COLUMNS "name, groups, created_at, last_seen, version, interfaces, vpn"
+#define AGENT_COLUMNS "name, groups, created_at, last_seen, version, interfaces, vpn, net_event"
 
 static gpointer agent_from_row(StoreStmt *st)
 {
@@ -39,6 +40,7 @@ static gpointer agent_from_row(StoreStmt *st)
     a->version = store_col_text(st, 4);
     a->interfaces = store_col_text(st, 5);
     a->vpn = store_col_text(st, 6);
+    a->net_event = store_col_text(st, 7);
     return a;
 }
 
@@ -137,6 +139,20 @@ gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *ve
     return store_done(s, st, error);
 }
 
+gboolean store_agent_network_event(Store *s, const char *name, const char *event_id,
+                                   const char *event_json, gboolean *is_new, GError **error)
+{
+    *is_new = FALSE;
+    StoreStmt *st = store_q(s, error,
+                            "UPDATE agents SET net_event_id = ?, net_event = ? WHERE name = ? AND "
+                            "(net_event_id IS NULL OR net_event_id <> ?)",
+                            "ssss", event_id, event_json, name, event_id);
+    if (!store_done(s, st, error))
+        return FALSE;
+    *is_new = store_changes(s) == 1;
+    return TRUE;
+}
+
 gboolean store_agents_seen(Store *s, GHashTable *seen, GError **error)
 {
     if (g_hash_table_size(seen) == 0)
@@ -197,6 +213,32 @@ gboolean store_schedule_claim(Store *s, const char *name, gint64 seen, gint64 wh
                    "INSERT INTO schedules (name, last_fire) VALUES (?, ?) ON CONFLICT DO NOTHING",
                    "si", name, when);
     if (!store_done(s, st, error))
+        return FALSE;
+    *won = store_changes(s) == 1;
+    return TRUE;
+}
+
+gboolean store_event_claim(Store *s, const char *schedule, const char *agent, gint64 now,
+                           guint min_interval_s, gboolean *won, GError **error)
+{
+    *won = FALSE;
+    if (!store_done(s,
+                    store_q(s, error,
+                            "INSERT INTO event_fires (schedule, agent, last_fire) VALUES (?, ?, ?) "
+                            "ON CONFLICT DO NOTHING",
+                            "ssi", schedule, agent, now),
+                    error))
+        return FALSE;
+    if (store_changes(s) == 1) {
+        *won = TRUE;
+        return TRUE;
+    }
+    if (!store_done(s,
+                    store_q(s, error,
+                            "UPDATE event_fires SET last_fire = ? WHERE schedule = ? AND agent = ? "
+                            "AND last_fire <= ?",
+                            "issi", now, schedule, agent, now - (gint64)min_interval_s),
+                    error))
         return FALSE;
     *won = store_changes(s) == 1;
     return TRUE;

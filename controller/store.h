@@ -40,6 +40,7 @@ typedef struct {
     char *version;
     char *interfaces; /* JSON array, as the agent last sent it; NULL if never */
     char *vpn;        /* JSON object: the VPN's facts as it last sent them; NULL: none */
+    char *net_event;  /* JSON object: its last network event (heartbeat's network_event); NULL: none */
 } StoreAgent;
 void store_agent_free(StoreAgent *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreAgent, store_agent_free)
@@ -57,6 +58,11 @@ GPtrArray *store_agents_in_group(Store *s, const char *group, GError **error);
  * (NULL: the agent has no tunnel now). */
 gboolean store_agent_seen(Store *s, const char *name, gint64 now, const char *version,
                           const char *interfaces_json, const char *vpn_json, GError **error);
+/* An agent's network event (its id and the object's JSON text): kept, and
+ * *is_new set unless the agent sent this one before (a heartbeat retried, or
+ * seen by another controller sharing the store). */
+gboolean store_agent_network_event(Store *s, const char *name, const char *event_id,
+                                   const char *event_json, gboolean *is_new, GError **error);
 /* Many agents' last-seen times (name -> gint64* Unix seconds), in one transaction. */
 gboolean store_agents_seen(Store *s, GHashTable *seen, GError **error);
 
@@ -85,6 +91,9 @@ typedef struct {
     gint64 heard_at[2]; /* when each side last called about the run; 0: not since taking it */
     char *note;         /* why it ended in error, or a scheduler remark */
     char *result;       /* the verified document (JSON), when final */
+    char *trigger;      /* what started it: api, cron, start-up, vpn-up, vpn-down, network-change */
+    gint64 catch_up_until; /* it may wait until then for an agent offline at its creation; 0: no */
+    char *waited_for;      /* whom it waited for, and since when (set when it first waited) */
 } StoreRun;
 void store_run_free(StoreRun *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreRun, store_run_free)
@@ -98,6 +107,11 @@ GPtrArray *store_runs_active_for_agent(Store *s, const char *agent, GError **err
 /* The offered, unreported runs in which agent has a side, oldest first. */
 GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error);
 gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error);
+/* A run no side has taken goes back to waiting (unoffered) for an agent that is
+ * offline; waited_for is kept from the first time it waited. */
+gboolean store_run_hold(Store *s, const char *id, const char *waited_for, GError **error);
+/* Replaces a run's note. */
+gboolean store_run_set_note(Store *s, const char *id, const char *note, GError **error);
 /* A side called about its run (a signal, a poll, a report): noted unless already
  * noted for this second. */
 gboolean store_run_heard(Store *s, const char *id, int side, gint64 now, GError **error);
@@ -160,6 +174,12 @@ gboolean store_schedule_set_last_fire(Store *s, const char *name, gint64 when, G
  * controllers sharing the store, one fires each time. */
 gboolean store_schedule_claim(Store *s, const char *name, gint64 seen, gint64 when, gboolean *won,
                               GError **error);
+
+/* Claims a network-event firing of a schedule for an agent: *won unless it
+ * fired for that agent less than min_interval_s before now (here or on another
+ * controller sharing the store). */
+gboolean store_event_claim(Store *s, const char *schedule, const char *agent, gint64 now,
+                           guint min_interval_s, gboolean *won, GError **error);
 
 /* ---- signals between a run's two agents ---- */
 /* Posts body (JSON text) to side `to` of a run that has not ended

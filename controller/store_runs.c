@@ -39,13 +39,15 @@ void store_run_free(StoreRun *r)
     g_free(r->verdict);
     g_free(r->note);
     g_free(r->result);
+    g_free(r->trigger);
+    g_free(r->waited_for);
     g_free(r);
 }
 
 #define RUN_COLUMNS                                                                                \
     "seq, id, profile, agent_a, agent_b, schedule, state, verdict, created_at, offered_at, "       \
     "a_taken_at, b_taken_at, a_reported_at, b_reported_at, deadline, finished_at, note, result, "  \
-    "a_heard_at, b_heard_at"
+    "a_heard_at, b_heard_at, run_trigger, catch_up_until, waited_for"
 
 static gpointer run_from_row(StoreStmt *st)
 {
@@ -71,6 +73,9 @@ static gpointer run_from_row(StoreStmt *st)
     r->result = store_col_text(st, 17);
     r->heard_at[0] = store_col_int(st, 18);
     r->heard_at[1] = store_col_int(st, 19);
+    r->trigger = store_col_text(st, 20);
+    r->catch_up_until = store_col_int(st, 21);
+    r->waited_for = store_col_text(st, 22);
     return r;
 }
 
@@ -92,10 +97,11 @@ gboolean store_run_create(Store *s, const StoreRun *r, GError **error)
         store_done(s,
                    store_q(s, error,
                            "INSERT INTO runs (id, seq, profile, agent_a, agent_b, schedule, state, "
-                           "created_at, note) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM "
-                           "runs), ?, ?, ?, ?, ?, ?, ?)",
-                           "ssssssis", r->id, r->profile, r->agent[0], r->agent[1], r->schedule,
-                           run_state_to_string(RUN_PENDING), r->created_at, r->note),
+                           "created_at, note, run_trigger, catch_up_until) VALUES (?, (SELECT "
+                           "COALESCE(MAX(seq), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "ssssssissi", r->id, r->profile, r->agent[0], r->agent[1], r->schedule,
+                           run_state_to_string(RUN_PENDING), r->created_at, r->note, r->trigger,
+                           r->catch_up_until),
                    error);
     if (!ok) {
         store_rollback(s);
@@ -168,6 +174,22 @@ gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error)
                       store_q(s, error,
                               "UPDATE runs SET offered_at = ? WHERE id = ? AND offered_at IS NULL",
                               "is", now, id),
+                      error);
+}
+
+gboolean store_run_hold(Store *s, const char *id, const char *waited_for, GError **error)
+{
+    return store_done(s,
+                      store_q(s, error,
+                              "UPDATE runs SET offered_at = NULL, waited_for = COALESCE(waited_for, "
+                              "?) WHERE id = ? AND state = 'pending'",
+                              "ss", waited_for, id),
+                      error);
+}
+
+gboolean store_run_set_note(Store *s, const char *id, const char *note, GError **error)
+{
+    return store_done(s, store_q(s, error, "UPDATE runs SET note = ? WHERE id = ?", "ss", note, id),
                       error);
 }
 

@@ -82,6 +82,20 @@ static const char *const migrations[] = {
     "  runs BIGINT NOT NULL);",
     /* 5: the VPN's facts, as the agent last sent them (its heartbeat's vpn) */
     "ALTER TABLE agents ADD COLUMN vpn TEXT;",
+    /* 6: what started a run (run_trigger: api, cron, start-up, vpn-up, vpn-down,
+     * network-change), until when it may wait for an offline agent and whom it
+     * waited for; each agent's last network event; the event firings of each
+     * schedule per agent (min_interval_s) */
+    "ALTER TABLE runs ADD COLUMN run_trigger TEXT;"
+    "ALTER TABLE runs ADD COLUMN catch_up_until BIGINT;"
+    "ALTER TABLE runs ADD COLUMN waited_for TEXT;"
+    "ALTER TABLE agents ADD COLUMN net_event_id TEXT;"
+    "ALTER TABLE agents ADD COLUMN net_event TEXT;"
+    "CREATE TABLE event_fires ("
+    "  schedule TEXT NOT NULL,"
+    "  agent TEXT NOT NULL,"
+    "  last_fire BIGINT NOT NULL,"
+    "  PRIMARY KEY (schedule, agent));",
 };
 
 int store_schema_version(Store *s)

@@ -32,14 +32,22 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunRequest, run_request_clear)
 gboolean protocol_parse_run_request(const char *data, gsize len, RunRequest *out, GError **error);
 
 /* POST /api/v1/agent/heartbeat: {"version", "name"?, "groups"?, "interfaces": [...],
- * "vpn"?: {...}}. */
+ * "vpn"?: {...}, "network_event"?: {"id", "kind", "at", "changes": [...]}}. */
 typedef struct {
     char *version;
     char *name;       /* optional: must then match the token's agent */
     char **groups;    /* optional: likewise */
     char *interfaces; /* JSON array text, re-written from what was parsed */
     char *vpn;        /* the VPN's facts (probes[].vpn's members), re-written; NULL: none */
+    /* The agent's newest network event, until a heartbeat carrying it is answered;
+     * NULL members: none. */
+    char *event_id;      /* the agent's own id of it: the same event sent again has the same */
+    char *event_kind;    /* vpn-up, vpn-down or network-change */
+    char *event_summary; /* its changes joined with "; " */
+    char *event;         /* the object, re-written */
 } Heartbeat;
+/* The kinds of an agent's network event. */
+extern const char *const protocol_network_event_kinds[];
 void heartbeat_clear(Heartbeat *h);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Heartbeat, heartbeat_clear)
 gboolean protocol_parse_heartbeat(const char *data, gsize len, Heartbeat *out, GError **error);

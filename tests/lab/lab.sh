@@ -529,6 +529,28 @@ lab_wait_tunnel() {
 	done
 }
 
+# lab_vpn_down NODE / lab_vpn_up NODE: the VPN client of laptop or laptop2
+# disconnects (its tunnel goes down and the routes into it with it) or connects
+# again (the tunnel up, its routes back, a handshake through it).
+lab_vpn_down() { ip -n "$(lab_ns "$1")" link set "$(lab_vpn_if "$1")" down; }
+lab_vpn_up() {
+	local ifname
+	ifname=$(lab_vpn_if "$1")
+	ip -n "$(lab_ns "$1")" link set "$ifname" up
+	if [ "$1" = laptop ]; then
+		lab_split "${LAB_SPLIT:-split}"
+	else
+		lab_route "$1" 10.0.0.0/8 dev "$ifname"
+		lab_route "$1" 100.64.0.0/10 dev "$ifname"
+	fi
+	local i
+	for i in $(seq 50); do
+		lab_exec "$1" ping -c1 -W0.2 -I "$ifname" "$LAB_VPNGW_VPN" >/dev/null 2>&1 && return 0
+	done
+	lab_die "the VPN tunnel of $1 did not come up again"
+}
+lab_vpn_if() { if [ "$1" = laptop ]; then echo "$LAB_TUNNEL_IF"; else echo gpd0; fi; }
+
 lab_split() {
 	local ns
 	ns=$(lab_ns laptop)

@@ -7,7 +7,10 @@
 # Usage: paired.sh GROUP   (basic: good, block missing, UDP-only block;
 #                          vpn: two VPN laptops, the VPN DNS view wrong, a TLS-decrypting middlebox;
 #                          branch: the edge without its route to a branch subnet (seed 003);
-#                          schedule: a one-minute cron schedule runs the matrix by itself)
+#                          schedule: a one-minute cron schedule runs the matrix by itself; a laptop
+#                          asleep over a firing is tested when it is back (catch_up_s); a VPN that
+#                          comes up under a running agent starts its run (on = vpn-up); a flapping one
+#                          starts one run)
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
@@ -220,6 +223,115 @@ scenario_schedule() {
 		"$(lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL_URL/")" 'laptop.*corp'
 }
 
+# api_run ID: the run's document into $LAB_STATE/$DOC.json (DOC set by the caller).
+api_run() { lab_api GET "/api/v1/runs/$1" >"$LAB_STATE/$DOC.json"; }
+# wait_run_end ID SECONDS: until the run is done or error.
+wait_run_end() {
+	local i
+	for i in $(seq $(($2 * 2))); do
+		api_run "$1"
+		case $(q .state) in done | error) return 0 ;; esac
+		sleep 0.5
+	done
+	return 1
+}
+
+scenario_catch_up() {
+	section "a laptop asleep over a firing: the scheduled run waits for it and runs once it is back (catch_up_s)"
+	local i run="" id t_stop
+	# Stopped early in a minute with none of its runs under way: it is offline
+	# (not seen for longpoll_s + 15 s = 25 s) by the next firing.
+	for i in $(seq 120); do
+		[ "$(date +%S | sed 's/^0//')" -ge 2 ] && [ "$(date +%S | sed 's/^0//')" -le 15 ] &&
+			[ "$(lab_api GET "/api/v1/runs?verdict=pending&limit=50" | jq '[.runs[] | select(.agents.a == "laptop")] | length')" = 0 ] && break
+		sleep 1
+	done
+	lab_stop agent-laptop
+	t_stop=$(date +%s)
+	for i in $(seq 150); do
+		run=$(lab_api GET "/api/v1/runs?verdict=pending&limit=50" |
+			jq -c '[.runs[] | select(.schedule == "minutely" and .waited_for != null)][0] // empty')
+		[ -n "$run" ] && break
+		sleep 1
+	done
+	assert_match "the firing with the laptop away left a run waiting for it" "$run" \
+		'"waited_for":"laptop \(offline, last seen [0-9-]+ [0-9:]+ UTC\)"'
+	id=$(printf '%s' "$run" | jq -r .run_id)
+	# A later firing while it waits is the same catch-up, not another run.
+	sleep $((61 - $(date +%S | sed 's/^0//')))
+	assert_eq "a later firing while it waits made no other run" \
+		"$(lab_api GET "/api/v1/runs?limit=100" | jq --argjson t "$t_stop" \
+			'[.runs[] | select(.schedule == "minutely" and (.started_at | fromdateiso8601) > $t)] | length')" 1
+	lab_agent_start laptop laptop vpn-laptops
+	DOC=catch-up
+	wait_run_end "$id" 90
+	assert_eq "it ran once the laptop was back, and passed" "$(q '"\(.state) \(.verdict)"')" "done pass"
+	assert_match "its note says it ran late, for whom and how late" "$(q .note)" \
+		'^ran late: it waited for laptop \(offline, last seen .*\); it started [0-9]+ s after it was created, once its agents were present \(\[schedule.minutely\] catch_up_s\)$'
+	assert_eq "its trigger: the cron schedule" "$(q .trigger)" cron
+	printf '  (%s: run %s, %s)\n' "$DOC" "$id" "$(q .note)"
+	show_on_failure
+}
+
+# The runs of laptop2's pairs that a network event started (any state).
+event_runs() {
+	lab_api GET "/api/v1/runs?limit=100" |
+		jq -c '[.runs[] | select(.agents.a == "laptop2" and .schedule == "roaming")]'
+}
+
+scenario_vpn_up() {
+	section "a VPN that comes up under a running agent starts its pairs' run by itself (on = vpn-up)"
+	local log=$LAB_STATE/agent-laptop2.log i id="" runs
+	lab_vpn_down laptop2
+	lab_wait_log "$log" 'network: vpn-down: gpd0 went down' 20
+	assert_ok "the agent reported the VPN going down, once settled" grep -q 'network: vpn-down: gpd0 went down' "$log"
+	lab_vpn_up laptop2
+	lab_wait_log "$log" 'network: vpn-up: gpd0 came up' 20
+	assert_ok "and coming up again" grep -q 'network: vpn-up: gpd0 came up' "$log"
+	for i in $(seq 60); do
+		id=$(event_runs | jq -r '.[0].run_id // empty')
+		[ -n "$id" ] && break
+		sleep 0.5
+	done
+	assert_ne "the controller started a run of laptop2's pair on it" "$id" ""
+	DOC=vpn-up
+	wait_run_end "$id" 90
+	assert_eq "the run passed" "$(q '"\(.state) \(.verdict)"')" "done pass"
+	assert_eq "its trigger is the VPN coming up, by the roaming schedule" "$(q '"\(.trigger) \(.schedule)"')" "vpn-up roaming"
+	assert_match "its note names the event" "$(q .note)" '^vpn-up on laptop2: gpd0 came up \('
+	runs=$(event_runs)
+	assert_eq "the VPN going down started nothing (on = vpn-up)" "$(printf '%s' "$runs" | jq length)" 1
+	assert_match "the agent's last event is on the agents' list" \
+		"$(lab_api GET /api/v1/agents | jq -c '.agents[] | select(.name == "laptop2") | .network_event')" '"kind":"vpn-up"'
+	echo "  the report of laptop2, whose VPN came up under its agent (run $id):"
+	"$ICEPROBE" report "$LAB_STATE/$DOC.json" | sed 's/^/    | /' | head -n 40
+	show_on_failure
+}
+
+scenario_vpn_flap() {
+	section "a VPN that flaps ten times starts no storm: one run in all (the agent settles, min_interval_s)"
+	local log=$LAB_STATE/agent-laptop2.log before i events
+	before=$(grep -c 'network: ' "$log")
+	for i in $(seq 10); do
+		lab_vpn_down laptop2
+		sleep 0.3
+		lab_vpn_up laptop2
+		sleep 0.5
+	done
+	# The agent reports once the network has been quiet for its settle time (2 s).
+	for i in $(seq 40); do
+		[ "$(grep -c 'network: ' "$log")" -gt "$before" ] && break
+		sleep 0.5
+	done
+	sleep 4
+	events=$(($(grep -c 'network: ' "$log") - before))
+	assert_gt "the agent reported the flapping" "$events" 0
+	assert_lt "settled into fewer events than flaps" "$events" 10
+	assert_ok "the controller started no run for it (min_interval_s)" \
+		grep -q "schedule roaming: laptop2's vpn-up comes within 600 s (min_interval_s)" "$LAB_STATE/controller.log"
+	assert_eq "one run of laptop2's pairs by a network event in all" "$(event_runs | jq length)" 1
+}
+
 scenario_branch() {
 	section "seed 003: an edge without its route to a branch subnet"
 	run branch-good laptop branch
@@ -252,8 +364,11 @@ check_agents_stop() {
 
 body() {
 	if [ "$GROUP" = schedule ]; then
-		LAB_CTL_EXTRA=("[schedule.minutely]" "cron = * * * * *" "profile = lab"
-			"a = group:vpn-laptops" "b = group:internal")
+		LAB_CTL_EXTRA=("[schedule.minutely]" "cron = * * * * *" "catch_up_s = 300" "profile = lab"
+			"a = group:vpn-laptops" "b = group:internal"
+			"[schedule.roaming]" "on = vpn-up" "min_interval_s = 600" "profile = lab"
+			"a = group:roaming" "b = group:internal")
+		LAB_AGENT_ARGS=(--settle-s 2)
 	fi
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
@@ -283,9 +398,13 @@ body() {
 		# The nightly case: scheduled runs on a laptop whose tunnel is busy
 		# the whole time (the idle tunnel's passes are basic's).
 		lab_busy bursty
+		lab_agent_start laptop2 laptop2 roaming
 		scenario_schedule
+		scenario_catch_up
+		scenario_vpn_up
+		scenario_vpn_flap
 		lab_busy off
-		check_agents_stop laptop corp
+		check_agents_stop laptop laptop2 corp
 		;;
 	*) lab_die "unknown group '$GROUP' (basic, vpn, branch, schedule)" ;;
 	esac

@@ -40,6 +40,27 @@ static void test_the_contract_example_loads_with_its_comments(void **state)
     ScheduleConfig *s = c->schedules->pdata[0];
     assert_string_equal(s->cron, "0 2 * * *");
     assert_string_equal(s->a, "group:vpn-laptops");
+    assert_null(s->on);
+    assert_int_equal(s->min_interval_s, 600);
+    assert_int_equal(s->catch_up_s, 0);
+    /* A laptop's schedule: on its VPN coming up, and nightly with a catch-up. */
+    g_autoptr(Fixture) g = fixture_new("[schedule.laptops]\ncron = 0 2 * * *\non = vpn-up\n"
+                                       "min_interval_s = 900\ncatch_up_s = 43200\n"
+                                       "profile = corp-vpn\na = group:vpn-laptops\n"
+                                       "b = group:internal\n"
+                                       "[schedule.moves]\non = network-change\n"
+                                       "profile = corp-vpn\na = x\nb = y\n");
+    const ScheduleConfig *l = g->config->schedules->pdata[0], *m = g->config->schedules->pdata[1];
+    assert_string_equal(l->on, "vpn-up");
+    assert_int_equal(l->min_interval_s, 900);
+    assert_int_equal(l->catch_up_s, 43200);
+    assert_null(m->cron);
+    assert_true(config_schedule_fires_on(l, "vpn-up"));
+    assert_false(config_schedule_fires_on(l, "network-change"));
+    assert_false(config_schedule_fires_on(l, "vpn-down"));
+    assert_true(config_schedule_fires_on(m, "vpn-down"));
+    assert_true(config_schedule_fires_on(m, "network-change"));
+    assert_false(config_schedule_fires_on(m, "lunch"));
     const ControllerProfile *p = config_profile(c, "corp-vpn");
     assert_non_null(p);
     assert_null(p->profile->edge.secret); /* the controller issues TURN credentials */
@@ -96,6 +117,15 @@ static void test_missing_and_wrong_values_are_named(void **state)
                  "[schedule.n] profile: no profile named 'nope'");
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\ncron=0 2 * * *\n",
                  "[schedule.n] profile: required key is missing");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\nprofile=corp-vpn\na=x\nb=y\n",
+                 "[schedule.n] cron: a schedule fires on cron, on a network event (on), or both: "
+                 "give one");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\non=vpn-down\nprofile=corp-vpn\n"
+                      "a=x\nb=y\n",
+                 "[schedule.n] on: 'vpn-down' is not vpn-up or network-change");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\non=vpn-up\nprofile=corp-vpn\n"
+                      "a=x\nb=y\ncatch_up_s=-1\n",
+                 "[schedule.n] catch_up_s: '-1' is not a whole number from 0 to 604800");
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\ntls_cert_file=c.pem\n",
                  "HTTPS needs both tls_cert_file and tls_key_file");
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[store]\nurl=postgresql://db/x\n",

@@ -71,7 +71,7 @@ static gboolean parse_peer_run_request(const char *text, gsize len, GError **err
 static gboolean parse_heartbeat(const char *text, gsize len, GError **error)
 {
     static char *groups[] = {junk, NULL};
-    Heartbeat h = {junk, junk, groups, junk, junk};
+    Heartbeat h = {junk, junk, groups, junk, junk, junk, junk, junk, junk};
     if (protocol_parse_heartbeat(text, len, &h, error)) {
         heartbeat_clear(&h);
         return TRUE;
@@ -81,6 +81,10 @@ static gboolean parse_heartbeat(const char *text, gsize len, GError **error)
     assert_null(h.vpn);
     assert_null(h.groups);
     assert_null(h.interfaces);
+    assert_null(h.event_id);
+    assert_null(h.event_kind);
+    assert_null(h.event_summary);
+    assert_null(h.event);
     return FALSE;
 }
 
@@ -320,6 +324,56 @@ static void test_a_heartbeat_carries_the_vpns_facts(void **state)
         if (!strstr(err->message, bad[i].says))
             fail_msg("'%s' does not say '%s'", err->message, bad[i].says);
     }
+}
+
+static void test_a_heartbeat_carries_a_network_event(void **state)
+{
+    const char *text = "{\"version\":\"0.8.0\",\"network_event\":{\"id\":\"0f3a9c.2\","
+                       "\"kind\":\"vpn-up\",\"at\":1796000000,\"changes\":[\"gpd0 came up "
+                       "(100.64.0.2/32)\",\"default route via 10.254.1.1 dev eth0\"],"
+                       "\"extra\":1}}";
+    g_autoptr(GError) e = NULL;
+    assert_false(parse_heartbeat(text, strlen(text), &e));
+    assert_non_null(strstr(e->message, "network_event.extra: unknown member"));
+    g_autofree char *good = g_strdup(text);
+    *strstr(good, ",\"extra\":1") = '\0';
+    g_autofree char *closed = g_strconcat(good, "}}", NULL);
+    g_auto(Heartbeat) h = {0};
+    if (!protocol_parse_heartbeat(closed, strlen(closed), &h, &e))
+        fail_msg("%s", e->message);
+    assert_string_equal(h.event_id, "0f3a9c.2");
+    assert_string_equal(h.event_kind, "vpn-up");
+    assert_string_equal(h.event_summary,
+                        "gpd0 came up (100.64.0.2/32); default route via 10.254.1.1 dev eth0");
+    assert_string_equal(h.event, "{\"id\":\"0f3a9c.2\",\"kind\":\"vpn-up\",\"at\":1796000000,"
+                                 "\"changes\":[\"gpd0 came up (100.64.0.2/32)\",\"default route "
+                                 "via 10.254.1.1 dev eth0\"]}");
+    GString *many = g_string_new("{\"version\":\"1\",\"network_event\":{\"id\":\"a.1\","
+                                 "\"kind\":\"network-change\",\"at\":1,\"changes\":[");
+    for (guint i = 0; i < 33; i++)
+        g_string_append_printf(many, "%s\"c%u\"", i ? "," : "", i);
+    g_string_append(many, "]}}");
+    g_autofree char *c257 = repeat('c', 257);
+    g_autofree char *long_change = g_strdup_printf(
+        "{\"version\":\"1\",\"network_event\":{\"id\":\"a.1\",\"kind\":\"vpn-up\",\"at\":1,"
+        "\"changes\":[\"%s\"]}}",
+        c257);
+    const Refusal cases[] = {
+        {"{\"version\":\"1\",\"network_event\":{\"id\":\"a.1\",\"kind\":\"vpn-sideways\","
+         "\"at\":1,\"changes\":[]}}",
+         "network_event.kind: 'vpn-sideways' is not vpn-up, vpn-down or network-change"},
+        {"{\"version\":\"1\",\"network_event\":{\"id\":\"a b\",\"kind\":\"vpn-up\","
+         "\"at\":1,\"changes\":[]}}",
+         "network_event.id: letters, digits, '.' and '-' only"},
+        {"{\"version\":\"1\",\"network_event\":{\"id\":\"a.1\",\"kind\":\"vpn-up\","
+         "\"changes\":[]}}",
+         "network_event.at: missing"},
+        {"{\"version\":\"1\",\"network_event\":[]}", "network_event: not an object"},
+        {many->str, "network_event.changes: more than 32 items"},
+        {long_change, "network_event.changes[0]: longer than 256 bytes"},
+    };
+    assert_field_refusals(parse_heartbeat, cases, G_N_ELEMENTS(cases));
+    g_string_free(many, TRUE);
 }
 
 static void test_a_heartbeat_with_no_interfaces_keeps_an_empty_list(void **state)
@@ -755,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_a_heartbeat_rewrites_its_interfaces_with_known_members_only),
         cmocka_unit_test(test_a_heartbeat_with_no_interfaces_keeps_an_empty_list),
         cmocka_unit_test(test_a_heartbeat_carries_the_vpns_facts),
+        cmocka_unit_test(test_a_heartbeat_carries_a_network_event),
         cmocka_unit_test(test_a_heartbeat_names_the_member_it_refuses_and_leaves_nothing),
         cmocka_unit_test(test_a_heartbeat_caps_its_groups_interfaces_and_addresses),
         cmocka_unit_test(test_a_signal_hands_back_its_message_object_as_text),

@@ -33,12 +33,15 @@ static gint64 utc(int y, int mo, int d, int h, int mi)
     return g_date_time_to_unix(t);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, const char *schedules)
 {
     World *w = g_new0(World, 1);
-    w->fixture = fixture_new("[scheduler]\norder_timeout_s = 5\nsetup_s = 10\nsilence_s = 6\n"
-                             "[schedule.nightly]\ncron = 0 2 * * *\nprofile = corp-vpn\n"
-                             "a = group:vpn\nb = group:internal\n");
+    g_autofree char *config = g_strconcat(
+        "[scheduler]\norder_timeout_s = 5\nsetup_s = 10\nsilence_s = 6\n"
+        "[schedule.nightly]\ncron = 0 2 * * *\nprofile = corp-vpn\n"
+        "a = group:vpn\nb = group:internal\n",
+        schedules, NULL);
+    w->fixture = fixture_new(config);
     w->store = store_open(":memory:", NULL);
     static const char *const vpn[] = {"vpn", NULL}, *const internal[] = {"internal", NULL};
     assert_true(store_agent_add(w->store, "laptop1", vpn, "h1", 1, NULL));
@@ -52,6 +55,23 @@ static int setup(void **state)
     w->sched = scheduler_new(w->fixture->config, w->store, w->board, tz, fake_clock, w, &hooks);
     *state = w;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, "");
+}
+
+/* Laptops as they live: a schedule that waits for a sleeping laptop, and
+ * schedules that fire on the agents' network events. */
+static int setup_laptops(void **state)
+{
+    return setup_with(state, "[schedule.late]\ncron = 0 * * * *\ncatch_up_s = 7200\n"
+                             "profile = corp-vpn\na = laptop1\nb = corp1\n"
+                             "[schedule.vpn]\non = vpn-up\nprofile = corp-vpn\n"
+                             "a = group:vpn\nb = group:internal\n"
+                             "[schedule.any]\non = network-change\nmin_interval_s = 0\n"
+                             "profile = corp-vpn\na = laptop2\nb = corp1\n");
 }
 
 static int teardown(void **state)
@@ -447,9 +467,176 @@ static void test_two_controllers_fire_a_schedule_once(void **state)
     scheduler_free(other);
 }
 
+
+static void seen(World *w, const char *agent, gint64 when)
+{
+    assert_true(store_agent_seen(w->store, agent, when, NULL, NULL, NULL, NULL));
+}
+
+/* The runs created at or after since, oldest first. */
+static GPtrArray *runs_since(World *w, gint64 since)
+{
+    StoreRunFilter f = {.since = since, .limit = 50};
+    GPtrArray *runs = store_runs_page(w->store, &f, NULL); /* newest first */
+    for (guint i = 0; i < runs->len / 2; i++) {
+        gpointer t = runs->pdata[i];
+        runs->pdata[i] = runs->pdata[runs->len - 1 - i];
+        runs->pdata[runs->len - 1 - i] = t;
+    }
+    return runs;
+}
+
+static void test_a_vpn_coming_up_runs_that_agents_pairs_once_per_interval(void **state)
+{
+    World *w = *state;
+    assert_true(scheduler_start(w->sched, NULL));
+    gint64 t0 = w->now;
+    for (const char *const *a = (const char *const[]){"laptop1", "laptop2", "corp1", NULL}; *a; a++)
+        seen(w, *a, w->now);
+    assert_int_equal(scheduler_network_event(w->sched, "laptop1", "vpn-up", "gpd0 came up"), 1);
+    g_autoptr(GPtrArray) runs = runs_since(w, t0);
+    assert_int_equal(runs->len, 1); /* laptop1's pair only, not laptop2's */
+    StoreRun *r = runs->pdata[0];
+    assert_string_equal(r->schedule, "vpn");
+    assert_string_equal(r->trigger, "vpn-up");
+    assert_string_equal(r->agent[0], "laptop1");
+    assert_string_equal(r->agent[1], "corp1");
+    assert_string_equal(r->note, "vpn-up on laptop1: gpd0 came up");
+    assert_true(r->offered_at > 0);
+    /* A flapping VPN: every later vpn-up within min_interval_s (600 s) starts nothing. */
+    for (int i = 0; i < 10; i++) {
+        w->now += 30;
+        assert_int_equal(scheduler_network_event(w->sched, "laptop1", "vpn-up", "again"), 0);
+    }
+    /* vpn-up fires on vpn-up only; network-change on every kind, for its own agents. */
+    assert_int_equal(scheduler_network_event(w->sched, "laptop1", "network-change", "x"), 0);
+    assert_int_equal(scheduler_network_event(w->sched, "laptop2", "vpn-down", "gpd0 went down"), 1);
+    assert_int_equal(scheduler_network_event(w->sched, "corp1", "network-change", "eth0"), 1);
+    w->now = t0 + 600;
+    assert_int_equal(scheduler_network_event(w->sched, "laptop1", "vpn-up", "later"), 1);
+    g_autoptr(GPtrArray) all = runs_since(w, t0);
+    assert_int_equal(all->len, 4);
+    assert_string_equal(((StoreRun *)all->pdata[1])->trigger, "vpn-down");
+    assert_string_equal(((StoreRun *)all->pdata[2])->trigger, "network-change");
+    assert_string_equal(((StoreRun *)all->pdata[2])->agent[0], "laptop2");
+}
+
+static void test_a_run_whose_laptop_sleeps_waits_and_runs_late_once(void **state)
+{
+    World *w = *state;
+    w->now = utc(2026, 11, 24, 2, 30);
+    assert_true(scheduler_start(w->sched, NULL));
+    seen(w, "laptop1", utc(2026, 11, 24, 1, 0)); /* asleep since */
+    seen(w, "corp1", w->now);
+    seen(w, "laptop2", w->now);
+    w->now = utc(2026, 11, 24, 3, 0);
+    seen(w, "corp1", w->now);
+    scheduler_tick(w->sched);
+    g_autoptr(GPtrArray) fired = runs_since(w, w->now);
+    assert_int_equal(fired->len, 1);
+    StoreRun *held = fired->pdata[0];
+    assert_string_equal(held->trigger, "cron");
+    assert_int_equal(held->offered_at, 0);
+    assert_string_equal(held->waited_for, "laptop1 (offline, last seen 2026-11-24 01:00 UTC)");
+    assert_int_equal(held->catch_up_until, w->now + 7200);
+    g_autofree char *id = g_strdup(held->id);
+    /* corp1's other runs do not wait behind it. */
+    g_autoptr(GPtrArray) other =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop2", "corp1", NULL, NULL, NULL);
+    g_autoptr(StoreRun) o = get(w, other->pdata[0]);
+    assert_true(o->offered_at > 0);
+    take_and_report(w, o->id);
+    /* The next firing finds it still waiting: the same catch-up, not another run. */
+    w->now = utc(2026, 11, 24, 4, 0);
+    seen(w, "corp1", w->now);
+    scheduler_tick(w->sched);
+    g_autoptr(GPtrArray) again = runs_since(w, w->now);
+    assert_int_equal(again->len, 0);
+    /* The laptop wakes: the run is offered and says it ran late, and why. */
+    w->now = utc(2026, 11, 24, 4, 10);
+    seen(w, "laptop1", w->now);
+    seen(w, "corp1", w->now);
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) late = get(w, id);
+    assert_true(late->offered_at > 0);
+    assert_string_equal(late->note,
+                        "ran late: it waited for laptop1 (offline, last seen 2026-11-24 01:00 UTC); "
+                        "it started 4200 s after it was created, once its agents were present "
+                        "([schedule.late] catch_up_s)");
+    take_and_report(w, id);
+    g_autoptr(StoreRun) done = get(w, id);
+    assert_int_equal(done->state, RUN_DONE);
+}
+
+static void test_a_run_that_waits_in_vain_ends_agent_offline(void **state)
+{
+    World *w = *state;
+    w->now = utc(2026, 11, 24, 2, 30);
+    assert_true(scheduler_start(w->sched, NULL));
+    w->now = utc(2026, 11, 24, 3, 0);
+    seen(w, "corp1", w->now);
+    scheduler_tick(w->sched);
+    g_autoptr(GPtrArray) fired = runs_since(w, w->now);
+    g_autofree char *id = g_strdup(((StoreRun *)fired->pdata[0])->id);
+    w->now += 7199;
+    seen(w, "corp1", w->now);
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) waiting = get(w, id);
+    assert_int_equal(waiting->state, RUN_PENDING);
+    w->now += 1;
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_ERROR);
+    g_autoptr(RunResult) res = run_result_from_json(r->result, strlen(r->result), NULL);
+    assert_true(run_result_has_finding(res, "AGENT_OFFLINE"));
+    const Finding *f = res->findings->pdata[0];
+    assert_non_null(strstr(f->message, "waited 7200 s ([schedule.late] catch_up_s) for laptop1 "
+                                       "(offline, last seen never), which did not come back."));
+}
+
+/* Offered while both seemed present, taken by neither: it waits again rather
+ * than ending AGENT_OFFLINE. */
+static void test_an_order_of_a_catch_up_run_taken_by_neither_waits_again(void **state)
+{
+    World *w = *state;
+    w->now = utc(2026, 11, 24, 3, 0) - 20;
+    assert_true(scheduler_start(w->sched, NULL));
+    seen(w, "laptop1", w->now); /* it went to sleep just before the firing */
+    seen(w, "corp1", w->now);
+    w->now = utc(2026, 11, 24, 3, 0);
+    scheduler_tick(w->sched);
+    g_autoptr(GPtrArray) fired = runs_since(w, w->now);
+    g_autofree char *id = g_strdup(((StoreRun *)fired->pdata[0])->id);
+    g_autoptr(StoreRun) offered = get(w, id);
+    assert_true(offered->offered_at > 0);
+    w->now += 5;
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) held = get(w, id);
+    assert_int_equal(held->state, RUN_PENDING);
+    assert_int_equal(held->offered_at, 0);
+    assert_string_equal(held->waited_for,
+                        "laptop1 and corp1 (neither took its order within 5 s)");
+    w->now += 3600;
+    seen(w, "laptop1", w->now);
+    seen(w, "corp1", w->now);
+    scheduler_tick(w->sched);
+    take_and_report(w, id);
+    g_autoptr(StoreRun) done = get(w, id);
+    assert_int_equal(done->state, RUN_DONE);
+    assert_true(g_str_has_prefix(done->note, "ran late: it waited for laptop1 and corp1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_a_vpn_coming_up_runs_that_agents_pairs_once_per_interval, setup_laptops, teardown),
+        cmocka_unit_test_setup_teardown(test_a_run_whose_laptop_sleeps_waits_and_runs_late_once,
+                                        setup_laptops, teardown),
+        cmocka_unit_test_setup_teardown(test_a_run_that_waits_in_vain_ends_agent_offline,
+                                        setup_laptops, teardown),
+        cmocka_unit_test_setup_teardown(test_an_order_of_a_catch_up_run_taken_by_neither_waits_again,
+                                        setup_laptops, teardown),
         cmocka_unit_test_setup_teardown(
             test_groups_expand_to_each_pair_once_never_an_agent_with_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_agent_has_one_run_at_a_time_in_order, setup,

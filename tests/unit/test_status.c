@@ -153,6 +153,12 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
     finish_run(c, "new-warn", "laptop1", "corp1", VERDICT_WARN, 0.03, NOW - 3600,
                "loss 3 % in the worst 15 s");
     finish_run(c, "pass-2", "laptop2", "corp1", VERDICT_PASS, 0, NOW - 1800, NULL);
+    gboolean is_new = FALSE;
+    assert_true(store_agent_network_event(
+        c->store, "edge1", "e.1",
+        "{\"id\":\"e.1\",\"kind\":\"vpn-up\",\"at\":1767225540,\"changes\":[\"wg0 came up "
+        "(100.64.0.7/32)\",\"default route via 192.0.2.1 dev eth0\"]}",
+        &is_new, NULL));
     fixture_create_run(c->store, "under-way-1", "edge1", "corp1", NOW - 20);
     g_autoptr(StoreRun) taken =
         store_run_take(c->store, "under-way-1", 0, NOW - 10, NOW + 600, NULL);
@@ -167,17 +173,20 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
     assert_in(p, "<a href=\"/runs/new-warn\">page</a>");
     assert_null(strstr(p, "<a href=\"/runs/old-fail\">page</a>"));
     assert_in(p, "<span class=\"v pass\">pass</span></td><td>2025-12-31 23:30:00 UTC</td><td>"
-                 "<span class=\"muted\">no findings</span>");
+                 "api</td><td><span class=\"muted\">no findings</span>");
     /* Under way: its state and when it was made. */
     assert_in(p,
               "<tr><td><a href=\"/runs/under-way-1\">under-wa</a></td><td>corp-vpn</td><td>"
-              "edge1</td><td>corp1</td><td>dispatched</td><td>2025-12-31 23:59:40 UTC</td></tr>");
+              "edge1</td><td>corp1</td><td>dispatched</td><td>2025-12-31 23:59:40 UTC</td><td>"
+              "api</td></tr>");
     /* Agents: groups, when seen, version, interfaces with their classes. */
     assert_in(p, "<tr><td>edge1</td><td>vpn, lab</td><td>2025-12-31 23:59:30 UTC</td><td>0.6.0"
                  "</td><td>wg0 (tunnel), eth0 (physical)</td><td>wg0: WireGuard (kernel), split "
-                 "tunnel, MTU 1420, pool 100.64.0.7</td></tr>");
+                 "tunnel, MTU 1420, pool 100.64.0.7</td><td>vpn-up at 2025-12-31 23:59:00 UTC: "
+                 "wg0 came up (100.64.0.7/32); default route via 192.0.2.1 dev eth0</td></tr>");
     assert_in(p, "<tr><td>laptop2</td><td>vpn</td><td>never</td><td>-</td><td></td><td><span "
-                 "class=\"muted\">no tunnel</span></td></tr>");
+                 "class=\"muted\">no tunnel</span></td><td><span class=\"muted\">none</span>"
+                 "</td></tr>");
 }
 
 static void test_hostile_agent_names_and_finding_messages_are_escaped(void **state)

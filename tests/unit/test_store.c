@@ -136,11 +136,11 @@ static void test_a_new_store_is_at_the_newest_schema(void **state)
     g_autoptr(Store) s = store_open(target(state), &e);
     assert_null(e);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 5);
+    assert_int_equal(store_schema_version(s), 6);
     /* Opened again, nothing is migrated twice. */
     g_autoptr(Store) again = store_open(target(state), &e);
     assert_null(e);
-    assert_int_equal(store_schema_version(again), 5);
+    assert_int_equal(store_schema_version(again), 6);
 }
 
 static void test_agents_are_added_found_by_token_hash_and_removed(void **state)
@@ -422,7 +422,7 @@ static void test_writers_at_once_take_numbers_of_their_own(void **state)
         assert_int_equal(WEXITSTATUS(status[w]), 0);
     }
     g_autoptr(Store) s = store_open(target(state), NULL);
-    assert_int_equal(store_schema_version(s), 5);
+    assert_int_equal(store_schema_version(s), 6);
     g_autoptr(GPtrArray) active = store_runs_active(s, NULL);
     assert_int_equal(active->len, WRITERS * RUNS);
     for (guint i = 0; i < active->len; i++) /* 1, 2, 3, ... in order, none twice */
@@ -629,6 +629,65 @@ static void test_a_schedule_firing_is_claimed_once(void **state)
     assert_int_equal(last, 200);
 }
 
+/* A network event: kept, and new once per id, whoever sees it; its firings
+ * per schedule and agent at most once per min_interval_s. */
+static void test_a_network_event_counts_once_and_fires_once_per_interval(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(target(state));
+    gboolean is_new = FALSE;
+    const char *ev = "{\"id\":\"ab.1\",\"kind\":\"vpn-up\",\"at\":1,\"changes\":[]}";
+    assert_true(store_agent_network_event(s, "laptop1", "ab.1", ev, &is_new, NULL));
+    assert_true(is_new);
+    assert_true(store_agent_network_event(s, "laptop1", "ab.1", ev, &is_new, NULL));
+    assert_false(is_new); /* a retried heartbeat, or another controller */
+    assert_true(store_agent_network_event(s, "laptop1", "ab.2", ev, &is_new, NULL));
+    assert_true(is_new);
+    g_autoptr(StoreAgent) a = store_agent_by_name(s, "laptop1", NULL);
+    assert_string_equal(a->net_event, ev);
+    gboolean won = FALSE;
+    assert_true(store_event_claim(s, "on-vpn", "laptop1", 1000, 600, &won, NULL));
+    assert_true(won);
+    assert_true(store_event_claim(s, "on-vpn", "laptop1", 1599, 600, &won, NULL));
+    assert_false(won); /* within the interval */
+    assert_true(store_event_claim(s, "on-vpn", "corp1", 1599, 600, &won, NULL));
+    assert_true(won); /* another agent */
+    assert_true(store_event_claim(s, "on-vpn", "laptop1", 1600, 600, &won, NULL));
+    assert_true(won);
+}
+
+/* A run of catch_up_s: its trigger and how long it may wait are kept; held, it
+ * is unoffered and remembers whom it waited for the first time. */
+static void test_a_run_that_waits_keeps_its_trigger_and_whom_it_waited_for(void **state)
+{
+    g_autoptr(Store) s = store_with_agents(target(state));
+    StoreRun r = {.id = "w1",
+                  .profile = "corp-vpn",
+                  .agent = {"laptop1", "corp1"},
+                  .schedule = "nightly",
+                  .created_at = 1000,
+                  .trigger = "cron",
+                  .catch_up_until = 4600};
+    assert_true(store_run_create(s, &r, NULL));
+    assert_true(store_run_offer(s, "w1", 1001, NULL));
+    assert_true(store_run_hold(s, "w1", "laptop1 (last seen 09:00)", NULL));
+    assert_true(store_run_hold(s, "w1", "laptop1 (last seen 10:00)", NULL));
+    g_autoptr(StoreRun) held = store_run_get(s, "w1", NULL);
+    assert_string_equal(held->trigger, "cron");
+    assert_int_equal(held->catch_up_until, 4600);
+    assert_int_equal(held->offered_at, 0);
+    assert_string_equal(held->waited_for, "laptop1 (last seen 09:00)");
+    assert_true(store_run_set_note(s, "w1", "ran late", NULL));
+    g_autoptr(StoreRun) taken = store_run_take(s, "w1", 0, 1100, 1200, NULL);
+    assert_int_equal(taken->state, RUN_DISPATCHED);
+    assert_true(store_run_hold(s, "w1", "x", NULL)); /* taken by a side: not held */
+    g_autoptr(StoreRun) after = store_run_get(s, "w1", NULL);
+    assert_string_equal(after->note, "ran late");
+    create_run(s, "r2", 1000);
+    g_autoptr(StoreRun) adhoc = store_run_get(s, "r2", NULL);
+    assert_null(adhoc->trigger);
+    assert_int_equal(adhoc->catch_up_until, 0);
+}
+
 static void test_errors_name_the_store_without_its_password(void **state)
 {
     g_autoptr(GError) e = NULL;
@@ -815,6 +874,8 @@ int main(void)
         BOTH(test_writers_at_once_take_numbers_of_their_own),
         BOTH(test_racing_controllers_take_an_order_once_and_end_a_run_once),
         BOTH(test_a_schedule_firing_is_claimed_once),
+        BOTH(test_a_network_event_counts_once_and_fires_once_per_interval),
+        BOTH(test_a_run_that_waits_keeps_its_trigger_and_whom_it_waited_for),
         BOTH(test_signals_pass_between_controllers_and_end_with_the_run),
         cmocka_unit_test_setup_teardown(test_a_notify_reaches_every_listening_controller,
                                         setup_postgres, teardown),
