@@ -1,5 +1,5 @@
 /* iceprobe agent --controller URL [--controller URL...] --token-file FILE [--spool DIR]
- *               [--ca-file FILE] [--status] [--max-runs N]
+ *               [--ca-file FILE] [--status] [--max-runs N] [--settle-s N]
  *
  * The command's options; the agent itself is probe/agent/agent.c. */
 #include <stdio.h>
@@ -18,7 +18,7 @@ int cmd_agent(int argc, char **argv)
     g_autofree char *token_file = NULL, *spool = NULL, *ca_file = NULL, *name = NULL;
     g_auto(GStrv) groups = NULL, controllers = NULL;
     gboolean status = FALSE;
-    int max_runs = 0;
+    int max_runs = 0, settle_s = 5;
     const GOptionEntry entries[] = {
         {"controller", 0, 0, G_OPTION_ARG_STRING_ARRAY, &controllers,
          "the controller's URL (https://host:port); repeat for several controllers sharing "
@@ -39,6 +39,10 @@ int cmd_agent(int argc, char **argv)
          "print the spool's reports and why their uploads failed, then exit", NULL},
         {"max-runs", 0, 0, G_OPTION_ARG_INT, &max_runs,
          "exit after this many runs, once their reports are acknowledged (0: never)", "N"},
+        {"settle-s", 0, 0, G_OPTION_ARG_INT, &settle_s,
+         "tell the controller of a network change (a VPN up or down, an address, the default "
+         "route) once the network has been quiet this long (1-300, default 5)",
+         "N"},
         G_OPTION_ENTRY_NULL,
     };
     if (!cli_parse_options("iceprobe", "agent", "the long-running agent of a controller", entries,
@@ -78,6 +82,10 @@ int cmd_agent(int argc, char **argv)
         fprintf(stderr, "iceprobe agent: --max-runs must not be negative\n");
         return CLI_EXIT_ERROR;
     }
+    if (settle_s < 1 || settle_s > 300) {
+        fprintf(stderr, "iceprobe agent: --settle-s %d: must be 1-300 (seconds)\n", settle_s);
+        return CLI_EXIT_ERROR;
+    }
     g_autoptr(GError) e = NULL;
     char *token = agent_read_token(token_file, &e);
     if (!token) {
@@ -90,7 +98,8 @@ int cmd_agent(int argc, char **argv)
                         .ca_file = ca_file,
                         .name = name,
                         .groups = groups,
-                        .max_runs = (guint)max_runs};
+                        .max_runs = (guint)max_runs,
+                        .settle_s = (guint)settle_s};
     int rc = agent_main(&opt);
     keyfile_secret_free(token);
     return rc;

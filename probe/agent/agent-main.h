@@ -11,6 +11,7 @@ typedef struct {
     const char *name; /* restated, must match agent-add's */
     char **groups;    /* likewise */
     guint max_runs;   /* exit after this many runs are acknowledged; 0: never */
+    guint settle_s;   /* a network change is reported once quiet this long (netwatch.h) */
 } AgentOptions;
 
 int agent_main(const AgentOptions *opt);

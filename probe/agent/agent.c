@@ -5,7 +5,8 @@
  * next controller when several share one store (http.c); a controller whose
  * store is down says when to come back (Retry-After) and is taken at its word.
  * SIGTERM ends the run under way cleanly (its report says so) and the agent
- * exits. */
+ * exits. A change of the network (netwatch.c: a VPN up or down, an address, the
+ * default route) cuts a long-poll short and goes out in a heartbeat at once. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "backoff.h"
 #include "http.h"
 #include "netif.h"
+#include "netwatch.h"
 #include "vpn.h"
 #include "paired.h"
 #include "spool.h"
@@ -24,6 +26,7 @@
 
 #define HEARTBEAT_EVERY_S     60
 #define SPOOL_TTL_S           (7 * 24 * 3600)
+#define SETTLE_DEFAULT_S      5
 
 static void agent_log(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void agent_log(const char *fmt, ...)
@@ -104,8 +107,17 @@ typedef struct {
     Spool *spool;
     gint64 longpoll_s;
     guint runs;
-    guint failovers; /* http_failovers() last logged */
-    GCancellable *stop; /* cancelled by SIGTERM or SIGINT (stop.h): stop cleanly */
+    guint failovers;       /* http_failovers() last logged */
+    GCancellable *stop;    /* cancelled by SIGTERM or SIGINT (stop.h): stop cleanly */
+    guint failures;        /* calls failed in a row */
+    gint64 next_heartbeat; /* monotonic; 0: at once */
+    /* The newest network event not yet acknowledged, from the watcher's thread. */
+    GMutex net_lock;
+    NetWatchEvent *net_event;
+    guint net_merged; /* events replaced by a newer one before they went out */
+    /* Set with each event: cuts a long-poll short (http_set_cancel) and asks for
+     * a heartbeat at once. */
+    volatile gint wake;
 } Agent;
 
 /* The handle moved to another controller (the one it used did not answer). */
@@ -117,6 +129,47 @@ static gboolean note_failover(Agent *A)
     agent_log("connected to the controller %s (the one before did not answer)",
               http_current_url(A->http));
     return TRUE;
+}
+
+/* Called on the watcher's thread: the newest event replaces one not sent yet. */
+static void on_network_event(NetWatchEvent *event, gpointer data)
+{
+    Agent *A = data;
+    g_autofree char *text = netwatch_event_describe(event);
+    g_mutex_lock(&A->net_lock);
+    gboolean replaces = A->net_event != NULL;
+    if (replaces)
+        A->net_merged++;
+    netwatch_event_free(A->net_event);
+    A->net_event = event;
+    guint merged = A->net_merged;
+    g_mutex_unlock(&A->net_lock);
+    if (replaces)
+        agent_log("network: %s (replaces one not sent yet; %u so far)", text, merged);
+    else
+        agent_log("network: %s", text);
+    g_atomic_int_set(&A->wake, 1);
+}
+
+/* The pending event as the heartbeat's network_event; its id, NULL without one. */
+static char *network_event_json(Agent *A, JsonObject *heartbeat_body)
+{
+    g_mutex_lock(&A->net_lock);
+    char *id = A->net_event ? g_strdup(A->net_event->id) : NULL;
+    if (id)
+        json_object_set_object_member(heartbeat_body, "network_event",
+                                      netwatch_event_to_json(A->net_event));
+    g_mutex_unlock(&A->net_lock);
+    return id;
+}
+
+/* The controller took the event sent: forget it, unless a newer one came meanwhile. */
+static void network_event_delivered(Agent *A, const char *id)
+{
+    g_mutex_lock(&A->net_lock);
+    if (A->net_event && strcmp(A->net_event->id, id) == 0)
+        g_clear_pointer(&A->net_event, netwatch_event_free);
+    g_mutex_unlock(&A->net_lock);
 }
 
 static gboolean heartbeat(Agent *A, GError **error)
@@ -135,6 +188,7 @@ static gboolean heartbeat(Agent *A, GError **error)
     json_object_set_array_member(o, "interfaces", interfaces_json(&vpn));
     if (vpn)
         json_object_set_object_member(o, "vpn", vpn);
+    g_autofree char *event_id = network_event_json(A, o);
     g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
     json_object_unref(o);
     g_autofree char *body = json_to_string(n, FALSE);
@@ -142,6 +196,8 @@ static gboolean heartbeat(Agent *A, GError **error)
         http_call(A->http, "POST", "/api/v1/agent/heartbeat", body, 15, NULL, error);
     if (!answer)
         return FALSE;
+    if (event_id)
+        network_event_delivered(A, event_id);
     A->longpoll_s =
         CLAMP(json_object_get_int_member_with_default(answer, "longpoll_s", 30), 1, 300);
     return TRUE;
@@ -220,6 +276,73 @@ static void carry_out(Agent *A, JsonObject *o)
     order_clear(&order);
 }
 
+typedef enum {
+    STEP_ON,    /* go on with the turn */
+    STEP_AGAIN, /* start the next turn */
+    STEP_STOP,
+} Step;
+
+/* The heartbeat, when it is due or a network event asks for it at once. */
+static Step heartbeat_step(Agent *A)
+{
+    /* Cleared before the call: an event during it sets it again, for one more heartbeat. */
+    if (g_atomic_int_compare_and_exchange(&A->wake, 1, 0))
+        A->next_heartbeat = 0;
+    if (g_get_monotonic_time() < A->next_heartbeat)
+        return STEP_ON;
+    g_autoptr(GError) err = NULL;
+    if (!heartbeat(A, &err)) {
+        if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
+            return stop_requested(A->stop) ? STEP_STOP : STEP_AGAIN;
+        double b = retry_wait_s(A->http, A->failures++);
+        agent_log("heartbeat failed: %s; again in %.1f s", err->message, b);
+        sleep_s(A, b);
+        return STEP_AGAIN;
+    }
+    if (!note_failover(A) && A->failures)
+        agent_log("connected to the controller %s again", http_current_url(A->http));
+    A->failures = 0;
+    A->next_heartbeat = g_get_monotonic_time() + HEARTBEAT_EVERY_S * G_USEC_PER_SEC;
+    return STEP_ON;
+}
+
+/* The long-poll for orders, and the orders it brings. A network event cuts it
+ * short (the controller hands an order lost on the way out again). */
+static Step poll_orders(Agent *A)
+{
+    gint wait = (gint)MIN(A->longpoll_s, (gint64)spool_next_due_s(A->spool));
+    g_autofree char *path = g_strdup_printf("/api/v1/agent/orders?wait=%d", MAX(wait, 0));
+    g_autoptr(GError) err = NULL;
+    /* The wake aborts this call only: never a heartbeat or an upload. */
+    http_set_cancel(A->http, &A->wake);
+    g_autoptr(JsonObject) answer = http_call(A->http, "GET", path, NULL, wait + 15, NULL, &err);
+    http_set_cancel(A->http, NULL);
+    if (!answer) {
+        if (stop_requested(A->stop))
+            return STEP_STOP;
+        if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
+            return STEP_AGAIN; /* woken: the heartbeat goes at once */
+        double b = retry_wait_s(A->http, A->failures++);
+        agent_log("polling for orders failed: %s; again in %.1f s", err->message, b);
+        A->next_heartbeat = 0; /* say hello again once it answers */
+        sleep_s(A, b);
+        return STEP_AGAIN;
+    }
+    A->failures = 0;
+    if (note_failover(A))
+        A->next_heartbeat = 0; /* say hello there */
+    JsonNode *on = json_object_get_member(answer, "orders");
+    JsonArray *orders = on && JSON_NODE_HOLDS_ARRAY(on) ? json_node_get_array(on) : NULL;
+    for (guint i = 0; orders && i < json_array_get_length(orders) && !stop_requested(A->stop);
+         i++) {
+        JsonNode *n = json_array_get_element(orders, i);
+        if (JSON_NODE_HOLDS_OBJECT(n))
+            carry_out(A, json_node_get_object(n)); /* an event meanwhile waits for the next turn */
+        spool_flush(A->spool, upload, A);
+    }
+    return STEP_ON;
+}
+
 int agent_main(const AgentOptions *opt)
 {
     g_autoptr(GCancellable) stop = g_cancellable_new();
@@ -233,56 +356,28 @@ int agent_main(const AgentOptions *opt)
     }
     g_autoptr(Http) http = http_new(opt->controller, opt->token, opt->ca_file, stop);
     Agent A = {.opt = opt, .http = http, .spool = spool, .longpoll_s = 30, .stop = stop};
+    g_mutex_init(&A.net_lock);
     agent_log("%s starting: controller %s, spool %s (%u report(s) waiting)", ICEPROBE_VERSION,
               opt->controller, opt->spool, spool_pending(spool));
-    guint failures = 0;
-    gint64 next_heartbeat = 0;
+    guint settle_s = opt->settle_s ? opt->settle_s : SETTLE_DEFAULT_S;
+    NetWatch *watch = netwatch_start(settle_s * 1000, on_network_event, &A, &e);
+    if (!watch)
+        agent_log("not watching the network, its changes will not be reported: %s", e->message);
+    g_clear_error(&e);
     while (!stop_requested(stop)) {
         if (spool_pending(spool))
             spool_flush(spool, upload, &A);
         if (note_failover(&A))
-            next_heartbeat = 0; /* say hello there */
+            A.next_heartbeat = 0; /* say hello there */
         if (opt->max_runs && A.runs >= opt->max_runs && !spool_pending(spool))
             break;
-        g_autoptr(GError) err = NULL;
-        if (g_get_monotonic_time() >= next_heartbeat) {
-            if (!heartbeat(&A, &err)) {
-                if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
-                    break;
-                double b = retry_wait_s(http, failures++);
-                agent_log("heartbeat failed: %s; again in %.1f s", err->message, b);
-                sleep_s(&A, b);
-                continue;
-            }
-            if (!note_failover(&A) && failures)
-                agent_log("connected to the controller %s again", http_current_url(http));
-            failures = 0;
-            next_heartbeat = g_get_monotonic_time() + HEARTBEAT_EVERY_S * G_USEC_PER_SEC;
-        }
-        gint wait = (gint)MIN(A.longpoll_s, (gint64)spool_next_due_s(spool));
-        g_autofree char *path = g_strdup_printf("/api/v1/agent/orders?wait=%d", MAX(wait, 0));
-        g_autoptr(JsonObject) answer = http_call(http, "GET", path, NULL, wait + 15, NULL, &err);
-        if (!answer) {
-            if (g_error_matches(err, HTTP_ERROR, HTTP_ERROR_STOPPED))
-                break;
-            double b = retry_wait_s(http, failures++);
-            agent_log("polling for orders failed: %s; again in %.1f s", err->message, b);
-            next_heartbeat = 0; /* say hello again once it answers */
-            sleep_s(&A, b);
-            continue;
-        }
-        failures = 0;
-        if (note_failover(&A))
-            next_heartbeat = 0; /* say hello there */
-        JsonNode *on = json_object_get_member(answer, "orders");
-        JsonArray *orders = on && JSON_NODE_HOLDS_ARRAY(on) ? json_node_get_array(on) : NULL;
-        for (guint i = 0; orders && i < json_array_get_length(orders) && !stop_requested(stop); i++) {
-            JsonNode *n = json_array_get_element(orders, i);
-            if (JSON_NODE_HOLDS_OBJECT(n))
-                carry_out(&A, json_node_get_object(n));
-            spool_flush(spool, upload, &A);
-        }
+        Step step = heartbeat_step(&A);
+        if (step == STEP_ON)
+            step = poll_orders(&A);
+        if (step == STEP_STOP)
+            break;
     }
+    netwatch_free(watch);
     /* Stopping: one last try for what is spooled (a second signal ends it);
      * what is left stays on disk. */
     g_cancellable_reset(stop);
@@ -290,6 +385,9 @@ int agent_main(const AgentOptions *opt)
         spool_make_due(spool);
         spool_flush(spool, upload, &A);
     }
-    agent_log("stopped; %u report(s) left in the spool", spool_pending(spool));
+    agent_log("stopped; %u report(s) left in the spool%s", spool_pending(spool),
+              A.net_event ? ", a network event not delivered" : "");
+    netwatch_event_free(A.net_event);
+    g_mutex_clear(&A.net_lock);
     return CLI_EXIT_PASS;
 }
