@@ -196,8 +196,17 @@ static gboolean heartbeat(Agent *A, GError **error)
         http_call(A->http, "POST", "/api/v1/agent/heartbeat", body, 15, NULL, error);
     if (!answer)
         return FALSE;
-    if (event_id)
+    if (event_id) {
         network_event_delivered(A, event_id);
+        /* The controller says what it made of it (a controller before 0.8.0 says nothing). */
+        JsonObject *ack = json_object_get_member(answer, "network_event") &&
+                                  JSON_NODE_HOLDS_OBJECT(json_object_get_member(answer, "network_event"))
+                              ? json_object_get_object_member(answer, "network_event")
+                              : NULL;
+        if (ack && json_object_has_member(ack, "runs"))
+            agent_log("network event %s: the controller started %" G_GINT64_FORMAT " run(s)", event_id,
+                      json_object_get_int_member_with_default(ack, "runs", 0));
+    }
     A->longpoll_s =
         CLAMP(json_object_get_int_member_with_default(answer, "longpoll_s", 30), 1, 300);
     return TRUE;
