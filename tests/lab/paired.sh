@@ -238,7 +238,7 @@ wait_run_end() {
 
 scenario_catch_up() {
 	section "a laptop asleep over a firing: the scheduled run waits for it and runs once it is back (catch_up_s)"
-	local i run="" id t_stop
+	local i run="" id
 	# Stopped early in a minute with none of its runs under way: it is offline
 	# (not seen for longpoll_s + 15 s = 25 s) by the next firing.
 	for i in $(seq 120); do
@@ -247,7 +247,6 @@ scenario_catch_up() {
 		sleep 1
 	done
 	lab_stop agent-laptop
-	t_stop=$(date +%s)
 	for i in $(seq 150); do
 		run=$(lab_api GET "/api/v1/runs?verdict=pending&limit=50" |
 			jq -c '[.runs[] | select(.schedule == "minutely" and .waited_for != null)][0] // empty')
