@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The probe benchmark, on the lab's good scenario: `iceprobe run` (five paths,
-# BENCH_STREAM_S s streams, default 2) and coturn's own test client,
-# turnutils_uclient (two clients talking through the same edge relay, 100
-# messages of 172 bytes each at 20 ms, as a G.711 packet with RTP and SRTP),
-# from the same laptop, BENCH_RUNS times (default 3). Prints, side by side, wall
+# streams of each length in BENCH_STREAMS, default "2 10" seconds) and coturn's
+# own test client, turnutils_uclient (two clients talking through the same edge
+# relay, a G.711 packet of 172 bytes with RTP and SRTP every 20 ms for as long
+# as the stream), from the same laptop, BENCH_RUNS times (default 3). Prints, side by side, wall
 # time, CPU, peak RSS and what each measured; then iceprobe's per-path timings
 # (first selected pair, READY, path total) and its CPU per packet; then paired
 # runs through the controller, from the API call to the stored verdict.
@@ -12,7 +12,7 @@ here=$(dirname "$0")
 . "$here/../tests/lab/lab.sh"
 ICEPROBE=${ICEPROBE:-$here/../build/probe/iceprobe}
 RUNS=${BENCH_RUNS:-3}
-export LAB_STREAM_S=${BENCH_STREAM_S:-2}
+STREAMS=${BENCH_STREAMS:-${BENCH_STREAM_S:-2 10}}
 
 # timed OUT CMD...: runs CMD in the laptop under /usr/bin/time; OUT.time gets
 # "wall_s rss_kib user_s sys_s".
@@ -46,7 +46,8 @@ bench() {
 	local secret
 	secret=$(cat "$LAB_STATE/turn.secret")
 	printf '\nprobe benchmark: lab scenario a (good), %s runs; iceprobe with %s s streams on its paths,\n' "$RUNS" "$LAB_STREAM_S"
-	printf 'turnutils_uclient with 2 clients x 100 messages of 172 B at 20 ms through the same edge relay\n\n'
+	local msgs=$((LAB_STREAM_S * 50))
+	printf 'turnutils_uclient with 2 clients x %s messages of 172 B at 20 ms through the same edge relay\n\n' "$msgs"
 	printf '%-4s %-18s %8s %8s %9s %9s %9s %10s %9s %8s\n' run tool "wall s" "CPU s" "peak RSS" "anon" "verdict" "RTT med" "jitter" loss
 	printf '%-4s %-18s %8s %8s %9s %9s %9s %10s %9s %8s\n' "" "" "" "" "MiB" "MiB" "" "ms" "ms" ""
 	local i wall rss user sys
@@ -61,10 +62,10 @@ bench() {
 			"$(jq '.paths[] | select(.name == "relay-udp") | .metrics.rtt_ms.median' "$j")" \
 			"$(jq '.paths[] | select(.name == "relay-udp") | .metrics.jitter_ms' "$j")" \
 			"$(jq '.paths[] | select(.name == "relay-udp") | .metrics.loss_ratio * 100' "$j")"
-		timed "$LAB_STATE/u$i" turnutils_uclient -y -c -n 100 -l 172 -z 20 -W "$secret" -u iceprobe \
+		timed "$LAB_STATE/u$i" turnutils_uclient -y -c -n "$msgs" -l 172 -z 20 -W "$secret" -u iceprobe \
 			-p 3478 -L "$LAB_LAPTOP_LAN" "$LAB_EDGE_PUB"
 		read -r wall rss user sys <"$LAB_STATE/u$i.time"
-		private "$LAB_STATE/um$i" turnutils_uclient -y -c -n 100 -l 172 -z 20 -W "$secret" -u iceprobe \
+		private "$LAB_STATE/um$i" turnutils_uclient -y -c -n "$msgs" -l 172 -z 20 -W "$secret" -u iceprobe \
 			-p 3478 -L "$LAB_LAPTOP_LAN" "$LAB_EDGE_PUB"
 		local u=$LAB_STATE/u$i.txt
 		printf '%-4s %-18s %8.2f %8.2f %9.1f %9.1f %9s %10s %9s %8s\n' "$i" "turnutils_uclient" "$wall" \
@@ -104,6 +105,9 @@ bench() {
 paired_bench() {
 	ICEPROBE_CONTROLLER=${ICEPROBE_CONTROLLER:-$here/../build/controller/iceprobe-controller}
 	export ICEPROBE ICEPROBE_CONTROLLER
+	# The controller's profile carries the stream's length: a new one each time.
+	lab_stop agent-laptop
+	lab_stop agent-corp
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
 	lab_agent_start corp corp internal
@@ -122,8 +126,15 @@ paired_bench() {
 }
 
 both() {
-	bench
-	paired_bench
+	local s
+	for s in $STREAMS; do
+		export LAB_STREAM_S=$s
+		bench
+	done
+	for s in $STREAMS; do
+		export LAB_STREAM_S=$s
+		paired_bench
+	done
 }
 
 lab_run both

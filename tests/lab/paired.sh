@@ -122,6 +122,14 @@ scenario_block_missing() {
 		"$(q '.paths[] | select(.name == "natural") | .sides.a.tunnel_counters.egress | .media_sent > 50 and .media_tunnel >= .media_sent * 0.9')" true
 	assert_eq "the finding names side a, the laptop" \
 		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.agent] | unique | join(",")')" laptop
+	# The attribution stays exact with the paths at once: in the same run, beside
+	# natural's media in the tunnel, relay's left by eth0, packet by packet.
+	assert_eq "beside it, at the same time, the kernel sent none of relay's media into the tunnel" \
+		"$(q '.paths[] | select(.name == "relay") | .sides.a.tunnel_counters.egress | .media_sent > 50 and .media_seen >= .media_sent * 0.9 and .media_tunnel == 0')" true
+	assert_eq "relay: no tunnel finding on its path" \
+		"$(q '[.findings[] | select(.evidence.path == "relay" and (.code | test("TUNNEL")))] | length')" 0
+	assert_lt "the paths ran at once: start to verdict took less than side a's paths' times together (ms)" \
+		"$(echo "$RUN_SECONDS * 1000 / 1" | bc)" "$(q '[.paths[].sides.a.timing_ms.total // 0] | add | floor')"
 	show_on_failure
 	lab_vpngw_policy block
 }

@@ -177,11 +177,7 @@ body() {
 	lab_agent_start laptop2 laptop2 vpn-laptops
 	lab_idle_and_busy steady config_a config_b config_m config_good config_open
 	lab_idle_and_busy bursty config_e config_udp_only config_hairpin
-	config_g
-	config_c
-	config_d
-	config_secret
-	config_f
+	lab_idle_and_busy steady config_g config_c config_d config_secret config_f
 	printf '\n%-18s %-8s %-34s %-24s %8s | %-22s %8s %10s %s\n' configuration iceprobe findings \
 		"natural pair" "1st ms" "Chromium pair" "1st ms" "gpd0/eth0" crossed
 	local r
