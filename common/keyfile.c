@@ -17,10 +17,16 @@ char *keyfile_strip_comment(const char *raw)
     return g_strstrip(v);
 }
 
+void keyfile_wipe(void *p, gsize n)
+{
+    if (p && n)
+        OPENSSL_cleanse(p, n);
+}
+
 void keyfile_secret_free(char *s)
 {
     if (s)
-        OPENSSL_cleanse(s, strlen(s));
+        keyfile_wipe(s, strlen(s));
     g_free(s);
 }
 

@@ -259,7 +259,7 @@ static gboolean parse_mras_response(const Where *w, const char *raw, void *field
     if (!data)
         return FALSE;
     MrasAnswer *a = mras_parse(data, len, &e);
-    memset(data, 0, len);
+    keyfile_wipe(data, len);
     if (!a) {
         set_error(error, PROFILE_ERROR_VALUE, w, "'%s': %s", path, e->message);
         return FALSE;

@@ -1,7 +1,6 @@
 #include "iceprobe/protocol.h"
+#include "iceprobe/keyfile.h"
 #include "iceprobe/mras.h"
-
-#include <openssl/crypto.h>
 
 #include <string.h>
 
@@ -238,10 +237,8 @@ void order_clear(Order *o)
     g_clear_pointer(&o->profile_text, g_free);
     g_clear_pointer(&o->edge_ca_pem, g_free);
     g_clear_pointer(&o->paths, g_strfreev);
-    if (o->turn_password)
-        OPENSSL_cleanse(o->turn_password, strlen(o->turn_password));
     g_clear_pointer(&o->turn_username, g_free);
-    g_clear_pointer(&o->turn_password, g_free);
+    g_clear_pointer(&o->turn_password, keyfile_secret_free);
 }
 
 /* The order's profile {name, text, edge_ca_pem?} and TURN credentials. */

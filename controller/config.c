@@ -465,7 +465,7 @@ gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint6
         return FALSE;
     }
     g_autoptr(MrasAnswer) a = mras_parse(data, len, &e);
-    memset(data, 0, len);
+    keyfile_wipe(data, len);
     if (!a) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: %s", c->mras_response_file,
                     e->message);

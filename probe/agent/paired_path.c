@@ -4,9 +4,9 @@
  * holds nothing up), stream once both have a pair, then trade what each
  * received, so that each side's report has both directions. Everything the
  * path owns is in its PairedPath, freed in one place. */
-#include <openssl/crypto.h>
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
 #include "loop.h"
 #include "paired-private.h"
 #include "session.h"
@@ -658,7 +658,7 @@ static void paired_path_free(PairedPath *p)
     peer_path_clear(&p->peer);
     g_ptr_array_unref(p->rejected);
     g_free(p->stream_error);
-    OPENSSL_cleanse(p->out_key, sizeof(p->out_key));
+    keyfile_wipe(p->out_key, sizeof(p->out_key));
     g_free(p);
 }
 

@@ -6,13 +6,14 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <poll.h>
 #include <stun/stunagent.h>
 #include <stun/usages/turn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "iceprobe/keyfile.h"
 
 const char *turncheck_transport_name(TurnCheckTransport t)
 {
@@ -440,6 +441,6 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
         turncheck_result_clear(&scratch);
     }
     link_close(&link);
-    OPENSSL_cleanse((void *)pw, plen);
+    keyfile_wipe((void *)pw, plen);
     out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
 }
