@@ -14,7 +14,7 @@
 static Profile *vpn_profile(void)
 {
     const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
-                       "/test-ca.pem\n[network]\nvpn_ranges=100.64.0.0/10\ntunnel_names=gpd*\n";
+                       "/turn.password\n[network]\nvpn_ranges=100.64.0.0/10\ntunnel_names=gpd*\n";
     g_autoptr(GError) error = NULL;
     Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", &error);
     assert_non_null(p);
