@@ -32,6 +32,12 @@ PolicyPathKind protocol_paired_path_kind(const char *name)
                                                   : POLICY_PATH_NATURAL;
 }
 
+gboolean protocol_run_state_is_final(const char *state)
+{
+    static const char *const final[] = {"done", "error", NULL};
+    return state && g_strv_contains(final, state);
+}
+
 /* A body's object, whose members are all in `allowed`. */
 static JsonObject *parse_body(const char *data, gsize len, const JsonInLimits *lim,
                               const char *const *allowed, GError **error)

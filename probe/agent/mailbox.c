@@ -1,6 +1,7 @@
 #include "mailbox.h"
 
 #include "iceprobe/jsonin.h"
+#include "iceprobe/protocol.h"
 
 #define MAILBOX_MAX_MESSAGES 512 /* a run's inbox at the controller holds no more */
 
@@ -154,8 +155,7 @@ static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
             note_error(m, "the controller's answer", bad);
         }
     }
-    if ((g_strcmp0(state, "done") == 0 || g_strcmp0(state, "error") == 0) &&
-        !g_atomic_int_get(&m->ended)) {
+    if (protocol_run_state_is_final(state) && !g_atomic_int_get(&m->ended)) {
         set_ended(m);
         wake = TRUE;
     }
