@@ -36,16 +36,14 @@ void turncheck_result_clear(TurnCheckResult *r)
 
 gssize turncheck_stun_frame_length(const guint8 *buf, gsize len)
 {
-    if (len < 1)
+    if (len == 0)
         return 0;
-    if (buf[0] & 0xc0)
-        return -1; /* not a STUN message (ChannelData is never sent to us here) */
-    if (len < 20)
-        return 0;
-    gsize want = 20 + (((gsize)buf[2] << 8) | buf[3]);
-    if (want > TURNCHECK_MAX_MESSAGE || (want & 3))
-        return -1;
-    return len >= want ? (gssize)want : 0;
+    /* libnice reads the header and walks the attributes (RFC 5389 pads them);
+     * it sees at most the cap, so a longer message never reads as whole. */
+    int n = stun_message_validate_buffer_length(buf, MIN(len, TURNCHECK_MAX_MESSAGE), TRUE);
+    if (n == STUN_MESSAGE_BUFFER_INCOMPLETE && len >= TURNCHECK_MAX_MESSAGE)
+        return -1; /* not whole within the cap: over it */
+    return n;      /* its length, 0 for more, or -1: not STUN (ChannelData never comes here) */
 }
 
 gssize turncheck_ms_frame_length(const guint8 *buf, gsize len)
