@@ -8,6 +8,8 @@
  * reader does not know are passed over (a newer server may add some). */
 #include "iceprobe/mras.h"
 
+#include "iceprobe/keyfile.h"
+
 #include <string.h>
 
 G_DEFINE_QUARK(iceprobe - mras - error - quark, mras_error)
@@ -17,9 +19,7 @@ void mras_answer_free(MrasAnswer *a)
     if (!a)
         return;
     g_free(a->username);
-    if (a->password)
-        memset(a->password, 0, strlen(a->password));
-    g_free(a->password);
+    keyfile_secret_free(a->password);
     g_ptr_array_unref(a->relays);
     g_free(a->request_id);
     g_free(a);
@@ -165,7 +165,7 @@ static void on_end(GMarkupParseContext *ctx, const char *element, gpointer data,
     const char *name = r->stack[r->depth - 1];
     const char *up = parent(r);
     g_autofree char *value = g_strstrip(g_strdup(r->text->str));
-    memset(r->text->str, 0, r->text->allocated_len); /* a password passes through here */
+    keyfile_wipe(r->text->str, r->text->allocated_len); /* a password passes through here */
     g_string_truncate(r->text, 0);
     gboolean inside = r->response_depth && r->depth > r->response_depth;
     if (r->depth == r->response_depth)
@@ -183,8 +183,7 @@ static void on_end(GMarkupParseContext *ctx, const char *element, gpointer data,
             }
             set_once(strcmp(name, "username") == 0 ? &a->username : &a->password, value, name,
                      error);
-            if (value)
-                memset(value, 0, strlen(value));
+            keyfile_wipe(value, strlen(value));
         } else if (strcmp(name, "duration") == 0) {
             if (r->duration_seen) {
                 g_set_error(error, MRAS_ERROR, MRAS_ERROR_FIELD, "two <duration> elements");
@@ -272,7 +271,7 @@ MrasAnswer *mras_parse(const char *data, gsize len, GError **error)
     gboolean ok = g_markup_parse_context_parse(ctx, data + start, (gssize)(end - start), &e) &&
                   g_markup_parse_context_end_parse(ctx, &e);
     g_markup_parse_context_free(ctx);
-    memset(r.text->str, 0, r.text->allocated_len);
+    keyfile_wipe(r.text->str, r.text->allocated_len);
     g_string_free(r.text, TRUE);
     if (!ok) {
         if (e->domain == MRAS_ERROR)

@@ -205,30 +205,20 @@ static gboolean parse_ca_file(const Where *w, const char *raw, void *field, doub
     return TRUE;
 }
 
-/* The contents of a small file (a secret, a password), without trailing white space. */
+/* A small file's secret (a TURN secret, a password): keyfile_read_secret's rules. */
 static gboolean parse_secret_file(const Where *w, const char *raw, void *field, double min,
                                   double max, GError **error)
 {
     g_autofree char *path = resolve_path(w, raw);
-    g_autofree char *data = NULL;
-    gsize len = 0;
     g_autoptr(GError) e = NULL;
-    if (!g_file_get_contents(path, &data, &len, &e)) {
-        set_error(error, PROFILE_ERROR_READ, w, "cannot read '%s': %s", path, e->message);
-        return FALSE;
-    }
-    if (len > PROFILE_MAX_SECRET || memchr(data, '\0', len)) {
-        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not a secret (binary, or over %d bytes)",
-                  path, PROFILE_MAX_SECRET);
-        return FALSE;
-    }
-    g_strstrip(data);
-    if (*data == '\0') {
-        set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is empty", path);
+    char *secret = keyfile_read_secret(path, 1, PROFILE_MAX_SECRET, &e);
+    if (!secret) {
+        set_error(error, keyfile_error_is_unreadable(e) ? PROFILE_ERROR_READ : PROFILE_ERROR_VALUE,
+                  w, "%s", e->message);
         return FALSE;
     }
     keyfile_secret_free(*(char **)field);
-    *(char **)field = g_steal_pointer(&data);
+    *(char **)field = secret;
     return TRUE;
 }
 
@@ -240,9 +230,7 @@ static char *read_capped(const Where *w, const char *path, gsize max, gsize *len
     g_autoptr(GError) e = NULL;
     char *data = keyfile_read_capped(path, max, len, mtime, &e);
     if (!data)
-        set_error(error,
-                  g_error_matches(e, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE) ? PROFILE_ERROR_VALUE
-                                                                      : PROFILE_ERROR_READ,
+        set_error(error, keyfile_error_is_unreadable(e) ? PROFILE_ERROR_READ : PROFILE_ERROR_VALUE,
                   w, "%s", e->message);
     return data;
 }
@@ -259,7 +247,7 @@ static gboolean parse_mras_response(const Where *w, const char *raw, void *field
     if (!data)
         return FALSE;
     MrasAnswer *a = mras_parse(data, len, &e);
-    memset(data, 0, len);
+    keyfile_wipe(data, len);
     if (!a) {
         set_error(error, PROFILE_ERROR_VALUE, w, "'%s': %s", path, e->message);
         return FALSE;

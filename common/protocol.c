@@ -1,7 +1,6 @@
 #include "iceprobe/protocol.h"
+#include "iceprobe/keyfile.h"
 #include "iceprobe/mras.h"
-
-#include <openssl/crypto.h>
 
 #include <string.h>
 
@@ -31,6 +30,12 @@ PolicyPathKind protocol_paired_path_kind(const char *name)
     return strcmp(name, "tunnel-only") == 0      ? POLICY_PATH_TUNNEL_ONLY
            : g_str_has_prefix(name, "relay")      ? POLICY_PATH_FORCED_RELAY
                                                   : POLICY_PATH_NATURAL;
+}
+
+gboolean protocol_run_state_is_final(const char *state)
+{
+    static const char *const final[] = {"done", "error", NULL};
+    return state && g_strv_contains(final, state);
 }
 
 /* A body's object, whose members are all in `allowed`. */
@@ -298,10 +303,8 @@ void order_clear(Order *o)
     g_clear_pointer(&o->profile_text, g_free);
     g_clear_pointer(&o->edge_ca_pem, g_free);
     g_clear_pointer(&o->paths, g_strfreev);
-    if (o->turn_password)
-        OPENSSL_cleanse(o->turn_password, strlen(o->turn_password));
     g_clear_pointer(&o->turn_username, g_free);
-    g_clear_pointer(&o->turn_password, g_free);
+    g_clear_pointer(&o->turn_password, keyfile_secret_free);
 }
 
 /* The order's profile {name, text, edge_ca_pem?} and TURN credentials. */

@@ -1,6 +1,7 @@
 #include "iceprobe/turncred.h"
 
-#include <openssl/crypto.h>
+#include "iceprobe/keyfile.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -25,8 +26,6 @@ gboolean turncred_make(const char *secret, const char *name, gint64 now_unix, gu
 void turncred_clear(TurnCredentials *c)
 {
     g_free(c->username);
-    if (c->password)
-        OPENSSL_cleanse(c->password, strlen(c->password));
-    g_free(c->password);
+    keyfile_secret_free(c->password);
     memset(c, 0, sizeof(*c));
 }

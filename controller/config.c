@@ -140,29 +140,16 @@ static gboolean parse_value(const ConfigKey *k, const char *file, const char *di
     case K_SECRET_FILE: {
         g_autofree char *path =
             g_path_is_absolute(raw) ? g_strdup(raw) : g_build_filename(dir, raw, NULL);
-        g_autofree char *data = NULL;
-        gsize len = 0;
         g_autoptr(GError) e = NULL;
-        if (!g_file_get_contents(path, &data, &len, &e)) {
-            set_error(error, CONFIG_ERROR_READ, file, group, k->key, "cannot read '%s': %s", path,
-                      e->message);
-            return FALSE;
-        }
-        if (len > 4096 || memchr(data, '\0', len)) {
-            keyfile_secret_free(g_steal_pointer(&data));
-            set_error(error, CONFIG_ERROR_VALUE, file, group, k->key,
-                      "'%s' is not a secret (binary, or over 4096 bytes)", path);
-            return FALSE;
-        }
-        g_strstrip(data);
-        if (strlen(data) < 16) {
-            keyfile_secret_free(g_steal_pointer(&data));
-            set_error(error, CONFIG_ERROR_VALUE, file, group, k->key,
-                      "'%s' holds fewer than 16 characters: too short to be a secret", path);
+        char *secret = keyfile_read_secret(path, 16, 4096, &e);
+        if (!secret) {
+            set_error(error,
+                      keyfile_error_is_unreadable(e) ? CONFIG_ERROR_READ : CONFIG_ERROR_VALUE, file,
+                      group, k->key, "%s", e->message);
             return FALSE;
         }
         keyfile_secret_free(*(char **)field);
-        *(char **)field = g_steal_pointer(&data);
+        *(char **)field = secret;
         return TRUE;
     }
     case K_BOOL:
@@ -444,21 +431,19 @@ static gboolean check_credentials(ControllerConfig *c, GError **error)
 
 static char *read_small_secret(const char *path, GError **error)
 {
-    g_autofree char *data = NULL;
-    gsize len = 0;
     g_autoptr(GError) e = NULL;
-    if (!g_file_get_contents(path, &data, &len, &e)) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_READ, "cannot read '%s': %s", path,
-                    e->message);
+    char *data = keyfile_read_secret(path, 1, MRAS_MAX_VALUE, &e);
+    if (!data && keyfile_error_is_unreadable(e)) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_READ, "%s", e->message);
         return NULL;
     }
-    if (len > MRAS_MAX_VALUE || memchr(data, '\0', len) || !mras_is_base64(g_strstrip(data))) {
-        keyfile_secret_free(g_steal_pointer(&data));
+    if (!data || !mras_is_base64(data)) {
+        keyfile_secret_free(data);
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
                     "'%s' is not an MRAS string (base64, at most %d bytes)", path, MRAS_MAX_VALUE);
         return NULL;
     }
-    return g_steal_pointer(&data);
+    return data;
 }
 
 gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint64 *expires_at,
@@ -487,13 +472,12 @@ gboolean config_mras_read(const ControllerConfig *c, TurnCredentials *out, gint6
                                                 &issued, &e);
     if (!data) {
         g_set_error(error, CONFIG_ERROR,
-                    g_error_matches(e, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE) ? CONFIG_ERROR_VALUE
-                                                                        : CONFIG_ERROR_READ,
-                    "%s", e->message);
+                    keyfile_error_is_unreadable(e) ? CONFIG_ERROR_READ : CONFIG_ERROR_VALUE, "%s",
+                    e->message);
         return FALSE;
     }
     g_autoptr(MrasAnswer) a = mras_parse(data, len, &e);
-    memset(data, 0, len);
+    keyfile_wipe(data, len);
     if (!a) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: %s", c->mras_response_file,
                     e->message);

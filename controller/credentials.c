@@ -1,9 +1,10 @@
 #include "credentials.h"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
+
+#include "iceprobe/keyfile.h"
 
 static char *hex(const guint8 *b, gsize n)
 {
@@ -23,7 +24,7 @@ char *credentials_new_token(void)
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return NULL;
     char *t = hex(raw, sizeof(raw));
-    OPENSSL_cleanse(raw, sizeof(raw));
+    keyfile_wipe(raw, sizeof(raw));
     return t;
 }
 

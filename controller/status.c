@@ -464,7 +464,7 @@ void status_run_page(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     g_autoptr(StoreRun) r = store_run_get(req->api->store, req->params[0], &e);
     if (!r) {
-        api_reply_error(req, 404, "not_found", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     GString *s = g_string_new(NULL);
@@ -515,7 +515,7 @@ void status_run_json(ApiRequest *req)
     g_autoptr(GError) e = NULL;
     g_autoptr(StoreRun) r = store_run_get(req->api->store, req->params[0], &e);
     if (!r) {
-        api_reply_error(req, 404, "not_found", "%s", e->message);
+        api_reply_gerror(req, e);
         return;
     }
     api_reply_json(req, 200, api_run_document(r));

@@ -97,7 +97,6 @@ gboolean store_dial_wait(StoreDial *d, guint timeout_ms);
  * NULL with the reason. */
 PGconn *store_dial_finish(StoreDial *d, GError **error);
 /* Frees a string that may hold a password, wiping it first. */
-void store_secret_free(char *secret);
 
 /* The run, locked for the transaction that changes it (FOR UPDATE on
  * PostgreSQL), if it has not ended (STORE_ERROR_STATE if it has). */

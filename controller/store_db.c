@@ -8,6 +8,7 @@
  * killed controller leaves either all of it or none. */
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
 #include "store-private.h"
 
 G_DEFINE_QUARK(iceprobe - store - error - quark, store_error)
@@ -454,7 +455,7 @@ void store_close(Store *s)
     g_free(s->dial_error);
     g_free(s->lost_why);
     g_free(s->where);
-    store_secret_free(s->url); /* it may hold a password */
+    keyfile_secret_free(s->url); /* it may hold a password */
     g_free(s);
 }
 

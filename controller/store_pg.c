@@ -3,11 +3,10 @@
  * again in the background, and connecting itself (store_pg_connect, and the
  * dial on a thread of its own). */
 #include <errno.h>
-
-#include <openssl/crypto.h>
 #include <poll.h>
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
 #include "store-private.h"
 
 /* ---- PostgreSQL statements never wait forever ----
@@ -138,14 +137,6 @@ PGconn *store_pg_connect(const char *url, const char *application, GError **erro
     return pg;
 }
 
-void store_secret_free(char *secret)
-{
-    if (secret) {
-        OPENSSL_cleanse(secret, strlen(secret));
-        g_free(secret);
-    }
-}
-
 struct StoreDial {
     char *url, *application, *sql;
     GThread *thread;
@@ -212,7 +203,7 @@ PGconn *store_dial_finish(StoreDial *d, GError **error)
         g_propagate_error(error, d->error);
     g_mutex_clear(&d->lock);
     g_cond_clear(&d->over_cond);
-    store_secret_free(d->url);
+    keyfile_secret_free(d->url);
     g_free(d->application);
     g_free(d->sql);
     g_free(d);

@@ -6,6 +6,7 @@
 #include <glib-unix.h>
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
 #include "store-private.h"
 
 #define NOTIFY_CHANNEL   "iceprobe_wake"
@@ -277,7 +278,7 @@ void store_listener_free(StoreListener *l)
     }
     if (l->dial) /* waits for it: at most connect_timeout */
         PQfinish(store_dial_finish(l->dial, NULL));
-    store_secret_free(l->url);
+    keyfile_secret_free(l->url);
     g_free(l->where);
     g_free(l);
 }

@@ -6,31 +6,6 @@
 #include "commands.h"
 #include "netif.h"
 
-static JsonNode *interface_json(const NetifInterface *i)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, i->name);
-    json_builder_set_member_name(b, "index");
-    json_builder_add_int_value(b, i->index);
-    json_builder_set_member_name(b, "class");
-    json_builder_add_string_value(b, netif_class_to_string(i->klass));
-    json_builder_set_member_name(b, "kind");
-    json_builder_add_string_value(b, i->kind);
-    json_builder_set_member_name(b, "up");
-    json_builder_add_boolean_value(b, i->up);
-    json_builder_set_member_name(b, "addresses");
-    json_builder_begin_array(b);
-    for (guint k = 0; k < i->prefixes->len; k++)
-        json_builder_add_string_value(b, i->prefixes->pdata[k]);
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "reason");
-    json_builder_add_string_value(b, i->reason);
-    json_builder_end_object(b);
-    return json_builder_get_root(b);
-}
-
 static void print_table(const NetifInventory *inv)
 {
     printf("%-16s %-9s %-10s %-4s %-24s %s\n", "NAME", "CLASS", "KIND", "UP", "ADDRESSES", "WHY");
@@ -73,15 +48,15 @@ int cmd_interfaces(int argc, char **argv)
         print_table(inv);
         return CLI_EXIT_PASS;
     }
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "interfaces");
-    json_builder_begin_array(b);
+    JsonArray *ifs = json_array_new();
     for (guint k = 0; k < inv->interfaces->len; k++)
-        json_builder_add_value(b, interface_json(inv->interfaces->pdata[k]));
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
+        json_array_add_object_element(
+            ifs, netif_interface_to_json(inv->interfaces->pdata[k],
+                                         NETIF_JSON_INDEX | NETIF_JSON_STATE, G_MAXUINT));
+    JsonObject *top = json_object_new();
+    json_object_set_array_member(top, "interfaces", ifs);
+    g_autoptr(JsonNode) root = json_node_init_object(json_node_alloc(), top);
+    json_object_unref(top);
     g_autofree char *text = json_to_string(root, TRUE);
     printf("%s\n", text);
     return CLI_EXIT_PASS;

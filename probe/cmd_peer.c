@@ -11,6 +11,7 @@
 
 #include "iceprobe/cli.h"
 #include "iceprobe/keyfile.h"
+#include "iceprobe/protocol.h"
 #include "agent-main.h"
 #include "commands.h"
 #include "http.h"
@@ -88,7 +89,7 @@ static char *await_result(Http *h, GCancellable *stop, const char *run_id, gint6
         if (!a)
             return NULL;
         const char *state = json_object_get_string_member_with_default(a, "state", "");
-        if (strcmp(state, "done") == 0 || strcmp(state, "error") == 0) {
+        if (protocol_run_state_is_final(state)) {
             g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), a);
             return json_to_string(n, TRUE);
         }

@@ -60,6 +60,10 @@ gboolean protocol_parse_signal(const char *data, gsize len, char **message, GErr
 extern const char *const protocol_paired_paths[];
 PolicyPathKind protocol_paired_path_kind(const char *name);
 
+/* TRUE for a run's state (the "state" member of a run's document or of a signal
+ * answer) after which nothing more happens: done or error (NULL: FALSE). */
+gboolean protocol_run_state_is_final(const char *state);
+
 /* A name of an agent, group or profile: 1-64 of [A-Za-z0-9._-]. */
 gboolean protocol_valid_name(const char *s);
 

@@ -2,6 +2,7 @@
 
 #include "iceprobe-config.h"
 #include "iceprobe/jsonin.h"
+#include "iceprobe/keyfile.h"
 
 #include <curl/curl.h>
 #include <string.h>
@@ -50,10 +51,7 @@ void http_free(Http *h)
     curl_easy_cleanup(h->curl);
     g_clear_object(&h->stop);
     g_strfreev(h->urls);
-    if (h->auth_header) {
-        memset(h->auth_header, 0, strlen(h->auth_header));
-        g_free(h->auth_header);
-    }
+    keyfile_secret_free(h->auth_header);
     g_free(h->ca_file);
     g_free(h);
 }

@@ -1,6 +1,7 @@
 #include "mailbox.h"
 
 #include "iceprobe/jsonin.h"
+#include "iceprobe/protocol.h"
 
 #define MAILBOX_MAX_MESSAGES 512 /* a run's inbox at the controller holds no more */
 
@@ -48,6 +49,8 @@ struct Mailbox {
     volatile gint failures;
     GMutex lock;
     char *last_error;
+    GCond flushed_cond; /* HTTP: the sender took the closing sentinel (m->lock) */
+    gboolean flushed;
 };
 
 static char closing_sentinel; /* its address marks the end of the outbox */
@@ -90,8 +93,13 @@ static gpointer sender_main(gpointer data)
     Mailbox *m = data;
     for (;;) {
         JsonObject *msg = g_async_queue_pop(m->outbox);
-        if (msg == CLOSING)
+        if (msg == CLOSING) {
+            g_mutex_lock(&m->lock);
+            m->flushed = TRUE;
+            g_cond_signal(&m->flushed_cond);
+            g_mutex_unlock(&m->lock);
             break;
+        }
         g_autoptr(JsonBuilder) b = json_builder_new();
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "message");
@@ -154,8 +162,7 @@ static void take_messages(Mailbox *m, JsonObject *answer, gint64 *after)
             note_error(m, "the controller's answer", bad);
         }
     }
-    if ((g_strcmp0(state, "done") == 0 || g_strcmp0(state, "error") == 0) &&
-        !g_atomic_int_get(&m->ended)) {
+    if (protocol_run_state_is_final(state) && !g_atomic_int_get(&m->ended)) {
         set_ended(m);
         wake = TRUE;
     }
@@ -210,6 +217,7 @@ Mailbox *mailbox_open(const MailboxConfig *cfg)
     m->outbox = g_async_queue_new();
     m->inbox = g_async_queue_new_full((GDestroyNotify)json_object_unref);
     g_mutex_init(&m->lock);
+    g_cond_init(&m->flushed_cond);
     m->sender = g_thread_new("mailbox-send", sender_main, m);
     m->receiver = g_thread_new("mailbox-recv", receiver_main, m);
     return m;
@@ -314,11 +322,15 @@ void mailbox_close(Mailbox *m, guint flush_ms)
         pair_close(m);
         return;
     }
-    /* Let the sender flush, then abort whatever it is still trying. */
+    /* Let the sender flush (it takes the sentinel after every message before
+     * it), then abort whatever it is still trying. */
     g_async_queue_push(m->outbox, CLOSING);
     gint64 until = g_get_monotonic_time() + (gint64)flush_ms * 1000;
-    while (g_async_queue_length(m->outbox) > 0 && g_get_monotonic_time() < until)
-        g_usleep(5000);
+    gboolean in_time = TRUE;
+    g_mutex_lock(&m->lock);
+    while (!m->flushed && in_time)
+        in_time = g_cond_wait_until(&m->flushed_cond, &m->lock, until);
+    g_mutex_unlock(&m->lock);
     g_atomic_int_set(&m->closing, 1);
     g_cancellable_cancel(m->quit);
     http_set_cancel(m->send_http, &m->closing);
@@ -335,6 +347,7 @@ void mailbox_close(Mailbox *m, guint flush_ms)
     if (m->stop_handler)
         g_cancellable_disconnect(m->stop, m->stop_handler);
     g_object_unref(m->quit);
+    g_cond_clear(&m->flushed_cond);
     g_mutex_clear(&m->lock);
     g_free(m->last_error);
     g_free(m->path);

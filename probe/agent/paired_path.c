@@ -4,9 +4,9 @@
  * holds nothing up), stream once both have a pair, then trade what each
  * received, so that each side's report has both directions. Everything the
  * path owns is in its PairedPath, freed in one place. */
-#include <openssl/crypto.h>
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
 #include "loop.h"
 #include "paired-private.h"
 #include "session.h"
@@ -220,8 +220,9 @@ static const char *relay_impossible(PairedPath *p)
 static gboolean edge_refuses(const Paired *P);
 
 /* All the peer's candidates are here and given to libnice. */
-static gboolean remote_complete(PairedPath *p)
+static gboolean remote_complete(gpointer path)
 {
+    PairedPath *p = path;
     return p->peer.gathered && p->applied >= p->peer.lines->len;
 }
 
@@ -248,34 +249,35 @@ static gboolean connected(PairedPath *p)
     return edge_died(p);
 }
 
-static gboolean settled(PairedPath *p)
-{
-    SessionState st = session_state(p->s);
-    return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED;
-}
-
 static void on_pair(Session *s, NiceCandidate *local, NiceCandidate *remote, gpointer data)
 {
     PairedPath *p = data;
     paths_note_pair_change(&p->P->c, s, p->tcp_fwd, p->tls_fwd, p->t0, p->rec);
 }
 
-/* The pair to report: at READY or at the stream's end, whichever came later,
- * or the first one when nothing could outrank it (as in paths.c). */
+static gboolean settled(PairedPath *p)
+{
+    return paths_session_settled(p->s);
+}
+
+static gboolean wait_settled(gpointer path, guint ms)
+{
+    return wait_until(path, settled, ms);
+}
+
+/* The pair as it settled (paths_settle_pair, which the relay loop's paths
+ * share), taking the peer's messages while it waits. rec has a pair. */
 static void settle_pair(PairedPath *p)
 {
-    PathRecord *rec = p->rec;
-    if (!p->unbeatable && !settled(p)) {
-        gint64 left_ms = (p->t0 - g_get_monotonic_time()) / 1000 + CONNECT_TIMEOUT_MS;
-        if (wait_until(p, settled, (guint)MAX(left_ms, 0)) && rec->have_pair)
-            paths_describe_pair(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
-        p->unbeatable = session_pair_unbeatable(p->s, remote_complete(p));
-    }
-    gboolean ready = session_state(p->s) == SESSION_STATE_READY;
-    rec->pair_final = g_strdup(ready ? "ready" : p->unbeatable ? "unbeatable" : "unsettled");
-    rec->ready_ms =
-        session_ready_time(p->s) ? (double)(session_ready_time(p->s) - p->t0) / 1000.0 : -1;
-    rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
+    PathsSettle how = {.s = p->s,
+                       .tcp_fwd = p->tcp_fwd,
+                       .tls_fwd = p->tls_fwd,
+                       .t0 = p->t0,
+                       .timeout_ms = CONNECT_TIMEOUT_MS,
+                       .wait_settled = wait_settled,
+                       .remote_complete = remote_complete,
+                       .path = p};
+    paths_settle_pair(&p->P->c, &how, &p->unbeatable, p->rec);
 }
 
 static gboolean peer_closing(PairedPath *p)
@@ -411,12 +413,7 @@ static void stream_and_trade(PairedPath *p)
     wait_until(p, peer_stats, STATS_TIMEOUT_MS);
     if (!stream)
         return;
-    if (tunnel) {
-        rec->have_counters = TRUE;
-        rec->tunnel_interface = g_strdup(tunnel->name);
-        rec->tunnel_tx = tx1 - tx0;
-        rec->tunnel_rx = rx1 - rx0;
-    }
+    paths_note_tunnel_counters(tunnel, rx0, tx0, rx1, tx1, rec);
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(&p->P->c, p->egress, fwd, p->fwd_media0, stream_end_sent(stream), rec);
     if (pp->stats)
@@ -615,12 +612,7 @@ static void path_check_and_stream(PairedPath *p)
     }
     stream_and_trade(p);
     if (rec->have_pair)
-        settle_pair(p);
-    guint changes = session_pair_changes(p->s);
-    if (rec->have_pair && changes > 1) {
-        g_autofree char *old = rec->reason;
-        rec->reason = g_strdup_printf("%s; the pair changed %u times", old, changes - 1);
-    }
+        settle_pair(p); /* and how often the pair changed */
     p->judge = rec->verdict != VERDICT_ERROR;
     close_together(p);
 }
@@ -658,7 +650,7 @@ static void paired_path_free(PairedPath *p)
     peer_path_clear(&p->peer);
     g_ptr_array_unref(p->rejected);
     g_free(p->stream_error);
-    OPENSSL_cleanse(p->out_key, sizeof(p->out_key));
+    keyfile_wipe(p->out_key, sizeof(p->out_key));
     g_free(p);
 }
 

@@ -1,9 +1,8 @@
 #include "peer_message.h"
 
-#include <openssl/crypto.h>
-
 #include <string.h>
 
+#include "iceprobe/keyfile.h"
 #include "iceprobe/protocol.h"
 #include "iceprobe/result.h"
 
@@ -16,7 +15,7 @@ void peer_message_clear(PeerMessage *m)
     g_clear_pointer(&m->line, g_free);
     g_clear_pointer(&m->reason, g_free);
     g_clear_pointer(&m->paths, g_strfreev);
-    OPENSSL_cleanse(m->key, sizeof(m->key));
+    keyfile_wipe(m->key, sizeof(m->key));
 }
 
 PeerMessage *peer_message_new(JsonObject *o, GError **error)
@@ -81,8 +80,8 @@ static gboolean parse_session(JsonObject *o, PeerMessage *out, GError **error)
         memcpy(out->key, raw, n);
     else
         jsonin_field_error(error, "", "key", "not %d bytes of base64", STREAM_KEY_LEN);
-    OPENSSL_cleanse(raw, n);
-    OPENSSL_cleanse(k, strlen(k));
+    keyfile_wipe(raw, n);
+    keyfile_wipe(k, strlen(k));
     return ok;
 }
 

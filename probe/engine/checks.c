@@ -61,17 +61,7 @@ void checks_interfaces(RunCtx *c)
     GString *tunnels = g_string_new(NULL);
     for (guint i = 0; i < c->inv->interfaces->len; i++) {
         const NetifInterface *n = c->inv->interfaces->pdata[i];
-        JsonObject *o = json_object_new();
-        json_object_set_string_member(o, "name", n->name);
-        json_object_set_string_member(o, "class", netif_class_to_string(n->klass));
-        json_object_set_string_member(o, "kind", n->kind);
-        json_object_set_boolean_member(o, "up", n->up);
-        JsonArray *addrs = json_array_new();
-        for (guint k = 0; k < n->prefixes->len; k++)
-            json_array_add_string_element(addrs, n->prefixes->pdata[k]);
-        json_object_set_array_member(o, "addresses", addrs);
-        json_object_set_string_member(o, "reason", n->reason);
-        json_array_add_object_element(ifs, o);
+        json_array_add_object_element(ifs, netif_interface_to_json(n, NETIF_JSON_STATE, G_MAXUINT));
         if (n->klass == NETIF_CLASS_TUNNEL)
             g_string_append_printf(tunnels, "%s%s (%s)", tunnels->len ? ", " : "", n->name,
                                    n->reason);

@@ -25,6 +25,27 @@ const char *netif_class_to_string(NetifClass c)
     return (guint)c < G_N_ELEMENTS(names) ? names[c] : "unknown";
 }
 
+JsonObject *netif_interface_to_json(const NetifInterface *n, NetifJsonFacts facts,
+                                    guint max_addresses)
+{
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "name", n->name);
+    if (facts & NETIF_JSON_INDEX)
+        json_object_set_int_member(o, "index", n->index);
+    json_object_set_string_member(o, "class", netif_class_to_string(n->klass));
+    if (n->kind)
+        json_object_set_string_member(o, "kind", n->kind);
+    if (facts & NETIF_JSON_STATE)
+        json_object_set_boolean_member(o, "up", n->up);
+    JsonArray *addrs = json_array_new();
+    for (guint k = 0; k < n->prefixes->len && k < max_addresses; k++)
+        json_array_add_string_element(addrs, n->prefixes->pdata[k]);
+    json_object_set_array_member(o, "addresses", addrs);
+    if (facts & NETIF_JSON_STATE)
+        json_object_set_string_member(o, "reason", n->reason);
+    return o;
+}
+
 /* ---- classification ---------------------------------------------------- */
 
 static const char *const tunnel_kinds[] = {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 #include "iceprobe/profile.h"
 
@@ -64,6 +65,19 @@ const NetifInterface *netif_inventory_by_name(const NetifInventory *inv, const c
 const NetifInterface *netif_inventory_by_address(const NetifInventory *inv, GInetAddress *addr);
 /* The first tunnel, or NULL. */
 const NetifInterface *netif_inventory_first_tunnel(const NetifInventory *inv);
+
+/* Which facts of an interface netif_interface_to_json writes beside its name,
+ * class, kind and addresses. */
+typedef enum {
+    NETIF_JSON_INDEX = 1 << 0, /* "index" */
+    NETIF_JSON_STATE = 1 << 1, /* "up", and "reason" (why the class) */
+} NetifJsonFacts;
+/* The one JSON form of an interface (`iceprobe interfaces --json`, a report's
+ * probes[].interfaces, an agent's heartbeat), its members in this order: name,
+ * index, class, kind (left out when unknown), up, addresses (the first
+ * max_addresses, "addr/len"), reason. */
+JsonObject *netif_interface_to_json(const NetifInterface *n, NetifJsonFacts facts,
+                                    guint max_addresses);
 
 /* The kernel's route for a packet to dst, optionally from src and pinned to the
  * output interface oif (0: none), as `ip route get` asks it. Gives the output

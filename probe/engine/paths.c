@@ -291,6 +291,58 @@ void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *t
         netif_counters(tunnel->index, rx, tx, NULL);
 }
 
+void paths_note_tunnel_counters(const NetifInterface *tunnel, guint64 rx0, guint64 tx0, guint64 rx1,
+                                guint64 tx1, PathRecord *rec)
+{
+    if (!tunnel)
+        return;
+    rec->have_counters = TRUE;
+    rec->tunnel_interface = g_strdup(tunnel->name);
+    rec->tunnel_tx = tx1 - tx0;
+    rec->tunnel_rx = rx1 - rx0;
+}
+
+gboolean paths_session_settled(gpointer session)
+{
+    SessionState st = session_state(session);
+    return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED;
+}
+
+/* Appends "; what" to rec->reason. */
+static void add_to_reason(PathRecord *rec, const char *what)
+{
+    g_autofree char *old = rec->reason;
+    rec->reason = g_strdup_printf("%s; %s", old, what);
+}
+
+void paths_settle_pair(const RunCtx *c, const PathsSettle *how, gboolean *unbeatable,
+                       PathRecord *rec)
+{
+    Session *s = how->s;
+    if (!*unbeatable && !paths_session_settled(s)) {
+        gint64 left_ms = (how->t0 - g_get_monotonic_time()) / 1000 + how->timeout_ms;
+        if (how->wait_settled(how->path, (guint)MAX(left_ms, 0)))
+            paths_describe_pair(c, s, how->tcp_fwd, how->tls_fwd, rec);
+        *unbeatable =
+            session_pair_unbeatable(s, !how->remote_complete || how->remote_complete(how->path));
+    }
+    gboolean ready = session_state(s) == SESSION_STATE_READY;
+    rec->pair_final = g_strdup(ready ? "ready" : *unbeatable ? "unbeatable" : "unsettled");
+    if (!ready && !*unbeatable && how->note_unsettled) {
+        g_autofree char *note =
+            g_strdup_printf("ICE was still checking %u s after the start", how->timeout_ms / 1000);
+        add_to_reason(rec, note);
+    }
+    gint64 ready_at = session_ready_time(s);
+    rec->ready_ms = ready_at ? (double)(ready_at - how->t0) / 1000.0 : -1;
+    rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
+    guint changes = session_pair_changes(s);
+    if (changes > 1) {
+        g_autofree char *note = g_strdup_printf("the pair changed %u times", changes - 1);
+        add_to_reason(rec, note);
+    }
+}
+
 gboolean paths_streams_drained(gpointer data)
 {
     StreamEnd **ends = data;

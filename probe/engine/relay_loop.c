@@ -260,12 +260,6 @@ static gboolean streams_sent(gpointer data)
            (!p->far_started || (p->far_streaming && stream_end_done(p->far_stream)));
 }
 
-static gboolean settled(gpointer data)
-{
-    SessionState st = session_state(data);
-    return st == SESSION_STATE_READY || st == SESSION_STATE_FAILED;
-}
-
 static gboolean make_streams(RunCtx *c, PathRun *p, PathRecord *rec)
 {
     const Profile *prof = c->profile;
@@ -296,12 +290,7 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     loop_run_until(p->ctx, paths_streams_drained, ends, paths_drain_ms(ends));
     guint64 rx1, tx1;
     sample(p, &rx1, &tx1);
-    if (p->tunnel) {
-        rec->have_counters = TRUE;
-        rec->tunnel_interface = g_strdup(p->tunnel->name);
-        rec->tunnel_tx = tx1 - p->tx0;
-        rec->tunnel_rx = rx1 - p->rx0;
-    }
+    paths_note_tunnel_counters(p->tunnel, p->rx0, p->tx0, rx1, tx1, rec);
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(c, p->egress, fwd, p->fwd_media0, stream_end_sent(p->probe_stream), rec);
     if (p->tunnel && p->own_connection) {
@@ -319,26 +308,26 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     paths_combine_metrics(prof, rec);
 }
 
-/* The pair to report, and why it is final: the one at READY or at the
- * stream's end, whichever came later, or the first one when nothing could
- * outrank it. Waits for READY after the stream only while ICE may still move
- * the pair. */
+static gboolean wait_settled(gpointer path, guint ms)
+{
+    PathRun *p = path;
+    return loop_run_until(p->ctx, paths_session_settled, p->probe, ms);
+}
+
+/* The pair as the stream left it, then as it settled (paths_settle_pair): both
+ * ends here have all their candidates. */
 static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
 {
     paths_describe_pair(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
-    if (!p->unbeatable && !settled(p->probe)) {
-        gint64 left = p->t0 / 1000 + PATHS_READY_TIMEOUT_MS - g_get_monotonic_time() / 1000;
-        if (loop_run_until(p->ctx, settled, p->probe, (guint)MAX(left, 0)))
-            paths_describe_pair(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
-        p->unbeatable = session_pair_unbeatable(p->probe, TRUE);
-    }
-    gboolean ready = session_state(p->probe) == SESSION_STATE_READY;
-    rec->pair_final = g_strdup(ready ? "ready" : p->unbeatable ? "unbeatable" : "unsettled");
-    if (!ready && !p->unbeatable) {
-        g_autofree char *old = rec->reason;
-        rec->reason = g_strdup_printf("%s; ICE was still checking %u s after the start", old,
-                                      PATHS_READY_TIMEOUT_MS / 1000);
-    }
+    PathsSettle how = {.s = p->probe,
+                       .tcp_fwd = p->tcp_fwd,
+                       .tls_fwd = p->tls_fwd,
+                       .t0 = p->t0,
+                       .timeout_ms = PATHS_READY_TIMEOUT_MS,
+                       .note_unsettled = TRUE,
+                       .wait_settled = wait_settled,
+                       .path = p};
+    paths_settle_pair(c, &how, &p->unbeatable, rec);
 }
 
 
@@ -455,13 +444,6 @@ static gboolean conclude(RunCtx *c, const PathSpec *spec, PathRun *p, PathRecord
         rec->connected_ms = since_start_ms(p, session_first_pair_time(p->probe));
         measure(c, p, rec);
         settle_pair(c, p, rec);
-        rec->ready_ms = since_start_ms(p, session_ready_time(p->probe));
-        rec->connect_ms = rec->ready_ms >= 0 ? rec->ready_ms : rec->connected_ms;
-        guint changes = session_pair_changes(p->probe);
-        if (changes > 1) {
-            g_autofree char *old = rec->reason;
-            rec->reason = g_strdup_printf("%s; the pair changed %u times", old, changes - 1);
-        }
     } else if (far_has_no_relay(p)) {
         judge = FALSE; /* nothing to judge the probe by */
         rec->verdict = VERDICT_FAIL;

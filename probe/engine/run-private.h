@@ -103,6 +103,34 @@ EgressWatch *paths_egress_watch(const RunCtx *c, Session *s);
 void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
                        const guint64 *fwd_media0, guint64 media_sent, PathRecord *rec);
 void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
+/* The tunnel's packets over the stream (counters rx1/tx1 less rx0/tx0) into rec;
+ * nothing without a tunnel. */
+void paths_note_tunnel_counters(const NetifInterface *tunnel, guint64 rx0, guint64 tx0, guint64 rx1,
+                                guint64 tx1, PathRecord *rec);
+/* Loop condition over a Session: ICE has settled (READY or FAILED). */
+gboolean paths_session_settled(gpointer session);
+/* What paths_settle_pair needs of a path: its session and forwarders, its
+ * start, and its own way of waiting. */
+typedef struct {
+    Session *s;
+    TlsRelay *tcp_fwd, *tls_fwd;
+    gint64 t0;               /* the path's start (monotonic) */
+    guint timeout_ms;        /* how long after t0 ICE may take to settle */
+    gboolean note_unsettled; /* say in rec->reason that ICE was still checking */
+    /* Runs the path's context until paths_session_settled(s) (TRUE) or ms pass. */
+    gboolean (*wait_settled)(gpointer path, guint ms);
+    /* The far end's candidates are all in (session_pair_unbeatable); NULL: they are. */
+    gboolean (*remote_complete)(gpointer path);
+    gpointer path;
+} PathsSettle;
+/* The pair to report, and why it is final (rec->pair_final): the one at READY
+ * or at the stream's end, whichever came later, or the first one when nothing
+ * could outrank it (*unbeatable, known so already or found so here). Waits for
+ * READY after the stream only while ICE may still move the pair. Then rec's
+ * ready_ms and connect_ms (rec->connected_ms already set), and how often the
+ * pair changed. */
+void paths_settle_pair(const RunCtx *c, const PathsSettle *how, gboolean *unbeatable,
+                       PathRecord *rec);
 /* Loop condition over the two ends of a stream {a, b}: everything each sent has
  * arrived at the other. And how long to wait for the packets still in flight
  * after the senders are done. */

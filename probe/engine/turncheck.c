@@ -6,13 +6,14 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <poll.h>
 #include <stun/stunagent.h>
 #include <stun/usages/turn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "iceprobe/keyfile.h"
 
 const char *turncheck_transport_name(TurnCheckTransport t)
 {
@@ -35,16 +36,14 @@ void turncheck_result_clear(TurnCheckResult *r)
 
 gssize turncheck_stun_frame_length(const guint8 *buf, gsize len)
 {
-    if (len < 1)
+    if (len == 0)
         return 0;
-    if (buf[0] & 0xc0)
-        return -1; /* not a STUN message (ChannelData is never sent to us here) */
-    if (len < 20)
-        return 0;
-    gsize want = 20 + (((gsize)buf[2] << 8) | buf[3]);
-    if (want > TURNCHECK_MAX_MESSAGE || (want & 3))
-        return -1;
-    return len >= want ? (gssize)want : 0;
+    /* libnice reads the header and walks the attributes (RFC 5389 pads them);
+     * it sees at most the cap, so a longer message never reads as whole. */
+    int n = stun_message_validate_buffer_length(buf, MIN(len, TURNCHECK_MAX_MESSAGE), TRUE);
+    if (n == STUN_MESSAGE_BUFFER_INCOMPLETE && len >= TURNCHECK_MAX_MESSAGE)
+        return -1; /* not whole within the cap: over it */
+    return n;      /* its length, 0 for more, or -1: not STUN (ChannelData never comes here) */
 }
 
 gssize turncheck_ms_frame_length(const guint8 *buf, gsize len)
@@ -304,6 +303,154 @@ static gboolean unsigned_error_to(StunAgent *agent, const StunMessage *req, guin
            !stun_message_find(msg, STUN_ATTRIBUTE_MESSAGE_INTEGRITY, &mi_len);
 }
 
+/* One allocation on one link: libnice's agent in the edge's dialect, the
+ * credentials as the dialect keys them, and the challenge being answered. */
+typedef struct {
+    char *where; /* edge_ip:port/transport */
+    gboolean ms;
+    Link link;
+    StunAgent agent;
+    StunUsageTurnCompatibility compat;
+    GBytes *user, *pass;
+    guint8 req[TURNCHECK_MAX_MESSAGE], resp[TURNCHECK_MAX_MESSAGE], prev[TURNCHECK_MAX_MESSAGE];
+    StunMessage req_msg, resp_msg, prev_msg;
+    gboolean have_prev; /* the challenge (prev) to sign the next request with */
+} Allocation;
+
+/* As libnice's TURN client in each dialect (agent.c, priv_turn_allocate):
+ * MS-TURN is STUN without the magic cookie, unpadded attributes, REALM and
+ * NONCE swapped, and a MESSAGE-INTEGRITY over a 64-byte-padded text. */
+static Allocation *allocation_new(const char *where, gboolean ms, const TurnCredentials *cred)
+{
+    Allocation *a = g_new0(Allocation, 1);
+    a->where = g_strdup(where);
+    a->ms = ms;
+    a->link.udp_fd = -1;
+    a->compat = ms ? STUN_USAGE_TURN_COMPATIBILITY_OC2007 : STUN_USAGE_TURN_COMPATIBILITY_RFC5766;
+    if (ms)
+        stun_agent_init(&a->agent, STUN_MSOC_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
+                        STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS |
+                            STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
+    else
+        stun_agent_init(&a->agent, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_RFC5389,
+                        STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS);
+    dialect_credentials(cred, ms, &a->user, &a->pass);
+    return a;
+}
+
+static void allocation_free(Allocation *a)
+{
+    link_close(&a->link);
+    gsize plen = 0;
+    keyfile_wipe((void *)g_bytes_get_data(a->pass, &plen), plen);
+    g_bytes_unref(a->user);
+    g_bytes_unref(a->pass);
+    g_free(a->where);
+    g_free(a);
+}
+
+/* A request in the allocation's dialect into a->req, signed with the challenge
+ * when there is one: an Allocate, or (lifetime 0) the allocation's release. */
+static gsize allocation_request(Allocation *a, gboolean release)
+{
+    gsize ulen = 0, plen = 0;
+    uint8_t *u = (uint8_t *)g_bytes_get_data(a->user, &ulen);
+    uint8_t *pw = (uint8_t *)g_bytes_get_data(a->pass, &plen);
+    StunMessage *prev = a->have_prev ? &a->prev_msg : NULL;
+    /* a Refresh with lifetime 0; in MS-TURN an Allocate with lifetime 0, as
+     * libnice's discovery.c */
+    if (release && !a->ms)
+        return stun_usage_turn_create_refresh(&a->agent, &a->req_msg, a->req, sizeof(a->req), prev,
+                                              0, u, ulen, pw, plen, a->compat);
+    return stun_usage_turn_create(&a->agent, &a->req_msg, a->req, sizeof(a->req), prev,
+                                  STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, release ? 0 : -1, u,
+                                  ulen, pw, plen, a->compat);
+}
+
+/* The edge's refusal (out's error code, reason and realm) in one line; a
+ * refusal of the credentials says which kind. */
+static char *refusal(const Allocation *a, const TurnCheckResult *out, const char *no_reason)
+{
+    /* MS-TURN answers a MESSAGE-INTEGRITY made with the wrong key 431
+     * ([MS-TURN] 3.3.5.1), where RFC 5766 answers a second 401. */
+    if (out->error_code == 401 || (a->ms && out->error_code == 431))
+        return g_strdup_printf(
+            "TURN allocate on %s: %u %s, realm '%s': the credentials were refused (%s)", a->where,
+            out->error_code, out->error_reason ? out->error_reason : no_reason,
+            out->realm ? out->realm : "",
+            a->ms ? "MRAS credentials lapsed or for another pool?" : "shared secret wrong?");
+    return g_strdup_printf("TURN allocate on %s: %u %s", a->where, out->error_code,
+                           out->error_reason ? out->error_reason : "error");
+}
+
+/* One Allocate and its answer: out->ok, out->failure, or (a challenge to
+ * answer) neither, with the challenge kept for the next attempt. */
+static void allocate_once(Allocation *a, gint64 deadline, guint timeout_ms, TurnCheckResult *out)
+{
+    gsize n = allocation_request(a, FALSE);
+    gssize got =
+        link_exchange(&a->link, a->where, a->req, n, a->resp, sizeof(a->resp), deadline, out);
+    if (got < 0)
+        return;
+    if (got == 0) {
+        out->failure = g_strdup_printf("timeout: no answer from %s in %u ms", a->where, timeout_ms);
+        return;
+    }
+    StunValidationStatus v =
+        stun_agent_validate(&a->agent, &a->resp_msg, a->resp, (size_t)got, NULL, NULL);
+    if (v == STUN_VALIDATION_UNAUTHORIZED && a->ms &&
+        unsigned_error_to(&a->agent, &a->req_msg, a->resp, (size_t)got, &a->resp_msg)) {
+        /* An MS-TURN edge answers a wrong key 431 without MESSAGE-INTEGRITY
+         * (it has no key to sign with); libnice's agent exempts only 400,
+         * 401, 438 and 300, so its client would wait for a timeout. The
+         * check reads the answer to name it. */
+        read_error(&a->resp_msg, out);
+        out->failure = refusal(a, out, "error");
+        return;
+    }
+    if (v != STUN_VALIDATION_SUCCESS) {
+        out->failure = g_strdup_printf("the answer from %s is not a valid STUN response "
+                                       "(validation status %d)",
+                                       a->where, v);
+        return;
+    }
+    struct sockaddr_storage relay, mapped, alt;
+    socklen_t rl = sizeof(relay), ml = sizeof(mapped), al = sizeof(alt);
+    uint32_t bw = 0, lifetime = 0;
+    StunUsageTurnReturn r = stun_usage_turn_process(&a->resp_msg, &relay, &rl, &mapped, &ml, &alt,
+                                                    &al, &bw, &lifetime, a->compat);
+    if (r == STUN_USAGE_TURN_RETURN_RELAY_SUCCESS || r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS) {
+        out->ok = TRUE;
+        out->relayed_address = native_string(&relay, rl);
+        if (r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS)
+            out->mapped_address = native_string(&mapped, ml);
+        out->error_code = 0;
+        return;
+    }
+    read_error(&a->resp_msg, out);
+    /* The first 401 (and a stale nonce) are the normal challenge. */
+    gboolean challenge = (out->error_code == 401 && !a->have_prev) || out->error_code == 438;
+    if (r == STUN_USAGE_TURN_RETURN_ERROR && challenge) {
+        memcpy(a->prev, a->resp, (gsize)got);
+        a->prev_msg = a->resp_msg;
+        a->prev_msg.buffer = a->prev;
+        a->have_prev = TRUE;
+        return;
+    }
+    out->failure = refusal(a, out, "Unauthorized");
+}
+
+/* Releases the allocation, signed with the challenge's realm and nonce; its
+ * answer, if any, changes nothing. */
+static void allocation_release(Allocation *a)
+{
+    gsize n = allocation_request(a, TRUE);
+    TurnCheckResult scratch = {0};
+    link_exchange(&a->link, a->where, a->req, n, a->resp, sizeof(a->resp),
+                  g_get_monotonic_time() + 500000, &scratch);
+    turncheck_result_clear(&scratch);
+}
+
 void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport, gboolean ms_turn,
                    const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
                    TurnCheckResult *out)
@@ -311,135 +458,15 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
     memset(out, 0, sizeof(*out));
     gint64 start = g_get_monotonic_time();
     gint64 deadline = start + (gint64)timeout_ms * 1000;
-    const char *tname = turncheck_transport_name(transport);
-    g_autofree char *where = g_strdup_printf("%s:%u/%s", edge_ip, port, tname);
-    Link link;
-    if (!link_open(&link, edge_ip, port, transport, ms_turn, tls_cfg, timeout_ms, out)) {
-        link_close(&link);
-        out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
-        return;
+    g_autofree char *where =
+        g_strdup_printf("%s:%u/%s", edge_ip, port, turncheck_transport_name(transport));
+    Allocation *a = allocation_new(where, ms_turn, cred);
+    if (link_open(&a->link, edge_ip, port, transport, ms_turn, tls_cfg, timeout_ms, out)) {
+        for (int attempt = 0; attempt < 3 && !out->ok && !out->failure; attempt++)
+            allocate_once(a, deadline, timeout_ms, out);
+        if (out->ok && a->have_prev)
+            allocation_release(a);
     }
-
-    /* As libnice's TURN client in each dialect (agent.c, priv_turn_allocate):
-     * MS-TURN is STUN without the magic cookie, unpadded attributes, REALM
-     * and NONCE swapped, and a MESSAGE-INTEGRITY over a 64-byte-padded text. */
-    StunAgent agent;
-    StunUsageTurnCompatibility compat =
-        ms_turn ? STUN_USAGE_TURN_COMPATIBILITY_OC2007 : STUN_USAGE_TURN_COMPATIBILITY_RFC5766;
-    if (ms_turn)
-        stun_agent_init(&agent, STUN_MSOC_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
-                        STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS |
-                            STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
-    else
-        stun_agent_init(&agent, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_RFC5389,
-                        STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS);
-    guint8 req[TURNCHECK_MAX_MESSAGE], resp[TURNCHECK_MAX_MESSAGE], prev[TURNCHECK_MAX_MESSAGE];
-    StunMessage req_msg, resp_msg, prev_msg;
-    gboolean have_prev = FALSE;
-    g_autoptr(GBytes) user = NULL;
-    g_autoptr(GBytes) pass = NULL;
-    dialect_credentials(cred, ms_turn, &user, &pass);
-    gsize ulen = 0, plen = 0;
-    const uint8_t *u = g_bytes_get_data(user, &ulen);
-    const uint8_t *pw = g_bytes_get_data(pass, &plen);
-
-    for (int attempt = 0; attempt < 3 && !out->ok && !out->failure; attempt++) {
-        gsize n = stun_usage_turn_create(&agent, &req_msg, req, sizeof(req),
-                                         have_prev ? &prev_msg : NULL,
-                                         STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, -1,
-                                         (uint8_t *)u, ulen, (uint8_t *)pw, plen, compat);
-        gssize got = link_exchange(&link, where, req, n, resp, sizeof(resp), deadline, out);
-        if (got < 0)
-            break;
-        if (got == 0) {
-            out->failure = g_strdup_printf("timeout: no answer from %s:%u/%s in %u ms", edge_ip,
-                                           port, tname, timeout_ms);
-            break;
-        }
-        StunValidationStatus v =
-            stun_agent_validate(&agent, &resp_msg, resp, (size_t)got, NULL, NULL);
-        if (v == STUN_VALIDATION_UNAUTHORIZED && ms_turn &&
-            unsigned_error_to(&agent, &req_msg, resp, (size_t)got, &resp_msg)) {
-            /* An MS-TURN edge answers a wrong key 431 without MESSAGE-INTEGRITY
-             * (it has no key to sign with); libnice's agent exempts only 400,
-             * 401, 438 and 300, so its client would wait for a timeout. The
-             * check reads the answer to name it. */
-            read_error(&resp_msg, out);
-            out->failure =
-                out->error_code == 431
-                    ? g_strdup_printf("TURN allocate on %s:%u/%s: 431 %s, realm '%s': the "
-                                      "credentials were refused (MRAS credentials lapsed or for "
-                                      "another pool?)",
-                                      edge_ip, port, tname,
-                                      out->error_reason ? out->error_reason : "error",
-                                      out->realm ? out->realm : "")
-                    : g_strdup_printf("TURN allocate on %s:%u/%s: %u %s", edge_ip, port, tname,
-                                      out->error_code,
-                                      out->error_reason ? out->error_reason : "error");
-            break;
-        }
-        if (v != STUN_VALIDATION_SUCCESS) {
-            out->failure = g_strdup_printf("the answer from %s:%u/%s is not a valid STUN response "
-                                           "(validation status %d)",
-                                           edge_ip, port, tname, v);
-            break;
-        }
-        struct sockaddr_storage relay, mapped, alt;
-        socklen_t rl = sizeof(relay), ml = sizeof(mapped), al = sizeof(alt);
-        uint32_t bw = 0, lifetime = 0;
-        StunUsageTurnReturn r = stun_usage_turn_process(&resp_msg, &relay, &rl, &mapped, &ml,
-                                                        &alt, &al, &bw, &lifetime, compat);
-        if (r == STUN_USAGE_TURN_RETURN_RELAY_SUCCESS ||
-            r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS) {
-            out->ok = TRUE;
-            out->relayed_address = native_string(&relay, rl);
-            if (r == STUN_USAGE_TURN_RETURN_MAPPED_SUCCESS)
-                out->mapped_address = native_string(&mapped, ml);
-            out->error_code = 0;
-            break;
-        }
-        read_error(&resp_msg, out);
-        /* The first 401 (and a stale nonce) are the normal challenge. */
-        gboolean challenge = (out->error_code == 401 && !have_prev) || out->error_code == 438;
-        if (r == STUN_USAGE_TURN_RETURN_ERROR && challenge) {
-            memcpy(prev, resp, (gsize)got);
-            prev_msg = resp_msg;
-            prev_msg.buffer = prev;
-            have_prev = TRUE;
-            continue;
-        }
-        /* MS-TURN answers a MESSAGE-INTEGRITY made with the wrong key 431
-         * ([MS-TURN] 3.3.5.1), where RFC 5766 answers a second 401. */
-        if (out->error_code == 401 || (ms_turn && out->error_code == 431))
-            out->failure = g_strdup_printf(
-                "TURN allocate on %s:%u/%s: %u %s, realm '%s': the credentials were refused "
-                "(%s)",
-                edge_ip, port, tname, out->error_code,
-                out->error_reason ? out->error_reason : "Unauthorized",
-                out->realm ? out->realm : "",
-                ms_turn ? "MRAS credentials lapsed or for another pool?" : "shared secret wrong?");
-        else
-            out->failure =
-                g_strdup_printf("TURN allocate on %s:%u/%s: %u %s", edge_ip, port, tname,
-                                out->error_code, out->error_reason ? out->error_reason : "error");
-    }
-
-    if (out->ok && have_prev) {
-        /* Release the allocation: a Refresh with lifetime 0 (in MS-TURN an
-         * Allocate with lifetime 0, as libnice's discovery.c), signed with the
-         * challenge's realm and nonce. */
-        gsize n = ms_turn ? stun_usage_turn_create(&agent, &req_msg, req, sizeof(req), &prev_msg,
-                                                   STUN_USAGE_TURN_REQUEST_PORT_NORMAL, -1, 0,
-                                                   (uint8_t *)u, ulen, (uint8_t *)pw, plen, compat)
-                          : stun_usage_turn_create_refresh(&agent, &req_msg, req, sizeof(req),
-                                                           &prev_msg, 0, (uint8_t *)u, ulen,
-                                                           (uint8_t *)pw, plen, compat);
-        TurnCheckResult scratch = {0};
-        link_exchange(&link, where, req, n, resp, sizeof(resp), g_get_monotonic_time() + 500000,
-                      &scratch);
-        turncheck_result_clear(&scratch);
-    }
-    link_close(&link);
-    OPENSSL_cleanse((void *)pw, plen);
+    allocation_free(a);
     out->duration_ms = (double)(g_get_monotonic_time() - start) / 1000.0;
 }

@@ -45,8 +45,10 @@ void turncheck_run(const char *edge_ip, guint port, TurnCheckTransport transport
                    const TurnCredentials *cred, const TlsRelayConfig *tls_cfg, guint timeout_ms,
                    TurnCheckResult *out);
 
-/* Frames one STUN message from a TCP byte stream: its length when buf holds a
- * whole one, 0 when more is needed, -1 when it is not STUN or over the cap. */
+/* Frames one STUN message from a TCP byte stream (libnice's
+ * stun_message_validate_buffer_length): its length when buf holds a whole one,
+ * 0 when more is needed, -1 when it is not STUN or not whole within
+ * TURNCHECK_MAX_MESSAGE bytes. */
 gssize turncheck_stun_frame_length(const guint8 *buf, gsize len);
 /* The same for MS-TURN's framing ([MS-TURN] 2.1.4: type 2 control or 3 data,
  * a zero byte, the length of what follows): the whole frame's length. */

@@ -185,6 +185,27 @@ static G_GNUC_UNUSED void expect(const Reply *r, guint status, const char *path,
     }
 }
 
+/* The long-polls the controller holds now (its /metrics gauge), or -1. */
+static G_GNUC_UNUSED double server_long_polls(Server *s)
+{
+    static const char gauge[] = "\niceprobe_controller_long_polls ";
+    g_auto(Reply) m = http(s, "GET", "/metrics", ADMIN, NULL, NULL);
+    const char *p = strstr(m.body, gauge);
+    return p ? g_ascii_strtod(p + strlen(gauge), NULL) : -1;
+}
+
+/* Waits until the controller holds n long-polls, asking every 20 ms for at
+ * most timeout_ms: a test goes on once a request is held, not after a sleep
+ * that hopes it is. TRUE when it did. */
+static G_GNUC_UNUSED gboolean server_await_long_polls(Server *s, double n, guint timeout_ms)
+{
+    gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    gboolean held;
+    while (!(held = server_long_polls(s) == n) && g_get_monotonic_time() < until)
+        g_usleep(20000);
+    return held;
+}
+
 /* A request made on a thread of its own (a long-poll), timed. */
 typedef struct {
     Server *s;

@@ -150,7 +150,7 @@ static void test_a_paired_run_goes_through_orders_signalling_and_reports(void **
     /* laptop1 waits for orders before there are any: the new run wakes it. */
     Poll orders = {.s = s, .path = "/api/v1/agent/orders?wait=5", .token = s->token[0]};
     GThread *t = g_thread_new("orders", poll_thread, &orders);
-    g_usleep(200000);
+    assert_true(server_await_long_polls(s, 1, 2000));
     g_auto(Reply) created =
         http(s, "POST", "/api/v1/runs", ADMIN,
              "{\"profile\":\"corp-vpn\",\"a\":\"laptop1\",\"b\":\"corp1\"}", "Location");
@@ -175,7 +175,7 @@ static void test_a_paired_run_goes_through_orders_signalling_and_reports(void **
     g_autofree char *wait_path = g_strdup_printf("%s?after=0&wait=5", sig_path);
     Poll sig = {.s = s, .path = wait_path, .token = s->token[1]};
     t = g_thread_new("signal", poll_thread, &sig);
-    g_usleep(200000);
+    assert_true(server_await_long_polls(s, 1, 2000));
     g_auto(Reply) posted = http(s, "POST", sig_path, s->token[0],
                                 "{\"message\":{\"ufrag\":\"u1\",\"candidate\":\"c1\"}}", NULL);
     expect(&posted, 200, "seq", "1");
@@ -255,13 +255,6 @@ static void test_a_run_whose_agents_are_offline_ends_agent_offline(void **state)
     }
 }
 
-static double long_polls(Server *s)
-{
-    g_auto(Reply) m = http(s, "GET", "/metrics", NULL, NULL, NULL);
-    const char *p = strstr(m.body, "\niceprobe_controller_long_polls ");
-    return p ? g_ascii_strtod(p + strlen("\niceprobe_controller_long_polls "), NULL) : -1;
-}
-
 static void test_a_client_gone_while_waiting_is_let_go(void **state)
 {
     Server *s = *state;
@@ -275,16 +268,11 @@ static void test_a_client_gone_while_waiting_is_let_go(void **state)
         s->token[2]);
     GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
     assert_true(g_output_stream_write_all(out, request, strlen(request), NULL, NULL, NULL));
-    gint64 until = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
-    while (long_polls(s) < 1 && g_get_monotonic_time() < until)
-        g_usleep(50000);
-    assert_true(long_polls(s) == 1);
+    assert_true(server_await_long_polls(s, 1, 2000));
     g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
     /* Reaped by the sweeper (it looks every 2 s), well before its 5 s wait ends. */
     gint64 t0 = g_get_monotonic_time();
-    while (long_polls(s) > 0 && g_get_monotonic_time() - t0 < 4 * G_USEC_PER_SEC)
-        g_usleep(100000);
-    assert_true(long_polls(s) == 0);
+    assert_true(server_await_long_polls(s, 0, 4000));
     assert_true(g_get_monotonic_time() - t0 < 3 * G_USEC_PER_SEC);
 }
 

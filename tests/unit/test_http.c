@@ -1,6 +1,7 @@
 /* The agent's HTTP client against real HTTP servers on loopback (libsoup, in a
  * thread of their own): several controllers, one of them gone; a controller
- * whose store is away (503 with Retry-After). */
+ * whose store is away (503 with Retry-After); a run's mailbox flushed as it
+ * closes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "mailbox.h"
 
 typedef struct {
     GThread *thread;
@@ -20,6 +22,7 @@ typedef struct {
     guint port;
     guint dead_port; /* nothing listens there */
     guint calls;
+    guint posts; /* POSTs, in the order they came */
     GMutex lock;
     GCond ready;
     gboolean up;
@@ -30,7 +33,11 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
 {
     World *w = data;
     g_atomic_int_inc(&w->calls);
-    if (strcmp(path, "/busy") == 0) {
+    gboolean get = strcmp(soup_server_message_get_method(msg), "GET") == 0;
+    if (!get)
+        g_atomic_int_inc(&w->posts);
+    /* A mailbox's receiver is told to come back later: it backs off. */
+    if (strcmp(path, "/busy") == 0 || (get && g_str_has_prefix(path, "/api/v1/runs/"))) {
         soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After",
                                      "7");
         const char *body = "{\"error\":{\"code\":\"store\",\"message\":\"the store is away\"}}";
@@ -181,6 +188,25 @@ static void test_a_503_says_when_to_come_back(void **state)
     assert_int_equal(http_retry_after_s(h), 0);
 }
 
+/* Closing a mailbox waits for what it queued to be posted, and no longer than
+ * that (it is told, not polling). */
+static void test_a_closing_mailbox_posts_what_it_queued_then_returns(void **state)
+{
+    World *w = *state;
+    g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u", w->port);
+    MailboxConfig cfg = {.url = url, .token = TOKEN, .run_id = "r1"};
+    Mailbox *m = mailbox_open(&cfg);
+    for (int i = 1; i <= 3; i++) {
+        g_autoptr(JsonObject) msg = json_object_new();
+        json_object_set_int_member(msg, "n", i);
+        mailbox_post(m, msg);
+    }
+    gint64 t0 = g_get_monotonic_time();
+    mailbox_close(m, 10000);
+    assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+    assert_int_equal(g_atomic_int_get(&w->posts), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +215,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_controller_answering_is_a_transport_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_503_says_when_to_come_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_closing_mailbox_posts_what_it_queued_then_returns,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

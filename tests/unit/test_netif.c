@@ -14,7 +14,7 @@
 static Profile *vpn_profile(void)
 {
     const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
-                       "/test-ca.pem\n[network]\nvpn_ranges=100.64.0.0/10\ntunnel_names=gpd*\n";
+                       "/turn.password\n[network]\nvpn_ranges=100.64.0.0/10\ntunnel_names=gpd*\n";
     g_autoptr(GError) error = NULL;
     Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", &error);
     assert_non_null(p);
@@ -119,6 +119,42 @@ static void test_inventory_of_this_host_has_loopback_with_counters(void **state)
     netif_route_clear(&r);
 }
 
+static char *interface_text(const NetifInterface *n, NetifJsonFacts facts, guint max_addresses)
+{
+    g_autoptr(JsonNode) node =
+        json_node_init_object(json_node_alloc(), netif_interface_to_json(n, facts, max_addresses));
+    json_object_unref(json_node_get_object(node));
+    return json_to_string(node, FALSE);
+}
+
+/* The one JSON form of an interface, as the interfaces command, a report and
+ * a heartbeat each write it. */
+static void test_an_interface_is_written_with_the_facts_each_reader_takes(void **state)
+{
+    g_autoptr(GPtrArray) prefixes = g_ptr_array_new();
+    g_ptr_array_add(prefixes, "192.0.2.7/24");
+    g_ptr_array_add(prefixes, "2001:db8::7/64");
+    NetifInterface n = {.name = "wg0",
+                        .index = 4,
+                        .klass = NETIF_CLASS_TUNNEL,
+                        .kind = "wireguard",
+                        .reason = "link kind 'wireguard'",
+                        .up = TRUE,
+                        .prefixes = prefixes};
+    g_autofree char *all = interface_text(&n, NETIF_JSON_INDEX | NETIF_JSON_STATE, G_MAXUINT);
+    assert_string_equal(all, "{\"name\":\"wg0\",\"index\":4,\"class\":\"tunnel\",\"kind\":"
+                             "\"wireguard\",\"up\":true,\"addresses\":[\"192.0.2.7/24\","
+                             "\"2001:db8::7/64\"],\"reason\":\"link kind 'wireguard'\"}");
+    g_autofree char *report = interface_text(&n, NETIF_JSON_STATE, G_MAXUINT);
+    assert_string_equal(report, "{\"name\":\"wg0\",\"class\":\"tunnel\",\"kind\":\"wireguard\","
+                                "\"up\":true,\"addresses\":[\"192.0.2.7/24\",\"2001:db8::7/"
+                                "64\"],\"reason\":\"link kind 'wireguard'\"}");
+    n.kind = NULL;
+    g_autofree char *heartbeat = interface_text(&n, 0, 1);
+    assert_string_equal(heartbeat,
+                        "{\"name\":\"wg0\",\"class\":\"tunnel\",\"addresses\":[\"192.0.2.7/24\"]}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_profile_hints_only_add_tunnels),
         cmocka_unit_test(test_container_bridges_are_virtual),
         cmocka_unit_test(test_inventory_of_this_host_has_loopback_with_counters),
+        cmocka_unit_test(test_an_interface_is_written_with_the_facts_each_reader_takes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

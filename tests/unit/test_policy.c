@@ -11,7 +11,7 @@
 static Profile *profile(void)
 {
     const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
-                       "/test-ca.pem\n";
+                       "/turn.password\n";
     Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", NULL);
     assert_non_null(p);
     return p;

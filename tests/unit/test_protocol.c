@@ -796,6 +796,18 @@ static void test_a_path_is_judged_relay_by_its_relay_prefix_and_natural_when_unk
     }
 }
 
+static void test_only_done_and_error_are_final_run_states(void **state)
+{
+    assert_true(protocol_run_state_is_final("done"));
+    assert_true(protocol_run_state_is_final("error"));
+    static const char *const open[] = {"pending", "dispatched", "running", "verifying", "Done", ""};
+    for (gsize i = 0; i < G_N_ELEMENTS(open); i++) {
+        if (protocol_run_state_is_final(open[i]))
+            fail_msg("'%s' is not a final state", open[i]);
+    }
+    assert_false(protocol_run_state_is_final(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_text_that_is_not_one_json_object_is_refused_by_every_parser),
         cmocka_unit_test(test_the_paired_paths_are_natural_relay_and_tunnel_only),
         cmocka_unit_test(test_a_path_is_judged_relay_by_its_relay_prefix_and_natural_when_unknown),
+        cmocka_unit_test(test_only_done_and_error_are_final_run_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

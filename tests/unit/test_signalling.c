@@ -413,8 +413,9 @@ static void test_a_long_poll_answers_at_once_when_there_is_something_to_say(void
     assert_true(took >= G_USEC_PER_SEC && took < 4 * G_USEC_PER_SEC);
     /* Held, and woken by the peer's next post. */
     GThread *t = NULL;
+    double polls = server_long_polls(s);
     g_autoptr(Poll) held = poll_start(s, w1, s->token[1], &t);
-    g_usleep(300000);
+    assert_true(server_await_long_polls(s, polls + 1, 2000));
     g_auto(Reply) p2 = http(s, "POST", path, s->token[0], "{\"message\":{\"n\":2}}", NULL);
     expect(&p2, 200, "seq", "2");
     g_thread_join(t);
@@ -433,8 +434,9 @@ static void test_a_long_poll_returns_at_once_when_the_run_has_ended(void **state
     g_autofree char *w = g_strdup_printf("%s?after=1&wait=30", path);
     /* Side a waits for side b; the run ends under it (both report). */
     GThread *t = NULL;
+    double polls = server_long_polls(s);
     g_autoptr(Poll) held = poll_start(s, w, s->token[0], &t);
-    g_usleep(300000);
+    assert_true(server_await_long_polls(s, polls + 1, 2000));
     g_autofree char *rep_path = g_strdup_printf("/api/v1/runs/%s/report", id);
     for (int i = 0; i < 2; i++) {
         g_autoptr(RunResult) r = run_result_new("corp-vpn");

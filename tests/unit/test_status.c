@@ -318,6 +318,15 @@ static void test_a_store_that_cannot_answer_is_a_503(void **state)
     expect(&r, 503, "error.code", "store");
     assert_int_equal(sqlite3_exec(db, "ALTER TABLE agents_away RENAME TO agents", NULL, NULL, NULL),
                      SQLITE_OK);
+    /* A run the store cannot look up is not a run that does not exist. */
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE runs RENAME TO runs_away", NULL, NULL, NULL),
+                     SQLITE_OK);
+    g_auto(Reply) html = http(c->server, "GET", "/runs/r1", NULL, NULL, NULL);
+    expect(&html, 503, "error.code", "store");
+    g_auto(Reply) doc = http(c->server, "GET", "/runs/r1.json", NULL, NULL, NULL);
+    expect(&doc, 503, "error.code", "store");
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE runs_away RENAME TO runs", NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     g_autofree char *p = page(c, "/", 200);
     assert_in(p, "<h2>Agents</h2>");

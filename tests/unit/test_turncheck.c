@@ -277,8 +277,12 @@ static void test_stun_framing_over_tcp(void **state)
     assert_int_equal(turncheck_stun_frame_length(hdr, 28), 28); /* a whole one */
     hdr[0] = 0x40;                                              /* ChannelData, not STUN */
     assert_int_equal(turncheck_stun_frame_length(hdr, 28), -1);
-    guint8 big[20] = {0x01, 0x01, 0xff, 0xfc}; /* over the cap */
-    assert_int_equal(turncheck_stun_frame_length(big, 20), -1);
+    hdr[0] = 0x01;
+    hdr[23] = 0x08; /* an attribute longer than the message */
+    assert_int_equal(turncheck_stun_frame_length(hdr, 28), -1);
+    guint8 big[TURNCHECK_MAX_MESSAGE] = {0x01, 0x01, 0xff, 0xfc}; /* over the cap */
+    assert_int_equal(turncheck_stun_frame_length(big, 20), 0);
+    assert_int_equal(turncheck_stun_frame_length(big, sizeof(big)), -1);
 }
 
 /* ---- MS-TURN: against the lab's relay (tests/lab/tools/msturn.c) on loopback,

@@ -12,7 +12,7 @@
 static Profile *profile(void)
 {
     const char *text = "[profile]\nname=corp-vpn\n[edge]\nhost=203.0.113.10\nusername=u\n"
-                       "password_file=" UNIT_DATA_DIR "/test-ca.pem\n";
+                       "password_file=" UNIT_DATA_DIR "/turn.password\n";
     Profile *p = profile_load_from_data(text, strlen(text), NULL, "t", NULL);
     assert_non_null(p);
     return p;
