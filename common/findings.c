@@ -51,6 +51,11 @@ static const FindingSpec specs[] = {
     {"TCP_RELAY_ONLY", VERDICT_WARN,
      "Media falls back to TURN over TCP, the last resort: allow UDP to the edge so calls use UDP."},
     {"QUALITY_LOSS", VERDICT_WARN, "Look for congestion or a lossy link on the media path."},
+    {"QOS_MARKING_LOST", VERDICT_WARN,
+     "Keep the call client's media marking on the way (EF 46 for audio, as Skype for Business "
+     "and Teams mark it): trust it on the access switches, Wi-Fi and VPN, and do not re-mark it "
+     "to best effort (CS0) where the QoS design expects it to survive; or say in [stream] "
+     "dscp_survives that it is not expected there."},
     {"QUALITY_BURST_LOSS", VERDICT_WARN,
      "Losses come in bursts (a call hears them as dropouts): look for a link that drops under "
      "load (Wi-Fi, a saturated uplink or VPN concentrator) on the media path."},

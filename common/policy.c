@@ -221,6 +221,64 @@ static void judge_quality(RunResult *r, PathRecord *p, const Profile *profile)
     }
 }
 
+char *policy_dscp_name(guint dscp)
+{
+    if (dscp == 46)
+        return g_strdup("46 (EF)");
+    if (dscp == 44)
+        return g_strdup("44 (VOICE-ADMIT)");
+    if (dscp % 8 == 0 && dscp <= 56)
+        return g_strdup_printf("%u (CS%u)", dscp, dscp / 8);
+    if (dscp >= 10 && dscp <= 38 && dscp % 2 == 0 && (dscp % 8) / 2 >= 1 && (dscp % 8) / 2 <= 3)
+        return g_strdup_printf("%u (AF%u%u)", dscp, dscp / 8, (dscp % 8) / 2);
+    return g_strdup_printf("%u", dscp);
+}
+
+/* The DSCP values of a sample other than the one expected, named, or NULL. */
+static char *other_values(guint64 values, guint expected)
+{
+    GString *g = NULL;
+    for (guint v = 0; v < 64; v++) {
+        if (v == expected || !(values & (G_GUINT64_CONSTANT(1) << v)))
+            continue;
+        g_autofree char *name = policy_dscp_name(v);
+        if (!g)
+            g = g_string_new(name);
+        else
+            g_string_append_printf(g, ", %s", name);
+    }
+    return g ? g_string_free(g, FALSE) : NULL;
+}
+
+/* [stream] dscp_survives: the marking should arrive as sent on this path; a
+ * direction whose sample says otherwise is QOS_MARKING_LOST. */
+static void judge_qos(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile)
+{
+    gboolean expected = kind == POLICY_PATH_NATURAL ? profile->stream.dscp_survives_natural
+                                                    : profile->stream.dscp_survives_relay;
+    if (!p->dscp || !expected)
+        return;
+    const QosSample *dirs[] = {&p->qos_out, &p->qos_in};
+    static const char *const names[] = {"out", "in"};
+    for (int i = 0; i < 2; i++) {
+        const QosSample *q = dirs[i];
+        if (!q->have || q->seen < POLICY_QOS_MIN_SAMPLE || q->marked * 10 >= q->seen * 9)
+            continue;
+        g_autofree char *want = policy_dscp_name(p->dscp);
+        g_autofree char *got = other_values(q->values, p->dscp);
+        JsonObject *e = pair_evidence(p);
+        json_object_set_string_member(e, "direction", names[i]);
+        json_object_set_int_member(e, "dscp", p->dscp);
+        json_object_set_int_member(e, "seen", (gint64)q->seen);
+        json_object_set_int_member(e, "marked", (gint64)q->marked);
+        run_result_add_finding(r, "QOS_MARKING_LOST", e,
+                               "Path %s, direction %s: %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                               " media packets sampled on arrival kept DSCP %s; the rest arrived "
+                               "as %s ([stream] dscp_survives expects it on this path).",
+                               p->name, names[i], q->marked, q->seen, want, got ? got : "?");
+    }
+}
+
 void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile)
 {
     g_return_if_fail(r && p && profile);
@@ -258,6 +316,7 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
         }
         if (kind == POLICY_PATH_NATURAL && p->have_metrics)
             judge_quality(r, p, profile);
+        judge_qos(r, p, kind, profile);
     }
     for (guint i = before; i < r->findings->len; i++)
         p->verdict = verdict_worst(p->verdict, ((Finding *)r->findings->pdata[i])->severity);

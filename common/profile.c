@@ -96,6 +96,29 @@ static gboolean parse_uint(const Where *w, const char *raw, void *field, double 
     return TRUE;
 }
 
+/* dscp_survives: path kinds, natural and/or relay (every relay path), into two
+ * gbooleans side by side. */
+static gboolean parse_survives(const Where *w, const char *raw, void *field, double min,
+                               double max, GError **error)
+{
+    g_auto(GStrv) items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    gboolean *natural = field, *relay = natural + 1;
+    *natural = *relay = FALSE;
+    for (char **i = items; *i; i++) {
+        if (strcmp(*i, "natural") == 0) {
+            *natural = TRUE;
+        } else if (strcmp(*i, "relay") == 0) {
+            *relay = TRUE;
+        } else {
+            set_error(error, PROFILE_ERROR_VALUE, w, "'%s' is not natural or relay", *i);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 /* One of two words: the first sets the gboolean field FALSE, the second TRUE
  * (the words are the spec's, given through its min/max as table indexes). */
 static const char *const choice_words[][2] = {
@@ -493,6 +516,8 @@ static const KeySpec specs[] = {
     {"stream", "payload_bytes", parse_uint, F(stream.payload_bytes), FALSE, 32, 1200},
     {"stream", "duration_s", parse_uint, F(stream.duration_s), FALSE, 1, 3600},
     {"stream", "codec", parse_codec, F(stream.codec), FALSE, 0, 0},
+    {"stream", "dscp", parse_uint, F(stream.dscp), FALSE, 0, 63},
+    {"stream", "dscp_survives", parse_survives, F(stream.dscp_survives_natural), FALSE, 0, 0},
     {"ice", "dialect", parse_choice, F(ice.ms_ice2), FALSE, 2, 2},
     {"ice", "nomination", parse_nomination, F(ice.regular_nomination), FALSE, 0, 0},
     {"ice", "probe_role", parse_choice, F(ice.probe_controlled), FALSE, 1, 1},
@@ -505,7 +530,9 @@ static const KeySpec specs[] = {
     {"thresholds", "reorder_ratio_max", parse_double, F(thresholds.reorder_ratio_max), FALSE, 0, 1},
 };
 #undef F
-/* parse_nomination writes both members through one pointer. */
+/* parse_nomination and parse_survives write both members through one pointer. */
+G_STATIC_ASSERT(offsetof(Profile, stream.dscp_survives_relay) ==
+                offsetof(Profile, stream.dscp_survives_natural) + sizeof(gboolean));
 G_STATIC_ASSERT(offsetof(Profile, ice.compare_nomination) ==
                 offsetof(Profile, ice.regular_nomination) + sizeof(gboolean));
 
@@ -547,6 +574,7 @@ static Profile *profile_new_defaults(void)
     p->stream.payload_bytes = 160;
     p->stream.duration_s = 10;
     p->stream.codec = emodel_codec_default();
+    p->stream.dscp = 46; /* EF, as SfB and Teams mark audio */
     /* Microsoft's network targets (customer edge to Microsoft edge). */
     p->thresholds.loss_ratio_max = 0.01;
     p->thresholds.jitter_ms_max = 30;

@@ -220,6 +220,58 @@ static gboolean read_counters(JsonObject *c, const char *here, PathRecord *p, GE
     return TRUE;
 }
 
+/* qos {dscp, out?, in?}: each {seen, marked, values: [DSCP...]}. */
+static gboolean read_qos_sample(JsonObject *q, const char *qh, const char *name, QosSample *out,
+                                GError **error)
+{
+    JsonObject *o;
+    JsonArray *values;
+    if (!jsonin_object(q, qh, name, FALSE, &o, error))
+        return FALSE;
+    if (!o)
+        return TRUE;
+    g_autofree char *h = jsonin_path(qh, name);
+    if (!jsonin_count(o, h, "seen", TRUE, &out->seen, error) ||
+        !jsonin_count(o, h, "marked", TRUE, &out->marked, error) ||
+        !jsonin_array(o, h, "values", TRUE, 64, &values, error))
+        return FALSE;
+    if (out->marked > out->seen) {
+        jsonin_field_error(error, h, "marked", "more than seen");
+        return FALSE;
+    }
+    for (guint i = 0; i < json_array_get_length(values); i++) {
+        JsonNode *n = json_array_get_element(values, i);
+        gint64 v = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64
+                       ? json_node_get_int(n)
+                       : -1;
+        if (v < 0 || v > 63) {
+            g_autofree char *item = g_strdup_printf("values[%u]", i);
+            jsonin_field_error(error, h, item, "not a DSCP (0-63)");
+            return FALSE;
+        }
+        out->values |= G_GUINT64_CONSTANT(1) << v;
+    }
+    out->have = TRUE;
+    return TRUE;
+}
+
+static gboolean read_qos(JsonObject *o, const char *here, PathRecord *p, GError **error)
+{
+    JsonObject *q;
+    if (!jsonin_object(o, here, "qos", FALSE, &q, error))
+        return FALSE;
+    if (!q)
+        return TRUE;
+    g_autofree char *qh = jsonin_path(here, "qos");
+    gint64 dscp = 0;
+    if (!jsonin_int(q, qh, "dscp", TRUE, 1, 63, &dscp, error) ||
+        !read_qos_sample(q, qh, "out", &p->qos_out, error) ||
+        !read_qos_sample(q, qh, "in", &p->qos_in, error))
+        return FALSE;
+    p->dscp = (guint)dscp;
+    return TRUE;
+}
+
 /* metrics {figures..., directions?: {out?, in?}}. */
 static gboolean read_path_metrics(JsonObject *metrics, const char *here, PathRecord *p,
                                   GError **error)
@@ -266,7 +318,7 @@ static gboolean read_path_members(JsonObject *o, const char *here, PathRecord *p
         p->have_pair = TRUE;
     }
     if ((counters && !read_counters(counters, here, p, error)) ||
-        (metrics && !read_path_metrics(metrics, here, p, error)))
+        (metrics && !read_path_metrics(metrics, here, p, error)) || !read_qos(o, here, p, error))
         return FALSE;
     if (timing) {
         g_autofree char *th = jsonin_path(here, "timing_ms");

@@ -116,6 +116,26 @@ static void optional_ms(JsonBuilder *b, const char *name, double ms)
         json_builder_add_null_value(b);
 }
 
+
+/* A direction's QoS sample: {seen, marked, values: [DSCP...]}, when there is one. */
+static void qos_sample_json(JsonBuilder *b, const char *name, const QosSample *q)
+{
+    if (!q->have)
+        return;
+    json_builder_set_member_name(b, name);
+    json_builder_begin_object(b);
+    add_int(b, "seen", (gint64)q->seen);
+    add_int(b, "marked", (gint64)q->marked);
+    json_builder_set_member_name(b, "values");
+    json_builder_begin_array(b);
+    for (guint v = 0; v < 64; v++) {
+        if (q->values & (G_GUINT64_CONSTANT(1) << v))
+            json_builder_add_int_value(b, v);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+}
+
 static void path_members(JsonBuilder *b, const PathRecord *p)
 {
     add_str(b, "verdict", verdict_to_string(p->verdict));
@@ -148,6 +168,14 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
         json_builder_end_object(b);
     } else {
         json_builder_add_null_value(b);
+    }
+    if (p->dscp) {
+        json_builder_set_member_name(b, "qos");
+        json_builder_begin_object(b);
+        add_int(b, "dscp", p->dscp);
+        qos_sample_json(b, "out", &p->qos_out);
+        qos_sample_json(b, "in", &p->qos_in);
+        json_builder_end_object(b);
     }
     json_builder_set_member_name(b, "metrics");
     if (p->have_metrics) {

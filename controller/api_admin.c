@@ -71,7 +71,7 @@ JsonNode *api_run_document(const StoreRun *r)
 
 void api_admin_runs_create(ApiRequest *req)
 {
-    RunRequest rr;
+    g_auto(RunRequest) rr = {0};
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_run_request(req->body, req->body_len, &rr, &e)) {
         api_reply_gerror(req, e);
@@ -79,7 +79,6 @@ void api_admin_runs_create(ApiRequest *req)
     }
     g_autoptr(GPtrArray) ids =
         scheduler_create_runs(req->api->scheduler, rr.profile, rr.a, rr.b, NULL, NULL, &e);
-    run_request_clear(&rr);
     if (!ids) {
         api_reply_gerror(req, e);
         return;

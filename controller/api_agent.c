@@ -246,7 +246,7 @@ void api_agent_report(ApiRequest *req)
  * peer (side b), ad hoc: what `iceprobe run --peer` asks for. */
 void api_agent_runs_create(ApiRequest *req)
 {
-    PeerRunRequest pr;
+    g_auto(PeerRunRequest) pr = {0};
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_peer_run_request(req->body, req->body_len, &pr, &e)) {
         api_reply_gerror(req, e);
@@ -254,12 +254,10 @@ void api_agent_runs_create(ApiRequest *req)
     }
     if (strcmp(pr.peer, req->agent->name) == 0) {
         api_reply_error(req, 400, "bad_request", "peer: '%s' is this agent itself", pr.peer);
-        peer_run_request_clear(&pr);
         return;
     }
     g_autoptr(GPtrArray) ids = scheduler_create_runs(req->api->scheduler, pr.profile,
                                                      req->agent->name, pr.peer, NULL, NULL, &e);
-    peer_run_request_clear(&pr);
     if (!ids) {
         api_reply_gerror(req, e);
         return;

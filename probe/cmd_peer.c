@@ -129,7 +129,7 @@ int run_with_peer(const PeerRunOptions *o)
     g_autofree char *run_id =
         g_strdup(json_object_get_string_member_with_default(created, "run_id", ""));
     fprintf(stderr, "iceprobe run: run %s against %s; waiting for its order\n", run_id, o->peer);
-    Order order;
+    g_auto(Order) order = {0};
     if (!take_order(h, stop, run_id, &order, &e))
         return fail("run %s: %s", run_id, e->message);
     PairedEnv env = {
@@ -137,7 +137,6 @@ int run_with_peer(const PeerRunOptions *o)
     g_autoptr(RunResult) mine = paired_execute(&order, &env);
     g_autofree char *doc = run_result_to_string(mine, FALSE);
     gint64 deadline = order.deadline;
-    order_clear(&order);
     if (!upload(h, stop, run_id, doc, &e))
         return fail("run %s: uploading this side's report failed: %s", run_id, e->message);
     g_autofree char *text = await_result(h, stop, run_id, deadline, &e);

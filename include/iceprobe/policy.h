@@ -17,3 +17,7 @@ gboolean policy_egress_complete(const PathRecord *p);
 
 /* Adds the path's findings to r and sets p->verdict. */
 void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile);
+/* A direction's QoS sample is judged from this many packets on. */
+#define POLICY_QOS_MIN_SAMPLE 10
+/* A DSCP value with its name: "46 (EF)", "0 (CS0)", "34 (AF41)", else the number. */
+char *policy_dscp_name(guint dscp);

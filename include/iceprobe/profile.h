@@ -78,6 +78,10 @@ typedef struct {
         guint payload_bytes;
         guint duration_s;
         const EmodelCodec *codec; /* the shape the MOS is rated for; g711 by default */
+        guint dscp;               /* the DSCP its packets are marked with (EF 46); 0: none */
+        /* [stream] dscp_survives = natural;relay: the paths on which the marking is
+         * expected to arrive as sent (QOS_MARKING_LOST when it does not); none by default. */
+        gboolean dscp_survives_natural, dscp_survives_relay;
     } stream;
 
     /* The ICE client being emulated (docs/contract.md, [ice]). */

@@ -65,6 +65,14 @@ void pair_change_free(PairChange *c);
 /* At most this many changes are kept (and read) per path. */
 #define RESULT_MAX_PAIR_CHANGES 32
 
+/* A direction's QoS markings as the media arrived (probe/engine/qos.c): a
+ * sample of its packets, how many carried the DSCP expected, and the values
+ * seen (bit v: DSCP v). */
+typedef struct {
+    gboolean have;
+    guint64 seen, marked, values;
+} QosSample;
+
 typedef struct PathRecord PathRecord;
 struct PathRecord {
     char *name; /* natural, relay-udp, relay-tcp, relay-tls, relay, tunnel-only */
@@ -87,6 +95,10 @@ struct PathRecord {
      * in these counts. */
     gboolean have_egress;
     guint64 egress_media_sent, egress_media_seen, egress_media_tunnel, egress_other_tunnel;
+    /* [stream] dscp, the marking the stream's packets carried (0: none, and no
+     * QoS record); how they arrived, out (at the peer) and in (here). */
+    guint dscp;
+    QosSample qos_out, qos_in;
     gboolean have_metrics;
     MetricsSummary metrics; /* both directions together */
     MetricsSummary out, in; /* out: probe to its peer; in: the reverse */

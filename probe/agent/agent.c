@@ -13,6 +13,7 @@
 
 #include "iceprobe/cli.h"
 #include "iceprobe/keyfile.h"
+#include "iceprobe/protocol.h"
 #include "agent-main.h"
 #include "backoff.h"
 #include "http.h"
@@ -43,25 +44,20 @@ static void agent_log(const char *fmt, ...)
 
 char *agent_read_token(const char *path, GError **error)
 {
-    g_autofree char *raw = NULL;
-    gsize len = 0;
-    if (!g_file_get_contents(path, &raw, &len, error)) {
-        g_prefix_error(error, "--token-file: ");
-        return NULL;
-    }
-    char *t = g_strstrip(raw);
-    gboolean ok = strlen(t) >= 16 && strlen(t) <= 256;
-    for (const char *c = t; ok && *c; c++)
+    g_autoptr(GError) e = NULL;
+    char *token = keyfile_read_secret(path, 16, 256, &e);
+    gboolean ok = token != NULL;
+    for (const char *c = token; ok && *c; c++)
         ok = g_ascii_isgraph(*c);
-    if (!ok) {
-        keyfile_secret_free(g_steal_pointer(&raw));
+    if (ok)
+        return token;
+    keyfile_secret_free(token);
+    if (e && keyfile_error_is_unreadable(e))
+        g_set_error(error, e->domain, e->code, "--token-file: %s", e->message);
+    else
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "--token-file %s: not a token (16-256 printable characters on one line)", path);
-        return NULL;
-    }
-    char *token = g_strdup(t);
-    keyfile_secret_free(g_steal_pointer(&raw));
-    return token;
+    return NULL;
 }
 
 char *agent_default_spool(void)
@@ -85,19 +81,9 @@ static JsonArray *interfaces_json(JsonObject **vpn)
     g_autoptr(NetifInventory) inv = netif_inventory_new(NULL, &e);
     g_autoptr(GPtrArray) routes = inv ? netif_routes(NULL) : NULL;
     *vpn = inv ? vpn_facts(inv, NULL, routes) : NULL;
-    for (guint i = 0; inv && i < inv->interfaces->len && i < 64; i++) {
-        const NetifInterface *n = inv->interfaces->pdata[i];
-        JsonObject *o = json_object_new();
-        json_object_set_string_member(o, "name", n->name);
-        json_object_set_string_member(o, "class", netif_class_to_string(n->klass));
-        if (n->kind)
-            json_object_set_string_member(o, "kind", n->kind);
-        JsonArray *addrs = json_array_new();
-        for (guint k = 0; k < n->prefixes->len && k < 32; k++)
-            json_array_add_string_element(addrs, n->prefixes->pdata[k]);
-        json_object_set_array_member(o, "addresses", addrs);
-        json_array_add_object_element(a, o);
-    }
+    for (guint i = 0; inv && i < inv->interfaces->len && i < PROTOCOL_MAX_INTERFACES; i++)
+        json_array_add_object_element(
+            a, netif_interface_to_json(inv->interfaces->pdata[i], 0, PROTOCOL_MAX_ADDRESSES));
     return a;
 }
 
@@ -255,7 +241,7 @@ static double retry_wait_s(Http *h, guint failures)
 
 static void carry_out(Agent *A, JsonObject *o)
 {
-    Order order;
+    g_auto(Order) order = {0};
     g_autoptr(GError) e = NULL;
     if (!protocol_parse_order(o, &order, &e)) {
         agent_log("an order was refused: %s", e->message);
@@ -263,7 +249,6 @@ static void carry_out(Agent *A, JsonObject *o)
     }
     if (spool_has(A->spool, order.run_id)) {
         /* Handed out again because its report is not acknowledged yet: upload, don't re-run. */
-        order_clear(&order);
         return;
     }
     agent_log("run %s: %s against %s (side %s), paths %u, %u s streams", order.run_id,
@@ -282,7 +267,6 @@ static void carry_out(Agent *A, JsonObject *o)
     if (!spool_put(A->spool, order.run_id, doc, &e))
         agent_log("spool: %s", e->message);
     A->runs++;
-    order_clear(&order);
 }
 
 typedef enum {

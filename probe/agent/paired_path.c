@@ -51,6 +51,7 @@ typedef struct {
     guint applied;      /* remote lines given to libnice */
     StreamEnd *stream;  /* receives from the moment the peer's key is known */
     EgressWatch *egress; /* the device each of this side's packets left by */
+    QosWatch *qos;       /* the markings of what this side received */
     guint64 fwd_media0[2]; /* media the TCP and TLS forwarders had carried at the stream's start */
     guint8 out_key[STREAM_KEY_LEN];
     char *stream_error;
@@ -377,6 +378,8 @@ static void stream_and_trade(PairedPath *p)
             wait_until(p, peer_connected, PATHS_START_SKEW_MS);
         paths_sample_counters(tunnel, &rx0, &tx0);
         p->egress = paths_egress_watch(&p->P->c, p->s);
+        if (p->kind != POLICY_PATH_TUNNEL_ONLY)
+            p->qos = paths_qos_watch(&p->P->c, p->s);
         p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
         p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
         stream_end_start(stream);
@@ -416,6 +419,8 @@ static void stream_and_trade(PairedPath *p)
     paths_note_tunnel_counters(tunnel, rx0, tx0, rx1, tx1, rec);
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(&p->P->c, p->egress, fwd, p->fwd_media0, stream_end_sent(stream), rec);
+    if (p->kind != POLICY_PATH_TUNNEL_ONLY)
+        paths_note_qos(&p->P->c, p->qos, rec, &rec->qos_in); /* as the peer's media arrived */
     if (pp->stats)
         rec->out = pp->in;
     else
@@ -540,6 +545,7 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
                          .on_pair = on_pair,
                          .on_pair_data = p,
                          .ice_tcp = TRUE,
+                         .dscp = prof->stream.dscp,
                          .relay_only = p->kind == POLICY_PATH_FORCED_RELAY,
                          .turn_username = c->cred.username,
                          .turn_password = c->cred.password,
@@ -640,6 +646,7 @@ static void paired_path_free(PairedPath *p)
     stream_end_free(p->stream);
     session_free(p->s);
     egress_watch_free(p->egress); /* after libnice's sockets */
+    qos_watch_free(p->qos);
     tlsrelay_stop(p->tcp_fwd);
     tlsrelay_stop(p->tls_fwd);
     paired_unwatch(p->P, p->ctx);

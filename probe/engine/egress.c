@@ -62,14 +62,20 @@ static gboolean is_rtp(const guint8 *p, gsize n)
     return n >= 12 && p[0] >= 128 && p[0] <= 191; /* RFC 7983: RTP and RTCP */
 }
 
-/* A UDP payload: media, bare or inside TURN (RFC 7983's demultiplexing). */
-EgressPacket egress_classify_payload(const guint8 *p, gsize n)
+/* MS-TURN's Data Indication ([MS-TURN] 2.2.1: type 0x0115, from TURN-00's
+ * numbering, which the class bits of RFC 5389 do not describe). */
+#define MS_TURN_DATA_INDICATION 0x0115
+
+const guint8 *egress_payload_rtp(const guint8 *p, gsize n, gsize *rtp_len)
 {
-    if (is_rtp(p, n))
-        return EGRESS_PACKET_MEDIA;
+    if (is_rtp(p, n)) {
+        *rtp_len = n;
+        return p;
+    }
     if (n >= 4 && p[0] >= 64 && p[0] <= 79) { /* ChannelData */
-        gsize inner = be16(p + 2);
-        return is_rtp(p + 4, MIN(inner, n - 4)) ? EGRESS_PACKET_MEDIA : EGRESS_PACKET_OTHER;
+        gsize inner = MIN((gsize)be16(p + 2), n - 4);
+        *rtp_len = inner;
+        return is_rtp(p + 4, inner) ? p + 4 : NULL;
     }
     /* RFC 5389 pads attributes to four bytes; MS-TURN never does (the agent
      * tells libnice's reader so). */
@@ -77,24 +83,31 @@ EgressPacket egress_classify_payload(const guint8 *p, gsize n)
         n >= 20 && p[0] <= 3 && stun_message_validate_buffer_length(p, n, TRUE) == (int)n;
     gboolean unpadded = !padded && n >= 20 && p[0] <= 3 &&
                         stun_message_validate_buffer_length(p, n, FALSE) == (int)n;
-    if (padded || unpadded) {
-        StunAgent ms;
-        StunMessage msg = {.buffer = (uint8_t *)p, .buffer_len = n};
-        if (unpadded) {
-            stun_agent_init(&ms, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
-                            STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
-            msg.agent = &ms;
-        }
-        StunMethod m = stun_message_get_method(&msg);
-        /* TURN's Send indication; MS-TURN's Send request. */
-        if (m == STUN_IND_SEND || m == STUN_SEND) {
-            uint16_t alen = 0;
-            const guint8 *data = stun_message_find(&msg, STUN_ATTRIBUTE_DATA, &alen);
-            if (data && is_rtp(data, alen))
-                return EGRESS_PACKET_MEDIA;
-        }
+    if (!padded && !unpadded)
+        return NULL;
+    StunAgent ms;
+    StunMessage msg = {.buffer = (uint8_t *)p, .buffer_len = n};
+    if (unpadded) {
+        stun_agent_init(&ms, STUN_ALL_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,
+                        STUN_AGENT_USAGE_NO_ALIGNED_ATTRIBUTES);
+        msg.agent = &ms;
     }
-    return EGRESS_PACKET_OTHER;
+    StunMethod m = stun_message_get_method(&msg);
+    /* Out: TURN's Send indication, MS-TURN's Send request; in: their Data indications. */
+    if (m != STUN_IND_SEND && m != STUN_SEND && m != STUN_IND_DATA &&
+        be16(p) != MS_TURN_DATA_INDICATION)
+        return NULL;
+    uint16_t alen = 0;
+    const guint8 *data = stun_message_find(&msg, STUN_ATTRIBUTE_DATA, &alen);
+    *rtp_len = alen;
+    return data && is_rtp(data, alen) ? data : NULL;
+}
+
+/* A UDP payload: media, bare or inside TURN (RFC 7983's demultiplexing). */
+EgressPacket egress_classify_payload(const guint8 *p, gsize n)
+{
+    gsize len = 0;
+    return egress_payload_rtp(p, n, &len) ? EGRESS_PACKET_MEDIA : EGRESS_PACKET_OTHER;
 }
 
 static gboolean ipv4_checksum_ok(const guint8 *h, guint ihl)
@@ -347,22 +360,43 @@ static int find_udp_socket(GInetSocketAddress *want)
     return found;
 }
 
-static gboolean watch_socket(Watched *s, int libnice_fd, GInetSocketAddress *want)
+int egress_udp_socket_dup(GInetSocketAddress *want, int *family)
 {
-    s->fd = fcntl(libnice_fd, F_DUPFD_CLOEXEC, 0);
-    if (s->fd < 0)
-        return FALSE;
+    int libnice_fd = find_udp_socket(want);
+    if (libnice_fd < 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    int fd = fcntl(libnice_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     /* Still the socket found: another path's thread may have closed that
      * descriptor and opened another under the same number since. */
-    if (getsockname(s->fd, (struct sockaddr *)&ss, &sl) < 0 || !same_address(&ss, want)) {
-        close(s->fd);
-        s->fd = -1;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || !same_address(&ss, want)) {
+        close(fd);
         errno = ENOENT;
-        return FALSE;
+        return -1;
     }
-    s->family = ss.ss_family;
+    *family = ss.ss_family;
+    return fd;
+}
+
+gboolean egress_same_socket(int a, int b)
+{
+    struct stat x, y;
+    return fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_ino == y.st_ino &&
+           x.st_dev == y.st_dev;
+}
+
+static gboolean watch_socket(Watched *s, GInetSocketAddress *want)
+{
+    int family = 0;
+    s->fd = egress_udp_socket_dup(want, &family);
+    if (s->fd < 0)
+        return FALSE;
+    s->family = (sa_family_t)family;
     int level = s->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
     int opt = s->family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO;
     socklen_t l = sizeof(int);
@@ -398,20 +432,21 @@ EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex,
         w->tunnels[w->n_tunnels++] = tunnel_ifindex[i];
     int last_errno = 0;
     for (guint i = 0; i < local_addrs->len && w->n < EGRESS_MAX_SOCKETS; i++) {
-        int fd = find_udp_socket(local_addrs->pdata[i]);
-        gboolean dup = FALSE;
-        for (guint j = 0; fd >= 0 && j < w->n; j++) {
-            struct stat a, b;
-            dup = fstat(fd, &a) == 0 && fstat(w->socks[j].fd, &b) == 0 && a.st_ino == b.st_ino;
-            if (dup)
-                break;
-        }
-        if (fd < 0 || dup)
+        if (!watch_socket(&w->socks[w->n], local_addrs->pdata[i])) {
+            if (errno != ENOENT)
+                last_errno = errno;
             continue;
-        if (watch_socket(&w->socks[w->n], fd, local_addrs->pdata[i]))
-            w->n++;
-        else if (errno != ENOENT)
-            last_errno = errno;
+        }
+        gboolean dup = FALSE;
+        for (guint j = 0; j < w->n && !dup; j++)
+            dup = egress_same_socket(w->socks[w->n].fd, w->socks[j].fd);
+        if (dup) { /* the same socket under two addresses: watched once */
+            unwatch_socket(&w->socks[w->n]);
+            close(w->socks[w->n].fd);
+            w->socks[w->n].fd = -1;
+            continue;
+        }
+        w->n++;
     }
     if (!w->n && last_errno) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(last_errno),

@@ -65,6 +65,18 @@ EgressPacket egress_classify(const guint8 *buf, gsize len);
 /* A UDP payload as sent: media (RTP, bare or in TURN ChannelData or a Send
  * indication's DATA) or not. */
 EgressPacket egress_classify_payload(const guint8 *p, gsize n);
+/* Where the RTP (or RTCP) packet in a UDP payload starts, as sent or as
+ * received: the payload itself, or inside TURN's ChannelData, a Send or Data
+ * indication's DATA (MS-TURN's Send request and Data Indication too); NULL
+ * when it carries none. *rtp_len: its length. */
+const guint8 *egress_payload_rtp(const guint8 *p, gsize n, gsize *rtp_len);
+
+/* This process's UDP socket bound to want (one of libnice's), as a descriptor
+ * of the caller's own (to close), checked to be that socket still; *family its
+ * address family. -1 with errno (ENOENT: no such socket). */
+int egress_udp_socket_dup(GInetSocketAddress *want, int *family);
+/* Two descriptors of the same socket. */
+gboolean egress_same_socket(int a, int b);
 
 /* The media messages in a TURN-over-TCP byte stream (RFC 8656 §12.5: STUN
  * messages and ChannelData padded to four bytes; or MS-TURN's framing), fed as

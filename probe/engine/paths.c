@@ -238,6 +238,28 @@ EgressWatch *paths_egress_watch(const RunCtx *c, Session *s)
     return w;
 }
 
+QosWatch *paths_qos_watch(const RunCtx *c, Session *s)
+{
+    if (!c->profile->stream.dscp)
+        return NULL;
+    g_autoptr(GPtrArray) bases = session_udp_bases(s);
+    g_autoptr(GError) error = NULL;
+    QosWatch *w = qos_watch_new(bases, c->profile->stream.dscp, &error);
+    if (!w)
+        g_message("the markings of this path's media are not seen: %s", error->message);
+    return w;
+}
+
+void paths_note_qos(const RunCtx *c, QosWatch *w, PathRecord *rec, QosSample *dir)
+{
+    rec->dscp = c->profile->stream.dscp;
+    if (!w || !qos_watch_sockets(w))
+        return;
+    QosCounts q;
+    qos_watch_counts(w, &q);
+    *dir = (QosSample){TRUE, q.seen, q.marked, q.values};
+}
+
 /* A forwarder's connections to the edge leave where the route from their
  * local ends says (the forwarder connects as the routing table has it). */
 static gboolean forwarder_via_tunnel(const RunCtx *c, TlsRelay *fwd)

@@ -73,6 +73,7 @@ typedef struct {
     TlsRelay *own_connection; /* a forced TCP/TLS path: its traffic is this forwarder's */
     guint64 rx0, tx0;
     EgressWatch *egress; /* the device each of the probe's packets left by */
+    QosWatch *qos_probe, *qos_far; /* the markings of what each end received */
     guint64 fwd_media0[2]; /* media the TCP and TLS forwarders had carried at the first pair */
 } PathRun;
 
@@ -95,6 +96,8 @@ static void path_run_clear(PathRun *p)
     session_free(p->probe);
     session_free(p->far);
     egress_watch_free(p->egress); /* after libnice's sockets are closed */
+    qos_watch_free(p->qos_probe);
+    qos_watch_free(p->qos_far);
     tlsrelay_stop(p->tcp_fwd);
     tlsrelay_stop(p->tls_fwd);
     tlsrelay_stop(p->far_fwd);
@@ -233,11 +236,15 @@ static gboolean start_media(gpointer data)
             p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
             p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
         }
+        if (p->kind != POLICY_PATH_TUNNEL_ONLY)
+            p->qos_probe = paths_qos_watch(p->c, p->probe);
         p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
     }
     if (!p->far_started && session_has_pair(p->far)) {
         p->far_started = TRUE;
         p->far_pair_at = g_get_monotonic_time();
+        if (p->kind != POLICY_PATH_TUNNEL_ONLY)
+            p->qos_far = paths_qos_watch(p->c, p->far);
     }
     if (!p->probe_streaming && may_stream(p->probe_started, p->probe_pair_at, p->far_started)) {
         p->probe_streaming = TRUE;
@@ -293,6 +300,8 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     paths_note_tunnel_counters(p->tunnel, p->rx0, p->tx0, rx1, tx1, rec);
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(c, p->egress, fwd, p->fwd_media0, stream_end_sent(p->probe_stream), rec);
+    paths_note_qos(c, p->qos_far, rec, &rec->qos_out); /* as it arrived at the far end */
+    paths_note_qos(c, p->qos_probe, rec, &rec->qos_in);
     if (p->tunnel && p->own_connection) {
         /* The connection's segments are the tunnel's only if it leaves there. */
         rec->counters_per_connection = TRUE;
@@ -373,6 +382,7 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
                          .ms_ice2 = prof->ice.ms_ice2,
                          .regular_nomination = regular,
                          .ice_tcp = TRUE,
+                         .dscp = prof->stream.dscp,
                          .relay_only = spec->kind == POLICY_PATH_FORCED_RELAY,
                          .turn_username = c->cred.username,
                          .turn_password = c->cred.password,
@@ -413,6 +423,7 @@ static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys,
                          .ms_ice2 = prof->ice.ms_ice2,
                          .regular_nomination = regular,
                          .relay_only = TRUE,
+                         .dscp = prof->stream.dscp,
                          .only_address = phys,
                          .turn_username = c->cred.username,
                          .turn_password = c->cred.password,

@@ -161,6 +161,8 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
         return NULL;
     }
     nice_agent_set_stream_name(s->agent, s->stream_id, "audio");
+    if (cfg->dscp) /* IP_TOS (IPV6_TCLASS) on every socket of the stream, TURN's too */
+        nice_agent_set_stream_tos(s->agent, s->stream_id, (gint)(cfg->dscp << 2));
     for (guint i = 0; i < cfg->n_turn; i++) {
         if (!nice_agent_set_relay_info(s->agent, s->stream_id, COMPONENT, cfg->turn[i].ip,
                                        cfg->turn[i].port, cfg->turn_username, cfg->turn_password,

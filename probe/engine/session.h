@@ -40,6 +40,7 @@ typedef struct {
     gboolean regular_nomination; /* RFC 8445 regular nomination; default aggressive */
     gboolean relay_only;         /* libnice's force-relay: only relay candidates are used */
     gboolean ice_tcp;            /* gather TCP host candidates (a client does) */
+    guint dscp;                  /* the DSCP its packets are marked with; 0: none */
     GInetAddress *only_address;  /* gather only on this local address; NULL: everywhere */
     const char *stun_ip; /* a STUN server (numeric), for the reflexive address without TURN */
     guint stun_port;

@@ -529,6 +529,22 @@ lab_wait_tunnel() {
 	done
 }
 
+# lab_remark on|off: the laptop's home router re-marks every packet it forwards
+# to best effort (DSCP CS0), as routers that do not trust the LAN's markings
+# do; off, it leaves them as they are.
+lab_remark() {
+	lab_exec home nft delete table ip iplab-remark 2>/dev/null
+	[ "$1" = on ] || return 0
+	lab_exec home nft -f - <<-EOF
+		table ip iplab-remark {
+		  chain fwd {
+		    type filter hook forward priority mangle;
+		    ip dscp set cs0
+		  }
+		}
+	EOF
+}
+
 # lab_vpn_down NODE / lab_vpn_up NODE: the VPN client of laptop or laptop2
 # disconnects (its tunnel goes down and the routes into it with it) or connects
 # again (the tunnel up, its routes back, a handshake through it).

@@ -289,6 +289,41 @@ scenario_v() {
 	show_on_failure v
 }
 
+scenario_q() {
+	section "q. QoS markings: EF kept end to end, then a home router that re-marks to CS0"
+	cp "$LAB_STATE/lab.conf" "$LAB_STATE/good.conf"
+	printf '\n[stream]\ndscp = 46\ndscp_survives = relay\n' >>"$LAB_STATE/lab.conf"
+	# The relay passes the marking on (coturn copies a datagram's traffic class
+	# to the one it relays); the lab's MS-TURN relay does not, so this is RFC only.
+	probe q
+	assert_eq "verdict pass, no findings" "$(q .verdict)/$(codes)" pass/
+	assert_eq "relay-udp: the media arrived marked EF both ways (a sample of at least 10 each)" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .qos | "\(.dscp) \(.out.seen >= 10 and .out.marked == .out.seen) \(.in.seen >= 10 and .in.marked == .in.seen) \(.out.values) \(.in.values)"')" \
+		"46 true true [46] [46]"
+	assert_eq "relay-tcp: marked, but no sample (TCP's segments are not peeked)" \
+		"$(q '.paths[] | select(.name == "relay-tcp") | .qos | "\(.dscp) \(.out) \(.in)"')" "46 null null"
+	printf '  (q: relay-udp sampled %s of %s out, %s of %s in)\n' \
+		"$(q '.paths[] | select(.name == "relay-udp") | .qos.out.seen')" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .metrics.directions.out.packets_received')" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .qos.in.seen')" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .metrics.directions.in.packets_received')"
+	show_on_failure q
+	lab_remark on
+	probe q-remarked
+	assert_eq "re-marked: verdict warn, QOS_MARKING_LOST" "$(q .verdict)/$(codes)" warn/QOS_MARKING_LOST
+	assert_eq "on relay-udp, both directions, naming CS0" \
+		"$(q '[.findings[] | select(.code == "QOS_MARKING_LOST") | "\(.evidence.path) \(.evidence.direction)"] | join(",")')" \
+		"relay-udp out,relay-udp in"
+	assert_match "the message says what arrived" \
+		"$(q '.findings[] | select(.code == "QOS_MARKING_LOST") | .message' | head -n1)" \
+		'kept DSCP 46 \(EF\); the rest arrived as 0 \(CS0\)'
+	assert_eq "natural lost it too, but no finding there (dscp_survives = relay)" \
+		"$(q '.paths[] | select(.name == "natural") | "\(.qos.in.marked) \(.qos.in.values) \(.verdict)"')" "0 [0] pass"
+	show_on_failure q-remarked
+	lab_remark off
+	cp "$LAB_STATE/good.conf" "$LAB_STATE/lab.conf"
+}
+
 scenario_f() {
 	section "f. edge down"
 	lab_edge_down
@@ -311,10 +346,12 @@ body() {
 		scenario_old_kernel
 		lab_variants bursty scenario_e scenario_g scenario_m
 		# The routes and the VPN's facts are kernel facts a busy tunnel must not
-		# change either (no media is judged there: no MS-ICE2 variant). The
+		# change either (no media is judged there: no MS-ICE2 variant); the QoS
+		# markings need a relay that passes them on (coturn; the lab's MS-TURN
+		# relay does not). The
 		# old kernel's fallback is idle only: without the kernel's word per
 		# packet, a busy tunnel's counters blame it (docs/libnice.md §32).
-		lab_idle_and_busy steady scenario_r scenario_v
+		lab_idle_and_busy steady scenario_r scenario_v scenario_q
 		;;
 	edge)
 		lab_variants steady scenario_c scenario_d

@@ -380,6 +380,52 @@ static void test_tunnel_route_or_an_internal_peer_keeps_the_usual_advice(void **
     assert_string_equal(cause_of(q, "MEDIA_VIA_TUNNEL"), "");
 }
 
+/* [stream] dscp_survives = relay: a relay path whose media arrived re-marked is
+ * QOS_MARKING_LOST (warn), naming the direction and the values; the natural
+ * path, where no survival was promised, and a sample too small, are not. */
+static void test_a_marking_lost_where_it_should_survive_is_a_warning(void **state)
+{
+    const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
+                       "/turn.password\n[stream]\ndscp_survives = relay\n";
+    g_autoptr(Profile) prof = profile_load_from_data(text, strlen(text), NULL, "t", NULL);
+    assert_non_null(prof);
+    assert_int_equal(prof->stream.dscp, 46);
+    g_autoptr(RunResult) r = run_result_new("t");
+    PathRecord *relay = run_result_add_path(r, "relay-udp");
+    set_pair(relay, "relay", "udp", "physical", "physical");
+    relay->dscp = 46;
+    relay->qos_out = (QosSample){TRUE, 60, 60, G_GUINT64_CONSTANT(1) << 46};
+    relay->qos_in = (QosSample){TRUE, 58, 3, (G_GUINT64_CONSTANT(1) << 46) | 1};
+    policy_judge_path(r, relay, POLICY_PATH_FORCED_RELAY, prof);
+    PathRecord *natural = run_result_add_path(r, "natural");
+    set_pair(natural, "srflx", "udp", "physical", "physical");
+    natural->dscp = 46;
+    natural->qos_in = (QosSample){TRUE, 50, 0, 1};
+    policy_judge_path(r, natural, POLICY_PATH_NATURAL, prof);
+    PathRecord *few = run_result_add_path(r, "relay-tcp");
+    set_pair(few, "relay", "tcp", "physical", "physical");
+    few->dscp = 46;
+    few->qos_in = (QosSample){TRUE, POLICY_QOS_MIN_SAMPLE - 1, 0, 1};
+    policy_judge_path(r, few, POLICY_PATH_FORCED_RELAY, prof);
+    run_result_conclude(r);
+    assert_int_equal(r->findings->len, 1);
+    const Finding *f = r->findings->pdata[0];
+    assert_string_equal(f->code, "QOS_MARKING_LOST");
+    assert_int_equal(f->severity, VERDICT_WARN);
+    assert_true(g_str_has_prefix(f->message,
+                                 "Path relay-udp, direction in: 3 of 58 media packets sampled "
+                                 "on arrival kept DSCP 46 (EF); the rest arrived as 0 (CS0) "
+                                 "([stream] dscp_survives expects it on this path). Keep the "));
+    assert_string_equal(json_object_get_string_member(f->evidence, "direction"), "in");
+    assert_int_equal(r->verdict, VERDICT_WARN);
+    g_autofree char *af41 = policy_dscp_name(34);
+    g_autofree char *cs5 = policy_dscp_name(40);
+    g_autofree char *odd = policy_dscp_name(47);
+    assert_string_equal(af41, "34 (AF41)");
+    assert_string_equal(cs5, "40 (CS5)");
+    assert_string_equal(odd, "47");
+}
+
 static void test_json_document_has_the_contract_shape(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -441,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_forced_relay_through_tunnel_is_relay_via_tunnel),
         cmocka_unit_test(test_tunnel_reaching_the_edge_with_a_physical_route_blames_the_gateway),
         cmocka_unit_test(test_tunnel_route_or_an_internal_peer_keeps_the_usual_advice),
+        cmocka_unit_test(test_a_marking_lost_where_it_should_survive_is_a_warning),
         cmocka_unit_test(test_json_document_has_the_contract_shape),
         cmocka_unit_test(test_every_contract_code_has_a_spec),
     };

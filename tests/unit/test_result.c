@@ -54,6 +54,9 @@ static void fill_path(PathRecord *p)
     p->egress_media_seen = 499;
     p->egress_media_tunnel = 2;
     p->egress_other_tunnel = 1;
+    p->dscp = 46;
+    p->qos_out = (QosSample){TRUE, 80, 80, G_GUINT64_CONSTANT(1) << 46};
+    p->qos_in = (QosSample){TRUE, 70, 60, (G_GUINT64_CONSTANT(1) << 46) | 1};
     p->have_metrics = TRUE;
     fill_metrics(&p->metrics, 1.25);
     fill_metrics(&p->out, 1.0);
@@ -125,6 +128,11 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     assert_true(p->have_egress);
     assert_int_equal(p->egress_media_seen, 499);
     assert_int_equal(p->sides[0]->egress_media_tunnel, 2);
+    assert_int_equal(p->dscp, 46);
+    assert_true(p->qos_out.have && p->qos_in.have);
+    assert_int_equal(p->qos_in.seen, 70);
+    assert_int_equal(p->qos_in.marked, 60);
+    assert_true(p->qos_in.values == ((G_GUINT64_CONSTANT(1) << 46) | 1));
     assert_string_equal(p->sides[0]->pair_final, "ready");
     assert_ptr_equal(p->in.codec, emodel_codec_lookup("amr-wb"));
     assert_float_equal(p->in.burst_r, 1.75, 1e-12);
@@ -210,6 +218,15 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
                           "\"other_tunnel\":0}"),
                  JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_sent");
 #undef COUNTERS
+#define QOS(qos) HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\",\"qos\":" qos "}]}"
+    expect_error(QOS("{\"dscp\":64}"), JSONIN_ERROR_FIELD, "paths[0].qos.dscp");
+    expect_error(QOS("{\"dscp\":46,\"in\":{\"seen\":5,\"marked\":6,\"values\":[46]}}"),
+                 JSONIN_ERROR_FIELD, "paths[0].qos.in.marked: more than seen");
+    expect_error(QOS("{\"dscp\":46,\"out\":{\"seen\":5,\"marked\":5,\"values\":[46,64]}}"),
+                 JSONIN_ERROR_FIELD, "paths[0].qos.out.values[1]: not a DSCP (0-63)");
+    expect_error(QOS("{\"dscp\":46,\"out\":{\"seen\":5,\"marked\":5}}"),
+                 JSONIN_ERROR_FIELD, "paths[0].qos.out.values: missing");
+#undef QOS
 }
 
 static void test_sizes_and_depth_are_capped_before_parsing(void **state)

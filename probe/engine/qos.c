@@ -1,0 +1,222 @@
+/* QoS markings as they arrive (qos.h). */
+#include "qos.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "egress.h"
+
+#define QOS_MAX_SOCKETS 16
+/* After a datagram is peeked, libnice is given this long to take it before
+ * the head of the queue is looked at again (a stream sends one every 20 ms). */
+#define QOS_YIELD_US 1000
+
+typedef struct {
+    int fd;
+    int family;
+    int old; /* the option's value before the watch */
+    guint8 last[12];
+} Peeked;
+
+struct QosWatch {
+    Peeked socks[QOS_MAX_SOCKETS];
+    guint n;
+    guint dscp;
+    int stop_fd;
+    GThread *thread;
+    GMutex lock;
+    QosCounts counts;
+};
+
+gboolean qos_count(QosCounts *c, guint dscp, const guint8 *payload, gsize len, guint8 tos,
+                   guint8 last[12])
+{
+    gsize rtp_len = 0;
+    const guint8 *rtp = egress_payload_rtp(payload, len, &rtp_len);
+    if (!rtp || rtp_len < 12)
+        return FALSE;
+    if (memcmp(rtp, last, 12) == 0)
+        return TRUE; /* still at the head of the queue: counted already */
+    memcpy(last, rtp, 12);
+    guint v = tos >> 2;
+    c->seen++;
+    if (v == dscp)
+        c->marked++;
+    c->values |= G_GUINT64_CONSTANT(1) << v;
+    return TRUE;
+}
+
+/* The traffic class the kernel handed over with a datagram, or -1. */
+static int tos_of(struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS && c->cmsg_len >= CMSG_LEN(1))
+            return *(const guint8 *)CMSG_DATA(c);
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), sizeof(v));
+            return v & 0xff;
+        }
+    }
+    return -1;
+}
+
+/* Peeks at the datagram at the head of a socket's queue; TRUE if there was a
+ * new media datagram (worth yielding to libnice for). */
+static gboolean peek(QosWatch *w, Peeked *s)
+{
+    guint8 buf[EGRESS_MAX_PACKET];
+    union {
+        char b[CMSG_SPACE(sizeof(int)) * 2];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                       .msg_controllen = sizeof(ctl.b)};
+    ssize_t n = recvmsg(s->fd, &m, MSG_PEEK | MSG_DONTWAIT);
+    int tos = n > 0 ? tos_of(&m) : -1;
+    if (tos < 0)
+        return FALSE; /* taken by libnice meanwhile, or no class said */
+    g_mutex_lock(&w->lock);
+    guint64 before = w->counts.seen;
+    qos_count(&w->counts, w->dscp, buf, (gsize)n, (guint8)tos, s->last);
+    gboolean fresh = w->counts.seen != before;
+    g_mutex_unlock(&w->lock);
+    return fresh;
+}
+
+static gpointer watcher(gpointer data)
+{
+    QosWatch *w = data;
+    struct pollfd pfd[QOS_MAX_SOCKETS + 1];
+    for (guint i = 0; i < w->n; i++)
+        pfd[i] = (struct pollfd){.fd = w->socks[i].fd, .events = POLLIN};
+    pfd[w->n] = (struct pollfd){.fd = w->stop_fd, .events = POLLIN};
+    for (;;) {
+        if (poll(pfd, w->n + 1, -1) < 0 && errno != EINTR)
+            break;
+        if (pfd[w->n].revents)
+            break;
+        for (guint i = 0; i < w->n; i++) {
+            if (pfd[i].revents & POLLIN)
+                peek(w, &w->socks[i]);
+        }
+        /* The datagram stays readable until libnice reads it: give it the
+         * moment it needs rather than peeking at the same one in a loop. */
+        g_usleep(QOS_YIELD_US);
+    }
+    return NULL;
+}
+
+static int option_of(int family)
+{
+    return family == AF_INET6 ? IPV6_RECVTCLASS : IP_RECVTOS;
+}
+
+static int level_of(int family)
+{
+    return family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+}
+
+static gboolean watch_socket(Peeked *s, GInetSocketAddress *want)
+{
+    s->fd = egress_udp_socket_dup(want, &s->family);
+    if (s->fd < 0)
+        return FALSE;
+    socklen_t l = sizeof(s->old);
+    getsockopt(s->fd, level_of(s->family), option_of(s->family), &s->old, &l);
+    int on = 1;
+    if (setsockopt(s->fd, level_of(s->family), option_of(s->family), &on, sizeof(on)) < 0) {
+        int e = errno;
+        close(s->fd);
+        s->fd = -1;
+        errno = e;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void unwatch_socket(Peeked *s)
+{
+    setsockopt(s->fd, level_of(s->family), option_of(s->family), &s->old, sizeof(s->old));
+    close(s->fd);
+    s->fd = -1;
+}
+
+QosWatch *qos_watch_new(GPtrArray *local_addrs, guint dscp, GError **error)
+{
+    g_autoptr(QosWatch) w = g_new0(QosWatch, 1);
+    g_mutex_init(&w->lock);
+    w->dscp = dscp;
+    w->stop_fd = -1;
+    int last_errno = 0;
+    for (guint i = 0; i < local_addrs->len && w->n < QOS_MAX_SOCKETS; i++) {
+        Peeked *s = &w->socks[w->n];
+        if (!watch_socket(s, local_addrs->pdata[i])) {
+            if (errno != ENOENT)
+                last_errno = errno;
+            continue;
+        }
+        gboolean dup = FALSE;
+        for (guint j = 0; j < w->n && !dup; j++)
+            dup = egress_same_socket(s->fd, w->socks[j].fd);
+        if (dup) {
+            close(s->fd); /* the option stays as the first watch of it set it */
+            s->fd = -1;
+            continue;
+        }
+        w->n++;
+    }
+    if (!w->n && last_errno) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(last_errno),
+                    "no UDP socket of the session could be watched for its markings: %s",
+                    g_strerror(last_errno));
+        return NULL;
+    }
+    if (!w->n)
+        return g_steal_pointer(&w);
+    w->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->stop_fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
+                    g_strerror(errno));
+        return NULL;
+    }
+    w->thread = g_thread_new("qos", watcher, w);
+    return g_steal_pointer(&w);
+}
+
+void qos_watch_counts(QosWatch *w, QosCounts *out)
+{
+    g_mutex_lock(&w->lock);
+    *out = w->counts;
+    g_mutex_unlock(&w->lock);
+}
+
+guint qos_watch_sockets(const QosWatch *w)
+{
+    return w->n;
+}
+
+void qos_watch_free(QosWatch *w)
+{
+    if (!w)
+        return;
+    if (w->thread) {
+        guint64 one = 1;
+        if (write(w->stop_fd, &one, sizeof(one)) < 0)
+            g_warning("qos: cannot stop the watcher: %s", g_strerror(errno));
+        g_thread_join(w->thread);
+    }
+    for (guint i = 0; i < w->n; i++)
+        unwatch_socket(&w->socks[i]);
+    if (w->stop_fd >= 0)
+        close(w->stop_fd);
+    g_mutex_clear(&w->lock);
+    g_free(w);
+}
