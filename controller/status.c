@@ -456,6 +456,10 @@ static void side_row(GString *s, const char *path, const char *side, const PathR
         g_string_append_printf(s, "loss %.2f %%, jitter %.2f ms, RTT %.2f ms, MOS %.2f",
                                p->metrics.loss_ratio * 100, p->metrics.jitter_ms,
                                p->metrics.rtt_median_ms, p->metrics.mos);
+    if (p->qos_in.have) /* each side's own arrivals: the other side's row has the other way */
+        g_string_append_printf(s, "; DSCP %u kept by %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                                  " arriving",
+                               p->dscp, p->qos_in.marked, p->qos_in.seen);
     g_string_append(s, "</td></tr>");
 }
 

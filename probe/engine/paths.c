@@ -171,6 +171,10 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
         if (tcp_candidate)
             set_egress_by_route(c, remote, base, li);
     }
+    /* Media over TCP (TURN-TCP, ICE-TCP) carries no marking of its own to the
+     * relay: what a UDP peer gets from the relay then is the relay's. */
+    if (strcmp(li->transport, "udp") != 0)
+        rec->qos_out.have = rec->qos_in.have = FALSE;
     rec->remote.type = g_strdup(paths_type_name(r->type));
     rec->remote.transport = g_strdup(r->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp");
     rec->remote.address = nice_addr_string(&r->addr);

@@ -72,8 +72,10 @@ static int tos_of(struct msghdr *m)
 static gboolean peek(QosWatch *w, Peeked *s)
 {
     guint8 buf[EGRESS_MAX_PACKET];
+    /* Room for what else the socket asks for: the egress watch turns
+     * IP_PKTINFO (IPV6_RECVPKTINFO) on, and it comes first. */
     union {
-        char b[CMSG_SPACE(sizeof(int)) * 2];
+        char b[256];
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {buf, sizeof(buf)};

@@ -236,14 +236,14 @@ static gboolean start_media(gpointer data)
             p->fwd_media0[0] = p->tcp_fwd ? tlsrelay_media_out(p->tcp_fwd) : 0;
             p->fwd_media0[1] = p->tls_fwd ? tlsrelay_media_out(p->tls_fwd) : 0;
         }
-        if (p->kind != POLICY_PATH_TUNNEL_ONLY)
+        if (p->kind != POLICY_PATH_TUNNEL_ONLY && !p->own_connection)
             p->qos_probe = paths_qos_watch(p->c, p->probe);
         p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
     }
     if (!p->far_started && session_has_pair(p->far)) {
         p->far_started = TRUE;
         p->far_pair_at = g_get_monotonic_time();
-        if (p->kind != POLICY_PATH_TUNNEL_ONLY)
+        if (p->kind != POLICY_PATH_TUNNEL_ONLY && !p->own_connection)
             p->qos_far = paths_qos_watch(p->c, p->far);
     }
     if (!p->probe_streaming && may_stream(p->probe_started, p->probe_pair_at, p->far_started)) {

@@ -36,6 +36,15 @@ static void path_row(GString *s, const PathRecord *p, const char *name, gboolean
         g_string_append_printf(s, ", media out %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
                                   " via tunnel",
                                p->egress_media_tunnel, p->egress_media_seen);
+    if (p->qos_out.have || p->qos_in.have) {
+        g_string_append_printf(s, ", DSCP %u kept", p->dscp);
+        if (p->qos_out.have)
+            g_string_append_printf(s, " out %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT,
+                                   p->qos_out.marked, p->qos_out.seen);
+        if (p->qos_in.have)
+            g_string_append_printf(s, " in %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT,
+                                   p->qos_in.marked, p->qos_in.seen);
+    }
     if (p->connected_ms >= 0)
         g_string_append_printf(s, "  pair at %.0f ms%s", p->connected_ms,
                                p->pair_changes->len > 1 ? ", changed" : "");

@@ -537,7 +537,7 @@ lab_remark() {
 	[ "$1" = on ] || return 0
 	lab_exec home nft -f - <<-EOF
 		table ip iplab-remark {
-		  chain fwd {
+		  chain remark {
 		    type filter hook forward priority mangle;
 		    ip dscp set cs0
 		  }
