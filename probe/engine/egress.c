@@ -390,12 +390,9 @@ gboolean egress_same_socket(int a, int b)
            x.st_dev == y.st_dev;
 }
 
-static gboolean watch_socket(Watched *s, GInetSocketAddress *want)
+static gboolean watch_socket(Watched *s, int fd, int family)
 {
-    int family = 0;
-    s->fd = egress_udp_socket_dup(want, &family);
-    if (s->fd < 0)
-        return FALSE;
+    s->fd = fd;
     s->family = (sa_family_t)family;
     int level = s->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
     int opt = s->family == AF_INET6 ? IPV6_RECVPKTINFO : IP_PKTINFO;
@@ -404,12 +401,51 @@ static gboolean watch_socket(Watched *s, GInetSocketAddress *want)
     l = sizeof(int);
     getsockopt(s->fd, level, opt, &s->old_pki, &l);
     int on = 1, flags = TS_FLAGS;
-    if (setsockopt(s->fd, level, opt, &on, sizeof(on)) < 0 ||
-        setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) < 0) {
-        close(s->fd);
-        s->fd = -1;
+    return setsockopt(s->fd, level, opt, &on, sizeof(on)) == 0 &&
+           setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) == 0;
+}
+
+guint egress_own_sockets(GPtrArray *local_addrs, int *fds, int *families, guint max,
+                         int *errno_out)
+{
+    guint n = 0;
+    *errno_out = 0;
+    for (guint i = 0; i < local_addrs->len && n < max; i++) {
+        int fd = egress_udp_socket_dup(local_addrs->pdata[i], &families[n]);
+        if (fd < 0) {
+            if (errno != ENOENT)
+                *errno_out = errno;
+            continue;
+        }
+        gboolean dup = FALSE;
+        for (guint j = 0; j < n && !dup; j++)
+            dup = egress_same_socket(fd, fds[j]);
+        if (dup) /* the same socket under two addresses: once */
+            close(fd);
+        else
+            fds[n++] = fd;
+    }
+    return n;
+}
+
+gboolean egress_watcher_start(guint n, int last_errno, const char *what, int *stop_fd,
+                              GThread **thread, GThreadFunc fn, gpointer data, GError **error)
+{
+    if (!n && last_errno) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(last_errno),
+                    "no UDP socket of the session could be watched%s: %s", what,
+                    g_strerror(last_errno));
         return FALSE;
     }
+    if (!n)
+        return TRUE; /* nothing on UDP (TURN over TCP only): nothing to count */
+    *stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (*stop_fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
+                    g_strerror(errno));
+        return FALSE;
+    }
+    *thread = g_thread_new(what[0] ? "qos" : "egress", fn, data);
     return TRUE;
 }
 
@@ -430,38 +466,19 @@ EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex,
     w->stop_fd = -1;
     for (guint i = 0; i < MIN(n_tunnels, G_N_ELEMENTS(w->tunnels)); i++)
         w->tunnels[w->n_tunnels++] = tunnel_ifindex[i];
-    int last_errno = 0;
-    for (guint i = 0; i < local_addrs->len && w->n < EGRESS_MAX_SOCKETS; i++) {
-        if (!watch_socket(&w->socks[w->n], local_addrs->pdata[i])) {
-            if (errno != ENOENT)
-                last_errno = errno;
-            continue;
-        }
-        gboolean dup = FALSE;
-        for (guint j = 0; j < w->n && !dup; j++)
-            dup = egress_same_socket(w->socks[w->n].fd, w->socks[j].fd);
-        if (dup) { /* the same socket under two addresses: watched once */
-            unwatch_socket(&w->socks[w->n]);
-            close(w->socks[w->n].fd);
+    int fds[EGRESS_MAX_SOCKETS], families[EGRESS_MAX_SOCKETS], last_errno = 0;
+    guint n = egress_own_sockets(local_addrs, fds, families, EGRESS_MAX_SOCKETS, &last_errno);
+    for (guint i = 0; i < n; i++) {
+        if (watch_socket(&w->socks[w->n], fds[i], families[i])) {
+            w->n++;
+        } else {
+            last_errno = errno;
+            close(fds[i]);
             w->socks[w->n].fd = -1;
-            continue;
         }
-        w->n++;
     }
-    if (!w->n && last_errno) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(last_errno),
-                    "no UDP socket of the session could be watched: %s", g_strerror(last_errno));
+    if (!egress_watcher_start(w->n, last_errno, "", &w->stop_fd, &w->thread, watcher, w, error))
         return NULL;
-    }
-    if (!w->n)
-        return g_steal_pointer(&w); /* nothing on UDP (TURN over TCP only): counts stay 0 */
-    w->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (w->stop_fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
-                    g_strerror(errno));
-        return NULL;
-    }
-    w->thread = g_thread_new("egress", watcher, w);
     return g_steal_pointer(&w);
 }
 

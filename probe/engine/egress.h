@@ -77,6 +77,16 @@ const guint8 *egress_payload_rtp(const guint8 *p, gsize n, gsize *rtp_len);
 int egress_udp_socket_dup(GInetSocketAddress *want, int *family);
 /* Two descriptors of the same socket. */
 gboolean egress_same_socket(int a, int b);
+/* Descriptors of this process's distinct UDP sockets bound to local_addrs (at
+ * most max), each the caller's own, and their families; how many. *errno_out:
+ * the last failure other than a missing socket (0: none). */
+guint egress_own_sockets(GPtrArray *local_addrs, int *fds, int *families, guint max,
+                         int *errno_out);
+/* A watch over n sockets starts its thread (fn(data)) with an eventfd to stop
+ * it by; none to watch is fine unless something failed (last_errno), then the
+ * error says so. what: "" (the egress watch) or " for its markings". */
+gboolean egress_watcher_start(guint n, int last_errno, const char *what, int *stop_fd,
+                              GThread **thread, GThreadFunc fn, gpointer data, GError **error);
 
 /* The media messages in a TURN-over-TCP byte stream (RFC 8656 §12.5: STUN
  * messages and ChannelData padded to four bytes; or MS-TURN's framing), fed as

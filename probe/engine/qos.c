@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -126,22 +125,14 @@ static int level_of(int family)
     return family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
 }
 
-static gboolean watch_socket(Peeked *s, GInetSocketAddress *want)
+static gboolean watch_socket(Peeked *s, int fd, int family)
 {
-    s->fd = egress_udp_socket_dup(want, &s->family);
-    if (s->fd < 0)
-        return FALSE;
+    s->fd = fd;
+    s->family = family;
     socklen_t l = sizeof(s->old);
     getsockopt(s->fd, level_of(s->family), option_of(s->family), &s->old, &l);
     int on = 1;
-    if (setsockopt(s->fd, level_of(s->family), option_of(s->family), &on, sizeof(on)) < 0) {
-        int e = errno;
-        close(s->fd);
-        s->fd = -1;
-        errno = e;
-        return FALSE;
-    }
-    return TRUE;
+    return setsockopt(s->fd, level_of(s->family), option_of(s->family), &on, sizeof(on)) == 0;
 }
 
 static void unwatch_socket(Peeked *s)
@@ -157,39 +148,19 @@ QosWatch *qos_watch_new(GPtrArray *local_addrs, guint dscp, GError **error)
     g_mutex_init(&w->lock);
     w->dscp = dscp;
     w->stop_fd = -1;
-    int last_errno = 0;
-    for (guint i = 0; i < local_addrs->len && w->n < QOS_MAX_SOCKETS; i++) {
-        Peeked *s = &w->socks[w->n];
-        if (!watch_socket(s, local_addrs->pdata[i])) {
-            if (errno != ENOENT)
-                last_errno = errno;
-            continue;
+    int fds[QOS_MAX_SOCKETS], families[QOS_MAX_SOCKETS], last_errno = 0;
+    guint n = egress_own_sockets(local_addrs, fds, families, QOS_MAX_SOCKETS, &last_errno);
+    for (guint i = 0; i < n; i++) {
+        if (watch_socket(&w->socks[w->n], fds[i], families[i])) {
+            w->n++;
+        } else {
+            last_errno = errno;
+            close(fds[i]);
         }
-        gboolean dup = FALSE;
-        for (guint j = 0; j < w->n && !dup; j++)
-            dup = egress_same_socket(s->fd, w->socks[j].fd);
-        if (dup) {
-            close(s->fd); /* the option stays as the first watch of it set it */
-            s->fd = -1;
-            continue;
-        }
-        w->n++;
     }
-    if (!w->n && last_errno) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(last_errno),
-                    "no UDP socket of the session could be watched for its markings: %s",
-                    g_strerror(last_errno));
+    if (!egress_watcher_start(w->n, last_errno, " for its markings", &w->stop_fd, &w->thread,
+                              watcher, w, error))
         return NULL;
-    }
-    if (!w->n)
-        return g_steal_pointer(&w);
-    w->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (w->stop_fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
-                    g_strerror(errno));
-        return NULL;
-    }
-    w->thread = g_thread_new("qos", watcher, w);
     return g_steal_pointer(&w);
 }
 

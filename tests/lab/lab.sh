@@ -180,14 +180,24 @@ lab_on_signal() {
 # down. The body runs as a job in its own process group and this shell only
 # waits: `wait` returns at once on a signal, whatever the body's current command
 # does with SIGINT (some ignore it), so Ctrl-C always reaches the teardown.
+# LAB_DEADLINE_S (meson's timeout less a margin): meson ends a test that
+# overruns with SIGKILL, which no teardown survives (its namespaces and
+# processes would stay); the lab ends itself first, torn down, and says so.
 lab_run() {
 	lab_up
 	set -m
 	"$@" &
 	LAB_BODY=$!
 	set +m
+	local dog=""
+	if [ -n "${LAB_DEADLINE_S:-}" ]; then
+		(sleep "$LAB_DEADLINE_S" && lab_log "out of time (${LAB_DEADLINE_S} s): ending the lab" &&
+			kill -TERM $$) &
+		dog=$!
+	fi
 	wait "$LAB_BODY"
 	local rc=$?
+	[ -z "$dog" ] || kill "$dog" 2>/dev/null
 	LAB_BODY=""
 	return "$rc"
 }
