@@ -232,6 +232,15 @@ static gboolean read_network_event(JsonObject *o, Heartbeat *h, GError **error)
             return FALSE;
         }
     }
+    for (guint i = 0; changes[i]; i++) {
+        for (const char *c = changes[i]; *c; c++) {
+            if (g_ascii_iscntrl(*c)) { /* they go to the log and the run's note */
+                g_autofree char *item = g_strdup_printf("changes[%u]", i);
+                jsonin_field_error(error, at, item, "a control character");
+                return FALSE;
+            }
+        }
+    }
     if (!g_strv_contains(protocol_network_event_kinds, h->event_kind)) {
         jsonin_field_error(error, at, "kind", "'%s' is not vpn-up, vpn-down or network-change",
                            h->event_kind);

@@ -42,6 +42,8 @@ struct Scheduler {
     gint64 started;
     gboolean store_down;
     gint64 prune_next; /* when [scheduler] history_days next looks for old runs */
+    GHashTable *presence; /* agent -> Presence, for the second presence_at */
+    gint64 presence_at;
 };
 
 /* A controller that restarted gives the agents this long to find it again. */
@@ -79,6 +81,7 @@ Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoa
     s->parsed =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
     s->heard = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    s->presence = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     s->started = clock(clock_data);
     g_array_set_clear_func(s->schedules, schedule_clear);
     return s;
@@ -95,6 +98,7 @@ void scheduler_free(Scheduler *s)
     g_array_unref(s->schedules);
     g_hash_table_unref(s->parsed);
     g_hash_table_unref(s->heard);
+    g_hash_table_unref(s->presence);
     g_time_zone_unref(s->tz);
     g_free(s);
 }
@@ -155,7 +159,7 @@ static GPtrArray *expand(Scheduler *s, const char *field, const char *spec, GErr
 /* Whether an agent is present now: it called within a long-poll and the margin,
  * or it is carrying out a run it took. *last_seen: when it last called (0:
  * never). */
-static gboolean agent_present(Scheduler *s, const char *name, gint64 now, gint64 *last_seen)
+static gboolean agent_present_now(Scheduler *s, const char *name, gint64 now, gint64 *last_seen)
 {
     *last_seen = 0;
     g_autoptr(StoreAgent) a = store_agent_by_name(s->store, name, NULL);
@@ -172,6 +176,29 @@ static gboolean agent_present(Scheduler *s, const char *name, gint64 now, gint64
             return TRUE;
     }
     return FALSE;
+}
+
+/* Presence asked once a second per agent: a firing of a group's schedule asks
+ * about the same agents for each of its runs. */
+typedef struct {
+    gboolean present;
+    gint64 last_seen;
+} Presence;
+
+static gboolean agent_present(Scheduler *s, const char *name, gint64 now, gint64 *last_seen)
+{
+    if (s->presence_at != now) {
+        g_hash_table_remove_all(s->presence);
+        s->presence_at = now;
+    }
+    Presence *p = g_hash_table_lookup(s->presence, name);
+    if (!p) {
+        p = g_new0(Presence, 1);
+        p->present = agent_present_now(s, name, now, &p->last_seen);
+        g_hash_table_insert(s->presence, g_strdup(name), p);
+    }
+    *last_seen = p->last_seen;
+    return p->present;
 }
 
 /* The agents of a run that are absent now, as "NAME (last seen WHEN)" joined,
@@ -233,11 +260,14 @@ static gboolean offerable_for(Scheduler *s, const StoreRun *run, const char *age
 static void offer_run(Scheduler *s, const StoreRun *run, gint64 now)
 {
     g_autoptr(GError) e = NULL;
-    if (!store_run_offer(s->store, run->id, now, &e)) {
+    gboolean offered = FALSE;
+    if (!store_run_offer(s->store, run->id, now, &offered, &e)) {
         g_warning("run %s: %s", run->id, e->message);
         return;
     }
-    if (run->waited_for) {
+    if (!offered) /* offered already, or one of its agents has another (another controller) */
+        return;
+    if (run->waited_for && !g_str_has_prefix(run->note ? run->note : "", "ran late: ")) {
         g_autofree char *late = g_strdup_printf(
             "ran late: it waited for %s; it started %" G_GINT64_FORMAT
             " s after it was created, once its agents were present ([schedule.%s] catch_up_s)",

@@ -106,7 +106,9 @@ GPtrArray *store_runs_active(Store *s, GError **error);
 GPtrArray *store_runs_active_for_agent(Store *s, const char *agent, GError **error);
 /* The offered, unreported runs in which agent has a side, oldest first. */
 GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error);
-gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error);
+/* Offers a run to its agents, unless it is offered already or either agent has
+ * another run offered and unfinished (*offered, if given, says whether it was). */
+gboolean store_run_offer(Store *s, const char *id, gint64 now, gboolean *offered, GError **error);
 /* A run no side has taken goes back to waiting (unoffered) for an agent that is
  * offline; waited_for is kept from the first time it waited. */
 gboolean store_run_hold(Store *s, const char *id, const char *waited_for, GError **error);
@@ -116,7 +118,8 @@ gboolean store_run_set_note(Store *s, const char *id, const char *note, GError *
  * noted for this second. */
 gboolean store_run_heard(Store *s, const char *id, int side, gint64 now, GError **error);
 /* The agent of side takes its order; when both have, the run is running with
- * the given deadline. Taking again is harmless. */
+ * the given deadline. Taking again is harmless; a run not offered (held back
+ * meanwhile) is STORE_ERROR_STATE. */
 StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 deadline,
                          GError **error);
 /* Keeps a side's report; a second report of the same side is a duplicate (kept

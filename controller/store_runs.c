@@ -168,13 +168,37 @@ GPtrArray *store_runs_for_agent(Store *s, const char *agent, GError **error)
         error);
 }
 
-gboolean store_run_offer(Store *s, const char *id, gint64 now, GError **error)
+gboolean store_run_offer(Store *s, const char *id, gint64 now, gboolean *offered, GError **error)
 {
-    return store_done(s,
-                      store_q(s, error,
-                              "UPDATE runs SET offered_at = ? WHERE id = ? AND offered_at IS NULL",
-                              "is", now, id),
-                      error);
+    /* One offered run per agent, whichever controller offers: the check and the
+     * offer in one transaction that holds the runs' write lock (SQLite's; on
+     * PostgreSQL the table's, against the other controllers' offers). */
+    if (offered)
+        *offered = FALSE;
+    if (!store_begin(s, error))
+        return FALSE;
+    gboolean ok =
+        (s->backend != STORE_POSTGRES ||
+         store_exec(s, "LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE", error)) &&
+        store_done(s,
+                   store_q(s, error,
+                           "UPDATE runs SET offered_at = ? WHERE id = ? AND offered_at IS NULL "
+                           "AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.id <> runs.id AND "
+                           "o.offered_at IS NOT NULL AND o.state IN ('pending', 'dispatched', "
+                           "'running', 'verifying') AND (o.agent_a IN (runs.agent_a, runs.agent_b) "
+                           "OR o.agent_b IN (runs.agent_a, runs.agent_b)))",
+                           "is", now, id),
+                   error);
+    gboolean changed = ok && store_changes(s) == 1;
+    if (!ok) {
+        store_rollback(s);
+        return FALSE;
+    }
+    if (!store_commit(s, error))
+        return FALSE;
+    if (offered)
+        *offered = changed;
+    return TRUE;
 }
 
 gboolean store_run_hold(Store *s, const char *id, const char *waited_for, GError **error)
@@ -228,6 +252,11 @@ StoreRun *store_run_take(Store *s, const char *id, int side, gint64 now, gint64 
     g_autoptr(StoreRun) r = store_get_active(s, id, error);
     if (!r) {
         store_rollback(s);
+        return NULL;
+    }
+    if (!r->offered_at) { /* held back meanwhile (an agent went away): not its order now */
+        store_rollback(s);
+        g_set_error(error, STORE_ERROR, STORE_ERROR_STATE, "run %s is not offered now", id);
         return NULL;
     }
     if (!r->taken_at[side]) {

@@ -81,8 +81,20 @@ static void add_finding_copy(RunResult *r, const Finding *f, int side, const cha
 }
 
 /* One side: its checks and their findings kept, its paths judged again. */
+/* The peer sent this path's media over TCP (TURN-TCP, ICE-TCP): what arrived
+ * here carried the relay's marking, not the stream's. */
+static gboolean peer_sent_over_tcp(const RunResult *peer, const char *path)
+{
+    for (guint i = 0; peer && i < peer->paths->len; i++) {
+        const PathRecord *p = peer->paths->pdata[i];
+        if (strcmp(p->name, path) == 0)
+            return p->have_pair && g_strcmp0(p->local.transport, "udp") != 0;
+    }
+    return FALSE;
+}
+
 static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, const char *agent,
-                      const RunResult *rep, const Profile *profile)
+                      const RunResult *rep, const RunResult *peer, const Profile *profile)
 {
     for (guint i = 0; i < json_array_get_length(rep->probes); i++) {
         JsonNode *n = json_node_copy(json_array_get_element(rep->probes, i));
@@ -130,6 +142,8 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
         path_record_free(p->sides[1]);
         p->sides[0] = p->sides[1] = NULL;
         p->verdict = VERDICT_PASS;
+        if (peer_sent_over_tcp(peer, p->name))
+            p->qos_in.have = FALSE;
         policy_judge_path(scratch, p, protocol_paired_path_kind(p->name), profile);
         g_ptr_array_add(paths_by_side[side], p);
     }
@@ -301,7 +315,7 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
     GPtrArray *by_side[2] = {paths_a, paths_b};
     for (int s = 0; s < 2; s++) {
         if (reports[s]) {
-            take_side(out, by_side, s, run->agent[s], reports[s], profile);
+            take_side(out, by_side, s, run->agent[s], reports[s], reports[!s], profile);
         } else {
             g_autofree char *prev = g_steal_pointer(&out->error);
             out->error = g_strdup_printf("%s%sside %s (%s) sent no report", prev ? prev : "",

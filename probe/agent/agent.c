@@ -178,13 +178,23 @@ static gboolean heartbeat(Agent *A, GError **error)
     g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
     json_object_unref(o);
     g_autofree char *body = json_to_string(n, FALSE);
+    long status = 0;
     g_autoptr(JsonObject) answer =
-        http_call(A->http, "POST", "/api/v1/agent/heartbeat", body, 15, NULL, error);
+        http_call(A->http, "POST", "/api/v1/agent/heartbeat", body, 15, &status, error);
+    if (!answer && event_id && status == 400) {
+        /* A controller before 0.8.0 knows no network_event: without it, the
+         * heartbeat it takes; the event is dropped, not sent for ever. */
+        agent_log("the controller refused the network event %s (%s): dropped", event_id,
+                  (*error)->message);
+        network_event_delivered(A, event_id);
+        g_clear_error(error);
+        return heartbeat(A, error);
+    }
     if (!answer)
         return FALSE;
     if (event_id) {
         network_event_delivered(A, event_id);
-        /* The controller says what it made of it (a controller before 0.8.0 says nothing). */
+        /* The controller says what it made of it. */
         JsonObject *ack = json_object_get_member(answer, "network_event") &&
                                   JSON_NODE_HOLDS_OBJECT(json_object_get_member(answer, "network_event"))
                               ? json_object_get_object_member(answer, "network_event")

@@ -173,8 +173,10 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
     }
     /* Media over TCP (TURN-TCP, ICE-TCP) carries no marking of its own to the
      * relay: what a UDP peer gets from the relay then is the relay's. */
-    if (strcmp(li->transport, "udp") != 0)
+    if (strcmp(li->transport, "udp") != 0) {
+        rec->dscp = 0;
         rec->qos_out.have = rec->qos_in.have = FALSE;
+    }
     rec->remote.type = g_strdup(paths_type_name(r->type));
     rec->remote.transport = g_strdup(r->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp");
     rec->remote.address = nice_addr_string(&r->addr);
@@ -256,9 +258,9 @@ QosWatch *paths_qos_watch(const RunCtx *c, Session *s)
 
 void paths_note_qos(const RunCtx *c, QosWatch *w, PathRecord *rec, QosSample *dir)
 {
-    rec->dscp = c->profile->stream.dscp;
     if (!w || !qos_watch_sockets(w))
         return;
+    rec->dscp = c->profile->stream.dscp;
     QosCounts q;
     qos_watch_counts(w, &q);
     *dir = (QosSample){TRUE, q.seen, q.marked, q.values};

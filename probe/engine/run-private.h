@@ -108,7 +108,8 @@ void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
  * no socket could be watched. Free it after the session. */
 QosWatch *paths_qos_watch(const RunCtx *c, Session *s);
 /* The profile's marking into rec (dscp), and what a watch sampled into one of
- * its directions (rec->qos_out or qos_in); nothing without a watch. */
+ * its directions (rec->qos_out or qos_in); nothing without a watch, and
+ * paths_describe_pair takes it out again for a pair over TCP. */
 void paths_note_qos(const RunCtx *c, QosWatch *w, PathRecord *rec, QosSample *dir);
 void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
 /* The tunnel's packets over the stream (counters rx1/tx1 less rx0/tx0) into rec;

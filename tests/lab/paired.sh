@@ -272,6 +272,7 @@ scenario_catch_up() {
 	assert_eq "it ran once the laptop was back, and passed" "$(q '"\(.state) \(.verdict)"')" "done pass"
 	assert_match "its note says it ran late, for whom and how late" "$(q .note)" \
 		'^ran late: it waited for laptop \(offline, last seen .*\); it started [0-9]+ s after it was created, once its agents were present \(\[schedule.minutely\] catch_up_s\)$'
+	assert_no_match "said once" "$(q .note)" 'ran late.*ran late'
 	assert_eq "its trigger: the cron schedule" "$(q .trigger)" cron
 	printf '  (%s: run %s, %s)\n' "$DOC" "$id" "$(q .note)"
 	show_on_failure

@@ -488,6 +488,7 @@ static void test_unfinished_runs_are_counted_by_state(void **state)
     fixture_create_run(c->store, "p1", "laptop1", "corp1", NOW - 30);
     fixture_create_run(c->store, "p2", "laptop2", "corp1", NOW - 20);
     fixture_create_run(c->store, "d1", "laptop1", "laptop2", NOW - 10);
+    assert_true(store_run_offer(c->store, "d1", NOW - 6, NULL, NULL));
     g_autoptr(StoreRun) taken = store_run_take(c->store, "d1", 0, NOW - 5, NOW + 600, NULL);
     assert_non_null(taken);
     finish_run(c, "f1", "laptop2", "laptop1", VERDICT_PASS, 0, NOW - 100, NULL);

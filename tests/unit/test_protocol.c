@@ -370,6 +370,9 @@ static void test_a_heartbeat_carries_a_network_event(void **state)
          "network_event.at: missing"},
         {"{\"version\":\"1\",\"network_event\":[]}", "network_event: not an object"},
         {many->str, "network_event.changes: more than 32 items"},
+        {"{\"version\":\"1\",\"network_event\":{\"id\":\"a.1\",\"kind\":\"vpn-up\",\"at\":1,"
+         "\"changes\":[\"ok\",\"gpd0 came up\\n2026-12-07 controller: forged\"]}}",
+         "network_event.changes[1]: a control character"},
         {long_change, "network_event.changes[0]: longer than 256 bytes"},
     };
     assert_field_refusals(parse_heartbeat, cases, G_N_ELEMENTS(cases));

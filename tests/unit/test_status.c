@@ -160,6 +160,7 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
         "(100.64.0.7/32)\",\"default route via 192.0.2.1 dev eth0\"]}",
         &is_new, NULL));
     fixture_create_run(c->store, "under-way-1", "edge1", "corp1", NOW - 20);
+    assert_true(store_run_offer(c->store, "under-way-1", NOW - 11, NULL, NULL));
     g_autoptr(StoreRun) taken =
         store_run_take(c->store, "under-way-1", 0, NOW - 10, NOW + 600, NULL);
     assert_non_null(taken);

@@ -179,7 +179,7 @@ static void test_a_run_goes_from_pending_to_done(void **state)
 {
     g_autoptr(Store) s = store_with_agents(target(state));
     create_run(s, "r1", 1000);
-    assert_true(store_run_offer(s, "r1", 1001, NULL));
+    assert_true(store_run_offer(s, "r1", 1001, NULL, NULL));
     g_autoptr(GPtrArray) orders = store_runs_for_agent(s, "corp1", NULL);
     assert_int_equal(orders->len, 1);
     g_autoptr(StoreRun) a = store_run_take(s, "r1", 0, 1002, 1100, NULL);
@@ -551,6 +551,7 @@ static void test_racing_controllers_take_an_order_once_and_end_a_run_once(void *
     {
         g_autoptr(Store) s = store_with_agents(target(state));
         create_run(s, "race", 1000);
+        assert_true(store_run_offer(s, "race", 1000, NULL, NULL));
     }
     Race race = {.n = RACERS};
     for (int i = 0; i < 3; i++)
@@ -655,6 +656,14 @@ static void test_a_network_event_counts_once_and_fires_once_per_interval(void **
     assert_true(won);
 }
 
+/* Ends a run (error, no report): it is no longer an agent's offered run. */
+static StoreRun *report_and_finish(Store *s, const char *id)
+{
+    g_autoptr(RunResult) res = report(id, 0);
+    assert_true(store_run_finish(s, id, RUN_ERROR, res, "ended", 1061, NULL));
+    return store_run_get(s, id, NULL);
+}
+
 /* A run of catch_up_s: its trigger and how long it may wait are kept; held, it
  * is unoffered and remembers whom it waited for the first time. */
 static void test_a_run_that_waits_keeps_its_trigger_and_whom_it_waited_for(void **state)
@@ -668,7 +677,7 @@ static void test_a_run_that_waits_keeps_its_trigger_and_whom_it_waited_for(void 
                   .trigger = "cron",
                   .catch_up_until = 4600};
     assert_true(store_run_create(s, &r, NULL));
-    assert_true(store_run_offer(s, "w1", 1001, NULL));
+    assert_true(store_run_offer(s, "w1", 1001, NULL, NULL));
     assert_true(store_run_hold(s, "w1", "laptop1 (last seen 09:00)", NULL));
     assert_true(store_run_hold(s, "w1", "laptop1 (last seen 10:00)", NULL));
     g_autoptr(StoreRun) held = store_run_get(s, "w1", NULL);
@@ -677,6 +686,20 @@ static void test_a_run_that_waits_keeps_its_trigger_and_whom_it_waited_for(void 
     assert_int_equal(held->offered_at, 0);
     assert_string_equal(held->waited_for, "laptop1 (last seen 09:00)");
     assert_true(store_run_set_note(s, "w1", "ran late", NULL));
+    g_autoptr(GError) e = NULL;
+    assert_null(store_run_take(s, "w1", 0, 1050, 1200, &e)); /* held: not its order now */
+    assert_true(g_error_matches(e, STORE_ERROR, STORE_ERROR_STATE));
+    /* One offered run per agent, whoever offers. */
+    create_run(s, "other", 1000);
+    gboolean offered = FALSE;
+    assert_true(store_run_offer(s, "other", 1060, &offered, NULL));
+    assert_true(offered);
+    assert_true(store_run_offer(s, "w1", 1061, &offered, NULL));
+    assert_false(offered); /* laptop1 has "other" */
+    g_autoptr(StoreRun) ended = report_and_finish(s, "other");
+    assert_int_equal(ended->state, RUN_ERROR);
+    assert_true(store_run_offer(s, "w1", 1062, &offered, NULL));
+    assert_true(offered);
     g_autoptr(StoreRun) taken = store_run_take(s, "w1", 0, 1100, 1200, NULL);
     assert_int_equal(taken->state, RUN_DISPATCHED);
     assert_true(store_run_hold(s, "w1", "x", NULL)); /* taken by a side: not held */
