@@ -94,6 +94,13 @@ CandidateInfo *candidate_info_new(void)
     return g_new0(CandidateInfo, 1);
 }
 
+CandidateInfo *candidate_info_dup(const CandidateInfo *c)
+{
+    CandidateInfo *d = candidate_info_new();
+    candidate_info_copy(d, c);
+    return d;
+}
+
 void candidate_info_free(CandidateInfo *c)
 {
     if (!c)
@@ -162,11 +169,8 @@ void ice_record_free(IceRecord *r)
 
 static void candidates_copy(GPtrArray *dst, const GPtrArray *src)
 {
-    for (guint i = 0; i < src->len; i++) {
-        CandidateInfo *c = candidate_info_new();
-        candidate_info_copy(c, src->pdata[i]);
-        g_ptr_array_add(dst, c);
-    }
+    for (guint i = 0; i < src->len; i++)
+        g_ptr_array_add(dst, candidate_info_dup(src->pdata[i]));
 }
 
 IceRecord *ice_record_copy(const IceRecord *r)

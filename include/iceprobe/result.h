@@ -108,6 +108,7 @@ void ice_given_up_free(IceGivenUp *g);
 /* "type address/transport", as pair changes and the record's pairs name candidates. */
 char *candidate_info_label(const CandidateInfo *c);
 CandidateInfo *candidate_info_new(void);
+CandidateInfo *candidate_info_dup(const CandidateInfo *c);
 void candidate_info_free(CandidateInfo *c);
 
 typedef struct PathRecord PathRecord;
