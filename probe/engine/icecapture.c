@@ -2,7 +2,7 @@
  * STUN library's lines (domain "libnice-stun") name no agent; the one kept is
  * an error answer's code, which libnice's own line about that answer follows
  * at once on the same thread (stun_usage_ice_conncheck_process, then
- * conncheck.c:3603; stun_usage_turn_process, then conncheck.c:4051): it is
+ * conncheck.c:3598; stun_usage_turn_process, then conncheck.c:4051): it is
  * held per thread and handed over with that thread's next libnice line. */
 #include "icecapture.h"
 

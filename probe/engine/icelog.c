@@ -23,6 +23,7 @@ struct IceLog {
     guint host_next_server;
     gboolean new_pair_next; /* "creating a new pair": the next state line starts one */
     int answered;           /* the item of the last TURN answer */
+    int giving_up;          /* the pair of the last "Retransmissions failed" line */
     guint timeouts;
     gboolean gathered;
     guint lines, unknown;
@@ -39,7 +40,7 @@ IceLog *icelog_new(void)
 {
     IceLog *l = g_new0(IceLog, 1);
     l->pairs = g_array_new(FALSE, TRUE, sizeof(IceLogPair));
-    l->answered = -1;
+    l->answered = l->giving_up = -1;
     return l;
 }
 
@@ -203,14 +204,14 @@ static IceLogState state_from(const char *name)
  * (a timeout, an error answer); the state line then takes it. */
 static void pending_why(IceLogPair *p, IceLogWhy why, guint code, const char *detail)
 {
-    if (p->why == ICELOG_WHY_STOPPED && why == ICELOG_WHY_TIMEOUT)
-        return; /* it timed out because its retransmissions were stopped */
+    if (p->why == ICELOG_WHY_STOPPED && why == ICELOG_WHY_SOCKET)
+        return; /* it ran out because its retransmissions were stopped */
     p->why = why;
     p->code = code;
     g_strlcpy(p->detail, detail ? detail : "", sizeof(p->detail));
 }
 
-/* "pair %p state %s (%s)" (conncheck.c:138, SET_PAIR_STATE). */
+/* "pair %p state %s (%s)" (conncheck.c:135-140, SET_PAIR_STATE). */
 static gboolean pair_state(IceLog *l, guint64 id, const char *s)
 {
     char name[ICELOG_WORD_LEN], fn[64]; /* libnice's function, cut to detail's size */
@@ -275,7 +276,7 @@ static gboolean pair_line(IceLog *l, const char *s, guint code)
     return TRUE;
 }
 
-/* "new pair %p : [%s]:%u --> [%s]:%u" (conncheck.c:2389, 3370). */
+/* "new pair %p : [%s]:%u --> [%s]:%u" (conncheck.c:2391, 3372). */
 static gboolean pair_addresses(IceLog *l, const char *s, guint code)
 {
     guint64 id;
@@ -294,7 +295,7 @@ static gboolean pair_addresses(IceLog *l, const char *s, guint code)
 }
 
 /* "added a new pair %p with foundation '%s' and transport %s:%s to stream %u
- * component %u" (conncheck.c:2397), "added a new peer-discovered pair ..."
+ * component %u" (conncheck.c:2402), "added a new peer-discovered pair ..."
  * (conncheck.c:3393). */
 static gboolean pair_transports(IceLog *l, const char *s, guint code)
 {
@@ -314,18 +315,34 @@ static gboolean pair_transports(IceLog *l, const char *s, guint code)
     return TRUE;
 }
 
-/* "Retransmissions failed, giving up on pair %p" (conncheck.c:720). */
-static gboolean pair_timeout(IceLog *l, const char *s, guint code)
+/* "Retransmissions failed, giving up on pair %p": said of a pair whose checks
+ * ran out (conncheck.c:740, then "Failed pair is ...", 742) and of one whose
+ * socket went away (conncheck.c:5016, conn_check_prune_socket: nothing after). */
+static gboolean pair_giving_up(IceLog *l, const char *s, guint code)
 {
     guint64 id;
     IceLogPair *p = pointer(&s, &id) ? find_pair(l, id) : NULL;
     if (!p)
         return FALSE;
-    pending_why(p, ICELOG_WHY_TIMEOUT, 0, NULL);
+    pending_why(p, ICELOG_WHY_SOCKET, 0, NULL);
+    l->giving_up = (int)(p - &g_array_index(l->pairs, IceLogPair, 0));
     return TRUE;
 }
 
-/* "stun_bind_process/conncheck for %p: %s,res=%s,stun#=%d." (conncheck.c:3603),
+/* "Failed pair is [%s]:%u --> [%s]:%u" (conncheck.c:742): the pair just given
+ * up on ran out of retransmissions. */
+static gboolean pair_timed_out(IceLog *l, const char *s, guint code)
+{
+    if (l->giving_up < 0 || (guint)l->giving_up >= l->pairs->len)
+        return FALSE;
+    IceLogPair *p = &g_array_index(l->pairs, IceLogPair, l->giving_up);
+    l->giving_up = -1;
+    if (p->why == ICELOG_WHY_SOCKET)
+        p->why = ICELOG_WHY_TIMEOUT;
+    return TRUE;
+}
+
+/* "stun_bind_process/conncheck for %p: %s,res=%s,stun#=%d." (conncheck.c:3598),
  * with the STUN error code its library logged just before. */
 static gboolean pair_answer(IceLog *l, const char *s, guint code)
 {
@@ -355,7 +372,7 @@ static gboolean pair_nominated(IceLog *l, const char *s, guint code)
     return TRUE;
 }
 
-/* "creating a new pair" (conncheck.c:2383, 3364): the state line that follows
+/* "creating a new pair" (conncheck.c:2384, 3365): the state line that follows
  * is a new pair's, whatever its pointer was before. */
 static gboolean pair_creating(IceLog *l, const char *s, guint code)
 {
@@ -377,7 +394,7 @@ static gboolean relay_server(IceLog *l, const char *s, guint code)
     return TRUE;
 }
 
-/* "creation of host candidate %s:[%s]:%u: %s" (agent.c:3785): the host
+/* "creation of host candidate %s:[%s]:%u: %s" (agent.c:3792): the host
  * candidate whose discoveries come next, when it was made. */
 static gboolean host_created(IceLog *l, const char *s, guint code)
 {
@@ -503,7 +520,8 @@ static const struct {
     {"new pair ", pair_addresses},
     {"added a new pair ", pair_transports},
     {"added a new peer-discovered pair ", pair_transports},
-    {"Retransmissions failed, giving up on pair ", pair_timeout},
+    {"Retransmissions failed, giving up on pair ", pair_giving_up},
+    {"Failed pair is ", pair_timed_out},
     {"stun_bind_process/conncheck for ", pair_answer},
     {"marking pair ", pair_nominated},
     {"creating a new pair", pair_creating},

@@ -38,6 +38,7 @@ const char *icelog_state_name(IceLogState s);
 typedef enum {
     ICELOG_WHY_NONE,
     ICELOG_WHY_TIMEOUT,         /* retransmissions ran out without an answer */
+    ICELOG_WHY_SOCKET,          /* its socket went away (a TCP connection closed) */
     ICELOG_WHY_ERROR,           /* an error answer: code, or libnice's res= in detail */
     ICELOG_WHY_SOURCE_MISMATCH, /* the answer came from another address */
     ICELOG_WHY_NO_REMOTE,       /* an answer matched, without a known remote candidate */

@@ -91,6 +91,8 @@ static char *pair_why(const IceLogPair *p)
     switch (p->why) {
     case ICELOG_WHY_TIMEOUT:
         return g_strdup("timeout: no answer to its checks");
+    case ICELOG_WHY_SOCKET:
+        return g_strdup("its socket went away (a TCP connection closed)");
     case ICELOG_WHY_ERROR:
         return p->code ? g_strdup_printf("error response %u", p->code)
                        : g_strdup_printf("error response (libnice: res=%s)", p->detail);
@@ -194,53 +196,100 @@ static const char *kept_instead(RecordCtx *x, guint i)
     return NULL;
 }
 
-/* "from 192.0.2.7 (eth0), 100.64.0.2 (gpd0)": the host candidates libnice asked from. */
-static void append_bases(RecordCtx *x, GString *why, guint server)
-{
-    const char *sep = " from ";
-    for (guint i = 0; i < icelog_n_items(x->log); i++) {
-        const IceLogItem *it = icelog_item(x->log, i);
-        if (it->server != (int)server || !*it->base_ip)
-            continue;
-        g_autoptr(GInetAddress) a = g_inet_address_new_from_string(it->base_ip);
-        const NetifInterface *n = a ? netif_inventory_by_address(x->c->inv, a) : NULL;
-        g_string_append_printf(why, "%s%s (%s, %s)", sep, it->base_ip, n ? n->name : "?",
-                               it->base_transport);
-        sep = ", ";
-    }
-}
+/* What came of one Allocate libnice asked for, as the record groups them. */
+typedef enum {
+    OUTCOME_UNANSWERED,
+    OUTCOME_CHALLENGED, /* the usual 401 challenge, and nothing after it */
+    OUTCOME_ERROR,
+    OUTCOME_REDUNDANT,
+    OUTCOME_ALLOCATED,
+} Outcome;
 
 typedef struct {
-    guint asked, redundant, unanswered, challenged, refused;
-    guint codes[4];
-    guint n_codes;
-} ServerTally;
+    Outcome outcome;
+    guint code; /* OUTCOME_ERROR's */
+    guint count;
+    GString *from; /* "100.64.0.2 (gpd0, udp), ..." */
+} OutcomeGroup;
 
-static void tally(const IceLog *log, guint server, ServerTally *t)
+static Outcome outcome_of(const IceLogItem *it)
 {
-    for (guint i = 0; i < icelog_n_items(log); i++) {
-        const IceLogItem *it = icelog_item(log, i);
-        if (it->server != (int)server)
+    if (it->allocated)
+        return it->redundant ? OUTCOME_REDUNDANT : OUTCOME_ALLOCATED;
+    if (it->answers == 0)
+        return OUTCOME_UNANSWERED;
+    if (it->errors == 1 && it->first_code == 401)
+        return OUTCOME_CHALLENGED;
+    return OUTCOME_ERROR;
+}
+
+/* The items libnice made for server i, grouped by what came of them, each
+ * group with the host candidates it asked from. Returns how many groups. */
+static guint group_items(RecordCtx *x, guint i, OutcomeGroup *groups, guint max)
+{
+    guint n = 0;
+    for (guint k = 0; k < icelog_n_items(x->log); k++) {
+        const IceLogItem *it = icelog_item(x->log, k);
+        if (it->server != (int)i)
             continue;
-        t->asked++;
-        if (it->allocated) {
-            t->redundant += it->redundant;
-        } else if (it->answers == 0) {
-            t->unanswered++;
-        } else if (it->errors == 1 && it->first_code == 401) {
-            t->challenged++; /* the usual 401 challenge, and nothing after it */
-        } else {
-            t->refused++;
-            gboolean seen = FALSE;
-            for (guint k = 0; k < t->n_codes; k++)
-                seen |= t->codes[k] == it->last_code;
-            if (!seen && t->n_codes < G_N_ELEMENTS(t->codes))
-                t->codes[t->n_codes++] = it->last_code;
-        }
+        Outcome o = outcome_of(it);
+        guint code = o == OUTCOME_ERROR ? it->last_code : 0;
+        guint g = 0;
+        while (g < n && (groups[g].outcome != o || groups[g].code != code))
+            g++;
+        if (g == n && n == max)
+            continue;
+        if (g == n)
+            groups[n++] = (OutcomeGroup){.outcome = o, .code = code, .from = g_string_new(NULL)};
+        g_autoptr(GInetAddress) a = g_inet_address_new_from_string(it->base_ip);
+        const NetifInterface *nif = a ? netif_inventory_by_address(x->c->inv, a) : NULL;
+        g_string_append_printf(groups[g].from, "%s%s (%s, %s)", groups[g].count ? ", " : "",
+                               *it->base_ip ? it->base_ip : "?", nif ? nif->name : "?",
+                               it->base_transport);
+        groups[g].count++;
+    }
+    return n;
+}
+
+static void append_group(RecordCtx *x, guint i, GString *why, const OutcomeGroup *g)
+{
+    const char *s = g->count > 1 ? "s" : "";
+    switch (g->outcome) {
+    case OUTCOME_UNANSWERED:
+        g_string_append_printf(
+            why, "no answer to %u Allocate request%s from %s (%s)", g->count, s, g->from->str,
+            icelog_gathered(x->log) ? "libnice gave up" : "still waiting when the path ended");
+        break;
+    case OUTCOME_CHALLENGED:
+        g_string_append_printf(why, "no answer after the 401 challenge to %u request%s from %s",
+                               g->count, s, g->from->str);
+        break;
+    case OUTCOME_ERROR:
+        g_string_append_printf(why, "error response %u to %u request%s from %s", g->code, g->count,
+                               s, g->from->str);
+        break;
+    case OUTCOME_REDUNDANT: {
+        const char *kept = kept_instead(x, i);
+        g_string_append_printf(why,
+                               "%u allocated from %s, but libnice dropped the relay candidate%s as "
+                               "a duplicate of the TURN %s one (the same relayed address, "
+                               "docs/libnice.md §9)",
+                               g->count, g->from->str, s, kept ? kept : "?");
+        break;
+    }
+    case OUTCOME_ALLOCATED:
+        g_string_append_printf(why,
+                               "%u allocated from %s, but libnice lists no relay candidate "
+                               "from it",
+                               g->count, g->from->str);
+        break;
     }
 }
 
-/* Why libnice made no relay candidate from the session's TURN server i. */
+/* Why libnice made no relay candidate from the session's TURN server i:
+ * "203.0.113.10:3478/udp: no answer to 1 Allocate request from 100.64.0.2
+ * (gpd0, udp) (libnice gave up); 1 allocated from 10.254.1.10 (eth0, udp), but
+ * libnice dropped the relay candidate as a duplicate of the TURN tcp one". */
 static char *allocation_why(RecordCtx *x, guint i, const char *transport)
 {
     const Profile *p = x->c->profile;
@@ -249,42 +298,19 @@ static char *allocation_why(RecordCtx *x, guint i, const char *transport)
                                                  : p->edge.tls_port;
     GString *why = g_string_new(NULL);
     g_string_append_printf(why, "%s:%u/%s: ", x->c->edge_ip ? x->c->edge_ip : "?", port, transport);
-    ServerTally t = {0};
-    if (x->log)
-        tally(x->log, i, &t);
-    if (!x->log) {
+    OutcomeGroup groups[6];
+    guint n = x->log ? group_items(x, i, groups, G_N_ELEMENTS(groups)) : 0;
+    if (!x->log)
         g_string_append(why, "libnice made no relay candidate from it (its reports were not "
                              "recorded)");
-    } else if (!t.asked) {
+    else if (!n)
         g_string_append(why, "libnice asked it for no allocation (no host candidate it allocates "
                              "from)");
-    } else {
-        const char *sep = "";
-        if (t.unanswered) {
-            g_string_append_printf(why, "no answer to %u Allocate request%s%s", t.unanswered,
-                                   t.unanswered > 1 ? "s" : "",
-                                   icelog_gathered(x->log) ? " (libnice gave up on them)"
-                                                           : " before the path ended");
-            sep = "; ";
-        }
-        if (t.challenged) {
-            g_string_append_printf(why, "%sno answer after the 401 challenge to %u request%s", sep,
-                                   t.challenged, t.challenged > 1 ? "s" : "");
-            sep = "; ";
-        }
-        for (guint k = 0; k < t.n_codes; k++) {
-            g_string_append_printf(why, "%serror response %u", sep, t.codes[k]);
-            sep = "; ";
-        }
-        if (t.redundant) {
-            const char *kept = kept_instead(x, i);
-            g_string_append_printf(why,
-                                   "%sallocated, but libnice dropped its relay candidate as a "
-                                   "duplicate of the TURN %s one (the same relayed address, "
-                                   "docs/libnice.md §9)",
-                                   sep, kept ? kept : "?");
-        }
-        append_bases(x, why, i);
+    for (guint g = 0; g < n; g++) {
+        if (g)
+            g_string_append(why, "; ");
+        append_group(x, i, why, &groups[g]);
+        g_string_free(groups[g].from, TRUE);
     }
     TlsRelay *fwd = server_forwarder(x, transport);
     g_autofree char *fwd_error = fwd ? tlsrelay_last_error(fwd) : NULL;

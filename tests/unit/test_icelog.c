@@ -217,10 +217,12 @@ static void test_why_a_pair_failed_is_what_libnice_said(void **state)
         "pair 0xd state FROZEN (priv_add_new_check_pair)",
         "pair 0xa state IN_PROGRESS (priv_conn_check_initiate)",
         "Retransmissions failed, giving up on pair 0xa",
+        "Failed pair is [192.0.2.7]:4000 --> [198.51.100.9]:5000",
         "pair 0xa state FAILED (candidate_check_pair_fail)",
         "pair 0xb state IN_PROGRESS (priv_conn_check_initiate)",
         "pair 0xb will not be retransmitted.",
         "Retransmissions failed, giving up on pair 0xb",
+        "Failed pair is [192.0.2.7]:4001 --> [198.51.100.9]:5000",
         "pair 0xb state FAILED (candidate_check_pair_fail)",
         "pair 0xc removed.",
         "pair 0xd state IN_PROGRESS (priv_conn_check_initiate)",
@@ -229,6 +231,11 @@ static void test_why_a_pair_failed_is_what_libnice_said(void **state)
         "pair 0xd FAILED (mismatch of source address).",
     };
     feed_all(l, lines, G_N_ELEMENTS(lines), 0);
+    /* A pair whose TCP socket closed under it (conn_check_prune_socket). */
+    icelog_feed(l, "creating a new pair", 0);
+    icelog_feed(l, "pair 0xf state IN_PROGRESS (priv_conn_check_initiate)", 0);
+    icelog_feed(l, "Retransmissions failed, giving up on pair 0xf", 0);
+    icelog_feed(l, "pair 0xf state FAILED (candidate_check_pair_fail)", 0);
     /* An error answer, with the code the STUN library logged just before. */
     icelog_feed(l, "creating a new pair", 0);
     icelog_feed(l, "pair 0xe state IN_PROGRESS (priv_conn_check_initiate)", 0);
@@ -243,6 +250,7 @@ static void test_why_a_pair_failed_is_what_libnice_said(void **state)
         {ICELOG_STATE_FAILED, ICELOG_WHY_STOPPED, 0},
         {ICELOG_STATE_CANCELLED, ICELOG_WHY_PRUNED, 0},
         {ICELOG_STATE_FAILED, ICELOG_WHY_SOURCE_MISMATCH, 0},
+        {ICELOG_STATE_FAILED, ICELOG_WHY_SOCKET, 0},
         {ICELOG_STATE_FAILED, ICELOG_WHY_ERROR, 403},
     };
     assert_int_equal(icelog_n_pairs(l), G_N_ELEMENTS(want));
@@ -253,7 +261,7 @@ static void test_why_a_pair_failed_is_what_libnice_said(void **state)
         assert_int_equal(p->code, want[i].code);
     }
     assert_string_equal(icelog_pair(l, 0)->remote_ip, "198.51.100.9");
-    assert_string_equal(icelog_pair(l, 4)->detail, "error");
+    assert_string_equal(icelog_pair(l, 5)->detail, "error");
     assert_string_equal(icelog_state_name(ICELOG_STATE_IN_PROGRESS), "in-progress");
 }
 
