@@ -72,6 +72,7 @@ void candidate_info_clear(CandidateInfo *c)
     g_free(c->interface_class);
     g_free(c->egress_interface);
     g_free(c->egress_class);
+    g_free(c->relay_transport);
     memset(c, 0, sizeof(*c));
 }
 
@@ -85,6 +86,118 @@ static void candidate_info_copy(CandidateInfo *dst, const CandidateInfo *src)
     dst->interface_class = g_strdup(src->interface_class);
     dst->egress_interface = g_strdup(src->egress_interface);
     dst->egress_class = g_strdup(src->egress_class);
+    dst->relay_transport = g_strdup(src->relay_transport);
+}
+
+CandidateInfo *candidate_info_new(void)
+{
+    return g_new0(CandidateInfo, 1);
+}
+
+CandidateInfo *candidate_info_dup(const CandidateInfo *c)
+{
+    CandidateInfo *d = candidate_info_new();
+    candidate_info_copy(d, c);
+    return d;
+}
+
+void candidate_info_free(CandidateInfo *c)
+{
+    if (!c)
+        return;
+    candidate_info_clear(c);
+    g_free(c);
+}
+
+char *candidate_info_label(const CandidateInfo *c)
+{
+    return g_strdup_printf("%s %s/%s", c->type ? c->type : "?", c->address ? c->address : "?",
+                           c->transport ? c->transport : "?");
+}
+
+gboolean ice_pair_state_known(const char *state)
+{
+    static const char *const states[] = {"succeeded",   "failed",    "frozen",    "waiting",
+                                         "in-progress", "cancelled", "discovered"};
+    for (gsize i = 0; state && i < G_N_ELEMENTS(states); i++)
+        if (strcmp(state, states[i]) == 0)
+            return TRUE;
+    return FALSE;
+}
+
+void ice_pair_free(IcePair *p)
+{
+    if (!p)
+        return;
+    g_free(p->local);
+    g_free(p->remote);
+    g_free(p->state);
+    g_free(p->why);
+    g_free(p);
+}
+
+void ice_given_up_free(IceGivenUp *g)
+{
+    if (!g)
+        return;
+    g_free(g->transport);
+    g_free(g->what);
+    g_free(g->why);
+    g_free(g);
+}
+
+IceRecord *ice_record_new(void)
+{
+    IceRecord *r = g_new0(IceRecord, 1);
+    r->local = g_ptr_array_new_with_free_func((GDestroyNotify)candidate_info_free);
+    r->remote = g_ptr_array_new_with_free_func((GDestroyNotify)candidate_info_free);
+    r->pairs = g_ptr_array_new_with_free_func((GDestroyNotify)ice_pair_free);
+    r->given_up = g_ptr_array_new_with_free_func((GDestroyNotify)ice_given_up_free);
+    return r;
+}
+
+void ice_record_free(IceRecord *r)
+{
+    if (!r)
+        return;
+    g_ptr_array_unref(r->local);
+    g_ptr_array_unref(r->remote);
+    g_ptr_array_unref(r->pairs);
+    g_ptr_array_unref(r->given_up);
+    g_free(r);
+}
+
+static void candidates_copy(GPtrArray *dst, const GPtrArray *src)
+{
+    for (guint i = 0; i < src->len; i++)
+        g_ptr_array_add(dst, candidate_info_dup(src->pdata[i]));
+}
+
+IceRecord *ice_record_copy(const IceRecord *r)
+{
+    IceRecord *c = ice_record_new();
+    candidates_copy(c->local, r->local);
+    candidates_copy(c->remote, r->remote);
+    for (guint i = 0; i < r->pairs->len; i++) {
+        const IcePair *p = r->pairs->pdata[i];
+        IcePair *q = g_new0(IcePair, 1);
+        q->local = g_strdup(p->local);
+        q->remote = g_strdup(p->remote);
+        q->state = g_strdup(p->state);
+        q->nominated = p->nominated;
+        q->why = g_strdup(p->why);
+        g_ptr_array_add(c->pairs, q);
+    }
+    c->pairs_omitted = r->pairs_omitted;
+    for (guint i = 0; i < r->given_up->len; i++) {
+        const IceGivenUp *g = r->given_up->pdata[i];
+        IceGivenUp *h = g_new0(IceGivenUp, 1);
+        h->transport = g_strdup(g->transport);
+        h->what = g_strdup(g->what);
+        h->why = g_strdup(g->why);
+        g_ptr_array_add(c->given_up, h);
+    }
+    return c;
 }
 
 void pair_change_free(PairChange *c)
@@ -128,6 +241,7 @@ void path_record_free(PathRecord *r)
     g_free(r->nomination);
     g_free(r->pair_final);
     g_ptr_array_unref(r->pair_changes);
+    ice_record_free(r->ice_record);
     path_record_free(r->sides[0]);
     path_record_free(r->sides[1]);
     g_free(r);
@@ -146,6 +260,7 @@ PathRecord *path_record_copy(const PathRecord *p)
     c->pair_changes = g_ptr_array_new_with_free_func((GDestroyNotify)pair_change_free);
     for (guint i = 0; i < p->pair_changes->len; i++)
         g_ptr_array_add(c->pair_changes, pair_change_copy(p->pair_changes->pdata[i]));
+    c->ice_record = p->ice_record ? ice_record_copy(p->ice_record) : NULL;
     for (int i = 0; i < 2; i++)
         c->sides[i] = p->sides[i] ? path_record_copy(p->sides[i]) : NULL;
     return c;

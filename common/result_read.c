@@ -36,13 +36,10 @@ static gboolean read_verdict(JsonObject *o, const char *prefix, const char *name
     return TRUE;
 }
 
-static gboolean read_candidate(JsonObject *pair, const char *prefix, const char *name,
-                               CandidateInfo *c, GError **error)
+/* A candidate's members, each a string of at most max bytes. */
+static gboolean read_candidate_fields(JsonObject *o, const char *here, gsize max, CandidateInfo *c,
+                                      GError **error)
 {
-    JsonObject *o;
-    if (!jsonin_object(pair, prefix, name, TRUE, &o, error))
-        return FALSE;
-    g_autofree char *here = jsonin_path(prefix, name);
     struct {
         const char *name;
         char **field;
@@ -55,12 +52,23 @@ static gboolean read_candidate(JsonObject *pair, const char *prefix, const char 
         {"interface_class", &c->interface_class},
         {"egress_interface", &c->egress_interface},
         {"egress_class", &c->egress_class},
+        {"relay_transport", &c->relay_transport},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
-        if (!read_string(o, here, strings[i].name, FALSE, strings[i].field, error))
+        if (!jsonin_string(o, here, strings[i].name, FALSE, max, strings[i].field, error))
             return FALSE;
     }
     return TRUE;
+}
+
+static gboolean read_candidate(JsonObject *pair, const char *prefix, const char *name,
+                               CandidateInfo *c, GError **error)
+{
+    JsonObject *o;
+    if (!jsonin_object(pair, prefix, name, TRUE, &o, error))
+        return FALSE;
+    g_autofree char *here = jsonin_path(prefix, name);
+    return read_candidate_fields(o, here, RESULT_MAX_STRING, c, error);
 }
 
 /* The figures' optional parts: rtt_ms, emodel, windows, owd_variation_ms. */
@@ -150,6 +158,109 @@ static gboolean read_pair_change(JsonObject *o, const char *here, PairChange *c,
            jsonin_count(o, here, "tunnel_rx_packets", FALSE, &c->tunnel_rx, error);
 }
 
+/* The record's strings are capped tighter than the document's. */
+static gboolean read_record_string(JsonObject *o, const char *at, const char *name,
+                                   gboolean required, char **out, GError **error)
+{
+    return jsonin_string(o, at, name, required, RESULT_ICE_MAX_STRING, out, error);
+}
+
+/* candidates {local: [...], remote: [...]}, at most RESULT_ICE_MAX_CANDIDATES each. */
+static gboolean read_record_candidates(JsonObject *ice, const char *ih, IceRecord *r,
+                                       GError **error)
+{
+    JsonObject *cands;
+    if (!jsonin_object(ice, ih, "candidates", FALSE, &cands, error))
+        return FALSE;
+    if (!cands)
+        return TRUE;
+    g_autofree char *ch = jsonin_path(ih, "candidates");
+    static const char *const side_names[] = {"local", "remote"};
+    GPtrArray *sides[] = {r->local, r->remote};
+    for (int k = 0; k < 2; k++) {
+        JsonArray *a;
+        if (!jsonin_array(cands, ch, side_names[k], FALSE, RESULT_ICE_MAX_CANDIDATES, &a, error))
+            return FALSE;
+        g_autofree char *list = jsonin_path(ch, side_names[k]);
+        for (guint i = 0; a && i < json_array_get_length(a); i++) {
+            g_autofree char *here = g_strdup_printf("%s[%u]", list, i);
+            JsonObject *o = jsonin_item_object(a, list, i, error);
+            if (!o)
+                return FALSE;
+            CandidateInfo *c = candidate_info_new();
+            g_ptr_array_add(sides[k], c);
+            if (!read_candidate_fields(o, here, RESULT_ICE_MAX_STRING, c, error) ||
+                !read_record_string(o, here, "type", TRUE, &c->type, error))
+                return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean read_record_pair(JsonObject *o, const char *here, IcePair *p, GError **error)
+{
+    if (!read_record_string(o, here, "local", TRUE, &p->local, error) ||
+        !read_record_string(o, here, "remote", TRUE, &p->remote, error) ||
+        !read_record_string(o, here, "state", TRUE, &p->state, error) ||
+        !jsonin_bool(o, here, "nominated", FALSE, &p->nominated, error) ||
+        !read_record_string(o, here, "why", FALSE, &p->why, error))
+        return FALSE;
+    if (!ice_pair_state_known(p->state)) {
+        jsonin_field_error(error, here, "state", "'%s' is not a check pair's state", p->state);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* pairs [...] (at most RESULT_ICE_MAX_PAIRS), pairs_omitted, given_up [...]. */
+static gboolean read_record_lists(JsonObject *ice, const char *ih, IceRecord *r, GError **error)
+{
+    JsonArray *pairs, *given;
+    guint64 omitted = 0;
+    if (!jsonin_array(ice, ih, "pairs", FALSE, RESULT_ICE_MAX_PAIRS, &pairs, error) ||
+        !jsonin_count(ice, ih, "pairs_omitted", FALSE, &omitted, error) ||
+        !jsonin_array(ice, ih, "given_up", FALSE, RESULT_ICE_MAX_GIVEN_UP, &given, error))
+        return FALSE;
+    r->pairs_omitted = (guint)MIN(omitted, G_MAXUINT);
+    g_autofree char *pl = jsonin_path(ih, "pairs");
+    for (guint i = 0; pairs && i < json_array_get_length(pairs); i++) {
+        g_autofree char *here = g_strdup_printf("%s[%u]", pl, i);
+        JsonObject *o = jsonin_item_object(pairs, pl, i, error);
+        if (!o)
+            return FALSE;
+        IcePair *p = g_new0(IcePair, 1);
+        g_ptr_array_add(r->pairs, p);
+        if (!read_record_pair(o, here, p, error))
+            return FALSE;
+    }
+    g_autofree char *gl = jsonin_path(ih, "given_up");
+    for (guint i = 0; given && i < json_array_get_length(given); i++) {
+        g_autofree char *here = g_strdup_printf("%s[%u]", gl, i);
+        JsonObject *o = jsonin_item_object(given, gl, i, error);
+        if (!o)
+            return FALSE;
+        IceGivenUp *g = g_new0(IceGivenUp, 1);
+        g_ptr_array_add(r->given_up, g);
+        if (!read_record_string(o, here, "transport", TRUE, &g->transport, error) ||
+            !read_record_string(o, here, "what", TRUE, &g->what, error) ||
+            !read_record_string(o, here, "why", TRUE, &g->why, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* The ICE record, when the document has one (older probes' documents have
+ * none: the path then has no record). */
+static gboolean read_ice_record(JsonObject *ice, const char *ih, PathRecord *p, GError **error)
+{
+    if (!jsonin_member(ice, "candidates") && !jsonin_member(ice, "pairs") &&
+        !jsonin_member(ice, "given_up"))
+        return TRUE;
+    p->ice_record = ice_record_new();
+    return read_record_candidates(ice, ih, p->ice_record, error) &&
+           read_record_lists(ice, ih, p->ice_record, error);
+}
+
 /* The optional "ice" member: how ICE was run and the pair's changes. */
 static gboolean read_ice(JsonObject *o, const char *here, PathRecord *p, GError **error)
 {
@@ -177,7 +288,7 @@ static gboolean read_ice(JsonObject *o, const char *here, PathRecord *p, GError 
         if (!read_pair_change(co, ch, c, error))
             return FALSE;
     }
-    return TRUE;
+    return read_ice_record(ice, ih, p, error);
 }
 
 /* tunnel_counters {interface, tx_packets, rx_packets, source?, egress?}. */

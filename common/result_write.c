@@ -34,10 +34,15 @@ static void add_object(JsonBuilder *b, const char *name, JsonObject *o)
     json_builder_add_value(b, n);
 }
 
-static void candidate_json(JsonBuilder *b, const char *name, const CandidateInfo *c, gboolean local)
+/* A member only when it has a value. */
+static void add_some(JsonBuilder *b, const char *name, const char *value)
 {
-    json_builder_set_member_name(b, name);
-    json_builder_begin_object(b);
+    if (value)
+        add_str(b, name, value);
+}
+
+static void candidate_members(JsonBuilder *b, const CandidateInfo *c, gboolean local)
+{
     add_str(b, "type", c->type);
     add_str(b, "transport", c->transport);
     add_str(b, "address", c->address);
@@ -48,7 +53,71 @@ static void candidate_json(JsonBuilder *b, const char *name, const CandidateInfo
         add_str(b, "egress_interface", c->egress_interface);
         add_str(b, "egress_class", c->egress_class);
     }
+    add_some(b, "relay_transport", c->relay_transport);
+}
+
+static void candidate_json(JsonBuilder *b, const char *name, const CandidateInfo *c, gboolean local)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_object(b);
+    candidate_members(b, c, local);
     json_builder_end_object(b);
+}
+
+/* The ICE record's members of "ice": candidates {local, remote}, pairs,
+ * pairs_omitted (when some were), given_up. A gathered candidate has only the
+ * members it knows (no egress: no packet was sent on most of them). */
+static void ice_record_members(JsonBuilder *b, const IceRecord *r)
+{
+    json_builder_set_member_name(b, "candidates");
+    json_builder_begin_object(b);
+    const GPtrArray *sides[] = {r->local, r->remote};
+    static const char *const side_names[] = {"local", "remote"};
+    for (int k = 0; k < 2; k++) {
+        json_builder_set_member_name(b, side_names[k]);
+        json_builder_begin_array(b);
+        for (guint i = 0; i < sides[k]->len; i++) {
+            const CandidateInfo *c = sides[k]->pdata[i];
+            json_builder_begin_object(b);
+            add_str(b, "type", c->type);
+            add_str(b, "transport", c->transport);
+            add_str(b, "address", c->address);
+            add_some(b, "base_address", c->base_address);
+            add_some(b, "interface", c->interface);
+            add_some(b, "interface_class", c->interface_class);
+            add_some(b, "relay_transport", c->relay_transport);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+    }
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "pairs");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < r->pairs->len; i++) {
+        const IcePair *p = r->pairs->pdata[i];
+        json_builder_begin_object(b);
+        add_str(b, "local", p->local);
+        add_str(b, "remote", p->remote);
+        add_str(b, "state", p->state);
+        json_builder_set_member_name(b, "nominated");
+        json_builder_add_boolean_value(b, p->nominated);
+        add_some(b, "why", p->why);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    if (r->pairs_omitted)
+        add_int(b, "pairs_omitted", r->pairs_omitted);
+    json_builder_set_member_name(b, "given_up");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < r->given_up->len; i++) {
+        const IceGivenUp *g = r->given_up->pdata[i];
+        json_builder_begin_object(b);
+        add_str(b, "transport", g->transport);
+        add_str(b, "what", g->what);
+        add_str(b, "why", g->why);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
 }
 
 static void metrics_members(JsonBuilder *b, const MetricsSummary *m)
@@ -136,7 +205,42 @@ static void qos_sample_json(JsonBuilder *b, const char *name, const QosSample *q
     json_builder_end_object(b);
 }
 
-static void path_members(JsonBuilder *b, const PathRecord *p)
+
+/* "ice": how ICE ran, the pair's changes, and the ICE record (may be NULL);
+ * absent when no ICE ran. */
+static void ice_json(JsonBuilder *b, const PathRecord *p, const IceRecord *record)
+{
+    if (!p->nomination && !p->pair_changes->len && !record)
+        return;
+    json_builder_set_member_name(b, "ice");
+    json_builder_begin_object(b);
+    add_str(b, "nomination", p->nomination);
+    json_builder_set_member_name(b, "controlling");
+    json_builder_add_boolean_value(b, p->controlling);
+    add_str(b, "pair_final", p->pair_final);
+    json_builder_set_member_name(b, "pair_changes");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < p->pair_changes->len; i++) {
+        const PairChange *c = p->pair_changes->pdata[i];
+        json_builder_begin_object(b);
+        add_double(b, "at_ms", c->at_ms);
+        add_str(b, "local", c->local);
+        add_str(b, "local_interface", c->local_interface);
+        add_str(b, "remote", c->remote);
+        if (c->have_counters) {
+            add_int(b, "tunnel_tx_packets", (gint64)c->tunnel_tx);
+            add_int(b, "tunnel_rx_packets", (gint64)c->tunnel_rx);
+        }
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    if (record)
+        ice_record_members(b, record);
+    json_builder_end_object(b);
+}
+
+/* with_record: the ICE record too (a paired run's has it in each side only). */
+static void path_members(JsonBuilder *b, const PathRecord *p, gboolean with_record)
 {
     add_str(b, "verdict", verdict_to_string(p->verdict));
     add_str(b, "reason", p->reason);
@@ -198,31 +302,7 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
     optional_ms(b, "ready", p->ready_ms);
     add_double(b, "total", p->total_ms);
     json_builder_end_object(b);
-    if (p->nomination || p->pair_changes->len) {
-        json_builder_set_member_name(b, "ice");
-        json_builder_begin_object(b);
-        add_str(b, "nomination", p->nomination);
-        json_builder_set_member_name(b, "controlling");
-        json_builder_add_boolean_value(b, p->controlling);
-        add_str(b, "pair_final", p->pair_final);
-        json_builder_set_member_name(b, "pair_changes");
-        json_builder_begin_array(b);
-        for (guint i = 0; i < p->pair_changes->len; i++) {
-            const PairChange *c = p->pair_changes->pdata[i];
-            json_builder_begin_object(b);
-            add_double(b, "at_ms", c->at_ms);
-            add_str(b, "local", c->local);
-            add_str(b, "local_interface", c->local_interface);
-            add_str(b, "remote", c->remote);
-            if (c->have_counters) {
-                add_int(b, "tunnel_tx_packets", (gint64)c->tunnel_tx);
-                add_int(b, "tunnel_rx_packets", (gint64)c->tunnel_rx);
-            }
-            json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        json_builder_end_object(b);
-    }
+    ice_json(b, p, with_record ? p->ice_record : NULL);
 }
 
 static void path_json(JsonBuilder *b, const PathRecord *p)
@@ -230,8 +310,9 @@ static void path_json(JsonBuilder *b, const PathRecord *p)
     static const char *const side_names[] = {"a", "b"};
     json_builder_begin_object(b);
     add_str(b, "name", p->name);
-    path_members(b, p);
-    if (p->sides[0] || p->sides[1]) {
+    gboolean paired = p->sides[0] || p->sides[1];
+    path_members(b, p, !paired);
+    if (paired) {
         json_builder_set_member_name(b, "sides");
         json_builder_begin_object(b);
         for (int i = 0; i < 2; i++) {
@@ -239,7 +320,7 @@ static void path_json(JsonBuilder *b, const PathRecord *p)
                 continue;
             json_builder_set_member_name(b, side_names[i]);
             json_builder_begin_object(b);
-            path_members(b, p->sides[i]);
+            path_members(b, p->sides[i], TRUE);
             json_builder_end_object(b);
         }
         json_builder_end_object(b);

@@ -463,6 +463,80 @@ static void side_row(GString *s, const char *path, const char *side, const PathR
     g_string_append(s, "</td></tr>");
 }
 
+/* One candidate of the ICE record as a table row. */
+static void candidate_row(GString *s, const char *side, const CandidateInfo *c)
+{
+    const char *cells[] = {side,
+                           c->type,
+                           c->transport,
+                           c->address,
+                           c->interface,
+                           c->interface_class,
+                           c->relay_transport};
+    g_string_append(s, "<tr>");
+    for (gsize i = 0; i < G_N_ELEMENTS(cells); i++) {
+        g_string_append(s, "<td>");
+        esc(s, cells[i] ? cells[i] : "");
+        g_string_append(s, "</td>");
+    }
+    g_string_append(s, "</tr>");
+}
+
+static void ice_pairs_table(GString *s, const IceRecord *ir)
+{
+    g_string_append(s, "<table><tr><th>Local</th><th>Remote</th><th>State</th>"
+                       "<th>Nominated</th><th>Why</th></tr>");
+    for (guint i = 0; i < ir->pairs->len; i++) {
+        const IcePair *p = ir->pairs->pdata[i];
+        const char *cells[] = {p->local, p->remote, p->state, p->nominated ? "yes" : "", p->why};
+        g_string_append(s, "<tr>");
+        for (gsize k = 0; k < G_N_ELEMENTS(cells); k++) {
+            g_string_append(s, "<td>");
+            esc(s, cells[k] ? cells[k] : "");
+            g_string_append(s, "</td>");
+        }
+        g_string_append(s, "</tr>");
+    }
+    g_string_append(s, "</table>");
+    if (ir->pairs_omitted)
+        g_string_append_printf(s, "<p class=\"muted\">%u more pairs not kept.</p>",
+                               ir->pairs_omitted);
+}
+
+/* A path side's ICE record, collapsed under its row: what was given up and
+ * why, every candidate, every pair as libnice reported it. */
+static void ice_record_row(GString *s, const IceRecord *ir)
+{
+    g_string_append_printf(s,
+                           "<tr><td colspan=\"5\"><details><summary>ICE record: %u local and "
+                           "%u remote candidates, %u pairs, %u given up</summary>",
+                           ir->local->len, ir->remote->len, ir->pairs->len + ir->pairs_omitted,
+                           ir->given_up->len);
+    if (ir->given_up->len) {
+        g_string_append(s, "<p>Given up:</p><ul>");
+        for (guint i = 0; i < ir->given_up->len; i++) {
+            const IceGivenUp *g = ir->given_up->pdata[i];
+            g_string_append(s, "<li><code>");
+            esc(s, g->transport);
+            g_string_append(s, "</code> ");
+            esc(s, g->what);
+            g_string_append(s, ": ");
+            esc(s, g->why);
+            g_string_append(s, "</li>");
+        }
+        g_string_append(s, "</ul>");
+    }
+    g_string_append(s, "<table><tr><th>Candidate</th><th>Type</th><th>Transport</th>"
+                       "<th>Address</th><th>Interface</th><th>Class</th><th>Relay over</th></tr>");
+    for (guint i = 0; i < ir->local->len; i++)
+        candidate_row(s, "local", ir->local->pdata[i]);
+    for (guint i = 0; i < ir->remote->len; i++)
+        candidate_row(s, "remote", ir->remote->pdata[i]);
+    g_string_append(s, "</table>");
+    ice_pairs_table(s, ir);
+    g_string_append(s, "</details></td></tr>");
+}
+
 void status_run_page(ApiRequest *req)
 {
     g_autoptr(GError) e = NULL;
@@ -484,8 +558,9 @@ void status_run_page(ApiRequest *req)
     verdict_badge(s, r->verdict);
     g_autofree char *created = when(r->created_at);
     g_autofree char *finished = when(r->finished_at);
-    g_string_append_printf(s, " state %s &middot; created %s &middot; finished %s &middot; started by ",
-                           run_state_to_string(r->state), created, finished);
+    g_string_append_printf(
+        s, " state %s &middot; created %s &middot; finished %s &middot; started by ",
+        run_state_to_string(r->state), created, finished);
     started_by(s, r);
     g_string_append_printf(s, " &middot; <a href=\"/runs/%s.json\">JSON</a></p>", r->id);
     if (r->note) {
@@ -507,6 +582,8 @@ void status_run_page(ApiRequest *req)
                 if (!sp)
                     continue;
                 side_row(s, p->name, k ? "b" : "a", sp);
+                if (sp->ice_record)
+                    ice_record_row(s, sp->ice_record);
             }
         }
         g_string_append(s, "</table>");

@@ -49,6 +49,7 @@ typedef struct {
     char *interface_class;
     char *egress_interface;
     char *egress_class;
+    char *relay_transport; /* a relay candidate's TURN server's: udp, tcp, tls (NULL: not known) */
 } CandidateInfo;
 
 /* One change of a path's selected pair, as ICE made it. */
@@ -72,6 +73,51 @@ typedef struct {
     gboolean have;
     guint64 seen, marked, values;
 } QosSample;
+
+/* One check pair as libnice reported it (the ICE record). */
+typedef struct {
+    char *local, *remote; /* "relay 203.0.113.10:49152/udp", as pair_changes writes them */
+    char *state; /* succeeded, failed, frozen, waiting, in-progress, cancelled, discovered */
+    gboolean nominated;
+    char *why; /* why it failed or was cancelled, as libnice said it; NULL: it did not say */
+} IcePair;
+
+/* A transport the path gave up: a TURN server that gave no relay candidate,
+ * or a relay candidate all of whose pairs failed. */
+typedef struct {
+    char *transport; /* udp, tcp, tls */
+    char *what;      /* "TURN UDP allocation", "pairs of the TURN UDP relay candidate" */
+    char *why;
+} IceGivenUp;
+
+/* The ICE record of a path (docs/contract.md, `ice`): every candidate
+ * gathered, every check pair as libnice reported it, what was given up and
+ * why. Capped when made and when read. */
+typedef struct {
+    GPtrArray *local, *remote; /* CandidateInfo */
+    GPtrArray *pairs;          /* IcePair */
+    guint pairs_omitted;       /* pairs past RESULT_ICE_MAX_PAIRS, not kept */
+    GPtrArray *given_up;       /* IceGivenUp */
+} IceRecord;
+
+#define RESULT_ICE_MAX_CANDIDATES 64 /* each side */
+#define RESULT_ICE_MAX_PAIRS      256
+#define RESULT_ICE_MAX_GIVEN_UP   16
+#define RESULT_ICE_MAX_STRING     512
+
+/* The states a pair's record may have. */
+gboolean ice_pair_state_known(const char *state);
+IceRecord *ice_record_new(void);
+void ice_record_free(IceRecord *r);
+IceRecord *ice_record_copy(const IceRecord *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(IceRecord, ice_record_free)
+void ice_pair_free(IcePair *p);
+void ice_given_up_free(IceGivenUp *g);
+/* "type address/transport", as pair changes and the record's pairs name candidates. */
+char *candidate_info_label(const CandidateInfo *c);
+CandidateInfo *candidate_info_new(void);
+CandidateInfo *candidate_info_dup(const CandidateInfo *c);
+void candidate_info_free(CandidateInfo *c);
 
 typedef struct PathRecord PathRecord;
 struct PathRecord {
@@ -116,6 +162,7 @@ struct PathRecord {
     gboolean controlling;
     char *pair_final;
     GPtrArray *pair_changes;
+    IceRecord *ice_record; /* NULL: none (no ICE ran, or an older document) */
     /* Paired runs: the same path as side a and side b saw it (docs/contract.md's `sides`);
      * NULL in a one-probe document. The members above are then side a's view. */
     PathRecord *sides[2];

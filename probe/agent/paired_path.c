@@ -550,7 +550,8 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
                          .turn_username = c->cred.username,
                          .turn_password = c->cred.password,
                          .on_candidate = on_candidate,
-                         .on_candidate_data = p};
+                         .on_candidate_data = p,
+                         .record_ice = TRUE};
     if (p->kind == POLICY_PATH_TUNNEL_ONLY) {
         /* The side with a tunnel offers host candidates on it only; the other
          * side its host candidates. No relay: the point is the direct path. */
@@ -620,6 +621,7 @@ static void path_check_and_stream(PairedPath *p)
     if (rec->have_pair)
         settle_pair(p); /* and how often the pair changed */
     p->judge = rec->verdict != VERDICT_ERROR;
+    paths_note_ice(&p->P->c, p->s, p->tcp_fwd, p->tls_fwd, rec);
     close_together(p);
 }
 

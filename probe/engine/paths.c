@@ -121,6 +121,69 @@ static TlsRelay *forwarder_of(TlsRelay *tcp_fwd, TlsRelay *tls_fwd, const NiceAd
     return NULL;
 }
 
+/* The local end of a forwarder's first connection to the edge, or NULL. */
+static GInetAddress *forwarder_local(TlsRelay *fwd, char **end_text)
+{
+    g_autoptr(GPtrArray) locals = tlsrelay_local_addresses(fwd);
+    if (!locals->len)
+        return NULL;
+    GSocketAddress *end = locals->pdata[0];
+    if (end_text)
+        *end_text = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(end));
+    return g_object_ref(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(end)));
+}
+
+/* A local candidate as the report names it: type, address, base, the
+ * transport its packets leave this machine by, the interface that owns it;
+ * for a relay candidate the transport of its TURN server (turn: that server's
+ * address, or NULL). A relay allocated over TCP or TLS went through one of
+ * the forwarders, whose connection is the real one: returned. */
+static TlsRelay *describe_local(const RunCtx *c, const NiceCandidate *l, const NiceAddress *turn,
+                                TlsRelay *tcp_fwd, TlsRelay *tls_fwd, CandidateInfo *li)
+{
+    li->type = g_strdup(paths_type_name(l->type));
+    li->address = nice_addr_string(&l->addr);
+    li->base_address = nice_addr_string(&l->base_addr);
+    const char *protocol = "udp";
+    gboolean relay = l->type == NICE_CANDIDATE_TYPE_RELAYED && turn && nice_address_is_valid(turn);
+    TlsRelay *fwd = relay ? forwarder_of(tcp_fwd, tls_fwd, turn, &protocol) : NULL;
+    if (relay)
+        li->relay_transport = g_strdup(protocol);
+    if (fwd) {
+        /* TURN over TCP/TLS: the real connection is the forwarder's. */
+        li->transport = g_strdup("tcp");
+        char *end = NULL;
+        g_autoptr(GInetAddress) local = forwarder_local(fwd, &end);
+        if (end) {
+            g_free(li->base_address);
+            li->base_address = end;
+        }
+        set_interface(c, local, &li->interface, &li->interface_class);
+    } else {
+        li->transport = g_strdup(l->transport != NICE_CANDIDATE_TRANSPORT_UDP ? "tcp" : "udp");
+        g_autoptr(GInetAddress) base = nice_to_inet(&l->base_addr, NULL);
+        set_interface(c, base, &li->interface, &li->interface_class);
+    }
+    return fwd;
+}
+
+void paths_describe_remote(const NiceCandidate *r, CandidateInfo *ri)
+{
+    ri->type = g_strdup(paths_type_name(r->type));
+    ri->transport = g_strdup(r->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp");
+    ri->address = nice_addr_string(&r->addr);
+}
+
+void paths_describe_candidate(const RunCtx *c, Session *s, const NiceCandidate *l,
+                              TlsRelay *tcp_fwd, TlsRelay *tls_fwd, CandidateInfo *li)
+{
+    NiceAddress turn;
+    NiceRelayType type;
+    int i = session_relay_server(s, l);
+    gboolean known = i >= 0 && session_turn_server(s, (guint)i, &turn, &type);
+    describe_local(c, l, known ? &turn : NULL, tcp_fwd, tls_fwd, li);
+}
+
 void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
                          PathRecord *rec)
 {
@@ -132,44 +195,21 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
     candidate_info_clear(&rec->local);
     candidate_info_clear(&rec->remote);
     CandidateInfo *li = &rec->local;
-    li->type = g_strdup(paths_type_name(l->type));
-    li->address = nice_addr_string(&l->addr);
-    li->base_address = nice_addr_string(&l->base_addr);
-    g_autoptr(GInetAddress) base = nice_to_inet(&l->base_addr, NULL);
-    g_autoptr(GInetAddress) remote = nice_to_inet(&r->addr, NULL);
-    gboolean tcp_candidate = l->transport != NICE_CANDIDATE_TRANSPORT_UDP;
-
-    const char *protocol = "udp";
-    TlsRelay *fwd = l->type == NICE_CANDIDATE_TYPE_RELAYED
-                        ? forwarder_of(tcp_fwd, tls_fwd, &turn, &protocol)
-                        : NULL;
+    TlsRelay *fwd = describe_local(c, l, &turn, tcp_fwd, tls_fwd, li);
+    /* As ICE sees it: a UDP candidate leaves where its base address lives
+     * (where the kernel really sent each packet is the egress watch's word,
+     * docs/libnice.md §32). A forwarder's connection and TCP host candidates
+     * follow the routing table. */
+    li->egress_interface = g_strdup(li->interface);
+    li->egress_class = g_strdup(li->interface_class);
     if (fwd) {
-        /* TURN over TCP/TLS: the real connection is the forwarder's. */
-        li->transport = g_strdup("tcp");
-        g_autoptr(GPtrArray) locals = tlsrelay_local_addresses(fwd);
-        GInetAddress *local = NULL;
-        if (locals->len) {
-            GSocketAddress *end = locals->pdata[0];
-            g_free(li->base_address);
-            li->base_address = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(end));
-            local = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(end));
-        }
-        set_interface(c, local, &li->interface, &li->interface_class);
-        li->egress_interface = g_strdup(li->interface);
-        li->egress_class = g_strdup(li->interface_class);
+        g_autoptr(GInetAddress) local = forwarder_local(fwd, NULL);
         g_autoptr(GInetAddress) edge = g_inet_address_new_from_string(c->edge_ip);
         set_egress_by_route(c, edge, local, li);
-    } else {
-        li->transport = g_strdup(tcp_candidate ? "tcp" : "udp");
-        set_interface(c, base, &li->interface, &li->interface_class);
-        /* As ICE sees it: a UDP candidate leaves where its base address lives
-         * (where the kernel really sent each packet is the egress watch's
-         * word, docs/libnice.md §32). TCP host candidates follow the routing
-         * table. */
-        li->egress_interface = g_strdup(li->interface);
-        li->egress_class = g_strdup(li->interface_class);
-        if (tcp_candidate)
-            set_egress_by_route(c, remote, base, li);
+    } else if (l->transport != NICE_CANDIDATE_TRANSPORT_UDP) {
+        g_autoptr(GInetAddress) base = nice_to_inet(&l->base_addr, NULL);
+        g_autoptr(GInetAddress) remote = nice_to_inet(&r->addr, NULL);
+        set_egress_by_route(c, remote, base, li);
     }
     /* Media over TCP (TURN-TCP, ICE-TCP) carries no marking of its own to the
      * relay: what a UDP peer gets from the relay then is the relay's. */
@@ -177,13 +217,11 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
         rec->dscp = 0;
         rec->qos_out.have = rec->qos_in.have = FALSE;
     }
-    rec->remote.type = g_strdup(paths_type_name(r->type));
-    rec->remote.transport = g_strdup(r->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp");
-    rec->remote.address = nice_addr_string(&r->addr);
+    paths_describe_remote(r, &rec->remote);
     g_free(rec->reason);
     rec->reason = g_strdup_printf("%s %s/%s%s%s via %s (%s)", li->type, li->address, li->transport,
-                                  fwd ? " over " : "", fwd ? protocol : "", li->egress_interface,
-                                  li->egress_class);
+                                  fwd ? " over " : "", fwd ? li->relay_transport : "",
+                                  li->egress_interface, li->egress_class);
     nice_candidate_free(l);
     nice_candidate_free(r);
 }
@@ -275,8 +313,7 @@ static gboolean forwarder_via_tunnel(const RunCtx *c, TlsRelay *fwd)
     gboolean tunnel = FALSE;
     for (guint i = 0; i < locals->len && !tunnel; i++) {
         CandidateInfo info = {0};
-        set_egress_by_route(c, edge,
-                            g_inet_socket_address_get_address(locals->pdata[i]), &info);
+        set_egress_by_route(c, edge, g_inet_socket_address_get_address(locals->pdata[i]), &info);
         tunnel = g_strcmp0(info.egress_class, "tunnel") == 0;
         candidate_info_clear(&info);
     }
@@ -427,11 +464,9 @@ void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsR
                              : g_get_monotonic_time() - t0) /
                 1000.0;
     if (now->have_pair) {
-        pc->local =
-            g_strdup_printf("%s %s/%s", now->local.type, now->local.address, now->local.transport);
+        pc->local = candidate_info_label(&now->local);
         pc->local_interface = g_strdup(now->local.egress_interface);
-        pc->remote = g_strdup_printf("%s %s/%s", now->remote.type, now->remote.address,
-                                     now->remote.transport);
+        pc->remote = candidate_info_label(&now->remote);
     } else {
         pc->local = g_strdup("?");
         pc->remote = g_strdup("?");
@@ -478,4 +513,3 @@ void paths_note_rerun(PathRecord *rec, const char *why)
     g_autofree char *old = rec->reason;
     rec->reason = g_strdup_printf("%s; %s", old ? old : "", why);
 }
-

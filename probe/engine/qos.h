@@ -7,7 +7,7 @@
  * What it sees is a sample, the packets it peeked before libnice took them,
  * each counted once (the RTP header tells them apart). Media over TURN-TCP is
  * not seen: the marking of a TCP stream's segments does not reach the reader.
- * docs/libnice.md §42. */
+ * docs/libnice.md §43. */
 #pragma once
 
 #include <gio/gio.h>

@@ -389,7 +389,8 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
                          .on_candidate = probe_candidate,
                          .on_candidate_data = p,
                          .on_pair = on_pair,
-                         .on_pair_data = p};
+                         .on_pair_data = p,
+                         .record_ice = TRUE};
     if (spec->kind == POLICY_PATH_TUNNEL_ONLY) {
         cfg.only_address = tun;
         /* The address the edge sees the tunnel's socket at, for the far end's
@@ -475,6 +476,7 @@ static gboolean conclude(RunCtx *c, const PathSpec *spec, PathRun *p, PathRecord
     rec->gather_ms = session_gathered_time(p->probe) && session_gathered_time(p->far)
                          ? since_start_ms(p, gathered)
                          : since_start_ms(p, g_get_monotonic_time());
+    paths_note_ice(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
     return judge;
 }
 

@@ -68,7 +68,7 @@ void relay_loop_run(RunCtx *c);
 /* How long a path waits for ICE to settle (READY or FAILED) from its start. */
 #define PATHS_READY_TIMEOUT_MS 12000
 /* After the senders are done, the longest wait for packets still in flight. */
-#define PATHS_DRAIN_MAX_MS 1000
+#define PATHS_DRAIN_MAX_MS     1000
 #define PATHS_EGRESS_SETTLE_MS 200 /* the egress watcher catching up with a stream's last sends */
 GInetAddress *paths_physical_address(const RunCtx *c);
 /* The first tunnel interface's IPv4 address, or NULL. */
@@ -82,6 +82,17 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
  * time since t0, the candidates, the egress and the tunnel's counters. */
 void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
                             gint64 t0, PathRecord *rec);
+/* One of the session's local candidates as the selected pair's is described
+ * (without the egress: most candidates never carry a packet), its relay
+ * transport read from its priority (session_relay_server). */
+void paths_describe_candidate(const RunCtx *c, Session *s, const NiceCandidate *l,
+                              TlsRelay *tcp_fwd, TlsRelay *tls_fwd, CandidateInfo *li);
+void paths_describe_remote(const NiceCandidate *r, CandidateInfo *ri);
+/* The path's ICE record into rec->ice_record (icerecord.c): the session's
+ * candidates, and what libnice reported of its checks and allocations, with
+ * what was given up and why. Call it before the session closes. */
+void paths_note_ice(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRelay *tls_fwd,
+                    PathRecord *rec);
 gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out,
                                PathRecord *rec);
 void paths_add_turn(SessionConfig *cfg, const char *ip, guint port, NiceRelayType type);

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "icecapture.h"
 #include "loop.h"
 
 G_DEFINE_QUARK(iceprobe - session - error - quark, session_error)
@@ -43,6 +44,10 @@ struct Session {
     gboolean ms_ice2;
     GSList *held;     /* the peer's NiceCandidate, in the order given */
     GPtrArray *to_send; /* our candidate lines, in the order gathered */
+    /* The TURN servers as given to libnice, in order (session_relay_server). */
+    SessionTurn turn[SESSION_MAX_TURN];
+    guint n_turn;
+    gboolean recording; /* libnice's reports of this agent are captured */
 };
 
 static void release_held(Session *s)
@@ -142,6 +147,10 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
         opts |= NICE_AGENT_OPTION_REGULAR_NOMINATION;
     s->agent = nice_agent_new_full(
         ctx, cfg->ms_ice2 ? NICE_COMPATIBILITY_OC2007R2 : NICE_COMPATIBILITY_RFC5245, opts);
+    /* Before the TURN servers: libnice's lines about them are the record's. */
+    s->recording = cfg->record_ice && icecapture_enabled();
+    if (s->recording)
+        icecapture_attach(s->agent);
     g_object_set(s->agent, "controlling-mode", cfg->controlling, "upnp", FALSE, "ice-tcp",
                  cfg->ice_tcp, "force-relay", cfg->relay_only, NULL);
     if (cfg->stun_ip)
@@ -171,6 +180,8 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
                         cfg->turn[i].ip, cfg->turn[i].port);
             return NULL;
         }
+        s->turn[s->n_turn] = cfg->turn[i];
+        s->turn[s->n_turn++].ip = g_strdup(cfg->turn[i].ip);
     }
     g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), s);
     s->on_candidate = cfg->on_candidate;
@@ -247,8 +258,12 @@ void session_free(Session *s)
         /* Close properly, or the allocations linger on the relay (§18). */
         session_close_all(&s, 1, SESSION_CLOSE_WAIT_MS);
         g_signal_handlers_disconnect_by_data(s->agent, s);
+        if (s->recording)
+            icecapture_detach(s->agent);
         g_object_unref(s->agent);
     }
+    for (guint i = 0; i < s->n_turn; i++)
+        g_free(s->turn[i].ip);
     g_main_context_unref(s->ctx);
     g_free(s->name);
     g_slist_free_full(s->held, (GDestroyNotify)nice_candidate_free);
@@ -522,6 +537,46 @@ gboolean session_pair_unbeatable(Session *s, gboolean remote_complete)
     g_slist_free_full(locals, (GDestroyNotify)nice_candidate_free);
     g_slist_free_full(remotes, (GDestroyNotify)nice_candidate_free);
     return !beatable;
+}
+
+GSList *session_local_candidates(Session *s)
+{
+    return nice_agent_get_local_candidates(s->agent, s->stream_id, COMPONENT);
+}
+
+GSList *session_remote_candidates(Session *s)
+{
+    return nice_agent_get_remote_candidates(s->agent, s->stream_id, COMPONENT);
+}
+
+IceLog *session_ice_log(Session *s)
+{
+    return s->recording ? icecapture_copy(s->agent) : NULL;
+}
+
+/* A priority is type preference << 24 | local preference << 8 | (256 -
+ * component); a relay candidate's local preference carries its TURN server's
+ * place in libnice's list in bits 6-8 (candidate.c:
+ * nice_candidate_ice_local_preference_full and its MS-ICE2 twin), the order
+ * the session gave them in. */
+int session_relay_server(const Session *s, const NiceCandidate *c)
+{
+    if (c->type != NICE_CANDIDATE_TYPE_RELAYED)
+        return -1;
+    guint i = (c->priority >> 14) & 7;
+    return i < s->n_turn ? (int)i : -1;
+}
+
+gboolean session_turn_server(const Session *s, guint i, NiceAddress *addr, NiceRelayType *type)
+{
+    if (i >= s->n_turn)
+        return FALSE;
+    nice_address_init(addr);
+    if (!nice_address_set_from_string(addr, s->turn[i].ip))
+        return FALSE;
+    nice_address_set_port(addr, s->turn[i].port);
+    *type = s->turn[i].type;
+    return TRUE;
 }
 
 void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data)

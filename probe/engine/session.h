@@ -7,6 +7,8 @@
 #include <agent.h>
 #include <gio/gio.h>
 
+#include "icelog.h"
+
 #define SESSION_ERROR (session_error_quark())
 GQuark session_error_quark(void);
 typedef enum {
@@ -52,6 +54,9 @@ typedef struct {
     gpointer on_candidate_data;
     SessionPairFn on_pair; /* optional: each change of the selected pair */
     gpointer on_pair_data;
+    /* Record what libnice says of its checks and allocations (icecapture.h):
+     * session_ice_log() gives it. */
+    gboolean record_ice;
 } SessionConfig;
 
 typedef enum {
@@ -115,6 +120,24 @@ gboolean session_has_pair(const Session *s);      /* a pair is selected (CONNECT
  * of the candidates known, nor a peer-reflexive pair any of them could still
  * turn into, has a higher priority (RFC 8445 §6.1.2.3). */
 gboolean session_pair_unbeatable(Session *s, gboolean remote_complete);
+
+/* ---- the ICE record (docs/libnice.md §42) ---- */
+
+/* libnice's local and remote candidates now (copies, for
+ * g_slist_free_full(l, nice_candidate_free)). */
+GSList *session_local_candidates(Session *s);
+GSList *session_remote_candidates(Session *s);
+/* What libnice logged of this session's checks and allocations (a copy, for
+ * icelog_free), or NULL when it was not recorded. */
+IceLog *session_ice_log(Session *s);
+/* The TURN server, as the session gave it to libnice, that a local relay
+ * candidate was allocated on, by its index (its place in cfg->turn): libnice
+ * writes it into the candidate's priority (the local preference's TURN bits,
+ * candidate.c nice_candidate_ice_local_preference), which copies keep.
+ * -1 for another candidate. */
+int session_relay_server(const Session *s, const NiceCandidate *c);
+/* The session's TURN server i: its address and type; FALSE past the last. */
+gboolean session_turn_server(const Session *s, guint i, NiceAddress *addr, NiceRelayType *type);
 
 void session_set_receiver(Session *s, SessionRecvFn fn, gpointer user_data);
 /* Thread-safe (nice_agent_send). */

@@ -194,6 +194,24 @@ scenario_c() {
 	assert_eq "the natural path is a TURN-over-TCP relay from a physical interface" \
 		"$(q '.paths[] | select(.name == "natural") | "\(.selected_pair.local.type)/\(.selected_pair.local.transport)/\(.selected_pair.local.egress_class)"')" \
 		relay/tcp/physical
+	# The ICE record says why the UDP relay lost: libnice's Allocates over UDP
+	# went unanswered, while the pair of the TCP relay candidate succeeded and
+	# was the one nominated.
+	local natural='.paths[] | select(.name == "natural") | .ice' failed=$ASSERT_FAILED sel
+	sel=$(q '.paths[] | select(.name == "natural") | .selected_pair.local.address')
+	assert_match "the record gives up the TURN UDP allocation, and says why: no answer" \
+		"$(q "[$natural | .given_up[] | select(.transport == \"udp\") | \"\(.what): \(.why)\"] | join(\" | \")")" \
+		"TURN UDP allocation: .*no answer to [0-9]+ Allocate request"
+	assert_eq "no relay candidate came from the UDP TURN server" \
+		"$(q "[$natural | .candidates.local[] | select(.type == \"relay\" and .relay_transport == \"udp\")] | length")" 0
+	assert_eq "the selected pair is one libnice nominated, and its check succeeded" \
+		"$(q "[$natural | .pairs[] | select(.nominated and .state == \"succeeded\") | .local] | index(\"relay $sel/tcp\") != null")" \
+		true
+	assert_match "its relay candidate came from the TCP or TLS TURN server" \
+		"$(q "[$natural | .candidates.local[] | select(.type == \"relay\" and .address == \"$sel\") | .relay_transport] | first")" \
+		'^(tcp|tls)$'
+	[ "$ASSERT_FAILED" = "$failed" ] ||
+		q "$natural | {given_up, pairs: [.pairs[] | select(.nominated or .state == \"succeeded\")]}" | sed 's/^/    | /'
 	show_on_failure c
 	lab_edge_udp allow
 }

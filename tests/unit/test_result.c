@@ -77,6 +77,45 @@ static void fill_path(PathRecord *p)
     c->have_counters = TRUE;
     c->tunnel_tx = 7;
     g_ptr_array_add(p->pair_changes, c);
+    p->local.relay_transport = g_strdup("udp");
+}
+
+/* The ICE record of a path where the UDP relay lost to TCP. */
+static IceRecord *sample_record(void)
+{
+    IceRecord *r = ice_record_new();
+    CandidateInfo *l = candidate_info_new();
+    l->type = g_strdup("relay");
+    l->transport = g_strdup("tcp");
+    l->address = g_strdup("203.0.113.10:49200");
+    l->interface = g_strdup("eth0");
+    l->interface_class = g_strdup("physical");
+    l->relay_transport = g_strdup("tcp");
+    g_ptr_array_add(r->local, l);
+    CandidateInfo *rc = candidate_info_new();
+    rc->type = g_strdup("relay");
+    rc->transport = g_strdup("udp");
+    rc->address = g_strdup("203.0.113.10:49300");
+    g_ptr_array_add(r->remote, rc);
+    IcePair *p = g_new0(IcePair, 1);
+    p->local = candidate_info_label(l);
+    p->remote = candidate_info_label(rc);
+    p->state = g_strdup("succeeded");
+    p->nominated = TRUE;
+    g_ptr_array_add(r->pairs, p);
+    IcePair *q = g_new0(IcePair, 1);
+    q->local = g_strdup("host 100.64.0.2:4000/udp");
+    q->remote = g_strdup("relay 203.0.113.10:49300/udp");
+    q->state = g_strdup("failed");
+    q->why = g_strdup("timeout: no answer to its checks");
+    g_ptr_array_add(r->pairs, q);
+    r->pairs_omitted = 3;
+    IceGivenUp *g = g_new0(IceGivenUp, 1);
+    g->transport = g_strdup("udp");
+    g->what = g_strdup("TURN UDP allocation");
+    g->why = g_strdup("no answer");
+    g_ptr_array_add(r->given_up, g);
+    return r;
 }
 
 static RunResult *full_result(void)
@@ -92,8 +131,10 @@ static RunResult *full_result(void)
     json_array_add_object_element(r->probes, probe);
     PathRecord *p = run_result_add_path(r, "natural");
     fill_path(p);
+    p->ice_record = sample_record();
     PathRecord *q = run_result_add_path(r, "relay");
     fill_path(q);
+    q->ice_record = sample_record();
     q->sides[0] = path_record_copy(q);
     q->sides[1] = path_record_new("relay");
     JsonObject *e = json_object_new();
@@ -136,6 +177,55 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     assert_string_equal(p->sides[0]->pair_final, "ready");
     assert_ptr_equal(p->in.codec, emodel_codec_lookup("amr-wb"));
     assert_float_equal(p->in.burst_r, 1.75, 1e-12);
+}
+
+static void test_the_ice_record_reads_back(void **state)
+{
+    g_autoptr(RunResult) r = full_result();
+    g_autofree char *text = run_result_to_string(r, FALSE);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(RunResult) back = run_result_from_json(text, strlen(text), &error);
+    assert_null(error);
+    const PathRecord *p = run_result_find_path(back, "natural");
+    const IceRecord *ir = p->ice_record;
+    assert_non_null(ir);
+    assert_int_equal(ir->local->len, 1);
+    const CandidateInfo *l = ir->local->pdata[0];
+    assert_string_equal(l->relay_transport, "tcp");
+    assert_string_equal(l->interface_class, "physical");
+    assert_null(l->egress_interface); /* a gathered candidate has no egress */
+    assert_int_equal(ir->pairs->len, 2);
+    const IcePair *pair = ir->pairs->pdata[0];
+    assert_string_equal(pair->local, "relay 203.0.113.10:49200/tcp");
+    assert_true(pair->nominated);
+    assert_null(pair->why);
+    assert_string_equal(((IcePair *)ir->pairs->pdata[1])->why, "timeout: no answer to its checks");
+    assert_int_equal(ir->pairs_omitted, 3);
+    assert_string_equal(((IceGivenUp *)ir->given_up->pdata[0])->what, "TURN UDP allocation");
+    assert_string_equal(p->local.relay_transport, "udp");
+    /* A paired run's record is in each side only, not again at the path's top. */
+    const PathRecord *q = run_result_find_path(back, "relay");
+    assert_null(q->ice_record);
+    assert_non_null(q->sides[0]->ice_record);
+    assert_null(q->sides[1]->ice_record);
+    g_autoptr(PathRecord) copy = path_record_copy(p);
+    assert_int_equal(copy->ice_record->given_up->len, 1);
+}
+
+static void test_a_document_without_the_ice_record_reads(void **state)
+{
+    static const char text[] =
+        "{\"schema\":\"iceprobe.run/1\",\"run_id\":\"x\",\"profile\":\"p\","
+        "\"started_at\":\"2026-11-22T02:00:00Z\",\"verdict\":\"pass\",\"paths\":[{\"name\":"
+        "\"natural\",\"verdict\":\"pass\",\"ice\":{\"nomination\":\"aggressive\","
+        "\"controlling\":true,\"pair_changes\":[]}},{\"name\":\"relay\",\"verdict\":\"pass\"}]}";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(RunResult) back = run_result_from_json(text, strlen(text), &error);
+    assert_null(error);
+    assert_null(((PathRecord *)back->paths->pdata[0])->ice_record);
+    assert_null(((PathRecord *)back->paths->pdata[1])->ice_record);
+    g_autofree char *again = run_result_to_string(back, FALSE);
+    assert_null(strstr(again, "given_up"));
 }
 
 static void test_a_time_that_never_came_is_null(void **state)
@@ -201,9 +291,9 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
                  JSONIN_ERROR_FIELD, "dialect.ice: 'ms-ice' is neither rfc8445 nor ms-ice2");
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"dialect\":{\"ice\":\"rfc8445\"}}",
                  JSONIN_ERROR_FIELD, "dialect.turn: missing");
-#define COUNTERS(egress)                                                                       \
+#define COUNTERS(egress)                                                                           \
     HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","              \
-              "\"tunnel_counters\":{\"interface\":\"gpd0\",\"tx_packets\":1,\"rx_packets\":1,"      \
+              "\"tunnel_counters\":{\"interface\":\"gpd0\",\"tx_packets\":1,\"rx_packets\":1,"     \
               "\"source\":\"interface\",\"egress\":" egress "}}]}"
     expect_error(COUNTERS("[]"), JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress: not");
     expect_error(COUNTERS("{\"media_sent\":5,\"media_seen\":5,\"media_tunnel\":5}"),
@@ -251,6 +341,65 @@ static void test_sizes_and_depth_are_capped_before_parsing(void **state)
     g_string_free(many, TRUE);
 }
 
+/* A document whose path has this "ice" member. */
+static char *with_ice(const char *ice)
+{
+    return g_strdup_printf(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\","
+                                     "\"verdict\":\"pass\",\"ice\":%s}]}",
+                           ice);
+}
+
+/* n copies of item, comma-separated, in brackets. */
+static char *json_list(const char *item, guint n)
+{
+    GString *s = g_string_new("[");
+    for (guint i = 0; i < n; i++)
+        g_string_append_printf(s, "%s%s", i ? "," : "", item);
+    g_string_append_c(s, ']');
+    return g_string_free(s, FALSE);
+}
+
+static void test_the_ice_record_is_capped(void **state)
+{
+    static const char pair[] = "{\"local\":\"a\",\"remote\":\"b\",\"state\":\"failed\"}";
+    static const char cand[] = "{\"type\":\"host\",\"transport\":\"udp\",\"address\":\"x\"}";
+    static const char gave[] = "{\"transport\":\"udp\",\"what\":\"w\",\"why\":\"y\"}";
+    g_autofree char *pairs = json_list(pair, RESULT_ICE_MAX_PAIRS + 1);
+    g_autofree char *pairs_ice = g_strdup_printf("{\"pairs\":%s}", pairs);
+    g_autofree char *doc1 = with_ice(pairs_ice);
+    expect_error(doc1, JSONIN_ERROR_FIELD, "paths[0].ice.pairs: more than 256 items");
+    g_autofree char *cands = json_list(cand, RESULT_ICE_MAX_CANDIDATES + 1);
+    g_autofree char *cands_ice =
+        g_strdup_printf("{\"candidates\":{\"local\":[],\"remote\":%s}}", cands);
+    g_autofree char *doc2 = with_ice(cands_ice);
+    expect_error(doc2, JSONIN_ERROR_FIELD, "paths[0].ice.candidates.remote: more than 64 items");
+    g_autofree char *gaves = json_list(gave, RESULT_ICE_MAX_GIVEN_UP + 1);
+    g_autofree char *gave_ice = g_strdup_printf("{\"given_up\":%s}", gaves);
+    g_autofree char *doc3 = with_ice(gave_ice);
+    expect_error(doc3, JSONIN_ERROR_FIELD, "paths[0].ice.given_up: more than 16 items");
+    g_autofree char *long_why = g_strnfill(RESULT_ICE_MAX_STRING + 1, 'w');
+    g_autofree char *why_ice = g_strdup_printf(
+        "{\"pairs\":[{\"local\":\"a\",\"remote\":\"b\",\"state\":\"failed\",\"why\":\"%s\"}]}",
+        long_why);
+    g_autofree char *doc4 = with_ice(why_ice);
+    expect_error(doc4, JSONIN_ERROR_FIELD, "paths[0].ice.pairs[0].why: longer than 512 bytes");
+    g_autofree char *doc5 =
+        with_ice("{\"pairs\":[{\"local\":\"a\",\"remote\":\"b\",\"state\":\"melting\"}]}");
+    expect_error(doc5, JSONIN_ERROR_FIELD, "paths[0].ice.pairs[0].state: 'melting' is not");
+    g_autofree char *doc6 = with_ice("{\"candidates\":{\"local\":[{\"address\":\"x\"}]}}");
+    expect_error(doc6, JSONIN_ERROR_FIELD, "paths[0].ice.candidates.local[0].type: missing");
+    g_autofree char *doc7 = with_ice("{\"given_up\":[{\"transport\":\"udp\",\"what\":\"w\"}]}");
+    expect_error(doc7, JSONIN_ERROR_FIELD, "paths[0].ice.given_up[0].why: missing");
+    /* At the caps exactly, it reads. */
+    g_autofree char *full = json_list(pair, RESULT_ICE_MAX_PAIRS);
+    g_autofree char *full_ice = g_strdup_printf("{\"pairs\":%s}", full);
+    g_autofree char *doc8 = with_ice(full_ice);
+    g_autoptr(RunResult) ok = run_result_from_json(doc8, strlen(doc8), NULL);
+    assert_non_null(ok);
+    assert_int_equal(((PathRecord *)ok->paths->pdata[0])->ice_record->pairs->len,
+                     RESULT_ICE_MAX_PAIRS);
+}
+
 static void test_a_findings_severity_comes_from_its_code(void **state)
 {
     const char *text =
@@ -271,6 +420,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_document_reads_back_to_the_same_document),
+        cmocka_unit_test(test_the_ice_record_reads_back),
+        cmocka_unit_test(test_a_document_without_the_ice_record_reads),
+        cmocka_unit_test(test_the_ice_record_is_capped),
         cmocka_unit_test(test_a_time_that_never_came_is_null),
         cmocka_unit_test(test_errors_name_the_member_that_was_wrong),
         cmocka_unit_test(test_sizes_and_depth_are_capped_before_parsing),

@@ -84,19 +84,22 @@ static void add_agent(Ctx *c, const char *name, gint64 last_seen, const char *in
     g_autofree char *hash = g_strconcat("hash-", name, NULL);
     assert_true(store_agent_add(c->store, name, groups, hash, NOW - 86400, NULL));
     if (last_seen)
-        assert_true(store_agent_seen(c->store, name, last_seen, "0.6.0", interfaces,
-                                     strstr(interfaces ? interfaces : "", "wg0")
-                                         ? "{\"interface\":\"wg0\",\"product\":\"WireGuard (kernel)\","
-                                           "\"tunnel\":\"split\",\"mtu\":1420,"
-                                           "\"pool_address\":\"100.64.0.7\"}"
-                                         : NULL,
-                                     NULL));
+        assert_true(
+            store_agent_seen(c->store, name, last_seen, "0.6.0", interfaces,
+                             strstr(interfaces ? interfaces : "", "wg0")
+                                 ? "{\"interface\":\"wg0\",\"product\":\"WireGuard (kernel)\","
+                                   "\"tunnel\":\"split\",\"mtu\":1420,"
+                                   "\"pool_address\":\"100.64.0.7\"}"
+                                 : NULL,
+                             NULL));
 }
 
 /* A finished run: the natural path, each side's figures (side b's loss
- * doubled), and a finding whose message is finding_text. */
-static void finish_run(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
-                       double loss, gint64 finished, const char *finding_text)
+ * doubled), and a finding whose message is finding_text; side a's ICE record
+ * is record (taken; may be NULL). */
+static void finish_run_record(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
+                              double loss, gint64 finished, const char *finding_text,
+                              IceRecord *record)
 {
     fixture_create_run(c->store, id, a, b, finished - 60);
     g_autoptr(RunResult) res = run_result_new("corp-vpn");
@@ -121,12 +124,19 @@ static void finish_run(Ctx *c, const char *id, const char *a, const char *b, Ver
     p->sides[0] = path_record_copy(p);
     p->sides[1] = path_record_copy(p);
     p->sides[1]->metrics.loss_ratio = loss * 2;
+    p->sides[0]->ice_record = record;
     if (finding_text)
         run_result_add_finding(res, "QUALITY_LOSS", NULL, "%s", finding_text);
     res->verdict = verdict;
     g_autoptr(GError) e = NULL;
     if (!store_run_finish(c->store, id, RUN_DONE, res, NULL, finished, &e))
         fail_msg("finish %s: %s", id, e->message);
+}
+
+static void finish_run(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
+                       double loss, gint64 finished, const char *finding_text)
+{
+    finish_run_record(c, id, a, b, verdict, loss, finished, finding_text, NULL);
 }
 
 static void test_an_empty_store_says_so_in_every_section(void **state)
@@ -176,10 +186,9 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
     assert_in(p, "<span class=\"v pass\">pass</span></td><td>2025-12-31 23:30:00 UTC</td><td>"
                  "api</td><td><span class=\"muted\">no findings</span>");
     /* Under way: its state and when it was made. */
-    assert_in(p,
-              "<tr><td><a href=\"/runs/under-way-1\">under-wa</a></td><td>corp-vpn</td><td>"
-              "edge1</td><td>corp1</td><td>dispatched</td><td>2025-12-31 23:59:40 UTC</td><td>"
-              "api</td></tr>");
+    assert_in(p, "<tr><td><a href=\"/runs/under-way-1\">under-wa</a></td><td>corp-vpn</td><td>"
+                 "edge1</td><td>corp1</td><td>dispatched</td><td>2025-12-31 23:59:40 UTC</td><td>"
+                 "api</td></tr>");
     /* Agents: groups, when seen, version, interfaces with their classes. */
     assert_in(p, "<tr><td>edge1</td><td>vpn, lab</td><td>2025-12-31 23:59:30 UTC</td><td>0.6.0"
                  "</td><td>wg0 (tunnel), eth0 (physical)</td><td>wg0: WireGuard (kernel), split "
@@ -286,6 +295,70 @@ static void test_a_run_page_shows_each_side_of_each_path(void **state)
     expect(&doc, 200, "verdict", "warn");
 }
 
+/* An ICE record where the UDP relay lost to TCP, with markup where the
+ * reports carry text. */
+static IceRecord *hostile_record(void)
+{
+    IceRecord *r = ice_record_new();
+    CandidateInfo *l = candidate_info_new();
+    l->type = g_strdup("relay");
+    l->transport = g_strdup("tcp");
+    l->address = g_strdup("203.0.113.10:49200");
+    l->interface = g_strdup(HOSTILE_IFACE);
+    l->interface_class = g_strdup("physical");
+    l->relay_transport = g_strdup("tcp");
+    g_ptr_array_add(r->local, l);
+    CandidateInfo *rc = candidate_info_new();
+    rc->type = g_strdup("relay");
+    rc->transport = g_strdup("udp");
+    rc->address = g_strdup("198.51.100.7:50000");
+    g_ptr_array_add(r->remote, rc);
+    IcePair *p = g_new0(IcePair, 1);
+    p->local = g_strdup("relay 203.0.113.10:49200/tcp");
+    p->remote = g_strdup("relay 198.51.100.7:50000/udp");
+    p->state = g_strdup("succeeded");
+    p->nominated = TRUE;
+    g_ptr_array_add(r->pairs, p);
+    IcePair *q = g_new0(IcePair, 1);
+    q->local = g_strdup("host 192.0.2.7:4000/udp");
+    q->remote = g_strdup("relay 198.51.100.7:50000/udp");
+    q->state = g_strdup("failed");
+    q->why = g_strdup(HOSTILE_FINDING);
+    g_ptr_array_add(r->pairs, q);
+    IceGivenUp *g = g_new0(IceGivenUp, 1);
+    g->transport = g_strdup("udp");
+    g->what = g_strdup("TURN UDP allocation");
+    g->why = g_strdup("203.0.113.10:3478/udp: no answer to 2 Allocate requests");
+    g_ptr_array_add(r->given_up, g);
+    return r;
+}
+
+static void test_a_run_page_shows_each_sides_ice_record_collapsed(void **state)
+{
+    Ctx *c = *state;
+    finish_run_record(c, "r1", "laptop1", "corp1", VERDICT_WARN, 0.02, NOW - 100, NULL,
+                      hostile_record());
+    g_autofree char *p = page(c, "/runs/r1", 200);
+    /* Side a's record under its row, collapsed; side b has none. */
+    assert_int_equal(count(p, "<details>"), 1);
+    assert_null(strstr(p, "<details open"));
+    assert_in(p, "<tr><td colspan=\"5\"><details><summary>ICE record: 1 local and 1 remote "
+                 "candidates, 2 pairs, 1 given up</summary>");
+    assert_true(strstr(p, "<td>a</td>") < strstr(p, "<details>"));
+    assert_true(strstr(p, "<details>") < strstr(p, "<td>b</td>"));
+    assert_in(p, "<li><code>udp</code> TURN UDP allocation: 203.0.113.10:3478/udp: no answer to 2 "
+                 "Allocate requests</li>");
+    assert_in(p, "<tr><td>relay 203.0.113.10:49200/tcp</td><td>relay 198.51.100.7:50000/udp</td>"
+                 "<td>succeeded</td><td>yes</td><td></td></tr>");
+    assert_in(p, "<tr><td>local</td><td>relay</td><td>tcp</td><td>203.0.113.10:49200</td>"
+                 "<td>&lt;b&gt;eth0&lt;/b&gt;</td><td>physical</td><td>tcp</td></tr>");
+    /* Whatever the reports say is escaped; no script anywhere. */
+    assert_null(strstr(p, HOSTILE_FINDING));
+    assert_null(strstr(p, HOSTILE_IFACE));
+    assert_in(p, "<td>failed</td><td></td><td>&lt;img src=x onerror=alert(1)&gt;</td>");
+    assert_null(strstr(p, "<script"));
+}
+
 static void test_a_run_under_way_has_a_page_without_findings(void **state)
 {
     Ctx *c = *state;
@@ -344,6 +417,7 @@ int main(void)
         CASE(test_history_charts_follow_the_natural_path_of_side_a_oldest_first),
         CASE(test_charts_are_kept_to_the_pairs_that_need_looking_at_first),
         CASE(test_a_run_page_shows_each_side_of_each_path),
+        CASE(test_a_run_page_shows_each_sides_ice_record_collapsed),
         CASE(test_a_run_under_way_has_a_page_without_findings),
         CASE(test_an_unknown_run_is_404_as_a_page_and_as_json),
         CASE(test_a_store_that_cannot_answer_is_a_503),

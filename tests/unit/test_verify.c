@@ -170,6 +170,45 @@ static void test_the_combined_document_reads_back(void **state)
     assert_true(g_str_has_prefix(f->message, "Side a (laptop1): "));
 }
 
+/* A side's ICE record: one given-up transport, named for the side. */
+static IceRecord *record_of(const char *why)
+{
+    IceRecord *ir = ice_record_new();
+    IceGivenUp *g = g_new0(IceGivenUp, 1);
+    g->transport = g_strdup("udp");
+    g->what = g_strdup("TURN UDP allocation");
+    g->why = g_strdup(why);
+    g_ptr_array_add(ir->given_up, g);
+    return ir;
+}
+
+static void test_each_sides_ice_record_is_kept(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) a = side_report(&cases[1], 0, prof);
+    g_autoptr(RunResult) b = side_report(&cases[1], 1, prof);
+    PathRecord *pa = (PathRecord *)run_result_find_path(a, "natural");
+    PathRecord *pb = (PathRecord *)run_result_find_path(b, "natural");
+    pa->ice_record = record_of("side a's why");
+    pb->ice_record = record_of("side b's why");
+    VerifyRun run = {"run-3", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+    g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+    g_autofree char *text = run_result_to_string(r, FALSE);
+    g_autoptr(RunResult) back = run_result_from_json(text, strlen(text), NULL);
+    assert_non_null(back);
+    const PathRecord *p = run_result_find_path(back, "natural");
+    const char *whys[2] = {"side a's why", "side b's why"};
+    for (int i = 0; i < 2; i++) {
+        assert_non_null(p->sides[i]->ice_record);
+        const IceGivenUp *g = p->sides[i]->ice_record->given_up->pdata[0];
+        assert_string_equal(g->why, whys[i]);
+    }
+    /* Once per side in the document, not again at the path's top. */
+    assert_null(p->ice_record);
+    assert_non_null(strstr(text, "side a's why"));
+    assert_null(strstr(strstr(text, "side a's why") + 1, "side a's why"));
+}
+
 static void test_a_missing_report_makes_an_error(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -274,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_report_pairs_make_the_expected_verdicts),
         cmocka_unit_test(test_the_route_check_travels_with_the_side),
         cmocka_unit_test(test_the_combined_document_reads_back),
+        cmocka_unit_test(test_each_sides_ice_record_is_kept),
         cmocka_unit_test(test_a_missing_report_makes_an_error),
         cmocka_unit_test(test_a_run_not_carried_out_names_its_agents),
         cmocka_unit_test(test_an_edge_that_never_answers_one_side_has_no_route_to_it),
