@@ -60,7 +60,7 @@ static gboolean open_recording(Run *r, GError **error)
 static void run_open(Run *r)
 {
     const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
-                       "/test-ca.pem\n";
+                       "/turn.password\n";
     r->profile = profile_load_from_data(text, strlen(text), NULL, "t", NULL);
     assert_non_null(r->profile);
     r->inv = netif_inventory_new(r->profile, NULL);
