@@ -62,6 +62,13 @@ const NetifInterface *netif_inventory_by_index(const NetifInventory *inv, int in
 const NetifInterface *netif_inventory_by_name(const NetifInventory *inv, const char *name);
 /* The interface that owns a local address. */
 const NetifInterface *netif_inventory_by_address(const NetifInventory *inv, GInetAddress *addr);
+/* The addresses of the interfaces of class klass that are up (libnice gathers
+ * on no other, docs/libnice.md §4), in inventory order, of one family
+ * (G_SOCKET_FAMILY_INVALID: both) and never link-local ones: an IPv6
+ * link-local candidate pairs only with a link-local remote (§15), an IPv4 one
+ * is no network's. GInetAddress, never NULL. */
+GPtrArray *netif_inventory_addresses(const NetifInventory *inv, NetifClass klass,
+                                     GSocketFamily family);
 /* The first tunnel, or NULL. */
 const NetifInterface *netif_inventory_first_tunnel(const NetifInventory *inv);
 
@@ -83,9 +90,11 @@ gboolean netif_route_get_flow(GInetAddress *dst, int ipproto, guint16 dport, Net
                               GError **error);
 void netif_route_clear(NetifRoute *r);
 
-/* The main routing table's IPv4 routes (NetifRouteEntry), as `ip route` lists them. */
+/* The main routing table's routes (NetifRouteEntry), as `ip route` and then
+ * `ip -6 route` list them: IPv4's first. A host with IPv6 disabled has none
+ * of IPv6's. */
 typedef struct {
-    GInetAddressMask *dst; /* 0.0.0.0/0 for the default route */
+    GInetAddressMask *dst; /* 0.0.0.0/0 (::/0) for the default route */
     int oif;
     GInetAddress *gateway; /* may be NULL */
 } NetifRouteEntry;
