@@ -75,6 +75,19 @@ void candidate_info_clear(CandidateInfo *c)
     memset(c, 0, sizeof(*c));
 }
 
+CandidateInfo *candidate_info_new(void)
+{
+    return g_new0(CandidateInfo, 1);
+}
+
+void candidate_info_free(CandidateInfo *c)
+{
+    if (!c)
+        return;
+    candidate_info_clear(c);
+    g_free(c);
+}
+
 static void candidate_info_copy(CandidateInfo *dst, const CandidateInfo *src)
 {
     dst->type = g_strdup(src->type);
@@ -113,6 +126,7 @@ PathRecord *path_record_new(const char *name)
     p->verdict = VERDICT_PASS;
     p->connected_ms = p->ready_ms = -1;
     p->pair_changes = g_ptr_array_new_with_free_func((GDestroyNotify)pair_change_free);
+    p->host_candidates = g_ptr_array_new_with_free_func((GDestroyNotify)candidate_info_free);
     return p;
 }
 
@@ -128,6 +142,7 @@ void path_record_free(PathRecord *r)
     g_free(r->nomination);
     g_free(r->pair_final);
     g_ptr_array_unref(r->pair_changes);
+    g_ptr_array_unref(r->host_candidates);
     path_record_free(r->sides[0]);
     path_record_free(r->sides[1]);
     g_free(r);
@@ -146,6 +161,12 @@ PathRecord *path_record_copy(const PathRecord *p)
     c->pair_changes = g_ptr_array_new_with_free_func((GDestroyNotify)pair_change_free);
     for (guint i = 0; i < p->pair_changes->len; i++)
         g_ptr_array_add(c->pair_changes, pair_change_copy(p->pair_changes->pdata[i]));
+    c->host_candidates = g_ptr_array_new_with_free_func((GDestroyNotify)candidate_info_free);
+    for (guint i = 0; i < p->host_candidates->len; i++) {
+        CandidateInfo *h = candidate_info_new();
+        candidate_info_copy(h, p->host_candidates->pdata[i]);
+        g_ptr_array_add(c->host_candidates, h);
+    }
     for (int i = 0; i < 2; i++)
         c->sides[i] = p->sides[i] ? path_record_copy(p->sides[i]) : NULL;
     return c;

@@ -36,13 +36,9 @@ static gboolean read_verdict(JsonObject *o, const char *prefix, const char *name
     return TRUE;
 }
 
-static gboolean read_candidate(JsonObject *pair, const char *prefix, const char *name,
-                               CandidateInfo *c, GError **error)
+static gboolean read_candidate_members(JsonObject *o, const char *here, CandidateInfo *c,
+                                       GError **error)
 {
-    JsonObject *o;
-    if (!jsonin_object(pair, prefix, name, TRUE, &o, error))
-        return FALSE;
-    g_autofree char *here = jsonin_path(prefix, name);
     struct {
         const char *name;
         char **field;
@@ -59,6 +55,41 @@ static gboolean read_candidate(JsonObject *pair, const char *prefix, const char 
     for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
         if (!read_string(o, here, strings[i].name, FALSE, strings[i].field, error))
             return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean read_candidate(JsonObject *pair, const char *prefix, const char *name,
+                               CandidateInfo *c, GError **error)
+{
+    JsonObject *o;
+    if (!jsonin_object(pair, prefix, name, TRUE, &o, error))
+        return FALSE;
+    g_autofree char *here = jsonin_path(prefix, name);
+    return read_candidate_members(o, here, c, error);
+}
+
+/* ice.host_candidates (optional): [{transport, address, interface, interface_class}]. */
+static gboolean read_host_candidates(JsonObject *ice, const char *ih, PathRecord *p,
+                                     GError **error)
+{
+    JsonArray *hosts;
+    if (!jsonin_array(ice, ih, "host_candidates", FALSE, RESULT_MAX_HOST_CANDIDATES, &hosts, error))
+        return FALSE;
+    g_autofree char *list = jsonin_path(ih, "host_candidates");
+    for (guint i = 0; hosts && i < json_array_get_length(hosts); i++) {
+        g_autofree char *at = g_strdup_printf("%s[%u]", list, i);
+        JsonObject *ho = jsonin_item_object(hosts, list, i, error);
+        if (!ho)
+            return FALSE;
+        CandidateInfo *h = candidate_info_new();
+        g_ptr_array_add(p->host_candidates, h);
+        if (!read_candidate_members(ho, at, h, error))
+            return FALSE;
+        if (!h->address) {
+            jsonin_field_error(error, at, "address", "missing");
+            return FALSE;
+        }
     }
     return TRUE;
 }
@@ -177,7 +208,7 @@ static gboolean read_ice(JsonObject *o, const char *here, PathRecord *p, GError 
         if (!read_pair_change(co, ch, c, error))
             return FALSE;
     }
-    return TRUE;
+    return read_host_candidates(ice, ih, p, error);
 }
 
 /* tunnel_counters {interface, tx_packets, rx_packets, source?, egress?}. */

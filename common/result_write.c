@@ -116,6 +116,8 @@ static void optional_ms(JsonBuilder *b, const char *name, double ms)
         json_builder_add_null_value(b);
 }
 
+static void ice_object(JsonBuilder *b, const PathRecord *p);
+
 static void path_members(JsonBuilder *b, const PathRecord *p)
 {
     add_str(b, "verdict", verdict_to_string(p->verdict));
@@ -170,7 +172,13 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
     optional_ms(b, "ready", p->ready_ms);
     add_double(b, "total", p->total_ms);
     json_builder_end_object(b);
-    if (p->nomination || p->pair_changes->len) {
+    ice_object(b, p);
+}
+
+/* How ICE ran: nomination, role, the pair's changes, the host candidates. */
+static void ice_object(JsonBuilder *b, const PathRecord *p)
+{
+    if (p->nomination || p->pair_changes->len || p->host_candidates->len) {
         json_builder_set_member_name(b, "ice");
         json_builder_begin_object(b);
         add_str(b, "nomination", p->nomination);
@@ -190,6 +198,18 @@ static void path_members(JsonBuilder *b, const PathRecord *p)
                 add_int(b, "tunnel_tx_packets", (gint64)c->tunnel_tx);
                 add_int(b, "tunnel_rx_packets", (gint64)c->tunnel_rx);
             }
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "host_candidates");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < p->host_candidates->len; i++) {
+            const CandidateInfo *c = p->host_candidates->pdata[i];
+            json_builder_begin_object(b);
+            add_str(b, "transport", c->transport);
+            add_str(b, "address", c->address);
+            add_str(b, "interface", c->interface);
+            add_str(b, "interface_class", c->interface_class);
             json_builder_end_object(b);
         }
         json_builder_end_array(b);

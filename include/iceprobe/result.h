@@ -64,6 +64,8 @@ typedef struct {
 void pair_change_free(PairChange *c);
 /* At most this many changes are kept (and read) per path. */
 #define RESULT_MAX_PAIR_CHANGES 32
+/* At most this many host candidates are kept (and read) per path. */
+#define RESULT_MAX_HOST_CANDIDATES 32
 
 typedef struct PathRecord PathRecord;
 struct PathRecord {
@@ -104,6 +106,10 @@ struct PathRecord {
     gboolean controlling;
     char *pair_final;
     GPtrArray *pair_changes;
+    /* The host candidates this side gathered, IPv4 and IPv6 (CandidateInfo:
+     * type, transport, address and the interface that owns it, with its class),
+     * at most RESULT_MAX_HOST_CANDIDATES. */
+    GPtrArray *host_candidates;
     /* Paired runs: the same path as side a and side b saw it (docs/contract.md's `sides`);
      * NULL in a one-probe document. The members above are then side a's view. */
     PathRecord *sides[2];
@@ -149,6 +155,8 @@ void run_result_set_dialect(RunResult *r, const Profile *p);
 void run_result_conclude(RunResult *r);
 
 void candidate_info_clear(CandidateInfo *c);
+CandidateInfo *candidate_info_new(void);
+void candidate_info_free(CandidateInfo *c);
 PathRecord *path_record_new(const char *name);
 void path_record_free(PathRecord *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PathRecord, path_record_free)

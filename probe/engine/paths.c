@@ -48,33 +48,16 @@ const char *paths_type_name(NiceCandidateType t)
 /* A physical interface's IPv4 address for the far end, or NULL. */
 GInetAddress *paths_physical_address(const RunCtx *c)
 {
-    for (guint i = 0; i < c->inv->interfaces->len; i++) {
-        const NetifInterface *n = c->inv->interfaces->pdata[i];
-        if (n->klass != NETIF_CLASS_PHYSICAL || !n->up)
-            continue;
-        for (guint k = 0; k < n->addresses->len; k++) {
-            GInetAddress *a = n->addresses->pdata[k];
-            if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
-                !g_inet_address_get_is_link_local(a))
-                return g_object_ref(a);
-        }
-    }
-    return NULL;
+    g_autoptr(GPtrArray) all =
+        netif_inventory_addresses(c->inv, NETIF_CLASS_PHYSICAL, G_SOCKET_FAMILY_IPV4);
+    return all->len ? g_object_ref(all->pdata[0]) : NULL;
 }
 
-GInetAddress *paths_tunnel_address(const RunCtx *c)
+GPtrArray *paths_tunnel_addresses(const RunCtx *c)
 {
-    for (guint i = 0; c->inv && i < c->inv->interfaces->len; i++) {
-        const NetifInterface *n = c->inv->interfaces->pdata[i];
-        if (n->klass != NETIF_CLASS_TUNNEL || !n->up)
-            continue;
-        for (guint k = 0; k < n->addresses->len; k++) {
-            GInetAddress *a = n->addresses->pdata[k];
-            if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4)
-                return g_object_ref(a);
-        }
-    }
-    return NULL;
+    if (!c->inv)
+        return g_ptr_array_new_with_free_func(g_object_unref);
+    return netif_inventory_addresses(c->inv, NETIF_CLASS_TUNNEL, G_SOCKET_FAMILY_INVALID);
 }
 
 static void set_interface(const RunCtx *c, GInetAddress *a, char **name, char **klass)
@@ -180,6 +163,32 @@ void paths_describe_pair(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsRela
                                   li->egress_class);
     nice_candidate_free(l);
     nice_candidate_free(r);
+}
+
+static const char *transport_name(NiceCandidateTransport t)
+{
+    static const char *const names[] = {"udp", "tcp-active", "tcp-passive", "tcp-so"};
+    return (guint)t < G_N_ELEMENTS(names) ? names[t] : "?";
+}
+
+void paths_note_host_candidates(const RunCtx *c, Session *s, PathRecord *rec)
+{
+    GSList *cands = session_local_candidates(s);
+    g_ptr_array_set_size(rec->host_candidates, 0);
+    for (GSList *l = cands; l && rec->host_candidates->len < RESULT_MAX_HOST_CANDIDATES;
+         l = l->next) {
+        const NiceCandidate *nc = l->data;
+        if (nc->type != NICE_CANDIDATE_TYPE_HOST)
+            continue;
+        CandidateInfo *h = candidate_info_new();
+        h->type = g_strdup("host");
+        h->transport = g_strdup(transport_name(nc->transport));
+        h->address = nice_addr_string(&nc->addr);
+        g_autoptr(GInetAddress) a = nice_to_inet(&nc->addr, NULL);
+        set_interface(c, a, &h->interface, &h->interface_class);
+        g_ptr_array_add(rec->host_candidates, h);
+    }
+    g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 }
 
 gboolean paths_start_forwarder(RunCtx *c, guint port, gboolean tls, TlsRelay **out, PathRecord *rec)

@@ -346,7 +346,7 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
  * does, on the main thread: a path may run on a thread of its own). */
 /* Why the path cannot run (rec says so), or FALSE. *judge: the policy still
  * judges the natural path then. */
-static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GInetAddress *tun, GInetAddress *phys,
+static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GPtrArray *tun, GInetAddress *phys,
                            PathRecord *rec, gboolean *judge)
 {
     *judge = FALSE;
@@ -357,9 +357,9 @@ static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GInetAddress *tun, G
         rec->reason = g_strdup("no allocation on this transport (see the turn checks)");
         return TRUE;
     }
-    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !tun) {
+    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !tun->len) {
         rec->verdict = VERDICT_SKIP;
-        rec->reason = g_strdup("no tunnel interface with an IPv4 address");
+        rec->reason = g_strdup("no tunnel interface with an address");
         return TRUE;
     }
     if (!phys || !(c->turn_ok[0] || c->turn_ok[1] || c->turn_ok[2])) {
@@ -376,7 +376,7 @@ static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GInetAddress *tun, G
  * own (tunnel-only), with the path's TURN transports (TCP and TLS through
  * forwarders of its own). */
 static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regular,
-                                  GInetAddress *tun, PathRun *p, PathRecord *rec)
+                                  GPtrArray *tun, PathRun *p, PathRecord *rec)
 {
     const Profile *prof = c->profile;
     SessionConfig cfg = {.name = "probe",
@@ -392,7 +392,7 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
                          .on_pair = on_pair,
                          .on_pair_data = p};
     if (spec->kind == POLICY_PATH_TUNNEL_ONLY) {
-        cfg.only_address = tun;
+        cfg.only_addresses = tun; /* IPv4 and IPv6: both can cross it */
         /* The address the edge sees the tunnel's socket at, for the far end's
          * TURN permission. MS-TURN has no permissions, an SfB client asks no
          * STUN server (the edge answers none), and MS-ICE2 drops reflexive
@@ -415,7 +415,7 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
 
 /* The far end: a relay allocation made from a physical interface, over UDP
  * when UDP works, else over TCP. */
-static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys, PathRun *p,
+static SessionConfig far_config(RunCtx *c, gboolean regular, GPtrArray *phys, PathRun *p,
                                 PathRecord *rec)
 {
     const Profile *prof = c->profile;
@@ -424,7 +424,7 @@ static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys,
                          .ms_ice2 = prof->ice.ms_ice2,
                          .regular_nomination = regular,
                          .relay_only = TRUE,
-                         .only_address = phys,
+                         .only_addresses = phys,
                          .turn_username = c->cred.username,
                          .turn_password = c->cred.password,
                          .on_candidate = far_candidate,
@@ -447,6 +447,7 @@ static gboolean conclude(RunCtx *c, const PathSpec *spec, PathRun *p, PathRecord
     guint host, srflx, relay;
     gboolean judge = TRUE;
     session_count_candidates(p->probe, &host, &srflx, &relay);
+    paths_note_host_candidates(c, p->probe, rec);
     if (p->probe_started && spec->kind == POLICY_PATH_TUNNEL_ONLY) {
         rec->connected_ms = since_start_ms(p, session_first_pair_time(p->probe));
         paths_describe_pair(c, p->probe, NULL, NULL, rec);
@@ -491,11 +492,13 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
     gboolean regular = spec->regular < 0 ? prof->ice.regular_nomination : spec->regular;
     rec->nomination = g_strdup(regular ? "regular" : "aggressive");
     rec->controlling = !prof->ice.probe_controlled;
-    g_autoptr(GInetAddress) tun = paths_tunnel_address(c);
+    g_autoptr(GPtrArray) tun = paths_tunnel_addresses(c);
     g_autoptr(GInetAddress) phys = paths_physical_address(c);
     gboolean judge;
     if (cannot_run(c, spec, tun, phys, rec, &judge))
         return judge;
+    g_autoptr(GPtrArray) far_on = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(far_on, g_object_ref(phys));
 
     PathRun p = {.c = c, .rec = rec, .kind = spec->kind};
     p.ctx = g_main_context_new();
@@ -504,7 +507,7 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
     p.to_probe = g_ptr_array_new_with_free_func(g_free);
     p.tunnel = netif_inventory_first_tunnel(c->inv);
     SessionConfig probe_cfg = probe_config(c, spec, regular, tun, &p, rec);
-    SessionConfig far_cfg = far_config(c, regular, phys, &p, rec);
+    SessionConfig far_cfg = far_config(c, regular, far_on, &p, rec);
     g_autoptr(GError) error = NULL;
     p.t0 = g_get_monotonic_time();
     if (rec->verdict == VERDICT_ERROR || !(p.probe = session_new(p.ctx, &probe_cfg, &error)) ||

@@ -147,9 +147,9 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     if (cfg->stun_ip)
         g_object_set(s->agent, "stun-server", cfg->stun_ip, "stun-server-port", cfg->stun_port,
                      NULL);
-    if (cfg->only_address) {
+    for (guint i = 0; cfg->only_addresses && i < cfg->only_addresses->len; i++) {
         NiceAddress a;
-        g_autofree char *ip = g_inet_address_to_string(cfg->only_address);
+        g_autofree char *ip = g_inet_address_to_string(cfg->only_addresses->pdata[i]);
         if (!nice_address_set_from_string(&a, ip) || !nice_agent_add_local_address(s->agent, &a)) {
             g_set_error(error, SESSION_ERROR, SESSION_ERROR_LIBNICE, "%s: cannot use local address %s", s->name, ip);
             return NULL;
@@ -289,6 +289,11 @@ void session_count_candidates(Session *s, guint *host, guint *srflx, guint *rela
             (*srflx)++;
     }
     g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+}
+
+GSList *session_local_candidates(Session *s)
+{
+    return nice_agent_get_local_candidates(s->agent, s->stream_id, COMPONENT);
 }
 
 GPtrArray *session_udp_bases(Session *s)

@@ -40,7 +40,7 @@ typedef struct {
     gboolean regular_nomination; /* RFC 8445 regular nomination; default aggressive */
     gboolean relay_only;         /* libnice's force-relay: only relay candidates are used */
     gboolean ice_tcp;            /* gather TCP host candidates (a client does) */
-    GInetAddress *only_address;  /* gather only on this local address; NULL: everywhere */
+    GPtrArray *only_addresses;   /* GInetAddress: gather only on these; NULL: everywhere */
     const char *stun_ip; /* a STUN server (numeric), for the reflexive address without TURN */
     guint stun_port;
     SessionTurn turn[SESSION_MAX_TURN];
@@ -73,6 +73,8 @@ gboolean session_gather(Session *s, GError **error);
 SessionState session_state(const Session *s);
 /* Number of local candidates of each type, for the report. */
 void session_count_candidates(Session *s, guint *host, guint *srflx, guint *relay);
+/* Copies of the local candidates gathered so far (free each with nice_candidate_free). */
+GSList *session_local_candidates(Session *s);
 
 /* Trickle ICE (paired runs): the local ICE credentials, the peer's, and the
  * peer's candidates one SDP line at a time. libnice ignores remote candidates

@@ -74,6 +74,20 @@ static void fill_path(PathRecord *p)
     c->have_counters = TRUE;
     c->tunnel_tx = 7;
     g_ptr_array_add(p->pair_changes, c);
+    static const char *const hosts[][4] = {
+        {"udp", "10.254.1.10:40000", "eth0", "physical"},
+        {"udp", "[2001:db8:1:1::10]:40002", "eth0", "physical"},
+        {"tcp-passive", "[fd00:64::2]:40004", "gpd0", "tunnel"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(hosts); i++) {
+        CandidateInfo *h = candidate_info_new();
+        h->type = g_strdup("host");
+        h->transport = g_strdup(hosts[i][0]);
+        h->address = g_strdup(hosts[i][1]);
+        h->interface = g_strdup(hosts[i][2]);
+        h->interface_class = g_strdup(hosts[i][3]);
+        g_ptr_array_add(p->host_candidates, h);
+    }
 }
 
 static RunResult *full_result(void)
@@ -126,6 +140,10 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     assert_int_equal(p->egress_media_seen, 499);
     assert_int_equal(p->sides[0]->egress_media_tunnel, 2);
     assert_string_equal(p->sides[0]->pair_final, "ready");
+    assert_int_equal(p->sides[0]->host_candidates->len, 3);
+    const CandidateInfo *h = p->sides[0]->host_candidates->pdata[2];
+    assert_string_equal(h->address, "[fd00:64::2]:40004");
+    assert_string_equal(h->interface_class, "tunnel");
     assert_ptr_equal(p->in.codec, emodel_codec_lookup("amr-wb"));
     assert_float_equal(p->in.burst_r, 1.75, 1e-12);
 }
@@ -179,6 +197,9 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
     expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
                            "\"ice\":{\"pair_changes\":[{\"at_ms\":1}]}}]}",
                  JSONIN_ERROR_FIELD, "paths[0].ice.pair_changes[0].local: missing");
+    expect_error(HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","
+                           "\"ice\":{\"host_candidates\":[{\"interface\":\"eth0\"}]}}]}",
+                 JSONIN_ERROR_FIELD, "paths[0].ice.host_candidates[0].address: missing");
     expect_error(HEAD TIME
                  "\"verdict\":\"pass\",\"findings\":[{\"code\":\"NOPE\",\"message\":\"m\"}]}",
                  JSONIN_ERROR_FIELD, "findings[0].code: 'NOPE' is not a finding code");
