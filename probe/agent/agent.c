@@ -85,6 +85,8 @@ static JsonArray *interfaces_json(JsonObject **vpn)
     g_autoptr(NetifInventory) inv = netif_inventory_new(NULL, &e);
     g_autoptr(GPtrArray) routes = inv ? netif_routes(NULL) : NULL;
     *vpn = inv ? vpn_facts(inv, NULL, routes) : NULL;
+    if (*vpn)
+        vpn_facts_for_heartbeat(*vpn);
     for (guint i = 0; inv && i < inv->interfaces->len && i < 64; i++) {
         const NetifInterface *n = inv->interfaces->pdata[i];
         JsonObject *o = json_object_new();

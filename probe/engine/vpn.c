@@ -155,3 +155,9 @@ JsonObject *vpn_facts(const NetifInventory *inv, const Profile *profile, GPtrArr
     }
     return o;
 }
+
+void vpn_facts_for_heartbeat(JsonObject *facts)
+{
+    json_object_remove_member(facts, "pool_address_ipv6");
+    json_object_remove_member(facts, "tunnel_ipv6");
+}

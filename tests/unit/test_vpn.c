@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "iceprobe/protocol.h"
 #include "vpn.h"
 
 static NetifInterface *iface(int index, const char *name, const char *kind, NetifClass klass,
@@ -158,6 +159,27 @@ static void test_ipv6_in_the_tunnel_or_not(void **state)
     assert_string_equal(json_object_get_string_member(full6, "tunnel"), "split");
     assert_string_equal(json_object_get_string_member(full6, "tunnel_ipv6"), "full");
     assert_string_equal(json_object_get_string_member(full6, "gateway"), "2001:db8:ff::3");
+
+    /* The heartbeat carries what every controller takes: with the IPv6
+     * members, the controller's parser refuses the whole heartbeat. */
+    JsonObject *hb = json_object_new();
+    json_object_set_string_member(hb, "version", "0.9.0");
+    json_object_set_object_member(hb, "vpn", json_object_ref(full6));
+    JsonNode *root = json_node_init_object(json_node_alloc(), hb);
+    g_autofree char *with_ipv6 = json_to_string(root, FALSE);
+    Heartbeat h = {0};
+    g_autoptr(GError) error = NULL;
+    assert_false(protocol_parse_heartbeat(with_ipv6, strlen(with_ipv6), &h, &error));
+    assert_non_null(strstr(error->message, "unknown member"));
+    heartbeat_clear(&h);
+    vpn_facts_for_heartbeat(full6);
+    g_autofree char *without = json_to_string(root, FALSE);
+    g_clear_error(&error);
+    assert_true(protocol_parse_heartbeat(without, strlen(without), &h, &error));
+    assert_non_null(strstr(h.vpn, "\"tunnel\":\"split\""));
+    heartbeat_clear(&h);
+    json_node_unref(root);
+    json_object_unref(hb);
     g_ptr_array_unref(inv.interfaces);
 }
 
