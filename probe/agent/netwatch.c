@@ -70,6 +70,14 @@ static gboolean ipv6_link_local(const char *prefix)
            g_inet_address_get_is_link_local(a);
 }
 
+/* An IPv6 privacy address (RFC 8981): a host makes a new one every few hours
+ * or a day, and drops the old, on the same network. */
+static gboolean temporary(const NetifInterface *n, guint k)
+{
+    return n->address_flags && k < n->address_flags->len &&
+           (g_array_index(n->address_flags, guint32, k) & IFA_F_TEMPORARY);
+}
+
 static Link *link_new(const NetifInterface *n)
 {
     Link *l = g_new0(Link, 1);
@@ -78,7 +86,7 @@ static Link *link_new(const NetifInterface *n)
     l->up = n->up;
     l->prefixes = g_ptr_array_new_with_free_func(g_free);
     for (guint k = 0; k < n->prefixes->len && l->prefixes->len < NETWATCH_MAX_PREFIXES; k++) {
-        if (!ipv6_link_local(n->prefixes->pdata[k]))
+        if (!ipv6_link_local(n->prefixes->pdata[k]) && !temporary(n, k))
             g_ptr_array_add(l->prefixes, g_strdup(n->prefixes->pdata[k]));
     }
     return l;

@@ -231,6 +231,7 @@ static void interface_free(gpointer p)
     g_free(i->reason);
     g_ptr_array_unref(i->addresses);
     g_ptr_array_unref(i->prefixes);
+    g_array_unref(i->address_flags);
     g_free(i);
 }
 
@@ -275,6 +276,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
     i->up = (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING);
     i->addresses = g_ptr_array_new_with_free_func(g_object_unref);
     i->prefixes = g_ptr_array_new_with_free_func(g_free);
+    i->address_flags = g_array_new(FALSE, TRUE, sizeof(guint32));
 
     const struct nlattr *a;
     mnl_attr_for_each(a, nlh, sizeof(*ifi))
@@ -320,12 +322,15 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
     if (!i || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
         return MNL_CB_OK;
     const struct nlattr *a, *local = NULL, *address = NULL;
+    guint32 flags = ifa->ifa_flags;
     mnl_attr_for_each(a, nlh, sizeof(*ifa))
     {
         if (mnl_attr_get_type(a) == IFA_LOCAL)
             local = a;
         else if (mnl_attr_get_type(a) == IFA_ADDRESS)
             address = a;
+        else if (mnl_attr_get_type(a) == IFA_FLAGS && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+            flags = mnl_attr_get_u32(a); /* all 32 bits (ifa_flags has 8) */
     }
     /* IFA_LOCAL is the interface's own address on point-to-point links. */
     const struct nlattr *use = local ? local : address;
@@ -338,6 +343,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
     g_autofree char *s = g_inet_address_to_string(ia);
     g_ptr_array_add(i->prefixes, g_strdup_printf("%s/%u", s, ifa->ifa_prefixlen));
     g_ptr_array_add(i->addresses, ia);
+    g_array_append_val(i->address_flags, flags);
     return MNL_CB_OK;
 }
 

@@ -38,6 +38,8 @@ typedef struct {
     gboolean up;          /* IFF_UP and IFF_RUNNING: what libnice gathers on */
     GPtrArray *addresses; /* GInetAddress */
     GPtrArray *prefixes;  /* char*, "addr/len" */
+    GArray *address_flags; /* guint32 IFA_F_* of each address (IPv6's temporary, deprecated,
+                            * tentative...), parallel to addresses; NULL: none known */
     guint64 rx_packets, tx_packets;
     guint mtu;     /* IFLA_MTU; 0 when the kernel did not say */
     int tun_type;  /* IFF_TUN or IFF_TAP for the tun driver, 0 otherwise */
