@@ -92,13 +92,15 @@ static Link *link_new(const NetifInterface *n)
     return l;
 }
 
-/* The first default route of the main table: the kernel lists a prefix's routes
- * lowest metric first, so it is the one in use. */
+/* The first IPv4 default route of the main table: the kernel lists a prefix's
+ * routes lowest metric first, so it is the one in use. (IPv6's is not watched:
+ * netif_routes lists it too, after IPv4's.) */
 static char *default_route(const NetifInventory *inv, const GPtrArray *routes)
 {
     for (guint i = 0; routes && i < routes->len; i++) {
         const NetifRouteEntry *r = routes->pdata[i];
-        if (g_inet_address_mask_get_length(r->dst) != 0)
+        if (g_inet_address_mask_get_length(r->dst) != 0 ||
+            g_inet_address_mask_get_family(r->dst) != G_SOCKET_FAMILY_IPV4)
             continue;
         g_autofree char *gw = r->gateway ? g_inet_address_to_string(r->gateway) : NULL;
         const NetifInterface *dev = r->oif ? netif_inventory_by_index(inv, r->oif) : NULL;

@@ -100,6 +100,8 @@ static NetWatchSnapshot *network(const Iface *ifs, const char *gw, const char *d
     g_ptr_array_add(routes, route("198.51.100.0", 24, "192.0.2.254", 1));
     if (dev)
         g_ptr_array_add(routes, route("0.0.0.0", 0, gw, oif));
+    /* IPv6's default route, listed after IPv4's (netif_routes): not watched. */
+    g_ptr_array_add(routes, route("::", 0, "fe80::1", 1));
     return netwatch_snapshot_new(inv, routes);
 }
 
