@@ -648,7 +648,8 @@ lab_vpngw_policy() {
 # corp LAN in IPv6, its block in both families). IPv6 is enabled only in the
 # nodes that need it, while the switch is on; off disables it there again,
 # which takes its addresses and routes with it. No DAD: every address is
-# usable at once (link-local ones too, which libnice gathers, §15).
+# usable at once (link-local ones too, which libnice gathers, §15). Each
+# laptop's eth0 has a privacy address beside its stable one, as laptops do.
 LAB_IPV6_HOME_NODES=(inet home laptop home2 laptop2)
 LAB_IPV6_VPN_NODES=(vpngw corp)
 lab_ipv6() {
@@ -696,7 +697,9 @@ lab_ipv6_router() {
 		  }
 		}
 	EOF
-	lab_addr6 "$host" eth0 "$addr/64"
+	# As a laptop's OS has it: a privacy address (RFC 8981) beside the stable one.
+	lab_sysctl "$host" net.ipv6.conf.eth0.use_tempaddr=2
+	ip -n "$(lab_ns "$host")" -6 addr replace "$addr/64" dev eth0 nodad mngtmpaddr
 	lab_route6 "$host" default via "$lan::1"
 	lab_route6 inet "${lan%:*}::/48" via "$wan"
 }

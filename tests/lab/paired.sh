@@ -52,6 +52,24 @@ run() {
 			"$(q ".paths[] | select(.name == \"natural\") | .sides.$side.tunnel_counters.egress.media_sent // 1000000")"
 	done
 }
+# The interface and class of side SIDE's host candidates on PATH at ADDRESS (IPv6, no port).
+host_class() {
+	q "[.paths[] | select(.name == \"$1\") | .sides.$2.ice.host_candidates[] |
+		select(.address | startswith(\"[$3]:\")) | \"\(.interface)/\(.interface_class)\"] | unique | join(\",\")"
+}
+# With IPv6 on (lab_ipv6): the laptop's (side a's) IPv6 host candidates,
+# classified from the kernel's facts as its IPv4 ones are.
+assert_ipv6_facts() {
+	[ "$LAB_IPV6" != off ] || return 0
+	assert_eq "side a's IPv6 host candidates were gathered on eth0 and classified physical" \
+		"$(host_class natural a "$LAB6_LAPTOP_LAN")" eth0/physical
+	[ "$LAB_IPV6" = home+vpn ] || return 0
+	assert_eq "its tunnel's IPv6 host candidate is classified tunnel" \
+		"$(host_class natural a "$LAB6_LAPTOP_VPN")" gpd0/tunnel
+	assert_eq "tunnel-only: side a offered its tunnel's addresses in both families" \
+		"$(q '[.paths[] | select(.name == "tunnel-only") | .sides.a.ice.host_candidates[].address | sub(":[0-9]+$"; "")] | unique | join(" ")')" \
+		"$LAB_LAPTOP_VPN [$LAB6_LAPTOP_VPN]"
+}
 show_on_failure() {
 	[ "$ASSERT_FAILED" = 0 ] && return
 	jq -c '{verdict, state, note, error, findings: [.findings[] | {code, message}],
@@ -82,6 +100,7 @@ scenario_good() {
 	assert_eq "both agents are in probes[]" "$(q '[.probes[].agent] | sort | join(",")')" "corp,laptop"
 	assert_eq "both ran unprivileged (nobody) and say nothing was hidden from them" \
 		"$(q '[.probes[] | "\(.user):\(.could_not_see | length)"] | unique | join(",")')" "nobody:0"
+	assert_ipv6_facts
 	show_on_failure
 }
 
@@ -130,6 +149,23 @@ scenario_block_missing() {
 		"$(q '[.findings[] | select(.evidence.path == "relay" and (.code | test("TUNNEL")))] | length')" 0
 	assert_lt "the paths ran at once: start to verdict took less than side a's paths' times together (ms)" \
 		"$(echo "$RUN_SECONDS * 1000 / 1" | bc)" "$(q '[.paths[].sides.a.timing_ms.total // 0] | add | floor')"
+	show_on_failure
+	lab_vpngw_policy block
+}
+
+scenario_ipv6_forgotten() {
+	section "the gateway's block forgets the corp's IPv6 range (written when the tunnel carried IPv4 only)"
+	lab_vpngw_policy ipv4-only
+	run ipv6-forgotten laptop corp
+	assert_eq "verdict fail, TUNNEL_PATH_OPEN" "$(q .verdict)/$(has_code TUNNEL_PATH_OPEN)" fail/true
+	assert_match "tunnel-only connected over IPv6: the tunnel's IPv6 host candidate to the corp host's" \
+		"$(side tunnel-only a address) -> $(q '.paths[] | select(.name == "tunnel-only") | .sides.a.selected_pair.remote.address')" \
+		"^\\[$LAB6_LAPTOP_VPN\\]:[0-9]+ -> \\[$LAB6_CORP\\]:[0-9]+$"
+	assert_eq "natural: the laptop's pair is host on the tunnel, in IPv6, and MEDIA_VIA_TUNNEL says so" \
+		"$(side natural a type)/$(side natural a interface_class)/$(side natural a address | cut -c1)/$(has_code MEDIA_VIA_TUNNEL)" \
+		"host/tunnel/[/true"
+	assert_eq "and the kernel named the device of its IPv6 media: the tunnel" \
+		"$(q '.paths[] | select(.name == "natural") | .sides.a.tunnel_counters.egress | .media_sent > 50 and .media_seen >= .media_sent * 0.9 and .media_tunnel >= .media_sent * 0.9')" true
 	show_on_failure
 	lab_vpngw_policy block
 }
@@ -375,6 +411,9 @@ body() {
 			"[schedule.roaming]" "on = vpn-up" "min_interval_s = 600" "profile = lab"
 			"a = group:roaming" "b = group:internal")
 		LAB_AGENT_ARGS=(--settle-s 2)
+		# The whole group with IPv6 at home and in the tunnels, as laptops have
+		# it: every assertion as without (the idle IPv4 passes are basic's).
+		lab_ipv6 home+vpn
 	fi
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
@@ -386,18 +425,25 @@ body() {
 		lab_busy bursty
 		scenario_cli_peer
 		lab_busy off
+		# IPv6 at home and in the tunnel, the corp LAN in IPv6 too: the same
+		# verdicts; and a block that forgets IPv6 is found.
+		lab_ipv6_variants home+vpn scenario_good scenario_block_missing scenario_udp_only \
+			scenario_ipv6_forgotten
 		check_agents_stop laptop corp
 		;;
 	vpn)
 		lab_agent_start laptop2 laptop2 vpn-laptops
 		lab_variants bursty scenario_hairpin
 		lab_variants steady scenario_dns_internal scenario_tls_intercept
+		# Both laptops with IPv6 at home and in their tunnels.
+		lab_ipv6_variants home+vpn scenario_hairpin scenario_dns_internal scenario_tls_intercept
 		check_agents_stop laptop laptop2 corp
 		;;
 	branch)
 		lab_agent_start branch branch internal
 		lab_agent_start ext ext external
 		lab_variants steady scenario_branch
+		lab_ipv6_variants home scenario_branch
 		check_agents_stop laptop branch ext corp
 		;;
 	schedule)
