@@ -875,6 +875,19 @@ gint64 profile_mras_expires_at(const Profile *p, const char **dated_from)
     return mras_expires_at(p->edge.mras, given ? p->edge.mras_issued_at : p->edge.mras_saved_at);
 }
 
+gboolean profile_address_expected(GPtrArray *expected, GInetAddress *addr)
+{
+    g_return_val_if_fail(expected && addr, FALSE);
+    gboolean family_listed = FALSE;
+    for (guint i = 0; i < expected->len; i++) {
+        if (g_inet_address_equal(expected->pdata[i], addr))
+            return TRUE;
+        family_listed |=
+            g_inet_address_get_family(expected->pdata[i]) == g_inet_address_get_family(addr);
+    }
+    return !family_listed;
+}
+
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr)
 {
     g_return_val_if_fail(masks && addr, FALSE);
