@@ -658,11 +658,15 @@ lab_ipv6() {
 	*) lab_die "lab_ipv6: unknown mode '$1' (off, home, home+vpn)" ;;
 	esac
 	[ "$1" = "$LAB_IPV6" ] && return 0
+	local t0
+	t0=$(date +%s%N)
 	lab_ipv6_off
-	[ "$1" = off ] && return 0
-	lab_ipv6_home
-	LAB_IPV6=$1
-	[ "$1" = home ] || lab_ipv6_vpn
+	if [ "$1" != off ]; then
+		lab_ipv6_home
+		LAB_IPV6=$1
+		[ "$1" = home ] || lab_ipv6_vpn
+	fi
+	lab_log "IPv6 $1 in $((($(date +%s%N) - t0) / 1000000)) ms"
 }
 
 lab_addr6() { ip -n "$(lab_ns "$1")" -6 addr replace "$3" dev "$2" nodad; }
