@@ -342,8 +342,14 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
 }
 
 
-/* Runs one path into rec; TRUE when the policy should judge it (the caller
- * does, on the main thread: a path may run on a thread of its own). */
+static gboolean has_ipv4(GPtrArray *addrs)
+{
+    for (guint i = 0; i < addrs->len; i++)
+        if (g_inet_address_get_family(addrs->pdata[i]) == G_SOCKET_FAMILY_IPV4)
+            return TRUE;
+    return FALSE;
+}
+
 /* Why the path cannot run (rec says so), or FALSE. *judge: the policy still
  * judges the natural path then. */
 static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GPtrArray *tun, GInetAddress *phys,
@@ -357,9 +363,11 @@ static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GPtrArray *tun, GIne
         rec->reason = g_strdup("no allocation on this transport (see the turn checks)");
         return TRUE;
     }
-    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !tun->len) {
+    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !has_ipv4(tun)) {
+        /* The far end's relay is the edge's, in IPv4: a tunnel's IPv6
+         * candidates cannot pair with it (docs/libnice.md §44). */
         rec->verdict = VERDICT_SKIP;
-        rec->reason = g_strdup("no tunnel interface with an address");
+        rec->reason = g_strdup("no tunnel interface with an IPv4 address (the edge's family)");
         return TRUE;
     }
     if (!phys || !(c->turn_ok[0] || c->turn_ok[1] || c->turn_ok[2])) {
@@ -486,6 +494,8 @@ static gboolean conclude(RunCtx *c, const PathSpec *spec, PathRun *p, PathRecord
     return judge;
 }
 
+/* Runs one path into rec; TRUE when the policy should judge it (the caller
+ * does, on the main thread: a path may run on a thread of its own). */
 static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
 {
     const Profile *prof = c->profile;
