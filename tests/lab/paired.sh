@@ -208,6 +208,10 @@ scenario_udp_only() {
 scenario_hairpin() {
 	section "two VPN laptops, VPN-to-VPN allowed at the gateway"
 	lab_vpngw_policy vpn-to-vpn
+	if [ "$LAB_IPV6" != off ]; then
+		hairpin_ipv6
+		return
+	fi
 	run hairpin laptop laptop2
 	assert_eq "verdict fail" "$(q .verdict)" fail
 	assert_eq "MEDIA_VIA_TUNNEL on both sides" \
@@ -222,6 +226,40 @@ scenario_hairpin() {
 	lab_vpngw_policy block
 	run hairpin-blocked laptop laptop2
 	assert_eq "with VPN-to-VPN blocked, the same pair passes through the edge" \
+		"$(q .verdict)/$(side natural a interface_class)/$(side natural b interface_class)" pass/physical/physical
+	show_on_failure
+}
+
+# With IPv6 at both homes the laptops also reach each other directly, host to
+# host between the homes, a pair of the same type as the tunnels' (IPv4's other
+# way, srflx, ranks far lower). Each side reports the pair its own agent
+# selected, and within a 2 s stream the two can end on different ones: one side's
+# media hair-pins through the tunnels while the other's goes direct (seen in
+# one run of two). Whoever's pair is on its tunnel has MEDIA_VIA_TUNNEL, and it
+# is a hair-pin only when both are; tunnel-only connects either way.
+hairpin_ipv6() {
+	RUN_RACY_CODES=MEDIA_VIA_TUNNEL run hairpin laptop laptop2
+	local a b on="" s
+	a=$(side natural a interface_class)
+	b=$(side natural b interface_class)
+	printf '  (natural: side a %s, side b %s)\n' "$a" "$b"
+	[ "$a" = tunnel ] && on=a
+	[ "$b" = tunnel ] && on=${on:+$on,}b
+	assert_eq "verdict fail, TUNNEL_PATH_OPEN" "$(q .verdict)/$(has_code TUNNEL_PATH_OPEN)" fail/true
+	assert_ne "natural: a side's pair is on its tunnel" "$on" ""
+	assert_eq "MEDIA_VIA_TUNNEL names each side whose pair is on its tunnel" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.side] | sort | join(",")')" "$on"
+	for s in a b; do
+		[ "$(side natural $s interface_class)" = tunnel ] ||
+			assert_eq "side $s's pair off its tunnel is its eth0's" "$(side natural $s egress_interface)" eth0
+	done
+	assert_eq "hair-pin evidence exactly when both pairs are on the tunnels" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.hairpin // false] | all')" \
+		"$([ "$on" = a,b ] && echo true || echo false)"
+	show_on_failure
+	lab_vpngw_policy block
+	run hairpin-blocked laptop laptop2
+	assert_eq "with VPN-to-VPN blocked, the same pair passes, off the tunnels" \
 		"$(q .verdict)/$(side natural a interface_class)/$(side natural b interface_class)" pass/physical/physical
 	show_on_failure
 }
