@@ -555,7 +555,9 @@ static GPtrArray *ranges_from(const char *const *cidrs)
 
 static Profile *profile_new_defaults(void)
 {
-    static const char *const rfc1918[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", NULL};
+    /* RFC 1918, and IPv6's unique local addresses (RFC 4193). */
+    static const char *const private_ranges[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                 "fc00::/7", NULL};
     static const char *const no_ranges[] = {NULL};
     static const char *const tunnel_hints[] = {"gpd*", "tun*",   "utun*", "wg*",      "ppp*",
                                                "tap*", "ipsec*", "vti*",  "cscotun*", NULL};
@@ -565,7 +567,7 @@ static Profile *profile_new_defaults(void)
     p->edge.tcp_port = 3478;
     p->edge.tls_port = 443;
     p->edge.credential_ttl_s = 3600;
-    p->network.internal_ranges = ranges_from(rfc1918);
+    p->network.internal_ranges = ranges_from(private_ranges);
     p->network.vpn_ranges = ranges_from(no_ranges);
     p->network.tunnel_names = g_strdupv((char **)tunnel_hints);
     p->dns_names = g_ptr_array_new_with_free_func(dns_name_free);
@@ -887,6 +889,19 @@ gint64 profile_mras_expires_at(const Profile *p, const char **dated_from)
     if (dated_from)
         *dated_from = given ? "issued at mras_issued_at" : "counted from when the answer was saved";
     return mras_expires_at(p->edge.mras, given ? p->edge.mras_issued_at : p->edge.mras_saved_at);
+}
+
+gboolean profile_address_expected(GPtrArray *expected, GInetAddress *addr)
+{
+    g_return_val_if_fail(expected && addr, FALSE);
+    gboolean family_listed = FALSE;
+    for (guint i = 0; i < expected->len; i++) {
+        if (g_inet_address_equal(expected->pdata[i], addr))
+            return TRUE;
+        family_listed |=
+            g_inet_address_get_family(expected->pdata[i]) == g_inet_address_get_family(addr);
+    }
+    return !family_listed;
 }
 
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr)

@@ -129,5 +129,9 @@ gint64 profile_mras_expires_at(const Profile *p, const char **dated_from);
 
 /* Whether addr falls in one of the masks. */
 gboolean profile_in_ranges(GPtrArray *masks, GInetAddress *addr);
+/* Whether addr is one of expected (GInetAddress, an edge name's expected
+ * addresses). A list with no address of addr's family says nothing of it: an
+ * IPv4-only list leaves a name's IPv6 answer to the ranges (TRUE). */
+gboolean profile_address_expected(GPtrArray *expected, GInetAddress *addr);
 /* Whether an interface name matches one of the tunnel_names patterns. */
 gboolean profile_tunnel_name_matches(const Profile *p, const char *ifname);

@@ -81,6 +81,8 @@ static JsonArray *interfaces_json(JsonObject **vpn)
     g_autoptr(NetifInventory) inv = netif_inventory_new(NULL, &e);
     g_autoptr(GPtrArray) routes = inv ? netif_routes(NULL) : NULL;
     *vpn = inv ? vpn_facts(inv, NULL, routes) : NULL;
+    if (*vpn)
+        vpn_facts_for_heartbeat(*vpn);
     for (guint i = 0; inv && i < inv->interfaces->len && i < PROTOCOL_MAX_INTERFACES; i++)
         json_array_add_object_element(
             a, netif_interface_to_json(inv->interfaces->pdata[i], 0, PROTOCOL_MAX_ADDRESSES));

@@ -70,6 +70,14 @@ static gboolean ipv6_link_local(const char *prefix)
            g_inet_address_get_is_link_local(a);
 }
 
+/* An IPv6 privacy address (RFC 8981): a host makes a new one every few hours
+ * or a day, and drops the old, on the same network. */
+static gboolean temporary(const NetifInterface *n, guint k)
+{
+    return n->address_flags && k < n->address_flags->len &&
+           (g_array_index(n->address_flags, guint32, k) & IFA_F_TEMPORARY);
+}
+
 static Link *link_new(const NetifInterface *n)
 {
     Link *l = g_new0(Link, 1);
@@ -78,19 +86,21 @@ static Link *link_new(const NetifInterface *n)
     l->up = n->up;
     l->prefixes = g_ptr_array_new_with_free_func(g_free);
     for (guint k = 0; k < n->prefixes->len && l->prefixes->len < NETWATCH_MAX_PREFIXES; k++) {
-        if (!ipv6_link_local(n->prefixes->pdata[k]))
+        if (!ipv6_link_local(n->prefixes->pdata[k]) && !temporary(n, k))
             g_ptr_array_add(l->prefixes, g_strdup(n->prefixes->pdata[k]));
     }
     return l;
 }
 
-/* The first default route of the main table: the kernel lists a prefix's routes
- * lowest metric first, so it is the one in use. */
+/* The first IPv4 default route of the main table: the kernel lists a prefix's
+ * routes lowest metric first, so it is the one in use. (IPv6's is not watched:
+ * netif_routes lists it too, after IPv4's.) */
 static char *default_route(const NetifInventory *inv, const GPtrArray *routes)
 {
     for (guint i = 0; routes && i < routes->len; i++) {
         const NetifRouteEntry *r = routes->pdata[i];
-        if (g_inet_address_mask_get_length(r->dst) != 0)
+        if (g_inet_address_mask_get_length(r->dst) != 0 ||
+            g_inet_address_mask_get_family(r->dst) != G_SOCKET_FAMILY_IPV4)
             continue;
         g_autofree char *gw = r->gateway ? g_inet_address_to_string(r->gateway) : NULL;
         const NetifInterface *dev = r->oif ? netif_inventory_by_index(inv, r->oif) : NULL;

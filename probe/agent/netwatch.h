@@ -27,7 +27,8 @@ typedef enum {
 const char *netwatch_kind_to_string(NetWatchKind kind);
 
 /* The network as the agent sees it: its interfaces other than loopback and
- * virtual ones (each: tunnel or not, up, its prefixes but IPv6 link-local ones)
+ * virtual ones (each: tunnel or not, up, its prefixes but IPv6 link-local ones
+ * and IPv6 temporary (privacy) addresses, which come and go on one network)
  * and the main table's default route. */
 typedef struct NetWatchSnapshot NetWatchSnapshot;
 

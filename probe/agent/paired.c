@@ -402,12 +402,12 @@ static gboolean checks_and_hello(Paired *P, gboolean *at_once)
     const char *why = checks_all(&P->c);
     if (why)
         fail_run(result, "%s", why);
-    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P->c);
+    g_autoptr(GPtrArray) tun = paths_tunnel_addresses(&P->c);
     /* This side tells each path's media apart when the kernel names every
      * packet's device, or when there is no tunnel to tell it from. */
-    *at_once = !tun || egress_supported();
+    *at_once = !tun->len || egress_supported();
     JsonObject *hello = paired_message_new("hello", NULL);
-    json_object_set_boolean_member(hello, "tunnel", tun != NULL);
+    json_object_set_boolean_member(hello, "tunnel", tun->len > 0);
     json_object_set_boolean_member(hello, "closes", TRUE);
     json_object_set_boolean_member(hello, "at_once", *at_once);
     json_object_set_boolean_member(hello, "starts", TRUE);

@@ -511,7 +511,7 @@ static void explain_no_pair(PairedPath *p)
 
 /* Why the path cannot start (for the caller to free), or NULL; *tell_peer:
  * the peer does not know it. */
-static char *cannot_start(PairedPath *p, GInetAddress *tun, gboolean *tell_peer)
+static char *cannot_start(PairedPath *p, GPtrArray *tun, gboolean *tell_peer)
 {
     Paired *P = p->P;
     gint64 left_s = P->order->deadline - g_get_real_time() / G_USEC_PER_SEC;
@@ -524,7 +524,7 @@ static char *cannot_start(PairedPath *p, GInetAddress *tun, gboolean *tell_peer)
     }
     if (left_s < (gint64)P->order->duration_s + 10)
         return g_strdup("no time left before the run's deadline");
-    if (p->kind == POLICY_PATH_TUNNEL_ONLY && !tun && !P->peer_tunnel) {
+    if (p->kind == POLICY_PATH_TUNNEL_ONLY && !tun->len && !P->peer_tunnel) {
         *tell_peer = FALSE;
         return g_strdup("neither side has a tunnel");
     }
@@ -534,7 +534,7 @@ static char *cannot_start(PairedPath *p, GInetAddress *tun, gboolean *tell_peer)
 /* The session's configuration for the path: TURN on the edge over UDP and
  * through the TCP and TLS forwarders, or (tunnel-only) the tunnel's host
  * candidates alone. */
-static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
+static SessionConfig path_config(PairedPath *p, GPtrArray *tun, GPtrArray *local)
 {
     const Profile *prof = p->P->c.profile;
     RunCtx *c = &p->P->c;
@@ -555,10 +555,10 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
     if (p->kind == POLICY_PATH_TUNNEL_ONLY) {
         /* The side with a tunnel offers host candidates on it only; the other
          * side its host candidates. No relay: the point is the direct path. */
-        cfg.only_address = tun;
+        cfg.only_addresses = tun->len ? tun : NULL; /* IPv4 and IPv6: both can cross it */
         return cfg;
     }
-    cfg.only_address = p->P->env->local_address; /* NULL but in tests: every interface */
+    cfg.only_addresses = local; /* NULL but in tests: every interface */
     paths_add_turn(&cfg, c->edge_ip, prof->edge.udp_port, NICE_RELAY_TYPE_TURN_UDP);
     paths_add_turn_forwarded(c, &cfg, FALSE, &p->tcp_fwd, p->rec);
     paths_add_turn_forwarded(c, &cfg, TRUE, &p->tls_fwd, p->rec);
@@ -570,9 +570,14 @@ static SessionConfig path_config(PairedPath *p, GInetAddress *tun)
 }
 
 /* Makes the session, posts its credentials and key, starts gathering. */
-static gboolean path_start(PairedPath *p, GInetAddress *tun)
+static gboolean path_start(PairedPath *p, GPtrArray *tun)
 {
-    SessionConfig cfg = path_config(p, tun);
+    g_autoptr(GPtrArray) local = NULL;
+    if (p->P->env->local_address) {
+        local = g_ptr_array_new_with_free_func(g_object_unref);
+        g_ptr_array_add(local, g_object_ref(p->P->env->local_address));
+    }
+    SessionConfig cfg = path_config(p, tun, local);
     g_autoptr(GError) error = NULL;
     p->s = session_new(p->ctx, &cfg, &error);
     if (!p->s || !stream_random_key(p->out_key)) {
@@ -672,7 +677,7 @@ gboolean paired_path_run(Paired *P, const char *name, PathRecord *rec)
     PairedPath *p = paired_path_new(P, name, rec);
     gint64 t0 = p->t0 = g_get_monotonic_time();
     pump(p);
-    g_autoptr(GInetAddress) tun = paths_tunnel_address(&P->c);
+    g_autoptr(GPtrArray) tun = paths_tunnel_addresses(&P->c);
     gboolean tell_peer;
     g_autofree char *why = cannot_start(p, tun, &tell_peer);
     if (why) {

@@ -228,7 +228,9 @@ static gboolean netlink_talk(Netlink *n, struct nlmsghdr *req, mnl_cb_t cb, void
         if (r == MNL_CB_STOP)
             return TRUE;
         if (r < 0) {
-            g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "%s: %s", what, g_strerror(errno));
+            int e = errno; /* the kernel's answer, for the caller too */
+            g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "%s: %s", what, g_strerror(e));
+            errno = e;
             return FALSE;
         }
     }
@@ -250,6 +252,7 @@ static void interface_free(gpointer p)
     g_free(i->reason);
     g_ptr_array_unref(i->addresses);
     g_ptr_array_unref(i->prefixes);
+    g_array_unref(i->address_flags);
     g_free(i);
 }
 
@@ -294,6 +297,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
     i->up = (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING);
     i->addresses = g_ptr_array_new_with_free_func(g_object_unref);
     i->prefixes = g_ptr_array_new_with_free_func(g_free);
+    i->address_flags = g_array_new(FALSE, TRUE, sizeof(guint32));
 
     const struct nlattr *a;
     mnl_attr_for_each(a, nlh, sizeof(*ifi))
@@ -339,12 +343,15 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
     if (!i || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
         return MNL_CB_OK;
     const struct nlattr *a, *local = NULL, *address = NULL;
+    guint32 flags = ifa->ifa_flags;
     mnl_attr_for_each(a, nlh, sizeof(*ifa))
     {
         if (mnl_attr_get_type(a) == IFA_LOCAL)
             local = a;
         else if (mnl_attr_get_type(a) == IFA_ADDRESS)
             address = a;
+        else if (mnl_attr_get_type(a) == IFA_FLAGS && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+            flags = mnl_attr_get_u32(a); /* all 32 bits (ifa_flags has 8) */
     }
     /* IFA_LOCAL is the interface's own address on point-to-point links. */
     const struct nlattr *use = local ? local : address;
@@ -357,6 +364,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
     g_autofree char *s = g_inet_address_to_string(ia);
     g_ptr_array_add(i->prefixes, g_strdup_printf("%s/%u", s, ifa->ifa_prefixlen));
     g_ptr_array_add(i->addresses, ia);
+    g_array_append_val(i->address_flags, flags);
     return MNL_CB_OK;
 }
 
@@ -450,6 +458,25 @@ const NetifInterface *netif_inventory_by_address(const NetifInventory *inv, GIne
         }
     }
     return NULL;
+}
+
+GPtrArray *netif_inventory_addresses(const NetifInventory *inv, NetifClass klass,
+                                     GSocketFamily family)
+{
+    g_return_val_if_fail(inv, NULL);
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_object_unref);
+    for (guint k = 0; k < inv->interfaces->len; k++) {
+        const NetifInterface *i = inv->interfaces->pdata[k];
+        if (i->klass != klass || !i->up)
+            continue;
+        for (guint j = 0; j < i->addresses->len; j++) {
+            GInetAddress *a = i->addresses->pdata[j];
+            if ((family == G_SOCKET_FAMILY_INVALID || g_inet_address_get_family(a) == family) &&
+                !g_inet_address_get_is_link_local(a))
+                g_ptr_array_add(out, g_object_ref(a));
+        }
+    }
+    return out;
 }
 
 const NetifInterface *netif_inventory_first_tunnel(const NetifInventory *inv)
@@ -578,8 +605,9 @@ static int routes_cb(const struct nlmsghdr *nlh, void *data)
 {
     GPtrArray *out = data;
     const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
-    if (rtm->rtm_family != AF_INET || rtm->rtm_table != RT_TABLE_MAIN ||
-        rtm->rtm_type != RTN_UNICAST || out->len >= NETIF_MAX_ROUTES)
+    if ((rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) ||
+        rtm->rtm_table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST ||
+        out->len >= NETIF_MAX_ROUTES)
         return MNL_CB_OK;
     NetifRouteEntry *e = g_new0(NetifRouteEntry, 1);
     g_autoptr(GInetAddress) dst = NULL;
@@ -589,7 +617,7 @@ static int routes_cb(const struct nlmsghdr *nlh, void *data)
         switch (mnl_attr_get_type(a)) {
         case RTA_DST:
             g_clear_object(&dst);
-            dst = attr_address(a, AF_INET);
+            dst = attr_address(a, rtm->rtm_family);
             break;
         case RTA_OIF:
             if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
@@ -597,14 +625,15 @@ static int routes_cb(const struct nlmsghdr *nlh, void *data)
             break;
         case RTA_GATEWAY:
             g_clear_object(&e->gateway);
-            e->gateway = attr_address(a, AF_INET);
+            e->gateway = attr_address(a, rtm->rtm_family);
             break;
         default:
             break;
         }
     }
     if (!dst)
-        dst = g_inet_address_new_any(G_SOCKET_FAMILY_IPV4);
+        dst = g_inet_address_new_any(rtm->rtm_family == AF_INET ? G_SOCKET_FAMILY_IPV4
+                                                                : G_SOCKET_FAMILY_IPV6);
     e->dst = g_inet_address_mask_new(dst, rtm->rtm_dst_len, NULL);
     if (e->dst)
         g_ptr_array_add(out, e);
@@ -618,12 +647,23 @@ GPtrArray *netif_routes(GError **error)
     Netlink n;
     if (!netlink_open(&n, error))
         return NULL;
-    char buf[MNL_SOCKET_BUFFER_SIZE];
-    struct nlmsghdr *nlh = put_request(buf, RTM_GETROUTE, NLM_F_DUMP);
-    struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-    rtm->rtm_family = AF_INET;
     GPtrArray *out = g_ptr_array_new_with_free_func(route_entry_free);
-    gboolean ok = netlink_talk(&n, nlh, routes_cb, out, "list routes", error);
+    static const unsigned char families[] = {AF_INET, AF_INET6};
+    gboolean ok = TRUE;
+    for (gsize i = 0; ok && i < G_N_ELEMENTS(families); i++) {
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        struct nlmsghdr *nlh = put_request(buf, RTM_GETROUTE, NLM_F_DUMP);
+        struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+        rtm->rtm_family = families[i];
+        g_autoptr(GError) e = NULL;
+        ok = netlink_talk(&n, nlh, routes_cb, out,
+                          families[i] == AF_INET ? "list IPv4 routes" : "list IPv6 routes", &e);
+        /* A kernel booted with ipv6.disable=1 knows no IPv6 routes at all. */
+        if (!ok && families[i] == AF_INET6 && errno == EAFNOSUPPORT)
+            ok = TRUE;
+        else if (!ok)
+            g_propagate_error(error, g_steal_pointer(&e));
+    }
     netlink_close(&n);
     if (!ok)
         g_clear_pointer(&out, g_ptr_array_unref);

@@ -39,6 +39,8 @@ typedef struct {
     gboolean up;          /* IFF_UP and IFF_RUNNING: what libnice gathers on */
     GPtrArray *addresses; /* GInetAddress */
     GPtrArray *prefixes;  /* char*, "addr/len" */
+    GArray *address_flags; /* guint32 IFA_F_* of each address (IPv6's temporary, deprecated,
+                            * tentative...), parallel to addresses; NULL: none known */
     guint64 rx_packets, tx_packets;
     guint mtu;     /* IFLA_MTU; 0 when the kernel did not say */
     int tun_type;  /* IFF_TUN or IFF_TAP for the tun driver, 0 otherwise */
@@ -63,6 +65,13 @@ const NetifInterface *netif_inventory_by_index(const NetifInventory *inv, int in
 const NetifInterface *netif_inventory_by_name(const NetifInventory *inv, const char *name);
 /* The interface that owns a local address. */
 const NetifInterface *netif_inventory_by_address(const NetifInventory *inv, GInetAddress *addr);
+/* The addresses of the interfaces of class klass that are up (libnice gathers
+ * on no other, docs/libnice.md §4), in inventory order, of one family
+ * (G_SOCKET_FAMILY_INVALID: both) and never link-local ones: an IPv6
+ * link-local candidate pairs only with a link-local remote (§15), an IPv4 one
+ * is no network's. GInetAddress, never NULL. */
+GPtrArray *netif_inventory_addresses(const NetifInventory *inv, NetifClass klass,
+                                     GSocketFamily family);
 /* The first tunnel, or NULL. */
 const NetifInterface *netif_inventory_first_tunnel(const NetifInventory *inv);
 
@@ -97,9 +106,11 @@ gboolean netif_route_get_flow(GInetAddress *dst, int ipproto, guint16 dport, Net
                               GError **error);
 void netif_route_clear(NetifRoute *r);
 
-/* The main routing table's IPv4 routes (NetifRouteEntry), as `ip route` lists them. */
+/* The main routing table's routes (NetifRouteEntry), as `ip route` and then
+ * `ip -6 route` list them: IPv4's first. A host with IPv6 disabled has none
+ * of IPv6's. */
 typedef struct {
-    GInetAddressMask *dst; /* 0.0.0.0/0 for the default route */
+    GInetAddressMask *dst; /* 0.0.0.0/0 (::/0) for the default route */
     int oif;
     GInetAddress *gateway; /* may be NULL */
 } NetifRouteEntry;

@@ -48,33 +48,16 @@ const char *paths_type_name(NiceCandidateType t)
 /* A physical interface's IPv4 address for the far end, or NULL. */
 GInetAddress *paths_physical_address(const RunCtx *c)
 {
-    for (guint i = 0; i < c->inv->interfaces->len; i++) {
-        const NetifInterface *n = c->inv->interfaces->pdata[i];
-        if (n->klass != NETIF_CLASS_PHYSICAL || !n->up)
-            continue;
-        for (guint k = 0; k < n->addresses->len; k++) {
-            GInetAddress *a = n->addresses->pdata[k];
-            if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
-                !g_inet_address_get_is_link_local(a))
-                return g_object_ref(a);
-        }
-    }
-    return NULL;
+    g_autoptr(GPtrArray) all =
+        netif_inventory_addresses(c->inv, NETIF_CLASS_PHYSICAL, G_SOCKET_FAMILY_IPV4);
+    return all->len ? g_object_ref(all->pdata[0]) : NULL;
 }
 
-GInetAddress *paths_tunnel_address(const RunCtx *c)
+GPtrArray *paths_tunnel_addresses(const RunCtx *c)
 {
-    for (guint i = 0; c->inv && i < c->inv->interfaces->len; i++) {
-        const NetifInterface *n = c->inv->interfaces->pdata[i];
-        if (n->klass != NETIF_CLASS_TUNNEL || !n->up)
-            continue;
-        for (guint k = 0; k < n->addresses->len; k++) {
-            GInetAddress *a = n->addresses->pdata[k];
-            if (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4)
-                return g_object_ref(a);
-        }
-    }
-    return NULL;
+    if (!c->inv)
+        return g_ptr_array_new_with_free_func(g_object_unref);
+    return netif_inventory_addresses(c->inv, NETIF_CLASS_TUNNEL, G_SOCKET_FAMILY_INVALID);
 }
 
 static void set_interface(const RunCtx *c, GInetAddress *a, char **name, char **klass)

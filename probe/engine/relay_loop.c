@@ -340,11 +340,17 @@ static void settle_pair(RunCtx *c, PathRun *p, PathRecord *rec)
 }
 
 
-/* Runs one path into rec; TRUE when the policy should judge it (the caller
- * does, on the main thread: a path may run on a thread of its own). */
+static gboolean has_ipv4(GPtrArray *addrs)
+{
+    for (guint i = 0; i < addrs->len; i++)
+        if (g_inet_address_get_family(addrs->pdata[i]) == G_SOCKET_FAMILY_IPV4)
+            return TRUE;
+    return FALSE;
+}
+
 /* Why the path cannot run (rec says so), or FALSE. *judge: the policy still
  * judges the natural path then. */
-static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GInetAddress *tun, GInetAddress *phys,
+static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GPtrArray *tun, GInetAddress *phys,
                            PathRecord *rec, gboolean *judge)
 {
     *judge = FALSE;
@@ -355,9 +361,11 @@ static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GInetAddress *tun, G
         rec->reason = g_strdup("no allocation on this transport (see the turn checks)");
         return TRUE;
     }
-    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !tun) {
+    if (spec->kind == POLICY_PATH_TUNNEL_ONLY && !has_ipv4(tun)) {
+        /* The far end's relay is the edge's, in IPv4: a tunnel's IPv6
+         * candidates cannot pair with it (docs/libnice.md §46). */
         rec->verdict = VERDICT_SKIP;
-        rec->reason = g_strdup("no tunnel interface with an IPv4 address");
+        rec->reason = g_strdup("no tunnel interface with an IPv4 address (the edge's family)");
         return TRUE;
     }
     if (!phys || !(c->turn_ok[0] || c->turn_ok[1] || c->turn_ok[2])) {
@@ -374,7 +382,7 @@ static gboolean cannot_run(RunCtx *c, const PathSpec *spec, GInetAddress *tun, G
  * own (tunnel-only), with the path's TURN transports (TCP and TLS through
  * forwarders of its own). */
 static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regular,
-                                  GInetAddress *tun, PathRun *p, PathRecord *rec)
+                                  GPtrArray *tun, PathRun *p, PathRecord *rec)
 {
     const Profile *prof = c->profile;
     SessionConfig cfg = {.name = "probe",
@@ -392,7 +400,7 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
                          .on_pair_data = p,
                          .record_ice = TRUE};
     if (spec->kind == POLICY_PATH_TUNNEL_ONLY) {
-        cfg.only_address = tun;
+        cfg.only_addresses = tun; /* IPv4 and IPv6: both can cross it */
         /* The address the edge sees the tunnel's socket at, for the far end's
          * TURN permission. MS-TURN has no permissions, an SfB client asks no
          * STUN server (the edge answers none), and MS-ICE2 drops reflexive
@@ -415,7 +423,7 @@ static SessionConfig probe_config(RunCtx *c, const PathSpec *spec, gboolean regu
 
 /* The far end: a relay allocation made from a physical interface, over UDP
  * when UDP works, else over TCP. */
-static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys, PathRun *p,
+static SessionConfig far_config(RunCtx *c, gboolean regular, GPtrArray *phys, PathRun *p,
                                 PathRecord *rec)
 {
     const Profile *prof = c->profile;
@@ -425,7 +433,7 @@ static SessionConfig far_config(RunCtx *c, gboolean regular, GInetAddress *phys,
                          .regular_nomination = regular,
                          .relay_only = TRUE,
                          .dscp = prof->stream.dscp,
-                         .only_address = phys,
+                         .only_addresses = phys,
                          .turn_username = c->cred.username,
                          .turn_password = c->cred.password,
                          .on_candidate = far_candidate,
@@ -480,17 +488,21 @@ static gboolean conclude(RunCtx *c, const PathSpec *spec, PathRun *p, PathRecord
     return judge;
 }
 
+/* Runs one path into rec; TRUE when the policy should judge it (the caller
+ * does, on the main thread: a path may run on a thread of its own). */
 static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
 {
     const Profile *prof = c->profile;
     gboolean regular = spec->regular < 0 ? prof->ice.regular_nomination : spec->regular;
     rec->nomination = g_strdup(regular ? "regular" : "aggressive");
     rec->controlling = !prof->ice.probe_controlled;
-    g_autoptr(GInetAddress) tun = paths_tunnel_address(c);
+    g_autoptr(GPtrArray) tun = paths_tunnel_addresses(c);
     g_autoptr(GInetAddress) phys = paths_physical_address(c);
     gboolean judge;
     if (cannot_run(c, spec, tun, phys, rec, &judge))
         return judge;
+    g_autoptr(GPtrArray) far_on = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(far_on, g_object_ref(phys));
 
     PathRun p = {.c = c, .rec = rec, .kind = spec->kind};
     p.ctx = g_main_context_new();
@@ -499,7 +511,7 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
     p.to_probe = g_ptr_array_new_with_free_func(g_free);
     p.tunnel = netif_inventory_first_tunnel(c->inv);
     SessionConfig probe_cfg = probe_config(c, spec, regular, tun, &p, rec);
-    SessionConfig far_cfg = far_config(c, regular, phys, &p, rec);
+    SessionConfig far_cfg = far_config(c, regular, far_on, &p, rec);
     g_autoptr(GError) error = NULL;
     p.t0 = g_get_monotonic_time();
     if (rec->verdict == VERDICT_ERROR || !(p.probe = session_new(p.ctx, &probe_cfg, &error)) ||

@@ -70,9 +70,12 @@ void relay_loop_run(RunCtx *c);
 /* After the senders are done, the longest wait for packets still in flight. */
 #define PATHS_DRAIN_MAX_MS     1000
 #define PATHS_EGRESS_SETTLE_MS 200 /* the egress watcher catching up with a stream's last sends */
+/* A physical interface's IPv4 address (the far end allocates on the edge's
+ * IPv4 address from it), or NULL. */
 GInetAddress *paths_physical_address(const RunCtx *c);
-/* The first tunnel interface's IPv4 address, or NULL. */
-GInetAddress *paths_tunnel_address(const RunCtx *c);
+/* Every address of the tunnels, IPv4 and IPv6 (not link-local): what
+ * tunnel-only offers. Empty (never NULL) without one. */
+GPtrArray *paths_tunnel_addresses(const RunCtx *c);
 const char *paths_type_name(NiceCandidateType t);
 /* The session's selected pair into rec: candidates, owning and egress interface
  * (a TURN-over-TCP/TLS relay candidate through one of the forwarders given). */

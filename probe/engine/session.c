@@ -156,9 +156,9 @@ Session *session_new(GMainContext *ctx, const SessionConfig *cfg, GError **error
     if (cfg->stun_ip)
         g_object_set(s->agent, "stun-server", cfg->stun_ip, "stun-server-port", cfg->stun_port,
                      NULL);
-    if (cfg->only_address) {
+    for (guint i = 0; cfg->only_addresses && i < cfg->only_addresses->len; i++) {
         NiceAddress a;
-        g_autofree char *ip = g_inet_address_to_string(cfg->only_address);
+        g_autofree char *ip = g_inet_address_to_string(cfg->only_addresses->pdata[i]);
         if (!nice_address_set_from_string(&a, ip) || !nice_agent_add_local_address(s->agent, &a)) {
             g_set_error(error, SESSION_ERROR, SESSION_ERROR_LIBNICE, "%s: cannot use local address %s", s->name, ip);
             return NULL;

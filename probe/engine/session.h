@@ -43,7 +43,7 @@ typedef struct {
     gboolean relay_only;         /* libnice's force-relay: only relay candidates are used */
     gboolean ice_tcp;            /* gather TCP host candidates (a client does) */
     guint dscp;                  /* the DSCP its packets are marked with; 0: none */
-    GInetAddress *only_address;  /* gather only on this local address; NULL: everywhere */
+    GPtrArray *only_addresses;   /* GInetAddress: gather only on these; NULL: everywhere */
     const char *stun_ip; /* a STUN server (numeric), for the reflexive address without TURN */
     guint stun_port;
     SessionTurn turn[SESSION_MAX_TURN];

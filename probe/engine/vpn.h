@@ -16,3 +16,7 @@ const char *vpn_product(const NetifInterface *tunnel, const char **from);
  * netif_routes()'s (NULL: unreadable). profile may be NULL (the agent's
  * heartbeat): no in_vpn_ranges then. */
 JsonObject *vpn_facts(const NetifInventory *inv, const Profile *profile, GPtrArray *routes);
+/* The facts as the agent's heartbeat carries them: the members controllers up
+ * to 0.8.0 know, which refuse any other and with it the heartbeat. The IPv6
+ * facts stay in the run's document (probes[].vpn), read leniently. */
+void vpn_facts_for_heartbeat(JsonObject *facts);

@@ -17,8 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static GMainContext *ctx;
     if (!ctx)
         ctx = g_main_context_new();
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-    SessionConfig cfg = {.name = "fuzz", .only_address = lo};
+    g_autoptr(GPtrArray) lo = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(lo, g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4));
+    SessionConfig cfg = {.name = "fuzz", .only_addresses = lo};
     g_autoptr(Session) s = session_new(ctx, &cfg, NULL);
     g_assert(s);
     /* Remote candidates are taken once the peer's credentials are known. */

@@ -13,11 +13,10 @@ _assert_report() { # ok|FAIL description [detail]
 	fi
 }
 section() {
-	if [ "${LAB_BUSY:-off}" != off ]; then
-		printf '%s [busy tunnel: %s]\n' "$*" "$LAB_BUSY"
-	else
-		printf '%s\n' "$*"
-	fi
+	local how=""
+	[ "${LAB_BUSY:-off}" = off ] || how=" [busy tunnel: $LAB_BUSY]"
+	[ "${LAB_IPV6:-off}" = off ] || how="$how [IPv6: $LAB_IPV6]"
+	printf '%s%s\n' "$*" "$how"
 }
 assert_eq() { if [ "$2" = "$3" ]; then _assert_report ok "$1"; else _assert_report FAIL "$1" "got '$2', want '$3'"; fi; }
 assert_ne() { if [ "$2" != "$3" ]; then _assert_report ok "$1"; else _assert_report FAIL "$1" "got '$2', want anything else"; fi; }

@@ -33,6 +33,8 @@
 #   lab_edge_route_branch on|off                the edge's route to the branch subnet 10.2.0.0/24
 #   lab_mark_edge on|off                        UDP to the edge re-routed into gpd0 by a firewall mark
 #   lab_busy steady|bursty|off                  other traffic through the VPN laptops' tunnels
+#   lab_ipv6 off|home|home+vpn                  IPv6 on the laptops' home LANs (a delegated 2001:db8
+#                                               prefix, routed), and with home+vpn in the tunnels too
 #   lab_impair UP DOWN [SEED] | lab_impair off   impair the laptop's home link (iceprobe-impair
 #                                               through NFQUEUE on the home router; its log in
 #                                               $LAB_STATE/impair.tsv, nft counters per direction)
@@ -65,6 +67,22 @@ LAB_PUBLIC_DNS=198.51.100.53
 LAB_CHATTER_PORT=4455 # background traffic through the tunnels (lab_busy)
 LAB_MARKED_PORTS=61000-61999 # lab_mark_edge's flows through the tunnel
 LAB_NODES=(inet home laptop vpngw edge corp extnat ext dns ctl home2 laptop2 branch)
+# IPv6 (lab_ipv6): documentation prefixes (2001:db8::/32) for what is public, ULA
+# (fd00::/8) inside. The internet's link, a prefix delegated to each home (no
+# NAT66), the VPN pool and the corp LAN; the edge, its DNS and the controller
+# stay IPv4 (the probe tests the edge at its IPv4 addresses, docs/contract.md).
+LAB6_INET=2001:db8:ff::1 # the internet router, on 2001:db8:ff::/64
+LAB6_HOME_WAN=2001:db8:ff::2
+LAB6_HOME2_WAN=2001:db8:ff::5
+LAB6_LAPTOP_LAN=2001:db8:1:1::10 # in the home's 2001:db8:1::/48, LAN 2001:db8:1:1::/64
+LAB6_LAPTOP2_LAN=2001:db8:2:1::10
+LAB6_POOL=fd00:64::/64 # the VPN pool's IPv6 side
+LAB6_VPNGW_VPN=fd00:64::1
+LAB6_LAPTOP_VPN=fd00:64::2
+LAB6_LAPTOP2_VPN=fd00:64::3
+LAB6_CORP_NET=fd00:10::/32 # the corp's IPv6 range (its LAN: fd00:10:1::/64)
+LAB6_CORP=fd00:10:1::10
+LAB_IPV6=off
 
 lab_log() { printf 'lab: %s\n' "$*" >&2; }
 lab_die() {
@@ -568,6 +586,7 @@ lab_vpn_up() {
 	else
 		lab_route "$1" 10.0.0.0/8 dev "$ifname"
 		lab_route "$1" 100.64.0.0/10 dev "$ifname"
+		lab_ipv6_tunnel "$1"
 	fi
 	local i
 	for i in $(seq 50); do
@@ -598,25 +617,34 @@ lab_split() {
 	*) lab_die "lab_split: unknown mode '$1' (split, edge-in-tunnel, tunnel-all)" ;;
 	esac
 	LAB_SPLIT=$1
+	lab_ipv6_tunnel laptop
 }
 
 # VPN pool <-> internal subnets, both directions, and VPN-to-VPN: all protocols
 # (block), UDP only (udp-only: ICE-TCP host candidates on the tunnel walk around
 # it), internal subnets only (vpn-to-vpn: VPN users reach each other, hair-pin),
-# or nothing (allow). DNS on the VPN view stays reachable (split DNS needs it).
+# IPv4 only (ipv4-only: the block written before the tunnel carried IPv6, the
+# corp's IPv6 range forgotten), or nothing (allow). DNS on the VPN view stays
+# reachable (split DNS needs it).
 lab_vpngw_policy() {
-	local proto="" vpn2vpn=drop
+	local proto="" vpn2vpn=drop v6=1
 	lab_exec vpngw nft delete table inet iplab-fw 2>/dev/null
 	case $1 in
 	block) ;;
+	ipv4-only) v6="" ;;
 	udp-only) proto="meta l4proto udp" ;;
 	vpn-to-vpn) vpn2vpn=accept ;;
 	allow)
 		LAB_POLICY=$1
 		return 0
 		;;
-	*) lab_die "lab_vpngw_policy: unknown policy '$1' (block, udp-only, vpn-to-vpn, allow)" ;;
+	*) lab_die "lab_vpngw_policy: unknown policy '$1' (block, udp-only, vpn-to-vpn, ipv4-only, allow)" ;;
 	esac
+	local in6="" out6=""
+	if [ -n "$v6" ]; then
+		in6="iifname \"vpn0\" ip6 daddr $LAB6_CORP_NET $proto counter drop"
+		out6="oifname \"vpn0\" ip6 saddr $LAB6_CORP_NET $proto counter drop"
+	fi
 	lab_exec vpngw nft -f - <<-EOF
 		table inet iplab-fw {
 		  chain forward {
@@ -627,10 +655,157 @@ lab_vpngw_policy() {
 		    iifname "vpn0" oifname "vpn0" $proto counter $vpn2vpn
 		    iifname "vpn0" ip daddr 10.0.0.0/8 $proto counter drop
 		    oifname "vpn0" ip saddr 10.0.0.0/8 $proto counter drop
+		    $in6
+		    $out6
 		  }
 		}
 	EOF
 	LAB_POLICY=$1
+}
+
+# ---- IPv6, as laptops have it at home ----
+# lab_ipv6 off|home|home+vpn. home: each home router gets a prefix delegated
+# from 2001:db8::/32 and routes it (no NAT66), behind the stateful firewall a
+# home router has (RFC 6092: from the internet, only what the LAN asked for);
+# each laptop an address on eth0 and a default route through it. The VPN stays
+# IPv4-only, so IPv6 leaves by eth0. home+vpn: the tunnels carry IPv6 too: a
+# pool address (ULA) on gpd0, the corp's IPv6 range and the pool routed into it
+# (everything, with lab_split tunnel-all), the gateway's side to match (the
+# corp LAN in IPv6, its block in both families). IPv6 is enabled only in the
+# nodes that need it, while the switch is on; off disables it there again,
+# which takes its addresses and routes with it. No DAD: every address is
+# usable at once (link-local ones too, which libnice gathers, §15). Each
+# laptop's eth0 has a privacy address beside its stable one, as laptops do.
+LAB_IPV6_HOME_NODES=(inet home laptop home2 laptop2)
+LAB_IPV6_VPN_NODES=(vpngw corp)
+lab_ipv6() {
+	case $1 in
+	off | home | home+vpn) ;;
+	*) lab_die "lab_ipv6: unknown mode '$1' (off, home, home+vpn)" ;;
+	esac
+	[ "$1" = "$LAB_IPV6" ] && return 0
+	local t0
+	t0=$(date +%s%N)
+	lab_ipv6_off
+	if [ "$1" != off ]; then
+		lab_ipv6_home
+		LAB_IPV6=$1
+		[ "$1" = home ] || lab_ipv6_vpn
+	fi
+	lab_log "IPv6 $1 in $((($(date +%s%N) - t0) / 1000000)) ms"
+}
+
+lab_addr6() { ip -n "$(lab_ns "$1")" -6 addr replace "$3" dev "$2" nodad; }
+lab_route6() {
+	local node=$1
+	shift
+	ip -n "$(lab_ns "$node")" -6 route replace "$@"
+}
+# IPv6 on (on) or off (off) in a node; no DAD while it is on.
+lab_ipv6_node() {
+	local dad=0 off=0
+	[ "$2" = on ] || { dad=1 && off=1; }
+	lab_exec "$1" sh -c "for f in /proc/sys/net/ipv6/conf/*/accept_dad; do echo $dad >\"\$f\"; done"
+	lab_sysctl "$1" net.ipv6.conf.all.disable_ipv6=$off net.ipv6.conf.default.disable_ipv6=$off
+}
+
+# lab_ipv6_router ROUTER WAN HOST ADDR LAN: ROUTER's eth0 holds WAN/64 on the
+# internet's link, its lan0 LAN::1/64; HOST sits at ADDR in LAN::/64; the
+# internet routes LAN's /48 to ROUTER.
+lab_ipv6_router() {
+	local r=$1 wan=$2 host=$3 addr=$4 lan=$5
+	lab_addr6 "$r" eth0 "$wan/64"
+	lab_route6 "$r" default via "$LAB6_INET"
+	lab_addr6 "$r" lan0 "$lan::1/64"
+	lab_sysctl "$r" net.ipv6.conf.all.forwarding=1
+	lab_exec "$r" nft -f - <<-EOF
+		table ip6 iplab6 {
+		  chain forward {
+		    type filter hook forward priority filter; policy accept;
+		    iifname "eth0" oifname "lan0" ct state established,related accept
+		    iifname "eth0" oifname "lan0" counter drop
+		  }
+		}
+	EOF
+	# As a laptop's OS has it: a privacy address (RFC 8981) beside the stable one.
+	lab_sysctl "$host" net.ipv6.conf.eth0.use_tempaddr=2
+	ip -n "$(lab_ns "$host")" -6 addr replace "$addr/64" dev eth0 nodad mngtmpaddr
+	lab_route6 "$host" default via "$lan::1"
+	lab_route6 inet "${lan%:*}::/48" via "$wan"
+}
+
+lab_ipv6_home() {
+	local n
+	for n in "${LAB_IPV6_HOME_NODES[@]}"; do lab_ipv6_node "$n" on; done
+	# Neighbour discovery is multicast: the bridge floods it rather than snoop.
+	ip -n "$(lab_ns inet)" link set br0 type bridge mcast_snooping 0
+	lab_sysctl inet net.ipv6.conf.all.forwarding=1
+	lab_addr6 inet br0 "$LAB6_INET/64"
+	lab_ipv6_router home "$LAB6_HOME_WAN" laptop "$LAB6_LAPTOP_LAN" 2001:db8:1:1
+	lab_ipv6_router home2 "$LAB6_HOME2_WAN" laptop2 "$LAB6_LAPTOP2_LAN" 2001:db8:2:1
+}
+
+lab_ipv6_vpn() {
+	local n
+	for n in "${LAB_IPV6_VPN_NODES[@]}"; do lab_ipv6_node "$n" on; done
+	ip -n "$(lab_ns vpngw)" link set brc type bridge mcast_snooping 0
+	lab_sysctl vpngw net.ipv6.conf.all.forwarding=1
+	lab_addr6 vpngw vpn0 "$LAB6_VPNGW_VPN/64"
+	lab_addr6 vpngw brc fd00:10:1::1/64
+	lab_addr6 corp eth0 "$LAB6_CORP/64"
+	lab_route6 corp default via fd00:10:1::1
+	lab_wg_allowed on
+	lab_ipv6_tunnel laptop2
+	lab_split "$LAB_SPLIT"
+}
+
+# The tunnels' allowed IPs (WireGuard's cryptokey routing) with IPv6 (on) or
+# without (off), on both ends.
+lab_wg_allowed() {
+	local kl k2 kg l6="" l26="" any6=""
+	kl=$(wg pubkey <"$LAB_STATE/wg-laptop.key")
+	k2=$(wg pubkey <"$LAB_STATE/wg-laptop2.key")
+	kg=$(wg pubkey <"$LAB_STATE/wg-gw.key")
+	[ "$1" = on ] && l6=,$LAB6_LAPTOP_VPN/128 l26=,$LAB6_LAPTOP2_VPN/128 any6=,::/0
+	lab_exec vpngw wg set "$LAB_WG_GW" peer "$kl" allowed-ips "$LAB_LAPTOP_VPN/32$l6" \
+		peer "$k2" allowed-ips "$LAB_LAPTOP2_VPN/32$l26"
+	lab_exec laptop wg set "$LAB_WG_LAPTOP" peer "$kg" allowed-ips "0.0.0.0/0$any6"
+	lab_exec laptop2 wg set "$LAB_WG_LAPTOP2" peer "$kg" allowed-ips "0.0.0.0/0$any6"
+}
+
+# A laptop's tunnel in IPv6 (home+vpn): its pool address and what is routed
+# into it, again after the link went down (which takes a link's IPv6 addresses
+# and routes with it, as a VPN client that reconnects sets them again). The
+# corp's range and the pool; everything with lab_split tunnel-all.
+lab_ipv6_tunnel() {
+	[ "$LAB_IPV6" = home+vpn ] || return 0
+	local node=$1 ifname addr=$LAB6_LAPTOP_VPN ns
+	ifname=$(lab_vpn_if "$node")
+	ns=$(lab_ns "$node")
+	[ "$node" = laptop ] || addr=$LAB6_LAPTOP2_VPN
+	lab_addr6 "$node" "$ifname" "$addr/128"
+	lab_route6 "$node" "$LAB6_CORP_NET" dev "$ifname"
+	lab_route6 "$node" "$LAB6_POOL" dev "$ifname"
+	ip -n "$ns" -6 route del ::/1 2>/dev/null
+	ip -n "$ns" -6 route del 8000::/1 2>/dev/null
+	if [ "$node" = laptop ] && [ "${LAB_SPLIT:-split}" = tunnel-all ]; then
+		lab_route6 laptop ::/1 dev "$ifname"
+		lab_route6 laptop 8000::/1 dev "$ifname"
+	fi
+}
+
+lab_ipv6_off() {
+	[ "$LAB_IPV6" != off ] || return 0
+	[ "$LAB_IPV6" != home+vpn ] || lab_wg_allowed off
+	local n
+	for n in home home2; do lab_exec "$n" nft delete table ip6 iplab6 2>/dev/null; done
+	for n in "${LAB_IPV6_HOME_NODES[@]}" "${LAB_IPV6_VPN_NODES[@]}"; do
+		lab_sysctl "$n" net.ipv6.conf.all.forwarding=0
+		lab_ipv6_node "$n" off
+	done
+	ip -n "$(lab_ns inet)" link set br0 type bridge mcast_snooping 1
+	ip -n "$(lab_ns vpngw)" link set brc type bridge mcast_snooping 1
+	LAB_IPV6=off
 }
 
 # The other traffic of a laptop's tunnel (iceprobe-chatter): from each VPN laptop
@@ -698,6 +873,22 @@ lab_variants() {
 		LAB_VARIANT=""
 		lab_dialect rfc8445
 	done
+}
+
+# lab_ipv6_variants MODE FN...: each scenario once more with IPv6 on
+# (lab_ipv6 MODE), on the idle tunnel, as variant "-ipv6": the same assertions,
+# and (scenarios.sh, paired.sh) the idle IPv4-only run's verdict and codes.
+# IPv6 is switched on once for them all, and off after.
+lab_ipv6_variants() {
+	local mode=$1 fn
+	shift
+	lab_ipv6 "$mode"
+	for fn in "$@"; do
+		LAB_VARIANT=-ipv6
+		"$fn"
+	done
+	LAB_VARIANT=""
+	lab_ipv6 off
 }
 
 lab_idle_and_busy() {
@@ -925,8 +1116,8 @@ lab_write_profile() {
 		$(lab_profile_credentials)
 
 		[network]
-		internal_ranges = 10.0.0.0/8
-		vpn_ranges = 100.64.0.0/10
+		internal_ranges = 10.0.0.0/8; $LAB6_CORP_NET
+		vpn_ranges = 100.64.0.0/10; $LAB6_POOL
 
 		[dns]
 		names = sip.corp.example=203.0.113.9;meet.corp.example=203.0.113.11

@@ -52,6 +52,24 @@ run() {
 			"$(q ".paths[] | select(.name == \"natural\") | .sides.$side.tunnel_counters.egress.media_sent // 1000000")"
 	done
 }
+# The interface and class of side SIDE's host candidates on PATH at ADDRESS (IPv6, no port).
+host_class() {
+	q "[.paths[] | select(.name == \"$1\") | .sides.$2.ice.candidates.local[] | select(.type == \"host\") |
+		select(.address | startswith(\"[$3]:\")) | \"\(.interface)/\(.interface_class)\"] | unique | join(\",\")"
+}
+# With IPv6 on (lab_ipv6): the laptop's (side a's) IPv6 host candidates,
+# classified from the kernel's facts as its IPv4 ones are.
+assert_ipv6_facts() {
+	[ "$LAB_IPV6" != off ] || return 0
+	assert_eq "side a's IPv6 host candidates were gathered on eth0 and classified physical" \
+		"$(host_class natural a "$LAB6_LAPTOP_LAN")" eth0/physical
+	[ "$LAB_IPV6" = home+vpn ] || return 0
+	assert_eq "its tunnel's IPv6 host candidate is classified tunnel" \
+		"$(host_class natural a "$LAB6_LAPTOP_VPN")" gpd0/tunnel
+	assert_eq "tunnel-only: side a offered its tunnel's addresses in both families" \
+		"$(q '[.paths[] | select(.name == "tunnel-only") | .sides.a.ice.candidates.local[] | select(.type == "host") | .address | sub(":[0-9]+$"; "")] | unique | join(" ")')" \
+		"$LAB_LAPTOP_VPN [$LAB6_LAPTOP_VPN]"
+}
 show_on_failure() {
 	[ "$ASSERT_FAILED" = 0 ] && return
 	jq -c '{verdict, state, note, error, findings: [.findings[] | {code, message}],
@@ -82,6 +100,7 @@ scenario_good() {
 	assert_eq "both agents are in probes[]" "$(q '[.probes[].agent] | sort | join(",")')" "corp,laptop"
 	assert_eq "both ran unprivileged (nobody) and say nothing was hidden from them" \
 		"$(q '[.probes[] | "\(.user):\(.could_not_see | length)"] | unique | join(",")')" "nobody:0"
+	assert_ipv6_facts
 	show_on_failure
 }
 
@@ -134,6 +153,23 @@ scenario_block_missing() {
 	lab_vpngw_policy block
 }
 
+scenario_ipv6_forgotten() {
+	section "the gateway's block forgets the corp's IPv6 range (written when the tunnel carried IPv4 only)"
+	lab_vpngw_policy ipv4-only
+	run ipv6-forgotten laptop corp
+	assert_eq "verdict fail, TUNNEL_PATH_OPEN" "$(q .verdict)/$(has_code TUNNEL_PATH_OPEN)" fail/true
+	assert_match "tunnel-only connected over IPv6: the tunnel's IPv6 host candidate to the corp host's" \
+		"$(side tunnel-only a address) -> $(q '.paths[] | select(.name == "tunnel-only") | .sides.a.selected_pair.remote.address')" \
+		"^\\[$LAB6_LAPTOP_VPN\\]:[0-9]+ -> \\[$LAB6_CORP\\]:[0-9]+$"
+	assert_eq "natural: the laptop's pair is host on the tunnel, in IPv6, and MEDIA_VIA_TUNNEL says so" \
+		"$(side natural a type)/$(side natural a interface_class)/$(side natural a address | cut -c1)/$(has_code MEDIA_VIA_TUNNEL)" \
+		"host/tunnel/[/true"
+	assert_eq "and the kernel named the device of its IPv6 media: the tunnel" \
+		"$(q '.paths[] | select(.name == "natural") | .sides.a.tunnel_counters.egress | .media_sent > 50 and .media_seen >= .media_sent * 0.9 and .media_tunnel >= .media_sent * 0.9')" true
+	show_on_failure
+	lab_vpngw_policy block
+}
+
 scenario_udp_only() {
 	section "a UDP-only block at the gateway (TCP from the VPN pool allowed)"
 	lab_vpngw_policy udp-only
@@ -172,6 +208,10 @@ scenario_udp_only() {
 scenario_hairpin() {
 	section "two VPN laptops, VPN-to-VPN allowed at the gateway"
 	lab_vpngw_policy vpn-to-vpn
+	if [ "$LAB_IPV6" != off ]; then
+		hairpin_ipv6
+		return
+	fi
 	run hairpin laptop laptop2
 	assert_eq "verdict fail" "$(q .verdict)" fail
 	assert_eq "MEDIA_VIA_TUNNEL on both sides" \
@@ -186,6 +226,40 @@ scenario_hairpin() {
 	lab_vpngw_policy block
 	run hairpin-blocked laptop laptop2
 	assert_eq "with VPN-to-VPN blocked, the same pair passes through the edge" \
+		"$(q .verdict)/$(side natural a interface_class)/$(side natural b interface_class)" pass/physical/physical
+	show_on_failure
+}
+
+# With IPv6 at both homes the laptops also reach each other directly, host to
+# host between the homes, a pair of the same type as the tunnels' (IPv4's other
+# way, srflx, ranks far lower). Each side reports the pair its own agent
+# selected, and within a 2 s stream the two can end on different ones: one side's
+# media hair-pins through the tunnels while the other's goes direct (seen in
+# one run of two). Whoever's pair is on its tunnel has MEDIA_VIA_TUNNEL, and it
+# is a hair-pin only when both are; tunnel-only connects either way.
+hairpin_ipv6() {
+	RUN_RACY_CODES=MEDIA_VIA_TUNNEL run hairpin laptop laptop2
+	local a b on="" s
+	a=$(side natural a interface_class)
+	b=$(side natural b interface_class)
+	printf '  (natural: side a %s, side b %s)\n' "$a" "$b"
+	[ "$a" = tunnel ] && on=a
+	[ "$b" = tunnel ] && on=${on:+$on,}b
+	assert_eq "verdict fail, TUNNEL_PATH_OPEN" "$(q .verdict)/$(has_code TUNNEL_PATH_OPEN)" fail/true
+	assert_ne "natural: a side's pair is on its tunnel" "$on" ""
+	assert_eq "MEDIA_VIA_TUNNEL names each side whose pair is on its tunnel" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.side] | sort | join(",")')" "$on"
+	for s in a b; do
+		[ "$(side natural $s interface_class)" = tunnel ] ||
+			assert_eq "side $s's pair off its tunnel is its eth0's" "$(side natural $s egress_interface)" eth0
+	done
+	assert_eq "hair-pin evidence exactly when both pairs are on the tunnels" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.hairpin // false] | all')" \
+		"$([ "$on" = a,b ] && echo true || echo false)"
+	show_on_failure
+	lab_vpngw_policy block
+	run hairpin-blocked laptop laptop2
+	assert_eq "with VPN-to-VPN blocked, the same pair passes, off the tunnels" \
 		"$(q .verdict)/$(side natural a interface_class)/$(side natural b interface_class)" pass/physical/physical
 	show_on_failure
 }
@@ -376,6 +450,9 @@ body() {
 			"[schedule.roaming]" "on = vpn-up" "min_interval_s = 600" "profile = lab"
 			"a = group:roaming" "b = group:internal")
 		LAB_AGENT_ARGS=(--settle-s 2)
+		# The whole group with IPv6 at home and in the tunnels, as laptops have
+		# it: every assertion as without (the idle IPv4 passes are basic's).
+		lab_ipv6 home+vpn
 	fi
 	lab_controller_start
 	lab_agent_start laptop laptop vpn-laptops
@@ -387,18 +464,25 @@ body() {
 		lab_busy bursty
 		scenario_cli_peer
 		lab_busy off
+		# IPv6 at home and in the tunnel, the corp LAN in IPv6 too: the same
+		# verdicts; and a block that forgets IPv6 is found.
+		lab_ipv6_variants home+vpn scenario_good scenario_block_missing scenario_udp_only \
+			scenario_ipv6_forgotten
 		check_agents_stop laptop corp
 		;;
 	vpn)
 		lab_agent_start laptop2 laptop2 vpn-laptops
 		lab_variants bursty scenario_hairpin
 		lab_variants steady scenario_dns_internal scenario_tls_intercept
+		# Both laptops with IPv6 at home and in their tunnels.
+		lab_ipv6_variants home+vpn scenario_hairpin scenario_dns_internal scenario_tls_intercept
 		check_agents_stop laptop laptop2 corp
 		;;
 	branch)
 		lab_agent_start branch branch internal
 		lab_agent_start ext ext external
 		lab_variants steady scenario_branch
+		lab_ipv6_variants home scenario_branch
 		check_agents_stop laptop branch ext corp
 		;;
 	schedule)

@@ -44,6 +44,35 @@ q() { printf '%s' "$JSON" | jq -r "$1"; }
 codes() { q '[.findings[].code] | unique | join(",")'; }
 has_code() { q "[.findings[].code] | index(\"$1\") != null"; }
 show_on_failure() { [ "$ASSERT_FAILED" = 0 ] || sed 's/^/    | /' "$LAB_STATE/$1$LAB_VARIANT.txt"; }
+# The interface and class of PATH's host candidates at ADDRESS (IPv6, no port),
+# from its ICE record.
+host_class() {
+	q "[.paths[] | select(.name == \"$1\") | .ice.candidates.local[] | select(.type == \"host\") | select(.address | startswith(\"[$2]:\")) |
+		\"\(.interface)/\(.interface_class)\"] | unique | join(\",\")"
+}
+
+# With IPv6 on (lab_ipv6): the laptop's IPv6 host candidates, classified from
+# the kernel's facts as its IPv4 ones are, and the VPN's IPv6 facts.
+assert_ipv6_facts() {
+	[ "$LAB_IPV6" != off ] || return 0
+	assert_eq "IPv6 host candidates were gathered on eth0 and classified physical" \
+		"$(host_class natural "$LAB6_LAPTOP_LAN")" eth0/physical
+	assert_eq "its privacy address's too (2001:db8:1:1::/64, not the stable one)" \
+		"$(q "[.paths[] | select(.name == \"natural\") | .ice.candidates.local[] | select(.type == \"host\") | select(.address | startswith(\"[2001:db8:1:1:\") and (startswith(\"[$LAB6_LAPTOP_LAN]\") | not)) | \"\(.interface)/\(.interface_class)\"] | unique | join(\",\")")" \
+		eth0/physical
+	if [ "$LAB_IPV6" = home ]; then
+		assert_eq "the VPN carries no IPv6: the VPN's facts say so" \
+			"$(q '.probes[0].vpn | "\(.pool_address_ipv6) \(.tunnel_ipv6)"')" "null none"
+		return 0
+	fi
+	assert_eq "the tunnel's IPv6 host candidate is classified tunnel" \
+		"$(host_class natural "$LAB6_LAPTOP_VPN")" "$LAB_TUNNEL_IF/tunnel"
+	assert_eq "tunnel-only offered the tunnel's addresses in both families, nothing else" \
+		"$(q '[.paths[] | select(.name == "tunnel-only") | .ice.candidates.local[] | select(.type == "host") | .address | sub(":[0-9]+$"; "")] | unique | join(" ")')" \
+		"$LAB_LAPTOP_VPN [$LAB6_LAPTOP_VPN]"
+	assert_eq "the VPN's facts: its IPv6 pool address, IPv6 split as IPv4 is" \
+		"$(q '.probes[0].vpn | "\(.pool_address_ipv6) \(.tunnel) \(.tunnel_ipv6)"')" "$LAB6_LAPTOP_VPN split split"
+}
 
 scenario_a() {
 	section "a. split tunnel right, VPN pool blocked from internal subnets and the internet"
@@ -77,6 +106,7 @@ scenario_a() {
 	assert_eq "the VPN's own facts: product from the name, MTU, pool address, split tunnel, no gateway route" \
 		"$(q '.probes[0].vpn | "\(.interface) \(.product) (\(.product_from)) mtu \(.mtu) pool \(.pool_address) \(.in_vpn_ranges) \(.tunnel) gateway \(.gateway)"')" \
 		"gpd0 Palo Alto GlobalProtect (PANGP) (gpd*) mtu 1420 pool $LAB_LAPTOP_VPN true split gateway null"
+	assert_ipv6_facts
 	show_on_failure a
 }
 
@@ -125,6 +155,7 @@ scenario_e() {
 	assert_eq "corpvpn3 is still classified as a tunnel" \
 		"$(q '.probes[0].interfaces[] | select(.name == "corpvpn3") | .class')" tunnel
 	assert_eq "verdict pass (the configuration is still right)" "$(q .verdict)/$RC" "pass/0"
+	assert_ipv6_facts
 	lab_split edge-in-tunnel
 	lab_vpngw_internet nat
 	probe e2
@@ -268,9 +299,15 @@ scenario_r() {
 		"$LAB_STATE/m365.json" >>"$LAB_STATE/lab.conf"
 	probe r
 	assert_eq "verdict pass, no findings" "$(q .verdict)/$(codes)" pass/
-	assert_eq "the routes check passes: every IPv4 prefix split out (IPv6: no route on this laptop)" \
-		"$(q '[.checks[] | select(.name == "routes") | .verdict, ([.prefixes[].label] | unique | join(","))] | join(" ")')" \
-		"pass no route,split out"
+	if [ "$LAB_IPV6" = off ]; then
+		assert_eq "the routes check passes: every IPv4 prefix split out (IPv6: no route on this laptop)" \
+			"$(q '[.checks[] | select(.name == "routes") | .verdict, ([.prefixes[].label] | unique | join(","))] | join(" ")')" \
+			"pass no route,split out"
+	else
+		assert_eq "the routes check passes: every prefix split out, IPv6's by the home's IPv6 route" \
+			"$(q '[.checks[] | select(.name == "routes") | .verdict, ([.prefixes[].label] | unique | join(","))] | join(" ")')" \
+			"pass split out"
+	fi
 	assert_eq "41 prefixes judged: the profile's and the document's Optimize ones" \
 		"$(q '.checks[] | select(.name == "routes") | .prefixes | length')" 41
 	# Part of Teams' range and all of another into the tunnel; and a VPN client's
@@ -303,6 +340,8 @@ scenario_v() {
 	assert_eq "full tunnel, and the gateway from the client's host route to it" \
 		"$(q '.probes[0].vpn | "\(.tunnel) \(.gateway)"')" "full $LAB_VPNGW_PUB"
 	assert_eq "and the edge through the tunnel is RELAY_VIA_TUNNEL" "$(has_code RELAY_VIA_TUNNEL)" true
+	[ "$LAB_IPV6" != home+vpn ] ||
+		assert_eq "the tunnel takes all of IPv6 too: full in both families" "$(q '.probes[0].vpn.tunnel_ipv6')" full
 	lab_split split
 	show_on_failure v
 }
@@ -370,16 +409,25 @@ body() {
 		# old kernel's fallback is idle only: without the kernel's word per
 		# packet, a busy tunnel's counters blame it (docs/libnice.md §32).
 		lab_idle_and_busy steady scenario_r scenario_v scenario_q
+		# A laptop with IPv6 at home, its VPN carrying IPv6 too: every
+		# scenario keeps its verdict and codes (the edge stays IPv4).
+		lab_rename_tunnel gpd0 # as scenario_a found it (scenario_e renamed it)
+		lab_ipv6_variants home+vpn scenario_a scenario_b scenario_e scenario_g scenario_m \
+			scenario_r scenario_v
 		;;
 	edge)
 		lab_variants steady scenario_c scenario_d
 		lab_variants bursty scenario_secret scenario_f
+		# IPv6 at home, the VPN IPv4-only: IPv6 leaves by eth0.
+		lab_ipv6_variants home scenario_c scenario_d scenario_secret scenario_f
 		;;
-	only:*) # a debugging aid: only:a,m-steady,a-ms-ice2 runs scenario_a, scenario_m busy (steady), scenario_a in MS-ICE2
+	only:*) # a debugging aid: only:a,m-steady,a-ms-ice2,a-ipv6 runs scenario_a, scenario_m busy (steady), scenario_a in
+		# MS-ICE2, scenario_a with IPv6 at home and in the VPN (-ipv6home: at home only)
 		local s
 		for s in $(printf '%s' "${GROUP#only:}" | tr ',' ' '); do
 			case $s in
 			*-ms-ice2) lab_dialect ms-ice2 && LAB_VARIANT=-ms-ice2 && "scenario_${s%%-*}"; lab_dialect rfc8445; LAB_VARIANT="" ;;
+			*-ipv6 | *-ipv6home) lab_ipv6_variants "$([ "${s#*-}" = ipv6 ] && echo home+vpn || echo home)" "scenario_${s%%-*}" ;;
 			*-*) lab_busy "${s#*-}" && LAB_VARIANT=-${s#*-} && "scenario_${s%%-*}" && lab_busy off; LAB_VARIANT="" ;;
 			*) "scenario_$s" ;;
 			esac

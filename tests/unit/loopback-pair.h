@@ -21,11 +21,12 @@ static inline void loopback_collect(const char *line, gpointer lines)
 static inline gboolean loopback_side_open(LoopbackSide *side, GMainContext *ctx, const char *name,
                                           gboolean controlling, GError **error)
 {
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GPtrArray) lo = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(lo, g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4));
     side->lines = g_ptr_array_new_with_free_func(g_free);
     SessionConfig cfg = {.name = name,
                          .controlling = controlling,
-                         .only_address = lo,
+                         .only_addresses = lo,
                          .on_candidate = loopback_collect,
                          .on_candidate_data = side->lines};
     side->s = session_new(ctx, &cfg, error);

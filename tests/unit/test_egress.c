@@ -235,15 +235,17 @@ static GPtrArray *addresses_of(const struct sockaddr_in *a)
     return out;
 }
 
-static void send_some(int fd, const struct sockaddr_in *to, guint media, guint other)
+static void send_some(int fd, const void *to, guint media, guint other)
 {
+    socklen_t tolen = ((const struct sockaddr *)to)->sa_family == AF_INET6
+                          ? sizeof(struct sockaddr_in6)
+                          : sizeof(struct sockaddr_in);
     guint8 buf[200], check[64];
     gsize n = rtp(buf, 160);
     gsize cn = stun(check, 0x0001, 0x0006, (const guint8 *)"ab:cd", 5);
     for (guint i = 0; i < media + other; i++) {
         gboolean m = i < media;
-        assert_true(sendto(fd, m ? buf : check, m ? n : cn, 0, (const struct sockaddr *)to,
-                           sizeof(*to)) > 0);
+        assert_true(sendto(fd, m ? buf : check, m ? n : cn, 0, to, tolen) > 0);
         /* Paced as a stream is: a burst faster than the watcher reads would
          * overflow the error queue (counted as lost, not seen). */
         if (i % 10 == 9)
@@ -310,6 +312,47 @@ static void test_the_kernel_names_the_device_of_every_packet_sent(void **state)
     close(fb);
 }
 
+/* libnice binds an IPv6 host candidate's socket to its address as it does an
+ * IPv4 one's: the watch finds it by that address, and the kernel names the
+ * device of its packets (IPV6_RECVPKTINFO beside the timestamp) as well. */
+static void test_ipv6_sockets_are_found_and_their_packets_named(void **state)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT}, b = a;
+    int fa = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fb = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fa < 0 || fb < 0 || bind(fa, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        bind(fb, (struct sockaddr *)&b, sizeof(b)) != 0) {
+        print_message("no IPv6 loopback on this host: %s\n", g_strerror(errno));
+        skip();
+    }
+    socklen_t l = sizeof(a);
+    assert_int_equal(getsockname(fa, (struct sockaddr *)&a, &l), 0);
+    l = sizeof(b);
+    assert_int_equal(getsockname(fb, (struct sockaddr *)&b, &l), 0);
+    g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(addrs, g_socket_address_new_from_native(&a, sizeof(a)));
+    int lo = (int)if_nametoindex("lo");
+    g_autoptr(GError) error = NULL;
+    EgressWatch *w = egress_watch_new(addrs, &lo, 1, &error);
+    assert_non_null(w);
+    assert_int_equal(egress_watch_sockets(w), 1);
+    send_some(fa, &b, 120, 4);
+    EgressCounts n;
+    wait_for(w, 120, 4, &n);
+    assert_int_equal(n.media_seen, 120);
+    assert_int_equal(n.media_tunnel, 120);
+    assert_int_equal(n.other_seen, 4);
+    assert_int_equal(n.lost, 0);
+    egress_watch_free(w);
+    /* Its IPV6_RECVPKTINFO is back off: nothing of the watch is left on it. */
+    int pki = -1;
+    l = sizeof(pki);
+    assert_int_equal(getsockopt(fa, IPPROTO_IPV6, IPV6_RECVPKTINFO, &pki, &l), 0);
+    assert_int_equal(pki, 0);
+    close(fa);
+    close(fb);
+}
+
 static void test_an_address_with_no_socket_is_watched_as_nothing(void **state)
 {
     struct sockaddr_in a;
@@ -335,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_what_is_not_a_udp_datagram_is_not_counted_as_media),
         cmocka_unit_test(test_media_in_a_turn_over_tcp_stream_is_counted_in_any_pieces),
         cmocka_unit_test(test_the_kernel_names_the_device_of_every_packet_sent),
+        cmocka_unit_test(test_ipv6_sockets_are_found_and_their_packets_named),
         cmocka_unit_test(test_an_address_with_no_socket_is_watched_as_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

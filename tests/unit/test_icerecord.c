@@ -42,11 +42,12 @@ static gboolean open_recording(Run *r, GError **error)
 {
     guint port;
     r->silent = silent_port(&port);
-    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GPtrArray) lo = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(lo, g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4));
     r->a.lines = g_ptr_array_new_with_free_func(g_free);
     SessionConfig cfg = {.name = "a",
                          .controlling = TRUE,
-                         .only_address = lo,
+                         .only_addresses = lo,
                          .on_candidate = loopback_collect,
                          .on_candidate_data = r->a.lines,
                          .turn_username = "u",

@@ -101,6 +101,88 @@ static void test_container_bridges_are_virtual(void **state)
     assert_int_equal(classify(&d, NULL, "dummy"), NETIF_CLASS_VIRTUAL);
 }
 
+static void test_an_ipv6_address_in_the_vpn_ranges_makes_a_tunnel(void **state)
+{
+    const char *text = "[profile]\nname=t\n[edge]\nhost=h\nusername=u\npassword_file=" UNIT_DATA_DIR
+                       "/turn.password\n[network]\nvpn_ranges=100.64.0.0/10;fd00:64::/64\n"
+                       "tunnel_names=gpd*\n";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = profile_load_from_data(text, strlen(text), NULL, "t", &error);
+    assert_null(error);
+    g_autoptr(GPtrArray) addrs = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(addrs, g_inet_address_new_from_string("fe80::1"));
+    NetifFacts f = {"corp0", NULL, ARPHRD_ETHER, IFF_UP, 0, addrs};
+    assert_int_equal(classify(&f, p, NULL), NETIF_CLASS_PHYSICAL);
+    g_ptr_array_add(addrs, g_inet_address_new_from_string("fd00:64::2"));
+    assert_int_equal(classify(&f, p, "address fd00:64::2 is in the profile's vpn_ranges"),
+                     NETIF_CLASS_TUNNEL);
+}
+
+static NetifInterface *iface(int index, const char *name, NetifClass klass, gboolean up,
+                             const char *const *addrs)
+{
+    NetifInterface *i = g_new0(NetifInterface, 1);
+    i->index = index;
+    i->name = g_strdup(name);
+    i->klass = klass;
+    i->up = up;
+    i->addresses = g_ptr_array_new_with_free_func(g_object_unref);
+    i->prefixes = g_ptr_array_new_with_free_func(g_free);
+    for (; addrs && *addrs; addrs++)
+        g_ptr_array_add(i->addresses, g_inet_address_new_from_string(*addrs));
+    return i;
+}
+
+static void iface_free(gpointer p)
+{
+    NetifInterface *i = p;
+    g_free(i->name);
+    g_ptr_array_unref(i->addresses);
+    g_ptr_array_unref(i->prefixes);
+    g_free(i);
+}
+
+static char *joined(GPtrArray *addrs)
+{
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < addrs->len; i++) {
+        g_autofree char *a = g_inet_address_to_string(addrs->pdata[i]);
+        g_string_append_printf(s, "%s%s", i ? " " : "", a);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void test_ice_addresses_of_a_class_are_up_and_not_link_local(void **state)
+{
+    static const char *const eth[] = {"10.254.1.10", "2001:db8:1:1::10", "fe80::1", "169.254.0.9",
+                                      NULL};
+    static const char *const gpd[] = {"100.64.0.2", "fe80::2", "fd00:64::2", NULL};
+    static const char *const old[] = {"100.64.9.9", "fd00:64::9", NULL};
+    NetifInventory inv = {g_ptr_array_new_with_free_func(iface_free)};
+    g_ptr_array_add(inv.interfaces, iface(2, "eth0", NETIF_CLASS_PHYSICAL, TRUE, eth));
+    g_ptr_array_add(inv.interfaces, iface(7, "gpd0", NETIF_CLASS_TUNNEL, TRUE, gpd));
+    g_ptr_array_add(inv.interfaces, iface(8, "tun9", NETIF_CLASS_TUNNEL, FALSE, old));
+
+    g_autoptr(GPtrArray) tunnel =
+        netif_inventory_addresses(&inv, NETIF_CLASS_TUNNEL, G_SOCKET_FAMILY_INVALID);
+    g_autofree char *t = joined(tunnel);
+    assert_string_equal(t, "100.64.0.2 fd00:64::2");
+    g_autoptr(GPtrArray) phys4 =
+        netif_inventory_addresses(&inv, NETIF_CLASS_PHYSICAL, G_SOCKET_FAMILY_IPV4);
+    g_autofree char *p4 = joined(phys4);
+    assert_string_equal(p4, "10.254.1.10");
+    g_autoptr(GPtrArray) phys6 =
+        netif_inventory_addresses(&inv, NETIF_CLASS_PHYSICAL, G_SOCKET_FAMILY_IPV6);
+    g_autofree char *p6 = joined(phys6);
+    assert_string_equal(p6, "2001:db8:1:1::10");
+    g_autoptr(GPtrArray) none =
+        netif_inventory_addresses(&inv, NETIF_CLASS_VIRTUAL, G_SOCKET_FAMILY_INVALID);
+    assert_int_equal(none->len, 0);
+    g_autoptr(GInetAddress) ll = g_inet_address_new_from_string("fe80::2");
+    assert_string_equal(netif_inventory_by_address(&inv, ll)->name, "gpd0");
+    g_ptr_array_unref(inv.interfaces);
+}
+
 static void test_inventory_of_this_host_has_loopback_with_counters(void **state)
 {
     g_autoptr(GError) error = NULL;
@@ -167,6 +249,8 @@ int main(void)
         cmocka_unit_test(test_loopback_comes_first),
         cmocka_unit_test(test_profile_hints_only_add_tunnels),
         cmocka_unit_test(test_container_bridges_are_virtual),
+        cmocka_unit_test(test_an_ipv6_address_in_the_vpn_ranges_makes_a_tunnel),
+        cmocka_unit_test(test_ice_addresses_of_a_class_are_up_and_not_link_local),
         cmocka_unit_test(test_inventory_of_this_host_has_loopback_with_counters),
         cmocka_unit_test(test_an_interface_is_written_with_the_facts_each_reader_takes),
     };

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <linux/if_addr.h>
 #include <string.h>
 
 #include "netwatch.h"
@@ -43,6 +44,7 @@ static void iface_free(gpointer p)
     g_free(n->name);
     g_ptr_array_unref(n->addresses);
     g_ptr_array_unref(n->prefixes);
+    g_array_unref(n->address_flags);
     g_free(n);
 }
 
@@ -79,10 +81,16 @@ static NetWatchSnapshot *network(const Iface *ifs, const char *gw, const char *d
         n->up = ifs[i].up;
         n->addresses = g_ptr_array_new_with_free_func(g_object_unref);
         n->prefixes = g_ptr_array_new_with_free_func(g_free);
+        n->address_flags = g_array_new(FALSE, TRUE, sizeof(guint32));
         g_auto(GStrv) p = g_strsplit(ifs[i].prefixes ? ifs[i].prefixes : "", " ", -1);
         for (char **q = p; *q; q++) {
-            if (**q)
-                g_ptr_array_add(n->prefixes, g_strdup(*q));
+            if (!**q)
+                continue;
+            /* "addr/len~": an IPv6 temporary (privacy) address */
+            gsize len = strlen(*q);
+            guint32 flags = (*q)[len - 1] == '~' ? IFA_F_TEMPORARY : 0;
+            g_ptr_array_add(n->prefixes, g_strndup(*q, flags ? len - 1 : len));
+            g_array_append_val(n->address_flags, flags);
         }
         if (dev && strcmp(dev, n->name) == 0)
             oif = n->index;
@@ -92,6 +100,8 @@ static NetWatchSnapshot *network(const Iface *ifs, const char *gw, const char *d
     g_ptr_array_add(routes, route("198.51.100.0", 24, "192.0.2.254", 1));
     if (dev)
         g_ptr_array_add(routes, route("0.0.0.0", 0, gw, oif));
+    /* IPv6's default route, listed after IPv4's (netif_routes): not watched. */
+    g_ptr_array_add(routes, route("::", 0, "fe80::1", 1));
     return netwatch_snapshot_new(inv, routes);
 }
 
@@ -128,6 +138,34 @@ static const Iface office_vpn_linkonly[] = {LOOPBACK, PHYS("eth0", "192.0.2.7/24
                                             TUN("gpd0", TRUE, "fe80::9/64"), END};
 static const Iface office_vpn_down[] = {LOOPBACK, PHYS("eth0", "192.0.2.7/24 fe80::1/64"),
                                         TUN("gpd0", FALSE, "10.8.0.2/32"), END};
+
+/* IPv6 at home: a new stable address is a network change; a new privacy
+ * address (and the old one going) is not, as a host makes one every day. */
+static void test_ipv6_privacy_addresses_coming_and_going_are_no_change(void **state)
+{
+    static const Iface v6[] = {LOOPBACK, PHYS("eth0", "192.0.2.7/24 2001:db8:1:1::10/64 fe80::1/64"),
+                               END};
+    static const Iface v6_tmp1[] = {
+        LOOPBACK, PHYS("eth0", "192.0.2.7/24 2001:db8:1:1::10/64 2001:db8:1:1:a1::9/64~ fe80::1/64"),
+        END};
+    static const Iface v6_tmp2[] = {
+        LOOPBACK, PHYS("eth0", "192.0.2.7/24 2001:db8:1:1::10/64 2001:db8:1:1:b2::7/64~ fe80::1/64"),
+        END};
+    NetWatchKind kind;
+    NetWatchSnapshot *rotate[] = {network(v6_tmp1, "192.0.2.1", "eth0"),
+                                  network(v6_tmp2, "192.0.2.1", "eth0"),
+                                  network(v6, "192.0.2.1", "eth0"), NULL};
+    g_autoptr(NetWatchChanges) quiet = window(&kind, rotate);
+    assert_changes(quiet, (const char *[]){NULL});
+    assert_int_equal(kind, NETWATCH_KIND_NONE);
+    NetWatchSnapshot *arrive[] = {network(office, "192.0.2.1", "eth0"),
+                                  network(v6_tmp1, "192.0.2.1", "eth0"), NULL};
+    g_autoptr(NetWatchChanges) c = window(&kind, arrive);
+    assert_int_equal(netwatch_changes_list(c)->len, 1);
+    assert_non_null(strstr(netwatch_changes_list(c)->pdata[0], "2001:db8:1:1::10/64"));
+    assert_null(strstr(netwatch_changes_list(c)->pdata[0], "a1::9"));
+    assert_int_equal(kind, NETWATCH_KIND_NETWORK_CHANGE);
+}
 
 static void test_a_tunnel_coming_up_is_vpn_up_once_it_has_an_address(void **state)
 {
@@ -338,6 +376,7 @@ static void test_the_watcher_starts_on_this_host_and_stops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ipv6_privacy_addresses_coming_and_going_are_no_change),
         cmocka_unit_test(test_a_tunnel_coming_up_is_vpn_up_once_it_has_an_address),
         cmocka_unit_test(test_a_tunnel_going_down_or_vanishing_is_vpn_down),
         cmocka_unit_test(test_a_full_tunnel_brings_its_default_route_along),

@@ -400,6 +400,48 @@ static void test_ranges_and_tunnel_names_match(void **state)
     assert_false(profile_tunnel_name_matches(p, "corpvpn3"));
 }
 
+/* Left unset, internal_ranges are IPv4's private ranges and IPv6's (ULA,
+ * fc00::/7, RFC 4193), so an edge name that answers a ULA is internal too. */
+static void test_default_internal_ranges_are_private_in_both_families(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) p = load(*state, BASE, &error);
+    assert_null(error);
+    static const struct {
+        const char *addr;
+        gboolean internal;
+    } cases[] = {
+        {"10.1.0.20", TRUE},   {"192.168.1.1", TRUE},      {"fd00:10:1::20", TRUE},
+        {"fc12::1", TRUE},     {"203.0.113.10", FALSE},    {"2001:db8::1", FALSE},
+        {"fe80::1", FALSE},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GInetAddress) a = g_inet_address_new_from_string(cases[i].addr);
+        if (profile_in_ranges(p->network.internal_ranges, a) != cases[i].internal)
+            fail_msg("%s: internal should be %d", cases[i].addr, cases[i].internal);
+    }
+}
+
+/* The edge's expected addresses say nothing of a family they do not list: an
+ * edge name that also answers IPv6 is not wrong for an IPv4-only list. */
+static void test_expected_addresses_judge_only_their_own_family(void **state)
+{
+    g_autoptr(GPtrArray) v4 = g_ptr_array_new_with_free_func(g_object_unref);
+    g_ptr_array_add(v4, g_inet_address_new_from_string("203.0.113.10"));
+    g_autoptr(GInetAddress) right = g_inet_address_new_from_string("203.0.113.10");
+    g_autoptr(GInetAddress) wrong = g_inet_address_new_from_string("203.0.113.99");
+    g_autoptr(GInetAddress) six = g_inet_address_new_from_string("2001:db8:e::10");
+    g_autoptr(GInetAddress) other6 = g_inet_address_new_from_string("2001:db8:e::99");
+    assert_true(profile_address_expected(v4, right));
+    assert_false(profile_address_expected(v4, wrong));
+    assert_true(profile_address_expected(v4, six));
+    /* Once the list names an IPv6 address, IPv6 answers are held to it too. */
+    g_ptr_array_add(v4, g_inet_address_new_from_string("2001:db8:e::10"));
+    assert_true(profile_address_expected(v4, six));
+    assert_false(profile_address_expected(v4, other6));
+    assert_false(profile_address_expected(v4, wrong));
+}
+
 /* Every shipped profile loads, given its secret and CA beside it. */
 static void test_shipped_profiles_load(void **state)
 {
@@ -445,6 +487,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relative_paths_are_relative_to_the_profile_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ranges_and_tunnel_names_match, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_internal_ranges_are_private_in_both_families,
+                                        setup, teardown),
+        cmocka_unit_test(test_expected_addresses_judge_only_their_own_family),
         cmocka_unit_test_setup_teardown(test_shipped_profiles_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

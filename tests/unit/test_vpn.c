@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "iceprobe/protocol.h"
 #include "vpn.h"
 
 static NetifInterface *iface(int index, const char *name, const char *kind, NetifClass klass,
@@ -111,11 +112,83 @@ static void test_split_and_full_and_the_gateway(void **state)
     g_ptr_array_unref(inv.interfaces);
 }
 
+static void add_address(NetifInterface *i, const char *addr)
+{
+    g_ptr_array_add(i->addresses, g_inet_address_new_from_string(addr));
+}
+
+static void test_ipv6_in_the_tunnel_or_not(void **state)
+{
+    NetifInventory inv = {g_ptr_array_new_with_free_func(iface_free)};
+    NetifInterface *eth = iface(2, "eth0", "veth", NETIF_CLASS_PHYSICAL, "10.254.1.10", 1500);
+    add_address(eth, "2001:db8:1:1::10");
+    NetifInterface *tun = iface(7, "gpd0", "tun", NETIF_CLASS_TUNNEL, "100.64.0.2", 1420);
+    add_address(tun, "fe80::5e1:aaff:fe00:1"); /* every link has one */
+    g_ptr_array_add(inv.interfaces, eth);
+    g_ptr_array_add(inv.interfaces, tun);
+    g_autoptr(GPtrArray) routes = g_ptr_array_new_with_free_func(route_free);
+    add_route(routes, "0.0.0.0/0", 2);
+    add_route(routes, "10.0.0.0/8", 7);
+    add_route(routes, "::/0", 2);
+    add_route(routes, "fe80::/64", 7);
+
+    /* The VPN carries IPv4 only: IPv6 leaves by eth0 whatever the tunnel is. */
+    g_autoptr(JsonObject) v4only = vpn_facts(&inv, NULL, routes);
+    assert_string_equal(json_object_get_string_member(v4only, "tunnel"), "split");
+    assert_string_equal(json_object_get_string_member(v4only, "tunnel_ipv6"), "none");
+    assert_string_equal(json_object_get_string_member(v4only, "pool_address"), "100.64.0.2");
+    assert_false(json_object_has_member(v4only, "pool_address_ipv6"));
+
+    /* It carries IPv6 too: its pool address, the corp's range into it. */
+    add_address(tun, "fd00:64::2");
+    add_route(routes, "fd00:10::/32", 7);
+    g_autoptr(JsonObject) split = vpn_facts(&inv, NULL, routes);
+    assert_string_equal(json_object_get_string_member(split, "tunnel"), "split");
+    assert_string_equal(json_object_get_string_member(split, "tunnel_ipv6"), "split");
+    assert_string_equal(json_object_get_string_member(split, "pool_address_ipv6"), "fd00:64::2");
+    assert_true(json_object_get_null_member(split, "gateway"));
+
+    /* All of IPv6 into it (the client's ::/1 and 8000::/1), IPv4 split: each
+     * family is said apart; a host route to a public IPv6 address out of eth0
+     * names the gateway, one to a ULA does not. */
+    add_route(routes, "::/1", 7);
+    add_route(routes, "8000::/1", 7);
+    add_route(routes, "2001:db8:ff::3/128", 2);
+    add_route(routes, "fd00:99::1/128", 2);
+    g_autoptr(JsonObject) full6 = vpn_facts(&inv, NULL, routes);
+    assert_string_equal(json_object_get_string_member(full6, "tunnel"), "split");
+    assert_string_equal(json_object_get_string_member(full6, "tunnel_ipv6"), "full");
+    assert_string_equal(json_object_get_string_member(full6, "gateway"), "2001:db8:ff::3");
+
+    /* The heartbeat carries what every controller takes: with the IPv6
+     * members, the controller's parser refuses the whole heartbeat. */
+    JsonObject *hb = json_object_new();
+    json_object_set_string_member(hb, "version", "0.9.0");
+    json_object_set_object_member(hb, "vpn", json_object_ref(full6));
+    JsonNode *root = json_node_init_object(json_node_alloc(), hb);
+    g_autofree char *with_ipv6 = json_to_string(root, FALSE);
+    Heartbeat h = {0};
+    g_autoptr(GError) error = NULL;
+    assert_false(protocol_parse_heartbeat(with_ipv6, strlen(with_ipv6), &h, &error));
+    assert_non_null(strstr(error->message, "unknown member"));
+    heartbeat_clear(&h);
+    vpn_facts_for_heartbeat(full6);
+    g_autofree char *without = json_to_string(root, FALSE);
+    g_clear_error(&error);
+    assert_true(protocol_parse_heartbeat(without, strlen(without), &h, &error));
+    assert_non_null(strstr(h.vpn, "\"tunnel\":\"split\""));
+    heartbeat_clear(&h);
+    json_node_unref(root);
+    json_object_unref(hb);
+    g_ptr_array_unref(inv.interfaces);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_product_from_the_kernels_facts),
         cmocka_unit_test(test_split_and_full_and_the_gateway),
+        cmocka_unit_test(test_ipv6_in_the_tunnel_or_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
