@@ -208,8 +208,6 @@ void run_result_set_dialect(RunResult *r, const Profile *p);
 void run_result_conclude(RunResult *r);
 
 void candidate_info_clear(CandidateInfo *c);
-CandidateInfo *candidate_info_new(void);
-void candidate_info_free(CandidateInfo *c);
 PathRecord *path_record_new(const char *name);
 void path_record_free(PathRecord *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PathRecord, path_record_free)

@@ -92,6 +92,18 @@ static IceRecord *sample_record(void)
     l->interface_class = g_strdup("physical");
     l->relay_transport = g_strdup("tcp");
     g_ptr_array_add(r->local, l);
+    /* IPv6 host candidates: on the home's prefix, and the tunnel's ULA. */
+    static const char *const v6[][3] = {{"[2001:db8:1:1::10]:40002", "eth0", "physical"},
+                                        {"[fd00:64::2]:40004", "gpd0", "tunnel"}};
+    for (gsize i = 0; i < G_N_ELEMENTS(v6); i++) {
+        CandidateInfo *h = candidate_info_new();
+        h->type = g_strdup("host");
+        h->transport = g_strdup("udp");
+        h->address = g_strdup(v6[i][0]);
+        h->interface = g_strdup(v6[i][1]);
+        h->interface_class = g_strdup(v6[i][2]);
+        g_ptr_array_add(r->local, h);
+    }
     CandidateInfo *rc = candidate_info_new();
     rc->type = g_strdup("relay");
     rc->transport = g_strdup("udp");
@@ -189,8 +201,11 @@ static void test_the_ice_record_reads_back(void **state)
     const PathRecord *p = run_result_find_path(back, "natural");
     const IceRecord *ir = p->ice_record;
     assert_non_null(ir);
-    assert_int_equal(ir->local->len, 1);
+    assert_int_equal(ir->local->len, 3);
     const CandidateInfo *l = ir->local->pdata[0];
+    const CandidateInfo *ula = ir->local->pdata[2];
+    assert_string_equal(ula->address, "[fd00:64::2]:40004");
+    assert_string_equal(ula->interface_class, "tunnel");
     assert_string_equal(l->relay_transport, "tcp");
     assert_string_equal(l->interface_class, "physical");
     assert_null(l->egress_interface); /* a gathered candidate has no egress */
