@@ -209,13 +209,22 @@ lab_run() {
 	set +m
 	local dog=""
 	if [ -n "${LAB_DEADLINE_S:-}" ]; then
-		(sleep "$LAB_DEADLINE_S" && lab_log "out of time (${LAB_DEADLINE_S} s): ending the lab" &&
-			kill -TERM $$) &
+		# Its sleep holds none of the test's output open (meson waits for their
+		# end), and goes with the watchdog.
+		(
+			trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+			sleep "$LAB_DEADLINE_S" </dev/null >/dev/null 2>&1 &
+			nap=$!
+			wait "$nap" && lab_log "out of time (${LAB_DEADLINE_S} s): ending the lab" && kill -TERM $$
+		) &
 		dog=$!
 	fi
 	wait "$LAB_BODY"
 	local rc=$?
-	[ -z "$dog" ] || kill "$dog" 2>/dev/null
+	if [ -n "$dog" ]; then
+		kill "$dog" 2>/dev/null
+		wait "$dog" 2>/dev/null
+	fi
 	LAB_BODY=""
 	return "$rc"
 }
