@@ -354,16 +354,21 @@ scenario_q() {
 	# to the one it relays); the lab's MS-TURN relay does not, so this is RFC only.
 	probe q
 	assert_eq "verdict pass, no findings" "$(q .verdict)/$(codes)" pass/
-	assert_eq "relay-udp: the media arrived marked EF both ways (a sample of at least 10 each)" \
-		"$(q '.paths[] | select(.name == "relay-udp") | .qos | "\(.dscp) \(.out.seen >= 10 and .out.marked == .out.seen) \(.in.seen >= 10 and .in.marked == .in.seen) \(.out.values) \(.in.values)"')" \
-		"46 true true [46] [46]"
+	# coturn copies each datagram's class to the one it relays, but relay-tcp's
+	# and relay-tls's media, relayed at the same time, leave a few of its
+	# datagrams with theirs (0): the sample's share is the measure.
+	assert_eq "relay-udp: the media arrived marked EF both ways (9/10 of a sample of at least 10 each)" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .qos | "\(.dscp) \(.out.seen >= 10 and .out.marked * 10 >= .out.seen * 9) \(.in.seen >= 10 and .in.marked * 10 >= .in.seen * 9) \(.out.values | index(46) != null) \(.in.values | index(46) != null)"')" \
+		"46 true true true true"
 	assert_eq "relay-tcp: no QoS record (media over TCP carries no marking of its own)" \
 		"$(q '.paths[] | select(.name == "relay-tcp") | .qos')" null
-	printf '  (q: relay-udp sampled %s of %s out, %s of %s in)\n' \
+	printf '  (q: relay-udp sampled %s of %s out, %s marked; %s of %s in, %s marked)\n' \
 		"$(q '.paths[] | select(.name == "relay-udp") | .qos.out.seen')" \
 		"$(q '.paths[] | select(.name == "relay-udp") | .metrics.directions.out.packets_received')" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .qos.out.marked')" \
 		"$(q '.paths[] | select(.name == "relay-udp") | .qos.in.seen')" \
-		"$(q '.paths[] | select(.name == "relay-udp") | .metrics.directions.in.packets_received')"
+		"$(q '.paths[] | select(.name == "relay-udp") | .metrics.directions.in.packets_received')" \
+		"$(q '.paths[] | select(.name == "relay-udp") | .qos.in.marked')"
 	show_on_failure q
 	lab_remark on
 	probe q-remarked
