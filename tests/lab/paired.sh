@@ -235,8 +235,9 @@ scenario_hairpin() {
 # way, srflx, ranks far lower). Each side reports the pair its own agent
 # selected, and within a 2 s stream the two can end on different ones: one side's
 # media hair-pins through the tunnels while the other's goes direct (seen in
-# one run of two). Whoever's pair is on its tunnel has MEDIA_VIA_TUNNEL, and it
-# is a hair-pin only when both are; tunnel-only connects either way.
+# one run of two), or both go direct (seen in CI). Whoever's pair is on its
+# tunnel has MEDIA_VIA_TUNNEL, and it is a hair-pin only when both are;
+# tunnel-only connects either way, so the configuration fails all the same.
 hairpin_ipv6() {
 	RUN_RACY_CODES=MEDIA_VIA_TUNNEL run hairpin laptop laptop2
 	local a b on="" s
@@ -246,15 +247,14 @@ hairpin_ipv6() {
 	[ "$a" = tunnel ] && on=a
 	[ "$b" = tunnel ] && on=${on:+$on,}b
 	assert_eq "verdict fail, TUNNEL_PATH_OPEN" "$(q .verdict)/$(has_code TUNNEL_PATH_OPEN)" fail/true
-	assert_ne "natural: a side's pair is on its tunnel" "$on" ""
-	assert_eq "MEDIA_VIA_TUNNEL names each side whose pair is on its tunnel" \
+	assert_eq "MEDIA_VIA_TUNNEL names each side whose pair is on its tunnel (none when both went direct)" \
 		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.side] | sort | join(",")')" "$on"
 	for s in a b; do
 		[ "$(side natural $s interface_class)" = tunnel ] ||
 			assert_eq "side $s's pair off its tunnel is its eth0's" "$(side natural $s egress_interface)" eth0
 	done
 	assert_eq "hair-pin evidence exactly when both pairs are on the tunnels" \
-		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.hairpin // false] | all')" \
+		"$(q '[.findings[] | select(.code == "MEDIA_VIA_TUNNEL") | .evidence.hairpin // false] | any')" \
 		"$([ "$on" = a,b ] && echo true || echo false)"
 	show_on_failure
 	lab_vpngw_policy block
