@@ -84,16 +84,24 @@ static GPtrArray *runs_query(Store *s, StoreStmt *st, GError **error)
     return store_rows(s, st, run_from_row, (GDestroyNotify)store_run_free, "read runs", error);
 }
 
+/* A transaction that holds the runs' write lock: SQLite's (BEGIN IMMEDIATE), or
+ * on PostgreSQL the table's against other writers (other controllers). FALSE:
+ * roll back if s->in_tx. */
+static gboolean begin_runs_locked(Store *s, GError **error)
+{
+    if (!store_begin(s, error))
+        return FALSE;
+    return s->backend != STORE_POSTGRES ||
+           store_exec(s, "LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE", error);
+}
+
 gboolean store_run_create(Store *s, const StoreRun *r, GError **error)
 {
     /* seq is the next number: in a transaction that holds the runs' write lock
      * (SQLite's, or PostgreSQL's lock on the table against other writers), so
      * two controllers cannot take the same one. */
-    if (!store_begin(s, error))
-        return FALSE;
     gboolean ok =
-        (s->backend != STORE_POSTGRES ||
-         store_exec(s, "LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE", error)) &&
+        begin_runs_locked(s, error) &&
         store_done(s,
                    store_q(s, error,
                            "INSERT INTO runs (id, seq, profile, agent_a, agent_b, schedule, state, "
@@ -104,7 +112,8 @@ gboolean store_run_create(Store *s, const StoreRun *r, GError **error)
                            r->catch_up_until),
                    error);
     if (!ok) {
-        store_rollback(s);
+        if (s->in_tx)
+            store_rollback(s);
         return FALSE;
     }
     return store_commit(s, error);
@@ -175,11 +184,8 @@ gboolean store_run_offer(Store *s, const char *id, gint64 now, gboolean *offered
      * PostgreSQL the table's, against the other controllers' offers). */
     if (offered)
         *offered = FALSE;
-    if (!store_begin(s, error))
-        return FALSE;
     gboolean ok =
-        (s->backend != STORE_POSTGRES ||
-         store_exec(s, "LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE", error)) &&
+        begin_runs_locked(s, error) &&
         store_done(s,
                    store_q(s, error,
                            "UPDATE runs SET offered_at = ? WHERE id = ? AND offered_at IS NULL "
@@ -191,7 +197,8 @@ gboolean store_run_offer(Store *s, const char *id, gint64 now, gboolean *offered
                    error);
     gboolean changed = ok && store_changes(s) == 1;
     if (!ok) {
-        store_rollback(s);
+        if (s->in_tx)
+            store_rollback(s);
         return FALSE;
     }
     if (!store_commit(s, error))

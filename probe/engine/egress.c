@@ -457,6 +457,16 @@ static void unwatch_socket(Watched *s)
     setsockopt(s->fd, level, opt, &s->old_pki, sizeof(s->old_pki));
 }
 
+void egress_watcher_stop(int stop_fd, GThread *thread)
+{
+    if (!thread)
+        return;
+    guint64 one = 1;
+    if (write(stop_fd, &one, sizeof(one)) < 0)
+        g_warning("cannot stop a socket watcher: %s", g_strerror(errno));
+    g_thread_join(thread);
+}
+
 EgressWatch *egress_watch_new(GPtrArray *local_addrs, const int *tunnel_ifindex, guint n_tunnels,
                               GError **error)
 {
@@ -515,12 +525,7 @@ void egress_watch_free(EgressWatch *w)
      * pass reads, so no socket is left with a queue that wakes libnice. */
     for (guint i = 0; i < w->n; i++)
         unwatch_socket(&w->socks[i]);
-    if (w->thread) {
-        guint64 one = 1;
-        if (write(w->stop_fd, &one, sizeof(one)) < 0)
-            g_warning("egress: cannot stop the watcher: %s", g_strerror(errno));
-        g_thread_join(w->thread);
-    }
+    egress_watcher_stop(w->stop_fd, w->thread);
     for (guint i = 0; i < w->n; i++)
         close(w->socks[i].fd);
     if (w->stop_fd >= 0)

@@ -87,6 +87,8 @@ guint egress_own_sockets(GPtrArray *local_addrs, int *fds, int *families, guint 
  * error says so. what: "" (the egress watch) or " for its markings". */
 gboolean egress_watcher_start(guint n, int last_errno, const char *what, int *stop_fd,
                               GThread **thread, GThreadFunc fn, gpointer data, GError **error);
+/* Stops and joins a watcher egress_watcher_start started (none: nothing). */
+void egress_watcher_stop(int stop_fd, GThread *thread);
 
 /* The media messages in a TURN-over-TCP byte stream (RFC 8656 §12.5: STUN
  * messages and ChannelData padded to four bytes; or MS-TURN's framing), fed as

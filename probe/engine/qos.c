@@ -180,12 +180,7 @@ void qos_watch_free(QosWatch *w)
 {
     if (!w)
         return;
-    if (w->thread) {
-        guint64 one = 1;
-        if (write(w->stop_fd, &one, sizeof(one)) < 0)
-            g_warning("qos: cannot stop the watcher: %s", g_strerror(errno));
-        g_thread_join(w->thread);
-    }
+    egress_watcher_stop(w->stop_fd, w->thread);
     for (guint i = 0; i < w->n; i++)
         unwatch_socket(&w->socks[i]);
     if (w->stop_fd >= 0)
