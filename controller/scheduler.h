@@ -4,11 +4,16 @@
  * AGENT_OFFLINE / RUN_TIMEOUT). Time comes from an injectable clock, so the
  * tests can walk it through month ends and DST changes.
  *
- * A run is offered to its agents when it is the oldest unfinished run of both.
- * Runs form one total order (created_at, id), so the oldest unfinished run of
- * all is always offerable: nothing waits for ever. An offered run must be taken
- * by both agents within order_timeout_s (AGENT_OFFLINE), then reported by its
- * deadline: setup_s plus its paths' streams (RUN_TIMEOUT). */
+ * A run is offered to its agents when it is the oldest unfinished run of both
+ * (passing over runs that wait for an absent agent: [schedule.NAME] catch_up_s),
+ * and neither has another run offered (the store keeps that, whichever
+ * controller offers). Runs form one total order (created_at, id), so the
+ * oldest unfinished run of all is always offerable, or waits for at most its
+ * catch_up_s: nothing waits for ever. An offered run must be taken by both
+ * agents within order_timeout_s (AGENT_OFFLINE; a catch-up run neither took
+ * waits again), then reported by its deadline: setup_s plus its paths'
+ * streams (RUN_TIMEOUT). Runs also come from agents' network events
+ * (scheduler_network_event). */
 #pragma once
 
 #include "config.h"
