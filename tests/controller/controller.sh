@@ -2,7 +2,8 @@
 # The controller as a user meets it: agent-add, HTTPS, auth, an ad-hoc run with
 # no agent online, a run carried through by two agents (curl standing in for
 # them, over the real API), a kill -9 that loses nothing acknowledged, /metrics
-# through promtool and a real Prometheus, and the status page in Chromium.
+# through promtool and a real Prometheus, the status page in Chromium, and the
+# Grafana dashboard's every query in that Prometheus (dashboard.sh).
 set -u
 . "$(dirname "$0")/helpers.sh"
 ASSERT_NAME=controller
@@ -11,8 +12,10 @@ for tool in curl openssl jq promtool prometheus prometheus-alertmanager chromium
 done
 CTL_PORT=$(free_port) || ctl_require port "no free port"
 make_certs || ctl_require certs "openssl could not make test certificates"
+# An MRAS answer (as for ms-turn profiles), so that its metrics are exported too.
+install -m 644 "$CTL_SRC/tests/unit/data/mras-answer.xml" "$CTL_DIR/mras.xml"
 write_config "[auth]" "metrics_public = true" "status_public = true" \
-	"[scheduler]" "order_timeout_s = 2" "setup_s = 5" "longpoll_s = 5"
+	"[scheduler]" "order_timeout_s = 2" "setup_s = 5" "longpoll_s = 5" "[turn]" "mras_response_file = mras.xml"
 
 section "agents"
 out=$("$CTL" agent-add --config "$CTL_DIR/controller.conf" --name laptop1 --group vpn)
@@ -218,6 +221,12 @@ am=$(curl -s "http://127.0.0.1:$AM_PORT/api/v2/alerts")
 assert_eq "once each, with the pair and the code as labels" \
 	"$(jq -r '[.[] | select(.labels.alertname == "IceprobeMediaThroughTunnel") | .labels.profile + " " + .labels.a + " " + .labels.b + " " + .labels.code] | join(";")' <<<"$am")" \
 	"corp-vpn laptop1 corp1 MEDIA_VIA_TUNNEL"
+
+section "the Grafana dashboard: every panel's query in the real Prometheus"
+. "$(dirname "$0")/dashboard.sh"
+curl -s --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics" >"$CTL_DIR/metrics.txt"
+dashboard_check "$CTL_SRC/dist/grafana/iceprobe.json" "http://127.0.0.1:$PROM_PORT" "$CTL_DIR/metrics.txt" \
+	iceprobe corp-vpn laptop1 natural
 
 section "stop"
 kill -TERM "$CTL_PID"

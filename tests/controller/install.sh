@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `meson install` puts both binaries, the controller's systemd unit and user, the
-# example configuration and the docs where a system looks for them; the unit
-# passes systemd-analyze verify.
+# example configuration, the docs, the alerting rules and the Grafana dashboard
+# where a system looks for them; the unit passes systemd-analyze verify.
 set -u
 . "$(dirname "$0")/../lab/assert.sh"
 ASSERT_NAME=install
@@ -30,6 +30,9 @@ assert_ok "the example configuration is installed" test -s "$root/share/doc/icep
 assert_ok "and the agent's environment file" test -s "$root/share/doc/iceprobe/examples/agent.env"
 assert_ok "and the docs" test -s "$root/share/doc/iceprobe/contract.md"
 assert_ok "and Prometheus' alerting rules" test -s "$root/share/iceprobe/iceprobe.rules.yml"
+assert_eq "and the Grafana dashboard, as dist/ has it" \
+	"$(jq -r .uid "$root/share/iceprobe/grafana/iceprobe.json" 2>&1)/$(cmp "$root/share/iceprobe/grafana/iceprobe.json" \
+		"$(dirname "$0")/../../dist/grafana/iceprobe.json" 2>&1)" "iceprobe/"
 if command -v systemd-analyze >/dev/null; then
 	sed "s|$prefix/bin/|$root/bin/|" "$unit" >"$dest/iceprobe-controller.service"
 	v=$(systemd-analyze verify "$dest/iceprobe-controller.service" 2>&1)
