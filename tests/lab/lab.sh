@@ -1315,7 +1315,7 @@ lab_agent_start() {
 	read -ra urls <<<"${LAB_AGENT_CONTROLLERS:-$LAB_CTL_URL}"
 	for u in "${urls[@]}"; do ctls+=(--controller "$u"); done
 	lab_spawn "$node" "agent-$name" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env HOME="$d" "$LAB_ICEPROBE_NOBODY" agent "${ctls[@]}" --token-file "$d/token" \
+		env HOME="$d" "${LAB_AGENT_ENV[@]}" "$LAB_ICEPROBE_NOBODY" agent "${ctls[@]}" --token-file "$d/token" \
 		--ca-file "$LAB_STATE/ctl/ca.pem" --spool "$d/spool" "${LAB_AGENT_ARGS[@]}"
 	# It is there once the controller has seen its heartbeat.
 	local i

@@ -104,6 +104,33 @@ scenario_good() {
 	show_on_failure
 }
 
+# The fallback of a side whose kernel cannot name a packet's device (before
+# Linux 4.6; ICEPROBE_EGRESS=off, as the relay loop's scenario_old_kernel): its
+# hello says so, and both sides run the paths one after another, each judged
+# by the tunnel's counters over its own stream alone. An idle tunnel only: a
+# busy one's counters are the fallback's known blind spot (docs/libnice.md §33).
+scenario_old_kernel() {
+	section "the laptop on a kernel without egress facts: the paths one after another, on both sides"
+	lab_stop agent-laptop
+	LAB_AGENT_ENV=(ICEPROBE_EGRESS=off)
+	lab_agent_start laptop laptop vpn-laptops
+	LAB_AGENT_ENV=()
+	run good-old-kernel laptop corp
+	assert_eq "the run ends done, verdict pass, no findings" "$(q .state)/$(q .verdict)/$(codes)" "done/pass/"
+	assert_match "the laptop ran its paths one after another" "$(cat "$LAB_STATE/agent-laptop.log")" \
+		"run $RUN_ID: [0-9]+ paths one after another"
+	assert_match "and so did the corp host, told by the laptop's hello" "$(cat "$LAB_STATE/agent-corp.log")" \
+		"run $RUN_ID: [0-9]+ paths one after another"
+	assert_eq "natural: the laptop's evidence is the tunnel's counters, no egress facts" \
+		"$(q '.paths[] | select(.name == "natural") | .sides.a | "\(.tunnel_counters.source) \(.tunnel_counters.egress != null)"')" \
+		"interface false"
+	assert_gt "the paths ran one after another: start to verdict took longer than side a's paths' times together (ms)" \
+		"$(echo "$RUN_SECONDS * 1000 / 1" | bc)" "$(q '[.paths[].sides.a.timing_ms.total // 0] | add | floor')"
+	show_on_failure
+	lab_stop agent-laptop
+	lab_agent_start laptop laptop vpn-laptops
+}
+
 scenario_cli_peer() {
 	section "iceprobe run --peer: the same from the command line, on the laptop"
 	local d=$LAB_STATE/cli t0
@@ -464,6 +491,7 @@ body() {
 		lab_busy bursty
 		scenario_cli_peer
 		lab_busy off
+		scenario_old_kernel
 		# IPv6 at home and in the tunnel, the corp LAN in IPv6 too: the same
 		# verdicts; and a block that forgets IPv6 is found.
 		lab_ipv6_variants home+vpn scenario_good scenario_block_missing scenario_udp_only \
