@@ -1,7 +1,9 @@
 /* The admin side of the API (docs/contract.md, "Controller API"): start runs, read
- * one, page through them newest first, list the agents. */
+ * one, page through them newest first, list the agents, the matrix and its
+ * analysis. */
 #include <string.h>
 
+#include "analysis.h"
 #include "api-private.h"
 #include "iceprobe/protocol.h"
 
@@ -230,4 +232,17 @@ void api_admin_agents_list(ApiRequest *req)
     JsonNode *n = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(n, o);
     api_reply_json(req, 200, n);
+}
+
+/* The matrix of each profile and what its failing pairs share (analysis.h). */
+void api_admin_analysis(ApiRequest *req)
+{
+    Api *api = req->api;
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) matrices = analysis_read(api->store, api->config->schedules, &e);
+    if (!matrices) {
+        api_reply_gerror(req, e);
+        return;
+    }
+    api_reply_json(req, 200, analysis_to_json(matrices, scheduler_now(api->scheduler)));
 }

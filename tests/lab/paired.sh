@@ -14,6 +14,7 @@
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
+. "$(dirname "$0")/chromium.sh"
 ICEPROBE=${ICEPROBE:?set ICEPROBE to the iceprobe binary}
 ICEPROBE_CONTROLLER=${ICEPROBE_CONTROLLER:?set ICEPROBE_CONTROLLER to the controller binary}
 GROUP=${1:-basic}
@@ -447,6 +448,7 @@ scenario_branch() {
 	show_on_failure
 	lab_edge_route_branch off
 	run branch laptop branch
+	local failing=$RUN_ID
 	assert_eq "without it: EDGE_NO_ROUTE_TO_PEER, on the branch's side" \
 		"$(q '[.findings[] | select(.code == "EDGE_NO_ROUTE_TO_PEER") | .evidence.agent] | join(",")')" branch
 	assert_eq "naming the direction and the network" \
@@ -457,7 +459,54 @@ scenario_branch() {
 	run external laptop ext
 	assert_eq "while the laptop and an external host still pass" "$(q .verdict)" pass
 	show_on_failure
+	# The matrix of seed 003, on the idle tunnel in each dialect (each its own
+	# profile): the external user with the branch fails too, the laptop with the
+	# corp host passes; the analysis across the pairs names the branch.
+	case $LAB_VARIANT in "" | -ms-ice2) ;; *)
+		lab_edge_route_branch on
+		return
+		;;
+	esac
+	run ext-branch ext branch
+	failing="$failing $RUN_ID"
+	assert_eq "the external user and the branch host fail too, EDGE_NO_ROUTE_TO_PEER on the branch's side" \
+		"$(q .verdict) $(q '[.findings[] | select(.code == "EDGE_NO_ROUTE_TO_PEER") | .evidence.agent] | unique | join(",")')" \
+		"fail branch"
+	show_on_failure
+	run laptop-corp laptop corp
+	assert_eq "the laptop and the corp host pass" "$(q .verdict)" pass
+	show_on_failure
+	branch_analysis "$failing"
 	lab_edge_route_branch on
+}
+
+# branch_analysis "RUN_ID RUN_ID": the controller's analysis across the pairs
+# of the lab profile, as the API, /metrics and the status page (in Chromium)
+# give it: the branch's side, its subnet, the edge's route, those runs.
+branch_analysis() {
+	local doc=$LAB_STATE/analysis$LAB_VARIANT want page
+	lab_api GET /api/v1/analysis >"$doc.json"
+	jq -c --arg p "$LAB_PROFILE_NAME" '.profiles[] | select(.profile == $p) |
+		{pairs, patterns: [.patterns[] | {side, subnet, cause, run_ids}], note}' "$doc.json"
+	assert_eq "GET /api/v1/analysis: every pair with the branch fails, on its subnet, for the edge's route" \
+		"$(jq -r --arg p "$LAB_PROFILE_NAME" '.profiles[] | select(.profile == $p) | .patterns[] |
+			"\(.side) \(.subnet) \(.cause)"' "$doc.json")" "branch $LAB_BRANCH_NET edge_route"
+	want=$(printf '%s\n' $1 | sort | paste -sd,)
+	assert_eq "the runs that show it: laptop and external user with the branch" \
+		"$(jq -r --arg p "$LAB_PROFILE_NAME" '.profiles[] | select(.profile == $p) | .patterns[].run_ids |
+			sort | join(",")' "$doc.json")" "$want"
+	assert_match "/metrics: the pattern, valued by its two failing pairs" \
+		"$(lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL_URL/metrics")" \
+		"iceprobe_analysis_pattern\\{profile=\"$LAB_PROFILE_NAME\",side=\"branch\",subnet=\"$LAB_BRANCH_NET\",cause=\"edge_route\"\\} 2"
+	chromium_load "$doc" "$LAB_CTL_URL/" lab_exec ctl
+	page=$(cat "$doc.dom")
+	assert_eq "the status page renders in Chromium without a console message" "$(cat "$doc.console")" ""
+	assert_match "it shows the matrix, the branch's cells failing with the edge's missing route" "$page" \
+		"<table class=\"matrix\">.*<th class=\"ag\">branch</th>.*class=\"c c-fail\"><a href=\"/runs/[^\"]+\" title=\"laptop \\(side a\\) with branch \\(side b\\)[^>]*><span class=\"v fail\">fail</span>(<code>[A-Z_]+</code>)*<code>EDGE_NO_ROUTE_TO_PEER</code>"
+	assert_match "and under it, in one sentence, the branch's subnet and the edge's route" "$page" \
+		"<div class=\"analysis\" data-cause=\"edge_route\"><p>Every pair with agent branch, on ${LAB_BRANCH_NET//./\\.}, fails and every other pair passes: the edge lacks its route to that subnet"
+	[ -z "$LAB_VARIANT" ] && cp "$doc.png" "${ICEPROBE_ARTIFACTS:-$LAB_STATE}/status-page-branch.png" 2>/dev/null
+	return 0
 }
 
 # The agents stop cleanly on SIGTERM; the sanitizer build would say so here.
