@@ -219,8 +219,10 @@ void api_admin_agents_list(ApiRequest *req)
         else
             json_object_set_null_member(o, "version");
         JsonNode *ifs = ag->interfaces ? json_from_string(ag->interfaces, NULL) : NULL;
-        if (!ifs)
-            ifs = json_node_init_array(json_node_alloc(), json_array_new());
+        if (!ifs) {
+            ifs = json_node_new(JSON_NODE_ARRAY);
+            json_node_take_array(ifs, json_array_new());
+        }
         json_object_set_member(o, "interfaces", ifs);
         JsonNode *ev = ag->net_event ? json_from_string(ag->net_event, NULL) : NULL;
         if (ev)
