@@ -159,17 +159,35 @@ section "apt installs both packages, their dependencies from the archive"
 mkdir -p "$ROOTFS/tmp/debs"
 cp "$DEBS"/iceprobe_*.deb "$DEBS"/iceprobe-controller_*.deb "$ROOTFS/tmp/debs/"
 debs=()
-for f in "$ROOTFS"/tmp/debs/*.deb; do debs+=("/tmp/debs/${f##*/}"); done
+for f in "$ROOTFS"/tmp/debs/iceprobe_*.deb "$ROOTFS"/tmp/debs/iceprobe-controller_*.deb; do
+	debs+=("/tmp/debs/${f##*/}")
+done
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive in_root apt-get install -y -q --no-install-recommends "$@" >>"$CTL_DIR/apt.log" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] || tail -n 30 "$CTL_DIR/apt.log" >&2
+	return "$rc"
+}
 t0=$(date +%s)
 in_root apt-get update -q >"$CTL_DIR/apt.log" 2>&1
 t1=$(date +%s)
-DEBIAN_FRONTEND=noninteractive in_root apt-get install -y -q --no-install-recommends "${debs[@]}" \
-	>>"$CTL_DIR/apt.log" 2>&1
-rc=$?
+# First the probe alone, as on a test host: a profile with the edge's CA loads
+# (GIO's TLS backend, glib-networking, is a dependency of its own: without it,
+# "TLS support is not available").
+apt_install "${debs[0]}"
+assert_eq "apt-get install of iceprobe alone succeeds" "$?" 0
+profile=$ROOTFS/tmp/profile
+mkdir -p "$profile"
+cp "$ROOTFS/usr/share/doc/iceprobe/examples/sfb-edge-split-tunnel.conf" "$profile/"
+openssl rand -hex 32 >"$profile/turn.secret"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=edge-ca \
+	-keyout "$profile/edge-ca.key" -out "$profile/edge-ca.pem" 2>/dev/null
+assert_ok "iceprobe reads the shipped example profile with its edge CA" \
+	in_root iceprobe interfaces --profile /tmp/profile/sfb-edge-split-tunnel.conf
+apt_install "${debs[@]}"
+assert_eq "apt-get install of both succeeds" "$?" 0
 echo "apt-get update: $((t1 - t0)) s, install: $(($(date +%s) - t1)) s" \
-	"($(grep -oE '^Need to get [^ ]+ [kMG]?B(/[^ ]+ [kMG]?B)?' "$CTL_DIR/apt.log" || echo 'nothing to get'))"
-assert_eq "apt-get install succeeds" "$rc" 0
-[ "$rc" = 0 ] || tail -n 30 "$CTL_DIR/apt.log" >&2
+	"($(grep -oE '^Need to get [^ ]+ [kMG]?B(/[^ ]+ [kMG]?B)?' "$CTL_DIR/apt.log" | tr '\n' ' ' || echo 'nothing to get'))"
 assert_eq "both are installed" "$(in_root dpkg-query -W -f='${Package} ${Status}\n' iceprobe iceprobe-controller)" \
 	$'iceprobe install ok installed\niceprobe-controller install ok installed'
 assert_eq "the configuration is conffiles" \
