@@ -163,7 +163,8 @@ for f in "$ROOTFS"/tmp/debs/iceprobe_*.deb "$ROOTFS"/tmp/debs/iceprobe-controlle
 	debs+=("/tmp/debs/${f##*/}")
 done
 apt_install() {
-	DEBIAN_FRONTEND=noninteractive in_root apt-get install -y -q --no-install-recommends "$@" >>"$CTL_DIR/apt.log" 2>&1
+	DEBIAN_FRONTEND=noninteractive nice chroot "$ROOTFS" apt-get install -y -q --no-install-recommends "$@" \
+		>>"$CTL_DIR/apt.log" 2>&1
 	rc=$?
 	[ "$rc" = 0 ] || tail -n 30 "$CTL_DIR/apt.log" >&2
 	return "$rc"
