@@ -17,13 +17,13 @@
  * libnice needs to take it, rather than peeking at the same one in a loop.
  * After a new media datagram, for its first QOS_DENSE_SAMPLE most of the gap
  * to the next (a stream sends one every 20 ms: each can still be sampled, at
- * one wake-up each), then a fifth of a second: a sample big enough to judge
+ * one wake-up each), then 150 ms: a sample big enough to judge
  * (POLICY_QOS_MIN_SAMPLE) soon, and a few a second for the rest of the
  * stream, at a few wake-ups a second rather than fifty. */
 #define QOS_REST_OTHER_US 1000
 #define QOS_REST_DENSE_US 15000
-#define QOS_REST_SPARSE_US 200000
-#define QOS_DENSE_SAMPLE 24
+#define QOS_REST_SPARSE_US 150000
+#define QOS_DENSE_SAMPLE 12
 
 typedef struct {
     int fd;

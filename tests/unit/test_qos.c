@@ -111,7 +111,7 @@ static void test_a_watch_sees_the_marking_of_datagrams_another_reader_takes(void
     assert_int_equal(r.got, 30); /* the reader took every one: peeking takes nothing */
     /* A sample: most of them (each one while the sample is small), the
      * re-marked ones among them. */
-    assert_true(c.seen >= 15 && c.seen <= 30);
+    assert_true(c.seen >= 10 && c.seen <= 30);
     assert_true(c.marked < c.seen && c.marked * 5 >= c.seen * 3);
     assert_true(c.values & (G_GUINT64_CONSTANT(1) << EF));
     assert_true(c.values & 1);
