@@ -39,21 +39,6 @@ static gboolean on_timeout(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-static const char *candidate_type(NiceCandidateType t)
-{
-    switch (t) {
-    case NICE_CANDIDATE_TYPE_HOST:
-        return "host";
-    case NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE:
-        return "srflx";
-    case NICE_CANDIDATE_TYPE_PEER_REFLEXIVE:
-        return "prflx";
-    case NICE_CANDIDATE_TYPE_RELAYED:
-        return "relay";
-    }
-    return "?";
-}
-
 /* A NiceAgent on its own main context, with 127.0.0.1 added as a local address, gathers
  * for one stream of one component; its local candidates go into the builder. */
 static void nice_part(JsonBuilder *b)
@@ -91,9 +76,9 @@ static void nice_part(JsonBuilder *b)
         NiceCandidate *c = i->data;
         gchar addr[NICE_ADDRESS_STRING_LEN];
         nice_address_to_string(&c->addr, addr);
-        gchar *s = g_strdup_printf("%s %s %s:%u", candidate_type(c->type),
-                                   c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp",
-                                   addr, nice_address_get_port(&c->addr));
+        gchar *s = g_strdup_printf("%s %s %s:%u", nice_candidate_type_to_string(c->type),
+                                   nice_candidate_transport_to_string(c->transport), addr,
+                                   nice_address_get_port(&c->addr));
         json_builder_add_string_value(b, s);
         g_free(s);
     }
