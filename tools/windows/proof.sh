@@ -17,7 +17,10 @@ WORK=$(mktemp -d /tmp/iceprobe-win-proof.XXXXXX)
 BUILD=${1:-$WORK/build}
 SERVER=
 cleanup() {
-	[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+	if [ -n "$SERVER" ]; then
+		kill "$SERVER" 2>/dev/null || true
+		wait "$SERVER" 2>/dev/null || true # 143: the TERM it was sent
+	fi
 	# The Wine server of this prefix lingers a few seconds after the program; stop it.
 	WINEPREFIX=$WORK/wine wineserver -k 2>/dev/null || true
 	rm -rf "$WORK"
