@@ -5,6 +5,8 @@
  * that follows white space starts it (lists separate items with a bare ';'). */
 #include "iceprobe/profile.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -211,20 +213,50 @@ static gboolean parse_readable_file(const Where *w, const char *raw, void *field
     return TRUE;
 }
 
+#define PROFILE_MAX_CA_FILE (16 * 1024 * 1024) /* a CA bundle larger than this is no CA bundle */
+
+/* How many PEM certificates the file holds (OpenSSL reads them, as the relay
+ * and libcurl will: GIO's TLS needs a backend, which a Windows build has not);
+ * -1 with *why when it cannot be read. */
+static int pem_certificates(const char *path, char **why)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(path, &data, &len, &e)) {
+        *why = g_strdup(e->message);
+        return -1;
+    }
+    if (len > PROFILE_MAX_CA_FILE) {
+        *why = g_strdup_printf("over %d bytes", PROFILE_MAX_CA_FILE);
+        return -1;
+    }
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        X509_free(x);
+        n++;
+    }
+    BIO_free(bio);
+    ERR_clear_error(); /* the end of the data reads as an error */
+    if (!n)
+        *why = g_strdup("No PEM-encoded certificate found");
+    return n;
+}
+
 /* A CA bundle: must hold at least one PEM certificate. */
 static gboolean parse_ca_file(const Where *w, const char *raw, void *field, double min, double max,
                               GError **error)
 {
     if (!parse_readable_file(w, raw, field, min, max, error))
         return FALSE;
-    g_autoptr(GError) e = NULL;
-    GList *certs = g_tls_certificate_list_new_from_file(*(char **)field, &e);
-    if (!certs) {
-        set_error(error, PROFILE_ERROR_READ, w, "'%s' holds no PEM certificate%s%s",
-                  *(char **)field, e ? ": " : "", e ? e->message : "");
+    g_autofree char *why = NULL;
+    if (pem_certificates(*(char **)field, &why) <= 0) {
+        set_error(error, PROFILE_ERROR_READ, w, "'%s' holds no PEM certificate: %s",
+                  *(char **)field, why);
         return FALSE;
     }
-    g_list_free_full(certs, g_object_unref);
     return TRUE;
 }
 

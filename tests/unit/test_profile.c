@@ -284,7 +284,7 @@ static void test_routes_that_must_bypass_the_tunnel(void **state)
     assert_string_equal(first->cidr, "198.51.100.0/24");
     assert_int_equal(first->udp_port, 3478);
     assert_string_equal(first->service, "the profile");
-    assert_true(g_str_has_suffix(p->routes.endpoints_file, "/m365.json"));
+    assert_true(g_str_has_suffix(p->routes.endpoints_file, G_DIR_SEPARATOR_S "m365.json"));
     assert_refused(*state, BASE "[routes]\nmust_bypass = 52.112.0.0\n", PROFILE_ERROR_VALUE,
                    "[routes] must_bypass: '52.112.0.0' is not an address range");
     assert_refused(*state, BASE "[routes]\nendpoints_file = p.conf\n", PROFILE_ERROR_READ,
@@ -340,7 +340,7 @@ static void test_unreadable_ca_is_refused(void **state)
     Fixture *f = *state;
     assert_refused(f, BASE "tls_ca_file=turn.secret\n", PROFILE_ERROR_READ, "[edge] tls_ca_file:");
     assert_refused(f, BASE "tls_ca_file=missing.pem\n", PROFILE_ERROR_READ,
-                   "/missing.pem' is not a readable file");
+                   G_DIR_SEPARATOR_S "missing.pem' is not a readable file");
 }
 
 static void test_required_key_missing_is_named(void **state)
