@@ -3,7 +3,7 @@
 # in the Wine prefix PREFIX (made on first use, under a lock, so that tests run in parallel
 # share one), as tools/windows/proof.sh does: no debug output, no offer to install Mono or
 # Gecko. Its exit status is the program's. The suite 'windows' of a Windows build runs its
-# tests with it (tests/windows/meson.build).
+# tests with it (tests/unit/meson.build).
 set -euo pipefail
 [ $# -ge 2 ] || {
 	echo "usage: $0 PREFIX PROGRAM.exe [ARGS...]" >&2
