@@ -66,7 +66,7 @@ static PSock tcp_connect(const char *ip, guint port, gint64 deadline, const GPol
     PSock fd = psock_open(ss.ss_family, SOCK_STREAM, TRUE);
     if (fd == PSOCK_NONE) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "socket: %s",
-                    g_strerror(psock_error()));
+                    psock_strerror(psock_error()));
         return PSOCK_NONE;
     }
     int rc = psock_connect(fd, (struct sockaddr *)&ss, g_socket_address_get_native_size(sa));
@@ -78,7 +78,7 @@ static PSock tcp_connect(const char *ip, guint port, gint64 deadline, const GPol
     }
     if (rc < 0) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "TCP connect to %s:%u: %s", ip,
-                    port, g_strerror(err));
+                    port, psock_strerror(err));
         psock_close(fd);
         return PSOCK_NONE;
     }
@@ -243,7 +243,7 @@ gboolean tlsrelay_conn_send(TlsRelayConn *c, const guint8 *buf, gsize len, GErro
         int n = c->ssl ? SSL_write(c->ssl, buf, (int)len) : (int)psock_send(c->fd, buf, len);
         if (n <= 0) {
             g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "send: %s",
-                        c->ssl ? "TLS write failed" : g_strerror(psock_error()));
+                        c->ssl ? "TLS write failed" : psock_strerror(psock_error()));
             return FALSE;
         }
         buf += n;
@@ -261,7 +261,7 @@ gssize tlsrelay_conn_recv(TlsRelayConn *c, guint8 *buf, gsize len, guint timeout
             return 0;
         if (rc < 0) {
             g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "poll: %s",
-                        g_strerror(psock_error()));
+                        psock_strerror(psock_error()));
             return -1;
         }
     }
@@ -343,7 +343,7 @@ static PseudoTlsAnswer send_hello(TlsRelayConn *c, char **why)
             continue;
         if (n <= 0) {
             int e = n < 0 ? psock_error() : EPIPE;
-            *why = g_strdup_printf("sending the hello failed: %s", g_strerror(e));
+            *why = g_strdup_printf("sending the hello failed: %s", psock_strerror(e));
             return e == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
         }
         sent += (gsize)n;
@@ -548,7 +548,7 @@ TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
     PSock fd = psock_listen_loopback(&port);
     if (fd == PSOCK_NONE) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "forwarder on loopback: %s",
-                    g_strerror(psock_error()));
+                    psock_strerror(psock_error()));
         return NULL;
     }
     TlsRelay *r = g_new0(TlsRelay, 1);

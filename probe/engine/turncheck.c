@@ -117,7 +117,7 @@ static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTranspor
         l->udp_fd = psock_open(ss.ss_family, SOCK_DGRAM, FALSE);
         if (l->udp_fd == PSOCK_NONE ||
             psock_connect(l->udp_fd, (struct sockaddr *)&ss, g_socket_address_get_native_size(sa)) != 0) {
-            out->failure = g_strdup_printf("UDP to %s:%u: %s", ip, port, g_strerror(psock_error()));
+            out->failure = g_strdup_printf("UDP to %s:%u: %s", ip, port, psock_strerror(psock_error()));
             return FALSE;
         }
         g_autoptr(GSocketAddress) local = psock_local_address(l->udp_fd);
@@ -188,7 +188,7 @@ static gssize link_exchange(Link *l, const char *where, const guint8 *req, gsize
         gint64 rto_ms = 250;
         while (g_get_monotonic_time() < deadline_us) {
             if (psock_send(l->udp_fd, req, req_len) < 0) {
-                out->failure = g_strdup_printf("%s: send: %s", where, g_strerror(psock_error()));
+                out->failure = g_strdup_printf("%s: send: %s", where, psock_strerror(psock_error()));
                 return -1;
             }
             gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;

@@ -33,6 +33,9 @@ void psock_close(PSock s);
 /* The last failed socket call's reason, as an errno value (EAGAIN, ECONNRESET,
  * ETIMEDOUT, ECONNREFUSED, ECANCELED...; EIO for one with no errno twin). */
 int psock_error(void);
+/* An errno value of psock_error's in words (Linux: g_strerror; Windows' C
+ * library knows no words for the socket ones: "Unknown error"). */
+const char *psock_strerror(int err);
 
 /* connect() on a non-blocking socket: 0 connected, 1 under way (wait for it to
  * be writable, then psock_connect_result), -1 failed (psock_error). */

@@ -29,6 +29,11 @@ int psock_error(void)
     return errno;
 }
 
+const char *psock_strerror(int err)
+{
+    return g_strerror(err);
+}
+
 int psock_connect(PSock s, const struct sockaddr *sa, gsize len)
 {
     if (connect(s, sa, (socklen_t)len) == 0)

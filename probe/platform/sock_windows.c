@@ -78,6 +78,31 @@ int psock_error(void)
     }
 }
 
+const char *psock_strerror(int err)
+{
+    static const struct {
+        int err;
+        const char *words;
+    } words[] = {
+        {EAGAIN, "Resource temporarily unavailable"},
+        {EINPROGRESS, "Operation now in progress"},
+        {ECONNRESET, "Connection reset by peer"},
+        {ECONNREFUSED, "Connection refused"},
+        {ETIMEDOUT, "Connection timed out"},
+        {ENETUNREACH, "Network is unreachable"},
+        {EHOSTUNREACH, "No route to host"},
+        {EADDRINUSE, "Address already in use"},
+        {EADDRNOTAVAIL, "Cannot assign requested address"},
+        {EAFNOSUPPORT, "Address family not supported by protocol"},
+        {ENOBUFS, "No buffer space available"},
+        {ECANCELED, "Operation canceled"},
+    }; /* glibc's words, so that a message reads the same on both */
+    for (gsize i = 0; i < G_N_ELEMENTS(words); i++)
+        if (words[i].err == err)
+            return words[i].words;
+    return g_strerror(err);
+}
+
 int psock_connect(PSock s, const struct sockaddr *sa, gsize len)
 {
     if (connect(s, sa, (int)len) == 0)
