@@ -9,6 +9,13 @@
 #include <iphlpapi.h>
 #include <tcpestats.h>
 
+/* Wine (8) exports the two calls as stubs that end the process when called. */
+static gboolean under_wine(void)
+{
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
+}
+
 /* The connection's row (IPv4): its two ends, as the TCP table names them. */
 static gboolean row_of(PSock s, MIB_TCPROW *row)
 {
@@ -30,6 +37,10 @@ static gboolean row_of(PSock s, MIB_TCPROW *row)
 gboolean tcpstats_start(PSock s, char **why)
 {
     MIB_TCPROW row;
+    if (under_wine()) {
+        *why = g_strdup("Wine does not implement the extended TCP statistics");
+        return FALSE;
+    }
     if (!row_of(s, &row)) {
         *why = g_strdup("per-connection TCP statistics: IPv4 connections only");
         return FALSE;
@@ -51,7 +62,7 @@ gboolean tcpstats_segments(PSock s, guint64 *out, guint64 *in)
     MIB_TCPROW row;
     TCP_ESTATS_DATA_ROD_v0 rod;
     memset(&rod, 0, sizeof(rod));
-    if (!row_of(s, &row) ||
+    if (under_wine() || !row_of(s, &row) ||
         GetPerTcpConnectionEStats(&row, TcpConnectionEstatsData, NULL, 0, 0, NULL, 0, 0,
                                   (PUCHAR)&rod, 0, sizeof(rod)) != NO_ERROR)
         return FALSE;
