@@ -5,6 +5,7 @@
  * that follows white space starts it (lists separate items with a bare ';'). */
 #include "iceprobe/profile.h"
 
+#include <glib/gstdio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <stddef.h>
@@ -217,9 +218,16 @@ static gboolean parse_readable_file(const Where *w, const char *raw, void *field
 
 /* How many PEM certificates the file holds (OpenSSL reads them, as the relay
  * and libcurl will: GIO's TLS needs a backend, which a Windows build has not);
- * -1 with *why when it cannot be read. */
+ * -1 with *why when it cannot be read, is too large, or a certificate in it
+ * does not parse (as GIO refused such a bundle: one bad certificate after good
+ * ones is not taken for a shorter bundle). */
 static int pem_certificates(const char *path, char **why)
 {
+    GStatBuf st;
+    if (g_stat(path, &st) == 0 && st.st_size > PROFILE_MAX_CA_FILE) {
+        *why = g_strdup_printf("over %d bytes", PROFILE_MAX_CA_FILE);
+        return -1;
+    }
     g_autofree char *data = NULL;
     gsize len = 0;
     g_autoptr(GError) e = NULL;
@@ -227,10 +235,11 @@ static int pem_certificates(const char *path, char **why)
         *why = g_strdup(e->message);
         return -1;
     }
-    if (len > PROFILE_MAX_CA_FILE) {
+    if (len > PROFILE_MAX_CA_FILE) { /* it grew since */
         *why = g_strdup_printf("over %d bytes", PROFILE_MAX_CA_FILE);
         return -1;
     }
+    ERR_clear_error();
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     int n = 0;
     X509 *x;
@@ -239,9 +248,20 @@ static int pem_certificates(const char *path, char **why)
         n++;
     }
     BIO_free(bio);
-    ERR_clear_error(); /* the end of the data reads as an error */
-    if (!n)
+    /* The end of the data reads as "no start line"; anything else is a
+     * certificate that does not parse. */
+    unsigned long err = ERR_peek_last_error();
+    gboolean at_end = !err || (ERR_GET_LIB(err) == ERR_LIB_PEM &&
+                               ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+    if (!at_end) {
+        char text[256];
+        ERR_error_string_n(err, text, sizeof(text));
+        *why = g_strdup_printf("certificate %d does not parse (%s)", n + 1, text);
+        n = -1;
+    } else if (!n) {
         *why = g_strdup("No PEM-encoded certificate found");
+    }
+    ERR_clear_error();
     return n;
 }
 

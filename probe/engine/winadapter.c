@@ -125,9 +125,9 @@ static char *rule_hyperv(const WinAdapterFacts *f, const Profile *p)
  * clients install (PANGP, AnyConnect, TAP-Windows 9.21 and older). */
 static char *rule_software_ethernet(const WinAdapterFacts *f, const Profile *p)
 {
-    if (f->if_type != WINADAPTER_IF_ETHERNET || f->hardware || f->connector ||
+    if (!f->link_known || f->if_type != WINADAPTER_IF_ETHERNET || f->hardware || f->connector ||
         f->physical_medium != WINADAPTER_PHYS_UNSPECIFIED)
-        return NULL;
+        return NULL; /* facts nobody read decide nothing */
     return g_strdup_printf("a software adapter presenting as Ethernet (IfType 6, not a hardware "
                            "interface, no connector, no physical medium)%s%s%s",
                            f->description ? ": '" : "", f->description ? f->description : "",

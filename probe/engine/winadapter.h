@@ -55,6 +55,7 @@ typedef struct {
     gboolean hardware;       /* InterfaceAndOperStatusFlags.HardwareInterface */
     gboolean connector;      /* InterfaceAndOperStatusFlags.ConnectorPresent */
     GPtrArray *addrs;        /* GInetAddress, may be NULL */
+    gboolean link_known;     /* media, medium, hardware and connector were read (GetIfEntry2) */
 } WinAdapterFacts;
 
 /* Classifies an adapter; *reason (if given) says which fact decided, in

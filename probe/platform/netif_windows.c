@@ -121,6 +121,7 @@ static NetifInterface *interface_of(const IP_ADAPTER_ADDRESSES *a, const Profile
         .physical_medium = have_row ? (guint)row.PhysicalMediumType : WINADAPTER_PHYS_UNSPECIFIED,
         .hardware = have_row && row.InterfaceAndOperStatusFlags.HardwareInterface,
         .connector = have_row && row.InterfaceAndOperStatusFlags.ConnectorPresent,
+        .link_known = have_row,
         .addrs = i->addresses,
     };
     i->klass = winadapter_classify(&f, profile, &i->reason, &i->product);

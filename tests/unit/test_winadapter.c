@@ -55,7 +55,7 @@ typedef struct {
 #define SOFTWARE_ETHERNET(NAME, DESCRIPTION)                                                       \
     {                                                                                              \
         NAME, DESCRIPTION, WINADAPTER_IF_ETHERNET, WINADAPTER_TUNNEL_NONE,                         \
-            WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL               \
+            WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL, TRUE         \
     }
 
 static const Record records[] = {
@@ -69,23 +69,23 @@ static const Record records[] = {
      NETIF_CLASS_TUNNEL, "software adapter presenting as Ethernet",
      "Cisco AnyConnect / Secure Client"},
     {{"office", "WireGuard Tunnel", WINADAPTER_IF_PROP_VIRTUAL, WINADAPTER_TUNNEL_NONE,
-      WINADAPTER_MEDIUM_IP, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL},
+      WINADAPTER_MEDIUM_IP, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL, TRUE},
      NETIF_CLASS_TUNNEL,
      "IfType 53 (IF_TYPE_PROP_VIRTUAL), medium NdisMediumIP",
      "WireGuard (Wintun or WireGuardNT)"},
     {{"OpenVPN TAP-Windows6", "TAP-Windows Adapter V9", WINADAPTER_IF_PROP_VIRTUAL,
       WINADAPTER_TUNNEL_NONE, WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE,
-      NULL},
+      NULL, TRUE},
      NETIF_CLASS_TUNNEL,
      "IfType 53 (IF_TYPE_PROP_VIRTUAL): a VPN driver's",
      "OpenVPN (TAP-Windows)"},
     {{"Wi-Fi", "Intel(R) Wi-Fi 6 AX201 160MHz", WINADAPTER_IF_IEEE80211, WINADAPTER_TUNNEL_NONE,
-      WINADAPTER_MEDIUM_NATIVE_802_11, WINADAPTER_PHYS_NATIVE_802_11, TRUE, TRUE, NULL},
+      WINADAPTER_MEDIUM_NATIVE_802_11, WINADAPTER_PHYS_NATIVE_802_11, TRUE, TRUE, NULL, TRUE},
      NETIF_CLASS_PHYSICAL,
      "a hardware interface (wifi)",
      NULL},
     {{"Ethernet", "Intel(R) Ethernet Connection (7) I219-LM", WINADAPTER_IF_ETHERNET,
-      WINADAPTER_TUNNEL_NONE, WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_802_3, TRUE, TRUE, NULL},
+      WINADAPTER_TUNNEL_NONE, WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_802_3, TRUE, TRUE, NULL, TRUE},
      NETIF_CLASS_PHYSICAL,
      "a hardware interface (ethernet)",
      NULL},
@@ -97,18 +97,18 @@ static const Record records[] = {
      NETIF_CLASS_PHYSICAL, "the host's own connection when the switch is external", NULL},
     {{"Teredo Tunneling Pseudo-Interface", "Teredo Tunneling Pseudo-Interface",
       WINADAPTER_IF_TUNNEL, WINADAPTER_TUNNEL_TEREDO, WINADAPTER_MEDIUM_802_3,
-      WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL},
+      WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL, TRUE},
      NETIF_CLASS_VIRTUAL,
      "TunnelType Teredo",
      NULL},
     {{"Loopback Pseudo-Interface 1", "Software Loopback Interface 1", WINADAPTER_IF_LOOPBACK,
       WINADAPTER_TUNNEL_NONE, WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE,
-      NULL},
+      NULL, TRUE},
      NETIF_CLASS_LOOPBACK,
      "IF_TYPE_SOFTWARE_LOOPBACK",
      NULL},
     {{"Corp IKEv2", "Corp IKEv2", WINADAPTER_IF_PPP, WINADAPTER_TUNNEL_NONE,
-      WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL},
+      WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED, FALSE, FALSE, NULL, TRUE},
      NETIF_CLASS_TUNNEL,
      "IfType 23 (IF_TYPE_PPP)",
      NULL},
@@ -127,6 +127,23 @@ static void test_recorded_adapters_are_classified_by_their_facts(void **state)
                      product ? product : "none", netif_class_to_string(r->klass), r->reason_part,
                      r->product ? r->product : "none");
     }
+}
+
+/* When Windows would not give the link's facts (GetIfEntry2 failed), their
+ * defaults decide nothing: a network card is not taken for a VPN's software
+ * adapter because nobody read that it has hardware and a connector. */
+static void test_unread_link_facts_decide_nothing(void **state)
+{
+    WinAdapterFacts card = {"Ethernet", "Intel(R) Ethernet Connection (7) I219-LM",
+                            WINADAPTER_IF_ETHERNET, WINADAPTER_TUNNEL_NONE,
+                            WINADAPTER_MEDIUM_802_3, WINADAPTER_PHYS_UNSPECIFIED,
+                            FALSE, FALSE, NULL, FALSE};
+    g_autofree char *reason = NULL;
+    assert_int_not_equal(winadapter_classify(&card, NULL, &reason, NULL), NETIF_CLASS_TUNNEL);
+    assert_null(strstr(reason, "software adapter"));
+    card.link_known = TRUE; /* the same defaults, read: a software adapter */
+    g_autofree char *read = NULL;
+    assert_int_equal(winadapter_classify(&card, NULL, &read, NULL), NETIF_CLASS_TUNNEL);
 }
 
 static Profile *profile_with(const char *network)
@@ -154,7 +171,8 @@ static void test_profile_patterns_and_ranges_only_add_tunnels(void **state)
                          WINADAPTER_PHYS_802_3,
                          TRUE,
                          TRUE,
-                         NULL};
+                         NULL,
+                         TRUE};
     g_autofree char *by_name = NULL;
     assert_int_equal(winadapter_classify(&f, p, &by_name, NULL), NETIF_CLASS_TUNNEL);
     assert_non_null(strstr(by_name, "description 'Corp SSL VPN Adapter' matches the profile's"));
@@ -171,7 +189,8 @@ static void test_profile_patterns_and_ranges_only_add_tunnels(void **state)
                             WINADAPTER_PHYS_802_3,
                             TRUE,
                             TRUE,
-                            addrs};
+                            addrs,
+                            TRUE};
     g_autofree char *by_address = NULL;
     assert_int_equal(winadapter_classify(&card, p, &by_address, NULL), NETIF_CLASS_TUNNEL);
     assert_string_equal(by_address, "address 100.64.3.9 is in the profile's vpn_ranges");
@@ -211,6 +230,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recorded_adapters_are_classified_by_their_facts),
+        cmocka_unit_test(test_unread_link_facts_decide_nothing),
         cmocka_unit_test(test_profile_patterns_and_ranges_only_add_tunnels),
         cmocka_unit_test(test_the_vpn_facts_name_the_product_from_the_description),
         cmocka_unit_test(test_kinds_come_from_the_interface_type),
