@@ -5,6 +5,9 @@
  * that follows white space starts it (lists separate items with a bare ';'). */
 #include "iceprobe/profile.h"
 
+#include <glib/gstdio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -211,20 +214,69 @@ static gboolean parse_readable_file(const Where *w, const char *raw, void *field
     return TRUE;
 }
 
+#define PROFILE_MAX_CA_FILE (16 * 1024 * 1024) /* a CA bundle larger than this is no CA bundle */
+
+/* How many PEM certificates the file holds (OpenSSL reads them, as the relay
+ * and libcurl will: GIO's TLS needs a backend, which a Windows build has not);
+ * -1 with *why when it cannot be read, is too large, or a certificate in it
+ * does not parse (as GIO refused such a bundle: one bad certificate after good
+ * ones is not taken for a shorter bundle). */
+static int pem_certificates(const char *path, char **why)
+{
+    GStatBuf st;
+    if (g_stat(path, &st) == 0 && st.st_size > PROFILE_MAX_CA_FILE) {
+        *why = g_strdup_printf("over %d bytes", PROFILE_MAX_CA_FILE);
+        return -1;
+    }
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(path, &data, &len, &e)) {
+        *why = g_strdup(e->message);
+        return -1;
+    }
+    if (len > PROFILE_MAX_CA_FILE) { /* it grew since */
+        *why = g_strdup_printf("over %d bytes", PROFILE_MAX_CA_FILE);
+        return -1;
+    }
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        X509_free(x);
+        n++;
+    }
+    BIO_free(bio);
+    /* The end of the data reads as "no start line"; anything else is a
+     * certificate that does not parse. */
+    unsigned long err = ERR_peek_last_error();
+    gboolean at_end = !err || (ERR_GET_LIB(err) == ERR_LIB_PEM &&
+                               ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+    if (!at_end) {
+        char text[256];
+        ERR_error_string_n(err, text, sizeof(text));
+        *why = g_strdup_printf("certificate %d does not parse (%s)", n + 1, text);
+        n = -1;
+    } else if (!n) {
+        *why = g_strdup("No PEM-encoded certificate found");
+    }
+    ERR_clear_error();
+    return n;
+}
+
 /* A CA bundle: must hold at least one PEM certificate. */
 static gboolean parse_ca_file(const Where *w, const char *raw, void *field, double min, double max,
                               GError **error)
 {
     if (!parse_readable_file(w, raw, field, min, max, error))
         return FALSE;
-    g_autoptr(GError) e = NULL;
-    GList *certs = g_tls_certificate_list_new_from_file(*(char **)field, &e);
-    if (!certs) {
-        set_error(error, PROFILE_ERROR_READ, w, "'%s' holds no PEM certificate%s%s",
-                  *(char **)field, e ? ": " : "", e ? e->message : "");
+    g_autofree char *why = NULL;
+    if (pem_certificates(*(char **)field, &why) <= 0) {
+        set_error(error, PROFILE_ERROR_READ, w, "'%s' holds no PEM certificate: %s",
+                  *(char **)field, why);
         return FALSE;
     }
-    g_list_free_full(certs, g_object_unref);
     return TRUE;
 }
 

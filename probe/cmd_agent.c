@@ -9,6 +9,7 @@
 #include "iceprobe/keyfile.h"
 #include "agent-main.h"
 #include "commands.h"
+#include "places.h"
 #include "spool.h"
 
 #define AGENT_MAX_CONTROLLERS 16
@@ -19,6 +20,8 @@ int cmd_agent(int argc, char **argv)
     g_auto(GStrv) groups = NULL, controllers = NULL;
     gboolean status = FALSE;
     int max_runs = 0, settle_s = 5;
+    g_autofree char *spool_help = g_strdup_printf(
+        "where reports wait for the controller (default: %s)", places_default_spool_help());
     const GOptionEntry entries[] = {
         {"controller", 0, 0, G_OPTION_ARG_STRING_ARRAY, &controllers,
          "the controller's URL (https://host:port); repeat for several controllers sharing "
@@ -26,10 +29,7 @@ int cmd_agent(int argc, char **argv)
          "URL"},
         {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &token_file,
          "the file holding this agent's token (from iceprobe-controller agent-add)", "FILE"},
-        {"spool", 0, 0, G_OPTION_ARG_FILENAME, &spool,
-         "where reports wait for the controller (default: $STATE_DIRECTORY/spool, "
-         "/var/lib/iceprobe-agent/spool as root, else ~/.local/state/iceprobe/spool)",
-         "DIR"},
+        {"spool", 0, 0, G_OPTION_ARG_FILENAME, &spool, spool_help, "DIR"},
         {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
          "verify the controller against these CAs (default: the system's)", "FILE"},
         {"name", 0, 0, G_OPTION_ARG_STRING, &name, "restate the agent's name (must match)", "NAME"},

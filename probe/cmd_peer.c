@@ -7,7 +7,6 @@
  * code is the verdict's (docs/contract.md); 3 when the run could not be had. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "iceprobe/cli.h"
 #include "iceprobe/keyfile.h"
@@ -18,6 +17,7 @@
 #include "paired.h"
 #include "stop.h"
 #include "run.h"
+#include "terminal.h"
 
 #define ORDER_WAIT_S  90
 #define UPLOAD_TRIES  10
@@ -147,7 +147,7 @@ int run_with_peer(const PeerRunOptions *o)
         return fail("run %s: the controller's document: %s", run_id, e->message);
     gboolean json_stdout = g_strcmp0(o->json_path, "-") == 0;
     FILE *human = json_stdout ? stderr : stdout;
-    g_autofree char *report = report_text(r, isatty(fileno(human)));
+    g_autofree char *report = report_text(r, terminal_is(human));
     fputs(report, human);
     fflush(human);
     if (o->json_path) {

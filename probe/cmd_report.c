@@ -4,11 +4,11 @@
  * prints it: for a document from the controller's API (a paired run, both
  * sides) or one saved with --json. The exit code is the document's verdict. */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "iceprobe/cli.h"
 #include "commands.h"
 #include "run.h"
+#include "terminal.h"
 
 static char *read_all(const char *path, gsize *len, GError **error)
 {
@@ -61,7 +61,7 @@ int cmd_report(int argc, char **argv)
         fprintf(stderr, "iceprobe report: %s: %s\n", files[0], e->message);
         return CLI_EXIT_ERROR;
     }
-    g_autofree char *text = report_text(r, isatty(fileno(stdout)));
+    g_autofree char *text = report_text(r, terminal_is(stdout));
     fputs(text, stdout);
     if (junit_path) {
         g_autofree char *xml = report_junit(r);

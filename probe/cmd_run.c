@@ -1,11 +1,11 @@
 /* iceprobe run --profile FILE [--json PATH|-] [--junit PATH] [--duration SECONDS]
  *              [--controller URL --token-file FILE --peer NAME [--ca-file FILE]] */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "iceprobe/cli.h"
 #include "commands.h"
 #include "run.h"
+#include "terminal.h"
 
 static gboolean write_out(const char *path, const char *text, GError **error)
 {
@@ -89,7 +89,7 @@ int cmd_run(int argc, char **argv)
     /* With --json -, the document owns standard output and the report goes to stderr. */
     gboolean json_stdout = g_strcmp0(json_path, "-") == 0;
     FILE *human = json_stdout ? stderr : stdout;
-    g_autofree char *text = report_text(result, isatty(fileno(human)));
+    g_autofree char *text = report_text(result, terminal_is(human));
     fputs(text, human);
     fflush(human);
     if (json_path) {

@@ -1,7 +1,6 @@
-#include <signal.h>
-
 #include "iceprobe/cli.h"
 #include "commands.h"
+#include "sock.h"
 
 static const CliCommand commands[] = {
     {"interfaces", "local interfaces and their class (physical, tunnel, loopback, virtual)",
@@ -17,7 +16,7 @@ static const CliCommand commands[] = {
 int main(int argc, char **argv)
 {
     /* A connection the edge or the controller closed must be an error of the
-     * write (EPIPE), never the end of the process: OpenSSL writes with write(). */
-    signal(SIGPIPE, SIG_IGN);
+     * write (EPIPE), never the end of the process (sock.h). */
+    psock_init();
     return cli_dispatch("iceprobe", "synthetic ICE connectivity test probe", commands, argc, argv);
 }

@@ -17,5 +17,6 @@ typedef struct {
 int agent_main(const AgentOptions *opt);
 /* A token file's one line (16-256 printable characters). */
 char *agent_read_token(const char *path, GError **error);
-/* $STATE_DIRECTORY/spool, /var/lib/iceprobe-agent/spool as root, else the user's state dir. */
+/* The platform's default (places.h): Linux $STATE_DIRECTORY/spool,
+ * /var/lib/iceprobe-agent/spool as root, else the user's state dir. */
 char *agent_default_spool(void);

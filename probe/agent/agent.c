@@ -9,7 +9,6 @@
  * default route) cuts a long-poll short and goes out in a heartbeat at once. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "iceprobe/cli.h"
 #include "iceprobe/keyfile.h"
@@ -21,6 +20,7 @@
 #include "netwatch.h"
 #include "vpn.h"
 #include "paired.h"
+#include "places.h"
 #include "spool.h"
 #include "stop.h"
 #include "iceprobe-config.h"
@@ -62,14 +62,7 @@ char *agent_read_token(const char *path, GError **error)
 
 char *agent_default_spool(void)
 {
-    const char *state = g_getenv("STATE_DIRECTORY"); /* systemd's StateDirectory= */
-    if (state && *state) {
-        g_auto(GStrv) dirs = g_strsplit(state, ":", 2);
-        return g_build_filename(dirs[0], "spool", NULL);
-    }
-    if (getuid() == 0)
-        return g_strdup("/var/lib/iceprobe-agent/spool");
-    return g_build_filename(g_get_user_state_dir(), "iceprobe", "spool", NULL);
+    return places_default_spool();
 }
 
 /* The interfaces for the heartbeat (classified without a profile: kernel facts),

@@ -4,6 +4,8 @@
 #include "iceprobe/jsonin.h"
 #include "iceprobe/keyfile.h"
 
+#include "ca.h"
+
 #include <curl/curl.h>
 #include <string.h>
 
@@ -134,6 +136,8 @@ static JsonObject *call_once(Http *h, const char *base, const char *method, cons
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (h->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+    else
+        ca_curl_default(c); /* the system's CAs (ca.h) */
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));

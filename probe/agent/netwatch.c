@@ -11,13 +11,9 @@
  * lives at most NETWATCH_MAX_WINDOW settle times. */
 #include "netwatch.h"
 
-#include <errno.h>
-#include <glib-unix.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "netnotify.h"
 
 /* A host with more interfaces than this is not a client laptop; what is past
  * the caps is not watched. */
@@ -75,7 +71,7 @@ static gboolean ipv6_link_local(const char *prefix)
 static gboolean temporary(const NetifInterface *n, guint k)
 {
     return n->address_flags && k < n->address_flags->len &&
-           (g_array_index(n->address_flags, guint32, k) & IFA_F_TEMPORARY);
+           (g_array_index(n->address_flags, guint32, k) & NETIF_ADDR_TEMPORARY);
 }
 
 static Link *link_new(const NetifInterface *n)
@@ -372,11 +368,10 @@ struct NetWatch {
     guint settle_ms;
     NetWatchFn fn;
     gpointer data;
-    int fd; /* NETLINK_ROUTE, subscribed to the groups below */
+    NetNotify *notify; /* the system's notifications (netnotify.h) */
     GMainContext *ctx;
     GMainLoop *loop;
     GThread *thread;
-    GSource *socket;         /* the socket is readable */
     GSource *settle;         /* the window's quiet time; NULL while no window is open */
     GSource *deadline;       /* the window's longest life */
     NetWatchSnapshot *last;  /* the network as last read */
@@ -384,41 +379,6 @@ struct NetWatch {
     char prefix[17];         /* the events' ids' */
     guint seq;
 };
-
-static const guint groups =
-    RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE;
-
-static int listen_socket(GError **error)
-{
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-    if (fd < 0) {
-        g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK, "rtnetlink socket: %s",
-                    g_strerror(errno));
-        return -1;
-    }
-    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = groups};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int err = errno;
-        close(fd);
-        g_set_error(error, NETIF_ERROR, NETIF_ERROR_NETLINK,
-                    "rtnetlink: listening to link, address and route changes (groups 0x%x): %s",
-                    groups, g_strerror(err));
-        return -1;
-    }
-    return fd;
-}
-
-/* Reads what is waiting: the messages only wake us (see the top). ENOBUFS says
- * some were lost; the snapshot that follows reads what they said. */
-static void drain(int fd)
-{
-    char buf[8192];
-    for (guint n = 0; n < 4096; n++) {
-        ssize_t len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (len < 0 && errno != EINTR && errno != ENOBUFS)
-            return;
-    }
-}
 
 static void drop_source(GSource **s)
 {
@@ -472,10 +432,9 @@ static gboolean end_window(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static gboolean on_socket(int fd, GIOCondition cond, gpointer data)
+static gboolean on_notified(gpointer data)
 {
     NetWatch *w = data;
-    drain(fd);
     gboolean was_open = w->window != NULL;
     look(w);
     if (!w->window)
@@ -500,28 +459,24 @@ NetWatch *netwatch_start(guint settle_ms, NetWatchFn fn, gpointer data, GError *
 {
     g_return_val_if_fail(settle_ms > 0 && settle_ms <= G_MAXUINT / NETWATCH_MAX_WINDOW, NULL);
     g_return_val_if_fail(fn, NULL);
-    /* Listening first: a change between the baseline and the subscription is not missed. */
-    int fd = listen_socket(error);
-    if (fd < 0)
-        return NULL;
-    NetWatchSnapshot *baseline = netwatch_snapshot_take(error);
-    if (!baseline) {
-        g_prefix_error(error, "the network at start: ");
-        close(fd);
-        return NULL;
-    }
     NetWatch *w = g_new0(NetWatch, 1);
     w->settle_ms = settle_ms;
     w->fn = fn;
     w->data = data;
-    w->fd = fd;
-    w->last = baseline;
-    g_snprintf(w->prefix, sizeof(w->prefix), "%08x%08x", g_random_int(), g_random_int());
     w->ctx = g_main_context_new();
+    /* Listening first: a change between the baseline and the subscription is not missed. */
+    w->notify = netnotify_new(w->ctx, on_notified, w, error);
+    w->last = w->notify ? netwatch_snapshot_take(error) : NULL;
+    if (!w->last) {
+        if (w->notify)
+            g_prefix_error(error, "the network at start: ");
+        netnotify_free(w->notify);
+        g_main_context_unref(w->ctx);
+        g_free(w);
+        return NULL;
+    }
+    g_snprintf(w->prefix, sizeof(w->prefix), "%08x%08x", g_random_int(), g_random_int());
     w->loop = g_main_loop_new(w->ctx, FALSE);
-    w->socket = g_unix_fd_source_new(fd, G_IO_IN | G_IO_ERR);
-    g_source_set_callback(w->socket, G_SOURCE_FUNC(on_socket), w, NULL);
-    g_source_attach(w->socket, w->ctx);
     w->thread = g_thread_new("netwatch", watch_thread, w);
     return w;
 }
@@ -542,12 +497,11 @@ void netwatch_free(NetWatch *w)
     g_source_attach(q, w->ctx);
     g_source_unref(q);
     g_thread_join(w->thread);
-    drop_source(&w->socket);
+    netnotify_free(w->notify);
     drop_source(&w->settle);
     drop_source(&w->deadline);
     g_main_loop_unref(w->loop);
     g_main_context_unref(w->ctx);
-    close(w->fd);
     netwatch_changes_free(w->window);
     netwatch_snapshot_free(w->last);
     g_free(w);

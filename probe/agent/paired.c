@@ -9,8 +9,8 @@
  * came; a path whose evidence fell back to the tunnel's shared counters runs
  * again alone afterwards, on both sides (`reruns`). Otherwise the paths run
  * one after another. */
+#include <glib/gstdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "loop.h"
 #include "paired-private.h"
@@ -210,7 +210,7 @@ static void fail_run(RunResult *r, const char *fmt, ...)
 static gboolean run_interrupted(Paired *P, RunResult *result, const char *path)
 {
     if (paired_stopped(P))
-        fail_run(result, "the agent was stopped (SIGTERM) during the run");
+        fail_run(result, "the agent was stopped (%s) during the run", stop_signals_words());
     else if (mailbox_run_ended(P->mb) && path)
         fail_run(result, "the controller ended the run during path %s", path);
     else if (mailbox_run_ended(P->mb))
@@ -452,8 +452,8 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
     }
     run_result_conclude(result);
     if (ca)
-        unlink(ca);
+        g_unlink(ca);
     if (ca_dir)
-        rmdir(ca_dir);
+        g_rmdir(ca_dir);
     return result;
 }

@@ -367,7 +367,8 @@ static void stream_and_trade(PairedPath *p)
     gboolean ready = session_has_pair(p->s);
     StreamEnd *stream = ready ? p->stream : NULL;
     const NetifInterface *tunnel = netif_inventory_first_tunnel(p->P->c.inv);
-    guint64 rx0 = 0, tx0 = 0, rx1, tx1;
+    guint64 rx0 = 0, tx0 = 0, rx1 = 0, tx1 = 0;
+    gboolean counted = TRUE; /* both samples given: a failed one leaves no figures */
     if (ready && p->stream_error) {
         rec->verdict = VERDICT_ERROR;
         rec->reason = g_strdup_printf("SRTP set-up failed: %s", p->stream_error);
@@ -376,7 +377,7 @@ static void stream_and_trade(PairedPath *p)
          * the peer says when it has one. */
         if (p->P->peer_starts)
             wait_until(p, peer_connected, PATHS_START_SKEW_MS);
-        paths_sample_counters(tunnel, &rx0, &tx0);
+        counted &= paths_sample_counters(tunnel, &rx0, &tx0);
         p->egress = paths_egress_watch(&p->P->c, p->s);
         if (p->kind != POLICY_PATH_TUNNEL_ONLY)
             p->qos = paths_qos_watch(&p->P->c, p->s);
@@ -403,7 +404,7 @@ static void stream_and_trade(PairedPath *p)
         wait_until(p, all_arrived, paths_drain_ms(ends));
     }
     if (stream) {
-        paths_sample_counters(tunnel, &rx1, &tx1);
+        counted &= paths_sample_counters(tunnel, &rx1, &tx1);
         metrics_stream_summarize(stream_end_metrics(stream), pp->packets_sent,
                                  prof->stream.ptime_ms, prof->stream.codec, &rec->in);
     } else {
@@ -416,7 +417,8 @@ static void stream_and_trade(PairedPath *p)
     wait_until(p, peer_stats, STATS_TIMEOUT_MS);
     if (!stream)
         return;
-    paths_note_tunnel_counters(tunnel, rx0, tx0, rx1, tx1, rec);
+    if (counted)
+        paths_note_tunnel_counters(tunnel, rx0, tx0, rx1, tx1, rec);
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(&p->P->c, p->egress, fwd, p->fwd_media0, stream_end_sent(stream), rec);
     if (p->kind != POLICY_PATH_TUNNEL_ONLY)

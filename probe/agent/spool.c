@@ -3,12 +3,11 @@
 #include "backoff.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "durable.h"
 
 #include "iceprobe/jsonin.h"
 #include "iceprobe/protocol.h"
@@ -50,30 +49,16 @@ static char *report_path(const Spool *s, const char *run_id)
     return g_build_filename(s->dir, name, NULL);
 }
 
-/* A rename survives a power cut once its directory is synced. */
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Writes path atomically and durably: GLib writes a temporary file, syncs it
- * and renames it over path; then the directory (GLib does not sync it). */
+/* Writes path atomically and durably (durable.h). */
 static gboolean write_durably(const char *dir, const char *path, const char *data, gsize len,
                               GError **error)
 {
     g_autoptr(GError) e = NULL;
-    if (!g_file_set_contents_full(path, data, (gssize)len,
-                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                  0600, &e)) {
-        /* GLib's message names its temporary file and the system's reason. */
+    if (!durable_write(dir, path, data, len, &e)) {
+        /* The message names the temporary file and the system's reason. */
         g_set_error(error, SPOOL_ERROR, SPOOL_ERROR_IO, "cannot write %s: %s", path, e->message);
         return FALSE;
     }
-    fsync_dir(dir);
     return TRUE;
 }
 
@@ -213,9 +198,9 @@ static void reject(Spool *s, Entry *e, const char *why)
     g_file_set_contents(why_path, line, -1, NULL);
     if (e->mem_doc)
         g_file_set_contents(to, e->mem_doc, -1, NULL);
-    else if (rename(from, to) != 0)
+    else if (!durable_move(from, to))
         g_unlink(from);
-    fsync_dir(s->dir);
+    durable_sync_dir(s->dir);
 }
 
 gboolean spool_put(Spool *s, const char *run_id, const char *doc, GError **error)
@@ -286,7 +271,7 @@ guint spool_flush(Spool *s, SpoolSendFn send, gpointer data)
             if (!e->mem_doc) {
                 g_autofree char *path = report_path(s, e->run_id);
                 g_unlink(path);
-                fsync_dir(s->dir);
+                durable_sync_dir(s->dir);
             }
             g_ptr_array_remove_index(s->entries, i);
             continue;

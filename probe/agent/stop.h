@@ -8,12 +8,10 @@
 
 #include <gio/gio.h>
 
-typedef struct StopSignals StopSignals;
+/* stop_signals_new, stop_signals_free: the platform's side (stopping.h). On
+ * Windows the console's control events stand for the signals. */
+#include "stopping.h"
 
-/* From now on SIGTERM and SIGINT cancel stop (which the watch holds a
- * reference to) instead of killing the process. */
-StopSignals *stop_signals_new(GCancellable *stop);
-void stop_signals_free(StopSignals *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StopSignals, stop_signals_free)
 
 /* Waits ms, or less when stop is cancelled (stop may be NULL: the whole

@@ -3,11 +3,13 @@
  * whether a TURN allocation works on each transport, and whether TLS on the TLS
  * port is the edge's own. Each adds one record to the result and the findings
  * that follow from it. */
-#include <netinet/in.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "egress.h"
+#include "identity.h"
+#include "qoswatch.h"
 #include "resolve.h"
+#include "sock.h"
 #include "run-private.h"
 #include "vpn.h"
 
@@ -94,7 +96,11 @@ void checks_interfaces(RunCtx *c)
         json_object_set_object_member(probe, "vpn", vpn);
     else
         json_object_set_null_member(probe, "vpn");
-    json_object_set_int_member(probe, "uid", (gint64)getuid());
+    identity_to_json(probe, unseen); /* uid (Linux) or elevated (Windows) */
+    const char *platform_unseen[] = {egress_unavailable(), qos_unavailable()};
+    for (gsize i = 0; i < G_N_ELEMENTS(platform_unseen); i++)
+        if (platform_unseen[i])
+            json_array_add_string_element(unseen, platform_unseen[i]);
     json_object_set_string_member(probe, "user", g_get_user_name());
     json_object_set_array_member(probe, "could_not_see", unseen);
     json_array_add_object_element(c->result->probes, probe);

@@ -49,6 +49,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(EgressWatch, egress_watch_free)
 /* This kernel names the device of a packet sent (tried once, on loopback;
  * ICEPROBE_EGRESS=off in the environment says no, as an older kernel would). */
 gboolean egress_supported(void);
+/* Why this platform cannot name the devices at all (Windows), for the result's
+ * could_not_see; NULL where it can (Linux: egress_supported() then says
+ * whether this kernel does). */
+const char *egress_unavailable(void);
 
 typedef enum {
     EGRESS_PACKET_NOT_UDP, /* no IPv4 or IPv6 UDP datagram found in the buffer */

@@ -71,7 +71,8 @@ static gboolean lit(const char **p, const char *s)
     return TRUE;
 }
 
-/* A pointer as %p prints it: "0x" and 1-16 hex digits, or "(nil)". */
+/* A pointer as %p prints it: glibc's "0x" and 1-16 hex digits, or "(nil)";
+ * Windows' (GLib's printf there, as msvcrt's) exactly 16 hex digits, no "0x". */
 static gboolean pointer(const char **p, guint64 *out)
 {
     if (lit(p, "(nil)")) {
@@ -79,13 +80,12 @@ static gboolean pointer(const char **p, guint64 *out)
         return TRUE;
     }
     const char *s = *p;
-    if (!lit(&s, "0x"))
-        return FALSE;
+    gboolean prefixed = lit(&s, "0x");
     guint64 v = 0;
     guint n = 0;
     for (; g_ascii_isxdigit(*s) && n < 17; s++, n++)
         v = v << 4 | (guint64)g_ascii_xdigit_value(*s);
-    if (n == 0 || n > 16)
+    if (n == 0 || n > 16 || (!prefixed && n != 16))
         return FALSE;
     *out = v;
     *p = s;

@@ -1,5 +1,7 @@
-/* Local interfaces and their class, from kernel facts (rtnetlink); route lookups
- * and packet counters. */
+/* Local interfaces and their class, from the system's facts; route lookups and
+ * packet counters. Reading them is the platform's: netif_linux.c (rtnetlink),
+ * netif_windows.c (GetAdaptersAddresses, GetIfEntry2, GetBestRoute2,
+ * GetIpForwardTable2; classes by winadapter.h). */
 #pragma once
 
 #include <gio/gio.h>
@@ -16,7 +18,13 @@ typedef enum {
 
 const char *netif_class_to_string(NetifClass c);
 
-/* What the kernel says of a link, as classification needs it. */
+/* The tun driver's tap mode (IFF_TAP), in NetifInterface.tun_type. */
+#define NETIF_TUN_TAP 0x0002
+/* An IPv6 temporary (privacy) address (IFA_F_TEMPORARY), in address_flags. */
+#define NETIF_ADDR_TEMPORARY 0x01
+
+/* What the Linux kernel says of a link, as classification needs it
+ * (netif_linux.c; Windows adapters: winadapter.h). */
 typedef struct {
     const char *name;
     const char *kind; /* IFLA_INFO_KIND ("tun", "wireguard", "veth"...), NULL for none */
@@ -44,6 +52,8 @@ typedef struct {
     guint64 rx_packets, tx_packets;
     guint mtu;     /* IFLA_MTU; 0 when the kernel did not say */
     int tun_type;  /* IFF_TUN or IFF_TAP for the tun driver, 0 otherwise */
+    char *description; /* Windows: the adapter's Description; NULL on Linux */
+    const char *product; /* Windows: the VPN product its description names, or NULL */
 } NetifInterface;
 
 typedef struct {

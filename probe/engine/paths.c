@@ -4,7 +4,6 @@
  * the egress watch and the tunnel's counters, draining a stream, both
  * directions' metrics, the pair's changes over time, and which paths' evidence
  * is their own when paths run at once (docs/libnice.md §32-34). */
-#include <arpa/inet.h>
 #include <string.h>
 
 #include "egress.h"
@@ -332,11 +331,10 @@ void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
     rec->egress_other_tunnel = n.other_tunnel;
 }
 
-void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx)
+gboolean paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx)
 {
     *rx = *tx = 0;
-    if (tunnel)
-        netif_counters(tunnel->index, rx, tx, NULL);
+    return !tunnel || netif_counters(tunnel->index, rx, tx, NULL);
 }
 
 void paths_note_tunnel_counters(const NetifInterface *tunnel, guint64 rx0, guint64 tx0, guint64 rx1,
@@ -455,10 +453,8 @@ void paths_note_pair_change(const RunCtx *c, Session *s, TlsRelay *tcp_fwd, TlsR
         pc->remote = g_strdup("?");
     }
     const NetifInterface *tunnel = netif_inventory_first_tunnel(c->inv);
-    if (tunnel) {
-        pc->have_counters = TRUE;
-        paths_sample_counters(tunnel, &pc->tunnel_rx, &pc->tunnel_tx);
-    }
+    if (tunnel)
+        pc->have_counters = paths_sample_counters(tunnel, &pc->tunnel_rx, &pc->tunnel_tx);
     g_ptr_array_add(rec->pair_changes, pc);
 }
 

@@ -12,7 +12,6 @@
  * names the device of every media packet the probe sends. The tunnel's own
  * counters, sampled around the stream, stand in where it cannot (docs/libnice.md
  * §32). */
-#include <arpa/inet.h>
 #include <string.h>
 
 #include "egress.h"
@@ -56,7 +55,7 @@ typedef struct {
     PathRecord *rec;
     PolicyPathKind kind;
     GMainContext *ctx;
-    Session *probe, *far;
+    Session *probe, *far_end; /* ("far" is a macro on Windows: windef.h) */
     TlsRelay *tcp_fwd, *tls_fwd, *far_fwd;
     StreamEnd *probe_stream, *far_stream;
     gint64 t0;
@@ -72,29 +71,30 @@ typedef struct {
     const NetifInterface *tunnel;
     TlsRelay *own_connection; /* a forced TCP/TLS path: its traffic is this forwarder's */
     guint64 rx0, tx0;
+    gboolean counters_unknown; /* a sample the system did not give: no figures */
     EgressWatch *egress; /* the device each of the probe's packets left by */
     QosWatch *qos_probe, *qos_far; /* the markings of what each end received */
     guint64 fwd_media0[2]; /* media the TCP and TLS forwarders had carried at the first pair */
 } PathRun;
 
 /* The tunnel's packets so far as this path counts them: the interface's
- * counters, or the segments of the path's own TCP connection to the edge. */
-static void sample(const PathRun *p, guint64 *rx, guint64 *tx)
+ * counters, or the segments of the path's own TCP connection to the edge. A
+ * count the system did not give marks the path's figures unknown. */
+static void sample(PathRun *p, guint64 *rx, guint64 *tx)
 {
-    if (p->own_connection)
-        tlsrelay_segments(p->own_connection, tx, rx);
-    else
-        paths_sample_counters(p->tunnel, rx, tx);
+    gboolean known = p->own_connection ? tlsrelay_segments(p->own_connection, tx, rx)
+                                       : paths_sample_counters(p->tunnel, rx, tx);
+    p->counters_unknown |= !known;
 }
 
 static void path_run_clear(PathRun *p)
 {
-    Session *both[] = {p->probe, p->far};
+    Session *both[] = {p->probe, p->far_end};
     session_close_all(both, 2, CLOSE_MAX_MS);
     stream_end_free(p->probe_stream);
     stream_end_free(p->far_stream);
     session_free(p->probe);
-    session_free(p->far);
+    session_free(p->far_end);
     egress_watch_free(p->egress); /* after libnice's sockets are closed */
     qos_watch_free(p->qos_probe);
     qos_watch_free(p->qos_far);
@@ -139,7 +139,7 @@ static void pass_candidate(PathRun *p, const char *line, gboolean from_probe)
     if (p->holding)
         g_ptr_array_add(from_probe ? p->to_far : p->to_probe, g_strdup(line));
     else
-        deliver(p, from_probe ? p->far : p->probe, line);
+        deliver(p, from_probe ? p->far_end : p->probe, line);
 }
 
 static void probe_candidate(const char *line, gpointer data)
@@ -156,7 +156,7 @@ static void release_held(PathRun *p)
 {
     p->holding = FALSE;
     for (guint i = 0; i < p->to_far->len; i++)
-        deliver(p, p->far, p->to_far->pdata[i]);
+        deliver(p, p->far_end, p->to_far->pdata[i]);
     for (guint i = 0; i < p->to_probe->len; i++)
         deliver(p, p->probe, p->to_probe->pdata[i]);
     g_ptr_array_set_size(p->to_far, 0);
@@ -168,9 +168,9 @@ static gboolean trade_credentials(PathRun *p, GError **error)
 {
     g_autofree char *pu = NULL, *pp = NULL, *fu = NULL, *fp = NULL;
     session_local_credentials(p->probe, &pu, &pp);
-    session_local_credentials(p->far, &fu, &fp);
+    session_local_credentials(p->far_end, &fu, &fp);
     return session_set_remote_credentials(p->probe, fu, fp, error) &&
-           session_set_remote_credentials(p->far, pu, pp, error);
+           session_set_remote_credentials(p->far_end, pu, pp, error);
 }
 
 /* ---- the selected pair over time ---- */
@@ -194,7 +194,7 @@ static void on_pair(Session *s, NiceCandidate *local, NiceCandidate *remote, gpo
 static void note_far_view(PathRun *p, PathRecord *rec)
 {
     NiceCandidate *l = NULL, *r = NULL;
-    if (!session_selected_pair(p->far, &l, &r, NULL))
+    if (!session_selected_pair(p->far_end, &l, &r, NULL))
         return;
     char ip[NICE_ADDRESS_STRING_LEN];
     nice_address_to_string(&r->addr, ip);
@@ -210,9 +210,9 @@ static void note_far_view(PathRun *p, PathRecord *rec)
 static gboolean far_has_no_relay(const PathRun *p)
 {
     guint host, srflx, relay;
-    if (!session_gathering_done(p->far))
+    if (!session_gathering_done(p->far_end))
         return FALSE;
-    session_count_candidates(p->far, &host, &srflx, &relay);
+    session_count_candidates(p->far_end, &host, &srflx, &relay);
     return relay == 0;
 }
 
@@ -238,13 +238,13 @@ static gboolean start_media(gpointer data)
         }
         if (p->kind != POLICY_PATH_TUNNEL_ONLY && !p->own_connection)
             p->qos_probe = paths_qos_watch(p->c, p->probe);
-        p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far));
+        p->unbeatable = session_pair_unbeatable(p->probe, session_gathering_done(p->far_end));
     }
-    if (!p->far_started && session_has_pair(p->far)) {
+    if (!p->far_started && session_has_pair(p->far_end)) {
         p->far_started = TRUE;
         p->far_pair_at = g_get_monotonic_time();
         if (p->kind != POLICY_PATH_TUNNEL_ONLY && !p->own_connection)
-            p->qos_far = paths_qos_watch(p->c, p->far);
+            p->qos_far = paths_qos_watch(p->c, p->far_end);
     }
     if (!p->probe_streaming && may_stream(p->probe_started, p->probe_pair_at, p->far_started)) {
         p->probe_streaming = TRUE;
@@ -276,7 +276,7 @@ static gboolean make_streams(RunCtx *c, PathRun *p, PathRecord *rec)
     g_autoptr(GError) error = NULL;
     if (!stream_random_key(k_up) || !stream_random_key(k_down) ||
         !(p->probe_stream = stream_end_new(p->probe, k_up, k_down, &shape, &error)) ||
-        !(p->far_stream = stream_end_new(p->far, k_down, k_up, &shape, &error))) {
+        !(p->far_stream = stream_end_new(p->far_end, k_down, k_up, &shape, &error))) {
         rec->verdict = VERDICT_ERROR;
         rec->reason =
             g_strdup_printf("SRTP set-up failed: %s", error ? error->message : "no random key");
@@ -297,7 +297,8 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     loop_run_until(p->ctx, paths_streams_drained, ends, paths_drain_ms(ends));
     guint64 rx1, tx1;
     sample(p, &rx1, &tx1);
-    paths_note_tunnel_counters(p->tunnel, p->rx0, p->tx0, rx1, tx1, rec);
+    if (!p->counters_unknown)
+        paths_note_tunnel_counters(p->tunnel, p->rx0, p->tx0, rx1, tx1, rec);
     TlsRelay *fwd[] = {p->tcp_fwd, p->tls_fwd};
     paths_note_egress(c, p->egress, fwd, p->fwd_media0, stream_end_sent(p->probe_stream), rec);
     paths_note_qos(c, p->qos_far, rec, &rec->qos_out); /* as it arrived at the far end */
@@ -480,8 +481,8 @@ static gboolean conclude(RunCtx *c, const PathSpec *spec, PathRun *p, PathRecord
                             "host, %u reflexive, %u relay candidates)",
                             since_start_ms(p, g_get_monotonic_time()) / 1000, host, srflx, relay);
     }
-    gint64 gathered = MAX(session_gathered_time(p->probe), session_gathered_time(p->far));
-    rec->gather_ms = session_gathered_time(p->probe) && session_gathered_time(p->far)
+    gint64 gathered = MAX(session_gathered_time(p->probe), session_gathered_time(p->far_end));
+    rec->gather_ms = session_gathered_time(p->probe) && session_gathered_time(p->far_end)
                          ? since_start_ms(p, gathered)
                          : since_start_ms(p, g_get_monotonic_time());
     paths_note_ice(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
@@ -515,9 +516,9 @@ static gboolean run_path(RunCtx *c, const PathSpec *spec, PathRecord *rec)
     g_autoptr(GError) error = NULL;
     p.t0 = g_get_monotonic_time();
     if (rec->verdict == VERDICT_ERROR || !(p.probe = session_new(p.ctx, &probe_cfg, &error)) ||
-        !(p.far = session_new(p.ctx, &far_cfg, &error)) || !trade_credentials(&p, &error) ||
+        !(p.far_end = session_new(p.ctx, &far_cfg, &error)) || !trade_credentials(&p, &error) ||
         !make_streams(c, &p, rec) || !session_gather(p.probe, &error) ||
-        !session_gather(p.far, &error)) {
+        !session_gather(p.far_end, &error)) {
         rec->verdict = VERDICT_ERROR;
         if (!rec->reason)
             rec->reason = g_strdup(error ? error->message : "set-up failed");

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "egress.h"
-#include "qos.h"
+#include "qoswatch.h"
 #include "iceprobe/policy.h"
 #include "netif.h"
 #include "session.h"
@@ -118,14 +118,16 @@ EgressWatch *paths_egress_watch(const RunCtx *c, Session *s);
 void paths_note_egress(const RunCtx *c, EgressWatch *w, TlsRelay *const *fwd,
                        const guint64 *fwd_media0, guint64 media_sent, PathRecord *rec);
 /* A watch over the session's UDP sockets sampling the DSCP of the media they
- * receive (qos.h), or NULL: the profile marks nothing ([stream] dscp = 0), or
+ * receive (qoswatch.h), or NULL: the profile marks nothing ([stream] dscp = 0), or
  * no socket could be watched. Free it after the session. */
 QosWatch *paths_qos_watch(const RunCtx *c, Session *s);
 /* The profile's marking into rec (dscp), and what a watch sampled into one of
  * its directions (rec->qos_out or qos_in); nothing without a watch, and
  * paths_describe_pair takes it out again for a pair over TCP. */
 void paths_note_qos(const RunCtx *c, QosWatch *w, PathRecord *rec, QosSample *dir);
-void paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
+/* The tunnel's interface counters now (zero without a tunnel); FALSE when the
+ * system would not give them. */
+gboolean paths_sample_counters(const NetifInterface *tunnel, guint64 *rx, guint64 *tx);
 /* The tunnel's packets over the stream (counters rx1/tx1 less rx0/tx0) into rec;
  * nothing without a tunnel. */
 void paths_note_tunnel_counters(const NetifInterface *tunnel, guint64 rx0, guint64 tx0, guint64 rx1,

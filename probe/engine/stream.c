@@ -10,8 +10,8 @@
 #include <openssl/rand.h>
 #include <srtp2/srtp.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <time.h>
+
+#include "timer.h"
 
 #define RTP_HEADER_LEN 12
 #define PACKET_CAP     (RTP_HEADER_LEN + STREAM_MAX_PAYLOAD + SRTP_MAX_TRAILER_LEN)
@@ -41,9 +41,7 @@ struct StreamEnd {
 
 static gint64 now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return timer_now_ns();
 }
 
 static gpointer srtp_init_once(gpointer unused)
@@ -247,8 +245,8 @@ static void send_next(StreamEnd *e, gint64 at)
 
 static gpointer pacer_thread(gpointer unused)
 {
-    /* Wake-ups to the microsecond: the default 50 µs timer slack is lateness. */
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    /* Wake-ups as precise as the system gives (timer.h). */
+    timer_precise_thread();
     g_mutex_lock(&pacer.lock);
     for (;;) {
         StreamEnd *first = first_due();
@@ -260,7 +258,7 @@ static gpointer pacer_thread(gpointer unused)
         if (first->due_ns > now) {
             /* The lock is let go while waiting: a new end queues itself and
              * wakes us (pacer.wake), as it is due at once. GLib's monotonic
-             * clock is CLOCK_MONOTONIC, in µs. */
+             * clock is timer_now_ns's, in µs. */
             g_cond_wait_until(&pacer.wake, &pacer.lock, (first->due_ns + 999) / 1000);
             continue;
         }

@@ -1,23 +1,21 @@
 /* Connections to the edge and the loopback forwarders (see tlsrelay.h). Each
- * forwarded connection has its own thread with blocking sockets and poll(): a
- * handful of connections live for seconds, and the ICE agents' main loop never
- * waits on a handshake. */
+ * forwarded connection has its own thread with blocking sockets and a wait on
+ * them (sock.h: poll() on Linux, select() on Windows): a handful of
+ * connections live for seconds, and the ICE agents' main loop never waits on a
+ * handshake. */
 #include "tlsrelay.h"
 
+#include "ca.h"
 #include "egress.h"
+#include "sock.h"
+#include "tcpstats.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <linux/tcp.h> /* struct tcp_info with the segment counts */
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 G_DEFINE_QUARK(iceprobe - tlsrelay - error - quark, tlsrelay_error)
 
@@ -25,7 +23,7 @@ G_DEFINE_QUARK(iceprobe - tlsrelay - error - quark, tlsrelay_error)
 #define RELAY_BUF             16384
 
 struct TlsRelayConn {
-    int fd;
+    PSock fd;
     GSocketAddress *local;
     SSL_CTX *ctx;
     SSL *ssl;
@@ -42,86 +40,50 @@ void tls_peer_info_clear(TlsPeerInfo *i)
     memset(i, 0, sizeof(*i));
 }
 
-/* Our end of a connected socket, or NULL. */
-static GSocketAddress *local_address_of(int fd)
+/* Waits until fd is ready to read (or to write), stop (NULL: none) is
+ * signalled or the deadline (monotonic µs) passes. 1 ready, 0 timed out, -1
+ * stopped or failed. */
+static int wait_fd(PSock fd, gboolean write, const GPollFD *stop, gint64 deadline)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return NULL;
-    return g_socket_address_new_from_native(&ss, len);
-}
-
-/* Waits until fd is ready for events, stop_fd (-1: none) becomes readable or
- * the deadline (monotonic µs) passes. 1 ready, 0 timed out, -1 stopped or failed. */
-static int wait_fd(int fd, short events, int stop_fd, gint64 deadline)
-{
-    for (;;) {
-        gint64 left = deadline - g_get_monotonic_time();
-        if (left <= 0)
-            return 0;
-        struct pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-        int rc = poll(p, stop_fd >= 0 ? 2 : 1, (int)((left + 999) / 1000));
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc < 0 || (stop_fd >= 0 && p[1].revents)) {
-            if (rc >= 0)
-                errno = ECANCELED;
-            return -1;
-        }
-        if (rc > 0)
-            return 1;
-    }
+    gint64 left = deadline - g_get_monotonic_time();
+    if (left <= 0)
+        return 0;
+    PSockWait w = {fd, write, FALSE};
+    return psock_wait(&w, 1, stop, (int)((left + 999) / 1000));
 }
 
 /* A non-blocking socket connected to ip:port within the deadline. */
-static int tcp_connect(const char *ip, guint port, gint64 deadline, int stop_fd, GError **error)
+static PSock tcp_connect(const char *ip, guint port, gint64 deadline, const GPollFD *stop,
+                         GError **error)
 {
     g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(ip);
     g_autoptr(GSocketAddress) sa = addr ? g_inet_socket_address_new(addr, (guint16)port) : NULL;
     struct sockaddr_storage ss;
     if (!sa || !g_socket_address_to_native(sa, &ss, sizeof(ss), NULL)) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "'%s' is not an IP address", ip);
-        return -1;
+        return PSOCK_NONE;
     }
-    socklen_t sl = (socklen_t)g_socket_address_get_native_size(sa);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "socket: %s", g_strerror(errno));
-        return -1;
+    PSock fd = psock_open(ss.ss_family, SOCK_STREAM, TRUE);
+    if (fd == PSOCK_NONE) {
+        g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "socket: %s",
+                    psock_strerror(psock_error()));
+        return PSOCK_NONE;
     }
-    int rc = connect(fd, (struct sockaddr *)&ss, sl);
-    if (rc < 0 && errno == EINPROGRESS) {
-        rc = wait_fd(fd, POLLOUT, stop_fd, deadline);
-        int err = 0;
-        socklen_t el = sizeof(err);
-        if (rc == 0) {
-            errno = ETIMEDOUT;
-            rc = -1;
-        } else if (rc > 0) {
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-            errno = err;
-            rc = err ? -1 : 0;
-        }
+    int rc = psock_connect(fd, (struct sockaddr *)&ss, g_socket_address_get_native_size(sa));
+    int err = rc < 0 ? psock_error() : 0;
+    if (rc > 0) {
+        rc = wait_fd(fd, TRUE, stop, deadline);
+        err = rc == 0 ? ETIMEDOUT : rc < 0 ? psock_error() : psock_connect_result(fd);
+        rc = err ? -1 : 0;
     }
     if (rc < 0) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "TCP connect to %s:%u: %s", ip,
-                    port, g_strerror(errno));
-        close(fd);
-        return -1;
+                    port, psock_strerror(err));
+        psock_close(fd);
+        return PSOCK_NONE;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    psock_set_nodelay(fd);
     return fd;
-}
-
-/* After the handshake: blocking, with the timeout on each read and write. */
-static void make_blocking(int fd, guint timeout_ms)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 static char *openssl_errors(void)
@@ -156,9 +118,10 @@ static void describe_peer(SSL *ssl, TlsPeerInfo *info)
     X509_free(leaf);
 }
 
-/* SSL_connect on the non-blocking socket, waiting in poll() for what it wants,
+/* SSL_connect on the non-blocking socket, waiting for what it wants (sock.h),
  * until the deadline or a stop. */
-static gboolean ssl_connect(SSL *ssl, int fd, gint64 deadline, int stop_fd, const char **why)
+static gboolean ssl_connect(SSL *ssl, PSock fd, gint64 deadline, const GPollFD *stop,
+                            const char **why)
 {
     for (;;) {
         ERR_clear_error();
@@ -170,7 +133,7 @@ static gboolean ssl_connect(SSL *ssl, int fd, gint64 deadline, int stop_fd, cons
             *why = NULL;
             return FALSE;
         }
-        int w = wait_fd(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, stop_fd, deadline);
+        int w = wait_fd(fd, e == SSL_ERROR_WANT_WRITE, stop, deadline);
         if (w <= 0) {
             *why = w == 0 ? "no answer in time" : "stopped";
             return FALSE;
@@ -179,7 +142,7 @@ static gboolean ssl_connect(SSL *ssl, int fd, gint64 deadline, int stop_fd, cons
 }
 
 static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, gint64 deadline,
-                              int stop_fd, TlsPeerInfo *info, GError **error)
+                              const GPollFD *stop, TlsPeerInfo *info, GError **error)
 {
     c->ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
@@ -192,13 +155,13 @@ static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, gint64
             return FALSE;
         }
     } else {
-        SSL_CTX_set_default_verify_paths(c->ctx);
+        ca_openssl_default(c->ctx); /* the system's CAs */
     }
     /* Verification is judged after the handshake, so that a wrong certificate
      * is described (subject, issuer, fingerprint), not only refused. */
     SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
     c->ssl = SSL_new(c->ctx);
-    SSL_set_fd(c->ssl, c->fd);
+    SSL_set_fd(c->ssl, (int)c->fd); /* a SOCKET fits in an int (OpenSSL's own note) */
     if (cfg->server_name) {
         GInetAddress *ip = g_inet_address_new_from_string(cfg->server_name);
         if (ip)
@@ -210,7 +173,7 @@ static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, gint64
         g_clear_object(&ip);
     }
     const char *why = NULL;
-    if (!ssl_connect(c->ssl, c->fd, deadline, stop_fd, &why)) {
+    if (!ssl_connect(c->ssl, c->fd, deadline, stop, &why)) {
         g_autofree char *e = openssl_errors();
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_TLS,
                     "TLS handshake with %s:%u failed: %s", cfg->edge_ip, cfg->port,
@@ -248,39 +211,39 @@ static gboolean tls_handshake(TlsRelayConn *c, const TlsRelayConfig *cfg, gint64
 }
 
 /* The connection and handshake together take at most the timeout, and end at
- * once when stop_fd (-1: none) becomes readable. */
-static TlsRelayConn *connect_until(const TlsRelayConfig *cfg, int stop_fd, TlsPeerInfo *info,
-                                   GError **error)
+ * once when stop (NULL: none) is signalled. */
+static TlsRelayConn *connect_until(const TlsRelayConfig *cfg, const GPollFD *stop,
+                                   TlsPeerInfo *info, GError **error)
 {
     g_return_val_if_fail(cfg && cfg->edge_ip && info, NULL);
     guint timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 5000;
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     g_autoptr(TlsRelayConn) c = g_new0(TlsRelayConn, 1);
-    c->fd = tcp_connect(cfg->edge_ip, cfg->port, deadline, stop_fd, error);
-    if (c->fd < 0)
+    c->fd = tcp_connect(cfg->edge_ip, cfg->port, deadline, stop, error);
+    if (c->fd == PSOCK_NONE)
         return NULL;
-    c->local = local_address_of(c->fd);
+    c->local = psock_local_address(c->fd);
     if (c->local)
         info->local_address = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(c->local));
-    if (cfg->tls && !tls_handshake(c, cfg, deadline, stop_fd, info, error))
+    if (cfg->tls && !tls_handshake(c, cfg, deadline, stop, info, error))
         return NULL;
-    make_blocking(c->fd, timeout_ms);
+    /* After the handshake: blocking, with the timeout on each read and write. */
+    psock_set_blocking(c->fd, timeout_ms);
     return g_steal_pointer(&c);
 }
 
 TlsRelayConn *tlsrelay_connect(const TlsRelayConfig *cfg, TlsPeerInfo *info, GError **error)
 {
-    return connect_until(cfg, -1, info, error);
+    return connect_until(cfg, NULL, info, error);
 }
 
 gboolean tlsrelay_conn_send(TlsRelayConn *c, const guint8 *buf, gsize len, GError **error)
 {
     while (len > 0) {
-        int n =
-            c->ssl ? SSL_write(c->ssl, buf, (int)len) : (int)send(c->fd, buf, len, MSG_NOSIGNAL);
+        int n = c->ssl ? SSL_write(c->ssl, buf, (int)len) : (int)psock_send(c->fd, buf, len);
         if (n <= 0) {
             g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "send: %s",
-                        c->ssl ? "TLS write failed" : g_strerror(errno));
+                        c->ssl ? "TLS write failed" : psock_strerror(psock_error()));
             return FALSE;
         }
         buf += n;
@@ -292,17 +255,17 @@ gboolean tlsrelay_conn_send(TlsRelayConn *c, const guint8 *buf, gsize len, GErro
 gssize tlsrelay_conn_recv(TlsRelayConn *c, guint8 *buf, gsize len, guint timeout_ms, GError **error)
 {
     if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
-        struct pollfd p = {c->fd, POLLIN, 0};
-        int rc = poll(&p, 1, (int)timeout_ms);
+        PSockWait w = {c->fd, FALSE, FALSE};
+        int rc = psock_wait(&w, 1, NULL, (int)timeout_ms);
         if (rc == 0)
             return 0;
         if (rc < 0) {
             g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "poll: %s",
-                        g_strerror(errno));
+                        psock_strerror(psock_error()));
             return -1;
         }
     }
-    int n = c->ssl ? SSL_read(c->ssl, buf, (int)len) : (int)recv(c->fd, buf, len, 0);
+    int n = c->ssl ? SSL_read(c->ssl, buf, (int)len) : (int)psock_recv(c->fd, buf, len);
     if (n <= 0) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT,
                     "the edge closed the connection");
@@ -375,12 +338,12 @@ static PseudoTlsAnswer send_hello(TlsRelayConn *c, char **why)
 {
     gsize sent = 0;
     while (sent < sizeof(pseudo_hello)) {
-        ssize_t n = send(c->fd, pseudo_hello + sent, sizeof(pseudo_hello) - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
+        gssize n = psock_send(c->fd, pseudo_hello + sent, sizeof(pseudo_hello) - sent);
+        if (n < 0 && psock_error() == EINTR)
             continue;
         if (n <= 0) {
-            int e = n < 0 ? errno : EPIPE;
-            *why = g_strdup_printf("sending the hello failed: %s", g_strerror(e));
+            int e = n < 0 ? psock_error() : EPIPE;
+            *why = g_strdup_printf("sending the hello failed: %s", psock_strerror(e));
             return e == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
         }
         sent += (gsize)n;
@@ -399,10 +362,8 @@ PseudoTlsAnswer tlsrelay_pseudo_tls(TlsRelayConn *c, guint timeout_ms, char **de
     int judged = -1;
     while (!why && judged < 0) {
         gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
-        struct pollfd p = {c->fd, POLLIN, 0};
-        int rc = left_ms > 0 ? poll(&p, 1, (int)left_ms) : 0;
-        if (rc < 0 && errno == EINTR)
-            continue;
+        PSockWait w = {c->fd, FALSE, FALSE};
+        int rc = left_ms > 0 ? psock_wait(&w, 1, NULL, (int)left_ms) : 0;
         if (rc <= 0) {
             a = have && buf[0] == 0x16 ? PSEUDO_TLS_TLS_HANDSHAKE : PSEUDO_TLS_SILENT;
             why = have ? g_strdup_printf("it answered %zu bytes of TLS, then nothing for %u ms",
@@ -410,11 +371,11 @@ PseudoTlsAnswer tlsrelay_pseudo_tls(TlsRelayConn *c, guint timeout_ms, char **de
                        : g_strdup_printf("it said nothing for %u ms after the hello", timeout_ms);
             break;
         }
-        ssize_t n = recv(c->fd, buf + have, sizeof(buf) - have, 0);
-        if (n < 0 && errno == EINTR)
+        gssize n = psock_recv(c->fd, buf + have, sizeof(buf) - have);
+        if (n < 0 && psock_error() == EINTR)
             continue;
         if (n <= 0) {
-            a = n < 0 && errno == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
+            a = n < 0 && psock_error() == ECONNRESET ? PSEUDO_TLS_RESET : PSEUDO_TLS_CLOSED;
             why = g_strdup_printf("it %s the connection after the hello%s",
                                   a == PSEUDO_TLS_RESET ? "reset" : "closed",
                                   have ? " and a partial answer" : "");
@@ -442,8 +403,7 @@ void tlsrelay_conn_close(TlsRelayConn *c)
     }
     if (c->ctx)
         SSL_CTX_free(c->ctx);
-    if (c->fd >= 0)
-        close(c->fd);
+    psock_close(c->fd);
     g_clear_object(&c->local);
     g_free(c);
 }
@@ -452,35 +412,33 @@ void tlsrelay_conn_close(TlsRelayConn *c)
 
 struct TlsRelay {
     TlsRelayConfig cfg;
-    int listen_fd;
+    PSock listen_fd;
     guint port;
     GCancellable *stop; /* tlsrelay_stop cancels it */
-    GPollFD stop_fd;    /* becomes readable then: every thread polls it */
+    GPollFD stop_fd;    /* signalled then: every thread waits on it too */
     GThread *acceptor;
     GMutex lock;
     GPtrArray *threads;            /* GThread, one per forwarded connection */
     GPtrArray *local_addresses;    /* GSocketAddress */
-    GArray *edge_fds;              /* int: connections to the edge now open */
+    GArray *edge_fds;              /* PSock: connections to the edge now open */
     guint64 closed_out, closed_in; /* segments of connections already closed */
+    gboolean segments_unknown;     /* the system did not count some connection's */
     guint64 media_out;             /* media messages carried to the edge */
     char *last_error;
 };
 
-/* TCP segments sent and received on a connection (the kernel's own count). */
-static void tcp_segments(int fd, guint64 *out, guint64 *in)
+/* TCP segments sent and received on a connection (the system's own count,
+ * tcpstats.h); a connection it does not count makes the relay's unknown. Under
+ * r->lock. */
+static void tcp_segments(TlsRelay *r, PSock fd, guint64 *out, guint64 *in)
 {
-    struct tcp_info ti;
-    socklen_t len = sizeof(ti);
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
-        *out += ti.tcpi_segs_out;
-        *in += ti.tcpi_segs_in;
-    }
+    if (!tcpstats_segments(fd, out, in))
+        r->segments_unknown = TRUE;
 }
 
 typedef struct {
     TlsRelay *relay;
-    int client_fd;
+    PSock client_fd;
 } Forward;
 
 static gpointer forward_thread(gpointer data)
@@ -489,11 +447,15 @@ static gpointer forward_thread(gpointer data)
     TlsRelay *r = f->relay;
     TlsPeerInfo info = {0};
     g_autoptr(GError) error = NULL;
-    g_autoptr(TlsRelayConn) edge = connect_until(&r->cfg, r->stop_fd.fd, &info, &error);
+    g_autoptr(TlsRelayConn) edge = connect_until(&r->cfg, &r->stop_fd, &info, &error);
+    g_autofree char *no_count = NULL;
+    if (edge && !tcpstats_start(edge->fd, &no_count))
+        g_message("the TCP connection to the edge counts no segments: %s", no_count);
     g_mutex_lock(&r->lock);
     if (edge && edge->local) {
         g_ptr_array_add(r->local_addresses, g_object_ref(edge->local));
         g_array_append_val(r->edge_fds, edge->fd);
+        r->segments_unknown |= no_count != NULL;
     } else {
         /* Connected but getsockname failed: the connection is useless to us,
          * since where it leaves is what the probe must know. */
@@ -509,18 +471,15 @@ static gpointer forward_thread(gpointer data)
     g_autofree EgressStreamScan *scan = g_new0(EgressStreamScan, 1);
     egress_stream_scan_init(scan, r->cfg.ms_turn, r->cfg.pseudo_tls ? PSEUDO_TLS_HELLO_LEN : 0);
     while (edge) {
-        struct pollfd p[3] = {
-            {f->client_fd, POLLIN, 0}, {edge->fd, POLLIN, 0}, {r->stop_fd.fd, POLLIN, 0}};
+        PSockWait w[2] = {{f->client_fd, FALSE, FALSE}, {edge->fd, FALSE, FALSE}};
         gboolean pending = edge->ssl && SSL_pending(edge->ssl) > 0;
-        int rc = pending ? 1 : poll(p, 3, -1);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (rc <= 0)
+        int rc = pending ? 1 : psock_wait(w, 2, &r->stop_fd, -1);
+        if (rc < 0)
+            break; /* stopping, or the wait failed */
+        if (rc == 0)
             continue;
-        if (p[2].revents)
-            break; /* stopping */
-        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = recv(f->client_fd, buf, sizeof(buf), 0);
+        if (w[0].ready) {
+            gssize n = psock_recv(f->client_fd, buf, sizeof(buf));
             if (n <= 0 || !tlsrelay_conn_send(edge, buf, (gsize)n, NULL))
                 break;
             guint64 before = scan->media;
@@ -531,24 +490,24 @@ static gpointer forward_thread(gpointer data)
                 g_mutex_unlock(&r->lock);
             }
         }
-        if (pending || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (pending || w[1].ready) {
             gssize n = tlsrelay_conn_recv(edge, buf, sizeof(buf), 0, NULL);
-            if (n < 0 || (n > 0 && send(f->client_fd, buf, (size_t)n, MSG_NOSIGNAL) != n))
+            if (n < 0 || (n > 0 && psock_send(f->client_fd, buf, (gsize)n) != n))
                 break;
         }
     }
     if (edge) {
         g_mutex_lock(&r->lock);
         for (guint i = 0; i < r->edge_fds->len; i++) {
-            if (g_array_index(r->edge_fds, int, i) == edge->fd) {
-                tcp_segments(edge->fd, &r->closed_out, &r->closed_in);
+            if (g_array_index(r->edge_fds, PSock, i) == edge->fd) {
+                tcp_segments(r, edge->fd, &r->closed_out, &r->closed_in);
                 g_array_remove_index_fast(r->edge_fds, i);
                 break;
             }
         }
         g_mutex_unlock(&r->lock);
     }
-    close(f->client_fd);
+    psock_close(f->client_fd);
     g_free(f);
     return NULL;
 }
@@ -557,17 +516,16 @@ static gpointer accept_thread(gpointer data)
 {
     TlsRelay *r = data;
     for (;;) {
-        struct pollfd p[2] = {{r->listen_fd, POLLIN, 0}, {r->stop_fd.fd, POLLIN, 0}};
-        if (poll(p, 2, -1) <= 0)
-            continue;
-        if (p[1].revents)
+        PSockWait w = {r->listen_fd, FALSE, FALSE};
+        int rc = psock_wait(&w, 1, &r->stop_fd, -1);
+        if (rc < 0 && psock_error() == ECANCELED)
             break; /* stopping */
-        int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
+        if (rc <= 0)
             continue;
-        /* Media packets are small: Nagle would hold them for the next ACK. */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        PSock fd = psock_accept(r->listen_fd);
+        if (fd == PSOCK_NONE)
+            continue;
+        psock_set_nodelay(fd);
         g_mutex_lock(&r->lock);
         gboolean room = r->threads->len < RELAY_MAX_CONNECTIONS;
         if (room) {
@@ -578,7 +536,7 @@ static gpointer accept_thread(gpointer data)
         }
         g_mutex_unlock(&r->lock);
         if (!room)
-            close(fd);
+            psock_close(fd);
     }
     return NULL;
 }
@@ -586,15 +544,11 @@ static gpointer accept_thread(gpointer data)
 TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
 {
     g_return_val_if_fail(cfg && cfg->edge_ip, NULL);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof(in);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof(in)) < 0 || listen(fd, 16) < 0 ||
-        getsockname(fd, (struct sockaddr *)&in, &sl) < 0) {
+    guint port = 0;
+    PSock fd = psock_listen_loopback(&port);
+    if (fd == PSOCK_NONE) {
         g_set_error(error, TLSRELAY_ERROR, TLSRELAY_ERROR_CONNECT, "forwarder on loopback: %s",
-                    g_strerror(errno));
-        if (fd >= 0)
-            close(fd);
+                    psock_strerror(psock_error()));
         return NULL;
     }
     TlsRelay *r = g_new0(TlsRelay, 1);
@@ -608,13 +562,13 @@ TlsRelay *tlsrelay_start(const TlsRelayConfig *cfg, GError **error)
     r->cfg.ms_turn = cfg->ms_turn;
     r->cfg.pseudo_tls = cfg->pseudo_tls;
     r->listen_fd = fd;
-    r->port = ntohs(in.sin_port);
+    r->port = port;
     g_mutex_init(&r->lock);
     r->threads = g_ptr_array_new();
     r->stop = g_cancellable_new();
     g_cancellable_make_pollfd(r->stop, &r->stop_fd);
     r->local_addresses = g_ptr_array_new_with_free_func(g_object_unref);
-    r->edge_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    r->edge_fds = g_array_new(FALSE, FALSE, sizeof(PSock));
     r->acceptor = g_thread_new("tlsrelay-accept", accept_thread, r);
     return r;
 }
@@ -634,14 +588,16 @@ GPtrArray *tlsrelay_local_addresses(TlsRelay *r)
     return copy;
 }
 
-void tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in)
+gboolean tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in)
 {
     g_mutex_lock(&r->lock);
     *out = r->closed_out;
     *in = r->closed_in;
     for (guint i = 0; i < r->edge_fds->len; i++)
-        tcp_segments(g_array_index(r->edge_fds, int, i), out, in);
+        tcp_segments(r, g_array_index(r->edge_fds, PSock, i), out, in);
+    gboolean known = !r->segments_unknown;
     g_mutex_unlock(&r->lock);
+    return known;
 }
 
 guint64 tlsrelay_media_out(TlsRelay *r)
@@ -668,7 +624,7 @@ void tlsrelay_stop(TlsRelay *r)
     g_thread_join(r->acceptor);
     for (guint i = 0; i < r->threads->len; i++)
         g_thread_join(r->threads->pdata[i]);
-    close(r->listen_fd);
+    psock_close(r->listen_fd);
     g_cancellable_release_fd(r->stop);
     g_object_unref(r->stop);
     g_ptr_array_unref(r->threads);

@@ -91,9 +91,11 @@ guint tlsrelay_port(const TlsRelay *r);
 GPtrArray *tlsrelay_local_addresses(TlsRelay *r);
 char *tlsrelay_last_error(TlsRelay *r);
 /* TCP segments sent to and received from the edge over all the forwarder's
- * connections so far (TCP_INFO, the kernel's count for those sockets alone):
- * a path's own traffic, whatever else crosses the same interface. */
-void tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in);
+ * connections so far (the system's count for those sockets alone, tcpstats.h:
+ * TCP_INFO on Linux): a path's own traffic, whatever else crosses the same
+ * interface. FALSE when the system did not count some connection's (Windows
+ * without elevation): the figures are then not the connection's. */
+gboolean tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in);
 /* Media messages (RTP in ChannelData or Send indications) carried to the edge
  * over all the forwarder's connections so far. */
 guint64 tlsrelay_media_out(TlsRelay *r);

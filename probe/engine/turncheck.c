@@ -5,13 +5,11 @@
 #include "turncheck.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stun/stunagent.h>
 #include <stun/usages/turn.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "sock.h"
 
 #include "iceprobe/keyfile.h"
 
@@ -71,7 +69,7 @@ static char *native_string(const struct sockaddr_storage *ss, socklen_t len)
 typedef struct {
     TurnCheckTransport kind;
     gboolean ms; /* MS-TURN: its framing over TCP, pseudo-TLS on the TLS port */
-    int udp_fd;
+    PSock udp_fd;
     TlsRelayConn *conn;
     guint8 stream[TURNCHECK_MAX_MESSAGE * 2];
     gsize stream_len;
@@ -106,7 +104,7 @@ static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTranspor
     memset(l, 0, sizeof(*l));
     l->kind = kind;
     l->ms = ms;
-    l->udp_fd = -1;
+    l->udp_fd = PSOCK_NONE;
     g_autoptr(GError) error = NULL;
     if (kind == TURNCHECK_UDP) {
         g_autoptr(GInetAddress) a = g_inet_address_new_from_string(ip);
@@ -116,16 +114,15 @@ static gboolean link_open(Link *l, const char *ip, guint port, TurnCheckTranspor
             out->failure = g_strdup_printf("'%s' is not an IP address", ip);
             return FALSE;
         }
-        l->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (l->udp_fd < 0 || connect(l->udp_fd, (struct sockaddr *)&ss,
-                                     (socklen_t)g_socket_address_get_native_size(sa)) < 0) {
-            out->failure = g_strdup_printf("UDP to %s:%u: %s", ip, port, g_strerror(errno));
+        l->udp_fd = psock_open(ss.ss_family, SOCK_DGRAM, FALSE);
+        if (l->udp_fd == PSOCK_NONE ||
+            psock_connect(l->udp_fd, (struct sockaddr *)&ss, g_socket_address_get_native_size(sa)) != 0) {
+            out->failure = g_strdup_printf("UDP to %s:%u: %s", ip, port, psock_strerror(psock_error()));
             return FALSE;
         }
-        struct sockaddr_storage local;
-        socklen_t sl = sizeof(local);
-        getsockname(l->udp_fd, (struct sockaddr *)&local, &sl);
-        out->local_address = native_string(&local, sl);
+        g_autoptr(GSocketAddress) local = psock_local_address(l->udp_fd);
+        out->local_address = local ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(local))
+                                   : g_strdup("?");
         return TRUE;
     }
     TlsRelayConfig cfg = {0};
@@ -177,8 +174,7 @@ static gboolean link_send_stream(Link *l, const guint8 *req, gsize req_len, GErr
 
 static void link_close(Link *l)
 {
-    if (l->udp_fd >= 0)
-        close(l->udp_fd);
+    psock_close(l->udp_fd);
     tlsrelay_conn_close(l->conn);
 }
 
@@ -191,19 +187,22 @@ static gssize link_exchange(Link *l, const char *where, const guint8 *req, gsize
     if (l->kind == TURNCHECK_UDP) {
         gint64 rto_ms = 250;
         while (g_get_monotonic_time() < deadline_us) {
-            if (send(l->udp_fd, req, req_len, 0) < 0) {
-                out->failure = g_strdup_printf("%s: send: %s", where, g_strerror(errno));
+            if (psock_send(l->udp_fd, req, req_len) < 0) {
+                out->failure = g_strdup_printf("%s: send: %s", where, psock_strerror(psock_error()));
                 return -1;
             }
             gint64 left_ms = (deadline_us - g_get_monotonic_time()) / 1000;
             if (left_ms <= 0)
                 break;
-            struct pollfd p = {l->udp_fd, POLLIN, 0};
-            if (poll(&p, 1, (int)MIN(rto_ms, left_ms)) > 0) {
-                ssize_t n = recv(l->udp_fd, buf, cap, 0);
+            PSockWait w = {l->udp_fd, FALSE, FALSE};
+            if (psock_wait(&w, 1, NULL, (int)MIN(rto_ms, left_ms)) > 0) {
+                gssize n = psock_recv(l->udp_fd, buf, cap);
                 if (n > 0)
                     return n;
-                if (n < 0 && errno == ECONNREFUSED) {
+                /* An ICMP port unreachable: Linux says ECONNREFUSED; Windows
+                 * WSAECONNRESET on a UDP socket. */
+                int e = n < 0 ? psock_error() : 0;
+                if (e == ECONNREFUSED || e == ECONNRESET) {
                     out->failure =
                         g_strdup_printf("%s: ICMP port unreachable: nothing listens there", where);
                     return -1;
@@ -325,7 +324,7 @@ static Allocation *allocation_new(const char *where, gboolean ms, const TurnCred
     Allocation *a = g_new0(Allocation, 1);
     a->where = g_strdup(where);
     a->ms = ms;
-    a->link.udp_fd = -1;
+    a->link.udp_fd = PSOCK_NONE;
     a->compat = ms ? STUN_USAGE_TURN_COMPATIBILITY_OC2007 : STUN_USAGE_TURN_COMPATIBILITY_RFC5766;
     if (ms)
         stun_agent_init(&a->agent, STUN_MSOC_KNOWN_ATTRIBUTES, STUN_COMPATIBILITY_OC2007,

@@ -1,6 +1,5 @@
 #include "vpn.h"
 
-#include <linux/if_tun.h>
 #include <string.h>
 
 /* Name patterns the VPN clients give their tunnels (their documentation and
@@ -22,6 +21,10 @@ static const struct {
 
 const char *vpn_product(const NetifInterface *t, const char **from)
 {
+    if (t->product) {
+        *from = "the adapter's description";
+        return t->product;
+    }
     if (t->kind && strcmp(t->kind, "wireguard") == 0) {
         *from = "link kind wireguard";
         return "WireGuard (kernel)";
@@ -33,7 +36,7 @@ const char *vpn_product(const NetifInterface *t, const char **from)
         }
     }
     if (t->kind && strcmp(t->kind, "tun") == 0) {
-        *from = t->tun_type == IFF_TAP ? "link kind tun, tap mode" : "link kind tun";
+        *from = t->tun_type == NETIF_TUN_TAP ? "link kind tun, tap mode" : "link kind tun";
         return "a user-space VPN client (tun driver)";
     }
     *from = "no fact names a product";

@@ -174,6 +174,10 @@ static void test_agents_are_read_from_every_form_libnice_writes(void **state)
         {"Agent:0x12 s:1/1: Resolving TURN server x", 0x12, "s:1/1: Resolving TURN server x"},
         {"priv_foo: Agent 0xabc : Packet received", 0xabc, "Packet received"},
         {"Agent (nil) : odd", 0, "odd"},
+        /* Windows: GLib's %p there prints 16 hex digits without "0x". */
+        {"Agent 000000000021FD34 : pair 00000000002A0010 removed.", 0x21fd34,
+         "pair 00000000002A0010 removed."},
+        {"Agent 21fd34 : not a pointer of either form", 0, NULL},
         {"Interface:  lo", 0, NULL},
         {"Agent 0x : nothing", 0, NULL},
         {"Agent 0x12345678901234567 : too long", 0, NULL},

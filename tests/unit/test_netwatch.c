@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <linux/if_addr.h>
 #include <string.h>
 
 #include "netwatch.h"
@@ -88,7 +87,7 @@ static NetWatchSnapshot *network(const Iface *ifs, const char *gw, const char *d
                 continue;
             /* "addr/len~": an IPv6 temporary (privacy) address */
             gsize len = strlen(*q);
-            guint32 flags = (*q)[len - 1] == '~' ? IFA_F_TEMPORARY : 0;
+            guint32 flags = (*q)[len - 1] == '~' ? NETIF_ADDR_TEMPORARY : 0;
             g_ptr_array_add(n->prefixes, g_strndup(*q, flags ? len - 1 : len));
             g_array_append_val(n->address_flags, flags);
         }

@@ -59,11 +59,11 @@ static void test_peer_messages_are_checked(void **state)
         gboolean ok = peer_message_parse(o, &m, &e);
         if (cases[i].error) {
             if (ok || !strstr(e->message, cases[i].error))
-                fail_msg("case %zu: want an error naming '%s', got %s", i, cases[i].error,
+                fail_msg("case %u: want an error naming '%s', got %s", (unsigned)i, cases[i].error,
                          ok ? "success" : e->message);
         } else {
             if (!ok)
-                fail_msg("case %zu: %s", i, e->message);
+                fail_msg("case %u: %s", (unsigned)i, e->message);
             peer_message_clear(&m);
         }
     }

@@ -43,8 +43,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     Fixture *f = *state;
-    const char *names[] = {"turn.secret", "edge-ca.pem", "p.conf",   "pw",
-                           "mras.xml",    "mras.user",   "mras.pass", "m365.json"};
+    const char *names[] = {"turn.secret", "edge-ca.pem", "p.conf",    "pw",
+                           "mras.xml",    "mras.user",   "mras.pass", "m365.json", "bad-ca.pem"};
     for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *p = g_build_filename(f->dir, names[i], NULL);
         g_unlink(p);
@@ -284,7 +284,7 @@ static void test_routes_that_must_bypass_the_tunnel(void **state)
     assert_string_equal(first->cidr, "198.51.100.0/24");
     assert_int_equal(first->udp_port, 3478);
     assert_string_equal(first->service, "the profile");
-    assert_true(g_str_has_suffix(p->routes.endpoints_file, "/m365.json"));
+    assert_true(g_str_has_suffix(p->routes.endpoints_file, G_DIR_SEPARATOR_S "m365.json"));
     assert_refused(*state, BASE "[routes]\nmust_bypass = 52.112.0.0\n", PROFILE_ERROR_VALUE,
                    "[routes] must_bypass: '52.112.0.0' is not an address range");
     assert_refused(*state, BASE "[routes]\nendpoints_file = p.conf\n", PROFILE_ERROR_READ,
@@ -340,7 +340,25 @@ static void test_unreadable_ca_is_refused(void **state)
     Fixture *f = *state;
     assert_refused(f, BASE "tls_ca_file=turn.secret\n", PROFILE_ERROR_READ, "[edge] tls_ca_file:");
     assert_refused(f, BASE "tls_ca_file=missing.pem\n", PROFILE_ERROR_READ,
-                   "/missing.pem' is not a readable file");
+                   G_DIR_SEPARATOR_S "missing.pem' is not a readable file");
+}
+
+/* A bundle whose second certificate is damaged is refused at load, naming
+ * it, not taken for a bundle of one. */
+static void test_a_ca_bundle_with_a_damaged_certificate_is_refused(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *pem = NULL;
+    assert_true(g_file_get_contents(UNIT_DATA_DIR "/test-ca.pem", &pem, NULL, NULL));
+    const char *body = strstr(pem, "-----BEGIN CERTIFICATE-----\n");
+    assert_non_null(body);
+    g_autofree char *damaged = g_strdup(body);
+    damaged[40] = '*'; /* not base64: the second certificate's DER does not decode */
+    g_autofree char *both = g_strconcat(pem, damaged, NULL);
+    g_autofree char *path = g_build_filename(f->dir, "bad-ca.pem", NULL);
+    assert_true(g_file_set_contents(path, both, -1, NULL));
+    assert_refused(f, BASE "tls_ca_file=bad-ca.pem\n", PROFILE_ERROR_READ,
+                   "certificate 2 does not parse");
 }
 
 static void test_required_key_missing_is_named(void **state)
@@ -480,6 +498,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_secret_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_credentials_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_ca_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_ca_bundle_with_a_damaged_certificate_is_refused,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_required_key_missing_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_key_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_profile_is_refused, setup, teardown),

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "qos.h"
+#include "qoswatch.h"
 
 #define EF 46
 

@@ -34,10 +34,19 @@ static char *report_file(const char *dir, const char *sub, const char *name)
     return sub ? g_build_filename(dir, sub, name, NULL) : g_build_filename(dir, name, NULL);
 }
 
+/* Removes dir and what is in it (the spool's files and its rejected/). */
 static void rm_tree(const char *dir)
 {
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-    g_assert(system(cmd) == 0);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    while (d && (name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        if (g_file_test(path, G_FILE_TEST_IS_DIR))
+            rm_tree(path);
+        else
+            g_assert(g_unlink(path) == 0);
+    }
+    g_assert(g_rmdir(dir) == 0);
 }
 
 static void test_a_report_is_on_disk_until_acknowledged(void **state)

@@ -10,12 +10,21 @@
 #   sysroot-HASH/               include/ lib/ lib/pkgconfig/ bin/ (GLib's build scripts),
 #                               meson-sysroot.ini (the second cross file), versions.txt, times.txt
 #   logs-HASH/PACKAGE.log       each package's configure/build/install output
-# HASH covers this script, the cross file, the pinned source versions and the toolchain's
-# package versions: a change to any of them builds a new sysroot; an unchanged one is reused
-# at once (sysroot-HASH/.complete). A build that stopped half-way resumes at the package that
-# had not finished (sysroot-HASH/.done-PACKAGE). ICEPROBE_WIN_SYSROOT=CACHE/sysroot-NAME
-# builds into that directory instead, whatever the hash (for work on this script: a
-# changed script then resumes where it stopped instead of starting again).
+# HASH covers the recipe (the code of the build functions and their helpers, RECIPE below),
+# the cross file, the pinned source versions and the toolchain's package versions: a change
+# to any of them builds a new sysroot; an unchanged one is reused at once
+# (sysroot-HASH/.complete). Comments, messages and the fetching code are not in it. A build
+# that stopped half-way resumes at the package that had not finished (sysroot-HASH/.done-PACKAGE).
+# ICEPROBE_WIN_SYSROOT=CACHE/sysroot-NAME builds into that directory instead, whatever the
+# hash (for work on the recipe: a changed one then resumes where it stopped).
+#
+# Add-ons (ADDONS: cmocka, for the unit tests) are built into a finished sysroot afterwards,
+# each keyed by a hash of its own (sysroot-HASH/.addon-PACKAGE-ADDONHASH): adding or
+# changing one builds only it (cmocka: ~20 s), not the 30 minutes of the rest.
+#
+# Where the mirror does not serve a source package in full, the tarball vendored in
+# tools/windows/vendor/ is used instead (VENDORED: json-glib), after its SHA-256 is checked;
+# it is then built without Debian's patches, and sysroot-HASH/sources.txt says so.
 #
 # Needs root the first time (apt-get: the toolchain, deb-src lines). Builds with one job
 # under nice: the machine is shared.
@@ -42,10 +51,26 @@ SOURCES=(
 	"libnice 0.1.21-1"
 )
 # zlib is not built: Debian ships it built for mingw-w64 (libz-mingw-w64-dev, zlib 1.2.13).
+# Built into a finished sysroot, each with a hash of its own (see the top): what only the
+# tests need.
+ADDONS=(
+	"cmocka 1.1.5-2.1"
+)
+# Upstream tarballs in tools/windows/vendor/ for source packages this machine's mirror may
+# not serve in full: PACKAGE VERSION FILE SHA-256 (tools/windows/vendor/README.md).
+VENDORED=(
+	"json-glib 1.6.6-1 json-glib-1.6.6.tar.xz 6090151da67a91764f4844a114f1374e1f8618fd705906ccf432edf71af0c6fe"
+)
 TOOLCHAIN=(gcc-mingw-w64-x86-64-win32 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev
 	mingw-w64-tools libz-mingw-w64-dev)
 PACKAGES=("${TOOLCHAIN[@]}" dpkg-dev meson ninja-build pkg-config python3 make perl
-	autoconf automake libtool xz-utils)
+	autoconf automake libtool xz-utils cmake)
+# The functions whose code decides what the sysroot holds: the hash is over their text
+# (declare -f: without comments), so that a change elsewhere (messages, fetching) does not
+# throw a 30-minute build away.
+RECIPE=(autotools_env configure_static meson_static keep_generated_files write_meson_file
+	build_zlib build_libffi build_pcre2 build_gettext build_glib2.0 build_openssl build_libsrtp2
+	build_json-glib build_curl build_libnice)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() {
@@ -124,35 +149,48 @@ dsc_complete() {
 }
 
 # fetch_sources: download what is missing (apt-get source --download-only PACKAGE=VERSION).
-# A package whose files this machine's mirror does not serve can be given by hand as its
-# upstream release tarball, SRC/NAME-UPSTREAM.tar.xz; it is then built without Debian's
-# patches, and this says so (docs/windows.md: json-glib).
+# A package whose files this machine's mirror does not serve is taken from its vendored
+# upstream tarball (VENDORED), checked against its SHA-256; it is then built without
+# Debian's patches, and this says so (docs/windows.md: json-glib).
 fetch_sources() {
 	local entry pkg ver
 	mkdir -p "$SRC"
-	for entry in "${SOURCES[@]}"; do
+	for entry in "$@"; do
 		read -r pkg ver <<<"$entry"
 		dsc_complete "$(dsc_of "$pkg" "$ver")" && continue
 		say "downloading the source package $pkg $ver"
 		(cd "$SRC" && apt-get source -q --download-only "$pkg=$ver" >&2) && continue
-		upstream_tarball "$pkg" "$ver" >/dev/null ||
-			die "the mirror does not serve $pkg $ver in full, and no $SRC/$pkg-${ver%-*}.tar.* is given instead"
-		echo "sysroot: WARNING: $pkg $ver: Debian's source package is not served here; using" \
-			"$(upstream_tarball "$pkg" "$ver") without Debian's patches" >&2
+		vendored_tarball "$pkg" "$ver" >/dev/null ||
+			die "the mirror does not serve $pkg $ver in full, and tools/windows/vendor/ has no checked tarball of it"
+		echo "sysroot: NOTE: $pkg $ver: this mirror does not serve Debian's source package in full;" \
+			"using the vendored $(vendored_tarball "$pkg" "$ver") (SHA-256 checked), without Debian's patches" >&2
 	done
 }
 
-upstream_tarball() {
-	local t
-	for t in "$SRC/$1-${2%-*}".tar.*; do
-		[ -f "$t" ] && echo "$t" && return 0
+# vendored_tarball PACKAGE VERSION: the path of its vendored tarball when VENDORED names one
+# and the file's SHA-256 is the recorded one; fails otherwise (a wrong checksum says so).
+vendored_tarball() {
+	local entry pkg ver file sum
+	for entry in "${VENDORED[@]}"; do
+		read -r pkg ver file sum <<<"$entry"
+		if [ "$pkg" != "$1" ] || [ "$ver" != "$2" ]; then
+			continue
+		fi
+		[ -f "$HERE/vendor/$file" ] || return 1
+		if [ "$(sha256sum "$HERE/vendor/$file" | cut -d' ' -f1)" != "$sum" ]; then
+			echo "sysroot: $HERE/vendor/$file: SHA-256 is not the recorded $sum" >&2
+			return 1
+		fi
+		echo "$HERE/vendor/$file"
+		return 0
 	done
 	return 1
 }
 
-# unpack PACKAGE VERSION: a fresh patched tree in $WORK; prints its path.
+# unpack PACKAGE VERSION: a fresh patched tree in $WORK; prints its path. Which source it
+# was (Debian's or the vendored tarball) goes into $SYSROOT/sources.txt.
 unpack() {
-	local dsc
+	local dsc tarball
 	dsc=$(dsc_of "$1" "$2")
 	rm -rf "${WORK:?}/$1"
 	if dsc_complete "$dsc"; then
@@ -160,9 +198,13 @@ unpack() {
 		# It cannot check the uploader's signature (no debian-keyring) and says so; the
 		# files' checksums it does check, and apt checked them against the signed index.
 		(cd "$WORK" && dpkg-source -q -x "$dsc" "$1" >&2)
+		echo "$1 $2: Debian's source package ($(basename "$dsc"), its patches applied)" >>"$SYSROOT/sources.txt"
 	else
+		tarball=$(vendored_tarball "$1" "$2") || die "no source for $1 $2"
 		mkdir -p "$WORK/$1"
-		tar -xf "$(upstream_tarball "$1" "$2")" -C "$WORK/$1" --strip-components=1
+		tar -xf "$tarball" -C "$WORK/$1" --strip-components=1
+		echo "$1 $2: the vendored upstream tarball tools/windows/vendor/$(basename "$tarball")" \
+			"(SHA-256 $(sha256sum "$tarball" | cut -c1-16)...), WITHOUT Debian's patches" >>"$SYSROOT/sources.txt"
 	fi
 	echo "$WORK/$1"
 }
@@ -332,11 +374,69 @@ build_libnice() {
 		-Dexamples=disabled -Dtests=disabled -Dgtk_doc=disabled -Dintrospection=disabled
 }
 
+# ---- add-ons: built into a finished sysroot (see the top) ----
+
+# cmocka: the unit tests' library. Its CMake build (Debian's too; its one patch is about the
+# docs), for Windows with the same compiler; only the static library is built
+# (cmocka-static: WITH_STATIC_LIB) and installed as libcmocka.a with the header and the .pc
+# CMake wrote, so that -lcmocka can only mean it. cmocka.h needs no define for a static
+# link (its DLL's exports come from cmocka.def, not from the header).
+build_cmocka() {
+	cmake -S . -B _build -G Ninja -DCMAKE_SYSTEM_NAME=Windows -DCMAKE_SYSTEM_PROCESSOR=x86_64 \
+		-DCMAKE_C_COMPILER="$HOST-gcc-win32" -DCMAKE_RC_COMPILER="$HOST-windres" \
+		-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$SYSROOT" -DCMAKE_INSTALL_LIBDIR=lib \
+		-DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF -DUNIT_TESTING=OFF -DPICKY_DEVELOPER=OFF
+	cmake --build _build -j 1 --target cmocka-static
+	install -m 644 include/cmocka.h include/cmocka_pbc.h "$SYSROOT/include/"
+	install -m 644 _build/src/libcmocka-static.a "$SYSROOT/lib/libcmocka.a"
+	install -m 644 _build/cmocka.pc "$SYSROOT/lib/pkgconfig/cmocka.pc"
+}
+
+# addon_marker PACKAGE VERSION: the file that says this add-on, as this recipe builds it,
+# is in the sysroot. Its hash is over the add-on's function, its version, the cross file,
+# the toolchain and the sysroot's own name.
+addon_marker() {
+	local h
+	h=$({
+		declare -f "build_$1"
+		echo "$1 $2 ${SYSROOT##*/}"
+		cat "$INI"
+		dpkg-query -W "${TOOLCHAIN[@]}"
+	} | sha256sum | cut -c1-16)
+	echo "$SYSROOT/.addon-$1-$h"
+}
+
+addons_present() {
+	local entry pkg ver
+	for entry in "${ADDONS[@]}"; do
+		read -r pkg ver <<<"$entry"
+		[ -f "$(addon_marker "$pkg" "$ver")" ] || return 1
+	done
+}
+
+# build_addons: each missing add-on, into the finished sysroot (an older build of it, by
+# another recipe, is overwritten: the same files).
+build_addons() {
+	local entry pkg ver marker
+	for entry in "${ADDONS[@]}"; do
+		read -r pkg ver <<<"$entry"
+		marker=$(addon_marker "$pkg" "$ver")
+		[ -f "$marker" ] && continue
+		fetch_sources "$entry"
+		rm -f "$SYSROOT/.addon-$pkg-"* "$SYSROOT/.done-$pkg"
+		mkdir -p "$WORK"
+		build_one "$pkg" "$ver"
+		grep -qx "$entry" "$SYSROOT/versions.txt" || echo "$entry" >>"$SYSROOT/versions.txt"
+		touch "$marker"
+	done
+}
+
 # ---- the sysroot ----
 
 sysroot_hash() {
 	{
-		cat "$0" "$INI"
+		declare -f "${RECIPE[@]}"
+		cat "$INI"
 		printf '%s\n' "${SOURCES[@]}"
 		dpkg-query -W "${TOOLCHAIN[@]}"
 	} | sha256sum | cut -c1-16
@@ -386,28 +486,10 @@ build_one() {
 	touch "$SYSROOT/.done-$pkg"
 }
 
-main() {
-	local hash entry pkg ver start
-	ensure_packages
-	hash=$(sysroot_hash)
-	SYSROOT=${ICEPROBE_WIN_SYSROOT:-$CACHE/sysroot-$hash}
-	hash=${SYSROOT##*/sysroot-}
-	if [ -f "$SYSROOT/.complete" ]; then
-		echo "$SYSROOT"
-		return 0
-	fi
-	mkdir -p "$CACHE"
-	exec 9>"$CACHE/.lock"
-	flock 9 # another build of the same sysroot finishes first
-	if [ -f "$SYSROOT/.complete" ]; then
-		echo "$SYSROOT"
-		return 0
-	fi
-	renice -n 19 -p $$ >/dev/null # the builds below inherit it
-	enable_deb_src
-	fetch_sources
-	LOGS=$CACHE/logs-$hash
-	WORK=$CACHE/work-$hash
+# build_base: the packages of SOURCES (and zlib), each once, then the clean-up.
+build_base() {
+	local entry pkg ver start
+	fetch_sources "${SOURCES[@]}"
 	mkdir -p "$SYSROOT/include" "$SYSROOT/lib/pkgconfig" "$LOGS" "$WORK"
 	write_meson_file
 	start=$(date +%s)
@@ -427,9 +509,30 @@ main() {
 	dpkg-query -W "${TOOLCHAIN[@]}" >>"$SYSROOT/versions.txt"
 	printf '%-10s %5d s (this run; load average before: %s)\n' total $(($(date +%s) - start)) \
 		"$LOAD_BEFORE" >>"$SYSROOT/times.txt"
-	rm -rf "${WORK:?}"
 	touch "$SYSROOT/.complete"
-	say "sysroot ready: $SYSROOT ($(du -sh "$SYSROOT" | cut -f1))"
+}
+
+main() {
+	local hash
+	ensure_packages
+	hash=$(sysroot_hash)
+	SYSROOT=${ICEPROBE_WIN_SYSROOT:-$CACHE/sysroot-$hash}
+	hash=${SYSROOT##*/sysroot-}
+	if [ -f "$SYSROOT/.complete" ] && addons_present; then
+		echo "$SYSROOT"
+		return 0
+	fi
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/.lock"
+	flock 9 # another build of the same sysroot finishes first
+	renice -n 19 -p $$ >/dev/null # the builds below inherit it
+	enable_deb_src
+	LOGS=$CACHE/logs-$hash
+	WORK=$CACHE/work-$hash
+	[ -f "$SYSROOT/.complete" ] || build_base
+	build_addons
+	rm -rf "${WORK:?}"
+	say "sysroot ready: $SYSROOT ($(du -sh "$SYSROOT/" | cut -f1))"
 	echo "$SYSROOT"
 }
 

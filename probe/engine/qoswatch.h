@@ -31,6 +31,9 @@ void qos_watch_counts(QosWatch *w, QosCounts *out);
 /* How many sockets are under watch. */
 guint qos_watch_sockets(const QosWatch *w);
 void qos_watch_free(QosWatch *w);
+/* Why this platform makes no watch at all (Windows), for the result's
+ * could_not_see; NULL where it does (Linux). */
+const char *qos_unavailable(void);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QosWatch, qos_watch_free)
 
 /* Counts one peeked datagram: its payload (the UDP payload, at most as much
