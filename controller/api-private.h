@@ -25,6 +25,20 @@ typedef struct {
 
 typedef void (*ApiHandler)(ApiRequest *req);
 
+/* Counters one server thread writes and /metrics (any thread) reads. */
+#define API_COUNTER_ADD(x, n) __atomic_fetch_add(&(x), (guint64)(n), __ATOMIC_RELAXED)
+#define API_COUNTER_GET(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* The connections between requests (api_conn.c): kept alive, a client's
+ * hang-up closing them (libsoup 3.2 would leak them), and counted. Made on the
+ * server's thread-default context. */
+typedef struct ApiConns ApiConns;
+ApiConns *api_conns_new(SoupServer *server, gboolean tls, GError **error);
+void api_conns_free(ApiConns *c);
+guint64 api_conns_accepted(const ApiConns *c); /* since start; with HTTPS, TLS handshakes */
+guint64 api_conns_idle(const ApiConns *c);     /* kept alive, between requests, now */
+guint64 api_conns_closed_idle(const ApiConns *c);
+
 typedef struct {
     const char *method;
     const char *pattern; /* segments; '*' matches one; a trailing ".json" may follow '*' */
@@ -40,6 +54,7 @@ struct Api {
     StoreListener *listener; /* a shared store: other controllers' wakes */
     Scheduler *scheduler;
     SoupServer *server;
+    ApiConns *conns; /* NULL: libsoup before 3.2, every answer closes its connection */
     GHashTable *waiters; /* key -> GQueue of Waiter */
     GQueue *expiring;    /* every Waiter, swept for its deadline */
     GSource *sweeper;

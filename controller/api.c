@@ -35,11 +35,10 @@ void api_reply_text(ApiRequest *req, guint status, const char *content_type, cha
     /* 503 is the store out of reach (or a moment's overload): come back soon. */
     if (status == 503)
         soup_message_headers_replace(h, "Retry-After", "5");
-    /* libsoup before 3.3 leaks every idle keep-alive connection the client closes
-     * (the socket stays in CLOSE_WAIT, its descriptor open, for the life of the
-     * server; fixed upstream by commit d20c6601). Debian 12 has 3.2.3: there, the
-     * server closes each connection after its answer. */
-    if (!soup_check_version(3, 3, 0))
+    /* Without api_conn.c's watch (libsoup before 3.2, where stealing a connection
+     * leaves it in the server's list), an idle connection its client closes would
+     * leak: the server closes each connection after its answer. */
+    if (!req->api->conns)
         soup_message_headers_replace(h, "Connection", "close");
     soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
     if (status >= 500)
@@ -376,6 +375,11 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
         }
         g_object_set(api->server, "tls-certificate", cert, NULL);
     }
+    if (soup_check_version(3, 2, 0) &&
+        !(api->conns = api_conns_new(api->server, config_uses_tls(config), error))) {
+        api_free(api);
+        return NULL;
+    }
     soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
     soup_server_add_handler(api->server, NULL, handler, api, NULL);
     return api;
@@ -385,6 +389,7 @@ void api_free(Api *api)
 {
     if (!api)
         return;
+    api_conns_free(api->conns);
     if (api->server) {
         soup_server_disconnect(api->server);
         g_object_unref(api->server);

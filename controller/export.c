@@ -213,6 +213,12 @@ static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agen
     family(s, "iceprobe_controller_http_server_errors_total", "counter",
            "HTTP answers with a 5xx status since the controller started.");
     plain(s, "iceprobe_controller_http_server_errors_total", (double)api->errors_5xx);
+    family(s, "iceprobe_controller_connections_total", "counter",
+           "HTTP connections accepted since the start (with HTTPS, each one TLS handshake).");
+    plain(s, "iceprobe_controller_connections_total", (double)api_conns_accepted(api->conns));
+    family(s, "iceprobe_controller_connections_idle", "gauge",
+           "Connections kept alive between two requests.");
+    plain(s, "iceprobe_controller_connections_idle", (double)api_conns_idle(api->conns));
     family(s, "iceprobe_controller_start_time_seconds", "gauge",
            "When the controller started (Unix time).");
     plain(s, "iceprobe_controller_start_time_seconds", (double)api->started);

@@ -60,6 +60,9 @@ for _ in $(seq 30); do # the server closes the connections a moment after answer
 	sleep 0.1
 done
 assert_lt "80 requests later it holds no more descriptors than before (+2)" "$(fds)" "$((before + 3))"
+n=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics" \
+	"$CTL_URL/metrics")
+assert_eq "two requests, one kept-alive connection (one handshake)" "$n" "1 0 "
 
 section "a run with no agent online"
 t0=$(date +%s)

@@ -1,6 +1,7 @@
 /* A controller serving on loopback for the tests that go through HTTP: a real
  * SoupServer in its own thread (as the controller runs it), on the fixture's
- * SQLite file, and a real SoupSession to call it. No mocks. */
+ * SQLite file, and a real SoupSession to call it (plain HTTP; HTTPS when the
+ * configuration has a certificate, for clients of the test's own). No mocks. */
 #pragma once
 
 #include <libsoup/soup.h>
@@ -48,7 +49,11 @@ static gpointer server_thread(gpointer data)
         g_assert_true(store_agent_add(s->store, names[i], i == 1 ? internal : vpn, hash, 1, NULL));
     }
     g_autoptr(GError) e = NULL;
-    s->api = api_new(s->fixture->config, s->store, NULL, NULL, s->clock, s, &e);
+    const ControllerConfig *config = s->fixture->config;
+    g_autoptr(GTlsCertificate) cert = config_uses_tls(config) ? api_load_certificate(config, &e)
+                                                              : NULL;
+    g_assert_true(cert || !config_uses_tls(config));
+    s->api = api_new(config, s->store, cert, NULL, s->clock, s, &e);
     g_assert_nonnull(s->api);
     g_assert_true(api_listen_address(s->api, "127.0.0.1:0", &s->port, &e));
     g_assert_true(api_start(s->api, &e));

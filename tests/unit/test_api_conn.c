@@ -1,0 +1,230 @@
+/* The controller's connections between requests (controller/api_conn.c), with a
+ * real SoupServer (api-server.h) and libcurl as the agents use it: a connection
+ * is kept alive and reused (one TCP connection, one TLS handshake, for several
+ * requests and long-polls), and one its client closes while idle is closed by
+ * the server too, its descriptor back (libsoup 3.2 alone keeps it for ever). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <sys/socket.h>
+
+#include "api-server.h"
+
+#define CLIENTS 16
+#define TLS_DIR UNIT_DATA_DIR "/tls"
+
+static const char tls_conf[] = "[server]\ntls_cert_file = " TLS_DIR "/edge.pem\n"
+                               "tls_key_file = " TLS_DIR "/edge.key\n";
+
+/* The descriptors this process has open (the server's thread is in it). */
+static int fd_count(void)
+{
+    g_autoptr(GDir) d = g_dir_open("/proc/self/fd", 0, NULL);
+    assert_non_null(d);
+    int n = 0;
+    while (g_dir_read_name(d))
+        n++;
+    return n;
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *user)
+{
+    g_string_append_len(user, data, (gssize)(size * n));
+    return size * n;
+}
+
+typedef struct {
+    long status;
+    long new_connections;
+    char *body;
+} Got;
+
+/* A GET on the client's own connection cache, as an agent's Http makes it. */
+static Got get(Server *s, CURL *c, gboolean tls, const char *path, const char *token)
+{
+    g_autofree char *url =
+        g_strdup_printf("%s://127.0.0.1:%u%s", tls ? "https" : "http", s->port, path);
+    g_autofree char *auth = g_strconcat("Authorization: Bearer ", token, NULL);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    GString *body = g_string_new(NULL);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_CAINFO, TLS_DIR "/ca.pem");
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    if (rc != CURLE_OK)
+        fail_msg("GET %s: %s", url, curl_easy_strerror(rc));
+    Got g = {0};
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g.status);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &g.new_connections);
+    g.body = g_string_free(body, FALSE);
+    return g;
+}
+
+static double metric(const char *text, const char *name)
+{
+    g_autofree char *line = g_strconcat("\n", name, " ", NULL);
+    const char *p = strstr(text, line);
+    if (!p)
+        fail_msg("no %s in /metrics", name);
+    return g_ascii_strtod(p + strlen(line), NULL);
+}
+
+/* Waits (at most 5 s) for the process to hold `want` descriptors. */
+static int await_fds(int want)
+{
+    int n = fd_count();
+    for (int i = 0; i < 250 && n != want; i++) {
+        g_usleep(20000);
+        n = fd_count();
+    }
+    return n;
+}
+
+/* What a first request opens for good in this process (the TLS libraries'
+ * files, a resolver's thread) is not counted: one is made first. */
+static int fds_after_warm_up(Server *s, gboolean tls)
+{
+    CURL *c = curl_easy_init();
+    Got g = get(s, c, tls, "/metrics", ADMIN);
+    g_free(g.body);
+    curl_easy_cleanup(c);
+    g_usleep(100000);
+    return fd_count();
+}
+
+static void kept_alive_then_closed(gboolean tls)
+{
+    Server *s = server_new(tls ? tls_conf : NULL, FALSE, 0);
+    int before = fds_after_warm_up(s, tls);
+    CURL *c[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        c[i] = curl_easy_init();
+        for (int round = 0; round < 2; round++) {
+            Got g = get(s, c[i], tls, "/metrics", ADMIN);
+            assert_int_equal(g.status, 200);
+            /* The second request goes on the first's connection. */
+            assert_int_equal(g.new_connections, round == 0 ? 1 : 0);
+            g_free(g.body);
+        }
+    }
+    Got m = get(s, c[0], tls, "/metrics", ADMIN);
+    assert_int_equal(m.new_connections, 0);
+    /* One connection (one handshake) per client (and the warm-up's); all but the
+     * asking one idle. */
+    assert_int_equal((int)metric(m.body, "iceprobe_controller_connections_total"), CLIENTS + 1);
+    assert_int_equal((int)metric(m.body, "iceprobe_controller_connections_idle"), CLIENTS - 1);
+    g_free(m.body);
+    assert_true(fd_count() >= before + 2 * CLIENTS);
+    for (int i = 0; i < CLIENTS; i++)
+        curl_easy_cleanup(c[i]); /* closes its connection (TLS: close_notify first) */
+    /* The server closed its side of every one: the descriptors are back. */
+    assert_int_equal(await_fds(before), before);
+    server_free(s);
+}
+
+static void test_plain_http_connections_are_kept_alive_and_closed_with_their_client(void **state)
+{
+    kept_alive_then_closed(FALSE);
+}
+
+static void test_https_connections_are_kept_alive_and_closed_with_their_client(void **state)
+{
+    kept_alive_then_closed(TRUE);
+}
+
+/* An agent's long-polls for orders, back to back, on one TLS connection. */
+static void test_long_polls_reuse_their_connection(void **state)
+{
+    g_autofree char *conf = g_strconcat(tls_conf, "[scheduler]\nlongpoll_s = 1\n", NULL);
+    Server *s = server_new(conf, TRUE, 0);
+    CURL *c = curl_easy_init();
+    for (int i = 0; i < 3; i++) {
+        gint64 t0 = g_get_monotonic_time();
+        Got g = get(s, c, TRUE, "/api/v1/agent/orders?wait=1", s->token[0]);
+        assert_int_equal(g.status, 200);
+        assert_true(g_get_monotonic_time() - t0 >= G_USEC_PER_SEC / 2); /* it was held */
+        assert_int_equal(g.new_connections, i == 0 ? 1 : 0);
+        g_free(g.body);
+    }
+    Got m = get(s, c, TRUE, "/metrics", ADMIN);
+    assert_int_equal((int)metric(m.body, "iceprobe_controller_connections_total"), 1);
+    g_free(m.body);
+    curl_easy_cleanup(c);
+    server_free(s);
+}
+
+static char *read_to_eof(GSocket *sock, gssize *last)
+{
+    GString *got = g_string_new(NULL);
+    char buf[4096];
+    g_socket_set_timeout(sock, 10);
+    while ((*last = g_socket_receive(sock, buf, sizeof buf, NULL, NULL)) > 0)
+        g_string_append_len(got, buf, *last);
+    return g_string_free(got, FALSE);
+}
+
+/* A plain-HTTP client that sends its request and then shuts its sending side
+ * (allowed: it still reads) gets its answer, on a new connection and on one
+ * kept alive; then the server closes. */
+static void test_a_request_sent_before_a_half_close_is_answered(void **state)
+{
+    Server *s = server_new(NULL, FALSE, 0);
+    int before = fds_after_warm_up(s, FALSE);
+    g_autofree char *req = g_strdup_printf(
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", ADMIN);
+    gssize len = (gssize)strlen(req);
+    for (int kept = 0; kept < 2; kept++) {
+        g_autoptr(GSocket) sock =
+            g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) to = g_inet_socket_address_new(lo, (guint16)s->port);
+        assert_true(g_socket_connect(sock, to, NULL, NULL));
+        if (kept) {
+            /* A first answer read whole (Content-Length), the connection idle. */
+            assert_true(g_socket_send(sock, req, len, NULL, NULL) == len);
+            g_autoptr(GString) got = g_string_new(NULL);
+            char buf[4096];
+            gssize n;
+            const char *cl;
+            while (!(cl = strstr(got->str, "\r\n\r\n")) ||
+                   got->len < (gsize)(cl + 4 - got->str) +
+                                  strtoul(strcasestr(got->str, "Content-Length:") + 15, NULL, 10)) {
+                n = g_socket_receive(sock, buf, sizeof buf, NULL, NULL);
+                assert_true(n > 0);
+                g_string_append_len(got, buf, n);
+            }
+            g_usleep(100000);
+        }
+        assert_true(g_socket_send(sock, req, len, NULL, NULL) == len);
+        assert_true(shutdown(g_socket_get_fd(sock), SHUT_WR) == 0);
+        gssize last;
+        g_autofree char *got = read_to_eof(sock, &last);
+        assert_int_equal(last, 0); /* the server closed, after answering */
+        assert_non_null(strstr(got, "HTTP/1.1 200"));
+    }
+    assert_int_equal(await_fds(before), before);
+    server_free(s);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_http_connections_are_kept_alive_and_closed_with_their_client),
+        cmocka_unit_test(test_https_connections_are_kept_alive_and_closed_with_their_client),
+        cmocka_unit_test(test_long_polls_reuse_their_connection),
+        cmocka_unit_test(test_a_request_sent_before_a_half_close_is_answered),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
