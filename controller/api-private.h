@@ -47,9 +47,24 @@ typedef struct {
     ApiHandler handler;
 } ApiRoute;
 
+/* The hub of the server threads (api_hub.c). */
+gboolean api_hub_join(ApiHub *hub, Api *api, gboolean *first, GError **error);
+void api_hub_leave(ApiHub *hub, Api *api);
+/* A thread's first long-poll of key came (waiting), or its last went. */
+void api_hub_track(ApiHub *hub, Api *api, const char *key, gboolean waiting);
+/* Wakes key (NULL: everything) in the other threads that hold long-polls of it. */
+void api_hub_post(ApiHub *hub, Api *from, const char *key);
+typedef struct {
+    guint64 waiting, requests, errors_5xx, connections, idle, wakes_received, store_errors;
+} ApiTotals;
+/* Summed over the hub's threads (hub NULL: api alone), for /metrics. */
+void api_hub_totals(ApiHub *hub, Api *api, ApiTotals *t);
+
 struct Api {
     const ControllerConfig *config;
     Store *store;
+    ApiHub *hub; /* NULL: the controller's only thread */
+    guint hub_index;
     SignalBoard *board;
     StoreListener *listener; /* a shared store: other controllers' wakes */
     Scheduler *scheduler;
@@ -62,7 +77,8 @@ struct Api {
     GHashTable *seen; /* agent -> gint64*: last-seen times not written yet */
     GSource *seen_flush;
     gint64 started;
-    guint64 requests, errors_5xx;
+    guint64 requests, errors_5xx; /* API_COUNTER_* */
+    guint64 waiting;              /* API_COUNTER_*: long-polls held */
 };
 
 void api_reply_json(ApiRequest *req, guint status, JsonNode *node);
@@ -85,6 +101,8 @@ void api_wake(Api *api, const char *key);
  * one (SQLite). What woke them is committed already. */
 void api_announce(Api *api, const char *key);
 guint api_waiting(Api *api);
+/* Every waiter answers now (the listener's connection broke: wakes may be lost). */
+void api_wake_all(Api *api);
 /* api_wait.c's parts of the Api's life: a key's queue of waiters, freed (its
  * waiters let go), and the store's NOTIFY of a wake (NULL payload: every key). */
 void api_waiter_queue_free(gpointer queue);

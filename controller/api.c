@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "api-private.h"
 #include "credentials.h"
@@ -42,7 +44,7 @@ void api_reply_text(ApiRequest *req, guint status, const char *content_type, cha
         soup_message_headers_replace(h, "Connection", "close");
     soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
     if (status >= 500)
-        req->api->errors_5xx++;
+        API_COUNTER_ADD(req->api->errors_5xx, 1);
 }
 
 void api_reply_json(ApiRequest *req, guint status, JsonNode *node)
@@ -252,7 +254,7 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
                     gpointer data)
 {
     Api *api = data;
-    api->requests++;
+    API_COUNTER_ADD(api->requests, 1);
     if (soup_server_message_get_status(msg) != 0)
         return; /* refused by the early handler */
     const char *method = soup_server_message_get_method(msg);
@@ -343,8 +345,8 @@ GTlsCertificate *api_load_certificate(const ControllerConfig *config, GError **e
     return cert;
 }
 
-Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert, GTimeZone *tz,
-             SchedulerClock clock, gpointer clock_data, GError **error)
+Api *api_new(const ControllerConfig *config, Store *store, ApiHub *hub, GTlsCertificate *cert,
+             GTimeZone *tz, SchedulerClock clock, gpointer clock_data, GError **error)
 {
     g_return_val_if_fail(config && store, NULL);
     Api *api = g_new0(Api, 1);
@@ -354,7 +356,14 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
     api->expiring = g_queue_new();
     api->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     api->board = signal_board_new(store, on_signal, api);
-    if (store_is_shared(store)) {
+    gboolean first = TRUE;
+    if (hub && !api_hub_join(hub, api, &first, error)) {
+        api_free(api);
+        return NULL;
+    }
+    api->hub = hub;
+    /* One listener per controller: its first thread's, which wakes the others. */
+    if (store_is_shared(store) && first) {
         api->listener = store_listen(store, api_on_notify, api, error);
         if (!api->listener) {
             api_free(api);
@@ -389,6 +398,8 @@ void api_free(Api *api)
 {
     if (!api)
         return;
+    if (api->hub)
+        api_hub_leave(api->hub, api);
     api_conns_free(api->conns);
     if (api->server) {
         soup_server_disconnect(api->server);
@@ -431,27 +442,59 @@ static GSocketAddress *parse_listen(const char *spec, GError **error)
     return g_inet_socket_address_new(ia, port);
 }
 
-GSocket *api_bind(const char *spec, GError **error)
+static GSocket *bind_one(GSocketAddress *addr, gboolean reuse_port, GError **error)
 {
-    g_autoptr(GSocketAddress) addr = parse_listen(spec, error);
-    if (!addr) {
-        g_prefix_error(error, "listen '%s': ", spec);
-        return NULL;
-    }
     g_autoptr(GSocket) sock = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
                                            G_SOCKET_PROTOCOL_TCP, error);
-    if (!sock) {
-        g_prefix_error(error, "listen '%s': ", spec);
+    if (!sock)
         return NULL;
-    }
     /* GLib's default backlog is 10: a fleet of agents reconnecting at once (a
      * controller restart) would be refused. The kernel caps it at somaxconn. */
     g_socket_set_listen_backlog(sock, 4096);
-    if (!g_socket_bind(sock, addr, TRUE, error) || !g_socket_listen(sock, error)) {
-        g_prefix_error(error, "listen '%s': ", spec);
-        return NULL;
+    if (!reuse_port) {
+        if (!g_socket_bind(sock, addr, TRUE, error))
+            return NULL;
+    } else {
+        /* Several server threads: a socket each on one address, the kernel
+         * spreading the connections (SO_REUSEPORT). g_socket_bind() turns
+         * SO_REUSEPORT off for TCP, so the socket is bound here. */
+        struct sockaddr_storage native;
+        gsize len = g_socket_address_get_native_size(addr);
+        if (!g_socket_set_option(sock, SOL_SOCKET, SO_REUSEADDR, 1, error) ||
+            !g_socket_set_option(sock, SOL_SOCKET, SO_REUSEPORT, 1, error) ||
+            !g_socket_address_to_native(addr, &native, sizeof native, error))
+            return NULL;
+        if (bind(g_socket_get_fd(sock), (struct sockaddr *)&native, (socklen_t)len) != 0) {
+            int err = errno;
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "bind: %s", g_strerror(err));
+            return NULL;
+        }
     }
+    if (!g_socket_listen(sock, error))
+        return NULL;
     return g_steal_pointer(&sock);
+}
+
+gboolean api_bind(const char *spec, guint n, GPtrArray *sockets, GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GSocketAddress) addr = parse_listen(spec, &e);
+    for (guint i = 0; addr && i < n; i++) {
+        GSocket *sock = bind_one(addr, n > 1, &e);
+        if (!sock)
+            break;
+        g_ptr_array_add(sockets, sock);
+        if (i == 0 && g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(addr)) == 0) {
+            /* Port 0: the others on the port the first was given. */
+            g_clear_object(&addr);
+            addr = g_socket_get_local_address(sock, &e);
+        }
+    }
+    if (e) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "listen '%s': ", spec);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean api_listen_socket(Api *api, GSocket *sock, GError **error)
@@ -470,11 +513,11 @@ gboolean api_listen_socket(Api *api, GSocket *sock, GError **error)
 
 gboolean api_listen_address(Api *api, const char *spec, guint *port, GError **error)
 {
-    g_autoptr(GSocket) sock = api_bind(spec, error);
-    if (!sock || !api_listen_socket(api, sock, error))
+    g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_object_unref);
+    if (!api_bind(spec, 1, one, error) || !api_listen_socket(api, one->pdata[0], error))
         return FALSE;
     if (port) {
-        g_autoptr(GSocketAddress) a = g_socket_get_local_address(sock, error);
+        g_autoptr(GSocketAddress) a = g_socket_get_local_address(one->pdata[0], error);
         if (!a)
             return FALSE;
         *port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(a));

@@ -28,6 +28,7 @@ typedef struct {
 
 static void waiter_free(Waiter *w)
 {
+    API_COUNTER_ADD(w->api->waiting, -1);
     if (w->expiring_link)
         g_queue_delete_link(w->api->expiring, w->expiring_link);
     if (w->finished_id)
@@ -47,8 +48,11 @@ static void waiter_free(Waiter *w)
 static void waiter_unlink(Waiter *w)
 {
     GQueue *q = g_hash_table_lookup(w->api->waiters, w->key);
-    if (q && g_queue_remove(q, w) && g_queue_is_empty(q))
+    if (q && g_queue_remove(q, w) && g_queue_is_empty(q)) {
+        if (w->api->hub)
+            api_hub_track(w->api->hub, w->api, w->key, FALSE);
         g_hash_table_remove(w->api->waiters, w->key);
+    }
 }
 
 static void waiter_finish(Waiter *w, gboolean timed_out)
@@ -123,7 +127,10 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond r
     if (!q) {
         q = g_queue_new();
         g_hash_table_insert(w->api->waiters, g_strdup(key), q);
+        if (w->api->hub)
+            api_hub_track(w->api->hub, w->api, key, TRUE);
     }
+    API_COUNTER_ADD(w->api->waiting, 1);
     g_queue_push_tail(q, w);
     w->deadline_us = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
     g_queue_push_tail(w->api->expiring, w);
@@ -152,7 +159,7 @@ void api_wake(Api *api, const char *key)
 /* Every waiter now (the listener was cut off, and may miss their wakes): each
  * answers with what the store holds, or 503 and when to come back if it is
  * away, rather than sit out its long-poll on a store that is gone. */
-static void wake_all(Api *api)
+void api_wake_all(Api *api)
 {
     g_autoptr(GPtrArray) all = g_ptr_array_new();
     for (GList *l = api->expiring->head; l; l = l->next)
@@ -161,27 +168,36 @@ static void wake_all(Api *api)
         waiter_finish(all->pdata[i], FALSE);
 }
 
+/* key (NULL: every key) in this thread and the controller's others. */
+static void wake_everywhere(Api *api, const char *key)
+{
+    if (key)
+        api_wake(api, key);
+    else
+        api_wake_all(api);
+    if (api->hub)
+        api_hub_post(api->hub, api, key);
+}
+
 void api_announce(Api *api, const char *key)
 {
     g_autoptr(GError) e = NULL;
-    if (api->listener && store_notify(api->store, key, &e))
-        return; /* this controller's listener hears it too */
+    /* Every controller on the store hears it, this one's listening thread too. */
+    if (store_is_shared(api->store) && store_notify(api->store, key, &e))
+        return;
     if (e)
         g_warning("waking other controllers: %s", e->message);
-    api_wake(api, key);
+    wake_everywhere(api, key);
 }
 
 void api_on_notify(const char *payload, gpointer data)
 {
-    if (payload)
-        api_wake(data, payload);
-    else
-        wake_all(data);
+    wake_everywhere(data, payload);
 }
 
 guint api_waiting(Api *api)
 {
-    return api->expiring->length;
+    return (guint)API_COUNTER_GET(api->waiting);
 }
 
 char *api_orders_key(const char *agent)

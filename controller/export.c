@@ -171,8 +171,7 @@ static void history_families(GString *s, GPtrArray *runs, GPtrArray *agents, GHa
     }
 }
 
-static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agents,
-                                GHashTable *states)
+static void controller_families(GString *s, Api *api, GPtrArray *agents, GHashTable *states)
 {
     /* The controller's own health. */
     family(s, "iceprobe_controller_runs", "gauge", "Runs not finished yet, by state.");
@@ -197,28 +196,30 @@ static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agen
     g_string_append(s, "iceprobe_controller_agents{");
     label(s, "state", "seen", TRUE);
     value(s, seen);
+    /* Summed over the controller's server threads. */
+    ApiTotals t;
+    api_hub_totals(api->hub, api, &t);
     family(s, "iceprobe_controller_long_polls", "gauge",
            "Requests held open (orders, signalling).");
-    plain(s, "iceprobe_controller_long_polls", api_waiting(api));
+    plain(s, "iceprobe_controller_long_polls", (double)t.waiting);
     family(s, "iceprobe_controller_store_errors_total", "counter",
            "Database errors since the controller started.");
-    plain(s, "iceprobe_controller_store_errors_total", (double)store_error_count(st));
+    plain(s, "iceprobe_controller_store_errors_total", (double)t.store_errors);
     family(s, "iceprobe_controller_wakes_received_total", "counter",
            "Wakes from the controllers sharing the store (PostgreSQL NOTIFY) since the start.");
-    plain(s, "iceprobe_controller_wakes_received_total",
-          (double)store_listener_received(api->listener));
+    plain(s, "iceprobe_controller_wakes_received_total", (double)t.wakes_received);
     family(s, "iceprobe_controller_http_requests_total", "counter",
            "HTTP requests since the controller started.");
-    plain(s, "iceprobe_controller_http_requests_total", (double)api->requests);
+    plain(s, "iceprobe_controller_http_requests_total", (double)t.requests);
     family(s, "iceprobe_controller_http_server_errors_total", "counter",
            "HTTP answers with a 5xx status since the controller started.");
-    plain(s, "iceprobe_controller_http_server_errors_total", (double)api->errors_5xx);
+    plain(s, "iceprobe_controller_http_server_errors_total", (double)t.errors_5xx);
     family(s, "iceprobe_controller_connections_total", "counter",
            "HTTP connections accepted since the start (with HTTPS, each one TLS handshake).");
-    plain(s, "iceprobe_controller_connections_total", (double)api_conns_accepted(api->conns));
+    plain(s, "iceprobe_controller_connections_total", (double)t.connections);
     family(s, "iceprobe_controller_connections_idle", "gauge",
            "Connections kept alive between two requests.");
-    plain(s, "iceprobe_controller_connections_idle", (double)api_conns_idle(api->conns));
+    plain(s, "iceprobe_controller_connections_idle", (double)t.idle);
     family(s, "iceprobe_controller_start_time_seconds", "gauge",
            "When the controller started (Unix time).");
     plain(s, "iceprobe_controller_start_time_seconds", (double)api->started);
@@ -268,7 +269,7 @@ static char *metrics_text(Api *api, GError **error)
     run_families(s, st, runs, metrics);
     schedule_family(s, api, st);
     history_families(s, runs, agents, verdicts);
-    controller_families(s, api, st, agents, states);
+    controller_families(s, api, agents, states);
     for (guint i = 0; i < runs->len; i++) {
         if (metrics[i])
             g_ptr_array_unref(metrics[i]);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The controller as a user meets it: agent-add, HTTPS, auth, an ad-hoc run with
-# no agent online, a run carried through by two agents (curl standing in for
-# them, over the real API), a kill -9 that loses nothing acknowledged, /metrics
-# through promtool and a real Prometheus, and the status page in Chromium.
+# The controller as a user meets it, with two server threads: agent-add, HTTPS,
+# auth, an ad-hoc run with no agent online, a run carried through by two agents
+# (curl standing in for them, over the real API), a kill -9 that loses nothing
+# acknowledged, /metrics through promtool and a real Prometheus, and the status
+# page in Chromium.
 set -u
 . "$(dirname "$0")/helpers.sh"
 ASSERT_NAME=controller
@@ -11,7 +12,8 @@ for tool in curl openssl jq promtool prometheus prometheus-alertmanager chromium
 done
 CTL_PORT=$(free_port) || ctl_require port "no free port"
 make_certs || ctl_require certs "openssl could not make test certificates"
-write_config "[auth]" "metrics_public = true" "status_public = true" \
+# Two server threads (SO_REUSEPORT): the agents' calls land on either.
+write_config "[server]" "threads = 2" "[auth]" "metrics_public = true" "status_public = true" \
 	"[scheduler]" "order_timeout_s = 2" "setup_s = 5" "longpoll_s = 5"
 
 section "agents"
@@ -33,6 +35,7 @@ assert_eq "agent-remove removes" "$?" 0
 section "serve"
 start_controller
 assert_eq "the controller starts ($CTL_SCHEME)" "$?" 0
+assert_match "it serves with two threads" "$(cat "$CTL_DIR/serve.log")" 'serving .*, 2 thread\(s\)'
 if [ "$CTL_SCHEME" = https ]; then
 	if [ "$(id -u)" = 0 ]; then
 		assert_eq "started as root, it runs as [server] user" \

@@ -9,12 +9,35 @@
 #include <sqlite3.h>
 
 #include "api-server.h"
+#include "pg-fixture.h"
 
 static int setup(void **state)
 {
     *state = server_new("[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
                         "[auth]\nstatus_public = true\n",
                         TRUE, 0);
+    return 0;
+}
+
+/* The same controller with two server threads: laptop1 talks to one, corp1 to
+ * the other (api-server.h), so a run's orders, signals and reports cross them. */
+static int setup_two_threads(void **state)
+{
+    *state = server_new("[server]\nthreads = 2\n"
+                        "[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
+                        "[auth]\nstatus_public = true\n",
+                        TRUE, 0);
+    return 0;
+}
+
+/* Two threads on PostgreSQL: the first listens for NOTIFY and wakes the other. */
+static int setup_two_threads_postgres(void **state)
+{
+    const char *url = pg_fixture_url();
+    *state = server_new_on("[server]\nthreads = 2\n"
+                           "[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
+                           "[auth]\nstatus_public = true\n",
+                           TRUE, 0, url);
     return 0;
 }
 
@@ -276,6 +299,22 @@ static void test_a_client_gone_while_waiting_is_let_go(void **state)
     assert_true(g_get_monotonic_time() - t0 < 3 * G_USEC_PER_SEC);
 }
 
+/* With two server threads (setup_two_threads). */
+static void test_a_paired_run_across_two_server_threads(void **state)
+{
+    test_a_paired_run_goes_through_orders_signalling_and_reports(state);
+}
+
+static void test_a_paired_run_across_two_server_threads_on_postgresql(void **state)
+{
+    test_a_paired_run_goes_through_orders_signalling_and_reports(state);
+}
+
+static void test_a_client_gone_while_waiting_on_another_thread_is_let_go(void **state)
+{
+    test_a_client_gone_while_waiting_is_let_go(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +330,13 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_client_gone_while_waiting_is_let_go, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_paired_run_across_two_server_threads,
+                                        setup_two_threads, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_client_gone_while_waiting_on_another_thread_is_let_go, setup_two_threads,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_a_paired_run_across_two_server_threads_on_postgresql,
+                                        setup_two_threads_postgres, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
