@@ -82,8 +82,8 @@ printf 'Handshakes: new connections while connecting + during the rounds, the ag
 printf 'controllers'"'"' (connections_total, the admin'"'"'s included). Disk: %s. %s cores; load CPUs %s,\n' \
 	"$(df --output=source /tmp | tail -1)" "$(nproc)" "${LOAD_CPUS:-any}"
 printf 'controller CPUs %s; load average before: %s.\n\n' "${CONTROLLER_CPUS:-any}" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '| store, controllers | agents | held | connect s | re-poll s | RSS held MiB | RSS peak MiB | runs/s | create p99 ms | order p99 ms | reports/s | report p50 ms | report p99 ms | runs passed | agents'"'"' handshakes | controllers'"'"' handshakes | controller CPU s | load CPU s |\n'
-printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+printf '| store, controllers | agents | held | connect s | re-poll s | RSS held MiB | RSS peak MiB | runs/s | create p99 ms | order p99 ms | reports/s | report p50 ms | report p99 ms | runs passed | agents'"'"' handshakes | controllers'"'"' handshakes | controller CPU s | CPU µs/report | load CPU s |\n'
+printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 pin=()
 [ -n "$LOAD_CPUS" ] && pin=(taskset -c "$LOAD_CPUS")
 rc=0
@@ -94,7 +94,7 @@ for n in $AGENTS; do
 		case $store in
 		sqlite)
 			config "$dir/c1.conf" $((20000 + RANDOM % 12000)) "path = controller.db" # below the ephemeral range
-			configs=(--config "$dir/c1.conf") label="SQLite, 1${THREADS:+ × $THREADS threads}"
+			configs=(--config "$dir/c1.conf") label="SQLite, 1${THREADS:+ x $THREADS threads}"
 			;;
 		postgres)
 			psql -q "$ICEPROBE_TEST_PG_URL" -c 'SET client_min_messages = warning' \
@@ -105,7 +105,7 @@ for n in $AGENTS; do
 				config "$dir/c$k.conf" $((port + k - 1)) "url = $ICEPROBE_TEST_PG_URL"
 				configs+=(--config "$dir/c$k.conf")
 			done
-			label="PostgreSQL, $PG_CONTROLLERS${THREADS:+ × $THREADS threads}"
+			label="PostgreSQL, $PG_CONTROLLERS${THREADS:+ x $THREADS threads}"
 			;;
 		*) echo "controller.sh: unknown store '$store' (sqlite, postgres)" >&2 && exit 2 ;;
 		esac

@@ -673,7 +673,7 @@ int main(int argc, char **argv)
     double created_per_s_sum = 0, reports_per_s_sum = 0;
     g_autoptr(GArray) create_ms = g_array_new(FALSE, FALSE, sizeof(double));
     long rss_peak = rss_held;
-    double resettle_s = 0;
+    double resettle_s = 0, report_cpu = 0;
     for (int round = 0; round < rounds; round++) {
         /* Every agent back in its long-poll before the round (after a round they all
          * re-poll at once: the herd is measured, not mixed into run creation). */
@@ -682,7 +682,9 @@ int main(int argc, char **argv)
         if (round)
             resettle_s = MAX(resettle_s, (double)(g_get_monotonic_time() - r0) / 1e6);
         created_per_s_sum += create_runs(&b, round, admin, create_ms);
+        double r0cpu = cpu_all(&b);
         reports_per_s_sum += upload_reports(&b);
+        report_cpu += cpu_all(&b) - r0cpu;
         rss_peak = MAX(rss_peak, rss_max(&b));
         g_hash_table_remove_all(b.run_created_us);
     }
@@ -692,12 +694,13 @@ int main(int argc, char **argv)
     double passed = metric(&b, b.bases[0], "iceprobe_runs_total{verdict=\"pass\"}");
 
     printf("| %s | %6d | %6.0f | %7.1f | %7.1f | %8.1f | %8.1f | %7.0f | %7.1f | %7.1f | %8.0f | "
-           "%7.1f | %7.1f | %6.0f/%d | %ld + %ld | %.0f + %.0f | %5.1f | %5.1f |\n",
+           "%7.1f | %7.1f | %6.0f/%d | %ld + %ld | %.0f + %.0f | %5.1f | %5.0f | %5.1f |\n",
            label ? label : "", n, held, connect_s, resettle_s, rss_held / 1024.0, rss_peak / 1024.0,
            created_per_s_sum / rounds, pct(create_ms, 99), pct(b.order_ms, 99),
            reports_per_s_sum / rounds, pct(b.report_ms, 50), pct(b.report_ms, 99), passed,
            n / 2 * rounds, connects0, b.agent_connects - connects0, server_connects0,
-           server_connects - server_connects0, cpu1 - cpu0, load_cpu);
+           server_connects - server_connects0, cpu1 - cpu0, report_cpu * 1e6 / (n * rounds),
+           load_cpu);
     if (b.reports_failed)
         fprintf(stderr, "controller_load: %d reports failed\n", b.reports_failed);
     stop_all(&b);

@@ -30,13 +30,18 @@ typedef void (*ApiHandler)(ApiRequest *req);
 #define API_COUNTER_GET(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* The connections between requests (api_conn.c): kept alive, a client's
- * hang-up closing them (libsoup 3.2 would leak them), and counted. Made on the
+ * hang-up closing them (libsoup 3.2 would leak them), parked out of libsoup's
+ * hands when idle (no main-loop source each), and counted. Made on the
  * server's thread-default context. */
 typedef struct ApiConns ApiConns;
 ApiConns *api_conns_new(SoupServer *server, gboolean tls, GError **error);
 void api_conns_free(ApiConns *c);
+/* The socket of a message's connection (one given back after it was parked has
+ * none in libsoup's eyes); NULL if it is gone. */
+GSocket *api_conns_socket(ApiConns *c, SoupServerMessage *msg);
 guint64 api_conns_accepted(const ApiConns *c); /* since start; with HTTPS, TLS handshakes */
 guint64 api_conns_idle(const ApiConns *c);     /* kept alive, between requests, now */
+guint64 api_conns_parked(const ApiConns *c);   /* of those, held out of libsoup's hands */
 guint64 api_conns_closed_idle(const ApiConns *c);
 
 typedef struct {

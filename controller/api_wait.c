@@ -72,7 +72,7 @@ static void waiter_finish(Waiter *w, gboolean timed_out)
 
 static gboolean client_gone(Waiter *w)
 {
-    GSocket *sock = soup_server_message_get_socket(w->req.msg);
+    GSocket *sock = api_conns_socket(w->api->conns, w->req.msg);
     return !sock || g_socket_condition_check(sock, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
 }
 

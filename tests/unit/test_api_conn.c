@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <sys/socket.h>
 
+#include "api-private.h"
 #include "api-server.h"
 
 #define CLIENTS 16
@@ -101,21 +102,38 @@ static int fds_after_warm_up(Server *s, gboolean tls)
     return fd_count();
 }
 
+/* Idle long enough, a connection is parked (out of libsoup's hands). */
+#define PARKED_AFTER_US (1200 * 1000)
+
+static guint64 parked(Server *s)
+{
+    return api_conns_parked(s->api->conns);
+}
+
+static void get_each(Server *s, CURL **c, gboolean tls, long want_new)
+{
+    for (int i = 0; i < CLIENTS; i++) {
+        Got g = get(s, c[i], tls, "/metrics", ADMIN);
+        assert_int_equal(g.status, 200);
+        assert_int_equal(g.new_connections, want_new);
+        g_free(g.body);
+    }
+}
+
 static void kept_alive_then_closed(gboolean tls)
 {
     Server *s = server_new(tls ? tls_conf : NULL, FALSE, 0);
     int before = fds_after_warm_up(s, tls);
     CURL *c[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) {
+    for (int i = 0; i < CLIENTS; i++)
         c[i] = curl_easy_init();
-        for (int round = 0; round < 2; round++) {
-            Got g = get(s, c[i], tls, "/metrics", ADMIN);
-            assert_int_equal(g.status, 200);
-            /* The second request goes on the first's connection. */
-            assert_int_equal(g.new_connections, round == 0 ? 1 : 0);
-            g_free(g.body);
-        }
-    }
+    get_each(s, c, tls, 1);
+    /* The second request goes on the first's connection, watched in between. */
+    get_each(s, c, tls, 0);
+    g_usleep(PARKED_AFTER_US);
+    assert_int_equal(parked(s), CLIENTS);
+    /* And on a parked one, given back to libsoup. */
+    get_each(s, c, tls, 0);
     Got m = get(s, c[0], tls, "/metrics", ADMIN);
     assert_int_equal(m.new_connections, 0);
     /* One connection (one handshake) per client (and the warm-up's); all but the
@@ -124,10 +142,16 @@ static void kept_alive_then_closed(gboolean tls)
     assert_int_equal((int)metric(m.body, "iceprobe_controller_connections_idle"), CLIENTS - 1);
     g_free(m.body);
     assert_true(fd_count() >= before + 2 * CLIENTS);
-    for (int i = 0; i < CLIENTS; i++)
-        curl_easy_cleanup(c[i]); /* closes its connection (TLS: close_notify first) */
-    /* The server closed its side of every one: the descriptors are back. */
+    /* Half closed by their clients while watched, half while parked (TLS:
+     * close_notify first); the server closes its side of every one. */
+    for (int i = 0; i < CLIENTS / 2; i++)
+        curl_easy_cleanup(c[i]);
+    g_usleep(PARKED_AFTER_US);
+    assert_int_equal(parked(s), CLIENTS / 2);
+    for (int i = CLIENTS / 2; i < CLIENTS; i++)
+        curl_easy_cleanup(c[i]);
     assert_int_equal(await_fds(before), before);
+    assert_int_equal(parked(s), 0);
     server_free(s);
 }
 
@@ -141,18 +165,25 @@ static void test_https_connections_are_kept_alive_and_closed_with_their_client(v
     kept_alive_then_closed(TRUE);
 }
 
-/* An agent's long-polls for orders, back to back, on one TLS connection. */
+/* An agent's long-polls for orders, back to back, on one TLS connection, which
+ * is parked and given back in between: each is held its whole wait (the reaper
+ * of gone clients finds the socket of a connection given back). */
 static void test_long_polls_reuse_their_connection(void **state)
 {
-    g_autofree char *conf = g_strconcat(tls_conf, "[scheduler]\nlongpoll_s = 1\n", NULL);
+    g_autofree char *conf = g_strconcat(tls_conf, "[scheduler]\nlongpoll_s = 3\n", NULL);
     Server *s = server_new(conf, TRUE, 0);
     CURL *c = curl_easy_init();
     for (int i = 0; i < 3; i++) {
+        Got m = get(s, c, TRUE, "/metrics", ADMIN);
+        assert_int_equal(m.new_connections, i == 0 ? 1 : 0);
+        g_free(m.body);
+        g_usleep(PARKED_AFTER_US);
+        assert_int_equal(parked(s), 1);
         gint64 t0 = g_get_monotonic_time();
-        Got g = get(s, c, TRUE, "/api/v1/agent/orders?wait=1", s->token[0]);
+        Got g = get(s, c, TRUE, "/api/v1/agent/orders?wait=3", s->token[0]);
         assert_int_equal(g.status, 200);
-        assert_true(g_get_monotonic_time() - t0 >= G_USEC_PER_SEC / 2); /* it was held */
-        assert_int_equal(g.new_connections, i == 0 ? 1 : 0);
+        assert_true(g_get_monotonic_time() - t0 >= 2900 * 1000); /* held to its end */
+        assert_int_equal(g.new_connections, 0);
         g_free(g.body);
     }
     Got m = get(s, c, TRUE, "/metrics", ADMIN);
