@@ -55,6 +55,8 @@ typedef struct {
 /* The hub of the server threads (api_hub.c). */
 gboolean api_hub_join(ApiHub *hub, Api *api, gboolean *first, GError **error);
 void api_hub_leave(ApiHub *hub, Api *api);
+/* The parsed reports the threads' schedulers share. */
+SchedulerReports *api_hub_reports(ApiHub *hub);
 /* A thread's first long-poll of key came (waiting), or its last went. */
 void api_hub_track(ApiHub *hub, Api *api, const char *key, gboolean waiting);
 /* Wakes key (NULL: everything) in the other threads that hold long-polls of it. */

@@ -373,6 +373,8 @@ Api *api_new(const ControllerConfig *config, Store *store, ApiHub *hub, GTlsCert
     SchedulerHooks hooks = {on_agent_work, NULL, api};
     api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
                                    clock_data, &hooks);
+    if (hub)
+        scheduler_share_reports(api->scheduler, api_hub_reports(hub));
     api->started = g_get_real_time() / G_USEC_PER_SEC;
     api->server = soup_server_new("server-header", "iceprobe-controller", NULL);
     if (config_uses_tls(config)) {

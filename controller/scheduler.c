@@ -29,8 +29,10 @@ struct Scheduler {
     GArray *schedules; /* Schedule */
     GSource *timer;
     /* Reports parsed on arrival, "<run id>\n<side>" -> RunResult, until their run
-     * is verified: verify needs no second parse. A restart loses only the cache. */
-    GHashTable *parsed;
+     * is verified: verify needs no second parse (shared by a controller's
+     * server threads: the two reports may come to two). A restart loses only
+     * the cache. */
+    SchedulerReports *parsed;
     /* When each side of a running run last called about it (signals, report),
      * same keys: an agent killed mid-run is noticed in [scheduler] silence_s,
      * not at the deadline. What counts is in the store (runs.a_heard_at,
@@ -52,6 +54,67 @@ struct Scheduler {
  * each second) until none is left, then the store is looked at again hourly. */
 #define PRUNE_BATCH   500
 #define PRUNE_EVERY_S 3600
+
+struct SchedulerReports {
+    gint ref;
+    GMutex lock;
+    GHashTable *table; /* key -> RunResult */
+};
+
+SchedulerReports *scheduler_reports_new(void)
+{
+    SchedulerReports *r = g_new0(SchedulerReports, 1);
+    r->ref = 1;
+    g_mutex_init(&r->lock);
+    r->table =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
+    return r;
+}
+
+SchedulerReports *scheduler_reports_ref(SchedulerReports *r)
+{
+    g_atomic_int_inc(&r->ref);
+    return r;
+}
+
+void scheduler_reports_unref(SchedulerReports *r)
+{
+    if (!r || !g_atomic_int_dec_and_test(&r->ref))
+        return;
+    g_hash_table_unref(r->table);
+    g_mutex_clear(&r->lock);
+    g_free(r);
+}
+
+void scheduler_share_reports(Scheduler *s, SchedulerReports *r)
+{
+    scheduler_reports_unref(s->parsed);
+    s->parsed = scheduler_reports_ref(r);
+}
+
+/* key (taken) -> result (taken), or NULL (result NULL) to forget key. */
+static void reports_put(SchedulerReports *r, char *key, RunResult *result)
+{
+    g_mutex_lock(&r->lock);
+    if (result)
+        g_hash_table_replace(r->table, key, result);
+    else
+        g_hash_table_remove(r->table, key);
+    g_mutex_unlock(&r->lock);
+    if (!result)
+        g_free(key);
+}
+
+/* The result kept under key, taken out of the cache; NULL if none. */
+static RunResult *reports_take(SchedulerReports *r, const char *key)
+{
+    gpointer k = NULL, v = NULL;
+    g_mutex_lock(&r->lock);
+    gboolean found = g_hash_table_steal_extended(r->table, key, &k, &v);
+    g_mutex_unlock(&r->lock);
+    g_free(k);
+    return found ? v : NULL;
+}
 
 static char *parsed_key(const char *run_id, int side)
 {
@@ -78,8 +141,7 @@ Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoa
     if (hooks)
         s->hooks = *hooks;
     s->schedules = g_array_new(FALSE, TRUE, sizeof(Schedule));
-    s->parsed =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
+    s->parsed = scheduler_reports_new();
     s->heard = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     s->presence = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     s->started = clock(clock_data);
@@ -96,7 +158,7 @@ void scheduler_free(Scheduler *s)
         g_source_unref(s->timer);
     }
     g_array_unref(s->schedules);
-    g_hash_table_unref(s->parsed);
+    scheduler_reports_unref(s->parsed);
     g_hash_table_unref(s->heard);
     g_hash_table_unref(s->presence);
     g_time_zone_unref(s->tz);
@@ -477,7 +539,7 @@ static void ended(Scheduler *s, const StoreRun *run)
 {
     for (int k = 0; k < 2; k++) {
         g_autofree char *key = parsed_key(run->id, k);
-        g_hash_table_remove(s->parsed, key);
+        reports_put(s->parsed, g_strdup(key), NULL);
         g_hash_table_remove(s->heard, key);
     }
     signal_close(s->board, run->id);
@@ -519,33 +581,30 @@ static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
     return TRUE;
 }
 
-/* A side's report: from the cache, else read back from the store. */
-static RunResult *take_report(Scheduler *s, const char *run_id, int side, const char *doc)
+/* A side's report: from the cache. */
+static RunResult *take_report(Scheduler *s, const char *run_id, int side)
 {
     g_autofree char *key = parsed_key(run_id, side);
-    gpointer k = NULL, v = NULL;
-    if (g_hash_table_steal_extended(s->parsed, key, &k, &v)) {
-        g_free(k);
-        return v;
-    }
-    return doc ? run_result_from_json(doc, strlen(doc), NULL) : NULL;
+    return reports_take(s->parsed, key);
 }
 
 static void verify_and_finish(Scheduler *s, const StoreRun *run)
 {
     g_autoptr(GError) e = NULL;
-    g_autofree char *doc_a = NULL, *doc_b = NULL;
-    gboolean cached = TRUE;
-    for (int k = 0; k < 2; k++) {
-        g_autofree char *key = parsed_key(run->id, k);
-        cached = cached && g_hash_table_contains(s->parsed, key);
+    g_autoptr(RunResult) rep_a = take_report(s, run->id, 0);
+    g_autoptr(RunResult) rep_b = take_report(s, run->id, 1);
+    /* Not cached (parsed before a restart): read back from the store. */
+    if (!rep_a || !rep_b) {
+        g_autofree char *doc_a = NULL, *doc_b = NULL;
+        if (!store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
+            g_warning("run %s: %s", run->id, e->message);
+            return;
+        }
+        if (!rep_a && doc_a)
+            rep_a = run_result_from_json(doc_a, strlen(doc_a), NULL);
+        if (!rep_b && doc_b)
+            rep_b = run_result_from_json(doc_b, strlen(doc_b), NULL);
     }
-    if (!cached && !store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
-        g_warning("run %s: %s", run->id, e->message);
-        return;
-    }
-    g_autoptr(RunResult) rep_a = take_report(s, run->id, 0, doc_a);
-    g_autoptr(RunResult) rep_b = take_report(s, run->id, 1, doc_b);
     const ControllerProfile *cp = config_profile(s->config, run->profile);
     VerifyRun v = verify_run_of(run);
     g_autoptr(RunResult) r = NULL;
@@ -736,7 +795,7 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
     }
     if (*duplicate)
         return TRUE;
-    g_hash_table_insert(s->parsed, parsed_key(run_id, side), g_steal_pointer(&parsed));
+    reports_put(s->parsed, parsed_key(run_id, side), g_steal_pointer(&parsed));
     if (r->state == RUN_VERIFYING)
         verify_and_finish(s, r);
     return TRUE;

@@ -34,10 +34,21 @@ typedef struct {
     gpointer user_data;
 } SchedulerHooks;
 
+/* Reports parsed on arrival, kept until their run is verified. A controller's
+ * server threads share theirs (scheduler_share_reports), so that a run whose
+ * two reports came to two threads is verified without parsing them again. */
+typedef struct SchedulerReports SchedulerReports;
+SchedulerReports *scheduler_reports_new(void);
+SchedulerReports *scheduler_reports_ref(SchedulerReports *r);
+void scheduler_reports_unref(SchedulerReports *r);
+
 Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoard *board,
                          GTimeZone *tz, SchedulerClock clock, gpointer clock_data,
                          const SchedulerHooks *hooks);
 void scheduler_free(Scheduler *s);
+/* From now on, s keeps the reports it parses in r (and finds there those that
+ * another scheduler sharing r parsed). */
+void scheduler_share_reports(Scheduler *s, SchedulerReports *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Scheduler, scheduler_free)
 
 /* At start-up: a schedule missed while the controller was down runs once now,
