@@ -599,7 +599,8 @@ ControllerConfig *config_load(const char *path, GError **error)
     c->path = g_canonicalize_filename(path, NULL);
     c->metrics_public = TRUE;
     c->status_public = FALSE;
-    c->threads = 1;
+    /* A thread for each CPU it may run on (sched_getaffinity). */
+    c->threads = CLAMP(g_get_num_processors(), 1, CONFIG_MAX_THREADS);
     c->order_timeout_s = 60;
     c->setup_s = 60;
     c->silence_s = 8;

@@ -27,6 +27,7 @@ static int setup_two_threads(void **state)
                         "[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
                         "[auth]\nstatus_public = true\n",
                         TRUE, 0);
+    assert_int_equal(((Server *)*state)->threads, 2);
     return 0;
 }
 
