@@ -81,7 +81,9 @@ printf 'each in turn; RSS is the largest controller'"'"'s, CPU all together (fro
 printf 'Handshakes: new connections while connecting + during the rounds, the agents'"'"' (libcurl) and the\n'
 printf 'controllers'"'"' (connections_total, the admin'"'"'s included). Disk: %s. %s cores; load CPUs %s,\n' \
 	"$(df --output=source /tmp | tail -1)" "$(nproc)" "${LOAD_CPUS:-any}"
-printf 'controller CPUs %s; load average before: %s.\n\n' "${CONTROLLER_CPUS:-any}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'controller CPUs %s; load average before: %s. CPU µs/report: the controllers'"'"' CPU in the report phases\n' \
+	"${CONTROLLER_CPUS:-any}" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'over the reports (the report, the agent'"'"'s next long-poll, every other report its run'"'"'s verification).\n\n'
 printf '| store, controllers | agents | held | connect s | re-poll s | RSS held MiB | RSS peak MiB | runs/s | create p99 ms | order p99 ms | reports/s | report p50 ms | report p99 ms | runs passed | agents'"'"' handshakes | controllers'"'"' handshakes | controller CPU s | CPU µs/report | load CPU s |\n'
 printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 pin=()
