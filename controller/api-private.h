@@ -127,6 +127,7 @@ void api_admin_runs_create(ApiRequest *req);
 void api_admin_runs_get(ApiRequest *req);
 void api_admin_runs_list(ApiRequest *req);
 void api_admin_agents_list(ApiRequest *req);
+void api_admin_analysis(ApiRequest *req);
 void export_metrics(ApiRequest *req);
 void status_page(ApiRequest *req);
 void status_run_page(ApiRequest *req);

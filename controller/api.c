@@ -13,6 +13,7 @@ static const ApiRoute routes[] = {
     {"GET", "/api/v1/runs", WHO_ADMIN, 0, api_admin_runs_list},
     {"GET", "/api/v1/runs/*", WHO_ADMIN, 0, api_admin_runs_get},
     {"GET", "/api/v1/agents", WHO_ADMIN, 0, api_admin_agents_list},
+    {"GET", "/api/v1/analysis", WHO_ADMIN, 0, api_admin_analysis},
     {"POST", "/api/v1/agent/heartbeat", WHO_AGENT, PROTOCOL_MAX_BODY, api_agent_heartbeat},
     {"GET", "/api/v1/agent/orders", WHO_AGENT, 0, api_agent_orders},
     {"POST", "/api/v1/runs/*/signal", WHO_AGENT, PROTOCOL_MAX_BODY, api_agent_signal_post},

@@ -1,7 +1,9 @@
 /* The admin side of the API (docs/contract.md, "Controller API"): start runs, read
- * one, page through them newest first, list the agents. */
+ * one, page through them newest first, list the agents, the matrix and its
+ * analysis. */
 #include <string.h>
 
+#include "analysis.h"
 #include "api-private.h"
 #include "iceprobe/protocol.h"
 
@@ -217,8 +219,10 @@ void api_admin_agents_list(ApiRequest *req)
         else
             json_object_set_null_member(o, "version");
         JsonNode *ifs = ag->interfaces ? json_from_string(ag->interfaces, NULL) : NULL;
-        if (!ifs)
-            ifs = json_node_init_array(json_node_alloc(), json_array_new());
+        if (!ifs) {
+            ifs = json_node_new(JSON_NODE_ARRAY);
+            json_node_take_array(ifs, json_array_new());
+        }
         json_object_set_member(o, "interfaces", ifs);
         JsonNode *ev = ag->net_event ? json_from_string(ag->net_event, NULL) : NULL;
         if (ev)
@@ -230,4 +234,17 @@ void api_admin_agents_list(ApiRequest *req)
     JsonNode *n = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(n, o);
     api_reply_json(req, 200, n);
+}
+
+/* The matrix of each profile and what its failing pairs share (analysis.h). */
+void api_admin_analysis(ApiRequest *req)
+{
+    Api *api = req->api;
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GPtrArray) matrices = analysis_read(api->store, api->config->schedules, &e);
+    if (!matrices) {
+        api_reply_gerror(req, e);
+        return;
+    }
+    api_reply_json(req, 200, analysis_to_json(matrices, scheduler_now(api->scheduler)));
 }

@@ -5,6 +5,7 @@
  * run of each (profile, a, b), so a scrape sees the current state of the matrix. */
 #include <string.h>
 
+#include "analysis.h"
 #include "api-private.h"
 #include "iceprobe-config.h"
 
@@ -122,6 +123,28 @@ static void run_families(GString *s, Store *st, GPtrArray *runs, GPtrArray **met
             pair_labels(s, "iceprobe_run_finding", r);
             label(s, "code", codes->pdata[k], FALSE);
             value(s, 1);
+        }
+    }
+}
+
+/* Each pattern the analysis across pairs found (analysis.h): the side, its
+ * subnet and the likely cause, valued by its failing pairs. No series when
+ * there is none; bounded by the profiles (one pattern each at most). */
+static void analysis_family(GString *s, const GPtrArray *matrices)
+{
+    family(s, "iceprobe_analysis_pattern", "gauge",
+           "Failing pairs that share one side's network (an agent or a group), with its subnet "
+           "and the likely cause: edge_route, vpn_block, dns_view or unknown.");
+    for (guint i = 0; i < matrices->len; i++) {
+        const AnalysisMatrix *m = matrices->pdata[i];
+        for (guint k = 0; k < m->patterns->len; k++) {
+            const AnalysisPattern *p = m->patterns->pdata[k];
+            g_string_append(s, "iceprobe_analysis_pattern{");
+            label(s, "profile", m->profile, TRUE);
+            label(s, "side", p->side, FALSE);
+            label(s, "subnet", p->subnet, FALSE);
+            label(s, "cause", analysis_cause_key(p->cause), FALSE);
+            value(s, p->failing_pairs);
         }
     }
 }
@@ -262,11 +285,15 @@ static char *metrics_text(Api *api, GError **error)
     g_autoptr(GHashTable) states = store_count_states(st, error);
     if (!states)
         return NULL;
+    g_autoptr(GPtrArray) matrices = analysis_load(st, runs, agents, api->config->schedules, error);
+    if (!matrices)
+        return NULL;
     GPtrArray **metrics = g_new0(GPtrArray *, runs->len + 1);
     for (guint i = 0; i < runs->len; i++)
         metrics[i] = store_path_metrics(st, ((StoreRun *)runs->pdata[i])->id, NULL);
     GString *s = g_string_new(NULL);
     run_families(s, st, runs, metrics);
+    analysis_family(s, matrices);
     schedule_family(s, api, st);
     history_families(s, runs, agents, verdicts);
     controller_families(s, api, agents, states);

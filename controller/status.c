@@ -2,16 +2,12 @@
  * script, no framework, nothing fetched from elsewhere (it must work on an
  * isolated network). GET /runs/{id}: one run in words; /runs/{id}.json: its
  * document. */
-#include <math.h>
 #include <string.h>
 
-#include "api-private.h"
 #include "iceprobe-config.h"
+#include "status-private.h"
 
-#define HISTORY_RUNS      60
 #define STATUS_MAX_CHARTS 24
-#define CHART_W           280
-#define CHART_H           90
 
 static const char style[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}"
@@ -22,9 +18,20 @@ static const char style[] =
     ".pass{background:#2e7d32}.warn{background:#ef8f00}.fail{background:#c62828}"
     ".error{background:#6a1b9a}.pending{background:#757575}"
     ".charts{display:flex;flex-wrap:wrap;gap:.8em}.chart{background:#fff;border:1px solid #ddd;"
-    "padding:.3em}.muted{color:#777}code{font-size:.95em}ul{margin:.2em 0;padding-left:1.2em}";
+    "padding:.3em}.muted{color:#777}code{font-size:.95em}ul{margin:.2em 0;padding-left:1.2em}"
+    "h3{font-size:1em;margin:1em 0 .3em}"
+    ".matrix td,.matrix th{text-align:center;font-size:.9em;padding:.25em .4em}"
+    ".matrix th.grp{background:#e3e7f3}.matrix th.ag{background:#f5f5f5}"
+    ".matrix th.corner{font-weight:normal;color:#777;font-size:.8em}"
+    ".matrix td.self{background:#eee;color:#999}.matrix td.never{color:#999;font-style:italic}"
+    ".matrix td a{display:block;color:inherit;text-decoration:none}"
+    ".matrix td code{display:block;font-size:.75em;margin-top:.15em}"
+    ".c-fail{background:#fdecea}.c-warn{background:#fff4e0}.c-pass{background:#edf7ee}"
+    ".c-error{background:#f3e5f5}"
+    ".analysis{background:#fff;border-left:4px solid #c62828;padding:.2em .8em;margin:.6em 0;"
+    "max-width:60em}.analysis p{margin:.3em 0}.note{color:#555;max-width:60em}";
 
-static void esc(GString *s, const char *text)
+void status_esc(GString *s, const char *text)
 {
     g_autofree char *e = g_markup_escape_text(text ? text : "", -1);
     g_string_append(s, e);
@@ -35,11 +42,20 @@ static void head(GString *s, const char *title)
     g_string_append(s, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                        "<meta name=\"viewport\" content=\"width=device-width\">"
                        "<link rel=\"icon\" href=\"data:,\"><title>");
-    esc(s, title);
+    status_esc(s, title);
     g_string_append_printf(s, "</title><style>%s</style></head><body>", style);
 }
 
-static char *when(gint64 t)
+void status_pair_title(GString *s, const StoreRun *r)
+{
+    status_esc(s, r->profile);
+    g_string_append(s, ": ");
+    status_esc(s, r->agent[0]);
+    g_string_append(s, " &#8596; ");
+    status_esc(s, r->agent[1]);
+}
+
+char *status_when(gint64 t)
 {
     if (!t)
         return g_strdup("never");
@@ -47,11 +63,13 @@ static char *when(gint64 t)
     return g_date_time_format(d, "%Y-%m-%d %H:%M:%S UTC");
 }
 
-static void verdict_badge(GString *s, const char *v)
+void status_verdict_badge(GString *s, const char *v)
 {
+    static const char *const known[] = {"pass", "warn", "fail", "error", "skip", NULL};
     const char *k = v ? v : "pending";
-    g_string_append_printf(s, "<span class=\"v %s\">", k);
-    esc(s, k);
+    /* the class from a fixed list: the store's text never reaches an attribute raw */
+    g_string_append_printf(s, "<span class=\"v %s\">", g_strv_contains(known, k) ? k : "pending");
+    status_esc(s, k);
     g_string_append(s, "</span>");
 }
 
@@ -68,147 +86,12 @@ static void findings_list(GString *s, const StoreRun *r)
     for (guint i = 0; i < res->findings->len; i++) {
         const Finding *f = res->findings->pdata[i];
         g_string_append(s, "<li><code>");
-        esc(s, f->code);
+        status_esc(s, f->code);
         g_string_append(s, "</code> ");
-        esc(s, f->message);
+        status_esc(s, f->message);
         g_string_append(s, "</li>");
     }
     g_string_append(s, "</ul>");
-}
-
-typedef struct {
-    const char *title;
-    const char *unit;
-    double scale;
-    int field; /* 0 loss, 1 jitter, 2 rtt, 3 mos */
-} ChartSpec;
-
-static const ChartSpec charts[] = {
-    {"Loss", "%", 100, 0},
-    {"Jitter", "ms", 1, 1},
-    {"RTT (median)", "ms", 1, 2},
-    {"MOS", "", 1, 3},
-};
-
-static double field_of(const StorePathMetrics *m, int f)
-{
-    switch (f) {
-    case 0:
-        return m->loss_ratio;
-    case 1:
-        return m->jitter_ms;
-    case 2:
-        return m->rtt_ms;
-    default:
-        return m->mos;
-    }
-}
-
-/* The natural path as side a saw it, oldest run first. */
-typedef struct {
-    const char *run_id;
-    gint64 t;
-    double v[4];
-    gboolean have[4];
-} Point;
-
-static void chart(GString *s, const ChartSpec *c, const Point *pts, guint n)
-{
-    double lo = INFINITY, hi = -INFINITY;
-    guint have = 0;
-    for (guint i = 0; i < n; i++) {
-        if (!pts[i].have[c->field])
-            continue;
-        double v = pts[i].v[c->field] * c->scale;
-        lo = MIN(lo, v);
-        hi = MAX(hi, v);
-        have++;
-    }
-    g_string_append_printf(s, "<div class=\"chart\"><div>%s%s%s%s</div>", c->title,
-                           *c->unit ? " (" : "", c->unit, *c->unit ? ")" : "");
-    g_string_append_printf(s, "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">",
-                           CHART_W, CHART_H, CHART_W, CHART_H);
-    if (!have) {
-        g_string_append(s, "<text x=\"8\" y=\"50\" fill=\"#777\">no data</text></svg></div>");
-        return;
-    }
-    if (c->field == 3) {
-        lo = MIN(lo, 1);
-        hi = MAX(hi, 4.5);
-    } else {
-        lo = MIN(lo, 0);
-    }
-    if (hi - lo < 1e-9)
-        hi = lo + 1;
-    const double left = 44, right = CHART_W - 6, top = 6, bottom = CHART_H - 16;
-    g_string_append_printf(s,
-                           "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#bbb\"/>"
-                           "<text x=\"2\" y=\"%.0f\" font-size=\"10\">%.3g</text>"
-                           "<text x=\"2\" y=\"%.0f\" font-size=\"10\">%.3g</text>",
-                           left, bottom, right, bottom, top + 8, hi, bottom, lo);
-    GString *line = g_string_new(NULL);
-    GString *dots = g_string_new(NULL);
-    guint k = 0;
-    for (guint i = 0; i < n; i++) {
-        if (!pts[i].have[c->field])
-            continue;
-        double v = pts[i].v[c->field] * c->scale;
-        double x = have == 1 ? (left + right) / 2 : left + (right - left) * k / (have - 1);
-        double y = bottom - (bottom - top) * (v - lo) / (hi - lo);
-        g_string_append_printf(line, "%s%.1f,%.1f", k ? " " : "", x, y);
-        g_autofree char *t = when(pts[i].t);
-        g_string_append_printf(dots,
-                               "<a href=\"/runs/%s\"><circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" "
-                               "fill=\"#1565c0\"><title>%s: %.3g</title></circle></a>",
-                               pts[i].run_id, x, y, t, v);
-        k++;
-    }
-    g_string_append_printf(s,
-                           "<polyline points=\"%s\" fill=\"none\" stroke=\"#1565c0\" "
-                           "stroke-width=\"1.5\"/>%s",
-                           line->str, dots->str);
-    g_string_free(line, TRUE);
-    g_string_free(dots, TRUE);
-    g_string_append(s, "</svg></div>");
-}
-
-static void history(GString *s, Api *api, const StoreRun *latest)
-{
-    g_autoptr(GPtrArray) runs = store_history(api->store, latest->profile, latest->agent[0],
-                                              latest->agent[1], HISTORY_RUNS, NULL);
-    if (!runs)
-        return;
-    g_autofree Point *pts = g_new0(Point, runs->len + 1);
-    guint n = 0;
-    for (guint i = runs->len; i-- > 0;) {
-        const StoreRun *r = runs->pdata[i];
-        g_autoptr(GPtrArray) ms = store_path_metrics(api->store, r->id, NULL);
-        Point *p = &pts[n++];
-        p->run_id = r->id;
-        p->t = r->finished_at;
-        for (guint k = 0; ms && k < ms->len; k++) {
-            const StorePathMetrics *m = ms->pdata[k];
-            if (strcmp(m->path, "natural") != 0 || strcmp(m->side, "a") != 0 || !m->have_metrics)
-                continue;
-            for (int f = 0; f < 4; f++) {
-                p->v[f] = field_of(m, f);
-                p->have[f] = f != 2 || m->rtt_ms >= 0;
-            }
-        }
-    }
-    g_string_append(s, "<h2>");
-    esc(s, latest->profile);
-    g_string_append(s, ": ");
-    esc(s, latest->agent[0]);
-    g_string_append(s, " &#8596; ");
-    esc(s, latest->agent[1]);
-    g_string_append_printf(s,
-                           " <span class=\"muted\">(natural path, side a; last %u runs)</span>"
-                           "</h2><div class=\"charts\">",
-                           n);
-    for (gsize i = 0; i < G_N_ELEMENTS(charts); i++)
-        chart(s, &charts[i], pts, n);
-    g_string_append(s, "</div>");
 }
 
 static gint worst_first(gconstpointer a, gconstpointer b)
@@ -233,10 +116,10 @@ static void reply_html(ApiRequest *req, GString *s)
  * network-change; api for an ad-hoc run) and its schedule. */
 static void started_by(GString *s, const StoreRun *r)
 {
-    esc(s, r->trigger ? r->trigger : (r->schedule ? "cron" : "api"));
+    status_esc(s, r->trigger ? r->trigger : (r->schedule ? "cron" : "api"));
     if (r->schedule) {
         g_string_append(s, " (");
-        esc(s, r->schedule);
+        status_esc(s, r->schedule);
         g_string_append(s, ")");
     }
 }
@@ -255,14 +138,14 @@ static void latest_section(GString *s, Api *api, GPtrArray *latest)
     for (guint i = 0; i < latest->len; i++) {
         const StoreRun *r = latest->pdata[i];
         g_string_append(s, "<tr><td>");
-        esc(s, r->profile);
+        status_esc(s, r->profile);
         g_string_append(s, "</td><td>");
-        esc(s, r->agent[0]);
+        status_esc(s, r->agent[0]);
         g_string_append(s, "</td><td>");
-        esc(s, r->agent[1]);
+        status_esc(s, r->agent[1]);
         g_string_append(s, "</td><td>");
-        verdict_badge(s, r->verdict);
-        g_autofree char *t = when(r->finished_at);
+        status_verdict_badge(s, r->verdict);
+        g_autofree char *t = status_when(r->finished_at);
         g_string_append_printf(s, "</td><td>%s</td><td>", t);
         started_by(s, r);
         g_string_append(s, "</td><td>");
@@ -281,7 +164,7 @@ static void latest_section(GString *s, Api *api, GPtrArray *latest)
         g_ptr_array_add(charted, latest->pdata[i]);
     g_ptr_array_sort(charted, worst_first);
     for (guint i = 0; i < charted->len && i < STATUS_MAX_CHARTS; i++)
-        history(s, api, charted->pdata[i]);
+        status_history(s, api, charted->pdata[i]);
     if (charted->len > STATUS_MAX_CHARTS)
         g_string_append_printf(
             s,
@@ -300,17 +183,17 @@ static void active_section(GString *s, GPtrArray *active)
                            "<th>State</th><th>Created</th><th>Started by</th></tr>");
     for (guint i = 0; i < active->len; i++) {
         const StoreRun *r = active->pdata[i];
-        g_autofree char *t = when(r->created_at);
+        g_autofree char *t = status_when(r->created_at);
         g_string_append_printf(s, "<tr><td><a href=\"/runs/%s\">%.8s</a></td><td>", r->id, r->id);
-        esc(s, r->profile);
+        status_esc(s, r->profile);
         g_string_append(s, "</td><td>");
-        esc(s, r->agent[0]);
+        status_esc(s, r->agent[0]);
         g_string_append(s, "</td><td>");
-        esc(s, r->agent[1]);
+        status_esc(s, r->agent[1]);
         g_string_append_printf(s, "</td><td>%s", run_state_to_string(r->state));
         if (r->waited_for && !r->offered_at) {
             g_string_append(s, ", waits for ");
-            esc(s, r->waited_for);
+            status_esc(s, r->waited_for);
         }
         g_string_append_printf(s, "</td><td>%s</td><td>", t);
         started_by(s, r);
@@ -330,21 +213,21 @@ static void vpn_cell(GString *s, const char *json)
         g_string_append(s, "<span class=\"muted\">no tunnel</span>");
         return;
     }
-    esc(s, json_object_get_string_member_with_default(o, "interface", "?"));
+    status_esc(s, json_object_get_string_member_with_default(o, "interface", "?"));
     g_string_append(s, ": ");
-    esc(s, json_object_get_string_member_with_default(o, "product", "unknown"));
+    status_esc(s, json_object_get_string_member_with_default(o, "product", "unknown"));
     g_string_append(s, ", ");
-    esc(s, json_object_get_string_member_with_default(o, "tunnel", "unknown"));
+    status_esc(s, json_object_get_string_member_with_default(o, "tunnel", "unknown"));
     g_string_append(s, " tunnel");
     if (json_object_has_member(o, "mtu"))
         g_string_append_printf(s, ", MTU %" G_GINT64_FORMAT, json_object_get_int_member(o, "mtu"));
     if (json_object_has_member(o, "pool_address")) {
         g_string_append(s, ", pool ");
-        esc(s, json_object_get_string_member(o, "pool_address"));
+        status_esc(s, json_object_get_string_member(o, "pool_address"));
     }
     if (json_object_has_member(o, "gateway")) {
         g_string_append(s, ", gateway ");
-        esc(s, json_object_get_string_member(o, "gateway"));
+        status_esc(s, json_object_get_string_member(o, "gateway"));
     }
 }
 
@@ -358,13 +241,13 @@ static void event_cell(GString *s, const char *json)
         g_string_append(s, "<span class=\"muted\">none</span>");
         return;
     }
-    esc(s, json_object_get_string_member_with_default(o, "kind", "?"));
-    g_autofree char *t = when(json_object_get_int_member_with_default(o, "at", 0));
+    status_esc(s, json_object_get_string_member_with_default(o, "kind", "?"));
+    g_autofree char *t = status_when(json_object_get_int_member_with_default(o, "at", 0));
     g_string_append_printf(s, " at %s", t);
     JsonArray *changes = json_object_get_array_member(o, "changes");
     for (guint i = 0; changes && i < json_array_get_length(changes); i++) {
         g_string_append(s, i ? "; " : ": ");
-        esc(s, json_array_get_string_element(changes, i));
+        status_esc(s, json_array_get_string_element(changes, i));
     }
 }
 
@@ -381,13 +264,13 @@ static void agents_section(GString *s, GPtrArray *agents)
     for (guint i = 0; i < agents->len; i++) {
         const StoreAgent *a = agents->pdata[i];
         g_autofree char *groups = g_strjoinv(", ", a->groups);
-        g_autofree char *seen = when(a->last_seen);
+        g_autofree char *seen = status_when(a->last_seen);
         g_string_append(s, "<tr><td>");
-        esc(s, a->name);
+        status_esc(s, a->name);
         g_string_append(s, "</td><td>");
-        esc(s, groups);
+        status_esc(s, groups);
         g_string_append_printf(s, "</td><td>%s</td><td>", seen);
-        esc(s, a->version ? a->version : "-");
+        status_esc(s, a->version ? a->version : "-");
         g_string_append(s, "</td><td>");
         g_autoptr(JsonNode) ifs = a->interfaces ? json_from_string(a->interfaces, NULL) : NULL;
         JsonArray *arr = ifs && JSON_NODE_HOLDS_ARRAY(ifs) ? json_node_get_array(ifs) : NULL;
@@ -396,9 +279,9 @@ static void agents_section(GString *s, GPtrArray *agents)
             if (!o)
                 continue;
             g_string_append(s, k ? ", " : "");
-            esc(s, json_object_get_string_member_with_default(o, "name", "?"));
+            status_esc(s, json_object_get_string_member_with_default(o, "name", "?"));
             g_string_append(s, " (");
-            esc(s, json_object_get_string_member_with_default(o, "class", "?"));
+            status_esc(s, json_object_get_string_member_with_default(o, "class", "?"));
             g_string_append(s, ")");
         }
         g_string_append(s, "</td><td>");
@@ -418,17 +301,20 @@ void status_page(ApiRequest *req)
     g_autoptr(GPtrArray) latest = store_latest_per_pair(api->store, &e);
     g_autoptr(GPtrArray) agents = latest ? store_agent_list(api->store, &e) : NULL;
     g_autoptr(GPtrArray) active = agents ? store_runs_active(api->store, &e) : NULL;
-    if (!active) {
+    g_autoptr(GPtrArray) matrices =
+        active ? analysis_load(api->store, latest, agents, api->config->schedules, &e) : NULL;
+    if (!matrices) {
         api_reply_gerror(req, e);
         return;
     }
     GString *s = g_string_new(NULL);
     head(s, "iceprobe controller");
-    g_autofree char *now = when(scheduler_now(api->scheduler));
+    g_autofree char *now = status_when(scheduler_now(api->scheduler));
     g_string_append_printf(s,
                            "<h1>iceprobe controller</h1><div class=\"muted\">%s &middot; version "
                            "%s &middot; %u agents &middot; %u runs under way</div>",
                            now, ICEPROBE_VERSION, agents->len, active->len);
+    status_matrix_section(s, matrices);
     latest_section(s, api, latest);
     active_section(s, active);
     agents_section(s, agents);
@@ -438,16 +324,16 @@ void status_page(ApiRequest *req)
 static void side_row(GString *s, const char *path, const char *side, const PathRecord *p)
 {
     g_string_append(s, "<tr><td>");
-    esc(s, path);
+    status_esc(s, path);
     g_string_append_printf(s, "</td><td>%s</td><td>", side);
-    verdict_badge(s, verdict_to_string(p->verdict));
+    status_verdict_badge(s, verdict_to_string(p->verdict));
     g_string_append(s, "</td><td>");
     if (p->have_pair) {
         g_autofree char *pair = g_strdup_printf(
             "%s/%s %s on %s (%s), leaves by %s (%s) to %s", p->local.type, p->local.transport,
             p->local.address, p->local.interface, p->local.interface_class,
             p->local.egress_interface, p->local.egress_class, p->remote.address);
-        esc(s, pair);
+        status_esc(s, pair);
     } else {
         g_string_append(s, "<span class=\"muted\">no pair</span>");
     }
@@ -476,7 +362,7 @@ static void candidate_row(GString *s, const char *side, const CandidateInfo *c)
     g_string_append(s, "<tr>");
     for (gsize i = 0; i < G_N_ELEMENTS(cells); i++) {
         g_string_append(s, "<td>");
-        esc(s, cells[i] ? cells[i] : "");
+        status_esc(s, cells[i] ? cells[i] : "");
         g_string_append(s, "</td>");
     }
     g_string_append(s, "</tr>");
@@ -492,7 +378,7 @@ static void ice_pairs_table(GString *s, const IceRecord *ir)
         g_string_append(s, "<tr>");
         for (gsize k = 0; k < G_N_ELEMENTS(cells); k++) {
             g_string_append(s, "<td>");
-            esc(s, cells[k] ? cells[k] : "");
+            status_esc(s, cells[k] ? cells[k] : "");
             g_string_append(s, "</td>");
         }
         g_string_append(s, "</tr>");
@@ -517,11 +403,11 @@ static void ice_record_row(GString *s, const IceRecord *ir)
         for (guint i = 0; i < ir->given_up->len; i++) {
             const IceGivenUp *g = ir->given_up->pdata[i];
             g_string_append(s, "<li><code>");
-            esc(s, g->transport);
+            status_esc(s, g->transport);
             g_string_append(s, "</code> ");
-            esc(s, g->what);
+            status_esc(s, g->what);
             g_string_append(s, ": ");
-            esc(s, g->why);
+            status_esc(s, g->why);
             g_string_append(s, "</li>");
         }
         g_string_append(s, "</ul>");
@@ -549,15 +435,11 @@ void status_run_page(ApiRequest *req)
     g_autofree char *title = g_strdup_printf("run %s", r->id);
     head(s, title);
     g_string_append(s, "<p><a href=\"/\">&larr; status</a></p><h1>");
-    esc(s, r->profile);
-    g_string_append(s, ": ");
-    esc(s, r->agent[0]);
-    g_string_append(s, " &#8596; ");
-    esc(s, r->agent[1]);
+    status_pair_title(s, r);
     g_string_append(s, "</h1><p>");
-    verdict_badge(s, r->verdict);
-    g_autofree char *created = when(r->created_at);
-    g_autofree char *finished = when(r->finished_at);
+    status_verdict_badge(s, r->verdict);
+    g_autofree char *created = status_when(r->created_at);
+    g_autofree char *finished = status_when(r->finished_at);
     g_string_append_printf(
         s, " state %s &middot; created %s &middot; finished %s &middot; started by ",
         run_state_to_string(r->state), created, finished);
@@ -565,7 +447,7 @@ void status_run_page(ApiRequest *req)
     g_string_append_printf(s, " &middot; <a href=\"/runs/%s.json\">JSON</a></p>", r->id);
     if (r->note) {
         g_string_append(s, "<p>");
-        esc(s, r->note);
+        status_esc(s, r->note);
         g_string_append(s, "</p>");
     }
     g_string_append(s, "<h2>Findings</h2>");

@@ -11,14 +11,26 @@
 #include "egress.h"
 
 #define QOS_MAX_SOCKETS 16
-/* After a datagram is peeked, libnice is given this long to take it before
- * the head of the queue is looked at again (a stream sends one every 20 ms). */
-#define QOS_YIELD_US 1000
+/* After a socket's datagram is peeked, that socket is left alone for a while
+ * (the other sockets stay watched): after anything but a new media datagram
+ * (the same datagram still there, a STUN message), a millisecond, the moment
+ * libnice needs to take it, rather than peeking at the same one in a loop.
+ * After a new media datagram, for its first QOS_DENSE_SAMPLE most of the gap
+ * to the next (a stream sends one every 20 ms: each can still be sampled, at
+ * one wake-up each), then 150 ms: a sample big enough to judge
+ * (POLICY_QOS_MIN_SAMPLE) soon, and a few a second for the rest of the
+ * stream, at a few wake-ups a second rather than fifty. */
+#define QOS_REST_OTHER_US 1000
+#define QOS_REST_DENSE_US 15000
+#define QOS_REST_SPARSE_US 150000
+#define QOS_DENSE_SAMPLE 12
 
 typedef struct {
     int fd;
     int family;
     int old; /* the option's value before the watch */
+    gint64 rest_until; /* monotonic µs: not looked at before (0: watched) */
+    guint sampled;     /* new media datagrams peeked */
     guint8 last[12];
 } Peeked;
 
@@ -92,25 +104,43 @@ static gboolean peek(QosWatch *w, Peeked *s)
     return fresh;
 }
 
+/* Fills the poll set with the sockets not resting, wakes those whose rest is
+ * over; returns poll's timeout: until the first rest ends (-1: none). */
+static int poll_set(QosWatch *w, struct pollfd *pfd)
+{
+    gint64 now = g_get_monotonic_time(), next = G_MAXINT64;
+    for (guint i = 0; i < w->n; i++) {
+        Peeked *s = &w->socks[i];
+        if (s->rest_until && s->rest_until <= now)
+            s->rest_until = 0;
+        if (s->rest_until && s->rest_until < next)
+            next = s->rest_until;
+        /* poll ignores a negative descriptor: a resting socket's. */
+        pfd[i] = (struct pollfd){.fd = s->rest_until ? -1 : s->fd, .events = POLLIN};
+    }
+    return next == G_MAXINT64 ? -1 : (int)((next - now + 999) / 1000);
+}
+
 static gpointer watcher(gpointer data)
 {
     QosWatch *w = data;
     struct pollfd pfd[QOS_MAX_SOCKETS + 1];
-    for (guint i = 0; i < w->n; i++)
-        pfd[i] = (struct pollfd){.fd = w->socks[i].fd, .events = POLLIN};
     pfd[w->n] = (struct pollfd){.fd = w->stop_fd, .events = POLLIN};
     for (;;) {
-        if (poll(pfd, w->n + 1, -1) < 0 && errno != EINTR)
+        int timeout = poll_set(w, pfd);
+        if (poll(pfd, w->n + 1, timeout) < 0 && errno != EINTR)
             break;
         if (pfd[w->n].revents)
             break;
         for (guint i = 0; i < w->n; i++) {
-            if (pfd[i].revents & POLLIN)
-                peek(w, &w->socks[i]);
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            Peeked *s = &w->socks[i];
+            gint64 rest = QOS_REST_OTHER_US;
+            if (peek(w, s))
+                rest = ++s->sampled < QOS_DENSE_SAMPLE ? QOS_REST_DENSE_US : QOS_REST_SPARSE_US;
+            s->rest_until = g_get_monotonic_time() + rest;
         }
-        /* The datagram stays readable until libnice reads it: give it the
-         * moment it needs rather than peeking at the same one in a loop. */
-        g_usleep(QOS_YIELD_US);
     }
     return NULL;
 }

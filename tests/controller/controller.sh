@@ -2,8 +2,9 @@
 # The controller as a user meets it, with two server threads: agent-add, HTTPS,
 # auth, an ad-hoc run with no agent online, a run carried through by two agents
 # (curl standing in for them, over the real API), a kill -9 that loses nothing
-# acknowledged, /metrics through promtool and a real Prometheus, and the status
-# page in Chromium.
+# acknowledged, /metrics through promtool and a real Prometheus, the status
+# page in Chromium, and the Grafana dashboard's every query in that Prometheus
+# (dashboard.sh).
 set -u
 . "$(dirname "$0")/helpers.sh"
 ASSERT_NAME=controller
@@ -12,15 +13,19 @@ for tool in curl openssl jq promtool prometheus prometheus-alertmanager chromium
 done
 CTL_PORT=$(free_port) || ctl_require port "no free port"
 make_certs || ctl_require certs "openssl could not make test certificates"
+# An MRAS answer (as for ms-turn profiles), so that its metrics are exported too.
+install -m 644 "$CTL_SRC/tests/unit/data/mras-answer.xml" "$CTL_DIR/mras.xml"
 # Two server threads (SO_REUSEPORT): the agents' calls land on either.
 write_config "[server]" "threads = 2" "[auth]" "metrics_public = true" "status_public = true" \
-	"[scheduler]" "order_timeout_s = 2" "setup_s = 5" "longpoll_s = 5"
+	"[scheduler]" "order_timeout_s = 2" "setup_s = 5" "longpoll_s = 5" "[turn]" "mras_response_file = mras.xml"
 
 section "agents"
 out=$("$CTL" agent-add --config "$CTL_DIR/controller.conf" --name laptop1 --group vpn)
 LAPTOP=$(printf '%s\n' "$out" | tail -n1)
 assert_match "agent-add prints a 256-bit token alone on its last line" "$LAPTOP" '^[0-9a-f]{64}$'
 CORP=$("$CTL" agent-add --config "$CTL_DIR/controller.conf" --name corp1 --group internal | tail -n1)
+CORP2=$("$CTL" agent-add --config "$CTL_DIR/controller.conf" --name corp2 --group internal | tail -n1)
+LAPTOP2=$("$CTL" agent-add --config "$CTL_DIR/controller.conf" --name laptop2 --group vpn | tail -n1)
 "$CTL" agent-add --config "$CTL_DIR/controller.conf" --name spare --group vpn >/dev/null
 out=$("$CTL" agent-add --config "$CTL_DIR/controller.conf" --name laptop1 --group vpn 2>&1)
 assert_eq "a second agent-add of a name exits 3 naming it" "$?/$out" \
@@ -193,20 +198,26 @@ assert_match "each run links to its page and its JSON" "$(cat "$CTL_DIR/status.d
 chromium_load "$CTL_DIR/run" "$CTL_URL/runs/$RUN1"
 assert_eq "a run's page renders without a console message" "$(cat "$CTL_DIR/run.console")" ""
 assert_match "and says why it failed, in words" "$(cat "$CTL_DIR/run.dom")" 'AGENT_OFFLINE</code> laptop1 and corp1 did not take the order'
-shots=${ICEPROBE_ARTIFACTS:-$CTL_DIR}
-mkdir -p "$shots"
-cp "$CTL_DIR/status.png" "$shots/status-page.png" 2>/dev/null
-assert_gt "a screenshot was saved ($shots/status-page.png)" "$(stat -c %s "$shots/status-page.png" 2>/dev/null || echo 0)" 10000
+
+# carry_run A B TOKEN_A TOKEN_B CLASS_A: a run of A and B carried through by
+# curl standing in for both agents, side a's media leaving by its tunnel when
+# CLASS_A is tunnel; its id in RUN.
+carry_run() {
+	local a_report
+	RUN=$(api POST /api/v1/runs "$ADMIN" "{\"profile\":\"corp-vpn\",\"a\":\"$1\",\"b\":\"$2\"}" | body | jq -r .run_id)
+	api GET "/api/v1/agent/orders?wait=3" "$3" >/dev/null
+	api GET "/api/v1/agent/orders?wait=3" "$4" >/dev/null
+	a_report=$(report "$RUN" "$5")
+	[ "$5" = tunnel ] && a_report=$(jq -c '.paths[0].selected_pair.local.egress_interface = "gpd0"' <<<"$a_report")
+	api POST "/api/v1/runs/$RUN/report" "$3" "$a_report" >/dev/null
+	api POST "/api/v1/runs/$RUN/report" "$4" "$(report "$RUN" physical)" >/dev/null
+}
 
 section "alerts: a run that sent media through the tunnel"
 # A run whose side a's media left by the tunnel: the controller's verification
 # fails it with MEDIA_VIA_TUNNEL, and the alerts reach Alertmanager.
-RUN3=$(api POST /api/v1/runs "$ADMIN" '{"profile":"corp-vpn","a":"laptop1","b":"corp1"}' | body | jq -r .run_id)
-api GET "/api/v1/agent/orders?wait=3" "$LAPTOP" >/dev/null
-api GET "/api/v1/agent/orders?wait=3" "$CORP" >/dev/null
-tunnel_report=$(report "$RUN3" tunnel | jq -c '.paths[0].selected_pair.local.egress_interface = "gpd0"')
-api POST "/api/v1/runs/$RUN3/report" "$LAPTOP" "$tunnel_report" >/dev/null
-api POST "/api/v1/runs/$RUN3/report" "$CORP" "$(report "$RUN3" physical)" >/dev/null
+carry_run laptop1 corp1 "$LAPTOP" "$CORP" tunnel
+RUN3=$RUN
 doc=$(api GET "/api/v1/runs/$RUN3" "$ADMIN" | body)
 assert_eq "the controller fails the run: media through the tunnel" \
 	"$(jq -r '.verdict + " " + ([.findings[].code] | index("MEDIA_VIA_TUNNEL") | tostring)' <<<"$doc" | sed 's/ [0-9]*$/ found/')" "fail found"
@@ -224,6 +235,57 @@ am=$(curl -s "http://127.0.0.1:$AM_PORT/api/v2/alerts")
 assert_eq "once each, with the pair and the code as labels" \
 	"$(jq -r '[.[] | select(.labels.alertname == "IceprobeMediaThroughTunnel") | .labels.profile + " " + .labels.a + " " + .labels.b + " " + .labels.code] | join(";")' <<<"$am")" \
 	"corp-vpn laptop1 corp1 MEDIA_VIA_TUNNEL"
+
+section "the matrix and its analysis across pairs"
+# Where each agent is (its heartbeat), then the laptop with a second corp host,
+# its media in the tunnel again, while the two corp hosts pass, and so does a
+# second laptop with the first: every pair with the laptop fails, every other
+# passes. (Without the second laptop the runs could not tell the laptop's side
+# from the corp hosts': the analysis would say so, and name neither.)
+api POST /api/v1/agent/heartbeat "$LAPTOP" '{"version":"0.1.0","interfaces":[{"name":"eth0","class":"physical",
+	"addresses":["192.0.2.7/24"]},{"name":"gpd0","class":"tunnel","addresses":["100.64.0.7/32"]}]}' >/dev/null
+api POST /api/v1/agent/heartbeat "$CORP2" \
+	'{"version":"0.1.0","interfaces":[{"name":"eth0","class":"physical","addresses":["10.1.0.11/24"]}]}' >/dev/null
+carry_run laptop1 corp2 "$LAPTOP" "$CORP2" tunnel
+RUN4=$RUN
+carry_run corp1 corp2 "$CORP" "$CORP2" physical
+RUN5=$RUN
+carry_run laptop2 corp1 "$LAPTOP2" "$CORP" physical
+assert_eq "the runs: the laptop's fails, the corp hosts' passes" \
+	"$(api GET "/api/v1/runs/$RUN4" "$ADMIN" | body | jq -r .verdict)/$(api GET "/api/v1/runs/$RUN5" "$ADMIN" | body | jq -r .verdict)" \
+	fail/pass
+r=$(api GET /api/v1/analysis)
+assert_eq "GET /api/v1/analysis wants the admin token" "$(status <<<"$r")" 401
+analysis=$(api GET /api/v1/analysis "$ADMIN" | body)
+assert_eq "the analysis names the laptop's side, its tunnel, the VPN block and the runs showing it" \
+	"$(jq -r '.profiles[] | select(.profile == "corp-vpn") | .patterns[] | "\(.side) \(.subnet) \(.cause) \(.run_ids | join(","))"' <<<"$analysis")" \
+	"laptop1 100.64.0.7/32 vpn_block $RUN4,$RUN3"
+assert_eq "the matrix: four agents in two groups, four cells" \
+	"$(jq -r '.profiles[] | select(.profile == "corp-vpn") | "\(.agents | length) \([.groups[].name] | join(",")) \(.cells | length)"' <<<"$analysis")" \
+	"4 internal,vpn 4"
+metrics=$(curl -s --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics")
+assert_match "/metrics has the pattern, valued by its failing pairs" "$metrics" \
+	'iceprobe_analysis_pattern\{profile="corp-vpn",side="laptop1",subnet="100.64.0.7/32",cause="vpn_block"\} 2'
+lint=$(printf '%s\n' "$metrics" | promtool check metrics 2>&1)
+assert_eq "promtool check metrics still finds nothing" "$?/$lint" "0/"
+chromium_load "$CTL_DIR/matrix" "$CTL_URL/"
+assert_eq "the page with the matrix renders in Chromium without a console message" "$(cat "$CTL_DIR/matrix.console")" ""
+dom=$(cat "$CTL_DIR/matrix.dom")
+assert_match "it opens on the matrix" "$dom" '<h2>Who reaches whom</h2>.*<table class="matrix">.*<h2>Latest verdict'
+assert_match "each cell links to its run" "$dom" "<a href=\"/runs/$RUN4\" title=\"laptop1 \(side a\) with corp2"
+assert_match "the analysis is under it, its runs linked" "$dom" \
+	"<div class=\"analysis\" data-cause=\"vpn_block\"><p>Every pair with agent laptop1, on 100.64.0.7/32, fails.*href=\"/runs/$RUN4\""
+assert_match "the charts have a time axis and the profile's thresholds" "$dom" 'class="threshold".*fill="#555">[0-9]{2}:[0-9]{2}</text>'
+shots=${ICEPROBE_ARTIFACTS:-$CTL_DIR}
+mkdir -p "$shots"
+cp "$CTL_DIR/matrix.png" "$shots/status-page.png" 2>/dev/null
+assert_gt "a screenshot was saved ($shots/status-page.png)" "$(stat -c %s "$shots/status-page.png" 2>/dev/null || echo 0)" 10000
+
+section "the Grafana dashboard: every panel's query in the real Prometheus"
+. "$(dirname "$0")/dashboard.sh"
+curl -s --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics" >"$CTL_DIR/metrics.txt"
+dashboard_check "$CTL_SRC/dist/grafana/iceprobe.json" "http://127.0.0.1:$PROM_PORT" "$CTL_DIR/metrics.txt" \
+	iceprobe corp-vpn laptop1 natural
 
 section "stop"
 kill -TERM "$CTL_PID"

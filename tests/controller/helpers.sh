@@ -4,6 +4,7 @@
 # exit path, and the real Prometheus and Chromium where a test needs them.
 . "$(dirname "${BASH_SOURCE[0]}")/../lab/assert.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/certs.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lab/chromium.sh"
 
 CTL=${ICEPROBE_CONTROLLER:?set ICEPROBE_CONTROLLER to the iceprobe-controller binary}
 CTL_SRC=${ICEPROBE_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -114,16 +115,3 @@ api() {
 body() { sed '$d'; }
 status() { tail -n1; }
 
-# Loads URL in headless Chromium: the DOM in $1.dom, a screenshot in $1.png, and
-# every console message the page caused in $1.console. Chromium trusts no CA of
-# ours, so certificate errors are ignored here: curl checks the certificate.
-chromium_load() { # out-prefix url
-	local out=$1 url=$2 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
-		--disable-background-networking --disable-component-update --disable-sync
-		--ignore-certificate-errors --enable-logging=stderr --v=0 --window-size=1280,1250)
-	timeout 60 chromium "${flags[@]}" --user-data-dir="$CTL_DIR/chromium-$RANDOM" --dump-dom "$url" \
-		>"$out.dom" 2>"$out.log"
-	timeout 60 chromium "${flags[@]}" --user-data-dir="$CTL_DIR/chromium-$RANDOM" \
-		--screenshot="$out.png" "$url" >/dev/null 2>>"$out.log"
-	grep -F ':CONSOLE' "$out.log" >"$out.console" || true
-}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `meson install` puts both binaries, the controller's systemd unit and user, the
-# example configuration and the docs where a system looks for them; the unit
-# passes systemd-analyze verify.
+# example configuration, the docs, the alerting rules and the Grafana dashboard
+# where a system looks for them; the unit passes systemd-analyze verify.
 set -u
 . "$(dirname "$0")/../lab/assert.sh"
 ASSERT_NAME=install
@@ -19,17 +19,33 @@ unit=$root/lib/systemd/system/iceprobe-controller.service
 assert_match "the unit starts the installed controller" "$(grep ^ExecStart= "$unit")" \
 	"^ExecStart=$prefix/bin/iceprobe-controller serve --config /etc/iceprobe/controller.conf$"
 assert_match "with a state directory for its store" "$(grep ^StateDirectory= "$unit")" iceprobe
-assert_match "its user comes from sysusers.d" "$(cat "$root/lib/sysusers.d/iceprobe.conf")" '^u iceprobe '
+assert_match "its user comes from sysusers.d" "$(cat "$root/lib/sysusers.d/iceprobe-controller.conf")" '^u iceprobe '
 agent_unit=$root/lib/systemd/system/iceprobe-agent.service
 assert_match "the agent's unit starts the installed agent" "$(grep ^ExecStart= "$agent_unit")" \
 	"^ExecStart=$prefix/bin/iceprobe agent --controller "
 assert_match "as its own user" "$(grep ^User= "$agent_unit")" '^User=iceprobe-agent$'
 assert_match "restarting on failure" "$(grep ^Restart= "$agent_unit")" '^Restart=on-failure$'
-assert_match "whose user comes from sysusers.d too" "$(cat "$root/lib/sysusers.d/iceprobe.conf")" '^u iceprobe-agent '
+assert_match "whose user comes from sysusers.d too" "$(cat "$root/lib/sysusers.d/iceprobe-agent.conf")" '^u iceprobe-agent '
 assert_ok "the example configuration is installed" test -s "$root/share/doc/iceprobe/examples/controller.conf"
 assert_ok "and the agent's environment file" test -s "$root/share/doc/iceprobe/examples/agent.env"
 assert_ok "and the docs" test -s "$root/share/doc/iceprobe/contract.md"
 assert_ok "and Prometheus' alerting rules" test -s "$root/share/iceprobe/iceprobe.rules.yml"
+assert_eq "and the Grafana dashboard, as dist/ has it" \
+	"$(jq -r .uid "$root/share/iceprobe/grafana/iceprobe.json" 2>&1)/$(cmp "$root/share/iceprobe/grafana/iceprobe.json" \
+		"$(dirname "$0")/../../dist/grafana/iceprobe.json" 2>&1)" "iceprobe/"
+# The manual pages name every option of every command (so they cannot drift from --help).
+for b in iceprobe:interfaces,run,report,agent iceprobe-controller:serve,agent-add,agent-list,agent-remove; do
+	bin=${b%%:*}
+	page=$root/share/man/man1/$bin.1
+	assert_ok "$bin(1) is installed" test -s "$page"
+	missing=""
+	for cmd in $(tr , ' ' <<<"${b#*:}"); do
+		for opt in $("$root/bin/$bin" "$cmd" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+			grep -qF -- "$(sed 's/-/\\-/g' <<<"$opt")" "$page" || missing="$missing $cmd$opt"
+		done
+	done
+	assert_eq "$bin(1) names every option of its commands" "$missing" ""
+done
 if command -v systemd-analyze >/dev/null; then
 	sed "s|$prefix/bin/|$root/bin/|" "$unit" >"$dest/iceprobe-controller.service"
 	v=$(systemd-analyze verify "$dest/iceprobe-controller.service" 2>&1)

@@ -4,6 +4,7 @@
 # through its API, and its status page saved (HTML and a screenshot).
 set -u
 . "$(dirname "$0")/lab.sh"
+. "$(dirname "$0")/chromium.sh"
 ICEPROBE=${ICEPROBE:-$(dirname "$0")/../../build/probe/iceprobe}
 ICEPROBE_CONTROLLER=${ICEPROBE_CONTROLLER:-$(dirname "$0")/../../build/controller/iceprobe-controller}
 DEMO_OUT=${DEMO_OUT:-$PWD/demo-out}
@@ -67,10 +68,8 @@ demo() {
 	cp "$LAB_STATE/good.json" "$DEMO_OUT/good-run.json"
 	cp "$LAB_STATE/open.json" "$DEMO_OUT/broken-run.json"
 	if command -v chromium >/dev/null; then
-		timeout 60 ip netns exec "$(lab_ns ctl)" chromium --headless --no-sandbox --disable-gpu \
-			--no-first-run --disable-background-networking --disable-component-update --disable-sync \
-			--ignore-certificate-errors --user-data-dir="$LAB_STATE/chromium" --window-size=1280,1250 \
-			--screenshot="$DEMO_OUT/status.png" "$LAB_CTL_URL/" >/dev/null 2>&1
+		chromium_load "$LAB_STATE/status" "$LAB_CTL_URL/" lab_exec ctl
+		cp "$LAB_STATE/status.png" "$DEMO_OUT/status.png"
 	fi
 	echo "   saved: $DEMO_OUT/status.html, $DEMO_OUT/status.png, and both runs' documents"
 	echo "   (good-run.json, broken-run.json) in $DEMO_OUT"

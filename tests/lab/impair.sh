@@ -15,7 +15,9 @@ PORT=40000
 # link; NAME.sent and NAME.recv get "key ns" lines.
 stream() {
 	local name=$1 count=$2 interval=$3 secs
-	secs=$(((count * interval) / 1000 + 2))
+	# The receiver ends 3 s after the last packet, or after the stream and 15 s
+	# (the sender may start up to 2 s late, and run late, on a loaded machine).
+	secs=$(((count * interval) / 1000 + 15))
 	lab_exec edge "$STAMP" recv "$PORT" "$secs" >"$LAB_STATE/$name.recv" &
 	local rx=$!
 	local i

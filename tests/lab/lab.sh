@@ -63,6 +63,7 @@ LAB_HOME2_WAN=198.51.100.5
 LAB_LAPTOP2_LAN=10.254.2.10
 LAB_LAPTOP2_VPN=100.64.0.3
 LAB_BRANCH=10.2.0.10
+LAB_BRANCH_NET=10.2.0.0/24 # the branch office's subnet (seed 003)
 LAB_PUBLIC_DNS=198.51.100.53
 LAB_CHATTER_PORT=4455 # background traffic through the tunnels (lab_busy)
 LAB_MARKED_PORTS=61000-61999 # lab_mark_edge's flows through the tunnel
@@ -447,7 +448,7 @@ lab_up() {
 	lab_route edge default via 203.0.113.1
 	lab_addr edge int0 "$LAB_EDGE_INT/24"
 	lab_route edge 100.64.0.0/10 via 10.1.0.1
-	lab_route edge 10.2.0.0/24 via 10.1.0.1
+	lab_route edge "$LAB_BRANCH_NET" via 10.1.0.1
 
 	# The VPN: userspace WireGuard on both ends. The control sockets live in
 	# /var/run/wireguard (shared by all namespaces), so the tunnels carry the
@@ -1048,8 +1049,8 @@ lab_edge_down() { lab_stop "$([ "${LAB_DIALECT:-rfc8445}" = ms-ice2 ] && echo ms
 # and video between the branch and external users fail).
 lab_edge_route_branch() {
 	case $1 in
-	on) lab_route edge 10.2.0.0/24 via 10.1.0.1 ;;
-	off) ip -n "$(lab_ns edge)" route del 10.2.0.0/24 2>/dev/null ;;
+	on) lab_route edge "$LAB_BRANCH_NET" via 10.1.0.1 ;;
+	off) ip -n "$(lab_ns edge)" route del "$LAB_BRANCH_NET" 2>/dev/null ;;
 	*) lab_die "lab_edge_route_branch: unknown mode '$1' (on, off)" ;;
 	esac
 }
@@ -1315,7 +1316,7 @@ lab_agent_start() {
 	read -ra urls <<<"${LAB_AGENT_CONTROLLERS:-$LAB_CTL_URL}"
 	for u in "${urls[@]}"; do ctls+=(--controller "$u"); done
 	lab_spawn "$node" "agent-$name" setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		env HOME="$d" "$LAB_ICEPROBE_NOBODY" agent "${ctls[@]}" --token-file "$d/token" \
+		env HOME="$d" "${LAB_AGENT_ENV[@]}" "$LAB_ICEPROBE_NOBODY" agent "${ctls[@]}" --token-file "$d/token" \
 		--ca-file "$LAB_STATE/ctl/ca.pem" --spool "$d/spool" "${LAB_AGENT_ARGS[@]}"
 	# It is there once the controller has seen its heartbeat.
 	local i

@@ -14,6 +14,7 @@
 set -u
 . "$(dirname "$0")/lab.sh"
 . "$(dirname "$0")/assert.sh"
+. "$(dirname "$0")/chromium.sh"
 ICEPROBE=${ICEPROBE:?set ICEPROBE to the iceprobe binary}
 ICEPROBE_CONTROLLER=${ICEPROBE_CONTROLLER:?set ICEPROBE_CONTROLLER to the controller binary}
 GROUP=${1:-basic}
@@ -102,6 +103,33 @@ scenario_good() {
 		"$(q '[.probes[] | "\(.user):\(.could_not_see | length)"] | unique | join(",")')" "nobody:0"
 	assert_ipv6_facts
 	show_on_failure
+}
+
+# The fallback of a side whose kernel cannot name a packet's device (before
+# Linux 4.6; ICEPROBE_EGRESS=off, as the relay loop's scenario_old_kernel): its
+# hello says so, and both sides run the paths one after another, each judged
+# by the tunnel's counters over its own stream alone. An idle tunnel only: a
+# busy one's counters are the fallback's known blind spot (docs/libnice.md §33).
+scenario_old_kernel() {
+	section "the laptop on a kernel without egress facts: the paths one after another, on both sides"
+	lab_stop agent-laptop
+	LAB_AGENT_ENV=(ICEPROBE_EGRESS=off)
+	lab_agent_start laptop laptop vpn-laptops
+	LAB_AGENT_ENV=()
+	run good-old-kernel laptop corp
+	assert_eq "the run ends done, verdict pass, no findings" "$(q .state)/$(q .verdict)/$(codes)" "done/pass/"
+	assert_match "the laptop ran its paths one after another" "$(cat "$LAB_STATE/agent-laptop.log")" \
+		"run $RUN_ID: [0-9]+ paths one after another"
+	assert_match "and so did the corp host, told by the laptop's hello" "$(cat "$LAB_STATE/agent-corp.log")" \
+		"run $RUN_ID: [0-9]+ paths one after another"
+	assert_eq "natural: the laptop's evidence is the tunnel's counters, no egress facts" \
+		"$(q '.paths[] | select(.name == "natural") | .sides.a | "\(.tunnel_counters.source) \(.tunnel_counters.egress != null)"')" \
+		"interface false"
+	assert_gt "the paths ran one after another: start to verdict took longer than side a's paths' times together (ms)" \
+		"$(echo "$RUN_SECONDS * 1000 / 1" | bc)" "$(q '[.paths[].sides.a.timing_ms.total // 0] | add | floor')"
+	show_on_failure
+	lab_stop agent-laptop
+	lab_agent_start laptop laptop vpn-laptops
 }
 
 scenario_cli_peer() {
@@ -420,6 +448,7 @@ scenario_branch() {
 	show_on_failure
 	lab_edge_route_branch off
 	run branch laptop branch
+	local failing=$RUN_ID
 	assert_eq "without it: EDGE_NO_ROUTE_TO_PEER, on the branch's side" \
 		"$(q '[.findings[] | select(.code == "EDGE_NO_ROUTE_TO_PEER") | .evidence.agent] | join(",")')" branch
 	assert_eq "naming the direction and the network" \
@@ -430,7 +459,54 @@ scenario_branch() {
 	run external laptop ext
 	assert_eq "while the laptop and an external host still pass" "$(q .verdict)" pass
 	show_on_failure
+	# The matrix of seed 003, on the idle tunnel in each dialect (each its own
+	# profile): the external user with the branch fails too, the laptop with the
+	# corp host passes; the analysis across the pairs names the branch.
+	case $LAB_VARIANT in "" | -ms-ice2) ;; *)
+		lab_edge_route_branch on
+		return
+		;;
+	esac
+	run ext-branch ext branch
+	failing="$failing $RUN_ID"
+	assert_eq "the external user and the branch host fail too, EDGE_NO_ROUTE_TO_PEER on the branch's side" \
+		"$(q .verdict) $(q '[.findings[] | select(.code == "EDGE_NO_ROUTE_TO_PEER") | .evidence.agent] | unique | join(",")')" \
+		"fail branch"
+	show_on_failure
+	run laptop-corp laptop corp
+	assert_eq "the laptop and the corp host pass" "$(q .verdict)" pass
+	show_on_failure
+	branch_analysis "$failing"
 	lab_edge_route_branch on
+}
+
+# branch_analysis "RUN_ID RUN_ID": the controller's analysis across the pairs
+# of the lab profile, as the API, /metrics and the status page (in Chromium)
+# give it: the branch's side, its subnet, the edge's route, those runs.
+branch_analysis() {
+	local doc=$LAB_STATE/analysis$LAB_VARIANT want page
+	lab_api GET /api/v1/analysis >"$doc.json"
+	jq -c --arg p "$LAB_PROFILE_NAME" '.profiles[] | select(.profile == $p) |
+		{pairs, patterns: [.patterns[] | {side, subnet, cause, run_ids}], note}' "$doc.json"
+	assert_eq "GET /api/v1/analysis: every pair with the branch fails, on its subnet, for the edge's route" \
+		"$(jq -r --arg p "$LAB_PROFILE_NAME" '.profiles[] | select(.profile == $p) | .patterns[] |
+			"\(.side) \(.subnet) \(.cause)"' "$doc.json")" "branch $LAB_BRANCH_NET edge_route"
+	want=$(printf '%s\n' $1 | sort | paste -sd,)
+	assert_eq "the runs that show it: laptop and external user with the branch" \
+		"$(jq -r --arg p "$LAB_PROFILE_NAME" '.profiles[] | select(.profile == $p) | .patterns[].run_ids |
+			sort | join(",")' "$doc.json")" "$want"
+	assert_match "/metrics: the pattern, valued by its two failing pairs" \
+		"$(lab_exec ctl curl -s --cacert "$LAB_STATE/ctl/ca.pem" "$LAB_CTL_URL/metrics")" \
+		"iceprobe_analysis_pattern\\{profile=\"$LAB_PROFILE_NAME\",side=\"branch\",subnet=\"$LAB_BRANCH_NET\",cause=\"edge_route\"\\} 2"
+	chromium_load "$doc" "$LAB_CTL_URL/" lab_exec ctl
+	page=$(cat "$doc.dom")
+	assert_eq "the status page renders in Chromium without a console message" "$(cat "$doc.console")" ""
+	assert_match "it shows the matrix, the branch's cells failing with the edge's missing route" "$page" \
+		"<table class=\"matrix\">.*<th class=\"ag\">branch</th>.*class=\"c c-fail\"><a href=\"/runs/[^\"]+\" title=\"laptop \\(side a\\) with branch \\(side b\\)[^>]*><span class=\"v fail\">fail</span>(<code>[A-Z_]+</code>)*<code>EDGE_NO_ROUTE_TO_PEER</code>"
+	assert_match "and under it, in one sentence, the branch's subnet and the edge's route" "$page" \
+		"<div class=\"analysis\" data-cause=\"edge_route\"><p>Every pair with agent branch, on ${LAB_BRANCH_NET//./\\.}, fails and every other pair passes: the edge lacks its route to that subnet"
+	[ -z "$LAB_VARIANT" ] && cp "$doc.png" "${ICEPROBE_ARTIFACTS:-$LAB_STATE}/status-page-branch.png" 2>/dev/null
+	return 0
 }
 
 # The agents stop cleanly on SIGTERM; the sanitizer build would say so here.
@@ -464,6 +540,7 @@ body() {
 		lab_busy bursty
 		scenario_cli_peer
 		lab_busy off
+		scenario_old_kernel
 		# IPv6 at home and in the tunnel, the corp LAN in IPv6 too: the same
 		# verdicts; and a block that forgets IPv6 is found.
 		lab_ipv6_variants home+vpn scenario_good scenario_block_missing scenario_udp_only \

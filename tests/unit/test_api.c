@@ -316,6 +316,73 @@ static void test_a_client_gone_while_waiting_on_another_thread_is_let_go(void **
     test_a_client_gone_while_waiting_is_let_go(state);
 }
 
+/* A finished run of profile corp-vpn, written as the controller's verification
+ * writes it, with one finding code (or none). */
+static void store_finished(Store *st, const char *id, const char *a, const char *b, Verdict v,
+                           const char *code, gint64 finished)
+{
+    fixture_create_run(st, id, a, b, finished - 60);
+    g_autoptr(RunResult) res = run_result_new("corp-vpn");
+    g_free(res->run_id);
+    res->run_id = g_strdup(id);
+    if (code)
+        run_result_add_finding(res, code, NULL, "finding %s", code);
+    res->verdict = v;
+    g_autoptr(GError) e = NULL;
+    if (!store_run_finish(st, id, RUN_DONE, res, NULL, finished, &e))
+        fail_msg("finish %s: %s", id, e->message);
+}
+
+static void test_the_analysis_is_the_matrix_and_its_pattern_for_the_admin(void **state)
+{
+    Server *s = *state;
+    /* Where each agent is, from its heartbeat: laptop2 on the branch subnet. */
+    static const char *const addr[] = {"10.254.1.10/24", "10.1.0.10/24", "10.2.0.10/24"};
+    for (int i = 0; i < 3; i++) {
+        g_autofree char *hb = g_strdup_printf(
+            "{\"version\":\"1\",\"interfaces\":[{\"name\":\"eth0\",\"class\":\"physical\","
+            "\"addresses\":[\"%s\"]}]}",
+            addr[i]);
+        g_auto(Reply) r = http(s, "POST", "/api/v1/agent/heartbeat", s->token[i], hb, NULL);
+        expect(&r, 200, NULL, NULL);
+    }
+    g_autoptr(Store) st = store_open(s->fixture->config->store_path, NULL);
+    assert_non_null(st);
+    store_finished(st, "run-pass", "laptop1", "corp1", VERDICT_PASS, NULL, 1000);
+    store_finished(st, "run-fail-1", "laptop1", "laptop2", VERDICT_FAIL, "EDGE_NO_ROUTE_TO_PEER",
+                   1100);
+    store_finished(st, "run-fail-2", "corp1", "laptop2", VERDICT_FAIL, "EDGE_NO_ROUTE_TO_PEER",
+                   1200);
+    g_auto(Reply) r1 = http(s, "GET", "/api/v1/analysis", NULL, NULL, NULL);
+    expect(&r1, 401, "error.code", "unauthorized");
+    g_auto(Reply) r2 = http(s, "GET", "/api/v1/analysis", s->token[0], NULL, NULL);
+    expect(&r2, 403, "error.code", "forbidden");
+    g_auto(Reply) r = http(s, "GET", "/api/v1/analysis", ADMIN, NULL, "Content-Type");
+    expect(&r, 200, NULL, NULL);
+    assert_true(g_str_has_prefix(r.header, "application/json"));
+    g_autoptr(JsonNode) doc = json_from_string(r.body, NULL);
+    assert_non_null(doc);
+    JsonObject *p = json_array_get_object_element(
+        json_object_get_array_member(json_node_get_object(doc), "profiles"), 0);
+    assert_string_equal(json_object_get_string_member(p, "profile"), "corp-vpn");
+    assert_int_equal(json_array_get_length(json_object_get_array_member(p, "agents")), 3);
+    assert_int_equal(json_array_get_length(json_object_get_array_member(p, "cells")), 3);
+    JsonObject *pat = json_array_get_object_element(json_object_get_array_member(p, "patterns"), 0);
+    assert_non_null(pat);
+    assert_string_equal(json_object_get_string_member(pat, "side"), "laptop2");
+    assert_string_equal(json_object_get_string_member(pat, "subnet"), "10.2.0.0/24");
+    assert_string_equal(json_object_get_string_member(pat, "cause"), "edge_route");
+    g_autofree char *ids = json_to_string(json_object_get_member(pat, "run_ids"), FALSE);
+    assert_string_equal(ids, "[\"run-fail-2\",\"run-fail-1\"]");
+    assert_non_null(strstr(json_object_get_string_member(pat, "sentence"),
+                           "Every pair with agent laptop2, on 10.2.0.0/24, fails"));
+    /* A store that cannot answer is a 503, not an empty matrix. */
+    rename_table(s, "runs", "runs_away");
+    g_auto(Reply) down = http(s, "GET", "/api/v1/analysis", ADMIN, NULL, NULL);
+    expect(&down, 503, "error.code", "store");
+    rename_table(s, "runs_away", "runs");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +405,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_a_paired_run_across_two_server_threads_on_postgresql,
                                         setup_two_threads_postgres, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_analysis_is_the_matrix_and_its_pattern_for_the_admin, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,6 +96,34 @@ static void test_the_shipped_example_configuration_loads(void **state)
     assert_int_equal(c->schedules->len, 1);
 }
 
+static void test_the_packaged_configuration_starts_once_the_turn_secret_is_there(void **state)
+{
+    /* debian/controller.conf as /etc/iceprobe/controller.conf: postinst made the
+     * admin token (the TLS files are read at serve), profiles/ is empty; the
+     * edge's TURN secret is the admin's part. */
+    g_autoptr(Fixture) f = fixture_new(NULL);
+    g_autofree char *conf = NULL;
+    assert_true(g_file_get_contents(SOURCE_ROOT "/debian/controller.conf", &conf, NULL, NULL));
+    fixture_write(f, "etc/controller.conf", conf);
+    fixture_write(f, "etc/admin.token", FIXTURE_ADMIN_TOKEN);
+    g_autofree char *profiles = g_build_filename(f->dir, "etc", "profiles", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(profiles, 0700), ==, 0);
+    g_autofree char *path = g_build_filename(f->dir, "etc", "controller.conf", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(ControllerConfig) none = config_load(path, &e);
+    assert_null(none);
+    assert_non_null(strstr(e->message, "[turn] secret_file"));
+    fixture_write(f, "etc/turn.secret", FIXTURE_TURN_SECRET);
+    g_clear_error(&e);
+    g_autoptr(ControllerConfig) c = config_load(path, &e);
+    if (!c)
+        fail_msg("%s", e->message);
+    assert_true(config_uses_tls(c));
+    assert_string_equal(c->user, "iceprobe");
+    assert_string_equal(c->store_path, "/var/lib/iceprobe/controller.db");
+    assert_int_equal(c->schedules->len, 0);
+}
+
 static void test_unknown_groups_and_keys_are_named(void **state)
 {
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\nlisten_port=3\n",
@@ -279,6 +307,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_contract_example_loads_with_its_comments),
         cmocka_unit_test(test_the_shipped_example_configuration_loads),
+        cmocka_unit_test(test_the_packaged_configuration_starts_once_the_turn_secret_is_there),
         cmocka_unit_test(test_unknown_groups_and_keys_are_named),
         cmocka_unit_test(test_missing_and_wrong_values_are_named),
         cmocka_unit_test(test_a_postgresql_url_instead_of_a_path),

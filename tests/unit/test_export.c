@@ -331,6 +331,7 @@ static void test_every_sample_is_under_its_family_help_and_type(void **state)
         {"iceprobe_mos", "gauge"},
         {"iceprobe_selected_pair_info", "gauge"},
         {"iceprobe_run_finding", "gauge"},
+        {"iceprobe_analysis_pattern", "gauge"},
         {"iceprobe_schedule_last_fire_timestamp_seconds", "gauge"},
         {"iceprobe_last_run_timestamp_seconds", "gauge"},
         {"iceprobe_agent_last_seen_timestamp_seconds", "gauge"},
@@ -367,7 +368,15 @@ static void test_promtool_accepts_the_metrics_text(void **state)
     add_agent(c, HOSTILE_AGENT, NOW - 5);
     finish_run(c, "r1", HOSTILE_AGENT, "corp1", VERDICT_FAIL, 0.3, NOW - 100,
                (const char *const[]){"QUALITY_LOSS", "QUALITY_JITTER", NULL});
+    /* every pair with the hostile agent fails: a pattern, its side that name */
+    finish_run(c, "r2", "laptop1", HOSTILE_AGENT, VERDICT_FAIL, 0.3, NOW - 90, NULL);
+    finish_run(c, "r3", "laptop1", "corp1", VERDICT_PASS, 0, NOW - 80, NULL);
     g_autofree char *text = scrape_text(c);
+    g_autofree char *want = g_strdup_printf("iceprobe_analysis_pattern{profile=\"corp-vpn\",side="
+                                            "\"%s\",subnet=\"\",cause=\"unknown\"} 2\n",
+                                            HOSTILE_AGENT_LABEL);
+    if (!strstr(text, want))
+        fail_msg("no line '%s' in:\n%s", want, text);
     const char *argv[] = {PROMTOOL, "check", "metrics", NULL};
     g_autoptr(GError) e = NULL;
     g_autoptr(GSubprocess) p =
@@ -453,6 +462,40 @@ static void test_run_series_come_from_the_newest_finished_run_of_each_pair(void 
     assert_null(strstr(text, "\"old\""));
     assert_null(strstr(text, "\"new\""));
     assert_null(strstr(text, "unfinished"));
+}
+
+/* An agent of its own group with a heartbeat's interfaces: eth0 at addr. */
+static void add_agent_at(Ctx *c, const char *name, const char *group, const char *addr)
+{
+    const char *groups[] = {group, NULL};
+    g_autofree char *hash = g_strconcat("hash-", name, NULL);
+    assert_true(store_agent_add(c->store, name, groups, hash, NOW - 86400, NULL));
+    g_autofree char *ifs = g_strdup_printf(
+        "[{\"name\":\"eth0\",\"class\":\"physical\",\"addresses\":[\"%s\"]}]", addr);
+    assert_true(store_agent_seen(c->store, name, NOW - 5, "0.9", ifs, NULL, NULL));
+}
+
+static void test_failing_pairs_that_share_a_side_are_a_pattern_series(void **state)
+{
+    Ctx *c = *state;
+    add_agent_at(c, "branch1", "branch", "10.2.0.10/24");
+    add_agent_at(c, "ext1", "external", "10.253.1.10/24");
+    const char *const route[] = {"EDGE_NO_ROUTE_TO_PEER", NULL};
+    finish_run(c, "r1", "laptop1", "corp1", VERDICT_PASS, 0, NOW - 400, NULL);
+    finish_run(c, "r2", "laptop1", "branch1", VERDICT_FAIL, 1, NOW - 300, route);
+    g_autoptr(Metrics) one = scrape(c);
+    /* One failing pair says nothing of whose network: no series. */
+    assert_int_equal(samples_of(one, "iceprobe_analysis_pattern"), 0);
+    finish_run(c, "r3", "ext1", "branch1", VERDICT_FAIL, 1, NOW - 200, route);
+    g_autoptr(Metrics) two = scrape(c);
+    assert_metric(two, 2, "iceprobe_analysis_pattern", "profile", "corp-vpn", "side", "branch1",
+                  "subnet", "10.2.0.0/24", "cause", "edge_route");
+    assert_int_equal(samples_of(two, "iceprobe_analysis_pattern"), 1);
+    /* The route back: the pairs pass again, and the series goes. */
+    finish_run(c, "r4", "laptop1", "branch1", VERDICT_PASS, 0, NOW - 100, NULL);
+    finish_run(c, "r5", "ext1", "branch1", VERDICT_PASS, 0, NOW - 50, NULL);
+    g_autoptr(Metrics) back = scrape(c);
+    assert_int_equal(samples_of(back, "iceprobe_analysis_pattern"), 0);
 }
 
 static void test_runs_total_stays_monotonic_across_pruning(void **state)
@@ -576,6 +619,7 @@ int main(void)
         CASE(test_hostile_agent_names_are_escaped_in_label_values),
         CASE(test_path_figures_are_the_stored_ones_in_base_units),
         CASE(test_run_series_come_from_the_newest_finished_run_of_each_pair),
+        CASE(test_failing_pairs_that_share_a_side_are_a_pattern_series),
         CASE(test_runs_total_stays_monotonic_across_pruning),
         CASE(test_unfinished_runs_are_counted_by_state),
         CASE(test_agents_count_as_seen_within_two_long_polls_and_a_minute),

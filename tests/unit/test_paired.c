@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -260,6 +261,30 @@ static char *line_address(const char *line)
     return g_strdup_printf("%s:%s", f[4], f[5]);
 }
 
+/* A side that ended in an error says why on stderr, with its checks, its
+ * times and every message delivered: the cases after it only see the error. */
+static void pair_explain(const Pair *p)
+{
+    for (guint i = 0; i < 2; i++) {
+        const Side *s = &p->side[i];
+        if (!s->result->error)
+            continue;
+        fprintf(stderr, "side %c: error: %s (ran %.1f s)\n", i ? 'b' : 'a', s->result->error,
+                (double)(s->ended - s->start) / G_USEC_PER_SEC);
+        for (guint c = 0; c < s->result->checks->len; c++) {
+            const CheckRecord *r = s->result->checks->pdata[c];
+            fprintf(stderr, "  check %s %s %.0f ms: %s\n", r->name, verdict_to_string(r->verdict),
+                    r->duration_ms, r->reason ? r->reason : "");
+        }
+    }
+    gboolean any = p->side[0].result->error || p->side[1].result->error;
+    for (guint i = 0; any && i < p->log->len; i++) {
+        const Sent *m = p->log->pdata[i];
+        fprintf(stderr, "  %c -> %s %s (+%.3f s)\n", m->from ? 'b' : 'a', m->type, m->path,
+                (double)(m->at - p->side[0].start) / G_USEC_PER_SEC);
+    }
+}
+
 /* ---- one run, every message through: shared by the first cases ---- */
 
 static Pair *good; /* each side's `closing` delivered CLOSE_HOLD_MS late */
@@ -276,6 +301,7 @@ static int good_run(void **state)
     close(fd);
     good = pair_new(TAP_HOLD_CLOSE);
     pair_run(good);
+    pair_explain(good);
     return 0;
 }
 
@@ -327,6 +353,8 @@ static void test_each_side_reports_both_directions_with_the_peers_figures(void *
         guint peer = !me;
         const PathRecord *rec = run_result_find_path(good->side[me].result, "natural");
         const PathRecord *their = run_result_find_path(good->side[peer].result, "natural");
+        assert_non_null(rec);
+        assert_non_null(their);
         assert_true(rec->have_metrics && their->have_metrics);
         /* `sent` says what the peer sent; what we received of it is our `in`. */
         const Sent *sent = sent_at(good, find_sent(good, peer, "sent", -1));

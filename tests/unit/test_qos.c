@@ -93,13 +93,14 @@ static void test_a_watch_sees_the_marking_of_datagrams_another_reader_takes(void
     int tx = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in to;
     assert_true(g_socket_address_to_native(bound, &to, sizeof(to), NULL));
-    for (guint i = 0; i < 40; i++) {
-        int tos = i < 30 ? EF << 2 : 0; /* the last ten re-marked */
+    /* At a stream's pace (one every 20 ms), every fifth re-marked. */
+    for (guint i = 0; i < 30; i++) {
+        int tos = i % 5 == 4 ? 0 : EF << 2;
         setsockopt(tx, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
         guint8 p[64];
         gsize n = rtp(p, (guint16)(100 + i));
         assert_int_equal(sendto(tx, p, n, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)n);
-        g_usleep(5000);
+        g_usleep(20000);
     }
     g_usleep(20000);
     g_atomic_int_set(&r.stop, 1);
@@ -107,10 +108,13 @@ static void test_a_watch_sees_the_marking_of_datagrams_another_reader_takes(void
     close(tx);
     QosCounts c;
     qos_watch_counts(w, &c);
-    assert_int_equal(r.got, 40); /* the reader took every one: peeking takes nothing */
-    assert_true(c.seen >= 20 && c.seen <= 40);
-    assert_true(c.marked <= c.seen && c.marked >= c.seen - 10);
+    assert_int_equal(r.got, 30); /* the reader took every one: peeking takes nothing */
+    /* A sample: most of them (each one while the sample is small), the
+     * re-marked ones among them. */
+    assert_true(c.seen >= 10 && c.seen <= 30);
+    assert_true(c.marked < c.seen && c.marked * 5 >= c.seen * 3);
     assert_true(c.values & (G_GUINT64_CONSTANT(1) << EF));
+    assert_true(c.values & 1);
     /* The socket's option is back as it was once the watch is gone. */
     qos_watch_free(g_steal_pointer(&w));
     int on = -1;

@@ -23,12 +23,14 @@ typedef struct {
     Store *store; /* the test's own connection to the controller's file */
 } Ctx;
 
-static Ctx *ctx_new(gboolean agents)
+static Ctx *ctx_new(gboolean agents, const char *extra)
 {
     Ctx *c = g_new0(Ctx, 1);
-    c->server = server_new("[scheduler]\norder_timeout_s = 600\nsetup_s = 600\nlongpoll_s = 5\n"
-                           "[auth]\nstatus_public = true\n",
-                           agents, NOW);
+    g_autofree char *conf =
+        g_strconcat("[scheduler]\norder_timeout_s = 600\nsetup_s = 600\nlongpoll_s = 5\n"
+                    "[auth]\nstatus_public = true\n",
+                    extra, NULL);
+    c->server = server_new(conf, agents, NOW);
     c->store = store_open(c->server->fixture->config->store_path, NULL);
     assert_non_null(c->store);
     return c;
@@ -36,13 +38,21 @@ static Ctx *ctx_new(gboolean agents)
 
 static int setup(void **state)
 {
-    *state = ctx_new(TRUE);
+    *state = ctx_new(TRUE, "");
     return 0;
 }
 
 static int setup_empty(void **state)
 {
-    *state = ctx_new(FALSE);
+    *state = ctx_new(FALSE, "");
+    return 0;
+}
+
+/* A schedule every ten minutes (its runs' expected interval). */
+static int setup_tenmin(void **state)
+{
+    *state = ctx_new(TRUE, "[schedule.tenmin]\ncron = */10 * * * *\nprofile = corp-vpn\n"
+                           "a = laptop1\nb = corp1\n");
     return 0;
 }
 
@@ -95,11 +105,11 @@ static void add_agent(Ctx *c, const char *name, gint64 last_seen, const char *in
 }
 
 /* A finished run: the natural path, each side's figures (side b's loss
- * doubled), and a finding whose message is finding_text; side a's ICE record
- * is record (taken; may be NULL). */
-static void finish_run_record(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
-                              double loss, gint64 finished, const char *finding_text,
-                              IceRecord *record)
+ * doubled), and a finding whose message is finding_text (code: code, else
+ * QUALITY_LOSS); side a's ICE record is record (taken; may be NULL). */
+static void finish_run_code(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
+                            double loss, gint64 finished, const char *code,
+                            const char *finding_text, IceRecord *record)
 {
     fixture_create_run(c->store, id, a, b, finished - 60);
     g_autoptr(RunResult) res = run_result_new("corp-vpn");
@@ -126,7 +136,7 @@ static void finish_run_record(Ctx *c, const char *id, const char *a, const char 
     p->sides[1]->metrics.loss_ratio = loss * 2;
     p->sides[0]->ice_record = record;
     if (finding_text)
-        run_result_add_finding(res, "QUALITY_LOSS", NULL, "%s", finding_text);
+        run_result_add_finding(res, code ? code : "QUALITY_LOSS", NULL, "%s", finding_text);
     res->verdict = verdict;
     g_autoptr(GError) e = NULL;
     if (!store_run_finish(c->store, id, RUN_DONE, res, NULL, finished, &e))
@@ -136,7 +146,7 @@ static void finish_run_record(Ctx *c, const char *id, const char *a, const char 
 static void finish_run(Ctx *c, const char *id, const char *a, const char *b, Verdict verdict,
                        double loss, gint64 finished, const char *finding_text)
 {
-    finish_run_record(c, id, a, b, verdict, loss, finished, finding_text, NULL);
+    finish_run_code(c, id, a, b, verdict, loss, finished, NULL, finding_text, NULL);
 }
 
 static void test_an_empty_store_says_so_in_every_section(void **state)
@@ -199,6 +209,54 @@ static void test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agen
                  "</td></tr>");
 }
 
+static void test_the_page_opens_on_the_matrix_and_its_analysis(void **state)
+{
+    Ctx *c = *state;
+    add_agent(c, "branch1", NOW - 5,
+              "[{\"name\":\"eth0\",\"class\":\"physical\",\"addresses\":[\"10.2.0.10/24\"]}]");
+    finish_run(c, "run-pass", "laptop1", "corp1", VERDICT_PASS, 0, NOW - 900, NULL);
+    finish_run(c, "run-pass-2", "laptop2", "corp1", VERDICT_PASS, 0, NOW - 800, NULL);
+    finish_run_code(c, "run-fail-1", "laptop1", "branch1", VERDICT_FAIL, 1, NOW - 700,
+                    "EDGE_NO_ROUTE_TO_PEER", "no relayed media from the branch", NULL);
+    finish_run_code(c, "run-fail-2", "corp1", "branch1", VERDICT_FAIL, 1, NOW - 600,
+                    "EDGE_NO_ROUTE_TO_PEER", "no relayed media from the branch", NULL);
+    g_autofree char *p = page(c, "/", 200);
+    const char *matrix = strstr(p, "<h2>Who reaches whom</h2>");
+    assert_non_null(matrix);
+    /* The page opens on it: before the table of latest verdicts. */
+    assert_true(matrix < strstr(p, "<h2>Latest verdict"));
+    assert_in(p, "<h3>Profile corp-vpn</h3><table class=\"matrix\">");
+    /* Agents by group (internal: corp1; vpn: branch1, laptop1, laptop2), the
+     * group over its columns and beside its rows. */
+    assert_in(p, "<th class=\"grp\" colspan=\"1\">internal</th><th class=\"grp\" "
+                 "colspan=\"3\">vpn</th></tr><tr><th class=\"ag\">corp1</th><th class=\"ag\">"
+                 "branch1</th><th class=\"ag\">laptop1</th><th class=\"ag\">laptop2</th></tr>");
+    assert_in(p, "<tr><th class=\"grp\" rowspan=\"3\">vpn</th><th class=\"ag\">branch1</th>");
+    /* A cell: the verdict, its codes, a link to the run; both ways of a pair
+     * run one way; the diagonal; a pair never run. */
+    assert_in(p, "<td class=\"c c-fail\"><a href=\"/runs/run-fail-1\" title=\"laptop1 (side a) "
+                 "with branch1 (side b), finished 2025-12-31 23:48:20 UTC\"><span class=\"v "
+                 "fail\">fail</span><code>EDGE_NO_ROUTE_TO_PEER</code></a></td>");
+    assert_int_equal(count(p, "<a href=\"/runs/run-fail-1\" title="), 2);
+    assert_int_equal(count(p, "<td class=\"self\">"), 4);
+    assert_int_equal(count(p, "<td class=\"never\">never run</td>"), 4); /* laptop2's */
+    /* Under it, the analysis: who, where, why, and the runs that show it. */
+    assert_in(p, "<div class=\"analysis\" data-cause=\"edge_route\"><p>Every pair with agent "
+                 "branch1, on 10.2.0.0/24, fails and every other pair passes: the edge lacks its "
+                 "route to that subnet, so relayed media to and from it never arrives (add a "
+                 "persistent route to it on the edge&apos;s internal interface).</p><p>Runs that "
+                 "show it: <a href=\"/runs/run-fail-2\">run-fail</a>, <a "
+                 "href=\"/runs/run-fail-1\">run-fail</a></p></div>");
+}
+
+static void test_the_matrix_says_when_no_pair_has_run(void **state)
+{
+    Ctx *c = *state;
+    g_autofree char *p = page(c, "/", 200);
+    assert_in(p, "<h2>Who reaches whom</h2><p class=\"muted\">No run has finished and no "
+                 "schedule names a pair yet.</p>");
+}
+
 static void test_hostile_agent_names_and_finding_messages_are_escaped(void **state)
 {
     Ctx *c = *state;
@@ -219,6 +277,8 @@ static void test_hostile_agent_names_and_finding_messages_are_escaped(void **sta
     /* The name is there, escaped: the latest table, the chart's heading, under
      * way, the agents. */
     assert_true(count(p, HOSTILE_AGENT_ESC) >= 4);
+    assert_in(p, "<th class=\"ag\">" HOSTILE_AGENT_ESC "</th>"); /* the matrix */
+    assert_in(p, "title=\"" HOSTILE_AGENT_ESC " (side a) with corp1");
     assert_in(p, "&lt;img src=x onerror=alert(1)&gt;");
     assert_in(p, "&lt;b&gt;eth0&lt;/b&gt; (&lt;i&gt;physical&lt;/i&gt;)");
     /* The run's own page too. */
@@ -249,6 +309,59 @@ static void test_history_charts_follow_the_natural_path_of_side_a_oldest_first(v
     assert_null(strstr(p, ": 10</title>"));
     assert_in(p, "<title>2025-12-31 23:10:00 UTC: 41.5</title>"); /* RTT, ms */
     assert_in(p, "<text x=\"2\" y=\"14\" font-size=\"10\">5</text>");
+}
+
+static void test_history_charts_have_a_time_axis_thresholds_and_gaps(void **state)
+{
+    Ctx *c = *state;
+    /* Hourly, then nothing for almost seven hours (over 2.5 times the median
+     * interval between the pair's runs, which have no schedule). */
+    static const gint64 ago[] = {36000, 32400, 28800, 25200, 600};
+    for (guint i = 0; i < G_N_ELEMENTS(ago); i++) {
+        g_autofree char *id = g_strdup_printf("t%u", i + 1);
+        finish_run(c, id, "laptop1", "corp1", VERDICT_PASS, 0.002, NOW - ago[i], NULL);
+    }
+    g_autofree char *p = page(c, "/", 200);
+    assert_in(p, "(natural path, side a; last 5 runs; times UTC)");
+    /* Ticks every three hours over ten hours (14:00 to 23:50), from the step
+     * before to the step after, labelled, in each of the four. */
+    for (guint i = 0; i < 5; i++) {
+        g_autofree char *label = g_strdup_printf("fill=\"#555\">%02u:00</text>", (12 + 3 * i) % 24);
+        assert_int_equal(count(p, label), 4);
+    }
+    assert_int_equal(count(p, "fill=\"#555\">"), 20);
+    /* The profile's thresholds: loss 1 %, jitter 30 ms, RTT 100 ms, MOS 3.6. */
+    assert_int_equal(count(p, "<line class=\"threshold\""), 4);
+    assert_in(p, "fill=\"#c62828\">max 1</text>");
+    assert_in(p, "fill=\"#c62828\">max 30</text>");
+    assert_in(p, "fill=\"#c62828\">max 100</text>");
+    assert_in(p, "fill=\"#c62828\">min 3.6</text>");
+    /* The gap: a band, and the line broken in two in each chart. */
+    assert_int_equal(count(p, "<title>no run for 6 h 50 min</title></rect>"), 4);
+    assert_int_equal(count(p, "<polyline"), 8);
+    assert_int_equal(count(p, "<circle"), 20);
+}
+
+static void test_a_schedule_s_period_sets_where_the_line_breaks(void **state)
+{
+    Ctx *c = *state;
+    /* Runs of a schedule every 10 minutes: a 30-minute pause is a gap, though
+     * it is the median of this pair's intervals. */
+    static const gint64 ago[] = {7200, 5400, 3600, 3000, 1200};
+    for (guint i = 0; i < G_N_ELEMENTS(ago); i++) {
+        g_autofree char *id = g_strdup_printf("s%u", i + 1);
+        finish_run(c, id, "laptop1", "corp1", VERDICT_PASS, 0.002, NOW - ago[i], NULL);
+    }
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(c->server->fixture->config->store_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, "UPDATE runs SET schedule = 'tenmin'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    g_autofree char *p = page(c, "/", 200);
+    /* 1800, 1800, 600, 1800 s: three gaps (over 2.5 x 600 s) in each chart. */
+    assert_int_equal(count(p, "<rect class=\"gap\""), 12);
+    assert_int_equal(count(p, "<polyline"), 16);
 }
 
 static void test_charts_are_kept_to_the_pairs_that_need_looking_at_first(void **state)
@@ -336,8 +449,8 @@ static IceRecord *hostile_record(void)
 static void test_a_run_page_shows_each_sides_ice_record_collapsed(void **state)
 {
     Ctx *c = *state;
-    finish_run_record(c, "r1", "laptop1", "corp1", VERDICT_WARN, 0.02, NOW - 100, NULL,
-                      hostile_record());
+    finish_run_code(c, "r1", "laptop1", "corp1", VERDICT_WARN, 0.02, NOW - 100, NULL, NULL,
+                    hostile_record());
     g_autofree char *p = page(c, "/runs/r1", 200);
     /* Side a's record under its row, collapsed; side b has none. */
     assert_int_equal(count(p, "<details>"), 1);
@@ -413,8 +526,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_empty_store_says_so_in_every_section, setup_empty,
                                         teardown),
         CASE(test_the_page_lists_each_pair_latest_verdict_runs_under_way_and_agents),
+        CASE(test_the_page_opens_on_the_matrix_and_its_analysis),
+        cmocka_unit_test_setup_teardown(test_the_matrix_says_when_no_pair_has_run, setup_empty,
+                                        teardown),
         CASE(test_hostile_agent_names_and_finding_messages_are_escaped),
         CASE(test_history_charts_follow_the_natural_path_of_side_a_oldest_first),
+        CASE(test_history_charts_have_a_time_axis_thresholds_and_gaps),
+        cmocka_unit_test_setup_teardown(test_a_schedule_s_period_sets_where_the_line_breaks,
+                                        setup_tenmin, teardown),
         CASE(test_charts_are_kept_to_the_pairs_that_need_looking_at_first),
         CASE(test_a_run_page_shows_each_side_of_each_path),
         CASE(test_a_run_page_shows_each_sides_ice_record_collapsed),

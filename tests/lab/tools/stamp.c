@@ -1,7 +1,8 @@
 /* iceprobe-stamp: timestamps taken on both sides of the impairment instrument.
  *
  *   iceprobe-stamp send ADDRESS PORT COUNT INTERVAL_MS   prints "key send_ns" a packet
- *   iceprobe-stamp recv PORT SECONDS                     prints "key arrival_ns" a packet
+ *   iceprobe-stamp recv PORT SECONDS                     prints "key arrival_ns" a packet,
+ *                                                        until 3 s after the last one (or SECONDS)
  *
  * Each UDP payload starts with its key, 8 bytes (0x5354 and a 48-bit sequence
  * number, big-endian), which iceprobe-impair logs in hex; times are
@@ -60,6 +61,8 @@ static int do_send(const char *addr, int port, long count, double interval_ms)
     return 0;
 }
 
+#define RECV_QUIET_NS 3000000000LL
+
 static int do_recv(int port, int seconds)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -68,7 +71,9 @@ static int do_recv(int port, int seconds)
         perror("iceprobe-stamp recv");
         return 1;
     }
-    int64_t end = now_ns() + (int64_t)seconds * 1000000000;
+    /* Until SECONDS have passed, or RECV_QUIET_NS after the last packet: a
+     * sender that started late on a loaded machine is still heard out. */
+    int64_t hard = now_ns() + (int64_t)seconds * 1000000000, end = hard;
     unsigned char buf[2048];
     for (;;) {
         int64_t left = end - now_ns();
@@ -81,6 +86,7 @@ static int do_recv(int port, int seconds)
         int64_t t = now_ns();
         if (n >= 8)
             print_key(buf, t);
+        end = t + RECV_QUIET_NS < hard ? t + RECV_QUIET_NS : hard;
     }
     close(fd);
     return 0;
