@@ -43,6 +43,9 @@ guint64 api_conns_accepted(const ApiConns *c); /* since start; with HTTPS, TLS h
 guint64 api_conns_idle(const ApiConns *c);     /* kept alive, between requests, now */
 guint64 api_conns_parked(const ApiConns *c);   /* of those, held out of libsoup's hands */
 guint64 api_conns_closed_idle(const ApiConns *c);
+/* The most layers of libsoup's (SoupIOStream) over a parked connection's own
+ * stream; on the server's thread. */
+guint api_conns_parked_layers(ApiConns *c);
 
 typedef struct {
     const char *method;
@@ -55,8 +58,8 @@ typedef struct {
 /* The hub of the server threads (api_hub.c). */
 gboolean api_hub_join(ApiHub *hub, Api *api, gboolean *first, GError **error);
 void api_hub_leave(ApiHub *hub, Api *api);
-/* The parsed reports the threads' schedulers share. */
-SchedulerReports *api_hub_reports(ApiHub *hub);
+/* What the threads' schedulers share (parsed reports, sides heard). */
+SchedulerShared *api_hub_scheduler_shared(ApiHub *hub);
 /* A thread's first long-poll of key came (waiting), or its last went. */
 void api_hub_track(ApiHub *hub, Api *api, const char *key, gboolean waiting);
 /* Wakes key (NULL: everything) in the other threads that hold long-polls of it. */
@@ -76,8 +79,9 @@ struct Api {
     StoreListener *listener; /* a shared store: other controllers' wakes */
     Scheduler *scheduler;
     SoupServer *server;
-    ApiConns *conns; /* NULL: libsoup before 3.2, every answer closes its connection */
+    ApiConns *conns;     /* NULL: libsoup before 3.2, every answer closes its connection */
     GHashTable *waiters; /* key -> GQueue of Waiter */
+    GHashTable *reading; /* key -> count: requests reading the store before they wait */
     GQueue *expiring;    /* every Waiter, swept for its deadline */
     GSource *sweeper;
     guint sweeps;
@@ -98,11 +102,17 @@ void api_reply_gerror(ApiRequest *req, const GError *e);
 /* A query parameter, or NULL. */
 const char *api_query(ApiRequest *req, const char *name);
 
-/* Long-polls. respond() is called once, when woken or when the time is up
- * (timed_out); it must set the reply. The request's strings are copied. */
+/* Long-polls. ready() answers at once if what the request waits for is there
+ * (it sets the reply and returns TRUE); else the request is held, and
+ * respond() is called once, when key is woken or when the time is up
+ * (timed_out); it must set the reply. The key is followed (the hub: the other
+ * threads' wakes of it come here) before ready() reads the store, so a wake
+ * that another thread posts after that read is not lost. data is freed either
+ * way; the request's strings are copied. */
+typedef gboolean (*WaiterReady)(ApiRequest *req, gpointer data);
 typedef void (*WaiterRespond)(ApiRequest *req, gboolean timed_out, gpointer data);
-void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
-              gpointer data, GDestroyNotify data_free);
+void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterReady ready,
+              WaiterRespond respond, gpointer data, GDestroyNotify data_free);
 void api_wake(Api *api, const char *key);
 /* Wakes key's waiters on every controller sharing the store (NOTIFY), or on this
  * one (SQLite). What woke them is committed already. */

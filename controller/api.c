@@ -354,6 +354,7 @@ Api *api_new(const ControllerConfig *config, Store *store, ApiHub *hub, GTlsCert
     api->config = config;
     api->store = store;
     api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, api_waiter_queue_free);
+    api->reading = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     api->expiring = g_queue_new();
     api->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     api->board = signal_board_new(store, on_signal, api);
@@ -375,7 +376,7 @@ Api *api_new(const ControllerConfig *config, Store *store, ApiHub *hub, GTlsCert
     api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
                                    clock_data, &hooks);
     if (hub)
-        scheduler_share_reports(api->scheduler, api_hub_reports(hub));
+        scheduler_share(api->scheduler, api_hub_scheduler_shared(hub));
     api->started = g_get_real_time() / G_USEC_PER_SEC;
     api->server = soup_server_new("server-header", "iceprobe-controller", NULL);
     if (config_uses_tls(config)) {
@@ -410,6 +411,7 @@ void api_free(Api *api)
     }
     store_listener_free(api->listener);
     g_hash_table_unref(api->waiters);
+    g_hash_table_unref(api->reading);
     g_queue_free(api->expiring);
     if (api->seen_flush) {
         g_source_destroy(api->seen_flush);
@@ -445,6 +447,24 @@ static GSocketAddress *parse_listen(const char *spec, GError **error)
     return g_inet_socket_address_new(ia, port);
 }
 
+static guint port_of(GSocketAddress *addr)
+{
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(addr));
+}
+
+/* A bind's failure; an address in use said so plainly. */
+static void bind_error(GError **error, GError *e, GSocketAddress *addr)
+{
+    if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                    "port %u is in use (another controller, or another program, listens on it)",
+                    port_of(addr));
+        g_error_free(e);
+    } else {
+        g_propagate_error(error, e);
+    }
+}
+
 static GSocket *bind_one(GSocketAddress *addr, gboolean reuse_port, GError **error)
 {
     g_autoptr(GSocket) sock = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
@@ -454,9 +474,12 @@ static GSocket *bind_one(GSocketAddress *addr, gboolean reuse_port, GError **err
     /* GLib's default backlog is 10: a fleet of agents reconnecting at once (a
      * controller restart) would be refused. The kernel caps it at somaxconn. */
     g_socket_set_listen_backlog(sock, 4096);
+    GError *e = NULL;
     if (!reuse_port) {
-        if (!g_socket_bind(sock, addr, TRUE, error))
+        if (!g_socket_bind(sock, addr, TRUE, &e)) {
+            bind_error(error, e, addr);
             return NULL;
+        }
     } else {
         /* Several server threads: a socket each on one address, the kernel
          * spreading the connections (SO_REUSEPORT). g_socket_bind() turns
@@ -469,7 +492,8 @@ static GSocket *bind_one(GSocketAddress *addr, gboolean reuse_port, GError **err
             return NULL;
         if (bind(g_socket_get_fd(sock), (struct sockaddr *)&native, (socklen_t)len) != 0) {
             int err = errno;
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "bind: %s", g_strerror(err));
+            g_set_error(&e, G_IO_ERROR, g_io_error_from_errno(err), "bind: %s", g_strerror(err));
+            bind_error(error, e, addr);
             return NULL;
         }
     }
@@ -478,16 +502,39 @@ static GSocket *bind_one(GSocketAddress *addr, gboolean reuse_port, GError **err
     return g_steal_pointer(&sock);
 }
 
+/* SO_REUSEPORT would let a second controller (of the same user) bind the
+ * port its first listens on, and both would serve, splitting the agents. So a
+ * socket without it binds the address first, alone: a port taken is refused.
+ * The address with the port that socket was given (port 0: one free now). */
+static GSocketAddress *probe_port(GSocketAddress *addr, GError **error)
+{
+    g_autoptr(GSocket) probe = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, error);
+    GError *e = NULL;
+    if (!probe)
+        return NULL;
+    if (!g_socket_bind(probe, addr, TRUE, &e)) {
+        bind_error(error, e, addr);
+        return NULL;
+    }
+    return g_socket_get_local_address(probe, error);
+}
+
 gboolean api_bind(const char *spec, guint n, GPtrArray *sockets, GError **error)
 {
     g_autoptr(GError) e = NULL;
     g_autoptr(GSocketAddress) addr = parse_listen(spec, &e);
+    if (addr && n > 1) {
+        GSocketAddress *probed = probe_port(addr, &e);
+        g_clear_object(&addr);
+        addr = probed;
+    }
     for (guint i = 0; addr && i < n; i++) {
         GSocket *sock = bind_one(addr, n > 1, &e);
         if (!sock)
             break;
         g_ptr_array_add(sockets, sock);
-        if (i == 0 && g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(addr)) == 0) {
+        if (i == 0 && port_of(addr) == 0) {
             /* Port 0: the others on the port the first was given. */
             g_clear_object(&addr);
             addr = g_socket_get_local_address(sock, &e);

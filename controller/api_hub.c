@@ -25,7 +25,7 @@ typedef struct {
 } HubMember;
 
 struct ApiHub {
-    SchedulerReports *reports; /* the threads' schedulers' */
+    SchedulerShared *shared; /* the threads' schedulers' */
     GMutex lock;
     HubMember *members[HUB_MAX_MEMBERS];
     guint n;
@@ -35,7 +35,7 @@ struct ApiHub {
 ApiHub *api_hub_new(void)
 {
     ApiHub *hub = g_new0(ApiHub, 1);
-    hub->reports = scheduler_reports_new();
+    hub->shared = scheduler_shared_new();
     g_mutex_init(&hub->lock);
     hub->where = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return hub;
@@ -59,7 +59,7 @@ void api_hub_free(ApiHub *hub)
     for (guint i = 0; i < hub->n; i++)
         member_unref(hub->members[i]);
     g_hash_table_unref(hub->where);
-    scheduler_reports_unref(hub->reports);
+    scheduler_shared_unref(hub->shared);
     g_mutex_clear(&hub->lock);
     g_free(hub);
 }
@@ -89,9 +89,9 @@ gboolean api_hub_join(ApiHub *hub, Api *api, gboolean *first, GError **error)
     return TRUE;
 }
 
-SchedulerReports *api_hub_reports(ApiHub *hub)
+SchedulerShared *api_hub_scheduler_shared(ApiHub *hub)
 {
-    return hub->reports;
+    return hub->shared;
 }
 
 static void clear_bit(gpointer key, gpointer value, gpointer bit)

@@ -45,11 +45,30 @@ static void waiter_free(Waiter *w)
     g_free(w);
 }
 
+/* The hub follows a key for this thread while it has waiters of it or
+ * requests reading the store before they wait (api->reading). */
+static void key_reading(Api *api, const char *key, gboolean start)
+{
+    if (!api->hub)
+        return;
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(api->reading, key));
+    gboolean waiters = g_hash_table_contains(api->waiters, key);
+    if (start && n == 0 && !waiters)
+        api_hub_track(api->hub, api, key, TRUE);
+    if (start || n > 1) {
+        g_hash_table_insert(api->reading, g_strdup(key), GUINT_TO_POINTER(start ? n + 1 : n - 1));
+        return;
+    }
+    g_hash_table_remove(api->reading, key);
+    if (!waiters)
+        api_hub_track(api->hub, api, key, FALSE);
+}
+
 static void waiter_unlink(Waiter *w)
 {
     GQueue *q = g_hash_table_lookup(w->api->waiters, w->key);
     if (q && g_queue_remove(q, w) && g_queue_is_empty(q)) {
-        if (w->api->hub)
+        if (w->api->hub && !g_hash_table_contains(w->api->reading, w->key))
             api_hub_track(w->api->hub, w->api, w->key, FALSE);
         g_hash_table_remove(w->api->waiters, w->key);
     }
@@ -102,8 +121,8 @@ static void on_waiter_finished(SoupServerMessage *msg, gpointer data)
     waiter_free(w);
 }
 
-void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
-              gpointer data, GDestroyNotify data_free)
+static void hold(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
+                 gpointer data, GDestroyNotify data_free)
 {
     Waiter *w = g_new0(Waiter, 1);
     w->api = req->api;
@@ -127,7 +146,7 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond r
     if (!q) {
         q = g_queue_new();
         g_hash_table_insert(w->api->waiters, g_strdup(key), q);
-        if (w->api->hub)
+        if (w->api->hub && !g_hash_table_contains(w->api->reading, key))
             api_hub_track(w->api->hub, w->api, key, TRUE);
     }
     API_COUNTER_ADD(w->api->waiting, 1);
@@ -142,6 +161,22 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond r
     }
     w->finished_id = g_signal_connect(w->req.msg, "finished", G_CALLBACK(on_waiter_finished), w);
     soup_server_message_pause(w->req.msg);
+}
+
+void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterReady ready,
+              WaiterRespond respond, gpointer data, GDestroyNotify data_free)
+{
+    Api *api = req->api;
+    /* Followed first: a wake posted from now on finds this thread, and is
+     * delivered (by this thread's loop) once the request waits. */
+    key_reading(api, key, TRUE);
+    if (ready(req, data)) {
+        if (data_free)
+            data_free(data);
+    } else {
+        hold(req, key, timeout_s, respond, data, data_free);
+    }
+    key_reading(api, key, FALSE);
 }
 
 void api_wake(Api *api, const char *key)

@@ -222,27 +222,31 @@ static void controller_families(GString *s, Api *api, GPtrArray *agents, GHashTa
     /* Summed over the controller's server threads. */
     ApiTotals t;
     api_hub_totals(api->hub, api, &t);
-    family(s, "iceprobe_controller_long_polls", "gauge",
-           "Requests held open (orders, signalling).");
-    plain(s, "iceprobe_controller_long_polls", (double)t.waiting);
-    family(s, "iceprobe_controller_store_errors_total", "counter",
-           "Database errors since the controller started.");
-    plain(s, "iceprobe_controller_store_errors_total", (double)t.store_errors);
-    family(s, "iceprobe_controller_wakes_received_total", "counter",
-           "Wakes from the controllers sharing the store (PostgreSQL NOTIFY) since the start.");
-    plain(s, "iceprobe_controller_wakes_received_total", (double)t.wakes_received);
-    family(s, "iceprobe_controller_http_requests_total", "counter",
-           "HTTP requests since the controller started.");
-    plain(s, "iceprobe_controller_http_requests_total", (double)t.requests);
-    family(s, "iceprobe_controller_http_server_errors_total", "counter",
-           "HTTP answers with a 5xx status since the controller started.");
-    plain(s, "iceprobe_controller_http_server_errors_total", (double)t.errors_5xx);
-    family(s, "iceprobe_controller_connections_total", "counter",
-           "HTTP connections accepted since the start (with HTTPS, each one TLS handshake).");
-    plain(s, "iceprobe_controller_connections_total", (double)t.connections);
-    family(s, "iceprobe_controller_connections_idle", "gauge",
-           "Connections kept alive between two requests.");
-    plain(s, "iceprobe_controller_connections_idle", (double)t.idle);
+    const struct {
+        const char *name, *type, *help;
+        double value;
+    } totals[] = {
+        {"iceprobe_controller_long_polls", "gauge", "Requests held open (orders, signalling).",
+         (double)t.waiting},
+        {"iceprobe_controller_store_errors_total", "counter",
+         "Database errors since the controller started.", (double)t.store_errors},
+        {"iceprobe_controller_wakes_received_total", "counter",
+         "Wakes from the controllers sharing the store (PostgreSQL NOTIFY) since the start.",
+         (double)t.wakes_received},
+        {"iceprobe_controller_http_requests_total", "counter",
+         "HTTP requests since the controller started.", (double)t.requests},
+        {"iceprobe_controller_http_server_errors_total", "counter",
+         "HTTP answers with a 5xx status since the controller started.", (double)t.errors_5xx},
+        {"iceprobe_controller_connections_total", "counter",
+         "HTTP connections accepted since the start (with HTTPS, each one TLS handshake).",
+         (double)t.connections},
+        {"iceprobe_controller_connections_idle", "gauge",
+         "Connections kept alive between two requests.", (double)t.idle},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(totals); i++) {
+        family(s, totals[i].name, totals[i].type, totals[i].help);
+        plain(s, totals[i].name, totals[i].value);
+    }
     family(s, "iceprobe_controller_start_time_seconds", "gauge",
            "When the controller started (Unix time).");
     plain(s, "iceprobe_controller_start_time_seconds", (double)api->started);

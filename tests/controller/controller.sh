@@ -41,6 +41,10 @@ section "serve"
 start_controller
 assert_eq "the controller starts ($CTL_SCHEME)" "$?" 0
 assert_match "it serves with two threads" "$(cat "$CTL_DIR/serve.log")" 'serving .*, 2 thread\(s\)'
+# SO_REUSEPORT would let a second controller bind the same port and serve too.
+out=$(timeout 10 "$CTL" serve --config "$CTL_DIR/controller.conf" 2>&1)
+assert_eq "a second controller on the same port fails at start (exit 3)" "$?" 3
+assert_match "saying the port is in use" "$out" "listen '127.0.0.1:$CTL_PORT': port $CTL_PORT is in use"
 if [ "$CTL_SCHEME" = https ]; then
 	if [ "$(id -u)" = 0 ]; then
 		assert_eq "started as root, it runs as [server] user" \

@@ -29,18 +29,26 @@ typedef struct {
     guint port; /* its own */
 } ServerThread;
 
+/* Called by the controller's clock (server_clock), in whichever of its
+ * threads reads it: a test's way into the middle of a request. */
+typedef struct {
+    void (*fn)(struct Server *s, gpointer data);
+    gpointer data;
+} ServerClockHook;
+
 typedef struct Server {
     Fixture *fixture;
-    SchedulerClock clock; /* NULL: the real one */
-    gint64 now;           /* what server_fixed_clock says */
-    gboolean agents;      /* laptop1, corp1, laptop2 registered */
+    gboolean fixed;        /* the clock stands at now; else the real one */
+    gint64 now;            /* what the fixed clock says */
+    ServerClockHook *hook; /* atomic; NULL: none */
+    gboolean agents;       /* laptop1, corp1, laptop2 registered */
     guint threads;
     ServerThread t[SERVER_MAX_THREADS];
     ApiHub *hub;        /* several threads */
     GPtrArray *sockets; /* the shared port's, one per thread */
     Store *store;       /* the first thread's */
     Api *api;
-    guint port; /* shared by the threads */
+    guint port;     /* shared by the threads */
     char *token[3]; /* laptop1, corp1, laptop2 */
     GMutex lock;
     GCond ready;
@@ -48,10 +56,15 @@ typedef struct Server {
     SoupSession *session;
 } Server;
 
-/* A clock that stands still at Server.now: nothing times out under a test. */
-static G_GNUC_UNUSED gint64 server_fixed_clock(gpointer data)
+/* The controller's clock: standing still at Server.now (nothing times out
+ * under a test), or the real one; the hook first, if a test set one. */
+static gint64 server_clock(gpointer data)
 {
-    return ((const Server *)data)->now;
+    Server *s = data;
+    ServerClockHook *hook = g_atomic_pointer_get(&s->hook);
+    if (hook)
+        hook->fn(s, hook->data);
+    return s->fixed ? s->now : g_get_real_time() / G_USEC_PER_SEC;
 }
 
 static void server_add_agents(Server *s, Store *store)
@@ -86,10 +99,10 @@ static gpointer server_thread(gpointer data)
         server_add_agents(s, t->store);
     g_autoptr(GError) e = NULL;
     const ControllerConfig *config = s->fixture->config;
-    g_autoptr(GTlsCertificate) cert = config_uses_tls(config) ? api_load_certificate(config, &e)
-                                                              : NULL;
+    g_autoptr(GTlsCertificate) cert =
+        config_uses_tls(config) ? api_load_certificate(config, &e) : NULL;
     g_assert_true(cert || !config_uses_tls(config));
-    t->api = api_new(config, t->store, s->hub, cert, NULL, s->clock, s, &e);
+    t->api = api_new(config, t->store, s->hub, cert, NULL, server_clock, s, &e);
     g_assert_nonnull(t->api);
     g_assert_true(api_listen_socket(t->api, s->sockets->pdata[t->index], &e));
     g_assert_true(api_listen_address(t->api, "127.0.0.1:0", &t->port, &e));
@@ -122,7 +135,7 @@ static Server *server_new_on(const char *extra, gboolean agents, gint64 now, con
     }
     s->agents = agents;
     s->now = now;
-    s->clock = now ? server_fixed_clock : NULL;
+    s->fixed = now != 0;
     s->threads = s->fixture->config->threads;
     g_assert_true(s->threads <= SERVER_MAX_THREADS);
     s->hub = s->threads > 1 ? api_hub_new() : NULL;
