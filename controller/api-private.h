@@ -25,6 +25,28 @@ typedef struct {
 
 typedef void (*ApiHandler)(ApiRequest *req);
 
+/* Counters one server thread writes and /metrics (any thread) reads. */
+#define API_COUNTER_ADD(x, n) __atomic_fetch_add(&(x), (guint64)(n), __ATOMIC_RELAXED)
+#define API_COUNTER_GET(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* The connections between requests (api_conn.c): kept alive, a client's
+ * hang-up closing them (libsoup 3.2 would leak them), parked out of libsoup's
+ * hands when idle (no main-loop source each), and counted. Made on the
+ * server's thread-default context. */
+typedef struct ApiConns ApiConns;
+ApiConns *api_conns_new(SoupServer *server, gboolean tls, GError **error);
+void api_conns_free(ApiConns *c);
+/* The socket of a message's connection (one given back after it was parked has
+ * none in libsoup's eyes); NULL if it is gone. */
+GSocket *api_conns_socket(ApiConns *c, SoupServerMessage *msg);
+guint64 api_conns_accepted(const ApiConns *c); /* since start; with HTTPS, TLS handshakes */
+guint64 api_conns_idle(const ApiConns *c);     /* kept alive, between requests, now */
+guint64 api_conns_parked(const ApiConns *c);   /* of those, held out of libsoup's hands */
+guint64 api_conns_closed_idle(const ApiConns *c);
+/* The most layers of libsoup's (SoupIOStream) over a parked connection's own
+ * stream; on the server's thread. */
+guint api_conns_parked_layers(ApiConns *c);
+
 typedef struct {
     const char *method;
     const char *pattern; /* segments; '*' matches one; a trailing ".json" may follow '*' */
@@ -33,21 +55,41 @@ typedef struct {
     ApiHandler handler;
 } ApiRoute;
 
+/* The hub of the server threads (api_hub.c). */
+gboolean api_hub_join(ApiHub *hub, Api *api, gboolean *first, GError **error);
+void api_hub_leave(ApiHub *hub, Api *api);
+/* What the threads' schedulers share (parsed reports, sides heard). */
+SchedulerShared *api_hub_scheduler_shared(ApiHub *hub);
+/* A thread's first long-poll of key came (waiting), or its last went. */
+void api_hub_track(ApiHub *hub, Api *api, const char *key, gboolean waiting);
+/* Wakes key (NULL: everything) in the other threads that hold long-polls of it. */
+void api_hub_post(ApiHub *hub, Api *from, const char *key);
+typedef struct {
+    guint64 waiting, requests, errors_5xx, connections, idle, wakes_received, store_errors;
+} ApiTotals;
+/* Summed over the hub's threads (hub NULL: api alone), for /metrics. */
+void api_hub_totals(ApiHub *hub, Api *api, ApiTotals *t);
+
 struct Api {
     const ControllerConfig *config;
     Store *store;
+    ApiHub *hub; /* NULL: the controller's only thread */
+    guint hub_index;
     SignalBoard *board;
     StoreListener *listener; /* a shared store: other controllers' wakes */
     Scheduler *scheduler;
     SoupServer *server;
+    ApiConns *conns;     /* NULL: libsoup before 3.2, every answer closes its connection */
     GHashTable *waiters; /* key -> GQueue of Waiter */
+    GHashTable *reading; /* key -> count: requests reading the store before they wait */
     GQueue *expiring;    /* every Waiter, swept for its deadline */
     GSource *sweeper;
     guint sweeps;
     GHashTable *seen; /* agent -> gint64*: last-seen times not written yet */
     GSource *seen_flush;
     gint64 started;
-    guint64 requests, errors_5xx;
+    guint64 requests, errors_5xx; /* API_COUNTER_* */
+    guint64 waiting;              /* API_COUNTER_*: long-polls held */
 };
 
 void api_reply_json(ApiRequest *req, guint status, JsonNode *node);
@@ -60,16 +102,24 @@ void api_reply_gerror(ApiRequest *req, const GError *e);
 /* A query parameter, or NULL. */
 const char *api_query(ApiRequest *req, const char *name);
 
-/* Long-polls. respond() is called once, when woken or when the time is up
- * (timed_out); it must set the reply. The request's strings are copied. */
+/* Long-polls. ready() answers at once if what the request waits for is there
+ * (it sets the reply and returns TRUE); else the request is held, and
+ * respond() is called once, when key is woken or when the time is up
+ * (timed_out); it must set the reply. The key is followed (the hub: the other
+ * threads' wakes of it come here) before ready() reads the store, so a wake
+ * that another thread posts after that read is not lost. data is freed either
+ * way; the request's strings are copied. */
+typedef gboolean (*WaiterReady)(ApiRequest *req, gpointer data);
 typedef void (*WaiterRespond)(ApiRequest *req, gboolean timed_out, gpointer data);
-void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
-              gpointer data, GDestroyNotify data_free);
+void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterReady ready,
+              WaiterRespond respond, gpointer data, GDestroyNotify data_free);
 void api_wake(Api *api, const char *key);
 /* Wakes key's waiters on every controller sharing the store (NOTIFY), or on this
  * one (SQLite). What woke them is committed already. */
 void api_announce(Api *api, const char *key);
 guint api_waiting(Api *api);
+/* Every waiter answers now (the listener's connection broke: wakes may be lost). */
+void api_wake_all(Api *api);
 /* api_wait.c's parts of the Api's life: a key's queue of waiters, freed (its
  * waiters let go), and the store's NOTIFY of a wake (NULL payload: every key). */
 void api_waiter_queue_free(gpointer queue);

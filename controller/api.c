@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "api-private.h"
 #include "credentials.h"
@@ -36,15 +38,14 @@ void api_reply_text(ApiRequest *req, guint status, const char *content_type, cha
     /* 503 is the store out of reach (or a moment's overload): come back soon. */
     if (status == 503)
         soup_message_headers_replace(h, "Retry-After", "5");
-    /* libsoup before 3.3 leaks every idle keep-alive connection the client closes
-     * (the socket stays in CLOSE_WAIT, its descriptor open, for the life of the
-     * server; fixed upstream by commit d20c6601). Debian 12 has 3.2.3: there, the
-     * server closes each connection after its answer. */
-    if (!soup_check_version(3, 3, 0))
+    /* Without api_conn.c's watch (libsoup before 3.2, where stealing a connection
+     * leaves it in the server's list), an idle connection its client closes would
+     * leak: the server closes each connection after its answer. */
+    if (!req->api->conns)
         soup_message_headers_replace(h, "Connection", "close");
     soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, text, strlen(text));
     if (status >= 500)
-        req->api->errors_5xx++;
+        API_COUNTER_ADD(req->api->errors_5xx, 1);
 }
 
 void api_reply_json(ApiRequest *req, guint status, JsonNode *node)
@@ -254,7 +255,7 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
                     gpointer data)
 {
     Api *api = data;
-    api->requests++;
+    API_COUNTER_ADD(api->requests, 1);
     if (soup_server_message_get_status(msg) != 0)
         return; /* refused by the early handler */
     const char *method = soup_server_message_get_method(msg);
@@ -345,18 +346,26 @@ GTlsCertificate *api_load_certificate(const ControllerConfig *config, GError **e
     return cert;
 }
 
-Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert, GTimeZone *tz,
-             SchedulerClock clock, gpointer clock_data, GError **error)
+Api *api_new(const ControllerConfig *config, Store *store, ApiHub *hub, GTlsCertificate *cert,
+             GTimeZone *tz, SchedulerClock clock, gpointer clock_data, GError **error)
 {
     g_return_val_if_fail(config && store, NULL);
     Api *api = g_new0(Api, 1);
     api->config = config;
     api->store = store;
     api->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, api_waiter_queue_free);
+    api->reading = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     api->expiring = g_queue_new();
     api->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     api->board = signal_board_new(store, on_signal, api);
-    if (store_is_shared(store)) {
+    gboolean first = TRUE;
+    if (hub && !api_hub_join(hub, api, &first, error)) {
+        api_free(api);
+        return NULL;
+    }
+    api->hub = hub;
+    /* One listener per controller: its first thread's, which wakes the others. */
+    if (store_is_shared(store) && first) {
         api->listener = store_listen(store, api_on_notify, api, error);
         if (!api->listener) {
             api_free(api);
@@ -366,6 +375,8 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
     SchedulerHooks hooks = {on_agent_work, NULL, api};
     api->scheduler = scheduler_new(config, store, api->board, tz, clock ? clock : real_clock,
                                    clock_data, &hooks);
+    if (hub)
+        scheduler_share(api->scheduler, api_hub_scheduler_shared(hub));
     api->started = g_get_real_time() / G_USEC_PER_SEC;
     api->server = soup_server_new("server-header", "iceprobe-controller", NULL);
     if (config_uses_tls(config)) {
@@ -377,6 +388,11 @@ Api *api_new(const ControllerConfig *config, Store *store, GTlsCertificate *cert
         }
         g_object_set(api->server, "tls-certificate", cert, NULL);
     }
+    if (soup_check_version(3, 2, 0) &&
+        !(api->conns = api_conns_new(api->server, config_uses_tls(config), error))) {
+        api_free(api);
+        return NULL;
+    }
     soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
     soup_server_add_handler(api->server, NULL, handler, api, NULL);
     return api;
@@ -386,12 +402,16 @@ void api_free(Api *api)
 {
     if (!api)
         return;
+    if (api->hub)
+        api_hub_leave(api->hub, api);
+    api_conns_free(api->conns);
     if (api->server) {
         soup_server_disconnect(api->server);
         g_object_unref(api->server);
     }
     store_listener_free(api->listener);
     g_hash_table_unref(api->waiters);
+    g_hash_table_unref(api->reading);
     g_queue_free(api->expiring);
     if (api->seen_flush) {
         g_source_destroy(api->seen_flush);
@@ -427,27 +447,104 @@ static GSocketAddress *parse_listen(const char *spec, GError **error)
     return g_inet_socket_address_new(ia, port);
 }
 
-GSocket *api_bind(const char *spec, GError **error)
+static guint port_of(GSocketAddress *addr)
 {
-    g_autoptr(GSocketAddress) addr = parse_listen(spec, error);
-    if (!addr) {
-        g_prefix_error(error, "listen '%s': ", spec);
-        return NULL;
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(addr));
+}
+
+/* A bind's failure; an address in use said so plainly. */
+static void bind_error(GError **error, GError *e, GSocketAddress *addr)
+{
+    if (g_error_matches(e, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                    "port %u is in use (another controller, or another program, listens on it)",
+                    port_of(addr));
+        g_error_free(e);
+    } else {
+        g_propagate_error(error, e);
     }
+}
+
+static GSocket *bind_one(GSocketAddress *addr, gboolean reuse_port, GError **error)
+{
     g_autoptr(GSocket) sock = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
                                            G_SOCKET_PROTOCOL_TCP, error);
-    if (!sock) {
-        g_prefix_error(error, "listen '%s': ", spec);
+    if (!sock)
         return NULL;
-    }
     /* GLib's default backlog is 10: a fleet of agents reconnecting at once (a
      * controller restart) would be refused. The kernel caps it at somaxconn. */
     g_socket_set_listen_backlog(sock, 4096);
-    if (!g_socket_bind(sock, addr, TRUE, error) || !g_socket_listen(sock, error)) {
-        g_prefix_error(error, "listen '%s': ", spec);
+    GError *e = NULL;
+    if (!reuse_port) {
+        if (!g_socket_bind(sock, addr, TRUE, &e)) {
+            bind_error(error, e, addr);
+            return NULL;
+        }
+    } else {
+        /* Several server threads: a socket each on one address, the kernel
+         * spreading the connections (SO_REUSEPORT). g_socket_bind() turns
+         * SO_REUSEPORT off for TCP, so the socket is bound here. */
+        struct sockaddr_storage native;
+        gsize len = g_socket_address_get_native_size(addr);
+        if (!g_socket_set_option(sock, SOL_SOCKET, SO_REUSEADDR, 1, error) ||
+            !g_socket_set_option(sock, SOL_SOCKET, SO_REUSEPORT, 1, error) ||
+            !g_socket_address_to_native(addr, &native, sizeof native, error))
+            return NULL;
+        if (bind(g_socket_get_fd(sock), (struct sockaddr *)&native, (socklen_t)len) != 0) {
+            int err = errno;
+            g_set_error(&e, G_IO_ERROR, g_io_error_from_errno(err), "bind: %s", g_strerror(err));
+            bind_error(error, e, addr);
+            return NULL;
+        }
+    }
+    if (!g_socket_listen(sock, error))
+        return NULL;
+    return g_steal_pointer(&sock);
+}
+
+/* SO_REUSEPORT would let a second controller (of the same user) bind the
+ * port its first listens on, and both would serve, splitting the agents. So a
+ * socket without it binds the address first, alone: a port taken is refused.
+ * The address with the port that socket was given (port 0: one free now). */
+static GSocketAddress *probe_port(GSocketAddress *addr, GError **error)
+{
+    g_autoptr(GSocket) probe = g_socket_new(g_socket_address_get_family(addr), G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, error);
+    GError *e = NULL;
+    if (!probe)
+        return NULL;
+    if (!g_socket_bind(probe, addr, TRUE, &e)) {
+        bind_error(error, e, addr);
         return NULL;
     }
-    return g_steal_pointer(&sock);
+    return g_socket_get_local_address(probe, error);
+}
+
+gboolean api_bind(const char *spec, guint n, GPtrArray *sockets, GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GSocketAddress) addr = parse_listen(spec, &e);
+    if (addr && n > 1) {
+        GSocketAddress *probed = probe_port(addr, &e);
+        g_clear_object(&addr);
+        addr = probed;
+    }
+    for (guint i = 0; addr && i < n; i++) {
+        GSocket *sock = bind_one(addr, n > 1, &e);
+        if (!sock)
+            break;
+        g_ptr_array_add(sockets, sock);
+        if (i == 0 && port_of(addr) == 0) {
+            /* Port 0: the others on the port the first was given. */
+            g_clear_object(&addr);
+            addr = g_socket_get_local_address(sock, &e);
+        }
+    }
+    if (e) {
+        g_propagate_prefixed_error(error, g_steal_pointer(&e), "listen '%s': ", spec);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean api_listen_socket(Api *api, GSocket *sock, GError **error)
@@ -466,11 +563,11 @@ gboolean api_listen_socket(Api *api, GSocket *sock, GError **error)
 
 gboolean api_listen_address(Api *api, const char *spec, guint *port, GError **error)
 {
-    g_autoptr(GSocket) sock = api_bind(spec, error);
-    if (!sock || !api_listen_socket(api, sock, error))
+    g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_object_unref);
+    if (!api_bind(spec, 1, one, error) || !api_listen_socket(api, one->pdata[0], error))
         return FALSE;
     if (port) {
-        g_autoptr(GSocketAddress) a = g_socket_get_local_address(sock, error);
+        g_autoptr(GSocketAddress) a = g_socket_get_local_address(one->pdata[0], error);
         if (!a)
             return FALSE;
         *port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(a));

@@ -114,6 +114,11 @@ static gboolean reply_orders(ApiRequest *req, gboolean only_if_any)
     return TRUE;
 }
 
+static gboolean orders_ready(ApiRequest *req, gpointer data)
+{
+    return reply_orders(req, TRUE);
+}
+
 static void orders_respond(ApiRequest *req, gboolean timed_out, gpointer data)
 {
     reply_orders(req, FALSE);
@@ -126,10 +131,13 @@ void api_agent_orders(ApiRequest *req)
     if (!ok)
         return;
     api_agent_seen(req->api, req->agent->name, now_of(req));
-    if (reply_orders(req, wait > 0))
+    if (wait == 0) {
+        reply_orders(req, FALSE);
         return;
+    }
     g_autofree char *key = api_orders_key(req->agent->name);
-    api_wait(req, key, MIN(wait, req->api->config->longpoll_s), orders_respond, NULL, NULL);
+    api_wait(req, key, MIN(wait, req->api->config->longpoll_s), orders_ready, orders_respond, NULL,
+             NULL);
 }
 
 /* The caller's side of the run in params[0], or -1 with the reply set. */
@@ -198,6 +206,12 @@ static gboolean reply_signal(ApiRequest *req, int side, guint after, gboolean on
     return TRUE;
 }
 
+static gboolean signal_ready(ApiRequest *req, gpointer data)
+{
+    SignalWait *w = data;
+    return reply_signal(req, w->side, w->after, TRUE);
+}
+
 static void signal_respond(ApiRequest *req, gboolean timed_out, gpointer data)
 {
     SignalWait *w = data;
@@ -216,13 +230,16 @@ void api_agent_signal_get(ApiRequest *req)
     guint wait = query_uint(req, "wait", 3600, &ok);
     if (!ok)
         return;
-    if (reply_signal(req, side, after, wait > 0))
+    if (wait == 0) {
+        reply_signal(req, side, after, FALSE);
         return;
+    }
     SignalWait *w = g_new0(SignalWait, 1);
     w->side = side;
     w->after = after;
     g_autofree char *key = api_signal_key(req->params[0], side);
-    api_wait(req, key, MIN(wait, req->api->config->longpoll_s), signal_respond, w, g_free);
+    api_wait(req, key, MIN(wait, req->api->config->longpoll_s), signal_ready, signal_respond, w,
+             g_free);
 }
 
 void api_agent_report(ApiRequest *req)

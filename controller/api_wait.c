@@ -28,6 +28,7 @@ typedef struct {
 
 static void waiter_free(Waiter *w)
 {
+    API_COUNTER_ADD(w->api->waiting, -1);
     if (w->expiring_link)
         g_queue_delete_link(w->api->expiring, w->expiring_link);
     if (w->finished_id)
@@ -44,11 +45,33 @@ static void waiter_free(Waiter *w)
     g_free(w);
 }
 
+/* The hub follows a key for this thread while it has waiters of it or
+ * requests reading the store before they wait (api->reading). */
+static void key_reading(Api *api, const char *key, gboolean start)
+{
+    if (!api->hub)
+        return;
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(api->reading, key));
+    gboolean waiters = g_hash_table_contains(api->waiters, key);
+    if (start && n == 0 && !waiters)
+        api_hub_track(api->hub, api, key, TRUE);
+    if (start || n > 1) {
+        g_hash_table_insert(api->reading, g_strdup(key), GUINT_TO_POINTER(start ? n + 1 : n - 1));
+        return;
+    }
+    g_hash_table_remove(api->reading, key);
+    if (!waiters)
+        api_hub_track(api->hub, api, key, FALSE);
+}
+
 static void waiter_unlink(Waiter *w)
 {
     GQueue *q = g_hash_table_lookup(w->api->waiters, w->key);
-    if (q && g_queue_remove(q, w) && g_queue_is_empty(q))
+    if (q && g_queue_remove(q, w) && g_queue_is_empty(q)) {
+        if (w->api->hub && !g_hash_table_contains(w->api->reading, w->key))
+            api_hub_track(w->api->hub, w->api, w->key, FALSE);
         g_hash_table_remove(w->api->waiters, w->key);
+    }
 }
 
 static void waiter_finish(Waiter *w, gboolean timed_out)
@@ -68,7 +91,7 @@ static void waiter_finish(Waiter *w, gboolean timed_out)
 
 static gboolean client_gone(Waiter *w)
 {
-    GSocket *sock = soup_server_message_get_socket(w->req.msg);
+    GSocket *sock = api_conns_socket(w->api->conns, w->req.msg);
     return !sock || g_socket_condition_check(sock, G_IO_IN | G_IO_HUP | G_IO_ERR) != 0;
 }
 
@@ -98,8 +121,8 @@ static void on_waiter_finished(SoupServerMessage *msg, gpointer data)
     waiter_free(w);
 }
 
-void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
-              gpointer data, GDestroyNotify data_free)
+static void hold(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
+                 gpointer data, GDestroyNotify data_free)
 {
     Waiter *w = g_new0(Waiter, 1);
     w->api = req->api;
@@ -123,7 +146,10 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond r
     if (!q) {
         q = g_queue_new();
         g_hash_table_insert(w->api->waiters, g_strdup(key), q);
+        if (w->api->hub && !g_hash_table_contains(w->api->reading, key))
+            api_hub_track(w->api->hub, w->api, key, TRUE);
     }
+    API_COUNTER_ADD(w->api->waiting, 1);
     g_queue_push_tail(q, w);
     w->deadline_us = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
     g_queue_push_tail(w->api->expiring, w);
@@ -135,6 +161,22 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond r
     }
     w->finished_id = g_signal_connect(w->req.msg, "finished", G_CALLBACK(on_waiter_finished), w);
     soup_server_message_pause(w->req.msg);
+}
+
+void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterReady ready,
+              WaiterRespond respond, gpointer data, GDestroyNotify data_free)
+{
+    Api *api = req->api;
+    /* Followed first: a wake posted from now on finds this thread, and is
+     * delivered (by this thread's loop) once the request waits. */
+    key_reading(api, key, TRUE);
+    if (ready(req, data)) {
+        if (data_free)
+            data_free(data);
+    } else {
+        hold(req, key, timeout_s, respond, data, data_free);
+    }
+    key_reading(api, key, FALSE);
 }
 
 void api_wake(Api *api, const char *key)
@@ -152,7 +194,7 @@ void api_wake(Api *api, const char *key)
 /* Every waiter now (the listener was cut off, and may miss their wakes): each
  * answers with what the store holds, or 503 and when to come back if it is
  * away, rather than sit out its long-poll on a store that is gone. */
-static void wake_all(Api *api)
+void api_wake_all(Api *api)
 {
     g_autoptr(GPtrArray) all = g_ptr_array_new();
     for (GList *l = api->expiring->head; l; l = l->next)
@@ -161,27 +203,36 @@ static void wake_all(Api *api)
         waiter_finish(all->pdata[i], FALSE);
 }
 
+/* key (NULL: every key) in this thread and the controller's others. */
+static void wake_everywhere(Api *api, const char *key)
+{
+    if (key)
+        api_wake(api, key);
+    else
+        api_wake_all(api);
+    if (api->hub)
+        api_hub_post(api->hub, api, key);
+}
+
 void api_announce(Api *api, const char *key)
 {
     g_autoptr(GError) e = NULL;
-    if (api->listener && store_notify(api->store, key, &e))
-        return; /* this controller's listener hears it too */
+    /* Every controller on the store hears it, this one's listening thread too. */
+    if (store_is_shared(api->store) && store_notify(api->store, key, &e))
+        return;
     if (e)
         g_warning("waking other controllers: %s", e->message);
-    api_wake(api, key);
+    wake_everywhere(api, key);
 }
 
 void api_on_notify(const char *payload, gpointer data)
 {
-    if (payload)
-        api_wake(data, payload);
-    else
-        wake_all(data);
+    wake_everywhere(data, payload);
 }
 
 guint api_waiting(Api *api)
 {
-    return api->expiring->length;
+    return (guint)API_COUNTER_GET(api->waiting);
 }
 
 char *api_orders_key(const char *agent)

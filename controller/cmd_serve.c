@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "iceprobe/cli.h"
 #include "privileges.h"
+#include "workers.h"
 
 static gboolean on_signal(gpointer loop)
 {
@@ -50,14 +51,13 @@ int cmd_serve(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     raise_file_limit();
+    /* For each listen address, a socket per server thread. */
     g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func(g_object_unref);
     for (char **l = config->listen; *l; l++) {
-        GSocket *sock = api_bind(*l, &error);
-        if (!sock) {
+        if (!api_bind(*l, config->threads, sockets, &error)) {
             fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
             return CLI_EXIT_ERROR;
         }
-        g_ptr_array_add(sockets, sock);
     }
     g_autoptr(GTlsCertificate) cert = NULL;
     if (config_uses_tls(config) && !(cert = api_load_certificate(config, &error))) {
@@ -80,23 +80,8 @@ int cmd_serve(int argc, char **argv)
             return CLI_EXIT_ERROR;
         }
     }
-    g_autoptr(Store) store = store_open(config_store_target(config), &error);
-    if (!store) {
-        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
-        return CLI_EXIT_ERROR;
-    }
-    g_autoptr(Api) api = api_new(config, store, cert, NULL, NULL, NULL, &error);
-    if (!api) {
-        fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
-        return CLI_EXIT_ERROR;
-    }
-    for (guint i = 0; i < sockets->len; i++) {
-        if (!api_listen_socket(api, sockets->pdata[i], &error)) {
-            fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
-            return CLI_EXIT_ERROR;
-        }
-    }
-    if (!api_start(api, &error)) {
+    Workers *workers = workers_start(config, cert, sockets, &error);
+    if (!workers) {
         fprintf(stderr, "iceprobe-controller serve: %s\n", error->message);
         return CLI_EXIT_ERROR;
     }
@@ -104,9 +89,10 @@ int cmd_serve(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_autofree char *where = g_strjoinv(", ", config->listen);
-    g_message("serving %s on %s, store %s, %u profile(s), %u schedule(s)",
-              config_uses_tls(config) ? "HTTPS" : "plain HTTP", where, store_describe(store),
-              g_hash_table_size(config->profiles), config->schedules->len);
+    g_message("serving %s on %s, store %s, %u thread(s), %u profile(s), %u schedule(s)",
+              config_uses_tls(config) ? "HTTPS" : "plain HTTP", where, workers_store(workers),
+              config->threads, g_hash_table_size(config->profiles), config->schedules->len);
     g_main_loop_run(loop);
+    workers_stop(workers);
     return CLI_EXIT_PASS;
 }

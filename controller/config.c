@@ -28,6 +28,7 @@ static const ConfigKey keys[] = {
     {"server", "tls_key_file", K_PATH, F(tls_key_file), 0, 0},
     {"server", "allow_plain_http", K_BOOL, F(allow_plain_http), 0, 0},
     {"server", "user", K_STRING, F(user), 0, 0},
+    {"server", "threads", K_UINT, F(threads), 1, CONFIG_MAX_THREADS},
     {"store", "path", K_PATH, F(store_path), 0, 0},
     {"store", "url", K_STRING, F(store_url), 0, 0},
     {"auth", "admin_token_file", K_SECRET_FILE, F(admin_token), 0, 0},
@@ -598,6 +599,8 @@ ControllerConfig *config_load(const char *path, GError **error)
     c->path = g_canonicalize_filename(path, NULL);
     c->metrics_public = TRUE;
     c->status_public = FALSE;
+    /* A thread for each CPU it may run on (sched_getaffinity). */
+    c->threads = CLAMP(g_get_num_processors(), 1, CONFIG_MAX_THREADS);
     c->order_timeout_s = 60;
     c->setup_s = 60;
     c->silence_s = 8;

@@ -19,6 +19,7 @@ typedef enum {
 #define CONFIG_MAX_BYTES     (256 * 1024)
 #define CONFIG_MAX_SCHEDULES 256
 #define CONFIG_MAX_PROFILES  256
+#define CONFIG_MAX_THREADS   64
 
 typedef struct {
     char *name;
@@ -48,6 +49,8 @@ typedef struct {
     char *tls_cert_file, *tls_key_file;
     gboolean allow_plain_http;
     char *user;
+    guint threads; /* server threads, each with its main loop, SoupServer and store connection;
+                    * by default one for each CPU it may run on */
     char *store_path; /* SQLite */
     char *store_url;  /* PostgreSQL instead of store_path */
     char *admin_token;

@@ -194,8 +194,7 @@ static void history_families(GString *s, GPtrArray *runs, GPtrArray *agents, GHa
     }
 }
 
-static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agents,
-                                GHashTable *states)
+static void controller_families(GString *s, Api *api, GPtrArray *agents, GHashTable *states)
 {
     /* The controller's own health. */
     family(s, "iceprobe_controller_runs", "gauge", "Runs not finished yet, by state.");
@@ -220,22 +219,34 @@ static void controller_families(GString *s, Api *api, Store *st, GPtrArray *agen
     g_string_append(s, "iceprobe_controller_agents{");
     label(s, "state", "seen", TRUE);
     value(s, seen);
-    family(s, "iceprobe_controller_long_polls", "gauge",
-           "Requests held open (orders, signalling).");
-    plain(s, "iceprobe_controller_long_polls", api_waiting(api));
-    family(s, "iceprobe_controller_store_errors_total", "counter",
-           "Database errors since the controller started.");
-    plain(s, "iceprobe_controller_store_errors_total", (double)store_error_count(st));
-    family(s, "iceprobe_controller_wakes_received_total", "counter",
-           "Wakes from the controllers sharing the store (PostgreSQL NOTIFY) since the start.");
-    plain(s, "iceprobe_controller_wakes_received_total",
-          (double)store_listener_received(api->listener));
-    family(s, "iceprobe_controller_http_requests_total", "counter",
-           "HTTP requests since the controller started.");
-    plain(s, "iceprobe_controller_http_requests_total", (double)api->requests);
-    family(s, "iceprobe_controller_http_server_errors_total", "counter",
-           "HTTP answers with a 5xx status since the controller started.");
-    plain(s, "iceprobe_controller_http_server_errors_total", (double)api->errors_5xx);
+    /* Summed over the controller's server threads. */
+    ApiTotals t;
+    api_hub_totals(api->hub, api, &t);
+    const struct {
+        const char *name, *type, *help;
+        double value;
+    } totals[] = {
+        {"iceprobe_controller_long_polls", "gauge", "Requests held open (orders, signalling).",
+         (double)t.waiting},
+        {"iceprobe_controller_store_errors_total", "counter",
+         "Database errors since the controller started.", (double)t.store_errors},
+        {"iceprobe_controller_wakes_received_total", "counter",
+         "Wakes from the controllers sharing the store (PostgreSQL NOTIFY) since the start.",
+         (double)t.wakes_received},
+        {"iceprobe_controller_http_requests_total", "counter",
+         "HTTP requests since the controller started.", (double)t.requests},
+        {"iceprobe_controller_http_server_errors_total", "counter",
+         "HTTP answers with a 5xx status since the controller started.", (double)t.errors_5xx},
+        {"iceprobe_controller_connections_total", "counter",
+         "HTTP connections accepted since the start (with HTTPS, each one TLS handshake).",
+         (double)t.connections},
+        {"iceprobe_controller_connections_idle", "gauge",
+         "Connections kept alive between two requests.", (double)t.idle},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(totals); i++) {
+        family(s, totals[i].name, totals[i].type, totals[i].help);
+        plain(s, totals[i].name, totals[i].value);
+    }
     family(s, "iceprobe_controller_start_time_seconds", "gauge",
            "When the controller started (Unix time).");
     plain(s, "iceprobe_controller_start_time_seconds", (double)api->started);
@@ -289,7 +300,7 @@ static char *metrics_text(Api *api, GError **error)
     analysis_family(s, matrices);
     schedule_family(s, api, st);
     history_families(s, runs, agents, verdicts);
-    controller_families(s, api, st, agents, states);
+    controller_families(s, api, agents, states);
     for (guint i = 0; i < runs->len; i++) {
         if (metrics[i])
             g_ptr_array_unref(metrics[i]);

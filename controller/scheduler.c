@@ -28,15 +28,9 @@ struct Scheduler {
     SchedulerHooks hooks;
     GArray *schedules; /* Schedule */
     GSource *timer;
-    /* Reports parsed on arrival, "<run id>\n<side>" -> RunResult, until their run
-     * is verified: verify needs no second parse. A restart loses only the cache. */
-    GHashTable *parsed;
-    /* When each side of a running run last called about it (signals, report),
-     * same keys: an agent killed mid-run is noticed in [scheduler] silence_s,
-     * not at the deadline. What counts is in the store (runs.a_heard_at,
-     * b_heard_at), which every controller sharing it reads; this only keeps
-     * the write to once a second per side. */
-    GHashTable *heard;
+    /* What a controller's server threads share: the reports parsed on arrival,
+     * and when each side was last heard (SchedulerShared). */
+    SchedulerShared *shared;
     /* When this controller started, or its store answered again after an
      * outage: the agents could not be heard before, and get a grace. */
     gint64 started;
@@ -52,6 +46,123 @@ struct Scheduler {
  * each second) until none is left, then the store is looked at again hourly. */
 #define PRUNE_BATCH   500
 #define PRUNE_EVERY_S 3600
+
+struct SchedulerShared {
+    gint ref;
+    GMutex lock; /* both tables */
+    /* Reports parsed on arrival, "<run id>\n<side>" -> RunResult, until their
+     * run is verified: verify needs no second parse (the two reports may come
+     * to two threads). A restart loses only the cache. */
+    GHashTable *parsed;
+    /* When each side of a running run was last heard (signals, report), same
+     * keys -> gint64: an agent killed mid-run is noticed in [scheduler]
+     * silence_s, not at the deadline. What counts is in the store
+     * (runs.a_heard_at, b_heard_at), which every controller sharing it reads;
+     * this only keeps the write to once a second per side, so what is older
+     * than the second goes at each tick (a run ended by another thread, or
+     * another controller, leaves nothing behind). */
+    GHashTable *heard;
+};
+
+SchedulerShared *scheduler_shared_new(void)
+{
+    SchedulerShared *sh = g_new0(SchedulerShared, 1);
+    sh->ref = 1;
+    g_mutex_init(&sh->lock);
+    sh->parsed =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
+    sh->heard = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return sh;
+}
+
+SchedulerShared *scheduler_shared_ref(SchedulerShared *sh)
+{
+    g_atomic_int_inc(&sh->ref);
+    return sh;
+}
+
+void scheduler_shared_unref(SchedulerShared *sh)
+{
+    if (!sh || !g_atomic_int_dec_and_test(&sh->ref))
+        return;
+    g_hash_table_unref(sh->parsed);
+    g_hash_table_unref(sh->heard);
+    g_mutex_clear(&sh->lock);
+    g_free(sh);
+}
+
+void scheduler_share(Scheduler *s, SchedulerShared *sh)
+{
+    scheduler_shared_unref(s->shared);
+    s->shared = scheduler_shared_ref(sh);
+}
+
+/* key (taken) -> result (taken), or NULL (result NULL) to forget key. */
+static void reports_put(SchedulerShared *sh, char *key, RunResult *result)
+{
+    g_mutex_lock(&sh->lock);
+    if (result)
+        g_hash_table_replace(sh->parsed, key, result);
+    else
+        g_hash_table_remove(sh->parsed, key);
+    g_mutex_unlock(&sh->lock);
+    if (!result)
+        g_free(key);
+}
+
+/* The result kept under key, taken out of the cache; NULL if none. */
+static RunResult *reports_take(SchedulerShared *sh, const char *key)
+{
+    gpointer k = NULL, v = NULL;
+    g_mutex_lock(&sh->lock);
+    gboolean found = g_hash_table_steal_extended(sh->parsed, key, &k, &v);
+    g_mutex_unlock(&sh->lock);
+    g_free(k);
+    return found ? v : NULL;
+}
+
+/* TRUE the first time key is heard in the second now (it is noted). */
+static gboolean heard_first_in(SchedulerShared *sh, const char *key, gint64 now)
+{
+    g_mutex_lock(&sh->lock);
+    const gint64 *noted = g_hash_table_lookup(sh->heard, key);
+    gboolean first = !noted || *noted < now;
+    if (first) {
+        gint64 *when = g_new(gint64, 1);
+        *when = now;
+        g_hash_table_replace(sh->heard, g_strdup(key), when);
+    }
+    g_mutex_unlock(&sh->lock);
+    return first;
+}
+
+static void heard_forget(SchedulerShared *sh, const char *key)
+{
+    g_mutex_lock(&sh->lock);
+    g_hash_table_remove(sh->heard, key);
+    g_mutex_unlock(&sh->lock);
+}
+
+static gboolean heard_before(gpointer key, gpointer value, gpointer now)
+{
+    return *(const gint64 *)value < *(const gint64 *)now;
+}
+
+/* What is older than the second now says nothing any more. */
+static void heard_prune(SchedulerShared *sh, gint64 now)
+{
+    g_mutex_lock(&sh->lock);
+    g_hash_table_foreach_remove(sh->heard, heard_before, &now);
+    g_mutex_unlock(&sh->lock);
+}
+
+guint scheduler_heard_count(Scheduler *s)
+{
+    g_mutex_lock(&s->shared->lock);
+    guint n = g_hash_table_size(s->shared->heard);
+    g_mutex_unlock(&s->shared->lock);
+    return n;
+}
 
 static char *parsed_key(const char *run_id, int side)
 {
@@ -78,9 +189,7 @@ Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoa
     if (hooks)
         s->hooks = *hooks;
     s->schedules = g_array_new(FALSE, TRUE, sizeof(Schedule));
-    s->parsed =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
-    s->heard = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    s->shared = scheduler_shared_new();
     s->presence = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     s->started = clock(clock_data);
     g_array_set_clear_func(s->schedules, schedule_clear);
@@ -96,8 +205,7 @@ void scheduler_free(Scheduler *s)
         g_source_unref(s->timer);
     }
     g_array_unref(s->schedules);
-    g_hash_table_unref(s->parsed);
-    g_hash_table_unref(s->heard);
+    scheduler_shared_unref(s->shared);
     g_hash_table_unref(s->presence);
     g_time_zone_unref(s->tz);
     g_free(s);
@@ -477,8 +585,8 @@ static void ended(Scheduler *s, const StoreRun *run)
 {
     for (int k = 0; k < 2; k++) {
         g_autofree char *key = parsed_key(run->id, k);
-        g_hash_table_remove(s->parsed, key);
-        g_hash_table_remove(s->heard, key);
+        reports_put(s->shared, g_strdup(key), NULL);
+        heard_forget(s->shared, key);
     }
     signal_close(s->board, run->id);
     if (s->hooks.run_ended)
@@ -519,33 +627,30 @@ static gboolean fail_run(Scheduler *s, const StoreRun *run, const char *code,
     return TRUE;
 }
 
-/* A side's report: from the cache, else read back from the store. */
-static RunResult *take_report(Scheduler *s, const char *run_id, int side, const char *doc)
+/* A side's report: from the cache. */
+static RunResult *take_report(Scheduler *s, const char *run_id, int side)
 {
     g_autofree char *key = parsed_key(run_id, side);
-    gpointer k = NULL, v = NULL;
-    if (g_hash_table_steal_extended(s->parsed, key, &k, &v)) {
-        g_free(k);
-        return v;
-    }
-    return doc ? run_result_from_json(doc, strlen(doc), NULL) : NULL;
+    return reports_take(s->shared, key);
 }
 
 static void verify_and_finish(Scheduler *s, const StoreRun *run)
 {
     g_autoptr(GError) e = NULL;
-    g_autofree char *doc_a = NULL, *doc_b = NULL;
-    gboolean cached = TRUE;
-    for (int k = 0; k < 2; k++) {
-        g_autofree char *key = parsed_key(run->id, k);
-        cached = cached && g_hash_table_contains(s->parsed, key);
+    g_autoptr(RunResult) rep_a = take_report(s, run->id, 0);
+    g_autoptr(RunResult) rep_b = take_report(s, run->id, 1);
+    /* Not cached (parsed before a restart): read back from the store. */
+    if (!rep_a || !rep_b) {
+        g_autofree char *doc_a = NULL, *doc_b = NULL;
+        if (!store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
+            g_warning("run %s: %s", run->id, e->message);
+            return;
+        }
+        if (!rep_a && doc_a)
+            rep_a = run_result_from_json(doc_a, strlen(doc_a), NULL);
+        if (!rep_b && doc_b)
+            rep_b = run_result_from_json(doc_b, strlen(doc_b), NULL);
     }
-    if (!cached && !store_run_reports(s->store, run->id, &doc_a, &doc_b, &e)) {
-        g_warning("run %s: %s", run->id, e->message);
-        return;
-    }
-    g_autoptr(RunResult) rep_a = take_report(s, run->id, 0, doc_a);
-    g_autoptr(RunResult) rep_b = take_report(s, run->id, 1, doc_b);
     const ControllerProfile *cp = config_profile(s->config, run->profile);
     VerifyRun v = verify_run_of(run);
     g_autoptr(RunResult) r = NULL;
@@ -688,15 +793,10 @@ int scheduler_side_of(Scheduler *s, const char *run_id, const char *agent, GErro
             if (!run_state_is_final(r->state)) {
                 gint64 now = scheduler_now(s);
                 g_autofree char *key = parsed_key(run_id, i);
-                const gint64 *noted = g_hash_table_lookup(s->heard, key);
-                if (!noted || *noted < now) {
-                    g_autoptr(GError) he = NULL;
-                    if (!store_run_heard(s->store, run_id, i, now, &he))
-                        g_warning("run %s: %s", run_id, he->message);
-                    gint64 *when = g_new(gint64, 1);
-                    *when = now;
-                    g_hash_table_replace(s->heard, g_steal_pointer(&key), when);
-                }
+                g_autoptr(GError) he = NULL;
+                if (heard_first_in(s->shared, key, now) &&
+                    !store_run_heard(s->store, run_id, i, now, &he))
+                    g_warning("run %s: %s", run_id, he->message);
             }
             return i;
         }
@@ -736,7 +836,7 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
     }
     if (*duplicate)
         return TRUE;
-    g_hash_table_insert(s->parsed, parsed_key(run_id, side), g_steal_pointer(&parsed));
+    reports_put(s->shared, parsed_key(run_id, side), g_steal_pointer(&parsed));
     if (r->state == RUN_VERIFYING)
         verify_and_finish(s, r);
     return TRUE;
@@ -993,6 +1093,7 @@ void scheduler_tick(Scheduler *s)
     tick_schedules(s, now);
     tick_runs(s, now);
     tick_prune(s, now);
+    heard_prune(s->shared, now);
 }
 
 static gboolean on_timer(gpointer data)

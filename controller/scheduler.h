@@ -34,10 +34,25 @@ typedef struct {
     gpointer user_data;
 } SchedulerHooks;
 
+/* What a controller's server threads' schedulers share (scheduler_share): the
+ * reports parsed on arrival, kept until their run is verified (a run whose two
+ * reports came to two threads is verified without parsing them again), and
+ * when each side of a run was last heard (pruned at each tick of the thread
+ * that ticks, whichever thread heard it). */
+typedef struct SchedulerShared SchedulerShared;
+SchedulerShared *scheduler_shared_new(void);
+SchedulerShared *scheduler_shared_ref(SchedulerShared *sh);
+void scheduler_shared_unref(SchedulerShared *sh);
+
 Scheduler *scheduler_new(const ControllerConfig *config, Store *store, SignalBoard *board,
                          GTimeZone *tz, SchedulerClock clock, gpointer clock_data,
                          const SchedulerHooks *hooks);
 void scheduler_free(Scheduler *s);
+/* From now on, s keeps what it parses and hears in sh (and finds there what
+ * another scheduler sharing sh did). */
+void scheduler_share(Scheduler *s, SchedulerShared *sh);
+/* The sides noted as heard (the table pruned at each tick). */
+guint scheduler_heard_count(Scheduler *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Scheduler, scheduler_free)
 
 /* At start-up: a schedule missed while the controller was down runs once now,

@@ -47,7 +47,7 @@ static void stmt_free(gpointer p)
 
 gboolean store_fail(Store *s, GError **error, const char *what, const char *message)
 {
-    s->errors++;
+    __atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED); /* /metrics reads it from any thread */
     /* libpq's messages run over several lines ("...\n\tThis probably means"):
      * one line, for logs and for the error an API caller gets. */
     g_autofree char *m = g_strdup(message ? message : "failed");
@@ -102,10 +102,23 @@ gboolean store_exec(Store *s, const char *sql, GError **error)
     return ok;
 }
 
+/* The process's SQLite writers take turns here, a transaction (or a write
+ * outside one) at a time: the controller's server threads each have a
+ * connection to one file, and SQLite's own lock would make a thread that finds
+ * it taken sleep in its busy handler (1 ms, then longer) rather than wait for
+ * its turn. Recursive: one thread may hold two stores' transactions. */
+static GRecMutex sqlite_writing;
+
 gboolean store_begin(Store *s, GError **error)
 {
-    if (!store_exec(s, s->backend == STORE_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", error))
+    gboolean lite = s->backend == STORE_SQLITE;
+    if (lite)
+        g_rec_mutex_lock(&sqlite_writing);
+    if (!store_exec(s, lite ? "BEGIN IMMEDIATE" : "BEGIN", error)) {
+        if (lite)
+            g_rec_mutex_unlock(&sqlite_writing);
         return FALSE;
+    }
     s->in_tx = TRUE;
     return TRUE;
 }
@@ -113,6 +126,8 @@ gboolean store_begin(Store *s, GError **error)
 gboolean store_commit(Store *s, GError **error)
 {
     gboolean ok = store_exec(s, "COMMIT", error);
+    if (s->in_tx && s->backend == STORE_SQLITE)
+        g_rec_mutex_unlock(&sqlite_writing);
     s->in_tx = FALSE;
     return ok;
 }
@@ -123,6 +138,8 @@ void store_rollback(Store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     else
         PQclear(store_pg_answer(s, s->pg ? PQsendQuery(s->pg, "ROLLBACK") : 0));
+    if (s->in_tx && s->backend == STORE_SQLITE)
+        g_rec_mutex_unlock(&sqlite_writing);
     s->in_tx = FALSE;
 }
 
@@ -243,7 +260,12 @@ gboolean store_step(StoreStmt *st, GError **error)
 {
     Store *s = st->s;
     if (st->lite) {
+        gboolean write = !s->in_tx && !sqlite3_stmt_readonly(st->lite);
+        if (write)
+            g_rec_mutex_lock(&sqlite_writing);
         int rc = sqlite3_step(st->lite);
+        if (write)
+            g_rec_mutex_unlock(&sqlite_writing);
         if (rc == SQLITE_ROW)
             return TRUE;
         if (rc == SQLITE_DONE) {
@@ -466,5 +488,5 @@ const char *store_describe(const Store *s)
 
 guint64 store_error_count(const Store *s)
 {
-    return s->errors;
+    return __atomic_load_n(&s->errors, __ATOMIC_RELAXED);
 }

@@ -245,7 +245,7 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
     }
     PGnotify *n;
     while ((n = PQnotifies(l->pg)) != NULL) {
-        l->received++;
+        __atomic_fetch_add(&l->received, 1, __ATOMIC_RELAXED); /* read from any thread */
         l->fn(n->extra, l->user_data);
         PQfreemem(n);
     }
@@ -285,5 +285,5 @@ void store_listener_free(StoreListener *l)
 
 guint64 store_listener_received(const StoreListener *l)
 {
-    return l ? l->received : 0;
+    return l ? __atomic_load_n(&l->received, __ATOMIC_RELAXED) : 0;
 }

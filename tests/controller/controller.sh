@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The controller as a user meets it: agent-add, HTTPS, auth, an ad-hoc run with
-# no agent online, a run carried through by two agents (curl standing in for
-# them, over the real API), a kill -9 that loses nothing acknowledged, /metrics
-# through promtool and a real Prometheus, the status page in Chromium, and the
-# Grafana dashboard's every query in that Prometheus (dashboard.sh).
+# The controller as a user meets it, with two server threads: agent-add, HTTPS,
+# auth, an ad-hoc run with no agent online, a run carried through by two agents
+# (curl standing in for them, over the real API), a kill -9 that loses nothing
+# acknowledged, /metrics through promtool and a real Prometheus, the status
+# page in Chromium, and the Grafana dashboard's every query in that Prometheus
+# (dashboard.sh).
 set -u
 . "$(dirname "$0")/helpers.sh"
 ASSERT_NAME=controller
@@ -14,7 +15,8 @@ CTL_PORT=$(free_port) || ctl_require port "no free port"
 make_certs || ctl_require certs "openssl could not make test certificates"
 # An MRAS answer (as for ms-turn profiles), so that its metrics are exported too.
 install -m 644 "$CTL_SRC/tests/unit/data/mras-answer.xml" "$CTL_DIR/mras.xml"
-write_config "[auth]" "metrics_public = true" "status_public = true" \
+# Two server threads (SO_REUSEPORT): the agents' calls land on either.
+write_config "[server]" "threads = 2" "[auth]" "metrics_public = true" "status_public = true" \
 	"[scheduler]" "order_timeout_s = 2" "setup_s = 5" "longpoll_s = 5" "[turn]" "mras_response_file = mras.xml"
 
 section "agents"
@@ -38,6 +40,11 @@ assert_eq "agent-remove removes" "$?" 0
 section "serve"
 start_controller
 assert_eq "the controller starts ($CTL_SCHEME)" "$?" 0
+assert_match "it serves with two threads" "$(cat "$CTL_DIR/serve.log")" 'serving .*, 2 thread\(s\)'
+# SO_REUSEPORT would let a second controller bind the same port and serve too.
+out=$(timeout 10 "$CTL" serve --config "$CTL_DIR/controller.conf" 2>&1)
+assert_eq "a second controller on the same port fails at start (exit 3)" "$?" 3
+assert_match "saying the port is in use" "$out" "listen '127.0.0.1:$CTL_PORT': port $CTL_PORT is in use"
 if [ "$CTL_SCHEME" = https ]; then
 	if [ "$(id -u)" = 0 ]; then
 		assert_eq "started as root, it runs as [server] user" \
@@ -65,6 +72,9 @@ for _ in $(seq 30); do # the server closes the connections a moment after answer
 	sleep 0.1
 done
 assert_lt "80 requests later it holds no more descriptors than before (+2)" "$(fds)" "$((before + 3))"
+n=$(curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' --cacert "$CTL_DIR/ca.pem" "$CTL_URL/metrics" \
+	"$CTL_URL/metrics")
+assert_eq "two requests, one kept-alive connection (one handshake)" "$n" "1 0 "
 
 section "a run with no agent online"
 t0=$(date +%s)

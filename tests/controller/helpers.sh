@@ -3,6 +3,7 @@
 # loopback (HTTPS with a throwaway CA), its processes stopped by PID on every
 # exit path, and the real Prometheus and Chromium where a test needs them.
 . "$(dirname "${BASH_SOURCE[0]}")/../lab/assert.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/certs.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/../lab/chromium.sh"
 
 CTL=${ICEPROBE_CONTROLLER:?set ICEPROBE_CONTROLLER to the iceprobe-controller binary}
@@ -58,15 +59,7 @@ free_port() {
 }
 
 # A CA and a certificate for 127.0.0.1 and localhost, in $CTL_DIR.
-make_certs() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-subj /CN=iceprobe-test-ca -keyout "$CTL_DIR/ca.key" -out "$CTL_DIR/ca.pem" 2>/dev/null &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-			-keyout "$CTL_DIR/controller.key" -out "$CTL_DIR/controller.csr" 2>/dev/null &&
-		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$CTL_DIR/san.ext" &&
-		openssl x509 -req -in "$CTL_DIR/controller.csr" -CA "$CTL_DIR/ca.pem" -CAkey "$CTL_DIR/ca.key" \
-			-CAcreateserial -days 2 -extfile "$CTL_DIR/san.ext" -out "$CTL_DIR/controller.crt" 2>/dev/null
-}
+make_certs() { make_certs_in "$CTL_DIR"; }
 
 # Writes $CTL_DIR/controller.conf ($CTL_SCHEME on $CTL_PORT) with extra lines appended.
 write_config() { # extra...

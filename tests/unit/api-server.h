@@ -1,6 +1,7 @@
 /* A controller serving on loopback for the tests that go through HTTP: a real
  * SoupServer in its own thread (as the controller runs it), on the fixture's
- * SQLite file, and a real SoupSession to call it. No mocks. */
+ * SQLite file, and a real SoupSession to call it (plain HTTP; HTTPS when the
+ * configuration has a certificate, for clients of the test's own). No mocks. */
 #pragma once
 
 #include <libsoup/soup.h>
@@ -11,17 +12,43 @@
 
 #define ADMIN FIXTURE_ADMIN_TOKEN
 
+#define SERVER_MAX_THREADS 4
+
+/* One of the controller's server threads ([server] threads in the fixture's
+ * configuration): its main context, store connection and Api, serving on the
+ * shared port (SO_REUSEPORT) and on a port of its own, so that a test can
+ * choose which thread an agent talks to. */
 typedef struct {
-    Fixture *fixture;
-    SchedulerClock clock; /* NULL: the real one */
-    gint64 now;           /* what server_fixed_clock says */
-    gboolean agents;      /* laptop1, corp1, laptop2 registered */
+    struct Server *s;
+    guint index;
     GThread *thread;
     GMainContext *ctx;
     GMainLoop *loop;
     Store *store;
     Api *api;
-    guint port;
+    guint port; /* its own */
+} ServerThread;
+
+/* Called by the controller's clock (server_clock), in whichever of its
+ * threads reads it: a test's way into the middle of a request. */
+typedef struct {
+    void (*fn)(struct Server *s, gpointer data);
+    gpointer data;
+} ServerClockHook;
+
+typedef struct Server {
+    Fixture *fixture;
+    gboolean fixed;        /* the clock stands at now; else the real one */
+    gint64 now;            /* what the fixed clock says */
+    ServerClockHook *hook; /* atomic; NULL: none */
+    gboolean agents;       /* laptop1, corp1, laptop2 registered */
+    guint threads;
+    ServerThread t[SERVER_MAX_THREADS];
+    ApiHub *hub;        /* several threads */
+    GPtrArray *sockets; /* the shared port's, one per thread */
+    Store *store;       /* the first thread's */
+    Api *api;
+    guint port;     /* shared by the threads */
     char *token[3]; /* laptop1, corp1, laptop2 */
     GMutex lock;
     GCond ready;
@@ -29,75 +56,133 @@ typedef struct {
     SoupSession *session;
 } Server;
 
-/* A clock that stands still at Server.now: nothing times out under a test. */
-static G_GNUC_UNUSED gint64 server_fixed_clock(gpointer data)
-{
-    return ((const Server *)data)->now;
-}
-
-static gpointer server_thread(gpointer data)
+/* The controller's clock: standing still at Server.now (nothing times out
+ * under a test), or the real one; the hook first, if a test set one. */
+static gint64 server_clock(gpointer data)
 {
     Server *s = data;
-    g_main_context_push_thread_default(s->ctx);
-    s->store = store_open(s->fixture->config->store_path, NULL);
+    ServerClockHook *hook = g_atomic_pointer_get(&s->hook);
+    if (hook)
+        hook->fn(s, hook->data);
+    return s->fixed ? s->now : g_get_real_time() / G_USEC_PER_SEC;
+}
+
+static void server_add_agents(Server *s, Store *store)
+{
     static const char *const names[] = {"laptop1", "corp1", "laptop2"};
     static const char *const vpn[] = {"vpn", NULL}, *const internal[] = {"internal", NULL};
     for (int i = 0; s->agents && i < 3; i++) {
         s->token[i] = credentials_new_token();
         g_autofree char *hash = credentials_token_hash(s->token[i]);
-        g_assert_true(store_agent_add(s->store, names[i], i == 1 ? internal : vpn, hash, 1, NULL));
+        g_assert_true(store_agent_add(store, names[i], i == 1 ? internal : vpn, hash, 1, NULL));
     }
-    g_autoptr(GError) e = NULL;
-    s->api = api_new(s->fixture->config, s->store, NULL, NULL, s->clock, s, &e);
-    g_assert_nonnull(s->api);
-    g_assert_true(api_listen_address(s->api, "127.0.0.1:0", &s->port, &e));
-    g_assert_true(api_start(s->api, &e));
+}
+
+static gboolean server_up(gpointer data)
+{
+    Server *s = data;
     g_mutex_lock(&s->lock);
     s->up = TRUE;
     g_cond_signal(&s->ready);
     g_mutex_unlock(&s->lock);
-    g_main_loop_run(s->loop);
-    api_free(s->api);
-    store_close(s->store);
-    g_main_context_pop_thread_default(s->ctx);
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer server_thread(gpointer data)
+{
+    ServerThread *t = data;
+    Server *s = t->s;
+    g_main_context_push_thread_default(t->ctx);
+    t->store = store_open(config_store_target(s->fixture->config), NULL);
+    g_assert_nonnull(t->store);
+    if (t->index == 0)
+        server_add_agents(s, t->store);
+    g_autoptr(GError) e = NULL;
+    const ControllerConfig *config = s->fixture->config;
+    g_autoptr(GTlsCertificate) cert =
+        config_uses_tls(config) ? api_load_certificate(config, &e) : NULL;
+    g_assert_true(cert || !config_uses_tls(config));
+    t->api = api_new(config, t->store, s->hub, cert, NULL, server_clock, s, &e);
+    g_assert_nonnull(t->api);
+    g_assert_true(api_listen_socket(t->api, s->sockets->pdata[t->index], &e));
+    g_assert_true(api_listen_address(t->api, "127.0.0.1:0", &t->port, &e));
+    /* As the controller: the first thread ticks the scheduler. */
+    g_assert_true(t->index > 0 || api_start(t->api, &e));
+    /* Up once its loop runs: a stop cannot come before. */
+    GSource *idle = g_idle_source_new();
+    g_source_set_callback(idle, server_up, s, NULL);
+    g_source_attach(idle, t->ctx);
+    g_source_unref(idle);
+    g_main_loop_run(t->loop);
+    api_free(t->api);
+    store_close(t->store);
+    g_main_context_pop_thread_default(t->ctx);
     return NULL;
 }
 
-/* extra: added to the fixture's controller.conf. now: 0 for the real clock, else
- * the time the controller's clock stands at. */
-static Server *server_new(const char *extra, gboolean agents, gint64 now)
+/* extra: added to the fixture's controller.conf ([server] threads = N for
+ * several threads). now: 0 for the real clock, else the time the controller's
+ * clock stands at. pg_url: the store on PostgreSQL instead of the fixture's
+ * SQLite file. */
+static Server *server_new_on(const char *extra, gboolean agents, gint64 now, const char *pg_url)
 {
     Server *s = g_new0(Server, 1);
     s->fixture = fixture_new(extra);
+    if (pg_url) {
+        ControllerConfig *c = s->fixture->config;
+        g_clear_pointer(&c->store_path, g_free);
+        c->store_url = g_strdup(pg_url);
+    }
     s->agents = agents;
     s->now = now;
-    s->clock = now ? server_fixed_clock : NULL;
-    s->ctx = g_main_context_new();
-    s->loop = g_main_loop_new(s->ctx, FALSE);
+    s->fixed = now != 0;
+    s->threads = s->fixture->config->threads;
+    g_assert_true(s->threads <= SERVER_MAX_THREADS);
+    s->hub = s->threads > 1 ? api_hub_new() : NULL;
+    s->sockets = g_ptr_array_new_with_free_func(g_object_unref);
+    g_assert_true(api_bind("127.0.0.1:0", s->threads, s->sockets, NULL));
+    g_autoptr(GSocketAddress) a = g_socket_get_local_address(s->sockets->pdata[0], NULL);
+    s->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(a));
     g_mutex_init(&s->lock);
     g_cond_init(&s->ready);
-    s->thread = g_thread_new("server", server_thread, s);
-    g_mutex_lock(&s->lock);
-    while (!s->up)
-        g_cond_wait(&s->ready, &s->lock);
-    g_mutex_unlock(&s->lock);
+    for (guint i = 0; i < s->threads; i++) {
+        ServerThread *t = &s->t[i];
+        t->s = s;
+        t->index = i;
+        t->ctx = g_main_context_new();
+        t->loop = g_main_loop_new(t->ctx, FALSE);
+        g_mutex_lock(&s->lock);
+        s->up = FALSE;
+        t->thread = g_thread_new("server", server_thread, t);
+        while (!s->up)
+            g_cond_wait(&s->ready, &s->lock);
+        g_mutex_unlock(&s->lock);
+    }
+    s->store = s->t[0].store;
+    s->api = s->t[0].api;
     s->session = soup_session_new_with_options("timeout", 20, NULL);
     return s;
 }
 
-static gboolean server_quit_loop(gpointer loop)
+static Server *server_new(const char *extra, gboolean agents, gint64 now)
 {
-    g_main_loop_quit(loop);
-    return G_SOURCE_REMOVE;
+    return server_new_on(extra, agents, now, NULL);
 }
 
 static void server_free(Server *s)
 {
+    if (!s)
+        return;
     g_object_unref(s->session);
-    g_main_context_invoke(s->ctx, server_quit_loop, s->loop);
-    g_thread_join(s->thread);
-    g_main_loop_unref(s->loop);
-    g_main_context_unref(s->ctx);
+    for (guint i = 0; i < s->threads; i++) {
+        ServerThread *t = &s->t[i];
+        g_main_loop_quit(t->loop);
+        g_thread_join(t->thread);
+        g_main_loop_unref(t->loop);
+        g_main_context_unref(t->ctx);
+    }
+    api_hub_free(s->hub);
+    g_ptr_array_unref(s->sockets);
     for (int i = 0; i < 3; i++)
         g_free(s->token[i]);
     g_mutex_clear(&s->lock);
@@ -125,10 +210,23 @@ static void reply_clear(Reply *r)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Reply, reply_clear)
 
+/* The port a request with this token goes to: with several threads, agent i
+ * talks to thread i % threads (laptop1 and corp1, a run's two sides, to two
+ * threads); the admin, and anyone else, to the shared port. */
+static guint server_port_for(const Server *s, const char *token)
+{
+    for (guint i = 0; s->threads > 1 && token && i < 3; i++) {
+        if (g_strcmp0(token, s->token[i]) == 0)
+            return s->t[i % s->threads].port;
+    }
+    return s->port;
+}
+
 static G_GNUC_UNUSED Reply http(Server *s, const char *method, const char *path, const char *token,
                                 const char *body, const char *want_header)
 {
-    g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u%s", s->port, path);
+    g_autofree char *url =
+        g_strdup_printf("http://127.0.0.1:%u%s", server_port_for(s, token), path);
     g_autoptr(SoupMessage) m = soup_message_new(method, url);
     if (token) {
         g_autofree char *h = g_strconcat("Bearer ", token, NULL);

@@ -36,7 +36,9 @@ static Fixture *fixture_new(const char *extra)
     fixture_write(f, "profiles/corp.conf",
                   "[profile]\nname = corp-vpn\n[edge]\nhost = 203.0.113.10\n"
                   "[stream]\nduration_s = 2\n");
-    g_autofree char *conf = g_strdup_printf("[server]\nlisten = 127.0.0.1:0\n[store]\npath = "
+    /* One server thread unless the test asks for more ([server] threads again). */
+    g_autofree char *conf = g_strdup_printf("[server]\nlisten = 127.0.0.1:0\nthreads = 1\n"
+                                            "[store]\npath = "
                                             "controller.db\n[auth]\nadmin_token_file = "
                                             "admin.token\n[turn]\nsecret_file = turn.secret\n"
                                             "[profiles]\ndir = profiles\n%s",

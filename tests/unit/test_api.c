@@ -6,15 +6,42 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <sqlite3.h>
 
 #include "api-server.h"
+#include "pg-fixture.h"
 
 static int setup(void **state)
 {
     *state = server_new("[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
                         "[auth]\nstatus_public = true\n",
                         TRUE, 0);
+    return 0;
+}
+
+/* The same controller with two server threads: laptop1 talks to one, corp1 to
+ * the other (api-server.h), so a run's orders, signals and reports cross them. */
+static const char two_threads_conf[] = "[server]\nthreads = 2\n"
+                                       "[scheduler]\norder_timeout_s = 2\nsetup_s = 5\n"
+                                       "longpoll_s = 5\n"
+                                       "[auth]\nstatus_public = true\n";
+
+static int setup_two_threads(void **state)
+{
+    *state = server_new(two_threads_conf, TRUE, 0);
+    assert_int_equal(((Server *)*state)->threads, 2);
+    return 0;
+}
+
+/* Two threads on PostgreSQL: the first listens for NOTIFY and wakes the other. */
+static int setup_two_threads_postgres(void **state)
+{
+    const char *url = pg_fixture_url();
+    *state = server_new_on("[server]\nthreads = 2\n"
+                           "[scheduler]\norder_timeout_s = 2\nsetup_s = 5\nlongpoll_s = 5\n"
+                           "[auth]\nstatus_public = true\n",
+                           TRUE, 0, url);
     return 0;
 }
 
@@ -276,6 +303,121 @@ static void test_a_client_gone_while_waiting_is_let_go(void **state)
     assert_true(g_get_monotonic_time() - t0 < 3 * G_USEC_PER_SEC);
 }
 
+/* With two server threads (setup_two_threads). */
+static void test_a_paired_run_across_two_server_threads(void **state)
+{
+    test_a_paired_run_goes_through_orders_signalling_and_reports(state);
+}
+
+static void test_a_paired_run_across_two_server_threads_on_postgresql(void **state)
+{
+    test_a_paired_run_goes_through_orders_signalling_and_reports(state);
+}
+
+static void test_a_client_gone_while_waiting_on_another_thread_is_let_go(void **state)
+{
+    test_a_client_gone_while_waiting_is_let_go(state);
+}
+
+/* A port a controller of several threads listens on (SO_REUSEPORT) is refused
+ * to a second one, of one thread or several, saying so; the first keeps its
+ * port. */
+static void test_a_second_controller_on_the_same_port_is_refused(void **state)
+{
+    g_autoptr(GPtrArray) first = g_ptr_array_new_with_free_func(g_object_unref);
+    assert_true(api_bind("127.0.0.1:0", 2, first, NULL));
+    assert_int_equal(first->len, 2);
+    g_autoptr(GSocketAddress) a = g_socket_get_local_address(first->pdata[0], NULL);
+    guint port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(a));
+    g_autoptr(GSocketAddress) b = g_socket_get_local_address(first->pdata[1], NULL);
+    assert_int_equal(g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(b)), port);
+    g_autofree char *spec = g_strdup_printf("127.0.0.1:%u", port);
+    g_autofree char *want = g_strdup_printf("listen '%s': port %u is in use", spec, port);
+    for (guint n = 1; n <= 3; n++) {
+        g_autoptr(GPtrArray) second = g_ptr_array_new_with_free_func(g_object_unref);
+        g_autoptr(GError) e = NULL;
+        assert_false(api_bind(spec, n, second, &e));
+        assert_non_null(e);
+        if (!g_str_has_prefix(e->message, want))
+            fail_msg("%u thread(s): '%s', want '%s'", n, e->message, want);
+        assert_int_equal(second->len, 0);
+    }
+}
+
+/* An ad-hoc run of laptop1 and corp1 offered by the controller's first thread
+ * at the n-th time its second thread reads the clock (0: never) while the
+ * hook is set: in the middle of whatever that thread does. */
+typedef struct {
+    GMainContext *ctx; /* the second thread's */
+    guint port;        /* the first thread's own */
+    gint reads;        /* atomic */
+    gint offer_at;
+    long status; /* the offer's */
+} Offer;
+
+static size_t discard(char *data, size_t size, size_t n, void *user)
+{
+    return size * n;
+}
+
+static void offer_on_clock(Server *s, gpointer data)
+{
+    Offer *o = data;
+    if (g_main_context_get_thread_default() != o->ctx ||
+        g_atomic_int_add(&o->reads, 1) + 1 != o->offer_at)
+        return;
+    g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u/api/v1/runs", o->port);
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " ADMIN);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                     "{\"profile\":\"corp-vpn\",\"a\":\"laptop1\",\"b\":\"corp1\"}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &o->status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+}
+
+/* corp1 long-polls its orders in the second thread while the first offers it a
+ * run, at each point where the second reads the clock during the request
+ * (noting corp1 seen, taking its orders after reading the store): the order
+ * comes at once every time, never at the end of the wait (a wake posted between
+ * the store's read and the wait would be lost). */
+static void test_an_offer_made_while_a_long_poll_reads_the_store_wakes_it(void **state)
+{
+    gint reads = 0;
+    for (gint n = 0; n <= reads; n++) {
+        Server *s = server_new(two_threads_conf, TRUE, 0);
+        Offer o = {s->t[1].ctx, s->t[0].port, 0, n, 0};
+        ServerClockHook hook = {offer_on_clock, &o};
+        g_atomic_pointer_set(&s->hook, &hook);
+        gint64 t0 = g_get_monotonic_time();
+        /* n = 0: how often a request without a wait reads it, with nothing offered. */
+        g_auto(Reply) r = http(s, "GET", n ? "/api/v1/agent/orders?wait=4" : "/api/v1/agent/orders",
+                               s->token[1], NULL, NULL);
+        gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
+        g_atomic_pointer_set(&s->hook, NULL);
+        if (n == 0) {
+            expect(&r, 200, "orders", "[]");
+            reads = g_atomic_int_get(&o.reads);
+            assert_true(reads >= 2);
+        } else {
+            assert_int_equal(o.status, 201);
+            expect(&r, 200, "orders", "\"side\":\"b\"");
+            if (took_ms > 2000)
+                fail_msg(
+                    "offered at the clock's read %d of %d: the order came after %" G_GINT64_FORMAT
+                    " ms, at the end of the wait",
+                    n, reads, took_ms);
+        }
+        server_free(s);
+    }
+}
+
 /* A finished run of profile corp-vpn, written as the controller's verification
  * writes it, with one finding code (or none). */
 static void store_finished(Store *st, const char *id, const char *a, const char *b, Verdict v,
@@ -345,6 +487,7 @@ static void test_the_analysis_is_the_matrix_and_its_pattern_for_the_admin(void *
 
 int main(void)
 {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tokens_are_checked_and_errors_are_json, setup,
                                         teardown),
@@ -358,8 +501,19 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_client_gone_while_waiting_is_let_go, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_paired_run_across_two_server_threads,
+                                        setup_two_threads, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_client_gone_while_waiting_on_another_thread_is_let_go, setup_two_threads,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_a_paired_run_across_two_server_threads_on_postgresql,
+                                        setup_two_threads_postgres, teardown),
+        cmocka_unit_test(test_an_offer_made_while_a_long_poll_reads_the_store_wakes_it),
+        cmocka_unit_test(test_a_second_controller_on_the_same_port_is_refused),
         cmocka_unit_test_setup_teardown(
             test_the_analysis_is_the_matrix_and_its_pattern_for_the_admin, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
 }

@@ -88,6 +88,8 @@ static void test_the_shipped_example_configuration_loads(void **state)
     if (!c)
         fail_msg("%s", e->message);
     assert_true(config_uses_tls(c));
+    /* No [server] threads: one for each CPU it may run on. */
+    assert_int_equal(c->threads, CLAMP(g_get_num_processors(), 1, CONFIG_MAX_THREADS));
     assert_non_null(config_profile(c, "sfb-edge-split-tunnel"));
     assert_non_null(config_profile(c, "sfb-edge-split-tunnel")->ca_pem);
     assert_string_equal(c->user, "iceprobe");
@@ -154,6 +156,10 @@ static void test_missing_and_wrong_values_are_named(void **state)
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[schedule.n]\non=vpn-up\nprofile=corp-vpn\n"
                       "a=x\nb=y\ncatch_up_s=-1\n",
                  "[schedule.n] catch_up_s: '-1' is not a whole number from 0 to 604800");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\nthreads=0\n",
+                 "[server] threads: '0' is not a whole number from 1 to 64");
+    expect_error(BASE "[server]\nlisten=127.0.0.1:1\nthreads=65\n",
+                 "[server] threads: '65' is not a whole number from 1 to 64");
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\ntls_cert_file=c.pem\n",
                  "HTTPS needs both tls_cert_file and tls_key_file");
     expect_error(BASE "[server]\nlisten=127.0.0.1:1\n[store]\nurl=postgresql://db/x\n",

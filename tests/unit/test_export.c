@@ -343,6 +343,8 @@ static void test_every_sample_is_under_its_family_help_and_type(void **state)
         {"iceprobe_controller_wakes_received_total", "counter"},
         {"iceprobe_controller_http_requests_total", "counter"},
         {"iceprobe_controller_http_server_errors_total", "counter"},
+        {"iceprobe_controller_connections_total", "counter"},
+        {"iceprobe_controller_connections_idle", "gauge"},
         {"iceprobe_controller_start_time_seconds", "gauge"},
         {"iceprobe_controller_build_info", "gauge"},
     };

@@ -333,6 +333,45 @@ static void test_a_side_heard_by_another_controller_is_not_silent(void **state)
     scheduler_free(other);
 }
 
+/* Two server threads' schedulers on one store, as a controller runs them: the
+ * second hears corp1 about its run and does not tick; the first ends the run
+ * at its deadline. What the second noted is gone with the run, and what any
+ * of them notes goes after its second, at the first's tick (each thread kept
+ * its own table, which grew in the threads that do not tick). */
+static void test_the_sides_heard_are_forgotten_whichever_thread_heard_them(void **state)
+{
+    World *w = *state;
+    g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
+    Scheduler *second =
+        scheduler_new(w->fixture->config, w->store, w->board, tz, fake_clock, w, NULL);
+    SchedulerShared *sh = scheduler_shared_new();
+    scheduler_share(w->sched, sh);
+    scheduler_share(second, sh);
+    scheduler_shared_unref(sh);
+    g_autoptr(GPtrArray) ids =
+        scheduler_create_runs(w->sched, "corp-vpn", "laptop1", "corp1", NULL, NULL, NULL);
+    const char *id = ids->pdata[0];
+    g_autoptr(JsonArray) o1 = scheduler_take_orders(w->sched, "laptop1", NULL);
+    g_autoptr(JsonArray) o2 = scheduler_take_orders(second, "corp1", NULL);
+    assert_int_equal(scheduler_side_of(second, id, "corp1", NULL), 1);
+    assert_int_equal(scheduler_heard_count(second), 1);
+    /* Its second over: the first's tick forgets it; heard again, noted again. */
+    w->now += 1;
+    scheduler_tick(w->sched);
+    assert_int_equal(scheduler_heard_count(second), 0);
+    assert_int_equal(scheduler_side_of(second, id, "corp1", NULL), 1);
+    assert_int_equal(scheduler_side_of(w->sched, id, "laptop1", NULL), 0);
+    assert_int_equal(scheduler_heard_count(second), 2);
+    /* The run ends in the first (its deadline: setup 10 s, 3 paths of 2 s). */
+    w->now += 16;
+    scheduler_tick(w->sched);
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_ERROR);
+    assert_int_equal(scheduler_heard_count(second), 0);
+    assert_int_equal(scheduler_heard_count(w->sched), 0);
+    scheduler_free(second);
+}
+
 /* [scheduler] history_days: the tick prunes finished runs older than that
  * (a batch at a time), keeps the newer ones and the runs still under way. */
 static void test_history_days_prunes_old_runs_on_the_tick(void **state)
@@ -648,6 +687,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_side_gone_silent_ends_the_run_before_its_deadline,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_store_outage_is_not_silence, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_sides_heard_are_forgotten_whichever_thread_heard_them, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_side_heard_by_another_controller_is_not_silent,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),

@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "pg-fixture.h"
 #include "store.h"
 
 /* Every test runs on both backends: SQLite, and PostgreSQL when
@@ -26,11 +27,6 @@ typedef struct {
     char *target; /* what store_open takes */
 } Backend;
 
-static const char *pg_url(void)
-{
-    return g_getenv("ICEPROBE_TEST_PG_URL");
-}
-
 static int setup_sqlite(void **state)
 {
     Backend *b = g_new0(Backend, 1);
@@ -42,23 +38,10 @@ static int setup_sqlite(void **state)
 
 static int setup_postgres(void **state)
 {
-    if (!pg_url()) {
-        if (g_strcmp0(g_getenv("CI"), "true") == 0)
-            fail_msg("no PostgreSQL server for the store's tests (run under with-postgres.sh)");
-        skip();
-    }
-    PGconn *c = PQconnectdb(pg_url());
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("PostgreSQL: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; "
-                            "CREATE SCHEMA public");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("PostgreSQL: %s", PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
+    const char *url = pg_fixture_url();
     Backend *b = g_new0(Backend, 1);
     b->postgres = TRUE;
-    b->target = g_strdup(pg_url());
+    b->target = g_strdup(url);
     *state = b;
     return 0;
 }
