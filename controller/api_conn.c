@@ -269,8 +269,11 @@ static void park(Conn *k)
     if (g_pollable_input_stream_is_readable(
             G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(k->stream))))
         give_back(k);
-    else
+    else {
         epoll_set(k, TRUE);
+        if (!k->in_epoll) /* unwatched, its end would go unnoticed: closed now */
+            conn_close(k);
+    }
 }
 
 static gboolean on_park(gpointer data)
@@ -430,8 +433,11 @@ ApiConns *api_conns_new(SoupServer *server, gboolean tls, GError **error)
     c->graveyard = g_ptr_array_new_with_free_func(g_free);
     c->server = g_object_ref(server);
     GMainContext *ctx = g_main_context_get_thread_default();
+    /* At libsoup's own priority: requests arriving on parked connections take
+     * their turn with those libsoup is reading, rather than before them (only
+     * the parker must come first). */
     c->events = g_unix_fd_source_new(c->epfd, G_IO_IN);
-    g_source_set_priority(c->events, G_PRIORITY_HIGH);
+    g_source_set_priority(c->events, G_PRIORITY_DEFAULT);
     g_source_set_callback(c->events, G_SOURCE_FUNC(on_idle_events), c, NULL);
     g_source_attach(c->events, ctx);
     c->sweep = g_timeout_source_new(SWEEP_MS);

@@ -13,7 +13,13 @@
  * main loop walk ten thousand sources on every iteration). */
 #define SWEEP_MS 200
 
+/* A waiter is held by its queues (one reference) and, for a moment, by a
+ * sweep or wake that collected it: a respond() may take orders, and the
+ * scheduler's announce then finishes other waiters (of this key or another)
+ * before the collecting loop reaches them. A closed waiter is skipped. */
 typedef struct {
+    guint refs;
+    gboolean closed;
     Api *api;
     char *key;
     gint64 deadline_us; /* monotonic */
@@ -26,23 +32,47 @@ typedef struct {
     char *params[2];
 } Waiter;
 
-static void waiter_free(Waiter *w)
+static Waiter *waiter_ref(Waiter *w)
 {
+    w->refs++;
+    return w;
+}
+
+static void waiter_unref(gpointer p)
+{
+    Waiter *w = p;
+    if (--w->refs > 0)
+        return;
+    g_free(w->params[0]);
+    g_free(w->params[1]);
+    g_free(w->key);
+    g_free(w);
+}
+
+/* Lets go of everything the held request holds, once; the memory goes with
+ * the last reference. */
+static void waiter_close(gpointer p)
+{
+    Waiter *w = p;
+    if (w->closed)
+        return;
+    w->closed = TRUE;
     API_COUNTER_ADD(w->api->waiting, -1);
     if (w->expiring_link)
         g_queue_delete_link(w->api->expiring, w->expiring_link);
+    w->expiring_link = NULL;
     if (w->finished_id)
         g_signal_handler_disconnect(w->req.msg, w->finished_id);
     if (w->data_free)
         w->data_free(w->data);
     g_object_unref(w->req.msg);
     store_agent_free(w->req.agent);
+    w->req.msg = NULL;
+    w->req.agent = NULL;
     if (w->req.query)
         g_hash_table_unref(w->req.query);
-    g_free(w->params[0]);
-    g_free(w->params[1]);
-    g_free(w->key);
-    g_free(w);
+    w->req.query = NULL;
+    waiter_unref(w);
 }
 
 /* The hub follows a key for this thread while it has waiters of it or
@@ -76,10 +106,13 @@ static void waiter_unlink(Waiter *w)
 
 static void waiter_finish(Waiter *w, gboolean timed_out)
 {
+    if (w->closed)
+        return;
     waiter_unlink(w);
+    /* respond() may finish other waiters, never this one: it is unlinked. */
     w->respond(&w->req, timed_out, w->data);
     SoupServerMessage *msg = g_object_ref(w->req.msg);
-    waiter_free(w);
+    waiter_close(w);
     soup_server_message_unpause(msg);
     g_object_unref(msg);
 }
@@ -100,11 +133,11 @@ static gboolean on_sweep(gpointer data)
     Api *api = data;
     gint64 now = g_get_monotonic_time();
     gboolean reap = ++api->sweeps % REAP_EVERY == 0;
-    g_autoptr(GPtrArray) due = g_ptr_array_new();
+    g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func(waiter_unref);
     for (GList *l = api->expiring->head; l; l = l->next) {
         Waiter *w = l->data;
         if (w->deadline_us <= now || (reap && client_gone(w)))
-            g_ptr_array_add(due, w);
+            g_ptr_array_add(due, waiter_ref(w));
     }
     for (guint i = 0; i < due->len; i++)
         waiter_finish(due->pdata[i], TRUE);
@@ -118,13 +151,14 @@ static void on_waiter_finished(SoupServerMessage *msg, gpointer data)
     w->finished_id = 0;
     g_signal_handlers_disconnect_by_data(msg, w);
     waiter_unlink(w);
-    waiter_free(w);
+    waiter_close(w);
 }
 
 static void hold(ApiRequest *req, const char *key, guint timeout_s, WaiterRespond respond,
                  gpointer data, GDestroyNotify data_free)
 {
     Waiter *w = g_new0(Waiter, 1);
+    w->refs = 1;
     w->api = req->api;
     w->key = g_strdup(key);
     w->respond = respond;
@@ -182,13 +216,15 @@ void api_wait(ApiRequest *req, const char *key, guint timeout_s, WaiterReady rea
 void api_wake(Api *api, const char *key)
 {
     GQueue *q = g_hash_table_lookup(api->waiters, key);
-    /* Each finish unlinks its waiter; the last one takes the queue with it. */
-    while (q && !g_queue_is_empty(q)) {
-        gboolean last = q->length == 1;
-        waiter_finish(g_queue_peek_head(q), FALSE);
-        if (last)
-            break;
-    }
+    if (!q)
+        return;
+    /* Each finish unlinks its waiter and the last one takes the queue with
+     * it, so the queue is copied first (see Waiter). */
+    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(waiter_unref);
+    for (GList *l = q->head; l; l = l->next)
+        g_ptr_array_add(all, waiter_ref(l->data));
+    for (guint i = 0; i < all->len; i++)
+        waiter_finish(all->pdata[i], FALSE);
 }
 
 /* Every waiter now (the listener was cut off, and may miss their wakes): each
@@ -196,9 +232,9 @@ void api_wake(Api *api, const char *key)
  * away, rather than sit out its long-poll on a store that is gone. */
 void api_wake_all(Api *api)
 {
-    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(waiter_unref);
     for (GList *l = api->expiring->head; l; l = l->next)
-        g_ptr_array_add(all, l->data);
+        g_ptr_array_add(all, waiter_ref(l->data));
     for (guint i = 0; i < all->len; i++)
         waiter_finish(all->pdata[i], FALSE);
 }
@@ -248,5 +284,5 @@ char *api_signal_key(const char *run_id, int side)
 /* Shutting down (or the last waiter of a key left): whatever waits is let go. */
 void api_waiter_queue_free(gpointer p)
 {
-    g_queue_free_full(p, (GDestroyNotify)waiter_free);
+    g_queue_free_full(p, waiter_close);
 }

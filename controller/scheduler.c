@@ -52,8 +52,11 @@ struct SchedulerShared {
     GMutex lock; /* both tables */
     /* Reports parsed on arrival, "<run id>\n<side>" -> RunResult, until their
      * run is verified: verify needs no second parse (the two reports may come
-     * to two threads). A restart loses only the cache. */
-    GHashTable *parsed;
+     * to two threads). A restart loses only the cache. A run verified by
+     * another controller sharing the store never comes back here, so what is
+     * older than PARSED_KEEP_S goes at a tick (verify reads it back from the
+     * store if it is wanted after all). */
+    GHashTable *parsed; /* key -> Parsed */
     /* When each side of a running run was last heard (signals, report), same
      * keys -> gint64: an agent killed mid-run is noticed in [scheduler]
      * silence_s, not at the deadline. What counts is in the store
@@ -64,13 +67,27 @@ struct SchedulerShared {
     GHashTable *heard;
 };
 
+/* Far beyond any run's deadline: a report this old is of a run that ended. */
+#define PARSED_KEEP_S 900
+
+typedef struct {
+    RunResult *result;
+    gint64 at; /* the scheduler's clock, seconds */
+} Parsed;
+
+static void parsed_free(gpointer p)
+{
+    Parsed *x = p;
+    run_result_free(x->result);
+    g_free(x);
+}
+
 SchedulerShared *scheduler_shared_new(void)
 {
     SchedulerShared *sh = g_new0(SchedulerShared, 1);
     sh->ref = 1;
     g_mutex_init(&sh->lock);
-    sh->parsed =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)run_result_free);
+    sh->parsed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, parsed_free);
     sh->heard = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     return sh;
 }
@@ -97,13 +114,17 @@ void scheduler_share(Scheduler *s, SchedulerShared *sh)
     s->shared = scheduler_shared_ref(sh);
 }
 
-/* key (taken) -> result (taken), or NULL (result NULL) to forget key. */
-static void reports_put(SchedulerShared *sh, char *key, RunResult *result)
+/* key (taken) -> result (taken) parsed at now, or NULL (result NULL) to
+ * forget key. */
+static void reports_put(SchedulerShared *sh, char *key, RunResult *result, gint64 now)
 {
     g_mutex_lock(&sh->lock);
-    if (result)
-        g_hash_table_replace(sh->parsed, key, result);
-    else
+    if (result) {
+        Parsed *x = g_new(Parsed, 1);
+        x->result = result;
+        x->at = now;
+        g_hash_table_replace(sh->parsed, key, x);
+    } else
         g_hash_table_remove(sh->parsed, key);
     g_mutex_unlock(&sh->lock);
     if (!result)
@@ -118,7 +139,34 @@ static RunResult *reports_take(SchedulerShared *sh, const char *key)
     gboolean found = g_hash_table_steal_extended(sh->parsed, key, &k, &v);
     g_mutex_unlock(&sh->lock);
     g_free(k);
-    return found ? v : NULL;
+    if (!found)
+        return NULL;
+    Parsed *x = v;
+    RunResult *r = x->result;
+    g_free(x);
+    return r;
+}
+
+static gboolean parsed_before(gpointer key, gpointer value, gpointer cutoff)
+{
+    return ((const Parsed *)value)->at < *(const gint64 *)cutoff;
+}
+
+/* Reports of runs verified elsewhere (see SchedulerShared). */
+static void reports_prune(SchedulerShared *sh, gint64 now)
+{
+    gint64 cutoff = now - PARSED_KEEP_S;
+    g_mutex_lock(&sh->lock);
+    g_hash_table_foreach_remove(sh->parsed, parsed_before, &cutoff);
+    g_mutex_unlock(&sh->lock);
+}
+
+guint scheduler_parsed_count(Scheduler *s)
+{
+    g_mutex_lock(&s->shared->lock);
+    guint n = g_hash_table_size(s->shared->parsed);
+    g_mutex_unlock(&s->shared->lock);
+    return n;
 }
 
 /* TRUE the first time key is heard in the second now (it is noted). */
@@ -585,7 +633,7 @@ static void ended(Scheduler *s, const StoreRun *run)
 {
     for (int k = 0; k < 2; k++) {
         g_autofree char *key = parsed_key(run->id, k);
-        reports_put(s->shared, g_strdup(key), NULL);
+        reports_put(s->shared, g_strdup(key), NULL, 0);
         heard_forget(s->shared, key);
     }
     signal_close(s->board, run->id);
@@ -836,7 +884,7 @@ gboolean scheduler_report(Scheduler *s, const char *run_id, const char *agent, c
     }
     if (*duplicate)
         return TRUE;
-    reports_put(s->shared, parsed_key(run_id, side), g_steal_pointer(&parsed));
+    reports_put(s->shared, parsed_key(run_id, side), g_steal_pointer(&parsed), scheduler_now(s));
     if (r->state == RUN_VERIFYING)
         verify_and_finish(s, r);
     return TRUE;
@@ -1094,6 +1142,7 @@ void scheduler_tick(Scheduler *s)
     tick_runs(s, now);
     tick_prune(s, now);
     heard_prune(s->shared, now);
+    reports_prune(s->shared, now);
 }
 
 static gboolean on_timer(gpointer data)

@@ -53,6 +53,8 @@ void scheduler_free(Scheduler *s);
 void scheduler_share(Scheduler *s, SchedulerShared *sh);
 /* The sides noted as heard (the table pruned at each tick). */
 guint scheduler_heard_count(Scheduler *s);
+/* Reports parsed on arrival and kept for their run's verification (tests). */
+guint scheduler_parsed_count(Scheduler *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Scheduler, scheduler_free)
 
 /* At start-up: a schedule missed while the controller was down runs once now,

@@ -30,6 +30,8 @@ struct Store {
     char *dial_error;     /* why the last attempt failed */
     char *lost_why;       /* why the connection was given up (pg is NULL then) */
     guint answer_wait_ms; /* PostgreSQL: 0 while migrating (as long as it takes) */
+    gint64 connected_at;  /* monotonic µs: when pg was made */
+    StoreHealth *health;  /* shared with the controller's other threads, or NULL */
 };
 
 /* Counts the failure and sets error from the database's message; FALSE. */

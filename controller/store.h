@@ -23,6 +23,13 @@ typedef struct Store Store;
  * a password belongs in a passfile, not in the URL). */
 Store *store_open(const char *target, GError **error);
 void store_close(Store *s);
+/* What a controller's stores (one per server thread) share about their
+ * database: PostgreSQL that stopped answering one of them is taken for gone
+ * by all (each would otherwise hold its thread up to 10 s finding out). */
+typedef struct StoreHealth StoreHealth;
+StoreHealth *store_health_new(void);
+void store_health_unref(StoreHealth *h);
+void store_share_health(Store *s, StoreHealth *h);
 gboolean store_is_url(const char *target);
 /* What the store is, for messages: the file, or the server and database. */
 const char *store_describe(const Store *s);

@@ -472,6 +472,7 @@ void store_close(Store *s)
         sqlite3_close(s->db);
     if (s->dial)
         PQfinish(store_dial_finish(s->dial, NULL));
+    store_health_unref(s->health);
     if (s->pg)
         PQfinish(s->pg);
     g_free(s->dial_error);

@@ -20,6 +20,39 @@
  * told it failed, is answered 503 and tries again (what agents send is
  * idempotent). */
 
+#define HEALTH_SLICE_MS 100
+
+struct StoreHealth {
+    gint ref;
+    gint64 gave_up_at; /* atomic, monotonic µs: a store last gave up waiting (0: never) */
+};
+
+StoreHealth *store_health_new(void)
+{
+    StoreHealth *h = g_new0(StoreHealth, 1);
+    h->ref = 1;
+    return h;
+}
+
+void store_health_unref(StoreHealth *h)
+{
+    if (h && g_atomic_int_dec_and_test(&h->ref))
+        g_free(h);
+}
+
+void store_share_health(Store *s, StoreHealth *h)
+{
+    store_health_unref(s->health);
+    s->health = h;
+    g_atomic_int_inc(&h->ref);
+}
+
+/* Another thread's store gave up on the database after since (monotonic µs). */
+static gboolean gave_up_elsewhere(const Store *s, gint64 since)
+{
+    return s->health && __atomic_load_n(&s->health->gave_up_at, __ATOMIC_RELAXED) > since;
+}
+
 static void pg_lost(Store *s, const char *why)
 {
     g_free(s->lost_why);
@@ -34,8 +67,8 @@ PGresult *store_pg_answer(Store *s, int sent)
 {
     if (!sent)
         return NULL;
-    gint64 until =
-        s->answer_wait_ms ? g_get_monotonic_time() + (gint64)s->answer_wait_ms * 1000 : G_MAXINT64;
+    gint64 started = g_get_monotonic_time();
+    gint64 until = s->answer_wait_ms ? started + (gint64)s->answer_wait_ms * 1000 : G_MAXINT64;
     PGresult *keep = NULL;
     for (;;) {
         gboolean broke = FALSE;
@@ -43,14 +76,27 @@ PGresult *store_pg_answer(Store *s, int sent)
             int timeout_ms = -1;
             if (until != G_MAXINT64)
                 timeout_ms = (int)CLAMP((until - g_get_monotonic_time()) / 1000, 0, G_MAXINT);
+            /* In slices when shared: another thread that gave up ends this wait. */
+            if (s->health && (timeout_ms < 0 || timeout_ms > HEALTH_SLICE_MS))
+                timeout_ms = HEALTH_SLICE_MS;
             struct pollfd p = {PQsocket(s->pg), POLLIN, 0};
             int rc = poll(&p, 1, timeout_ms);
             if (rc < 0 && errno == EINTR)
                 continue;
+            if (rc == 0 && g_get_monotonic_time() < until) { /* a slice: see below */
+                if (!gave_up_elsewhere(s, started))
+                    continue;
+                PQclear(keep);
+                pg_lost(s, "no answer from the database (another thread gave up waiting for it)");
+                return NULL;
+            }
             if (rc == 0) {
                 PQclear(keep);
                 g_autofree char *why = g_strdup_printf("no answer from the database in %u s",
                                                        s->answer_wait_ms / 1000);
+                if (s->health)
+                    __atomic_store_n(&s->health->gave_up_at, g_get_monotonic_time(),
+                                     __ATOMIC_RELAXED);
                 pg_lost(s, why);
                 return NULL;
             }
@@ -80,6 +126,9 @@ PGresult *store_pg_answer(Store *s, int sent)
 
 gboolean store_pg_alive(Store *s, GError **error)
 {
+    /* Made before another thread's gave up on the database: as hung as that. */
+    if (s->pg && gave_up_elsewhere(s, s->connected_at))
+        pg_lost(s, "no answer from the database (another thread gave up waiting for it)");
     if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
         return TRUE;
     gboolean fresh = FALSE;
@@ -94,6 +143,7 @@ gboolean store_pg_alive(Store *s, GError **error)
         if (c) {
             PQfinish(s->pg);
             s->pg = c;
+            s->connected_at = g_get_monotonic_time();
             g_hash_table_remove_all(s->stmts);
             s->in_tx = FALSE;
             g_clear_pointer(&s->dial_error, g_free);
@@ -213,6 +263,7 @@ PGconn *store_dial_finish(StoreDial *d, GError **error)
 gboolean store_open_postgres(Store *s, const char *url, GError **error)
 {
     s->pg = store_pg_connect(url, "iceprobe-controller", error);
+    s->connected_at = g_get_monotonic_time();
     if (!s->pg) {
         g_prefix_error(error, "store: ");
         return FALSE;

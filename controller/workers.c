@@ -16,6 +16,7 @@ struct Workers {
     GTlsCertificate *cert;
     GPtrArray *sockets;
     ApiHub *hub; /* NULL for one thread */
+    StoreHealth *health;
     guint n;
     Worker *workers;
     GMutex lock;
@@ -71,6 +72,8 @@ static gpointer worker_main(gpointer data)
     g_main_context_push_thread_default(k->ctx);
     GError *e = NULL;
     Store *store = store_open(config_store_target(w->config), &e);
+    if (store)
+        store_share_health(store, w->health);
     Api *api = store ? api_new(w->config, store, w->hub, w->cert, NULL, NULL, NULL, &e) : NULL;
     if (api && serve(k, api, &e)) {
         Serving s = {k, store};
@@ -107,6 +110,7 @@ void workers_stop(Workers *w)
         g_main_context_unref(k->ctx);
     }
     api_hub_free(w->hub);
+    store_health_unref(w->health);
     g_clear_error(&w->error);
     g_mutex_clear(&w->lock);
     g_cond_clear(&w->cond);
@@ -124,6 +128,7 @@ Workers *workers_start(const ControllerConfig *config, GTlsCertificate *cert, GP
     w->sockets = sockets;
     w->n = config->threads;
     w->hub = w->n > 1 ? api_hub_new() : NULL;
+    w->health = store_health_new();
     w->workers = g_new0(Worker, w->n);
     g_mutex_init(&w->lock);
     g_cond_init(&w->cond);

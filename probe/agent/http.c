@@ -104,6 +104,35 @@ static char *error_message(const GString *body)
     return m;
 }
 
+/* The transfer failed on its connection (sending, or no answer at all) before
+ * any answer came: a kept-alive connection the controller had closed, or one
+ * a controller accepted as it stopped. libcurl says such a request again
+ * itself only when it fails before its body is under way. */
+static gboolean stale_connection(CURL *c, CURLcode rc)
+{
+    if (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_GOT_NOTHING)
+        return FALSE;
+    long code = -1;
+    return curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 0;
+}
+
+/* What went wrong, in libcurl's words. Its error buffer keeps the first
+ * message of a transfer: when libcurl said the request again on a new
+ * connection (a kept-alive one the controller had closed), that message is the
+ * old connection's ("Send failure: Broken pipe") while the transfer failed for
+ * another reason (the new connection was refused): the result's own words
+ * come first then. */
+static char *transport_why(CURLcode rc, const char *errbuf)
+{
+    if (!errbuf[0])
+        return g_strdup(curl_easy_strerror(rc));
+    gboolean io = g_str_has_prefix(errbuf, "Send failure") || g_str_has_prefix(errbuf, "Recv failure");
+    if (io && rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR)
+        return g_strdup_printf("%s (after a kept-alive connection failed: %s)",
+                               curl_easy_strerror(rc), errbuf);
+    return g_strdup(errbuf);
+}
+
 static JsonObject *call_once(Http *h, const char *base, const char *method, const char *path,
                              const char *body, long timeout_s, long *status, GError **error)
 {
@@ -150,6 +179,19 @@ static JsonObject *call_once(Http *h, const char *base, const char *method, cons
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
     h->errbuf[0] = '\0';
     CURLcode rc = curl_easy_perform(c);
+    if (stale_connection(c, rc) && !stopped(h)) {
+        /* A kept-alive connection the controller had closed (it restarted,
+         * stopped, or closed it idle as the request went): said again once on
+         * a new connection, whose failure is the one that tells (a controller
+         * that is gone says it cannot be connected to). A request said twice
+         * is one the controller takes twice already: reports and heartbeats
+         * are idempotent, signals are retried by their mailbox. */
+        g_string_truncate(a.body, 0);
+        a.too_big = FALSE;
+        h->errbuf[0] = '\0';
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        rc = curl_easy_perform(c);
+    }
     curl_slist_free_all(headers);
     JsonObject *result = NULL;
     long code = 0;
@@ -159,8 +201,8 @@ static JsonObject *call_once(Http *h, const char *base, const char *method, cons
         g_set_error(error, HTTP_ERROR, HTTP_ERROR_BODY, "%s %s: the answer is larger than %d bytes",
                     method, path, HTTP_MAX_ANSWER);
     } else if (rc != CURLE_OK) {
-        g_set_error(error, HTTP_ERROR, HTTP_ERROR_TRANSPORT, "%s %s: %s", method, path,
-                    h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        g_autofree char *why = transport_why(rc, h->errbuf);
+        g_set_error(error, HTTP_ERROR, HTTP_ERROR_TRANSPORT, "%s %s: %s", method, path, why);
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         curl_off_t after = 0;

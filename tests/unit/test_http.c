@@ -9,7 +9,11 @@
 #include <cmocka.h>
 
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "mailbox.h"
@@ -207,6 +211,113 @@ static void test_a_closing_mailbox_posts_what_it_queued_then_returns(void **stat
     assert_int_equal(g_atomic_int_get(&w->posts), 3);
 }
 
+/* A controller that stops while an upload is on its way: a peer on loopback
+ * that takes the connection, then resets it once the request's body is being
+ * sent (a small receive buffer keeps the body in flight), and answers on the
+ * next connection. libcurl says a request again by itself only on a kept-alive
+ * connection that fails before the body is under way; in the lab a controller
+ * stopped mid-upload left the report's first attempt with "Send failure:
+ * Broken pipe" where an operator should read that it cannot be connected to. */
+typedef struct {
+    int listener;
+    guint port;
+    guint connections;
+    gboolean answered_fresh;
+} Resetter;
+
+static gssize read_headers(int fd, char *buf, gsize size)
+{
+    gsize n = 0;
+    while (n + 1 < size) {
+        gssize r = recv(fd, buf + n, size - 1 - n, 0);
+        if (r <= 0)
+            return -1;
+        n += (gsize)r;
+        buf[n] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            return (gssize)n;
+    }
+    return -1;
+}
+
+static void answer(int fd)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 11\r\n\r\n{\"ok\":true}";
+    assert_int_equal(send(fd, ok, sizeof ok - 1, MSG_NOSIGNAL), (ssize_t)(sizeof ok - 1));
+}
+
+static gpointer resetter_thread(gpointer data)
+{
+    Resetter *r = data;
+    char buf[8192];
+    int one = accept(r->listener, NULL, NULL);
+    r->connections++;
+    if (read_headers(one, buf, sizeof buf) < 0)
+        return NULL;
+    g_usleep(200000); /* the body is on its way, held by the small window */
+    struct linger reset = {1, 0};
+    setsockopt(one, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(one);
+    /* The request said again on a new connection, or (without that) nothing. */
+    struct pollfd p = {r->listener, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1)
+        return NULL;
+    int two = accept(r->listener, NULL, NULL);
+    r->connections++;
+    gssize got = read_headers(two, buf, sizeof buf);
+    const char *cl = got > 0 ? strcasestr(buf, "Content-Length:") : NULL;
+    if (cl) {
+        gssize want = (gssize)g_ascii_strtoll(cl + 15, NULL, 10);
+        gssize have = got - (gssize)(strstr(buf, "\r\n\r\n") + 4 - buf);
+        while (have < want) {
+            gssize n = recv(two, buf, sizeof buf, 0);
+            if (n <= 0)
+                break;
+            have += n;
+        }
+        if (have == want) {
+            answer(two);
+            r->answered_fresh = TRUE;
+        }
+    }
+    g_usleep(100000);
+    close(two);
+    return NULL;
+}
+
+static void test_an_upload_on_a_connection_reset_goes_again_on_a_new_one(void **state)
+{
+    Resetter r = {socket(AF_INET, SOCK_STREAM, 0), 0, 0, FALSE};
+    int small = 4096;
+    assert_int_equal(setsockopt(r.listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(r.listener, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(r.listener, 4), 0);
+    assert_int_equal(getsockname(r.listener, (struct sockaddr *)&a, &len), 0);
+    r.port = ntohs(a.sin_port);
+    GThread *t = g_thread_new("resetter", resetter_thread, &r);
+    g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u", r.port);
+    g_autoptr(Http) h = http_new(url, TOKEN, NULL, NULL);
+    g_autoptr(GError) e = NULL;
+    /* A report's size: far more than the window and the send buffer hold. */
+    GString *big = g_string_new("{\"pad\":\"");
+    while (big->len < 900 * 1024) /* under libcurl's 1 MiB for Expect: 100-continue */
+        g_string_append(big, "0123456789abcdef");
+    g_string_append(big, "\"}");
+    long status = 0;
+    g_autoptr(JsonObject) o = http_call(h, "POST", "/report", big->str, 10, &status, &e);
+    g_string_free(big, TRUE);
+    g_thread_join(t);
+    close(r.listener);
+    if (!o)
+        fail_msg("the upload: %s", e->message);
+    assert_int_equal(status, 200);
+    assert_int_equal(r.connections, 2);
+    assert_true(r.answered_fresh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_503_says_when_to_come_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_closing_mailbox_posts_what_it_queued_then_returns,
                                         setup, teardown),
+        cmocka_unit_test(test_an_upload_on_a_connection_reset_goes_again_on_a_new_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,6 +372,34 @@ static void test_the_sides_heard_are_forgotten_whichever_thread_heard_them(void 
     scheduler_free(second);
 }
 
+/* Two controllers on one store (two processes, nothing shared): laptop1's
+ * report goes to the other, corp1's to the first, which verifies the run. The
+ * other's parsed copy of laptop1's report is never taken; it goes at a tick
+ * once it is older than any run can be (it was kept forever). */
+static void test_a_report_parsed_for_a_run_verified_elsewhere_goes_in_time(void **state)
+{
+    World *w = *state;
+    g_autoptr(GTimeZone) tz = g_time_zone_new_utc();
+    Scheduler *other =
+        scheduler_new(w->fixture->config, w->store, w->board, tz, fake_clock, w, NULL);
+    g_autofree char *id = start_running(w);
+    g_autofree char *doc = report_for(id, "physical");
+    gboolean dup;
+    assert_true(scheduler_report(other, id, "laptop1", doc, strlen(doc), &dup, NULL));
+    assert_int_equal(scheduler_parsed_count(other), 1);
+    assert_true(scheduler_report(w->sched, id, "corp1", doc, strlen(doc), &dup, NULL));
+    g_autoptr(StoreRun) r = get(w, id);
+    assert_int_equal(r->state, RUN_DONE); /* laptop1's report read back from the store */
+    assert_int_equal(scheduler_parsed_count(w->sched), 0);
+    w->now += 899;
+    scheduler_tick(other);
+    assert_int_equal(scheduler_parsed_count(other), 1);
+    w->now += 2;
+    scheduler_tick(other);
+    assert_int_equal(scheduler_parsed_count(other), 0);
+    scheduler_free(other);
+}
+
 /* [scheduler] history_days: the tick prunes finished runs older than that
  * (a batch at a time), keeps the newer ones and the runs still under way. */
 static void test_history_days_prunes_old_runs_on_the_tick(void **state)
@@ -692,6 +720,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_side_heard_by_another_controller_is_not_silent,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reports_are_checked_and_taken_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_report_parsed_for_a_run_verified_elsewhere_goes_in_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_days_prunes_old_runs_on_the_tick, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_schedule_missed_while_down_runs_once_at_start, setup,

@@ -802,6 +802,105 @@ static void test_a_database_that_stops_answering_costs_one_statement(void **stat
     assert_int_equal(again->len, 2);
 }
 
+/* The PIDs of the server processes behind every controller connection. */
+static GArray *controller_backends(const char *url)
+{
+    GArray *pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity "
+                            "WHERE application_name = 'iceprobe-controller'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    for (int i = 0; i < PQntuples(r); i++) {
+        pid_t pid = (pid_t)atoi(PQgetvalue(r, i, 0));
+        g_array_append_val(pids, pid);
+    }
+    PQclear(r);
+    PQfinish(c);
+    return pids;
+}
+
+static void signal_all(GArray *pids, int sig)
+{
+    for (guint i = 0; i < pids->len; i++)
+        kill(g_array_index(pids, pid_t, i), sig);
+}
+
+typedef struct {
+    Store *store;
+    GError *error;
+    double waited;
+} Asking;
+
+static gpointer ask_later(gpointer data)
+{
+    Asking *a = data;
+    g_usleep(2 * G_USEC_PER_SEC);
+    gint64 t0 = g_get_monotonic_time();
+    GPtrArray *got = store_agent_list(a->store, &a->error);
+    a->waited = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    if (got)
+        g_ptr_array_unref(got);
+    return NULL;
+}
+
+/* PostgreSQL only. A controller's server threads, each with its own store,
+ * share what they learn of the database: when one gives up waiting for it
+ * (10 s), another thread's statement waiting at the time ends then (it is
+ * answered 503, not held its own 10 s), and one that was idle gives up its
+ * connection at its next statement, at once (a status page on that thread
+ * was held up to 10 s). Once the database answers, each makes a new one. */
+static void test_threads_that_share_a_database_give_up_on_it_together(void **state)
+{
+    StoreHealth *h = store_health_new();
+    g_autoptr(Store) one = store_with_agents(target(state));
+    g_autoptr(Store) two = store_open(target(state), NULL);
+    g_autoptr(Store) idle = store_open(target(state), NULL);
+    store_share_health(one, h);
+    store_share_health(two, h);
+    store_share_health(idle, h);
+    store_health_unref(h);
+    g_autoptr(GPtrArray) warm = store_agent_list(idle, NULL);
+    assert_non_null(warm);
+    g_autoptr(GArray) pids = controller_backends(target(state));
+    assert_int_equal(pids->len, 3);
+    signal_all(pids, SIGSTOP);
+    Asking a = {two, NULL, 0};
+    GThread *t = g_thread_new("ask-later", ask_later, &a);
+    g_autoptr(GError) e = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    g_autoptr(GPtrArray) none = store_agent_list(one, &e);
+    double waited = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    g_thread_join(t);
+    g_autoptr(GError) e3 = NULL;
+    gint64 t1 = g_get_monotonic_time();
+    g_autoptr(GPtrArray) none3 = store_agent_list(idle, &e3); /* named as it was feared */
+    double waited3 = (double)(g_get_monotonic_time() - t1) / G_USEC_PER_SEC;
+    signal_all(pids, SIGCONT);
+    assert_null(none);
+    assert_non_null(strstr(e->message, "no answer from the database in 10 s"));
+    assert_true(waited >= 9.5 && waited < 12);
+    /* The second asked 2 s later, and was let go with the first. */
+    assert_non_null(a.error);
+    assert_non_null(strstr(a.error->message, "another thread gave up waiting for it"));
+    assert_true(a.waited >= 7 && a.waited < 9);
+    g_clear_error(&a.error);
+    /* The idle one, at once: its connection was given up, and a new one
+     * (the server's stopped processes were the old connections' only; its
+     * postmaster makes a new one) answers. Before, it waited its own 10 s. */
+    assert_true(waited3 < 1);
+    if (!none3)
+        fail_msg("the idle store: %s", e3->message);
+    assert_int_equal(none3->len, 2);
+    g_autoptr(GPtrArray) again = NULL;
+    for (int i = 0; i < 30 && !again; i++) { /* the others' redial, at most once a second */
+        again = store_agent_list(two, NULL);
+        if (!again)
+            g_usleep(200000);
+    }
+    assert_non_null(again);
+    assert_int_equal(again->len, 2);
+}
+
 typedef struct {
     GPtrArray *got; /* payloads; "" for a reconnect */
 } Heard;
@@ -886,6 +985,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_notify_reaches_every_listening_controller,
                                         setup_postgres, teardown),
         cmocka_unit_test_setup_teardown(test_a_database_that_stops_answering_costs_one_statement,
+                                        setup_postgres, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_that_share_a_database_give_up_on_it_together,
                                         setup_postgres, teardown),
         cmocka_unit_test(test_errors_name_the_store_without_its_password),
     };
