@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <string.h>
 
 #include "iceprobe-config.h"
 
@@ -64,4 +66,46 @@ gboolean cli_parse_options(const char *prog, const char *command, const char *su
         return FALSE;
     }
     return TRUE;
+}
+
+/* One write(2) per line, not stdio: a Windows service has no console, and its
+ * C library's stderr stream stays closed even once descriptor 2 is the log
+ * file (service_windows.c); the descriptor works on both platforms. */
+static void write_stderr(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+void cli_logv(const char *who, const char *fmt, va_list ap)
+{
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *t = g_date_time_format(now, "%FT%TZ");
+    g_autofree char *line = g_strdup_printf("%s %s: %s\n", t, who, msg);
+    write_stderr(line);
+}
+
+void cli_log(const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_logv(who, fmt, ap);
+    va_end(ap);
+}
+
+void cli_error(const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autofree char *line = g_strdup_printf("%s: %s\n", who, msg);
+    write_stderr(line);
 }

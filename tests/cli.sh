@@ -55,4 +55,10 @@ assert_match "a value of the wrong type exits 3" "$RC/$OUT" "^3/.*\[thresholds\]
 run interfaces --json
 assert_eq "interfaces --json is valid JSON with a loopback" \
 	"$(printf '%s' "$OUT" | jq -r '.interfaces[] | select(.name == "lo") | .class')" loopback
+
+section "what is Windows' alone"
+printf 'cli-test-token-0123456789\n' >"$dir/token"
+run agent --service --controller http://127.0.0.1:9 --token-file "$dir/token"
+assert_eq "agent --service is refused on Linux, with the usage exit code" "$RC/$OUT" \
+	"3/iceprobe agent: --service is for Windows' Service Control Manager; on Linux run the agent without it (systemd: dist/iceprobe-agent.service, docs/agent.md)"
 assert_summary

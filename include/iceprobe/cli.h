@@ -27,3 +27,10 @@ int cli_dispatch(const char *prog, const char *summary, const CliCommand *comman
  * error and the usage hint to stderr and returns FALSE. */
 gboolean cli_parse_options(const char *prog, const char *command, const char *summary,
                            const GOptionEntry *entries, int *argc, char ***argv);
+
+/* A log line on standard error (descriptor 2, one write), "2026-12-07T12:00:00Z
+ * WHO: message": the agent's log, and a Windows service's, which is a file. */
+void cli_log(const char *who, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+void cli_logv(const char *who, const char *fmt, va_list ap) G_GNUC_PRINTF(2, 0);
+/* An error on standard error, the same way: "WHO: message". */
+void cli_error(const char *who, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

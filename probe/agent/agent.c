@@ -34,12 +34,8 @@ static void agent_log(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    cli_logv("iceprobe agent", fmt, ap);
     va_end(ap);
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *t = g_date_time_format(now, "%FT%TZ");
-    fprintf(stderr, "%s iceprobe agent: %s\n", t, msg);
-    fflush(stderr);
 }
 
 char *agent_read_token(const char *path, GError **error)
@@ -349,7 +345,7 @@ int agent_main(const AgentOptions *opt)
     g_autoptr(GError) e = NULL;
     g_autoptr(Spool) spool = spool_open(opt->spool, SPOOL_TTL_S, &e);
     if (!spool) {
-        fprintf(stderr, "iceprobe agent: %s\n", e->message);
+        cli_error("iceprobe agent", "%s", e->message);
         return CLI_EXIT_ERROR;
     }
     g_autoptr(Http) http = http_new(opt->controller, opt->token, opt->ca_file, stop);

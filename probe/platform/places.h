@@ -7,5 +7,9 @@
 #include <glib.h>
 
 char *places_default_spool(void);
+/* The machine-wide agent's own directory: Windows' ProgramData\iceprobe (the
+ * known folder, as the MSI's CommonAppDataFolder: the service's token, spool
+ * and log), Linux's /var/lib/iceprobe-agent. */
+char *places_machine_dir(void);
 /* The same rule in words, for --help. */
 const char *places_default_spool_help(void);

@@ -1,9 +1,16 @@
-/* Stopping, Windows side (stopping.h): a console control handler. Windows
- * calls it on a thread of its own; it cancels the GCancellable and says the
- * event was handled. For the console being closed, log-off and shutdown,
- * Windows ends the process once the handler returns (or after 5 s, its
+/* Stopping, Windows side (stopping.h): a console control handler, and the
+ * Service Control Manager's stop through stop_signals_deliver() (service.h).
+ * Windows calls the handler on a thread of its own; what an event does is
+ * stopping_decide()'s. Stopping cancels the GCancellable and says the event
+ * was handled. For the console being closed, log-off and shutdown, Windows
+ * ends the process once the handler returns (or after 5 s, its
  * documentation), so the handler waits there for the agent to finish
- * (stop_signals_free, up to 4.5 s). */
+ * (stop_signals_free, up to 4.5 s). An ignored event (a service's console
+ * events) is handled too: Windows' default handler would end the process.
+ *
+ * The handler is installed for the life of the process once a watch or the
+ * service mode asks for it: a service must ignore a user's log-off from its
+ * first moment, before the agent has made its watch. */
 #include "stopping.h"
 
 #include <windows.h>
@@ -13,26 +20,74 @@ struct StopSignals {
     HANDLE done; /* set by stop_signals_free: the process may end */
 };
 
-static StopSignals *current; /* the one watch; under lock */
+/* The watch whose end a close, log-off or shutdown waits for: under lock
+ * (the watch itself is stopping.c's). */
 static GMutex lock;
+static StopSignals *current;
+
+static gboolean event_of(DWORD type, StopEvent *ev)
+{
+    switch (type) {
+    case CTRL_C_EVENT:
+        *ev = STOP_EVENT_INTERRUPT;
+        return TRUE;
+    case CTRL_BREAK_EVENT:
+        *ev = STOP_EVENT_BREAK;
+        return TRUE;
+    case CTRL_CLOSE_EVENT:
+        *ev = STOP_EVENT_CONSOLE_CLOSE;
+        return TRUE;
+    case CTRL_LOGOFF_EVENT:
+        *ev = STOP_EVENT_LOGOFF;
+        return TRUE;
+    case CTRL_SHUTDOWN_EVENT:
+        *ev = STOP_EVENT_SYSTEM_SHUTDOWN;
+        return TRUE;
+    }
+    return FALSE;
+}
+
+/* A duplicate of the watch's done event, or NULL without a watch. */
+static HANDLE current_done(void)
+{
+    HANDLE done = NULL;
+    g_mutex_lock(&lock);
+    if (current)
+        DuplicateHandle(GetCurrentProcess(), current->done, GetCurrentProcess(), &done, 0, FALSE,
+                        DUPLICATE_SAME_ACCESS);
+    g_mutex_unlock(&lock);
+    return done;
+}
 
 static BOOL WINAPI on_control(DWORD type)
 {
-    g_mutex_lock(&lock);
-    StopSignals *s = current;
-    HANDLE done = NULL;
-    if (s) {
-        g_cancellable_cancel(s->stop);
-        DuplicateHandle(GetCurrentProcess(), s->done, GetCurrentProcess(), &done, 0, FALSE,
-                        DUPLICATE_SAME_ACCESS);
-    }
-    g_mutex_unlock(&lock);
-    if (!s)
+    StopEvent ev;
+    if (!event_of(type, &ev))
+        return FALSE;
+    if (stopping_decide(stopping_mode(), ev) == STOP_IGNORE)
+        return TRUE;
+    if (!stopping_watch_active() && stopping_mode() == STOP_MODE_CONSOLE)
         return FALSE; /* no watch: Windows' default, the end of the process */
-    if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT || type == CTRL_SHUTDOWN_EVENT)
+    HANDLE done = stopping_watch_deliver(ev) == STOP_AND_HOLD ? current_done() : NULL;
+    if (done) {
         WaitForSingleObject(done, 4500);
-    CloseHandle(done);
+        CloseHandle(done);
+    }
     return TRUE;
+}
+
+static void install_handler(void)
+{
+    static gsize once = 0;
+    if (g_once_init_enter(&once)) {
+        SetConsoleCtrlHandler(on_control, TRUE);
+        g_once_init_leave(&once, 1);
+    }
+}
+
+void stop_signals_prepare(void)
+{
+    install_handler();
 }
 
 StopSignals *stop_signals_new(GCancellable *stop)
@@ -42,10 +97,10 @@ StopSignals *stop_signals_new(GCancellable *stop)
     s->stop = g_object_ref(stop);
     s->done = CreateEventW(NULL, TRUE, FALSE, NULL);
     g_mutex_lock(&lock);
-    g_warn_if_fail(current == NULL);
     current = s;
     g_mutex_unlock(&lock);
-    SetConsoleCtrlHandler(on_control, TRUE);
+    stopping_watch_begin(stop);
+    install_handler();
     return s;
 }
 
@@ -53,7 +108,7 @@ void stop_signals_free(StopSignals *s)
 {
     if (!s)
         return;
-    SetConsoleCtrlHandler(on_control, FALSE);
+    stopping_watch_end(s->stop);
     g_mutex_lock(&lock);
     if (current == s)
         current = NULL;
@@ -66,5 +121,10 @@ void stop_signals_free(StopSignals *s)
 
 const char *stop_signals_words(void)
 {
-    return "a console control event";
+    int ev = stopping_last_event();
+    if (ev == STOP_EVENT_SERVICE_STOP)
+        return "the service's stop (SERVICE_CONTROL_STOP)";
+    if (ev == STOP_EVENT_SERVICE_SHUTDOWN)
+        return "the system's shutdown (SERVICE_CONTROL_SHUTDOWN)";
+    return ev < 0 ? "a console control event" : stopping_event_name((StopEvent)ev);
 }
