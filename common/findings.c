@@ -21,6 +21,12 @@ static const FindingSpec specs[] = {
     {"TUNNEL_PATH_OPEN", VERDICT_FAIL,
      "Block the VPN client pool from internal client subnets at the VPN gateway, all ports, TCP "
      "and UDP, both directions."},
+    {"FIREWALL_BLOCK_MISSING", VERDICT_FAIL,
+     "Add Windows Firewall rules that block the call client's program (lync.exe, Teams.exe) "
+     "with the VPN pool as local addresses and the internal and VPN subnets as remote "
+     "addresses, all protocols and ports, interface type Remote Access, in the VPN's network "
+     "profile: one inbound and one outbound rule, pushed by Group Policy; or block the pool at "
+     "the VPN gateway, all ports, TCP and UDP, both directions."},
     {"TLS_INTERCEPTED", VERDICT_FAIL,
      "Exempt the edge's addresses from TLS decryption / application identification on the "
      "next-generation firewall (TURN over TLS on 443 and TCP 50000-59999 to the edge must pass "

@@ -321,3 +321,41 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
     for (guint i = before; i < r->findings->len; i++)
         p->verdict = verdict_worst(p->verdict, ((Finding *)r->findings->pdata[i])->severity);
 }
+
+/* The first finding of r that says a path through the tunnel connected. */
+static const Finding *tunnel_connected(const RunResult *r)
+{
+    for (guint i = 0; i < r->findings->len; i++) {
+        const Finding *f = r->findings->pdata[i];
+        if (strcmp(f->code, "TUNNEL_PATH_OPEN") == 0 || strcmp(f->code, "MEDIA_VIA_TUNNEL") == 0)
+            return f;
+    }
+    return NULL;
+}
+
+void policy_judge_firewall(RunResult *r)
+{
+    g_return_if_fail(r);
+    const CheckRecord *c = run_result_find_check(r, "firewall");
+    if (!c || !json_object_get_boolean_member_with_default(c->detail, "block_missing", FALSE))
+        return;
+    const Finding *t = tunnel_connected(r);
+    for (guint i = 0; t && i < r->findings->len; i++) {
+        if (strcmp(((Finding *)r->findings->pdata[i])->code, "FIREWALL_BLOCK_MISSING") == 0)
+            return;
+    }
+    if (!t)
+        return;
+    JsonObject *e = json_object_new();
+    JsonNode *missing = json_object_get_member(c->detail, "missing");
+    if (missing)
+        json_object_set_member(e, "missing", json_node_copy(missing));
+    json_object_set_string_member(e, "tunnel_finding", t->code);
+    const char *path = json_object_get_string_member_with_default(t->evidence, "path", NULL);
+    if (path)
+        json_object_set_string_member(e, "path", path);
+    run_result_add_finding(r, "FIREWALL_BLOCK_MISSING", e,
+                           "The Windows Firewall does not keep the call clients' media off the "
+                           "tunnel (%s), and a path through the tunnel connected (%s%s%s).",
+                           c->reason, t->code, path ? ", path " : "", path ? path : "");
+}

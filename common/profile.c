@@ -447,6 +447,33 @@ static gboolean parse_globs(const Where *w, const char *raw, void *field, double
     return TRUE;
 }
 
+/* [network] call_clients: programs' file names (lync.exe), as a firewall
+ * rule's program path ends. */
+static gboolean parse_programs(const Where *w, const char *raw, void *field, double min,
+                               double max, GError **error)
+{
+    g_auto(GStrv) items = split_list(w, raw, error);
+    if (!items)
+        return FALSE;
+    if (!*items) {
+        set_error(error, PROFILE_ERROR_VALUE, w, "needs at least one program (like lync.exe)");
+        return FALSE;
+    }
+    for (char **i = items; *i; i++) {
+        gboolean ok = strlen(*i) <= 255;
+        for (const char *c = *i; ok && *c; c++)
+            ok = g_ascii_isprint(*c) && !strchr("\\/:*?\"<>|", *c);
+        if (!ok) {
+            set_error(error, PROFILE_ERROR_VALUE, w,
+                      "'%s' is not a program's file name (like lync.exe; no folder)", *i);
+            return FALSE;
+        }
+    }
+    g_strfreev(*(char ***)field);
+    *(char ***)field = g_steal_pointer(&items);
+    return TRUE;
+}
+
 static gboolean valid_hostname(const char *s)
 {
     gsize n = strlen(s);
@@ -561,6 +588,7 @@ static const KeySpec specs[] = {
     {"network", "internal_ranges", parse_ranges, F(network.internal_ranges), FALSE, 0, 0},
     {"network", "vpn_ranges", parse_ranges, F(network.vpn_ranges), FALSE, 0, 0},
     {"network", "tunnel_names", parse_globs, F(network.tunnel_names), FALSE, 0, 0},
+    {"network", "call_clients", parse_programs, F(network.call_clients), FALSE, 0, 0},
     {"dns", "names", parse_dns_names, F(dns_names), FALSE, 0, 0},
     {"routes", "must_bypass", parse_routes, F(routes.bypass), FALSE, 0, 0},
     {"routes", "endpoints_file", parse_endpoints, F(routes.endpoints_file), FALSE, 0, 0},
@@ -611,6 +639,8 @@ static Profile *profile_new_defaults(void)
     static const char *const private_ranges[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                                  "fc00::/7", NULL};
     static const char *const no_ranges[] = {NULL};
+    /* Skype for Business (Lync 2013 on), Teams classic, the new Teams. */
+    static const char *const call_clients[] = {"lync.exe", "Teams.exe", "ms-teams.exe", NULL};
     static const char *const tunnel_hints[] = {"gpd*", "tun*",   "utun*", "wg*",      "ppp*",
                                                "tap*", "ipsec*", "vti*",  "cscotun*", NULL};
     Profile *p = g_new0(Profile, 1);
@@ -622,6 +652,7 @@ static Profile *profile_new_defaults(void)
     p->network.internal_ranges = ranges_from(private_ranges);
     p->network.vpn_ranges = ranges_from(no_ranges);
     p->network.tunnel_names = g_strdupv((char **)tunnel_hints);
+    p->network.call_clients = g_strdupv((char **)call_clients);
     p->dns_names = g_ptr_array_new_with_free_func(dns_name_free);
     p->routes.bypass = g_ptr_array_new_with_free_func(route_prefix_free);
     p->stream.ptime_ms = 20;
@@ -661,6 +692,7 @@ void profile_free(Profile *p)
     g_ptr_array_unref(p->network.internal_ranges);
     g_ptr_array_unref(p->network.vpn_ranges);
     g_strfreev(p->network.tunnel_names);
+    g_strfreev(p->network.call_clients);
     g_ptr_array_unref(p->dns_names);
     g_ptr_array_unref(p->routes.bypass);
     g_free(p->routes.endpoints_file);

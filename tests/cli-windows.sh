@@ -46,6 +46,14 @@ assert_match "could_not_see names the egress facts" \
 	"$(printf '%s' "$doc" | jq -r '.probes[0].could_not_see[]')" "^which interface each packet left by: Windows"
 assert_match "could_not_see names the received markings" \
 	"$(printf '%s' "$doc" | jq -r '.probes[0].could_not_see[]')" "^the DSCP marking of received media"
+# Wine 8's INetFwPolicy2 has rules but cannot enumerate them (INetFwRules::_NewEnum,
+# LocalPolicyModifyState and CurrentProfileTypes are E_NOTIMPL): the check says so.
+assert_eq "the firewall check says Wine's rules cannot be read" \
+	"$(printf '%s' "$doc" | jq -r '.checks[] | select(.name == "firewall") | [.verdict, .reason] | join(": ")')" \
+	"skip: the firewall's rules cannot be read: INetFwRules::get__NewEnum: Not implemented (0x80004001)"
+assert_eq "and why Group Policy's part is unknown" \
+	"$(printf '%s' "$doc" | jq -r '.checks[] | select(.name == "firewall") | [.local_policy, .local_policy_why] | join(": ")')" \
+	"unknown: INetFwPolicy2::get_LocalPolicyModifyState: Not implemented (0x80004001)"
 assert_eq "TURN over TCP: refused, in words" \
 	"$(printf '%s' "$doc" | jq -r '.checks[] | select(.name == "turn-tcp") | .reason')" \
 	"TCP connect to 127.0.0.1:3478: Connection refused"

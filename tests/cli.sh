@@ -61,4 +61,10 @@ printf 'cli-test-token-0123456789\n' >"$dir/token"
 run agent --service --controller http://127.0.0.1:9 --token-file "$dir/token"
 assert_eq "agent --service is refused on Linux, with the usage exit code" "$RC/$OUT" \
 	"3/iceprobe agent: --service is for Windows' Service Control Manager; on Linux run the agent without it (systemd: dist/iceprobe-agent.service, docs/agent.md)"
+printf 'unit-test-password\n' >"$dir/pw"
+printf '[profile]\nname=x\n[edge]\nhost=127.0.0.1\nusername=u\npassword_file=pw\n' >"$dir/lo.conf"
+run run --profile "$dir/lo.conf" --duration 1 --paths natural --json "$dir/lo.json"
+assert_eq "the firewall check says it is for Windows" \
+	"$(jq -r '.checks[] | select(.name == "firewall") | [.verdict, .reason] | join(": ")' "$dir/lo.json")" \
+	"skip: for Windows: it reads the Windows Firewall's rules, and this is Linux"
 assert_summary

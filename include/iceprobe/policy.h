@@ -17,6 +17,11 @@ gboolean policy_egress_complete(const PathRecord *p);
 
 /* Adds the path's findings to r and sets p->verdict. */
 void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile);
+/* After the paths: the check firewall found the Windows Firewall's block of
+ * the tunnel's address missing (its detail's block_missing) and a path through
+ * the tunnel connected (TUNNEL_PATH_OPEN or MEDIA_VIA_TUNNEL among r's
+ * findings): FIREWALL_BLOCK_MISSING, once. */
+void policy_judge_firewall(RunResult *r);
 /* A direction's QoS sample is judged from this many packets on. */
 #define POLICY_QOS_MIN_SAMPLE 10
 /* A DSCP value with its name: "46 (EF)", "0 (CS0)", "34 (AF41)", else the number. */

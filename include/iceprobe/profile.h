@@ -62,6 +62,9 @@ typedef struct {
         GPtrArray *internal_ranges; /* GInetAddressMask */
         GPtrArray *vpn_ranges;      /* GInetAddressMask */
         char **tunnel_names;        /* glob patterns */
+        /* The call clients whose media the Windows Firewall must keep off the
+         * tunnel (the check firewall): programs' file names, at least one. */
+        char **call_clients;
     } network;
 
     GPtrArray *dns_names; /* ProfileDnsName */

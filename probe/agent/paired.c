@@ -448,6 +448,7 @@ RunResult *paired_execute(const Order *order, const PairedEnv *env)
         gboolean at_once;
         if (checks_and_hello(&P, &at_once))
             run_paths(&P, at_once && P.peer_at_once);
+        policy_judge_firewall(result);
         paired_finish(&P);
     }
     run_result_conclude(result);

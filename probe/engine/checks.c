@@ -541,6 +541,7 @@ const char *checks_all(RunCtx *c)
     checks_interfaces(c);
     if (!c->inv)
         return "cannot list the local interfaces";
+    checks_firewall(c);
     if (!checks_dns(c))
         return "no address for the edge";
     checks_route(c);

@@ -29,7 +29,7 @@ typedef struct {
 /* Frees what the run's checks gathered (the context itself is the caller's). */
 void run_ctx_clear(RunCtx *c);
 
-/* Every local check in order: interfaces, DNS, route, TURN, TLS. NULL when the
+/* Every local check in order: interfaces, firewall, DNS, route, routes, TURN, TLS. NULL when the
  * paths can run; else why not ("cannot list the local interfaces", "no address
  * for the edge": the DNS check failed). */
 const char *checks_all(RunCtx *c);
@@ -42,6 +42,9 @@ void checks_route(RunCtx *c);
 /* [routes]: each prefix that must bypass the tunnel, split out or not (ROUTE_VIA_TUNNEL). */
 void checks_routes(RunCtx *c);
 void checks_turn(RunCtx *c);
+/* The Windows Firewall's block of the tunnel's address (fwcheck.c); on Linux a
+ * skip saying it is for Windows. */
+void checks_firewall(RunCtx *c);
 void checks_tls(RunCtx *c);
 
 /* How long tunnel-only waits for a check through the tunnel to succeed: the

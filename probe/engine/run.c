@@ -60,6 +60,7 @@ RunResult *run_execute(const Profile *profile, const RunOptions *opts)
             relay_loop_run(&c);
         else if (!c.inv)
             c.result->error = g_strdup(why);
+        policy_judge_firewall(c.result);
     }
     run_result_conclude(c.result);
     RunResult *r = c.result;

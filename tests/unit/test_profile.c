@@ -170,6 +170,28 @@ static void test_wrong_type_is_named(void **state)
                    "[edge] tls_pin_sha256: not a SHA-256");
 }
 
+/* [network] call_clients: the programs whose firewall rules count (the check
+ * firewall), Skype for Business and both Teams by default. */
+static void test_call_clients_are_program_names(void **state)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Profile) def = load(*state, BASE, &error);
+    assert_non_null(def);
+    g_autofree char *d = g_strjoinv(";", def->network.call_clients);
+    assert_string_equal(d, "lync.exe;Teams.exe;ms-teams.exe");
+    g_autoptr(Profile) p =
+        load(*state, BASE "[network]\ncall_clients = communicator.exe;lync.exe\n", &error);
+    assert_non_null(p);
+    g_autofree char *got = g_strjoinv(";", p->network.call_clients);
+    assert_string_equal(got, "communicator.exe;lync.exe");
+    assert_refused(*state, BASE "[network]\ncall_clients = C:\\Lync\\lync.exe\n",
+                   PROFILE_ERROR_VALUE,
+                   "[network] call_clients: 'C:\\Lync\\lync.exe' is not a program's file name "
+                   "(like lync.exe; no folder)");
+    assert_refused(*state, BASE "[network]\ncall_clients = ;\n", PROFILE_ERROR_VALUE,
+                   "[network] call_clients: needs at least one program (like lync.exe)");
+}
+
 static void test_ice_client_is_a_profile_setting(void **state)
 {
     g_autoptr(GError) error = NULL;
@@ -490,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_group_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_is_named_with_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_clients_are_program_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ice_client_is_a_profile_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dialect_is_a_profile_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mras_credentials, setup, teardown),
