@@ -165,6 +165,9 @@ static char *why_not(const FirewallState *st, const FwJudgeInput *in, Prepared *
     if (r->service)
         return g_strdup_printf("it is for %s, not a program",
                                strcmp(r->service, "*") == 0 ? "services" : r->service);
+    if (r->package)
+        return g_strdup_printf("it is for the app package %s, not a call client's program",
+                               r->package);
     if (r->application && strcmp(r->application, "*") != 0) {
         p->program = file_name_lower(r->application);
         if (!is_call_client(in, p->program))

@@ -16,6 +16,7 @@ void firewall_rule_free(FirewallRule *r)
     g_free(r->remote_ports);
     g_free(r->application);
     g_free(r->service);
+    g_free(r->package);
     g_free(r);
 }
 

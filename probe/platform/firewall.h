@@ -53,6 +53,7 @@ typedef struct {
     char *local_ports, *remote_ports;         /* "*", "1024-65535,3478", ... */
     char *application;                        /* the program's path, or NULL: any */
     char *service;                            /* a service's name, "*", or NULL: any process */
+    char *package; /* INetFwRule3's LocalAppPackageId: an app package's SID, or NULL: none */
 } FirewallRule;
 
 void firewall_rule_free(FirewallRule *r);

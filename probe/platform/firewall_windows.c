@@ -32,6 +32,8 @@ static const GUID iid_fw_policy2 = {
     0x98325047, 0xc671, 0x4174, {0x8d, 0x81, 0xde, 0xfc, 0xd3, 0xf0, 0x31, 0x86}};
 static const GUID iid_fw_rule = {
     0xaf230d27, 0xbaba, 0x4e42, {0xac, 0xed, 0xf5, 0x24, 0xf2, 0x2c, 0xfc, 0xe2}};
+static const GUID iid_fw_rule3 = {0xb21563ff, 0xd696, 0x4222,
+                                  {0xab, 0x46, 0x4e, 0x89, 0xb7, 0x3a, 0xb3, 0x4a}};
 static const GUID iid_enum_variant = {
     0x00020404, 0x0000, 0x0000, {0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46}};
 static const GUID clsid_network_list_manager = {
@@ -142,6 +144,20 @@ static gboolean read_rule(INetFwRule *r, FirewallRule *out, char **why)
     if (protocol == 6 || protocol == 17) {
         READ_BSTR(r, get_LocalPorts, out->local_ports, why);
         READ_BSTR(r, get_RemotePorts, out->remote_ports, why);
+    }
+    /* Windows 8 on: a rule may be an app package's (the new Teams is one). */
+    INetFwRule3 *r3 = NULL;
+    if (SUCCEEDED(INetFwRule_QueryInterface(r, &iid_fw_rule3, (void **)&r3))) {
+        BSTR b = NULL;
+        HRESULT hr3 = INetFwRule3_get_LocalAppPackageId(r3, &b);
+        gboolean ok = SUCCEEDED(hr3) && bstr_utf8(b, &out->package);
+        SysFreeString(b);
+        INetFwRule3_Release(r3);
+        if (!ok) {
+            *why = FAILED(hr3) ? hr_words("INetFwRule3::get_LocalAppPackageId", hr3)
+                               : g_strdup("INetFwRule3::get_LocalAppPackageId: over the size cap");
+            return FALSE;
+        }
     }
     return read_interfaces(r, &out->interfaces, why);
 }

@@ -333,6 +333,19 @@ static void test_interface_types_ports_and_state_decide(void **state)
     in->block = FALSE;
     g_autoptr(FwVerdict) allow = judge(f);
     assert_int_equal(allow->verdict, VERDICT_WARN);
+    /* A rule of a service, or of an app package, is not the call client's. */
+    in->block = TRUE;
+    in->service = g_strdup("*");
+    g_autoptr(FwVerdict) svc = judge(f);
+    assert_string_equal(first_not_counted(svc), "it is for services, not a program");
+    g_clear_pointer(&in->service, g_free);
+    g_clear_pointer(&in->application, g_free);
+    in->package = g_strdup("S-1-15-2-1430448594-2639229838-973813799");
+    g_autoptr(FwVerdict) pkg = judge(f);
+    assert_int_equal(pkg->verdict, VERDICT_WARN);
+    assert_string_equal(first_not_counted(pkg),
+                        "it is for the app package S-1-15-2-1430448594-2639229838-973813799, "
+                        "not a call client's program");
 }
 
 /* The remote ranges may come from several rules; a range left out is named. */
