@@ -73,14 +73,14 @@ DATA="$PREFIX/drive_c/ProgramData/iceprobe"
 msiexec_ /i "$(winpath "$MSI")" /qn
 assert_eq "without CONTROLLER= it is refused (1603)" "$?" 67
 assert_eq "and nothing is installed" "$(query)/$([ -e "$PROGRAM" ] && echo there)" "absent/"
-msiexec_ /i "$(winpath "$MSI")" /qn CONTROLLER=http://127.0.0.1:9
+msiexec_ /i "$(winpath "$MSI")" /qn CONTROLLER=https://127.0.0.1:9
 assert_eq "with CONTROLLER= it installs" "$?" 0
 assert_ok "iceprobe.exe is in ProgramFiles\\iceprobe, the build's" cmp -s "$PROGRAM" "$EXE"
 assert_ok "ProgramData\\iceprobe is made" test -d "$DATA"
 assert_match "the service is registered, manual, with the controller" "$(query)" \
-	'^state=STOPPED .*start=demand path="?C:\\Program Files\\iceprobe\\iceprobe\.exe"? agent --service --controller "http://127\.0\.0\.1:9" --token-file "C:\\ProgramData\\iceprobe\\token"$'
+	'^state=STOPPED .*start=demand path="?C:\\Program Files\\iceprobe\\iceprobe\.exe"? agent --service --controller "https://127\.0\.0\.1:9" --token-file "C:\\ProgramData\\iceprobe\\token"$'
 assert_match "the controller is saved for upgrades" \
-	"$(wine_ reg query 'HKLM\Software\iceprobe' /v Controller)" 'Controller +REG_SZ +http://127\.0\.0\.1:9'
+	"$(wine_ reg query 'HKLM\Software\iceprobe' /v Controller)" 'Controller +REG_SZ +https://127\.0\.0\.1:9'
 
 section "the installed service, started and stopped"
 printf 'msi-windows-token-0123456789ab\n' >"$DATA/token"
@@ -89,7 +89,7 @@ assert_match "it runs once its token is placed" "$(wait_state RUNNING 30)" "^sta
 LOG=$DATA/agent.log
 wait_log "$LOG" 'heartbeat failed' 30
 assert_match "its agent calls the controller the MSI was given" "$(cat "$LOG" 2>/dev/null)" \
-	"starting: controller http://127\.0\.0\.1:9, spool C:\\\\ProgramData\\\\iceprobe\\\\spool"
+	"starting: controller https://127\.0\.0\.1:9, spool C:\\\\ProgramData\\\\iceprobe\\\\spool"
 assert_match "its program path is quoted now (Wine's msiexec does not)" "$(query)" \
 	'path="C:\\Program Files\\iceprobe\\iceprobe\.exe" agent'
 
@@ -100,15 +100,15 @@ msi_of 99.0.0 "$dir/up1.msi" 2>>"$dir/wixl.err"
 msiexec_ /i "$(winpath "$dir/up1.msi")" /qn
 assert_eq "an upgrade without CONTROLLER= installs, over the running service" "$?" 0
 assert_match "the service was stopped for it and is there again" "$(wait_state STOPPED 20)" "^state=STOPPED "
-assert_match "with the controller saved before" "$(query)" '--controller "http://127\.0\.0\.1:9"'
+assert_match "with the controller saved before" "$(query)" '--controller "https://127\.0\.0\.1:9"'
 uninstall=$(wine_ reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s)
 assert_eq "one iceprobe is installed, the new one" \
 	"$(printf '%s\n' "$uninstall" | grep -cE 'DisplayName +REG_SZ +iceprobe$')/$(printf '%s\n' "$uninstall" | grep -oE 'DisplayVersion +REG_SZ +(99\.0\.0|'"$VERSION"')$' | awk '{print $3}' | sort -u | tr '\n' ' ')" \
 	"1/99.0.0 "
 msi_of 99.0.1 "$dir/up2.msi" 2>>"$dir/wixl.err"
-msiexec_ /i "$(winpath "$dir/up2.msi")" /qn CONTROLLER=http://127.0.0.1:10
+msiexec_ /i "$(winpath "$dir/up2.msi")" /qn CONTROLLER=https://127.0.0.1:10
 assert_eq "an upgrade given a new CONTROLLER= installs" "$?" 0
-assert_match "and the new controller is the service's" "$(query)" '--controller "http://127\.0\.0\.1:10"'
+assert_match "and the new controller is the service's" "$(query)" '--controller "https://127\.0\.0\.1:10"'
 
 section "msiexec /x"
 msiexec_ /x "$(winpath "$dir/up2.msi")" /qn

@@ -250,6 +250,23 @@ static char *quote_own_path(const wchar_t *name)
     return said;
 }
 
+/* Why the service stopped before its log existed, in the Windows event log
+ * (Application, source iceprobe-agent, no message file: Event Viewer shows
+ * the text as the event's insertion string). */
+static void event_log_error(const char *text)
+{
+    HANDLE src = RegisterEventSourceW(NULL, SERVICE_NAME_W);
+    g_autofree gunichar2 *w = g_utf8_to_utf16(text, -1, NULL, NULL, NULL);
+    if (!src || !w) {
+        if (src)
+            DeregisterEventSource(src);
+        return;
+    }
+    LPCWSTR strings[] = {(LPCWSTR)w};
+    ReportEventW(src, EVENTLOG_ERROR_TYPE, 0, 1, NULL, 1, 0, strings, NULL);
+    DeregisterEventSource(src);
+}
+
 static DWORD WINAPI on_control(DWORD control, DWORD type, LPVOID event_data, LPVOID context)
 {
     switch (control) {
@@ -285,7 +302,8 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     g_autoptr(GError) e = NULL;
     g_autofree char *log = NULL, *note = NULL;
     if (!open_log(&log, &note, &e)) {
-        svc.failure = g_strdup(e->message);
+        svc.failure = g_strdup_printf("no log: %s", e->message);
+        event_log_error(svc.failure);
         report_stopped(EXIT_ERROR);
         return;
     }
@@ -328,6 +346,7 @@ gboolean service_run(ServiceBody body, gpointer data, int *exit_code, GError **e
         g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED,
                     "the service stopped before the agent started: %s",
                     svc.failure ? svc.failure : "?");
+        g_clear_pointer(&svc.failure, g_free);
         return FALSE;
     }
     *exit_code = svc.exit_code;
