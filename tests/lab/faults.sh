@@ -131,7 +131,12 @@ fault_coturn_killed() {
 		"$(q '.paths[] | select(.name == "relay") | .sides.a.reason')" \
 		'TURN service is gone|no relay candidate|allocations failed'
 	assert_eq "both reports arrived, once each" "$(acks laptop)/$(acks corp)" 1/1
-	assert_lt "within 10 s of the fault" "$took" 10000
+	# The run ends when natural's ICE has failed without the relay (7.6-9.9 s
+	# in the sanitizer build, whose checks run slower: it once took 10.4 s
+	# under load); the 10 s claim is the release build's.
+	local limit=10000
+	[ "${ICEPROBE_SANITIZE:-none}" = none ] || limit=13000
+	assert_lt "within $((limit / 1000)) s of the fault" "$took" "$limit"
 	show_on_failure
 	lab_start_edge
 }
