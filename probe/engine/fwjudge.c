@@ -287,6 +287,8 @@ static void describe_read(const FirewallState *st, const FwJudgeInput *in, JsonO
     json_object_set_string_member(d, "profiles_from", st->profiles_note ? "active" : "tunnel");
     if (st->profiles_note)
         json_object_set_string_member(d, "profiles_note", st->profiles_note);
+    if (st->profiles_state_why)
+        json_object_set_string_member(d, "profiles_state_why", st->profiles_state_why);
     JsonArray *clients = json_array_new();
     for (char *const *c = in->call_clients; c && *c; c++)
         json_array_add_string_element(clients, *c);
@@ -412,6 +414,40 @@ static gboolean programs_only(GArray *rules)
     return any;
 }
 
+/* Where no rule blocks anything for the tunnel: its profile's firewall is
+ * off, or leaves the tunnel's adapter out (ExcludedInterfaces). Said in words
+ * (NULL: neither), and in the detail. */
+static char *inert(const FirewallState *st, const FwJudgeInput *in, JsonObject *d)
+{
+    static const guint bits[] = {FIREWALL_PROFILE_DOMAIN, FIREWALL_PROFILE_PRIVATE,
+                                 FIREWALL_PROFILE_PUBLIC};
+    guint off = 0, excluded = 0;
+    for (gsize i = 0; i < G_N_ELEMENTS(bits); i++) {
+        const char *ex = st->excluded[FIREWALL_PROFILE_INDEX(bits[i])];
+        if (!(st->profiles & bits[i]))
+            continue;
+        if (st->profiles_off & bits[i])
+            off |= bits[i];
+        else if (ex && list_has(ex, in->tunnel_name))
+            excluded |= bits[i];
+    }
+    GString *g = g_string_new(NULL);
+    if (off) {
+        g_autofree char *w = profile_words(off);
+        json_object_set_string_member(d, "firewall_off", w);
+        g_string_append_printf(g, "the Windows Firewall is off for %s", w);
+    }
+    if (excluded) {
+        g_autofree char *w = profile_words(excluded);
+        json_object_set_string_member(d, "tunnel_excluded", w);
+        g_string_append_printf(g,
+                               "%sthe tunnel adapter %s is excluded from the Windows Firewall "
+                               "for %s (ExcludedInterfaces)",
+                               g->len ? "; " : "", in->tunnel_name, w);
+    }
+    return g_string_free(g, g->len == 0);
+}
+
 static char *notes(const FirewallState *st, guint unreadable)
 {
     GString *g = g_string_new(NULL);
@@ -467,6 +503,24 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
             g_ptr_array_add(names, g_inet_address_to_string(in->tunnel_addresses->pdata[i]));
         g_ptr_array_add(names, NULL);
         addr_names = g_strjoinv(", ", (char **)names->pdata);
+    }
+    g_autofree char *off = inert(st, in, v->detail);
+    if (off) {
+        g_string_free(m.missing, TRUE);
+        v->block_missing = TRUE;
+        json_object_set_boolean_member(v->detail, "block_missing", TRUE);
+        return verdict(v, VERDICT_WARN,
+                       g_strdup_printf("the Windows Firewall does not block the tunnel's "
+                                       "address from %s: %s, so its rules do nothing there%s",
+                                       range_names->str, off, tail));
+    }
+    if (m.n == 0 && st->profiles_state_why) {
+        g_string_free(m.missing, TRUE);
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("the rules block %s from %s, but whether the Windows "
+                                       "Firewall is on for the tunnel's profile, and the tunnel "
+                                       "adapter not excluded, cannot be read (%s)%s",
+                                       addr_names, range_names->str, st->profiles_state_why, tail));
     }
     if (m.n == 0) {
         g_string_free(m.missing, TRUE);

@@ -12,7 +12,9 @@
  * remote-access interface type (or all), the tunnel's adapter (or every
  * adapter), local addresses holding the tunnel's address, local and remote
  * ports holding the media's 1024-65535, and either any program or the call
- * client itself (its file name), and no service or app package. Block rules win over allow
+ * client itself (its file name), and no service or app package; and only
+ * where the firewall is on for that profile and does not leave the tunnel's
+ * adapter out (ExcludedInterfaces). Block rules win over allow
  * rules in the Windows Firewall, so rules read in part still prove a block
  * that is there; they cannot prove one missing. docs/windows.md, "The
  * firewall check", says the same with the cases it cannot see. */

@@ -6,7 +6,9 @@
  * FIREWALL_MAX_RULES), then the network profile of the tunnel's own network:
  * its adapter's GUID (ConvertInterfaceIndexToLuid, ConvertInterfaceLuidToGuid)
  * among INetworkListManager's connections, and that network's category
- * (public, private, domain). Whatever fails is said in the state's words with
+ * (public, private, domain); last, for that profile (or each active one),
+ * whether the firewall is on and which adapters it leaves out (rules do
+ * nothing there). Whatever fails is said in the state's words with
  * the call and its HRESULT, and the judge decides what can still be told.
  *
  * COM is initialised for this thread (multithreaded) if it is not already;
@@ -32,8 +34,8 @@ static const GUID iid_fw_policy2 = {
     0x98325047, 0xc671, 0x4174, {0x8d, 0x81, 0xde, 0xfc, 0xd3, 0xf0, 0x31, 0x86}};
 static const GUID iid_fw_rule = {
     0xaf230d27, 0xbaba, 0x4e42, {0xac, 0xed, 0xf5, 0x24, 0xf2, 0x2c, 0xfc, 0xe2}};
-static const GUID iid_fw_rule3 = {0xb21563ff, 0xd696, 0x4222,
-                                  {0xab, 0x46, 0x4e, 0x89, 0xb7, 0x3a, 0xb3, 0x4a}};
+static const GUID iid_fw_rule3 = {
+    0xb21563ff, 0xd696, 0x4222, {0xab, 0x46, 0x4e, 0x89, 0xb7, 0x3a, 0xb3, 0x4a}};
 static const GUID iid_enum_variant = {
     0x00020404, 0x0000, 0x0000, {0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46}};
 static const GUID clsid_network_list_manager = {
@@ -79,7 +81,31 @@ static gboolean bstr_utf8(BSTR b, char **out)
         }                                                                                          \
     } while (0)
 
-/* The adapters' names of INetFwRule::Interfaces (an array of strings, or empty). */
+/* The adapters' names of a VARIANT holding an array of strings (or empty),
+ * ","-joined; NULL when it names none. */
+static char *variant_names(VARIANT *v)
+{
+    if (!(V_VT(v) & VT_ARRAY) || !V_ARRAY(v))
+        return NULL;
+    SAFEARRAY *sa = V_ARRAY(v);
+    LONG lo = 0, hi = -1;
+    SafeArrayGetLBound(sa, 1, &lo);
+    SafeArrayGetUBound(sa, 1, &hi);
+    GString *g = g_string_new(NULL);
+    for (LONG i = lo; i <= hi && g->len < FIREWALL_MAX_STRING; i++) {
+        VARIANT e;
+        VariantInit(&e);
+        char *name = NULL;
+        if (SUCCEEDED(SafeArrayGetElement(sa, &i, &e)) && V_VT(&e) == VT_BSTR &&
+            bstr_utf8(V_BSTR(&e), &name) && name)
+            g_string_append_printf(g, "%s%s", g->len ? "," : "", name);
+        g_free(name);
+        VariantClear(&e);
+    }
+    return g_string_free(g, g->len == 0); /* NULL when empty */
+}
+
+/* The adapters' names of INetFwRule::Interfaces. */
 static gboolean read_interfaces(INetFwRule *r, char **out, char **why)
 {
     VARIANT v;
@@ -89,25 +115,7 @@ static gboolean read_interfaces(INetFwRule *r, char **out, char **why)
         *why = hr_words("INetFwRule::get_Interfaces", hr);
         return FALSE;
     }
-    *out = NULL;
-    if ((V_VT(&v) & VT_ARRAY) && V_ARRAY(&v)) {
-        SAFEARRAY *sa = V_ARRAY(&v);
-        LONG lo = 0, hi = -1;
-        SafeArrayGetLBound(sa, 1, &lo);
-        SafeArrayGetUBound(sa, 1, &hi);
-        GString *g = g_string_new(NULL);
-        for (LONG i = lo; i <= hi && g->len < FIREWALL_MAX_STRING; i++) {
-            VARIANT e;
-            VariantInit(&e);
-            char *name = NULL;
-            if (SUCCEEDED(SafeArrayGetElement(sa, &i, &e)) && V_VT(&e) == VT_BSTR &&
-                bstr_utf8(V_BSTR(&e), &name) && name)
-                g_string_append_printf(g, "%s%s", g->len ? "," : "", name);
-            g_free(name);
-            VariantClear(&e);
-        }
-        *out = g_string_free(g, g->len == 0); /* NULL when empty */
-    }
+    *out = variant_names(&v);
     VariantClear(&v);
     return TRUE;
 }
@@ -316,6 +324,34 @@ static void read_profiles(INetFwPolicy2 *pol, int ifindex, FirewallState *st)
     why = NULL;
 }
 
+/* For each profile judged: whether its firewall is on, and the adapters it
+ * leaves out; rules do nothing where it is off or the adapter is left out. */
+static void read_profiles_state(INetFwPolicy2 *pol, FirewallState *st)
+{
+    static const guint bits[] = {FIREWALL_PROFILE_DOMAIN, FIREWALL_PROFILE_PRIVATE,
+                                 FIREWALL_PROFILE_PUBLIC};
+    for (gsize i = 0; i < G_N_ELEMENTS(bits) && !st->profiles_state_why; i++) {
+        if (!(st->profiles & bits[i]))
+            continue;
+        VARIANT_BOOL on = VARIANT_TRUE;
+        HRESULT hr = INetFwPolicy2_get_FirewallEnabled(pol, (NET_FW_PROFILE_TYPE2)bits[i], &on);
+        if (FAILED(hr)) {
+            st->profiles_state_why = hr_words("INetFwPolicy2::get_FirewallEnabled", hr);
+            break;
+        }
+        if (on == VARIANT_FALSE)
+            st->profiles_off |= bits[i];
+        VARIANT v;
+        VariantInit(&v);
+        hr = INetFwPolicy2_get_ExcludedInterfaces(pol, (NET_FW_PROFILE_TYPE2)bits[i], &v);
+        if (FAILED(hr))
+            st->profiles_state_why = hr_words("INetFwPolicy2::get_ExcludedInterfaces", hr);
+        else
+            st->excluded[FIREWALL_PROFILE_INDEX(bits[i])] = variant_names(&v);
+        VariantClear(&v);
+    }
+}
+
 FirewallState *firewall_read(int tunnel_ifindex, GError **error)
 {
     HRESULT init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
@@ -332,6 +368,7 @@ FirewallState *firewall_read(int tunnel_ifindex, GError **error)
         read_local_policy(pol, st);
         read_rules(pol, st);
         read_profiles(pol, tunnel_ifindex, st);
+        read_profiles_state(pol, st);
         INetFwPolicy2_Release(pol);
     }
     if (SUCCEEDED(init))

@@ -198,6 +198,43 @@ static void test_an_unknown_profile_asks_for_every_active_one(void **state)
     assert_int_equal(both->verdict, VERDICT_PASS);
 }
 
+/* Block rules do nothing where the tunnel's profile has the firewall off, or
+ * leaves the tunnel's adapter out: the block is missing, whatever the rules. */
+static void test_a_firewall_off_or_an_excluded_adapter_blocks_nothing(void **state)
+{
+    Fixture *f = *state;
+    add_seed_fix(f);
+    f->st->profiles_off = FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) off = judge(f);
+    assert_int_equal(off->verdict, VERDICT_WARN);
+    assert_true(off->block_missing);
+    assert_string_equal(off->reason, "the Windows Firewall does not block the tunnel's address "
+                                     "from 10.0.0.0/8, 172.16.1.0/24: the Windows Firewall is "
+                                     "off for Domain, so its rules do nothing there");
+    /* Off for another profile: the tunnel's still blocks. */
+    f->st->profiles_off = FIREWALL_PROFILE_PUBLIC;
+    g_autoptr(FwVerdict) other = judge(f);
+    assert_int_equal(other->verdict, VERDICT_PASS);
+    f->st->profiles_off = 0;
+    f->st->excluded[FIREWALL_PROFILE_INDEX(FIREWALL_PROFILE_DOMAIN)] = g_strdup("Wi-Fi,ethernet 3");
+    g_autoptr(FwVerdict) ex = judge(f);
+    assert_int_equal(ex->verdict, VERDICT_WARN);
+    assert_true(ex->block_missing);
+    assert_non_null(strstr(ex->reason, "the tunnel adapter Ethernet 3 is excluded from the "
+                                       "Windows Firewall for Domain (ExcludedInterfaces)"));
+    assert_string_equal(json_object_get_string_member(ex->detail, "tunnel_excluded"), "Domain");
+    g_free(f->st->excluded[0]);
+    f->st->excluded[0] = g_strdup("Wi-Fi");
+    g_autoptr(FwVerdict) wifi = judge(f);
+    assert_int_equal(wifi->verdict, VERDICT_PASS);
+    /* Whether it is on could not be read: the rules prove no block. */
+    f->st->profiles_state_why = g_strdup("INetFwPolicy2::get_FirewallEnabled: error (0x80004005)");
+    g_autoptr(FwVerdict) unknown = judge(f);
+    assert_int_equal(unknown->verdict, VERDICT_SKIP);
+    assert_false(unknown->block_missing);
+    assert_non_null(strstr(unknown->reason, "cannot be read (INetFwPolicy2::get_FirewallEnabled"));
+}
+
 static void test_a_rule_for_another_program_does_not_count(void **state)
 {
     Fixture *f = *state;
@@ -531,6 +568,7 @@ int main(void)
         T(test_a_block_of_tcp_alone_misses_udp),
         T(test_rules_of_another_network_profile_do_not_count),
         T(test_an_unknown_profile_asks_for_every_active_one),
+        T(test_a_firewall_off_or_an_excluded_adapter_blocks_nothing),
         T(test_a_rule_for_another_program_does_not_count),
         T(test_each_call_client_needs_its_block),
         T(test_group_policy_s_store_is_not_judged),
