@@ -53,17 +53,23 @@ static char *hr_words(const char *call, HRESULT hr)
     return g_strdup_printf("%s: %s (0x%08lx)", call, n ? m : "error", (unsigned long)(ULONG)hr);
 }
 
-/* A BSTR as UTF-8; NULL for an empty one. FALSE when it is over the cap. */
-static gboolean bstr_utf8(BSTR b, char **out)
+/* A BSTR as UTF-8; NULL for an empty one. FALSE with *bad when it is over
+ * the cap or not valid UTF-16: left NULL, a program or an address list would
+ * read as "any" and widen the rule. */
+static gboolean bstr_utf8(BSTR b, char **out, const char **bad)
 {
     *out = NULL;
     if (!b)
         return TRUE;
     UINT n = SysStringLen(b);
-    if (n > FIREWALL_MAX_STRING)
+    if (n > FIREWALL_MAX_STRING) {
+        *bad = "over the size cap";
         return FALSE;
-    if (n)
-        *out = g_utf16_to_utf8((const gunichar2 *)b, (glong)n, NULL, NULL, NULL);
+    }
+    if (n && !(*out = g_utf16_to_utf8((const gunichar2 *)b, (glong)n, NULL, NULL, NULL))) {
+        *bad = "not valid UTF-16";
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -72,37 +78,51 @@ static gboolean bstr_utf8(BSTR b, char **out)
     do {                                                                                           \
         BSTR b_ = NULL;                                                                            \
         HRESULT hr_ = INetFwRule_##getter((rule), &b_);                                            \
-        gboolean ok_ = SUCCEEDED(hr_) && bstr_utf8(b_, &(field));                                  \
+        const char *bad_ = NULL;                                                                   \
+        gboolean ok_ = SUCCEEDED(hr_) && bstr_utf8(b_, &(field), &bad_);                           \
         SysFreeString(b_);                                                                         \
         if (!ok_) {                                                                                \
             *(why) = FAILED(hr_) ? hr_words("INetFwRule::" #getter, hr_)                           \
-                                 : g_strdup("INetFwRule::" #getter ": over the size cap");         \
+                                 : g_strdup_printf("INetFwRule::" #getter ": %s", bad_);           \
             return FALSE;                                                                          \
         }                                                                                          \
     } while (0)
 
 /* The adapters' names of a VARIANT holding an array of strings (or empty),
- * ","-joined; NULL when it names none. */
-static char *variant_names(VARIANT *v)
+ * ","-joined into *out (NULL when it names none). FALSE with *bad when a name
+ * cannot be read: a name left out would widen a rule's adapters (none left:
+ * every adapter) or narrow the ones a profile excludes. */
+static gboolean variant_names(VARIANT *v, char **out, const char **bad)
 {
+    *out = NULL;
     if (!(V_VT(v) & VT_ARRAY) || !V_ARRAY(v))
-        return NULL;
+        return TRUE;
     SAFEARRAY *sa = V_ARRAY(v);
     LONG lo = 0, hi = -1;
     SafeArrayGetLBound(sa, 1, &lo);
     SafeArrayGetUBound(sa, 1, &hi);
-    GString *g = g_string_new(NULL);
-    for (LONG i = lo; i <= hi && g->len < FIREWALL_MAX_STRING; i++) {
+    g_autoptr(GString) g = g_string_new(NULL);
+    for (LONG i = lo; i <= hi; i++) {
         VARIANT e;
         VariantInit(&e);
-        char *name = NULL;
-        if (SUCCEEDED(SafeArrayGetElement(sa, &i, &e)) && V_VT(&e) == VT_BSTR &&
-            bstr_utf8(V_BSTR(&e), &name) && name)
-            g_string_append_printf(g, "%s%s", g->len ? "," : "", name);
-        g_free(name);
+        g_autofree char *name = NULL;
+        gboolean ok = SUCCEEDED(SafeArrayGetElement(sa, &i, &e)) && V_VT(&e) == VT_BSTR;
+        if (!ok)
+            *bad = "an adapter's name cannot be read as a string";
+        else
+            ok = bstr_utf8(V_BSTR(&e), &name, bad);
         VariantClear(&e);
+        if (!ok)
+            return FALSE;
+        if (name)
+            g_string_append_printf(g, "%s%s", g->len ? "," : "", name);
+        if (g->len > FIREWALL_MAX_STRING) {
+            *bad = "over the size cap";
+            return FALSE;
+        }
     }
-    return g_string_free(g, g->len == 0); /* NULL when empty */
+    *out = g->len ? g_string_free(g_steal_pointer(&g), FALSE) : NULL;
+    return TRUE;
 }
 
 /* The adapters' names of INetFwRule::Interfaces. */
@@ -115,9 +135,12 @@ static gboolean read_interfaces(INetFwRule *r, char **out, char **why)
         *why = hr_words("INetFwRule::get_Interfaces", hr);
         return FALSE;
     }
-    *out = variant_names(&v);
+    const char *bad = NULL;
+    gboolean ok = variant_names(&v, out, &bad);
     VariantClear(&v);
-    return TRUE;
+    if (!ok)
+        *why = g_strdup_printf("INetFwRule::get_Interfaces: %s", bad);
+    return ok;
 }
 
 static gboolean read_rule(INetFwRule *r, FirewallRule *out, char **why)
@@ -158,12 +181,13 @@ static gboolean read_rule(INetFwRule *r, FirewallRule *out, char **why)
     if (SUCCEEDED(INetFwRule_QueryInterface(r, &iid_fw_rule3, (void **)&r3))) {
         BSTR b = NULL;
         HRESULT hr3 = INetFwRule3_get_LocalAppPackageId(r3, &b);
-        gboolean ok = SUCCEEDED(hr3) && bstr_utf8(b, &out->package);
+        const char *bad = NULL;
+        gboolean ok = SUCCEEDED(hr3) && bstr_utf8(b, &out->package, &bad);
         SysFreeString(b);
         INetFwRule3_Release(r3);
         if (!ok) {
             *why = FAILED(hr3) ? hr_words("INetFwRule3::get_LocalAppPackageId", hr3)
-                               : g_strdup("INetFwRule3::get_LocalAppPackageId: over the size cap");
+                               : g_strdup_printf("INetFwRule3::get_LocalAppPackageId: %s", bad);
             return FALSE;
         }
     }
@@ -344,10 +368,12 @@ static void read_profiles_state(INetFwPolicy2 *pol, FirewallState *st)
         VARIANT v;
         VariantInit(&v);
         hr = INetFwPolicy2_get_ExcludedInterfaces(pol, (NET_FW_PROFILE_TYPE2)bits[i], &v);
+        const char *bad = NULL;
         if (FAILED(hr))
             st->profiles_state_why = hr_words("INetFwPolicy2::get_ExcludedInterfaces", hr);
-        else
-            st->excluded[FIREWALL_PROFILE_INDEX(bits[i])] = variant_names(&v);
+        else if (!variant_names(&v, &st->excluded[FIREWALL_PROFILE_INDEX(bits[i])], &bad))
+            st->profiles_state_why =
+                g_strdup_printf("INetFwPolicy2::get_ExcludedInterfaces: %s", bad);
         VariantClear(&v);
     }
 }
