@@ -289,6 +289,10 @@ static void describe_read(const FirewallState *st, const FwJudgeInput *in, JsonO
         json_object_set_string_member(d, "profiles_note", st->profiles_note);
     if (st->profiles_state_why)
         json_object_set_string_member(d, "profiles_state_why", st->profiles_state_why);
+    if (st->gp_rules >= 0)
+        json_object_set_int_member(d, "gp_rules", st->gp_rules);
+    if (st->gp_rules_why)
+        json_object_set_string_member(d, "gp_rules_why", st->gp_rules_why);
     JsonArray *clients = json_array_new();
     for (char *const *c = in->call_clients; c && *c; c++)
         json_array_add_string_element(clients, *c);
@@ -465,6 +469,21 @@ static char *notes(const FirewallState *st, guint unreadable)
     return g_string_free(g, FALSE);
 }
 
+/* A block missing among the local rules while Group Policy pushes rules of
+ * its own (or may: its key could not be read), which are not read here. */
+static char *gp_words(const FirewallState *st, const char *missing, const char *tail)
+{
+    g_autofree char *gp =
+        st->gp_rules > 0
+            ? g_strdup_printf("rules from Group Policy (%ld) are not read by this check",
+                              st->gp_rules)
+            : g_strdup_printf("whether Group Policy pushes rules, which this check does not "
+                              "read, cannot be told (%s)",
+                              st->gp_rules_why ? st->gp_rules_why : "?");
+    return g_strdup_printf("the block was not found among the local rules (%s), but %s%s", missing,
+                           gp, tail);
+}
+
 FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
 {
     g_return_val_if_fail(st && in, NULL);
@@ -536,6 +555,8 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
                        g_strdup_printf("the block was not found among the rules read, which "
                                        "are not all of them (%s)%s",
                                        missing, tail));
+    if (st->gp_rules)
+        return verdict(v, VERDICT_SKIP, gp_words(st, missing, tail));
     v->block_missing = TRUE;
     json_object_set_boolean_member(v->detail, "block_missing", TRUE);
     return verdict(v, VERDICT_WARN,

@@ -84,6 +84,12 @@ typedef struct {
     guint profiles_off;
     char *excluded[3];
     char *profiles_state_why;
+    /* The rules Group Policy pushes (values of HKLM\SOFTWARE\Policies\Microsoft\
+     * WindowsFirewall\FirewallRules), which INetFwPolicy2's rules, the local
+     * store's, do not hold: how many (0: none), or -1 with gp_rules_why when
+     * the key could not be read. */
+    long gp_rules;
+    char *gp_rules_why;
 } FirewallState;
 
 /* The index of excluded[] for a profile's bit: Domain 0, Private 1, Public 2. */

@@ -8,7 +8,8 @@
  * among INetworkListManager's connections, and that network's category
  * (public, private, domain); last, for that profile (or each active one),
  * whether the firewall is on and which adapters it leaves out (rules do
- * nothing there). Whatever fails is said in the state's words with
+ * nothing there); and how many rules Group Policy pushes (its registry key:
+ * they are not among INetFwPolicy2's). Whatever fails is said in the state's words with
  * the call and its HRESULT, and the judge decides what can still be told.
  *
  * COM is initialised for this thread (multithreaded) if it is not already;
@@ -378,6 +379,29 @@ static void read_profiles_state(INetFwPolicy2 *pol, FirewallState *st)
     }
 }
 
+/* How many rules Group Policy pushes: INetFwPolicy2::get_Rules lists the
+ * local store's, not these (seed 002 recommends deploying its rules so). */
+static void read_gp_rules(FirewallState *st)
+{
+    HKEY k = NULL;
+    LONG rc = RegOpenKeyExW(HKEY_LOCAL_MACHINE,
+                            L"SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\FirewallRules", 0,
+                            KEY_QUERY_VALUE, &k);
+    DWORD values = 0;
+    if (rc == ERROR_SUCCESS) {
+        rc = RegQueryInfoKeyW(k, NULL, NULL, NULL, NULL, NULL, NULL, &values, NULL, NULL, NULL,
+                              NULL);
+        RegCloseKey(k);
+    } else if (rc == ERROR_FILE_NOT_FOUND) {
+        rc = ERROR_SUCCESS; /* no rules from Group Policy */
+    }
+    st->gp_rules = rc == ERROR_SUCCESS ? (long)values : -1;
+    if (rc != ERROR_SUCCESS)
+        st->gp_rules_why = hr_words("Group Policy's firewall rules (RegOpenKeyEx, "
+                                    "RegQueryInfoKey)",
+                                    HRESULT_FROM_WIN32(rc));
+}
+
 FirewallState *firewall_read(int tunnel_ifindex, GError **error)
 {
     HRESULT init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
@@ -395,6 +419,7 @@ FirewallState *firewall_read(int tunnel_ifindex, GError **error)
         read_rules(pol, st);
         read_profiles(pol, tunnel_ifindex, st);
         read_profiles_state(pol, st);
+        read_gp_rules(st);
         INetFwPolicy2_Release(pol);
     }
     if (SUCCEEDED(init))

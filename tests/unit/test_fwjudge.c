@@ -290,6 +290,39 @@ static void test_group_policy_s_store_is_not_judged(void **state)
                         "that apply are Group Policy's, which this check does not judge");
 }
 
+/* Rules Group Policy pushes are not among INetFwPolicy2's (the local store's):
+ * a block missing from the local rules may be there, so it is not told. */
+static void test_rules_from_group_policy_make_a_missing_block_a_skip(void **state)
+{
+    Fixture *f = *state;
+    g_ptr_array_add(f->st->rules, rule("in only", FIREWALL_IN, FIREWALL_PROTOCOL_ANY));
+    f->st->gp_rules = 2;
+    g_autoptr(FwVerdict) v = judge(f);
+    assert_int_equal(v->verdict, VERDICT_SKIP);
+    assert_false(v->block_missing);
+    assert_string_equal(v->reason, "the block was not found among the local rules (172.16.1.23 "
+                                   "outbound TCP (communicator.exe); 172.16.1.23 outbound UDP "
+                                   "(communicator.exe)), but rules from Group Policy (2) are not "
+                                   "read by this check");
+    assert_int_equal(json_object_get_int_member(v->detail, "gp_rules"), 2);
+    /* The key could not be read: the same. */
+    f->st->gp_rules = -1;
+    f->st->gp_rules_why = g_strdup("RegOpenKeyEx: Access is denied (0x80070005)");
+    g_autoptr(FwVerdict) unread = judge(f);
+    assert_int_equal(unread->verdict, VERDICT_SKIP);
+    assert_non_null(strstr(unread->reason, "cannot be told (RegOpenKeyEx: Access is denied"));
+    /* A block found among the local rules holds whatever Group Policy adds. */
+    g_ptr_array_add(f->st->rules, rule("out", FIREWALL_OUT, FIREWALL_PROTOCOL_ANY));
+    f->st->gp_rules = 2;
+    g_autoptr(FwVerdict) found = judge(f);
+    assert_int_equal(found->verdict, VERDICT_PASS);
+    /* None pushed: the block is missing. */
+    g_ptr_array_remove_index(f->st->rules, 1);
+    f->st->gp_rules = 0;
+    g_autoptr(FwVerdict) none = judge(f);
+    assert_int_equal(none->verdict, VERDICT_WARN);
+}
+
 /* A read that stopped part way proves a block it found (block rules win),
  * never one missing. */
 static void test_an_incomplete_read_proves_no_block_missing(void **state)
@@ -572,6 +605,7 @@ int main(void)
         T(test_a_rule_for_another_program_does_not_count),
         T(test_each_call_client_needs_its_block),
         T(test_group_policy_s_store_is_not_judged),
+        T(test_rules_from_group_policy_make_a_missing_block_a_skip),
         T(test_an_incomplete_read_proves_no_block_missing),
         T(test_rules_that_cannot_be_read_are_said),
         T(test_without_a_tunnel_nothing_is_judged),
