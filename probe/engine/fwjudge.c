@@ -524,6 +524,13 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
         addr_names = g_strjoinv(", ", (char **)names->pdata);
     }
     g_autofree char *off = inert(st, in, v->detail);
+    if (off && st->profiles_note) {
+        g_string_free(m.missing, TRUE);
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("%s, and which active profile is the tunnel network's "
+                                       "cannot be told%s",
+                                       off, tail));
+    }
     if (off) {
         g_string_free(m.missing, TRUE);
         v->block_missing = TRUE;
@@ -557,6 +564,12 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
                                        missing, tail));
     if (st->gp_rules)
         return verdict(v, VERDICT_SKIP, gp_words(st, missing, tail));
+    if (st->profiles_note)
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("the block was not found in the rules of every active "
+                                       "profile (%s), and which one is the tunnel network's "
+                                       "cannot be told: its own may block it%s",
+                                       missing, tail));
     v->block_missing = TRUE;
     json_object_set_boolean_member(v->detail, "block_missing", TRUE);
     return verdict(v, VERDICT_WARN,

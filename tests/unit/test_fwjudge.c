@@ -178,7 +178,8 @@ static void test_rules_of_another_network_profile_do_not_count(void **state)
 }
 
 /* Where the tunnel network's profile could not be read, the rules must apply
- * to every active one: a Domain-only rule may not be the tunnel's. */
+ * to every active one to prove the block: a Domain-only rule may not be the
+ * tunnel's. Nor is the block then proved missing: the Domain one may be. */
 static void test_an_unknown_profile_asks_for_every_active_one(void **state)
 {
     Fixture *f = *state;
@@ -186,14 +187,23 @@ static void test_an_unknown_profile_asks_for_every_active_one(void **state)
     f->st->profiles = FIREWALL_PROFILE_DOMAIN | FIREWALL_PROFILE_PUBLIC;
     f->st->profiles_note = g_strdup("INetworkListManager: no network for the adapter");
     g_autoptr(FwVerdict) v = judge(f);
-    assert_int_equal(v->verdict, VERDICT_WARN);
+    assert_int_equal(v->verdict, VERDICT_SKIP);
+    assert_false(v->block_missing);
     assert_string_equal(first_not_counted(v),
                         "its profiles (Domain) are not every active one (Domain, Public)");
+    assert_non_null(strstr(v->reason, "and which one is the tunnel network's cannot be told: "
+                                      "its own may block it"));
     assert_non_null(strstr(v->reason, "the tunnel network's profile could not be read "
                                       "(INetworkListManager: no network for the adapter)"));
     assert_string_equal(json_object_get_string_member(v->detail, "profiles_from"), "active");
+    /* A firewall off for one of them: the same. */
     for (guint i = 0; i < f->st->rules->len; i++)
         ((FirewallRule *)f->st->rules->pdata[i])->profiles |= FIREWALL_PROFILE_PUBLIC;
+    f->st->profiles_off = FIREWALL_PROFILE_PUBLIC;
+    g_autoptr(FwVerdict) off = judge(f);
+    assert_int_equal(off->verdict, VERDICT_SKIP);
+    assert_non_null(strstr(off->reason, "the Windows Firewall is off for Public, and which "));
+    f->st->profiles_off = 0;
     g_autoptr(FwVerdict) both = judge(f);
     assert_int_equal(both->verdict, VERDICT_PASS);
 }
