@@ -45,6 +45,7 @@ void checks_firewall(RunCtx *c)
         .internal_ranges = c->profile->network.internal_ranges,
         .vpn_ranges = c->profile->network.vpn_ranges,
         .call_clients = c->profile->network.call_clients,
+        .call_clients_default = !c->profile->network.call_clients_given,
     };
     g_autoptr(FwVerdict) v = fwjudge_judge(st, &in);
     r = run_result_add_check(c->result, "firewall", v->verdict, "%s", v->reason);

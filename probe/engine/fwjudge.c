@@ -452,6 +452,39 @@ static char *inert(const FirewallState *st, const FwJudgeInput *in, JsonObject *
     return g_string_free(g, g->len == 0);
 }
 
+/* The call clients the block is asked for: every one of a list the profile
+ * gives. Of the default list, those some enabled block rule names (counted
+ * or not: its rules say the client is run here), and all of them where a rule
+ * for any program counts (it covers them all) or where no rule names any. */
+static char **judged_clients(GArray *rules, const FwJudgeInput *in)
+{
+    char **all = (char **)in->call_clients;
+    if (!all)
+        return g_new0(char *, 1);
+    if (!in->call_clients_default)
+        return g_strdupv(all);
+    g_autoptr(GPtrArray) named = g_ptr_array_new();
+    for (char **c = all; c && *c; c++) {
+        gboolean named_c = FALSE;
+        for (guint i = 0; i < rules->len && !named_c; i++) {
+            const Prepared *p = &g_array_index(rules, Prepared, i);
+            const char *app = p->r->application;
+            if (!p->why_not && !p->program)
+                return g_strdupv(all);
+            if (app && strcmp(app, "*") != 0) {
+                g_autofree char *lc = file_name_lower(app);
+                named_c = g_ascii_strcasecmp(lc, *c) == 0;
+            }
+        }
+        if (named_c)
+            g_ptr_array_add(named, *c);
+    }
+    if (!named->len)
+        return g_strdupv(all);
+    g_ptr_array_add(named, NULL);
+    return g_strdupv((char **)named->pdata);
+}
+
 static char *notes(const FirewallState *st, guint unreadable)
 {
     GString *g = g_string_new(NULL);
@@ -495,6 +528,15 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
         return verdict(v, VERDICT_SKIP, why);
     guint unreadable = 0;
     g_autoptr(GArray) rules = prepare(st, in, v->detail, &unreadable);
+    g_auto(GStrv) judged = judged_clients(rules, in);
+    FwJudgeInput jin = *in;
+    jin.call_clients = judged;
+    if (in->call_clients_default) {
+        JsonArray *a = json_array_new();
+        for (char **c = judged; *c; c++)
+            json_array_add_string_element(a, *c);
+        json_object_set_array_member(v->detail, "call_clients_judged", a);
+    }
     g_autoptr(GString) range_names = g_string_new(NULL);
     g_autoptr(GArray) req = required_ranges(in, v->detail, range_names);
     JsonArray *addrs = json_array_new();
@@ -506,14 +548,13 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
         for (FirewallDirection dir = FIREWALL_IN; dir <= FIREWALL_OUT; dir++) {
             if (dir == FIREWALL_IN && st->local_policy == FIREWALL_LOCAL_INBOUND_BLOCKED)
                 continue;
-            judge_one(rules, req, a, dir, PROTO_TCP, in, &m);
-            judge_one(rules, req, a, dir, PROTO_UDP, in, &m);
+            judge_one(rules, req, a, dir, PROTO_TCP, &jin, &m);
+            judge_one(rules, req, a, dir, PROTO_UDP, &jin, &m);
         }
     }
     json_object_set_array_member(v->detail, "addresses", addrs);
     json_object_set_array_member(v->detail, "missing", m.detail);
-    g_autofree char *clients =
-        in->call_clients ? g_strjoinv(", ", (char **)in->call_clients) : g_strdup("");
+    g_autofree char *clients = g_strjoinv(", ", judged);
     g_autofree char *tail = notes(st, unreadable);
     g_autofree char *addr_names = NULL;
     {

@@ -3,7 +3,8 @@
  * that seed 002's fix and its near misses are tested on any platform.
  *
  * The block seed 002 asks for holds when, for every address of the tunnel,
- * every call client of the profile ([network] call_clients), both directions
+ * every call client of the profile ([network] call_clients; left at its
+ * default, those the block rules name), both directions
  * and both TCP and UDP, the enabled block rules that apply cover every range
  * of [network] internal_ranges and vpn_ranges of the address's family as
  * remote addresses. A rule applies when it is for that direction, protocol
@@ -32,6 +33,10 @@ typedef struct {
     GPtrArray *internal_ranges;  /* GInetAddressMask ([network] internal_ranges) */
     GPtrArray *vpn_ranges;       /* GInetAddressMask ([network] vpn_ranges) */
     char *const *call_clients;   /* program file names ([network] call_clients) */
+    /* call_clients is the default list: the block is asked only for those
+     * some enabled block rule names (all of them where one is for any
+     * program, or where none names any); else for every one. */
+    gboolean call_clients_default;
 } FwJudgeInput;
 
 typedef struct {

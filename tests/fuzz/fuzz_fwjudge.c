@@ -60,7 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_ptr_array_add(internal, g_inet_address_mask_new_from_string("fc00::/7", NULL));
     g_autoptr(GPtrArray) vpn = g_ptr_array_new_with_free_func(g_object_unref);
     char *clients[] = {"lync.exe", "Teams.exe", NULL};
-    FwJudgeInput in = {"Ethernet 3", addrs, internal, vpn, clients};
+    FwJudgeInput in = {.tunnel_name = "Ethernet 3",
+                       .tunnel_addresses = addrs,
+                       .internal_ranges = internal,
+                       .vpn_ranges = vpn,
+                       .call_clients = clients};
     g_autoptr(FwVerdict) v = fwjudge_judge(st, &in);
     g_assert(v && v->reason && v->detail);
     g_assert(v->verdict == VERDICT_PASS || v->verdict == VERDICT_WARN ||

@@ -14,6 +14,7 @@
 
 #include "fwjudge.h"
 #include "iceprobe/policy.h"
+#include "iceprobe/profile.h"
 
 /* The seed's network: corporate subnets in 10.0.0.0/8, the VPN pool 172.16.1.0/24
  * (the article's "172.16.1.0/8" is a slip for a /24 inside 172.16.0.0/12), the
@@ -76,7 +77,11 @@ static int setup(void **state)
     f->internal = masks(internal);
     f->vpn = masks(vpn);
     f->clients = g_strsplit("communicator.exe", ";", -1);
-    f->in = (FwJudgeInput){"Ethernet 3", f->addrs, f->internal, f->vpn, f->clients};
+    f->in = (FwJudgeInput){.tunnel_name = "Ethernet 3",
+                           .tunnel_addresses = f->addrs,
+                           .internal_ranges = f->internal,
+                           .vpn_ranges = f->vpn,
+                           .call_clients = f->clients};
     *state = f;
     return 0;
 }
@@ -284,6 +289,61 @@ static void test_each_call_client_needs_its_block(void **state)
     g_autoptr(FwVerdict) any = judge(f);
     assert_int_equal(any->verdict, VERDICT_PASS);
     assert_null(strstr(any->reason, "programs alone")); /* they block iceprobe too */
+}
+
+/* The default call clients (a profile that leaves the key out): the block is
+ * asked for those the block rules name, here seed 002's Communicator.exe,
+ * not for clients the laptops may not run. A list the profile gives is asked
+ * for in full. */
+static void test_the_default_call_clients_are_those_the_rules_name(void **state)
+{
+    Fixture *f = *state;
+    static const char text[] = "[profile]\nname=seed-002\n[edge]\nhost=192.0.2.1\n";
+    g_autoptr(GError) e = NULL;
+    g_autoptr(Profile) def = profile_load_order(text, sizeof text - 1, NULL, &e);
+    assert_non_null(def);
+    assert_false(def->network.call_clients_given);
+    f->in.call_clients = def->network.call_clients;
+    f->in.call_clients_default = TRUE;
+    add_seed_fix(f);
+    g_autoptr(FwVerdict) v = judge(f);
+    assert_int_equal(v->verdict, VERDICT_PASS);
+    assert_non_null(strstr(v->reason, "TCP and UDP, for communicator.exe (by rules"));
+    JsonArray *judged = json_object_get_array_member(v->detail, "call_clients_judged");
+    assert_int_equal(json_array_get_length(judged), 1);
+    /* A rule for any program that does not count (another profile) adds none. */
+    FirewallRule *other = rule("Block SMB (Private)", FIREWALL_IN, 6);
+    other->profiles = FIREWALL_PROFILE_PRIVATE;
+    g_clear_pointer(&other->application, g_free);
+    g_ptr_array_add(f->st->rules, other);
+    g_autoptr(FwVerdict) smb = judge(f);
+    assert_int_equal(smb->verdict, VERDICT_PASS);
+    /* One that counts covers every client: each needs the whole block. */
+    other->profiles = FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) any = judge(f);
+    assert_int_equal(any->verdict, VERDICT_WARN);
+    g_autofree char *any_m = missing_of(any);
+    assert_non_null(strstr(any_m, "Teams.exe:in/udp"));
+    assert_null(strstr(any_m, "Teams.exe:in/tcp"));
+    g_ptr_array_remove_index(f->st->rules, 2);
+    /* The same list given in the profile: every client needs its block. */
+    f->in.call_clients_default = FALSE;
+    g_autoptr(FwVerdict) given = judge(f);
+    assert_int_equal(given->verdict, VERDICT_WARN);
+    g_autofree char *m = missing_of(given);
+    assert_non_null(strstr(m, "lync.exe:in/tcp"));
+    assert_non_null(strstr(m, "ms-teams.exe:out/udp"));
+    assert_null(strstr(m, "communicator.exe"));
+    /* No rule names any call client: every default one lacks its block. */
+    f->in.call_clients_default = TRUE;
+    for (guint i = 0; i < f->st->rules->len; i++) {
+        FirewallRule *r = f->st->rules->pdata[i];
+        g_free(r->application);
+        r->application = g_strdup("C:\\Program Files\\Zoom\\bin\\Zoom.exe");
+    }
+    g_autoptr(FwVerdict) none = judge(f);
+    assert_int_equal(none->verdict, VERDICT_WARN);
+    assert_non_null(strstr(none->reason, "(lync.exe, Teams.exe, ms-teams.exe, communicator.exe)"));
 }
 
 static void test_group_policy_s_store_is_not_judged(void **state)
@@ -614,6 +674,7 @@ int main(void)
         T(test_a_firewall_off_or_an_excluded_adapter_blocks_nothing),
         T(test_a_rule_for_another_program_does_not_count),
         T(test_each_call_client_needs_its_block),
+        T(test_the_default_call_clients_are_those_the_rules_name),
         T(test_group_policy_s_store_is_not_judged),
         T(test_rules_from_group_policy_make_a_missing_block_a_skip),
         T(test_an_incomplete_read_proves_no_block_missing),
