@@ -41,6 +41,7 @@ void checks_firewall(RunCtx *c)
     g_autoptr(GPtrArray) addrs = tunnel_addresses(tunnel);
     FwJudgeInput in = {
         .tunnel_name = tunnel ? tunnel->name : NULL,
+        .tunnel_if_type = tunnel ? tunnel->if_type : 0,
         .tunnel_addresses = addrs,
         .internal_ranges = c->profile->network.internal_ranges,
         .vpn_ranges = c->profile->network.vpn_ranges,

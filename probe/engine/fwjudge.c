@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "winadapter.h"
+
 #define MEDIA_PORT_LO 1024 /* the call clients' media ports (seed 002's table 1) */
 #define MEDIA_PORT_HI 65535
 #define MAX_LISTED    32 /* rules named in the detail, each way */
@@ -155,10 +157,20 @@ static char *why_not(const FirewallState *st, const FwJudgeInput *in, Prepared *
                                         : "its profiles (%s) are not the tunnel network's (%s)",
                                mine, want);
     }
-    if (r->interface_types && !list_has(r->interface_types, "All") &&
-        !list_has(r->interface_types, "RemoteAccess"))
-        return g_strdup_printf("its interface types (%s) are not remote access",
-                               r->interface_types);
+    if (r->interface_types && !list_has(r->interface_types, "All")) {
+        if (!list_has(r->interface_types, "RemoteAccess"))
+            return g_strdup_printf("its interface types (%s) are not remote access",
+                                   r->interface_types);
+        if (in->tunnel_if_type != WINADAPTER_IF_PPP) {
+            g_autofree char *t = in->tunnel_if_type
+                                     ? g_strdup_printf("IfType %u", in->tunnel_if_type)
+                                     : g_strdup("of an unknown type");
+            return g_strdup_printf("its interface types (%s) hold remote access, which the "
+                                   "Windows Firewall gives PPP adapters (IfType 23) alone, and the "
+                                   "tunnel's adapter is %s",
+                                   r->interface_types, t);
+        }
+    }
     if (r->interfaces && !list_has(r->interfaces, in->tunnel_name))
         return g_strdup_printf("its adapters (%s) are not the tunnel %s", r->interfaces,
                                in->tunnel_name);
@@ -299,6 +311,8 @@ static void describe_read(const FirewallState *st, const FwJudgeInput *in, JsonO
     json_object_set_array_member(d, "call_clients", clients);
     if (in->tunnel_name)
         json_object_set_string_member(d, "tunnel", in->tunnel_name);
+    if (in->tunnel_if_type)
+        json_object_set_int_member(d, "tunnel_if_type", in->tunnel_if_type);
 }
 
 typedef struct {

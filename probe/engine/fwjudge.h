@@ -10,7 +10,9 @@
  * remote addresses. A rule applies when it is for that direction, protocol
  * (or any), the tunnel's network profile (INetworkListManager; where that
  * could not be read, every active profile: the rule must name them all), the
- * remote-access interface type (or all), the tunnel's adapter (or every
+ * interface type all, or remote access where the tunnel's adapter is a PPP
+ * one (IfType 23; the firewall's Lan type holds the Ethernet-like adapters
+ * most VPN clients make), the tunnel's adapter (or every
  * adapter), local addresses holding the tunnel's address, local and remote
  * ports holding the media's 1024-65535, and either any program or the call
  * client itself (its file name), and no service or app package; and only
@@ -29,6 +31,7 @@
 
 typedef struct {
     const char *tunnel_name;     /* the tunnel's adapter as Windows names it; NULL: no tunnel */
+    guint tunnel_if_type;        /* its IfType (WINADAPTER_IF_*; 0: unknown) */
     GPtrArray *tunnel_addresses; /* GInetAddress, not link-local */
     GPtrArray *internal_ranges;  /* GInetAddressMask ([network] internal_ranges) */
     GPtrArray *vpn_ranges;       /* GInetAddressMask ([network] vpn_ranges) */

@@ -78,6 +78,7 @@ static int setup(void **state)
     f->vpn = masks(vpn);
     f->clients = g_strsplit("communicator.exe", ";", -1);
     f->in = (FwJudgeInput){.tunnel_name = "Ethernet 3",
+                           .tunnel_if_type = 23, /* PPP: Windows' own VPN client, as the seed's */
                            .tunnel_addresses = f->addrs,
                            .internal_ranges = f->internal,
                            .vpn_ranges = f->vpn,
@@ -488,6 +489,39 @@ static void test_interface_types_ports_and_state_decide(void **state)
                         "not a call client's program");
 }
 
+/* The firewall's Remote Access interface type is PPP adapters': a tunnel
+ * presenting as Ethernet (GlobalProtect, AnyConnect) or a virtual adapter
+ * (Wintun) is not one, so the seed's rules scoped to it do not hold it. */
+static void test_remote_access_rules_hold_a_ppp_tunnel_alone(void **state)
+{
+    Fixture *f = *state;
+    add_seed_fix(f);
+    static const guint not_ppp[] = {6, 53, 1, 0};
+    for (gsize i = 0; i < G_N_ELEMENTS(not_ppp); i++) {
+        f->in.tunnel_if_type = not_ppp[i];
+        g_autoptr(FwVerdict) v = judge(f);
+        assert_int_equal(v->verdict, VERDICT_WARN);
+        g_autofree char *want = g_strdup_printf(
+            "its interface types (RemoteAccess) hold remote access, which the Windows Firewall "
+            "gives PPP adapters (IfType 23) alone, and the tunnel's adapter is %s",
+            i == 0   ? "IfType 6"
+            : i == 1 ? "IfType 53"
+            : i == 2 ? "IfType 1"
+                     : "of an unknown type");
+        assert_string_equal(first_not_counted(v), want);
+    }
+    /* Rules for every interface type hold it. */
+    f->in.tunnel_if_type = 6;
+    for (guint i = 0; i < f->st->rules->len; i++) {
+        FirewallRule *r = f->st->rules->pdata[i];
+        g_free(r->interface_types);
+        r->interface_types = g_strdup("All");
+    }
+    g_autoptr(FwVerdict) all = judge(f);
+    assert_int_equal(all->verdict, VERDICT_PASS);
+    assert_int_equal(json_object_get_int_member(all->detail, "tunnel_if_type"), 6);
+}
+
 /* The remote ranges may come from several rules; a range left out is named. */
 static void test_ranges_are_covered_by_the_rules_together(void **state)
 {
@@ -681,6 +715,7 @@ int main(void)
         T(test_rules_that_cannot_be_read_are_said),
         T(test_without_a_tunnel_nothing_is_judged),
         T(test_interface_types_ports_and_state_decide),
+        T(test_remote_access_rules_hold_a_ppp_tunnel_alone),
         T(test_ranges_are_covered_by_the_rules_together),
         T(test_ipv6_ranges_are_judged_for_an_ipv6_tunnel_address),
         T(test_all_inbound_blocked_covers_inbound),
