@@ -277,6 +277,14 @@ static FwVerdict *verdict(FwVerdict *v, Verdict what, char *reason)
     return v;
 }
 
+/* The block is missing: warn, and the detail says so for the finding. */
+static FwVerdict *missing_verdict(FwVerdict *v, char *reason)
+{
+    v->block_missing = TRUE;
+    json_object_set_boolean_member(v->detail, "block_missing", TRUE);
+    return verdict(v, VERDICT_WARN, reason);
+}
+
 static const char *local_policy_name(FirewallLocalPolicy p)
 {
     static const char *const names[] = {"applies", "gp-override", "inbound-blocked", "unknown"};
@@ -434,8 +442,8 @@ static gboolean programs_only(GArray *rules)
 
 /* Where no rule blocks anything for the tunnel: its profile's firewall is
  * off, or leaves the tunnel's adapter out (ExcludedInterfaces). Said in words
- * (NULL: neither), and in the detail. */
-static char *inert(const FirewallState *st, const FwJudgeInput *in, JsonObject *d)
+ * (NULL: neither), and in the detail; *all: so for every profile judged. */
+static char *inert(const FirewallState *st, const FwJudgeInput *in, JsonObject *d, gboolean *all)
 {
     static const guint bits[] = {FIREWALL_PROFILE_DOMAIN, FIREWALL_PROFILE_PRIVATE,
                                  FIREWALL_PROFILE_PUBLIC};
@@ -449,6 +457,9 @@ static char *inert(const FirewallState *st, const FwJudgeInput *in, JsonObject *
         else if (ex && list_has(ex, in->tunnel_name))
             excluded |= bits[i];
     }
+    guint judged = st->profiles &
+                   (FIREWALL_PROFILE_DOMAIN | FIREWALL_PROFILE_PRIVATE | FIREWALL_PROFILE_PUBLIC);
+    *all = judged && (off | excluded) == judged;
     GString *g = g_string_new(NULL);
     if (off) {
         g_autofree char *w = profile_words(off);
@@ -477,20 +488,21 @@ static char **judged_clients(GArray *rules, const FwJudgeInput *in)
         return g_new0(char *, 1);
     if (!in->call_clients_default)
         return g_strdupv(all);
+    g_autoptr(GPtrArray) programs = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < rules->len; i++) {
+        const Prepared *p = &g_array_index(rules, Prepared, i);
+        const char *app = p->r->application;
+        if (!p->why_not && !p->program)
+            return g_strdupv(all); /* a rule for any program counts */
+        if (app && strcmp(app, "*") != 0)
+            g_ptr_array_add(programs, file_name_lower(app));
+    }
     g_autoptr(GPtrArray) named = g_ptr_array_new();
-    for (char **c = all; c && *c; c++) {
-        gboolean named_c = FALSE;
-        for (guint i = 0; i < rules->len && !named_c; i++) {
-            const Prepared *p = &g_array_index(rules, Prepared, i);
-            const char *app = p->r->application;
-            if (!p->why_not && !p->program)
-                return g_strdupv(all);
-            if (app && strcmp(app, "*") != 0) {
-                g_autofree char *lc = file_name_lower(app);
-                named_c = g_ascii_strcasecmp(lc, *c) == 0;
-            }
-        }
-        if (named_c)
+    for (char **c = all; *c; c++) {
+        gboolean found = FALSE;
+        for (guint i = 0; i < programs->len && !found; i++)
+            found = g_ascii_strcasecmp(programs->pdata[i], *c) == 0;
+        if (found)
             g_ptr_array_add(named, *c);
     }
     if (!named->len)
@@ -578,8 +590,9 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
         g_ptr_array_add(names, NULL);
         addr_names = g_strjoinv(", ", (char **)names->pdata);
     }
-    g_autofree char *off = inert(st, in, v->detail);
-    if (off && st->profiles_note) {
+    gboolean everywhere = FALSE;
+    g_autofree char *off = inert(st, in, v->detail, &everywhere);
+    if (off && st->profiles_note && !everywhere) {
         g_string_free(m.missing, TRUE);
         return verdict(v, VERDICT_SKIP,
                        g_strdup_printf("%s, and which active profile is the tunnel network's "
@@ -588,12 +601,10 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
     }
     if (off) {
         g_string_free(m.missing, TRUE);
-        v->block_missing = TRUE;
-        json_object_set_boolean_member(v->detail, "block_missing", TRUE);
-        return verdict(v, VERDICT_WARN,
-                       g_strdup_printf("the Windows Firewall does not block the tunnel's "
-                                       "address from %s: %s, so its rules do nothing there%s",
-                                       range_names->str, off, tail));
+        return missing_verdict(v, g_strdup_printf("the Windows Firewall does not block the "
+                                                  "tunnel's address from %s: %s, so its rules do "
+                                                  "nothing there%s",
+                                                  range_names->str, off, tail));
     }
     if (m.n == 0 && st->profiles_state_why) {
         g_string_free(m.missing, TRUE);
@@ -625,12 +636,9 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
                                        "profile (%s), and which one is the tunnel network's "
                                        "cannot be told: its own may block it%s",
                                        missing, tail));
-    v->block_missing = TRUE;
-    json_object_set_boolean_member(v->detail, "block_missing", TRUE);
-    return verdict(v, VERDICT_WARN,
-                   g_strdup_printf("the Windows Firewall does not block the tunnel's address "
-                                   "from %s for: %s%s",
-                                   range_names->str, missing, tail));
+    return missing_verdict(v, g_strdup_printf("the Windows Firewall does not block the tunnel's "
+                                              "address from %s for: %s%s",
+                                              range_names->str, missing, tail));
 }
 
 void fwjudge_verdict_free(FwVerdict *v)

@@ -202,13 +202,19 @@ static void test_an_unknown_profile_asks_for_every_active_one(void **state)
     assert_non_null(strstr(v->reason, "the tunnel network's profile could not be read "
                                       "(INetworkListManager: no network for the adapter)"));
     assert_string_equal(json_object_get_string_member(v->detail, "profiles_from"), "active");
-    /* A firewall off for one of them: the same. */
+    /* A firewall off for one of them: the same; off for both, the tunnel's is off. */
     for (guint i = 0; i < f->st->rules->len; i++)
         ((FirewallRule *)f->st->rules->pdata[i])->profiles |= FIREWALL_PROFILE_PUBLIC;
     f->st->profiles_off = FIREWALL_PROFILE_PUBLIC;
     g_autoptr(FwVerdict) off = judge(f);
     assert_int_equal(off->verdict, VERDICT_SKIP);
     assert_non_null(strstr(off->reason, "the Windows Firewall is off for Public, and which "));
+    f->st->profiles_off = FIREWALL_PROFILE_PUBLIC | FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) both_off = judge(f);
+    assert_int_equal(both_off->verdict, VERDICT_WARN);
+    assert_true(both_off->block_missing);
+    assert_non_null(
+        strstr(both_off->reason, "the Windows Firewall is off for Domain, Public, so "));
     f->st->profiles_off = 0;
     g_autoptr(FwVerdict) both = judge(f);
     assert_int_equal(both->verdict, VERDICT_PASS);
