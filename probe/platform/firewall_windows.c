@@ -6,11 +6,12 @@
  * FIREWALL_MAX_RULES), then the network profile of the tunnel's own network:
  * its adapter's GUID (ConvertInterfaceIndexToLuid, ConvertInterfaceLuidToGuid)
  * among INetworkListManager's connections, and that network's category
- * (public, private, domain); last, for that profile (or each active one),
+ * (public, private, domain); then, for that profile (or each active one),
  * whether the firewall is on and which adapters it leaves out (rules do
- * nothing there); and how many rules Group Policy pushes (its registry key:
- * they are not among INetFwPolicy2's). Whatever fails is said in the state's words with
- * the call and its HRESULT, and the judge decides what can still be told.
+ * nothing there); last, how many rules Group Policy pushes (its registry key:
+ * they are not among INetFwPolicy2's). Whatever fails is said in the state's
+ * words with the call and its HRESULT, and the judge decides what can still
+ * be told.
  *
  * COM is initialised for this thread (multithreaded) if it is not already;
  * the GUIDs are spelled here (netfw.h's and netlistmgr.h's are not all in
