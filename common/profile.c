@@ -639,8 +639,10 @@ static Profile *profile_new_defaults(void)
     static const char *const private_ranges[] = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                                                  "fc00::/7", NULL};
     static const char *const no_ranges[] = {NULL};
-    /* Skype for Business (Lync 2013 on), Teams classic, the new Teams. */
-    static const char *const call_clients[] = {"lync.exe", "Teams.exe", "ms-teams.exe", NULL};
+    /* Skype for Business (Lync 2013 on), Teams classic, the new Teams, Lync
+     * 2010 (seed 002's rules name Communicator.exe). */
+    static const char *const call_clients[] = {"lync.exe", "Teams.exe", "ms-teams.exe",
+                                               "communicator.exe", NULL};
     static const char *const tunnel_hints[] = {"gpd*", "tun*",   "utun*", "wg*",      "ppp*",
                                                "tap*", "ipsec*", "vti*",  "cscotun*", NULL};
     Profile *p = g_new0(Profile, 1);
@@ -870,6 +872,7 @@ static Profile *load_from_data(const char *data, gsize len, const char *base_dir
         if (!g_key_file_has_key(kf, "stream", "payload_bytes", NULL))
             p->stream.payload_bytes = p->stream.codec->payload_bytes;
     }
+    p->network.call_clients_given = g_key_file_has_key(kf, "network", "call_clients", NULL);
     if (!check_dialects(p, kf, shown, error) ||
         !check_combinations(p, shown, need_credentials, error))
         return NULL;

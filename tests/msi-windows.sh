@@ -57,6 +57,9 @@ assert_eq "Property: the upgrade code" "$(row Property UpgradeCode | cut -f2)" "
 assert_eq "Registry: the controller saved" "$(row Registry 'reg[0-9A-F]+' | cut -f2-6)" \
 	"$(printf '2\tSoftware\\iceprobe\tController\t[CONTROLLER]\tSettings')"
 assert_eq "CONTROLLER is required on a first install" "$(table LaunchCondition | grep -c '^Installed OR CONTROLLER')" 1
+assert_eq "a \" in CONTROLLER is refused (it would add service arguments)" \
+	"$(table LaunchCondition | grep -c '^NOT (CONTROLLER >< QUOTE_CHAR)'$'\t')" 1
+assert_eq "Property: the quote it is compared with" "$(row Property QUOTE_CHAR | cut -f2)" '"'
 assert_eq "an upgrade takes the saved one, after AppSearch" \
 	"$(row InstallExecuteSequence RestoreController | cut -f2-3)" "$(printf 'SAVED_CONTROLLER AND NOT CONTROLLER\t51')"
 assert_eq "the product before goes before this one installs" \

@@ -63,8 +63,11 @@ typedef struct {
         GPtrArray *vpn_ranges;      /* GInetAddressMask */
         char **tunnel_names;        /* glob patterns */
         /* The call clients whose media the Windows Firewall must keep off the
-         * tunnel (the check firewall): programs' file names, at least one. */
+         * tunnel (the check firewall): programs' file names, at least one.
+         * Left at the default (not given), the block is asked only for those
+         * the firewall's block rules name; given, for every one. */
         char **call_clients;
+        gboolean call_clients_given;
     } network;
 
     GPtrArray *dns_names; /* ProfileDnsName */

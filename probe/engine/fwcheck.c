@@ -41,10 +41,12 @@ void checks_firewall(RunCtx *c)
     g_autoptr(GPtrArray) addrs = tunnel_addresses(tunnel);
     FwJudgeInput in = {
         .tunnel_name = tunnel ? tunnel->name : NULL,
+        .tunnel_if_type = tunnel ? tunnel->if_type : 0,
         .tunnel_addresses = addrs,
         .internal_ranges = c->profile->network.internal_ranges,
         .vpn_ranges = c->profile->network.vpn_ranges,
         .call_clients = c->profile->network.call_clients,
+        .call_clients_default = !c->profile->network.call_clients_given,
     };
     g_autoptr(FwVerdict) v = fwjudge_judge(st, &in);
     r = run_result_add_check(c->result, "firewall", v->verdict, "%s", v->reason);

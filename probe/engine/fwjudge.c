@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "winadapter.h"
+
 #define MEDIA_PORT_LO 1024 /* the call clients' media ports (seed 002's table 1) */
 #define MEDIA_PORT_HI 65535
 #define MAX_LISTED    32 /* rules named in the detail, each way */
@@ -155,10 +157,20 @@ static char *why_not(const FirewallState *st, const FwJudgeInput *in, Prepared *
                                         : "its profiles (%s) are not the tunnel network's (%s)",
                                mine, want);
     }
-    if (r->interface_types && !list_has(r->interface_types, "All") &&
-        !list_has(r->interface_types, "RemoteAccess"))
-        return g_strdup_printf("its interface types (%s) are not remote access",
-                               r->interface_types);
+    if (r->interface_types && !list_has(r->interface_types, "All")) {
+        if (!list_has(r->interface_types, "RemoteAccess"))
+            return g_strdup_printf("its interface types (%s) are not remote access",
+                                   r->interface_types);
+        if (in->tunnel_if_type != WINADAPTER_IF_PPP) {
+            g_autofree char *t = in->tunnel_if_type
+                                     ? g_strdup_printf("IfType %u", in->tunnel_if_type)
+                                     : g_strdup("of an unknown type");
+            return g_strdup_printf("its interface types (%s) hold remote access, which the "
+                                   "Windows Firewall gives PPP adapters (IfType 23) alone, and the "
+                                   "tunnel's adapter is %s",
+                                   r->interface_types, t);
+        }
+    }
     if (r->interfaces && !list_has(r->interfaces, in->tunnel_name))
         return g_strdup_printf("its adapters (%s) are not the tunnel %s", r->interfaces,
                                in->tunnel_name);
@@ -265,6 +277,14 @@ static FwVerdict *verdict(FwVerdict *v, Verdict what, char *reason)
     return v;
 }
 
+/* The block is missing: warn, and the detail says so for the finding. */
+static FwVerdict *missing_verdict(FwVerdict *v, char *reason)
+{
+    v->block_missing = TRUE;
+    json_object_set_boolean_member(v->detail, "block_missing", TRUE);
+    return verdict(v, VERDICT_WARN, reason);
+}
+
 static const char *local_policy_name(FirewallLocalPolicy p)
 {
     static const char *const names[] = {"applies", "gp-override", "inbound-blocked", "unknown"};
@@ -287,12 +307,20 @@ static void describe_read(const FirewallState *st, const FwJudgeInput *in, JsonO
     json_object_set_string_member(d, "profiles_from", st->profiles_note ? "active" : "tunnel");
     if (st->profiles_note)
         json_object_set_string_member(d, "profiles_note", st->profiles_note);
+    if (st->profiles_state_why)
+        json_object_set_string_member(d, "profiles_state_why", st->profiles_state_why);
+    if (st->gp_rules >= 0)
+        json_object_set_int_member(d, "gp_rules", st->gp_rules);
+    if (st->gp_rules_why)
+        json_object_set_string_member(d, "gp_rules_why", st->gp_rules_why);
     JsonArray *clients = json_array_new();
     for (char *const *c = in->call_clients; c && *c; c++)
         json_array_add_string_element(clients, *c);
     json_object_set_array_member(d, "call_clients", clients);
     if (in->tunnel_name)
         json_object_set_string_member(d, "tunnel", in->tunnel_name);
+    if (in->tunnel_if_type)
+        json_object_set_int_member(d, "tunnel_if_type", in->tunnel_if_type);
 }
 
 typedef struct {
@@ -412,6 +440,77 @@ static gboolean programs_only(GArray *rules)
     return any;
 }
 
+/* Where no rule blocks anything for the tunnel: its profile's firewall is
+ * off, or leaves the tunnel's adapter out (ExcludedInterfaces). Said in words
+ * (NULL: neither), and in the detail; *all: so for every profile judged. */
+static char *inert(const FirewallState *st, const FwJudgeInput *in, JsonObject *d, gboolean *all)
+{
+    static const guint bits[] = {FIREWALL_PROFILE_DOMAIN, FIREWALL_PROFILE_PRIVATE,
+                                 FIREWALL_PROFILE_PUBLIC};
+    guint off = 0, excluded = 0;
+    for (gsize i = 0; i < G_N_ELEMENTS(bits); i++) {
+        const char *ex = st->excluded[FIREWALL_PROFILE_INDEX(bits[i])];
+        if (!(st->profiles & bits[i]))
+            continue;
+        if (st->profiles_off & bits[i])
+            off |= bits[i];
+        else if (ex && list_has(ex, in->tunnel_name))
+            excluded |= bits[i];
+    }
+    guint judged = st->profiles &
+                   (FIREWALL_PROFILE_DOMAIN | FIREWALL_PROFILE_PRIVATE | FIREWALL_PROFILE_PUBLIC);
+    *all = judged && (off | excluded) == judged;
+    GString *g = g_string_new(NULL);
+    if (off) {
+        g_autofree char *w = profile_words(off);
+        json_object_set_string_member(d, "firewall_off", w);
+        g_string_append_printf(g, "the Windows Firewall is off for %s", w);
+    }
+    if (excluded) {
+        g_autofree char *w = profile_words(excluded);
+        json_object_set_string_member(d, "tunnel_excluded", w);
+        g_string_append_printf(g,
+                               "%sthe tunnel adapter %s is excluded from the Windows Firewall "
+                               "for %s (ExcludedInterfaces)",
+                               g->len ? "; " : "", in->tunnel_name, w);
+    }
+    return g_string_free(g, g->len == 0);
+}
+
+/* The call clients the block is asked for: every one of a list the profile
+ * gives. Of the default list, those some enabled block rule names (counted
+ * or not: its rules say the client is run here), and all of them where a rule
+ * for any program counts (it covers them all) or where no rule names any. */
+static char **judged_clients(GArray *rules, const FwJudgeInput *in)
+{
+    char **all = (char **)in->call_clients;
+    if (!all)
+        return g_new0(char *, 1);
+    if (!in->call_clients_default)
+        return g_strdupv(all);
+    g_autoptr(GPtrArray) programs = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < rules->len; i++) {
+        const Prepared *p = &g_array_index(rules, Prepared, i);
+        const char *app = p->r->application;
+        if (!p->why_not && !p->program)
+            return g_strdupv(all); /* a rule for any program counts */
+        if (app && strcmp(app, "*") != 0)
+            g_ptr_array_add(programs, file_name_lower(app));
+    }
+    g_autoptr(GPtrArray) named = g_ptr_array_new();
+    for (char **c = all; *c; c++) {
+        gboolean found = FALSE;
+        for (guint i = 0; i < programs->len && !found; i++)
+            found = g_ascii_strcasecmp(programs->pdata[i], *c) == 0;
+        if (found)
+            g_ptr_array_add(named, *c);
+    }
+    if (!named->len)
+        return g_strdupv(all);
+    g_ptr_array_add(named, NULL);
+    return g_strdupv((char **)named->pdata);
+}
+
 static char *notes(const FirewallState *st, guint unreadable)
 {
     GString *g = g_string_new(NULL);
@@ -429,6 +528,21 @@ static char *notes(const FirewallState *st, guint unreadable)
     return g_string_free(g, FALSE);
 }
 
+/* A block missing among the local rules while Group Policy pushes rules of
+ * its own (or may: its key could not be read), which are not read here. */
+static char *gp_words(const FirewallState *st, const char *missing, const char *tail)
+{
+    g_autofree char *gp =
+        st->gp_rules > 0
+            ? g_strdup_printf("rules from Group Policy (%ld) are not read by this check",
+                              st->gp_rules)
+            : g_strdup_printf("whether Group Policy pushes rules, which this check does not "
+                              "read, cannot be told (%s)",
+                              st->gp_rules_why ? st->gp_rules_why : "?");
+    return g_strdup_printf("the block was not found among the local rules (%s), but %s%s", missing,
+                           gp, tail);
+}
+
 FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
 {
     g_return_val_if_fail(st && in, NULL);
@@ -440,6 +554,15 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
         return verdict(v, VERDICT_SKIP, why);
     guint unreadable = 0;
     g_autoptr(GArray) rules = prepare(st, in, v->detail, &unreadable);
+    g_auto(GStrv) judged = judged_clients(rules, in);
+    FwJudgeInput jin = *in;
+    jin.call_clients = judged;
+    if (in->call_clients_default) {
+        JsonArray *a = json_array_new();
+        for (char **c = judged; *c; c++)
+            json_array_add_string_element(a, *c);
+        json_object_set_array_member(v->detail, "call_clients_judged", a);
+    }
     g_autoptr(GString) range_names = g_string_new(NULL);
     g_autoptr(GArray) req = required_ranges(in, v->detail, range_names);
     JsonArray *addrs = json_array_new();
@@ -451,14 +574,13 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
         for (FirewallDirection dir = FIREWALL_IN; dir <= FIREWALL_OUT; dir++) {
             if (dir == FIREWALL_IN && st->local_policy == FIREWALL_LOCAL_INBOUND_BLOCKED)
                 continue;
-            judge_one(rules, req, a, dir, PROTO_TCP, in, &m);
-            judge_one(rules, req, a, dir, PROTO_UDP, in, &m);
+            judge_one(rules, req, a, dir, PROTO_TCP, &jin, &m);
+            judge_one(rules, req, a, dir, PROTO_UDP, &jin, &m);
         }
     }
     json_object_set_array_member(v->detail, "addresses", addrs);
     json_object_set_array_member(v->detail, "missing", m.detail);
-    g_autofree char *clients =
-        in->call_clients ? g_strjoinv(", ", (char **)in->call_clients) : g_strdup("");
+    g_autofree char *clients = g_strjoinv(", ", judged);
     g_autofree char *tail = notes(st, unreadable);
     g_autofree char *addr_names = NULL;
     {
@@ -467,6 +589,30 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
             g_ptr_array_add(names, g_inet_address_to_string(in->tunnel_addresses->pdata[i]));
         g_ptr_array_add(names, NULL);
         addr_names = g_strjoinv(", ", (char **)names->pdata);
+    }
+    gboolean everywhere = FALSE;
+    g_autofree char *off = inert(st, in, v->detail, &everywhere);
+    if (off && st->profiles_note && !everywhere) {
+        g_string_free(m.missing, TRUE);
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("%s, and which active profile is the tunnel network's "
+                                       "cannot be told%s",
+                                       off, tail));
+    }
+    if (off) {
+        g_string_free(m.missing, TRUE);
+        return missing_verdict(v, g_strdup_printf("the Windows Firewall does not block the "
+                                                  "tunnel's address from %s: %s, so its rules do "
+                                                  "nothing there%s",
+                                                  range_names->str, off, tail));
+    }
+    if (m.n == 0 && st->profiles_state_why) {
+        g_string_free(m.missing, TRUE);
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("the rules block %s from %s, but whether the Windows "
+                                       "Firewall is on for the tunnel's profile, and the tunnel "
+                                       "adapter not excluded, cannot be read (%s)%s",
+                                       addr_names, range_names->str, st->profiles_state_why, tail));
     }
     if (m.n == 0) {
         g_string_free(m.missing, TRUE);
@@ -482,12 +628,17 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
                        g_strdup_printf("the block was not found among the rules read, which "
                                        "are not all of them (%s)%s",
                                        missing, tail));
-    v->block_missing = TRUE;
-    json_object_set_boolean_member(v->detail, "block_missing", TRUE);
-    return verdict(v, VERDICT_WARN,
-                   g_strdup_printf("the Windows Firewall does not block the tunnel's address "
-                                   "from %s for: %s%s",
-                                   range_names->str, missing, tail));
+    if (st->gp_rules)
+        return verdict(v, VERDICT_SKIP, gp_words(st, missing, tail));
+    if (st->profiles_note)
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("the block was not found in the rules of every active "
+                                       "profile (%s), and which one is the tunnel network's "
+                                       "cannot be told: its own may block it%s",
+                                       missing, tail));
+    return missing_verdict(v, g_strdup_printf("the Windows Firewall does not block the tunnel's "
+                                              "address from %s for: %s%s",
+                                              range_names->str, missing, tail));
 }
 
 void fwjudge_verdict_free(FwVerdict *v)

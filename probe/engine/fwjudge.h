@@ -3,16 +3,21 @@
  * that seed 002's fix and its near misses are tested on any platform.
  *
  * The block seed 002 asks for holds when, for every address of the tunnel,
- * every call client of the profile ([network] call_clients), both directions
+ * every call client of the profile ([network] call_clients; left at its
+ * default, those the block rules name), both directions
  * and both TCP and UDP, the enabled block rules that apply cover every range
  * of [network] internal_ranges and vpn_ranges of the address's family as
  * remote addresses. A rule applies when it is for that direction, protocol
  * (or any), the tunnel's network profile (INetworkListManager; where that
  * could not be read, every active profile: the rule must name them all), the
- * remote-access interface type (or all), the tunnel's adapter (or every
+ * interface type all, or remote access where the tunnel's adapter is a PPP
+ * one (IfType 23; the firewall's Lan type holds the Ethernet-like adapters
+ * most VPN clients make), the tunnel's adapter (or every
  * adapter), local addresses holding the tunnel's address, local and remote
  * ports holding the media's 1024-65535, and either any program or the call
- * client itself (its file name), and no service or app package. Block rules win over allow
+ * client itself (its file name), and no service or app package; and only
+ * where the firewall is on for that profile and does not leave the tunnel's
+ * adapter out (ExcludedInterfaces). Block rules win over allow
  * rules in the Windows Firewall, so rules read in part still prove a block
  * that is there; they cannot prove one missing. docs/windows.md, "The
  * firewall check", says the same with the cases it cannot see. */
@@ -26,10 +31,15 @@
 
 typedef struct {
     const char *tunnel_name;     /* the tunnel's adapter as Windows names it; NULL: no tunnel */
+    guint tunnel_if_type;        /* its IfType (WINADAPTER_IF_*; 0: unknown) */
     GPtrArray *tunnel_addresses; /* GInetAddress, not link-local */
     GPtrArray *internal_ranges;  /* GInetAddressMask ([network] internal_ranges) */
     GPtrArray *vpn_ranges;       /* GInetAddressMask ([network] vpn_ranges) */
     char *const *call_clients;   /* program file names ([network] call_clients) */
+    /* call_clients is the default list: the block is asked only for those
+     * some enabled block rule names (all of them where one is for any
+     * program, or where none names any); else for every one. */
+    gboolean call_clients_default;
 } FwJudgeInput;
 
 typedef struct {

@@ -54,6 +54,7 @@ typedef struct {
     int tun_type;  /* IFF_TUN or IFF_TAP for the tun driver, 0 otherwise */
     char *description; /* Windows: the adapter's Description; NULL on Linux */
     const char *product; /* Windows: the VPN product its description names, or NULL */
+    guint if_type;       /* Windows: IfType (IANA ifType, WINADAPTER_IF_*); 0 on Linux */
 } NetifInterface;
 
 typedef struct {

@@ -37,5 +37,9 @@ void firewall_state_free(FirewallState *s)
     g_free(s->incomplete);
     g_free(s->local_policy_why);
     g_free(s->profiles_note);
+    for (guint i = 0; i < G_N_ELEMENTS(s->excluded); i++)
+        g_free(s->excluded[i]);
+    g_free(s->profiles_state_why);
+    g_free(s->gp_rules_why);
     g_free(s);
 }

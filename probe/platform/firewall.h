@@ -76,7 +76,25 @@ typedef struct {
      * could not be read (profiles_note says why), every active profile. */
     guint profiles;
     char *profiles_note; /* NULL: the tunnel's own network's */
+    /* For each profile of profiles (INetFwPolicy2::get_FirewallEnabled and
+     * get_ExcludedInterfaces): those whose firewall is off, and the adapters'
+     * names each leaves out of the firewall, ","-joined (NULL: none), by
+     * FIREWALL_PROFILE_INDEX. profiles_state_why: why a profile's state could
+     * not be read (NULL: it was); then no rule proves a block. */
+    guint profiles_off;
+    char *excluded[3];
+    char *profiles_state_why;
+    /* The rules Group Policy pushes (values of HKLM\SOFTWARE\Policies\Microsoft\
+     * WindowsFirewall\FirewallRules), which INetFwPolicy2's rules, the local
+     * store's, do not hold: how many (0: none), or -1 with gp_rules_why when
+     * the key could not be read. */
+    long gp_rules;
+    char *gp_rules_why;
 } FirewallState;
+
+/* The index of excluded[] for a profile's bit: Domain 0, Private 1, Public 2. */
+#define FIREWALL_PROFILE_INDEX(bit)                                                                \
+    ((bit) == FIREWALL_PROFILE_DOMAIN ? 0 : (bit) == FIREWALL_PROFILE_PRIVATE ? 1 : 2)
 
 FirewallState *firewall_state_new(void);
 void firewall_state_free(FirewallState *s);

@@ -6,8 +6,12 @@
  * FIREWALL_MAX_RULES), then the network profile of the tunnel's own network:
  * its adapter's GUID (ConvertInterfaceIndexToLuid, ConvertInterfaceLuidToGuid)
  * among INetworkListManager's connections, and that network's category
- * (public, private, domain). Whatever fails is said in the state's words with
- * the call and its HRESULT, and the judge decides what can still be told.
+ * (public, private, domain); then, for that profile (or each active one),
+ * whether the firewall is on and which adapters it leaves out (rules do
+ * nothing there); last, how many rules Group Policy pushes (its registry key:
+ * they are not among INetFwPolicy2's). Whatever fails is said in the state's
+ * words with the call and its HRESULT, and the judge decides what can still
+ * be told.
  *
  * COM is initialised for this thread (multithreaded) if it is not already;
  * the GUIDs are spelled here (netfw.h's and netlistmgr.h's are not all in
@@ -32,8 +36,8 @@ static const GUID iid_fw_policy2 = {
     0x98325047, 0xc671, 0x4174, {0x8d, 0x81, 0xde, 0xfc, 0xd3, 0xf0, 0x31, 0x86}};
 static const GUID iid_fw_rule = {
     0xaf230d27, 0xbaba, 0x4e42, {0xac, 0xed, 0xf5, 0x24, 0xf2, 0x2c, 0xfc, 0xe2}};
-static const GUID iid_fw_rule3 = {0xb21563ff, 0xd696, 0x4222,
-                                  {0xab, 0x46, 0x4e, 0x89, 0xb7, 0x3a, 0xb3, 0x4a}};
+static const GUID iid_fw_rule3 = {
+    0xb21563ff, 0xd696, 0x4222, {0xab, 0x46, 0x4e, 0x89, 0xb7, 0x3a, 0xb3, 0x4a}};
 static const GUID iid_enum_variant = {
     0x00020404, 0x0000, 0x0000, {0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46}};
 static const GUID clsid_network_list_manager = {
@@ -51,17 +55,23 @@ static char *hr_words(const char *call, HRESULT hr)
     return g_strdup_printf("%s: %s (0x%08lx)", call, n ? m : "error", (unsigned long)(ULONG)hr);
 }
 
-/* A BSTR as UTF-8; NULL for an empty one. FALSE when it is over the cap. */
-static gboolean bstr_utf8(BSTR b, char **out)
+/* A BSTR as UTF-8; NULL for an empty one. FALSE with *bad when it is over
+ * the cap or not valid UTF-16: left NULL, a program or an address list would
+ * read as "any" and widen the rule. */
+static gboolean bstr_utf8(BSTR b, char **out, const char **bad)
 {
     *out = NULL;
     if (!b)
         return TRUE;
     UINT n = SysStringLen(b);
-    if (n > FIREWALL_MAX_STRING)
+    if (n > FIREWALL_MAX_STRING) {
+        *bad = "over the size cap";
         return FALSE;
-    if (n)
-        *out = g_utf16_to_utf8((const gunichar2 *)b, (glong)n, NULL, NULL, NULL);
+    }
+    if (n && !(*out = g_utf16_to_utf8((const gunichar2 *)b, (glong)n, NULL, NULL, NULL))) {
+        *bad = "not valid UTF-16";
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -70,16 +80,54 @@ static gboolean bstr_utf8(BSTR b, char **out)
     do {                                                                                           \
         BSTR b_ = NULL;                                                                            \
         HRESULT hr_ = INetFwRule_##getter((rule), &b_);                                            \
-        gboolean ok_ = SUCCEEDED(hr_) && bstr_utf8(b_, &(field));                                  \
+        const char *bad_ = NULL;                                                                   \
+        gboolean ok_ = SUCCEEDED(hr_) && bstr_utf8(b_, &(field), &bad_);                           \
         SysFreeString(b_);                                                                         \
         if (!ok_) {                                                                                \
             *(why) = FAILED(hr_) ? hr_words("INetFwRule::" #getter, hr_)                           \
-                                 : g_strdup("INetFwRule::" #getter ": over the size cap");         \
+                                 : g_strdup_printf("INetFwRule::" #getter ": %s", bad_);           \
             return FALSE;                                                                          \
         }                                                                                          \
     } while (0)
 
-/* The adapters' names of INetFwRule::Interfaces (an array of strings, or empty). */
+/* The adapters' names of a VARIANT holding an array of strings (or empty),
+ * ","-joined into *out (NULL when it names none). FALSE with *bad when a name
+ * cannot be read: a name left out would widen a rule's adapters (none left:
+ * every adapter) or narrow the ones a profile excludes. */
+static gboolean variant_names(VARIANT *v, char **out, const char **bad)
+{
+    *out = NULL;
+    if (!(V_VT(v) & VT_ARRAY) || !V_ARRAY(v))
+        return TRUE;
+    SAFEARRAY *sa = V_ARRAY(v);
+    LONG lo = 0, hi = -1;
+    SafeArrayGetLBound(sa, 1, &lo);
+    SafeArrayGetUBound(sa, 1, &hi);
+    g_autoptr(GString) g = g_string_new(NULL);
+    for (LONG i = lo; i <= hi; i++) {
+        VARIANT e;
+        VariantInit(&e);
+        g_autofree char *name = NULL;
+        gboolean ok = SUCCEEDED(SafeArrayGetElement(sa, &i, &e)) && V_VT(&e) == VT_BSTR;
+        if (!ok)
+            *bad = "an adapter's name cannot be read as a string";
+        else
+            ok = bstr_utf8(V_BSTR(&e), &name, bad);
+        VariantClear(&e);
+        if (!ok)
+            return FALSE;
+        if (name)
+            g_string_append_printf(g, "%s%s", g->len ? "," : "", name);
+        if (g->len > FIREWALL_MAX_STRING) {
+            *bad = "over the size cap";
+            return FALSE;
+        }
+    }
+    *out = g->len ? g_string_free(g_steal_pointer(&g), FALSE) : NULL;
+    return TRUE;
+}
+
+/* The adapters' names of INetFwRule::Interfaces. */
 static gboolean read_interfaces(INetFwRule *r, char **out, char **why)
 {
     VARIANT v;
@@ -89,27 +137,12 @@ static gboolean read_interfaces(INetFwRule *r, char **out, char **why)
         *why = hr_words("INetFwRule::get_Interfaces", hr);
         return FALSE;
     }
-    *out = NULL;
-    if ((V_VT(&v) & VT_ARRAY) && V_ARRAY(&v)) {
-        SAFEARRAY *sa = V_ARRAY(&v);
-        LONG lo = 0, hi = -1;
-        SafeArrayGetLBound(sa, 1, &lo);
-        SafeArrayGetUBound(sa, 1, &hi);
-        GString *g = g_string_new(NULL);
-        for (LONG i = lo; i <= hi && g->len < FIREWALL_MAX_STRING; i++) {
-            VARIANT e;
-            VariantInit(&e);
-            char *name = NULL;
-            if (SUCCEEDED(SafeArrayGetElement(sa, &i, &e)) && V_VT(&e) == VT_BSTR &&
-                bstr_utf8(V_BSTR(&e), &name) && name)
-                g_string_append_printf(g, "%s%s", g->len ? "," : "", name);
-            g_free(name);
-            VariantClear(&e);
-        }
-        *out = g_string_free(g, g->len == 0); /* NULL when empty */
-    }
+    const char *bad = NULL;
+    gboolean ok = variant_names(&v, out, &bad);
     VariantClear(&v);
-    return TRUE;
+    if (!ok)
+        *why = g_strdup_printf("INetFwRule::get_Interfaces: %s", bad);
+    return ok;
 }
 
 static gboolean read_rule(INetFwRule *r, FirewallRule *out, char **why)
@@ -150,12 +183,13 @@ static gboolean read_rule(INetFwRule *r, FirewallRule *out, char **why)
     if (SUCCEEDED(INetFwRule_QueryInterface(r, &iid_fw_rule3, (void **)&r3))) {
         BSTR b = NULL;
         HRESULT hr3 = INetFwRule3_get_LocalAppPackageId(r3, &b);
-        gboolean ok = SUCCEEDED(hr3) && bstr_utf8(b, &out->package);
+        const char *bad = NULL;
+        gboolean ok = SUCCEEDED(hr3) && bstr_utf8(b, &out->package, &bad);
         SysFreeString(b);
         INetFwRule3_Release(r3);
         if (!ok) {
             *why = FAILED(hr3) ? hr_words("INetFwRule3::get_LocalAppPackageId", hr3)
-                               : g_strdup("INetFwRule3::get_LocalAppPackageId: over the size cap");
+                               : g_strdup_printf("INetFwRule3::get_LocalAppPackageId: %s", bad);
             return FALSE;
         }
     }
@@ -316,6 +350,59 @@ static void read_profiles(INetFwPolicy2 *pol, int ifindex, FirewallState *st)
     why = NULL;
 }
 
+/* For each profile judged: whether its firewall is on, and the adapters it
+ * leaves out; rules do nothing where it is off or the adapter is left out. */
+static void read_profiles_state(INetFwPolicy2 *pol, FirewallState *st)
+{
+    static const guint bits[] = {FIREWALL_PROFILE_DOMAIN, FIREWALL_PROFILE_PRIVATE,
+                                 FIREWALL_PROFILE_PUBLIC};
+    for (gsize i = 0; i < G_N_ELEMENTS(bits) && !st->profiles_state_why; i++) {
+        if (!(st->profiles & bits[i]))
+            continue;
+        VARIANT_BOOL on = VARIANT_TRUE;
+        HRESULT hr = INetFwPolicy2_get_FirewallEnabled(pol, (NET_FW_PROFILE_TYPE2)bits[i], &on);
+        if (FAILED(hr)) {
+            st->profiles_state_why = hr_words("INetFwPolicy2::get_FirewallEnabled", hr);
+            break;
+        }
+        if (on == VARIANT_FALSE)
+            st->profiles_off |= bits[i];
+        VARIANT v;
+        VariantInit(&v);
+        hr = INetFwPolicy2_get_ExcludedInterfaces(pol, (NET_FW_PROFILE_TYPE2)bits[i], &v);
+        const char *bad = NULL;
+        if (FAILED(hr))
+            st->profiles_state_why = hr_words("INetFwPolicy2::get_ExcludedInterfaces", hr);
+        else if (!variant_names(&v, &st->excluded[FIREWALL_PROFILE_INDEX(bits[i])], &bad))
+            st->profiles_state_why =
+                g_strdup_printf("INetFwPolicy2::get_ExcludedInterfaces: %s", bad);
+        VariantClear(&v);
+    }
+}
+
+/* How many rules Group Policy pushes: INetFwPolicy2::get_Rules lists the
+ * local store's, not these (seed 002 recommends deploying its rules so). */
+static void read_gp_rules(FirewallState *st)
+{
+    HKEY k = NULL;
+    LONG rc = RegOpenKeyExW(HKEY_LOCAL_MACHINE,
+                            L"SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\FirewallRules", 0,
+                            KEY_QUERY_VALUE, &k);
+    DWORD values = 0;
+    if (rc == ERROR_SUCCESS) {
+        rc = RegQueryInfoKeyW(k, NULL, NULL, NULL, NULL, NULL, NULL, &values, NULL, NULL, NULL,
+                              NULL);
+        RegCloseKey(k);
+    } else if (rc == ERROR_FILE_NOT_FOUND) {
+        rc = ERROR_SUCCESS; /* no rules from Group Policy */
+    }
+    st->gp_rules = rc == ERROR_SUCCESS ? (long)values : -1;
+    if (rc != ERROR_SUCCESS)
+        st->gp_rules_why = hr_words("Group Policy's firewall rules (RegOpenKeyEx, "
+                                    "RegQueryInfoKey)",
+                                    HRESULT_FROM_WIN32(rc));
+}
+
 FirewallState *firewall_read(int tunnel_ifindex, GError **error)
 {
     HRESULT init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
@@ -332,6 +419,8 @@ FirewallState *firewall_read(int tunnel_ifindex, GError **error)
         read_local_policy(pol, st);
         read_rules(pol, st);
         read_profiles(pol, tunnel_ifindex, st);
+        read_profiles_state(pol, st);
+        read_gp_rules(st);
         INetFwPolicy2_Release(pol);
     }
     if (SUCCEEDED(init))

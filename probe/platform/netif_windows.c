@@ -126,6 +126,7 @@ static NetifInterface *interface_of(const IP_ADAPTER_ADDRESSES *a, const Profile
     };
     i->klass = winadapter_classify(&f, profile, &i->reason, &i->product);
     i->kind = g_strdup(winadapter_kind(&f));
+    i->if_type = a->IfType;
     if (!have_row) {
         char *r = g_strdup_printf("%s (GetIfEntry2 failed: no link facts)", i->reason);
         g_free(i->reason);

@@ -2,7 +2,8 @@
  * which any administrator or Group Policy writes): any bytes as a rule's
  * address lists, ports, program, interface types and adapters must give a
  * verdict, never a crash or a leak. Lines of the input are the rule's fields
- * in that order; the whole input is also parsed as one address and one port list. */
+ * in that order, then the adapters the Domain profile excludes; the whole
+ * input is also parsed as one address and one port list. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_ptr_array_add(internal, g_inet_address_mask_new_from_string("fc00::/7", NULL));
     g_autoptr(GPtrArray) vpn = g_ptr_array_new_with_free_func(g_object_unref);
     char *clients[] = {"lync.exe", "Teams.exe", NULL};
-    FwJudgeInput in = {"Ethernet 3", addrs, internal, vpn, clients};
+    st->excluded[0] = field(lines, n, 8);
+    FwJudgeInput in = {.tunnel_name = "Ethernet 3",
+                       .tunnel_if_type = 23,
+                       .tunnel_addresses = addrs,
+                       .internal_ranges = internal,
+                       .vpn_ranges = vpn,
+                       .call_clients = clients,
+                       .call_clients_default = size % 2};
     g_autoptr(FwVerdict) v = fwjudge_judge(st, &in);
     g_assert(v && v->reason && v->detail);
     g_assert(v->verdict == VERDICT_PASS || v->verdict == VERDICT_WARN ||

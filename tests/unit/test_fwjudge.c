@@ -14,6 +14,7 @@
 
 #include "fwjudge.h"
 #include "iceprobe/policy.h"
+#include "iceprobe/profile.h"
 
 /* The seed's network: corporate subnets in 10.0.0.0/8, the VPN pool 172.16.1.0/24
  * (the article's "172.16.1.0/8" is a slip for a /24 inside 172.16.0.0/12), the
@@ -76,7 +77,12 @@ static int setup(void **state)
     f->internal = masks(internal);
     f->vpn = masks(vpn);
     f->clients = g_strsplit("communicator.exe", ";", -1);
-    f->in = (FwJudgeInput){"Ethernet 3", f->addrs, f->internal, f->vpn, f->clients};
+    f->in = (FwJudgeInput){.tunnel_name = "Ethernet 3",
+                           .tunnel_if_type = 23, /* PPP: Windows' own VPN client, as the seed's */
+                           .tunnel_addresses = f->addrs,
+                           .internal_ranges = f->internal,
+                           .vpn_ranges = f->vpn,
+                           .call_clients = f->clients};
     *state = f;
     return 0;
 }
@@ -178,7 +184,8 @@ static void test_rules_of_another_network_profile_do_not_count(void **state)
 }
 
 /* Where the tunnel network's profile could not be read, the rules must apply
- * to every active one: a Domain-only rule may not be the tunnel's. */
+ * to every active one to prove the block: a Domain-only rule may not be the
+ * tunnel's. Nor is the block then proved missing: the Domain one may be. */
 static void test_an_unknown_profile_asks_for_every_active_one(void **state)
 {
     Fixture *f = *state;
@@ -186,16 +193,68 @@ static void test_an_unknown_profile_asks_for_every_active_one(void **state)
     f->st->profiles = FIREWALL_PROFILE_DOMAIN | FIREWALL_PROFILE_PUBLIC;
     f->st->profiles_note = g_strdup("INetworkListManager: no network for the adapter");
     g_autoptr(FwVerdict) v = judge(f);
-    assert_int_equal(v->verdict, VERDICT_WARN);
+    assert_int_equal(v->verdict, VERDICT_SKIP);
+    assert_false(v->block_missing);
     assert_string_equal(first_not_counted(v),
                         "its profiles (Domain) are not every active one (Domain, Public)");
+    assert_non_null(strstr(v->reason, "and which one is the tunnel network's cannot be told: "
+                                      "its own may block it"));
     assert_non_null(strstr(v->reason, "the tunnel network's profile could not be read "
                                       "(INetworkListManager: no network for the adapter)"));
     assert_string_equal(json_object_get_string_member(v->detail, "profiles_from"), "active");
+    /* A firewall off for one of them: the same; off for both, the tunnel's is off. */
     for (guint i = 0; i < f->st->rules->len; i++)
         ((FirewallRule *)f->st->rules->pdata[i])->profiles |= FIREWALL_PROFILE_PUBLIC;
+    f->st->profiles_off = FIREWALL_PROFILE_PUBLIC;
+    g_autoptr(FwVerdict) off = judge(f);
+    assert_int_equal(off->verdict, VERDICT_SKIP);
+    assert_non_null(strstr(off->reason, "the Windows Firewall is off for Public, and which "));
+    f->st->profiles_off = FIREWALL_PROFILE_PUBLIC | FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) both_off = judge(f);
+    assert_int_equal(both_off->verdict, VERDICT_WARN);
+    assert_true(both_off->block_missing);
+    assert_non_null(
+        strstr(both_off->reason, "the Windows Firewall is off for Domain, Public, so "));
+    f->st->profiles_off = 0;
     g_autoptr(FwVerdict) both = judge(f);
     assert_int_equal(both->verdict, VERDICT_PASS);
+}
+
+/* Block rules do nothing where the tunnel's profile has the firewall off, or
+ * leaves the tunnel's adapter out: the block is missing, whatever the rules. */
+static void test_a_firewall_off_or_an_excluded_adapter_blocks_nothing(void **state)
+{
+    Fixture *f = *state;
+    add_seed_fix(f);
+    f->st->profiles_off = FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) off = judge(f);
+    assert_int_equal(off->verdict, VERDICT_WARN);
+    assert_true(off->block_missing);
+    assert_string_equal(off->reason, "the Windows Firewall does not block the tunnel's address "
+                                     "from 10.0.0.0/8, 172.16.1.0/24: the Windows Firewall is "
+                                     "off for Domain, so its rules do nothing there");
+    /* Off for another profile: the tunnel's still blocks. */
+    f->st->profiles_off = FIREWALL_PROFILE_PUBLIC;
+    g_autoptr(FwVerdict) other = judge(f);
+    assert_int_equal(other->verdict, VERDICT_PASS);
+    f->st->profiles_off = 0;
+    f->st->excluded[FIREWALL_PROFILE_INDEX(FIREWALL_PROFILE_DOMAIN)] = g_strdup("Wi-Fi,ethernet 3");
+    g_autoptr(FwVerdict) ex = judge(f);
+    assert_int_equal(ex->verdict, VERDICT_WARN);
+    assert_true(ex->block_missing);
+    assert_non_null(strstr(ex->reason, "the tunnel adapter Ethernet 3 is excluded from the "
+                                       "Windows Firewall for Domain (ExcludedInterfaces)"));
+    assert_string_equal(json_object_get_string_member(ex->detail, "tunnel_excluded"), "Domain");
+    g_free(f->st->excluded[0]);
+    f->st->excluded[0] = g_strdup("Wi-Fi");
+    g_autoptr(FwVerdict) wifi = judge(f);
+    assert_int_equal(wifi->verdict, VERDICT_PASS);
+    /* Whether it is on could not be read: the rules prove no block. */
+    f->st->profiles_state_why = g_strdup("INetFwPolicy2::get_FirewallEnabled: error (0x80004005)");
+    g_autoptr(FwVerdict) unknown = judge(f);
+    assert_int_equal(unknown->verdict, VERDICT_SKIP);
+    assert_false(unknown->block_missing);
+    assert_non_null(strstr(unknown->reason, "cannot be read (INetFwPolicy2::get_FirewallEnabled"));
 }
 
 static void test_a_rule_for_another_program_does_not_count(void **state)
@@ -239,6 +298,61 @@ static void test_each_call_client_needs_its_block(void **state)
     assert_null(strstr(any->reason, "programs alone")); /* they block iceprobe too */
 }
 
+/* The default call clients (a profile that leaves the key out): the block is
+ * asked for those the block rules name, here seed 002's Communicator.exe,
+ * not for clients the laptops may not run. A list the profile gives is asked
+ * for in full. */
+static void test_the_default_call_clients_are_those_the_rules_name(void **state)
+{
+    Fixture *f = *state;
+    static const char text[] = "[profile]\nname=seed-002\n[edge]\nhost=192.0.2.1\n";
+    g_autoptr(GError) e = NULL;
+    g_autoptr(Profile) def = profile_load_order(text, sizeof text - 1, NULL, &e);
+    assert_non_null(def);
+    assert_false(def->network.call_clients_given);
+    f->in.call_clients = def->network.call_clients;
+    f->in.call_clients_default = TRUE;
+    add_seed_fix(f);
+    g_autoptr(FwVerdict) v = judge(f);
+    assert_int_equal(v->verdict, VERDICT_PASS);
+    assert_non_null(strstr(v->reason, "TCP and UDP, for communicator.exe (by rules"));
+    JsonArray *judged = json_object_get_array_member(v->detail, "call_clients_judged");
+    assert_int_equal(json_array_get_length(judged), 1);
+    /* A rule for any program that does not count (another profile) adds none. */
+    FirewallRule *other = rule("Block SMB (Private)", FIREWALL_IN, 6);
+    other->profiles = FIREWALL_PROFILE_PRIVATE;
+    g_clear_pointer(&other->application, g_free);
+    g_ptr_array_add(f->st->rules, other);
+    g_autoptr(FwVerdict) smb = judge(f);
+    assert_int_equal(smb->verdict, VERDICT_PASS);
+    /* One that counts covers every client: each needs the whole block. */
+    other->profiles = FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) any = judge(f);
+    assert_int_equal(any->verdict, VERDICT_WARN);
+    g_autofree char *any_m = missing_of(any);
+    assert_non_null(strstr(any_m, "Teams.exe:in/udp"));
+    assert_null(strstr(any_m, "Teams.exe:in/tcp"));
+    g_ptr_array_remove_index(f->st->rules, 2);
+    /* The same list given in the profile: every client needs its block. */
+    f->in.call_clients_default = FALSE;
+    g_autoptr(FwVerdict) given = judge(f);
+    assert_int_equal(given->verdict, VERDICT_WARN);
+    g_autofree char *m = missing_of(given);
+    assert_non_null(strstr(m, "lync.exe:in/tcp"));
+    assert_non_null(strstr(m, "ms-teams.exe:out/udp"));
+    assert_null(strstr(m, "communicator.exe"));
+    /* No rule names any call client: every default one lacks its block. */
+    f->in.call_clients_default = TRUE;
+    for (guint i = 0; i < f->st->rules->len; i++) {
+        FirewallRule *r = f->st->rules->pdata[i];
+        g_free(r->application);
+        r->application = g_strdup("C:\\Program Files\\Zoom\\bin\\Zoom.exe");
+    }
+    g_autoptr(FwVerdict) none = judge(f);
+    assert_int_equal(none->verdict, VERDICT_WARN);
+    assert_non_null(strstr(none->reason, "(lync.exe, Teams.exe, ms-teams.exe, communicator.exe)"));
+}
+
 static void test_group_policy_s_store_is_not_judged(void **state)
 {
     Fixture *f = *state;
@@ -251,6 +365,39 @@ static void test_group_policy_s_store_is_not_judged(void **state)
                         "Group Policy's firewall settings override the local rules "
                         "(LocalPolicyModifyState is FW_MODIFY_STATE_GP_OVERRIDE): the rules "
                         "that apply are Group Policy's, which this check does not judge");
+}
+
+/* Rules Group Policy pushes are not among INetFwPolicy2's (the local store's):
+ * a block missing from the local rules may be there, so it is not told. */
+static void test_rules_from_group_policy_make_a_missing_block_a_skip(void **state)
+{
+    Fixture *f = *state;
+    g_ptr_array_add(f->st->rules, rule("in only", FIREWALL_IN, FIREWALL_PROTOCOL_ANY));
+    f->st->gp_rules = 2;
+    g_autoptr(FwVerdict) v = judge(f);
+    assert_int_equal(v->verdict, VERDICT_SKIP);
+    assert_false(v->block_missing);
+    assert_string_equal(v->reason, "the block was not found among the local rules (172.16.1.23 "
+                                   "outbound TCP (communicator.exe); 172.16.1.23 outbound UDP "
+                                   "(communicator.exe)), but rules from Group Policy (2) are not "
+                                   "read by this check");
+    assert_int_equal(json_object_get_int_member(v->detail, "gp_rules"), 2);
+    /* The key could not be read: the same. */
+    f->st->gp_rules = -1;
+    f->st->gp_rules_why = g_strdup("RegOpenKeyEx: Access is denied (0x80070005)");
+    g_autoptr(FwVerdict) unread = judge(f);
+    assert_int_equal(unread->verdict, VERDICT_SKIP);
+    assert_non_null(strstr(unread->reason, "cannot be told (RegOpenKeyEx: Access is denied"));
+    /* A block found among the local rules holds whatever Group Policy adds. */
+    g_ptr_array_add(f->st->rules, rule("out", FIREWALL_OUT, FIREWALL_PROTOCOL_ANY));
+    f->st->gp_rules = 2;
+    g_autoptr(FwVerdict) found = judge(f);
+    assert_int_equal(found->verdict, VERDICT_PASS);
+    /* None pushed: the block is missing. */
+    g_ptr_array_remove_index(f->st->rules, 1);
+    f->st->gp_rules = 0;
+    g_autoptr(FwVerdict) none = judge(f);
+    assert_int_equal(none->verdict, VERDICT_WARN);
 }
 
 /* A read that stopped part way proves a block it found (block rules win),
@@ -346,6 +493,39 @@ static void test_interface_types_ports_and_state_decide(void **state)
     assert_string_equal(first_not_counted(pkg),
                         "it is for the app package S-1-15-2-1430448594-2639229838-973813799, "
                         "not a call client's program");
+}
+
+/* The firewall's Remote Access interface type is PPP adapters': a tunnel
+ * presenting as Ethernet (GlobalProtect, AnyConnect) or a virtual adapter
+ * (Wintun) is not one, so the seed's rules scoped to it do not hold it. */
+static void test_remote_access_rules_hold_a_ppp_tunnel_alone(void **state)
+{
+    Fixture *f = *state;
+    add_seed_fix(f);
+    static const guint not_ppp[] = {6, 53, 1, 0};
+    for (gsize i = 0; i < G_N_ELEMENTS(not_ppp); i++) {
+        f->in.tunnel_if_type = not_ppp[i];
+        g_autoptr(FwVerdict) v = judge(f);
+        assert_int_equal(v->verdict, VERDICT_WARN);
+        g_autofree char *want = g_strdup_printf(
+            "its interface types (RemoteAccess) hold remote access, which the Windows Firewall "
+            "gives PPP adapters (IfType 23) alone, and the tunnel's adapter is %s",
+            i == 0   ? "IfType 6"
+            : i == 1 ? "IfType 53"
+            : i == 2 ? "IfType 1"
+                     : "of an unknown type");
+        assert_string_equal(first_not_counted(v), want);
+    }
+    /* Rules for every interface type hold it. */
+    f->in.tunnel_if_type = 6;
+    for (guint i = 0; i < f->st->rules->len; i++) {
+        FirewallRule *r = f->st->rules->pdata[i];
+        g_free(r->interface_types);
+        r->interface_types = g_strdup("All");
+    }
+    g_autoptr(FwVerdict) all = judge(f);
+    assert_int_equal(all->verdict, VERDICT_PASS);
+    assert_int_equal(json_object_get_int_member(all->detail, "tunnel_if_type"), 6);
 }
 
 /* The remote ranges may come from several rules; a range left out is named. */
@@ -531,13 +711,17 @@ int main(void)
         T(test_a_block_of_tcp_alone_misses_udp),
         T(test_rules_of_another_network_profile_do_not_count),
         T(test_an_unknown_profile_asks_for_every_active_one),
+        T(test_a_firewall_off_or_an_excluded_adapter_blocks_nothing),
         T(test_a_rule_for_another_program_does_not_count),
         T(test_each_call_client_needs_its_block),
+        T(test_the_default_call_clients_are_those_the_rules_name),
         T(test_group_policy_s_store_is_not_judged),
+        T(test_rules_from_group_policy_make_a_missing_block_a_skip),
         T(test_an_incomplete_read_proves_no_block_missing),
         T(test_rules_that_cannot_be_read_are_said),
         T(test_without_a_tunnel_nothing_is_judged),
         T(test_interface_types_ports_and_state_decide),
+        T(test_remote_access_rules_hold_a_ppp_tunnel_alone),
         T(test_ranges_are_covered_by_the_rules_together),
         T(test_ipv6_ranges_are_judged_for_an_ipv6_tunnel_address),
         T(test_all_inbound_blocked_covers_inbound),

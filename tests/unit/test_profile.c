@@ -171,19 +171,21 @@ static void test_wrong_type_is_named(void **state)
 }
 
 /* [network] call_clients: the programs whose firewall rules count (the check
- * firewall), Skype for Business and both Teams by default. */
+ * firewall), Skype for Business, both Teams and Lync 2010 by default. */
 static void test_call_clients_are_program_names(void **state)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(Profile) def = load(*state, BASE, &error);
     assert_non_null(def);
     g_autofree char *d = g_strjoinv(";", def->network.call_clients);
-    assert_string_equal(d, "lync.exe;Teams.exe;ms-teams.exe");
+    assert_string_equal(d, "lync.exe;Teams.exe;ms-teams.exe;communicator.exe");
+    assert_false(def->network.call_clients_given);
     g_autoptr(Profile) p =
         load(*state, BASE "[network]\ncall_clients = communicator.exe;lync.exe\n", &error);
     assert_non_null(p);
     g_autofree char *got = g_strjoinv(";", p->network.call_clients);
     assert_string_equal(got, "communicator.exe;lync.exe");
+    assert_true(p->network.call_clients_given);
     assert_refused(*state, BASE "[network]\ncall_clients = C:\\Lync\\lync.exe\n",
                    PROFILE_ERROR_VALUE,
                    "[network] call_clients: 'C:\\Lync\\lync.exe' is not a program's file name "
