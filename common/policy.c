@@ -10,7 +10,12 @@
 guint64 policy_tunnel_threshold(const PathRecord *p)
 {
     guint64 sent = p->have_metrics ? MIN(p->out.packets_sent, p->in.packets_sent) : 0;
-    return MAX(5, sent / 2);
+    guint64 packets = MAX(5, sent / 2);
+    /* Counted in bytes (SIO_TCP_INFO): that many of the smallest media
+     * packets a profile can make. */
+    return p->counters_per_connection && conn_counter_bytes(p->counted_by)
+               ? packets * POLICY_MEDIA_MIN_BYTES
+               : packets;
 }
 
 gboolean policy_egress_complete(const PathRecord *p)
@@ -40,9 +45,12 @@ static JsonObject *pair_evidence(const PathRecord *p)
         json_object_set_string_member(e, "remote", p->remote.address ? p->remote.address : "");
     }
     if (p->have_counters) {
+        gboolean bytes = p->counters_per_connection && conn_counter_bytes(p->counted_by);
         json_object_set_string_member(e, "tunnel_interface", p->tunnel_interface);
-        json_object_set_int_member(e, "tunnel_tx_packets", (gint64)p->tunnel_tx);
-        json_object_set_int_member(e, "tunnel_rx_packets", (gint64)p->tunnel_rx);
+        json_object_set_int_member(e, bytes ? "tunnel_tx_bytes" : "tunnel_tx_packets",
+                                   (gint64)p->tunnel_tx);
+        json_object_set_int_member(e, bytes ? "tunnel_rx_bytes" : "tunnel_rx_packets",
+                                   (gint64)p->tunnel_rx);
     }
     if (p->have_egress) {
         json_object_set_int_member(e, "media_sent", (gint64)p->egress_media_sent);
@@ -75,7 +83,66 @@ static const char *tunnel_cause(const RunResult *r, const PathRecord *p, PolicyP
     return NULL;
 }
 
-static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
+/* The address of "ip:port" (IPv6 as "[ip]:port" or "ip:port"); NULL if none. */
+static GInetAddress *address_of(const char *ip_port)
+{
+    if (!ip_port)
+        return NULL;
+    const char *colon = strrchr(ip_port, ':');
+    g_autofree char *host = g_strndup(ip_port, colon ? (gsize)(colon - ip_port) : strlen(ip_port));
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    GInetAddress *a = g_inet_address_new_from_string(host);
+    return a ? a : g_inet_address_new_from_string(ip_port);
+}
+
+/* Seed 002's fix on the laptop holds for this pair, though not for iceprobe:
+ * the check firewall passed on rules scoped to the call clients' programs
+ * (programs_only: iceprobe.exe is not one of them), the pair's local candidate
+ * is an address of the tunnel's own, and its remote address is in a range the
+ * check found blocked ([network] internal_ranges or vpn_ranges). A call
+ * client's check on this pair would have been dropped. The clients judged, as
+ * "lync.exe, Teams.exe", else NULL. */
+static char *clients_blocked(const RunResult *r, const PathRecord *p, const Profile *profile)
+{
+    const CheckRecord *fw = run_result_find_check(r, "firewall");
+    if (!fw || fw->verdict != VERDICT_PASS || !fw->detail ||
+        !json_object_get_boolean_member_with_default(fw->detail, "programs_only", FALSE) ||
+        !p->have_pair || !is_tunnel(p->local.interface_class) || g_strcmp0(p->local.type, "relay") == 0)
+        return NULL;
+    g_autoptr(GInetAddress) remote = address_of(p->remote.address);
+    if (!remote || !(profile_in_ranges(profile->network.internal_ranges, remote) ||
+                     profile_in_ranges(profile->network.vpn_ranges, remote)))
+        return NULL;
+    JsonArray *judged = json_object_get_array_member(fw->detail, "call_clients_judged");
+    GString *names = g_string_new(NULL);
+    for (guint i = 0; judged && i < json_array_get_length(judged); i++) {
+        const char *n = json_array_get_string_element(judged, i);
+        if (n)
+            g_string_append_printf(names, "%s%s", names->len ? ", " : "", n);
+    }
+    if (!names->len)
+        g_string_append(names, "the call clients");
+    return g_string_free(names, FALSE);
+}
+
+/* A tunnel path that connected where the laptop's firewall holds for the call
+ * clients (clients_blocked): the VPN gateway's block is missing, a warning. */
+static void gateway_block_missing(RunResult *r, const PathRecord *p, const char *clients,
+                                  const char *what)
+{
+    JsonObject *e = pair_evidence(p);
+    json_object_set_string_member(e, "call_clients", clients);
+    run_result_add_finding(r, "GATEWAY_BLOCK_MISSING", e,
+                           "%s (%s to %s), so the VPN gateway passes the pool; the Windows Firewall "
+                           "blocks %s on that pair, so their media cannot take it, but iceprobe is "
+                           "not one of them.",
+                           what, p->local.address, p->remote.address, clients);
+}
+
+static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile)
 {
     gboolean owned = is_tunnel(p->local.interface_class);
     gboolean egress = is_tunnel(p->local.egress_class);
@@ -89,6 +156,13 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
               : p->have_counters && (p->tunnel_tx >= threshold || p->tunnel_rx >= threshold);
     if (!owned && !egress && !counted)
         return;
+    g_autofree char *clients = kind == POLICY_PATH_NATURAL ? clients_blocked(r, p, profile) : NULL;
+    if (clients) {
+        g_autofree char *what =
+            g_strdup_printf("Path %s's media went through the VPN tunnel", p->name);
+        gateway_block_missing(r, p, clients, what);
+        return;
+    }
 
     g_autofree char *why = NULL;
     if (egress || owned)
@@ -102,6 +176,15 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
                               p->local.egress_interface ? p->local.egress_interface : "?",
                               p->egress_media_tunnel, p->egress_media_seen,
                               p->tunnel_interface ? p->tunnel_interface : "the tunnel");
+    else if (p->counters_per_connection)
+        why = g_strdup_printf("ICE reported %s via %s, but its own TCP connection to the edge "
+                              "through %s carried %" G_GUINT64_FORMAT " %s out and %" G_GUINT64_FORMAT
+                              " in during the stream",
+                              p->local.address ? p->local.address : "no pair",
+                              p->local.egress_interface ? p->local.egress_interface : "?",
+                              p->tunnel_interface, p->tunnel_tx,
+                              conn_counter_bytes(p->counted_by) ? "bytes" : "segments",
+                              p->tunnel_rx);
     else
         why = g_strdup_printf("ICE reported %s via %s, but the tunnel %s counted %" G_GUINT64_FORMAT
                               " packets out and %" G_GUINT64_FORMAT " in during the stream",
@@ -286,7 +369,11 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
 
     if (kind == POLICY_PATH_TUNNEL_ONLY) {
         /* Here success is the failure: the block should have stopped it. */
-        if (p->have_pair)
+        g_autofree char *clients = clients_blocked(r, p, profile);
+        if (clients)
+            gateway_block_missing(r, p, clients,
+                                  "A check forced through the tunnel reached the peer");
+        else if (p->have_pair)
             run_result_add_finding_cause(
                 r, "TUNNEL_PATH_OPEN", tunnel_cause(r, p, kind), pair_evidence(p),
                 "A check forced through the tunnel reached the peer (%s to %s).", p->local.address,
@@ -297,7 +384,7 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
                                    "ICE found no working candidate pair on path %s.", p->name);
         p->verdict = VERDICT_FAIL;
     } else {
-        judge_tunnel(r, p, kind);
+        judge_tunnel(r, p, kind, profile);
         const CheckRecord *udp = run_result_find_check(r, "turn-udp");
         if (kind == POLICY_PATH_NATURAL && p->local.type && strcmp(p->local.type, "relay") == 0 &&
             p->local.transport && strcmp(p->local.transport, "tcp") == 0) {

@@ -219,6 +219,32 @@ static PairChange *pair_change_copy(const PairChange *c)
     return d;
 }
 
+static const char *const conn_counter_names[] = {
+    [CONN_COUNTER_TCP_INFO] = "TCP_INFO",
+    [CONN_COUNTER_ESTATS] = "GetPerTcpConnectionEStats",
+    [CONN_COUNTER_SIO_TCP_INFO] = "SIO_TCP_INFO",
+};
+
+const char *conn_counter_name(ConnCounter c)
+{
+    return (guint)c < G_N_ELEMENTS(conn_counter_names) ? conn_counter_names[c] : NULL;
+}
+
+gboolean conn_counter_parse(const char *name, ConnCounter *c)
+{
+    for (guint i = 0; name && i < G_N_ELEMENTS(conn_counter_names); i++)
+        if (conn_counter_names[i] && strcmp(conn_counter_names[i], name) == 0) {
+            *c = (ConnCounter)i;
+            return TRUE;
+        }
+    return FALSE;
+}
+
+gboolean conn_counter_bytes(ConnCounter c)
+{
+    return c == CONN_COUNTER_SIO_TCP_INFO;
+}
+
 PathRecord *path_record_new(const char *name)
 {
     PathRecord *p = g_new0(PathRecord, 1);

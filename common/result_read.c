@@ -291,22 +291,44 @@ static gboolean read_ice(JsonObject *o, const char *here, PathRecord *p, GError 
     return read_ice_record(ice, ih, p, error);
 }
 
-/* tunnel_counters {interface, tx_packets, rx_packets, source?, egress?}. */
+/* tunnel_counters {interface, tx_packets, rx_packets, source?, counted_by?,
+ * egress?}; tx_bytes and rx_bytes instead of the packets where counted_by
+ * counts bytes. */
 static gboolean read_counters(JsonObject *c, const char *here, PathRecord *p, GError **error)
 {
     g_autofree char *ch = jsonin_path(here, "tunnel_counters");
+    g_autofree char *source = NULL, *counted_by = NULL;
     if (!read_string(c, ch, "interface", TRUE, &p->tunnel_interface, error) ||
-        !jsonin_count(c, ch, "tx_packets", FALSE, &p->tunnel_tx, error) ||
-        !jsonin_count(c, ch, "rx_packets", FALSE, &p->tunnel_rx, error))
-        return FALSE;
-    g_autofree char *source = NULL;
-    if (!read_string(c, ch, "source", FALSE, &source, error))
+        !read_string(c, ch, "source", FALSE, &source, error) ||
+        !read_string(c, ch, "counted_by", FALSE, &counted_by, error))
         return FALSE;
     if (source && strcmp(source, "interface") != 0 && strcmp(source, "connection") != 0) {
         jsonin_field_error(error, ch, "source", "neither interface nor connection");
         return FALSE;
     }
     p->counters_per_connection = g_strcmp0(source, "connection") == 0;
+    if (counted_by && !p->counters_per_connection) {
+        jsonin_field_error(error, ch, "counted_by", "only with source connection");
+        return FALSE;
+    }
+    if (counted_by && !conn_counter_parse(counted_by, &p->counted_by)) {
+        jsonin_field_error(error, ch, "counted_by",
+                           "neither TCP_INFO, GetPerTcpConnectionEStats nor SIO_TCP_INFO");
+        return FALSE;
+    }
+    /* The unit follows what counted: a member in the other unit is refused. */
+    gboolean bytes = conn_counter_bytes(p->counted_by);
+    const char *unit[2][2] = {{"tx_packets", "rx_packets"}, {"tx_bytes", "rx_bytes"}};
+    for (int i = 0; i < 2; i++)
+        if (jsonin_member(c, unit[!bytes][i])) {
+            jsonin_field_error(error, ch, unit[!bytes][i],
+                               bytes ? "not with counted_by SIO_TCP_INFO, which counts bytes"
+                                     : "only with counted_by SIO_TCP_INFO");
+            return FALSE;
+        }
+    if (!jsonin_count(c, ch, unit[bytes][0], FALSE, &p->tunnel_tx, error) ||
+        !jsonin_count(c, ch, unit[bytes][1], FALSE, &p->tunnel_rx, error))
+        return FALSE;
     p->have_counters = TRUE;
     JsonObject *eg;
     if (!jsonin_object(c, ch, "egress", FALSE, &eg, error))

@@ -257,9 +257,12 @@ static void path_members(JsonBuilder *b, const PathRecord *p, gboolean with_reco
     if (p->have_counters) {
         json_builder_begin_object(b);
         add_str(b, "interface", p->tunnel_interface);
-        add_int(b, "tx_packets", (gint64)p->tunnel_tx);
-        add_int(b, "rx_packets", (gint64)p->tunnel_rx);
+        gboolean bytes = p->counters_per_connection && conn_counter_bytes(p->counted_by);
+        add_int(b, bytes ? "tx_bytes" : "tx_packets", (gint64)p->tunnel_tx);
+        add_int(b, bytes ? "rx_bytes" : "rx_packets", (gint64)p->tunnel_rx);
         add_str(b, "source", p->counters_per_connection ? "connection" : "interface");
+        if (p->counters_per_connection && conn_counter_name(p->counted_by))
+            add_str(b, "counted_by", conn_counter_name(p->counted_by));
         if (p->have_egress) {
             json_builder_set_member_name(b, "egress");
             json_builder_begin_object(b);

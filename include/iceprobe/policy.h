@@ -11,8 +11,13 @@ typedef enum {
 } PolicyPathKind;
 
 /* How many tunnel packets during a stream count as the stream having crossed it:
- * half of what was sent (background traffic through a tunnel is far less). */
+ * half of what was sent (background traffic through a tunnel is far less). A
+ * connection counted in bytes (SIO_TCP_INFO): that many packets of
+ * POLICY_MEDIA_MIN_BYTES each. */
 guint64 policy_tunnel_threshold(const PathRecord *p);
+/* The smallest SRTP media packet a profile makes: an RTP header (12), the
+ * smallest payload [stream] payload_bytes allows (32), the auth tag (10). */
+#define POLICY_MEDIA_MIN_BYTES (12 + 32 + 10)
 gboolean policy_egress_complete(const PathRecord *p);
 
 /* Adds the path's findings to r and sets p->verdict. */

@@ -119,6 +119,22 @@ CandidateInfo *candidate_info_new(void);
 CandidateInfo *candidate_info_dup(const CandidateInfo *c);
 void candidate_info_free(CandidateInfo *c);
 
+/* What counted a path's own TCP connection to the edge: the kernel's segments
+ * (Linux TCP_INFO; Windows' extended TCP statistics, for an elevated process)
+ * or Windows' SIO_TCP_INFO, which any process may ask but which counts bytes. */
+typedef enum {
+    CONN_COUNTER_UNSAID, /* not said (a document from before 0.9.0) */
+    CONN_COUNTER_TCP_INFO,
+    CONN_COUNTER_ESTATS,
+    CONN_COUNTER_SIO_TCP_INFO,
+} ConnCounter;
+/* Its name in the JSON ("TCP_INFO", "GetPerTcpConnectionEStats",
+ * "SIO_TCP_INFO"; NULL when unsaid), and the one a name gives (FALSE: none). */
+const char *conn_counter_name(ConnCounter c);
+gboolean conn_counter_parse(const char *name, ConnCounter *c);
+/* Whether it counts bytes (else segments, one per packet the path sent). */
+gboolean conn_counter_bytes(ConnCounter c);
+
 typedef struct PathRecord PathRecord;
 struct PathRecord {
     char *name; /* natural, relay-udp, relay-tcp, relay-tls, relay, tunnel-only */
@@ -128,12 +144,16 @@ struct PathRecord {
     CandidateInfo local, remote;
     gboolean have_counters;
     char *tunnel_interface;
-    guint64 tunnel_tx, tunnel_rx; /* packets during the stream */
+    guint64 tunnel_tx, tunnel_rx; /* packets during the stream (bytes: counted_by) */
     /* FALSE: the tunnel interface's own counters (nothing else ran then); TRUE:
      * the path's own TCP connection to the edge (its segments, counted as the
      * tunnel's when that connection leaves through the tunnel), exact while
      * other paths run at the same time. */
     gboolean counters_per_connection;
+    /* With counters_per_connection, what counted the connection
+     * (tunnel_counters.counted_by); SIO_TCP_INFO counts bytes, so tunnel_tx
+     * and tunnel_rx are then bytes, not packets. */
+    ConnCounter counted_by;
     /* The kernel's account of the probe's own media out (probe/egress.c): the
      * media packets its UDP sockets sent during the stream, how many of them
      * the kernel named a device for, how many of those left through the tunnel,

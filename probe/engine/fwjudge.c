@@ -423,8 +423,9 @@ static char *cannot_judge(const FirewallState *st, const FwJudgeInput *in)
 /* Every rule that counts is scoped to a program: iceprobe.exe's own checks
  * through the tunnel are not blocked by them, the call clients' media are. */
 #define PROGRAMS_ONLY                                                                              \
-    " (by rules for their programs alone: iceprobe's own tunnel-only checks are not blocked by "   \
-    "them, so a TUNNEL_PATH_OPEN speaks of the VPN gateway only)"
+    " (by rules for their programs alone: iceprobe's own checks are not blocked by them, so one "  \
+    "of its tunnel paths that reaches these ranges says the VPN gateway's block is missing, "      \
+    "GATEWAY_BLOCK_MISSING, a warning)"
 
 static gboolean programs_only(GArray *rules)
 {
@@ -616,6 +617,9 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
     }
     if (m.n == 0) {
         g_string_free(m.missing, TRUE);
+        /* For the paths' judge: a tunnel path of iceprobe's own that connects
+         * is then not one a call client could take (GATEWAY_BLOCK_MISSING). */
+        json_object_set_boolean_member(v->detail, "programs_only", programs_only(rules));
         return verdict(v, VERDICT_PASS,
                        g_strdup_printf("the Windows Firewall blocks %s from %s, inbound and "
                                        "outbound, TCP and UDP, for %s%s%s",

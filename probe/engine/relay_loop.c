@@ -70,6 +70,7 @@ typedef struct {
     gboolean probe_streaming, far_streaming;
     const NetifInterface *tunnel;
     TlsRelay *own_connection; /* a forced TCP/TLS path: its traffic is this forwarder's */
+    ConnCounter counted_by;   /* what counted own_connection */
     guint64 rx0, tx0;
     gboolean counters_unknown; /* a sample the system did not give: no figures */
     EgressWatch *egress; /* the device each of the probe's packets left by */
@@ -78,12 +79,14 @@ typedef struct {
 } PathRun;
 
 /* The tunnel's packets so far as this path counts them: the interface's
- * counters, or the segments of the path's own TCP connection to the edge. A
- * count the system did not give marks the path's figures unknown. */
+ * counters, or the count of the path's own TCP connection to the edge (its
+ * segments, or bytes: p->counted_by). A count the system did not give marks the
+ * path's figures unknown. */
 static void sample(PathRun *p, guint64 *rx, guint64 *tx)
 {
-    gboolean known = p->own_connection ? tlsrelay_segments(p->own_connection, tx, rx)
-                                       : paths_sample_counters(p->tunnel, rx, tx);
+    gboolean known = p->own_connection
+                         ? tlsrelay_counts(p->own_connection, tx, rx, &p->counted_by)
+                         : paths_sample_counters(p->tunnel, rx, tx);
     p->counters_unknown |= !known;
 }
 
@@ -306,6 +309,7 @@ static void measure(RunCtx *c, PathRun *p, PathRecord *rec)
     if (p->tunnel && p->own_connection) {
         /* The connection's segments are the tunnel's only if it leaves there. */
         rec->counters_per_connection = TRUE;
+        rec->counted_by = p->counted_by;
         paths_describe_pair(c, p->probe, p->tcp_fwd, p->tls_fwd, rec);
         if (g_strcmp0(rec->local.egress_interface, p->tunnel->name) != 0)
             rec->tunnel_tx = rec->tunnel_rx = 0;

@@ -29,8 +29,11 @@ static void path_row(GString *s, const PathRecord *p, const char *name, gboolean
         g_string_append_printf(s, " %5.1f%% %6.1f %6.1f %4.2f", p->metrics.loss_ratio * 100,
                                p->metrics.jitter_ms, p->metrics.rtt_median_ms, p->metrics.mos);
     if (p->have_counters)
-        g_string_append_printf(s, "  %s tx/rx %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "%s",
+        g_string_append_printf(s, "  %s tx/rx %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "%s%s",
                                p->tunnel_interface, p->tunnel_tx, p->tunnel_rx,
+                               p->counters_per_connection && conn_counter_bytes(p->counted_by)
+                                   ? " bytes"
+                                   : "",
                                p->counters_per_connection ? " (its own TCP)" : "");
     if (p->have_egress && !p->counters_per_connection)
         g_string_append_printf(s, ", media out %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT

@@ -421,19 +421,19 @@ struct TlsRelay {
     GPtrArray *threads;            /* GThread, one per forwarded connection */
     GPtrArray *local_addresses;    /* GSocketAddress */
     GArray *edge_fds;              /* PSock: connections to the edge now open */
-    guint64 closed_out, closed_in; /* segments of connections already closed */
-    gboolean segments_unknown;     /* the system did not count some connection's */
+    guint64 closed_out, closed_in; /* counts of connections already closed */
+    ConnCounter counted_by;        /* what counts them (its first connection's) */
+    gboolean counts_unknown;       /* the system did not count some connection's */
     guint64 media_out;             /* media messages carried to the edge */
     char *last_error;
 };
 
-/* TCP segments sent and received on a connection (the system's own count,
- * tcpstats.h); a connection it does not count makes the relay's unknown. Under
- * r->lock. */
-static void tcp_segments(TlsRelay *r, PSock fd, guint64 *out, guint64 *in)
+/* What a connection sent and received (the system's own count, tcpstats.h);
+ * a connection it does not count makes the relay's unknown. Under r->lock. */
+static void tcp_counts(TlsRelay *r, PSock fd, guint64 *out, guint64 *in)
 {
-    if (!tcpstats_segments(fd, out, in))
-        r->segments_unknown = TRUE;
+    if (!tcpstats_count(fd, r->counted_by, out, in))
+        r->counts_unknown = TRUE;
 }
 
 typedef struct {
@@ -449,13 +449,17 @@ static gpointer forward_thread(gpointer data)
     g_autoptr(GError) error = NULL;
     g_autoptr(TlsRelayConn) edge = connect_until(&r->cfg, &r->stop_fd, &info, &error);
     g_autofree char *no_count = NULL;
-    if (edge && !tcpstats_start(edge->fd, &no_count))
-        g_message("the TCP connection to the edge counts no segments: %s", no_count);
+    ConnCounter by = CONN_COUNTER_UNSAID;
+    if (edge && !tcpstats_start(edge->fd, &by, &no_count))
+        g_message("the TCP connection to the edge is not counted: %s", no_count);
     g_mutex_lock(&r->lock);
     if (edge && edge->local) {
         g_ptr_array_add(r->local_addresses, g_object_ref(edge->local));
         g_array_append_val(r->edge_fds, edge->fd);
-        r->segments_unknown |= no_count != NULL;
+        /* One unit for all its connections: another makes the sum unknown. */
+        if (r->edge_fds->len == 1 && !no_count)
+            r->counted_by = by;
+        r->counts_unknown |= no_count != NULL || by != r->counted_by;
     } else {
         /* Connected but getsockname failed: the connection is useless to us,
          * since where it leaves is what the probe must know. */
@@ -500,7 +504,7 @@ static gpointer forward_thread(gpointer data)
         g_mutex_lock(&r->lock);
         for (guint i = 0; i < r->edge_fds->len; i++) {
             if (g_array_index(r->edge_fds, PSock, i) == edge->fd) {
-                tcp_segments(r, edge->fd, &r->closed_out, &r->closed_in);
+                tcp_counts(r, edge->fd, &r->closed_out, &r->closed_in);
                 g_array_remove_index_fast(r->edge_fds, i);
                 break;
             }
@@ -588,14 +592,15 @@ GPtrArray *tlsrelay_local_addresses(TlsRelay *r)
     return copy;
 }
 
-gboolean tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in)
+gboolean tlsrelay_counts(TlsRelay *r, guint64 *out, guint64 *in, ConnCounter *by)
 {
     g_mutex_lock(&r->lock);
     *out = r->closed_out;
     *in = r->closed_in;
+    *by = r->counted_by;
     for (guint i = 0; i < r->edge_fds->len; i++)
-        tcp_segments(r, g_array_index(r->edge_fds, PSock, i), out, in);
-    gboolean known = !r->segments_unknown;
+        tcp_counts(r, g_array_index(r->edge_fds, PSock, i), out, in);
+    gboolean known = !r->counts_unknown;
     g_mutex_unlock(&r->lock);
     return known;
 }

@@ -9,6 +9,8 @@
 
 #include <gio/gio.h>
 
+#include "iceprobe/result.h"
+
 #define TLSRELAY_ERROR (tlsrelay_error_quark())
 GQuark tlsrelay_error_quark(void);
 typedef enum {
@@ -90,12 +92,14 @@ guint tlsrelay_port(const TlsRelay *r);
  * and the last error if one failed. */
 GPtrArray *tlsrelay_local_addresses(TlsRelay *r);
 char *tlsrelay_last_error(TlsRelay *r);
-/* TCP segments sent to and received from the edge over all the forwarder's
+/* What was sent to and received from the edge over all the forwarder's
  * connections so far (the system's count for those sockets alone, tcpstats.h:
- * TCP_INFO on Linux): a path's own traffic, whatever else crosses the same
- * interface. FALSE when the system did not count some connection's (Windows
- * without elevation): the figures are then not the connection's. */
-gboolean tlsrelay_segments(TlsRelay *r, guint64 *out, guint64 *in);
+ * TCP_INFO's segments on Linux; on Windows segments where elevated, else
+ * bytes): a path's own traffic, whatever else crosses the same interface. *by
+ * says what counted them, and so their unit. FALSE when the system did not
+ * count some connection's, or counted two in different units: the figures
+ * are then not the connections'. */
+gboolean tlsrelay_counts(TlsRelay *r, guint64 *out, guint64 *in, ConnCounter *by);
 /* Media messages (RTP in ChannelData or Send indications) carried to the edge
  * over all the forwarder's connections so far. */
 guint64 tlsrelay_media_out(TlsRelay *r);

@@ -22,6 +22,7 @@ void identity_to_json(JsonObject *probe, JsonArray *could_not_see)
     json_object_set_boolean_member(probe, "elevated", elevated);
     if (!elevated)
         json_array_add_string_element(could_not_see,
-                                      "the TCP segments of relay-tcp and relay-tls paths: "
-                                      "SetPerTcpConnectionEStats needs an elevated process");
+                                      "the TCP segments of relay-tcp and relay-tls paths "
+                                      "(SetPerTcpConnectionEStats needs an elevated process): "
+                                      "their connections are counted in bytes (SIO_TCP_INFO)");
 }

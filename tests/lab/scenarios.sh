@@ -140,7 +140,7 @@ scenario_b() {
 		"$(q '[.paths[] | select(.name == "natural" or .name == "relay-udp") | .tunnel_counters.egress | .media_sent > 50 and .media_tunnel == .media_sent] | "\(length) \(all)"')" \
 		"2 true"
 	assert_gt "relay-tcp, counted on its own connection while tunnel-only ran beside it, crossed the tunnel" \
-		"$(q '.paths[] | select(.name == "relay-tcp" and .tunnel_counters.source == "connection") | .tunnel_counters.tx_packets')" 50
+		"$(q '.paths[] | select(.name == "relay-tcp" and .tunnel_counters.source == "connection" and .tunnel_counters.counted_by == "TCP_INFO") | .tunnel_counters.tx_packets')" 50
 	assert_eq "the advice is the split-tunnel exclusion (the route to the edge is the tunnel)" \
 		"$(q '[.findings[] | select(.code == "RELAY_VIA_TUNNEL") | .message | test("split-tunnel exclusion for")] | all')" true
 	show_on_failure b

@@ -114,6 +114,8 @@ body() {
 		"$(q '.checks[] | select(.name == "route") | .routes[0].interface')" "$LAB_TUNNEL_IF"
 	assert_gt "the tunnel's counters (GetIfEntry2) moved with natural's stream" \
 		"$(q '.paths[] | select(.name == "natural") | .tunnel_counters.tx_packets')" 50
+	assert_eq "relay-tcp and relay-tls: Wine counts their connections neither way (EStats, SIO_TCP_INFO), so no figures, never zeros" \
+		"$(q '[.paths[] | select(.name == "relay-tcp" or .name == "relay-tls") | .tunnel_counters == null] | "\(length) \(all)"')" "2 true"
 	show_on_failure
 	lab_split split
 	lab_vpngw_internet block

@@ -137,9 +137,18 @@ static void test_seed_002_s_fix_passes(void **state)
     assert_string_equal(v->reason, "the Windows Firewall blocks 172.16.1.23 from 10.0.0.0/8, "
                                    "172.16.1.0/24, inbound and outbound, TCP and UDP, for "
                                    "communicator.exe (by rules for their programs alone: "
-                                   "iceprobe's own tunnel-only checks are not blocked by them, "
-                                   "so a TUNNEL_PATH_OPEN speaks of the VPN gateway only)");
+                                   "iceprobe's own checks are not blocked by them, so one of its "
+                                   "tunnel paths that reaches these ranges says the VPN "
+                                   "gateway's block is missing, GATEWAY_BLOCK_MISSING, a "
+                                   "warning)");
     assert_int_equal(json_object_get_int_member(v->detail, "block_rules_counted"), 2);
+    assert_true(json_object_get_boolean_member(v->detail, "programs_only"));
+    /* The same rules for every program: iceprobe.exe is held too. */
+    for (guint i = 0; i < f->st->rules->len; i++)
+        g_clear_pointer(&((FirewallRule *)f->st->rules->pdata[i])->application, g_free);
+    g_autoptr(FwVerdict) all = judge(f);
+    assert_int_equal(all->verdict, VERDICT_PASS);
+    assert_false(json_object_get_boolean_member(all->detail, "programs_only"));
 }
 
 static void test_a_missing_outbound_rule_is_found(void **state)

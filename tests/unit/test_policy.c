@@ -127,6 +127,17 @@ static void busy_tunnel(PathRecord *p, guint64 media_seen, guint64 media_tunnel)
     p->egress_other_tunnel = 0;
 }
 
+/* relay-tcp counted on its own connection, by `by`, with no egress facts. */
+static PathRecord *own_connection(RunResult *r, ConnCounter by)
+{
+    PathRecord *p = relay_path(r, "relay-tcp", "tcp");
+    busy_tunnel(p, 0, 0);
+    p->have_egress = FALSE;
+    p->counters_per_connection = TRUE;
+    p->counted_by = by;
+    return p;
+}
+
 static void test_busy_tunnel_with_media_out_the_physical_interface_passes(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -194,6 +205,27 @@ static void test_incomplete_egress_falls_back_to_the_counters(void **state)
     q->tunnel_tx = q->tunnel_rx = 0;
     policy_judge_path(r2, q, POLICY_PATH_FORCED_RELAY, prof);
     assert_false(run_result_has_finding(r2, "RELAY_VIA_TUNNEL"));
+    /* Counted in bytes (SIO_TCP_INFO, Windows unelevated): the threshold is in
+     * bytes too. 500 bytes are not 250 media packets' worth; 30,000 are. */
+    g_autoptr(RunResult) r3 = run_result_new("t");
+    PathRecord *b = own_connection(r3, CONN_COUNTER_SIO_TCP_INFO);
+    assert_int_equal(policy_tunnel_threshold(b), 250 * POLICY_MEDIA_MIN_BYTES);
+    b->tunnel_tx = b->tunnel_rx = 500;
+    policy_judge_path(r3, b, POLICY_PATH_FORCED_RELAY, prof);
+    assert_false(run_result_has_finding(r3, "RELAY_VIA_TUNNEL"));
+    b->tunnel_tx = 30000;
+    policy_judge_path(r3, b, POLICY_PATH_FORCED_RELAY, prof);
+    assert_true(run_result_has_finding(r3, "RELAY_VIA_TUNNEL"));
+    const Finding *fb = r3->findings->pdata[0];
+    assert_non_null(strstr(fb->message, "carried 30000 bytes out and 500 in"));
+    assert_true(json_object_has_member(fb->evidence, "tunnel_tx_bytes"));
+    /* The same figures as segments: 500 are past 250 packets. */
+    g_autoptr(RunResult) r4 = run_result_new("t");
+    PathRecord *g = own_connection(r4, CONN_COUNTER_TCP_INFO);
+    g->tunnel_tx = g->tunnel_rx = 500;
+    policy_judge_path(r4, g, POLICY_PATH_FORCED_RELAY, prof);
+    assert_true(run_result_has_finding(r4, "RELAY_VIA_TUNNEL"));
+    assert_non_null(strstr(((const Finding *)r4->findings->pdata[0])->message, "500 segments out"));
     /* No media sent at all: nothing to be complete about. */
     PathRecord none = {.have_egress = TRUE};
     assert_false(policy_egress_complete(&none));
@@ -454,18 +486,119 @@ static void test_json_document_has_the_contract_shape(void **state)
     assert_string_equal(json_object_get_string_member(f, "severity"), "fail");
 }
 
+/* The check firewall's record as the judge leaves it: seed 002's rules for
+ * the call clients' programs, or for every program. */
+static void add_firewall_pass(RunResult *r, gboolean programs_only)
+{
+    CheckRecord *c = run_result_add_check(r, "firewall", VERDICT_PASS, "blocked");
+    json_object_set_boolean_member(c->detail, "programs_only", programs_only);
+    JsonArray *clients = json_array_new();
+    json_array_add_string_element(clients, "lync.exe");
+    json_array_add_string_element(clients, "Teams.exe");
+    json_object_set_array_member(c->detail, "call_clients_judged", clients);
+}
+
+static void tunnel_pair(PathRecord *p, const char *remote)
+{
+    set_pair(p, "host", "udp", "tunnel", "tunnel");
+    g_free(p->local.address);
+    p->local.address = g_strdup("100.64.0.2:50000");
+    g_free(p->remote.address);
+    p->remote.address = g_strdup(remote);
+}
+
+/* Seed 002's fix is a Windows Firewall rule for the call client's program:
+ * iceprobe.exe is not held by it, so its own tunnel path may connect where a
+ * call client's could not. That is the VPN gateway's block missing, a warning,
+ * only where the laptop's rules hold for that pair. */
+static void test_a_tunnel_path_the_laptop_firewall_blocks_for_call_clients_warns(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    add_firewall_pass(r, TRUE);
+    PathRecord *t = run_result_add_path(r, "tunnel-only");
+    tunnel_pair(t, "10.1.0.5:50002"); /* the peer, on an internal subnet */
+    policy_judge_path(r, t, POLICY_PATH_TUNNEL_ONLY, prof);
+    assert_false(run_result_has_finding(r, "TUNNEL_PATH_OPEN"));
+    assert_true(run_result_has_finding(r, "GATEWAY_BLOCK_MISSING"));
+    assert_int_equal(t->verdict, VERDICT_WARN);
+    const Finding *f = r->findings->pdata[0];
+    assert_non_null(strstr(f->message, "blocks lync.exe, Teams.exe on that pair"));
+    assert_string_equal(json_object_get_string_member(f->evidence, "call_clients"),
+                        "lync.exe, Teams.exe");
+    /* No FIREWALL_BLOCK_MISSING after the paths: the block is there. */
+    policy_judge_firewall(r);
+    run_result_conclude(r);
+    assert_int_equal(r->findings->len, 1);
+    assert_int_equal(r->verdict, VERDICT_WARN);
+    /* The natural path's media through the tunnel to an address the rules do not
+     * hold fails; to one they hold, the same warning. */
+    PathRecord *n = run_result_add_path(r, "natural");
+    tunnel_pair(n, "[2001:db8::5]:50002"); /* a public address: no range of the rules */
+    set_good_metrics(n);
+    policy_judge_path(r, n, POLICY_PATH_NATURAL, prof);
+    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+    g_autoptr(RunResult) r2 = run_result_new("t");
+    add_firewall_pass(r2, TRUE);
+    PathRecord *n2 = run_result_add_path(r2, "natural");
+    tunnel_pair(n2, "192.168.7.9:50002");
+    set_good_metrics(n2);
+    policy_judge_path(r2, n2, POLICY_PATH_NATURAL, prof);
+    assert_false(run_result_has_finding(r2, "MEDIA_VIA_TUNNEL"));
+    assert_true(run_result_has_finding(r2, "GATEWAY_BLOCK_MISSING"));
+    assert_int_equal(n2->verdict, VERDICT_WARN);
+}
+
+/* Where the laptop's rules do not hold for the pair, or for every program
+ * alike, or were not found, an open tunnel path fails as before. */
+static void test_a_tunnel_path_the_laptop_firewall_does_not_hold_fails(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    struct {
+        gboolean firewall, programs_only;
+        const char *remote;
+    } cases[] = {
+        {TRUE, TRUE, "203.0.113.10:3478"}, /* the edge's public address: no rule's range */
+        {TRUE, FALSE, "10.1.0.5:50002"},   /* rules for every program: iceprobe too */
+        {FALSE, FALSE, "10.1.0.5:50002"},  /* no check firewall (Linux, or skipped) */
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(RunResult) r = run_result_new("t");
+        if (cases[i].firewall)
+            add_firewall_pass(r, cases[i].programs_only);
+        PathRecord *t = run_result_add_path(r, "tunnel-only");
+        tunnel_pair(t, cases[i].remote);
+        policy_judge_path(r, t, POLICY_PATH_TUNNEL_ONLY, prof);
+        assert_true(run_result_has_finding(r, "TUNNEL_PATH_OPEN"));
+        assert_false(run_result_has_finding(r, "GATEWAY_BLOCK_MISSING"));
+        assert_int_equal(t->verdict, VERDICT_FAIL);
+    }
+    /* A relay candidate's pair is the edge's business, not the rule's. */
+    g_autoptr(RunResult) r = run_result_new("t");
+    add_firewall_pass(r, TRUE);
+    PathRecord *n = run_result_add_path(r, "natural");
+    set_pair(n, "relay", "udp", "tunnel", "tunnel");
+    g_free(n->remote.address);
+    n->remote.address = g_strdup("10.1.0.5:50002");
+    set_good_metrics(n);
+    policy_judge_path(r, n, POLICY_PATH_NATURAL, prof);
+    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+}
+
 static void test_every_contract_code_has_a_spec(void **state)
 {
     const char *codes[] = {
         "MEDIA_VIA_TUNNEL",  "RELAY_VIA_TUNNEL",  "EDGE_DNS_INTERNAL",     "TUNNEL_PATH_OPEN",
         "TLS_INTERCEPTED",   "RELAY_UNREACHABLE", "EDGE_NO_ROUTE_TO_PEER", "NO_MEDIA_PATH",
         "UDP_RELAY_BLOCKED", "TCP_RELAY_ONLY",    "QUALITY_LOSS",          "QUALITY_JITTER",
-        "QUALITY_RTT",       "QUALITY_MOS",       "AGENT_OFFLINE",         "RUN_TIMEOUT"};
+        "QUALITY_RTT",       "QUALITY_MOS",       "AGENT_OFFLINE",         "RUN_TIMEOUT",
+        "GATEWAY_BLOCK_MISSING", "FIREWALL_BLOCK_MISSING"};
     for (gsize i = 0; i < G_N_ELEMENTS(codes); i++)
         assert_non_null(finding_spec_lookup(codes[i]));
     assert_int_equal(finding_spec_lookup("UDP_RELAY_BLOCKED")->severity, VERDICT_WARN);
     assert_int_equal(finding_spec_lookup("TLS_INTERCEPTED")->severity, VERDICT_FAIL);
     assert_int_equal(finding_spec_lookup("AGENT_OFFLINE")->severity, VERDICT_ERROR);
+    assert_int_equal(finding_spec_lookup("GATEWAY_BLOCK_MISSING")->severity, VERDICT_WARN);
 }
 
 int main(void)
@@ -489,6 +622,8 @@ int main(void)
         cmocka_unit_test(test_tunnel_route_or_an_internal_peer_keeps_the_usual_advice),
         cmocka_unit_test(test_a_marking_lost_where_it_should_survive_is_a_warning),
         cmocka_unit_test(test_json_document_has_the_contract_shape),
+        cmocka_unit_test(test_a_tunnel_path_the_laptop_firewall_blocks_for_call_clients_warns),
+        cmocka_unit_test(test_a_tunnel_path_the_laptop_firewall_does_not_hold_fails),
         cmocka_unit_test(test_every_contract_code_has_a_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

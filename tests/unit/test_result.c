@@ -191,6 +191,37 @@ static void test_a_document_reads_back_to_the_same_document(void **state)
     assert_float_equal(p->in.burst_r, 1.75, 1e-12);
 }
 
+/* A relay path's own connection, counted in bytes (SIO_TCP_INFO) or segments:
+ * what counted it is said, and the unit with it. */
+static void test_a_connection_count_keeps_its_unit(void **state)
+{
+    const ConnCounter by[] = {CONN_COUNTER_SIO_TCP_INFO, CONN_COUNTER_ESTATS};
+    const char *member[] = {"\"tx_bytes\":30000", "\"tx_packets\":30000"};
+    const char *name[] = {"\"counted_by\":\"SIO_TCP_INFO\"",
+                          "\"counted_by\":\"GetPerTcpConnectionEStats\""};
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(RunResult) r = run_result_new("t");
+        PathRecord *p = run_result_add_path(r, "relay-tcp");
+        p->have_counters = TRUE;
+        p->tunnel_interface = g_strdup("gpd0");
+        p->tunnel_tx = 30000;
+        p->tunnel_rx = 20000;
+        p->counters_per_connection = TRUE;
+        p->counted_by = by[i];
+        g_autofree char *text = run_result_to_string(r, FALSE);
+        assert_non_null(strstr(text, member[i]));
+        assert_non_null(strstr(text, name[i]));
+        g_autoptr(GError) error = NULL;
+        g_autoptr(RunResult) back = run_result_from_json(text, strlen(text), &error);
+        assert_null(error);
+        const PathRecord *q = run_result_find_path(back, "relay-tcp");
+        assert_int_equal(q->counted_by, by[i]);
+        assert_int_equal(q->tunnel_tx, 30000);
+        assert_int_equal(q->tunnel_rx, 20000);
+        assert_true(q->counters_per_connection);
+    }
+}
+
 static void test_the_ice_record_reads_back(void **state)
 {
     g_autoptr(RunResult) r = full_result();
@@ -323,6 +354,23 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
                           "\"other_tunnel\":0}"),
                  JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.egress.media_sent");
 #undef COUNTERS
+#define CONNECTION(members)                                                                        \
+    HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\","              \
+              "\"tunnel_counters\":{\"interface\":\"gpd0\"," members "}}]}"
+    expect_error(CONNECTION("\"tx_packets\":1,\"source\":\"interface\",\"counted_by\":\"TCP_INFO\""),
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.counted_by: only with source connection");
+    expect_error(CONNECTION("\"tx_packets\":1,\"source\":\"connection\",\"counted_by\":\"netstat\""),
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.counted_by: neither TCP_INFO");
+    expect_error(CONNECTION("\"tx_packets\":1,\"source\":\"connection\","
+                            "\"counted_by\":\"SIO_TCP_INFO\""),
+                 JSONIN_ERROR_FIELD,
+                 "paths[0].tunnel_counters.tx_packets: not with counted_by SIO_TCP_INFO");
+    expect_error(CONNECTION("\"rx_bytes\":1,\"source\":\"connection\",\"counted_by\":\"TCP_INFO\""),
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.rx_bytes: only with counted_by");
+    expect_error(CONNECTION("\"tx_bytes\":-1,\"source\":\"connection\","
+                            "\"counted_by\":\"SIO_TCP_INFO\""),
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.tx_bytes");
+#undef CONNECTION
 #define QOS(qos) HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\",\"qos\":" qos "}]}"
     expect_error(QOS("{\"dscp\":64}"), JSONIN_ERROR_FIELD, "paths[0].qos.dscp");
     expect_error(QOS("{\"dscp\":46,\"in\":{\"seen\":5,\"marked\":6,\"values\":[46]}}"),
@@ -435,6 +483,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_document_reads_back_to_the_same_document),
+        cmocka_unit_test(test_a_connection_count_keeps_its_unit),
         cmocka_unit_test(test_the_ice_record_reads_back),
         cmocka_unit_test(test_a_document_without_the_ice_record_reads),
         cmocka_unit_test(test_the_ice_record_is_capped),

@@ -290,7 +290,9 @@ static void test_the_forwarder_carries_counts_and_stops_at_once(void **state)
     g_autoptr(GPtrArray) locals = tlsrelay_local_addresses(r);
     assert_int_equal(locals->len, 1);
     guint64 out = 0, in = 0;
-    tlsrelay_segments(r, &out, &in);
+    ConnCounter by = CONN_COUNTER_UNSAID;
+    assert_true(tlsrelay_counts(r, &out, &in, &by));
+    assert_int_equal(by, CONN_COUNTER_TCP_INFO);
     assert_true(out >= 3 && in >= 3); /* handshake and the bytes, both ways */
     /* An idle connection: stopping does not wait for a poll to time out. */
     gint64 t0 = g_get_monotonic_time();
