@@ -1,4 +1,5 @@
-/* tlsrelay against an in-process TLS server on loopback (OpenSSL), with the
+/* tlsrelay against an in-process TLS server on loopback (OpenSSL over the
+ * socket seam, loopback-server.h: Linux, and Windows under Wine), with the
  * certificates of tests/unit/data/tls: a CA, an edge certificate it signed for
  * edge.test and 127.0.0.1, and another CA. */
 #include <stdarg.h>
@@ -7,16 +8,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <netinet/in.h>
+#include <string.h>
+
+#include "loopback-server.h" /* Windows: Winsock before OpenSSL's headers */
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <poll.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "tcpstats.h"
 #include "tlsrelay.h"
 
 #define TLS_DIR UNIT_DATA_DIR "/tls"
@@ -29,50 +28,44 @@ typedef enum {
 
 typedef struct {
     ServeMode mode;
-    int listen_fd;
+    PSock listener;
     guint port;
-    int stop[2]; /* a pipe: readable when the test is over */
+    LoopbackStop stop; /* signalled when the test is over */
     GThread *thread;
     SSL_CTX *ctx;
 } Server;
 
-static gboolean stopped(Server *s, int fd, short events, int timeout_ms)
-{
-    struct pollfd p[2] = {{fd, events, 0}, {s->stop[0], POLLIN, 0}};
-    int rc = poll(p, 2, timeout_ms);
-    return rc < 0 || p[1].revents;
-}
-
-static void serve_one(Server *s, int fd)
+static void serve_one(Server *s, PSock c)
 {
     if (s->mode == SERVE_SILENT) {
-        stopped(s, s->stop[0], POLLIN, -1);
+        loopback_stop_wait(&s->stop);
     } else if (s->mode == SERVE_CLOSE_MID_HANDSHAKE) {
         guint8 buf[512];
-        if (!stopped(s, fd, POLLIN, 2000))
-            (void)!read(fd, buf, sizeof(buf));
+        if (loopback_wait_readable(c, &s->stop, 2000) == 1)
+            (void)!psock_recv(c, buf, sizeof(buf));
     } else {
         SSL *ssl = SSL_new(s->ctx);
-        SSL_set_fd(ssl, fd);
+        SSL_set_fd(ssl, (int)c); /* Windows: OpenSSL takes the SOCKET as an int */
         if (SSL_accept(ssl) == 1) {
             char buf[1024];
             int n;
-            while (!stopped(s, fd, POLLIN, -1) && (n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+            while (loopback_wait_readable(c, &s->stop, -1) == 1 &&
+                   (n = SSL_read(ssl, buf, sizeof(buf))) > 0)
                 SSL_write(ssl, buf, n);
             SSL_shutdown(ssl);
         }
         SSL_free(ssl);
     }
-    close(fd);
+    psock_close(c);
 }
 
 static gpointer server_thread(gpointer data)
 {
     Server *s = data;
-    while (!stopped(s, s->listen_fd, POLLIN, -1)) {
-        int fd = accept(s->listen_fd, NULL, NULL);
-        if (fd >= 0)
-            serve_one(s, fd);
+    while (loopback_wait_readable(s->listener, &s->stop, -1) == 1) {
+        PSock c = psock_accept(s->listener);
+        if (c != PSOCK_NONE)
+            serve_one(s, c);
     }
     return NULL;
 }
@@ -85,25 +78,19 @@ static Server *server_start(ServeMode mode)
     assert_int_equal(SSL_CTX_use_certificate_file(s->ctx, TLS_DIR "/edge.pem", SSL_FILETYPE_PEM),
                      1);
     assert_int_equal(SSL_CTX_use_PrivateKey_file(s->ctx, TLS_DIR "/edge.key", SSL_FILETYPE_PEM), 1);
-    s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(in);
-    assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    assert_int_equal(listen(s->listen_fd, 8), 0);
-    assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&in, &len), 0);
-    s->port = ntohs(in.sin_port);
-    assert_int_equal(pipe(s->stop), 0);
+    s->listener = loopback_socket(SOCK_STREAM, &s->port);
+    assert_true(s->listener != PSOCK_NONE);
+    loopback_stop_init(&s->stop);
     s->thread = g_thread_new("tls-server", server_thread, s);
     return s;
 }
 
 static void server_stop(Server *s)
 {
-    assert_int_equal(write(s->stop[1], "x", 1), 1);
+    loopback_stop_signal(&s->stop);
     g_thread_join(s->thread);
-    close(s->listen_fd);
-    close(s->stop[0]);
-    close(s->stop[1]);
+    psock_close(s->listener);
+    loopback_stop_clear(&s->stop);
     SSL_CTX_free(s->ctx);
     g_free(s);
 }
@@ -263,14 +250,11 @@ static void test_nothing_listening_is_a_connect_error(void **state)
     tls_peer_info_clear(&info);
 }
 
-static int connect_loopback(guint port)
+static PSock connect_loopback(guint port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET,
-                             .sin_port = htons((guint16)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    return fd;
+    PSock c = loopback_connect(port);
+    assert_true(c != PSOCK_NONE);
+    return c;
 }
 
 static void test_the_forwarder_carries_counts_and_stops_at_once(void **state)
@@ -280,25 +264,37 @@ static void test_the_forwarder_carries_counts_and_stops_at_once(void **state)
     g_autoptr(GError) error = NULL;
     TlsRelay *r = tlsrelay_start(&cfg, &error);
     assert_non_null(r);
-    int fd = connect_loopback(tlsrelay_port(r));
-    assert_int_equal(write(fd, "hello", 5), 5);
+    PSock c = connect_loopback(tlsrelay_port(r));
+    assert_int_equal(psock_send(c, "hello", 5), 5);
     char buf[16] = {0};
-    struct pollfd p = {fd, POLLIN, 0};
-    assert_int_equal(poll(&p, 1, 3000), 1);
-    assert_int_equal(read(fd, buf, sizeof(buf)), 5);
+    assert_int_equal(loopback_wait_readable(c, NULL, 3000), 1);
+    assert_int_equal(psock_recv(c, buf, sizeof(buf)), 5);
     assert_string_equal(buf, "hello");
     g_autoptr(GPtrArray) locals = tlsrelay_local_addresses(r);
     assert_int_equal(locals->len, 1);
     guint64 out = 0, in = 0;
     ConnCounter by = CONN_COUNTER_UNSAID;
-    assert_true(tlsrelay_counts(r, &out, &in, &by));
-    assert_int_equal(by, CONN_COUNTER_TCP_INFO);
-    assert_true(out >= 3 && in >= 3); /* handshake and the bytes, both ways */
+    gboolean counted = tlsrelay_counts(r, &out, &in, &by);
+#ifndef G_OS_WIN32
+    assert_true(counted && by == CONN_COUNTER_TCP_INFO); /* Linux counts any process's sockets */
+#endif
+    if (counted) {
+        assert_true(conn_counter_name(by) != NULL);
+        assert_true(out >= 3 && in >= 3); /* handshake and the bytes (segments or bytes) */
+    } else {
+        /* Wine: neither the extended TCP statistics nor SIO_TCP_INFO; the system
+         * does not count them here, and says so for any connection. */
+        g_autofree char *why = NULL;
+        ConnCounter none = CONN_COUNTER_UNSAID;
+        assert_false(tcpstats_start(c, &none, &why));
+        assert_non_null(why);
+        print_message("the connection's counts not checked here: %s\n", why);
+    }
     /* An idle connection: stopping does not wait for a poll to time out. */
     gint64 t0 = g_get_monotonic_time();
     tlsrelay_stop(r);
     assert_true(g_get_monotonic_time() - t0 < 100 * 1000);
-    close(fd);
+    psock_close(c);
     server_stop(s);
 }
 
@@ -309,18 +305,18 @@ static void test_a_forwarder_mid_handshake_stops_at_once(void **state)
     cfg.timeout_ms = 10000;
     g_autoptr(GError) error = NULL;
     TlsRelay *r = tlsrelay_start(&cfg, &error);
-    int fd = connect_loopback(tlsrelay_port(r));
+    PSock c = connect_loopback(tlsrelay_port(r));
     g_usleep(100 * 1000); /* the forwarder is in its handshake with the silent server */
     gint64 t0 = g_get_monotonic_time();
     tlsrelay_stop(r);
     assert_true(g_get_monotonic_time() - t0 < 100 * 1000);
-    close(fd);
+    psock_close(c);
     server_stop(s);
 }
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN); /* as iceprobe's main does */
+    psock_init(); /* as iceprobe's main does */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_edge_is_verified_and_carries_bytes),
         cmocka_unit_test(test_a_certificate_from_another_ca_is_refused_and_described),

@@ -1,22 +1,20 @@
 /* turncheck against a STUN/TURN responder on loopback, built with libnice's own
  * STUN library (long-term credentials, as coturn answers): the normal 401
  * challenge then success (and the release), 403, a wrong secret, silence, and
- * answers that are not STUN, over UDP and TCP. */
+ * answers that are not STUN, over UDP and TCP. The in-process servers use the
+ * socket seam (loopback-server.h): Linux, and Windows under Wine. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <stun/stunagent.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "loopback-server.h" /* Windows: Winsock before OpenSSL's and libnice's headers */
 #include <openssl/ssl.h>
-#include <sys/wait.h>
+#include <stun/stunagent.h>
 
 #include "turncheck.h"
 
@@ -35,9 +33,9 @@ typedef struct {
     Answer answer;
     const char *password; /* what the responder takes as the user's */
     gboolean tcp;
-    int fd; /* UDP socket or TCP listener */
+    PSock sock; /* UDP socket or TCP listener */
     guint port;
-    int stop[2];
+    LoopbackStop stop;
     GThread *thread;
     gint allocations, releases; /* signed requests answered */
 } Responder;
@@ -96,10 +94,9 @@ static size_t answer(Responder *r, StunAgent *agent, const guint8 *req, size_t l
     return stun_agent_finish_message(agent, &resp, NULL, 0);
 }
 
-static gboolean wait_readable(Responder *r, int fd)
+static gboolean wait_readable(Responder *r, PSock s)
 {
-    struct pollfd p[2] = {{fd, POLLIN, 0}, {r->stop[0], POLLIN, 0}};
-    return poll(p, 2, -1) > 0 && !p[1].revents;
+    return loopback_wait_readable(s, &r->stop, -1) == 1;
 }
 
 static gpointer responder_thread(gpointer data)
@@ -110,23 +107,28 @@ static gpointer responder_thread(gpointer data)
                     STUN_AGENT_USAGE_LONG_TERM_CREDENTIALS);
     guint8 buf[2048], out[2048];
     if (!r->tcp) {
-        while (wait_readable(r, r->fd)) {
+        while (wait_readable(r, r->sock)) {
             struct sockaddr_storage from;
             socklen_t fl = sizeof(from);
-            ssize_t n = recvfrom(r->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+            gssize n =
+                recvfrom(r->sock, (void *)buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
             size_t m = n > 0 ? answer(r, &agent, buf, (size_t)n, &from, fl, out, sizeof(out)) : 0;
             if (m)
-                sendto(r->fd, out, m, 0, (struct sockaddr *)&from, fl);
+                sendto(r->sock, (const void *)out, m, 0, (struct sockaddr *)&from, fl);
         }
         return NULL;
     }
-    while (wait_readable(r, r->fd)) {
+    while (wait_readable(r, r->sock)) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof(from);
-        int c = accept(r->fd, (struct sockaddr *)&from, &fl);
+        PSock c = psock_accept(r->sock);
+        if (c != PSOCK_NONE && getpeername(c, (struct sockaddr *)&from, &fl) != 0) {
+            psock_close(c);
+            c = PSOCK_NONE;
+        }
         gsize have = 0;
-        while (c >= 0 && wait_readable(r, c)) {
-            ssize_t n = recv(c, buf + have, sizeof(buf) - have, 0);
+        while (c != PSOCK_NONE && wait_readable(r, c)) {
+            gssize n = psock_recv(c, buf + have, sizeof(buf) - have);
             if (n <= 0)
                 break;
             have += (gsize)n;
@@ -134,13 +136,12 @@ static gpointer responder_thread(gpointer data)
             while ((frame = turncheck_stun_frame_length(buf, have)) > 0) {
                 size_t m = answer(r, &agent, buf, (size_t)frame, &from, fl, out, sizeof(out));
                 if (m)
-                    (void)!send(c, out, m, MSG_NOSIGNAL);
+                    (void)!psock_send(c, out, m);
                 memmove(buf, buf + frame, have - (gsize)frame);
                 have -= (gsize)frame;
             }
         }
-        if (c >= 0)
-            close(c);
+        psock_close(c);
     }
     return NULL;
 }
@@ -151,26 +152,19 @@ static Responder *responder_start(Answer a, const char *password, gboolean tcp)
     r->answer = a;
     r->password = password;
     r->tcp = tcp;
-    r->fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(in);
-    assert_int_equal(bind(r->fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    if (tcp)
-        assert_int_equal(listen(r->fd, 4), 0);
-    assert_int_equal(getsockname(r->fd, (struct sockaddr *)&in, &len), 0);
-    r->port = ntohs(in.sin_port);
-    assert_int_equal(pipe(r->stop), 0);
+    r->sock = loopback_socket(tcp ? SOCK_STREAM : SOCK_DGRAM, &r->port);
+    assert_true(r->sock != PSOCK_NONE);
+    loopback_stop_init(&r->stop);
     r->thread = g_thread_new("stun-responder", responder_thread, r);
     return r;
 }
 
 static void responder_stop(Responder *r)
 {
-    assert_int_equal(write(r->stop[1], "x", 1), 1);
+    loopback_stop_signal(&r->stop);
     g_thread_join(r->thread);
-    close(r->fd);
-    close(r->stop[0]);
-    close(r->stop[1]);
+    psock_close(r->sock);
+    loopback_stop_clear(&r->stop);
     g_free(r);
 }
 
@@ -291,30 +285,25 @@ static void test_stun_framing_over_tcp(void **state)
 #define MS_REALM "unit.test"
 
 typedef struct {
-    GPid pid;
+    GSubprocess *proc;
     guint udp, tcp, tls;
     char *user, *password; /* base64, as MRAS hands them out */
 } MsRelay;
 
 static guint free_port(int type)
 {
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(in);
-    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
-    close(fd);
-    return ntohs(in.sin_port);
+    guint port = 0;
+    PSock s = loopback_socket(type, &port);
+    assert_true(s != PSOCK_NONE);
+    psock_close(s);
+    return port;
 }
 
 static gboolean tcp_listening(guint port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((guint16)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    gboolean ok = connect(fd, (struct sockaddr *)&in, sizeof(in)) == 0;
-    close(fd);
-    return ok;
+    PSock s = loopback_connect(port);
+    psock_close(s);
+    return s != PSOCK_NONE;
 }
 
 static MsRelay *ms_relay_start(void)
@@ -331,7 +320,8 @@ static MsRelay *ms_relay_start(void)
                           "--tcp", tcp, "--tls", tls, "--realm", MS_REALM, "--user", r->user,
                           "--password", r->password, "--log", "/dev/null", NULL};
     g_autoptr(GError) e = NULL;
-    if (!g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r->pid, &e))
+    r->proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_NONE, &e);
+    if (!r->proc)
         fail_msg("cannot start the relay %s: %s", argv[0], e->message);
     for (int i = 0; i < 200 && !(tcp_listening(r->tcp) && tcp_listening(r->tls)); i++)
         g_usleep(10000);
@@ -341,10 +331,13 @@ static MsRelay *ms_relay_start(void)
 
 static void ms_relay_stop(MsRelay *r)
 {
-    kill(r->pid, SIGTERM);
-    g_spawn_close_pid(r->pid);
-    int status;
-    waitpid(r->pid, &status, 0);
+#ifdef G_OS_UNIX
+    g_subprocess_send_signal(r->proc, SIGTERM);
+#else
+    g_subprocess_force_exit(r->proc); /* the lab's relay is Linux's: never here */
+#endif
+    assert_true(g_subprocess_wait(r->proc, NULL, NULL));
+    g_object_unref(r->proc);
     g_free(r->user);
     g_free(r->password);
     g_free(r);
@@ -398,11 +391,25 @@ static void test_ms_turn_names_refused_mras_credentials(void **state)
 /* A TLS endpoint (a decrypting box) on the pseudo-TLS port: it refuses the
  * pseudo-TLS hello, and a real handshake shows its certificate. */
 typedef struct {
-    int fd;
+    PSock listener;
     guint port;
     int mode; /* 0 TLS server, 1 close at once, 2 reset, 3 silent */
+    LoopbackStop stop;
     GThread *thread;
 } Box;
+
+/* recv() until len bytes came (as MSG_WAITALL: psock_recv takes no flags);
+ * FALSE if the peer closed first. */
+static gboolean recv_all(PSock c, char *buf, gsize len)
+{
+    for (gsize have = 0; have < len;) {
+        gssize n = psock_recv(c, buf + have, len - have);
+        if (n <= 0)
+            return FALSE;
+        have += (gsize)n;
+    }
+    return TRUE;
+}
 
 static gpointer box_thread(gpointer data)
 {
@@ -414,25 +421,27 @@ static gpointer box_thread(gpointer data)
         SSL_CTX_use_PrivateKey_file(ctx, UNIT_DATA_DIR "/tls/edge.key", SSL_FILETYPE_PEM);
     }
     for (int n = 0; n < 2; n++) { /* the hello, then (TLS) the real handshake */
-        int c = accept(b->fd, NULL, NULL);
-        if (c < 0)
+        if (loopback_wait_readable(b->listener, &b->stop, -1) != 1)
+            break;
+        PSock c = psock_accept(b->listener);
+        if (c == PSOCK_NONE)
             break;
         if (b->mode == 0) {
             SSL *ssl = SSL_new(ctx);
-            SSL_set_fd(ssl, c);
+            SSL_set_fd(ssl, (int)c); /* Windows: OpenSSL takes the SOCKET as an int */
             SSL_accept(ssl);
             SSL_free(ssl);
         } else if (b->mode == 1 || b->mode == 2) {
             /* the hello read first: closing with unread data would reset */
             char buf[PSEUDO_TLS_HELLO_LEN];
-            (void)!recv(c, buf, sizeof(buf), MSG_WAITALL);
+            (void)!recv_all(c, buf, sizeof(buf));
             struct linger l = {1, 0};
             if (b->mode == 2)
-                setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+                setsockopt(c, SOL_SOCKET, SO_LINGER, (const void *)&l, sizeof(l));
         } else if (b->mode == 3) {
             g_usleep(900000);
         }
-        close(c);
+        psock_close(c);
         if (b->mode != 0)
             break;
     }
@@ -445,22 +454,19 @@ static Box *box_start(int mode)
 {
     Box *b = g_new0(Box, 1);
     b->mode = mode;
-    b->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(in);
-    assert_int_equal(bind(b->fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    assert_int_equal(listen(b->fd, 4), 0);
-    assert_int_equal(getsockname(b->fd, (struct sockaddr *)&in, &len), 0);
-    b->port = ntohs(in.sin_port);
+    b->listener = loopback_socket(SOCK_STREAM, &b->port);
+    assert_true(b->listener != PSOCK_NONE);
+    loopback_stop_init(&b->stop);
     b->thread = g_thread_new("box", box_thread, b);
     return b;
 }
 
 static void box_stop(Box *b)
 {
-    shutdown(b->fd, SHUT_RDWR);
+    loopback_stop_signal(&b->stop);
     g_thread_join(b->thread);
-    close(b->fd);
+    psock_close(b->listener);
+    loopback_stop_clear(&b->stop);
     g_free(b);
 }
 
@@ -480,27 +486,54 @@ static void test_ms_turn_pseudo_tls_answered_by_a_tls_endpoint(void **state)
     box_stop(b);
 }
 
-static void test_ms_turn_pseudo_tls_cut(void **state)
+/* The pseudo-TLS hello answered by a box that cuts the connection (mode 1, 2, 3). */
+static void pseudo_tls_cut(int mode, PseudoTlsAnswer want, const char *says)
 {
-    const struct {
-        int mode;
-        PseudoTlsAnswer want;
-        const char *says;
-    } each[] = {{1, PSEUDO_TLS_CLOSED, "closed the connection after the hello"},
-                {2, PSEUDO_TLS_RESET, "reset the connection after the hello"},
-                {3, PSEUDO_TLS_SILENT, "it said nothing for 400 ms after the hello"}};
-    for (gsize i = 0; i < G_N_ELEMENTS(each); i++) {
-        Box *b = box_start(each[i].mode);
-        TurnCheckResult out;
-        ms_check(b->port, TURNCHECK_TLS, "QQ==", "QQ==", 400, &out);
-        assert_false(out.ok);
-        assert_true(out.tcp_connected);
-        assert_int_equal(out.pseudo_tls, each[i].want);
-        assert_says(out.failure, each[i].says);
-        assert_false(out.tls.handshake_done); /* nothing to name */
-        turncheck_result_clear(&out);
-        box_stop(b);
+    Box *b = box_start(mode);
+    TurnCheckResult out;
+    ms_check(b->port, TURNCHECK_TLS, "QQ==", "QQ==", 400, &out);
+    assert_false(out.ok);
+    assert_true(out.tcp_connected);
+    assert_int_equal(out.pseudo_tls, want);
+    assert_says(out.failure, says);
+    assert_false(out.tls.handshake_done); /* nothing to name */
+    turncheck_result_clear(&out);
+    box_stop(b);
+}
+
+/* Wine (8) reads a TCP connection its peer reset as closed: recv() gives 0,
+ * not WSAECONNRESET (seen so with the reset sent by a Linux program, whose own
+ * recv() says ECONNRESET). NULL where a reset is seen (Linux, Windows). */
+static const char *wine_reads_resets_as_closes(void)
+{
+#ifdef G_OS_WIN32
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    if (ntdll && GetProcAddress(ntdll, "wine_get_version"))
+        return "Wine reads a reset connection as closed (recv() gives 0, not WSAECONNRESET)";
+#endif
+    return NULL;
+}
+
+static void test_ms_turn_pseudo_tls_closed_after_the_hello(void **state)
+{
+    pseudo_tls_cut(1, PSEUDO_TLS_CLOSED, "closed the connection after the hello");
+}
+
+static void test_ms_turn_pseudo_tls_reset_after_the_hello(void **state)
+{
+    const char *wine = wine_reads_resets_as_closes();
+    if (wine) {
+        /* The reset cannot be told here; what the check then says is held. */
+        print_message("the reset itself not checked here: %s\n", wine);
+        pseudo_tls_cut(2, PSEUDO_TLS_CLOSED, "closed the connection after the hello");
+        return;
     }
+    pseudo_tls_cut(2, PSEUDO_TLS_RESET, "reset the connection after the hello");
+}
+
+static void test_ms_turn_pseudo_tls_silent_after_the_hello(void **state)
+{
+    pseudo_tls_cut(3, PSEUDO_TLS_SILENT, "it said nothing for 400 ms after the hello");
 }
 
 static void test_ms_turn_framing(void **state)
@@ -527,7 +560,7 @@ static void test_ms_turn_framing(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN); /* as iceprobe's main does */
+    psock_init(); /* as iceprobe's main does */
     /* With the lab's MS-TURN relay (tests/lab/meson.build runs this so), the
      * MS-TURN allocations against it; without, the rest (the RFC 5766 ones
      * against the in-process responder, and MS-TURN's pseudo-TLS answered by
@@ -549,7 +582,9 @@ int main(void)
         cmocka_unit_test(test_stun_framing_over_tcp),
         /* MS-TURN's TLS port answered by other things than the relay */
         cmocka_unit_test(test_ms_turn_pseudo_tls_answered_by_a_tls_endpoint),
-        cmocka_unit_test(test_ms_turn_pseudo_tls_cut),
+        cmocka_unit_test(test_ms_turn_pseudo_tls_closed_after_the_hello),
+        cmocka_unit_test(test_ms_turn_pseudo_tls_reset_after_the_hello),
+        cmocka_unit_test(test_ms_turn_pseudo_tls_silent_after_the_hello),
         cmocka_unit_test(test_ms_turn_framing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
