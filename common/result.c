@@ -381,6 +381,9 @@ gboolean run_result_has_finding(const RunResult *r, const char *code)
 }
 
 static Finding *add_finding(RunResult *r, const char *code, const char *cause, JsonObject *evidence,
+                            const char *fmt, va_list ap) G_GNUC_PRINTF(5, 0);
+
+static Finding *add_finding(RunResult *r, const char *code, const char *cause, JsonObject *evidence,
                             const char *fmt, va_list ap)
 {
     const FindingSpec *spec = finding_spec_lookup(code);

@@ -109,6 +109,7 @@ int run_with_peer(const PeerRunOptions *o)
 {
     g_autoptr(GCancellable) stop = g_cancellable_new();
     g_autoptr(StopSignals) signals = stop_signals_new(stop);
+    (void)signals; /* held for its cleanup: clang would call it unused */
     g_autoptr(GError) e = NULL;
     g_autoptr(Profile) profile = profile_load_for_controller(o->profile_path, NULL, &e);
     if (!profile)

@@ -341,6 +341,7 @@ int agent_main(const AgentOptions *opt)
 {
     g_autoptr(GCancellable) stop = g_cancellable_new();
     g_autoptr(StopSignals) signals = stop_signals_new(stop);
+    (void)signals; /* held for its cleanup: clang would call it unused */
 
     g_autoptr(GError) e = NULL;
     g_autoptr(Spool) spool = spool_open(opt->spool, SPOOL_TTL_S, &e);
