@@ -11,41 +11,28 @@
  * reports are serialized under one lock, and one that may not follow the last
  * (service_state_may_follow: a STOP_PENDING after STOPPED) is dropped.
  *
- * The log is %ProgramData%\iceprobe\agent.log: descriptors 2 and 1 are sent
- * there (the agent writes its lines to descriptor 2, cli.h's cli_log), and
- * GLib's messages through a writer of its own; moved to agent.log.1 at start
- * once over 8 MiB. The directory is made SYSTEM's and
- * the Administrators' alone (a protected DACL, inherited by what is in it):
- * ProgramData lets every user create files in its subdirectories and read
- * them, and the token and the spool live there. */
+ * The log is %ProgramData%\iceprobe\agent.log (servicelog.h): descriptors 2
+ * and 1 are sent there (the agent writes its lines to descriptor 2, cli.h's
+ * cli_log), and GLib's messages through a writer of its own. The directory,
+ * where the token and the spool live too, is refused when it is a reparse
+ * point and made Administrators' own and SYSTEM's and their alone. */
 #include "service.h"
 
 #include "places.h"
+#include "servicelog.h"
 #include "stopping.h"
 #include "iceprobe/cli.h"
 
 #include <windows.h>
-#include <aclapi.h>
-#include <sddl.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <io.h>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <wchar.h>
-#include <glib/gstdio.h>
 
 G_DEFINE_QUARK(iceprobe - service - error - quark, service_error)
 
 #define SERVICE_NAME_W     L"" SERVICE_NAME
-#define LOG_ROTATE_BYTES   (8 * 1024 * 1024)
 #define START_WAIT_HINT_MS 10000
 #define STOP_WAIT_HINT_MS  35000 /* the agent's last upload may take 30 s */
 #define EXIT_ERROR         3     /* cli.h's CLI_EXIT_ERROR: the agent could not start */
-/* SYSTEM and the built-in Administrators: full control, for the directory and
- * what is made in it; nothing inherited from ProgramData. */
-#define PROTECTED_DIR_SDDL L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
 /* The one service of the process: the SCM's threads share it. */
 static struct {
@@ -113,89 +100,13 @@ static void set_win32_error(GError **error, const char *what, DWORD rc)
     g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "%s: %s", what, m);
 }
 
-/* dir becomes SYSTEM's and the Administrators' alone. */
-static gboolean protect_dir(const char *dir, GError **error)
-{
-    PSECURITY_DESCRIPTOR sd = NULL;
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(PROTECTED_DIR_SDDL, SDDL_REVISION_1,
-                                                              &sd, NULL)) {
-        set_win32_error(error, "ConvertStringSecurityDescriptorToSecurityDescriptorW",
-                        GetLastError());
-        return FALSE;
-    }
-    BOOL present = FALSE, defaulted = FALSE;
-    PACL dacl = NULL;
-    GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted);
-    g_autofree gunichar2 *w = g_utf8_to_utf16(dir, -1, NULL, NULL, NULL);
-    DWORD rc =
-        w ? SetNamedSecurityInfoW((LPWSTR)w, SE_FILE_OBJECT,
-                                  DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                                  NULL, NULL, dacl, NULL)
-          : ERROR_INVALID_NAME;
-    LocalFree(sd);
-    if (rc != ERROR_SUCCESS) {
-        g_autofree char *what = g_strdup_printf("SetNamedSecurityInfoW on %s", dir);
-        set_win32_error(error, what, rc);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-/* GLib's messages (and libnice's) as log lines: its default writer uses the
- * C library's stderr stream, which a process without a console never has. */
-static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
-                                   gpointer data)
-{
-    if (!g_log_writer_default_would_drop(level, NULL)) {
-        g_autofree char *text = g_log_writer_format_fields(level, fields, n, FALSE);
-        log_line("%s", text);
-    }
-    return G_LOG_WRITER_HANDLED;
-}
-
-/* Descriptors 2 and 1 (and the process's standard handles) into
- * %ProgramData%\iceprobe\agent.log; *note says
- * what went wrong that the log itself should tell (the directory's DACL). */
-static gboolean open_log(char **path_out, char **note, GError **error)
+/* The log (servicelog.h): the directory made safe, then agent.log; *notes
+ * what the log itself should tell. */
+static gboolean open_log(char **path_out, GPtrArray *notes, GError **error)
 {
     g_autofree char *dir = places_machine_dir();
-    if (g_mkdir_with_parents(dir, 0700) != 0) {
-        int err = errno;
-        g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "cannot create %s: %s", dir,
-                    g_strerror(err));
-        return FALSE;
-    }
-    g_autoptr(GError) pe = NULL;
-    if (!protect_dir(dir, &pe))
-        *note = g_strdup_printf("%s is not restricted to SYSTEM and Administrators: %s", dir,
-                                pe->message);
-    g_autofree char *path = g_build_filename(dir, "agent.log", NULL);
-    GStatBuf st;
-    if (g_stat(path, &st) == 0 && st.st_size > LOG_ROTATE_BYTES) {
-        g_autofree char *old = g_strconcat(path, ".1", NULL);
-        g_autofree gunichar2 *wp = g_utf8_to_utf16(path, -1, NULL, NULL, NULL);
-        g_autofree gunichar2 *wo = g_utf8_to_utf16(old, -1, NULL, NULL, NULL);
-        if (wp && wo)
-            MoveFileExW(wp, wo, MOVEFILE_REPLACE_EXISTING);
-    }
-    g_autofree gunichar2 *w = g_utf8_to_utf16(path, -1, NULL, NULL, NULL);
-    int fd = w ? _wopen((const wchar_t *)w, _O_WRONLY | _O_APPEND | _O_CREAT | _O_BINARY,
-                        _S_IREAD | _S_IWRITE)
-               : -1;
-    if (fd < 0 || _dup2(fd, 2) != 0 || _dup2(fd, 1) != 0) {
-        int err = errno;
-        if (fd >= 0)
-            _close(fd);
-        g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "cannot open %s: %s", path,
-                    g_strerror(err));
-        return FALSE;
-    }
-    _close(fd);
-    SetStdHandle(STD_ERROR_HANDLE, (HANDLE)_get_osfhandle(2));
-    SetStdHandle(STD_OUTPUT_HANDLE, (HANDLE)_get_osfhandle(1));
-    g_log_set_writer_func(log_writer, NULL, NULL);
-    *path_out = g_steal_pointer(&path);
-    return TRUE;
+    return servicelog_prepare_dir(dir, notes, error) &&
+           servicelog_open(dir, SERVICELOG_CAP_BYTES, path_out, error);
 }
 
 /* The service's program path as the SCM has it, quoted when it holds a space
@@ -300,8 +211,9 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     }
     report(SERVICE_STATE_START_PENDING);
     g_autoptr(GError) e = NULL;
-    g_autofree char *log = NULL, *note = NULL;
-    if (!open_log(&log, &note, &e)) {
+    g_autofree char *log = NULL;
+    g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+    if (!open_log(&log, notes, &e)) {
         svc.failure = g_strdup_printf("no log: %s", e->message);
         event_log_error(svc.failure);
         report_stopped(EXIT_ERROR);
@@ -309,8 +221,8 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     }
     log_line("started by the Service Control Manager as the service %s (process %lu); log %s",
              SERVICE_NAME, (unsigned long)GetCurrentProcessId(), log);
-    if (note)
-        log_line("%s", note);
+    for (guint i = 0; i < notes->len; i++)
+        log_line("%s", (const char *)notes->pdata[i]);
     g_autofree char *mended = quote_own_path(name);
     if (mended)
         log_line("%s", mended);
