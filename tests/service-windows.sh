@@ -53,6 +53,9 @@ assert_match "its log is in ProgramData" "$log" "started by the Service Control 
 assert_match "the agent runs in it, with the spool in ProgramData" "$log" \
 	'iceprobe agent: [0-9.]+ starting: controller http://127\.0\.0\.1:9, spool C:\\ProgramData\\iceprobe\\spool'
 assert_match "and calls its controller" "$log" "heartbeat failed: .*again in"
+assert_match "it sets the shutdown's wait for it" "$log" \
+	"a shutdown waits up to 40 s for it to stop \(SERVICE_CONTROL_PRESHUTDOWN\)"
+assert_eq "which the SCM holds" "$(wine_ "$QUERY" --preshutdown "$SERVICE")" "preshutdown=40000"
 # The directory was made by the service, whose token's owner under Wine is the user
 # (S-1-5-21-0-0-0-1000): the service makes Administrators its owner. Wine 8 takes the
 # call (SetNamedSecurityInfoW returns 0) but keeps reading the user as the owner, and

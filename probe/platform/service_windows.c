@@ -5,11 +5,12 @@
  * which starts service_main() on a thread of its own; that thread reports the
  * service starting, opens the log, reports it running and runs the agent. The
  * SCM calls the control handler on the main thread: a stop or the system's
- * shutdown is reported as STOP_PENDING and delivered to stopping.h's watch,
- * which the agent waits on, as Ctrl+C is in a console. When the agent has
- * finished, service_main() reports STOPPED with its exit code. The two threads'
- * reports are serialized under one lock, and one that may not follow the last
- * (service_state_may_follow: a STOP_PENDING after STOPPED) is dropped.
+ * shutdown (PRESHUTDOWN, which a shutdown waits for up to the timeout the
+ * service sets at start, then SHUTDOWN) is reported as STOP_PENDING and delivered to stopping.h's
+ * watch, which the agent waits on, as Ctrl+C is in a console. When the agent has finished,
+ * service_main() reports STOPPED with its exit code. The two threads' reports are serialized under
+ * one lock, and one that may not follow the last (service_state_may_follow: a STOP_PENDING after
+ * STOPPED) is dropped.
  *
  * The log is %ProgramData%\iceprobe\agent.log (servicelog.h): descriptors 2
  * and 1 are sent there (the agent writes its lines to descriptor 2, cli.h's
@@ -32,7 +33,11 @@ G_DEFINE_QUARK(iceprobe - service - error - quark, service_error)
 #define SERVICE_NAME_W     L"" SERVICE_NAME
 #define START_WAIT_HINT_MS 10000
 #define STOP_WAIT_HINT_MS  35000 /* the agent's last upload may take 30 s */
-#define EXIT_ERROR         3     /* cli.h's CLI_EXIT_ERROR: the agent could not start */
+/* How long a shutdown waits for the service once it has sent PRESHUTDOWN:
+ * the stop's wait and some. Windows' default is 180 s on older systems, less
+ * on newer ones; set at each start, so that the service's own holds. */
+#define PRESHUTDOWN_TIMEOUT_MS 40000
+#define EXIT_ERROR             3 /* cli.h's CLI_EXIT_ERROR: the agent could not start */
 
 /* The one service of the process: the SCM's threads share it. */
 static struct {
@@ -68,7 +73,9 @@ static gboolean set_status(ServiceState st, guint checkpoint, gpointer data)
         .dwServiceType = SERVICE_WIN32_OWN_PROCESS,
         .dwCurrentState = win_state(st),
         .dwControlsAccepted =
-            st == SERVICE_STATE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0,
+            st == SERVICE_STATE_RUNNING
+                ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PRESHUTDOWN | SERVICE_ACCEPT_SHUTDOWN
+                : 0,
         .dwWin32ExitCode = stopped ? svc.win32_exit : NO_ERROR,
         .dwServiceSpecificExitCode = stopped ? svc.specific_exit : 0,
         .dwCheckPoint = checkpoint,
@@ -161,6 +168,27 @@ static char *quote_own_path(const wchar_t *name)
     return said;
 }
 
+/* The shutdown's wait for this service (PRESHUTDOWN_TIMEOUT_MS), for its
+ * log: what was set, or why it could not be. */
+static char *set_preshutdown_timeout(const wchar_t *name)
+{
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
+    SC_HANDLE me = scm ? OpenServiceW(scm, name, SERVICE_CHANGE_CONFIG) : NULL;
+    SERVICE_PRESHUTDOWN_INFO info = {.dwPreshutdownTimeout = PRESHUTDOWN_TIMEOUT_MS};
+    char *said = me && ChangeServiceConfig2W(me, SERVICE_CONFIG_PRESHUTDOWN_INFO, &info)
+                     ? g_strdup_printf("a shutdown waits up to %d s for it to stop "
+                                       "(SERVICE_CONTROL_PRESHUTDOWN)",
+                                       PRESHUTDOWN_TIMEOUT_MS / 1000)
+                     : g_strdup_printf("its shutdown wait could not be set (error %lu): "
+                                       "Windows' default holds",
+                                       (unsigned long)GetLastError());
+    if (me)
+        CloseServiceHandle(me);
+    if (scm)
+        CloseServiceHandle(scm);
+    return said;
+}
+
 /* Why the service stopped before its log existed, in the Windows event log
  * (Application, source iceprobe-agent, no message file: Event Viewer shows
  * the text as the event's insertion string). */
@@ -182,9 +210,13 @@ static DWORD WINAPI on_control(DWORD control, DWORD type, LPVOID event_data, LPV
 {
     switch (control) {
     case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_PRESHUTDOWN:
     case SERVICE_CONTROL_SHUTDOWN: {
-        StopEvent ev =
-            control == SERVICE_CONTROL_STOP ? STOP_EVENT_SERVICE_STOP : STOP_EVENT_SERVICE_SHUTDOWN;
+        StopEvent ev = control == SERVICE_CONTROL_STOP          ? STOP_EVENT_SERVICE_STOP
+                       : control == SERVICE_CONTROL_PRESHUTDOWN ? STOP_EVENT_SERVICE_PRESHUTDOWN
+                                                                : STOP_EVENT_SERVICE_SHUTDOWN;
+        /* STOP_PENDING with its wait hint: the SCM (and a shutdown, which
+         * waits up to the preshutdown timeout) sees the stop under way. */
         report(SERVICE_STATE_STOP_PENDING);
         log_line("the Service Control Manager asks it to stop (%s)", stopping_event_name(ev));
         stop_signals_deliver(ev);
@@ -226,6 +258,8 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     g_autofree char *mended = quote_own_path(name);
     if (mended)
         log_line("%s", mended);
+    g_autofree char *preshutdown = set_preshutdown_timeout(name);
+    log_line("%s", preshutdown);
     report(SERVICE_STATE_RUNNING);
     svc.exit_code = svc.body(svc.data);
     svc.ran = TRUE;
