@@ -47,6 +47,7 @@ static struct {
     int exit_code;
     char *failure; /* why the agent did not start */
     SERVICE_STATUS_HANDLE handle;
+    ServiceLog *log;                 /* from the start to service_run()'s return */
     ServiceReporter reporter;        /* the reports, serialized */
     DWORD win32_exit, specific_exit; /* what STOPPED says */
 } svc;
@@ -107,13 +108,29 @@ static void set_win32_error(GError **error, const char *what, DWORD rc)
     g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "%s: %s", what, m);
 }
 
-/* The log (servicelog.h): the directory made safe, then agent.log; *notes
- * what the log itself should tell. */
-static gboolean open_log(char **path_out, GPtrArray *notes, GError **error)
+/* GLib's messages (and libnice's) as log lines: its default writer uses the
+ * C library's stderr stream, which a process without a console never has. */
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
+                                   gpointer data)
+{
+    if (!g_log_writer_default_would_drop(level, NULL)) {
+        g_autofree char *text = g_log_writer_format_fields(level, fields, n, FALSE);
+        log_line("%s", text);
+    }
+    return G_LOG_WRITER_HANDLED;
+}
+
+/* The log (servicelog.h): the directory made safe, then agent.log, and
+ * GLib's messages into it; *notes what the log itself should tell. */
+static ServiceLog *open_log(GPtrArray *notes, GError **error)
 {
     g_autofree char *dir = places_machine_dir();
-    return servicelog_prepare_dir(dir, notes, error) &&
-           servicelog_open(dir, SERVICELOG_CAP_BYTES, path_out, error);
+    if (!servicelog_prepare_dir(dir, notes, error))
+        return NULL;
+    ServiceLog *log = servicelog_open(dir, SERVICELOG_CAP_BYTES, error);
+    if (log)
+        g_log_set_writer_func(log_writer, NULL, NULL);
+    return log;
 }
 
 /* The service's program path as the SCM has it, quoted when it holds a space
@@ -243,16 +260,16 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     }
     report(SERVICE_STATE_START_PENDING);
     g_autoptr(GError) e = NULL;
-    g_autofree char *log = NULL;
     g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-    if (!open_log(&log, notes, &e)) {
+    svc.log = open_log(notes, &e);
+    if (!svc.log) {
         svc.failure = g_strdup_printf("no log: %s", e->message);
         event_log_error(svc.failure);
         report_stopped(EXIT_ERROR);
         return;
     }
     log_line("started by the Service Control Manager as the service %s (process %lu); log %s",
-             SERVICE_NAME, (unsigned long)GetCurrentProcessId(), log);
+             SERVICE_NAME, (unsigned long)GetCurrentProcessId(), servicelog_path(svc.log));
     for (guint i = 0; i < notes->len; i++)
         log_line("%s", (const char *)notes->pdata[i]);
     g_autofree char *mended = quote_own_path(name);
@@ -288,6 +305,8 @@ gboolean service_run(ServiceBody body, gpointer data, int *exit_code, GError **e
             set_win32_error(error, "StartServiceCtrlDispatcherW", rc);
         return FALSE;
     }
+    /* Lines to descriptor 2 from now on: still the log's file. */
+    g_clear_pointer(&svc.log, servicelog_close);
     if (!svc.ran) {
         g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED,
                     "the service stopped before the agent started: %s",

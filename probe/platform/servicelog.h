@@ -11,14 +11,21 @@
  *
  * servicelog_open() sends descriptors 2 and 1 (and the process's standard
  * handles) to DIR\agent.log, refusing one that is a reparse point and opening
- * it without following one, and GLib's messages through a writer of its own
- * (the C library's stderr stream of a process without a console stays
- * closed). */
+ * it without following one, and takes cli_log's lines (cli.h's
+ * cli_set_log_writer). Past its cap the log is moved to agent.log.1 (the one
+ * before is dropped) and a new one begun: at start, and while the service
+ * runs, right after the line that passed it. The move and the reopening of
+ * descriptors 2 and 1 happen under the lock each line is written under, so
+ * that no line is split between the two files or lost; writers that go to
+ * the descriptors themselves (none in the agent: GLib's messages come through
+ * cli_log, service_windows.c) are kept whole by the C library's own lock of
+ * each descriptor. */
 #pragma once
 
 #include <glib.h>
 
-/* A log past this is moved to agent.log.1 at start. */
+/* A log past this is moved to agent.log.1. The service's; a test gives its own
+ * to servicelog_open(). */
 #define SERVICELOG_CAP_BYTES (8 * 1024 * 1024)
 
 /* dir made if missing and made safe (above); each thing the log should tell
@@ -26,6 +33,13 @@
  * with error, when the service must not use it. */
 gboolean servicelog_prepare_dir(const char *dir, GPtrArray *notes, GError **error);
 
-/* DIR\agent.log opened for the process's descriptors 2 and 1, moved to
- * agent.log.1 first when past cap_bytes. *path_out: the log's path. */
-gboolean servicelog_open(const char *dir, gsize cap_bytes, char **path_out, GError **error);
+typedef struct ServiceLog ServiceLog;
+
+/* DIR\agent.log opened for the process's descriptors 2 and 1 and cli_log,
+ * moved to agent.log.1 first when past cap_bytes, and again each time it
+ * passes it. One at a time. */
+ServiceLog *servicelog_open(const char *dir, gsize cap_bytes, GError **error);
+const char *servicelog_path(const ServiceLog *log);
+/* cli_log writes to descriptor 2 again (which stays the log's file); freed. */
+void servicelog_close(ServiceLog *log);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ServiceLog, servicelog_close)

@@ -24,8 +24,6 @@
  * what is made in it; nothing inherited from ProgramData. */
 #define PROTECTED_DIR_SDDL L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
-#define log_line(...) cli_log("iceprobe agent", __VA_ARGS__)
-
 static void set_win32_error(GError **error, DWORD rc, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 static void set_win32_error(GError **error, DWORD rc, const char *fmt, ...)
 {
@@ -199,18 +197,6 @@ gboolean servicelog_prepare_dir(const char *dir, GPtrArray *notes, GError **erro
     return TRUE;
 }
 
-/* GLib's messages (and libnice's) as log lines: its default writer uses the
- * C library's stderr stream, which a process without a console never has. */
-static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
-                                   gpointer data)
-{
-    if (!g_log_writer_default_would_drop(level, NULL)) {
-        g_autofree char *text = g_log_writer_format_fields(level, fields, n, FALSE);
-        log_line("%s", text);
-    }
-    return G_LOG_WRITER_HANDLED;
-}
-
 /* path opened for appending, a reparse point neither followed nor taken; a
  * descriptor of the C library's, or -1 with error. Deletion shared, so that
  * the file can be renamed while open. */
@@ -258,27 +244,102 @@ static gboolean take_std(int fd, const char *path, GError **error)
     return TRUE;
 }
 
-gboolean servicelog_open(const char *dir, gsize cap_bytes, char **path_out, GError **error)
+struct ServiceLog {
+    GMutex lock; /* each line, and the move to agent.log.1 after it */
+    char *path;
+    gunichar2 *w, *w_old;
+    guint64 cap;
+    guint64 limit; /* the size that moves it: the cap, or more after a move failed */
+};
+
+static guint64 fd2_size(void)
 {
-    g_return_val_if_fail(dir && path_out, FALSE);
+    LARGE_INTEGER size;
+    HANDLE h = (HANDLE)_get_osfhandle(2);
+    return h != INVALID_HANDLE_VALUE && GetFileSizeEx(h, &size) ? (guint64)size.QuadPart : 0;
+}
+
+/* agent.log moved to agent.log.1 and a new one begun as descriptors 2 and 1;
+ * under log->lock. Where either fails, the lines go on where they went, the
+ * log says why, and the next try is another cap later. */
+static void rotate(ServiceLog *log, guint64 size)
+{
+    g_autoptr(GError) e = NULL;
+    if (!MoveFileExW((wchar_t *)log->w, (wchar_t *)log->w_old, MOVEFILE_REPLACE_EXISTING)) {
+        set_win32_error(&e, GetLastError(), "cannot move %s to agent.log.1", log->path);
+    } else {
+        int fd = open_append((wchar_t *)log->w, log->path, &e);
+        if (fd >= 0 && take_std(fd, log->path, &e)) {
+            log->limit = log->cap;
+            g_autofree char *line = cli_log_line(
+                "iceprobe agent",
+                "the log continues from agent.log.1 (moved at %" G_GUINT64_FORMAT " bytes)", size);
+            cli_write_fd2(line, strlen(line));
+            return;
+        }
+    }
+    log->limit = size + log->cap;
+    g_autofree char *line =
+        cli_log_line("iceprobe agent", "%s; the log goes on as it was", e->message);
+    cli_write_fd2(line, strlen(line));
+}
+
+/* cli.h's log writer: the line, then the move if it passed the cap. */
+static void write_line(const char *line, gsize len, gpointer data)
+{
+    ServiceLog *log = data;
+    g_mutex_lock(&log->lock);
+    cli_write_fd2(line, len);
+    guint64 size = fd2_size();
+    if (size > log->limit)
+        rotate(log, size);
+    g_mutex_unlock(&log->lock);
+}
+
+ServiceLog *servicelog_open(const char *dir, gsize cap_bytes, GError **error)
+{
+    g_return_val_if_fail(dir && cap_bytes > 0, NULL);
     g_autofree char *path = g_build_filename(dir, "agent.log", NULL);
     g_autofree char *old = g_strconcat(path, ".1", NULL);
     g_autofree gunichar2 *w = g_utf8_to_utf16(path, -1, NULL, NULL, NULL);
     g_autofree gunichar2 *wo = g_utf8_to_utf16(old, -1, NULL, NULL, NULL);
     if (!w || !wo) {
         g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "%s: not valid UTF-8", path);
-        return FALSE;
+        return NULL;
     }
     if (!refuse_reparse_point((wchar_t *)w, path, TRUE, error))
-        return FALSE;
+        return NULL;
     WIN32_FILE_ATTRIBUTE_DATA fa;
     if (GetFileAttributesExW((wchar_t *)w, GetFileExInfoStandard, &fa) &&
         (((guint64)fa.nFileSizeHigh << 32) | fa.nFileSizeLow) > cap_bytes)
         MoveFileExW((wchar_t *)w, (wchar_t *)wo, MOVEFILE_REPLACE_EXISTING);
     int fd = open_append((wchar_t *)w, path, error);
     if (fd < 0 || !take_std(fd, path, error))
-        return FALSE;
-    g_log_set_writer_func(log_writer, NULL, NULL);
-    *path_out = g_steal_pointer(&path);
-    return TRUE;
+        return NULL;
+    ServiceLog *log = g_new0(ServiceLog, 1);
+    g_mutex_init(&log->lock);
+    log->path = g_steal_pointer(&path);
+    log->w = g_steal_pointer(&w);
+    log->w_old = g_steal_pointer(&wo);
+    log->cap = log->limit = cap_bytes;
+    cli_set_log_writer(write_line, log);
+    return log;
+}
+
+const char *servicelog_path(const ServiceLog *log)
+{
+    g_return_val_if_fail(log, NULL);
+    return log->path;
+}
+
+void servicelog_close(ServiceLog *log)
+{
+    if (!log)
+        return;
+    cli_set_log_writer(NULL, NULL);
+    g_mutex_clear(&log->lock);
+    g_free(log->path);
+    g_free(log->w);
+    g_free(log->w_old);
+    g_free(log);
 }
