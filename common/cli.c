@@ -71,9 +71,8 @@ gboolean cli_parse_options(const char *prog, const char *command, const char *su
 /* One write(2) per line, not stdio: a Windows service has no console, and its
  * C library's stderr stream stays closed even once descriptor 2 is the log
  * file (service_windows.c); the descriptor works on both platforms. */
-static void write_stderr(const char *s)
+void cli_write_fd2(const char *s, gsize n)
 {
-    size_t n = strlen(s);
     while (n > 0) {
         ssize_t w = write(2, s, n);
         if (w <= 0)
@@ -83,12 +82,44 @@ static void write_stderr(const char *s)
     }
 }
 
-void cli_logv(const char *who, const char *fmt, va_list ap)
+static CliLogWriter log_writer;
+static gpointer log_writer_data;
+
+void cli_set_log_writer(CliLogWriter writer, gpointer data)
+{
+    log_writer = writer;
+    log_writer_data = data;
+}
+
+static void write_stderr(const char *s)
+{
+    if (log_writer)
+        log_writer(s, strlen(s), log_writer_data);
+    else
+        cli_write_fd2(s, strlen(s));
+}
+
+static char *log_line_v(const char *who, const char *fmt, va_list ap) G_GNUC_PRINTF(2, 0);
+static char *log_line_v(const char *who, const char *fmt, va_list ap)
 {
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *t = g_date_time_format(now, "%FT%TZ");
-    g_autofree char *line = g_strdup_printf("%s %s: %s\n", t, who, msg);
+    return g_strdup_printf("%s %s: %s\n", t, who, msg);
+}
+
+char *cli_log_line(const char *who, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = log_line_v(who, fmt, ap);
+    va_end(ap);
+    return line;
+}
+
+void cli_logv(const char *who, const char *fmt, va_list ap)
+{
+    g_autofree char *line = log_line_v(who, fmt, ap);
     write_stderr(line);
 }
 

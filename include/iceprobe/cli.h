@@ -32,5 +32,16 @@ gboolean cli_parse_options(const char *prog, const char *command, const char *su
  * WHO: message": the agent's log, and a Windows service's, which is a file. */
 void cli_log(const char *who, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 void cli_logv(const char *who, const char *fmt, va_list ap) G_GNUC_PRINTF(2, 0);
+/* cli_log's line, newline included, to write elsewhere. */
+char *cli_log_line(const char *who, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* An error on standard error, the same way: "WHO: message". */
 void cli_error(const char *who, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/* Where cli_log's and cli_error's lines go instead of descriptor 2: a Windows
+ * service's log, which writes and rotates under one lock
+ * (servicelog_windows.c). NULL: descriptor 2 again. Set while no other
+ * thread logs. */
+typedef void (*CliLogWriter)(const char *line, gsize len, gpointer data);
+void cli_set_log_writer(CliLogWriter writer, gpointer data);
+/* One line written to descriptor 2 with write(2), as cli_log does by default. */
+void cli_write_fd2(const char *line, gsize len);

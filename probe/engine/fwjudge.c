@@ -309,6 +309,12 @@ static void describe_read(const FirewallState *st, const FwJudgeInput *in, JsonO
         json_object_set_string_member(d, "profiles_note", st->profiles_note);
     if (st->profiles_state_why)
         json_object_set_string_member(d, "profiles_state_why", st->profiles_state_why);
+    if (st->profiles_block_inbound) {
+        g_autofree char *w = profile_words(st->profiles_block_inbound);
+        json_object_set_string_member(d, "block_all_inbound", w);
+    }
+    if (st->block_inbound_why)
+        json_object_set_string_member(d, "block_all_inbound_why", st->block_inbound_why);
     if (st->gp_rules >= 0)
         json_object_set_int_member(d, "gp_rules", st->gp_rules);
     if (st->gp_rules_why)
@@ -327,6 +333,7 @@ typedef struct {
     GString *missing;  /* "100.64.0.2 outbound UDP (lync.exe, Teams.exe); ..." */
     JsonArray *detail; /* each missing block */
     guint n;
+    guint inbound; /* of n, those inbound */
 } Missing;
 
 /* Judges one (address, direction, protocol) for every call client. */
@@ -349,6 +356,8 @@ static void judge_one(GArray *rules, GArray *req, GInetAddress *a, FirewallDirec
             continue;
         }
         g_string_append_printf(clients, "%s%s", clients->len ? ", " : "", *c);
+        if (dir == FIREWALL_IN)
+            m->inbound++;
         if (m->n++ >= MAX_MISSING) {
             json_array_unref(uncovered);
             continue;
@@ -512,6 +521,17 @@ static char **judged_clients(GArray *rules, const FwJudgeInput *in)
     return g_strdupv((char **)named->pdata);
 }
 
+/* Inbound is blocked for every program, whatever the rules say: Group
+ * Policy's "inbound blocked" state, or BlockAllInboundTraffic set for every
+ * profile judged (where the firewall is off for one, inert() says so). */
+static gboolean inbound_all_blocked(const FirewallState *st)
+{
+    guint judged = st->profiles &
+                   (FIREWALL_PROFILE_DOMAIN | FIREWALL_PROFILE_PRIVATE | FIREWALL_PROFILE_PUBLIC);
+    return st->local_policy == FIREWALL_LOCAL_INBOUND_BLOCKED ||
+           (judged && !st->profiles_state_why && (st->profiles_block_inbound & judged) == judged);
+}
+
 static char *notes(const FirewallState *st, guint unreadable)
 {
     GString *g = g_string_new(NULL);
@@ -520,8 +540,15 @@ static char *notes(const FirewallState *st, guint unreadable)
                                "; the tunnel network's profile could not be read (%s): the "
                                "rules must apply to every active profile",
                                st->profiles_note);
-    if (st->local_policy == FIREWALL_LOCAL_INBOUND_BLOCKED)
+    if (st->local_policy == FIREWALL_LOCAL_INBOUND_BLOCKED) {
         g_string_append(g, "; all inbound traffic is blocked (BlockAllInboundTraffic)");
+    } else if (inbound_all_blocked(st)) {
+        g_autofree char *w = profile_words(st->profiles);
+        g_string_append_printf(g,
+                               "; all inbound traffic is blocked for %s (BlockAllInboundTraffic), "
+                               "whatever the rules say: inbound counts as blocked",
+                               w);
+    }
     if (st->incomplete)
         g_string_append_printf(g, "; not every rule was read (%s)", st->incomplete);
     if (unreadable)
@@ -567,13 +594,15 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
     g_autoptr(GString) range_names = g_string_new(NULL);
     g_autoptr(GArray) req = required_ranges(in, v->detail, range_names);
     JsonArray *addrs = json_array_new();
-    Missing m = {g_string_new(NULL), json_array_new(), 0};
+    Missing m = {g_string_new(NULL), json_array_new(), 0, 0};
+    gboolean inbound_blocked = inbound_all_blocked(st);
+    json_object_set_boolean_member(v->detail, "inbound_all_blocked", inbound_blocked);
     for (guint i = 0; i < in->tunnel_addresses->len; i++) {
         GInetAddress *a = in->tunnel_addresses->pdata[i];
         g_autofree char *as = g_inet_address_to_string(a);
         json_array_add_string_element(addrs, as);
         for (FirewallDirection dir = FIREWALL_IN; dir <= FIREWALL_OUT; dir++) {
-            if (dir == FIREWALL_IN && st->local_policy == FIREWALL_LOCAL_INBOUND_BLOCKED)
+            if (dir == FIREWALL_IN && inbound_blocked)
                 continue;
             judge_one(rules, req, a, dir, PROTO_TCP, &jin, &m);
             judge_one(rules, req, a, dir, PROTO_UDP, &jin, &m);
@@ -640,6 +669,12 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
                                        "profile (%s), and which one is the tunnel network's "
                                        "cannot be told: its own may block it%s",
                                        missing, tail));
+    if (m.inbound == m.n && st->block_inbound_why)
+        return verdict(v, VERDICT_SKIP,
+                       g_strdup_printf("the block was not found among the rules for inbound "
+                                       "(%s), and whether the Windows Firewall blocks all inbound "
+                                       "traffic for the tunnel's profile cannot be read (%s)%s",
+                                       missing, st->block_inbound_why, tail));
     return missing_verdict(v, g_strdup_printf("the Windows Firewall does not block the tunnel's "
                                               "address from %s for: %s%s",
                                               range_names->str, missing, tail));

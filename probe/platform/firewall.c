@@ -40,6 +40,7 @@ void firewall_state_free(FirewallState *s)
     for (guint i = 0; i < G_N_ELEMENTS(s->excluded); i++)
         g_free(s->excluded[i]);
     g_free(s->profiles_state_why);
+    g_free(s->block_inbound_why);
     g_free(s->gp_rules_why);
     g_free(s);
 }

@@ -84,6 +84,13 @@ typedef struct {
     guint profiles_off;
     char *excluded[3];
     char *profiles_state_why;
+    /* Those of profiles whose BlockAllInboundTraffic is set
+     * (INetFwPolicy2::get_BlockAllInboundTraffic): there, with the firewall
+     * on, inbound is blocked for every program whatever the rules say.
+     * block_inbound_why: why it could not be read (NULL: it was); then the
+     * rules alone are judged, and a block missing inbound only is not told. */
+    guint profiles_block_inbound;
+    char *block_inbound_why;
     /* The rules Group Policy pushes (values of HKLM\SOFTWARE\Policies\Microsoft\
      * WindowsFirewall\FirewallRules), which INetFwPolicy2's rules, the local
      * store's, do not hold: how many (0: none), or -1 with gp_rules_why when

@@ -350,8 +350,9 @@ static void read_profiles(INetFwPolicy2 *pol, int ifindex, FirewallState *st)
     why = NULL;
 }
 
-/* For each profile judged: whether its firewall is on, and the adapters it
- * leaves out; rules do nothing where it is off or the adapter is left out. */
+/* For each profile judged: whether its firewall is on, whether it blocks all
+ * inbound traffic, and the adapters it leaves out; rules do nothing where it
+ * is off or the adapter is left out. */
 static void read_profiles_state(INetFwPolicy2 *pol, FirewallState *st)
 {
     static const guint bits[] = {FIREWALL_PROFILE_DOMAIN, FIREWALL_PROFILE_PRIVATE,
@@ -367,6 +368,13 @@ static void read_profiles_state(INetFwPolicy2 *pol, FirewallState *st)
         }
         if (on == VARIANT_FALSE)
             st->profiles_off |= bits[i];
+        VARIANT_BOOL block_in = VARIANT_FALSE;
+        hr =
+            INetFwPolicy2_get_BlockAllInboundTraffic(pol, (NET_FW_PROFILE_TYPE2)bits[i], &block_in);
+        if (FAILED(hr) && !st->block_inbound_why)
+            st->block_inbound_why = hr_words("INetFwPolicy2::get_BlockAllInboundTraffic", hr);
+        else if (SUCCEEDED(hr) && block_in != VARIANT_FALSE)
+            st->profiles_block_inbound |= bits[i];
         VARIANT v;
         VariantInit(&v);
         hr = INetFwPolicy2_get_ExcludedInterfaces(pol, (NET_FW_PROFILE_TYPE2)bits[i], &v);

@@ -3,8 +3,8 @@
  * it as the service iceprobe-agent, docs/windows.md); service_run() connects
  * to it (StartServiceCtrlDispatcherW), registers the control handler
  * (RegisterServiceCtrlHandlerExW), writes the log to
- * %ProgramData%\iceprobe\agent.log, and runs the agent. SERVICE_CONTROL_STOP
- * and SHUTDOWN go through stopping.h's watch, as Ctrl+C does, and the
+ * %ProgramData%\iceprobe\agent.log, and runs the agent. SERVICE_CONTROL_STOP,
+ * PRESHUTDOWN and SHUTDOWN go through stopping.h's watch, as Ctrl+C does, and the
  * console's events are ignored (stopping_decide). Linux: systemd runs the
  * agent as it is, in the foreground (dist/iceprobe-agent.service); --service
  * is refused there with the usage exit code, rather than accepted and meaning

@@ -5,47 +5,39 @@
  * which starts service_main() on a thread of its own; that thread reports the
  * service starting, opens the log, reports it running and runs the agent. The
  * SCM calls the control handler on the main thread: a stop or the system's
- * shutdown is reported as STOP_PENDING and delivered to stopping.h's watch,
- * which the agent waits on, as Ctrl+C is in a console. When the agent has
- * finished, service_main() reports STOPPED with its exit code. The two threads'
- * reports are serialized under one lock, and one that may not follow the last
- * (service_state_may_follow: a STOP_PENDING after STOPPED) is dropped.
+ * shutdown (PRESHUTDOWN, which a shutdown waits for up to the timeout the
+ * service sets at start, then SHUTDOWN) is reported as STOP_PENDING and delivered to stopping.h's
+ * watch, which the agent waits on, as Ctrl+C is in a console. When the agent has finished,
+ * service_main() reports STOPPED with its exit code. The two threads' reports are serialized under
+ * one lock, and one that may not follow the last (service_state_may_follow: a STOP_PENDING after
+ * STOPPED) is dropped.
  *
- * The log is %ProgramData%\iceprobe\agent.log: descriptors 2 and 1 are sent
- * there (the agent writes its lines to descriptor 2, cli.h's cli_log), and
- * GLib's messages through a writer of its own; moved to agent.log.1 at start
- * once over 8 MiB. The directory is made SYSTEM's and
- * the Administrators' alone (a protected DACL, inherited by what is in it):
- * ProgramData lets every user create files in its subdirectories and read
- * them, and the token and the spool live there. */
+ * The log is %ProgramData%\iceprobe\agent.log (servicelog.h): descriptors 2
+ * and 1 are sent there (the agent writes its lines to descriptor 2, cli.h's
+ * cli_log), and GLib's messages through a writer of its own. The directory,
+ * where the token and the spool live too, is refused when it is a reparse
+ * point and made Administrators' own and SYSTEM's and their alone. */
 #include "service.h"
 
 #include "places.h"
+#include "servicelog.h"
 #include "stopping.h"
 #include "iceprobe/cli.h"
 
 #include <windows.h>
-#include <aclapi.h>
-#include <sddl.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <io.h>
-#include <stdio.h>
-#include <sys/stat.h>
 #include <wchar.h>
-#include <glib/gstdio.h>
 
 G_DEFINE_QUARK(iceprobe - service - error - quark, service_error)
 
 #define SERVICE_NAME_W     L"" SERVICE_NAME
-#define LOG_ROTATE_BYTES   (8 * 1024 * 1024)
 #define START_WAIT_HINT_MS 10000
 #define STOP_WAIT_HINT_MS  35000 /* the agent's last upload may take 30 s */
-#define EXIT_ERROR         3     /* cli.h's CLI_EXIT_ERROR: the agent could not start */
-/* SYSTEM and the built-in Administrators: full control, for the directory and
- * what is made in it; nothing inherited from ProgramData. */
-#define PROTECTED_DIR_SDDL L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+/* How long a shutdown waits for the service once it has sent PRESHUTDOWN:
+ * the stop's wait and some. Windows' default is 180 s on older systems, less
+ * on newer ones; set at each start, so that the service's own holds. */
+#define PRESHUTDOWN_TIMEOUT_MS 40000
+#define EXIT_ERROR             3 /* cli.h's CLI_EXIT_ERROR: the agent could not start */
 
 /* The one service of the process: the SCM's threads share it. */
 static struct {
@@ -55,6 +47,7 @@ static struct {
     int exit_code;
     char *failure; /* why the agent did not start */
     SERVICE_STATUS_HANDLE handle;
+    ServiceLog *log;                 /* from the start to service_run()'s return */
     ServiceReporter reporter;        /* the reports, serialized */
     DWORD win32_exit, specific_exit; /* what STOPPED says */
 } svc;
@@ -81,7 +74,9 @@ static gboolean set_status(ServiceState st, guint checkpoint, gpointer data)
         .dwServiceType = SERVICE_WIN32_OWN_PROCESS,
         .dwCurrentState = win_state(st),
         .dwControlsAccepted =
-            st == SERVICE_STATE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0,
+            st == SERVICE_STATE_RUNNING
+                ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_PRESHUTDOWN | SERVICE_ACCEPT_SHUTDOWN
+                : 0,
         .dwWin32ExitCode = stopped ? svc.win32_exit : NO_ERROR,
         .dwServiceSpecificExitCode = stopped ? svc.specific_exit : 0,
         .dwCheckPoint = checkpoint,
@@ -113,34 +108,6 @@ static void set_win32_error(GError **error, const char *what, DWORD rc)
     g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "%s: %s", what, m);
 }
 
-/* dir becomes SYSTEM's and the Administrators' alone. */
-static gboolean protect_dir(const char *dir, GError **error)
-{
-    PSECURITY_DESCRIPTOR sd = NULL;
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(PROTECTED_DIR_SDDL, SDDL_REVISION_1,
-                                                              &sd, NULL)) {
-        set_win32_error(error, "ConvertStringSecurityDescriptorToSecurityDescriptorW",
-                        GetLastError());
-        return FALSE;
-    }
-    BOOL present = FALSE, defaulted = FALSE;
-    PACL dacl = NULL;
-    GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted);
-    g_autofree gunichar2 *w = g_utf8_to_utf16(dir, -1, NULL, NULL, NULL);
-    DWORD rc =
-        w ? SetNamedSecurityInfoW((LPWSTR)w, SE_FILE_OBJECT,
-                                  DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                                  NULL, NULL, dacl, NULL)
-          : ERROR_INVALID_NAME;
-    LocalFree(sd);
-    if (rc != ERROR_SUCCESS) {
-        g_autofree char *what = g_strdup_printf("SetNamedSecurityInfoW on %s", dir);
-        set_win32_error(error, what, rc);
-        return FALSE;
-    }
-    return TRUE;
-}
-
 /* GLib's messages (and libnice's) as log lines: its default writer uses the
  * C library's stderr stream, which a process without a console never has. */
 static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
@@ -153,49 +120,17 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
     return G_LOG_WRITER_HANDLED;
 }
 
-/* Descriptors 2 and 1 (and the process's standard handles) into
- * %ProgramData%\iceprobe\agent.log; *note says
- * what went wrong that the log itself should tell (the directory's DACL). */
-static gboolean open_log(char **path_out, char **note, GError **error)
+/* The log (servicelog.h): the directory made safe, then agent.log, and
+ * GLib's messages into it; *notes what the log itself should tell. */
+static ServiceLog *open_log(GPtrArray *notes, GError **error)
 {
     g_autofree char *dir = places_machine_dir();
-    if (g_mkdir_with_parents(dir, 0700) != 0) {
-        int err = errno;
-        g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "cannot create %s: %s", dir,
-                    g_strerror(err));
-        return FALSE;
-    }
-    g_autoptr(GError) pe = NULL;
-    if (!protect_dir(dir, &pe))
-        *note = g_strdup_printf("%s is not restricted to SYSTEM and Administrators: %s", dir,
-                                pe->message);
-    g_autofree char *path = g_build_filename(dir, "agent.log", NULL);
-    GStatBuf st;
-    if (g_stat(path, &st) == 0 && st.st_size > LOG_ROTATE_BYTES) {
-        g_autofree char *old = g_strconcat(path, ".1", NULL);
-        g_autofree gunichar2 *wp = g_utf8_to_utf16(path, -1, NULL, NULL, NULL);
-        g_autofree gunichar2 *wo = g_utf8_to_utf16(old, -1, NULL, NULL, NULL);
-        if (wp && wo)
-            MoveFileExW(wp, wo, MOVEFILE_REPLACE_EXISTING);
-    }
-    g_autofree gunichar2 *w = g_utf8_to_utf16(path, -1, NULL, NULL, NULL);
-    int fd = w ? _wopen((const wchar_t *)w, _O_WRONLY | _O_APPEND | _O_CREAT | _O_BINARY,
-                        _S_IREAD | _S_IWRITE)
-               : -1;
-    if (fd < 0 || _dup2(fd, 2) != 0 || _dup2(fd, 1) != 0) {
-        int err = errno;
-        if (fd >= 0)
-            _close(fd);
-        g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED, "cannot open %s: %s", path,
-                    g_strerror(err));
-        return FALSE;
-    }
-    _close(fd);
-    SetStdHandle(STD_ERROR_HANDLE, (HANDLE)_get_osfhandle(2));
-    SetStdHandle(STD_OUTPUT_HANDLE, (HANDLE)_get_osfhandle(1));
-    g_log_set_writer_func(log_writer, NULL, NULL);
-    *path_out = g_steal_pointer(&path);
-    return TRUE;
+    if (!servicelog_prepare_dir(dir, notes, error))
+        return NULL;
+    ServiceLog *log = servicelog_open(dir, SERVICELOG_CAP_BYTES, error);
+    if (log)
+        g_log_set_writer_func(log_writer, NULL, NULL);
+    return log;
 }
 
 /* The service's program path as the SCM has it, quoted when it holds a space
@@ -250,6 +185,27 @@ static char *quote_own_path(const wchar_t *name)
     return said;
 }
 
+/* The shutdown's wait for this service (PRESHUTDOWN_TIMEOUT_MS), for its
+ * log: what was set, or why it could not be. */
+static char *set_preshutdown_timeout(const wchar_t *name)
+{
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
+    SC_HANDLE me = scm ? OpenServiceW(scm, name, SERVICE_CHANGE_CONFIG) : NULL;
+    SERVICE_PRESHUTDOWN_INFO info = {.dwPreshutdownTimeout = PRESHUTDOWN_TIMEOUT_MS};
+    char *said = me && ChangeServiceConfig2W(me, SERVICE_CONFIG_PRESHUTDOWN_INFO, &info)
+                     ? g_strdup_printf("a shutdown waits up to %d s for it to stop "
+                                       "(SERVICE_CONTROL_PRESHUTDOWN)",
+                                       PRESHUTDOWN_TIMEOUT_MS / 1000)
+                     : g_strdup_printf("its shutdown wait could not be set (error %lu): "
+                                       "Windows' default holds",
+                                       (unsigned long)GetLastError());
+    if (me)
+        CloseServiceHandle(me);
+    if (scm)
+        CloseServiceHandle(scm);
+    return said;
+}
+
 /* Why the service stopped before its log existed, in the Windows event log
  * (Application, source iceprobe-agent, no message file: Event Viewer shows
  * the text as the event's insertion string). */
@@ -271,9 +227,13 @@ static DWORD WINAPI on_control(DWORD control, DWORD type, LPVOID event_data, LPV
 {
     switch (control) {
     case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_PRESHUTDOWN:
     case SERVICE_CONTROL_SHUTDOWN: {
-        StopEvent ev =
-            control == SERVICE_CONTROL_STOP ? STOP_EVENT_SERVICE_STOP : STOP_EVENT_SERVICE_SHUTDOWN;
+        StopEvent ev = control == SERVICE_CONTROL_STOP          ? STOP_EVENT_SERVICE_STOP
+                       : control == SERVICE_CONTROL_PRESHUTDOWN ? STOP_EVENT_SERVICE_PRESHUTDOWN
+                                                                : STOP_EVENT_SERVICE_SHUTDOWN;
+        /* STOP_PENDING with its wait hint: the SCM (and a shutdown, which
+         * waits up to the preshutdown timeout) sees the stop under way. */
         report(SERVICE_STATE_STOP_PENDING);
         log_line("the Service Control Manager asks it to stop (%s)", stopping_event_name(ev));
         stop_signals_deliver(ev);
@@ -300,20 +260,23 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     }
     report(SERVICE_STATE_START_PENDING);
     g_autoptr(GError) e = NULL;
-    g_autofree char *log = NULL, *note = NULL;
-    if (!open_log(&log, &note, &e)) {
+    g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+    svc.log = open_log(notes, &e);
+    if (!svc.log) {
         svc.failure = g_strdup_printf("no log: %s", e->message);
         event_log_error(svc.failure);
         report_stopped(EXIT_ERROR);
         return;
     }
     log_line("started by the Service Control Manager as the service %s (process %lu); log %s",
-             SERVICE_NAME, (unsigned long)GetCurrentProcessId(), log);
-    if (note)
-        log_line("%s", note);
+             SERVICE_NAME, (unsigned long)GetCurrentProcessId(), servicelog_path(svc.log));
+    for (guint i = 0; i < notes->len; i++)
+        log_line("%s", (const char *)notes->pdata[i]);
     g_autofree char *mended = quote_own_path(name);
     if (mended)
         log_line("%s", mended);
+    g_autofree char *preshutdown = set_preshutdown_timeout(name);
+    log_line("%s", preshutdown);
     report(SERVICE_STATE_RUNNING);
     svc.exit_code = svc.body(svc.data);
     svc.ran = TRUE;
@@ -342,6 +305,8 @@ gboolean service_run(ServiceBody body, gpointer data, int *exit_code, GError **e
             set_win32_error(error, "StartServiceCtrlDispatcherW", rc);
         return FALSE;
     }
+    /* Lines to descriptor 2 from now on: still the log's file. */
+    g_clear_pointer(&svc.log, servicelog_close);
     if (!svc.ran) {
         g_set_error(error, SERVICE_ERROR, SERVICE_ERROR_FAILED,
                     "the service stopped before the agent started: %s",

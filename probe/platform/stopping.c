@@ -12,6 +12,7 @@ static const char *const event_names[STOP_EVENT_COUNT] = {
     [STOP_EVENT_SYSTEM_SHUTDOWN] = "CTRL_SHUTDOWN_EVENT",
     [STOP_EVENT_SERVICE_STOP] = "SERVICE_CONTROL_STOP",
     [STOP_EVENT_SERVICE_SHUTDOWN] = "SERVICE_CONTROL_SHUTDOWN",
+    [STOP_EVENT_SERVICE_PRESHUTDOWN] = "SERVICE_CONTROL_PRESHUTDOWN",
 };
 
 /* By mode, then event. A console program stops on everything; the close,
@@ -19,7 +20,9 @@ static const char *const event_names[STOP_EVENT_COUNT] = {
  * ends the process when their handler returns. A service stops only when the
  * Service Control Manager says so: the console's events are the interactive
  * session's (a user logging off is not the machine stopping), and its own
- * shutdown comes as SERVICE_CONTROL_SHUTDOWN. */
+ * shutdown comes as SERVICE_CONTROL_PRESHUTDOWN (the system waits for the
+ * service to stop, so that the spool's last write is finished) and then, if
+ * it still runs, SERVICE_CONTROL_SHUTDOWN (a few seconds at most). */
 static const StopAction table[2][STOP_EVENT_COUNT] = {
     [STOP_MODE_CONSOLE] =
         {
@@ -31,6 +34,7 @@ static const StopAction table[2][STOP_EVENT_COUNT] = {
             [STOP_EVENT_SYSTEM_SHUTDOWN] = STOP_AND_HOLD,
             [STOP_EVENT_SERVICE_STOP] = STOP_NOW,
             [STOP_EVENT_SERVICE_SHUTDOWN] = STOP_NOW,
+            [STOP_EVENT_SERVICE_PRESHUTDOWN] = STOP_NOW,
         },
     [STOP_MODE_SERVICE] =
         {
@@ -43,6 +47,7 @@ static const StopAction table[2][STOP_EVENT_COUNT] = {
             [STOP_EVENT_SYSTEM_SHUTDOWN] = STOP_IGNORE,
             [STOP_EVENT_SERVICE_STOP] = STOP_NOW,
             [STOP_EVENT_SERVICE_SHUTDOWN] = STOP_NOW,
+            [STOP_EVENT_SERVICE_PRESHUTDOWN] = STOP_NOW,
         },
 };
 

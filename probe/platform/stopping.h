@@ -2,7 +2,8 @@
  * (agent/stop.h says what waits on it): Linux's SIGTERM and SIGINT; Windows'
  * console control events (Ctrl+C, Ctrl+Break, the console closed, log-off,
  * shutdown) and, for `iceprobe agent --service`, the Service Control
- * Manager's stop and shutdown (service.h), which go through the same watch.
+ * Manager's stop, preshutdown and shutdown (service.h), which go through the
+ * same watch.
  *
  * Which event stops what is one table, stopping_decide() (stopping.c, the same
  * on both platforms): a service ignores the console's events (Windows sends a
@@ -18,14 +19,16 @@ typedef enum {
 } StopMode;
 
 typedef enum {
-    STOP_EVENT_INTERRUPT,        /* Ctrl+C (CTRL_C_EVENT), SIGINT */
-    STOP_EVENT_BREAK,            /* Ctrl+Break (CTRL_BREAK_EVENT) */
-    STOP_EVENT_TERMINATE,        /* SIGTERM */
-    STOP_EVENT_CONSOLE_CLOSE,    /* CTRL_CLOSE_EVENT: the console window closed */
-    STOP_EVENT_LOGOFF,           /* CTRL_LOGOFF_EVENT: a user logs off */
-    STOP_EVENT_SYSTEM_SHUTDOWN,  /* CTRL_SHUTDOWN_EVENT */
-    STOP_EVENT_SERVICE_STOP,     /* SERVICE_CONTROL_STOP */
-    STOP_EVENT_SERVICE_SHUTDOWN, /* SERVICE_CONTROL_SHUTDOWN */
+    STOP_EVENT_INTERRUPT,           /* Ctrl+C (CTRL_C_EVENT), SIGINT */
+    STOP_EVENT_BREAK,               /* Ctrl+Break (CTRL_BREAK_EVENT) */
+    STOP_EVENT_TERMINATE,           /* SIGTERM */
+    STOP_EVENT_CONSOLE_CLOSE,       /* CTRL_CLOSE_EVENT: the console window closed */
+    STOP_EVENT_LOGOFF,              /* CTRL_LOGOFF_EVENT: a user logs off */
+    STOP_EVENT_SYSTEM_SHUTDOWN,     /* CTRL_SHUTDOWN_EVENT */
+    STOP_EVENT_SERVICE_STOP,        /* SERVICE_CONTROL_STOP */
+    STOP_EVENT_SERVICE_SHUTDOWN,    /* SERVICE_CONTROL_SHUTDOWN */
+    STOP_EVENT_SERVICE_PRESHUTDOWN, /* SERVICE_CONTROL_PRESHUTDOWN: the system's shutdown,
+                                     * waiting (up to the service's preshutdown timeout) */
     STOP_EVENT_COUNT,
 } StopEvent;
 

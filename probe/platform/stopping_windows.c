@@ -126,5 +126,7 @@ const char *stop_signals_words(void)
         return "the service's stop (SERVICE_CONTROL_STOP)";
     if (ev == STOP_EVENT_SERVICE_SHUTDOWN)
         return "the system's shutdown (SERVICE_CONTROL_SHUTDOWN)";
+    if (ev == STOP_EVENT_SERVICE_PRESHUTDOWN)
+        return "the system's shutdown (SERVICE_CONTROL_PRESHUTDOWN)";
     return ev < 0 ? "a console control event" : stopping_event_name((StopEvent)ev);
 }

@@ -2,8 +2,10 @@
  * which any administrator or Group Policy writes): any bytes as a rule's
  * address lists, ports, program, interface types and adapters must give a
  * verdict, never a crash or a leak. Lines of the input are the rule's fields
- * in that order, then the adapters the Domain profile excludes; the whole
- * input is also parsed as one address and one port list. */
+ * in that order, then the adapters the Domain profile excludes; the input's
+ * size says whether the Domain profile blocks all inbound traffic (or that
+ * could not be read); the whole input is also parsed as one address and one
+ * port list. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_autoptr(GPtrArray) vpn = g_ptr_array_new_with_free_func(g_object_unref);
     char *clients[] = {"lync.exe", "Teams.exe", NULL};
     st->excluded[0] = field(lines, n, 8);
+    /* BlockAllInboundTraffic set, or unread, by the input's size. */
+    if (size % 3 == 1)
+        st->profiles_block_inbound = FIREWALL_PROFILE_DOMAIN;
+    else if (size % 3 == 2)
+        st->block_inbound_why = g_strdup("INetFwPolicy2::get_BlockAllInboundTraffic: fuzzed");
     FwJudgeInput in = {.tunnel_name = "Ethernet 3",
                        .tunnel_if_type = 23,
                        .tunnel_addresses = addrs,

@@ -607,6 +607,94 @@ static void test_all_inbound_blocked_covers_inbound(void **state)
     assert_non_null(strstr(v->reason, "all inbound traffic is blocked"));
 }
 
+/* BlockAllInboundTraffic for the tunnel's profile, with its firewall on:
+ * inbound is blocked for every program, so outbound rules alone pass. */
+static void test_block_all_inbound_for_the_tunnels_profile_covers_inbound(void **state)
+{
+    Fixture *f = *state;
+    g_ptr_array_add(f->st->rules, rule("out", FIREWALL_OUT, FIREWALL_PROTOCOL_ANY));
+    g_autoptr(FwVerdict) rules_only = judge(f);
+    assert_int_equal(rules_only->verdict, VERDICT_WARN);
+    assert_false(json_object_get_boolean_member(rules_only->detail, "inbound_all_blocked"));
+    f->st->profiles_block_inbound = FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) v = judge(f);
+    assert_int_equal(v->verdict, VERDICT_PASS);
+    assert_non_null(strstr(v->reason, "; all inbound traffic is blocked for Domain "
+                                      "(BlockAllInboundTraffic), whatever the rules say: inbound "
+                                      "counts as blocked"));
+    assert_true(json_object_get_boolean_member(v->detail, "inbound_all_blocked"));
+    assert_string_equal(json_object_get_string_member(v->detail, "block_all_inbound"), "Domain");
+    /* Outbound still has to be blocked by the rules. */
+    g_ptr_array_remove_index(f->st->rules, 0);
+    g_autoptr(FwVerdict) none = judge(f);
+    assert_int_equal(none->verdict, VERDICT_WARN);
+    g_autofree char *missing = missing_of(none);
+    assert_string_equal(missing, "communicator.exe:out/tcp,communicator.exe:out/udp");
+}
+
+/* Set for another profile only, or for one of two active profiles when the
+ * tunnel's is not known: inbound is judged by the rules. */
+static void test_block_all_inbound_for_another_profile_does_not_count(void **state)
+{
+    Fixture *f = *state;
+    g_ptr_array_add(f->st->rules, rule("out", FIREWALL_OUT, FIREWALL_PROTOCOL_ANY));
+    f->st->profiles_block_inbound = FIREWALL_PROFILE_PUBLIC;
+    g_autoptr(FwVerdict) other = judge(f);
+    assert_int_equal(other->verdict, VERDICT_WARN);
+    g_autofree char *missing = missing_of(other);
+    assert_string_equal(missing, "communicator.exe:in/tcp,communicator.exe:in/udp");
+    assert_false(json_object_get_boolean_member(other->detail, "inbound_all_blocked"));
+    assert_null(strstr(other->reason, "BlockAllInboundTraffic"));
+    f->st->profiles = FIREWALL_PROFILE_DOMAIN | FIREWALL_PROFILE_PUBLIC;
+    f->st->profiles_note = g_strdup("INetworkListManager: no network for the adapter");
+    ((FirewallRule *)f->st->rules->pdata[0])->profiles |= FIREWALL_PROFILE_PUBLIC;
+    g_autoptr(FwVerdict) one_of_two = judge(f);
+    assert_int_equal(one_of_two->verdict, VERDICT_SKIP);
+    assert_false(json_object_get_boolean_member(one_of_two->detail, "inbound_all_blocked"));
+    f->st->profiles_block_inbound |= FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) both = judge(f);
+    assert_int_equal(both->verdict, VERDICT_PASS);
+}
+
+/* The firewall off for the tunnel's profile: BlockAllInboundTraffic does
+ * nothing there either, and the block is missing. */
+static void test_block_all_inbound_with_the_firewall_off_blocks_nothing(void **state)
+{
+    Fixture *f = *state;
+    add_seed_fix(f);
+    f->st->profiles_block_inbound = FIREWALL_PROFILE_DOMAIN;
+    f->st->profiles_off = FIREWALL_PROFILE_DOMAIN;
+    g_autoptr(FwVerdict) v = judge(f);
+    assert_int_equal(v->verdict, VERDICT_WARN);
+    assert_true(v->block_missing);
+    assert_non_null(strstr(v->reason, "the Windows Firewall is off for Domain"));
+}
+
+/* Whether all inbound is blocked could not be read: a block missing inbound
+ * only is not told (skip); one missing outbound still is (warn); a block
+ * found by the rules is still found. */
+static void test_block_all_inbound_unread_leaves_inbound_untold(void **state)
+{
+    Fixture *f = *state;
+    g_ptr_array_add(f->st->rules, rule("out", FIREWALL_OUT, FIREWALL_PROTOCOL_ANY));
+    f->st->block_inbound_why =
+        g_strdup("INetFwPolicy2::get_BlockAllInboundTraffic: error (0x80004005)");
+    g_autoptr(FwVerdict) in_only = judge(f);
+    assert_int_equal(in_only->verdict, VERDICT_SKIP);
+    assert_false(in_only->block_missing);
+    assert_non_null(strstr(in_only->reason, "whether the Windows Firewall blocks all inbound "
+                                            "traffic for the tunnel's profile cannot be read "
+                                            "(INetFwPolicy2::get_BlockAllInboundTraffic"));
+    assert_string_equal(json_object_get_string_member(in_only->detail, "block_all_inbound_why"),
+                        "INetFwPolicy2::get_BlockAllInboundTraffic: error (0x80004005)");
+    g_ptr_array_remove_index(f->st->rules, 0);
+    g_autoptr(FwVerdict) out_too = judge(f);
+    assert_int_equal(out_too->verdict, VERDICT_WARN);
+    add_seed_fix(f);
+    g_autoptr(FwVerdict) fixed = judge(f);
+    assert_int_equal(fixed->verdict, VERDICT_PASS);
+}
+
 static void test_address_lists_parse(void **state)
 {
     (void)state;
@@ -734,6 +822,10 @@ int main(void)
         T(test_ranges_are_covered_by_the_rules_together),
         T(test_ipv6_ranges_are_judged_for_an_ipv6_tunnel_address),
         T(test_all_inbound_blocked_covers_inbound),
+        T(test_block_all_inbound_for_the_tunnels_profile_covers_inbound),
+        T(test_block_all_inbound_for_another_profile_does_not_count),
+        T(test_block_all_inbound_with_the_firewall_off_blocks_nothing),
+        T(test_block_all_inbound_unread_leaves_inbound_untold),
         cmocka_unit_test(test_address_lists_parse),
         cmocka_unit_test(test_port_lists_parse),
         T(test_the_finding_needs_a_tunnel_path_that_connected),

@@ -48,6 +48,25 @@ static void test_a_service_stops_when_the_service_manager_says_so(void **state)
     assert_int_equal(stopping_decide(STOP_MODE_SERVICE, STOP_EVENT_SERVICE_SHUTDOWN), STOP_NOW);
 }
 
+/* The system's shutdown comes to a service that accepts it as PRESHUTDOWN first,
+ * and waits for it: the agent stops then, as on STOP, and finishes its spool's
+ * write. */
+static void test_a_service_stops_on_the_shutdowns_preshutdown(void **state)
+{
+    (void)state;
+    assert_int_equal(stopping_decide(STOP_MODE_SERVICE, STOP_EVENT_SERVICE_PRESHUTDOWN), STOP_NOW);
+    assert_string_equal(stopping_event_name(STOP_EVENT_SERVICE_PRESHUTDOWN),
+                        "SERVICE_CONTROL_PRESHUTDOWN");
+    stopping_set_mode(STOP_MODE_SERVICE);
+    GCancellable *stop = g_cancellable_new();
+    StopSignals *s = stop_signals_new(stop);
+    assert_true(stop_signals_deliver(STOP_EVENT_SERVICE_PRESHUTDOWN));
+    assert_true(g_cancellable_is_cancelled(stop));
+    assert_int_equal(stopping_last_event(), STOP_EVENT_SERVICE_PRESHUTDOWN);
+    stop_signals_free(s);
+    g_object_unref(stop);
+}
+
 static void test_a_service_stop_cancels_the_watch(void **state)
 {
     (void)state;
@@ -220,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_a_console_program_stops_on_every_event),
         cmocka_unit_test(test_a_service_ignores_the_console_events),
         cmocka_unit_test(test_a_service_stops_when_the_service_manager_says_so),
+        cmocka_unit_test_teardown(test_a_service_stops_on_the_shutdowns_preshutdown, reset_mode),
         cmocka_unit_test_teardown(test_a_service_stop_cancels_the_watch, reset_mode),
         cmocka_unit_test_teardown(test_a_log_off_does_not_stop_a_service, reset_mode),
         cmocka_unit_test_teardown(test_a_stop_before_the_watch_stops_it_at_once, reset_mode),

@@ -5,6 +5,8 @@
  * (state: STOPPED, START_PENDING, STOP_PENDING, RUNNING; exit: the Win32 exit
  * code; specific: the service-specific one; start: auto, demand, disabled).
  * Exit status 0, or 1 when the SCM cannot be asked.
+ * svcquery --preshutdown NAME: "preshutdown=MS", the time a shutdown waits for
+ * the service once it has sent SERVICE_CONTROL_PRESHUTDOWN.
  * svcquery --hold SECONDS: stays that long. Wine ends a prefix's services
  * once its last ordinary program has exited (a few seconds later), so a test
  * keeps one running while its service should. */
@@ -42,14 +44,37 @@ static const char *start_name(DWORD s)
     return "other";
 }
 
+static int preshutdown(const char *name)
+{
+    SC_HANDLE scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CONNECT);
+    SC_HANDLE svc = scm ? OpenServiceA(scm, name, SERVICE_QUERY_CONFIG) : NULL;
+    SERVICE_PRESHUTDOWN_INFO info;
+    DWORD n = 0;
+    int rc = 0;
+    if (!svc || !QueryServiceConfig2A(svc, SERVICE_CONFIG_PRESHUTDOWN_INFO, (BYTE *)&info,
+                                      sizeof info, &n)) {
+        fprintf(stderr, "svcquery: %s: error %lu\n", name, (unsigned long)GetLastError());
+        rc = 1;
+    } else {
+        printf("preshutdown=%lu\n", (unsigned long)info.dwPreshutdownTimeout);
+    }
+    if (svc)
+        CloseServiceHandle(svc);
+    if (scm)
+        CloseServiceHandle(scm);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--hold") == 0) {
         Sleep((DWORD)atoi(argv[2]) * 1000);
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "--preshutdown") == 0)
+        return preshutdown(argv[2]);
     if (argc != 2) {
-        fprintf(stderr, "usage: svcquery NAME\n");
+        fprintf(stderr, "usage: svcquery NAME | --preshutdown NAME | --hold SECONDS\n");
         return 1;
     }
     SC_HANDLE scm = OpenSCManagerA(NULL, NULL, SC_MANAGER_CONNECT);
