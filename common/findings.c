@@ -22,11 +22,11 @@ static const FindingSpec specs[] = {
      "Block the VPN client pool from internal client subnets at the VPN gateway, all ports, TCP "
      "and UDP, both directions."},
     {"GATEWAY_BLOCK_MISSING", VERDICT_WARN,
-     "The laptop's Windows Firewall keeps the call clients its rules name off the tunnel, so "
-     "calls are safe on this laptop; block the VPN client pool from internal client subnets at "
-     "the VPN gateway too (all ports, TCP and UDP, both directions), so that a call client the "
-     "rules do not name (another program path, a new client) and laptops without the rules are "
-     "held as well."},
+     "The laptop's Windows Firewall keeps the call clients its rules name (call_clients) off "
+     "this pair, not any other program; block the VPN client pool from internal client subnets "
+     "at the VPN gateway too (all ports, TCP and UDP, both directions), so that a call client "
+     "the rules do not name (another program path, a new client) and laptops without the rules "
+     "are held as well."},
     {"FIREWALL_BLOCK_MISSING", VERDICT_FAIL,
      "Add Windows Firewall rules that block the call client's program (lync.exe, Teams.exe) "
      "with the VPN pool as local addresses and the internal and VPN subnets as remote "

@@ -98,34 +98,72 @@ static GInetAddress *address_of(const char *ip_port)
     return a ? a : g_inet_address_new_from_string(ip_port);
 }
 
+/* Whether the detail's array `member` holds a string that `test` accepts. */
+static gboolean detail_any(JsonObject *detail, const char *member,
+                           gboolean (*test)(const char *s, GInetAddress *a), GInetAddress *a)
+{
+    JsonNode *n = json_object_get_member(detail, member);
+    JsonArray *arr = n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+        JsonNode *e = json_array_get_element(arr, i);
+        if (e && JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING &&
+            test(json_node_get_string(e), a))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean is_address(const char *s, GInetAddress *a)
+{
+    g_autoptr(GInetAddress) x = g_inet_address_new_from_string(s);
+    return x && g_inet_address_equal(x, a);
+}
+
+static gboolean in_range(const char *s, GInetAddress *a)
+{
+    g_autoptr(GInetAddressMask) m = g_inet_address_mask_new_from_string(s, NULL);
+    return m && g_inet_address_mask_matches(m, a);
+}
+
+/* The detail's string array `member` joined with ", " (NULL: none). */
+static char *detail_names(JsonObject *detail, const char *member)
+{
+    JsonNode *n = json_object_get_member(detail, member);
+    JsonArray *arr = n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+    GString *names = g_string_new(NULL);
+    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+        JsonNode *e = json_array_get_element(arr, i);
+        if (e && JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+            g_string_append_printf(names, "%s%s", names->len ? ", " : "", json_node_get_string(e));
+    }
+    return g_string_free(names, names->len == 0);
+}
+
 /* Seed 002's fix on the laptop holds for this pair, though not for iceprobe:
  * the check firewall passed on rules scoped to the call clients' programs
  * (programs_only: iceprobe.exe is not one of them), the pair's local candidate
- * is an address of the tunnel's own, and its remote address is in a range the
- * check found blocked ([network] internal_ranges or vpn_ranges). A call
- * client's check on this pair would have been dropped. The clients judged, as
+ * is one of the tunnel addresses the check judged (not a relay's), and its
+ * remote address is in one of the ranges it found blocked. A call client's
+ * check on this pair would have been dropped. The clients judged, as
  * "lync.exe, Teams.exe", else NULL. */
-static char *clients_blocked(const RunResult *r, const PathRecord *p, const Profile *profile)
+static char *clients_blocked(const RunResult *r, const PathRecord *p)
 {
     const CheckRecord *fw = run_result_find_check(r, "firewall");
     if (!fw || fw->verdict != VERDICT_PASS || !fw->detail ||
         !json_object_get_boolean_member_with_default(fw->detail, "programs_only", FALSE) ||
-        !p->have_pair || !is_tunnel(p->local.interface_class) || g_strcmp0(p->local.type, "relay") == 0)
+        !p->have_pair || !is_tunnel(p->local.interface_class) ||
+        g_strcmp0(p->local.type, "relay") == 0)
         return NULL;
+    g_autoptr(GInetAddress) local =
+        address_of(p->local.base_address ? p->local.base_address : p->local.address);
     g_autoptr(GInetAddress) remote = address_of(p->remote.address);
-    if (!remote || !(profile_in_ranges(profile->network.internal_ranges, remote) ||
-                     profile_in_ranges(profile->network.vpn_ranges, remote)))
+    if (!local || !remote || !detail_any(fw->detail, "addresses", is_address, local) ||
+        !detail_any(fw->detail, "ranges", in_range, remote))
         return NULL;
-    JsonArray *judged = json_object_get_array_member(fw->detail, "call_clients_judged");
-    GString *names = g_string_new(NULL);
-    for (guint i = 0; judged && i < json_array_get_length(judged); i++) {
-        const char *n = json_array_get_string_element(judged, i);
-        if (n)
-            g_string_append_printf(names, "%s%s", names->len ? ", " : "", n);
-    }
-    if (!names->len)
-        g_string_append(names, "the call clients");
-    return g_string_free(names, FALSE);
+    char *names = detail_names(fw->detail, "call_clients_judged");
+    if (!names)
+        names = detail_names(fw->detail, "call_clients");
+    return names ? names : g_strdup("the call clients");
 }
 
 /* A tunnel path that connected where the laptop's firewall holds for the call
@@ -142,7 +180,7 @@ static void gateway_block_missing(RunResult *r, const PathRecord *p, const char 
                            what, p->local.address, p->remote.address, clients);
 }
 
-static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind, const Profile *profile)
+static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind)
 {
     gboolean owned = is_tunnel(p->local.interface_class);
     gboolean egress = is_tunnel(p->local.egress_class);
@@ -156,7 +194,7 @@ static void judge_tunnel(RunResult *r, PathRecord *p, PolicyPathKind kind, const
               : p->have_counters && (p->tunnel_tx >= threshold || p->tunnel_rx >= threshold);
     if (!owned && !egress && !counted)
         return;
-    g_autofree char *clients = kind == POLICY_PATH_NATURAL ? clients_blocked(r, p, profile) : NULL;
+    g_autofree char *clients = kind == POLICY_PATH_NATURAL ? clients_blocked(r, p) : NULL;
     if (clients) {
         g_autofree char *what =
             g_strdup_printf("Path %s's media went through the VPN tunnel", p->name);
@@ -369,7 +407,7 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
 
     if (kind == POLICY_PATH_TUNNEL_ONLY) {
         /* Here success is the failure: the block should have stopped it. */
-        g_autofree char *clients = clients_blocked(r, p, profile);
+        g_autofree char *clients = clients_blocked(r, p);
         if (clients)
             gateway_block_missing(r, p, clients,
                                   "A check forced through the tunnel reached the peer");
@@ -384,7 +422,7 @@ void policy_judge_path(RunResult *r, PathRecord *p, PolicyPathKind kind, const P
                                    "ICE found no working candidate pair on path %s.", p->name);
         p->verdict = VERDICT_FAIL;
     } else {
-        judge_tunnel(r, p, kind, profile);
+        judge_tunnel(r, p, kind);
         const CheckRecord *udp = run_result_find_check(r, "turn-udp");
         if (kind == POLICY_PATH_NATURAL && p->local.type && strcmp(p->local.type, "relay") == 0 &&
             p->local.transport && strcmp(p->local.transport, "tcp") == 0) {

@@ -326,8 +326,9 @@ static gboolean read_counters(JsonObject *c, const char *here, PathRecord *p, GE
                                      : "only with counted_by SIO_TCP_INFO");
             return FALSE;
         }
-    if (!jsonin_count(c, ch, unit[bytes][0], FALSE, &p->tunnel_tx, error) ||
-        !jsonin_count(c, ch, unit[bytes][1], FALSE, &p->tunnel_rx, error))
+    /* Optional in documents from before 0.9.0; required where counted_by is said. */
+    if (!jsonin_count(c, ch, unit[bytes][0], counted_by != NULL, &p->tunnel_tx, error) ||
+        !jsonin_count(c, ch, unit[bytes][1], counted_by != NULL, &p->tunnel_rx, error))
         return FALSE;
     p->have_counters = TRUE;
     JsonObject *eg;

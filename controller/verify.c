@@ -11,7 +11,7 @@ static const char *const side_names[] = {"a", "b"};
 static const char *const path_codes[] = {
     "MEDIA_VIA_TUNNEL", "RELAY_VIA_TUNNEL",   "TUNNEL_PATH_OPEN", "NO_MEDIA_PATH",
     "TCP_RELAY_ONLY",   "QUALITY_LOSS",       "QUALITY_JITTER",   "QUALITY_RTT",
-    "QUALITY_MOS",      "QUALITY_BURST_LOSS", "QUALITY_REORDER",
+    "QUALITY_MOS",      "QUALITY_BURST_LOSS", "QUALITY_REORDER",  "GATEWAY_BLOCK_MISSING",
 };
 /* Findings that say the same thing whichever side saw them: kept once. */
 static const char *const symmetric_codes[] = {"TUNNEL_PATH_OPEN", "NO_MEDIA_PATH"};
@@ -122,9 +122,9 @@ static void take_side(RunResult *out, GPtrArray *paths_by_side[2], int side, con
     }
     /* The policy writes into a scratch result; its findings are then merged. */
     g_autoptr(RunResult) scratch = run_result_new(out->profile);
-    /* The path policy asks whether UDP allocations worked on this side, and
-     * where its route to the edge went. */
-    static const char *const asked[] = {"turn-udp", "route"};
+    /* The path policy asks whether UDP allocations worked on this side, where
+     * its route to the edge went, and what its Windows Firewall blocks. */
+    static const char *const asked[] = {"turn-udp", "route", "firewall"};
     for (gsize i = 0; i < G_N_ELEMENTS(asked); i++) {
         const CheckRecord *c = run_result_find_check(rep, asked[i]);
         if (!c)
@@ -202,6 +202,66 @@ static PathRecord *find_named(GPtrArray *paths, const char *name)
             return p;
     }
     return NULL;
+}
+
+/* ---- GATEWAY_BLOCK_MISSING, seen from the other side ---- */
+
+static const char *evidence_string(const Finding *f, const char *member)
+{
+    return f->evidence ? json_object_get_string_member_with_default(f->evidence, member, NULL)
+                       : NULL;
+}
+
+/* The address of "ip:port" or "[ip]:port", as text ("" if none). */
+static char *host_of(const char *ip_port)
+{
+    if (!ip_port)
+        return g_strdup("");
+    const char *colon = strrchr(ip_port, ':');
+    if (ip_port[0] == '[') {
+        const char *end = strchr(ip_port, ']');
+        return end ? g_strndup(ip_port + 1, (gsize)(end - ip_port - 1)) : g_strdup(ip_port);
+    }
+    /* An IPv6 address without brackets has more than one colon: no port. */
+    if (!colon || strchr(ip_port, ':') != colon)
+        return g_strdup(ip_port);
+    return g_strndup(ip_port, (gsize)(colon - ip_port));
+}
+
+/* One side's Windows Firewall drops the call clients' checks on a tunnel pair
+ * (its GATEWAY_BLOCK_MISSING): the other side's end of that same pair (its
+ * remote address is the warning side's local one) is no more open to a call
+ * than that. Its TUNNEL_PATH_OPEN or MEDIA_VIA_TUNNEL on the path is dropped,
+ * and its path's verdict taken again from what is left. */
+static void mirror_gateway_warnings(RunResult *out, GPtrArray *const by_side[2])
+{
+    for (guint i = 0; i < out->findings->len; i++) {
+        const Finding *w = out->findings->pdata[i];
+        const char *side = evidence_string(w, "side"), *path = evidence_string(w, "path");
+        if (strcmp(w->code, "GATEWAY_BLOCK_MISSING") != 0 || !side || !path)
+            continue;
+        int other = strcmp(side, side_names[0]) == 0 ? 1 : 0;
+        PathRecord *q = find_named(by_side[other], path);
+        g_autofree char *mine = host_of(evidence_string(w, "local"));
+        g_autofree char *theirs = host_of(q && q->have_pair ? q->remote.address : NULL);
+        if (!*mine || strcmp(mine, theirs) != 0)
+            continue;
+        q->verdict = VERDICT_PASS;
+        for (guint k = out->findings->len; k-- > 0;) {
+            const Finding *f = out->findings->pdata[k];
+            if (g_strcmp0(evidence_string(f, "side"), side_names[other]) != 0 ||
+                g_strcmp0(evidence_string(f, "path"), path) != 0)
+                continue;
+            if (strcmp(f->code, "TUNNEL_PATH_OPEN") == 0 ||
+                strcmp(f->code, "MEDIA_VIA_TUNNEL") == 0) {
+                g_ptr_array_remove_index(out->findings, k);
+                if (k < i)
+                    i--;
+            } else {
+                q->verdict = verdict_worst(q->verdict, f->severity);
+            }
+        }
+    }
 }
 
 /* ---- EDGE_NO_ROUTE_TO_PEER ---- */
@@ -322,6 +382,7 @@ RunResult *verify_paired(const VerifyRun *run, const Profile *profile, const Run
                                          prev ? "; " : "", side_names[s], run->agent[s]);
         }
     }
+    mirror_gateway_warnings(out, by_side);
     /* Paths in side a's order, then any only side b has. */
     g_autoptr(GPtrArray) names = g_ptr_array_new();
     for (int s = 0; s < 2; s++) {

@@ -423,6 +423,7 @@ struct TlsRelay {
     GArray *edge_fds;              /* PSock: connections to the edge now open */
     guint64 closed_out, closed_in; /* counts of connections already closed */
     ConnCounter counted_by;        /* what counts them (its first connection's) */
+    guint connections;             /* connections to the edge made so far */
     gboolean counts_unknown;       /* the system did not count some connection's */
     guint64 media_out;             /* media messages carried to the edge */
     char *last_error;
@@ -456,8 +457,9 @@ static gpointer forward_thread(gpointer data)
     if (edge && edge->local) {
         g_ptr_array_add(r->local_addresses, g_object_ref(edge->local));
         g_array_append_val(r->edge_fds, edge->fd);
-        /* One unit for all its connections: another makes the sum unknown. */
-        if (r->edge_fds->len == 1 && !no_count)
+        /* One unit for all its connections (the first's): another makes the
+         * sum unknown, as one the system does not count does. */
+        if (++r->connections == 1)
             r->counted_by = by;
         r->counts_unknown |= no_count != NULL || by != r->counted_by;
     } else {

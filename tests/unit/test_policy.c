@@ -486,25 +486,108 @@ static void test_json_document_has_the_contract_shape(void **state)
     assert_string_equal(json_object_get_string_member(f, "severity"), "fail");
 }
 
-/* The check firewall's record as the judge leaves it: seed 002's rules for
- * the call clients' programs, or for every program. */
-static void add_firewall_pass(RunResult *r, gboolean programs_only)
+static JsonArray *strings(const char *const *v)
 {
-    CheckRecord *c = run_result_add_check(r, "firewall", VERDICT_PASS, "blocked");
-    json_object_set_boolean_member(c->detail, "programs_only", programs_only);
-    JsonArray *clients = json_array_new();
-    json_array_add_string_element(clients, "lync.exe");
-    json_array_add_string_element(clients, "Teams.exe");
-    json_object_set_array_member(c->detail, "call_clients_judged", clients);
+    JsonArray *a = json_array_new();
+    for (; *v; v++)
+        json_array_add_string_element(a, *v);
+    return a;
 }
 
-static void tunnel_pair(PathRecord *p, const char *remote)
+/* The check firewall's record as the judge leaves it: seed 002's rules for
+ * the call clients' programs, or for every program, judged for the tunnel's
+ * two addresses and the ranges of both families. */
+static CheckRecord *add_firewall_pass(RunResult *r, gboolean programs_only)
 {
-    set_pair(p, "host", "udp", "tunnel", "tunnel");
+    static const char *const clients[] = {"lync.exe", "Teams.exe", NULL};
+    static const char *const addresses[] = {"100.64.0.2", "fd00:64::2", NULL};
+    static const char *const ranges[] = {"10.0.0.0/8", "192.168.0.0/16", "100.64.0.0/10",
+                                         "fc00::/7", NULL};
+    CheckRecord *c = run_result_add_check(r, "firewall", VERDICT_PASS, "blocked");
+    json_object_set_boolean_member(c->detail, "programs_only", programs_only);
+    json_object_set_array_member(c->detail, "call_clients_judged", strings(clients));
+    json_object_set_array_member(c->detail, "addresses", strings(addresses));
+    json_object_set_array_member(c->detail, "ranges", strings(ranges));
+    return c;
+}
+
+static PathRecord *tunnel_path(RunResult *r, const char *name, const char *type,
+                               const char *local, const char *remote)
+{
+    PathRecord *p = run_result_add_path(r, name);
+    set_pair(p, type, "udp", "tunnel", "tunnel");
     g_free(p->local.address);
-    p->local.address = g_strdup("100.64.0.2:50000");
+    p->local.address = g_strdup(local);
     g_free(p->remote.address);
     p->remote.address = g_strdup(remote);
+    set_good_metrics(p);
+    return p;
+}
+
+/* Judges one path on a laptop with the firewall's record (or none: -1) and
+ * says whether it warned GATEWAY_BLOCK_MISSING (TRUE) or failed with `code`. */
+static gboolean laptop_warns(int programs_only, PolicyPathKind kind, PathRecord *(*make)(RunResult *),
+                             const char *code)
+{
+    g_autoptr(Profile) prof = profile();
+    g_autoptr(RunResult) r = run_result_new("t");
+    if (programs_only >= 0)
+        add_firewall_pass(r, programs_only);
+    PathRecord *p = make(r);
+    policy_judge_path(r, p, kind, prof);
+    gboolean warned = run_result_has_finding(r, "GATEWAY_BLOCK_MISSING");
+    assert_true(warned != run_result_has_finding(r, code));
+    assert_int_equal(p->verdict, warned ? VERDICT_WARN : VERDICT_FAIL);
+    return warned;
+}
+
+static PathRecord *to_internal_peer(RunResult *r)
+{
+    return tunnel_path(r, "tunnel-only", "host", "100.64.0.2:50000", "10.1.0.5:50002");
+}
+
+static PathRecord *to_the_edge(RunResult *r)
+{
+    return tunnel_path(r, "tunnel-only", "host", "100.64.0.2:50000", "203.0.113.10:3478");
+}
+
+static PathRecord *from_another_tunnel(RunResult *r)
+{
+    return tunnel_path(r, "tunnel-only", "host", "100.64.9.9:50000", "10.1.0.5:50002");
+}
+
+static PathRecord *natural_v6_internal(RunResult *r)
+{
+    return tunnel_path(r, "natural", "host", "[fd00:64::2]:50000", "[fd00::5]:50002");
+}
+
+static PathRecord *natural_v6_public(RunResult *r)
+{
+    return tunnel_path(r, "natural", "host", "[fd00:64::2]:50000", "[2001:db8::5]:50002");
+}
+
+static PathRecord *natural_srflx(RunResult *r)
+{
+    PathRecord *p = tunnel_path(r, "natural", "srflx", "198.51.100.9:40000", "192.168.7.9:50002");
+    p->local.base_address = g_strdup("100.64.0.2:50000");
+    return p;
+}
+
+static PathRecord *natural_relay(RunResult *r)
+{
+    return tunnel_path(r, "natural", "relay", "100.64.0.2:50000", "10.1.0.5:50002");
+}
+
+/* A physical candidate whose packets a policy rule routed into the tunnel:
+ * the rules' local address (the pool's) is not its own. */
+static PathRecord *natural_policy_routed(RunResult *r)
+{
+    PathRecord *p = run_result_add_path(r, "natural");
+    set_pair(p, "host", "udp", "physical", "tunnel");
+    g_free(p->remote.address);
+    p->remote.address = g_strdup("10.1.0.5:50002");
+    set_good_metrics(p);
+    return p;
 }
 
 /* Seed 002's fix is a Windows Firewall rule for the call client's program:
@@ -516,8 +599,7 @@ static void test_a_tunnel_path_the_laptop_firewall_blocks_for_call_clients_warns
     g_autoptr(Profile) prof = profile();
     g_autoptr(RunResult) r = run_result_new("t");
     add_firewall_pass(r, TRUE);
-    PathRecord *t = run_result_add_path(r, "tunnel-only");
-    tunnel_pair(t, "10.1.0.5:50002"); /* the peer, on an internal subnet */
+    PathRecord *t = to_internal_peer(r);
     policy_judge_path(r, t, POLICY_PATH_TUNNEL_ONLY, prof);
     assert_false(run_result_has_finding(r, "TUNNEL_PATH_OPEN"));
     assert_true(run_result_has_finding(r, "GATEWAY_BLOCK_MISSING"));
@@ -531,58 +613,34 @@ static void test_a_tunnel_path_the_laptop_firewall_blocks_for_call_clients_warns
     run_result_conclude(r);
     assert_int_equal(r->findings->len, 1);
     assert_int_equal(r->verdict, VERDICT_WARN);
-    /* The natural path's media through the tunnel to an address the rules do not
-     * hold fails; to one they hold, the same warning. */
-    PathRecord *n = run_result_add_path(r, "natural");
-    tunnel_pair(n, "[2001:db8::5]:50002"); /* a public address: no range of the rules */
-    set_good_metrics(n);
-    policy_judge_path(r, n, POLICY_PATH_NATURAL, prof);
-    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+    /* The natural path's media on such a pair, IPv6 or from a server-reflexive
+     * candidate whose base is the tunnel's: the same warning. */
+    assert_true(laptop_warns(TRUE, POLICY_PATH_NATURAL, natural_v6_internal, "MEDIA_VIA_TUNNEL"));
+    assert_true(laptop_warns(TRUE, POLICY_PATH_NATURAL, natural_srflx, "MEDIA_VIA_TUNNEL"));
+    /* A profile's own call_clients (no call_clients_judged) are named. */
     g_autoptr(RunResult) r2 = run_result_new("t");
-    add_firewall_pass(r2, TRUE);
-    PathRecord *n2 = run_result_add_path(r2, "natural");
-    tunnel_pair(n2, "192.168.7.9:50002");
-    set_good_metrics(n2);
-    policy_judge_path(r2, n2, POLICY_PATH_NATURAL, prof);
-    assert_false(run_result_has_finding(r2, "MEDIA_VIA_TUNNEL"));
-    assert_true(run_result_has_finding(r2, "GATEWAY_BLOCK_MISSING"));
-    assert_int_equal(n2->verdict, VERDICT_WARN);
+    CheckRecord *c = add_firewall_pass(r2, TRUE);
+    json_object_remove_member(c->detail, "call_clients_judged");
+    static const char *const own[] = {"communicator.exe", NULL};
+    json_object_set_array_member(c->detail, "call_clients", strings(own));
+    PathRecord *t2 = to_internal_peer(r2);
+    policy_judge_path(r2, t2, POLICY_PATH_TUNNEL_ONLY, prof);
+    assert_non_null(strstr(((const Finding *)r2->findings->pdata[0])->message,
+                           "blocks communicator.exe on that pair"));
 }
 
-/* Where the laptop's rules do not hold for the pair, or for every program
+/* Where the laptop's rules do not hold for the pair, or hold for every program
  * alike, or were not found, an open tunnel path fails as before. */
 static void test_a_tunnel_path_the_laptop_firewall_does_not_hold_fails(void **state)
 {
-    g_autoptr(Profile) prof = profile();
-    struct {
-        gboolean firewall, programs_only;
-        const char *remote;
-    } cases[] = {
-        {TRUE, TRUE, "203.0.113.10:3478"}, /* the edge's public address: no rule's range */
-        {TRUE, FALSE, "10.1.0.5:50002"},   /* rules for every program: iceprobe too */
-        {FALSE, FALSE, "10.1.0.5:50002"},  /* no check firewall (Linux, or skipped) */
-    };
-    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autoptr(RunResult) r = run_result_new("t");
-        if (cases[i].firewall)
-            add_firewall_pass(r, cases[i].programs_only);
-        PathRecord *t = run_result_add_path(r, "tunnel-only");
-        tunnel_pair(t, cases[i].remote);
-        policy_judge_path(r, t, POLICY_PATH_TUNNEL_ONLY, prof);
-        assert_true(run_result_has_finding(r, "TUNNEL_PATH_OPEN"));
-        assert_false(run_result_has_finding(r, "GATEWAY_BLOCK_MISSING"));
-        assert_int_equal(t->verdict, VERDICT_FAIL);
-    }
-    /* A relay candidate's pair is the edge's business, not the rule's. */
-    g_autoptr(RunResult) r = run_result_new("t");
-    add_firewall_pass(r, TRUE);
-    PathRecord *n = run_result_add_path(r, "natural");
-    set_pair(n, "relay", "udp", "tunnel", "tunnel");
-    g_free(n->remote.address);
-    n->remote.address = g_strdup("10.1.0.5:50002");
-    set_good_metrics(n);
-    policy_judge_path(r, n, POLICY_PATH_NATURAL, prof);
-    assert_true(run_result_has_finding(r, "MEDIA_VIA_TUNNEL"));
+    const PolicyPathKind tunnel = POLICY_PATH_TUNNEL_ONLY, natural = POLICY_PATH_NATURAL;
+    assert_false(laptop_warns(TRUE, tunnel, to_the_edge, "TUNNEL_PATH_OPEN")); /* no rule's range */
+    assert_false(laptop_warns(FALSE, tunnel, to_internal_peer, "TUNNEL_PATH_OPEN")); /* iceprobe held too */
+    assert_false(laptop_warns(-1, tunnel, to_internal_peer, "TUNNEL_PATH_OPEN")); /* no check */
+    assert_false(laptop_warns(TRUE, tunnel, from_another_tunnel, "TUNNEL_PATH_OPEN")); /* not judged */
+    assert_false(laptop_warns(TRUE, natural, natural_v6_public, "MEDIA_VIA_TUNNEL"));
+    assert_false(laptop_warns(TRUE, natural, natural_relay, "MEDIA_VIA_TUNNEL")); /* the edge's */
+    assert_false(laptop_warns(TRUE, natural, natural_policy_routed, "MEDIA_VIA_TUNNEL"));
 }
 
 static void test_every_contract_code_has_a_spec(void **state)

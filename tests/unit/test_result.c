@@ -370,6 +370,9 @@ static void test_errors_name_the_member_that_was_wrong(void **state)
     expect_error(CONNECTION("\"tx_bytes\":-1,\"source\":\"connection\","
                             "\"counted_by\":\"SIO_TCP_INFO\""),
                  JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.tx_bytes");
+    expect_error(CONNECTION("\"tx_bytes\":1,\"source\":\"connection\","
+                            "\"counted_by\":\"SIO_TCP_INFO\""),
+                 JSONIN_ERROR_FIELD, "paths[0].tunnel_counters.rx_bytes: missing");
 #undef CONNECTION
 #define QOS(qos) HEAD TIME "\"verdict\":\"pass\",\"paths\":[{\"name\":\"n\",\"verdict\":\"pass\",\"qos\":" qos "}]}"
     expect_error(QOS("{\"dscp\":64}"), JSONIN_ERROR_FIELD, "paths[0].qos.dscp");

@@ -92,6 +92,18 @@ static RunResult *side_report(const Case *c, int side, const Profile *prof)
     return r;
 }
 
+/* The document's findings as "CODE/side" joined by ' '. */
+static char *codes_of(const RunResult *r)
+{
+    GString *codes = g_string_new(NULL);
+    for (guint k = 0; k < r->findings->len; k++) {
+        const Finding *f = r->findings->pdata[k];
+        g_string_append_printf(codes, "%s%s/%s", k ? " " : "", f->code,
+                               json_object_get_string_member(f->evidence, "side"));
+    }
+    return g_string_free(codes, FALSE);
+}
+
 static void test_report_pairs_make_the_expected_verdicts(void **state)
 {
     g_autoptr(Profile) prof = profile();
@@ -101,17 +113,11 @@ static void test_report_pairs_make_the_expected_verdicts(void **state)
         g_autoptr(RunResult) b = side_report(c, 1, prof);
         VerifyRun run = {"run-1", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
         g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
-        GString *codes = g_string_new(NULL);
-        for (guint k = 0; k < r->findings->len; k++) {
-            const Finding *f = r->findings->pdata[k];
-            g_string_append_printf(codes, "%s%s/%s", k ? " " : "", f->code,
-                                   json_object_get_string_member(f->evidence, "side"));
-        }
-        if (r->verdict != c->verdict || strcmp(codes->str, c->codes) != 0)
+        g_autofree char *codes = codes_of(r);
+        if (r->verdict != c->verdict || strcmp(codes, c->codes) != 0)
             fail_msg("%s: verdict %s, findings '%s'; want %s, '%s'", c->name,
-                     verdict_to_string(r->verdict), codes->str, verdict_to_string(c->verdict),
+                     verdict_to_string(r->verdict), codes, verdict_to_string(c->verdict),
                      c->codes);
-        g_string_free(codes, TRUE);
         assert_string_equal(r->run_id, "run-1");
         assert_int_equal(r->paths->len, 3);
         const PathRecord *natural = r->paths->pdata[0];
@@ -149,6 +155,54 @@ static void test_the_route_check_travels_with_the_side(void **state)
     assert_string_equal(json_object_get_string_member(relay->evidence, "cause"),
                         "gateway-passes-pool");
     assert_null(strstr(relay->message, "Add a split-tunnel exclusion"));
+}
+
+/* A Windows laptop with seed 002's rules for its call clients' programs (the
+ * check firewall passed, programs_only) whose tunnel-only path connected to the
+ * corp host: its side says GATEWAY_BLOCK_MISSING (a warning) after the
+ * controller's own judgement, and the corp side's end of the same pair is not
+ * a TUNNEL_PATH_OPEN of its own. Without the laptop's record, it fails. */
+static void test_a_laptop_firewall_holding_for_call_clients_warns_on_both_sides(void **state)
+{
+    g_autoptr(Profile) prof = profile();
+    for (int with_firewall = 1; with_firewall >= 0; with_firewall--) {
+        g_autoptr(RunResult) a = run_result_new("corp-vpn");
+        if (with_firewall) {
+            CheckRecord *fw = run_result_add_check(a, "firewall", VERDICT_PASS, "%s", "blocked");
+            json_object_set_boolean_member(fw->detail, "programs_only", TRUE);
+            JsonArray *addrs = json_array_new(), *ranges = json_array_new();
+            json_array_add_string_element(addrs, "100.64.0.2");
+            json_array_add_string_element(ranges, "10.0.0.0/8");
+            json_object_set_array_member(fw->detail, "addresses", addrs);
+            json_object_set_array_member(fw->detail, "ranges", ranges);
+        }
+        add_path(a, "natural", "relay", "physical");
+        add_path(a, "tunnel-only", "host", "tunnel"); /* 100.64.0.2 to the corp host 10.1.0.10 */
+        run_result_conclude(a);
+        g_autoptr(RunResult) b = run_result_new("corp-vpn");
+        add_path(b, "natural", "relay", "physical");
+        add_path(b, "tunnel-only", "host", "physical");
+        PathRecord *bt = b->paths->pdata[1];
+        g_free(bt->local.address);
+        bt->local.address = g_strdup("10.1.0.10:50000");
+        g_free(bt->remote.address);
+        bt->remote.address = g_strdup("100.64.0.2:50000"); /* the laptop's tunnel address */
+        run_result_conclude(b);
+        VerifyRun run = {"run-7", "corp-vpn", {"laptop1", "corp1"}, 1795500000};
+        g_autoptr(RunResult) r = verify_paired(&run, prof, a, b);
+        g_autofree char *got = codes_of(r);
+        const PathRecord *t = r->paths->pdata[1];
+        assert_string_equal(t->name, "tunnel-only");
+        if (with_firewall) {
+            assert_string_equal(got, "GATEWAY_BLOCK_MISSING/a");
+            assert_int_equal(r->verdict, VERDICT_WARN);
+            assert_int_equal(t->verdict, VERDICT_WARN);
+            assert_int_equal(t->sides[1]->verdict, VERDICT_PASS);
+        } else {
+            assert_string_equal(got, "TUNNEL_PATH_OPEN/a");
+            assert_int_equal(r->verdict, VERDICT_FAIL);
+        }
+    }
 }
 
 static void test_the_combined_document_reads_back(void **state)
@@ -312,6 +366,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_pairs_make_the_expected_verdicts),
         cmocka_unit_test(test_the_route_check_travels_with_the_side),
+        cmocka_unit_test(test_a_laptop_firewall_holding_for_call_clients_warns_on_both_sides),
         cmocka_unit_test(test_the_combined_document_reads_back),
         cmocka_unit_test(test_each_sides_ice_record_is_kept),
         cmocka_unit_test(test_a_missing_report_makes_an_error),
