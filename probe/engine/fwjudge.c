@@ -571,6 +571,34 @@ static char *gp_words(const FirewallState *st, const char *missing, const char *
                            gp, tail);
 }
 
+/* Each of the tunnel's addresses, each direction (inbound not, where the
+ * profile blocks all of it) and protocol, into *m; the detail's addresses and
+ * missing. The addresses named, joined by ", ". */
+static char *judge_addresses(const FirewallState *st, GArray *rules, GArray *req,
+                             const FwJudgeInput *in, Missing *m, JsonObject *detail)
+{
+    JsonArray *addrs = json_array_new();
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    gboolean inbound_blocked = inbound_all_blocked(st);
+    json_object_set_boolean_member(detail, "inbound_all_blocked", inbound_blocked);
+    for (guint i = 0; i < in->tunnel_addresses->len; i++) {
+        GInetAddress *a = in->tunnel_addresses->pdata[i];
+        char *as = g_inet_address_to_string(a);
+        json_array_add_string_element(addrs, as);
+        g_ptr_array_add(names, as);
+        for (FirewallDirection dir = FIREWALL_IN; dir <= FIREWALL_OUT; dir++) {
+            if (dir == FIREWALL_IN && inbound_blocked)
+                continue;
+            judge_one(rules, req, a, dir, PROTO_TCP, in, m);
+            judge_one(rules, req, a, dir, PROTO_UDP, in, m);
+        }
+    }
+    json_object_set_array_member(detail, "addresses", addrs);
+    json_object_set_array_member(detail, "missing", m->detail);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(", ", (char **)names->pdata);
+}
+
 FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
 {
     g_return_val_if_fail(st && in, NULL);
@@ -593,33 +621,10 @@ FwVerdict *fwjudge_judge(const FirewallState *st, const FwJudgeInput *in)
     }
     g_autoptr(GString) range_names = g_string_new(NULL);
     g_autoptr(GArray) req = required_ranges(in, v->detail, range_names);
-    JsonArray *addrs = json_array_new();
     Missing m = {g_string_new(NULL), json_array_new(), 0, 0};
-    gboolean inbound_blocked = inbound_all_blocked(st);
-    json_object_set_boolean_member(v->detail, "inbound_all_blocked", inbound_blocked);
-    for (guint i = 0; i < in->tunnel_addresses->len; i++) {
-        GInetAddress *a = in->tunnel_addresses->pdata[i];
-        g_autofree char *as = g_inet_address_to_string(a);
-        json_array_add_string_element(addrs, as);
-        for (FirewallDirection dir = FIREWALL_IN; dir <= FIREWALL_OUT; dir++) {
-            if (dir == FIREWALL_IN && inbound_blocked)
-                continue;
-            judge_one(rules, req, a, dir, PROTO_TCP, &jin, &m);
-            judge_one(rules, req, a, dir, PROTO_UDP, &jin, &m);
-        }
-    }
-    json_object_set_array_member(v->detail, "addresses", addrs);
-    json_object_set_array_member(v->detail, "missing", m.detail);
+    g_autofree char *addr_names = judge_addresses(st, rules, req, &jin, &m, v->detail);
     g_autofree char *clients = g_strjoinv(", ", judged);
     g_autofree char *tail = notes(st, unreadable);
-    g_autofree char *addr_names = NULL;
-    {
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-        for (guint i = 0; i < in->tunnel_addresses->len; i++)
-            g_ptr_array_add(names, g_inet_address_to_string(in->tunnel_addresses->pdata[i]));
-        g_ptr_array_add(names, NULL);
-        addr_names = g_strjoinv(", ", (char **)names->pdata);
-    }
     gboolean everywhere = FALSE;
     g_autofree char *off = inert(st, in, v->detail, &everywhere);
     if (off && st->profiles_note && !everywhere) {
