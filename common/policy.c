@@ -83,21 +83,6 @@ static const char *tunnel_cause(const RunResult *r, const PathRecord *p, PolicyP
     return NULL;
 }
 
-/* The address of "ip:port" (IPv6 as "[ip]:port" or "ip:port"); NULL if none. */
-static GInetAddress *address_of(const char *ip_port)
-{
-    if (!ip_port)
-        return NULL;
-    const char *colon = strrchr(ip_port, ':');
-    g_autofree char *host = g_strndup(ip_port, colon ? (gsize)(colon - ip_port) : strlen(ip_port));
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    GInetAddress *a = g_inet_address_new_from_string(host);
-    return a ? a : g_inet_address_new_from_string(ip_port);
-}
-
 /* Whether the detail's array `member` holds a string that `test` accepts. */
 static gboolean detail_any(JsonObject *detail, const char *member,
                            gboolean (*test)(const char *s, GInetAddress *a), GInetAddress *a)
@@ -155,8 +140,8 @@ static char *clients_blocked(const RunResult *r, const PathRecord *p)
         g_strcmp0(p->local.type, "relay") == 0)
         return NULL;
     g_autoptr(GInetAddress) local =
-        address_of(p->local.base_address ? p->local.base_address : p->local.address);
-    g_autoptr(GInetAddress) remote = address_of(p->remote.address);
+        candidate_inet_address(p->local.base_address ? p->local.base_address : p->local.address);
+    g_autoptr(GInetAddress) remote = candidate_inet_address(p->remote.address);
     if (!local || !remote || !detail_any(fw->detail, "addresses", is_address, local) ||
         !detail_any(fw->detail, "ranges", in_range, remote))
         return NULL;

@@ -245,6 +245,15 @@ gboolean conn_counter_bytes(ConnCounter c)
     return c == CONN_COUNTER_SIO_TCP_INFO;
 }
 
+GInetAddress *candidate_inet_address(const char *ip_port)
+{
+    if (!ip_port)
+        return NULL;
+    g_autoptr(GSocketConnectable) n = g_network_address_parse(ip_port, 0, NULL);
+    const char *host = n ? g_network_address_get_hostname(G_NETWORK_ADDRESS(n)) : NULL;
+    return host ? g_inet_address_new_from_string(host) : NULL;
+}
+
 PathRecord *path_record_new(const char *name)
 {
     PathRecord *p = g_new0(PathRecord, 1);

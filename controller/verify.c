@@ -212,22 +212,6 @@ static const char *evidence_string(const Finding *f, const char *member)
                        : NULL;
 }
 
-/* The address of "ip:port" or "[ip]:port", as text ("" if none). */
-static char *host_of(const char *ip_port)
-{
-    if (!ip_port)
-        return g_strdup("");
-    const char *colon = strrchr(ip_port, ':');
-    if (ip_port[0] == '[') {
-        const char *end = strchr(ip_port, ']');
-        return end ? g_strndup(ip_port + 1, (gsize)(end - ip_port - 1)) : g_strdup(ip_port);
-    }
-    /* An IPv6 address without brackets has more than one colon: no port. */
-    if (!colon || strchr(ip_port, ':') != colon)
-        return g_strdup(ip_port);
-    return g_strndup(ip_port, (gsize)(colon - ip_port));
-}
-
 /* One side's Windows Firewall drops the call clients' checks on a tunnel pair
  * (its GATEWAY_BLOCK_MISSING): the other side's end of that same pair (its
  * remote address is the warning side's local one) is no more open to a call
@@ -242,9 +226,10 @@ static void mirror_gateway_warnings(RunResult *out, GPtrArray *const by_side[2])
             continue;
         int other = strcmp(side, side_names[0]) == 0 ? 1 : 0;
         PathRecord *q = find_named(by_side[other], path);
-        g_autofree char *mine = host_of(evidence_string(w, "local"));
-        g_autofree char *theirs = host_of(q && q->have_pair ? q->remote.address : NULL);
-        if (!*mine || strcmp(mine, theirs) != 0)
+        g_autoptr(GInetAddress) mine = candidate_inet_address(evidence_string(w, "local"));
+        g_autoptr(GInetAddress) theirs =
+            candidate_inet_address(q && q->have_pair ? q->remote.address : NULL);
+        if (!mine || !theirs || !g_inet_address_equal(mine, theirs))
             continue;
         q->verdict = VERDICT_PASS;
         for (guint k = out->findings->len; k-- > 0;) {

@@ -228,6 +228,9 @@ void run_result_set_dialect(RunResult *r, const Profile *p);
 void run_result_conclude(RunResult *r);
 
 void candidate_info_clear(CandidateInfo *c);
+/* The address of a candidate's "ip:port" ("[ip]:port" for IPv6; a bare
+ * address too), parsed by GIO; NULL when it holds none. */
+GInetAddress *candidate_inet_address(const char *ip_port);
 PathRecord *path_record_new(const char *name);
 void path_record_free(PathRecord *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PathRecord, path_record_free)

@@ -222,6 +222,26 @@ static void test_a_connection_count_keeps_its_unit(void **state)
     }
 }
 
+/* A candidate's "ip:port" as an address: both families, a bare one, and no
+ * address where there is none. */
+static void test_a_candidate_address_parses(void **state)
+{
+    const char *in[][2] = {{"192.0.2.7:50000", "192.0.2.7"},
+                           {"[fd00::5]:50002", "fd00::5"},
+                           {"fd00::5", "fd00::5"},
+                           {"100.64.0.2", "100.64.0.2"}};
+    for (gsize i = 0; i < G_N_ELEMENTS(in); i++) {
+        g_autoptr(GInetAddress) a = candidate_inet_address(in[i][0]);
+        assert_non_null(a);
+        g_autofree char *s = g_inet_address_to_string(a);
+        assert_string_equal(s, in[i][1]);
+    }
+    assert_null(candidate_inet_address(NULL));
+    assert_null(candidate_inet_address(""));
+    assert_null(candidate_inet_address("edge.example:3478"));
+    assert_null(candidate_inet_address("[fd00::5:50002"));
+}
+
 static void test_the_ice_record_reads_back(void **state)
 {
     g_autoptr(RunResult) r = full_result();
@@ -487,6 +507,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_document_reads_back_to_the_same_document),
         cmocka_unit_test(test_a_connection_count_keeps_its_unit),
+        cmocka_unit_test(test_a_candidate_address_parses),
         cmocka_unit_test(test_the_ice_record_reads_back),
         cmocka_unit_test(test_a_document_without_the_ice_record_reads),
         cmocka_unit_test(test_the_ice_record_is_capped),
