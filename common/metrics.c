@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One packet as it arrived: its index from the first packet seen (negative:
- * older than it) and its transit time (arrival - send, on two clocks). */
+/* One packet as it arrived: its index from the sender's first packet, or from
+ * the first packet seen when that is not known (negative: older than it), and
+ * its transit time (arrival - send, on two clocks). */
 typedef struct {
     gint64 index;
     double transit_ns;
@@ -17,6 +18,8 @@ typedef struct {
 } Arrival;
 
 struct MetricsStream {
+    gboolean have_origin;
+    guint16 origin;      /* the sender's first sequence number, if known */
     gboolean started;
     guint64 base_ext;    /* extended seq of the first packet */
     guint64 highest_ext; /* highest extended seq seen */
@@ -97,10 +100,11 @@ void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gi
     guint64 ext;
     if (!m->started) {
         /* Start one cycle up so that a packet from just before the first one
-         * (reordered across a wrap) still has a place below the base. */
-        ext = 65536 + seq;
+         * (reordered across a wrap) still has a place below the base. The
+         * base is the sender's first packet when it is known. */
+        m->base_ext = 65536 + (m->have_origin ? m->origin : seq);
+        ext = m->base_ext + (guint16)(seq - (m->have_origin ? m->origin : seq));
         m->started = TRUE;
-        m->base_ext = ext;
         m->highest_ext = ext;
     } else {
         ext = extend_seq(m, seq);
@@ -136,6 +140,13 @@ void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gi
     }
     m->last_transit_ns = transit;
     m->have_transit = TRUE;
+}
+
+void metrics_stream_set_origin(MetricsStream *m, guint16 first_seq)
+{
+    g_return_if_fail(m && !m->started);
+    m->have_origin = TRUE;
+    m->origin = first_seq;
 }
 
 void metrics_stream_add_rtt(MetricsStream *m, double rtt_ms)
@@ -221,8 +232,8 @@ static void summarize_windows(const MetricsStream *m, guint64 packets_sent, doub
     const GArray *p = m->packets;
     if (!p->len || ptime_ms <= 0)
         return;
-    /* The index space: from the first packet seen to the last one sent (losses
-     * at the end count; losses before the first packet seen cannot be placed). */
+    /* The index space: from the sender's first packet (or the first seen, when
+     * the origin is not known) to the last one sent (losses at the end count). */
     gint64 last = 0;
     for (guint i = 0; i < p->len; i++)
         last = MAX(last, g_array_index(p, Arrival, i).index);

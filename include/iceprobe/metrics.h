@@ -51,6 +51,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MetricsStream, metrics_stream_free)
 /* A packet arrived: its 16-bit sequence number, the sender's send time and our
  * arrival time (each on its own monotonic clock; jitter needs only differences). */
 void metrics_stream_add_packet(MetricsStream *m, guint16 seq, gint64 sent_ns, gint64 arrived_ns);
+/* The sender's first sequence number, when the receiver knows it; before the
+ * first packet. Without it the first packet seen is the origin, and losses
+ * before it cannot be placed in a window or in the burst ratio. */
+void metrics_stream_set_origin(MetricsStream *m, guint16 first_seq);
 /* A copy of a packet already received, that the receiver's SRTP replay check
  * stopped before it could be added. */
 void metrics_stream_add_duplicate(MetricsStream *m);

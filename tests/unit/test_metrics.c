@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "iceprobe/metrics.h"
 
 #define MS 1000000LL
@@ -243,6 +245,52 @@ static void test_bursty_losses_have_a_burst_ratio(void **state)
         1e-12);
 }
 
+/* The stream of test_bursty_losses_have_a_burst_ratio, shifted so that its
+ * first burst opens it: the first 5 packets are lost. Given the sender's first
+ * sequence number (across the 16-bit wrap here), the losses before the first
+ * packet seen are placed: 9 bursts of 5, and a 200 ms window of 5 lost of 10
+ * at the start. */
+static void test_the_origin_places_losses_before_the_first_packet_seen(void **state)
+{
+    for (int given = 0; given <= 1; given++) {
+        g_autoptr(MetricsStream) m = metrics_stream_new();
+        guint16 seq0 = 65533;
+        if (given)
+            metrics_stream_set_origin(m, seq0);
+        for (guint i = 0; i < 495; i++) {
+            if (i >= 450 || i % 50 >= 5)
+                metrics_stream_add_packet(m, (guint16)(seq0 + i), (gint64)i * 20 * MS,
+                                          (gint64)i * 20 * MS + 5 * MS);
+        }
+        MetricsSummary s = summarize(m, 495);
+        assert_int_equal(s.packets_received, 495 - 45);
+        assert_int_equal(s.reordered, 0);
+        if (given) {
+            /* p = 8/449 (the last packet has no successor), q = 9/45 */
+            assert_float_equal(s.burst_r, 1.0 / (8.0 / 449 + 9.0 / 45), 1e-9);
+            assert_float_equal(s.burst_loss_200ms_max, 0.5, 1e-9);
+        } else {
+            /* Without it the leading burst lands after the last packet. */
+            assert_true(fabs(s.burst_r - 1.0 / (8.0 / 449 + 9.0 / 45)) > 0.05);
+        }
+    }
+}
+
+/* The origin known, a packet reordered ahead of the first one: it is still
+ * tracked (a copy of the first is a duplicate, not a second arrival). */
+static void test_with_the_origin_a_packet_before_the_first_seen_is_tracked(void **state)
+{
+    g_autoptr(MetricsStream) m = metrics_stream_new();
+    metrics_stream_set_origin(m, 100);
+    guint16 order[] = {101, 100, 100, 102, 103};
+    feed(m, order, NULL, G_N_ELEMENTS(order));
+    MetricsSummary s = summarize(m, 4);
+    assert_int_equal(s.packets_received, 4);
+    assert_int_equal(s.reordered, 1);
+    assert_int_equal(s.duplicates, 1);
+    assert_float_equal(s.burst_loss_200ms_max, 0, 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +310,8 @@ int main(void)
         cmocka_unit_test(test_mos_rates_the_summary_for_its_codec),
         cmocka_unit_test(test_copies_stopped_by_srtp_are_duplicates),
         cmocka_unit_test(test_bursty_losses_have_a_burst_ratio),
+        cmocka_unit_test(test_the_origin_places_losses_before_the_first_packet_seen),
+        cmocka_unit_test(test_with_the_origin_a_packet_before_the_first_seen_is_tracked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
