@@ -55,12 +55,16 @@ void checks_tls(RunCtx *c);
  * its pair. */
 guint paths_tunnel_wait_ms(const RunCtx *c);
 
-/* An end's media starts once both ends have selected a pair: before the other
+/* An end's media starts once the other end can take it: before the other
  * end's ICE agent has validated this one, libnice drops its packets as coming
  * from an unknown source (nice_component_verify_remote_candidate), which is a
- * start-up artefact, not loss on the network (docs/libnice.md §30). An end whose
- * peer has no pair this long after its own starts anyway. */
+ * start-up artefact, not loss on the network (docs/libnice.md §30). The relay
+ * loop waits for each end to hear the other's warm-up; a paired run for the
+ * peer's pair. An end whose peer has not come this long after its own pair
+ * starts anyway. */
 #define PATHS_START_SKEW_MS 1000
+/* Until then an end with a pair sends a warm-up this often (stream_end_warm). */
+#define PATHS_WARMUP_EVERY_MS 20
 
 /* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls, tunnel-only
  * (relay_loop.c). */

@@ -27,6 +27,7 @@ struct StreamEnd {
     guint64 count, next;     /* packets to send, the next one's index */
     gint64 start_ns, due_ns; /* the first packet's time, the next one's */
     guint16 seq0;
+    gboolean origin_noted; /* the receiver has placed the peer's first packet */
     guint64 sent;
     GArray *lateness_us; /* float: how late each packet left, the sender's own */
     gint done;           /* the sender has sent its last packet */
@@ -36,7 +37,7 @@ struct StreamEnd {
     gint64 echo_arrival_ns;
 
     MetricsStream *metrics;
-    guint64 auth_failures, replays, foreign;
+    guint64 auth_failures, replays, foreign, warmups;
 };
 
 static gint64 now_ns(void)
@@ -87,10 +88,27 @@ gboolean stream_packet_parse(const guint8 *buf, gsize len, StreamPacket *out)
     if (GUINT32_FROM_BE(magic) != STREAM_MAGIC)
         return FALSE;
     out->seq = (guint16)((buf[2] << 8) | buf[3]);
+    out->ts = ((guint32)buf[4] << 24) | ((guint32)buf[5] << 16) | ((guint32)buf[6] << 8) | buf[7];
     out->send_ns = (gint64)GUINT64_FROM_BE(v[0]);
     out->echo_send_ns = (gint64)GUINT64_FROM_BE(v[1]);
     out->echo_hold_ns = (gint64)GUINT64_FROM_BE(v[2]);
     return out->send_ns > 0 && out->echo_send_ns >= 0 && out->echo_hold_ns >= 0;
+}
+
+/* The sender's first sequence number, from the first packet that arrives: its
+ * RTP timestamp counts the packets before it (8 kHz from 0, ptime apart, the
+ * same shape at both ends), so losses before it have their place in the
+ * windows and the burst ratio. A timestamp off that grid leaves the origin
+ * at the first packet seen. */
+static void note_origin(StreamEnd *e, const StreamPacket *p)
+{
+    if (metrics_stream_received(e->metrics) > 0 || e->origin_noted)
+        return;
+    e->origin_noted = TRUE;
+    guint32 step = e->shape.ptime_ms * 8;
+    if (p->ts % step != 0 || p->ts / step >= STREAM_ORIGIN_MAX_INDEX)
+        return;
+    metrics_stream_set_origin(e->metrics, (guint16)(p->seq - p->ts / step));
 }
 
 static void on_packet(const guint8 *buf, gsize len, gpointer data)
@@ -98,6 +116,10 @@ static void on_packet(const guint8 *buf, gsize len, gpointer data)
     StreamEnd *e = data;
     gint64 arrived = now_ns();
     guint8 pkt[PACKET_CAP];
+    if (len == sizeof(STREAM_WARMUP) - 1 && memcmp(buf, STREAM_WARMUP, len) == 0) {
+        e->warmups++;
+        return;
+    }
     /* RFC 7983's demultiplexing: only 128-191 is RTP. libnice's MS-ICE2 mode
      * hands its legacy duplicate checks up as data (docs/libnice.md §35). */
     if (len < RTP_HEADER_LEN || len > sizeof(pkt) || buf[0] < 128 || buf[0] > 191) {
@@ -126,6 +148,7 @@ static void on_packet(const guint8 *buf, gsize len, gpointer data)
         e->foreign++;
         return;
     }
+    note_origin(e, &p);
     metrics_stream_add_packet(e->metrics, p.seq, p.send_ns, arrived);
     if (p.echo_send_ns > 0) {
         gint64 rtt = arrived - p.echo_send_ns - p.echo_hold_ns;
@@ -286,6 +309,17 @@ static gpointer pacer_init(gpointer unused)
     pacer.due = g_sequence_new(NULL);
     g_thread_unref(g_thread_new("stream-pacer", pacer_thread, NULL));
     return NULL;
+}
+
+gboolean stream_end_warm(StreamEnd *e)
+{
+    g_return_val_if_fail(e && !e->started, FALSE);
+    return session_send(e->session, (const guint8 *)STREAM_WARMUP, sizeof(STREAM_WARMUP) - 1);
+}
+
+guint64 stream_end_warmups_heard(const StreamEnd *e)
+{
+    return e ? e->warmups : 0;
 }
 
 void stream_end_start(StreamEnd *e)

@@ -11,6 +11,9 @@
 #define STREAM_HEADER_LEN  28
 #define STREAM_MAX_PAYLOAD 1200
 #define STREAM_MAGIC       0x49505242u /* "IPRB" */
+/* The first packet that arrives places the sender's first one if it is fewer
+ * than this many packets after it (half the sequence space). */
+#define STREAM_ORIGIN_MAX_INDEX 32768u
 
 typedef struct {
     guint ptime_ms;
@@ -21,6 +24,7 @@ typedef struct {
 /* The payload of one test packet, after SRTP. */
 typedef struct {
     guint16 seq;
+    guint32 ts;          /* RTP timestamp: the packet's index × ptime × 8 (8 kHz from 0) */
     gint64 send_ns;      /* sender's CLOCK_MONOTONIC */
     gint64 echo_send_ns; /* receiver's own send time of the packet echoed, 0 if none */
     gint64 echo_hold_ns; /* how long the sender held it before echoing */
@@ -43,6 +47,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StreamEnd, stream_end_free)
 /* Hands the end to the process's pacer thread, which sends its packets from
  * now on; received packets are counted as they come. */
 void stream_end_start(StreamEnd *e);
+/* Before the media: one warm-up datagram to the peer, the 4 bytes
+ * STREAM_WARMUP (not RTP, STUN nor DTLS by RFC 7983's first byte: no media
+ * counter takes it). The first send from an end on a new pair is what makes
+ * its TURN client bind a channel to the peer, and libnice passes a packet on
+ * only from a source it validated: media that starts before the peer has
+ * heard this end, and this end the peer, can be dropped by the receiving
+ * libnice though the network delivered it (docs/libnice.md §30). FALSE if it
+ * could not be sent. */
+#define STREAM_WARMUP "IPRW"
+gboolean stream_end_warm(StreamEnd *e);
+/* Warm-up datagrams this end has received from its peer. */
+guint64 stream_end_warmups_heard(const StreamEnd *e);
 /* Waits for the sender to finish its duration. */
 void stream_end_join(StreamEnd *e);
 /* Ends the stream now (what was sent stays counted). */
