@@ -84,17 +84,31 @@ static const char *tunnel_cause(const RunResult *r, const PathRecord *p, PolicyP
 }
 
 /* Whether the detail's array `member` holds a string that `test` accepts. */
-static gboolean detail_any(JsonObject *detail, const char *member,
-                           gboolean (*test)(const char *s, GInetAddress *a), GInetAddress *a)
+/* The strings of the detail's array `member`, in order; elements that are not
+ * strings are left out. NULL: none. */
+static GPtrArray *detail_strings(JsonObject *detail, const char *member)
 {
     JsonNode *n = json_object_get_member(detail, member);
     JsonArray *arr = n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+    GPtrArray *out = NULL;
     for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
         JsonNode *e = json_array_get_element(arr, i);
-        if (e && JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING &&
-            test(json_node_get_string(e), a))
-            return TRUE;
+        if (!e || !JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
+            continue;
+        if (!out)
+            out = g_ptr_array_new();
+        g_ptr_array_add(out, (gpointer)json_node_get_string(e));
     }
+    return out;
+}
+
+static gboolean detail_any(JsonObject *detail, const char *member,
+                           gboolean (*test)(const char *s, GInetAddress *a), GInetAddress *a)
+{
+    g_autoptr(GPtrArray) strings = detail_strings(detail, member);
+    for (guint i = 0; strings && i < strings->len; i++)
+        if (test(g_ptr_array_index(strings, i), a))
+            return TRUE;
     return FALSE;
 }
 
@@ -113,15 +127,14 @@ static gboolean in_range(const char *s, GInetAddress *a)
 /* The detail's string array `member` joined with ", " (NULL: none). */
 static char *detail_names(JsonObject *detail, const char *member)
 {
-    JsonNode *n = json_object_get_member(detail, member);
-    JsonArray *arr = n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-    GString *names = g_string_new(NULL);
-    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
-        JsonNode *e = json_array_get_element(arr, i);
-        if (e && JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
-            g_string_append_printf(names, "%s%s", names->len ? ", " : "", json_node_get_string(e));
-    }
-    return g_string_free(names, names->len == 0);
+    g_autoptr(GPtrArray) strings = detail_strings(detail, member);
+    if (!strings)
+        return NULL;
+    g_ptr_array_add(strings, NULL);
+    char *joined = g_strjoinv(", ", (char **)strings->pdata);
+    if (!*joined)
+        g_clear_pointer(&joined, g_free);
+    return joined;
 }
 
 /* Seed 002's fix on the laptop holds for this pair, though not for iceprobe:
