@@ -85,7 +85,7 @@ static const char *tunnel_cause(const RunResult *r, const PathRecord *p, PolicyP
 
 /* Whether the detail's array `member` holds a string that `test` accepts. */
 /* The strings of the detail's array `member`, in order; elements that are not
- * strings are left out. NULL: none. */
+ * strings, and empty ones, are left out. NULL: none. */
 static GPtrArray *detail_strings(JsonObject *detail, const char *member)
 {
     JsonNode *n = json_object_get_member(detail, member);
@@ -93,7 +93,8 @@ static GPtrArray *detail_strings(JsonObject *detail, const char *member)
     GPtrArray *out = NULL;
     for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
         JsonNode *e = json_array_get_element(arr, i);
-        if (!e || !JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING)
+        if (!e || !JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING ||
+            !*json_node_get_string(e))
             continue;
         if (!out)
             out = g_ptr_array_new();
@@ -131,10 +132,7 @@ static char *detail_names(JsonObject *detail, const char *member)
     if (!strings)
         return NULL;
     g_ptr_array_add(strings, NULL);
-    char *joined = g_strjoinv(", ", (char **)strings->pdata);
-    if (!*joined)
-        g_clear_pointer(&joined, g_free);
-    return joined;
+    return g_strjoinv(", ", (char **)strings->pdata);
 }
 
 /* Seed 002's fix on the laptop holds for this pair, though not for iceprobe:

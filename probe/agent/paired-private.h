@@ -25,6 +25,7 @@ typedef struct {
     GMutex lock;
     gboolean hello, peer_tunnel, peer_closes, peer_at_once, peer_starts;
     char *peer_version;
+    guint64 peer_ptime_ms; /* its hello's ptime_ms, 0 if it said none */
     char **peer_reruns; /* the peer's `reruns`, once it came */
     GHashTable *inboxes; /* path name -> GAsyncQueue of PeerMessage */
     GPtrArray *waiting;  /* GMainContext: woken when messages arrive */

@@ -82,6 +82,7 @@ void paired_route(Paired *P)
             P->peer_closes = m->closes;
             P->peer_at_once = m->at_once;
             P->peer_starts = m->starts;
+            P->peer_ptime_ms = m->ptime_ms;
             g_free(P->peer_version);
             P->peer_version = g_steal_pointer(&m->version);
             peer_message_free(m);
@@ -411,6 +412,9 @@ static gboolean checks_and_hello(Paired *P, gboolean *at_once)
     json_object_set_boolean_member(hello, "closes", TRUE);
     json_object_set_boolean_member(hello, "at_once", *at_once);
     json_object_set_boolean_member(hello, "starts", TRUE);
+    /* The grid of our RTP timestamps: a peer of the same ptime places our
+     * first packet from the first one it gets (stream_end_place_first). */
+    json_object_set_int_member(hello, "ptime_ms", P->c.profile->stream.ptime_ms);
     json_object_set_string_member(hello, "version", ICEPROBE_VERSION);
     paired_post(P, hello);
     if (!result->error && !run_wait_until(P, have_hello, HELLO_TIMEOUT_S * 1000))

@@ -142,6 +142,8 @@ static void apply_remote(PairedPath *p)
         p->stream = stream_end_new(p->s, p->out_key, pp->key, &shape, &e);
         if (!p->stream)
             p->stream_error = g_strdup(e->message);
+        else if (p->P->peer_ptime_ms == prof->stream.ptime_ms)
+            stream_end_place_first(p->stream);
     }
     if (!p->creds_set || hold_remote(p))
         return;

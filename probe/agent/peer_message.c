@@ -57,12 +57,16 @@ static gboolean paths_member(JsonObject *o, PeerMessage *out, GError **error)
 
 static gboolean parse_hello(JsonObject *o, PeerMessage *out, GError **error)
 {
-    /* `closes`, `at_once` and `starts` are optional: an agent that predates
-     * them says nothing (FALSE). */
-    return jsonin_bool(o, "", "tunnel", TRUE, &out->tunnel, error) &&
-           jsonin_bool(o, "", "closes", FALSE, &out->closes, error) &&
-           jsonin_bool(o, "", "at_once", FALSE, &out->at_once, error) &&
-           jsonin_bool(o, "", "starts", FALSE, &out->starts, error) &&
+    /* `closes`, `at_once`, `starts` and `ptime_ms` are optional: an agent that
+     * predates them says nothing (FALSE, 0). */
+    gint64 ptime = 0;
+    gboolean ok = jsonin_bool(o, "", "tunnel", TRUE, &out->tunnel, error) &&
+                  jsonin_bool(o, "", "closes", FALSE, &out->closes, error) &&
+                  jsonin_bool(o, "", "at_once", FALSE, &out->at_once, error) &&
+                  jsonin_bool(o, "", "starts", FALSE, &out->starts, error) &&
+                  jsonin_int(o, "", "ptime_ms", FALSE, 1, 1000, &ptime, error);
+    out->ptime_ms = (guint64)ptime;
+    return ok &&
            jsonin_string(o, "", "version", TRUE, 64, &out->version, error);
 }
 

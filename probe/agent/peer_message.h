@@ -28,6 +28,7 @@ typedef struct {
     gboolean closes;  /* hello: this agent posts `closing` and waits for the peer's */
     gboolean at_once; /* hello: this agent can run the paths at the same time */
     gboolean starts;  /* hello: it posts `connected`, and streams once the peer did too */
+    guint64 ptime_ms; /* hello: its stream's ptime, its RTP timestamps' grid (0: not said) */
     char *version;
     char *ufrag, *pwd;
     guint8 key[STREAM_KEY_LEN];

@@ -100,6 +100,8 @@ static void drop_source(GSource *source)
 
 static void path_run_clear(PathRun *p)
 {
+    if (p->warm_tick) /* before the context runs again, in session_close_all */
+        drop_source(p->warm_tick);
     Session *both[] = {p->probe, p->far_end};
     session_close_all(both, 2, CLOSE_MAX_MS);
     stream_end_free(p->probe_stream);
@@ -112,8 +114,6 @@ static void path_run_clear(PathRun *p)
     tlsrelay_stop(p->tcp_fwd);
     tlsrelay_stop(p->tls_fwd);
     tlsrelay_stop(p->far_fwd);
-    if (p->warm_tick)
-        drop_source(p->warm_tick);
     if (p->ctx)
         g_main_context_unref(p->ctx);
     if (p->to_far)
@@ -229,22 +229,35 @@ static gboolean far_has_no_relay(const PathRun *p)
     return relay == 0;
 }
 
-/* An end's media starts once it has heard the other end's warm-up and the
- * other end its own (stream_end_warm: the receiving libnice then passes it
- * on), or PATHS_START_SKEW_MS after its own pair if that never comes. Both
- * ends merely having a pair was not enough: on a loaded machine the receiving
- * end dropped the first packet (lab-fidelity: 7 lost against the instrument's
- * 6, about once in eight runs beside three busy loops). */
+/* An end's media starts once it has heard PATHS_WARMUPS_HEARD of the other
+ * end's warm-ups and the other end as many of its own (stream_end_warm: the
+ * receiving libnice then passes it on; the second gives a TURN channel's
+ * binding one more interval to be answered), or PATHS_START_SKEW_MS after its
+ * own pair if that never comes. Both ends merely having a pair was not
+ * enough: on a loaded machine the receiving end dropped the first packet
+ * (lab-fidelity: 7 lost against the instrument's 6, about once in seven runs
+ * beside three busy loops). */
 static gboolean may_stream(gboolean own, gint64 own_at, StreamEnd *self, StreamEnd *other)
 {
-    return own && ((stream_end_warmups_heard(self) > 0 && stream_end_warmups_heard(other) > 0) ||
+    return own && ((stream_end_warmups_heard(self) >= PATHS_WARMUPS_HEARD &&
+                    stream_end_warmups_heard(other) >= PATHS_WARMUPS_HEARD) ||
                    g_get_monotonic_time() - own_at > PATHS_START_SKEW_MS * 1000);
+}
+
+/* An end has a pair and no media yet. Not on tunnel-only, which is judged by
+ * its pair and streams nothing. */
+static gboolean warming(const PathRun *p)
+{
+    return p->kind != POLICY_PATH_TUNNEL_ONLY &&
+           ((p->probe_started && !p->probe_streaming) || (p->far_started && !p->far_streaming));
 }
 
 /* Each end with a pair and no media yet sends a warm-up every
  * PATHS_WARMUP_EVERY_MS. */
 static void warm_up(PathRun *p)
 {
+    if (p->kind == POLICY_PATH_TUNNEL_ONLY)
+        return;
     gint64 now = g_get_monotonic_time();
     if (p->probe_started && !p->probe_streaming &&
         now - p->probe_warmed_at >= PATHS_WARMUP_EVERY_MS * 1000) {
@@ -288,11 +301,6 @@ static gboolean start_media(gpointer data)
         if (p->kind != POLICY_PATH_TUNNEL_ONLY && !p->own_connection)
             p->qos_far = paths_qos_watch(p->c, p->far_end);
     }
-    if ((p->probe_started || p->far_started) && !p->warm_tick) {
-        p->warm_tick = g_timeout_source_new(PATHS_WARMUP_EVERY_MS);
-        g_source_set_callback(p->warm_tick, warm_tick, p, NULL);
-        g_source_attach(p->warm_tick, p->ctx);
-    }
     warm_up(p);
     if (!p->probe_streaming &&
         may_stream(p->probe_started, p->probe_pair_at, p->probe_stream, p->far_stream)) {
@@ -304,8 +312,14 @@ static gboolean start_media(gpointer data)
         p->far_streaming = TRUE;
         stream_end_start(p->far_stream);
     }
-    if (p->warm_tick && p->probe_streaming && p->far_streaming)
+    /* The tick wakes the loop to send warm-ups, and for the fallback. */
+    if (warming(p) && !p->warm_tick) {
+        p->warm_tick = g_timeout_source_new(PATHS_WARMUP_EVERY_MS);
+        g_source_set_callback(p->warm_tick, warm_tick, p, NULL);
+        g_source_attach(p->warm_tick, p->ctx);
+    } else if (!warming(p) && p->warm_tick) {
         g_clear_pointer(&p->warm_tick, drop_source);
+    }
     return p->probe_started || session_state(p->probe) == SESSION_STATE_FAILED ||
            p->exchange_error || far_has_no_relay(p);
 }
@@ -334,6 +348,9 @@ static gboolean make_streams(RunCtx *c, PathRun *p, PathRecord *rec)
             g_strdup_printf("SRTP set-up failed: %s", error ? error->message : "no random key");
         return FALSE;
     }
+    /* One process, one profile: the two ends' timestamps share a grid. */
+    stream_end_place_first(p->probe_stream);
+    stream_end_place_first(p->far_stream);
     return TRUE;
 }
 

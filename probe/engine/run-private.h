@@ -63,8 +63,10 @@ guint paths_tunnel_wait_ms(const RunCtx *c);
  * peer's pair. An end whose peer has not come this long after its own pair
  * starts anyway. */
 #define PATHS_START_SKEW_MS 1000
-/* Until then an end with a pair sends a warm-up this often (stream_end_warm). */
+/* Until then an end with a pair sends a warm-up this often (stream_end_warm),
+ * and starts once each end has heard this many of the other's. */
 #define PATHS_WARMUP_EVERY_MS 20
+#define PATHS_WARMUPS_HEARD   2
 
 /* The relay-loop paths: natural, relay-udp, relay-tcp, relay-tls, tunnel-only
  * (relay_loop.c). */

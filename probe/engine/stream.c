@@ -27,6 +27,7 @@ struct StreamEnd {
     guint64 count, next;     /* packets to send, the next one's index */
     gint64 start_ns, due_ns; /* the first packet's time, the next one's */
     guint16 seq0;
+    gboolean place_first;  /* the peer's timestamps are on our grid */
     gboolean origin_noted; /* the receiver has placed the peer's first packet */
     guint64 sent;
     GArray *lateness_us; /* float: how late each packet left, the sender's own */
@@ -96,13 +97,12 @@ gboolean stream_packet_parse(const guint8 *buf, gsize len, StreamPacket *out)
 }
 
 /* The sender's first sequence number, from the first packet that arrives: its
- * RTP timestamp counts the packets before it (8 kHz from 0, ptime apart, the
- * same shape at both ends), so losses before it have their place in the
- * windows and the burst ratio. A timestamp off that grid leaves the origin
- * at the first packet seen. */
+ * RTP timestamp counts the packets before it (8 kHz from 0, ptime apart), when
+ * the peer's ptime is known to be ours (stream_end_place_first). A timestamp
+ * off that grid leaves the origin at the first packet seen. */
 static void note_origin(StreamEnd *e, const StreamPacket *p)
 {
-    if (metrics_stream_received(e->metrics) > 0 || e->origin_noted)
+    if (!e->place_first || metrics_stream_received(e->metrics) > 0 || e->origin_noted)
         return;
     e->origin_noted = TRUE;
     guint32 step = e->shape.ptime_ms * 8;
@@ -309,6 +309,12 @@ static gpointer pacer_init(gpointer unused)
     pacer.due = g_sequence_new(NULL);
     g_thread_unref(g_thread_new("stream-pacer", pacer_thread, NULL));
     return NULL;
+}
+
+void stream_end_place_first(StreamEnd *e)
+{
+    g_return_if_fail(e);
+    e->place_first = TRUE;
 }
 
 gboolean stream_end_warm(StreamEnd *e)

@@ -47,14 +47,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StreamEnd, stream_end_free)
 /* Hands the end to the process's pacer thread, which sends its packets from
  * now on; received packets are counted as they come. */
 void stream_end_start(StreamEnd *e);
+/* The peer's RTP timestamps are on this end's grid (the same ptime): the first
+ * packet to arrive then places the sender's first one (its timestamp counts
+ * the packets before it), so losses before it are placed in the windows and
+ * the burst ratio. Without it the first packet seen is the origin. Before the
+ * first packet. */
+void stream_end_place_first(StreamEnd *e);
 /* Before the media: one warm-up datagram to the peer, the 4 bytes
  * STREAM_WARMUP (not RTP, STUN nor DTLS by RFC 7983's first byte: no media
- * counter takes it). The first send from an end on a new pair is what makes
- * its TURN client bind a channel to the peer, and libnice passes a packet on
- * only from a source it validated: media that starts before the peer has
- * heard this end, and this end the peer, can be dropped by the receiving
- * libnice though the network delivered it (docs/libnice.md §30). FALSE if it
- * could not be sent. */
+ * counter takes it). libnice passes a packet on only from a source it
+ * validated, and its TURN client binds a channel to the peer when a pair is
+ * selected: ChannelData ahead of the binding's answer is dropped. Media that
+ * starts before the peer has heard this end, and this end the peer, can be
+ * dropped by the receiving libnice though the network delivered it
+ * (docs/libnice.md §30). FALSE if it could not be sent. */
 #define STREAM_WARMUP "IPRW"
 gboolean stream_end_warm(StreamEnd *e);
 /* Warm-up datagrams this end has received from its peer. */

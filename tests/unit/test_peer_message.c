@@ -51,6 +51,11 @@ static void test_peer_messages_are_checked(void **state)
         {"{\"type\":\"reruns\",\"paths\":[\"relay\",7]}", "paths[1]"},
         {"{\"type\":\"reruns\",\"paths\":[\"a\",\"b\",\"c\",\"d\"]}", "more than 3"},
         {"{\"type\":\"launch\"}", "type"},
+        {"{\"type\":\"hello\",\"tunnel\":true,\"ptime_ms\":20,\"version\":\"0.9.0\"}", NULL},
+        {"{\"type\":\"hello\",\"tunnel\":true,\"ptime_ms\":0,\"version\":\"0.9.0\"}",
+         "ptime_ms"},
+        {"{\"type\":\"hello\",\"tunnel\":true,\"ptime_ms\":\"20\",\"version\":\"0.9.0\"}",
+         "ptime_ms"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(JsonObject) o = object(cases[i].text);
@@ -66,6 +71,28 @@ static void test_peer_messages_are_checked(void **state)
                 fail_msg("case %u: %s", (unsigned)i, e->message);
             peer_message_clear(&m);
         }
+    }
+}
+
+/* `ptime_ms` in a hello is optional: an agent that predates it says 0, and its
+ * peer then counts from the first packet that arrives. */
+static void test_a_hello_says_its_ptime(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        guint64 ptime_ms;
+    } cases[] = {
+        {"{\"type\":\"hello\",\"tunnel\":false,\"version\":\"0.8.0\"}", 0},
+        {"{\"type\":\"hello\",\"tunnel\":false,\"ptime_ms\":30,\"version\":\"0.9.0\"}", 30},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(JsonObject) o = object(cases[i].text);
+        PeerMessage m;
+        g_autoptr(GError) e = NULL;
+        assert_true(peer_message_parse(o, &m, &e));
+        assert_int_equal(m.ptime_ms, cases[i].ptime_ms);
+        peer_message_clear(&m);
     }
 }
 
@@ -132,6 +159,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peer_messages_are_checked),
         cmocka_unit_test(test_a_hello_says_whether_its_agent_closes_together),
+        cmocka_unit_test(test_a_hello_says_its_ptime),
         cmocka_unit_test(test_a_hello_says_whether_its_agent_runs_paths_at_once),
         cmocka_unit_test(test_reruns_names_the_paths_to_run_again),
     };

@@ -175,33 +175,39 @@ static void send_ours(Pair *p, srtp_t tx, guint16 seq0, guint i)
     assert_true(session_send(p->a, pkt, (gsize)n));
 }
 
-/* The first 5 of 20 packets lost, then 2 more: the receiver places the first
- * packet it gets (index 5, from its RTP timestamp), so the losses before it
- * count in the burst ratio where they were. Seen from the first packet that
- * arrived instead, the ratio would be 1 / (2/13 + 1/6). */
+/* The first 5 of 20 packets lost, then 2 more: a receiver told the peer's
+ * timestamps are on its grid places the first packet it gets (index 5, from
+ * its RTP timestamp), so the losses before it count in the burst ratio where
+ * they were. Not told, it counts from the first packet that arrived, and the
+ * ratio is 1 / (2/13 + 1/6). */
 static void test_losses_before_the_first_packet_are_placed(void **state)
 {
     Pair *p = *state;
     StreamShape shape = {.ptime_ms = 20, .payload_bytes = 160, .duration_ms = 400};
-    g_autoptr(GError) error = NULL;
-    g_autoptr(StreamEnd) eb = stream_end_new(p->b, p->kb, p->ka, &shape, &error);
-    srtp_t tx = a_sender(p);
-    guint16 seq0 = 65530; /* the wrap falls in the stream */
-    for (guint i = 5; i < 20; i++) {
-        if (i != 10 && i != 11)
-            send_ours(p, tx, seq0, i);
-        if (i == 5)
-            assert_true(loop_run_until(p->ctx, received_one, eb, 1000));
+    for (int place = 0; place <= 1; place++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(StreamEnd) eb = stream_end_new(p->b, p->kb, p->ka, &shape, &error);
+        if (place)
+            stream_end_place_first(eb);
+        srtp_t tx = a_sender(p);
+        guint16 seq0 = 65530; /* the wrap falls in the stream */
+        for (guint i = 5; i < 20; i++) {
+            if (i != 10 && i != 11)
+                send_ours(p, tx, seq0, i);
+            if (i == 5)
+                assert_true(loop_run_until(p->ctx, received_one, eb, 1000));
+        }
+        srtp_dealloc(tx);
+        assert_true(loop_run_until(p->ctx, received_13, eb, 1000));
+        MetricsSummary s;
+        metrics_stream_summarize(stream_end_metrics(eb), 20, 20, NULL, &s);
+        assert_int_equal(s.packets_received, 13);
+        assert_int_equal(s.reordered, 0);
+        /* Placed: received before the last 12 (p = 1/12), lost 7 (q = 2/7). */
+        assert_float_equal(s.burst_r, place ? 1.0 / (1.0 / 12 + 2.0 / 7) : 1.0 / (2.0 / 13 + 1.0 / 6),
+                           1e-9);
+        assert_float_equal(s.burst_loss_200ms_max, 0.5, 1e-9);
     }
-    srtp_dealloc(tx);
-    assert_true(loop_run_until(p->ctx, received_13, eb, 1000));
-    MetricsSummary s;
-    metrics_stream_summarize(stream_end_metrics(eb), 20, 20, NULL, &s);
-    assert_int_equal(s.packets_received, 13);
-    assert_int_equal(s.reordered, 0);
-    /* Received before the last: 12 (p = 1/12), lost 7 (q = 2/7). */
-    assert_float_equal(s.burst_r, 1.0 / (1.0 / 12 + 2.0 / 7), 1e-9);
-    assert_float_equal(s.burst_loss_200ms_max, 0.5, 1e-9);
 }
 
 static gboolean warmed(gpointer e)
