@@ -83,7 +83,6 @@ static const char *tunnel_cause(const RunResult *r, const PathRecord *p, PolicyP
     return NULL;
 }
 
-/* Whether the detail's array `member` holds a string that `test` accepts. */
 /* The strings of the detail's array `member`, in order; elements that are not
  * strings, and empty ones, are left out. NULL: none. */
 static GPtrArray *detail_strings(JsonObject *detail, const char *member)
@@ -103,6 +102,7 @@ static GPtrArray *detail_strings(JsonObject *detail, const char *member)
     return out;
 }
 
+/* Whether the detail's array `member` holds a string that `test` accepts. */
 static gboolean detail_any(JsonObject *detail, const char *member,
                            gboolean (*test)(const char *s, GInetAddress *a), GInetAddress *a)
 {

@@ -54,8 +54,9 @@ void stream_end_start(StreamEnd *e);
  * first packet. */
 void stream_end_place_first(StreamEnd *e);
 /* Before the media: one warm-up datagram to the peer, the 4 bytes
- * STREAM_WARMUP (not RTP, STUN nor DTLS by RFC 7983's first byte: no media
- * counter takes it). libnice passes a packet on only from a source it
+ * STREAM_WARMUP (not RTP, STUN nor DTLS by RFC 7983's first byte; 'I' is in
+ * TURN ChannelData's range, where it reads as an empty one: no media counter
+ * takes it, egress.c). libnice passes a packet on only from a source it
  * validated, and its TURN client binds a channel to the peer when a pair is
  * selected: ChannelData ahead of the binding's answer is dropped. Media that
  * starts before the peer has heard this end, and this end the peer, can be
